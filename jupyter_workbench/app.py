@@ -1,0 +1,70 @@
+"""The jupyter-server extension: serves the workbench API under ``{base_url}workbench/api/v1/``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Instance
+
+from .core import projects
+from .handlers.routes import tornado_handlers
+from .identity import ServerIdentitySource, WorkbenchIdentityProvider
+from .service import WorkbenchService
+from .settings import Workbench
+
+
+class WorkbenchApp(ExtensionApp):
+    """Jupyter Workbench server extension."""
+
+    name = "jupyter_workbench"
+    description = "Projects, teams, datasets, experiments and a model registry inside Jupyter."
+    load_other_extensions = True
+    classes = [Workbench, WorkbenchIdentityProvider]  # noqa: RUF012
+
+    service = Instance(WorkbenchService, allow_none=True)
+    identity_source = Instance(ServerIdentitySource, allow_none=True)
+    _purge_task: asyncio.Task[Any] | None = None
+
+    def initialize_settings(self) -> None:
+        settings = Workbench(parent=self)
+        self.service = WorkbenchService(settings)
+        self.identity_source = ServerIdentitySource(settings)
+        self.settings["workbench_service"] = self.service
+        self.log.info(
+            "Workbench API at %sworkbench/api/v1/ (database: %s)",
+            self.serverapp.base_url if self.serverapp else "/",
+            self.service.db.url.render_as_string(hide_password=True),
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(tornado_handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        assert self.service is not None
+        if self.service.settings.purge_interval_seconds > 0:
+            self._purge_task = asyncio.create_task(self._purge_forever())
+
+    async def _purge_forever(self) -> None:
+        assert self.service is not None
+        service = self.service
+        while True:
+            try:
+                purged = await service.acall(
+                    service.system_identity(), projects.purge_expired, write=True
+                )
+                if purged:
+                    self.log.info("Purged %d project(s) from the trash: %s", len(purged), purged)
+            except Exception:
+                self.log.exception("Workbench trash purge failed")
+            await asyncio.sleep(service.settings.purge_interval_seconds)
+
+    async def stop_extension(self) -> None:
+        if self._purge_task is not None:
+            self._purge_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purge_task
+        if self.service is not None:
+            self.service.close()

@@ -1,0 +1,205 @@
+"""Every access rule of the workbench, in one place.
+
+A project action needs a minimum role on the project (``PROJECT_RULES``); a team action needs a
+team role (``TEAM_RULES``); a few actions are about the caller themselves (``SELF_RULES``).
+Callers who may not see a project get ``NotFound`` (its existence is never revealed), callers who
+may see it but lack the role get ``Forbidden``. The route table names one of these actions for
+every route and method; the access-matrix test derives its expectations from these tables.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db.models import Project, ProjectMember, Team, TeamMember, User
+from .context import Ctx
+from .errors import BadRequest, Conflict, Forbidden, NotFound
+
+
+class Role(IntEnum):
+    """Project roles, ordered: each includes the rights of those below it."""
+
+    NONE = 0
+    VIEWER = 1
+    EDITOR = 2
+    ADMIN = 3
+    OWNER = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: object, field: str = "role", *, allow_owner: bool = False) -> Role:
+        allowed = ["viewer", "editor", "admin"] + (["owner"] if allow_owner else [])
+        if not isinstance(value, str) or value not in allowed:
+            raise BadRequest(
+                f"{field}: must be one of {', '.join(allowed)} (got {value!r})",
+                code="invalid_field",
+            )
+        return cls[value.upper()]
+
+
+TEAM_ROLES = ("member", "maintainer")
+
+# Minimum project role for each project action.
+PROJECT_RULES: dict[str, Role] = {
+    "project.read": Role.VIEWER,
+    "project.update": Role.ADMIN,
+    "project.archive": Role.ADMIN,
+    "project.delete": Role.OWNER,
+    "project.restore": Role.OWNER,
+    "project.transfer": Role.OWNER,
+    "members.read": Role.VIEWER,
+    "members.manage": Role.ADMIN,
+    "invitations.read": Role.ADMIN,
+    "invitations.manage": Role.ADMIN,
+    "access_requests.read": Role.ADMIN,
+    "access_requests.decide": Role.ADMIN,
+    "model_configs.read": Role.VIEWER,
+    "model_configs.write": Role.EDITOR,
+    "model_configs.delete": Role.ADMIN,
+    "audit.read": Role.ADMIN,
+}
+
+# Actions refused with 409 while a project is archived (it is read-only then).
+BLOCKED_WHEN_ARCHIVED = frozenset(
+    {"project.update", "model_configs.write", "model_configs.delete"}
+)
+
+# Team actions: 'maintainer' needs that team role; 'user' is any signed-in user.
+TEAM_RULES: dict[str, str] = {
+    "team.read": "user",
+    "team.manage": "maintainer",
+}
+
+# Actions whose rule is about the caller themselves, checked by the domain module named here.
+SELF_RULES: dict[str, str] = {
+    # any signed-in user
+    "user.read": "any signed-in user",
+    "projects.list": "any signed-in user (lists only what they may see)",
+    "projects.create": "any signed-in user",
+    "teams.create": "any signed-in user",
+    "audit.list": "any signed-in user; sees events of projects they administer and their own",
+    # rules that depend on the object
+    "members.leave": "the member themselves (the owner cannot leave)",
+    "invitations.respond": "the invited user only (project admins get 403, others 404)",
+    "access_requests.create": "a user who can see the project and lacks the requested role",
+    "access_requests.view": "project admins, or the requesting user",
+    "access_requests.withdraw": "the requesting user only",
+}
+
+ALL_ACTIONS = frozenset(PROJECT_RULES) | frozenset(TEAM_RULES) | frozenset(SELF_RULES)
+
+
+def is_superuser(user: User) -> bool:
+    return bool(user.is_admin)
+
+
+def team_ids_of(s: Session, user_id: int) -> list[int]:
+    return list(s.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)))
+
+
+def project_role(s: Session, user: User, project: Project) -> Role:
+    """The caller's effective role: owner/direct/team membership, visibility, admin rights."""
+    if is_superuser(user):
+        return Role.OWNER
+    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
+    roles = s.scalars(
+        select(ProjectMember.role).where(
+            ProjectMember.project_id == project.id,
+            (ProjectMember.user_id == user.id) | ProjectMember.team_id.in_(team_ids),
+        )
+    ).all()
+    role = max((Role[r.upper()] for r in roles), default=Role.NONE)
+    if role == Role.NONE and project.deleted_at is None:
+        if project.visibility == "public":
+            role = Role.VIEWER
+        elif project.visibility == "team" and project.team_id is not None:
+            in_team = s.scalar(
+                select(TeamMember.user_id).where(
+                    TeamMember.team_id == project.team_id, TeamMember.user_id == user.id
+                )
+            )
+            if in_team is not None:
+                role = Role.VIEWER
+    return role
+
+
+def roles_for_projects(s: Session, user: User, projects: list[Project]) -> dict[int, Role]:
+    """``project_role`` for many projects in two queries (for list pages)."""
+    if not projects:
+        return {}
+    if is_superuser(user):
+        return {p.id: Role.OWNER for p in projects}
+    ids = [p.id for p in projects]
+    my_teams = team_ids_of(s, user.id)
+    result: dict[int, Role] = {pid: Role.NONE for pid in ids}
+    rows = s.execute(
+        select(ProjectMember.project_id, ProjectMember.role).where(
+            ProjectMember.project_id.in_(ids),
+            (ProjectMember.user_id == user.id) | ProjectMember.team_id.in_(my_teams),
+        )
+    )
+    for pid, role in rows:
+        result[pid] = max(result[pid], Role[role.upper()])
+    for p in projects:
+        if result[p.id] == Role.NONE and p.deleted_at is None:
+            visible = p.visibility == "public" or (
+                p.visibility == "team" and p.team_id is not None and p.team_id in my_teams
+            )
+            if visible:
+                result[p.id] = Role.VIEWER
+    return result
+
+
+def require_project(
+    s: Session, ctx: Ctx, slug: str, action: str, *, include_deleted: bool = False
+) -> tuple[Project, Role]:
+    """Load a project for ``action`` or raise NotFound/Forbidden/Conflict."""
+    needed = PROJECT_RULES[action]
+    project = s.scalar(select(Project).where(Project.slug == slug))
+    if project is None:
+        raise NotFound(f"project '{slug}' not found")
+    role = project_role(s, ctx.user, project)
+    if project.deleted_at is not None and not (include_deleted and role >= Role.OWNER):
+        raise NotFound(f"project '{slug}' not found")
+    if role == Role.NONE:
+        raise NotFound(f"project '{slug}' not found")
+    if role < needed:
+        raise Forbidden(
+            f"{action} needs the {needed.label} role on project '{slug}'; yours is {role.label}"
+        )
+    if project.archived_at is not None and action in BLOCKED_WHEN_ARCHIVED:
+        raise Conflict(
+            f"project '{slug}' is archived and read-only; unarchive it first", code="archived"
+        )
+    return project, role
+
+
+def can_grant(granter: Role, role: Role) -> None:
+    """Admins grant up to admin; only the owner role is never granted (it is transferred)."""
+    if role >= Role.OWNER:
+        raise BadRequest("role: the owner role is only given by transferring ownership")
+    if role > granter:
+        raise Forbidden(f"a {granter.label} cannot grant the {role.label} role")
+
+
+def team_role(s: Session, user: User, team: Team) -> str | None:
+    return s.scalar(
+        select(TeamMember.role).where(TeamMember.team_id == team.id, TeamMember.user_id == user.id)
+    )
+
+
+def require_team(s: Session, ctx: Ctx, name: str, action: str) -> Team:
+    """Load a team for ``action``: every signed-in user sees teams; maintainers manage them."""
+    team = s.scalar(select(Team).where(Team.name == name))
+    if team is None:
+        raise NotFound(f"team '{name}' not found")
+    if TEAM_RULES[action] == "maintainer" and not is_superuser(ctx.user):
+        if team_role(s, ctx.user, team) != "maintainer":
+            raise Forbidden(f"{action} needs the maintainer role in team '{name}'")
+    return team

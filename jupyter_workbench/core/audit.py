@@ -1,0 +1,102 @@
+"""The audit trail: every mutation records one event in its own transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from ..db.models import AuditEvent, Project, ProjectMember, TeamMember, User
+from .access import is_superuser
+from .context import Ctx
+from .pagination import Page, SortSpec, paginate
+
+
+def record(
+    s: Session,
+    ctx: Ctx,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    *,
+    project: Project | None = None,
+    summary: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the caller's transaction (committed or rolled back with it)."""
+    event = AuditEvent(
+        actor_id=ctx.user.id,
+        actor_name=ctx.user.username,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        project_id=project.id if project is not None else None,
+        project_slug=project.slug if project is not None else None,
+        summary=summary or {},
+        request_id=ctx.request_id[:64],
+    )
+    s.add(event)
+    return event
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """A summary of changed fields: ``{field: {"from": old, "to": new}}``."""
+    return {
+        key: {"from": before.get(key), "to": value}
+        for key, value in after.items()
+        if before.get(key) != value
+    }
+
+
+AUDIT_SORTS = SortSpec({"time": AuditEvent.id}, id_column=AuditEvent.id, default="-time")
+
+
+def _administered_projects(user: User) -> Select[tuple[int]]:
+    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
+    return select(ProjectMember.project_id).where(
+        ProjectMember.role.in_(("admin", "owner")),
+        (ProjectMember.user_id == user.id) | ProjectMember.team_id.in_(team_ids),
+    )
+
+
+def list_events(
+    s: Session,
+    ctx: Ctx,
+    *,
+    project_id: int | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    object_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[AuditEvent]:
+    """Events the caller may read: all for admins; else their projects' (as admin) and their own."""
+    stmt = select(AuditEvent)
+    if not is_superuser(ctx.user):
+        stmt = stmt.where(
+            or_(
+                AuditEvent.project_id.in_(_administered_projects(ctx.user)),
+                AuditEvent.actor_id == ctx.user.id,
+            )
+        )
+    if project_id is not None:
+        stmt = stmt.where(AuditEvent.project_id == project_id)
+    if action:
+        stmt = stmt.where(
+            AuditEvent.action.startswith(action.rstrip("*"))
+            if action.endswith("*")
+            else AuditEvent.action == action
+        )
+    if actor:
+        stmt = stmt.where(AuditEvent.actor_name == actor)
+    if object_type:
+        stmt = stmt.where(AuditEvent.object_type == object_type)
+    if since:
+        stmt = stmt.where(AuditEvent.time >= since)
+    if until:
+        stmt = stmt.where(AuditEvent.time < until)
+    return paginate(s, stmt, AUDIT_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)

@@ -1,0 +1,184 @@
+"""Invitations: an admin invites a username with a role; the invitee accepts or declines.
+
+Invitations work before the invitee's first visit (they are addressed by username) and expire
+after ``Policy.invitation_ttl``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db.models import Invitation, Project, User, utcnow
+from . import audit
+from .access import Role, can_grant, project_role, require_project
+from .context import Ctx
+from .errors import BadRequest, Conflict, Forbidden, NotFound
+from .members import grant_at_least
+from .pagination import Page, SortSpec, paginate
+from .validation import check_text
+
+STATUSES = ("pending", "accepted", "declined", "revoked", "expired")
+INVITATION_SORTS = SortSpec({"created": Invitation.created_at}, id_column=Invitation.id, default="-created")
+
+
+def _expire_stale(s: Session, **where: Any) -> None:
+    """Mark pending invitations past their expiry as expired (lazily, when touched)."""
+    stmt = update(Invitation).where(
+        Invitation.status == "pending", Invitation.expires_at < utcnow()
+    )
+    for key, value in where.items():
+        stmt = stmt.where(getattr(Invitation, key) == value)
+    s.execute(stmt.values(status="expired"))
+
+
+def create(
+    s: Session, ctx: Ctx, slug: str, *, username: str, role: str = "viewer", message: str = ""
+) -> Invitation:
+    project, my_role = require_project(s, ctx, slug, "invitations.manage")
+    username = check_text(username, "username", max_length=255)
+    new_role = Role.parse(role)
+    can_grant(my_role, new_role)
+    message = check_text(message, "message", max_length=2000, allow_empty=True)
+    invitee = s.scalar(select(User).where(User.username == username))
+    if invitee is not None:
+        current = project_role(s, invitee, project)
+        if current >= new_role and not _only_by_visibility(s, invitee, project, current):
+            raise Conflict(f"username: '{username}' already has the {current.label} role")
+    _expire_stale(s, project_id=project.id, invitee_username=username)
+    invitation = Invitation(
+        project_id=project.id,
+        invitee_username=username,
+        role=new_role.label,
+        message=message,
+        created_by_id=ctx.user.id,
+        expires_at=utcnow() + ctx.policy.invitation_ttl,
+    )
+    try:
+        with s.begin_nested():
+            s.add(invitation)
+            s.flush()
+    except IntegrityError:
+        raise Conflict(f"username: '{username}' already has a pending invitation") from None
+    audit.record(
+        s,
+        ctx,
+        "invitation.create",
+        "invitation",
+        invitation.id,
+        project=project,
+        summary={"username": username, "role": new_role.label},
+    )
+    s.flush()
+    return invitation
+
+
+def _only_by_visibility(s: Session, user: User, project: Project, role: Role) -> bool:
+    """True when the user's role comes from public/team visibility, not membership."""
+    return role == Role.VIEWER and project.visibility != "private" and not user.is_admin
+
+
+def list_invitations(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    status: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[Invitation]:
+    project, _ = require_project(s, ctx, slug, "invitations.read")
+    _expire_stale(s, project_id=project.id)
+    stmt = select(Invitation).where(Invitation.project_id == project.id)
+    if status:
+        if status not in STATUSES:
+            raise BadRequest(
+                f"status: must be one of {', '.join(STATUSES)} (got {status!r})",
+                code="invalid_parameter",
+            )
+        stmt = stmt.where(Invitation.status == status)
+    return paginate(s, stmt, INVITATION_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def my_invitations(
+    s: Session, ctx: Ctx, *, limit: int | None = None, cursor: str | None = None
+) -> Page[Invitation]:
+    """The caller's pending invitations (to projects they may not otherwise see)."""
+    _expire_stale(s, invitee_username=ctx.user.username)
+    stmt = select(Invitation).where(
+        Invitation.invitee_username == ctx.user.username, Invitation.status == "pending"
+    )
+    return paginate(s, stmt, INVITATION_SORTS, ctx, sort=None, limit=limit, cursor=cursor)
+
+
+def _load(s: Session, project: Project, invitation_id: int) -> Invitation:
+    invitation = s.get(Invitation, invitation_id)
+    if invitation is None or invitation.project_id != project.id:
+        raise NotFound(f"invitation {invitation_id} not found")
+    return invitation
+
+
+def revoke(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> Invitation:
+    project, _ = require_project(s, ctx, slug, "invitations.manage")
+    _expire_stale(s, project_id=project.id)
+    invitation = _load(s, project, invitation_id)
+    if invitation.status != "pending":
+        raise Conflict(f"invitation {invitation_id} is {invitation.status}, not pending", code=invitation.status)
+    invitation.status = "revoked"
+    invitation.responded_at = utcnow()
+    audit.record(s, ctx, "invitation.revoke", "invitation", invitation.id, project=project)
+    s.flush()
+    return invitation
+
+
+def _for_invitee(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> tuple[Project, Invitation]:
+    """The invitation if the caller is its invitee; others get 404, or 403 if they see the project."""
+    project = s.scalar(select(Project).where(Project.slug == slug, Project.deleted_at.is_(None)))
+    invitation = s.get(Invitation, invitation_id) if project is not None else None
+    if project is None or invitation is None or invitation.project_id != project.id:
+        raise NotFound(f"invitation {invitation_id} not found")
+    if invitation.invitee_username != ctx.user.username:
+        if project_role(s, ctx.user, project) >= Role.ADMIN:
+            raise Forbidden(f"invitation {invitation_id} is addressed to someone else")
+        raise NotFound(f"invitation {invitation_id} not found")
+    _expire_stale(s, id=invitation.id)
+    s.refresh(invitation)
+    if invitation.status != "pending":
+        raise Conflict(f"invitation {invitation_id} is {invitation.status}, not pending", code=invitation.status)
+    return project, invitation
+
+
+def respond(s: Session, ctx: Ctx, slug: str, invitation_id: int, *, accept: bool) -> Invitation:
+    """Accept (join with the invited role, never lowering a role held) or decline."""
+    project, invitation = _for_invitee(s, ctx, slug, invitation_id)
+    invitation.status = "accepted" if accept else "declined"
+    invitation.responded_at = utcnow()
+    summary: dict[str, Any] = {"role": invitation.role}
+    if accept:
+        summary["role_held"] = grant_at_least(s, project, ctx.user, Role[invitation.role.upper()])
+    action = "invitation.accept" if accept else "invitation.decline"
+    audit.record(s, ctx, action, "invitation", invitation.id, project=project, summary=summary)
+    s.flush()
+    return invitation
+
+
+def invitation_json(s: Session, invitation: Invitation) -> dict[str, Any]:
+    project = s.get(Project, invitation.project_id)
+    inviter = s.get(User, invitation.created_by_id) if invitation.created_by_id else None
+    return {
+        "id": invitation.id,
+        "project": project.slug if project else None,
+        "project_name": project.name if project else None,
+        "username": invitation.invitee_username,
+        "role": invitation.role,
+        "message": invitation.message,
+        "status": invitation.status,
+        "invited_by": inviter.username if inviter else None,
+        "created_at": invitation.created_at.isoformat(),
+        "expires_at": invitation.expires_at.isoformat(),
+        "responded_at": invitation.responded_at.isoformat() if invitation.responded_at else None,
+    }

@@ -1,0 +1,203 @@
+"""Project members: users and teams with roles viewer < editor < admin < owner.
+
+A member is addressed as ``alice`` (a user) or ``team:ml`` (a team).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db.models import Project, ProjectMember, Team, User, utcnow
+from . import audit
+from .access import Role, can_grant, require_project
+from .context import Ctx
+from .errors import BadRequest, Conflict, Forbidden, NotFound
+from .etags import check_etag, etag
+from .pagination import Page, SortSpec, paginate
+from .users import find_user
+
+TEAM_PREFIX = "team:"
+
+MEMBER_SORTS = SortSpec(
+    {"added": ProjectMember.created_at},
+    id_column=ProjectMember.id,
+    default="added",
+)
+
+
+def member_key(row: ProjectMember) -> str:
+    if row.team is not None:
+        return f"{TEAM_PREFIX}{row.team.name}"
+    assert row.user is not None
+    return row.user.username
+
+
+def _find(s: Session, project: Project, key: str) -> ProjectMember:
+    stmt = select(ProjectMember).where(ProjectMember.project_id == project.id)
+    if key.startswith(TEAM_PREFIX):
+        stmt = stmt.join(Team, Team.id == ProjectMember.team_id).where(
+            Team.name == key.removeprefix(TEAM_PREFIX)
+        )
+    else:
+        stmt = stmt.join(User, User.id == ProjectMember.user_id).where(User.username == key)
+    row = s.scalar(stmt)
+    if row is None:
+        raise NotFound(f"'{key}' is not a member of project '{project.slug}'")
+    return row
+
+
+def list_members(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    role: str | None = None,
+    kind: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[ProjectMember]:
+    project, _ = require_project(s, ctx, slug, "members.read")
+    stmt = select(ProjectMember).where(ProjectMember.project_id == project.id)
+    if role:
+        stmt = stmt.where(ProjectMember.role == Role.parse(role, allow_owner=True).label)
+    if kind == "user":
+        stmt = stmt.where(ProjectMember.user_id.is_not(None))
+    elif kind == "team":
+        stmt = stmt.where(ProjectMember.team_id.is_not(None))
+    elif kind:
+        raise BadRequest(f"kind: must be 'user' or 'team' (got {kind!r})", code="invalid_parameter")
+    return paginate(s, stmt, MEMBER_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def add(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    user: str | None = None,
+    team: str | None = None,
+    role: str = "viewer",
+) -> ProjectMember:
+    """Add a user or a team with a role (admin+; admins grant up to admin)."""
+    project, my_role = require_project(s, ctx, slug, "members.manage")
+    if (user is None) == (team is None):
+        raise BadRequest("give exactly one of 'user' or 'team'", code="invalid_field")
+    new_role = Role.parse(role)
+    can_grant(my_role, new_role)
+    row = ProjectMember(project_id=project.id, role=new_role.label, added_by_id=ctx.user.id)
+    if user is not None:
+        row.user = find_user(s, user, "user")
+    else:
+        found = s.scalar(select(Team).where(Team.name == team))
+        if found is None:
+            raise BadRequest(f"team: no team named '{team}'", code="unknown_team")
+        row.team = found
+    key = member_key(row)
+    try:
+        with s.begin_nested():
+            s.add(row)
+            s.flush()
+    except IntegrityError:
+        raise Conflict(f"'{key}' is already a member of project '{slug}'") from None
+    audit.record(
+        s, ctx, "member.add", "member", key, project=project, summary={"role": new_role.label}
+    )
+    s.flush()
+    return row
+
+
+def get(s: Session, ctx: Ctx, slug: str, key: str) -> ProjectMember:
+    project, _ = require_project(s, ctx, slug, "members.read")
+    return _find(s, project, key)
+
+
+def change_role(
+    s: Session, ctx: Ctx, slug: str, key: str, role: str, *, if_match: str | None = None
+) -> ProjectMember:
+    project, my_role = require_project(s, ctx, slug, "members.manage")
+    row = _find(s, project, key)
+    check_etag(row, if_match)
+    new_role = Role.parse(role)
+    if row.role == "owner":
+        raise Conflict(
+            "role: the owner's role cannot change; transfer ownership first", code="owner"
+        )
+    can_grant(my_role, new_role)
+    if Role[row.role.upper()] > my_role:
+        raise Forbidden(f"a {my_role.label} cannot change the role of a {row.role}")
+    if row.role != new_role.label:
+        audit.record(
+            s,
+            ctx,
+            "member.update",
+            "member",
+            key,
+            project=project,
+            summary={"role": {"from": row.role, "to": new_role.label}},
+        )
+        row.role = new_role.label
+        row.updated_at = utcnow()
+    s.flush()
+    return row
+
+
+def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = None) -> None:
+    """Remove a member (admin+), or leave a project yourself (any member but the owner)."""
+    leaving = key == ctx.user.username
+    project, my_role = require_project(
+        s, ctx, slug, "project.read" if leaving else "members.manage"
+    )
+    row = _find(s, project, key)
+    check_etag(row, if_match)
+    if row.role == "owner":
+        raise Conflict("the owner cannot be removed; transfer ownership first", code="owner")
+    if not leaving and Role[row.role.upper()] > my_role:
+        raise Forbidden(f"a {my_role.label} cannot remove a {row.role}")
+    audit.record(
+        s,
+        ctx,
+        "member.leave" if leaving else "member.remove",
+        "member",
+        key,
+        project=project,
+        summary={"role": row.role},
+    )
+    s.delete(row)
+    s.flush()
+
+
+def grant_at_least(s: Session, project: Project, user: User, role: Role) -> str:
+    """Give ``user`` at least ``role`` directly (never lowers a role); returns the role held."""
+    row = s.scalar(
+        select(ProjectMember).where(
+            ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
+        )
+    )
+    if row is None:
+        s.add(ProjectMember(project_id=project.id, user_id=user.id, role=role.label))
+        return role.label
+    if Role[row.role.upper()] < role:
+        row.role = role.label
+        row.updated_at = utcnow()
+    return row.role
+
+
+def member_json(row: ProjectMember) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "member": member_key(row),
+        "kind": "team" if row.team_id is not None else "user",
+        "role": row.role,
+        "added_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "etag": etag(row),
+    }
+    if row.user is not None:
+        data["user"] = {"username": row.user.username, "display_name": row.user.display_name}
+    if row.team is not None:
+        data["team"] = {"name": row.team.name, "display_name": row.team.display_name}
+    return data

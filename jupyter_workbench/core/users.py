@@ -1,0 +1,133 @@
+"""Users are created on their first request; JupyterHub groups are mirrored as teams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db.models import Team, TeamMember, User, utcnow
+from .access import is_superuser
+from .context import Ctx, Identity
+from .errors import BadRequest, NotFound
+from .pagination import Page, SortSpec, paginate
+from .validation import slugify
+
+USER_SORTS = SortSpec(
+    {"username": User.username, "created": User.created_at},
+    id_column=User.id,
+    default="username",
+)
+
+
+def _profile(identity: Identity) -> dict[str, Any]:
+    return {
+        "display_name": identity.display_name or identity.username,
+        "email": identity.email,
+        "avatar_url": identity.avatar_url,
+        "color": identity.color,
+        "is_admin": identity.is_admin,
+    }
+
+
+def ensure_user(s: Session, identity: Identity) -> User:
+    """The user row for ``identity``, created or refreshed; groups synced to hub teams."""
+    if not identity.username or len(identity.username) > 255:
+        raise BadRequest("username: must be 1-255 characters")
+    profile = _profile(identity)
+    user = s.scalar(select(User).where(User.username == identity.username))
+    if user is None:
+        try:
+            with s.begin_nested():
+                user = User(username=identity.username, **profile)
+                s.add(user)
+        except IntegrityError:  # created by a concurrent first request
+            user = s.scalars(select(User).where(User.username == identity.username)).one()
+    for key, value in profile.items():
+        if getattr(user, key) != value:
+            setattr(user, key, value)
+    user.last_seen_at = utcnow()
+    if identity.groups is not None:
+        sync_hub_groups(s, user, identity.groups)
+    s.flush()
+    return user
+
+
+def sync_hub_groups(s: Session, user: User, groups: tuple[str, ...]) -> None:
+    """Make the user's hub-sourced team memberships equal their JupyterHub groups."""
+    wanted = {slugify(g)[:64]: g for g in groups}
+    current = {
+        team.name: membership
+        for membership, team in s.execute(
+            select(TeamMember, Team)
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(TeamMember.user_id == user.id, Team.source == "hub")
+        ).tuples()
+    }
+    for name, membership in current.items():
+        if name not in wanted:
+            s.delete(membership)
+    for name, group in wanted.items():
+        if name in current:
+            continue
+        team = s.scalar(select(Team).where(Team.name == name))
+        if team is None:
+            team = Team(name=name, display_name=group, source="hub")
+            s.add(team)
+            s.flush()
+        s.add(TeamMember(team_id=team.id, user_id=user.id, role="member"))
+
+
+def get_user(s: Session, username: str) -> User:
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user '{username}' not found")
+    return user
+
+
+def find_user(s: Session, username: str, field: str) -> User:
+    """A user named in a request body; unknown names are a 400 that names the field."""
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise BadRequest(
+            f"{field}: no user named '{username}' has used the workbench yet "
+            "(invite them instead: invitations work before their first visit)",
+            code="unknown_user",
+        )
+    return user
+
+
+def list_users(
+    s: Session,
+    ctx: Ctx,
+    *,
+    q: str | None = None,
+    admins: bool | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[User]:
+    stmt = select(User)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(User.username.ilike(like) | User.display_name.ilike(like))
+    if admins is not None:
+        stmt = stmt.where(User.is_admin.is_(admins))
+    return paginate(s, stmt, USER_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def user_json(user: User, *, private: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "username": user.username,
+        "display_name": user.display_name,
+        "avatar_url": user.avatar_url,
+        "color": user.color,
+        "is_admin": is_superuser(user),
+    }
+    if private:
+        data["email"] = user.email
+        data["created_at"] = user.created_at.isoformat()
+        data["last_seen_at"] = user.last_seen_at.isoformat()
+    return data

@@ -1,0 +1,64 @@
+"""Small checks on names and values shared by the domain modules."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+from .errors import BadRequest
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+SLUG_MAX = 64
+
+
+def check_slug(value: str, field: str) -> str:
+    if not SLUG_RE.fullmatch(value) or "--" in value:
+        raise BadRequest(
+            f"{field}: '{value}' is not a valid slug (1-64 characters: lowercase letters, "
+            "digits and single hyphens, not starting or ending with a hyphen)",
+            code="invalid_field",
+        )
+    return value
+
+
+def slugify(text: str) -> str:
+    """A URL-safe slug made from any display name ('My Project!' -> 'my-project')."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = slug[:SLUG_MAX].rstrip("-")
+    return slug or "project"
+
+
+def check_text(value: str, field: str, *, max_length: int, allow_empty: bool = False) -> str:
+    value = value.strip()
+    if not value and not allow_empty:
+        raise BadRequest(f"{field}: must not be empty", code="invalid_field")
+    if len(value) > max_length:
+        raise BadRequest(
+            f"{field}: is {len(value)} characters long, at most {max_length} allowed",
+            code="invalid_field",
+        )
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
+        raise BadRequest(f"{field}: must not contain control characters", code="invalid_field")
+    return value
+
+
+def parse_time(value: str, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(
+            f"{field}: '{value}' is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)",
+            code="invalid_parameter",
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_bool(value: str, field: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise BadRequest(f"{field}: '{value}' is not a boolean (true/false)", code="invalid_parameter")

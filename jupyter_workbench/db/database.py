@@ -1,0 +1,108 @@
+"""Engine, sessions and migrations for SQLite (embedded) and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Arbitrary constant: the PostgreSQL advisory lock that serialises concurrent migrations.
+_MIGRATION_LOCK_ID = 0x576F726B
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # The driver's own transaction handling is switched off: we emit BEGIN ourselves, so that
+    # write transactions take the write lock up front (BEGIN IMMEDIATE) instead of failing
+    # with "database is locked" when a read transaction tries to upgrade.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get("workbench_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def alembic_config(url: str | URL) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option(
+        "sqlalchemy.url", make_url(url).render_as_string(hide_password=False).replace("%", "%%")
+    )
+    return cfg
+
+
+class Database:
+    """One engine and its session factories; ``transaction()`` is the unit of work."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.is_sqlite:
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["pool_size"] = max(pool_size, 5)
+            kwargs["max_overflow"] = 20
+        else:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            bind=self.engine.execution_options(workbench_write=True), expire_on_commit=False
+        )
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Session]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        maker = self._write if write else self._read
+        with maker() as session, session.begin():
+            yield session
+
+    # -- migrations ---------------------------------------------------------------------
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str | None:
+        return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+    def migrate(self, revision: str = "head") -> tuple[str | None, str | None]:
+        """Apply migrations up to ``revision``; returns (before, after)."""
+        before = self.current_revision()
+        cfg = alembic_config(self.url)
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return before, self.current_revision()
+
+    def needs_migration(self) -> bool:
+        return self.current_revision() != self.head_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Thin tornado handlers of the workbench REST API (one module per area)."""

@@ -1,0 +1,319 @@
+"""The base of every workbench API handler: auth, JSON in/out, errors, paging, ETags.
+
+Handlers stay thin: an ``@endpoint`` declares the access action, the body and query schemas and
+the response (the OpenAPI document is generated from these declarations), parses and validates
+the request, and the method body calls one core function through ``self.call``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http.client import responses
+from typing import Any, TypeVar
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from sqlalchemy.orm import Session
+from tornado import web
+
+from ..core.context import Ctx, Identity
+from ..core.errors import BadRequest, NotFound, PayloadTooLarge, Unauthenticated, WorkbenchError
+from ..core.pagination import Page
+from ..service import WorkbenchService
+
+T = TypeVar("T")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_IGNORED_QUERY = {"token", "_xsrf"}
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "object": "a JSON object",
+    "array": "a JSON array",
+    "null": "null",
+}
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    500: "internal_error",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter: its JSON Schema (string values are converted to its type)."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What one handler method does, for validation, access tests and the OpenAPI document."""
+
+    action: str
+    summary: str
+    status: int = 200
+    body: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    query: tuple[Param, ...] = ()
+    example: dict[str, Any] | None = None
+    errors: tuple[int, ...] = field(default=())
+    public: bool = False
+
+
+class ApiError(web.HTTPError):
+    """A WorkbenchError on its way out as an HTTP response."""
+
+    def __init__(self, error: WorkbenchError) -> None:
+        super().__init__(error.status, log_message=error.message.replace("%", "%%"))
+        self.code = error.code
+        self.message = error.message
+
+
+def _field_of(error: ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    return path or "body"
+
+
+def describe_validation_error(error: ValidationError, root: str = "body") -> str:
+    """A short message naming the offending field, for bodies and query parameters."""
+    where = _field_of(error) if root == "body" else root
+    validator, value = error.validator, error.validator_value
+    if validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        prefix = f"{where}." if where != "body" else ""
+        return f"{prefix}{extra[0]}: unknown field" if extra else f"{where}: unknown field"
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        prefix = f"{where}." if where != "body" else ""
+        return f"{prefix}{missing}: is required"
+    if validator == "type":
+        kinds = value if isinstance(value, list) else [value]
+        return f"{where}: must be {' or '.join(_TYPE_NAMES.get(k, k) for k in kinds)}"
+    if validator == "maxLength":
+        return f"{where}: must be at most {value} characters long"
+    if validator == "minLength":
+        return f"{where}: must not be empty" if value == 1 else f"{where}: must be at least {value} characters long"
+    if validator == "enum":
+        return f"{where}: must be one of {', '.join(map(str, value))}"
+    if validator == "pattern":
+        return f"{where}: does not match the pattern {value}"
+    if validator in ("minimum", "maximum"):
+        word = "at least" if validator == "minimum" else "at most"
+        return f"{where}: must be {word} {value}"
+    if validator == "maxProperties":
+        return f"{where}: must have at most {value} entries"
+    return f"{where}: {error.message}"
+
+
+def _validate(schema: dict[str, Any], instance: Any, root: str = "body") -> None:
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(instance),
+        key=lambda e: (len(list(e.absolute_path)), str(list(e.absolute_path))),
+    )
+    if errors:
+        raise BadRequest(describe_validation_error(errors[0], root), code="invalid_field" if root == "body" else "invalid_parameter")
+
+
+def _convert_query(param: Param, raw: str) -> Any:
+    kind = param.schema.get("type", "string")
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise BadRequest(f"{param.name}: must be an integer (got {raw!r})", code="invalid_parameter") from None
+    if kind == "boolean":
+        lowered = raw.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise BadRequest(f"{param.name}: must be true or false (got {raw!r})", code="invalid_parameter")
+    return raw
+
+
+def endpoint(**spec: Any) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]:
+    """Declare a handler method's contract; the wrapper validates the request against it."""
+    meta = Endpoint(**spec)
+
+    def decorate(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        @functools.wraps(method)
+        async def wrapper(self: WorkbenchHandler, **path: str) -> None:
+            try:
+                self.query = self._parse_query(meta)
+                self.body = self._parse_body(meta)
+                await method(self, **path)
+            except WorkbenchError as exc:
+                raise ApiError(exc) from None
+
+        wrapper.endpoint = meta  # type: ignore[attr-defined]
+        # jupyter-server's own login check would answer 403 (or redirect); ours answers 401.
+        setattr(wrapper, "__allow_unauthenticated", True)  # noqa: B010
+        return wrapper
+
+    return decorate
+
+
+class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
+    """Base handler of the workbench REST API."""
+
+    query: dict[str, Any]
+    body: dict[str, Any]
+    request_id: str = ""
+
+    @property
+    def service(self) -> WorkbenchService:
+        return self.settings["workbench_service"]  # type: ignore[no-any-return]
+
+    def check_xsrf_cookie(self) -> None:
+        # Anonymous requests are refused with 401 in prepare(); only check signed-in ones.
+        if getattr(self, "_jupyter_current_user", None) is None:
+            return None
+        return super().check_xsrf_cookie()  # type: ignore[no-any-return]
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        incoming = self.request.headers.get("X-Request-Id", "")
+        self.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        self.set_header("X-Request-Id", self.request_id)
+        await super().prepare()
+        method = getattr(self, (self.request.method or "get").lower(), None)
+        meta: Endpoint | None = getattr(method, "endpoint", None)
+        try:
+            if self.current_user is None and not (meta and meta.public):
+                raise Unauthenticated("sign in first: send 'Authorization: token <your token>'")
+            limit = self.service.settings.max_request_bytes
+            if len(self.request.body or b"") > limit:
+                raise PayloadTooLarge(f"body: larger than the {limit} bytes allowed")
+        except WorkbenchError as exc:
+            raise ApiError(exc) from None
+
+    # -- identity and units of work -----------------------------------------------------
+    def identity(self) -> Identity:
+        provider = self.identity_provider
+        return self.extensionapp.identity_source.identity(self.current_user, provider)  # type: ignore[attr-defined,no-any-return]
+
+    async def call(self, fn: Callable[[Session, Ctx], T], *, write: bool | None = None) -> T:
+        """Run ``fn(session, ctx)`` as the caller in one transaction, off the event loop."""
+        if write is None:
+            write = self.request.method not in ("GET", "HEAD")
+        if_match = self.request.headers.get("If-Match")
+        return await self.service.acall(
+            self.identity(),
+            fn,
+            write=write,
+            request_id=self.request_id,
+            # With If-Match the client asked to lose the race: 412 via check_etag or 409.
+            retry_stale=not if_match,
+        )
+
+    # -- request parsing ----------------------------------------------------------------
+    @property
+    def if_match(self) -> str | None:
+        return self.request.headers.get("If-Match")
+
+    def _parse_query(self, meta: Endpoint) -> dict[str, Any]:
+        known = {p.name: p for p in meta.query}
+        values: dict[str, Any] = {}
+        for name, raw_values in self.request.query_arguments.items():
+            if name in _IGNORED_QUERY:
+                continue
+            param = known.get(name)
+            if param is None:
+                allowed = ", ".join(sorted(known)) or "none"
+                raise BadRequest(
+                    f"{name}: unknown query parameter (allowed: {allowed})", code="invalid_parameter"
+                )
+            if len(raw_values) > 1:
+                raise BadRequest(f"{name}: given more than once", code="invalid_parameter")
+            raw = raw_values[0].decode("utf-8", "replace")
+            value = _convert_query(param, raw)
+            _validate(param.schema, value, root=name)
+            values[name] = value
+        for param in meta.query:
+            if param.required and param.name not in values:
+                raise BadRequest(f"{param.name}: query parameter is required", code="invalid_parameter")
+        return values
+
+    def _parse_body(self, meta: Endpoint) -> dict[str, Any]:
+        raw = self.request.body or b""
+        if meta.body is None:
+            if raw.strip():
+                raise BadRequest("body: this endpoint takes no request body", code="invalid_body")
+            return {}
+        if not raw.strip():
+            data: Any = {}
+        else:
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise BadRequest(f"body: not valid JSON ({exc})", code="invalid_json") from None
+        _validate(meta.body, data)
+        return data  # type: ignore[no-any-return]
+
+    def path_int(self, value: str, what: str) -> int:
+        """A numeric id from the URL; anything else cannot name an object (404)."""
+        if not value.isdigit() or len(value) > 18:
+            raise ApiError(NotFound(f"{what} {value!r} not found"))
+        return int(value)
+
+    # -- responses ----------------------------------------------------------------------
+    def reply(self, data: Any, *, status: int = 200, etag: str | None = None) -> None:
+        self.set_status(status)
+        if etag:
+            self.set_header("ETag", etag)
+        if status == 204:
+            self.finish()
+            return
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(data, default=str))
+
+    def reply_page(self, items: list[Any], page: Page[Any]) -> None:
+        self.reply({"items": items, "next_cursor": page.next_cursor})
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            body = {"error": exc.code, "message": exc.message}
+        elif isinstance(exc, web.HTTPError):
+            body = {
+                "error": STATUS_CODES.get(status_code, "error"),
+                "message": exc.log_message % exc.args if exc.log_message else (exc.reason or responses.get(status_code, "error")),
+            }
+        else:
+            body = {
+                "error": STATUS_CODES.get(status_code, "error"),
+                "message": f"internal error (request id {self.request_id})"
+                if status_code >= 500
+                else responses.get(status_code, "error"),
+            }
+        self.finish(json.dumps(body))
+
+
+class NotFoundHandler(WorkbenchHandler):
+    """Unknown paths under the API answer a JSON 404, not jupyter-server's HTML page."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        raise ApiError(NotFound(f"no API route {self.request.path}"))
+
+    @endpoint(action="user.read", summary="Unknown route", public=True)
+    async def get(self, **_: str) -> None:  # pragma: no cover - prepare() always raises
+        raise ApiError(NotFound("no such route"))

@@ -1,0 +1,103 @@
+"""The route table of the REST API: the single list that tornado, OpenAPI and tests read."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .account import AuditHandler, MeHandler, MyInvitationsHandler, UsersHandler
+from .base import Endpoint, NotFoundHandler, WorkbenchHandler
+from .model_configs import (
+    DiffHandler,
+    ModelConfigHandler,
+    ModelConfigsHandler,
+    RevisionHandler,
+    RevisionsHandler,
+)
+from .openapi import OpenAPIHandler
+from .projects import (
+    AccessRequestApproveHandler,
+    AccessRequestDenyHandler,
+    AccessRequestHandler,
+    AccessRequestsHandler,
+    InvitationAcceptHandler,
+    InvitationDeclineHandler,
+    InvitationHandler,
+    InvitationsHandler,
+    MemberHandler,
+    MembersHandler,
+    ProjectArchiveHandler,
+    ProjectHandler,
+    ProjectRestoreHandler,
+    ProjectsHandler,
+    ProjectTransferHandler,
+    ProjectUnarchiveHandler,
+)
+from .teams import TeamHandler, TeamMemberHandler, TeamMembersHandler, TeamsHandler
+
+API_PREFIX = "workbench/api/v1"
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str
+    handler: type[WorkbenchHandler]
+
+    @property
+    def pattern(self) -> str:
+        return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)
+
+    def endpoints(self) -> dict[str, Endpoint]:
+        """The declared endpoint of each HTTP method the handler implements."""
+        found = {}
+        for method in HTTP_METHODS:
+            fn = getattr(self.handler, method, None)
+            meta = getattr(fn, "endpoint", None)
+            if meta is not None:
+                found[method] = meta
+        return found
+
+
+P = "/projects/{slug}"
+ROUTES: list[Route] = [
+    Route("/me", MeHandler),
+    Route("/me/invitations", MyInvitationsHandler),
+    Route("/users", UsersHandler),
+    Route("/projects", ProjectsHandler),
+    Route(P, ProjectHandler),
+    Route(f"{P}/archive", ProjectArchiveHandler),
+    Route(f"{P}/unarchive", ProjectUnarchiveHandler),
+    Route(f"{P}/restore", ProjectRestoreHandler),
+    Route(f"{P}/transfer", ProjectTransferHandler),
+    Route(f"{P}/members", MembersHandler),
+    Route(f"{P}/members/{{member}}", MemberHandler),
+    Route(f"{P}/invitations", InvitationsHandler),
+    Route(f"{P}/invitations/{{invitation_id}}", InvitationHandler),
+    Route(f"{P}/invitations/{{invitation_id}}/accept", InvitationAcceptHandler),
+    Route(f"{P}/invitations/{{invitation_id}}/decline", InvitationDeclineHandler),
+    Route(f"{P}/access-requests", AccessRequestsHandler),
+    Route(f"{P}/access-requests/{{request_id}}", AccessRequestHandler),
+    Route(f"{P}/access-requests/{{request_id}}/approve", AccessRequestApproveHandler),
+    Route(f"{P}/access-requests/{{request_id}}/deny", AccessRequestDenyHandler),
+    Route(f"{P}/model-configs", ModelConfigsHandler),
+    Route(f"{P}/model-configs/{{name}}", ModelConfigHandler),
+    Route(f"{P}/model-configs/{{name}}/revisions", RevisionsHandler),
+    Route(f"{P}/model-configs/{{name}}/revisions/{{number}}", RevisionHandler),
+    Route(f"{P}/model-configs/{{name}}/diff", DiffHandler),
+    Route("/teams", TeamsHandler),
+    Route("/teams/{name}", TeamHandler),
+    Route("/teams/{name}/members", TeamMembersHandler),
+    Route("/teams/{name}/members/{username}", TeamMemberHandler),
+    Route("/audit", AuditHandler),
+]
+
+
+def tornado_handlers() -> list[tuple[str, type[WorkbenchHandler]]]:
+    """(regex, handler) pairs relative to the server's base_url."""
+    out: list[tuple[str, type[WorkbenchHandler]]] = [
+        (f"/{API_PREFIX}{route.pattern}/?", route.handler) for route in ROUTES
+    ]
+    out.append((f"/{API_PREFIX}/openapi.json", OpenAPIHandler))
+    out.append((f"/{API_PREFIX}(?:/.*)?", NotFoundHandler))
+    return out

@@ -1,0 +1,148 @@
+"""The running workbench: database, policy and the worker threads that run core calls.
+
+One instance lives in the server extension (``app.py``); the CLI and benchmarks make their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from .core.context import Ctx, Identity, Policy
+from .core.errors import Conflict
+from .core.users import ensure_user
+from .db.database import Database
+from .db.models import User
+from .settings import Workbench
+
+T = TypeVar("T")
+log = logging.getLogger("jupyter_workbench")
+
+# PostgreSQL serialization failure / deadlock; SQLite busy. Safe to retry the whole unit.
+_RETRY_SQLSTATES = {"40001", "40P01"}
+_ACTOR_CACHE_SIZE = 10_000
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        return True
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in _RETRY_SQLSTATES
+    return False
+
+
+def policy_from(settings: Workbench) -> Policy:
+    return Policy(
+        invitation_ttl=timedelta(hours=settings.invitation_ttl_hours),
+        trash_retention=timedelta(days=settings.trash_retention_days),
+        page_size=settings.page_size,
+        max_page_size=settings.max_page_size,
+    )
+
+
+class WorkbenchService:
+    """Runs core calls as units of work: one transaction each, retried on transient errors."""
+
+    def __init__(self, settings: Workbench, *, migrate: bool | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
+        self.policy = policy_from(settings)
+        self.executor = ThreadPoolExecutor(
+            max_workers=settings.worker_threads, thread_name_prefix="workbench-db"
+        )
+        self._actors: OrderedDict[str, tuple[Identity, int]] = OrderedDict()
+        if settings.auto_migrate if migrate is None else migrate:
+            before, after = self.db.migrate()
+            if before != after:
+                log.info("Workbench database migrated from %s to %s", before, after)
+        elif self.db.needs_migration():
+            raise RuntimeError(
+                "The workbench database needs migrating: run 'jupyter workbench migrate'"
+            )
+
+    # -- units of work ------------------------------------------------------------------
+    def call(
+        self,
+        identity: Identity,
+        fn: Callable[[Session, Ctx], T],
+        *,
+        write: bool,
+        request_id: str = "",
+        retry_stale: bool = True,
+    ) -> T:
+        """Run ``fn(session, ctx)`` in one transaction as ``identity`` (blocking)."""
+        user_id = self.actor_id(identity)
+        for attempt in range(4):
+            try:
+                with self.db.transaction(write=write) as s:
+                    user = s.get(User, user_id)
+                    assert user is not None
+                    return fn(s, Ctx(user=user, request_id=request_id, policy=self.policy))
+            except StaleDataError:
+                if not retry_stale or attempt == 3:
+                    raise Conflict(
+                        "the object was changed by someone else at the same time; try again",
+                        code="concurrent_update",
+                    ) from None
+            except DBAPIError as exc:
+                if not _is_transient(exc) or attempt == 3:
+                    raise
+            time.sleep(0.01 * (2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def acall(
+        self,
+        identity: Identity,
+        fn: Callable[[Session, Ctx], T],
+        *,
+        write: bool,
+        request_id: str = "",
+        retry_stale: bool = True,
+    ) -> T:
+        """``call`` on a worker thread, so the event loop never waits on the database."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor,
+            lambda: self.call(
+                identity, fn, write=write, request_id=request_id, retry_stale=retry_stale
+            ),
+        )
+
+    def actor_id(self, identity: Identity) -> int:
+        """The user id for ``identity``; the row is created/refreshed only when it changed."""
+        cached = self._actors.get(identity.username)
+        if cached is not None and cached[0] == identity:
+            self._actors.move_to_end(identity.username)
+            return cached[1]
+        for attempt in range(4):
+            try:
+                with self.db.transaction(write=True) as s:
+                    user_id = ensure_user(s, identity).id
+                break
+            except DBAPIError as exc:
+                if not _is_transient(exc) or attempt == 3:
+                    raise
+                time.sleep(0.01 * (2**attempt))
+        self._actors[identity.username] = (identity, user_id)
+        while len(self._actors) > _ACTOR_CACHE_SIZE:
+            self._actors.popitem(last=False)
+        return user_id
+
+    def system_identity(self) -> Identity:
+        """The identity background jobs (the trash purge) act and are audited as."""
+        return Identity(username="[system]", display_name="Workbench (system)", is_admin=True)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.db.dispose()

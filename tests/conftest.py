@@ -1,0 +1,225 @@
+"""Shared fixtures: databases on SQLite and PostgreSQL, a workbench service, a real server.
+
+Every test that takes ``db_url`` (directly or through ``service``/``api``) runs twice: on an
+embedded SQLite file and on a fresh PostgreSQL database. With CI=true the PostgreSQL runs fail
+instead of skipping when the server is unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from traitlets.config import Config
+
+from jupyter_workbench.core.context import Identity
+from jupyter_workbench.db.database import Database
+from jupyter_workbench.identity import WorkbenchIdentityProvider
+from jupyter_workbench.service import WorkbenchService
+from jupyter_workbench.settings import Workbench
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+PG_ADMIN_URL = os.environ.get(
+    "WORKBENCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Test users and their API tokens (WorkbenchIdentityProvider.user_tokens).
+USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
+TOKENS = {f"tok-{name}-{uuid.uuid4().hex[:8]}": name for name in USERS}
+TOKEN_OF = {name: token for token, name in TOKENS.items()}
+OWNER = "wb-owner"  # the server token's user: a workbench administrator
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return str(exc)
+
+
+def _admin_execute(sql: str) -> None:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required with CI=true but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    name = f"wb_tmpl_{uuid.uuid4().hex[:10]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name)
+    db = Database(url.render_as_string(hide_password=False))
+    db.migrate()
+    db.dispose()
+    yield name
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "workbench.db"
+        shutil.copy(template, target)
+        yield f"sqlite:///{target}"
+        return
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"wb_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Workbench:
+    return Workbench(
+        config=Config(
+            {"Workbench": {"database_url": db_url, "data_dir": str(tmp_path / "data"), "worker_threads": 8}}
+        )
+    )
+
+
+@pytest.fixture
+def service(settings: Workbench) -> Iterator[WorkbenchService]:
+    svc = WorkbenchService(settings)
+    yield svc
+    svc.close()
+
+
+def ident(name: str, **kw: Any) -> Identity:
+    return Identity(username=name, display_name=name.title(), **kw)
+
+
+@pytest.fixture
+def call(service: WorkbenchService) -> Callable[..., Any]:
+    """``call("alice", fn)`` runs ``fn(session, ctx)`` as alice in one write transaction."""
+
+    def run(user: str | Identity, fn: Callable[..., Any], *, write: bool = True) -> Any:
+        identity = ident(user) if isinstance(user, str) else user
+        return service.call(identity, fn, write=write)
+
+    return run
+
+
+# -- a real jupyter-server with the extension -------------------------------------------
+@pytest.fixture
+def jp_server_config(db_url: str, tmp_path: Path) -> Config:
+    return Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {"jupyter_workbench": True},
+                "identity_provider_class": WorkbenchIdentityProvider,
+            },
+            "WorkbenchIdentityProvider": {"user_tokens": TOKENS, "owner_username": OWNER},
+            "Workbench": {
+                "database_url": db_url,
+                "data_dir": str(tmp_path / "wbdata"),
+                "purge_interval_seconds": 0,
+                "max_request_bytes": 64 * 1024,
+            },
+        }
+    )
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    def __repr__(self) -> str:
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+class Client:
+    """Calls the workbench API as one user (or anonymously with ``user=None``)."""
+
+    def __init__(self, fetch: Callable[..., Any], token: str | None) -> None:
+        self._fetch = fetch
+        self.token = token
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Response:
+        hdrs = dict(headers or {})
+        hdrs["Authorization"] = f"token {self.token}" if self.token else ""
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if payload is None and method in ("POST", "PATCH", "PUT"):
+            payload = b""
+        resp = await self._fetch(
+            "workbench/api/v1", *[p for p in path.strip("/").split("/") if p],
+            method=method, body=payload, headers=hdrs, params=params, raise_error=False,
+            allow_nonstandard_methods=True,
+        )
+        return Response(resp.code, resp.headers, resp.body or b"")
+
+    async def get(self, path: str, **kw: Any) -> Response:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return await self.request("POST", path, body, **kw)
+
+    async def patch(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return await self.request("PATCH", path, body, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Response:
+        return await self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def api(jp_fetch: Callable[..., Any], jp_serverapp: Any) -> Callable[[str | None], Client]:
+    """``api("alice")`` -> a Client acting as alice; ``api(None)`` is anonymous; ``api(OWNER)``
+    uses the server's own token."""
+
+    def make(user: str | None) -> Client:
+        if user is None:
+            return Client(jp_fetch, None)
+        if user == OWNER:
+            return Client(jp_fetch, jp_serverapp.identity_provider.token)
+        return Client(jp_fetch, TOKEN_OF[user])
+
+    return make
