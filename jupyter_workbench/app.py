@@ -22,7 +22,7 @@ class WorkbenchApp(ExtensionApp):
     name = "jupyter_workbench"
     description = "Projects, teams, datasets, experiments and a model registry inside Jupyter."
     load_other_extensions = True
-    classes = [Workbench, WorkbenchIdentityProvider]  # noqa: RUF012
+    classes = [Workbench, WorkbenchIdentityProvider]
 
     service = Instance(WorkbenchService, allow_none=True)
     identity_source = Instance(ServerIdentitySource, allow_none=True)

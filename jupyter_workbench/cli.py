@@ -33,7 +33,7 @@ ALIASES: dict[Any, Any] = {
 class _Command(JupyterApp):
     """Base of the subcommands: loads the server's config files and the Workbench settings."""
 
-    classes = [Workbench]  # noqa: RUF012
+    classes = [Workbench]
     aliases = ALIASES
     config_file_name = Unicode("jupyter_server_config")
 
@@ -74,7 +74,7 @@ class InfoCommand(_Command):
     description = "Show the settings in force, the database and the versions."
 
     as_json = Bool(False, help="Print JSON instead of text.").tag(config=True)
-    flags = {"json": ({"InfoCommand": {"as_json": True}}, "Print JSON.")}  # noqa: RUF012
+    flags = {"json": ({"InfoCommand": {"as_json": True}}, "Print JSON.")}
 
     def collect(self) -> dict[str, Any]:
         settings = self.workbench()
@@ -135,7 +135,9 @@ class InfoCommand(_Command):
         if not db["up_to_date"]:
             print("  -> run 'jupyter workbench migrate'")
         if db["counts"]:
-            print(f"  contents   {db['counts']['users']} users, {db['counts']['projects']} projects")
+            print(
+                f"  contents   {db['counts']['users']} users, {db['counts']['projects']} projects"
+            )
         print("Versions:")
         for pkg, ver in info["versions"].items():
             print(f"  {pkg:18} {ver}")
@@ -147,7 +149,7 @@ class UsersCommand(_Command):
 
     as_json = Bool(False, help="Print JSON lines instead of a table.").tag(config=True)
     admins = Bool(False, help="Only administrators.").tag(config=True)
-    flags = {  # noqa: RUF012
+    flags = {
         "json": ({"UsersCommand": {"as_json": True}}, "Print JSON lines."),
         "admins": ({"UsersCommand": {"admins": True}}, "Only administrators."),
     }
@@ -190,7 +192,7 @@ class WorkbenchCommand(JupyterApp):
     name = "jupyter-workbench"
     description = "Manage the Jupyter Workbench: migrate, info, users, purge."
     version = __version__
-    subcommands = {  # noqa: RUF012
+    subcommands = {
         "migrate": (MigrateCommand, MigrateCommand.description),
         "info": (InfoCommand, InfoCommand.description),
         "users": (UsersCommand, UsersCommand.description),

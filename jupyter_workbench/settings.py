@@ -25,7 +25,7 @@ def _env_int(name: str, fallback: int) -> int:
 
 
 class Workbench(Configurable):
-    """Settings of the workbench API, shared by the server extension, the CLI and the hub service."""
+    """Settings of the workbench API, shared by the server extension, CLI and hub service."""
 
     data_dir = Unicode(
         help="Folder for the workbench's own files (the embedded SQLite database, local blob "

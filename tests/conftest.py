@@ -107,7 +107,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def settings(db_url: str, tmp_path: Path) -> Workbench:
     return Workbench(
         config=Config(
-            {"Workbench": {"database_url": db_url, "data_dir": str(tmp_path / "data"), "worker_threads": 8}}
+            {
+                "Workbench": {
+                    "database_url": db_url,
+                    "data_dir": str(tmp_path / "data"),
+                    "worker_threads": 8,
+                }
+            }
         )
     )
 
@@ -187,12 +193,19 @@ class Client:
     ) -> Response:
         hdrs = dict(headers or {})
         hdrs["Authorization"] = f"token {self.token}" if self.token else ""
-        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        payload = (
+            raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        )
         if payload is None and method in ("POST", "PATCH", "PUT"):
             payload = b""
         resp = await self._fetch(
-            "workbench/api/v1", *[p for p in path.strip("/").split("/") if p],
-            method=method, body=payload, headers=hdrs, params=params, raise_error=False,
+            "workbench/api/v1",
+            *[p for p in path.strip("/").split("/") if p],
+            method=method,
+            body=payload,
+            headers=hdrs,
+            params=params,
+            raise_error=False,
             allow_nonstandard_methods=True,
         )
         return Response(resp.code, resp.headers, resp.body or b"")

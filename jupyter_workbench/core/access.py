@@ -66,9 +66,7 @@ PROJECT_RULES: dict[str, Role] = {
 }
 
 # Actions refused with 409 while a project is archived (it is read-only then).
-BLOCKED_WHEN_ARCHIVED = frozenset(
-    {"project.update", "model_configs.write", "model_configs.delete"}
-)
+BLOCKED_WHEN_ARCHIVED = frozenset({"project.update", "model_configs.write", "model_configs.delete"})
 
 # Team actions: 'maintainer' needs that team role; 'user' is any signed-in user.
 TEAM_RULES: dict[str, str] = {
@@ -199,7 +197,7 @@ def require_team(s: Session, ctx: Ctx, name: str, action: str) -> Team:
     team = s.scalar(select(Team).where(Team.name == name))
     if team is None:
         raise NotFound(f"team '{name}' not found")
-    if TEAM_RULES[action] == "maintainer" and not is_superuser(ctx.user):
-        if team_role(s, ctx.user, team) != "maintainer":
-            raise Forbidden(f"{action} needs the maintainer role in team '{name}'")
+    needs_maintainer = TEAM_RULES[action] == "maintainer" and not is_superuser(ctx.user)
+    if needs_maintainer and team_role(s, ctx.user, team) != "maintainer":
+        raise Forbidden(f"{action} needs the maintainer role in team '{name}'")
     return team

@@ -18,7 +18,9 @@ from .pagination import Page, SortSpec, paginate
 from .validation import check_text
 
 STATUSES = ("pending", "approved", "denied", "withdrawn")
-REQUEST_SORTS = SortSpec({"created": AccessRequest.created_at}, id_column=AccessRequest.id, default="-created")
+REQUEST_SORTS = SortSpec(
+    {"created": AccessRequest.created_at}, id_column=AccessRequest.id, default="-created"
+)
 
 
 def _visible_project(s: Session, ctx: Ctx, slug: str) -> tuple[Project, Role]:
@@ -29,14 +31,18 @@ def _visible_project(s: Session, ctx: Ctx, slug: str) -> tuple[Project, Role]:
     return project, role
 
 
-def create(s: Session, ctx: Ctx, slug: str, *, role: str = "editor", message: str = "") -> AccessRequest:
+def create(
+    s: Session, ctx: Ctx, slug: str, *, role: str = "editor", message: str = ""
+) -> AccessRequest:
     """Ask for ``role`` on a project the caller can see but holds a lower role on."""
     project, current = _visible_project(s, ctx, slug)
     wanted = Role.parse(role)
     message = check_text(message, "message", max_length=2000, allow_empty=True)
     if current >= wanted:
         raise Conflict(f"role: you already have the {current.label} role on project '{slug}'")
-    request = AccessRequest(project_id=project.id, user_id=ctx.user.id, role=wanted.label, message=message)
+    request = AccessRequest(
+        project_id=project.id, user_id=ctx.user.id, role=wanted.label, message=message
+    )
     try:
         with s.begin_nested():
             s.add(request)
@@ -44,7 +50,12 @@ def create(s: Session, ctx: Ctx, slug: str, *, role: str = "editor", message: st
     except IntegrityError:
         raise Conflict(f"you already have a pending access request on project '{slug}'") from None
     audit.record(
-        s, ctx, "access_request.create", "access_request", request.id, project=project,
+        s,
+        ctx,
+        "access_request.create",
+        "access_request",
+        request.id,
+        project=project,
         summary={"role": wanted.label},
     )
     s.flush()

@@ -52,7 +52,7 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 AUDIT_SORTS = SortSpec({"time": AuditEvent.id}, id_column=AuditEvent.id, default="-time")
 
 
-def _administered_projects(user: User) -> Select[tuple[int]]:
+def _administered_projects(user: User) -> Select[Any]:
     team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
     return select(ProjectMember.project_id).where(
         ProjectMember.role.in_(("admin", "owner")),

@@ -22,7 +22,9 @@ from .pagination import Page, SortSpec, paginate
 from .validation import check_text
 
 STATUSES = ("pending", "accepted", "declined", "revoked", "expired")
-INVITATION_SORTS = SortSpec({"created": Invitation.created_at}, id_column=Invitation.id, default="-created")
+INVITATION_SORTS = SortSpec(
+    {"created": Invitation.created_at}, id_column=Invitation.id, default="-created"
+)
 
 
 def _expire_stale(s: Session, **where: Any) -> None:
@@ -127,7 +129,10 @@ def revoke(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> Invitation:
     _expire_stale(s, project_id=project.id)
     invitation = _load(s, project, invitation_id)
     if invitation.status != "pending":
-        raise Conflict(f"invitation {invitation_id} is {invitation.status}, not pending", code=invitation.status)
+        raise Conflict(
+            f"invitation {invitation_id} is {invitation.status}, not pending",
+            code=invitation.status,
+        )
     invitation.status = "revoked"
     invitation.responded_at = utcnow()
     audit.record(s, ctx, "invitation.revoke", "invitation", invitation.id, project=project)
@@ -136,7 +141,7 @@ def revoke(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> Invitation:
 
 
 def _for_invitee(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> tuple[Project, Invitation]:
-    """The invitation if the caller is its invitee; others get 404, or 403 if they see the project."""
+    """The invitation if the caller is its invitee; project admins get 403, others 404."""
     project = s.scalar(select(Project).where(Project.slug == slug, Project.deleted_at.is_(None)))
     invitation = s.get(Invitation, invitation_id) if project is not None else None
     if project is None or invitation is None or invitation.project_id != project.id:
@@ -148,7 +153,10 @@ def _for_invitee(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> tuple[P
     _expire_stale(s, id=invitation.id)
     s.refresh(invitation)
     if invitation.status != "pending":
-        raise Conflict(f"invitation {invitation_id} is {invitation.status}, not pending", code=invitation.status)
+        raise Conflict(
+            f"invitation {invitation_id} is {invitation.status}, not pending",
+            code=invitation.status,
+        )
     return project, invitation
 
 

@@ -27,7 +27,11 @@ from .validation import check_text
 
 MAX_PARAMETERS_BYTES = 256 * 1024
 CONFIG_SORTS = SortSpec(
-    {"name": ModelConfig.name, "updated": ModelConfig.updated_at, "created": ModelConfig.created_at},
+    {
+        "name": ModelConfig.name,
+        "updated": ModelConfig.updated_at,
+        "created": ModelConfig.created_at,
+    },
     id_column=ModelConfig.id,
     default="name",
 )
@@ -124,7 +128,13 @@ def create(
     )
     s.add(revision)
     audit.record(
-        s, ctx, "model_config.create", "model_config", name, project=project, summary={"revision": 1}
+        s,
+        ctx,
+        "model_config.create",
+        "model_config",
+        name,
+        project=project,
+        summary={"revision": 1},
     )
     s.flush()
     return config, revision
@@ -169,7 +179,7 @@ def update(
     latest = current(s, config)
     summary: dict[str, Any] = {}
     parameters = changes.get("parameters", latest.parameters)
-    schema = changes["schema"] if "schema" in changes else latest.json_schema
+    schema = changes.get("schema", latest.json_schema)
     if parameters != latest.parameters or schema != latest.json_schema:
         validate(parameters, schema)
         number = config.current_revision + 1
@@ -178,7 +188,9 @@ def update(
             number=number,
             parameters=parameters,
             json_schema=schema,
-            message=check_text(changes.get("message", ""), "message", max_length=2000, allow_empty=True),
+            message=check_text(
+                changes.get("message", ""), "message", max_length=2000, allow_empty=True
+            ),
             author_id=ctx.user.id,
         )
         s.add(latest)
@@ -202,7 +214,13 @@ def update(
     if summary:
         config.updated_at = utcnow()
         audit.record(
-            s, ctx, "model_config.update", "model_config", config.name, project=project, summary=summary
+            s,
+            ctx,
+            "model_config.update",
+            "model_config",
+            config.name,
+            project=project,
+            summary=summary,
         )
     s.flush()
     return config, latest
@@ -213,7 +231,12 @@ def delete(s: Session, ctx: Ctx, slug: str, name: str, *, if_match: str | None =
     config = _load(s, project, name)
     check_etag(config, if_match)
     audit.record(
-        s, ctx, "model_config.delete", "model_config", name, project=project,
+        s,
+        ctx,
+        "model_config.delete",
+        "model_config",
+        name,
+        project=project,
         summary={"revisions": config.current_revision},
     )
     s.delete(config)
@@ -265,9 +288,7 @@ def diff(s: Session, ctx: Ctx, slug: str, name: str, old: int, new: int) -> dict
     }
 
 
-def config_json(
-    s: Session, config: ModelConfig, revision: ModelConfigRevision
-) -> dict[str, Any]:
+def config_json(s: Session, config: ModelConfig, revision: ModelConfigRevision) -> dict[str, Any]:
     return {
         "name": config.name,
         "description": config.description,

@@ -58,7 +58,9 @@ def _decode(cursor: str, sort: str) -> tuple[Any, Any]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         made_for, value, row_id = json.loads(raw)
     except (ValueError, binascii.Error, TypeError):
-        raise BadRequest("cursor: not a cursor this API returned", code="invalid_parameter") from None
+        raise BadRequest(
+            "cursor: not a cursor this API returned", code="invalid_parameter"
+        ) from None
     if made_for != sort:
         raise BadRequest(
             f"cursor: it was made for sort '{made_for}', not '{sort}'", code="invalid_parameter"
@@ -114,7 +116,5 @@ def paginate(
     if len(rows) > size:
         rows = rows[:size]
         last = rows[-1]
-        next_cursor = _encode(
-            sort_name, getattr(last, column.key), getattr(last, id_column.key)
-        )
+        next_cursor = _encode(sort_name, getattr(last, column.key), getattr(last, id_column.key))
     return Page(rows, next_cursor)

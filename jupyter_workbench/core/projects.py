@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, union
+from sqlalchemy import ColumnElement, delete, func, or_, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,7 +43,9 @@ def _owning_team(s: Session, ctx: Ctx, name: str | None) -> Team | None:
         return None
     team = s.scalar(select(Team).where(Team.name == name))
     if team is None or (team_role(s, ctx.user, team) is None and not ctx.user.is_admin):
-        raise BadRequest(f"team: you are not a member of a team named '{name}'", code="unknown_team")
+        raise BadRequest(
+            f"team: you are not a member of a team named '{name}'", code="unknown_team"
+        )
     return team
 
 
@@ -64,7 +66,9 @@ def create(
 ) -> Project:
     """A new project owned by the caller; the slug is derived from the name unless given."""
     name = check_text(name, "name", max_length=NAME_MAX)
-    description = check_text(description, "description", max_length=DESCRIPTION_MAX, allow_empty=True)
+    description = check_text(
+        description, "description", max_length=DESCRIPTION_MAX, allow_empty=True
+    )
     _check_visibility(visibility)
     owning_team = _owning_team(s, ctx, team)
     _check_team_visibility(visibility, owning_team)
@@ -136,7 +140,7 @@ def list_projects(
     stmt = select(Project)
     user = ctx.user
     if scope == "member" or (scope == "all" and not user.is_admin):
-        mine = Project.id.in_(_member_project_ids(user))
+        mine: ColumnElement[bool] = Project.id.in_(_member_project_ids(user))
         if scope == "all":
             my_teams = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
             mine = or_(
@@ -146,7 +150,9 @@ def list_projects(
             )
         stmt = stmt.where(mine)
     elif scope != "all":
-        raise BadRequest(f"scope: must be 'member' or 'all' (got {scope!r})", code="invalid_parameter")
+        raise BadRequest(
+            f"scope: must be 'member' or 'all' (got {scope!r})", code="invalid_parameter"
+        )
     if deleted:
         owned = select(ProjectMember.project_id).where(
             ProjectMember.user_id == user.id, ProjectMember.role == "owner"
@@ -220,7 +226,9 @@ def update(
     summary = audit.changes(before, _snapshot(project))
     if summary:
         project.updated_at = utcnow()
-        audit.record(s, ctx, "project.update", "project", project.slug, project=project, summary=summary)
+        audit.record(
+            s, ctx, "project.update", "project", project.slug, project=project, summary=summary
+        )
     s.flush()
     return project
 
@@ -273,7 +281,9 @@ def purge_expired(s: Session, ctx: Ctx, *, now: datetime | None = None) -> list[
     """Delete for good the projects whose trash retention has passed; returns their slugs."""
     cutoff = (now or utcnow()) - ctx.policy.trash_retention
     doomed = list(
-        s.scalars(select(Project).where(Project.deleted_at.is_not(None), Project.deleted_at < cutoff))
+        s.scalars(
+            select(Project).where(Project.deleted_at.is_not(None), Project.deleted_at < cutoff)
+        )
     )
     for project in doomed:
         audit.record(s, ctx, "project.purge", "project", project.slug, project=project)
@@ -324,8 +334,12 @@ def transfer(s: Session, ctx: Ctx, slug: str, new_owner: User) -> Project:
         "project",
         project.slug,
         project=project,
-        summary={"owner": {"from": ctx.user.username if old.user_id == ctx.user.id else None,
-                           "to": new_owner.username}},
+        summary={
+            "owner": {
+                "from": ctx.user.username if old.user_id == ctx.user.id else None,
+                "to": new_owner.username,
+            }
+        },
     )
     s.flush()
     return project

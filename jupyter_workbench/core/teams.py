@@ -161,16 +161,22 @@ def _keep_a_maintainer(s: Session, team: Team, leaving: TeamMember) -> None:
         )
 
 
-def add_member(s: Session, ctx: Ctx, name: str, *, username: str, role: str = "member") -> TeamMember:
+def add_member(
+    s: Session, ctx: Ctx, name: str, *, username: str, role: str = "member"
+) -> TeamMember:
     team = require_team(s, ctx, name, "team.manage")
-    row = TeamMember(team_id=team.id, user=find_user(s, username, "username"), role=_team_role(role))
+    row = TeamMember(
+        team_id=team.id, user=find_user(s, username, "username"), role=_team_role(role)
+    )
     try:
         with s.begin_nested():
             s.add(row)
             s.flush()
     except IntegrityError:
         raise Conflict(f"username: '{username}' is already in team '{name}'") from None
-    audit.record(s, ctx, "team.member_add", "team", name, summary={"username": username, "role": role})
+    audit.record(
+        s, ctx, "team.member_add", "team", name, summary={"username": username, "role": role}
+    )
     s.flush()
     return row
 
@@ -183,7 +189,11 @@ def change_member_role(s: Session, ctx: Ctx, name: str, username: str, role: str
         if new_role == "member":
             _keep_a_maintainer(s, team, row)
         audit.record(
-            s, ctx, "team.member_update", "team", name,
+            s,
+            ctx,
+            "team.member_update",
+            "team",
+            name,
             summary={"username": username, "role": {"from": row.role, "to": new_role}},
         )
         row.role = new_role
@@ -198,7 +208,11 @@ def remove_member(s: Session, ctx: Ctx, name: str, username: str) -> None:
     row = _membership(s, team, username)
     _keep_a_maintainer(s, team, row)
     audit.record(
-        s, ctx, "team.member_leave" if leaving else "team.member_remove", "team", name,
+        s,
+        ctx,
+        "team.member_leave" if leaving else "team.member_remove",
+        "team",
+        name,
         summary={"username": username},
     )
     s.delete(row)

@@ -194,9 +194,7 @@ class Invitation(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     # pending | accepted | declined | revoked | expired
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     responded_at: Mapped[datetime | None] = mapped_column()
@@ -228,9 +226,7 @@ class AccessRequest(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     granted_role: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    decided_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column()
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
@@ -256,9 +252,7 @@ class ModelConfig(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     current_revision: Mapped[int] = mapped_column(Integer, default=1)
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -278,9 +272,7 @@ class ModelConfigRevision(Base):
     __tablename__ = "model_config_revisions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    model_config_id: Mapped[int] = mapped_column(
-        ForeignKey("model_configs.id", ondelete="CASCADE")
-    )
+    model_config_id: Mapped[int] = mapped_column(ForeignKey("model_configs.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     parameters: Mapped[dict[str, Any]] = mapped_column()
     json_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -35,7 +35,9 @@ class MeHandler(WorkbenchHandler):
 
 class MyInvitationsHandler(WorkbenchHandler):
     @endpoint(
-        action="user.read", summary="Your pending invitations", response=S.page_of(S.INVITATION),
+        action="user.read",
+        summary="Your pending invitations",
+        response=S.page_of(S.INVITATION),
         query=S.paging(invitations.INVITATION_SORTS)[:2],
     )
     async def get(self) -> None:
@@ -43,17 +45,26 @@ class MyInvitationsHandler(WorkbenchHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = invitations.my_invitations(s, ctx, limit=q.get("limit"), cursor=q.get("cursor"))
-            return {"items": [invitations.invitation_json(s, i) for i in page.items], "next_cursor": page.next_cursor}
+            return {
+                "items": [invitations.invitation_json(s, i) for i in page.items],
+                "next_cursor": page.next_cursor,
+            }
 
         self.reply(await self.call(work, write=True))
 
 
 class UsersHandler(WorkbenchHandler):
     @endpoint(
-        action="user.read", summary="Find users (to add them to projects and teams)", response=S.page_of(S.USER),
+        action="user.read",
+        summary="Find users (to add them to projects and teams)",
+        response=S.page_of(S.USER),
         query=(
-            Param("q", {"type": "string", "maxLength": 200}, "Text in the username or display name."),
-            Param("admin", {"type": "boolean"}, "Only administrators (true) or non-administrators."),
+            Param(
+                "q", {"type": "string", "maxLength": 200}, "Text in the username or display name."
+            ),
+            Param(
+                "admin", {"type": "boolean"}, "Only administrators (true) or non-administrators."
+            ),
             *S.paging(users.USER_SORTS),
         ),
     )
@@ -62,9 +73,18 @@ class UsersHandler(WorkbenchHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = users.list_users(
-                s, ctx, q=q.get("q"), admins=q.get("admin"), sort=q.get("sort"), limit=q.get("limit"), cursor=q.get("cursor")
+                s,
+                ctx,
+                q=q.get("q"),
+                admins=q.get("admin"),
+                sort=q.get("sort"),
+                limit=q.get("limit"),
+                cursor=q.get("cursor"),
             )
-            return {"items": [users.user_json(u) for u in page.items], "next_cursor": page.next_cursor}
+            return {
+                "items": [users.user_json(u) for u in page.items],
+                "next_cursor": page.next_cursor,
+            }
 
         self.reply(await self.call(work))
 
@@ -90,7 +110,11 @@ class AuditHandler(WorkbenchHandler):
         response=S.page_of(S.AUDIT_EVENT),
         query=(
             Param("project", S.SLUG, "Only this project's events (needs its admin role)."),
-            Param("action", {"type": "string", "maxLength": 64}, "Exact action, or a prefix ending in '*'."),
+            Param(
+                "action",
+                {"type": "string", "maxLength": 64},
+                "Exact action, or a prefix ending in '*'.",
+            ),
             Param("actor", {"type": "string", "maxLength": 255}, "Username of the actor."),
             Param("object_type", {"type": "string", "maxLength": 32}),
             Param("since", {"type": "string", "maxLength": 64}, "ISO 8601 time (inclusive)."),
@@ -108,9 +132,17 @@ class AuditHandler(WorkbenchHandler):
             if "project" in q:
                 project_id = require_project(s, ctx, q["project"], "audit.read")[0].id
             page = audit.list_events(
-                s, ctx, project_id=project_id, action=q.get("action"), actor=q.get("actor"),
-                object_type=q.get("object_type"), since=since, until=until,
-                sort=q.get("sort"), limit=q.get("limit"), cursor=q.get("cursor"),
+                s,
+                ctx,
+                project_id=project_id,
+                action=q.get("action"),
+                actor=q.get("actor"),
+                object_type=q.get("object_type"),
+                since=since,
+                until=until,
+                sort=q.get("sort"),
+                limit=q.get("limit"),
+                cursor=q.get("cursor"),
             )
             return {"items": [event_json(e) for e in page.items], "next_cursor": page.next_cursor}
 

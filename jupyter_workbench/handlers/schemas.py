@@ -7,7 +7,12 @@ from typing import Any
 from ..core.pagination import SortSpec
 from .base import Param
 
-SLUG = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"}
+SLUG = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+}
 NAME = {"type": "string", "minLength": 1, "maxLength": 200}
 DESCRIPTION = {"type": "string", "maxLength": 10000}
 MESSAGE = {"type": "string", "maxLength": 2000}
@@ -45,7 +50,11 @@ def paging(sorts: SortSpec) -> tuple[Param, ...]:
     return (
         Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Items per page."),
         Param("cursor", {"type": "string", "maxLength": 1000}, "next_cursor of the previous page."),
-        Param("sort", {"type": "string", "enum": sorts.names}, f"Order (default {sorts.default}); '-' for descending."),
+        Param(
+            "sort",
+            {"type": "string", "enum": sorts.names},
+            f"Order (default {sorts.default}); '-' for descending.",
+        ),
     )
 
 
@@ -60,7 +69,10 @@ USER = obj(
     },
     ("username", "display_name", "is_admin"),
 )
-TEAM_REF = obj({"name": {"type": "string"}, "display_name": {"type": "string"}, "role": TEAM_ROLE}, ("name", "role"))
+TEAM_REF = obj(
+    {"name": {"type": "string"}, "display_name": {"type": "string"}, "role": TEAM_ROLE},
+    ("name", "role"),
+)
 ME = obj(
     {
         **USER["properties"],
@@ -138,7 +150,10 @@ MEMBER_ADD = obj(
 MEMBER_UPDATE = obj({"role": ROLE}, ("role",))
 
 # -- invitations and access requests --------------------------------------------------
-INVITATION_STATUS = {"type": "string", "enum": ["pending", "accepted", "declined", "revoked", "expired"]}
+INVITATION_STATUS = {
+    "type": "string",
+    "enum": ["pending", "accepted", "declined", "revoked", "expired"],
+}
 INVITATION = obj(
     {
         "id": {"type": "integer"},
@@ -191,7 +206,12 @@ TEAM = obj(
 TEAM_CREATE = obj({"name": SLUG, "display_name": NAME, "description": DESCRIPTION}, ("name",))
 TEAM_UPDATE = obj({"name": SLUG, "display_name": NAME, "description": DESCRIPTION}, minProperties=1)
 TEAM_MEMBER = obj(
-    {"username": {"type": "string"}, "display_name": {"type": "string"}, "role": TEAM_ROLE, "added_at": TIME},
+    {
+        "username": {"type": "string"},
+        "display_name": {"type": "string"},
+        "role": TEAM_ROLE,
+        "added_at": TIME,
+    },
     ("username", "role"),
 )
 TEAM_MEMBER_ADD = obj({"username": USERNAME, "role": TEAM_ROLE}, ("username",))
@@ -216,7 +236,10 @@ MODEL_CONFIG_CREATE = obj(
     {
         "name": NAME,
         "parameters": JSON_OBJECT,
-        "schema": {"type": ["object", "null"], "description": "JSON Schema (2020-12) for parameters."},
+        "schema": {
+            "type": ["object", "null"],
+            "description": "JSON Schema (2020-12) for parameters.",
+        },
         "description": DESCRIPTION,
         "message": MESSAGE,
     },
@@ -245,7 +268,12 @@ REVISION = obj(
 )
 CHANGE = {
     "type": "object",
-    "properties": {"op": {"type": "string", "enum": ["add", "remove", "replace"]}, "path": {"type": "string"}, "old": {}, "new": {}},
+    "properties": {
+        "op": {"type": "string", "enum": ["add", "remove", "replace"]},
+        "path": {"type": "string"},
+        "old": {},
+        "new": {},
+    },
     "required": ["op", "path"],
 }
 DIFF = obj(

@@ -14,7 +14,9 @@ from .base import Param, WorkbenchHandler, endpoint
 
 class TeamsHandler(WorkbenchHandler):
     @endpoint(
-        action="team.read", summary="List teams", response=S.page_of(S.TEAM),
+        action="team.read",
+        summary="List teams",
+        response=S.page_of(S.TEAM),
         query=(
             Param("q", {"type": "string", "maxLength": 200}, "Text in the name or display name."),
             Param("mine", {"type": "boolean"}, "Only teams you belong to."),
@@ -26,23 +28,40 @@ class TeamsHandler(WorkbenchHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = teams.list_teams(
-                s, ctx, q=q.get("q"), mine=q.get("mine", False), sort=q.get("sort"),
-                limit=q.get("limit"), cursor=q.get("cursor"),
+                s,
+                ctx,
+                q=q.get("q"),
+                mine=q.get("mine", False),
+                sort=q.get("sort"),
+                limit=q.get("limit"),
+                cursor=q.get("cursor"),
             )
-            return {"items": [teams.team_json(s, t) for t in page.items], "next_cursor": page.next_cursor}
+            return {
+                "items": [teams.team_json(s, t) for t in page.items],
+                "next_cursor": page.next_cursor,
+            }
 
         self.reply(await self.call(work))
 
     @endpoint(
-        action="teams.create", summary="Create a team (you become its maintainer)", status=201,
-        body=S.TEAM_CREATE, response=S.TEAM, example={"name": "{fresh}", "display_name": "Vision"}, errors=(409,),
+        action="teams.create",
+        summary="Create a team (you become its maintainer)",
+        status=201,
+        body=S.TEAM_CREATE,
+        response=S.TEAM,
+        example={"name": "{fresh}", "display_name": "Vision"},
+        errors=(409,),
     )
     async def post(self) -> None:
         b = self.body
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             team = teams.create(
-                s, ctx, name=b["name"], display_name=b.get("display_name", ""), description=b.get("description", "")
+                s,
+                ctx,
+                name=b["name"],
+                display_name=b.get("display_name", ""),
+                description=b.get("description", ""),
             )
             return teams.team_json(s, team)
 
@@ -57,8 +76,12 @@ class TeamHandler(WorkbenchHandler):
         self.reply(data, etag=data["etag"])
 
     @endpoint(
-        action="team.manage", summary="Rename or describe a team", body=S.TEAM_UPDATE, response=S.TEAM,
-        example={"display_name": "Renamed"}, errors=(409, 412),
+        action="team.manage",
+        summary="Rename or describe a team",
+        body=S.TEAM_UPDATE,
+        response=S.TEAM,
+        example={"display_name": "Renamed"},
+        errors=(409, 412),
     )
     async def patch(self, name: str) -> None:
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
@@ -75,7 +98,9 @@ class TeamHandler(WorkbenchHandler):
 
 class TeamMembersHandler(WorkbenchHandler):
     @endpoint(
-        action="team.read", summary="List a team's members", response=S.page_of(S.TEAM_MEMBER),
+        action="team.read",
+        summary="List a team's members",
+        response=S.page_of(S.TEAM_MEMBER),
         query=(Param("role", S.TEAM_ROLE), *S.paging(teams.TEAM_MEMBER_SORTS)),
     )
     async def get(self, name: str) -> None:
@@ -83,15 +108,29 @@ class TeamMembersHandler(WorkbenchHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = teams.list_members(
-                s, ctx, name, role=q.get("role"), sort=q.get("sort"), limit=q.get("limit"), cursor=q.get("cursor")
+                s,
+                ctx,
+                name,
+                role=q.get("role"),
+                sort=q.get("sort"),
+                limit=q.get("limit"),
+                cursor=q.get("cursor"),
             )
-            return {"items": [teams.team_member_json(m) for m in page.items], "next_cursor": page.next_cursor}
+            return {
+                "items": [teams.team_member_json(m) for m in page.items],
+                "next_cursor": page.next_cursor,
+            }
 
         self.reply(await self.call(work))
 
     @endpoint(
-        action="team.manage", summary="Add a member", status=201, body=S.TEAM_MEMBER_ADD,
-        response=S.TEAM_MEMBER, example={"username": "{newcomer}", "role": "member"}, errors=(409,),
+        action="team.manage",
+        summary="Add a member",
+        status=201,
+        body=S.TEAM_MEMBER_ADD,
+        response=S.TEAM_MEMBER,
+        example={"username": "{newcomer}", "role": "member"},
+        errors=(409,),
     )
     async def post(self, name: str) -> None:
         b = self.body
@@ -106,16 +145,27 @@ class TeamMembersHandler(WorkbenchHandler):
 
 class TeamMemberHandler(WorkbenchHandler):
     @endpoint(
-        action="team.manage", summary="Change a member's team role", body=S.TEAM_MEMBER_UPDATE,
-        response=S.TEAM_MEMBER, example={"role": "maintainer"}, errors=(409,),
+        action="team.manage",
+        summary="Change a member's team role",
+        body=S.TEAM_MEMBER_UPDATE,
+        response=S.TEAM_MEMBER,
+        example={"role": "maintainer"},
+        errors=(409,),
     )
     async def patch(self, name: str, username: str) -> None:
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            return teams.team_member_json(teams.change_member_role(s, ctx, name, username, self.body["role"]))
+            return teams.team_member_json(
+                teams.change_member_role(s, ctx, name, username, self.body["role"])
+            )
 
         self.reply(await self.call(work))
 
-    @endpoint(action="team.manage", summary="Remove a member (or leave, for yourself)", status=204, errors=(409,))
+    @endpoint(
+        action="team.manage",
+        summary="Remove a member (or leave, for yourself)",
+        status=204,
+        errors=(409,),
+    )
     async def delete(self, name: str, username: str) -> None:
         await self.call(lambda s, ctx: teams.remove_member(s, ctx, name, username))
         self.reply(None, status=204)
