@@ -84,10 +84,10 @@ SELF_RULES: dict[str, str] = {
     "audit.list": "any signed-in user; sees events of projects they administer and their own",
     # rules that depend on the object
     "members.leave": "the member themselves (the owner cannot leave)",
-    "invitations.respond": "the invited user only (project admins get 403, others 404)",
+    "invitations.respond": "the invited user only (others who see the project get 403)",
     "access_requests.create": "a user who can see the project and lacks the requested role",
     "access_requests.view": "project admins, or the requesting user",
-    "access_requests.withdraw": "the requesting user only",
+    "access_requests.withdraw": "the requesting user only (others who see the project get 403)",
 }
 
 ALL_ACTIONS = frozenset(PROJECT_RULES) | frozenset(TEAM_RULES) | frozenset(SELF_RULES)

@@ -132,12 +132,10 @@ def decide(
 
 
 def withdraw(s: Session, ctx: Ctx, slug: str, request_id: int) -> AccessRequest:
-    project, role = _visible_project(s, ctx, slug)
+    project, _role = _visible_project(s, ctx, slug)
     request = _load(s, project, request_id)
     if request.user_id != ctx.user.id:
-        if role >= PROJECT_RULES["access_requests.read"]:
-            raise Forbidden(f"access request {request_id} belongs to someone else")
-        raise NotFound(f"access request {request_id} not found")
+        raise Forbidden(f"only its requester can withdraw access request {request_id}")
     _pending(request)
     request.status = "withdrawn"
     request.decided_at = utcnow()

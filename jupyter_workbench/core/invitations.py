@@ -141,13 +141,13 @@ def revoke(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> Invitation:
 
 
 def _for_invitee(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> tuple[Project, Invitation]:
-    """The invitation if the caller is its invitee; project admins get 403, others 404."""
+    """The invitation if the caller is its invitee; 403 if they only see the project, else 404."""
     project = s.scalar(select(Project).where(Project.slug == slug, Project.deleted_at.is_(None)))
     invitation = s.get(Invitation, invitation_id) if project is not None else None
     if project is None or invitation is None or invitation.project_id != project.id:
         raise NotFound(f"invitation {invitation_id} not found")
     if invitation.invitee_username != ctx.user.username:
-        if project_role(s, ctx.user, project) >= Role.ADMIN:
+        if project_role(s, ctx.user, project) >= Role.VIEWER:
             raise Forbidden(f"invitation {invitation_id} is addressed to someone else")
         raise NotFound(f"invitation {invitation_id} not found")
     _expire_stale(s, id=invitation.id)

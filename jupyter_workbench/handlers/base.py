@@ -62,6 +62,7 @@ class Param:
     schema: dict[str, Any]
     description: str = ""
     required: bool = False
+    example: str | None = None
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,11 @@ class DiffHandler(WorkbenchHandler):
         response=S.DIFF,
         query=(
             Param(
-                "from", {"type": "integer", "minimum": 1}, "Older revision number.", required=True
+                "from",
+                {"type": "integer", "minimum": 1},
+                "Older revision number.",
+                required=True,
+                example="1",
             ),
             Param(
                 "to", {"type": "integer", "minimum": 1}, "Newer revision number (default: latest)."

@@ -1,0 +1,233 @@
+"""The access matrix: every route x method x caller answers the status its access rule implies.
+
+Generated from the route table (``handlers/routes.py``) and the rules in ``core/access.py``:
+a new route or method without an access rule, or with a rule this test cannot evaluate, fails.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from jupyter_workbench.core.access import (
+    ALL_ACTIONS,
+    PROJECT_RULES,
+    SELF_RULES,
+    TEAM_RULES,
+    Role,
+)
+from jupyter_workbench.core.context import Identity
+from jupyter_workbench.db.models import (
+    AccessRequest,
+    Invitation,
+    ModelConfig,
+    ModelConfigRevision,
+    Project,
+    ProjectMember,
+    Team,
+    TeamMember,
+    User,
+    utcnow,
+)
+from jupyter_workbench.handlers.routes import ROUTES
+
+CALLERS = ["anonymous", "stranger", "viewer", "editor", "admin", "owner", "team_member"]
+USER_OF = {
+    "stranger": "alice",  # no role; the invitee of the seeded invitation
+    "viewer": "bob",  # also the requester of the seeded access request
+    "editor": "carol",
+    "admin": "dave",
+    "owner": "erin",  # also the maintainer of the seeded team
+    "team_member": "frank",  # member of the seeded team, which holds 'editor' on the project
+}
+BYSTANDER = "grace"  # a viewer and team member: the target of member/team-member changes
+NEWCOMER = "heidi"  # known to the workbench, member of nothing: the target of adds and invites
+ROLE_OF = {
+    "stranger": Role.NONE,
+    "viewer": Role.VIEWER,
+    "editor": Role.EDITOR,
+    "admin": Role.ADMIN,
+    "owner": Role.OWNER,
+    "team_member": Role.EDITOR,
+}
+CASES = [
+    pytest.param(route, method, id=f"{method.upper()} {route.template}")
+    for route in ROUTES
+    for method in route.endpoints()
+]
+
+
+# Routes that act on a project in another state than active.
+STATE_OF = {"/projects/{slug}/unarchive": "archived", "/projects/{slug}/restore": "deleted"}
+
+
+def expected_status(
+    action: str, caller: str, success: int, body: dict[str, Any] | None, state: str = "active"
+) -> int:
+    """What the access rule of ``action`` says ``caller`` gets on the seeded objects."""
+    role = ROLE_OF.get(caller, Role.NONE)
+    if state == "deleted" and role < Role.OWNER:
+        return 404  # a project in the trash is invisible to all but its owner
+    if action in PROJECT_RULES:
+        if role == Role.NONE:
+            return 404
+        return success if role >= PROJECT_RULES[action] else 403
+    if action in TEAM_RULES:
+        if TEAM_RULES[action] == "user":
+            return success
+        return success if caller == "owner" else 403
+    if action in ("projects.list", "projects.create", "teams.create", "user.read", "audit.list"):
+        return success
+    if action == "invitations.respond":
+        if caller == "stranger":
+            return success
+        return 403
+    if action == "access_requests.create":
+        if role == Role.NONE:
+            return 404
+        wanted = Role[str((body or {}).get("role", "editor")).upper()]
+        if caller == "viewer":
+            return 409  # the viewer's seeded request is still pending: one at a time
+        return success if role < wanted else 409
+    if action == "access_requests.view":
+        if role == Role.NONE:
+            return 404
+        return success if caller == "viewer" or role >= Role.ADMIN else 403
+    if action == "access_requests.withdraw":
+        if role == Role.NONE:
+            return 404
+        return success if caller == "viewer" else 403
+    raise AssertionError(f"the access matrix cannot evaluate the rule of action {action!r}")
+
+
+def seed(s: Session, tag: str, state: str) -> dict[str, Any]:
+    """A private project with every kind of member, a team, an invitation, a request, a config."""
+    users = {u.username: u for u in s.query(User)}
+    project = Project(slug=f"p-{tag}", name=f"Project {tag}", visibility="private")
+    if state == "archived":
+        project.archived_at = utcnow()
+    elif state == "deleted":
+        project.deleted_at = utcnow()
+    team = Team(name=f"squad-{tag}", display_name="Squad")
+    s.add_all([project, team])
+    s.flush()
+    s.add_all(
+        [
+            ProjectMember(project_id=project.id, user_id=users["erin"].id, role="owner"),
+            ProjectMember(project_id=project.id, user_id=users["dave"].id, role="admin"),
+            ProjectMember(project_id=project.id, user_id=users["carol"].id, role="editor"),
+            ProjectMember(project_id=project.id, user_id=users["bob"].id, role="viewer"),
+            ProjectMember(project_id=project.id, user_id=users[BYSTANDER].id, role="viewer"),
+            ProjectMember(project_id=project.id, team_id=team.id, role="editor"),
+            TeamMember(team_id=team.id, user_id=users["erin"].id, role="maintainer"),
+            TeamMember(team_id=team.id, user_id=users["frank"].id, role="member"),
+            TeamMember(team_id=team.id, user_id=users[BYSTANDER].id, role="member"),
+        ]
+    )
+    invitation = Invitation(
+        project_id=project.id,
+        invitee_username="alice",
+        role="viewer",
+        expires_at=utcnow().replace(year=utcnow().year + 1),
+    )
+    request = AccessRequest(project_id=project.id, user_id=users["bob"].id, role="editor")
+    config = ModelConfig(project_id=project.id, name="cfg", current_revision=2)
+    s.add_all([invitation, request, config])
+    s.flush()
+    s.add_all(
+        [
+            ModelConfigRevision(model_config_id=config.id, number=n, parameters={"lr": 0.1 * n})
+            for n in (1, 2)
+        ]
+    )
+    s.flush()
+    return {
+        "slug": project.slug,
+        "member": BYSTANDER,
+        "invitation_id": invitation.id,
+        "request_id": request.id,
+        "number": 1,
+        "username": BYSTANDER,
+        "team": team.name,
+    }
+
+
+def fill(template: str, values: dict[str, Any]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "name":
+            return values["team"] if template.startswith("/teams") else "cfg"
+        return str(values[name])
+
+    return re.sub(r"\{(\w+)\}", one, template)
+
+
+def body_for(example: dict[str, Any] | None, tag: str) -> dict[str, Any] | None:
+    if example is None:
+        return None
+    text = repr(example)
+    replaced = {
+        key: (
+            value.replace("{bystander}", BYSTANDER)
+            .replace("{newcomer}", NEWCOMER)
+            .replace("{fresh}", f"fresh-{tag}")
+            if isinstance(value, str)
+            else value
+        )
+        for key, value in example.items()
+    }
+    assert "{" not in repr(replaced) or "{" in text
+    return replaced
+
+
+def test_every_route_method_names_a_known_access_rule() -> None:
+    unknown = [
+        f"{method.upper()} {route.template}: {meta.action}"
+        for route in ROUTES
+        for method, meta in route.endpoints().items()
+        if meta.action not in ALL_ACTIONS
+    ]
+    assert not unknown, f"routes whose action has no access rule: {unknown}"
+    handlers_without_endpoints = [r.template for r in ROUTES if not r.endpoints()]
+    assert not handlers_without_endpoints
+
+
+def test_every_rule_has_a_description() -> None:
+    for action, text in SELF_RULES.items():
+        assert text, action
+
+
+@pytest.mark.parametrize(("route", "method"), CASES)
+async def test_access_matrix(route, method, api, jp_serverapp) -> None:
+    meta = route.endpoints()[method]
+    service = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.service
+    for name in [*USER_OF.values(), BYSTANDER, NEWCOMER]:
+        service.actor_id(Identity(username=name, display_name=name))
+    admin = Identity(username="seeder", display_name="seeder", is_admin=True)
+    mismatches = []
+    state = STATE_OF.get(route.template, "active")
+    for caller in CALLERS:
+        tag = uuid.uuid4().hex[:8]
+        values = service.call(admin, lambda s, _ctx, tag=tag: seed(s, tag, state), write=True)
+        path = fill(route.template, values)
+        body = body_for(meta.example, tag)
+        client = api(None if caller == "anonymous" else USER_OF[caller])
+        query = {p.name: p.example for p in meta.query if p.required}
+        response = await client.request(method.upper(), path, body, params=query)
+        want = (
+            401
+            if caller == "anonymous"
+            else expected_status(meta.action, caller, meta.status, body, state)
+        )
+        if response.status != want:
+            mismatches.append(
+                f"{caller}: got {response.status}, want {want}: {response.body[:200]!r}"
+            )
+        assert response.status != 500
+    assert not mismatches, f"{method.upper()} {route.template} ({meta.action}):\n" + "\n".join(
+        mismatches
+    )
