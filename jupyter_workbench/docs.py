@@ -19,7 +19,7 @@ END = "<!-- END CONFIG TABLE -->"
 CONFIGURABLES: list[type[HasTraits]] = [Workbench, WorkbenchIdentityProvider]
 
 
-def own_settings(cls: type[HasTraits]) -> dict[str, TraitType]:  # type: ignore[type-arg]
+def own_settings(cls: type[HasTraits]) -> dict[str, TraitType]:
     """The configurable traits a class defines itself (not those it inherits)."""
     return {
         name: trait
@@ -28,7 +28,7 @@ def own_settings(cls: type[HasTraits]) -> dict[str, TraitType]:  # type: ignore[
     }
 
 
-def _default(cls: type[HasTraits], name: str, trait: TraitType) -> str:  # type: ignore[type-arg]
+def _default(cls: type[HasTraits], name: str, trait: TraitType) -> str:
     if name in getattr(cls, "_trait_default_generators", {}):
         return "(see help)"  # computed at start-up (environment variables, paths)
     return str(trait.default_value_repr()).replace("|", "\\|")
