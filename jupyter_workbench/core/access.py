@@ -155,11 +155,22 @@ def roles_for_projects(s: Session, user: User, projects: list[Project]) -> dict[
 
 
 def require_project(
-    s: Session, ctx: Ctx, slug: str, action: str, *, include_deleted: bool = False
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    action: str,
+    *,
+    include_deleted: bool = False,
+    for_update: bool = False,
 ) -> tuple[Project, Role]:
-    """Load a project for ``action`` or raise NotFound/Forbidden/Conflict."""
+    """Load a project for ``action`` or raise NotFound/Forbidden/Conflict.
+
+    ``for_update`` locks the row (PostgreSQL) so concurrent writers of it queue instead of
+    failing their optimistic version check.
+    """
     needed = PROJECT_RULES[action]
-    project = s.scalar(select(Project).where(Project.slug == slug))
+    stmt = select(Project).where(Project.slug == slug)
+    project = s.scalar(stmt.with_for_update() if for_update else stmt)
     if project is None:
         raise NotFound(f"project '{slug}' not found")
     role = project_role(s, ctx.user, project)
@@ -192,9 +203,10 @@ def team_role(s: Session, user: User, team: Team) -> str | None:
     )
 
 
-def require_team(s: Session, ctx: Ctx, name: str, action: str) -> Team:
+def require_team(s: Session, ctx: Ctx, name: str, action: str, *, for_update: bool = False) -> Team:
     """Load a team for ``action``: every signed-in user sees teams; maintainers manage them."""
-    team = s.scalar(select(Team).where(Team.name == name))
+    stmt = select(Team).where(Team.name == name)
+    team = s.scalar(stmt.with_for_update() if for_update else stmt)
     if team is None:
         raise NotFound(f"team '{name}' not found")
     needs_maintainer = TEAM_RULES[action] == "maintainer" and not is_superuser(ctx.user)

@@ -36,8 +36,10 @@ def member_key(row: ProjectMember) -> str:
     return row.user.username
 
 
-def _find(s: Session, project: Project, key: str) -> ProjectMember:
+def _find(s: Session, project: Project, key: str, *, for_update: bool = False) -> ProjectMember:
     stmt = select(ProjectMember).where(ProjectMember.project_id == project.id)
+    if for_update:
+        stmt = stmt.with_for_update(of=ProjectMember)
     if key.startswith(TEAM_PREFIX):
         stmt = stmt.join(Team, Team.id == ProjectMember.team_id).where(
             Team.name == key.removeprefix(TEAM_PREFIX)
@@ -120,7 +122,7 @@ def change_role(
     s: Session, ctx: Ctx, slug: str, key: str, role: str, *, if_match: str | None = None
 ) -> ProjectMember:
     project, my_role = require_project(s, ctx, slug, "members.manage")
-    row = _find(s, project, key)
+    row = _find(s, project, key, for_update=True)
     check_etag(row, if_match)
     new_role = Role.parse(role)
     if row.role == "owner":

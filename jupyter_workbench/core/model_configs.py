@@ -73,10 +73,9 @@ def validate(parameters: Any, schema: dict[str, Any] | None) -> None:
         )
 
 
-def _load(s: Session, project: Project, name: str) -> ModelConfig:
-    config = s.scalar(
-        select(ModelConfig).where(ModelConfig.project_id == project.id, ModelConfig.name == name)
-    )
+def _load(s: Session, project: Project, name: str, *, for_update: bool = False) -> ModelConfig:
+    stmt = select(ModelConfig).where(ModelConfig.project_id == project.id, ModelConfig.name == name)
+    config = s.scalar(stmt.with_for_update() if for_update else stmt)
     if config is None:
         raise NotFound(f"model config '{name}' not found in project '{project.slug}'")
     return config
@@ -174,7 +173,7 @@ def update(
 ) -> tuple[ModelConfig, ModelConfigRevision]:
     """Change parameters/schema (a new revision), description or name."""
     project, _ = require_project(s, ctx, slug, "model_configs.write")
-    config = _load(s, project, name)
+    config = _load(s, project, name, for_update=True)
     check_etag(config, if_match)
     latest = current(s, config)
     summary: dict[str, Any] = {}

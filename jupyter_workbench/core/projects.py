@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..db.locks import lock_name
 from ..db.models import Project, ProjectMember, Team, TeamMember, User, utcnow
 from . import audit
 from .access import Role, require_project, roles_for_projects, team_role
@@ -54,6 +55,20 @@ def _check_team_visibility(visibility: str, team: Team | None) -> None:
         raise BadRequest("team: visibility 'team' needs an owning team", code="invalid_field")
 
 
+def _free_slug(s: Session, base: str) -> str:
+    """``base``, or ``base-N`` with N one above the highest suffix in use."""
+    taken = set(
+        s.scalars(
+            select(Project.slug).where(or_(Project.slug == base, Project.slug.like(f"{base}-%")))
+        )
+    )
+    if base not in taken:
+        return base
+    numbers = [int(t[len(base) + 1 :]) for t in taken if t[len(base) + 1 :].isdigit()]
+    suffix = str(max(numbers, default=1) + 1)
+    return f"{base[: 64 - len(suffix) - 1].rstrip('-')}-{suffix}"
+
+
 def create(
     s: Session,
     ctx: Ctx,
@@ -74,10 +89,10 @@ def create(
     _check_team_visibility(visibility, owning_team)
     explicit = slug is not None
     base = check_slug(slug, "slug") if slug is not None else slugify(name)
-    for attempt in range(1, 50):
-        candidate = base if attempt == 1 else f"{base[: 64 - len(str(attempt)) - 1]}-{attempt}"
-        if not explicit and s.scalar(select(Project.id).where(Project.slug == candidate)):
-            continue
+    # Creators of the same base slug queue here, so each sees the slugs taken before it.
+    lock_name(s, f"project-slug:{base}")
+    for _attempt in range(20):
+        candidate = base if explicit else _free_slug(s, base)
         project = Project(
             slug=candidate,
             name=name,
@@ -89,13 +104,12 @@ def create(
             with s.begin_nested():
                 s.add(project)
                 s.flush()
-        except IntegrityError:
+            break
+        except IntegrityError:  # taken meanwhile by a concurrent request
             if explicit:
                 raise Conflict(f"slug: a project with slug '{candidate}' already exists") from None
-            continue
-        break
-    else:  # pragma: no cover - needs 49 concurrent clashes
-        raise Conflict(f"slug: could not find a free slug for '{name}'")
+    else:  # pragma: no cover - needs 20 lost races in a row
+        raise Conflict(f"slug: could not find a free slug for '{name}'; try again")
     s.add(ProjectMember(project_id=project.id, user_id=ctx.user.id, role="owner"))
     audit.record(
         s,
@@ -203,7 +217,7 @@ def update(
     s: Session, ctx: Ctx, slug: str, changes: dict[str, Any], *, if_match: str | None = None
 ) -> Project:
     """Rename, describe, re-slug, change visibility or owning team (admin+)."""
-    project, _role = require_project(s, ctx, slug, "project.update")
+    project, _role = require_project(s, ctx, slug, "project.update", for_update=True)
     check_etag(project, if_match)
     before = _snapshot(project)
     if "name" in changes:
@@ -234,7 +248,7 @@ def update(
 
 
 def set_archived(s: Session, ctx: Ctx, slug: str, archived: bool) -> Project:
-    project, _role = require_project(s, ctx, slug, "project.archive")
+    project, _role = require_project(s, ctx, slug, "project.archive", for_update=True)
     if (project.archived_at is not None) == archived:
         raise Conflict(
             f"project '{slug}' is {'already' if archived else 'not'} archived",
@@ -250,7 +264,7 @@ def set_archived(s: Session, ctx: Ctx, slug: str, archived: bool) -> Project:
 
 def soft_delete(s: Session, ctx: Ctx, slug: str, *, if_match: str | None = None) -> Project:
     """Move a project to the trash: hidden everywhere, restorable until purged."""
-    project, _role = require_project(s, ctx, slug, "project.delete")
+    project, _role = require_project(s, ctx, slug, "project.delete", for_update=True)
     check_etag(project, if_match)
     project.deleted_at = utcnow()
     audit.record(
@@ -267,7 +281,9 @@ def soft_delete(s: Session, ctx: Ctx, slug: str, *, if_match: str | None = None)
 
 
 def restore(s: Session, ctx: Ctx, slug: str) -> Project:
-    project, _role = require_project(s, ctx, slug, "project.restore", include_deleted=True)
+    project, _role = require_project(
+        s, ctx, slug, "project.restore", include_deleted=True, for_update=True
+    )
     if project.deleted_at is None:
         raise Conflict(f"project '{slug}' is not deleted", code="not_deleted")
     project.deleted_at = None
@@ -303,7 +319,7 @@ def owner_of(s: Session, project: Project) -> User:
 
 def transfer(s: Session, ctx: Ctx, slug: str, new_owner: User) -> Project:
     """Give ownership to another user; the previous owner stays on as admin."""
-    project, _role = require_project(s, ctx, slug, "project.transfer")
+    project, _role = require_project(s, ctx, slug, "project.transfer", for_update=True)
     old = s.scalars(
         select(ProjectMember).where(
             ProjectMember.project_id == project.id, ProjectMember.role == "owner"

@@ -85,7 +85,7 @@ def update(
     s: Session, ctx: Ctx, name: str, changes: dict[str, Any], *, if_match: str | None = None
 ) -> Team:
     """Rename (``name``), or change display name or description (maintainers)."""
-    team = require_team(s, ctx, name, "team.manage")
+    team = require_team(s, ctx, name, "team.manage", for_update=True)
     check_etag(team, if_match)
     before = {"name": team.name, "display_name": team.display_name, "description": team.description}
     if "display_name" in changes:
