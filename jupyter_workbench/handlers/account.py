@@ -117,8 +117,8 @@ class AuditHandler(WorkbenchHandler):
             ),
             Param("actor", {"type": "string", "maxLength": 255}, "Username of the actor."),
             Param("object_type", {"type": "string", "maxLength": 32}),
-            Param("since", {"type": "string", "maxLength": 64}, "ISO 8601 time (inclusive)."),
-            Param("until", {"type": "string", "maxLength": 64}, "ISO 8601 time (exclusive)."),
+            Param("since", S.TIME, "ISO 8601 time (inclusive)."),
+            Param("until", S.TIME, "ISO 8601 time (exclusive)."),
             *S.paging(audit.AUDIT_SORTS),
         ),
     )

@@ -30,6 +30,7 @@ from ..identity import ServerIdentitySource
 from ..service import WorkbenchService
 
 T = TypeVar("T")
+MAX_INT = 2**31 - 1  # ids and numbers are 32-bit integers in the database
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _IGNORED_QUERY = {"token", "_xsrf"}
 _TYPE_NAMES = {
@@ -121,10 +122,15 @@ def describe_validation_error(error: ValidationError, root: str = "body") -> str
     if validator == "enum":
         return f"{where}: must be one of {', '.join(map(str, value))}"
     if validator == "pattern":
-        return f"{where}: does not match the pattern {value}"
+        hint = error.schema.get("x-pattern-message")
+        return f"{where}: {hint}" if hint else f"{where}: does not match the pattern {value}"
     if validator in ("minimum", "maximum"):
         word = "at least" if validator == "minimum" else "at most"
         return f"{where}: must be {word} {value}"
+    if validator == "minProperties":
+        return f"{where}: give at least one field to change"
+    if validator == "then":  # pragma: no cover - reported through the nested error instead
+        return f"{where}: {error.message}"
     if validator == "maxProperties":
         return f"{where}: must have at most {value} entries"
     return f"{where}: {error.message}"
@@ -146,11 +152,14 @@ def _convert_query(param: Param, raw: str) -> Any:
     kind = param.schema.get("type", "string")
     if kind == "integer":
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError:
             raise BadRequest(
                 f"{param.name}: must be an integer (got {raw!r})", code="invalid_parameter"
             ) from None
+        if abs(number) > MAX_INT:
+            raise BadRequest(f"{param.name}: {raw} is out of range", code="invalid_parameter")
+        return number
     if kind == "boolean":
         lowered = raw.lower()
         if lowered in ("true", "1", "yes"):
@@ -291,7 +300,7 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
 
     def path_int(self, value: str, what: str) -> int:
         """A numeric id from the URL; anything else cannot name an object (404)."""
-        if not value.isdigit() or len(value) > 18:
+        if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > MAX_INT:
             raise ApiError(NotFound(f"{what} {value!r} not found"))
         return int(value)
 
@@ -311,6 +320,13 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
+        if status_code == 405:
+            allowed = [
+                m.upper()
+                for m in ("get", "post", "put", "patch", "delete")
+                if hasattr(getattr(type(self), m, None), "endpoint")
+            ]
+            self.set_header("Allow", ", ".join(allowed))
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             body = {"error": exc.code, "message": exc.message}

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ..core import model_configs as mc
 from ..core.context import Ctx
 from . import schemas as S
-from .base import Param, WorkbenchHandler, endpoint
+from .base import MAX_INT, Param, WorkbenchHandler, endpoint
 
 EXAMPLE_PARAMETERS = {"lr": 0.001, "layers": [64, 64], "optimizer": "adam"}
 
@@ -159,13 +159,15 @@ class DiffHandler(WorkbenchHandler):
         query=(
             Param(
                 "from",
-                {"type": "integer", "minimum": 1},
+                {"type": "integer", "minimum": 1, "maximum": MAX_INT},
                 "Older revision number.",
                 required=True,
                 example="1",
             ),
             Param(
-                "to", {"type": "integer", "minimum": 1}, "Newer revision number (default: latest)."
+                "to",
+                {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                "Newer revision number (default: latest).",
             ),
         ),
     )

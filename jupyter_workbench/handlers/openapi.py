@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from .. import __version__
-from .base import STATUS_CODES, WorkbenchHandler, endpoint
+from .base import MAX_INT, STATUS_CODES, WorkbenchHandler, endpoint
 
 ERROR = {
     "type": "object",
@@ -47,7 +47,7 @@ def _operation(method: str, template: str, meta: Any) -> dict[str, Any]:
     for name in re.findall(r"\{(\w+)\}", template):
         schema: dict[str, Any] = {"type": "string", "minLength": 1}
         if name in ("invitation_id", "request_id", "number"):
-            schema = {"type": "integer", "minimum": 1}
+            schema = {"type": "integer", "minimum": 1, "maximum": MAX_INT}
         params.append(
             {
                 "name": name,
@@ -84,7 +84,7 @@ def _operation(method: str, template: str, meta: Any) -> dict[str, Any]:
         if meta.example is not None and "{" not in str(meta.example):
             content["example"] = meta.example
         op["requestBody"] = {
-            "required": bool(meta.body.get("required")),
+            "required": bool(meta.body.get("required") or meta.body.get("minProperties")),
             "content": {"application/json": content},
         }
     responses: dict[str, Any] = {}
@@ -96,6 +96,10 @@ def _operation(method: str, template: str, meta: Any) -> dict[str, Any]:
             "content": {"application/json": {"schema": meta.response or {}}},
         }
     errors = {400, 401, 404, 413} | set(meta.errors)
+    if method != "get":
+        errors.add(409)  # uniqueness and state conflicts can meet any change
+    if method in ("patch", "put", "delete"):
+        errors.add(412)
     if not meta.public:
         errors.add(403)
     for code in sorted(errors):

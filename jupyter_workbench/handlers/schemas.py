@@ -7,16 +7,32 @@ from typing import Any
 from ..core.pagination import SortSpec
 from .base import Param
 
+# Text fields refuse control characters (newlines and tabs are fine in long texts).
+_NO_CONTROL = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+_NO_CONTROL_MULTILINE = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+_CONTROL_HINT = {"x-pattern-message": "must not contain control characters"}
 SLUG = {
     "type": "string",
     "minLength": 1,
     "maxLength": 64,
     "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+    "x-pattern-message": "must be a slug: lowercase letters, digits and single hyphens",
 }
-NAME = {"type": "string", "minLength": 1, "maxLength": 200}
-DESCRIPTION = {"type": "string", "maxLength": 10000}
-MESSAGE = {"type": "string", "maxLength": 2000}
-USERNAME = {"type": "string", "minLength": 1, "maxLength": 255}
+NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": _NO_CONTROL, **_CONTROL_HINT}
+DESCRIPTION = {
+    "type": "string",
+    "maxLength": 10000,
+    "pattern": _NO_CONTROL_MULTILINE,
+    **_CONTROL_HINT,
+}
+MESSAGE = {"type": "string", "maxLength": 2000, "pattern": _NO_CONTROL_MULTILINE, **_CONTROL_HINT}
+USERNAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "pattern": _NO_CONTROL,
+    **_CONTROL_HINT,
+}
 ROLE = {"type": "string", "enum": ["viewer", "editor", "admin"]}
 ANY_ROLE = {"type": "string", "enum": ["none", "viewer", "editor", "admin", "owner"]}
 VISIBILITY = {"type": "string", "enum": ["private", "team", "public"]}
@@ -112,6 +128,11 @@ PROJECT_CREATE = obj(
         "team": {**SLUG, "type": ["string", "null"]},
     },
     ("name",),
+    # visibility 'team' needs the owning team
+    **{
+        "if": {"properties": {"visibility": {"const": "team"}}, "required": ["visibility"]},
+        "then": {"properties": {"team": SLUG}, "required": ["team"]},
+    },
 )
 PROJECT_UPDATE = obj(
     {

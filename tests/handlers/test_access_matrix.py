@@ -6,11 +6,13 @@ a new route or method without an access rule, or with a rule this test cannot ev
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from sqlalchemy.orm import Session
 
 from jupyter_workbench.core.access import (
@@ -33,6 +35,7 @@ from jupyter_workbench.db.models import (
     User,
     utcnow,
 )
+from jupyter_workbench.handlers.openapi import ERROR, build_spec
 from jupyter_workbench.handlers.routes import ROUTES
 
 CALLERS = ["anonymous", "stranger", "viewer", "editor", "admin", "owner", "team_member"]
@@ -182,6 +185,24 @@ def body_for(example: dict[str, Any] | None, tag: str) -> dict[str, Any] | None:
     }
     assert "{" not in repr(replaced) or "{" in text
     return replaced
+
+
+SPEC = build_spec("/")
+
+
+def response_problem(template: str, method: str, status: int, body: bytes) -> str | None:
+    """Why a response does not match the OpenAPI document, or None when it does."""
+    documented = SPEC["paths"][template][method]["responses"]
+    if str(status) not in documented:
+        return f"status {status} is not documented (documented: {sorted(documented)})"
+    content = documented[str(status)].get("content")
+    if content is None:
+        return "a body where none is documented" if body else None
+    schema = content["application/json"]["schema"]
+    if schema.get("$ref") == "#/components/schemas/Error":
+        schema = ERROR
+    errors = list(Draft202012Validator(schema).iter_errors(json.loads(body)))
+    return f"body does not match its schema: {errors[0].message}" if errors else None
 
 
 def test_every_route_method_names_a_known_access_rule() -> None:
