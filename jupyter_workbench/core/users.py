@@ -64,7 +64,7 @@ def sync_hub_groups(s: Session, user: User, groups: tuple[str, ...]) -> None:
             select(TeamMember, Team)
             .join(Team, Team.id == TeamMember.team_id)
             .where(TeamMember.user_id == user.id, Team.source == "hub")
-        ).tuples()
+        )
     }
     for name, membership in current.items():
         if name not in wanted:

@@ -120,6 +120,7 @@ def test_schemathesis_finds_nothing(live_server) -> None:
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=log.parent,
     )  # fmt: skip
     assert result.returncode == 0, (
         result.stdout[-6000:] + "\n--- server log ---\n" + log.read_text()[-3000:]

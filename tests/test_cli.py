@@ -1,0 +1,86 @@
+"""``jupyter workbench ...`` as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from jupyter_workbench.core import projects
+from jupyter_workbench.core.context import Identity
+from jupyter_workbench.service import WorkbenchService
+from jupyter_workbench.settings import Workbench
+
+
+def run_cli(*args: str, db_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "WORKBENCH_DATA_DIR": str(tmp_path / "wbdata"),
+        "DATABASE_URL": db_url,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_workbench.cli", *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+
+
+def test_migrate_then_info_and_users(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    first = run_cli("migrate", db_url=url, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "migrated from empty to" in first.stdout
+    again = run_cli("migrate", db_url=url, tmp_path=tmp_path)
+    assert "already at revision" in again.stdout
+
+    service = WorkbenchService(Workbench(database_url=url))
+    try:
+        service.call(
+            Identity("ada", "Ada L."), lambda s, ctx: projects.create(s, ctx, name="P"), write=True
+        )
+        service.actor_id(Identity("root-admin", is_admin=True))
+    finally:
+        service.close()
+
+    info = run_cli("info", "--json", db_url=url, tmp_path=tmp_path)
+    assert info.returncode == 0, info.stderr
+    data = json.loads(info.stdout)
+    assert data["database"]["up_to_date"] is True
+    assert data["database"]["counts"] == {"users": 2, "projects": 1}
+    assert data["settings"]["database_url"] == url
+    assert "jupyter_server" in data["versions"]
+    text = run_cli("info", db_url=url, tmp_path=tmp_path).stdout
+    assert "Settings (c.Workbench.*)" in text and "revision" in text
+
+    users = run_cli("users", db_url=url, tmp_path=tmp_path)
+    assert "ada" in users.stdout and "Ada L." in users.stdout and "2 user(s)" in users.stdout
+    admins = run_cli("users", "--admins", "--json", db_url=url, tmp_path=tmp_path)
+    assert [json.loads(line)["username"] for line in admins.stdout.splitlines()] == ["root-admin"]
+
+
+def test_info_reports_a_database_that_needs_migrating(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = run_cli("info", db_url=url, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "run 'jupyter workbench migrate'" in result.stdout
+
+
+def test_migrate_on_each_backend(db_url: str, tmp_path: Path) -> None:
+    result = run_cli("migrate", db_url=db_url, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "already at revision" in result.stdout or "migrated" in result.stdout
+
+
+def test_no_subcommand_prints_usage(tmp_path: Path) -> None:
+    result = run_cli(db_url="sqlite://", tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "migrate" in result.stdout and "users" in result.stdout
+
+
+def test_purge_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'purge.db'}"
+    result = run_cli("purge", db_url=url, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "purged 0 project(s)" in result.stdout
