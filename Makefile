@@ -33,9 +33,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-## docs: regenerate the configuration table in README.md from the traitlets
+## docs: regenerate the generated tables (settings, routes) in README.md and docs/api.md
 docs: install
-	$(BIN)/python -m jupyter_workbench.docs README.md
+	$(BIN)/python -m jupyter_workbench.docs README.md docs/api.md
 
 bench: install
 	$(BIN)/python benchmarks/api_bench.py

@@ -17,7 +17,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
-from .validation import check_slug, check_text, slugify
+from .validation import SLUG_MAX, check_slug, check_text, slugify
 
 VISIBILITIES = ("private", "team", "public")
 NAME_MAX = 200
@@ -55,18 +55,21 @@ def _check_team_visibility(visibility: str, team: Team | None) -> None:
         raise BadRequest("team: visibility 'team' needs an owning team", code="invalid_field")
 
 
-def _free_slug(s: Session, base: str) -> str:
-    """``base``, or ``base-N`` with N one above the highest suffix in use."""
-    taken = set(
-        s.scalars(
-            select(Project.slug).where(or_(Project.slug == base, Project.slug.like(f"{base}-%")))
-        )
-    )
-    if base not in taken:
+def _numbered(base: str, n: int) -> str:
+    if n == 1:
         return base
-    numbers = [int(t[len(base) + 1 :]) for t in taken if t[len(base) + 1 :].isdigit()]
-    suffix = str(max(numbers, default=1) + 1)
-    return f"{base[: 64 - len(suffix) - 1].rstrip('-')}-{suffix}"
+    return f"{base[: SLUG_MAX - len(str(n)) - 1].rstrip('-')}-{n}"
+
+
+def _free_slug(s: Session, base: str) -> str:
+    """``base``, else the first free ``base-2``, ``base-3`` ... (looked up 50 at a time)."""
+    for start in range(1, 10_000, 50):
+        candidates = [_numbered(base, n) for n in range(start, start + 50)]
+        taken = set(s.scalars(select(Project.slug).where(Project.slug.in_(candidates))))
+        for candidate in candidates:
+            if candidate not in taken:
+                return candidate
+    raise Conflict(f"slug: too many projects are called '{base}'; give a slug")  # pragma: no cover
 
 
 def create(

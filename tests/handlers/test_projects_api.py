@@ -233,3 +233,11 @@ async def test_me_lists_my_teams(api) -> None:
     me = (await alice.get("me")).json
     assert me["username"] == "alice"
     assert me["teams"] == [{"name": "ml", "display_name": "ML", "role": "maintainer"}]
+
+
+async def test_slugs_stay_unique_and_short_for_long_and_numbered_names(api) -> None:
+    alice = api("alice")
+    slugs = [(await _create(alice, "x" * 70))["slug"] for _ in range(3)]
+    assert slugs == ["x" * 64, "x" * 62 + "-2", "x" * 62 + "-3"]
+    assert (await _create(alice, "Model 2024"))["slug"] == "model-2024"
+    assert [(await _create(alice, "Model"))["slug"] for _ in range(2)] == ["model", "model-2"]
