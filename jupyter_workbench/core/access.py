@@ -101,10 +101,8 @@ def team_ids_of(s: Session, user_id: int) -> list[int]:
     return list(s.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)))
 
 
-def project_role(s: Session, user: User, project: Project) -> Role:
-    """The caller's effective role: owner/direct/team membership, visibility, admin rights."""
-    if is_superuser(user):
-        return Role.OWNER
+def membership_role(s: Session, user: User, project: Project) -> Role:
+    """The highest role the user holds as a member, directly or through a team."""
     team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
     roles = s.scalars(
         select(ProjectMember.role).where(
@@ -112,7 +110,14 @@ def project_role(s: Session, user: User, project: Project) -> Role:
             (ProjectMember.user_id == user.id) | ProjectMember.team_id.in_(team_ids),
         )
     ).all()
-    role = max((Role[r.upper()] for r in roles), default=Role.NONE)
+    return max((Role[r.upper()] for r in roles), default=Role.NONE)
+
+
+def project_role(s: Session, user: User, project: Project) -> Role:
+    """The caller's effective role: owner/direct/team membership, visibility, admin rights."""
+    if is_superuser(user):
+        return Role.OWNER
+    role = membership_role(s, user, project)
     if role == Role.NONE and project.deleted_at is None:
         if project.visibility == "public":
             role = Role.VIEWER

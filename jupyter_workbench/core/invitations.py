@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Invitation, Project, User, utcnow
 from . import audit
-from .access import Role, can_grant, project_role, require_project
+from .access import Role, can_grant, membership_role, project_role, require_project
 from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .members import grant_at_least
@@ -47,8 +47,8 @@ def create(
     message = check_text(message, "message", max_length=2000, allow_empty=True)
     invitee = s.scalar(select(User).where(User.username == username))
     if invitee is not None:
-        current = project_role(s, invitee, project)
-        if current >= new_role and not _only_by_visibility(s, invitee, project, current):
+        current = membership_role(s, invitee, project)
+        if current >= new_role:
             raise Conflict(f"username: '{username}' already has the {current.label} role")
     _expire_stale(s, project_id=project.id, invitee_username=username)
     invitation = Invitation(
@@ -76,11 +76,6 @@ def create(
     )
     s.flush()
     return invitation
-
-
-def _only_by_visibility(s: Session, user: User, project: Project, role: Role) -> bool:
-    """True when the user's role comes from public/team visibility, not membership."""
-    return role == Role.VIEWER and project.visibility != "private" and not user.is_admin
 
 
 def list_invitations(
@@ -111,8 +106,14 @@ def my_invitations(
 ) -> Page[Invitation]:
     """The caller's pending invitations (to projects they may not otherwise see)."""
     _expire_stale(s, invitee_username=ctx.user.username)
-    stmt = select(Invitation).where(
-        Invitation.invitee_username == ctx.user.username, Invitation.status == "pending"
+    stmt = (
+        select(Invitation)
+        .join(Project, Project.id == Invitation.project_id)
+        .where(
+            Invitation.invitee_username == ctx.user.username,
+            Invitation.status == "pending",
+            Project.deleted_at.is_(None),
+        )
     )
     return paginate(s, stmt, INVITATION_SORTS, ctx, sort=None, limit=limit, cursor=cursor)
 

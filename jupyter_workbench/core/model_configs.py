@@ -179,7 +179,8 @@ def update(
     summary: dict[str, Any] = {}
     parameters = changes.get("parameters", latest.parameters)
     schema = changes.get("schema", latest.json_schema)
-    if parameters != latest.parameters or schema != latest.json_schema:
+    changed = json_diff(latest.parameters, parameters) or json_diff(latest.json_schema, schema)
+    if changed:
         validate(parameters, schema)
         number = config.current_revision + 1
         latest = ModelConfigRevision(

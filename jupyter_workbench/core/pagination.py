@@ -53,20 +53,31 @@ def _encode(sort: str, value: Any, row_id: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str, sort: str) -> tuple[Any, Any]:
+_NOT_OURS = "cursor: not a cursor this API returned"
+
+
+def _decode(cursor: str, sort: str, value_type: type) -> tuple[Any, int]:
+    """The (sort value, row id) a cursor holds; anything this API did not issue is a 400."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         made_for, value, row_id = json.loads(raw)
     except (ValueError, binascii.Error, TypeError):
-        raise BadRequest(
-            "cursor: not a cursor this API returned", code="invalid_parameter"
-        ) from None
+        raise BadRequest(_NOT_OURS, code="invalid_parameter") from None
     if made_for != sort:
         raise BadRequest(
             f"cursor: it was made for sort '{made_for}', not '{sort}'", code="invalid_parameter"
         )
-    if isinstance(value, dict) and "t" in value:
-        value = datetime.fromisoformat(value["t"])
+    if type(row_id) is not int or not -(2**63) <= row_id < 2**63:
+        raise BadRequest(_NOT_OURS, code="invalid_parameter")
+    if value_type is datetime:
+        try:
+            value = datetime.fromisoformat(value["t"])
+        except (TypeError, KeyError, ValueError):
+            raise BadRequest(_NOT_OURS, code="invalid_parameter") from None
+        if value.tzinfo is None:
+            raise BadRequest(_NOT_OURS, code="invalid_parameter")
+    elif not isinstance(value, value_type) or isinstance(value, bool):
+        raise BadRequest(_NOT_OURS, code="invalid_parameter")
     return value, row_id
 
 
@@ -98,7 +109,7 @@ def paginate(
     column, id_column = spec.columns[key], spec.id_column
     same = column is id_column
     if cursor:
-        value, row_id = _decode(cursor, sort_name)
+        value, row_id = _decode(cursor, sort_name, column.type.python_type)
         if same:
             stmt = stmt.where(id_column < row_id if descending else id_column > row_id)
         else:

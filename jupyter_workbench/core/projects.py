@@ -298,6 +298,8 @@ def restore(s: Session, ctx: Ctx, slug: str) -> Project:
 
 def purge_expired(s: Session, ctx: Ctx, *, now: datetime | None = None) -> list[str]:
     """Delete for good the projects whose trash retention has passed; returns their slugs."""
+    if not ctx.user.is_admin:
+        raise Forbidden("only the system or an administrator purges the trash")
     cutoff = (now or utcnow()) - ctx.policy.trash_retention
     doomed = list(
         s.scalars(
@@ -332,6 +334,7 @@ def transfer(s: Session, ctx: Ctx, slug: str, new_owner: User) -> Project:
         raise Conflict(f"owner: '{new_owner.username}' already owns project '{slug}'")
     if ctx.user.id != old.user_id and not ctx.user.is_admin:  # pragma: no cover - rule says owner
         raise Forbidden("only the owner can transfer ownership")
+    previous = old.user.username if old.user is not None else None
     old.role = "admin"
     old.updated_at = utcnow()
     s.flush()
@@ -353,12 +356,7 @@ def transfer(s: Session, ctx: Ctx, slug: str, new_owner: User) -> Project:
         "project",
         project.slug,
         project=project,
-        summary={
-            "owner": {
-                "from": ctx.user.username if old.user_id == ctx.user.id else None,
-                "to": new_owner.username,
-            }
-        },
+        summary={"owner": {"from": previous, "to": new_owner.username}},
     )
     s.flush()
     return project

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db.models import Team, TeamMember, User, utcnow
+from ..db.models import Project, Team, TeamMember, User, utcnow
 from . import audit
 from .access import TEAM_ROLES, require_team
 from .context import Ctx
@@ -109,9 +109,30 @@ def update(
 
 
 def delete(s: Session, ctx: Ctx, name: str, *, if_match: str | None = None) -> None:
-    team = require_team(s, ctx, name, "team.manage")
+    """Delete a team; projects it made visible ('team' visibility) become private."""
+    team = require_team(s, ctx, name, "team.manage", for_update=True)
     check_etag(team, if_match)
-    audit.record(s, ctx, "team.delete", "team", name)
+    owned = list(
+        s.scalars(select(Project).where(Project.team_id == team.id, Project.visibility == "team"))
+    )
+    for project in owned:
+        project.visibility = "private"
+        project.updated_at = utcnow()
+        audit.record(
+            s,
+            ctx,
+            "project.update",
+            "project",
+            project.slug,
+            project=project,
+            summary={
+                "visibility": {"from": "team", "to": "private"},
+                "reason": f"team '{name}' deleted",
+            },
+        )
+    audit.record(
+        s, ctx, "team.delete", "team", name, summary={"made_private": [p.slug for p in owned]}
+    )
     s.delete(team)
     s.flush()
 

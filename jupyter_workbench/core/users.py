@@ -55,28 +55,42 @@ def ensure_user(s: Session, identity: Identity) -> User:
     return user
 
 
+def _hub_team(s: Session, group: str) -> Team:
+    """The team mirroring hub ``group``, created on first sight under a free name."""
+    team = s.scalar(select(Team).where(Team.hub_group == group))
+    if team is not None:
+        return team
+    base = slugify(group)[:60]
+    name, n = base, 1
+    while s.scalar(select(Team.id).where(Team.name == name)) is not None:
+        n += 1
+        name = f"{base[: 60 - len(str(n))]}-{n}"  # a workbench team already has the name
+    team = Team(name=name, display_name=group, source="hub", hub_group=group)
+    s.add(team)
+    s.flush()
+    return team
+
+
 def sync_hub_groups(s: Session, user: User, groups: tuple[str, ...]) -> None:
-    """Make the user's hub-sourced team memberships equal their JupyterHub groups."""
-    wanted = {slugify(g)[:64]: g for g in groups}
+    """Make the user's hub-mirrored team memberships equal their JupyterHub groups.
+
+    Hub groups map to their own teams (``Team.hub_group``); a workbench team that happens to
+    have the same name is never joined through a hub group.
+    """
+    wanted = set(groups)
     current = {
-        team.name: membership
+        team.hub_group: membership
         for membership, team in s.execute(
             select(TeamMember, Team)
             .join(Team, Team.id == TeamMember.team_id)
-            .where(TeamMember.user_id == user.id, Team.source == "hub")
+            .where(TeamMember.user_id == user.id, Team.hub_group.is_not(None))
         )
     }
-    for name, membership in current.items():
-        if name not in wanted:
+    for group, membership in current.items():
+        if group not in wanted:
             s.delete(membership)
-    for name, group in wanted.items():
-        if name in current:
-            continue
-        team = s.scalar(select(Team).where(Team.name == name))
-        if team is None:
-            team = Team(name=name, display_name=group, source="hub")
-            s.add(team)
-            s.flush()
+    for group in sorted(wanted - set(current)):
+        team = _hub_team(s, group)
         s.add(TeamMember(team_id=team.id, user_id=user.id, role="member"))
 
 

@@ -49,6 +49,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -91,6 +95,8 @@ class Team(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # 'workbench' for teams made here, 'hub' for teams mirrored from JupyterHub groups.
     source: Mapped[str] = mapped_column(String(16), default="workbench")
+    # The JupyterHub group a 'hub' team mirrors (its name may differ from the team's).
+    hub_group: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -100,6 +106,8 @@ class Team(Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
+    # Ids are never reused on SQLite either (audit events keep ids of deleted rows).
+    __table_args__ = {"sqlite_autoincrement": True}
 
 
 class TeamMember(Base):
@@ -142,6 +150,8 @@ class Project(Base):
         CheckConstraint("visibility IN ('private', 'team', 'public')", name="visibility"),
         Index("ix_projects_name_id", "name", "id"),
         Index("ix_projects_visibility_name", "visibility", "name", "id"),
+        # Ids are never reused on SQLite either: audit events keep the ids of purged projects.
+        {"sqlite_autoincrement": True},
     )
 
 
