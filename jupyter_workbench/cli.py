@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from traitlets import Bool, Unicode
 
 from . import __version__
+from .cli_datasets import DatasetsGroup
 from .core import projects, users
 from .db.database import Database
 from .db.models import Project, User
@@ -190,13 +191,14 @@ class PurgeCommand(_Command):
 
 class WorkbenchCommand(JupyterApp):
     name = "jupyter-workbench"
-    description = "Manage the Jupyter Workbench: migrate, info, users, purge."
+    description = "Manage the Jupyter Workbench: migrate, info, users, purge, datasets."
     version = __version__
     subcommands = {
         "migrate": (MigrateCommand, MigrateCommand.description),
         "info": (InfoCommand, InfoCommand.description),
         "users": (UsersCommand, UsersCommand.description),
         "purge": (PurgeCommand, PurgeCommand.description),
+        "datasets": (DatasetsGroup, DatasetsGroup.description),
     }
 
     def start(self) -> None:

@@ -10,9 +10,9 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -24,6 +24,9 @@ from .core.users import ensure_user
 from .db.database import Database
 from .db.models import User
 from .settings import Workbench
+
+if TYPE_CHECKING:
+    from .dataset_jobs import DatasetJobs
 
 T = TypeVar("T")
 log = logging.getLogger("jupyter_workbench")
@@ -61,7 +64,14 @@ class WorkbenchService:
         self.executor = ThreadPoolExecutor(
             max_workers=settings.worker_threads, thread_name_prefix="workbench-db"
         )
+        # Byte-moving work (uploads, downloads, commits, gc) runs here, so that it never
+        # starves the database threads of short API requests.
+        self.io_executor = ThreadPoolExecutor(
+            max_workers=settings.io_threads, thread_name_prefix="workbench-io"
+        )
+        self._background: set[Future[Any]] = set()
         self._actors: OrderedDict[str, tuple[Identity, int]] = OrderedDict()
+        self._datasets: DatasetJobs | None = None
         if settings.auto_migrate if migrate is None else migrate:
             before, after = self.db.migrate()
             if before != after:
@@ -139,10 +149,25 @@ class WorkbenchService:
             self._actors.popitem(last=False)
         return user_id
 
+    @property
+    def datasets(self) -> DatasetJobs:
+        """Dataset jobs over the configured blob store (built on first use)."""
+        if self._datasets is None:
+            from .dataset_jobs import build_jobs
+
+            self._datasets = build_jobs(self)
+        return self._datasets
+
     def system_identity(self) -> Identity:
         """The identity background jobs (the trash purge) act and are audited as."""
         return Identity(username="[system]", display_name="Workbench (system)", is_admin=True)
 
+    def track(self, future: Future[Any]) -> None:
+        """Keep a background job referenced until it ends (its outcome is on its operation)."""
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
     def close(self) -> None:
+        self.io_executor.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.db.dispose()

@@ -64,6 +64,11 @@ class Workbench(Configurable):
         help="Threads that run database work for API requests, off the server's event loop.",
     ).tag(config=True)
 
+    io_threads = Int(
+        8,
+        help="Threads that move dataset bytes (uploads, downloads, commits, garbage collection).",
+    ).tag(config=True)
+
     max_request_bytes = Int(
         1024 * 1024,
         help="Largest JSON request body accepted, in bytes; larger bodies get 413.",
@@ -109,6 +114,119 @@ class Workbench(Configurable):
         except (KeyError, OSError):
             name = "owner"
         return name or "owner"
+
+    # -- datasets and blob storage -------------------------------------------------------
+    storage_backend = Unicode(
+        help="Where dataset bytes live: 'local' (a folder, see storage_dir) or 's3'. "
+        "Default: 's3' when $S3_BUCKET is set, else 'local'.",
+    ).tag(config=True)
+
+    @default("storage_backend")
+    def _default_storage_backend(self) -> str:
+        return "s3" if os.environ.get("S3_BUCKET") else "local"
+
+    storage_dir = Unicode(
+        help="Folder of the local blob store. Default: 'blobs' in data_dir.",
+    ).tag(config=True)
+
+    @default("storage_dir")
+    def _default_storage_dir(self) -> str:
+        return str(Path(self.data_dir) / "blobs")
+
+    s3_bucket = Unicode(help="S3 bucket of the blob store. Default: $S3_BUCKET.").tag(config=True)
+
+    @default("s3_bucket")
+    def _default_s3_bucket(self) -> str:
+        return os.environ.get("S3_BUCKET", "")
+
+    s3_access_key = Unicode(
+        help="S3 access key id. Default: $S3_ACCESS_KEY (else boto3's usual credential chain)."
+    ).tag(config=True)
+
+    @default("s3_access_key")
+    def _default_s3_access_key(self) -> str:
+        return os.environ.get("S3_ACCESS_KEY", "")
+
+    s3_secret_key = Unicode(
+        help="S3 secret access key. Default: $S3_SECRET_KEY. Never logged or shown."
+    ).tag(config=True)
+
+    @default("s3_secret_key")
+    def _default_s3_secret_key(self) -> str:
+        return os.environ.get("S3_SECRET_KEY", "")
+
+    s3_endpoint_url = Unicode(
+        help="S3-compatible endpoint (MinIO, Ceph ...). Default: $S3_ENDPOINT_URL, else AWS."
+    ).tag(config=True)
+
+    @default("s3_endpoint_url")
+    def _default_s3_endpoint_url(self) -> str:
+        return os.environ.get("S3_ENDPOINT_URL", "")
+
+    s3_prefix = Unicode(
+        help="Key prefix inside the bucket, e.g. 'workbench/'. Default: $S3_PREFIX, else none."
+    ).tag(config=True)
+
+    @default("s3_prefix")
+    def _default_s3_prefix(self) -> str:
+        return os.environ.get("S3_PREFIX", "")
+
+    s3_region = Unicode(help="S3 region. Default: $S3_REGION, else $AWS_REGION.").tag(config=True)
+
+    @default("s3_region")
+    def _default_s3_region(self) -> str:
+        return os.environ.get("S3_REGION") or os.environ.get("AWS_REGION", "")
+
+    pack_target_mib = Int(
+        32,
+        help="Chunks are stored packed into objects of about this many MiB (fewer, larger "
+        "objects: cheaper and faster on S3).",
+    ).tag(config=True)
+
+    max_dataset_commit_bytes = Int(
+        help="Largest total size of one dataset commit or upload, in bytes. "
+        "Default: $MAX_DATASET_SIZE, else 1 TiB.",
+    ).tag(config=True)
+
+    @default("max_dataset_commit_bytes")
+    def _default_max_dataset(self) -> int:
+        return _env_int("MAX_DATASET_SIZE", 1024**4)
+
+    max_upload_request_bytes = Int(
+        64 * 1024 * 1024,
+        help="Largest body of one upload request (a manifest, or a batch of chunks), in bytes.",
+    ).tag(config=True)
+
+    dataset_session_hours = Float(
+        24.0,
+        help="Hours an unfinished commit or upload may stay idle before garbage collection "
+        "frees what it stored.",
+    ).tag(config=True)
+
+    gc_grace_minutes = Float(
+        60.0,
+        help="Minutes a retired pack object is kept before garbage collection deletes it "
+        "(readers that just looked up a chunk still find it).",
+    ).tag(config=True)
+
+    table_diff_max_bytes = Int(
+        2 * 1024**3,
+        help="CSV/Parquet files larger than this are diffed by file only, not row by row.",
+    ).tag(config=True)
+
+    dataset_cache_dir = Unicode(
+        help="Local cache of file contents for materialized dataset versions. "
+        "Default: 'cache' in data_dir.",
+    ).tag(config=True)
+
+    @default("dataset_cache_dir")
+    def _default_dataset_cache_dir(self) -> str:
+        return str(Path(self.data_dir) / "cache")
+
+    verify_uploads = Bool(
+        True,
+        help="Re-read an upload's chunks and check each file's BLAKE3 before publishing it.",
+    ).tag(config=True)
 
     def resolved_database_url(self) -> str:
         """The database URL in force: the setting, or the embedded SQLite file."""

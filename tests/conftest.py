@@ -236,3 +236,60 @@ def api(jp_fetch: Callable[..., Any], jp_serverapp: Any) -> Callable[[str | None
         return Client(jp_fetch, TOKEN_OF[user])
 
     return make
+
+
+# -- S3 through moto's server mode ---------------------------------------------------------
+S3_REGION = "us-east-1"
+S3_ACCESS_KEY = "testing-access-key"
+S3_SECRET_KEY = "testing-secret-key"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server on a free loopback port: the real boto3 client talks HTTP to it."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_admin(moto_endpoint: str) -> Any:
+    """A plain boto3 client of the moto server, for setup and for looking behind a store."""
+    import boto3
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
+        region_name=S3_REGION,
+    )
+
+
+@pytest.fixture
+def s3_bucket(s3_admin: Any) -> str:
+    """A new, empty bucket on the moto server."""
+    name = f"wb-test-{uuid.uuid4().hex[:20]}"
+    s3_admin.create_bucket(Bucket=name)
+    return name
+
+
+def storage_config(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """``Workbench`` settings for a local or an S3 (moto) blob store."""
+    if kind == "local":
+        return {"storage_backend": "local", "storage_dir": str(tmp_path / "blobs")}
+    return {
+        "storage_backend": "s3",
+        "s3_bucket": request.getfixturevalue("s3_bucket"),
+        "s3_endpoint_url": request.getfixturevalue("moto_endpoint"),
+        "s3_access_key": S3_ACCESS_KEY,
+        "s3_secret_key": S3_SECRET_KEY,
+        "s3_region": S3_REGION,
+    }

@@ -63,10 +63,22 @@ PROJECT_RULES: dict[str, Role] = {
     "model_configs.write": Role.EDITOR,
     "model_configs.delete": Role.ADMIN,
     "audit.read": Role.ADMIN,
+    "datasets.read": Role.VIEWER,
+    "datasets.write": Role.EDITOR,
+    "datasets.delete": Role.ADMIN,
+    "datasets.gc": Role.ADMIN,
 }
 
 # Actions refused with 409 while a project is archived (it is read-only then).
-BLOCKED_WHEN_ARCHIVED = frozenset({"project.update", "model_configs.write", "model_configs.delete"})
+BLOCKED_WHEN_ARCHIVED = frozenset(
+    {
+        "project.update",
+        "model_configs.write",
+        "model_configs.delete",
+        "datasets.write",
+        "datasets.delete",
+    }
+)
 
 # Team actions: 'maintainer' needs that team role; 'user' is any signed-in user.
 TEAM_RULES: dict[str, str] = {
@@ -88,6 +100,10 @@ SELF_RULES: dict[str, str] = {
     "access_requests.create": "a user who can see the project and lacks the requested role",
     "access_requests.view": "project admins, or the requesting user",
     "access_requests.withdraw": "the requesting user only (others who see the project get 403)",
+    "datasets.search": "any signed-in user (finds datasets of projects they may see)",
+    "lineage.read": "any signed-in user (sees versions of projects they may see)",
+    "operations.read": "the user who started the operation (or an administrator)",
+    "storage.admin": "workbench administrators only",
 }
 
 ALL_ACTIONS = frozenset(PROJECT_RULES) | frozenset(TEAM_RULES) | frozenset(SELF_RULES)

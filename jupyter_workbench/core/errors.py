@@ -56,3 +56,8 @@ class PreconditionFailed(WorkbenchError):
 class PayloadTooLarge(WorkbenchError):
     status = 413
     code = "payload_too_large"
+
+
+class RangeNotSatisfiable(WorkbenchError):
+    status = 416
+    code = "range_not_satisfiable"

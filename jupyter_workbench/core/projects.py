@@ -139,6 +139,19 @@ def _member_project_ids(user: User) -> Any:
     )
 
 
+def visible_project_ids(user: User) -> Any:
+    """A subquery of the live projects ``user`` can see (members, public, team-visible)."""
+    my_teams = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
+    return select(Project.id).where(
+        Project.deleted_at.is_(None),
+        or_(
+            Project.id.in_(_member_project_ids(user)),
+            Project.visibility == "public",
+            (Project.visibility == "team") & Project.team_id.in_(my_teams),
+        ),
+    )
+
+
 def list_projects(
     s: Session,
     ctx: Ctx,

@@ -303,23 +303,189 @@ class Dataset(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    card: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # metadata tags as ",a,b," so that a tag search is one LIKE on every backend
+    labels: Mapped[str] = mapped_column(String(2048), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
+    __mapper_args__ = {"version_id_col": version}
     __table_args__ = (UniqueConstraint("project_id", "name"),)
 
 
 class DatasetVersion(Base):
+    """An immutable manifest of files; visible once its transaction commits."""
+
     __tablename__ = "dataset_versions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="SET NULL")
+    )
+    message: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # BLAKE3 of the canonical manifest (sorted path, size, digest lines): one hash per version.
+    manifest_digest: Mapped[str] = mapped_column(String(64), default="")
     storage_path: Mapped[str] = mapped_column(Text, default="")
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class DatasetFile(Base):
+    """One path of a version: its size, whole-file BLAKE3 and ordered chunk list."""
+
+    __tablename__ = "dataset_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    # [[chunk digest, length], ...] in file order
+    chunks: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    __table_args__ = (UniqueConstraint("version_id", "path"),)
+
+
+class DatasetTag(Base):
+    __tablename__ = "dataset_tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+
+class DatasetLineage(Base):
+    """A consumer (a run, a job, any id) read or wrote a dataset version."""
+
+    __tablename__ = "dataset_lineage"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True
+    )
+    consumer: Mapped[str] = mapped_column(String(255))
+    direction: Mapped[str] = mapped_column(String(8))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("direction IN ('read', 'write')", name="direction"),
+        UniqueConstraint("version_id", "consumer", "direction"),
+        Index("ix_dataset_lineage_consumer", "consumer"),
+    )
+
+
+class BlobPack(Base):
+    """A storage object holding many chunks back to back."""
+
+    __tablename__ = "blob_packs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # writing (being uploaded) | sealed (its chunks are indexed) | retired (to delete after grace)
+    state: Mapped[str] = mapped_column(String(16), default="writing")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BlobChunk(Base):
+    """Where the bytes of one content-addressed chunk live."""
+
+    __tablename__ = "blob_chunks"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pack_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("blob_packs.id", ondelete="RESTRICT"), index=True
+    )
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VersionChunk(Base):
+    """The chunks a version needs: the database refuses to drop a chunk still in use."""
+
+    __tablename__ = "version_chunks"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    chunk_digest: Mapped[str] = mapped_column(
+        ForeignKey("blob_chunks.digest", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+
+
+class CommitSession(Base):
+    """A commit or upload in progress; its pins keep garbage collection off its chunks."""
+
+    __tablename__ = "commit_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16), default="commit")
+    # open | published | aborted
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    # the files an upload session will commit: [{path, size, digest, chunks, media_type}]
+    files: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionChunk(Base):
+    __tablename__ = "session_chunks"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("commit_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    chunk_digest: Mapped[str] = mapped_column(
+        ForeignKey("blob_chunks.digest", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+
+
+class Operation(Base):
+    """A long job (commit, upload, verify, gc) and its progress, for polling clients."""
+
+    __tablename__ = "operations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    project_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    # running | succeeded | failed | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    message: Mapped[str] = mapped_column(Text, default="")
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    files_total: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_operations_user_id_created_at", "user_id", "created_at"),)
 
 
 class Experiment(Base):

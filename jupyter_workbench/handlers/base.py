@@ -51,6 +51,7 @@ STATUS_CODES = {
     409: "conflict",
     412: "precondition_failed",
     413: "payload_too_large",
+    416: "range_not_satisfiable",
     500: "internal_error",
 }
 
@@ -79,6 +80,12 @@ class Endpoint:
     example: dict[str, Any] | None = None
     errors: tuple[int, ...] = field(default=())
     public: bool = False
+    # upload endpoints take bodies up to Workbench.max_upload_request_bytes
+    large_body: bool = False
+    # a binary body (application/octet-stream), passed through unparsed
+    raw_body: bool = False
+    # media type of a non-JSON response (downloads)
+    produces: str | None = None
 
 
 class ApiError(web.HTTPError):
@@ -224,7 +231,9 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
         try:
             if self.current_user is None and not (meta and meta.public):
                 raise Unauthenticated("sign in first: send 'Authorization: token <your token>'")
-            limit = self.service.settings.max_request_bytes
+            settings = self.service.settings
+            large = meta is not None and meta.large_body
+            limit = settings.max_upload_request_bytes if large else settings.max_request_bytes
             if len(self.request.body or b"") > limit:
                 raise PayloadTooLarge(f"body: larger than the {limit} bytes allowed")
         except WorkbenchError as exc:
@@ -282,6 +291,8 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
 
     def _parse_body(self, meta: Endpoint) -> dict[str, Any]:
         raw = self.request.body or b""
+        if meta.raw_body:
+            return {}
         if meta.body is None:
             if raw.strip():
                 raise BadRequest("body: this endpoint takes no request body", code="invalid_body")
@@ -318,8 +329,17 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
     def reply_page(self, items: list[Any], page: Page[Any]) -> None:
         self.reply({"items": items, "next_cursor": page.next_cursor})
 
+    @property
+    def error_headers(self) -> dict[str, str]:
+        """Headers an error response keeps (tornado clears the others before writing it)."""
+        if not hasattr(self, "_error_headers"):
+            self._error_headers: dict[str, str] = {}
+        return self._error_headers
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
+        for name, value in self.error_headers.items():
+            self.set_header(name, value)
         if status_code == 405:
             allowed = [
                 m.upper()

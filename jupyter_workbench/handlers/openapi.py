@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from .. import __version__
+from ..core.access import BLOCKED_WHEN_ARCHIVED
 from .base import MAX_INT, STATUS_CODES, WorkbenchHandler, endpoint
 
 ERROR = {
@@ -24,6 +25,7 @@ ERROR_TEXT = {
     409: "Conflict with the current state (uniqueness, archived, pending ...)",
     412: "If-Match named a stale ETag",
     413: "Request body too large",
+    416: "Range outside the file",
 }
 PATH_DOCS = {
     "slug": "Project slug.",
@@ -79,6 +81,13 @@ def _operation(method: str, template: str, meta: Any) -> dict[str, Any]:
         )
     if params:
         op["parameters"] = params
+    if meta.raw_body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
     if meta.body is not None:
         content: dict[str, Any] = {"schema": meta.body}
         if meta.example is not None and "{" not in str(meta.example):
@@ -90,14 +99,27 @@ def _operation(method: str, template: str, meta: Any) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if meta.status == 204:
         responses["204"] = {"description": "Done"}
-    else:
+    elif meta.produces:
+        binary = {"schema": {"type": "string", "format": "binary"}}
         responses[str(meta.status)] = {
-            "description": "Created" if meta.status == 201 else "OK",
+            "description": "The bytes",
+            "content": {meta.produces: binary},
+        }
+        if meta.produces != "application/x-tar":
+            responses["206"] = {
+                "description": "The requested range",
+                "content": {meta.produces: binary},
+            }
+            responses["304"] = {"description": "Not modified (If-None-Match)"}
+    else:
+        text = {201: "Created", 202: "Accepted: an operation to poll"}.get(meta.status, "OK")
+        responses[str(meta.status)] = {
+            "description": text,
             "content": {"application/json": {"schema": meta.response or {}}},
         }
     errors = {400, 401, 404, 413} | set(meta.errors)
-    if method != "get":
-        errors.add(409)  # uniqueness and state conflicts can meet any change
+    if method != "get" or meta.action in BLOCKED_WHEN_ARCHIVED:
+        errors.add(409)  # uniqueness and state conflicts (an archived project ...)
     if method in ("patch", "put", "delete"):
         errors.add(412)
     if not meta.public:

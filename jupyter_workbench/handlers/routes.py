@@ -7,6 +7,33 @@ from dataclasses import dataclass
 
 from .account import AuditHandler, MeHandler, MyInvitationsHandler, UsersHandler
 from .base import Endpoint, NotFoundHandler, WorkbenchHandler
+from .datasets import (
+    ArchiveHandler,
+    ConsumerLineageHandler,
+    DatasetGCHandler,
+    DatasetsHandler,
+    FileHandler,
+    FilesHandler,
+    LineageHandler,
+    OneDatasetHandler,
+    OperationCancelHandler,
+    OperationHandler,
+    OperationsHandler,
+    SearchHandler,
+    StorageVerifyHandler,
+    TagHandler,
+    TagsHandler,
+    UploadChunksHandler,
+    UploadCommitHandler,
+    UploadHandler,
+    UploadsHandler,
+    VerifyVersionHandler,
+    VersionHandler,
+    VersionsHandler,
+)
+from .datasets import (
+    DiffHandler as DatasetDiffHandler,
+)
 from .model_configs import (
     DiffHandler,
     ModelConfigHandler,
@@ -46,7 +73,9 @@ class Route:
 
     @property
     def pattern(self) -> str:
-        return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)
+        # {path} is a file path inside a dataset: it may contain slashes
+        pattern = self.template.replace("{path}", "(?P<path>.+)")
+        return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
 
     def endpoints(self) -> dict[str, Endpoint]:
         """The declared endpoint of each HTTP method the handler implements."""
@@ -60,6 +89,7 @@ class Route:
 
 
 P = "/projects/{slug}"
+D = f"{P}/datasets/{{name}}"
 ROUTES: list[Route] = [
     Route("/me", MeHandler),
     Route("/me/invitations", MyInvitationsHandler),
@@ -85,6 +115,29 @@ ROUTES: list[Route] = [
     Route(f"{P}/model-configs/{{name}}/revisions", RevisionsHandler),
     Route(f"{P}/model-configs/{{name}}/revisions/{{number}}", RevisionHandler),
     Route(f"{P}/model-configs/{{name}}/diff", DiffHandler),
+    Route(f"{P}/datasets", DatasetsHandler),
+    Route(f"{P}/datasets-gc", DatasetGCHandler),
+    Route(f"{D}", OneDatasetHandler),
+    Route(f"{D}/versions", VersionsHandler),
+    Route(f"{D}/versions/{{ref}}", VersionHandler),
+    Route(f"{D}/versions/{{ref}}/files", FilesHandler),
+    Route(f"{D}/versions/{{ref}}/files/{{path}}", FileHandler),
+    Route(f"{D}/versions/{{ref}}/archive", ArchiveHandler),
+    Route(f"{D}/versions/{{ref}}/verify", VerifyVersionHandler),
+    Route(f"{D}/versions/{{ref}}/lineage", LineageHandler),
+    Route(f"{D}/diff", DatasetDiffHandler),
+    Route(f"{D}/tags", TagsHandler),
+    Route(f"{D}/tags/{{tag}}", TagHandler),
+    Route(f"{D}/uploads", UploadsHandler),
+    Route(f"{D}/uploads/{{upload_id}}", UploadHandler),
+    Route(f"{D}/uploads/{{upload_id}}/chunks", UploadChunksHandler),
+    Route(f"{D}/uploads/{{upload_id}}/commit", UploadCommitHandler),
+    Route("/datasets", SearchHandler),
+    Route("/lineage", ConsumerLineageHandler),
+    Route("/operations", OperationsHandler),
+    Route("/operations/{op_id}", OperationHandler),
+    Route("/operations/{op_id}/cancel", OperationCancelHandler),
+    Route("/storage/verify", StorageVerifyHandler),
     Route("/teams", TeamsHandler),
     Route("/teams/{name}", TeamHandler),
     Route("/teams/{name}/members", TeamMembersHandler),

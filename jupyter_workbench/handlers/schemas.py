@@ -322,3 +322,192 @@ AUDIT_EVENT = obj(
     },
     ("id", "time", "actor", "action", "object_type", "object_id"),
 )
+
+# -- datasets ------------------------------------------------------------------------
+DATASET_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 100,
+    "pattern": "^[a-z0-9][a-z0-9._-]{0,99}$",
+    "x-pattern-message": "must be lowercase letters, digits, '.', '_' or '-'",
+}
+DATASET_METADATA = {
+    "type": "object",
+    "description": "Free JSON; known keys: license, source, schema, tags (a list of tags).",
+    "properties": {
+        "license": {"type": "string", "maxLength": 200},
+        "source": {"type": "string", "maxLength": 2000},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 50},
+    },
+}
+DATASET = obj(
+    {
+        "project": {"type": "string"},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "card": {"type": "string"},
+        "metadata": {"type": "object"},
+        "latest_version": {"type": ["integer", "null"]},
+        "version_count": {"type": "integer"},
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        "can_write": {"type": "boolean"},
+        "created_at": TIME,
+        "updated_at": TIME,
+        "etag": ETAG,
+    },
+    ("project", "name", "latest_version", "etag"),
+)
+DATASET_CREATE = obj(
+    {
+        "name": DATASET_NAME,
+        "description": DESCRIPTION,
+        "card": {"type": "string", "maxLength": 200000},
+        "metadata": DATASET_METADATA,
+    },
+    ("name",),
+)
+DATASET_UPDATE = obj(
+    {
+        "description": DESCRIPTION,
+        "card": {"type": "string", "maxLength": 200000},
+        "metadata": DATASET_METADATA,
+    },
+    minProperties=1,
+)
+VERSION = obj(
+    {
+        "version": {"type": "integer"},
+        "name": {"type": "string"},
+        "parent": {"type": ["integer", "null"]},
+        "message": {"type": "string"},
+        "author": {"type": ["string", "null"]},
+        "file_count": {"type": "integer"},
+        "total_bytes": {"type": "integer"},
+        "manifest_digest": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "created_at": TIME,
+    },
+    ("version", "name", "file_count", "total_bytes"),
+)
+DATASET_FILE = obj(
+    {
+        "path": {"type": "string"},
+        "size": {"type": "integer"},
+        "digest": {"type": "string"},
+        "media_type": {"type": "string"},
+        "chunk_count": {"type": "integer"},
+        "chunks": {"type": "array"},
+    },
+    ("path", "size", "digest", "media_type"),
+)
+DIGEST = {"type": "string", "pattern": "^[0-9a-f]{64}$", "x-pattern-message": "must be 64 hex"}
+UPLOAD_FILE = obj(
+    {
+        "path": {"type": "string", "minLength": 1, "maxLength": 1024},
+        "size": {"type": "integer", "minimum": 0},
+        "digest": DIGEST,
+        "media_type": {"type": "string", "maxLength": 255},
+        "chunks": {
+            "type": "array",
+            "items": {
+                "type": "array",
+                "prefixItems": [DIGEST, {"type": "integer", "minimum": 1}],
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        },
+    },
+    ("path", "size", "digest", "chunks"),
+)
+UPLOAD_CREATE = obj(
+    {"files": {"type": "array", "items": UPLOAD_FILE, "maxItems": 1_000_000}}, ("files",)
+)
+UPLOAD = obj(
+    {
+        "id": {"type": "string"},
+        "state": {"type": "string"},
+        "files": {"type": "integer"},
+        "bytes_total": {"type": "integer"},
+        "chunks_total": {"type": "integer"},
+        "missing": {"type": "array", "items": {"type": "string"}},
+        "missing_bytes": {"type": "integer"},
+        "created_at": TIME,
+    },
+    ("id", "state", "missing"),
+)
+CHUNKS_STORED = obj(
+    {
+        "received": {"type": "integer"},
+        "stored": {"type": "integer"},
+        "bytes_new": {"type": "integer"},
+    },
+    ("received", "stored"),
+)
+COMMIT = obj(
+    {
+        "message": {"type": "string", "maxLength": 10000},
+        "parent": {"type": "string", "maxLength": 64},
+        "strict_parent": {"type": "boolean"},
+        "mode": {"type": "string", "enum": ["replace", "update"]},
+        "delete": {"type": "array", "items": {"type": "string", "maxLength": 1024}},
+    }
+)
+COMMIT_RESULT = obj(
+    {"version": VERSION, "stored": {"type": "object"}, "seconds": {"type": "number"}},
+    ("version",),
+)
+TAG = obj({"tag": {"type": "string"}, "version": {"type": "integer"}}, ("tag", "version"))
+TAG_SET = obj({"version": {"type": "string", "minLength": 1, "maxLength": 64}}, ("version",))
+LINEAGE = obj(
+    {
+        "project": {"type": ["string", "null"]},
+        "dataset": {"type": "string"},
+        "version": {"type": "integer"},
+        "consumer": {"type": "string"},
+        "direction": {"type": "string", "enum": ["read", "write"]},
+        "recorded_by": {"type": ["string", "null"]},
+        "time": TIME,
+    },
+    ("dataset", "version", "consumer", "direction"),
+)
+LINEAGE_RECORD = obj(
+    {
+        "consumer": {**NAME, "maxLength": 255, "description": "e.g. 'run:4f2a9c'"},
+        "direction": {"type": "string", "enum": ["read", "write"]},
+    },
+    ("consumer",),
+)
+VERSION_DIFF = {
+    "type": "object",
+    "properties": {
+        "from": {"type": "integer"},
+        "to": {"type": "integer"},
+        "added": {"type": "array"},
+        "removed": {"type": "array"},
+        "modified": {"type": "array"},
+        "tables": {"type": "array"},
+        "summary": {"type": "object"},
+    },
+    "required": ["from", "to", "added", "removed", "modified", "tables"],
+}
+OPERATION = obj(
+    {
+        "id": {"type": "string"},
+        "kind": {"type": "string"},
+        "state": {"type": "string", "enum": ["running", "succeeded", "failed", "cancelled"]},
+        "message": {"type": "string"},
+        "bytes_done": {"type": "integer"},
+        "bytes_total": {"type": ["integer", "null"]},
+        "files_done": {"type": "integer"},
+        "files_total": {"type": ["integer", "null"]},
+        "progress": {"type": ["number", "null"]},
+        "cancel_requested": {"type": "boolean"},
+        "result": {"type": "object"},
+        "error": {"type": "string"},
+        "created_at": TIME,
+        "updated_at": TIME,
+    },
+    ("id", "kind", "state"),
+)
+GC_REQUEST = obj({"dry_run": {"type": "boolean"}})
+VERIFY_REPORT = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}

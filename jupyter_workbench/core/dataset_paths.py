@@ -1,0 +1,75 @@
+"""Rules for file paths inside a dataset version (POSIX, relative, no tricks)."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import unicodedata
+
+from .errors import BadRequest
+
+MAX_PATH = 1024
+DATASET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+VERSION_RE = re.compile(r"^v?([0-9]{1,9})$")
+
+EXTRA_TYPES = {
+    ".parquet": "application/vnd.apache.parquet",
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".jsonl": "application/jsonl",
+    ".npy": "application/octet-stream",
+    ".md": "text/markdown",
+}
+
+
+def check_path(path: object, field: str = "path") -> str:
+    """A safe relative POSIX path, or BadRequest naming what is wrong with it."""
+    if not isinstance(path, str) or not path:
+        raise BadRequest(f"{field}: must be a non-empty string", code="invalid_path")
+    shown = path if len(path) <= 80 else path[:77] + "..."
+    if len(path) > MAX_PATH:
+        raise BadRequest(f"{field}: longer than {MAX_PATH} characters", code="invalid_path")
+    if any(unicodedata.category(ch) == "Cc" for ch in path):
+        raise BadRequest(
+            f"{field}: {shown!r} contains a NUL or control character", code="invalid_path"
+        )
+    if "\\" in path:
+        raise BadRequest(f"{field}: {shown!r} contains a backslash; use '/'", code="invalid_path")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise BadRequest(f"{field}: {shown!r} is absolute; paths are relative", code="invalid_path")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise BadRequest(
+            f"{field}: {shown!r} has an empty, '.' or '..' component", code="invalid_path"
+        )
+    return path
+
+
+def check_dataset_name(name: object) -> str:
+    if not isinstance(name, str) or not DATASET_NAME_RE.fullmatch(name):
+        raise BadRequest(
+            f"name: {name!r} is not a valid dataset name (1-100 characters: lowercase letters, "
+            "digits, '.', '_' and '-', starting with a letter or digit)",
+            code="invalid_field",
+        )
+    return name
+
+
+def check_tag(name: object, field: str = "tag") -> str:
+    if not isinstance(name, str) or not TAG_RE.fullmatch(name) or VERSION_RE.fullmatch(name):
+        raise BadRequest(
+            f"{field}: {name!r} is not a valid tag (lowercase letters, digits, '.', '_', '-'; "
+            "not a version number like 'v3')",
+            code="invalid_field",
+        )
+    return name
+
+
+def media_type(path: str) -> str:
+    lowered = path.lower()
+    for suffix, kind in EXTRA_TYPES.items():
+        if lowered.endswith(suffix):
+            return kind
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    return guessed or "application/octet-stream"

@@ -1,0 +1,832 @@
+"""Datasets: immutable versions of files (manifests of content-addressed chunks), tags, lineage.
+
+Everything here runs inside one transaction. The long parts of a commit (reading, chunking and
+storing bytes) happen outside, in ``dataset_jobs.py``, under a *commit session* whose pins keep
+garbage collection off the chunks; ``publish`` then makes the version visible in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db.bulk import insert_many
+from ..db.models import (
+    CommitSession,
+    Dataset,
+    DatasetFile,
+    DatasetLineage,
+    DatasetTag,
+    DatasetVersion,
+    Project,
+    SessionChunk,
+    User,
+    VersionChunk,
+    utcnow,
+)
+from ..storage.chunking import blake3_hex
+from . import audit
+from .access import Role, is_superuser, require_project, roles_for_projects
+from .context import Ctx
+from .dataset_paths import VERSION_RE, check_dataset_name, check_path, check_tag
+from .errors import BadRequest, Conflict, Forbidden, NotFound
+from .etags import check_etag, etag
+from .pagination import Page, SortSpec, paginate
+from .validation import check_text
+
+LATEST = "latest"
+MAX_LABELS = 50
+
+DATASET_SORTS = SortSpec(
+    {"name": Dataset.name, "updated": Dataset.updated_at, "created": Dataset.created_at},
+    id_column=Dataset.id,
+    default="name",
+)
+VERSION_SORTS = SortSpec(
+    {"version": DatasetVersion.version}, id_column=DatasetVersion.id, default="-version"
+)
+FILE_SORTS = SortSpec({"path": DatasetFile.path}, id_column=DatasetFile.id, default="path")
+LINEAGE_SORTS = SortSpec({"time": DatasetLineage.id}, id_column=DatasetLineage.id, default="-time")
+
+
+@dataclass
+class FileEntry:
+    """One file of a manifest, before or after it is stored."""
+
+    path: str
+    size: int
+    digest: str
+    chunks: list[tuple[str, int]]
+    media_type: str = "application/octet-stream"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "digest": self.digest,
+            "media_type": self.media_type,
+            "chunks": [[d, n] for d, n in self.chunks],
+        }
+
+
+@dataclass
+class Changes:
+    """What a new version does to its parent: files added or replaced, paths deleted."""
+
+    put: list[FileEntry] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    replace_all: bool = False  # the version is exactly ``put`` (a snapshot of a folder)
+
+
+def manifest_digest(entries: Iterable[FileEntry]) -> str:
+    lines = sorted(f"{e.path}\t{e.size}\t{e.digest}" for e in entries)
+    return blake3_hex("\n".join(lines).encode())
+
+
+def check_manifest(entries: list[FileEntry]) -> None:
+    """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed."""
+    seen: set[str] = set()
+    for entry in entries:
+        check_path(entry.path)
+        if entry.path in seen:
+            raise BadRequest(f"path: {entry.path!r} appears twice", code="duplicate_path")
+        seen.add(entry.path)
+        if sum(n for _, n in entry.chunks) != entry.size:
+            raise BadRequest(
+                f"files[{entry.path}]: chunk lengths do not add up to its size {entry.size}",
+                code="invalid_manifest",
+            )
+        for digest in [entry.digest, *(d for d, _ in entry.chunks)]:
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise BadRequest(
+                    f"files[{entry.path}]: {digest!r} is not a BLAKE3 hex digest",
+                    code="invalid_manifest",
+                )
+    _check_no_file_dir_clash(seen)
+
+
+def _check_no_file_dir_clash(paths: set[str]) -> None:
+    for path in paths:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in paths:
+                raise BadRequest(
+                    f"path: {prefix!r} is both a file and a folder (of {path!r})",
+                    code="duplicate_path",
+                )
+
+
+# -- datasets ------------------------------------------------------------------------
+def _check_metadata(metadata: object) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise BadRequest("metadata: must be a JSON object", code="invalid_field")
+    for key in ("license", "source"):
+        if key in metadata and not isinstance(metadata[key], str):
+            raise BadRequest(f"metadata.{key}: must be a string", code="invalid_field")
+    tags = metadata.get("tags", [])
+    if not isinstance(tags, list) or len(tags) > MAX_LABELS:
+        raise BadRequest(
+            f"metadata.tags: must be a list of at most {MAX_LABELS} tags", code="invalid_field"
+        )
+    for tag in tags:
+        check_tag(tag, "metadata.tags")
+    return metadata
+
+
+def _labels(metadata: dict[str, Any]) -> str:
+    tags = sorted(set(metadata.get("tags", [])))
+    return "," + ",".join(tags) + "," if tags else ""
+
+
+def _load(s: Session, project: Project, name: str, *, for_update: bool = False) -> Dataset:
+    stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
+    dataset = s.scalar(stmt.with_for_update() if for_update else stmt)
+    if dataset is None:
+        raise NotFound(f"dataset '{name}' not found in project '{project.slug}'")
+    return dataset
+
+
+def create(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    name: str,
+    description: str = "",
+    card: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> Dataset:
+    project, _ = require_project(s, ctx, slug, "datasets.write")
+    check_dataset_name(name)
+    meta = _check_metadata(metadata or {})
+    dataset = Dataset(
+        project_id=project.id,
+        name=name,
+        description=check_text(description, "description", max_length=10_000, allow_empty=True),
+        card=check_text(card, "card", max_length=200_000, allow_empty=True),
+        meta=meta,
+        labels=_labels(meta),
+        created_by_id=ctx.user.id,
+    )
+    try:
+        with s.begin_nested():
+            s.add(dataset)
+            s.flush()
+    except IntegrityError:
+        raise Conflict(f"name: a dataset named '{name}' already exists") from None
+    audit.record(s, ctx, "dataset.create", "dataset", name, project=project)
+    s.flush()
+    return dataset
+
+
+def get(s: Session, ctx: Ctx, slug: str, name: str) -> tuple[Project, Dataset]:
+    project, _ = require_project(s, ctx, slug, "datasets.read")
+    return project, _load(s, project, name)
+
+
+def _filters(stmt: Any, q: str | None, tag: str | None, meta: dict[str, str] | None) -> Any:
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            or_(
+                Dataset.name.like(like),
+                func.lower(Dataset.description).like(like),
+                func.lower(Dataset.card).like(like),
+            )
+        )
+    if tag:
+        stmt = stmt.where(Dataset.labels.like(f"%,{check_tag(tag)},%"))
+    for key, value in (meta or {}).items():
+        stmt = stmt.where(Dataset.meta[key].as_string() == value)
+    return stmt
+
+
+def list_datasets(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    meta: dict[str, str] | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[Dataset]:
+    project, _ = require_project(s, ctx, slug, "datasets.read")
+    stmt = _filters(select(Dataset).where(Dataset.project_id == project.id), q, tag, meta)
+    return paginate(s, stmt, DATASET_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def search(
+    s: Session,
+    ctx: Ctx,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    meta: dict[str, str] | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[Dataset]:
+    """Datasets of every live project the caller can see, by name/text, tag or metadata."""
+    from .projects import visible_project_ids
+
+    stmt = select(Dataset).join(Project, Project.id == Dataset.project_id)
+    stmt = stmt.where(Project.deleted_at.is_(None))
+    if not is_superuser(ctx.user):
+        stmt = stmt.where(Dataset.project_id.in_(visible_project_ids(ctx.user)))
+    stmt = _filters(stmt, q, tag, meta)
+    return paginate(s, stmt, DATASET_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def update_dataset(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    changes: dict[str, Any],
+    *,
+    if_match: str | None = None,
+) -> Dataset:
+    """Description, card (markdown) and metadata (license, source, schema, tags ...)."""
+    project, _ = require_project(s, ctx, slug, "datasets.write")
+    dataset = _load(s, project, name, for_update=True)
+    check_etag(dataset, if_match)
+    summary: dict[str, Any] = {}
+    if "description" in changes:
+        dataset.description = check_text(
+            changes["description"], "description", max_length=10_000, allow_empty=True
+        )
+        summary["description"] = "changed"
+    if "card" in changes:
+        dataset.card = check_text(changes["card"], "card", max_length=200_000, allow_empty=True)
+        summary["card"] = "changed"
+    if "metadata" in changes:
+        meta = _check_metadata(changes["metadata"])
+        summary["metadata"] = audit.changes(dataset.meta, meta)
+        dataset.meta = meta
+        dataset.labels = _labels(meta)
+    if summary:
+        dataset.updated_at = utcnow()
+        audit.record(s, ctx, "dataset.update", "dataset", name, project=project, summary=summary)
+    s.flush()
+    return dataset
+
+
+def delete_dataset(s: Session, ctx: Ctx, slug: str, name: str) -> None:
+    """Delete a dataset and its versions; its chunks are freed by the next garbage collection."""
+    project, _ = require_project(s, ctx, slug, "datasets.delete")
+    dataset = _load(s, project, name, for_update=True)
+    versions = s.scalar(select(func.count()).where(DatasetVersion.dataset_id == dataset.id))
+    audit.record(
+        s, ctx, "dataset.delete", "dataset", name, project=project, summary={"versions": versions}
+    )
+    s.delete(dataset)
+    s.flush()
+
+
+# -- versions ------------------------------------------------------------------------
+def resolve(s: Session, dataset: Dataset, ref: str) -> DatasetVersion:
+    """A version by number ('3' or 'v3') or by tag ('latest', 'production' ...)."""
+    match = VERSION_RE.fullmatch(ref)
+    if match:
+        version = s.scalar(
+            select(DatasetVersion).where(
+                DatasetVersion.dataset_id == dataset.id,
+                DatasetVersion.version == int(match.group(1)),
+            )
+        )
+    else:
+        version = s.scalar(
+            select(DatasetVersion)
+            .join(DatasetTag, DatasetTag.version_id == DatasetVersion.id)
+            .where(DatasetTag.dataset_id == dataset.id, DatasetTag.name == ref)
+        )
+    if version is None:
+        raise NotFound(f"dataset '{dataset.name}' has no version '{ref}'")
+    return version
+
+
+def latest(s: Session, dataset: Dataset) -> DatasetVersion | None:
+    return s.scalar(
+        select(DatasetVersion)
+        .where(DatasetVersion.dataset_id == dataset.id)
+        .order_by(DatasetVersion.version.desc())
+        .limit(1)
+    )
+
+
+def get_version(
+    s: Session, ctx: Ctx, slug: str, name: str, ref: str
+) -> tuple[Project, Dataset, DatasetVersion]:
+    project, dataset = get(s, ctx, slug, name)
+    return project, dataset, resolve(s, dataset, ref)
+
+
+def list_versions(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    *,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[DatasetVersion]:
+    _project, dataset = get(s, ctx, slug, name)
+    stmt = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
+    return paginate(s, stmt, VERSION_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def list_files(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    ref: str,
+    *,
+    prefix: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[DatasetFile]:
+    _project, _dataset, version = get_version(s, ctx, slug, name, ref)
+    stmt = select(DatasetFile).where(DatasetFile.version_id == version.id)
+    if prefix:
+        stmt = stmt.where(DatasetFile.path.startswith(prefix, autoescape=True))
+    return paginate(s, stmt, FILE_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def get_file(
+    s: Session, ctx: Ctx, slug: str, name: str, ref: str, path: str
+) -> tuple[DatasetVersion, FileEntry]:
+    _project, _dataset, version = get_version(s, ctx, slug, name, ref)
+    row = s.scalar(
+        select(DatasetFile).where(DatasetFile.version_id == version.id, DatasetFile.path == path)
+    )
+    if row is None:
+        raise NotFound(f"version v{version.version} of '{name}' has no file {path!r}")
+    return version, entry_of(row)
+
+
+def entry_of(row: DatasetFile) -> FileEntry:
+    return FileEntry(
+        path=row.path,
+        size=row.size,
+        digest=row.digest,
+        chunks=[(d, int(n)) for d, n in row.chunks],
+        media_type=row.media_type,
+    )
+
+
+def files_of(s: Session, version_id: int) -> list[FileEntry]:
+    rows = s.scalars(
+        select(DatasetFile).where(DatasetFile.version_id == version_id).order_by(DatasetFile.path)
+    )
+    return [entry_of(r) for r in rows]
+
+
+# -- tags ----------------------------------------------------------------------------
+def set_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str, ref: str) -> DatasetTag:
+    """Point a tag at a version ('latest' moves by itself and cannot be set)."""
+    project, _ = require_project(s, ctx, slug, "datasets.write")
+    dataset = _load(s, project, name, for_update=True)
+    check_tag(tag)
+    if tag == LATEST:
+        raise BadRequest("tag: 'latest' always points at the newest version", code="reserved_tag")
+    version = resolve(s, dataset, ref)
+    row = s.scalar(
+        select(DatasetTag).where(DatasetTag.dataset_id == dataset.id, DatasetTag.name == tag)
+    )
+    before = None
+    if row is None:
+        row = DatasetTag(dataset_id=dataset.id, name=tag, version_id=version.id)
+        s.add(row)
+    else:
+        before = s.get(DatasetVersion, row.version_id)
+        row.version_id = version.id
+    row.updated_by_id = ctx.user.id
+    row.updated_at = utcnow()
+    audit.record(
+        s,
+        ctx,
+        "dataset.tag",
+        "dataset",
+        name,
+        project=project,
+        summary={
+            "tag": tag,
+            "from": f"v{before.version}" if before else None,
+            "to": f"v{version.version}",
+        },
+    )
+    s.flush()
+    return row
+
+
+def delete_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str) -> None:
+    project, _ = require_project(s, ctx, slug, "datasets.write")
+    dataset = _load(s, project, name, for_update=True)
+    if tag == LATEST:
+        raise BadRequest("tag: 'latest' cannot be removed", code="reserved_tag")
+    row = s.scalar(
+        select(DatasetTag).where(DatasetTag.dataset_id == dataset.id, DatasetTag.name == tag)
+    )
+    if row is None:
+        raise NotFound(f"dataset '{name}' has no tag '{tag}'")
+    audit.record(s, ctx, "dataset.untag", "dataset", name, project=project, summary={"tag": tag})
+    s.delete(row)
+    s.flush()
+
+
+def tags_of(s: Session, dataset_id: int) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for name, version_id in s.execute(
+        select(DatasetTag.name, DatasetTag.version_id)
+        .where(DatasetTag.dataset_id == dataset_id)
+        .order_by(DatasetTag.name)
+    ):
+        out.setdefault(version_id, []).append(name)
+    return out
+
+
+# -- commit sessions and publishing --------------------------------------------------
+def begin_session(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    session_id: str,
+    *,
+    kind: str = "commit",
+    create_missing: bool = True,
+    files: list[FileEntry] | None = None,
+) -> tuple[Project, Dataset, CommitSession]:
+    """Open a session for writing to ``name`` (created on first commit if missing)."""
+    project, _ = require_project(s, ctx, slug, "datasets.write")
+    try:
+        dataset = _load(s, project, name)
+    except NotFound:
+        if not create_missing:
+            raise
+        dataset = create(s, ctx, slug, name=name)
+    session = CommitSession(
+        id=session_id,
+        dataset_id=dataset.id,
+        user_id=ctx.user.id,
+        kind=kind,
+        files=[f.as_json() for f in files or []],
+    )
+    s.add(session)
+    s.flush()
+    return project, dataset, session
+
+
+def load_session(
+    s: Session, ctx: Ctx, slug: str, name: str, session_id: str
+) -> tuple[Project, Dataset, CommitSession]:
+    project, _ = require_project(s, ctx, slug, "datasets.write")
+    dataset = _load(s, project, name)
+    session = s.get(CommitSession, session_id)
+    if session is None or session.dataset_id != dataset.id:
+        raise NotFound(f"upload {session_id} not found")
+    if session.user_id != ctx.user.id and not is_superuser(ctx.user):
+        raise Forbidden(f"upload {session_id} belongs to someone else")
+    return project, dataset, session
+
+
+def session_files(session: CommitSession) -> list[FileEntry]:
+    return [
+        FileEntry(
+            f["path"],
+            f["size"],
+            f["digest"],
+            [(d, n) for d, n in f["chunks"]],
+            f.get("media_type", "application/octet-stream"),
+        )
+        for f in session.files
+    ]
+
+
+def pinned_digests(s: Session, session_id: str, digests: list[str]) -> set[str]:
+    out: set[str] = set()
+    for start in range(0, len(digests), 500):
+        batch = digests[start : start + 500]
+        out.update(
+            s.scalars(
+                select(SessionChunk.chunk_digest).where(
+                    SessionChunk.session_id == session_id, SessionChunk.chunk_digest.in_(batch)
+                )
+            )
+        )
+    return out
+
+
+def end_session(s: Session, session_id: str, state: str) -> None:
+    s.execute(delete(SessionChunk).where(SessionChunk.session_id == session_id))
+    s.execute(
+        update(CommitSession)
+        .where(CommitSession.id == session_id)
+        .values(state=state, heartbeat_at=utcnow())
+    )
+
+
+def publish(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    session_id: str,
+    changes: Changes,
+    *,
+    message: str = "",
+    parent: str | None = None,
+    strict_parent: bool = False,
+) -> DatasetVersion:
+    """Make a new version visible: the parent's files with ``changes`` applied, or exactly
+    ``changes.put`` when ``replace_all``. Its chunks must all be stored (foreign keys check).
+    """
+    project, dataset, session = load_session(s, ctx, slug, name, session_id)
+    if session.state != "open":
+        raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
+    dataset = _load(s, project, name, for_update=True)  # one publisher at a time
+    head = latest(s, dataset)
+    base = resolve(s, dataset, parent) if parent else head
+    if strict_parent and parent and head is not None and base is not None and head.id != base.id:
+        raise Conflict(
+            f"parent: v{base.version} is no longer the latest version of '{name}' "
+            f"(v{head.version} is); commit on top of it or drop strict_parent",
+            code="stale_parent",
+        )
+    message = check_text(message, "message", max_length=10_000, allow_empty=True)
+    entries: dict[str, FileEntry] = {}
+    if base is not None and not changes.replace_all:
+        entries = {e.path: e for e in files_of(s, base.id)}
+    for path in changes.delete:
+        check_path(path, "delete")
+        if path not in entries:
+            raise BadRequest(f"delete: {path!r} is not in the parent version", code="invalid_path")
+        del entries[path]
+    for entry in changes.put:
+        entries[entry.path] = entry
+    manifest = sorted(entries.values(), key=lambda e: e.path)
+    check_manifest(manifest)
+    number = (head.version if head else 0) + 1
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        version=number,
+        parent_id=base.id if base else None,
+        message=message,
+        author_id=ctx.user.id,
+        file_count=len(manifest),
+        total_bytes=sum(e.size for e in manifest),
+        manifest_digest=manifest_digest(manifest),
+    )
+    s.add(version)
+    s.flush()
+    insert_many(
+        s,
+        DatasetFile.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "version_id": version.id,
+                "path": e.path,
+                "size": e.size,
+                "digest": e.digest,
+                "media_type": e.media_type,
+                "chunks": [[d, n] for d, n in e.chunks],
+            }
+            for e in manifest
+        ],
+    )
+    digests = sorted({d for e in manifest for d, _ in e.chunks})
+    try:
+        with s.begin_nested():
+            insert_many(
+                s,
+                VersionChunk.__table__,  # type: ignore[arg-type]
+                [{"version_id": version.id, "chunk_digest": d} for d in digests],
+            )
+    except IntegrityError:
+        raise Conflict(
+            "some chunks of this version are not stored (the upload is incomplete)",
+            code="missing_chunks",
+        ) from None
+    _move_tag(s, ctx, dataset, LATEST, version)
+    end_session(s, session_id, "published")
+    dataset.updated_at = utcnow()
+    audit.record(
+        s,
+        ctx,
+        "dataset.commit",
+        "dataset",
+        name,
+        project=project,
+        summary={
+            "version": number,
+            "parent": base.version if base else None,
+            "files": len(manifest),
+            "bytes": version.total_bytes,
+        },
+    )
+    s.flush()
+    return version
+
+
+def _move_tag(s: Session, ctx: Ctx, dataset: Dataset, tag: str, version: DatasetVersion) -> None:
+    row = s.scalar(
+        select(DatasetTag).where(DatasetTag.dataset_id == dataset.id, DatasetTag.name == tag)
+    )
+    if row is None:
+        s.add(
+            DatasetTag(
+                dataset_id=dataset.id, name=tag, version_id=version.id, updated_by_id=ctx.user.id
+            )
+        )
+    else:
+        row.version_id = version.id
+        row.updated_by_id = ctx.user.id
+        row.updated_at = utcnow()
+
+
+# -- lineage -------------------------------------------------------------------------
+def check_consumer(consumer: object) -> str:
+    if not isinstance(consumer, str) or not 1 <= len(consumer) <= 255:
+        raise BadRequest(
+            "consumer: must be 1-255 characters (e.g. 'run:4f2a')", code="invalid_field"
+        )
+    return check_text(consumer, "consumer", max_length=255)
+
+
+def record_lineage(
+    s: Session, ctx: Ctx, slug: str, name: str, ref: str, *, consumer: str, direction: str
+) -> DatasetLineage:
+    """Record that ``consumer`` read or wrote a version (readers need viewer, writers editor)."""
+    if direction not in ("read", "write"):
+        raise BadRequest("direction: must be 'read' or 'write'", code="invalid_field")
+    action = "datasets.read" if direction == "read" else "datasets.write"
+    project, _ = require_project(s, ctx, slug, action)
+    dataset = _load(s, project, name)
+    version = resolve(s, dataset, ref)
+    consumer = check_consumer(consumer)
+    row = s.scalar(
+        select(DatasetLineage).where(
+            DatasetLineage.version_id == version.id,
+            DatasetLineage.consumer == consumer,
+            DatasetLineage.direction == direction,
+        )
+    )
+    if row is None:
+        row = DatasetLineage(
+            version_id=version.id,
+            consumer=consumer,
+            direction=direction,
+            recorded_by_id=ctx.user.id,
+        )
+        s.add(row)
+        audit.record(
+            s,
+            ctx,
+            "dataset.lineage",
+            "dataset",
+            name,
+            project=project,
+            summary={"version": version.version, "consumer": consumer, "direction": direction},
+        )
+    s.flush()
+    return row
+
+
+def version_lineage(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    ref: str,
+    *,
+    direction: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[DatasetLineage]:
+    """Which consumers (runs ...) read or wrote this version."""
+    _project, _dataset, version = get_version(s, ctx, slug, name, ref)
+    stmt = select(DatasetLineage).where(DatasetLineage.version_id == version.id)
+    if direction:
+        stmt = stmt.where(DatasetLineage.direction == direction)
+    return paginate(s, stmt, LINEAGE_SORTS, ctx, sort=None, limit=limit, cursor=cursor)
+
+
+def consumer_lineage(
+    s: Session,
+    ctx: Ctx,
+    consumer: str,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[DatasetLineage]:
+    """Which dataset versions ``consumer`` read or wrote, in projects the caller can see."""
+    from .projects import visible_project_ids
+
+    stmt = (
+        select(DatasetLineage)
+        .join(DatasetVersion, DatasetVersion.id == DatasetLineage.version_id)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .join(Project, Project.id == Dataset.project_id)
+        .where(DatasetLineage.consumer == check_consumer(consumer), Project.deleted_at.is_(None))
+    )
+    if not is_superuser(ctx.user):
+        stmt = stmt.where(Dataset.project_id.in_(visible_project_ids(ctx.user)))
+    return paginate(s, stmt, LINEAGE_SORTS, ctx, sort=None, limit=limit, cursor=cursor)
+
+
+# -- serialisation -------------------------------------------------------------------
+def dataset_json(
+    s: Session, ctx: Ctx, dataset: Dataset, project: Project | None = None
+) -> dict[str, Any]:
+    project = project or s.get(Project, dataset.project_id)
+    assert project is not None
+    head = latest(s, dataset)
+    role = roles_for_projects(s, ctx.user, [project])[project.id]
+    return {
+        "project": project.slug,
+        "name": dataset.name,
+        "description": dataset.description,
+        "card": dataset.card,
+        "metadata": dataset.meta,
+        "latest_version": head.version if head else None,
+        "version_count": s.scalar(
+            select(func.count()).where(DatasetVersion.dataset_id == dataset.id)
+        ),
+        "tags": {
+            name: f"v{v}"
+            for name, v in s.execute(
+                select(DatasetTag.name, DatasetVersion.version)
+                .join(DatasetVersion, DatasetVersion.id == DatasetTag.version_id)
+                .where(DatasetTag.dataset_id == dataset.id)
+                .order_by(DatasetTag.name)
+            )
+        },
+        "can_write": role >= Role.EDITOR,
+        "created_at": dataset.created_at.isoformat(),
+        "updated_at": dataset.updated_at.isoformat(),
+        "etag": etag(dataset),
+    }
+
+
+def version_json(
+    s: Session, version: DatasetVersion, tags: dict[int, list[str]] | None = None
+) -> dict[str, Any]:
+    author = s.get(User, version.author_id) if version.author_id else None
+    parent = s.get(DatasetVersion, version.parent_id) if version.parent_id else None
+    if tags is None:
+        tags = tags_of(s, version.dataset_id)
+    return {
+        "version": version.version,
+        "name": f"v{version.version}",
+        "parent": parent.version if parent else None,
+        "message": version.message,
+        "author": author.username if author else None,
+        "file_count": version.file_count,
+        "total_bytes": version.total_bytes,
+        "manifest_digest": version.manifest_digest,
+        "tags": tags.get(version.id, []),
+        "created_at": version.created_at.isoformat(),
+    }
+
+
+def file_json(row: DatasetFile | FileEntry, *, with_chunks: bool = False) -> dict[str, Any]:
+    data = {
+        "path": row.path,
+        "size": row.size,
+        "digest": row.digest,
+        "media_type": row.media_type,
+        "chunk_count": len(row.chunks),
+    }
+    if with_chunks:
+        data["chunks"] = [[d, n] for d, n in row.chunks]
+    return data
+
+
+def lineage_json(s: Session, row: DatasetLineage) -> dict[str, Any]:
+    version = s.get(DatasetVersion, row.version_id)
+    assert version is not None
+    dataset = s.get(Dataset, version.dataset_id)
+    assert dataset is not None
+    project = s.get(Project, dataset.project_id)
+    who = s.get(User, row.recorded_by_id) if row.recorded_by_id else None
+    return {
+        "project": project.slug if project else None,
+        "dataset": dataset.name,
+        "version": version.version,
+        "consumer": row.consumer,
+        "direction": row.direction,
+        "recorded_by": who.username if who else None,
+        "time": row.created_at.isoformat(),
+    }

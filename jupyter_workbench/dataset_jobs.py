@@ -1,0 +1,1032 @@
+"""The long dataset jobs: commits, uploads, reads, diffs, verification, garbage collection.
+
+Each job runs its short database steps through ``WorkbenchService.call`` (one transaction each,
+access checked by ``core``) and its long byte-moving steps outside any transaction, through the
+chunk store. Progress goes to an ``Operation`` row (polled by clients) and/or a callback (the
+CLI's progress bar); a cancelled operation stops at the next chunk boundary.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import struct
+import tarfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import blake3
+from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .core import datasets as ds
+from .core import operations
+from .core.access import require_project
+from .core.context import Ctx, Identity
+from .core.dataset_diff import diff_versions
+from .core.dataset_paths import check_path, media_type
+from .core.errors import BadRequest, Conflict, PayloadTooLarge, WorkbenchError
+from .db.models import (
+    BlobChunk,
+    BlobPack,
+    CommitSession,
+    Dataset,
+    DatasetVersion,
+    Operation,
+    SessionChunk,
+    VersionChunk,
+    utcnow,
+)
+from .service import WorkbenchService
+from .storage.blobstore import BlobCorrupt, BlobNotFound, BlobStore
+from .storage.chunking import MAX_CHUNK, blake3_hex
+from .storage.chunkstore import ChunkMissing, ChunkStore, pack_key_for
+
+FRAME_HEADER = struct.Struct(">32sI")  # raw BLAKE3 digest, chunk length
+PROGRESS_INTERVAL = 0.5
+
+
+class Cancelled(WorkbenchError):
+    status = 409
+    code = "cancelled"
+
+
+# -- progress ------------------------------------------------------------------------
+class Progress:
+    """Counts bytes and files; writes them to an Operation row at most twice a second."""
+
+    def __init__(
+        self,
+        service: WorkbenchService | None = None,
+        op_id: str | None = None,
+        callback: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.op_id = op_id
+        self.callback = callback
+        self.bytes_done = 0
+        self.files_done = 0
+        self.bytes_total: int | None = None
+        self.files_total: int | None = None
+        self.message = ""
+        self._last = 0.0
+
+    def totals(self, *, bytes_total: int | None = None, files_total: int | None = None) -> None:
+        self.bytes_total, self.files_total = bytes_total, files_total
+        self._push(force=True)
+
+    def add(self, nbytes: int = 0, files: int = 0) -> None:
+        self.bytes_done += nbytes
+        self.files_done += files
+        self._push()
+
+    def say(self, message: str) -> None:
+        self.message = message
+        self._push(force=True)
+
+    def _push(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_INTERVAL:
+            return
+        self._last = now
+        if self.callback is not None:
+            self.callback(self)
+        if self.service is None or self.op_id is None:
+            return
+        with self.service.db.transaction(write=True) as s:
+            op = s.get(Operation, self.op_id)
+            if op is None:
+                return
+            op.bytes_done, op.files_done = self.bytes_done, self.files_done
+            op.bytes_total, op.files_total = self.bytes_total, self.files_total
+            op.message = self.message
+            op.updated_at = utcnow()
+            cancel = op.cancel_requested
+        if cancel:
+            raise Cancelled("the operation was cancelled")
+
+    def finish(self, state: str, *, result: dict[str, Any] | None = None, error: str = "") -> None:
+        if self.callback is not None:
+            self.callback(self)
+        if self.service is None or self.op_id is None:
+            return
+        with self.service.db.transaction(write=True) as s:
+            s.execute(
+                update(Operation)
+                .where(Operation.id == self.op_id)
+                .values(
+                    state=state,
+                    result=result or {},
+                    error=error[:5000],
+                    bytes_done=self.bytes_done,
+                    files_done=self.files_done,
+                    bytes_total=self.bytes_total,
+                    files_total=self.files_total,
+                    updated_at=utcnow(),
+                )
+            )
+
+
+# -- reading files -------------------------------------------------------------------
+class ChunkFile(io.RawIOBase):
+    """A seekable, read-only file over a stored file's chunks (reads only what is asked)."""
+
+    def __init__(self, store: ChunkStore, entry: ds.FileEntry) -> None:
+        super().__init__()
+        self.store, self.entry, self.pos = store, entry, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.entry.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self.pos + len(view), self.entry.size)
+        written = 0
+        for piece in self.store.read_range(self.entry.chunks, self.pos, end):
+            view[written : written + len(piece)] = piece
+            written += len(piece)
+        self.pos += written
+        return written
+
+
+def open_entry(store: ChunkStore, entry: ds.FileEntry) -> BinaryIO:
+    return io.BufferedReader(ChunkFile(store, entry), buffer_size=1024 * 1024)
+
+
+def tar_stream(store: ChunkStore, entries: list[ds.FileEntry], root: str) -> Iterator[bytes]:
+    """A POSIX tar of ``entries`` under folder ``root``, produced chunk by chunk."""
+    mtime = int(time.time())
+    for entry in entries:
+        info = tarfile.TarInfo(f"{root}/{entry.path}")
+        info.size, info.mtime, info.mode = entry.size, mtime, 0o644
+        yield info.tobuf(format=tarfile.PAX_FORMAT)
+        for _digest, data in store.iter_chunks(entry.chunks):
+            yield data
+        if entry.size % tarfile.BLOCKSIZE:
+            yield b"\0" * (tarfile.BLOCKSIZE - entry.size % tarfile.BLOCKSIZE)
+    yield b"\0" * (tarfile.BLOCKSIZE * 2)
+
+
+# -- scanning a folder ---------------------------------------------------------------
+@dataclass
+class SourceFile:
+    path: str
+    local: Path
+    size: int
+
+
+def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
+    """Every regular file under ``source`` with its dataset path; bad names, symlinks that leave
+    the folder and oversize totals are refused before anything is stored."""
+    root = source.resolve()
+    if not root.is_dir():
+        raise BadRequest(f"source: {str(source)!r} is not a folder", code="invalid_source")
+    found: list[SourceFile] = []
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            if (here / name).is_symlink():
+                _check_link(root, here / name)
+                raise BadRequest(
+                    f"path: {(here / name).relative_to(root).as_posix()!r} is a symlinked folder; "
+                    "link its files or copy it",
+                    code="invalid_source",
+                )
+        dirnames.sort()
+        for name in sorted(filenames):
+            local = here / name
+            relative = local.relative_to(root).as_posix()
+            if local.is_symlink():
+                _check_link(root, local)
+            if not local.is_file():
+                continue  # sockets, fifos ...
+            check_path(relative)
+            size = local.stat().st_size
+            total += size
+            if total > max_bytes:
+                raise PayloadTooLarge(
+                    f"source: more than the {max_bytes} bytes a commit may hold "
+                    "(Workbench.max_dataset_commit_bytes)",
+                    code="too_large",
+                )
+            found.append(SourceFile(relative, local, size))
+    return found
+
+
+def _check_link(root: Path, link: Path) -> None:
+    target = link.resolve()
+    if target != root and root not in target.parents:
+        raise BadRequest(
+            f"path: {link.relative_to(root).as_posix()!r} is a symlink that leaves the folder",
+            code="invalid_source",
+        )
+
+
+# -- the jobs ------------------------------------------------------------------------
+@dataclass
+class CommitResult:
+    version: dict[str, Any]
+    bytes_new: int = 0
+    chunks_new: int = 0
+    chunks_reused: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "stored": {
+                "bytes_new": self.bytes_new,
+                "chunks_new": self.chunks_new,
+                "chunks_reused": self.chunks_reused,
+            },
+            "seconds": round(self.seconds, 3),
+            **self.extra,
+        }
+
+
+class DatasetJobs:
+    """Dataset operations that move bytes, over one service and one chunk store."""
+
+    def __init__(
+        self,
+        service: WorkbenchService,
+        store: ChunkStore,
+        *,
+        max_commit_bytes: int,
+        session_ttl: timedelta,
+        gc_grace: timedelta,
+        table_diff_limit: int,
+        cache_dir: Path,
+        verify_uploads: bool = True,
+    ) -> None:
+        self.service = service
+        self.store = store
+        self.max_commit_bytes = max_commit_bytes
+        self.session_ttl = session_ttl
+        self.gc_grace = gc_grace
+        self.table_diff_limit = table_diff_limit
+        self.cache_dir = cache_dir
+        self.verify_uploads = verify_uploads
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.store.blobs
+
+    # -- operations ----------------------------------------------------------------
+    def start_operation(
+        self, identity: Identity, kind: str, slug: str | None = None, message: str = ""
+    ) -> str:
+        def work(s: Any, ctx: Ctx) -> str:
+            project = require_project(s, ctx, slug, "datasets.read")[0] if slug else None
+            return operations.start(s, ctx, kind, project=project, message=message).id
+
+        return self.service.call(identity, work, write=True)
+
+    def run_operation(
+        self, op_id: str, job: Callable[[Progress], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Run ``job`` reporting to operation ``op_id``; its outcome lands on the row."""
+        progress = Progress(self.service, op_id)
+        try:
+            result = job(progress)
+        except Cancelled:
+            progress.finish("cancelled", error="cancelled")
+            raise
+        except WorkbenchError as exc:
+            progress.finish("failed", error=exc.message)
+            raise
+        except Exception as exc:
+            progress.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        progress.finish("succeeded", result=result)
+        return result
+
+    # -- commit a server-side folder ------------------------------------------------
+    def commit_folder(
+        self,
+        identity: Identity,
+        slug: str,
+        name: str,
+        source: Path,
+        *,
+        message: str = "",
+        parent: str | None = None,
+        strict_parent: bool = False,
+        mode: str = "replace",
+        progress: Progress | None = None,
+    ) -> CommitResult:
+        """Commit every file under ``source`` as a new version (``mode='replace'``), or on top
+        of the parent's files (``mode='update'``: same paths are replaced, others kept)."""
+        if mode not in ("replace", "update"):
+            raise BadRequest("mode: must be 'replace' or 'update'", code="invalid_field")
+        started = time.monotonic()
+        progress = progress or Progress()
+        files = scan_folder(source, max_bytes=self.max_commit_bytes)
+        progress.totals(bytes_total=sum(f.size for f in files), files_total=len(files))
+        session_id = uuid.uuid4().hex
+        self.service.call(
+            identity, lambda s, ctx: ds.begin_session(s, ctx, slug, name, session_id), write=True
+        )
+        writer = self.store.writer(session_id)
+        entries: list[ds.FileEntry] = []
+        try:
+            for source_file in files:
+                digest = writer.add_file(source_file.local, on_bytes=progress.add)
+                if digest.size != source_file.size:
+                    raise Conflict(
+                        f"path: {source_file.path!r} changed while it was being committed",
+                        code="source_changed",
+                    )
+                entries.append(
+                    ds.FileEntry(
+                        source_file.path,
+                        digest.size,
+                        digest.digest,
+                        list(digest.chunks),
+                        media_type(source_file.path),
+                    )
+                )
+                progress.add(files=1)
+            writer.finish()
+            progress.say("publishing")
+            changes = ds.Changes(put=entries, replace_all=mode == "replace")
+            version = self._publish(
+                identity, slug, name, session_id, changes, message, parent, strict_parent
+            )
+        except BaseException:
+            writer.abort()
+            self._abort_session(session_id)
+            raise
+        return CommitResult(
+            version,
+            writer.bytes_new,
+            writer.chunks_new,
+            writer.chunks_reused,
+            time.monotonic() - started,
+        )
+
+    def _publish(
+        self,
+        identity: Identity,
+        slug: str,
+        name: str,
+        session_id: str,
+        changes: ds.Changes,
+        message: str,
+        parent: str | None,
+        strict_parent: bool,
+    ) -> dict[str, Any]:
+        def work(s: Any, ctx: Ctx) -> dict[str, Any]:
+            version = ds.publish(
+                s,
+                ctx,
+                slug,
+                name,
+                session_id,
+                changes,
+                message=message,
+                parent=parent,
+                strict_parent=strict_parent,
+            )
+            return ds.version_json(s, version)
+
+        return self.service.call(identity, work, write=True)
+
+    def _abort_session(self, session_id: str) -> None:
+        with self.service.db.transaction(write=True) as s:
+            session = s.get(CommitSession, session_id)
+            if session is not None and session.state == "open":
+                ds.end_session(s, session_id, "aborted")
+
+    # -- resumable uploads ----------------------------------------------------------
+    def start_upload(
+        self, identity: Identity, slug: str, name: str, files: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Declare the files (paths, sizes, digests, chunk lists) of an upload; answers which
+        chunks the store lacks -- only those need sending."""
+        entries = [self._declared(f, i) for i, f in enumerate(files)]
+        ds.check_manifest(entries)
+        total = sum(e.size for e in entries)
+        if total > self.max_commit_bytes:
+            raise PayloadTooLarge(
+                f"files: {total} bytes is more than the {self.max_commit_bytes} bytes a commit "
+                "may hold (Workbench.max_dataset_commit_bytes)",
+                code="too_large",
+            )
+        session_id = uuid.uuid4().hex
+        self.service.call(
+            identity,
+            lambda s, ctx: ds.begin_session(
+                s, ctx, slug, name, session_id, kind="upload", files=entries
+            ),
+            write=True,
+        )
+        digests = sorted({d for e in entries for d, _ in e.chunks})
+        self.store.writer(session_id).pin_existing(digests)
+        return self.upload_status(identity, slug, name, session_id)
+
+    @staticmethod
+    def _declared(data: dict[str, Any], index: int) -> ds.FileEntry:
+        where = f"files[{index}]"
+        try:
+            path = check_path(data["path"], f"{where}.path")
+            chunks = [(str(d), int(n)) for d, n in data["chunks"]]
+            entry = ds.FileEntry(
+                path,
+                int(data["size"]),
+                str(data["digest"]),
+                chunks,
+                str(data.get("media_type") or media_type(path)),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise BadRequest(
+                f"{where}: needs path, size, digest and chunks [[digest, length], ...]",
+                code="invalid_manifest",
+            ) from None
+        for digest, length in chunks:
+            if not 0 < length <= MAX_CHUNK:
+                raise BadRequest(
+                    f"{where}: chunk {digest[:16]}... is {length} bytes; chunks are 1-{MAX_CHUNK}",
+                    code="invalid_manifest",
+                )
+        return entry
+
+    def upload_status(
+        self, identity: Identity, slug: str, name: str, upload_id: str
+    ) -> dict[str, Any]:
+        def work(s: Any, ctx: Ctx) -> dict[str, Any]:
+            _p, _d, session = ds.load_session(s, ctx, slug, name, upload_id)
+            entries = ds.session_files(session)
+            sizes = {d: n for e in entries for d, n in e.chunks}
+            pinned = ds.pinned_digests(s, upload_id, sorted(sizes))
+            missing = sorted(d for d in sizes if d not in pinned)
+            return {
+                "id": upload_id,
+                "state": session.state,
+                "files": len(entries),
+                "bytes_total": sum(e.size for e in entries),
+                "chunks_total": len(sizes),
+                "missing": missing,
+                "missing_bytes": sum(sizes[d] for d in missing),
+                "created_at": session.created_at.isoformat(),
+            }
+
+        return self.service.call(identity, work, write=False)
+
+    def receive_chunks(
+        self, identity: Identity, slug: str, name: str, upload_id: str, body: bytes
+    ) -> dict[str, Any]:
+        """Store a batch of framed chunks (``>32sI`` digest+length, then the bytes), each checked
+        against its BLAKE3 digest; a bad batch is refused whole, nothing of it stored."""
+
+        def load(s: Any, ctx: Ctx) -> tuple[dict[str, int], set[str]]:
+            _p, _d, session = ds.load_session(s, ctx, slug, name, upload_id)
+            if session.state != "open":
+                raise Conflict(f"upload {upload_id} is {session.state}", code=session.state)
+            sizes = {d: n for e in ds.session_files(session) for d, n in e.chunks}
+            return sizes, set()
+
+        sizes, _ = self.service.call(identity, load, write=False)
+        frames = list(_parse_frames(body, sizes))
+        writer = self.store.writer(upload_id)
+        with self.service.db.transaction() as s:
+            already = ds.pinned_digests(s, upload_id, [d for d, _ in frames])
+        stored = 0
+        try:
+            for digest, data in frames:
+                if digest not in already and writer.add_chunk(digest, data):
+                    stored += 1
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        return {"received": len(frames), "stored": stored, "bytes_new": writer.bytes_new}
+
+    def finish_upload(
+        self,
+        identity: Identity,
+        slug: str,
+        name: str,
+        upload_id: str,
+        *,
+        message: str = "",
+        parent: str | None = None,
+        strict_parent: bool = False,
+        mode: str = "replace",
+        delete_paths: list[str] | None = None,
+    ) -> CommitResult:
+        """Publish an upload whose chunks have all arrived, checking every file's digest."""
+        started = time.monotonic()
+        if mode not in ("replace", "update"):
+            raise BadRequest("mode: must be 'replace' or 'update'", code="invalid_field")
+        if delete_paths and mode == "replace":
+            raise BadRequest("delete: only an 'update' commit deletes paths", code="invalid_field")
+        status = self.upload_status(identity, slug, name, upload_id)
+        if status["state"] != "open":
+            raise Conflict(f"upload {upload_id} is {status['state']}", code=status["state"])
+        if status["missing"]:
+            raise Conflict(
+                f"upload {upload_id} is incomplete: {len(status['missing'])} chunks "
+                f"({status['missing_bytes']} bytes) still missing",
+                code="incomplete_upload",
+            )
+
+        def files(s: Any, ctx: Ctx) -> list[ds.FileEntry]:
+            return ds.session_files(ds.load_session(s, ctx, slug, name, upload_id)[2])
+
+        entries = self.service.call(identity, files, write=False)
+        if self.verify_uploads:
+            for entry in entries:
+                hasher = blake3.blake3(max_threads=1)
+                for _d, data in self.store.iter_chunks(entry.chunks):
+                    hasher.update(data)
+                if hasher.hexdigest() != entry.digest:
+                    self._abort_session(upload_id)
+                    raise BadRequest(
+                        f"files[{entry.path}]: its chunks do not add up to the declared BLAKE3 "
+                        "digest of the file",
+                        code="digest_mismatch",
+                    )
+        changes = ds.Changes(
+            put=entries, delete=list(delete_paths or []), replace_all=mode == "replace"
+        )
+        version = self._publish(
+            identity, slug, name, upload_id, changes, message, parent, strict_parent
+        )
+        return CommitResult(version, seconds=time.monotonic() - started)
+
+    def abort_upload(self, identity: Identity, slug: str, name: str, upload_id: str) -> None:
+        def work(s: Any, ctx: Ctx) -> None:
+            _p, _d, session = ds.load_session(s, ctx, slug, name, upload_id)
+            if session.state != "open":
+                raise Conflict(f"upload {upload_id} is {session.state}", code=session.state)
+            ds.end_session(s, upload_id, "aborted")
+
+        self.service.call(identity, work, write=True)
+
+    # -- reading --------------------------------------------------------------------
+    def file_entry(
+        self, identity: Identity, slug: str, name: str, ref: str, path: str
+    ) -> tuple[int, ds.FileEntry]:
+        def work(s: Any, ctx: Ctx) -> tuple[int, ds.FileEntry]:
+            version, entry = ds.get_file(s, ctx, slug, name, ref, path)
+            return version.version, entry
+
+        return self.service.call(identity, work, write=False)
+
+    def version_entries(
+        self, identity: Identity, slug: str, name: str, ref: str
+    ) -> tuple[int, list[ds.FileEntry]]:
+        def work(s: Any, ctx: Ctx) -> tuple[int, list[ds.FileEntry]]:
+            _p, _d, version = ds.get_version(s, ctx, slug, name, ref)
+            return version.version, ds.files_of(s, version.id)
+
+        return self.service.call(identity, work, write=False)
+
+    def diff(
+        self, identity: Identity, slug: str, name: str, old_ref: str, new_ref: str
+    ) -> dict[str, Any]:
+        old_number, old = self.version_entries(identity, slug, name, old_ref)
+        new_number, new = self.version_entries(identity, slug, name, new_ref)
+        result = diff_versions(
+            old, new, lambda e: open_entry(self.store, e), table_limit_bytes=self.table_diff_limit
+        )
+        return {"from": old_number, "to": new_number, **result}
+
+    def materialize(
+        self,
+        identity: Identity,
+        slug: str,
+        name: str,
+        ref: str,
+        dest: Path,
+        *,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """A local folder with the version's files, hard-linked from a local cache of file
+        contents (copied where links are impossible); files already cached are not fetched."""
+        number, entries = self.version_entries(identity, slug, name, ref)
+        progress = progress or Progress()
+        progress.totals(bytes_total=sum(e.size for e in entries), files_total=len(entries))
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        fetched = linked = 0
+        for entry in entries:
+            cached = self._cached(entry)
+            if cached is None:
+                cached = self._fetch_to_cache(entry)
+                fetched += 1
+            target = dest / entry.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            try:
+                os.link(cached, target)
+                linked += 1
+            except OSError:
+                shutil.copyfile(cached, target)
+            progress.add(entry.size, files=1)
+        return {
+            "path": str(dest),
+            "version": number,
+            "files": len(entries),
+            "fetched": fetched,
+            "linked": linked,
+        }
+
+    def _cache_path(self, entry: ds.FileEntry) -> Path:
+        return self.cache_dir / entry.digest[:2] / entry.digest
+
+    def _cached(self, entry: ds.FileEntry) -> Path | None:
+        path = self._cache_path(entry)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        # A cached file someone wrote to (through a hard link) is not trusted again.
+        if stat.st_size != entry.size or stat.st_mode & 0o222:
+            path.unlink(missing_ok=True)
+            return None
+        return path
+
+    def _fetch_to_cache(self, entry: ds.FileEntry) -> Path:
+        path = self._cache_path(entry)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        hasher = blake3.blake3(max_threads=1)
+        with open(tmp, "wb") as out:
+            for _d, data in self.store.iter_chunks(entry.chunks):
+                hasher.update(data)
+                out.write(data)
+        if hasher.hexdigest() != entry.digest:  # pragma: no cover - chunks are verified
+            tmp.unlink()
+            raise BlobCorrupt(f"{entry.path}: content does not match its digest")
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+        return path
+
+    # -- integrity ------------------------------------------------------------------
+    def verify_version(
+        self,
+        identity: Identity,
+        slug: str,
+        name: str,
+        ref: str,
+        *,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Re-read every chunk of a version and recompute every file's BLAKE3."""
+        number, entries = self.version_entries(identity, slug, name, ref)
+        progress = progress or Progress()
+        progress.totals(bytes_total=sum(e.size for e in entries), files_total=len(entries))
+        problems: list[dict[str, Any]] = []
+        for entry in entries:
+            hasher = blake3.blake3(max_threads=1)
+            try:
+                for _d, data in self.store.iter_chunks(entry.chunks):
+                    hasher.update(data)
+                    progress.add(len(data))
+                if hasher.hexdigest() != entry.digest:
+                    problems.append({"path": entry.path, "problem": "file digest mismatch"})
+            except ChunkMissing as exc:
+                problems.append(
+                    {"path": entry.path, "problem": "missing chunk", "detail": str(exc)}
+                )
+            except BlobCorrupt as exc:
+                problems.append(
+                    {"path": entry.path, "problem": "corrupt chunk", "detail": str(exc)}
+                )
+            progress.add(files=1)
+        return {"version": number, "files": len(entries), "ok": not problems, "problems": problems}
+
+    def verify_store(self, *, progress: Progress | None = None) -> dict[str, Any]:
+        """Re-read every pack and check every indexed chunk; name the versions affected."""
+        progress = progress or Progress()
+        with self.service.db.transaction() as s:
+            packs = list(
+                s.execute(
+                    select(BlobPack.id, BlobPack.key, BlobPack.size).where(
+                        BlobPack.state == "sealed"
+                    )
+                )
+            )
+        progress.totals(bytes_total=sum(p.size for p in packs), files_total=len(packs))
+        missing: list[str] = []
+        corrupt: list[str] = []
+        chunks_checked = 0
+        for pack_id, key, _size in packs:
+            with self.service.db.transaction() as s:
+                rows = list(
+                    s.execute(
+                        select(BlobChunk.digest, BlobChunk.offset, BlobChunk.length)
+                        .where(BlobChunk.pack_id == pack_id)
+                        .order_by(BlobChunk.offset)
+                    )
+                )
+            if not rows:
+                progress.add(files=1)
+                continue
+            try:
+                end = max(r.offset + r.length for r in rows)
+                data = memoryview(self.blobs.get_range(key, 0, end))
+            except (BlobNotFound, BlobCorrupt):
+                missing.extend(r.digest for r in rows)
+                progress.add(files=1)
+                continue
+            for digest, offset, length in rows:
+                chunks_checked += 1
+                if blake3_hex(data[offset : offset + length]) != digest:
+                    corrupt.append(digest)
+            progress.add(end, files=1)
+        affected = self._versions_using(missing + corrupt)
+        return {
+            "packs": len(packs),
+            "chunks_checked": chunks_checked,
+            "missing_chunks": missing,
+            "corrupt_chunks": corrupt,
+            "affected_versions": affected,
+            "ok": not missing and not corrupt,
+        }
+
+    def _versions_using(self, digests: list[str]) -> list[dict[str, Any]]:
+        if not digests:
+            return []
+        from .db.models import Project
+
+        with self.service.db.transaction() as s:
+            rows = s.execute(
+                select(Project.slug, Dataset.name, DatasetVersion.version)
+                .join(VersionChunk, VersionChunk.version_id == DatasetVersion.id)
+                .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+                .join(Project, Project.id == Dataset.project_id)
+                .where(VersionChunk.chunk_digest.in_(digests[:5000]))
+                .distinct()
+            )
+            return [{"project": p, "dataset": d, "version": v} for p, d, v in rows]
+
+    # -- garbage collection ---------------------------------------------------------
+    def gc(self, *, dry_run: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+        """Free chunks no version and no live session references, and the storage behind them.
+
+        Safe while commits run: a chunk pinned by a session or referenced by a version is never
+        deleted (foreign keys refuse it even in a race), packs being written are left alone, and
+        retired packs are only removed after ``gc_grace`` so that readers that just looked up a
+        chunk's old location still find it.
+        """
+        progress = progress or Progress()
+        now = utcnow()
+        report: dict[str, Any] = {"dry_run": dry_run}
+        stale_cutoff = now - self.session_ttl
+        with self.service.db.transaction(write=not dry_run) as s:
+            stale = list(
+                s.scalars(
+                    select(CommitSession.id).where(
+                        CommitSession.state == "open", CommitSession.heartbeat_at < stale_cutoff
+                    )
+                )
+            )
+            report["sessions_expired"] = len(stale)
+            if not dry_run:
+                for session_id in stale:
+                    ds.end_session(s, session_id, "expired")
+        unreferenced = and_(
+            ~exists().where(VersionChunk.chunk_digest == BlobChunk.digest),
+            ~exists().where(
+                SessionChunk.chunk_digest == BlobChunk.digest,
+                SessionChunk.session_id.in_(
+                    select(CommitSession.id).where(
+                        CommitSession.state == "open", CommitSession.id.not_in(stale)
+                    )
+                ),
+            ),
+        )
+        with self.service.db.transaction() as s:
+            doomed = list(s.execute(select(BlobChunk.digest, BlobChunk.length).where(unreferenced)))
+        report["chunks_freed"] = len(doomed)
+        report["bytes_freed"] = sum(n for _, n in doomed)
+        progress.say(f"{len(doomed)} unreferenced chunks")
+        if not dry_run:
+            for start in range(0, len(doomed), 500):
+                batch = [d for d, _ in doomed[start : start + 500]]
+                try:
+                    with self.service.db.transaction(write=True) as s:
+                        s.execute(
+                            delete(BlobChunk).where(BlobChunk.digest.in_(batch), unreferenced)
+                        )
+                except IntegrityError:  # a commit started using one of them meanwhile
+                    continue
+        report.update(self._collect_packs(now, dry_run))
+        return report
+
+    def _collect_packs(self, now: Any, dry_run: bool) -> dict[str, Any]:
+        grace_cutoff = now - self.gc_grace
+        writing_cutoff = now - self.session_ttl
+        live = (
+            select(
+                BlobChunk.pack_id,
+                func.count().label("n"),
+                func.sum(BlobChunk.length).label("bytes"),
+            )
+            .group_by(BlobChunk.pack_id)
+            .subquery()
+        )
+        with self.service.db.transaction() as s:
+            packs = list(
+                s.execute(
+                    select(
+                        BlobPack.id,
+                        BlobPack.key,
+                        BlobPack.size,
+                        BlobPack.state,
+                        BlobPack.changed_at,
+                        live.c.n,
+                        live.c.bytes,
+                    ).outerjoin(live, live.c.pack_id == BlobPack.id)
+                )
+            )
+        to_retire = [
+            p
+            for p in packs
+            if not p.n
+            and (p.state == "sealed" or (p.state == "writing" and p.changed_at < writing_cutoff))
+        ]
+        sparse = [
+            p
+            for p in packs
+            if p.state == "sealed" and p.n and p.size and (p.bytes or 0) < p.size / 2
+        ]
+        to_delete = [p for p in packs if p.state == "retired" and p.changed_at < grace_cutoff]
+        known = {p.key for p in packs}
+        orphans = [
+            o for o in self.blobs.list("packs/") if o.key not in known and o.modified < grace_cutoff
+        ]
+        report = {
+            "packs_retired": len(to_retire),
+            "packs_repacked": len(sparse),
+            "packs_deleted": len(to_delete),
+            "orphan_objects": len(orphans),
+            "storage_bytes_freed": sum(p.size for p in to_delete) + sum(o.size for o in orphans),
+        }
+        if dry_run:
+            report["storage_bytes_freed"] += sum(p.size for p in to_retire)
+            return report
+        with self.service.db.transaction(write=True) as s:
+            for pack in to_retire:
+                s.execute(
+                    update(BlobPack)
+                    .where(BlobPack.id == pack.id)
+                    .values(state="retired", changed_at=now)
+                )
+        for pack in sparse:
+            self._repack(pack.id, pack.key)
+        for pack in to_delete:
+            try:
+                with self.service.db.transaction(write=True) as s:
+                    s.execute(delete(BlobPack).where(BlobPack.id == pack.id))
+            except IntegrityError:  # pragma: no cover - chunks still point at it
+                continue
+            self.blobs.delete(pack.key)
+        self.blobs.delete_many(o.key for o in orphans)
+        return report
+
+    def _repack(self, pack_id: int, key: str) -> None:
+        """Copy a mostly-dead pack's live chunks into a new pack; retire the old one."""
+        with self.service.db.transaction() as s:
+            rows = list(
+                s.execute(
+                    select(BlobChunk.digest, BlobChunk.offset, BlobChunk.length)
+                    .where(BlobChunk.pack_id == pack_id)
+                    .order_by(BlobChunk.offset)
+                )
+            )
+        if not rows:
+            return
+        end = max(r.offset + r.length for r in rows)
+        data = memoryview(self.blobs.get_range(key, 0, end))
+        new_key = pack_key_for(uuid.uuid4().hex)
+        body = bytearray()
+        placed = []
+        for digest, offset, length in rows:
+            piece = data[offset : offset + length]
+            if blake3_hex(piece) != digest:
+                continue  # corrupt: leave it for verify to report
+            placed.append((digest, len(body), length))
+            body += piece
+        with self.service.db.transaction(write=True) as s:
+            pack = BlobPack(key=new_key, size=len(body), state="writing")
+            s.add(pack)
+            s.flush()
+            new_id = pack.id
+        self.blobs.put_bytes(new_key, bytes(body))
+        with self.service.db.transaction(write=True) as s:
+            for digest, offset, length in placed:
+                s.execute(
+                    update(BlobChunk)
+                    .where(BlobChunk.digest == digest, BlobChunk.pack_id == pack_id)
+                    .values(pack_id=new_id, offset=offset, length=length)
+                )
+            s.execute(
+                update(BlobPack)
+                .where(BlobPack.id == new_id)
+                .values(state="sealed", changed_at=utcnow())
+            )
+            still = s.scalar(select(func.count()).where(BlobChunk.pack_id == pack_id))
+            if not still:
+                s.execute(
+                    update(BlobPack)
+                    .where(BlobPack.id == pack_id)
+                    .values(state="retired", changed_at=utcnow())
+                )
+
+
+def _parse_frames(body: bytes, sizes: dict[str, int]) -> Iterator[tuple[str, memoryview]]:
+    """Split and check a chunk batch; raises BadRequest before anything is stored."""
+    view = memoryview(body)
+    position = 0
+    frames = []
+    while position < len(view):
+        if position + FRAME_HEADER.size > len(view):
+            raise BadRequest("body: truncated chunk frame header", code="invalid_frame")
+        raw, length = FRAME_HEADER.unpack_from(view, position)
+        digest = raw.hex()
+        position += FRAME_HEADER.size
+        if position + length > len(view):
+            raise BadRequest(
+                f"chunk {digest}: body ends before its {length} bytes", code="invalid_frame"
+            )
+        data = view[position : position + length]
+        position += length
+        if digest not in sizes:
+            raise BadRequest(f"chunk {digest}: not declared by this upload", code="unknown_chunk")
+        if length != sizes[digest]:
+            raise BadRequest(
+                f"chunk {digest}: {length} bytes sent, {sizes[digest]} declared",
+                code="chunk_length_mismatch",
+            )
+        if blake3_hex(data) != digest:
+            raise BadRequest(
+                f"chunk {digest}: content does not match its BLAKE3 digest; nothing stored",
+                code="chunk_digest_mismatch",
+            )
+        frames.append((digest, data))
+    yield from frames
+
+
+def frame_chunks(chunks: list[tuple[str, bytes]]) -> bytes:
+    """The body of a chunk batch (what ``receive_chunks`` parses)."""
+    out = bytearray()
+    for digest, data in chunks:
+        out += FRAME_HEADER.pack(bytes.fromhex(digest), len(data))
+        out += data
+    return bytes(out)
+
+
+def build_jobs(service: WorkbenchService) -> DatasetJobs:
+    """The dataset jobs of a service, on the blob store its settings choose."""
+    from .storage import make_blob_store
+
+    settings = service.settings
+    blobs = make_blob_store(
+        settings.storage_backend,
+        root=Path(settings.storage_dir),
+        bucket=settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url or None,
+        access_key=settings.s3_access_key or None,
+        secret_key=settings.s3_secret_key or None,
+        region=settings.s3_region or None,
+    )
+    store = ChunkStore(
+        service.db,
+        blobs,
+        tmp_dir=Path(settings.data_dir) / "tmp",
+        pack_target_bytes=settings.pack_target_mib * 1024 * 1024,
+    )
+    return DatasetJobs(
+        service,
+        store,
+        max_commit_bytes=settings.max_dataset_commit_bytes,
+        session_ttl=timedelta(hours=settings.dataset_session_hours),
+        gc_grace=timedelta(minutes=settings.gc_grace_minutes),
+        table_diff_limit=settings.table_diff_max_bytes,
+        cache_dir=Path(settings.dataset_cache_dir),
+        verify_uploads=settings.verify_uploads,
+    )

@@ -1,0 +1,669 @@
+"""Datasets over REST: datasets, versions, files (ranged downloads, tar), tags, diffs, lineage,
+resumable chunk uploads, verification, garbage collection and operations."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..core import datasets as ds
+from ..core import operations
+from ..core.access import is_superuser, require_project
+from ..core.context import Ctx
+from ..core.errors import Forbidden, RangeNotSatisfiable
+from ..dataset_jobs import DatasetJobs, Progress, tar_stream
+from . import schemas as S
+from .base import Param, WorkbenchHandler, endpoint
+
+META_PARAM = re.compile(r"^meta\.([A-Za-z0-9_.-]{1,64})$")
+PAGING_ONLY = (
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Items per page."),
+    Param("cursor", {"type": "string", "maxLength": 1000}, "next_cursor of the previous page."),
+)
+SEARCH_QUERY = (
+    Param("q", {"type": "string", "maxLength": 200}, "Text in the name, description or card."),
+    Param("tag", {"type": "string", "maxLength": 64}, "A tag from the metadata's 'tags'."),
+    Param("license", {"type": "string", "maxLength": 200}, "metadata.license equals this."),
+    Param("source", {"type": "string", "maxLength": 2000}, "metadata.source equals this."),
+    *S.paging(ds.DATASET_SORTS),
+)
+
+
+class DatasetHandler(WorkbenchHandler):
+    """Shared helpers of the dataset handlers."""
+
+    @property
+    def jobs(self) -> DatasetJobs:
+        return self.service.datasets
+
+    async def blocking(self, fn: Callable[[], Any]) -> Any:
+        """Run byte-moving work on the I/O threads (not the database ones)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.service.io_executor, fn)
+
+    async def stream(self, pieces: Iterator[bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        done = object()
+        while True:
+            piece = await loop.run_in_executor(self.service.io_executor, next, pieces, done)
+            if piece is done:
+                break
+            self.write(piece)  # type: ignore[arg-type]
+            await self.flush()
+        self.finish()
+
+    def background(
+        self, kind: str, slug: str | None, job: Callable[[Progress], dict[str, Any]]
+    ) -> str:
+        """Start ``job`` as an operation; the caller answers 202 with it at once."""
+        op_id = self.jobs.start_operation(self.identity(), kind, slug)
+        future = self.service.io_executor.submit(self.jobs.run_operation, op_id, job)
+        self.service.track(future)
+        return op_id
+
+    async def reply_operation(self, op_id: str) -> None:
+        data = await self.call(
+            lambda s, ctx: operations.operation_json(operations.get(s, ctx, op_id))
+        )
+        self.set_header("Location", f"{self.base_url}workbench/api/v1/operations/{op_id}")
+        self.reply(data, status=202)
+
+
+def _meta_filters(query: dict[str, Any]) -> dict[str, str]:
+    return {key: query[key] for key in ("license", "source") if key in query}
+
+
+class SearchHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.search",
+        summary="Search datasets of every project you can see",
+        response=S.page_of(S.DATASET),
+        query=SEARCH_QUERY,
+    )
+    async def get(self) -> None:
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = ds.search(
+                s,
+                ctx,
+                q=q.get("q"),
+                tag=q.get("tag"),
+                meta=_meta_filters(q),
+                sort=q.get("sort"),
+                limit=q.get("limit"),
+                cursor=q.get("cursor"),
+            )
+            return {
+                "items": [ds.dataset_json(s, ctx, d) for d in page.items],
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
+
+
+class DatasetsHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="List a project's datasets",
+        response=S.page_of(S.DATASET),
+        query=SEARCH_QUERY,
+    )
+    async def get(self, slug: str) -> None:
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = ds.list_datasets(
+                s,
+                ctx,
+                slug,
+                q=q.get("q"),
+                tag=q.get("tag"),
+                meta=_meta_filters(q),
+                sort=q.get("sort"),
+                limit=q.get("limit"),
+                cursor=q.get("cursor"),
+            )
+            return {
+                "items": [ds.dataset_json(s, ctx, d) for d in page.items],
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
+
+    @endpoint(
+        action="datasets.write",
+        summary="Create a dataset (commits also create one)",
+        status=201,
+        body=S.DATASET_CREATE,
+        response=S.DATASET,
+        example={
+            "name": "{fresh}",
+            "description": "raw events",
+            "metadata": {"license": "CC-BY-4.0", "tags": ["events"]},
+        },
+    )
+    async def post(self, slug: str) -> None:
+        b = self.body
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            dataset = ds.create(
+                s,
+                ctx,
+                slug,
+                name=b["name"],
+                description=b.get("description", ""),
+                card=b.get("card", ""),
+                metadata=b.get("metadata"),
+            )
+            return ds.dataset_json(s, ctx, dataset)
+
+        data = await self.call(work)
+        self.reply(data, status=201, etag=data["etag"])
+
+
+class OneDatasetHandler(DatasetHandler):
+    @endpoint(action="datasets.read", summary="Get a dataset", response=S.DATASET)
+    async def get(self, slug: str, name: str) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            project, dataset = ds.get(s, ctx, slug, name)
+            return ds.dataset_json(s, ctx, dataset, project)
+
+        data = await self.call(work)
+        self.reply(data, etag=data["etag"])
+
+    @endpoint(
+        action="datasets.write",
+        summary="Update the description, card or metadata",
+        body=S.DATASET_UPDATE,
+        response=S.DATASET,
+        example={"card": "# Events\nOne row per click."},
+    )
+    async def patch(self, slug: str, name: str) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            dataset = ds.update_dataset(s, ctx, slug, name, self.body, if_match=self.if_match)
+            return ds.dataset_json(s, ctx, dataset)
+
+        data = await self.call(work)
+        self.reply(data, etag=data["etag"])
+
+    @endpoint(action="datasets.delete", summary="Delete a dataset and all its versions", status=204)
+    async def delete(self, slug: str, name: str) -> None:
+        await self.call(lambda s, ctx: ds.delete_dataset(s, ctx, slug, name))
+        self.reply(None, status=204)
+
+
+class VersionsHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="List versions (newest first)",
+        response=S.page_of(S.VERSION),
+        query=S.paging(ds.VERSION_SORTS),
+    )
+    async def get(self, slug: str, name: str) -> None:
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = ds.list_versions(
+                s, ctx, slug, name, sort=q.get("sort"), limit=q.get("limit"), cursor=q.get("cursor")
+            )
+            tags = ds.tags_of(s, page.items[0].dataset_id) if page.items else {}
+            return {
+                "items": [ds.version_json(s, v, tags) for v in page.items],
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
+
+
+class VersionHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read", summary="Get a version ('v3', '3' or a tag)", response=S.VERSION
+    )
+    async def get(self, slug: str, name: str, ref: str) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            return ds.version_json(s, ds.get_version(s, ctx, slug, name, ref)[2])
+
+        self.reply(await self.call(work))
+
+
+class FilesHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="List the files of a version",
+        response=S.page_of(S.DATASET_FILE),
+        query=(
+            Param("prefix", {"type": "string", "maxLength": 1024}, "Only paths starting so."),
+            Param("chunks", {"type": "boolean"}, "Include each file's chunk list."),
+            *S.paging(ds.FILE_SORTS),
+        ),
+    )
+    async def get(self, slug: str, name: str, ref: str) -> None:
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = ds.list_files(
+                s,
+                ctx,
+                slug,
+                name,
+                ref,
+                prefix=q.get("prefix"),
+                sort=q.get("sort"),
+                limit=q.get("limit"),
+                cursor=q.get("cursor"),
+            )
+            return {
+                "items": [ds.file_json(f, with_chunks=q.get("chunks", False)) for f in page.items],
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
+
+
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end exclusive) of a single 'bytes=' range, or None for the whole file."""
+    if not header:
+        return None
+    match = RANGE_RE.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None  # not a form we serve: answer with the whole file, as RFC 9110 allows
+    first, last = match.group(1), match.group(2)
+    if first:
+        start = int(first)
+        end = min(int(last) + 1, size) if last else size
+    else:
+        start, end = max(size - int(last), 0), size
+    if start >= size or start >= end:
+        raise RangeNotSatisfiable(f"Range: {header!r} is outside the file's {size} bytes")
+    return start, end
+
+
+class FileHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="Download one file (supports HTTP Range requests)",
+        produces="*/*",
+        errors=(416,),
+    )
+    async def get(self, slug: str, name: str, ref: str, path: str) -> None:
+        identity = self.identity()
+        number, entry = await self.blocking(
+            lambda: self.jobs.file_entry(identity, slug, name, ref, path)
+        )
+        tag = f'"blake3-{entry.digest}"'
+        self.set_header("ETag", tag)
+        self.set_header("Accept-Ranges", "bytes")
+        self.set_header("Content-Type", entry.media_type)
+        self.set_header("X-Dataset-Version", str(number))
+        filename = entry.path.rsplit("/", 1)[-1].replace('"', "")
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        if self.request.headers.get("If-None-Match") == tag:
+            self.set_status(304)
+            self.finish()
+            return
+        try:
+            wanted = parse_range(self.request.headers.get("Range"), entry.size)
+        except RangeNotSatisfiable:
+            self.error_headers["Content-Range"] = f"bytes */{entry.size}"
+            raise
+        start, end = (0, entry.size) if wanted is None else wanted
+        if wanted is not None:
+            self.set_status(206)
+            self.set_header("Content-Range", f"bytes {start}-{end - 1}/{entry.size}")
+        self.set_header("Content-Length", str(end - start))
+        await self.stream(self.jobs.store.read_range(entry.chunks, start, end))
+
+
+class ArchiveHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="Download a whole version as a tar stream",
+        produces="application/x-tar",
+    )
+    async def get(self, slug: str, name: str, ref: str) -> None:
+        identity = self.identity()
+        number, entries = await self.blocking(
+            lambda: self.jobs.version_entries(identity, slug, name, ref)
+        )
+        root = f"{name}-v{number}"
+        self.set_header("Content-Type", "application/x-tar")
+        self.set_header("Content-Disposition", f'attachment; filename="{root}.tar"')
+        await self.stream(tar_stream(self.jobs.store, entries, root))
+
+
+class DiffHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="Diff two versions: files, and CSV/Parquet schema and rows",
+        response=S.VERSION_DIFF,
+        query=(
+            Param(
+                "from",
+                {"type": "string", "maxLength": 64},
+                "Older version (e.g. v1).",
+                required=True,
+                example="v1",
+            ),
+            Param("to", {"type": "string", "maxLength": 64}, "Newer version (default latest)."),
+        ),
+    )
+    async def get(self, slug: str, name: str) -> None:
+        old, new = self.query["from"], self.query.get("to", ds.LATEST)
+        identity = self.identity()
+        self.reply(await self.blocking(lambda: self.jobs.diff(identity, slug, name, old, new)))
+
+
+class TagsHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="List tags",
+        response={
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": S.TAG}},
+            "required": ["items"],
+        },
+    )
+    async def get(self, slug: str, name: str) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            data = ds.dataset_json(s, ctx, ds.get(s, ctx, slug, name)[1])
+            return {"items": [{"tag": t, "version": int(v[1:])} for t, v in data["tags"].items()]}
+
+        self.reply(await self.call(work))
+
+
+class TagHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.write",
+        summary="Point a tag (e.g. 'production') at a version",
+        body=S.TAG_SET,
+        response=S.TAG,
+        example={"version": "v1"},
+    )
+    async def put(self, slug: str, name: str, tag: str) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            row = ds.set_tag(s, ctx, slug, name, tag, self.body["version"])
+            version = ds.get_version(s, ctx, slug, name, tag)[2]
+            return {"tag": row.name, "version": version.version}
+
+        self.reply(await self.call(work))
+
+    @endpoint(action="datasets.write", summary="Remove a tag", status=204)
+    async def delete(self, slug: str, name: str, tag: str) -> None:
+        await self.call(lambda s, ctx: ds.delete_tag(s, ctx, slug, name, tag))
+        self.reply(None, status=204)
+
+
+class LineageHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="Who read or wrote this version",
+        response=S.page_of(S.LINEAGE),
+        query=(Param("direction", {"type": "string", "enum": ["read", "write"]}), *PAGING_ONLY),
+    )
+    async def get(self, slug: str, name: str, ref: str) -> None:
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = ds.version_lineage(
+                s,
+                ctx,
+                slug,
+                name,
+                ref,
+                direction=q.get("direction"),
+                limit=q.get("limit"),
+                cursor=q.get("cursor"),
+            )
+            return {
+                "items": [ds.lineage_json(s, r) for r in page.items],
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
+
+    @endpoint(
+        action="datasets.read",
+        summary="Record that a run (any consumer id) read or wrote it",
+        status=201,
+        body=S.LINEAGE_RECORD,
+        response=S.LINEAGE,
+        example={"consumer": "run:4f2a9c", "direction": "read"},
+    )
+    async def post(self, slug: str, name: str, ref: str) -> None:
+        b = self.body
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            row = ds.record_lineage(
+                s,
+                ctx,
+                slug,
+                name,
+                ref,
+                consumer=b["consumer"],
+                direction=b.get("direction", "read"),
+            )
+            return ds.lineage_json(s, row)
+
+        self.reply(await self.call(work), status=201)
+
+
+class ConsumerLineageHandler(DatasetHandler):
+    @endpoint(
+        action="lineage.read",
+        summary="Which dataset versions a consumer (run) read or wrote",
+        response=S.page_of(S.LINEAGE),
+        query=(
+            Param(
+                "consumer",
+                {"type": "string", "minLength": 1, "maxLength": 255},
+                "The consumer id, e.g. 'run:4f2a9c'.",
+                required=True,
+                example="run:4f2a9c",
+            ),
+            *PAGING_ONLY,
+        ),
+    )
+    async def get(self) -> None:
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = ds.consumer_lineage(
+                s, ctx, q["consumer"], limit=q.get("limit"), cursor=q.get("cursor")
+            )
+            return {
+                "items": [ds.lineage_json(s, r) for r in page.items],
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
+
+
+class UploadsHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.write",
+        summary="Start a resumable upload: declare files and chunks, learn which are missing",
+        status=201,
+        body=S.UPLOAD_CREATE,
+        response=S.UPLOAD,
+        large_body=True,
+        example={
+            "files": [
+                {
+                    "path": "a.txt",
+                    "size": 5,
+                    "chunks": [
+                        ["7f4b82af5f8e5e1b93bd6e1ba18b1b9bd8a05ed9e2ea4f0d2fd3f4bae0ff8b4c", 5]
+                    ],
+                    "digest": "7f4b82af5f8e5e1b93bd6e1ba18b1b9bd8a05ed9e2ea4f0d2fd3f4bae0ff8b4c",
+                }
+            ]
+        },
+    )
+    async def post(self, slug: str, name: str) -> None:
+        identity, files = self.identity(), self.body["files"]
+        data = await self.blocking(lambda: self.jobs.start_upload(identity, slug, name, files))
+        self.reply(data, status=201)
+
+
+class UploadHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.write",
+        summary="An upload's state and its still-missing chunks",
+        response=S.UPLOAD,
+    )
+    async def get(self, slug: str, name: str, upload_id: str) -> None:
+        identity = self.identity()
+        self.reply(
+            await self.blocking(lambda: self.jobs.upload_status(identity, slug, name, upload_id))
+        )
+
+    @endpoint(
+        action="datasets.write",
+        summary="Abandon an upload (its chunks become collectable)",
+        status=204,
+    )
+    async def delete(self, slug: str, name: str, upload_id: str) -> None:
+        identity = self.identity()
+        await self.blocking(lambda: self.jobs.abort_upload(identity, slug, name, upload_id))
+        self.reply(None, status=204)
+
+
+class UploadChunksHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.write",
+        summary="Send a batch of chunks: frames of 32-byte BLAKE3 digest, 4-byte big-endian "
+        "length, then the bytes; each is checked, a bad batch stores nothing",
+        response=S.CHUNKS_STORED,
+        large_body=True,
+        raw_body=True,
+    )
+    async def post(self, slug: str, name: str, upload_id: str) -> None:
+        identity, body = self.identity(), self.request.body
+        self.reply(
+            await self.blocking(
+                lambda: self.jobs.receive_chunks(identity, slug, name, upload_id, body)
+            )
+        )
+
+
+class UploadCommitHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.write",
+        summary="Publish a complete upload as a new version ('replace', or 'update' the parent)",
+        status=201,
+        body=S.COMMIT,
+        response=S.COMMIT_RESULT,
+        example={"message": "first"},
+    )
+    async def post(self, slug: str, name: str, upload_id: str) -> None:
+        b, identity = self.body, self.identity()
+        result = await self.blocking(
+            lambda: self.jobs.finish_upload(
+                identity,
+                slug,
+                name,
+                upload_id,
+                message=b.get("message", ""),
+                parent=b.get("parent"),
+                strict_parent=b.get("strict_parent", False),
+                mode=b.get("mode", "replace"),
+                delete_paths=b.get("delete"),
+            )
+        )
+        self.reply(result.as_json(), status=201)
+
+
+class VerifyVersionHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.read",
+        summary="Re-read and check every hash of a version",
+        response=S.VERIFY_REPORT,
+    )
+    async def post(self, slug: str, name: str, ref: str) -> None:
+        identity = self.identity()
+        self.reply(await self.blocking(lambda: self.jobs.verify_version(identity, slug, name, ref)))
+
+
+class DatasetGCHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.gc",
+        summary="Free storage no version uses (the whole store; dry_run only reports)",
+        status=202,
+        body=S.GC_REQUEST,
+        response=S.OPERATION,
+        example={"dry_run": True},
+    )
+    async def post(self, slug: str) -> None:
+        await self.call(lambda s, ctx: require_project(s, ctx, slug, "datasets.gc"))
+        dry_run = self.body.get("dry_run", True)
+        op_id = self.background("gc", slug, lambda p: self.jobs.gc(dry_run=dry_run, progress=p))
+        await self.reply_operation(op_id)
+
+
+class StorageVerifyHandler(DatasetHandler):
+    @endpoint(
+        action="storage.admin",
+        summary="Verify the whole store (administrators)",
+        status=202,
+        response=S.OPERATION,
+    )
+    async def post(self) -> None:
+        def check(s: Session, ctx: Ctx) -> None:
+            if not is_superuser(ctx.user):
+                raise Forbidden("only workbench administrators verify the whole store")
+
+        await self.call(check)
+        op_id = self.background("verify", None, lambda p: self.jobs.verify_store(progress=p))
+        await self.reply_operation(op_id)
+
+
+class OperationsHandler(DatasetHandler):
+    @endpoint(
+        action="operations.read",
+        summary="Your operations, newest first",
+        response=S.page_of(S.OPERATION),
+        query=(Param("state", {"type": "string", "enum": list(operations.STATES)}), *PAGING_ONLY),
+    )
+    async def get(self) -> None:
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = operations.list_mine(
+                s, ctx, state=q.get("state"), limit=q.get("limit"), cursor=q.get("cursor")
+            )
+            return {
+                "items": [operations.operation_json(o) for o in page.items],
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
+
+
+class OperationHandler(DatasetHandler):
+    @endpoint(
+        action="operations.read", summary="An operation's state and progress", response=S.OPERATION
+    )
+    async def get(self, op_id: str) -> None:
+        self.reply(
+            await self.call(lambda s, ctx: operations.operation_json(operations.get(s, ctx, op_id)))
+        )
+
+
+class OperationCancelHandler(DatasetHandler):
+    @endpoint(
+        action="operations.read", summary="Ask a running operation to stop", response=S.OPERATION
+    )
+    async def post(self, op_id: str) -> None:
+        self.reply(
+            await self.call(
+                lambda s, ctx: operations.operation_json(operations.request_cancel(s, ctx, op_id))
+            )
+        )

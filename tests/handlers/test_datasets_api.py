@@ -1,0 +1,225 @@
+"""Datasets over REST: upload, list, download (ranges, tar), diff, tags, lineage, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import tarfile
+from typing import Any
+
+from jupyter_workbench.dataset_jobs import frame_chunks
+from jupyter_workbench.storage import chunk_bytes
+
+
+def declare(files: dict[str, bytes]) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    declared, chunks = [], {}
+    for path, data in files.items():
+        pieces: list[list[Any]] = []
+
+        def keep(chunk: Any, pieces: list[list[Any]] = pieces) -> None:
+            pieces.append([chunk.digest, chunk.length])
+            chunks[chunk.digest] = bytes(chunk.data)
+
+        digest = chunk_bytes(data, on_chunk=keep)
+        declared.append(
+            {"path": path, "size": digest.size, "digest": digest.digest, "chunks": pieces}
+        )
+    return declared, chunks
+
+
+async def upload(client, slug: str, name: str, files: dict[str, bytes], **commit: Any):
+    declared, chunks = declare(files)
+    base = f"projects/{slug}/datasets/{name}/uploads"
+    r = await client.post(base, {"files": declared})
+    assert r.status == 201, r
+    upload_id = r.json["id"]
+    missing = r.json["missing"]
+    if missing:
+        r = await client.post(
+            f"{base}/{upload_id}/chunks",
+            raw=frame_chunks([(d, chunks[d]) for d in missing]),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert r.status == 200, r
+    r = await client.post(f"{base}/{upload_id}/commit", commit or {"message": "upload"})
+    return r
+
+
+async def test_upload_list_download_and_archive(api) -> None:
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    big = os.urandom(900_000)
+    files = {"data/big.bin": big, "notes.txt": b"hello", "t.csv": b"a,b\n1,2\n"}
+    r = await upload(alice, "lab", "events", files, message="first")
+    assert r.status == 201, r
+    assert r.json["version"]["version"] == 1 and r.json["version"]["file_count"] == 3
+
+    r = await alice.get("projects/lab/datasets")
+    assert [(d["name"], d["latest_version"]) for d in r.json["items"]] == [("events", 1)]
+    r = await alice.get("projects/lab/datasets/events/versions/latest/files")
+    assert [(f["path"], f["size"]) for f in r.json["items"]] == [
+        ("data/big.bin", len(big)),
+        ("notes.txt", 5),
+        ("t.csv", 8),
+    ]
+    r = await alice.get("projects/lab/datasets/events/versions/v1/files/data/big.bin")
+    assert r.status == 200 and r.body == big
+    assert r.headers["Accept-Ranges"] == "bytes" and r.headers["ETag"].startswith('"blake3-')
+    r = await alice.get(
+        "projects/lab/datasets/events/versions/v1/files/data/big.bin",
+        headers={"Range": "bytes=100000-100099"},
+    )
+    assert r.status == 206 and r.body == big[100000:100100]
+    assert r.headers["Content-Range"] == f"bytes 100000-100099/{len(big)}"
+    r = await alice.get(
+        "projects/lab/datasets/events/versions/v1/files/notes.txt", headers={"Range": "bytes=-2"}
+    )
+    assert r.status == 206 and r.body == b"lo"
+    r = await alice.get(
+        "projects/lab/datasets/events/versions/v1/files/notes.txt", headers={"Range": "bytes=10-"}
+    )
+    assert r.status == 416 and r.headers["Content-Range"] == "bytes */5"
+    r = await alice.get("projects/lab/datasets/events/versions/v1/files/nope.txt")
+    assert r.status == 404 and r.json["error"] == "not_found"
+
+    r = await alice.get("projects/lab/datasets/events/versions/v1/archive")
+    assert r.status == 200 and r.headers["Content-Type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
+        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert got == {f"events-v1/{p}": data for p, data in files.items()}
+
+
+async def test_second_version_diff_tags_and_lineage(api) -> None:
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    header = b"id,v\n"
+    v1 = header + b"".join(f"{i},{i}\n".encode() for i in range(1000))
+    await upload(alice, "lab", "t", {"t.csv": v1, "gone.txt": b"bye"})
+    v2 = v1.replace(b"\n5,5\n", b"\n5,55\n") + b"1000,1000\n"
+    r = await upload(alice, "lab", "t", {"t.csv": v2, "new.txt": b"hi"}, message="second")
+    assert r.status == 201 and r.json["version"]["parent"] == 1
+    r = await alice.get("projects/lab/datasets/t/diff", params={"from": "v1", "to": "v2"})
+    assert r.status == 200, r
+    diff = r.json
+    assert [f["path"] for f in diff["added"]] == ["new.txt"]
+    assert [f["path"] for f in diff["removed"]] == ["gone.txt"]
+    assert diff["tables"][0]["rows"] == {"old": 1000, "new": 1001, "added": 2, "removed": 1}
+
+    r = await alice.request("PUT", "projects/lab/datasets/t/tags/production", {"version": "v1"})
+    assert r.status == 200 and r.json == {"tag": "production", "version": 1}
+    r = await alice.get("projects/lab/datasets/t/versions/production")
+    assert r.json["version"] == 1 and "production" in r.json["tags"]
+    r = await alice.request("PUT", "projects/lab/datasets/t/tags/latest", {"version": "v1"})
+    assert r.status == 400 and r.json["error"] == "reserved_tag"
+
+    r = await alice.post("projects/lab/datasets/t/versions/v1/lineage", {"consumer": "run:42"})
+    assert r.status == 201 and r.json["direction"] == "read"
+    r = await alice.get("lineage", params={"consumer": "run:42"})
+    assert [(x["dataset"], x["version"]) for x in r.json["items"]] == [("t", 1)]
+    r = await alice.get("projects/lab/datasets/t/versions/v1/lineage")
+    assert [x["consumer"] for x in r.json["items"]] == ["run:42"]
+
+
+async def test_access_rules_on_datasets(api) -> None:
+    alice, bob, carol = api("alice"), api("bob"), api("carol")
+    await bob.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"f": b"1"})
+    assert (await carol.get("projects/lab/datasets/d")).status == 404
+    assert (await carol.get("projects/lab/datasets/d/versions/v1/files/f")).status == 404
+    await alice.post("projects/lab/members", {"user": "bob", "role": "viewer"})
+    assert (await bob.get("projects/lab/datasets/d/versions/v1/files/f")).body == b"1"
+    r = await bob.post("projects/lab/datasets/d/uploads", {"files": declare({"g": b"2"})[0]})
+    assert r.status == 403
+    assert (await bob.delete("projects/lab/datasets/d")).status == 403
+    # carol finds nothing, bob finds the dataset, through search
+    assert (await carol.get("datasets", params={"q": "d"})).json["items"] == []
+    assert [d["name"] for d in (await bob.get("datasets")).json["items"]] == ["d"]
+
+
+async def test_bad_uploads_are_clear_4xx(api) -> None:
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    declared, chunks = declare({"ok.txt": b"fine"})
+    bad = [dict(declared[0], path="../escape")]
+    r = await alice.post("projects/lab/datasets/d/uploads", {"files": bad})
+    assert r.status == 400 and "'..'" in r.json["message"]
+    r = await alice.post("projects/lab/datasets/d/uploads", {"files": declared + declared})
+    assert r.status == 400 and r.json["error"] == "duplicate_path"
+    r = await alice.post("projects/lab/datasets/d/uploads", {"files": declared})
+    upload_id = r.json["id"]
+    digest, data = next(iter(chunks.items()))
+    r = await alice.post(
+        f"projects/lab/datasets/d/uploads/{upload_id}/chunks",
+        raw=frame_chunks([(digest, b"evil!!")]),
+    )
+    assert r.status == 400 and r.json["error"] == "chunk_length_mismatch"
+    r = await alice.post(
+        f"projects/lab/datasets/d/uploads/{upload_id}/chunks", raw=frame_chunks([(digest, b"EVIL")])
+    )
+    assert r.status == 400 and r.json["error"] == "chunk_digest_mismatch"
+    r = await alice.post(f"projects/lab/datasets/d/uploads/{upload_id}/commit", {})
+    assert r.status == 409 and r.json["error"] == "incomplete_upload"
+    r = await alice.get(f"projects/lab/datasets/d/uploads/{upload_id}")
+    assert r.json["missing"] == [digest]
+    assert (await alice.delete(f"projects/lab/datasets/d/uploads/{upload_id}")).status == 204
+    r = await alice.post(
+        f"projects/lab/datasets/d/uploads/{upload_id}/chunks", raw=frame_chunks([(digest, data)])
+    )
+    assert r.status == 409 and r.json["error"] == "aborted"
+    r = await alice.post("projects/lab/datasets", {"name": "Bad Name"})
+    assert r.status == 400 and "name" in r.json["message"]
+
+
+async def test_card_metadata_and_search(api) -> None:
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    r = await alice.post(
+        "projects/lab/datasets",
+        {"name": "clicks", "metadata": {"license": "CC-BY-4.0", "tags": ["web", "events"]}},
+    )
+    assert r.status == 201, r
+    etag = r.json["etag"]
+    r = await alice.patch(
+        "projects/lab/datasets/clicks",
+        {"card": "# Clicks\nOne row per click."},
+        headers={"If-Match": etag},
+    )
+    assert r.status == 200 and r.json["card"].startswith("# Clicks")
+    r = await alice.patch(
+        "projects/lab/datasets/clicks", {"card": "stale"}, headers={"If-Match": etag}
+    )
+    assert r.status == 412
+    await alice.post("projects/lab/datasets", {"name": "other", "metadata": {"license": "MIT"}})
+    assert [
+        d["name"] for d in (await alice.get("datasets", params={"tag": "web"})).json["items"]
+    ] == ["clicks"]
+    assert [
+        d["name"] for d in (await alice.get("datasets", params={"license": "MIT"})).json["items"]
+    ] == ["other"]
+    assert [
+        d["name"] for d in (await alice.get("datasets", params={"q": "row per"})).json["items"]
+    ] == ["clicks"]
+
+
+async def test_gc_runs_as_an_operation(api) -> None:
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"f": os.urandom(10_000)})
+    assert (await alice.delete("projects/lab/datasets/d")).status == 204
+    r = await alice.post("projects/lab/datasets-gc", {"dry_run": True})
+    assert r.status == 202, r
+    op = r.json
+    for _ in range(100):
+        op = (await alice.get(f"operations/{op['id']}")).json
+        if op["state"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert op["state"] == "succeeded", op
+    assert op["result"]["bytes_freed"] == 10_000 and op["result"]["dry_run"] is True
+    mine = (await alice.get("operations")).json["items"]
+    assert [o["id"] for o in mine] == [op["id"]]
+    assert (await api("bob").get(f"operations/{op['id']}")).status == 404
+    assert json.dumps(op)  # serialisable
