@@ -834,7 +834,17 @@ class DatasetJobs:
                 except IntegrityError:  # a commit started using one of them meanwhile
                     continue
         report.update(self._collect_packs(now, dry_run))
+        report["temp_files_removed"] = self._sweep_temp(dry_run)
         return report
+
+    def _sweep_temp(self, dry_run: bool) -> int:
+        """Local pack files of writers that died (a killed commit) once their session expired."""
+        cutoff = time.time() - self.session_ttl.total_seconds()
+        stale = [p for p in self.store.tmp_dir.glob("pack-*.tmp") if p.stat().st_mtime < cutoff]
+        if not dry_run:
+            for path in stale:
+                path.unlink(missing_ok=True)
+        return len(stale)
 
     def _collect_packs(self, now: Any, dry_run: bool) -> dict[str, Any]:
         grace_cutoff = now - self.gc_grace

@@ -130,6 +130,14 @@ class BlobStore(ABC):
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         """Every object whose key starts with ``prefix`` (a plain string prefix), any order."""
 
+    def move_in(self, key: str, path: Path) -> None:
+        """Store the (already fsynced) local file ``path`` under ``key`` and remove ``path``.
+
+        The default uploads then deletes; a local store renames instead of copying.
+        """
+        self.put_file(key, path)
+        path.unlink(missing_ok=True)
+
     def delete_many(self, keys: Iterable[str]) -> None:
         """Delete every key (missing ones are ignored); backends may batch."""
         for key in keys:

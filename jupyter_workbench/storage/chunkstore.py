@@ -265,7 +265,7 @@ class ChunkWriter:
             s.flush()
             pack_id = pack.id
         try:
-            self.store.blobs.put_file(key, self._pack_path)  # durable when it returns
+            self.store.blobs.move_in(key, self._pack_path)  # durable when it returns
         finally:
             self._pack_path.unlink(missing_ok=True)
         rows = [

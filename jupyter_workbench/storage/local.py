@@ -50,6 +50,19 @@ class LocalBlobStore(BlobStore):
         with open(path, "rb", buffering=0) as src:
             self._write_atomic(key, target, _blocks(src))
 
+    def move_in(self, key: str, path: Path) -> None:
+        """Rename ``path`` into place when it is on the same filesystem (no copy), else copy."""
+        target = self._path(key)
+        try:
+            self._ensure_dir(target.parent)
+            if os.stat(path).st_dev != os.stat(target.parent).st_dev:
+                raise OSError("another filesystem")
+            os.replace(path, target)
+        except OSError:
+            super().move_in(key, path)
+            return
+        _fsync_dir(target.parent)
+
     def put_bytes(self, key: str, data: bytes) -> None:
         target = self._path(key)
         self._write_atomic(key, target, [data])

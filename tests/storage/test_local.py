@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_workbench.storage import LocalBlobStore, StorageError, local
+from jupyter_workbench.storage import BlobStore, LocalBlobStore, StorageError, local
 
 MiB = 1024 * 1024
 
@@ -130,3 +130,21 @@ def test_new_folders_are_created(tmp_path: Path) -> None:
     store.put_bytes("deep/er/and/deeper/k", b"v")
     assert store.get_bytes("deep/er/and/deeper/k") == b"v"
     assert [info.key for info in store.list("deep/er/")] == ["deep/er/and/deeper/k"]
+
+
+def test_move_in_renames_without_copying(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    source = tmp_path / "pack.tmp"
+    source.write_bytes(b"packed chunks")
+    inode = source.stat().st_ino
+    store.move_in("packs/ab/abc.pack", source)
+    assert not source.exists()
+    assert store.get_bytes("packs/ab/abc.pack") == b"packed chunks"
+    assert (tmp_path / "blobs" / "packs" / "ab" / "abc.pack").stat().st_ino == inode
+
+
+def test_move_in_on_any_store_uploads_then_removes(blob_store: BlobStore, tmp_path: Path) -> None:
+    source = tmp_path / "other.tmp"
+    source.write_bytes(b"x" * 1000)
+    blob_store.move_in("packs/x.pack", source)
+    assert not source.exists() and blob_store.get_bytes("packs/x.pack") == b"x" * 1000
