@@ -419,6 +419,7 @@ class Server:
                 "database_url": url,
                 "data_dir": str(workdir / "wbdata"),
                 "purge_interval_seconds": 0,
+                "mlflow_autostart": False,
             },
         }
         (config_dir / "jupyter_server_config.json").write_text(json.dumps(config, indent=1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -14,6 +15,8 @@ from .handlers.routes import tornado_handlers
 from .identity import ServerIdentitySource, WorkbenchIdentityProvider
 from .service import WorkbenchService
 from .settings import Workbench
+from .tracking.supervisor import MlflowSupervisor
+from .tracking.upstream import Upstream
 
 
 class WorkbenchApp(ExtensionApp):
@@ -27,12 +30,26 @@ class WorkbenchApp(ExtensionApp):
     service = Instance(WorkbenchService, allow_none=True)
     identity_source = Instance(ServerIdentitySource, allow_none=True)
     _purge_task: asyncio.Task[Any] | None = None
+    mlflow: Upstream | None = None
+    mlflow_supervisor: MlflowSupervisor | None = None
 
     def initialize_settings(self) -> None:
         settings = Workbench(parent=self)
         self.service = WorkbenchService(settings)
         self.identity_source = ServerIdentitySource(settings)
         self.settings["workbench_service"] = self.service
+        self.mlflow_supervisor = None
+        if not settings.mlflow_url:
+            root = Path(settings.data_dir) / "mlflow"
+            self.mlflow_supervisor = MlflowSupervisor(
+                root,
+                backend_store_uri=settings.mlflow_backend_store_uri,
+                artifacts_destination=settings.mlflow_artifacts_destination,
+            )
+            if settings.mlflow_autostart and MlflowSupervisor.available():
+                self.mlflow_supervisor.start()
+        self.mlflow = Upstream(settings.mlflow_url, self.mlflow_supervisor)
+        self.settings["workbench_mlflow"] = self.mlflow
         self.log.info(
             "Workbench API at %sworkbench/api/v1/ (database: %s)",
             self.serverapp.base_url if self.serverapp else "/",
@@ -66,5 +83,9 @@ class WorkbenchApp(ExtensionApp):
             self._purge_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._purge_task
+        if self.mlflow is not None:
+            await self.mlflow.close()
+        if self.mlflow_supervisor is not None:
+            self.mlflow_supervisor.stop()
         if self.service is not None:
             self.service.close()

@@ -228,6 +228,32 @@ class Workbench(Configurable):
         help="Re-read an upload's chunks and check each file's BLAKE3 before publishing it.",
     ).tag(config=True)
 
+    # -- experiments on MLflow ------------------------------------------------------------
+    mlflow_url = Unicode(
+        help="An external MLflow tracking server the workbench fronts (its proxy is the only way "
+        "in): 'http://host:port' or 'unix:/path/to/socket'. Default: $WORKBENCH_MLFLOW_URL, else "
+        "empty: the workbench runs its own MLflow server on a private unix socket.",
+    ).tag(config=True)
+
+    @default("mlflow_url")
+    def _default_mlflow_url(self) -> str:
+        return os.environ.get("WORKBENCH_MLFLOW_URL", "")
+
+    mlflow_autostart = Bool(
+        True,
+        help="Start the managed MLflow server with the workbench; when off it starts on the "
+        "first request to the MLflow proxy.",
+    ).tag(config=True)
+
+    mlflow_backend_store_uri = Unicode(
+        help="Store of the managed MLflow server. Default: SQLite 'mlflow/mlflow.db' in data_dir.",
+    ).tag(config=True)
+
+    mlflow_artifacts_destination = Unicode(
+        help="Where the managed MLflow server keeps artifacts (a folder or an s3:// URI). "
+        "Default: 'mlflow/artifacts' in data_dir.",
+    ).tag(config=True)
+
     def resolved_database_url(self) -> str:
         """The database URL in force: the setting, or the embedded SQLite file."""
         if self.database_url:

@@ -155,6 +155,8 @@ def jp_server_config(db_url: str, tmp_path: Path) -> Config:
                 "data_dir": str(tmp_path / "wbdata"),
                 "purge_interval_seconds": 0,
                 "max_request_bytes": 64 * 1024,
+                # tests that need MLflow start one per session (test_mlflow_proxy.py)
+                "mlflow_autostart": False,
             },
         }
     )

@@ -67,6 +67,10 @@ PROJECT_RULES: dict[str, Role] = {
     "datasets.write": Role.EDITOR,
     "datasets.delete": Role.ADMIN,
     "datasets.gc": Role.ADMIN,
+    "experiments.read": Role.VIEWER,
+    "experiments.write": Role.EDITOR,
+    "experiments.delete": Role.ADMIN,
+    "models.promote": Role.ADMIN,
 }
 
 # Actions refused with 409 while a project is archived (it is read-only then).
@@ -77,6 +81,9 @@ BLOCKED_WHEN_ARCHIVED = frozenset(
         "model_configs.delete",
         "datasets.write",
         "datasets.delete",
+        "experiments.write",
+        "experiments.delete",
+        "models.promote",
     }
 )
 
@@ -189,11 +196,20 @@ def require_project(
     ``for_update`` locks the row (PostgreSQL) so concurrent writers of it queue instead of
     failing their optimistic version check.
     """
-    needed = PROJECT_RULES[action]
     stmt = select(Project).where(Project.slug == slug)
     project = s.scalar(stmt.with_for_update() if for_update else stmt)
     if project is None:
         raise NotFound(f"project '{slug}' not found")
+    role = check_project(s, ctx, project, action, include_deleted=include_deleted)
+    return project, role
+
+
+def check_project(
+    s: Session, ctx: Ctx, project: Project, action: str, *, include_deleted: bool = False
+) -> Role:
+    """The caller's role on ``project`` if it allows ``action``; else NotFound/Forbidden."""
+    needed = PROJECT_RULES[action]
+    slug = project.slug
     role = project_role(s, ctx.user, project)
     if project.deleted_at is not None and not (include_deleted and role >= Role.OWNER):
         raise NotFound(f"project '{slug}' not found")
@@ -207,7 +223,7 @@ def require_project(
         raise Conflict(
             f"project '{slug}' is archived and read-only; unarchive it first", code="archived"
         )
-    return project, role
+    return role
 
 
 def can_grant(granter: Role, role: Role) -> None:

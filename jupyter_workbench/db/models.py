@@ -489,6 +489,8 @@ class Operation(Base):
 
 
 class Experiment(Base):
+    """A project's experiment: one MLflow experiment (named '<project slug>/<name>' there)."""
+
     __tablename__ = "experiments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -501,10 +503,27 @@ class Experiment(Base):
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(32), default="active")
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mlflow_experiment_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    mlflow_name: Mapped[str | None] = mapped_column(String(500), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+
+class RegisteredModel(Base):
+    """Which project owns an MLflow registered model (MLflow's names are global)."""
+
+    __tablename__ = "registered_models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .account import AuditHandler, MeHandler, MyInvitationsHandler, UsersHandler
 from .base import Endpoint, NotFoundHandler, WorkbenchHandler
@@ -34,6 +35,7 @@ from .datasets import (
 from .datasets import (
     DiffHandler as DatasetDiffHandler,
 )
+from .mlflow_proxy import MlflowProxyHandler
 from .model_configs import (
     DiffHandler,
     ModelConfigHandler,
@@ -146,11 +148,12 @@ ROUTES: list[Route] = [
 ]
 
 
-def tornado_handlers() -> list[tuple[str, type[WorkbenchHandler]]]:
+def tornado_handlers() -> list[tuple[str, type[Any]]]:
     """(regex, handler) pairs relative to the server's base_url."""
-    out: list[tuple[str, type[WorkbenchHandler]]] = [
+    out: list[tuple[str, type[Any]]] = [
         (f"/{API_PREFIX}{route.pattern}/?", route.handler) for route in ROUTES
     ]
     out.append((f"/{API_PREFIX}/openapi.json", OpenAPIHandler))
+    out.append((r"/workbench/mlflow(?:/p/(?P<scope>[^/]+))?(?P<path>/.*)?", MlflowProxyHandler))
     out.append((f"/{API_PREFIX}(?:/.*)?", NotFoundHandler))
     return out

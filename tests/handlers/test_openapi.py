@@ -65,6 +65,7 @@ def live_server(db_url: str, tmp_path: Path):
         f"--Workbench.database_url={db_url}",
         f"--Workbench.data_dir={tmp_path / 'wb'}",
         "--Workbench.purge_interval_seconds=0",
+        "--Workbench.mlflow_autostart=False",
     ]  # fmt: skip
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)

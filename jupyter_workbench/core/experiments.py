@@ -1,0 +1,173 @@
+"""Experiments and registered models on MLflow, owned by projects.
+
+MLflow knows no projects: its experiment and model names are global. The workbench records which
+project owns each MLflow experiment (named ``<project slug>/<name>`` in MLflow and tagged with
+the project) and each registered model, and the MLflow proxy asks this module before it lets a
+request through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db.models import Experiment, Project, RegisteredModel
+from . import audit
+from .access import is_superuser
+from .context import Ctx
+from .errors import BadRequest, Conflict
+from .validation import check_text
+
+PROJECT_TAG = "workbench.project"
+PROJECT_ID_TAG = "workbench.project_id"
+DEFAULT_EXPERIMENT = "Default"
+
+
+def mlflow_experiment_name(project: Project, name: str) -> str:
+    return f"{project.slug}/{name}"
+
+
+def split_experiment_name(mlflow_name: str) -> tuple[str, str] | None:
+    """'slug/name' -> (slug, name); None when the name names no project."""
+    if "/" not in mlflow_name:
+        return None
+    slug, name = mlflow_name.split("/", 1)
+    return (slug, name) if slug and name else None
+
+
+def record_experiment(
+    s: Session, ctx: Ctx, project: Project, name: str, mlflow_id: str, mlflow_name: str
+) -> Experiment:
+    experiment = Experiment(
+        project_id=project.id,
+        name=check_text(name, "name", max_length=200),
+        mlflow_experiment_id=mlflow_id,
+        mlflow_name=mlflow_name,
+        created_by_id=ctx.user.id,
+    )
+    try:
+        with s.begin_nested():
+            s.add(experiment)
+            s.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"name: project '{project.slug}' already has an experiment '{name}'"
+        ) from None
+    audit.record(
+        s, ctx, "experiment.create", "experiment", name, project=project,
+        summary={"mlflow_experiment_id": mlflow_id},
+    )  # fmt: skip
+    return experiment
+
+
+def experiment_owner(s: Session, mlflow_id: str) -> tuple[Experiment, Project] | None:
+    row = s.execute(
+        select(Experiment, Project)
+        .join(Project, Project.id == Experiment.project_id)
+        .where(Experiment.mlflow_experiment_id == str(mlflow_id))
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def experiment_by_mlflow_name(s: Session, mlflow_name: str) -> tuple[Experiment, Project] | None:
+    row = s.execute(
+        select(Experiment, Project)
+        .join(Project, Project.id == Experiment.project_id)
+        .where(Experiment.mlflow_name == mlflow_name)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def project_default_experiment(s: Session, project: Project) -> Experiment | None:
+    return s.scalar(
+        select(Experiment).where(
+            Experiment.project_id == project.id, Experiment.name == DEFAULT_EXPERIMENT
+        )
+    )
+
+
+def readable_experiment_ids(s: Session, ctx: Ctx, scope: Project | None = None) -> set[str]:
+    """MLflow ids of the experiments the caller may read (in ``scope`` only, if given)."""
+    stmt = (
+        select(Experiment.mlflow_experiment_id, Experiment.project_id)
+        .join(Project, Project.id == Experiment.project_id)
+        .where(Project.deleted_at.is_(None), Experiment.mlflow_experiment_id.is_not(None))
+    )
+    if scope is not None:
+        stmt = stmt.where(Experiment.project_id == scope.id)
+    rows = list(s.execute(stmt))
+    if is_superuser(ctx.user):
+        return {str(r[0]) for r in rows}
+    from .projects import visible_project_ids
+
+    visible = set(s.scalars(visible_project_ids(ctx.user)))
+    return {str(r[0]) for r in rows if r[1] in visible}
+
+
+# -- registered models ---------------------------------------------------------------
+def record_model(s: Session, ctx: Ctx, project: Project, name: str) -> RegisteredModel:
+    row = RegisteredModel(project_id=project.id, name=name, created_by_id=ctx.user.id)
+    try:
+        with s.begin_nested():
+            s.add(row)
+            s.flush()
+    except IntegrityError:
+        raise Conflict(f"name: a registered model '{name}' already exists") from None
+    audit.record(s, ctx, "model.create", "model", name, project=project)
+    return row
+
+
+def model_owner(s: Session, name: str) -> Project | None:
+    return s.scalar(
+        select(Project)
+        .join(RegisteredModel, RegisteredModel.project_id == Project.id)
+        .where(RegisteredModel.name == name)
+    )
+
+
+def rename_model(s: Session, ctx: Ctx, old: str, new: str) -> None:
+    row = s.scalar(select(RegisteredModel).where(RegisteredModel.name == old))
+    if row is not None:
+        row.name = new
+        project = s.get(Project, row.project_id)
+        audit.record(s, ctx, "model.rename", "model", new, project=project,
+                     summary={"name": {"from": old, "to": new}})  # fmt: skip
+
+
+def forget_model(s: Session, ctx: Ctx, name: str) -> None:
+    row = s.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
+    if row is not None:
+        project = s.get(Project, row.project_id)
+        audit.record(s, ctx, "model.delete", "model", name, project=project)
+        s.delete(row)
+
+
+def readable_model_names(s: Session, ctx: Ctx, scope: Project | None = None) -> set[str]:
+    stmt = (
+        select(RegisteredModel.name, RegisteredModel.project_id)
+        .join(Project, Project.id == RegisteredModel.project_id)
+        .where(Project.deleted_at.is_(None))
+    )
+    if scope is not None:
+        stmt = stmt.where(RegisteredModel.project_id == scope.id)
+    rows = list(s.execute(stmt))
+    if is_superuser(ctx.user):
+        return {r[0] for r in rows}
+    from .projects import visible_project_ids
+
+    visible = set(s.scalars(visible_project_ids(ctx.user)))
+    return {r[0] for r in rows if r[1] in visible}
+
+
+def project_for_tags(tags: list[dict[str, Any]]) -> str | None:
+    """The project slug a create request names in its ``workbench.project`` tag, if any."""
+    for tag in tags or []:
+        if isinstance(tag, dict) and tag.get("key") == PROJECT_TAG:
+            value = tag.get("value")
+            if not isinstance(value, str) or not value:
+                raise BadRequest(f"tags.{PROJECT_TAG}: must be a project slug")
+            return value
+    return None

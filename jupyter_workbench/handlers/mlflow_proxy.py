@@ -1,0 +1,640 @@
+"""The authorizing MLflow proxy at ``{base_url}workbench/mlflow/``.
+
+Stock MLflow clients use it as their tracking URI with the caller's Jupyter/JupyterHub token
+(``MLFLOW_TRACKING_TOKEN``, sent as ``Authorization: Bearer``). Every request is matched against
+``tracking/rules.py`` (deny by default), its project found (from the experiment, run, logged model,
+artifact path or registered model it names) and the caller's role on that project checked before
+the request reaches MLflow. Searches are filtered to what the caller may see, with pages still
+full. ``{base_url}workbench/mlflow/p/<slug>/`` scopes everything to one project: experiment names
+there need no ``<slug>/`` prefix, and experiment ``0`` ("Default") is the project's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from sqlalchemy.orm import Session
+from tornado import web
+
+from ..core import experiments as ex
+from ..core.access import check_project, require_project
+from ..core.context import Ctx, Identity
+from ..core.errors import NotFound, WorkbenchError
+from ..db.models import Project
+from ..identity import ServerIdentitySource
+from ..service import WorkbenchService
+from ..tracking import rules
+from ..tracking.upstream import MlflowUnavailable, Upstream
+
+ERROR_CODES = {
+    400: "INVALID_PARAMETER_VALUE",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    409: "RESOURCE_ALREADY_EXISTS",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
+ACTION_OF = {
+    "read": "experiments.read",
+    "write": "experiments.write",
+    "delete": "experiments.delete",
+    "promote": "models.promote",
+}
+PROTECTED_ALIASES = frozenset({"production", "prod", "champion"})
+RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified")
+SEARCH_PAGE_CALLS = 50
+
+
+class ProxyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _from(exc: WorkbenchError) -> ProxyError:
+    return ProxyError(exc.status if exc.status in ERROR_CODES else 400, exc.message)
+
+
+@web.stream_request_body
+class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
+    """Authorize, then forward to the tracking server (streaming artifacts both ways)."""
+
+    SUPPORTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+    scope_slug: str | None = None
+    mlflow_path: str = "/"
+    match: rules.Match | None = None
+    project_scope: Project | None = None
+
+    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def service(self) -> WorkbenchService:
+        service: WorkbenchService = self.settings["workbench_service"]
+        return service
+
+    @property
+    def upstream(self) -> Upstream:
+        upstream: Upstream = self.settings["workbench_mlflow"]
+        return upstream
+
+    def identity(self) -> Identity:
+        source: ServerIdentitySource = self.extensionapp.identity_source  # type: ignore[attr-defined]
+        return source.identity(self.current_user, self.identity_provider)
+
+    async def db(self, fn: Callable[[Session, Ctx], Any], *, write: bool = False) -> Any:
+        try:
+            return await self.service.acall(self.identity(), fn, write=write)
+        except WorkbenchError as exc:
+            raise _from(exc) from None
+
+    def check_xsrf_cookie(self) -> None:
+        """Token callers skip XSRF; browser (cookie) callers must come from this origin (the
+        MLflow UI cannot send Jupyter's _xsrf token)."""
+        if getattr(self, "_jupyter_current_user", None) is None or self.token_authenticated:
+            return
+        if not (self.request.headers.get("Origin") or self.request.headers.get("Referer")):
+            raise web.HTTPError(403, "cookie-authenticated changes need an Origin header")
+        if not self.check_origin():
+            raise web.HTTPError(403, "cross-origin request refused")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "log_message", None) or getattr(exc, "message", None) or "error"
+        self.set_header("Content-Type", "application/json")
+        code = ERROR_CODES.get(status_code, "INTERNAL_ERROR")
+        self.finish(json.dumps({"error_code": code, "message": message}))
+
+    def fail(self, error: ProxyError) -> None:
+        self.set_status(error.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error_code": ERROR_CODES.get(error.status, "INTERNAL_ERROR"),
+                                "message": error.message}))  # fmt: skip
+
+    # -- request lifecycle -----------------------------------------------------------------
+    async def prepare(self) -> None:  # type: ignore[override]
+        self._chunks: list[bytes] = []
+        self._stream_queue: asyncio.Queue[bytes | None] | None = None
+        self._stream_task: asyncio.Task[Any] | None = None
+        self._error: ProxyError | None = None
+        await super().prepare()
+        scope, path = self.path_kwargs.get("scope"), self.path_kwargs.get("path") or "/"
+        self.scope_slug, self.mlflow_path = scope, path
+        if self.current_user is None:
+            raise web.HTTPError(401, "sign in first: set MLFLOW_TRACKING_TOKEN to your token")
+        self.match = rules.match(self.request.method or "GET", path)
+        if self.match is None:
+            raise web.HTTPError(
+                403, f"{self.request.method} {path} is not allowed through the workbench proxy"
+            )
+        if self.scope_slug:
+            self.project_scope = await self._scope()
+        if self._is_upload():
+            # Artifacts stream straight through: authorize now, before the body arrives.
+            self.request.connection.set_max_body_size(1 << 40)  # type: ignore[union-attr]
+            try:
+                await self._authorize({})
+            except ProxyError as exc:
+                raise web.HTTPError(exc.status, exc.message) from None
+            self._stream_queue = asyncio.Queue(maxsize=16)
+            self._stream_task = asyncio.ensure_future(self._forward_stream())
+
+    def _is_upload(self) -> bool:
+        return (
+            self.request.method == "PUT"
+            and self.match is not None
+            and (self.match.rule.locate == "artifact_path")
+        )
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self._stream_queue is not None:
+            await self._stream_queue.put(chunk)
+        else:
+            self._chunks.append(chunk)
+            if sum(len(c) for c in self._chunks) > self.service.settings.max_upload_request_bytes:
+                raise web.HTTPError(413, "request body too large")
+
+    async def _scope(self) -> Project:
+        slug = self.scope_slug or ""
+
+        def load(s: Session, ctx: Ctx) -> Project:
+            project, _ = require_project(s, ctx, slug, "experiments.read")
+            return project
+
+        try:
+            return await self.db(load)
+        except ProxyError as exc:
+            raise web.HTTPError(exc.status, exc.message) from None
+
+    # Our own 401 (in prepare) replaces jupyter-server's login redirect.
+    @allow_unauthenticated
+    async def get(self, **_: str) -> None:
+        await self._handle()
+
+    @allow_unauthenticated
+    async def post(self, **_: str) -> None:
+        await self._handle()
+
+    @allow_unauthenticated
+    async def put(self, **_: str) -> None:
+        await self._handle()
+
+    @allow_unauthenticated
+    async def patch(self, **_: str) -> None:
+        await self._handle()
+
+    @allow_unauthenticated
+    async def delete(self, **_: str) -> None:
+        await self._handle()
+
+    # -- the request's fields ------------------------------------------------------------
+    _json: dict[str, Any]
+
+    def _body(self) -> dict[str, Any]:
+        if not hasattr(self, "_json"):
+            raw = b"".join(self._chunks)
+            try:
+                data = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                data = {}
+            self._json = data if isinstance(data, dict) else {}
+        return self._json
+
+    def _field(self, *names: str) -> str | None:
+        body = self._body()
+        for name in names:
+            if body.get(name) not in (None, ""):
+                return str(body[name])
+            value = self.get_query_argument(name, None)
+            if value:
+                return value
+        return None
+
+    # -- authorization ---------------------------------------------------------------------
+    async def _handle(self) -> None:
+        try:
+            if self._stream_task is not None:
+                assert self._stream_queue is not None
+                await self._stream_queue.put(None)
+                await self._relay(await self._stream_task)
+                return
+            post = await self._authorize(self._body())
+            if post in ("search", "done"):
+                return
+            response = await self._send()
+            await self._relay(response, post)
+        except ProxyError as exc:
+            self.fail(exc)
+        except MlflowUnavailable as exc:
+            self.fail(ProxyError(503, str(exc)))
+
+    async def _authorize(self, body: dict[str, Any]) -> Any:
+        """Check the caller may do this; returns what to do with the response, if anything."""
+        assert self.match is not None
+        rule, params = self.match.rule, self.match.params
+        if rule.level == "open":
+            return None
+        action = ACTION_OF[rule.level]
+        locate = rule.locate
+        if locate == "experiment":
+            exp_id = self._field(rule.field or "experiment_id")
+            if exp_id is None:
+                raise ProxyError(400, f"missing '{rule.field or 'experiment_id'}'")
+            await self._check_experiment(await self._scoped_id(exp_id, rule.field), action)
+        elif locate == "experiments":
+            ids = body.get(rule.field) or self.get_query_arguments(rule.field)
+            if not isinstance(ids, list) or not ids:
+                raise ProxyError(400, f"missing '{rule.field}'")
+            mapped = [await self._scoped_id(str(i), None) for i in ids]
+            if self.project_scope is not None and body.get(rule.field):
+                body[rule.field] = mapped
+                self._rewrite(body)
+            for exp_id in mapped:
+                await self._check_experiment(exp_id, action)
+        elif locate in ("run", "runs"):
+            run_ids = (
+                self.get_query_arguments("run_ids")
+                if locate == "runs"
+                else [self._field("run_id", "run_uuid") or ""]
+            )
+            if not run_ids or not all(run_ids):
+                raise ProxyError(400, "missing 'run_id'")
+            for run_id in run_ids:
+                exp_id = await self.upstream.experiment_of_run(run_id)
+                if exp_id is None:
+                    raise ProxyError(404, f"run '{run_id}' not found")
+                await self._check_experiment(exp_id, action)
+        elif locate == "logged_model":
+            exp_id = await self.upstream.experiment_of_logged_model(params["model_id"])
+            if exp_id is None:
+                raise ProxyError(404, f"logged model '{params['model_id']}' not found")
+            await self._check_experiment(exp_id, action)
+        elif locate == "artifact_path":
+            path = params.get("path") or self.get_query_argument("path", "") or ""
+            first = path.strip("/").split("/", 1)[0]
+            if not first:
+                raise ProxyError(403, "listing the artifact root is not allowed; name a path")
+            await self._check_experiment(first, action)
+        elif locate == "experiment_name":
+            return await self._authorize_by_name(action)
+        elif locate == "new_experiment":
+            return await self._authorize_new_experiment(body)
+        elif locate in ("model", "model_alias"):
+            name = self._field("name")
+            if name is None:
+                raise ProxyError(400, "missing 'name'")
+            alias = (self._field("alias") or "").lower()
+            if (
+                locate == "model_alias"
+                and self.request.method != "GET"
+                and alias in PROTECTED_ALIASES
+            ):
+                action = "models.promote"
+            await self._check_model(name, action)
+            if self.match.route.startswith("^registered\\-models/rename"):
+                return ("rename_model", name, self._field("new_name"))
+            if (
+                self.request.method == "DELETE"
+                and "registered\\-models/delete$" in self.match.route
+            ):
+                return ("delete_model", name, None)
+        elif locate == "new_model":
+            return await self._authorize_new_model(body)
+        elif locate in ("search_experiments", "search_models", "search_model_versions"):
+            await self._search(locate)
+            return "search"
+        else:  # pragma: no cover - every locator of rules.py is handled above
+            raise ProxyError(403, f"no rule for {locate}")
+        return None
+
+    async def _scoped_id(self, exp_id: str, _field: str | None) -> str:
+        """In a project scope, experiment '0' (MLflow's Default) is the project's Default."""
+        if self.project_scope is None or exp_id != "0":
+            return exp_id
+        project = self.project_scope
+
+        def find(s: Session, ctx: Ctx) -> str | None:
+            row = ex.project_default_experiment(s, s.get(Project, project.id))  # type: ignore[arg-type]
+            return row.mlflow_experiment_id if row else None
+
+        found = await self.db(find)
+        if found:
+            self._replace_experiment_zero(found)
+            return str(found)
+        created = await self._create_experiment(project, ex.DEFAULT_EXPERIMENT)
+        self._replace_experiment_zero(created)
+        return created
+
+    def _replace_experiment_zero(self, exp_id: str) -> None:
+        body = self._body()
+        if body.get("experiment_id") in ("0", 0):
+            body["experiment_id"] = exp_id
+            self._rewrite(body)
+        if self.get_query_argument("experiment_id", None) == "0":
+            self._query_override = {"experiment_id": exp_id}
+
+    async def _check_experiment(self, exp_id: str, action: str) -> None:
+        scope = self.project_scope
+
+        def check(s: Session, ctx: Ctx) -> None:
+            owner = ex.experiment_owner(s, exp_id)
+            if owner is None or (scope is not None and owner[1].id != scope.id):
+                raise NotFound(f"experiment '{exp_id}' not found")
+            check_project(s, ctx, owner[1], action)
+
+        await self.db(check)
+
+    async def _check_model(self, name: str, action: str) -> None:
+        scope = self.project_scope
+
+        def check(s: Session, ctx: Ctx) -> None:
+            project = ex.model_owner(s, name)
+            if project is None or (scope is not None and project.id != scope.id):
+                raise NotFound(f"registered model '{name}' not found")
+            check_project(s, ctx, project, action)
+
+        await self.db(check)
+
+    async def _authorize_by_name(self, action: str) -> None:
+        name = self._field("experiment_name") or ""
+        if self.project_scope is not None and not name.startswith(f"{self.project_scope.slug}/"):
+            name = ex.mlflow_experiment_name(self.project_scope, name)
+            self._query_override = {"experiment_name": name}
+        scope = self.project_scope
+
+        def check(s: Session, ctx: Ctx) -> None:
+            owner = ex.experiment_by_mlflow_name(s, name)
+            if owner is None or (scope is not None and owner[1].id != scope.id):
+                raise NotFound(f"experiment '{name}' not found")
+            check_project(s, ctx, owner[1], action)
+
+        await self.db(check)
+
+    async def _project_for_new(self, name: str, tags: list[Any], sep: str) -> tuple[Project, str]:
+        """The project a new experiment/model goes to, and its name inside that project."""
+        if self.project_scope is not None:
+            prefix = f"{self.project_scope.slug}{sep}"
+            return self.project_scope, name[len(prefix) :] if name.startswith(prefix) else name
+        slug = ex.project_for_tags(tags)
+        short = name
+        if slug is None and sep in name:
+            slug, short = name.split(sep, 1)
+        if not slug:
+            raise ProxyError(
+                400,
+                f"name the project of '{name}': call it '<project>{sep}{name}', tag it "
+                f"'{ex.PROJECT_TAG}', or use the tracking URI .../workbench/mlflow/p/<project>",
+            )
+
+        def load(s: Session, ctx: Ctx) -> Project:
+            return require_project(s, ctx, slug, "experiments.write")[0]
+
+        project: Project = await self.db(load)
+        return project, short
+
+    async def _authorize_new_experiment(self, body: dict[str, Any]) -> str:
+        name = str(body.get("name") or "")
+        if not name:
+            raise ProxyError(400, "missing 'name'")
+        project, short = await self._project_for_new(name, body.get("tags") or [], "/")
+
+        def check(s: Session, ctx: Ctx) -> None:
+            check_project(s, ctx, s.get(Project, project.id), "experiments.write")  # type: ignore[arg-type]
+
+        await self.db(check)
+        exp_id = await self._create_experiment(project, short, body)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"experiment_id": exp_id}))
+        return "done"
+
+    async def _create_experiment(
+        self, project: Project, short: str, body: dict[str, Any] | None = None
+    ) -> str:
+        mlflow_name = ex.mlflow_experiment_name(project, short)
+        payload = dict(body or {})
+        payload["name"] = mlflow_name
+        tags = [
+            t
+            for t in payload.get("tags") or []
+            if not str(t.get("key", "")).startswith("workbench.")
+        ]
+        tags += [{"key": ex.PROJECT_TAG, "value": project.slug},
+                 {"key": ex.PROJECT_ID_TAG, "value": str(project.id)}]  # fmt: skip
+        payload["tags"] = tags
+        status, data = await self.upstream.post_json("/api/2.0/mlflow/experiments/create", payload)
+        if status != 200:
+            message = (data or {}).get("message", "MLflow refused the experiment")
+            raise ProxyError(status if status in ERROR_CODES else 400, message)
+        exp_id = str(data["experiment_id"])
+
+        def record(s: Session, ctx: Ctx) -> None:
+            ex.record_experiment(s, ctx, s.get(Project, project.id), short, exp_id, mlflow_name)  # type: ignore[arg-type]
+
+        await self.db(record, write=True)
+        return exp_id
+
+    async def _authorize_new_model(self, body: dict[str, Any]) -> tuple[str, str, int]:
+        name = str(body.get("name") or "")
+        if not name:
+            raise ProxyError(400, "missing 'name'")
+        project, _short = await self._project_for_new(name, body.get("tags") or [], "\0")
+        body["tags"] = [t for t in body.get("tags") or [] if t.get("key") != ex.PROJECT_TAG] + [
+            {"key": ex.PROJECT_TAG, "value": project.slug}
+        ]
+        self._rewrite(body)
+        return ("record_model", name, project.id)
+
+    # -- searches filtered to what the caller may see, pages still full -------------------------
+    async def _search(self, kind: str) -> None:
+        scope = self.project_scope
+        if kind == "search_experiments":
+            allowed = await self.db(lambda s, ctx: ex.readable_experiment_ids(s, ctx, scope))
+            items_key = "experiments"
+
+            def keep(item: dict[str, Any]) -> bool:
+                return str(item.get("experiment_id")) in allowed
+        else:
+            allowed = await self.db(lambda s, ctx: ex.readable_model_names(s, ctx, scope))
+            items_key = "registered_models" if kind == "search_models" else "model_versions"
+
+            def keep(item: dict[str, Any]) -> bool:
+                return str(item.get("name")) in allowed
+
+        is_get = self.request.method == "GET"
+        request = dict(self.request.query_arguments) if is_get else self._body()
+        if is_get:
+            request = {
+                k: [v.decode() for v in vals] for k, vals in self.request.query_arguments.items()
+            }
+        wanted = int(_first(request.get("max_results")) or 100)
+        upstream_token, skip = _decode_token(_first(request.get("page_token")))
+        found: list[dict[str, Any]] = []
+        next_token = None
+        for _ in range(SEARCH_PAGE_CALLS):
+            query = dict(request)
+            query["max_results"] = max(wanted, 100)
+            if upstream_token:
+                query["page_token"] = upstream_token
+            else:
+                query.pop("page_token", None)
+            if is_get:
+                response = await self._send_raw("GET", params=_flat(query))
+            else:
+                response = await self._send_raw("POST", body=query)
+            if response.status_code != 200:
+                await self._relay(response)
+                return
+            data = response.json()
+            items = data.get(items_key, [])
+            for index, item in enumerate(items[skip:], start=skip):
+                if keep(item):
+                    found.append(item)
+                    if len(found) == wanted:
+                        more = index + 1 < len(items) or data.get("next_page_token")
+                        next_token = _encode_token(upstream_token, index + 1) if more else None
+                        break
+            if next_token or len(found) == wanted:
+                break
+            skip = 0
+            upstream_token = data.get("next_page_token")
+            if not upstream_token:
+                break
+        result: dict[str, Any] = {items_key: found}
+        if next_token:
+            result["next_page_token"] = next_token
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(result))
+
+    # -- forwarding ----------------------------------------------------------------------
+    def _rewrite(self, body: dict[str, Any]) -> None:
+        self._json = body
+        self._chunks = [json.dumps(body).encode()]
+
+    def _upstream_params(self) -> list[tuple[str, str | int | float | bool | None]]:
+        override = getattr(self, "_query_override", {})
+        params = [
+            (k, override.get(k, v.decode()))
+            for k, values in self.request.query_arguments.items()
+            if k != "token"
+            for v in values
+        ]
+        return params
+
+    def _forward_headers(self) -> dict[str, str]:
+        keep = ("Content-Type", "Accept", "Accept-Encoding", "Range", "If-None-Match")
+        return {k: v for k, v in self.request.headers.items() if k in keep}
+
+    async def _send_raw(
+        self, method: str, *, params: Any = None, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        await self.upstream.ready()
+        client = self.upstream.client()
+        return await client.request(
+            method,
+            self.mlflow_path,
+            params=params,
+            json=body,
+            headers={"Accept": "application/json"},
+        )
+
+    async def _send(self) -> httpx.Response:
+        await self.upstream.ready()
+        client = self.upstream.client()
+        request = client.build_request(
+            self.request.method or "GET",
+            self.mlflow_path,
+            params=self._upstream_params(),
+            content=b"".join(self._chunks) if self._chunks else None,
+            headers=self._forward_headers(),
+        )
+        return await client.send(request, stream=True)
+
+    async def _forward_stream(self) -> httpx.Response:
+        assert self._stream_queue is not None
+        queue = self._stream_queue
+
+        async def body() -> Any:
+            while True:
+                chunk = await queue.get()
+                if chunk is None:
+                    return
+                yield chunk
+
+        await self.upstream.ready()
+        client = self.upstream.client()
+        request = client.build_request(
+            "PUT", self.mlflow_path, params=self._upstream_params(), content=body(),
+            headers=self._forward_headers(),
+        )  # fmt: skip
+        return await client.send(request, stream=True)
+
+    async def _relay(self, response: httpx.Response, post: Any = None) -> None:
+        try:
+            if post and response.status_code == 200:
+                await self._after(post)
+            self.set_status(response.status_code)
+            for name in RESPONSE_HEADERS:
+                if name in response.headers:
+                    self.set_header(name, response.headers[name])
+            async for chunk in response.aiter_raw():
+                self.write(chunk)
+                await self.flush()
+            self.finish()
+        finally:
+            await response.aclose()
+
+    async def _after(self, post: Any) -> None:
+        """Keep the workbench's ownership records in step with what MLflow just did."""
+        kind, name, extra = post
+        if kind == "record_model":
+
+            def record(s: Session, ctx: Ctx) -> None:
+                ex.record_model(s, ctx, s.get(Project, extra), name)  # type: ignore[arg-type]
+        elif kind == "rename_model" and extra:
+
+            def record(s: Session, ctx: Ctx) -> None:
+                ex.rename_model(s, ctx, name, extra)
+        elif kind == "delete_model":
+
+            def record(s: Session, ctx: Ctx) -> None:
+                ex.forget_model(s, ctx, name)
+        else:  # pragma: no cover
+            return
+        await self.db(record, write=True)
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _flat(query: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for key, value in query.items():
+        for v in value if isinstance(value, list) else [value]:
+            out.append((key, str(v)))
+    return out
+
+
+def _encode_token(upstream: str | None, skip: int) -> str:
+    raw = json.dumps({"t": upstream, "s": skip}).encode()
+    return "wb" + base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_token(token: str | None) -> tuple[str | None, int]:
+    if not token:
+        return None, 0
+    if not token.startswith("wb"):
+        raise ProxyError(400, "page_token: not a token this proxy issued")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token[2:]))
+        return data.get("t"), int(data.get("s", 0))
+    except (ValueError, binascii.Error, TypeError):
+        raise ProxyError(400, "page_token: not a token this proxy issued") from None

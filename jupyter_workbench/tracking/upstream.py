@@ -1,0 +1,107 @@
+"""The connection to the MLflow server behind the proxy (unix socket or URL), with the lookups
+the proxy needs to find which experiment a run or a logged model belongs to."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+import httpx
+
+from .supervisor import MlflowSupervisor
+
+CACHE_SIZE = 50_000
+
+
+class MlflowUnavailable(RuntimeError):
+    """The tracking server is not (yet) answering."""
+
+
+class Upstream:
+    """An async HTTP client of the tracking server; lookups are cached (runs never move)."""
+
+    def __init__(self, url: str = "", supervisor: MlflowSupervisor | None = None) -> None:
+        self.supervisor = supervisor
+        if supervisor is not None:
+            self.socket: str | None = str(supervisor.socket)
+            self.base = "http://localhost"
+        elif url.startswith("unix:"):
+            self.socket, self.base = url[len("unix:") :], "http://localhost"
+        else:
+            self.socket, self.base = None, url.rstrip("/")
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._run_experiment: OrderedDict[str, str] = OrderedDict()
+        self._model_experiment: OrderedDict[str, str] = OrderedDict()
+
+    def client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            transport = httpx.AsyncHTTPTransport(uds=self.socket) if self.socket else None
+            self._client = httpx.AsyncClient(
+                base_url=self.base, transport=transport, timeout=httpx.Timeout(300, connect=10)
+            )
+            self._loop = loop
+        return self._client
+
+    async def ready(self, timeout: float = 120.0) -> None:
+        """Wait for a managed server to answer (started on demand)."""
+        if self.supervisor is None:
+            return
+        if not self.supervisor.ready:
+            self.supervisor.ensure_started()
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.supervisor.wait_ready, timeout
+            )
+        if not self.supervisor.ready:
+            raise MlflowUnavailable(
+                "the MLflow tracking server is not ready yet; try again shortly"
+            )
+
+    async def get_json(self, path: str, params: dict[str, Any]) -> tuple[int, Any]:
+        await self.ready()
+        response = await self.client().get(path, params=params)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        await self.ready()
+        response = await self.client().post(path, json=body)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
+    async def experiment_of_run(self, run_id: str) -> str | None:
+        if run_id in self._run_experiment:
+            return self._run_experiment[run_id]
+        status, data = await self.get_json("/api/2.0/mlflow/runs/get", {"run_id": run_id})
+        if status != 200 or not data:
+            return None
+        experiment = str(data["run"]["info"]["experiment_id"])
+        _remember(self._run_experiment, run_id, experiment)
+        return experiment
+
+    async def experiment_of_logged_model(self, model_id: str) -> str | None:
+        if model_id in self._model_experiment:
+            return self._model_experiment[model_id]
+        status, data = await self.get_json(f"/api/2.0/mlflow/logged-models/{model_id}", {})
+        if status != 200 or not data:
+            return None
+        experiment = str(data["model"]["info"]["experiment_id"])
+        _remember(self._model_experiment, model_id, experiment)
+        return experiment
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _remember(cache: OrderedDict[str, str], key: str, value: str) -> None:
+    cache[key] = value
+    while len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)

@@ -1,0 +1,266 @@
+"""The stock ``mlflow`` client through the authorizing proxy, against a real MLflow server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from jupyter_workbench.tracking import rules
+from jupyter_workbench.tracking.supervisor import MlflowSupervisor
+
+from .conftest import TOKEN_OF
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSupervisor]:
+    """One real MLflow tracking server (SQLite store, unix socket) for the whole session."""
+    supervisor = MlflowSupervisor(tmp_path_factory.mktemp("mlflow"))
+    supervisor.start()
+    assert supervisor.wait_ready(240), (supervisor.root / "mlflow-server.log").read_text()[-3000:]
+    yield supervisor
+    supervisor.stop()
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config, mlflow_server: MlflowSupervisor) -> Config:
+    jp_server_config["Workbench"]["mlflow_url"] = f"unix:{mlflow_server.socket}"
+    return jp_server_config
+
+
+@pytest.fixture
+def tracking(jp_fetch: Any, jp_http_port: int, jp_base_url: str) -> Callable[..., Any]:
+    """``tracking(user, fn, scope=slug)`` runs ``fn(client)`` with a stock MlflowClient acting as
+    ``user`` through the proxy, on a thread (the server runs on this test's event loop)."""
+    from mlflow.tracking import MlflowClient
+
+    root = f"http://127.0.0.1:{jp_http_port}{jp_base_url}workbench/mlflow"
+
+    async def run(user: str | None, fn: Callable[[Any], Any], scope: str | None = None) -> Any:
+        uri = f"{root}/p/{scope}" if scope else root
+
+        def call() -> Any:
+            old = os.environ.get("MLFLOW_TRACKING_TOKEN")
+            os.environ["MLFLOW_TRACKING_TOKEN"] = TOKEN_OF[user] if user else "nope"
+            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+            try:
+                return fn(MlflowClient(tracking_uri=uri, registry_uri=uri))
+            finally:
+                if old is None:
+                    os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+                else:
+                    os.environ["MLFLOW_TRACKING_TOKEN"] = old
+
+        return await asyncio.to_thread(call)
+
+    return run
+
+
+async def refused(tracking: Any, user: str, fn: Callable[[Any], Any], **kw: Any) -> str:
+    """The MLflow error code the proxy answers ``fn(client)`` with."""
+    return await tracking(user, lambda c: mlflow_error(lambda: fn(c)), **kw)  # type: ignore[no-any-return]
+
+
+def mlflow_error(fn: Callable[[], Any]) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        fn()
+    except MlflowException as exc:
+        return str(exc.error_code)
+    raise AssertionError("no MlflowException")
+
+
+async def project(api: Any, owner: str = "alice", **members: str) -> str:
+    slug = f"p{uuid.uuid4().hex[:8]}"
+    assert (await api(owner).post("projects", {"name": slug, "slug": slug})).status == 201
+    for user, role in members.items():
+        await api(user).get("me")
+        r = await api(owner).post(f"projects/{slug}/members", {"user": user, "role": role})
+        assert r.status == 201, r
+    return slug
+
+
+async def test_stock_client_logs_and_reads_a_run_in_a_project(
+    api: Any, tracking: Any, tmp_path: Path
+) -> None:
+    slug = await project(api, bob="viewer")
+    artifact = tmp_path / "notes.txt"
+    artifact.write_text("hello from a run")
+
+    def train(client: Any) -> dict[str, Any]:
+        exp_id = client.create_experiment("baseline")
+        run = client.create_run(exp_id)
+        run_id = run.info.run_id
+        client.log_param(run_id, "lr", "0.01")
+        for step in range(5):
+            client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+        client.log_artifact(run_id, str(artifact))
+        client.set_terminated(run_id)
+        found = client.search_runs([exp_id])
+        history = client.get_metric_history(run_id, "loss")
+        local = client.download_artifacts(run_id, "notes.txt", str(tmp_path / "dl"))
+        by_name = client.get_experiment_by_name("baseline")
+        return {"exp": exp_id, "run": run_id, "found": [r.info.run_id for r in found],
+                "history": [m.value for m in history], "artifact": Path(local).read_text(),
+                "name": by_name.name}  # fmt: skip
+
+    out = await tracking("alice", train, scope=slug)
+    assert out["found"] == [out["run"]]
+    assert out["history"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+    assert out["artifact"] == "hello from a run"
+    assert out["name"] == f"{slug}/baseline"
+    # the workbench knows the experiment belongs to the project
+    query = {"project": slug, "action": "experiment.*"}
+    events = (await api("alice").get("audit", params=query)).json
+    assert [e["object_id"] for e in events["items"]] == ["baseline"]
+
+    # a viewer reads, but cannot write
+    run_id = out["run"]
+    lr = await tracking("bob", lambda c: c.get_run(run_id).data.params["lr"], scope=slug)
+    assert lr == "0.01"
+    code = await refused(tracking, "bob", lambda c: c.log_param(run_id, "x", "1"), scope=slug)
+    assert code == "PERMISSION_DENIED"
+    # a stranger sees nothing, by any route
+    carol = "carol"
+    await api(carol).get("me")
+    missing = "RESOURCE_DOES_NOT_EXIST"
+    assert await refused(tracking, carol, lambda c: c.get_run(run_id)) == missing
+    assert await refused(tracking, carol, lambda c: c.get_experiment(out["exp"])) == missing
+    assert await tracking(carol, lambda c: [e.name for e in c.search_experiments()]) == []
+    code = await tracking(carol, lambda c: mlflow_error(lambda: c.search_runs([out["exp"]])))
+    assert code == "RESOURCE_DOES_NOT_EXIST"
+    # ... while alice's global view lists it by its full name
+    names = await tracking("alice", lambda c: [e.name for e in c.search_experiments()])
+    assert f"{slug}/baseline" in names
+
+
+async def test_default_experiment_is_the_projects_own(api, tracking) -> None:
+    slug = await project(api)
+
+    def log(client: Any) -> tuple[str, str]:
+        run = client.create_run("0")  # what mlflow.start_run() does with nothing set
+        client.log_metric(run.info.run_id, "acc", 0.9)
+        return run.info.experiment_id, client.get_experiment(run.info.experiment_id).name
+
+    exp_id, name = await tracking("alice", log, scope=slug)
+    assert exp_id != "0" and name == f"{slug}/Default"
+    assert (await tracking("alice", log, scope=slug))[0] == exp_id  # the same one next time
+
+
+async def test_global_uri_needs_a_project_in_the_name(api, tracking) -> None:
+    slug = await project(api)
+    code = await tracking("alice", lambda c: mlflow_error(lambda: c.create_experiment("loose")))
+    assert code == "INVALID_PARAMETER_VALUE"
+    exp_id = await tracking("alice", lambda c: c.create_experiment(f"{slug}/named"))
+    assert await tracking("alice", lambda c: c.get_experiment(exp_id).name) == f"{slug}/named"
+    other = await project(api, owner="bob")
+    code = await refused(tracking, "alice", lambda c: c.create_experiment(f"{other}/x"))
+    assert code == "RESOURCE_DOES_NOT_EXIST"
+
+
+async def test_registry_aliases_and_promotion_rules(api, tracking) -> None:
+    slug = await project(api, carol="editor", bob="viewer")
+
+    def register(client: Any) -> str:
+        exp_id = client.create_experiment("models")
+        run = client.create_run(exp_id)
+        client.set_terminated(run.info.run_id)
+        name = f"{slug}-churn"
+        client.create_registered_model(name)
+        client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        client.set_registered_model_alias(name, "staging", "1")
+        return name
+
+    name = await tracking("carol", register, scope=slug)
+    promote = lambda c: c.set_registered_model_alias(name, "production", "1")  # noqa: E731
+    code = await refused(tracking, "carol", promote, scope=slug)
+    assert code == "PERMISSION_DENIED"  # promoting to production is an admin's call
+    await tracking(
+        "alice", lambda c: c.set_registered_model_alias(name, "production", "1"), scope=slug
+    )
+    version = await tracking(
+        "bob", lambda c: c.get_model_version_by_alias(name, "production").version, scope=slug
+    )
+    assert str(version) == "1"
+    # strangers do not see the model anywhere
+    await api("dave").get("me")
+    assert await tracking("dave", lambda c: [m.name for m in c.search_registered_models()]) == []
+    code = await tracking("dave", lambda c: mlflow_error(lambda: c.get_registered_model(name)))
+    assert code == "RESOURCE_DOES_NOT_EXIST"
+    assert name in await tracking("bob", lambda c: [m.name for m in c.search_registered_models()])
+
+
+async def test_unauthenticated_and_unmapped_routes(api, jp_fetch) -> None:
+    r = await jp_fetch("workbench", "mlflow", "api", "2.0", "mlflow", "experiments", "search",
+                       headers={"Authorization": ""}, raise_error=False)  # fmt: skip
+    assert r.code == 401 and b"UNAUTHENTICATED" in r.body
+    r = await jp_fetch("workbench", "mlflow", "api", "2.0", "mlflow", "traces", raise_error=False)
+    assert r.code == 403 and b"PERMISSION_DENIED" in r.body
+    r = await jp_fetch(
+        "workbench", "mlflow", "graphql", method="POST", body="{}", raise_error=False
+    )
+    assert r.code == 403
+
+
+def mlflow_routes() -> list[tuple[str, str]]:
+    """Every route the MLflow server answers: its Flask url map and its REST endpoint list."""
+    from mlflow.server import app as flask_app
+    from mlflow.server import handlers
+
+    found = set()
+    for path, _handler, methods in handlers.get_endpoints():
+        for method in methods:
+            found.add((method, path))
+    for rule in flask_app.url_map.iter_rules():
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            found.add((method, rule.rule))
+    return sorted(found)
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"<(?:[a-z]+:)?[a-z_]+>", "x", path)
+
+
+def test_every_mlflow_route_is_mapped_or_refused() -> None:
+    """Walk MLflow's own route list: each route either has a rule or the proxy refuses it
+    (deny by default), so a route a new MLflow release adds can never slip through."""
+    routes = mlflow_routes()
+    assert len(routes) > 300
+    mapped = [(m, p) for m, p in routes if rules.match(m, concrete(p)) is not None]
+    refused = [(m, p) for m, p in routes if rules.match(m, concrete(p)) is None]
+    assert len(mapped) + len(refused) == len(routes)
+    # the core of tracking, artifacts and the registry is mapped ...
+    for needed in [("POST", "/api/2.0/mlflow/runs/log-batch"), ("GET", "/api/2.0/mlflow/runs/get"),
+                   ("PUT", "/api/2.0/mlflow-artifacts/artifacts/<path:artifact_path>"),
+                   ("POST", "/api/2.0/mlflow/registered-models/alias")]:  # fmt: skip
+        assert needed in mapped, needed
+    # ... and, for instance, the AI gateway, traces and GraphQL are refused
+    for denied in [("POST", "/graphql"), ("GET", "/api/2.0/mlflow/traces"),
+                   ("GET", "/api/3.0/mlflow/gateway/secrets/list")]:  # fmt: skip
+        assert denied in refused, denied
+    # every rule in the table names a route MLflow really has (no stale rules)
+    real = {(m, concrete(p)) for m, p in routes}
+    for method, route in rules.API_RULES:
+        assert (method, concrete(f"/api/2.0/mlflow/{route}")) in real, (method, route)
+
+
+async def test_refused_routes_are_refused_live(api, jp_fetch) -> None:
+    """Send one request to every refused route through the running proxy: all get 403."""
+    for method, path in mlflow_routes():
+        if rules.match(method, concrete(path)) is not None:
+            continue
+        parts = [p for p in concrete(path).split("/") if p]
+        r = await jp_fetch("workbench", "mlflow", *parts, method=method,
+                           body=b"{}" if method in ("POST", "PUT", "PATCH") else None,
+                           allow_nonstandard_methods=True, raise_error=False)  # fmt: skip
+        assert r.code == 403, (method, path, r.code, r.body[:200])
