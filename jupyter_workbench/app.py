@@ -15,6 +15,7 @@ from .handlers.routes import tornado_handlers
 from .identity import ServerIdentitySource, WorkbenchIdentityProvider
 from .service import WorkbenchService
 from .settings import Workbench
+from .tracking.store import TrackingStore
 from .tracking.supervisor import MlflowSupervisor
 from .tracking.upstream import Upstream
 
@@ -32,6 +33,7 @@ class WorkbenchApp(ExtensionApp):
     _purge_task: asyncio.Task[Any] | None = None
     mlflow: Upstream | None = None
     mlflow_supervisor: MlflowSupervisor | None = None
+    _tracking_store: TrackingStore | None = None
 
     def initialize_settings(self) -> None:
         settings = Workbench(parent=self)
@@ -50,11 +52,24 @@ class WorkbenchApp(ExtensionApp):
                 self.mlflow_supervisor.start()
         self.mlflow = Upstream(settings.mlflow_url, self.mlflow_supervisor)
         self.settings["workbench_mlflow"] = self.mlflow
+        self._tracking_store: TrackingStore | None = None
         self.log.info(
             "Workbench API at %sworkbench/api/v1/ (database: %s)",
             self.serverapp.base_url if self.serverapp else "/",
             self.service.db.url.render_as_string(hide_password=True),
         )
+
+    def tracking_store(self) -> TrackingStore | None:
+        """Direct access to MLflow's database (fast paths), when the workbench knows it."""
+        if self._tracking_store is None:
+            assert self.service is not None
+            settings = self.service.settings
+            url = settings.mlflow_backend_store_uri
+            if not url and self.mlflow_supervisor is not None:
+                url = self.mlflow_supervisor.backend_store_uri
+            if url:
+                self._tracking_store = TrackingStore(url)
+        return self._tracking_store
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(tornado_handlers())
@@ -85,6 +100,8 @@ class WorkbenchApp(ExtensionApp):
                 await self._purge_task
         if self.mlflow is not None:
             await self.mlflow.close()
+        if self._tracking_store is not None:
+            self._tracking_store.dispose()
         if self.mlflow_supervisor is not None:
             self.mlflow_supervisor.stop()
         if self.service is not None:

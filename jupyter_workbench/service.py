@@ -24,6 +24,7 @@ from .core.users import ensure_user
 from .db.database import Database
 from .db.models import User
 from .settings import Workbench
+from .tracking.events import TrackingEvents
 
 if TYPE_CHECKING:
     from .dataset_jobs import DatasetJobs
@@ -72,6 +73,7 @@ class WorkbenchService:
         self._background: set[Future[Any]] = set()
         self._actors: OrderedDict[str, tuple[Identity, int]] = OrderedDict()
         self._datasets: DatasetJobs | None = None
+        self.tracking_events = TrackingEvents()
         if settings.auto_migrate if migrate is None else migrate:
             before, after = self.db.migrate()
             if before != after:

@@ -295,3 +295,25 @@ def storage_config(kind: str, request: pytest.FixtureRequest, tmp_path: Path) ->
         "s3_secret_key": S3_SECRET_KEY,
         "s3_region": S3_REGION,
     }
+
+
+# -- one real MLflow tracking server for the session --------------------------------------
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real MLflow tracking server (SQLite store, unix socket), shared by the session."""
+    from jupyter_workbench.tracking.supervisor import MlflowSupervisor
+
+    supervisor = MlflowSupervisor(tmp_path_factory.mktemp("mlflow"))
+    supervisor.start()
+    assert supervisor.wait_ready(240), (supervisor.root / "mlflow-server.log").read_text()[-3000:]
+    yield supervisor
+    supervisor.stop()
+
+
+@pytest.fixture
+def mlflow_config(mlflow_server: Any) -> dict[str, str]:
+    """``Workbench`` settings pointing a test server at the session's MLflow server."""
+    return {
+        "mlflow_url": f"unix:{mlflow_server.socket}",
+        "mlflow_backend_store_uri": mlflow_server.backend_store_uri,
+    }

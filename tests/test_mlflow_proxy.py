@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +14,15 @@ import pytest
 from traitlets.config import Config
 
 from jupyter_workbench.tracking import rules
-from jupyter_workbench.tracking.supervisor import MlflowSupervisor
 
 from .conftest import TOKEN_OF
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSupervisor]:
-    """One real MLflow tracking server (SQLite store, unix socket) for the whole session."""
-    supervisor = MlflowSupervisor(tmp_path_factory.mktemp("mlflow"))
-    supervisor.start()
-    assert supervisor.wait_ready(240), (supervisor.root / "mlflow-server.log").read_text()[-3000:]
-    yield supervisor
-    supervisor.stop()
-
-
 @pytest.fixture
-def jp_server_config(jp_server_config: Config, mlflow_server: MlflowSupervisor) -> Config:
-    jp_server_config["Workbench"]["mlflow_url"] = f"unix:{mlflow_server.socket}"
+def jp_server_config(jp_server_config: Config, mlflow_config: dict[str, str]) -> Config:
+    jp_server_config["Workbench"].update(mlflow_config)
     return jp_server_config
 
 
@@ -264,3 +253,98 @@ async def test_refused_routes_are_refused_live(api, jp_fetch) -> None:
                            body=b"{}" if method in ("POST", "PUT", "PATCH") else None,
                            allow_nonstandard_methods=True, raise_error=False)  # fmt: skip
         assert r.code == 403, (method, path, r.code, r.body[:200])
+
+
+async def _run(tracking: Any, user: str, slug: str) -> tuple[str, str]:
+    def make(client: Any) -> tuple[str, str]:
+        exp_id = client.create_experiment(f"fast-{uuid.uuid4().hex[:6]}")
+        return exp_id, client.create_run(exp_id).info.run_id
+
+    return await tracking(user, make, scope=slug)  # type: ignore[no-any-return]
+
+
+async def test_batch_logging_is_visible_to_stock_clients(api, tracking) -> None:
+    slug = await project(api, bob="viewer")
+    _exp, run_id = await _run(tracking, "alice", slug)
+    points = [
+        {"key": "loss", "value": 1.0 / (i + 1), "step": i, "timestamp": 1000 + i}
+        for i in range(500)
+    ]
+    points += [
+        {"key": "odd", "value": v, "step": i} for i, v in enumerate(["NaN", "Infinity", 2.5])
+    ]
+    r = await api("alice").post(
+        f"runs/{run_id}/batch", {"metrics": points, "params": {"lr": "0.1"}, "tags": {"t": "x"}}
+    )
+    assert r.status == 200, r
+    assert r.json == {"metrics": 503, "params": 1, "tags": 1}
+    history = await tracking("bob", lambda c: c.get_metric_history(run_id, "loss"), scope=slug)
+    assert [m.step for m in history] == list(range(500))
+    run = await tracking("bob", lambda c: c.get_run(run_id), scope=slug)
+    assert run.data.metrics["loss"] == 1.0 / 500 and run.data.params["lr"] == "0.1"
+    assert run.data.metrics["odd"] == 2.5  # latest by step, as MLflow keeps it
+    odd = await tracking("bob", lambda c: c.get_metric_history(run_id, "odd"), scope=slug)
+    assert str(odd[0].value) == "nan" and odd[1].value == 1.7976931348623157e308  # as MLflow
+    # writes need an editor; strangers see nothing
+    r = await api("bob").post(f"runs/{run_id}/batch", {"metrics": [{"key": "x", "value": 1}]})
+    assert r.status == 403
+    await api("carol").get("me")
+    assert (await api("carol").get(f"runs/{run_id}/metrics/loss/history")).status == 404
+    # bad input is a clear 400; params never change
+    r = await api("alice").post(
+        f"runs/{run_id}/batch", {"metrics": [{"key": "x", "value": "fast"}]}
+    )
+    assert r.status == 400 and "value" in r.json["message"]
+    r = await api("alice").post(f"runs/{run_id}/batch", {"params": {"lr": "0.2"}})
+    assert r.status == 409 and r.json["error"] == "param_changed"
+    r = await api("alice").post(f"runs/{'0' * 32}/batch", {"metrics": []})
+    assert r.status == 404
+
+
+async def test_history_downsampling_keeps_extremes_and_exports(api, tracking) -> None:
+    slug = await project(api)
+    _exp, run_id = await _run(tracking, "alice", slug)
+    values = [float(i % 10) for i in range(20_000)]
+    values[12_345] = 999.0  # a spike
+    values[777] = -50.0  # a dip
+    points = [{"key": "m", "value": v, "step": i, "timestamp": i} for i, v in enumerate(values)]
+    assert (await api("alice").post(f"runs/{run_id}/batch", {"metrics": points})).status == 200
+    r = await api("alice").get(f"runs/{run_id}/metrics/m/history", params={"max_points": "100"})
+    assert r.status == 200, r
+    data = r.json
+    assert data["total"] == 20_000 and data["downsampled"] and len(data["values"]) <= 100
+    assert max(data["values"]) == 999.0 and min(data["values"]) == -50.0
+    assert data["steps"][0] == 0 and data["steps"][-1] == 19_999
+    assert data["steps"] == sorted(data["steps"])
+    r = await api("alice").get(
+        f"runs/{run_id}/metrics/m/history", params={"start_step": "100", "end_step": "199"}
+    )
+    assert r.json["total"] == 100 and not r.json["downsampled"]
+    r = await api("alice").get("runs/export", params={"run_ids": run_id, "keys": "m"})
+    assert r.status == 200
+    lines = r.body.decode().splitlines()
+    assert lines[0] == "run_id,key,step,timestamp,value" and len(lines) == 20_001
+    assert lines[12_346] == f"{run_id},m,12345,12345,999.0"
+    r = await api("alice").get("runs/export", params={"run_ids": run_id, "format": "parquet"})
+    import io
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(r.body))
+    assert table.num_rows == 20_000 and table.column("value").to_pylist()[777] == -50.0
+
+
+async def test_live_updates_over_websocket(api, tracking, jp_ws_fetch) -> None:
+    import json
+
+    slug = await project(api)
+    _exp, run_id = await _run(tracking, "alice", slug)
+    socket = await jp_ws_fetch("workbench", "api", "v1", "runs", run_id, "live")
+    r = await api("alice").post(
+        f"runs/{run_id}/batch", {"metrics": [{"key": "acc", "value": 0.5, "step": 3}]}
+    )
+    assert r.status == 200
+    message = json.loads(await asyncio.wait_for(socket.read_message(), 10))
+    assert message["run_id"] == run_id
+    assert message["metrics"][0]["key"] == "acc" and message["metrics"][0]["step"] == 3
+    socket.close()

@@ -171,3 +171,36 @@ def project_for_tags(tags: list[dict[str, Any]]) -> str | None:
                 raise BadRequest(f"tags.{PROJECT_TAG}: must be a project slug")
             return value
     return None
+
+
+def experiment_project(s: Session, ctx: Ctx, mlflow_id: str, action: str) -> Project:
+    """The project owning MLflow experiment ``mlflow_id``, if the caller may do ``action``."""
+    from .access import check_project
+    from .errors import NotFound
+
+    owner = experiment_owner(s, mlflow_id)
+    if owner is None:
+        raise NotFound(f"experiment '{mlflow_id}' not found")
+    check_project(s, ctx, owner[1], action)
+    return owner[1]
+
+
+def list_experiments(s: Session, ctx: Ctx, slug: str) -> list[Experiment]:
+    from .access import require_project
+
+    project, _ = require_project(s, ctx, slug, "experiments.read")
+    return list(
+        s.scalars(
+            select(Experiment).where(Experiment.project_id == project.id).order_by(Experiment.name)
+        )
+    )
+
+
+def experiment_json(experiment: Experiment) -> dict[str, Any]:
+    return {
+        "name": experiment.name,
+        "mlflow_experiment_id": experiment.mlflow_experiment_id,
+        "mlflow_name": experiment.mlflow_name,
+        "description": experiment.description,
+        "created_at": experiment.created_at.isoformat(),
+    }

@@ -35,6 +35,7 @@ from .datasets import (
 from .datasets import (
     DiffHandler as DatasetDiffHandler,
 )
+from .live import RunLiveHandler
 from .mlflow_proxy import MlflowProxyHandler
 from .model_configs import (
     DiffHandler,
@@ -62,6 +63,7 @@ from .projects import (
     ProjectTransferHandler,
     ProjectUnarchiveHandler,
 )
+from .runs import ExperimentsHandler, ExportHandler, HistoryHandler, RunBatchHandler
 from .teams import TeamHandler, TeamMemberHandler, TeamMembersHandler, TeamsHandler
 
 API_PREFIX = "workbench/api/v1"
@@ -140,6 +142,10 @@ ROUTES: list[Route] = [
     Route("/operations/{op_id}", OperationHandler),
     Route("/operations/{op_id}/cancel", OperationCancelHandler),
     Route("/storage/verify", StorageVerifyHandler),
+    Route(f"{P}/experiments", ExperimentsHandler),
+    Route("/runs/{run_id}/batch", RunBatchHandler),
+    Route("/runs/{run_id}/metrics/{key}/history", HistoryHandler),
+    Route("/runs/export", ExportHandler),
     Route("/teams", TeamsHandler),
     Route("/teams/{name}", TeamHandler),
     Route("/teams/{name}/members", TeamMembersHandler),
@@ -154,6 +160,7 @@ def tornado_handlers() -> list[tuple[str, type[Any]]]:
         (f"/{API_PREFIX}{route.pattern}/?", route.handler) for route in ROUTES
     ]
     out.append((f"/{API_PREFIX}/openapi.json", OpenAPIHandler))
+    out.append((f"/{API_PREFIX}/runs/(?P<run_id>[0-9a-f]{{32}})/live", RunLiveHandler))
     out.append((r"/workbench/mlflow(?:/p/(?P<scope>[^/]+))?(?P<path>/.*)?", MlflowProxyHandler))
     out.append((f"/{API_PREFIX}(?:/.*)?", NotFoundHandler))
     return out

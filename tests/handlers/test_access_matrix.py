@@ -206,6 +206,34 @@ def seed_dataset(service: Any, slug: str, caller: str, tmp_path: Any) -> dict[st
     }
 
 
+def seed_run(service: Any, mlflow_server: Any, slug: str) -> dict[str, Any]:
+    """An MLflow experiment owned by the project, with one run that logged 'loss'."""
+    import httpx
+
+    from jupyter_workbench.core import experiments as ex
+
+    transport = httpx.HTTPTransport(uds=str(mlflow_server.socket))
+    with httpx.Client(transport=transport, base_url="http://localhost") as client:
+        name = f"{slug}/matrix"
+        exp_id = client.post("/api/2.0/mlflow/experiments/create", json={"name": name}).json()[
+            "experiment_id"
+        ]
+        run_id = client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": exp_id}).json()[
+            "run"
+        ]["info"]["run_id"]
+        client.post(
+            "/api/2.0/mlflow/runs/log-metric",
+            json={"run_id": run_id, "key": "loss", "value": 1.0, "timestamp": 1, "step": 0},
+        )
+
+    def record(s: Session, ctx: Any) -> None:
+        project = s.scalar(select(Project).where(Project.slug == slug))
+        ex.record_experiment(s, ctx, project, "matrix", str(exp_id), name)
+
+    service.call(Identity("seeder", "seeder", is_admin=True), record, write=True)
+    return {"run_id": run_id, "key": "loss"}
+
+
 def fill(template: str, values: dict[str, Any]) -> str:
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -273,8 +301,14 @@ def test_every_rule_has_a_description() -> None:
         assert text, action
 
 
+@pytest.fixture
+def jp_server_config(jp_server_config: Any, mlflow_config: dict[str, str]) -> Any:
+    jp_server_config["Workbench"].update(mlflow_config)
+    return jp_server_config
+
+
 @pytest.mark.parametrize(("route", "method"), CASES)
-async def test_access_matrix(route, method, api, jp_serverapp, tmp_path) -> None:
+async def test_access_matrix(route, method, api, jp_serverapp, tmp_path, mlflow_server) -> None:
     meta = route.endpoints()[method]
     service = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.service
     for name in [*USER_OF.values(), BYSTANDER, NEWCOMER]:
@@ -288,10 +322,16 @@ async def test_access_matrix(route, method, api, jp_serverapp, tmp_path) -> None
         values = service.call(admin, lambda s, _ctx, tag=tag: seed(s, tag, state), write=True)
         if needs_data:
             values |= seed_dataset(service, values["slug"], USER_OF.get(caller, "erin"), tmp_path)
+        if "/runs" in route.template or "/experiments" in route.template:
+            values |= seed_run(service, mlflow_server, values["slug"])
         path = fill(route.template, values)
         body = body_for(meta.example, tag)
         client = api(None if caller == "anonymous" else USER_OF[caller])
-        query = {p.name: p.example for p in meta.query if p.required}
+        query = {
+            p.name: str(p.example).replace("{run_id}", str(values.get("run_id", "")))
+            for p in meta.query
+            if p.required
+        }
         response = await client.request(method.upper(), path, body, params=query)
         want = (
             401

@@ -46,7 +46,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(db_url: str, tmp_path: Path):
+def live_server(db_url: str, tmp_path: Path, mlflow_config: dict[str, str]):
     """A real ``jupyter server`` process with the workbench, on loopback."""
     port, token = _free_port(), "schemathesis-token"
     env = {
@@ -66,6 +66,7 @@ def live_server(db_url: str, tmp_path: Path):
         f"--Workbench.data_dir={tmp_path / 'wb'}",
         "--Workbench.purge_interval_seconds=0",
         "--Workbench.mlflow_autostart=False",
+        *(f"--Workbench.{key}={value}" for key, value in mlflow_config.items()),
     ]  # fmt: skip
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)

@@ -1,0 +1,246 @@
+"""Fast paths straight into MLflow's own tables (SQLAlchemy Core, one transaction per batch).
+
+MLflow's REST store writes metrics row by row and reads whole histories through its ORM. The
+workbench writes a batch of points with one multi-row insert and updates ``latest_metrics``
+once per key, exactly as MLflow would have left them, so stock clients (``get_metric_history``)
+and the MLflow UI see every point. Histories are read with one query into numpy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import NullPool
+
+from ..core.errors import BadRequest, Conflict, NotFound
+
+MAX_FLOAT = 1.7976931348623157e308
+KEY_MAX = 250
+PARAM_VALUE_MAX = 8000
+
+
+def _tables() -> Any:
+    from mlflow.store.tracking.dbmodels import models
+
+    return models
+
+
+@dataclass(frozen=True)
+class Point:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+def sanitize(value: float) -> tuple[bool, float]:
+    """MLflow's encoding: NaN is stored as 0 with is_nan; infinities as the largest floats."""
+    if math.isnan(value):
+        return True, 0.0
+    if math.isinf(value):
+        return False, MAX_FLOAT if value > 0 else -MAX_FLOAT
+    return False, float(value)
+
+
+def _newer(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> bool:
+    """MLflow's rule for latest_metrics: a higher step wins, then a later timestamp, then value."""
+    return a >= b
+
+
+class TrackingStore:
+    """Direct access to the MLflow tracking database for bulk writes and fast reads."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        is_sqlite = url.startswith("sqlite")
+        self.engine: Engine = (
+            create_engine(url, poolclass=NullPool if is_sqlite else None, future=True)
+            if is_sqlite
+            else create_engine(url, pool_size=4, pool_pre_ping=True, future=True)
+        )
+        if is_sqlite:
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+
+        self.dialect = postgresql if url.startswith("postgresql") else sqlite
+        self.m = _tables()
+
+    # -- writing -----------------------------------------------------------------------
+    def run_state(self, run_id: str) -> tuple[str, str, str]:
+        """(experiment id, status, lifecycle stage) of a run; NotFound if it does not exist."""
+        runs = self.m.SqlRun.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(runs.c.experiment_id, runs.c.status, runs.c.lifecycle_stage).where(
+                    runs.c.run_uuid == run_id
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"run '{run_id}' not found")
+        return str(row[0]), str(row[1]), str(row[2])
+
+    def log_batch(
+        self,
+        run_id: str,
+        points: list[Point],
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dict[str, int]:
+        """Write points, params and tags of one run in one transaction."""
+        _experiment, _status, stage = self.run_state(run_id)
+        if stage != "active":
+            raise Conflict(
+                f"run '{run_id}' is deleted; restore it before logging", code="run_deleted"
+            )
+        metrics = self.m.SqlMetric.__table__
+        latest = self.m.SqlLatestMetric.__table__
+        rows: list[dict[str, Any]] = []
+        best: dict[str, dict[str, Any]] = {}
+        for p in points:
+            if not p.key or len(p.key) > KEY_MAX:
+                raise BadRequest(f"metrics: key {p.key!r} must be 1-{KEY_MAX} characters")
+            is_nan, value = sanitize(p.value)
+            row = {
+                "key": p.key,
+                "value": value,
+                "timestamp": int(p.timestamp),
+                "step": int(p.step),
+                "is_nan": is_nan,
+                "run_uuid": run_id,
+            }
+            rows.append(row)
+            current = best.get(p.key)
+            if current is None or _newer(
+                (row["step"], row["timestamp"], value),
+                (current["step"], current["timestamp"], current["value"]),
+            ):
+                best[p.key] = row
+        with self.engine.begin() as conn:
+            if rows:
+                stmt = self.dialect.insert(metrics).on_conflict_do_nothing()
+                for start in range(0, len(rows), 5000):
+                    conn.execute(stmt, rows[start : start + 5000])
+            if best:
+                existing = {
+                    r.key: r
+                    for r in conn.execute(
+                        select(latest).where(
+                            latest.c.run_uuid == run_id, latest.c.key.in_(list(best))
+                        )
+                    )
+                }
+                inserts, updates = [], []
+                for key, row in best.items():
+                    old = existing.get(key)
+                    if old is None:
+                        inserts.append(row)
+                    elif _newer(
+                        (row["step"], row["timestamp"], row["value"]),
+                        (old.step, old.timestamp, old.value),
+                    ):
+                        updates.append({**row, "b_key": key})
+                if inserts:
+                    conn.execute(latest.insert(), inserts)
+                if updates:
+                    conn.execute(
+                        update(latest)
+                        .where(
+                            and_(latest.c.run_uuid == run_id, latest.c.key == bindparam("b_key"))
+                        )
+                        .values(
+                            value=bindparam("value"),
+                            timestamp=bindparam("timestamp"),
+                            step=bindparam("step"),
+                            is_nan=bindparam("is_nan"),
+                        ),
+                        updates,
+                    )
+            self._params(conn, run_id, params or {})
+            self._tags(conn, run_id, tags or {})
+        return {"metrics": len(rows), "params": len(params or {}), "tags": len(tags or {})}
+
+    def _params(self, conn: Any, run_id: str, params: dict[str, str]) -> None:
+        if not params:
+            return
+        table = self.m.SqlParam.__table__
+        existing = dict(
+            conn.execute(
+                select(table.c.key, table.c.value).where(
+                    table.c.run_uuid == run_id, table.c.key.in_(list(params))
+                )
+            ).all()
+        )
+        new = []
+        for key, value in params.items():
+            value = str(value)
+            if len(value) > PARAM_VALUE_MAX:
+                raise BadRequest(f"params.{key}: longer than {PARAM_VALUE_MAX} characters")
+            if key in existing:
+                if existing[key] != value:
+                    raise Conflict(
+                        f"params.{key}: already logged as {existing[key]!r}; params cannot change",
+                        code="param_changed",
+                    )
+                continue
+            new.append({"key": key, "value": value, "run_uuid": run_id})
+        if new:
+            conn.execute(table.insert(), new)
+
+    def _tags(self, conn: Any, run_id: str, tags: dict[str, str]) -> None:
+        if not tags:
+            return
+        table = self.m.SqlTag.__table__
+        rows = [{"key": k, "value": str(v), "run_uuid": run_id} for k, v in tags.items()]
+        stmt = self.dialect.insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key", "run_uuid"], set_={"value": stmt.excluded.value}
+        )
+        conn.execute(stmt, rows)
+
+    # -- reading -----------------------------------------------------------------------
+    def history(self, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(steps, timestamps, values) of one metric, ordered by step then timestamp."""
+        sql = (
+            "SELECT step, timestamp, value, is_nan FROM metrics "
+            "WHERE run_uuid = {p} AND key = {p} ORDER BY step, timestamp"
+        )
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            cursor = raw.cursor()  # type: ignore[union-attr]
+            style = "?" if conn.dialect.name == "sqlite" else "%s"
+            cursor.execute(sql.format(p=style), (run_id, key))
+            rows = cursor.fetchall()
+            cursor.close()
+        if not rows:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+        data = np.array(rows, dtype=np.float64)
+        values = np.where(data[:, 3] > 0, np.nan, data[:, 2])
+        return data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), values
+
+    def metric_keys(self, run_ids: Iterable[str]) -> dict[str, list[str]]:
+        latest = self.m.SqlLatestMetric.__table__
+        out: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for run_uuid, key in conn.execute(
+                select(latest.c.run_uuid, latest.c.key).where(latest.c.run_uuid.in_(list(run_ids)))
+            ):
+                out.setdefault(run_uuid, []).append(key)
+        return out
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
