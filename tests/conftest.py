@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -317,3 +322,56 @@ def mlflow_config(mlflow_server: Any) -> dict[str, str]:
         "mlflow_url": f"unix:{mlflow_server.socket}",
         "mlflow_backend_store_uri": mlflow_server.backend_store_uri,
     }
+
+
+# -- a real jupyter server process -----------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path, mlflow_config: dict[str, str]) -> Iterator[Any]:
+    """A real ``jupyter server`` process with the workbench, on loopback:
+    (root URL, owner token, log file, process)."""
+    port, token = _free_port(), "live-owner-token"
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+    cmd = [
+        sys.executable, "-m", "jupyter_server",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False", "--allow-root",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.identity_provider_class=jupyter_workbench.identity.WorkbenchIdentityProvider",
+        "--WorkbenchIdentityProvider.owner_username=owner",
+        f"--Workbench.database_url={db_url}",
+        f"--Workbench.data_dir={tmp_path / 'wb'}",
+        "--Workbench.purge_interval_seconds=0",
+        "--Workbench.mlflow_autostart=False",
+        *(f"--Workbench.{key}={value}" for key, value in mlflow_config.items()),
+    ]  # fmt: skip
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    root = f"http://127.0.0.1:{port}"
+    base = f"{root}/workbench/api/v1"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/openapi.json", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp_path / "server.log").read_text()[-3000:]) from None
+            time.sleep(0.2)
+    yield root, token, tmp_path / "server.log", proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        proc.kill()
+    log.close()

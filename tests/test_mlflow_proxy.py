@@ -348,3 +348,35 @@ async def test_live_updates_over_websocket(api, tracking, jp_ws_fetch) -> None:
     assert message["run_id"] == run_id
     assert message["metrics"][0]["key"] == "acc" and message["metrics"][0]["step"] == 3
     socket.close()
+
+
+async def test_an_orphan_experiment_with_the_same_name_is_never_adopted(
+    api: Any, tracking: Any, mlflow_server: Any
+) -> None:
+    """A purged project's MLflow experiment keeps its name; a new project reusing the slug gets a
+    fresh experiment, and the old runs stay invisible."""
+    import httpx
+
+    slug = f"p{uuid.uuid4().hex[:8]}"
+    transport = httpx.HTTPTransport(uds=str(mlflow_server.socket))
+    with httpx.Client(transport=transport, base_url="http://localhost") as mlflow:
+        old = mlflow.post("/api/2.0/mlflow/experiments/create", json={"name": f"{slug}/e"}).json()
+        mlflow.post("/api/2.0/mlflow/runs/create", json={"experiment_id": old["experiment_id"]})
+    assert (await api("alice").post("projects", {"name": slug, "slug": slug})).status == 201
+
+    def use(client: Any) -> tuple[str, int]:
+        import mlflow as mlflow_module
+
+        client_exp = client.get_experiment_by_name("e")
+        assert client_exp is None  # the orphan is not ours
+        exp_id = client.create_experiment("e")
+        runs = client.search_runs([exp_id])
+        assert mlflow_module is not None
+        return exp_id, len(runs)
+
+    exp_id, runs = await tracking("alice", use, scope=slug)
+    assert exp_id != old["experiment_id"] and runs == 0
+    name = await tracking(
+        "alice", lambda c: c.get_experiment_by_name("e").experiment_id, scope=slug
+    )
+    assert name == exp_id

@@ -81,6 +81,14 @@ def experiment_by_mlflow_name(s: Session, mlflow_name: str) -> tuple[Experiment,
     return (row[0], row[1]) if row else None
 
 
+def experiment_in_project(s: Session, slug: str, name: str) -> Experiment | None:
+    return s.scalar(
+        select(Experiment)
+        .join(Project, Project.id == Experiment.project_id)
+        .where(Project.slug == slug, Project.deleted_at.is_(None), Experiment.name == name)
+    )
+
+
 def project_default_experiment(s: Session, project: Project) -> Experiment | None:
     return s.scalar(
         select(Experiment).where(

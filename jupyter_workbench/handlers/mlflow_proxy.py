@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -364,19 +365,27 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
         await self.db(check)
 
     async def _authorize_by_name(self, action: str) -> None:
+        """Names are looked up in the workbench (project + name), never taken from MLflow: an
+        experiment a purged project left behind under the same name stays invisible."""
         name = self._field("experiment_name") or ""
-        if self.project_scope is not None and not name.startswith(f"{self.project_scope.slug}/"):
-            name = ex.mlflow_experiment_name(self.project_scope, name)
-            self._query_override = {"experiment_name": name}
         scope = self.project_scope
+        if scope is not None:
+            prefix = f"{scope.slug}/"
+            slug, short = scope.slug, name[len(prefix) :] if name.startswith(prefix) else name
+        else:
+            parts = ex.split_experiment_name(name)
+            if parts is None:
+                raise ProxyError(404, f"experiment '{name}' not found")
+            slug, short = parts
 
-        def check(s: Session, ctx: Ctx) -> None:
-            owner = ex.experiment_by_mlflow_name(s, name)
-            if owner is None or (scope is not None and owner[1].id != scope.id):
+        def find(s: Session, ctx: Ctx) -> str:
+            experiment = ex.experiment_in_project(s, slug, short)
+            if experiment is None:
                 raise NotFound(f"experiment '{name}' not found")
-            check_project(s, ctx, owner[1], action)
+            check_project(s, ctx, s.get(Project, experiment.project_id), action)  # type: ignore[arg-type]
+            return str(experiment.mlflow_name)
 
-        await self.db(check)
+        self._query_override = {"experiment_name": await self.db(find)}
 
     async def _project_for_new(self, name: str, tags: list[Any], sep: str) -> tuple[Project, str]:
         """The project a new experiment/model goes to, and its name inside that project."""
@@ -429,11 +438,22 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
         tags += [{"key": ex.PROJECT_TAG, "value": project.slug},
                  {"key": ex.PROJECT_ID_TAG, "value": str(project.id)}]  # fmt: skip
         payload["tags"] = tags
-        status, data = await self.upstream.post_json("/api/2.0/mlflow/experiments/create", payload)
+        # The plain name may be taken in MLflow by an experiment of a purged project that had
+        # the same slug: never adopt it (its runs are not this project's); take a new name.
+        for candidate in (mlflow_name, f"{mlflow_name}.{project.id}",
+                          f"{mlflow_name}.{project.id}.{uuid.uuid4().hex[:6]}"):  # fmt: skip
+            payload["name"] = candidate
+            status, data = await self.upstream.post_json(
+                "/api/2.0/mlflow/experiments/create", payload
+            )
+            taken = status == 400 and "already exists" in str((data or {}).get("message", ""))
+            if not taken and (data or {}).get("error_code") != "RESOURCE_ALREADY_EXISTS":
+                break
         if status != 200:
             message = (data or {}).get("message", "MLflow refused the experiment")
             raise ProxyError(status if status in ERROR_CODES else 400, message)
         exp_id = str(data["experiment_id"])
+        mlflow_name = candidate
 
         def record(s: Session, ctx: Ctx) -> None:
             ex.record_experiment(s, ctx, s.get(Project, project.id), short, exp_id, mlflow_name)  # type: ignore[arg-type]

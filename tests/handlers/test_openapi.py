@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -39,64 +37,6 @@ async def test_served_document_is_the_generated_one(api, jp_base_url) -> None:
     assert r.json["openapi"].startswith("3.1")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def live_server(db_url: str, tmp_path: Path, mlflow_config: dict[str, str]):
-    """A real ``jupyter server`` process with the workbench, on loopback."""
-    port, token = _free_port(), "schemathesis-token"
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-    }
-    cmd = [
-        sys.executable, "-m", "jupyter_server",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        "--ServerApp.open_browser=False", "--allow-root",
-        f"--IdentityProvider.token={token}",
-        "--ServerApp.identity_provider_class=jupyter_workbench.identity.WorkbenchIdentityProvider",
-        "--WorkbenchIdentityProvider.owner_username=fuzzer",
-        f"--Workbench.database_url={db_url}",
-        f"--Workbench.data_dir={tmp_path / 'wb'}",
-        "--Workbench.purge_interval_seconds=0",
-        "--Workbench.mlflow_autostart=False",
-        *(f"--Workbench.{key}={value}" for key, value in mlflow_config.items()),
-    ]  # fmt: skip
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}/workbench/api/v1"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/openapi.json", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp_path / "server.log").read_text()[-3000:]) from None
-            time.sleep(0.2)
-    # a little data, so some operations meet real objects
-    request = urllib.request.Request(
-        f"{base}/projects",
-        data=json.dumps({"name": "fuzz", "visibility": "public"}).encode(),
-        headers={"Authorization": f"token {token}"},
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-    yield base, token, tmp_path / "server.log"
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        proc.kill()
-    log.close()
-
-
 @pytest.mark.slow
 def test_schemathesis_finds_nothing(live_server) -> None:
     """Fuzz every operation: no 5xx, only documented statuses, bodies match their schemas,
@@ -106,7 +46,15 @@ def test_schemathesis_finds_nothing(live_server) -> None:
     refused on semantic grounds the schema cannot express (an unknown username, a stale
     If-Match, an opaque cursor that this API did not issue) with a 4xx that names the field.
     """
-    base, token, log = live_server
+    root, token, log, _proc = live_server
+    base = f"{root}/workbench/api/v1"
+    create = urllib.request.Request(
+        f"{base}/projects",
+        data=json.dumps({"name": "fuzz", "visibility": "public"}).encode(),
+        headers={"Authorization": f"token {token}"},
+        method="POST",
+    )
+    urllib.request.urlopen(create, timeout=10).close()  # a little data to meet
     st = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
     result = subprocess.run(
         [

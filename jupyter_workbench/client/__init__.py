@@ -1,0 +1,260 @@
+"""The Python client of the workbench: ``from jupyter_workbench.client import Client``.
+
+>>> client = Client()                       # WORKBENCH_URL + WORKBENCH_TOKEN from the environment
+>>> with client.run("my-project", "baseline", params={"lr": 0.01}) as run:
+...     for step in range(1000):
+...         run.log({"loss": 1 / (step + 1)}, step=step)   # returns at once; sent in batches
+
+``run.log`` only enqueues: a background thread sends points in batches to the workbench's
+batch endpoint, in order. The queue is bounded, so a training loop that logs faster than the
+server takes points slows down instead of filling memory. ``run.end()`` (or leaving the ``with``
+block, or the interpreter exiting) flushes what is queued; a server that cannot be reached makes
+``flush``/``end`` raise ``ConnectionFailed`` after a bounded wait, never hang.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any
+
+import httpx
+
+from . import errors
+from .errors import ConnectionFailed, WorkbenchError
+
+__all__ = ["Client", "Run", "errors"]
+
+RETRIES = 3
+BATCH_POINTS = 5000
+QUEUE_POINTS = 200_000
+SEND_INTERVAL = 0.2
+_open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+class Client:
+    """A connection to one workbench (standalone server or hub user server)."""
+
+    def __init__(
+        self, url: str | None = None, token: str | None = None, *, timeout: float = 30
+    ) -> None:
+        self.url = (url or os.environ.get("WORKBENCH_URL") or "").rstrip("/")
+        self.token = (
+            token or os.environ.get("WORKBENCH_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN")
+        )
+        if not self.url:
+            raise ValueError("no workbench URL: pass url= or set WORKBENCH_URL")
+        headers = {"Authorization": f"token {self.token}"} if self.token else {}
+        self.http = httpx.Client(headers=headers, timeout=timeout)
+
+    # -- plumbing ---------------------------------------------------------------------
+    def api_url(self, path: str) -> str:
+        return f"{self.url}/workbench/api/v1/{path.lstrip('/')}"
+
+    def mlflow_url(self, project: str) -> str:
+        """The tracking URI of a project, for the stock ``mlflow`` client."""
+        return f"{self.url}/workbench/mlflow/p/{project}"
+
+    def request(self, method: str, url: str, **kw: Any) -> Any:
+        """One call with retries on connection errors; errors carry the server's message."""
+        last: Exception | None = None
+        for attempt in range(RETRIES):
+            try:
+                response = self.http.request(method, url, **kw)
+            except httpx.TransportError as exc:
+                last = exc
+                time.sleep(0.2 * (2**attempt))
+                continue
+            try:
+                body = response.json() if response.content else None
+            except ValueError:
+                body = None
+            if response.status_code >= 400:
+                raise errors.from_response(response.status_code, body)
+            return body
+        raise ConnectionFailed(f"cannot reach the workbench at {self.url}: {last}") from last
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", self.api_url(path), params=params or None)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", self.api_url(path), json=body)
+
+    # -- experiments and runs ---------------------------------------------------------
+    def experiment_id(self, project: str, name: str) -> str:
+        """The MLflow id of a project's experiment, created when missing."""
+        base = self.mlflow_url(project) + "/api/2.0/mlflow"
+        try:
+            found = self.request(
+                "GET", f"{base}/experiments/get-by-name", params={"experiment_name": name}
+            )
+            return str(found["experiment"]["experiment_id"])
+        except errors.NotFound:
+            created = self.request("POST", f"{base}/experiments/create", json={"name": name})
+            return str(created["experiment_id"])
+
+    def run(
+        self,
+        project: str,
+        experiment: str = "Default",
+        *,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> Run:
+        """Start a run in a project's experiment."""
+        base = self.mlflow_url(project) + "/api/2.0/mlflow"
+        body: dict[str, Any] = {
+            "experiment_id": self.experiment_id(project, experiment),
+            "start_time": int(time.time() * 1000),
+        }
+        if name:
+            body["run_name"] = name
+        info = self.request("POST", f"{base}/runs/create", json=body)["run"]["info"]
+        run = Run(self, project, info["run_id"])
+        if params or tags:
+            self.post(
+                f"runs/{run.run_id}/batch",
+                {"params": {k: str(v) for k, v in (params or {}).items()}, "tags": tags or {}},
+            )
+        return run
+
+    def history(self, run_id: str, key: str, max_points: int = 2000) -> dict[str, Any]:
+        return self.get(f"runs/{run_id}/metrics/{key}/history", max_points=max_points)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class Run:
+    """A run being logged to; ``log`` never waits on the network."""
+
+    def __init__(self, client: Client, project: str, run_id: str) -> None:
+        self.client, self.project, self.run_id = client, project, run_id
+        self._points: deque[dict[str, Any]] = deque()
+        self._lock = threading.Condition()
+        self._sent = 0
+        self._queued = 0
+        self._step = 0
+        self._error: WorkbenchError | None = None
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._sender, name=f"workbench-run-{run_id[:8]}", daemon=True
+        )
+        self._thread.start()
+        _open_runs.add(self)
+
+    # -- the training loop's side -------------------------------------------------------
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Queue metric points (one per key) at ``step`` (default: one more than last time)."""
+        if self._error is not None:
+            raise self._error
+        if step is None:
+            step = self._step
+        self._step = step + 1
+        stamp = int(time.time() * 1000)
+        lock = self._lock
+        with lock:
+            while len(self._points) >= QUEUE_POINTS and self._error is None:
+                lock.wait(0.5)  # back-pressure: the sender is behind
+            for key, value in metrics.items():
+                self._points.append(
+                    {"key": key, "value": _jsonable(value), "step": step, "timestamp": stamp}
+                )
+            self._queued += len(metrics)
+            if len(self._points) >= BATCH_POINTS:
+                lock.notify_all()
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.client.post(
+            f"runs/{self.run_id}/batch", {"params": {k: str(v) for k, v in params.items()}}
+        )
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every queued point is stored (or raise why it could not be)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._lock.notify_all()
+            while self._sent < self._queued and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConnectionFailed(
+                        f"{self._queued - self._sent} points not sent after {timeout:.0f}s"
+                    )
+                self._lock.wait(min(remaining, 0.5))
+        if self._error is not None:
+            raise self._error
+
+    def end(self, status: str = "FINISHED", timeout: float = 60.0) -> None:
+        """Flush, then mark the run finished (or FAILED/KILLED)."""
+        if self._closed:
+            return
+        try:
+            self.flush(timeout)
+        finally:
+            self._closed = True
+            with self._lock:
+                self._lock.notify_all()
+        base = self.client.mlflow_url(self.project) + "/api/2.0/mlflow"
+        self.client.request(
+            "POST",
+            f"{base}/runs/update",
+            json={
+                "run_id": self.run_id,
+                "status": status,
+                "end_time": int(time.time() * 1000),
+            },
+        )
+        _open_runs.discard(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind: Any, _value: Any, _tb: Any) -> None:
+        self.end("FINISHED" if kind is None else "FAILED")
+
+    # -- the background sender -------------------------------------------------------------
+    def _sender(self) -> None:
+        while True:
+            with self._lock:
+                if not self._points:
+                    if self._closed:
+                        return
+                    self._lock.wait(SEND_INTERVAL)
+                    if not self._points:
+                        continue
+                batch = [
+                    self._points.popleft() for _ in range(min(BATCH_POINTS, len(self._points)))
+                ]
+            try:
+                self.client.post(f"runs/{self.run_id}/batch", {"metrics": batch})
+            except WorkbenchError as exc:
+                with self._lock:
+                    self._error = exc
+                    self._points.clear()
+                    self._lock.notify_all()
+                return
+            with self._lock:
+                self._sent += len(batch)
+                self._lock.notify_all()
+
+
+def _jsonable(value: float) -> Any:
+    number = float(value)
+    if number != number:
+        return "NaN"
+    if number in (float("inf"), float("-inf")):
+        return "Infinity" if number > 0 else "-Infinity"
+    return number
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for run in list(_open_runs):
+        with contextlib.suppress(WorkbenchError):
+            run.flush(timeout=30)

@@ -1,0 +1,84 @@
+"""The Python client against a real server process: fast non-blocking logging, order, flush,
+back-pressure, clear errors, and no hang when the server dies."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from jupyter_workbench import client as wbclient
+from jupyter_workbench.client import Client, errors
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def owner(live_server: Any) -> Client:
+    root, token, _log, _proc = live_server
+    c = Client(root, token)
+    c.post("projects", {"name": "Lab", "slug": "lab"})
+    yield c
+    c.close()
+
+
+def test_log_is_fast_ordered_and_complete(owner: Client) -> None:
+    with owner.run("lab", "baseline", params={"lr": 0.01}, name="first") as run:
+        started = time.perf_counter()
+        for step in range(20_000):
+            run.log({"loss": 1.0 / (step + 1)}, step=step)
+        per_call = (time.perf_counter() - started) / 20_000
+        run.log({"odd": float("nan")})
+        run.flush()
+        history = owner.history(run.run_id, "loss", max_points=100_000)
+    assert history["total"] == 20_000
+    assert history["steps"] == list(range(20_000))
+    assert history["values"][-1] == pytest.approx(1 / 20_000)
+    assert per_call < 1e-3  # a queue append, not a request (measured in the benchmark)
+    run_info = owner.request(
+        "GET", owner.mlflow_url("lab") + "/api/2.0/mlflow/runs/get", params={"run_id": run.run_id}
+    )["run"]
+    assert run_info["info"]["status"] == "FINISHED"
+    assert {p["key"]: p["value"] for p in run_info["data"]["params"]} == {"lr": "0.01"}
+
+
+def test_errors_carry_the_servers_message(owner: Client) -> None:
+    with pytest.raises(errors.NotFound) as missing:
+        owner.get("projects/nope")
+    assert "nope" in missing.value.message
+    with pytest.raises(errors.BadRequest) as bad:
+        owner.post("projects", {"name": 5})
+    assert bad.value.message == "name: must be a string"
+    run = owner.run("lab")
+    run.log({"x": 1.0})
+    run.end()
+    with pytest.raises(errors.WorkbenchError):  # a parameter cannot change
+        owner.post(f"runs/{run.run_id}/batch", {"params": {"p": "1"}})
+        owner.post(f"runs/{run.run_id}/batch", {"params": {"p": "2"}})
+
+
+def test_back_pressure_bounds_memory(owner: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wbclient, "QUEUE_POINTS", 1000)
+    monkeypatch.setattr(wbclient, "BATCH_POINTS", 200)
+    with owner.run("lab", "pressure") as run:
+        for step in range(5000):
+            run.log({"a": step, "b": -step}, step=step)
+            assert len(run._points) <= 1000 + 2
+    assert owner.history(run.run_id, "b", max_points=100_000)["total"] == 5000
+
+
+def test_a_killed_server_is_a_clear_error_not_a_hang(owner: Client, live_server: Any) -> None:
+    run = owner.run("lab", "doomed")
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    _root, _token, _log, proc = live_server
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    run.log({"loss": 0.5}, step=1)
+    started = time.monotonic()
+    with pytest.raises(errors.ConnectionFailed) as failed:
+        run.end(timeout=20)
+    assert time.monotonic() - started < 20
+    assert "cannot reach the workbench" in failed.value.message
