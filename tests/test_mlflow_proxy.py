@@ -99,9 +99,14 @@ async def test_stock_client_logs_and_reads_a_run_in_a_project(
         history = client.get_metric_history(run_id, "loss")
         local = client.download_artifacts(run_id, "notes.txt", str(tmp_path / "dl"))
         by_name = client.get_experiment_by_name("baseline")
-        return {"exp": exp_id, "run": run_id, "found": [r.info.run_id for r in found],
-                "history": [m.value for m in history], "artifact": Path(local).read_text(),
-                "name": by_name.name}  # fmt: skip
+        return {
+            "exp": exp_id,
+            "run": run_id,
+            "found": [r.info.run_id for r in found],
+            "history": [m.value for m in history],
+            "artifact": Path(local).read_text(),
+            "name": by_name.name,
+        }
 
     out = await tracking("alice", train, scope=slug)
     assert out["found"] == [out["run"]]
@@ -190,8 +195,17 @@ async def test_registry_aliases_and_promotion_rules(api, tracking) -> None:
 
 
 async def test_unauthenticated_and_unmapped_routes(api, jp_fetch) -> None:
-    r = await jp_fetch("workbench", "mlflow", "api", "2.0", "mlflow", "experiments", "search",
-                       headers={"Authorization": ""}, raise_error=False)  # fmt: skip
+    r = await jp_fetch(
+        "workbench",
+        "mlflow",
+        "api",
+        "2.0",
+        "mlflow",
+        "experiments",
+        "search",
+        headers={"Authorization": ""},
+        raise_error=False,
+    )
     assert r.code == 401 and b"UNAUTHENTICATED" in r.body
     r = await jp_fetch("workbench", "mlflow", "api", "2.0", "mlflow", "traces", raise_error=False)
     assert r.code == 403 and b"PERMISSION_DENIED" in r.body
@@ -229,13 +243,19 @@ def test_every_mlflow_route_is_mapped_or_refused() -> None:
     refused = [(m, p) for m, p in routes if rules.match(m, concrete(p)) is None]
     assert len(mapped) + len(refused) == len(routes)
     # the core of tracking, artifacts and the registry is mapped ...
-    for needed in [("POST", "/api/2.0/mlflow/runs/log-batch"), ("GET", "/api/2.0/mlflow/runs/get"),
-                   ("PUT", "/api/2.0/mlflow-artifacts/artifacts/<path:artifact_path>"),
-                   ("POST", "/api/2.0/mlflow/registered-models/alias")]:  # fmt: skip
+    for needed in [
+        ("POST", "/api/2.0/mlflow/runs/log-batch"),
+        ("GET", "/api/2.0/mlflow/runs/get"),
+        ("PUT", "/api/2.0/mlflow-artifacts/artifacts/<path:artifact_path>"),
+        ("POST", "/api/2.0/mlflow/registered-models/alias"),
+    ]:
         assert needed in mapped, needed
     # ... and, for instance, the AI gateway, traces and GraphQL are refused
-    for denied in [("POST", "/graphql"), ("GET", "/api/2.0/mlflow/traces"),
-                   ("GET", "/api/3.0/mlflow/gateway/secrets/list")]:  # fmt: skip
+    for denied in [
+        ("POST", "/graphql"),
+        ("GET", "/api/2.0/mlflow/traces"),
+        ("GET", "/api/3.0/mlflow/gateway/secrets/list"),
+    ]:
         assert denied in refused, denied
     # every rule in the table names a route MLflow really has (no stale rules)
     real = {(m, concrete(p)) for m, p in routes}
@@ -249,9 +269,15 @@ async def test_refused_routes_are_refused_live(api, jp_fetch) -> None:
         if rules.match(method, concrete(path)) is not None:
             continue
         parts = [p for p in concrete(path).split("/") if p]
-        r = await jp_fetch("workbench", "mlflow", *parts, method=method,
-                           body=b"{}" if method in ("POST", "PUT", "PATCH") else None,
-                           allow_nonstandard_methods=True, raise_error=False)  # fmt: skip
+        r = await jp_fetch(
+            "workbench",
+            "mlflow",
+            *parts,
+            method=method,
+            body=b"{}" if method in ("POST", "PUT", "PATCH") else None,
+            allow_nonstandard_methods=True,
+            raise_error=False,
+        )
         assert r.code == 403, (method, path, r.code, r.body[:200])
 
 
@@ -380,3 +406,61 @@ async def test_an_orphan_experiment_with_the_same_name_is_never_adopted(
         "alice", lambda c: c.get_experiment_by_name("e").experiment_id, scope=slug
     )
     assert name == exp_id
+
+
+async def test_compare_aggregate_and_search_across_projects(api: Any, tracking: Any) -> None:
+    slug = await project(api, bob="viewer")
+    other = await project(api)
+
+    def runs(client: Any) -> list[str]:
+        exp_id = client.create_experiment("sweep")
+        ids = []
+        for lr in ("0.1", "0.01"):
+            for seed in ("1", "2", "3"):
+                run = client.create_run(exp_id)
+                client.log_param(run.info.run_id, "lr", lr)
+                client.log_param(run.info.run_id, "seed", seed)
+                ids.append(run.info.run_id)
+        return ids
+
+    ids = await tracking("alice", runs, scope=slug)
+    for i, run_id in enumerate(ids):
+        points = [{"key": "loss", "value": (i % 3) + step, "step": step} for step in range(10)]
+        assert (await api("alice").post(f"runs/{run_id}/batch", {"metrics": points})).status == 200
+    r = await api("bob").post("runs/compare", {"run_ids": ids[:2]})
+    assert r.status == 200, r
+    assert r.json["params"]["differ"] == {"seed": {ids[0]: "1", ids[1]: "2"}}
+    assert r.json["params"]["same"] == {"lr": "0.1"}
+    assert r.json["metrics"]["loss"][ids[1]] == {
+        "min": 1.0,
+        "max": 10.0,
+        "points": 10,
+        "last": 10.0,
+        "last_step": 9,
+    }
+    r = await api("bob").post(
+        "runs/aggregate", {"run_ids": ids, "metric": "loss", "group_by": "seed"}
+    )
+    assert r.status == 200, r
+    groups = {g["params"]["lr"]: g for g in r.json["groups"]}
+    assert sorted(groups) == ["0.01", "0.1"] and len(groups["0.1"]["runs"]) == 3
+    assert (
+        groups["0.1"]["mean"][0] == 1.0
+        and groups["0.1"]["min"][0] == 0.0
+        and groups["0.1"]["max"][0] == 2.0
+    )
+    assert groups["0.1"]["std"][0] == pytest.approx((2 / 3) ** 0.5)
+    # search: alice sees both projects' runs, bob only slug's, carol nothing
+    other_ids = await tracking("alice", runs, scope=other)
+    found = (
+        await api("alice").post("runs/search", {"filter": "params.lr = '0.1'", "max_results": 100})
+    ).json
+    assert {r["run_id"] for r in found["runs"]} >= set(ids[:3] + other_ids[:3])
+    found = (await api("bob").post("runs/search", {"filter": "params.lr = '0.1'"})).json
+    assert {r["run_id"] for r in found["runs"]} == set(ids[:3])
+    assert {r["experiment"] for r in found["runs"]} == {f"{slug}/sweep"}
+    await api("carol").get("me")
+    assert (await api("carol").post("runs/search", {})).json["runs"] == []
+    assert (await api("carol").post("runs/compare", {"run_ids": ids[:1]})).status == 404
+    r = await api("alice").post("runs/search", {"filter": "metrics.loss <<< 1"})
+    assert r.status == 400 and "filter" in r.json["message"]

@@ -108,6 +108,7 @@ SELF_RULES: dict[str, str] = {
     "access_requests.view": "project admins, or the requesting user",
     "access_requests.withdraw": "the requesting user only (others who see the project get 403)",
     "datasets.search": "any signed-in user (finds datasets of projects they may see)",
+    "runs.search": "any signed-in user (finds runs of projects they may see)",
     "lineage.read": "any signed-in user (sees versions of projects they may see)",
     "operations.read": "the user who started the operation (or an administrator)",
     "storage.admin": "workbench administrators only",

@@ -63,7 +63,15 @@ from .projects import (
     ProjectTransferHandler,
     ProjectUnarchiveHandler,
 )
-from .runs import ExperimentsHandler, ExportHandler, HistoryHandler, RunBatchHandler
+from .runs import (
+    AggregateHandler,
+    CompareHandler,
+    ExperimentsHandler,
+    ExportHandler,
+    HistoryHandler,
+    RunBatchHandler,
+    SearchRunsHandler,
+)
 from .teams import TeamHandler, TeamMemberHandler, TeamMembersHandler, TeamsHandler
 
 API_PREFIX = "workbench/api/v1"
@@ -146,6 +154,9 @@ ROUTES: list[Route] = [
     Route("/runs/{run_id}/batch", RunBatchHandler),
     Route("/runs/{run_id}/metrics/{key}/history", HistoryHandler),
     Route("/runs/export", ExportHandler),
+    Route("/runs/search", SearchRunsHandler),
+    Route("/runs/compare", CompareHandler),
+    Route("/runs/aggregate", AggregateHandler),
     Route("/teams", TeamsHandler),
     Route("/teams/{name}", TeamHandler),
     Route("/teams/{name}/members", TeamMembersHandler),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from ..core import experiments as ex
 from ..core.context import Ctx
-from ..core.errors import BadRequest, WorkbenchError
+from ..core.errors import BadRequest, NotFound, WorkbenchError
 from ..tracking.downsample import minmax_indices
-from ..tracking.store import Point, TrackingStore, now_ms
+from ..tracking.store import Point, RunReader, TrackingStore, now_ms
 from ..tracking.upstream import Upstream
 from . import schemas as S
 from .base import Param, WorkbenchHandler, endpoint
@@ -316,3 +317,241 @@ class ExperimentsHandler(TrackingHandler):
             return {"items": [ex.experiment_json(e) for e in ex.list_experiments(s, ctx, slug)]}
 
         self.reply(await self.call(work))
+
+
+RUN_IDS = {"type": "array", "items": RUN_ID, "minItems": 1, "maxItems": MAX_EXPORT_RUNS}
+
+
+class AnalysisHandler(TrackingHandler):
+    """Shared: check every run is readable, load them in a few queries."""
+
+    async def readable_runs(self, run_ids: list[str]) -> tuple[TrackingStore, dict[str, Any]]:
+        store = await self.store()
+        reader = RunReader(store)
+        runs = await self.blocking(lambda: reader.runs(run_ids))
+        for run_id in run_ids:
+            if run_id not in runs:
+                raise NotFound(f"run '{run_id}' not found")
+        experiments = {r["experiment_id"] for r in runs.values()}
+
+        def check(s: Session, ctx: Ctx) -> dict[str, str]:
+            names = {}
+            for experiment_id in experiments:
+                project = ex.experiment_project(s, ctx, experiment_id, "experiments.read")
+                owner = ex.experiment_owner(s, experiment_id)
+                names[experiment_id] = f"{project.slug}/{owner[0].name if owner else '?'}"
+            return names
+
+        names = await self.call(check, write=False)
+        for run in runs.values():
+            run["experiment"] = names[run["experiment_id"]]
+        return store, runs
+
+
+class CompareHandler(AnalysisHandler):
+    @endpoint(
+        action="experiments.read",
+        summary="Compare runs: params that differ, metrics side by side (last/min/max), system",
+        body=S.obj({"run_ids": RUN_IDS}, ("run_ids",)),
+        response={"type": "object", "required": ["runs", "params", "metrics", "system"]},
+        errors=(503,),
+        example={"run_ids": ["{run_id}"]},
+    )
+    async def post(self) -> None:
+        run_ids = list(dict.fromkeys(self.body["run_ids"]))
+        _store, runs = await self.readable_runs(run_ids)
+        keys = sorted({k for r in runs.values() for k in r["params"]})
+        values = {k: {rid: runs[rid]["params"].get(k) for rid in run_ids} for k in keys}
+        differ = {k: v for k, v in values.items() if len(set(v.values())) > 1}
+        same = {k: next(iter(v.values())) for k, v in values.items() if k not in differ}
+        metric_keys = sorted({k for r in runs.values() for k in r["metrics"]})
+        metrics = {k: {rid: runs[rid]["metrics"].get(k) for rid in run_ids} for k in metric_keys}
+        system = {
+            rid: {
+                "user": runs[rid]["user"],
+                "start_time": runs[rid]["start_time"],
+                "end_time": runs[rid]["end_time"],
+                "status": runs[rid]["status"],
+                **{k: v for k, v in runs[rid]["tags"].items() if k.startswith("mlflow.")},
+            }
+            for rid in run_ids
+        }
+        summary = [
+            {key: runs[rid][key] for key in ("run_id", "name", "experiment", "status")}
+            for rid in run_ids
+        ]
+        self.reply(
+            {
+                "runs": summary,
+                "params": {"differ": differ, "same": same},
+                "metrics": metrics,
+                "system": system,
+            }
+        )
+
+
+class AggregateHandler(AnalysisHandler):
+    @endpoint(
+        action="experiments.read",
+        summary="Group runs by a param (e.g. seed) and aggregate a metric per step: mean, std, "
+        "min/max band",
+        body=S.obj(
+            {
+                "run_ids": RUN_IDS,
+                "metric": {"type": "string", "minLength": 1, "maxLength": 250},
+                "group_by": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 250,
+                    "description": "A param; runs with the same value of every OTHER "
+                    "param form a group (so group_by='seed' averages over seeds).",
+                },
+                "max_points": {"type": "integer", "minimum": 2, "maximum": 100_000},
+            },
+            ("run_ids", "metric", "group_by"),
+        ),
+        response={"type": "object", "required": ["groups"]},
+        errors=(503,),
+        example={"run_ids": ["{run_id}"], "metric": "loss", "group_by": "seed"},
+    )
+    async def post(self) -> None:
+        b = self.body
+        run_ids = list(dict.fromkeys(b["run_ids"]))
+        store, runs = await self.readable_runs(run_ids)
+        metric, group_by = b["metric"], b["group_by"]
+
+        def work() -> dict[str, Any]:
+            groups: dict[str, list[str]] = {}
+            for rid in run_ids:
+                others = {k: v for k, v in sorted(runs[rid]["params"].items()) if k != group_by}
+                groups.setdefault(json.dumps(others, sort_keys=True), []).append(rid)
+            out = []
+            for key, members in groups.items():
+                series = [store.history(rid, metric) for rid in members]
+                steps = (
+                    np.unique(np.concatenate([s for s, _t, _v in series]))
+                    if series
+                    else np.empty(0)
+                )
+                table = np.full((len(series), len(steps)), np.nan)
+                for row, (s, _t, v) in enumerate(series):
+                    if len(s):
+                        # the last value logged at each step
+                        order = np.argsort(s, kind="stable")
+                        s, v = s[order], v[order]
+                        last = np.r_[s[1:] != s[:-1], True]
+                        table[row, np.searchsorted(steps, s[last])] = v[last]
+                counts = np.sum(~np.isnan(table), axis=0)
+                keep = counts > 0
+                table, steps, counts = table[:, keep], steps[keep], counts[keep]
+                with np.errstate(all="ignore"):
+                    mean = np.nanmean(table, axis=0)
+                    std = np.nanstd(table, axis=0)
+                    low = np.nanmin(table, axis=0)
+                    high = np.nanmax(table, axis=0)
+                chosen = minmax_indices(mean, b.get("max_points", 2000))
+                out.append(
+                    {
+                        "params": json.loads(key),
+                        "runs": members,
+                        group_by + "_values": [runs[r]["params"].get(group_by) for r in members],
+                        "steps": steps[chosen].tolist(),
+                        "count": counts[chosen].tolist(),
+                        "mean": _floats(mean[chosen]),
+                        "std": _floats(std[chosen]),
+                        "min": _floats(low[chosen]),
+                        "max": _floats(high[chosen]),
+                    }
+                )
+            return {"metric": metric, "group_by": group_by, "groups": out}
+
+        self.reply(await self.blocking(work))
+
+
+def _floats(values: Any) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+class SearchRunsHandler(TrackingHandler):
+    @endpoint(
+        action="runs.search",
+        summary="Search runs across the experiments and projects you can read (MLflow filter "
+        "syntax, ordering, paging)",
+        body=S.obj(
+            {
+                "projects": {"type": "array", "items": S.SLUG, "maxItems": 100},
+                "filter": {
+                    "type": "string",
+                    "maxLength": 4000,
+                    "description": "e.g. \"metrics.loss < 0.1 and params.lr = '0.01'\"",
+                },
+                "order_by": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 300},
+                    "maxItems": 10,
+                },
+                "max_results": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "page_token": {"type": "string", "maxLength": 4000},
+            }
+        ),
+        response={"type": "object", "required": ["runs"]},
+        errors=(503,),
+        example={"filter": "metrics.loss < 10", "max_results": 10},
+    )
+    async def post(self) -> None:
+        b = self.body
+        wanted = b.get("projects")
+
+        def visible(s: Session, ctx: Ctx) -> dict[str, str]:
+            from ..core.access import require_project
+
+            scopes = [require_project(s, ctx, slug, "experiments.read")[0] for slug in wanted or []]
+            ids: set[str] = set()
+            if scopes:
+                for project in scopes:
+                    ids |= ex.readable_experiment_ids(s, ctx, project)
+            else:
+                ids = ex.readable_experiment_ids(s, ctx)
+            names = {}
+            for exp_id in ids:
+                owner = ex.experiment_owner(s, exp_id)
+                if owner:
+                    names[exp_id] = f"{owner[1].slug}/{owner[0].name}"
+            return names
+
+        names = await self.call(visible, write=False)
+        if not names:
+            self.reply({"runs": [], "next_page_token": None})
+            return
+        request = {
+            "experiment_ids": sorted(names),
+            "filter": b.get("filter", ""),
+            "max_results": b.get("max_results", 100),
+            "order_by": b.get("order_by", []),
+        }
+        if b.get("page_token"):
+            request["page_token"] = b["page_token"]
+        status, data = await self.upstream.post_json("/api/2.0/mlflow/runs/search", request)
+        if status != 200:
+            raise BadRequest(f"filter: {(data or {}).get('message', 'MLflow refused the search')}")
+        runs = []
+        for run in (data or {}).get("runs", []):
+            info, rdata = run["info"], run.get("data", {})
+            runs.append(
+                {
+                    "run_id": info["run_id"],
+                    "name": info.get("run_name"),
+                    "experiment": names.get(str(info["experiment_id"])),
+                    "status": info.get("status"),
+                    "start_time": info.get("start_time"),
+                    "end_time": info.get("end_time"),
+                    "params": {p["key"]: p["value"] for p in rdata.get("params", [])},
+                    "metrics": {m["key"]: m["value"] for m in rdata.get("metrics", [])},
+                    "tags": {
+                        t["key"]: t["value"]
+                        for t in rdata.get("tags", [])
+                        if not t["key"].startswith("mlflow.")
+                    },
+                }
+            )
+        self.reply({"runs": runs, "next_page_token": (data or {}).get("next_page_token")})

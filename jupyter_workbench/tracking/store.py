@@ -244,3 +244,66 @@ class TrackingStore:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _summary_rows(conn: Any, m: Any, run_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    metrics = m.SqlMetric.__table__
+    latest = m.SqlLatestMetric.__table__
+    from sqlalchemy import func
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    rows = conn.execute(
+        select(
+            metrics.c.run_uuid,
+            metrics.c.key,
+            func.min(metrics.c.value),
+            func.max(metrics.c.value),
+            func.count(),
+        )
+        .where(metrics.c.run_uuid.in_(run_ids), metrics.c.is_nan.is_(False))
+        .group_by(metrics.c.run_uuid, metrics.c.key)
+    )
+    for run_uuid, key, low, high, count in rows:
+        out.setdefault(run_uuid, {})[key] = {"min": low, "max": high, "points": count}
+    for row in conn.execute(select(latest).where(latest.c.run_uuid.in_(run_ids))):
+        entry = out.setdefault(row.run_uuid, {}).setdefault(row.key, {"points": 0})
+        entry["last"] = None if row.is_nan else row.value
+        entry["last_step"] = row.step
+    return out
+
+
+class RunReader:
+    """Reads of whole runs (params, tags, metric summaries) in a few queries for many runs."""
+
+    def __init__(self, store: TrackingStore) -> None:
+        self.store = store
+
+    def runs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        m = self.store.m
+        runs = m.SqlRun.__table__
+        params = m.SqlParam.__table__
+        tags = m.SqlTag.__table__
+        out: dict[str, dict[str, Any]] = {}
+        with self.store.engine.connect() as conn:
+            for row in conn.execute(select(runs).where(runs.c.run_uuid.in_(run_ids))):
+                out[row.run_uuid] = {
+                    "run_id": row.run_uuid,
+                    "name": row.name,
+                    "status": row.status,
+                    "experiment_id": str(row.experiment_id),
+                    "start_time": row.start_time,
+                    "end_time": row.end_time,
+                    "lifecycle_stage": row.lifecycle_stage,
+                    "user": row.user_id,
+                    "params": {},
+                    "tags": {},
+                    "metrics": {},
+                }
+            for row in conn.execute(select(params).where(params.c.run_uuid.in_(run_ids))):
+                out[row.run_uuid]["params"][row.key] = row.value
+            for row in conn.execute(select(tags).where(tags.c.run_uuid.in_(run_ids))):
+                out[row.run_uuid]["tags"][row.key] = row.value
+            for run_uuid, summary in _summary_rows(conn, m, run_ids).items():
+                if run_uuid in out:
+                    out[run_uuid]["metrics"] = summary
+        return out

@@ -91,7 +91,7 @@ def expected_status(
         return success if caller == "owner" else 403
     if action in (
         "projects.list", "projects.create", "teams.create", "user.read", "audit.list",
-        "datasets.search", "lineage.read",
+        "datasets.search", "lineage.read", "runs.search",
         "operations.read",  # the seeded operation is always the caller's own
     ):  # fmt: skip
         return success
@@ -246,22 +246,31 @@ def fill(template: str, values: dict[str, Any]) -> str:
     return re.sub(r"\{(\w+)\}", one, template)
 
 
-def body_for(example: dict[str, Any] | None, tag: str) -> dict[str, Any] | None:
+def body_for(
+    example: dict[str, Any] | None, tag: str, values: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The endpoint's example body with its placeholders filled in for this case."""
     if example is None:
         return None
-    text = repr(example)
-    replaced = {
-        key: (
-            value.replace("{bystander}", BYSTANDER)
-            .replace("{newcomer}", NEWCOMER)
-            .replace("{fresh}", f"fresh-{tag}")
-            if isinstance(value, str)
-            else value
-        )
-        for key, value in example.items()
+    names = {
+        "{bystander}": BYSTANDER,
+        "{newcomer}": NEWCOMER,
+        "{fresh}": f"fresh-{tag}",
+        "{run_id}": str((values or {}).get("run_id", "")),
     }
-    assert "{" not in repr(replaced) or "{" in text
-    return replaced
+
+    def fill_in(value: Any) -> Any:
+        if isinstance(value, str):
+            for placeholder, real in names.items():
+                value = value.replace(placeholder, real)
+            return value
+        if isinstance(value, list):
+            return [fill_in(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fill_in(v) for k, v in value.items()}
+        return value
+
+    return fill_in(example)  # type: ignore[no-any-return]
 
 
 SPEC = build_spec("/")
@@ -325,7 +334,7 @@ async def test_access_matrix(route, method, api, jp_serverapp, tmp_path, mlflow_
         if "/runs" in route.template or "/experiments" in route.template:
             values |= seed_run(service, mlflow_server, values["slug"])
         path = fill(route.template, values)
-        body = body_for(meta.example, tag)
+        body = body_for(meta.example, tag, values)
         client = api(None if caller == "anonymous" else USER_OF[caller])
         query = {
             p.name: str(p.example).replace("{run_id}", str(values.get("run_id", "")))
