@@ -464,3 +464,123 @@ async def test_compare_aggregate_and_search_across_projects(api: Any, tracking: 
     assert (await api("carol").post("runs/compare", {"run_ids": ids[:1]})).status == 404
     r = await api("alice").post("runs/search", {"filter": "metrics.loss <<< 1"})
     assert r.status == 400 and "filter" in r.json["message"]
+
+
+async def test_promotion_by_request_and_approval_and_model_cards(api: Any, tracking: Any) -> None:
+    slug = await project(api, carol="editor", dave="admin", bob="viewer")
+
+    def trained(client: Any) -> str:
+        exp_id = client.create_experiment("train")
+        run = client.create_run(exp_id)
+        client.set_terminated(run.info.run_id)
+        return run.info.run_id
+
+    run_id = await tracking("carol", trained, scope=slug)
+    # the run read a dataset version: the card shows it
+    folder_files = {"data.csv": b"a,b\n1,2\n"}
+    declared, chunks = [], {}
+    from jupyter_workbench.dataset_jobs import frame_chunks
+    from jupyter_workbench.storage import chunk_bytes
+
+    for path, data in folder_files.items():
+        pieces: list[list[Any]] = []
+        digest = chunk_bytes(
+            data,
+            on_chunk=lambda c, p=pieces: (
+                p.append([c.digest, c.length]),
+                chunks.update({c.digest: bytes(c.data)}),
+            ),
+        )
+        declared.append(
+            {"path": path, "size": digest.size, "digest": digest.digest, "chunks": pieces}
+        )
+    r = await api("carol").post(f"projects/{slug}/datasets/train-set/uploads", {"files": declared})
+    upload = r.json["id"]
+    await api("carol").post(
+        f"projects/{slug}/datasets/train-set/uploads/{upload}/chunks",
+        raw=frame_chunks(list(chunks.items())),
+    )
+    assert (
+        await api("carol").post(f"projects/{slug}/datasets/train-set/uploads/{upload}/commit", {})
+    ).status == 201
+    r = await api("carol").post(
+        f"projects/{slug}/datasets/train-set/versions/v1/lineage", {"consumer": f"run:{run_id}"}
+    )
+    assert r.status == 201
+
+    r = await api("carol").post(f"projects/{slug}/models/churn-{slug}/versions", {"run_id": run_id})
+    assert r.status == 201, r
+    model = f"churn-{slug}"
+    r = await api("carol").post(
+        f"projects/{slug}/models/{model}/promotions", {"version": "1", "note": "good"}
+    )
+    assert r.status == 201 and r.json["status"] == "pending"
+    request_id = r.json["id"]
+    assert (
+        await api("carol").post(
+            f"projects/{slug}/models/{model}/promotions/{request_id}/approve", {}
+        )
+    ).status == 403
+    assert (
+        await api("bob").post(f"projects/{slug}/models/{model}/promotions", {"version": "1"})
+    ).status == 403
+    r = await api("dave").post(
+        f"projects/{slug}/models/{model}/promotions/{request_id}/approve", {"note": "ok"}
+    )
+    assert r.status == 200 and r.json["status"] == "approved" and r.json["decided_by"] == "dave"
+    detail = (await api("bob").get(f"projects/{slug}/models/{model}")).json
+    assert detail["aliases"] == {"production": "1"}
+    assert detail["versions"][0]["datasets"][0]["dataset"] == "train-set"
+    # the stock client sees the alias too
+    version = await tracking(
+        "bob", lambda c: c.get_model_version_by_alias(model, "production").version, scope=slug
+    )
+    assert str(version) == "1"
+    # an admin cannot approve their own request
+    r = await api("dave").post(
+        f"projects/{slug}/models/{model}/promotions", {"version": "1", "alias": "champion"}
+    )
+    own = r.json["id"]
+    r = await api("dave").post(f"projects/{slug}/models/{model}/promotions/{own}/approve", {})
+    assert r.status == 403 and "another admin" in r.json["message"]
+    events = (
+        await api("alice").get("audit", params={"project": slug, "action": "model.promotion*"})
+    ).json
+    assert [e["action"] for e in events["items"]] == [
+        "model.promotion_request",
+        "model.promotion_approved",
+        "model.promotion_request",
+    ]
+
+    # cards: revisions with If-Match, history, lineage
+    r = await api("carol").request(
+        "PUT",
+        f"projects/{slug}/models/{model}/card",
+        {"markdown": "# Churn", "fields": {"intended_use": "triage"}},
+    )
+    assert r.status == 200 and r.json["revision"] == 1
+    etag = r.json["etag"]
+    r = await api("carol").request(
+        "PUT",
+        f"projects/{slug}/models/{model}/card",
+        {"markdown": "# Churn v2"},
+        headers={"If-Match": etag},
+    )
+    assert r.json["revision"] == 2
+    r = await api("carol").request(
+        "PUT",
+        f"projects/{slug}/models/{model}/card",
+        {"markdown": "stale"},
+        headers={"If-Match": etag},
+    )
+    assert r.status == 412
+    card = (await api("bob").get(f"projects/{slug}/models/{model}/card")).json
+    assert card["markdown"] == "# Churn v2" and card["lineage"]["1"]["datasets"][0]["version"] == 1
+    history = (await api("bob").get(f"projects/{slug}/models/{model}/card/history")).json["items"]
+    assert [h["revision"] for h in history] == [2, 1]
+    r = await api("carol").request(
+        "PUT",
+        f"projects/{slug}/models/{model}/card",
+        {"markdown": "x", "fields": {"colour": "red"}},
+    )
+    assert r.status == 400

@@ -548,3 +548,54 @@ class AuditEvent(Base):
         Index("ix_audit_events_project_id_id", "project_id", "id"),
         Index("ix_audit_events_actor_id_id", "actor_id", "id"),
     )
+
+
+class PromotionRequest(Base):
+    """A request to point a protected alias (e.g. 'production') at a model version."""
+
+    __tablename__ = "promotion_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    model_name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(32))
+    alias: Mapped[str] = mapped_column(String(64), default="production")
+    note: Mapped[str] = mapped_column(Text, default="")
+    # pending | approved | rejected | withdrawn
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class ModelCard(Base):
+    """The card of a registered model: markdown plus structured fields, every save a revision."""
+
+    __tablename__ = "model_cards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    model_name: Mapped[str] = mapped_column(String(255), unique=True)
+    current_revision: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ModelCardRevision(Base):
+    __tablename__ = "model_card_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("model_cards.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    markdown: Mapped[str] = mapped_column(Text, default="")
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("card_id", "number"),)

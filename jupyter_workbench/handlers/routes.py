@@ -63,6 +63,17 @@ from .projects import (
     ProjectTransferHandler,
     ProjectUnarchiveHandler,
 )
+from .registry import (
+    CardHandler,
+    CardHistoryHandler,
+    ModelHandler,
+    ModelsHandler,
+    ModelVersionsHandler,
+    PromotionApproveHandler,
+    PromotionHandler,
+    PromotionRejectHandler,
+    PromotionsHandler,
+)
 from .runs import (
     AggregateHandler,
     CompareHandler,
@@ -102,6 +113,7 @@ class Route:
 
 P = "/projects/{slug}"
 D = f"{P}/datasets/{{name}}"
+M = f"{P}/models/{{name}}"
 ROUTES: list[Route] = [
     Route("/me", MeHandler),
     Route("/me/invitations", MyInvitationsHandler),
@@ -151,6 +163,15 @@ ROUTES: list[Route] = [
     Route("/operations/{op_id}/cancel", OperationCancelHandler),
     Route("/storage/verify", StorageVerifyHandler),
     Route(f"{P}/experiments", ExperimentsHandler),
+    Route(f"{P}/models", ModelsHandler),
+    Route(f"{M}", ModelHandler),
+    Route(f"{M}/versions", ModelVersionsHandler),
+    Route(f"{M}/promotions", PromotionsHandler),
+    Route(f"{M}/promotions/{{request_id}}", PromotionHandler),
+    Route(f"{M}/promotions/{{request_id}}/approve", PromotionApproveHandler),
+    Route(f"{M}/promotions/{{request_id}}/reject", PromotionRejectHandler),
+    Route(f"{M}/card", CardHandler),
+    Route(f"{M}/card/history", CardHistoryHandler),
     Route("/runs/{run_id}/batch", RunBatchHandler),
     Route("/runs/{run_id}/metrics/{key}/history", HistoryHandler),
     Route("/runs/export", ExportHandler),

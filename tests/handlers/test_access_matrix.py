@@ -90,10 +90,16 @@ def expected_status(
             return success
         return success if caller == "owner" else 403
     if action in (
-        "projects.list", "projects.create", "teams.create", "user.read", "audit.list",
-        "datasets.search", "lineage.read", "runs.search",
+        "projects.list",
+        "projects.create",
+        "teams.create",
+        "user.read",
+        "audit.list",
+        "datasets.search",
+        "lineage.read",
+        "runs.search",
         "operations.read",  # the seeded operation is always the caller's own
-    ):  # fmt: skip
+    ):
         return success
     if action == "storage.admin":
         return 403  # no caller here is a workbench administrator
@@ -190,8 +196,15 @@ def seed_dataset(service: Any, slug: str, caller: str, tmp_path: Any) -> dict[st
     def rows(s: Session, ctx: Any) -> str:
         project = s.scalar(select(Project).where(Project.slug == slug))
         dataset = s.scalar(select(Dataset).where(Dataset.project_id == project.id))
-        s.add(CommitSession(id=upload_id, dataset_id=dataset.id, user_id=ctx.user.id,
-                            kind="upload", files=[entry.as_json()]))  # fmt: skip
+        s.add(
+            CommitSession(
+                id=upload_id,
+                dataset_id=dataset.id,
+                user_id=ctx.user.id,
+                kind="upload",
+                files=[entry.as_json()],
+            )
+        )
         s.flush()
         s.add(SessionChunk(session_id=upload_id, chunk_digest=entry.chunks[0][0]))
         return operations.start(s, ctx, "gc").id
@@ -234,13 +247,61 @@ def seed_run(service: Any, mlflow_server: Any, slug: str) -> dict[str, Any]:
     return {"run_id": run_id, "key": "loss"}
 
 
+def seed_model(
+    service: Any, mlflow_server: Any, slug: str, run_id: str, caller: str
+) -> dict[str, Any]:
+    """A registered model with version 1 (from the run), and two pending promotion requests:
+    one by carol (for approve/reject) and one by the caller (for withdraw)."""
+    import httpx
+
+    from jupyter_workbench.core import experiments as ex
+    from jupyter_workbench.db.models import PromotionRequest
+
+    name = f"model-{slug}"
+    transport = httpx.HTTPTransport(uds=str(mlflow_server.socket))
+    with httpx.Client(transport=transport, base_url="http://localhost") as client:
+        client.post("/api/2.0/mlflow/registered-models/create", json={"name": name})
+        client.post(
+            "/api/2.0/mlflow/model-versions/create",
+            json={"name": name, "source": f"runs:/{run_id}/model", "run_id": run_id},
+        )
+    users = {}
+
+    def record(s: Session, ctx: Any) -> dict[str, int]:
+        project = s.scalar(select(Project).where(Project.slug == slug))
+        ex.record_model(s, ctx, project, name)
+        for who in {"carol", caller}:
+            users[who] = s.scalar(select(User.id).where(User.username == who))
+        ids = {}
+        for who in ("carol", caller):
+            row = PromotionRequest(
+                project_id=project.id,
+                model_name=name,
+                version="1",
+                alias="prod" if who == "carol" else "champion",
+                requested_by_id=users[who],
+            )
+            s.add(row)
+            s.flush()
+            ids[who] = row.id
+        return ids
+
+    ids = service.call(Identity("seeder", "seeder", is_admin=True), record, write=True)
+    return {"model": name, "carols_request": ids["carol"], "callers_request": ids[caller]}
+
+
 def fill(template: str, values: dict[str, Any]) -> str:
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "name":
             if template.startswith("/teams"):
                 return str(values["team"])
+            if "/models/" in template:
+                return str(values["model"])
             return "ds" if "/datasets/" in template else "cfg"
+        if name == "request_id" and "/models/" in template:
+            own = template.endswith("{request_id}")  # DELETE: withdraw one's own request
+            return str(values["callers_request" if own else "carols_request"])
         return str(values[name])
 
     return re.sub(r"\{(\w+)\}", one, template)
@@ -331,8 +392,16 @@ async def test_access_matrix(route, method, api, jp_serverapp, tmp_path, mlflow_
         values = service.call(admin, lambda s, _ctx, tag=tag: seed(s, tag, state), write=True)
         if needs_data:
             values |= seed_dataset(service, values["slug"], USER_OF.get(caller, "erin"), tmp_path)
-        if "/runs" in route.template or "/experiments" in route.template:
+        if any(part in route.template for part in ("/runs", "/experiments", "/models")):
             values |= seed_run(service, mlflow_server, values["slug"])
+        if "/models/" in route.template:
+            values |= seed_model(
+                service,
+                mlflow_server,
+                values["slug"],
+                values["run_id"],
+                USER_OF.get(caller, "erin"),
+            )
         path = fill(route.template, values)
         body = body_for(meta.example, tag, values)
         client = api(None if caller == "anonymous" else USER_OF[caller])

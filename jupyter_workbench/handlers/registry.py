@@ -1,0 +1,441 @@
+"""A project's registered models: versions with lineage, aliases, promotions, model cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..core import datasets as ds
+from ..core import experiments as ex
+from ..core import registry as reg
+from ..core.access import require_project
+from ..core.context import Ctx
+from ..core.errors import BadRequest, Conflict, NotFound
+from ..db.models import DatasetLineage
+from . import schemas as S
+from .base import Param, endpoint
+from .runs import TrackingHandler
+
+PROMOTION = S.obj(
+    {
+        "id": {"type": "integer"},
+        "model": {"type": "string"},
+        "version": {"type": "string"},
+        "alias": {"type": "string"},
+        "note": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "approved", "rejected", "withdrawn"]},
+        "requested_by": {"type": ["string", "null"]},
+        "decided_by": {"type": ["string", "null"]},
+        "decision_note": {"type": "string"},
+        "created_at": S.TIME,
+        "decided_at": S.OPT_TIME,
+    },
+    ("id", "model", "version", "alias", "status"),
+)
+CARD = S.obj(
+    {
+        "model": {"type": "string"},
+        "revision": {"type": "integer"},
+        "markdown": {"type": "string"},
+        "fields": {"type": "object"},
+        "author": {"type": ["string", "null"]},
+        "updated_at": {"type": ["string", "null"]},
+        "etag": {"type": ["string", "null"]},
+        "lineage": {"type": "object"},
+    },
+    ("model", "revision", "markdown", "fields"),
+)
+NOTE = S.obj({"note": {"type": "string", "maxLength": 5000}})
+
+
+class RegistryHandler(TrackingHandler):
+    async def mlflow_get(self, path: str, **params: Any) -> Any:
+        status, data = await self.upstream.get_json(f"/api/2.0/mlflow/{path}", params)
+        if status == 404:
+            raise NotFound(str((data or {}).get("message", "not found in MLflow")))
+        if status != 200:
+            raise Conflict(str((data or {}).get("message", "MLflow refused")), code="mlflow_error")
+        return data
+
+    async def mlflow_post(self, path: str, body: dict[str, Any]) -> Any:
+        status, data = await self.upstream.post_json(f"/api/2.0/mlflow/{path}", body)
+        if status != 200:
+            message = str((data or {}).get("message", "MLflow refused"))
+            if status == 404:
+                raise NotFound(message)
+            raise BadRequest(message, code="mlflow_error")
+        return data
+
+    async def versions(self, name: str) -> list[dict[str, Any]]:
+        data = await self.mlflow_get(
+            "model-versions/search", filter=f"name='{name}'", max_results=1000
+        )
+        return sorted(data.get("model_versions", []), key=lambda v: int(v["version"]))
+
+    async def lineage(self, versions: list[dict[str, Any]]) -> dict[str, Any]:
+        """For each version: its run and the dataset versions that run read or wrote."""
+        runs = {str(v["version"]): v.get("run_id") for v in versions if v.get("run_id")}
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for version, run_id in runs.items():
+                rows = s.scalars(
+                    select(DatasetLineage).where(DatasetLineage.consumer == f"run:{run_id}")
+                )
+                out[version] = {"run_id": run_id, "datasets": [ds.lineage_json(s, r) for r in rows]}
+            return out
+
+        return await self.call(work, write=False)
+
+
+class ModelsHandler(RegistryHandler):
+    @endpoint(
+        action="experiments.read",
+        summary="A project's registered models",
+        response={
+            "type": "object",
+            "properties": {"items": {"type": "array"}},
+            "required": ["items"],
+        },
+        errors=(503,),
+    )
+    async def get(self, slug: str) -> None:
+        names = await self.call(lambda s, ctx: [m.name for m in reg.list_models(s, ctx, slug)])
+        await self.upstream.ready()
+        items = []
+        for name in names:
+            data = await self.mlflow_get("registered-models/get", name=name)
+            model = data.get("registered_model", {})
+            items.append(
+                {
+                    "name": name,
+                    "description": model.get("description", ""),
+                    "latest_versions": [v["version"] for v in model.get("latest_versions", [])],
+                    "aliases": {a["alias"]: a["version"] for a in model.get("aliases", [])},
+                }
+            )
+        self.reply({"items": items})
+
+
+class ModelHandler(RegistryHandler):
+    @endpoint(
+        action="experiments.read",
+        summary="A registered model: versions with their run and datasets, aliases, card, requests",
+        response={"type": "object", "required": ["name", "versions", "aliases"]},
+        errors=(503,),
+    )
+    async def get(self, slug: str, name: str) -> None:
+        await self.call(lambda s, ctx: reg.get_model(s, ctx, slug, name))
+        model = (await self.mlflow_get("registered-models/get", name=name))["registered_model"]
+        versions = await self.versions(name)
+        lineage = await self.lineage(versions)
+
+        def extra(s: Session, ctx: Ctx) -> dict[str, Any]:
+            card, revision = reg.get_card(s, ctx, slug, name)
+            pending = reg.list_promotions(s, ctx, slug, name, status="pending")
+            return {
+                "card": reg.card_json(s, name, card, revision),
+                "pending_promotions": [reg.promotion_json(s, p) for p in pending],
+            }
+
+        more = await self.call(extra, write=False)
+        self.reply(
+            {
+                "name": name,
+                "description": model.get("description", ""),
+                "aliases": {a["alias"]: a["version"] for a in model.get("aliases", [])},
+                "versions": [
+                    {
+                        "version": v["version"],
+                        "run_id": v.get("run_id"),
+                        "source": v.get("source"),
+                        "status": v.get("status"),
+                        "created": v.get("creation_timestamp"),
+                        "datasets": lineage.get(str(v["version"]), {}).get("datasets", []),
+                    }
+                    for v in versions
+                ],
+                **more,
+            }
+        )
+
+
+class ModelVersionsHandler(RegistryHandler):
+    @endpoint(
+        action="experiments.write",
+        summary="Register a run's model as a new version (creates the model on first use)",
+        status=201,
+        body=S.obj(
+            {
+                "run_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "artifact_path": {"type": "string", "maxLength": 500},
+                "description": {"type": "string", "maxLength": 5000},
+            },
+            ("run_id",),
+        ),
+        response={"type": "object", "required": ["name", "version"]},
+        errors=(503,),
+        example={"run_id": "{run_id}", "artifact_path": "model"},
+    )
+    async def post(self, slug: str, name: str) -> None:
+        run_id = self.body["run_id"]
+        store = await self.check_run(run_id, "experiments.read")
+        experiment_id, _s, _l = await self.blocking(lambda: store.run_state(run_id))
+
+        def check(s: Session, ctx: Ctx) -> bool:
+            project, _ = require_project(s, ctx, slug, "experiments.write")
+            owner = ex.experiment_owner(s, experiment_id)
+            if owner is None or owner[1].id != project.id:
+                raise BadRequest(f"run_id: run '{run_id}' is not in project '{slug}'")
+            existing = ex.model_owner(s, name)
+            if existing is not None and existing.id != project.id:
+                raise Conflict(f"name: a registered model '{name}' belongs to another project")
+            return existing is None
+
+        is_new = await self.call(check, write=False)
+        if is_new:
+            await self.mlflow_post(
+                "registered-models/create",
+                {"name": name, "tags": [{"key": ex.PROJECT_TAG, "value": slug}]},
+            )
+
+            def record(s: Session, ctx: Ctx) -> None:
+                project, _ = require_project(s, ctx, slug, "experiments.write")
+                ex.record_model(s, ctx, project, name)
+
+            await self.call(record, write=True)
+        source = f"runs:/{run_id}/{self.body.get('artifact_path', 'model')}"
+        data = await self.mlflow_post(
+            "model-versions/create",
+            {
+                "name": name,
+                "source": source,
+                "run_id": run_id,
+                "description": self.body.get("description", ""),
+            },
+        )
+        version = data["model_version"]
+        self.reply(
+            {"name": name, "version": version["version"], "run_id": run_id, "source": source},
+            status=201,
+        )
+
+
+class PromotionsHandler(RegistryHandler):
+    @endpoint(
+        action="experiments.read",
+        summary="Promotion requests of a model",
+        response={
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": PROMOTION}},
+            "required": ["items"],
+        },
+        query=(
+            Param(
+                "status",
+                {"type": "string", "enum": ["pending", "approved", "rejected", "withdrawn"]},
+            ),
+        ),
+    )
+    async def get(self, slug: str, name: str) -> None:
+        status = self.query.get("status")
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            rows = reg.list_promotions(s, ctx, slug, name, status=status)
+            return {"items": [reg.promotion_json(s, r) for r in rows]}
+
+        self.reply(await self.call(work))
+
+    @endpoint(
+        action="experiments.write",
+        summary="Ask for a version to get a protected alias (e.g. production); an admin decides",
+        status=201,
+        body=S.obj(
+            {
+                "version": {"type": "string", "pattern": "^[0-9]{1,9}$"},
+                "alias": {"type": "string", "enum": list(reg.PROTECTED_ALIASES)},
+                "note": {"type": "string", "maxLength": 5000},
+            },
+            ("version",),
+        ),
+        response=PROMOTION,
+        errors=(409, 503),
+        example={"version": "1", "alias": "production", "note": "beats v0 on holdout"},
+    )
+    async def post(self, slug: str, name: str) -> None:
+        b = self.body
+        await self.call(lambda s, ctx: reg.get_model(s, ctx, slug, name), write=False)
+        await self.mlflow_get("model-versions/get", name=name, version=b["version"])
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            row = reg.request_promotion(
+                s,
+                ctx,
+                slug,
+                name,
+                version=b["version"],
+                alias=b.get("alias", "production"),
+                note=b.get("note", ""),
+            )
+            return reg.promotion_json(s, row)
+
+        self.reply(await self.call(work), status=201)
+
+
+class PromotionDecisionHandler(RegistryHandler):
+    approve = True
+
+    async def decide(self, slug: str, name: str, request_id: str) -> None:
+        number = self.path_int(request_id, "promotion request")
+
+        def load(s: Session, ctx: Ctx) -> tuple[str, str]:
+            _p, row = reg.pending_request(s, ctx, slug, name, number, deciding=True)
+            return row.version, row.alias
+
+        version, alias = await self.call(load, write=False)
+        if self.approve:
+            await self.mlflow_post(
+                "registered-models/alias", {"name": name, "alias": alias, "version": version}
+            )
+        note = self.body.get("note", "")
+
+        def record(s: Session, ctx: Ctx) -> dict[str, Any]:
+            return reg.promotion_json(
+                s, reg.decide(s, ctx, slug, name, number, approve=self.approve, note=note)
+            )
+
+        self.reply(await self.call(record))
+
+
+class PromotionApproveHandler(PromotionDecisionHandler):
+    approve = True
+
+    @endpoint(
+        action="models.promote",
+        summary="Approve: move the alias to the version (an admin other than the requester)",
+        body=NOTE,
+        response=PROMOTION,
+        errors=(409, 503),
+        example={"note": "ship it"},
+    )
+    async def post(self, slug: str, name: str, request_id: str) -> None:
+        await self.decide(slug, name, request_id)
+
+
+class PromotionRejectHandler(PromotionDecisionHandler):
+    approve = False
+
+    @endpoint(
+        action="models.promote",
+        summary="Reject a promotion request",
+        body=NOTE,
+        response=PROMOTION,
+        errors=(409,),
+        example={"note": "needs more eval"},
+    )
+    async def post(self, slug: str, name: str, request_id: str) -> None:
+        await self.decide(slug, name, request_id)
+
+
+class PromotionHandler(RegistryHandler):
+    @endpoint(
+        action="experiments.write",
+        summary="Withdraw your pending request",
+        response=PROMOTION,
+        errors=(409,),
+    )
+    async def delete(self, slug: str, name: str, request_id: str) -> None:
+        number = self.path_int(request_id, "promotion request")
+        self.reply(
+            await self.call(
+                lambda s, ctx: reg.promotion_json(s, reg.withdraw(s, ctx, slug, name, number))
+            )
+        )
+
+
+class CardHandler(RegistryHandler):
+    @endpoint(
+        action="experiments.read",
+        summary="The model card: markdown, fields, and the datasets each version was trained on",
+        response=CARD,
+        errors=(503,),
+    )
+    async def get(self, slug: str, name: str) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            card, revision = reg.get_card(s, ctx, slug, name)
+            return reg.card_json(s, name, card, revision)
+
+        data = await self.call(work)
+        data["lineage"] = await self.lineage(await self.versions(name))
+        if data.get("etag"):
+            self.set_header("ETag", data["etag"])
+        self.reply(data)
+
+    @endpoint(
+        action="experiments.write",
+        summary="Save a new revision of the card (If-Match with the card's ETag)",
+        body=S.obj(
+            {
+                "markdown": {"type": "string", "maxLength": 200_000},
+                "fields": {
+                    "type": "object",
+                    "properties": {k: {} for k in reg.CARD_FIELDS},
+                    "additionalProperties": False,
+                },
+            },
+            ("markdown",),
+        ),
+        response=CARD,
+        errors=(409, 412),
+        example={
+            "markdown": "# Churn model\nPredicts churn.",
+            "fields": {"intended_use": "triage"},
+        },
+    )
+    async def put(self, slug: str, name: str) -> None:
+        b = self.body
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            card, revision = reg.save_card(
+                s,
+                ctx,
+                slug,
+                name,
+                markdown=b["markdown"],
+                fields=b.get("fields", {}),
+                if_match=self.if_match,
+            )
+            return reg.card_json(s, name, card, revision)
+
+        data = await self.call(work)
+        self.reply(data, etag=data["etag"])
+
+
+class CardHistoryHandler(RegistryHandler):
+    @endpoint(
+        action="experiments.read",
+        summary="Every revision of the model card, newest first",
+        response={
+            "type": "object",
+            "properties": {"items": {"type": "array"}},
+            "required": ["items"],
+        },
+    )
+    async def get(self, slug: str, name: str) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            rows = reg.card_history(s, ctx, slug, name)
+            return {
+                "items": [
+                    {
+                        "revision": r.number,
+                        "markdown": r.markdown,
+                        "fields": r.fields,
+                        "created_at": r.created_at.isoformat(),
+                    }
+                    for r in rows
+                ]
+            }
+
+        self.reply(await self.call(work))
