@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,23 @@ class WorkbenchApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(tornado_handlers())
 
+    def kernel_environment(self, serverapp: Any) -> dict[str, str]:
+        """What kernels need to reach the workbench and MLflow as this server's user."""
+        url = str(serverapp.connection_url).rstrip("/")
+        token = os.environ.get("JUPYTERHUB_API_TOKEN") or serverapp.identity_provider.token or ""
+        return {
+            "WORKBENCH_URL": url,
+            "WORKBENCH_TOKEN": token,
+            "MLFLOW_TRACKING_URI": f"{url}/workbench/mlflow",
+            "MLFLOW_TRACKING_TOKEN": token,
+        }
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Kernels inherit the server's environment: the stock mlflow client and ours work there
+        # with nothing set by hand (values a user set explicitly win).
+        for key, value in self.kernel_environment(serverapp).items():
+            if value:
+                os.environ.setdefault(key, value)
         assert self.service is not None
         if self.service.settings.purge_interval_seconds > 0:
             self._purge_task = asyncio.create_task(self._purge_forever())

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -63,3 +64,31 @@ async def test_server_purges_projects_past_their_retention(api, jp_serverapp) ->
         write=False,
     )
     assert purges == [("project.purge", "[system]", "old")]
+
+
+async def test_kernels_get_the_workbench_and_mlflow_environment(
+    jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("WORKBENCH_URL", "WORKBENCH_TOKEN", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("WORKBENCH_URL", "http://kept.example/")  # an explicit setting wins
+    await jp_serverapp._post_start()
+    km = jp_serverapp.kernel_manager
+    kernel_id = await km.start_kernel(kernel_name="python3")
+    try:
+        client = km.get_kernel(kernel_id).client()
+        client.start_channels()
+        await client.wait_for_ready(timeout=60)
+        keys = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "WORKBENCH_URL")
+        code = f"import os; print(*(os.environ[k] for k in {keys!r}))"
+        outputs: list[str] = []
+        await client.execute_interactive(
+            code, output_hook=lambda m: outputs.append(m["content"].get("text", "")), timeout=60
+        )
+        client.stop_channels()
+    finally:
+        await km.shutdown_kernel(kernel_id, now=True)
+    uri, token, url = "".join(outputs).split()
+    assert uri.endswith("/workbench/mlflow") and uri.startswith("http://")
+    assert token == jp_serverapp.identity_provider.token
+    assert url == "http://kept.example/"

@@ -584,3 +584,62 @@ async def test_promotion_by_request_and_approval_and_model_cards(api: Any, track
         {"markdown": "x", "fields": {"colour": "red"}},
     )
     assert r.status == 400
+
+
+async def test_run_lineage_round_trip_and_experiments_api(api: Any, tracking: Any) -> None:
+    slug = await project(api, bob="viewer")
+    r = await api("alice").post(f"projects/{slug}/experiments", {"name": "fine-tune"})
+    assert r.status == 201, r
+    exp_id = r.json["mlflow_experiment_id"]
+    assert (
+        await api("alice").post(f"projects/{slug}/experiments", {"name": "fine-tune"})
+    ).status == 409
+    listed = (await api("bob").get(f"projects/{slug}/experiments")).json["items"]
+    assert [e["name"] for e in listed] == ["fine-tune"]
+    run_id = await tracking("alice", lambda c: c.create_run(exp_id).info.run_id, scope=slug)
+    # a dataset the run reads, and a model config it uses
+    from jupyter_workbench.dataset_jobs import frame_chunks
+    from jupyter_workbench.storage import chunk_bytes
+
+    pieces: list[list[Any]] = []
+    store: dict[str, bytes] = {}
+    digest = chunk_bytes(
+        b"x,y\n1,2\n",
+        on_chunk=lambda c: (
+            pieces.append([c.digest, c.length]),
+            store.update({c.digest: bytes(c.data)}),
+        ),
+    )
+    files = [{"path": "d.csv", "size": digest.size, "digest": digest.digest, "chunks": pieces}]
+    upload = (
+        await api("alice").post(f"projects/{slug}/datasets/raw/uploads", {"files": files})
+    ).json
+    await api("alice").post(
+        f"projects/{slug}/datasets/raw/uploads/{upload['id']}/chunks",
+        raw=frame_chunks(list(store.items())),
+    )
+    await api("alice").post(f"projects/{slug}/datasets/raw/uploads/{upload['id']}/commit", {})
+    await api("alice").post(
+        f"projects/{slug}/model-configs", {"name": "base", "parameters": {"lr": 1}}
+    )
+    body = {
+        "datasets_read": [{"project": slug, "dataset": "raw", "version": "v1"}],
+        "model_config": {"name": "base", "revision": 1},
+        "code": {"path": "train.ipynb", "git_commit": "abc123", "sha256": "ab" * 32},
+        "environment": {"python": "3.11.7", "packages": {"torch": "2.13.0"}},
+        "notes": "first try",
+    }
+    r = await api("alice").post(f"runs/{run_id}/lineage", body)
+    assert r.status == 200, r
+    lineage = (await api("bob").get(f"runs/{run_id}/lineage")).json
+    assert [(d["dataset"], d["version"]) for d in lineage["datasets_read"]] == [("raw", 1)]
+    assert lineage["model_config"] == "base@1"
+    assert lineage["code"] == {"path": "train.ipynb", "git_commit": "abc123", "sha256": "ab" * 32}
+    assert lineage["environment"]["packages"] == {"torch": "2.13.0"}
+    assert lineage["notes"] == "first try"
+    # and the other way: which runs used v1
+    used = (await api("bob").get(f"projects/{slug}/datasets/raw/versions/v1/lineage")).json["items"]
+    assert [u["consumer"] for u in used] == [f"run:{run_id}"]
+    bad = dict(body, model_config={"name": "base", "revision": 9})
+    assert (await api("alice").post(f"runs/{run_id}/lineage", bad)).status == 404
+    assert (await api("bob").post(f"runs/{run_id}/lineage", {"notes": "x"})).status == 403

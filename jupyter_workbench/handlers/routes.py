@@ -81,6 +81,7 @@ from .runs import (
     ExportHandler,
     HistoryHandler,
     RunBatchHandler,
+    RunLineageHandler,
     SearchRunsHandler,
 )
 from .teams import TeamHandler, TeamMemberHandler, TeamMembersHandler, TeamsHandler
@@ -173,6 +174,7 @@ ROUTES: list[Route] = [
     Route(f"{M}/card", CardHandler),
     Route(f"{M}/card/history", CardHistoryHandler),
     Route("/runs/{run_id}/batch", RunBatchHandler),
+    Route("/runs/{run_id}/lineage", RunLineageHandler),
     Route("/runs/{run_id}/metrics/{key}/history", HistoryHandler),
     Route("/runs/export", ExportHandler),
     Route("/runs/search", SearchRunsHandler),

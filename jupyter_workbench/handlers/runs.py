@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from ..core import datasets as ds
 from ..core import experiments as ex
 from ..core.context import Ctx
-from ..core.errors import BadRequest, NotFound, WorkbenchError
+from ..core.errors import BadRequest, Conflict, NotFound, WorkbenchError
 from ..tracking.downsample import minmax_indices
 from ..tracking.store import Point, RunReader, TrackingStore, now_ms
 from ..tracking.upstream import Upstream
@@ -318,6 +319,55 @@ class ExperimentsHandler(TrackingHandler):
 
         self.reply(await self.call(work))
 
+    @endpoint(
+        action="experiments.write",
+        summary="Create an experiment in a project (one MLflow experiment)",
+        status=201,
+        body=S.obj({"name": {**S.NAME, "maxLength": 200}, "description": S.DESCRIPTION}, ("name",)),
+        response={"type": "object", "required": ["name", "mlflow_experiment_id"]},
+        errors=(409, 503),
+        example={"name": "{fresh}"},
+    )
+    async def post(self, slug: str) -> None:
+        name = self.body["name"]
+        if "/" in name:
+            raise BadRequest("name: must not contain '/'")
+
+        def project_of(s: Session, ctx: Ctx) -> Any:
+            from ..core.access import require_project
+
+            project, _ = require_project(s, ctx, slug, "experiments.write")
+            if ex.experiment_in_project(s, slug, name) is not None:
+                raise Conflict(f"name: project '{slug}' already has an experiment '{name}'")
+            return project
+
+        project = await self.call(project_of, write=False)
+        mlflow_name = ex.mlflow_experiment_name(project, name)
+        status, data = await self.upstream.post_json(
+            "/api/2.0/mlflow/experiments/create",
+            {
+                "name": mlflow_name,
+                "tags": [
+                    {"key": ex.PROJECT_TAG, "value": slug},
+                    {"key": ex.PROJECT_ID_TAG, "value": str(project.id)},
+                ],
+            },
+        )
+        if status != 200:
+            raise Conflict(str((data or {}).get("message", "MLflow refused")), code="mlflow_error")
+        exp_id = str(data["experiment_id"])
+
+        def record(s: Session, ctx: Ctx) -> dict[str, Any]:
+            from ..core.access import require_project
+
+            current, _ = require_project(s, ctx, slug, "experiments.write")
+            row = ex.record_experiment(s, ctx, current, name, exp_id, mlflow_name)
+            if self.body.get("description"):
+                row.description = self.body["description"]
+            return ex.experiment_json(row)
+
+        self.reply(await self.call(record, write=True), status=201)
+
 
 RUN_IDS = {"type": "array", "items": RUN_ID, "minItems": 1, "maxItems": MAX_EXPORT_RUNS}
 
@@ -555,3 +605,137 @@ class SearchRunsHandler(TrackingHandler):
                 }
             )
         self.reply({"runs": runs, "next_page_token": (data or {}).get("next_page_token")})
+
+
+LINEAGE_REF = S.obj(
+    {
+        "project": S.SLUG,
+        "dataset": {"type": "string", "minLength": 1, "maxLength": 100},
+        "version": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
+    ("project", "dataset", "version"),
+)
+RUN_LINEAGE = S.obj(
+    {
+        "datasets_read": {"type": "array", "items": LINEAGE_REF, "maxItems": 1000},
+        "datasets_written": {"type": "array", "items": LINEAGE_REF, "maxItems": 1000},
+        "model_config": S.obj(
+            {
+                "name": {"type": "string", "maxLength": 200},
+                "revision": {"type": "integer", "minimum": 1},
+            },
+            ("name", "revision"),
+        ),
+        "code": S.obj(
+            {
+                "path": {"type": "string", "maxLength": 1000},
+                "git_commit": {"type": "string", "maxLength": 64},
+                "sha256": {"type": "string", "maxLength": 64},
+            }
+        ),
+        "environment": S.obj(
+            {
+                "python": {"type": "string", "maxLength": 100},
+                "packages": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string", "maxLength": 200},
+                },
+            }
+        ),
+        "notes": {"type": "string", "maxLength": 20_000},
+    }
+)
+
+
+class RunLineageHandler(TrackingHandler):
+    """What a run used and made: dataset versions, model config, code, environment, notes."""
+
+    @endpoint(
+        action="experiments.write",
+        summary="Record a run's lineage: datasets read/written, model config revision, code "
+        "snapshot, environment, notes",
+        body=RUN_LINEAGE,
+        response={"type": "object"},
+        errors=(503,),
+        example={"code": {"path": "train.ipynb", "sha256": "ab" * 32}, "notes": "baseline"},
+    )
+    async def post(self, run_id: str) -> None:
+        store = await self.check_run(run_id, "experiments.write")
+        b = self.body
+        consumer = f"run:{run_id}"
+
+        def record(s: Session, ctx: Ctx) -> None:
+            from ..core import model_configs as mc
+
+            for direction, key in (("read", "datasets_read"), ("write", "datasets_written")):
+                for ref in b.get(key, []):
+                    ds.record_lineage(
+                        s,
+                        ctx,
+                        ref["project"],
+                        ref["dataset"],
+                        ref["version"],
+                        consumer=consumer,
+                        direction=direction,
+                    )
+            if "model_config" in b:
+                owner = ex.experiment_owner(s, experiment_id)
+                assert owner is not None
+                mc.get_revision(
+                    s, ctx, owner[1].slug, b["model_config"]["name"], b["model_config"]["revision"]
+                )
+
+        experiment_id, _st, _lc = await self.blocking(lambda: store.run_state(run_id))
+        await self.call(record, write=True)
+        tags: dict[str, str] = {}
+        if "model_config" in b:
+            tags["workbench.model_config"] = (
+                f"{b['model_config']['name']}@{b['model_config']['revision']}"
+            )
+        for key, value in (b.get("code") or {}).items():
+            tags[f"workbench.code.{key}"] = value
+        env = b.get("environment") or {}
+        if "python" in env:
+            tags["workbench.env.python"] = env["python"]
+        if env.get("packages"):
+            tags["workbench.env.packages"] = json.dumps(env["packages"], sort_keys=True)[:8000]
+        if "notes" in b:
+            tags["mlflow.note.content"] = b["notes"]
+        if tags:
+            await self.blocking(lambda: store.log_batch(run_id, [], None, tags))
+        self.reply(await self.lineage(run_id, store))
+
+    @endpoint(
+        action="experiments.read",
+        summary="A run's lineage",
+        response={"type": "object"},
+        errors=(503,),
+    )
+    async def get(self, run_id: str) -> None:
+        store = await self.check_run(run_id, "experiments.read")
+        self.reply(await self.lineage(run_id, store))
+
+    async def lineage(self, run_id: str, store: TrackingStore) -> dict[str, Any]:
+        runs = await self.blocking(lambda: RunReader(store).runs([run_id]))
+        tags = runs[run_id]["tags"]
+
+        def work(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
+            page = ds.consumer_lineage(s, ctx, f"run:{run_id}", limit=500)
+            return [ds.lineage_json(s, r) for r in page.items]
+
+        used = await self.call(work, write=False)
+        packages = tags.get("workbench.env.packages")
+        return {
+            "run_id": run_id,
+            "datasets_read": [u for u in used if u["direction"] == "read"],
+            "datasets_written": [u for u in used if u["direction"] == "write"],
+            "model_config": tags.get("workbench.model_config"),
+            "code": {
+                k.split(".", 2)[2]: v for k, v in tags.items() if k.startswith("workbench.code.")
+            },
+            "environment": {
+                "python": tags.get("workbench.env.python"),
+                "packages": json.loads(packages) if packages else {},
+            },
+            "notes": tags.get("mlflow.note.content", ""),
+        }
