@@ -134,13 +134,19 @@ def describe_validation_error(error: ValidationError, root: str = "body") -> str
     if validator in ("minimum", "maximum"):
         word = "at least" if validator == "minimum" else "at most"
         return f"{where}: must be {word} {value}"
+    if validator == "maxItems":
+        return f"{where}: at most {value} items (send more in several requests)"
+    if validator == "minItems":
+        return f"{where}: at least {value} item{'s' if value != 1 else ''}"
     if validator == "minProperties":
         return f"{where}: give at least one field to change"
     if validator == "then":  # pragma: no cover - reported through the nested error instead
-        return f"{where}: {error.message}"
+        text = error.message
+    return f"{where}: {text if len(text) <= 300 else text[:300] + '...'}"
     if validator == "maxProperties":
         return f"{where}: must have at most {value} entries"
-    return f"{where}: {error.message}"
+    text = error.message
+    return f"{where}: {text if len(text) <= 300 else text[:300] + '...'}"
 
 
 def _validate(schema: dict[str, Any], instance: Any, root: str = "body") -> None:

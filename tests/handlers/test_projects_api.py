@@ -241,3 +241,10 @@ async def test_slugs_stay_unique_and_short_for_long_and_numbered_names(api) -> N
     assert slugs == ["x" * 64, "x" * 62 + "-2", "x" * 62 + "-3"]
     assert (await _create(alice, "Model 2024"))["slug"] == "model-2024"
     assert [(await _create(alice, "Model"))["slug"] for _ in range(2)] == ["model", "model-2"]
+
+
+async def test_error_messages_stay_short_for_huge_bad_input(api) -> None:
+    alice = api("alice")
+    r = await alice.post("projects", {"name": "x", "description": ["y"] * 100_000})
+    assert r.status in (400, 413)
+    assert len(r.body) < 1000, "the error must not echo the input back"
