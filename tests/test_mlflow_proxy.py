@@ -210,7 +210,12 @@ async def test_unauthenticated_and_unmapped_routes(api, jp_fetch) -> None:
     r = await jp_fetch("workbench", "mlflow", "api", "2.0", "mlflow", "traces", raise_error=False)
     assert r.code == 403 and b"PERMISSION_DENIED" in r.body
     r = await jp_fetch(
-        "workbench", "mlflow", "graphql", method="POST", body="{}", raise_error=False
+        "workbench",
+        "mlflow",
+        "graphql",
+        method="POST",
+        body='{"query": "mutation { testMutation }"}',
+        raise_error=False,
     )
     assert r.code == 403
 
@@ -252,7 +257,7 @@ def test_every_mlflow_route_is_mapped_or_refused() -> None:
         assert needed in mapped, needed
     # ... and, for instance, the AI gateway, traces and GraphQL are refused
     for denied in [
-        ("POST", "/graphql"),
+        ("GET", "/graphql"),
         ("GET", "/api/2.0/mlflow/traces"),
         ("GET", "/api/3.0/mlflow/gateway/secrets/list"),
     ]:
@@ -643,3 +648,53 @@ async def test_run_lineage_round_trip_and_experiments_api(api: Any, tracking: An
     bad = dict(body, model_config={"name": "base", "revision": 9})
     assert (await api("alice").post(f"runs/{run_id}/lineage", bad)).status == 404
     assert (await api("bob").post(f"runs/{run_id}/lineage", {"notes": "x"})).status == 403
+
+
+async def test_the_web_uis_graphql_is_checked_field_by_field(
+    api: Any, tracking: Any, jp_fetch: Any
+) -> None:
+    import json
+
+    slug = await project(api)
+
+    def make(client: Any) -> str:
+        exp_id = client.create_experiment("ui")
+        run = client.create_run(exp_id)
+        client.log_param(run.info.run_id, "lr", "0.5")
+        return run.info.run_id
+
+    run_id = await tracking("alice", make, scope=slug)
+    query = (
+        "query GetRun($data: MlflowGetRunInput!) { mlflowGetRun(input: $data) "
+        "{ run { info { runUuid } data { params { key value } } } } }"
+    )
+
+    async def ask(user: str, body: dict[str, Any]) -> Any:
+        return await jp_fetch(
+            "workbench",
+            "mlflow",
+            "graphql",
+            method="POST",
+            body=json.dumps(body),
+            headers={
+                "Authorization": f"token {TOKEN_OF[user]}",
+                "Content-Type": "application/json",
+            },
+            raise_error=False,
+        )
+
+    r = await ask("alice", {"query": query, "variables": {"data": {"runId": run_id}}})
+    assert r.code == 200, r.body
+    data = json.loads(r.body)["data"]["mlflowGetRun"]["run"]
+    assert data["info"]["runUuid"] == run_id and data["data"]["params"] == [
+        {"key": "lr", "value": "0.5"}
+    ]
+    await api("carol").get("me")
+    r = await ask("carol", {"query": query, "variables": {"data": {"runId": run_id}}})
+    assert r.code == 404
+    r = await ask(
+        "alice", {"query": "{ mlflowSearchModelVersions(input: {}) { modelVersions { name } } }"}
+    )
+    assert r.code == 403
+    r = await ask("alice", {"query": "{ __schema { types { name } } }"})
+    assert r.code == 403

@@ -309,12 +309,62 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
                 return ("delete_model", name, None)
         elif locate == "new_model":
             return await self._authorize_new_model(body)
+        elif locate == "graphql":
+            await self._authorize_graphql(body, action)
         elif locate in ("search_experiments", "search_models", "search_model_versions"):
             await self._search(locate)
             return "search"
         else:  # pragma: no cover - every locator of rules.py is handled above
             raise ProxyError(403, f"no rule for {locate}")
         return None
+
+    async def _authorize_graphql(self, body: dict[str, Any], action: str) -> None:
+        """The MLflow UI's GraphQL: read-only queries whose root fields are on an allow-list,
+        each naming the runs/experiments it reads, all of which the caller must see."""
+        from graphql import (
+            FieldNode,
+            GraphQLError,
+            OperationDefinitionNode,
+            OperationType,
+            parse,
+            value_from_ast_untyped,
+        )
+
+        try:
+            document = parse(str(body.get("query") or ""))
+        except GraphQLError as exc:
+            raise ProxyError(400, f"query: {exc.message}") from None
+        variables = body.get("variables") or {}
+        for definition in document.definitions:
+            if not isinstance(definition, OperationDefinitionNode) or (
+                definition.operation != OperationType.QUERY
+            ):
+                raise ProxyError(403, "only GraphQL queries are allowed through the proxy")
+            for selection in definition.selection_set.selections:
+                if not isinstance(selection, FieldNode):
+                    raise ProxyError(403, "GraphQL: root fragments are not allowed")
+                field = selection.name.value
+                if field == "__typename":
+                    continue
+                if field not in rules.GRAPHQL_FIELDS:
+                    raise ProxyError(403, f"GraphQL: {field} is not allowed through the proxy")
+                kind, keys = rules.GRAPHQL_FIELDS[field]
+                given = {
+                    a.name.value: value_from_ast_untyped(a.value, variables)
+                    for a in selection.arguments
+                }
+                data = given.get("input") or {}
+                ids = next((data[k] for k in keys if data.get(k)), None)
+                if not ids:
+                    raise ProxyError(400, f"GraphQL: {field} needs {keys[0]}")
+                for one in ids if isinstance(ids, list) else [ids]:
+                    if kind in ("run", "runs"):
+                        exp_id = await self.upstream.experiment_of_run(str(one))
+                        if exp_id is None:
+                            raise ProxyError(404, f"run '{one}' not found")
+                        await self._check_experiment(exp_id, action)
+                    else:
+                        await self._check_experiment(await self._scoped_id(str(one), None), action)
 
     async def _scoped_id(self, exp_id: str, _field: str | None) -> str:
         """In a project scope, experiment '0' (MLflow's Default) is the project's Default."""

@@ -118,6 +118,7 @@ OTHER_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/get-artifact"): R("read", "run"),
     ("GET", "/model-versions/get-artifact"): R("read", "model", "name"),
     ("GET", "/api/3.0/mlflow/server-info"): R("open", "none"),
+    ("POST", "/graphql"): R("read", "graphql"),
     ("GET", "/ajax-api/3.0/mlflow/server-info"): R("open", "none"),
 }
 
@@ -173,3 +174,13 @@ def _find(
         if found:
             return Match(rule, pattern.pattern, dict(zip(names, found.groups(), strict=True)))
     return None
+
+
+# The web UI's GraphQL queries: each allowed root field, and the input key naming what it reads.
+GRAPHQL_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mlflowGetRun": ("run", ("runId", "runUuid")),
+    "mlflowListArtifacts": ("run", ("runId", "runUuid")),
+    "mlflowGetExperiment": ("experiment", ("experimentId",)),
+    "mlflowSearchRuns": ("experiments", ("experimentIds",)),
+    "mlflowGetMetricHistoryBulkInterval": ("runs", ("runIds",)),
+}
