@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ class WorkbenchApp(ExtensionApp):
     mlflow: Upstream | None = None
     mlflow_supervisor: MlflowSupervisor | None = None
     _tracking_store: TrackingStore | None = None
+    _tracking_lock = threading.Lock()
 
     def initialize_settings(self) -> None:
         settings = Workbench(parent=self)
@@ -62,6 +64,10 @@ class WorkbenchApp(ExtensionApp):
 
     def tracking_store(self) -> TrackingStore | None:
         """Direct access to MLflow's database (fast paths), when the workbench knows it."""
+        with self._tracking_lock:
+            return self._build_tracking_store()
+
+    def _build_tracking_store(self) -> TrackingStore | None:
         if self._tracking_store is None:
             assert self.service is not None
             settings = self.service.settings

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from http.client import responses
 from typing import Any, TypeVar
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from jupyter_server.base.handlers import APIHandler
@@ -149,9 +150,23 @@ def describe_validation_error(error: ValidationError, root: str = "body") -> str
     return f"{where}: {text if len(text) <= 300 else text[:300] + '...'}"
 
 
+@functools.lru_cache(maxsize=512)
+def _validators(key: int) -> tuple[Any, Draft202012Validator]:
+    schema = _SCHEMAS[key]
+    return jsonschema_rs.validator_for(schema), Draft202012Validator(schema)
+
+
+_SCHEMAS: dict[int, dict[str, Any]] = {}
+
+
 def _validate(schema: dict[str, Any], instance: Any, root: str = "body") -> None:
+    """Validate in native code (jsonschema-rs); only a failure pays for the detailed message."""
+    _SCHEMAS.setdefault(id(schema), schema)
+    fast, slow = _validators(id(schema))
+    if fast.is_valid(instance):
+        return
     errors = sorted(
-        Draft202012Validator(schema).iter_errors(instance),
+        slow.iter_errors(instance),
         key=lambda e: (len(list(e.absolute_path)), str(list(e.absolute_path))),
     )
     if errors:

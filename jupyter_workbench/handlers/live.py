@@ -38,7 +38,10 @@ class RunLiveHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Ju
         self.run_id = run_id
         source: ServerIdentitySource = self.extensionapp.identity_source  # type: ignore[attr-defined]
         identity = source.identity(self.current_user, self.identity_provider)
-        store = self.extensionapp.tracking_store()  # type: ignore[attr-defined]
+        store = await asyncio.get_running_loop().run_in_executor(
+            None,
+            self.extensionapp.tracking_store,  # type: ignore[attr-defined]
+        )
         upstream: Upstream = self.settings["workbench_mlflow"]
         if store is None:
             raise web.HTTPError(503, "live updates need the MLflow database")

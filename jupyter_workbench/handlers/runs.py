@@ -41,7 +41,11 @@ class TrackingHandler(WorkbenchHandler):
         return upstream
 
     async def store(self) -> TrackingStore:
-        store: TrackingStore | None = self.extensionapp.tracking_store()  # type: ignore[attr-defined]
+        # built off the event loop: the first use imports MLflow's models (seconds)
+        store: TrackingStore | None = await asyncio.get_running_loop().run_in_executor(
+            self.service.io_executor,
+            self.extensionapp.tracking_store,  # type: ignore[attr-defined]
+        )
         if store is None:
             raise Unavailable(
                 "fast tracking paths need the MLflow database: "

@@ -8,6 +8,7 @@ and the MLflow UI see every point. Histories are read with one query into numpy 
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterable
@@ -52,6 +53,20 @@ def sanitize(value: float) -> tuple[bool, float]:
 def _newer(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> bool:
     """MLflow's rule for latest_metrics: a higher step wins, then a later timestamp, then value."""
     return a >= b
+
+
+_METRIC_COLUMNS = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
+
+
+@functools.lru_cache(maxsize=8)
+def _pg_metric_insert(rows: int) -> str:
+    columns = ", ".join(f'"{c}"' for c in _METRIC_COLUMNS)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
+    return f"INSERT INTO metrics ({columns}) VALUES {values} ON CONFLICT DO NOTHING"
+
+
+def _flat(rows: list[dict[str, Any]]) -> tuple[Any, ...]:
+    return tuple(row[c] for row in rows for c in _METRIC_COLUMNS)
 
 
 class TrackingStore:
@@ -127,10 +142,15 @@ class TrackingStore:
             ):
                 best[p.key] = row
         with self.engine.begin() as conn:
-            if rows:
-                stmt = self.dialect.insert(metrics).on_conflict_do_nothing()
-                for start in range(0, len(rows), 5000):
-                    conn.execute(stmt, rows[start : start + 5000])
+            stmt = self.dialect.insert(metrics).on_conflict_do_nothing()
+            for start in range(0, len(rows), 1000):
+                chunk = rows[start : start + 1000]
+                if self.dialect is postgresql:
+                    # one multi-row INSERT, written at the driver level: psycopg's executemany
+                    # sends a statement per row, and compiling a 1,000-row VALUES costs more
+                    conn.exec_driver_sql(_pg_metric_insert(len(chunk)), _flat(chunk))
+                else:
+                    conn.execute(stmt, chunk)  # sqlite3's executemany: one prepared loop
             if best:
                 existing = {
                     r.key: r
