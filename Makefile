@@ -6,7 +6,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck docs bench clean
+.PHONY: run lab test install lint typecheck docs bench clean
+
+NODE_DIR := .node
+CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,19 +19,26 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
-install: $(VENV)/.installed
+$(CHP):
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error configurable-http-proxy@5
 
-## run: a local JupyterLab with the workbench on embedded defaults (SQLite in the Jupyter data dir)
+install: $(VENV)/.installed $(CHP)
+
+## run: a local JupyterHub on http://127.0.0.1:8000 with the workbench service (embedded defaults)
 run: install
+	@PATH="$(CURDIR)/$(NODE_DIR)/node_modules/.bin:$$PATH" $(BIN)/python -m jupyter_workbench.hub.run
+
+## lab: a single-user JupyterLab with the workbench (no hub), on $(HOST):$(PORT)
+lab: install
 	@$(BIN)/python -m jupyter_workbench.run --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check and the whole suite (SQLite and PostgreSQL)
 test: install lint typecheck
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(NODE_DIR)/node_modules/.bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check jupyter_workbench tests benchmarks
-	$(BIN)/ruff format --check jupyter_workbench tests benchmarks
+	$(BIN)/ruff check jupyter_workbench tests benchmarks hub_config
+	$(BIN)/ruff format --check jupyter_workbench tests benchmarks hub_config
 
 typecheck: install
 	$(BIN)/mypy
@@ -41,4 +51,4 @@ bench: install
 	$(BIN)/python benchmarks/api_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -37,9 +37,14 @@ class WorkbenchApp(ExtensionApp):
     mlflow_supervisor: MlflowSupervisor | None = None
     _tracking_store: TrackingStore | None = None
     _tracking_lock = threading.Lock()
+    workbench_settings: Workbench
 
     def initialize_settings(self) -> None:
         settings = Workbench(parent=self)
+        self.workbench_settings = settings
+        if settings.mode == "client":
+            self._initialize_client(settings)
+            return
         self.service = WorkbenchService(settings)
         self.identity_source = ServerIdentitySource(settings)
         self.settings["workbench_service"] = self.service
@@ -78,7 +83,30 @@ class WorkbenchApp(ExtensionApp):
                 self._tracking_store = TrackingStore(url)
         return self._tracking_store
 
+    def _initialize_client(self, settings: Workbench) -> None:
+        """A hub user server: no database, no storage, no MLflow -- it forwards."""
+        if not settings.service_url:
+            raise ValueError("Workbench.mode is 'client' but Workbench.service_url is empty")
+        import httpx
+
+        self.settings["workbench_service_url"] = settings.service_url
+        self.settings["workbench_forward_client"] = httpx.AsyncClient(
+            timeout=httpx.Timeout(600, connect=10)
+        )
+        self.log.info("Workbench client mode: forwarding to %s", settings.service_url)
+
     def initialize_handlers(self) -> None:
+        if self.workbench_settings.mode == "client":
+            from .handlers.forward import ForwardHandler, ForwardWebSocketHandler
+
+            live = r"/(?P<path>workbench/api/v1/runs/[0-9a-f]{32}/live)"
+            self.handlers.extend(
+                [
+                    (live, ForwardWebSocketHandler),
+                    (r"/(?P<path>workbench/(?:api/v1|mlflow)(?:/.*)?)", ForwardHandler),
+                ]
+            )
+            return
         self.handlers.extend(tornado_handlers())
 
     def kernel_environment(self, serverapp: Any) -> dict[str, str]:
@@ -98,8 +126,7 @@ class WorkbenchApp(ExtensionApp):
         for key, value in self.kernel_environment(serverapp).items():
             if value:
                 os.environ.setdefault(key, value)
-        assert self.service is not None
-        if self.service.settings.purge_interval_seconds > 0:
+        if self.service is not None and self.service.settings.purge_interval_seconds > 0:
             self._purge_task = asyncio.create_task(self._purge_forever())
 
     async def _purge_forever(self) -> None:

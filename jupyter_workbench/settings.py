@@ -27,6 +27,26 @@ def _env_int(name: str, fallback: int) -> int:
 class Workbench(Configurable):
     """Settings of the workbench API, shared by the server extension, CLI and hub service."""
 
+    mode = Unicode(
+        help="'standalone': this server hosts the workbench API (database, storage, MLflow). "
+        "'client': a JupyterHub user server that forwards the same URLs to the hub's workbench "
+        "service under the caller's identity, holding no credentials. Default: $WORKBENCH_MODE, "
+        "else 'standalone'.",
+    ).tag(config=True)
+
+    @default("mode")
+    def _default_mode(self) -> str:
+        return os.environ.get("WORKBENCH_MODE", "standalone")
+
+    service_url = Unicode(
+        help="Client mode: base URL of the hub's workbench service, e.g. "
+        "'http://127.0.0.1:8000/services/workbench/'. Default: $WORKBENCH_SERVICE_URL.",
+    ).tag(config=True)
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("WORKBENCH_SERVICE_URL", "")
+
     data_dir = Unicode(
         help="Folder for the workbench's own files (the embedded SQLite database, local blob "
         "storage). Default: $WORKBENCH_DATA_DIR, else 'workbench' in the Jupyter data dir.",

@@ -1,0 +1,127 @@
+"""JupyterHub configuration of the workbench: ``jupyterhub -f hub_config/jupyterhub_config.py``.
+
+One file for two targets, chosen by ``WORKBENCH_HUB_TARGET``:
+
+- ``local`` (default; what ``make run`` uses): user servers are local processes (no system
+  accounts needed), local accounts with bcrypt-hashed passwords and sign-up approved by an admin
+  (NativeAuthenticator: lockout after repeated failed logins), an SQLite hub database, and
+  configurable-http-proxy from npm.
+- ``kubernetes``: KubeSpawner with the GPU profiles of ``hub_config/profiles.yaml`` and the hub
+  database from ``DATABASE_URL`` (added by the hub issue's kubernetes slice).
+
+In both, the workbench API runs once per hub as the hub-managed service ``workbench`` (the only
+holder of database and storage credentials), and every user's server forwards the workbench URLs
+to it in client mode.
+
+Environment (all optional): ``WORKBENCH_HUB_DIR`` (state: hub database, cookie secret, the
+service's data), ``WORKBENCH_HUB_IP``/``WORKBENCH_HUB_PORT`` (127.0.0.1:8000),
+``WORKBENCH_HUB_ADMIN`` (the admin account, 'admin'), ``WORKBENCH_CHP`` (the proxy command),
+``WORKBENCH_SERVICE_PORT`` (10101), ``WORKBENCH_HUB_API_PORT`` (8081),
+``WORKBENCH_PROXY_API_PORT`` (8001), ``DATABASE_URL``/``S3_*`` (the service's storage).
+"""
+
+# ruff: noqa: F821 (``c`` is JupyterHub's config object)
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TARGET = os.environ.get("WORKBENCH_HUB_TARGET", "local")
+STATE = Path(
+    os.environ.get("WORKBENCH_HUB_DIR")
+    or Path.home() / ".local" / "share" / "jupyter" / "workbench-hub"
+)
+STATE.mkdir(parents=True, exist_ok=True)
+IP = os.environ.get("WORKBENCH_HUB_IP", "127.0.0.1")
+PORT = int(os.environ.get("WORKBENCH_HUB_PORT", "8000"))
+SERVICE_PORT = int(os.environ.get("WORKBENCH_SERVICE_PORT", "10101"))
+ADMIN = os.environ.get("WORKBENCH_HUB_ADMIN", "admin")
+SERVICE_URL = f"http://127.0.0.1:{SERVICE_PORT}"
+
+c = get_config()  # type: ignore[name-defined]
+
+# -- the hub --------------------------------------------------------------------------------
+c.JupyterHub.ip = IP
+c.JupyterHub.port = PORT
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(os.environ.get("WORKBENCH_HUB_API_PORT", "8081"))
+c.ConfigurableHTTPProxy.api_url = (
+    f"http://127.0.0.1:{int(os.environ.get('WORKBENCH_PROXY_API_PORT', '8001'))}"
+)
+c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+c.JupyterHub.db_url = (
+    os.environ.get("WORKBENCH_HUB_DB_URL", "")
+    if TARGET == "kubernetes"
+    else f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+) or f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
+chp = os.environ.get("WORKBENCH_CHP") or shutil.which("configurable-http-proxy")
+local_chp = HERE.parent / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
+if not chp and local_chp.exists():
+    chp = str(local_chp)
+if chp:
+    c.ConfigurableHTTPProxy.command = [chp]
+c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
+
+# -- accounts: local, bcrypt-hashed, sign-up approved by an admin --------------------------------
+c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+c.NativeAuthenticator.open_signup = False  # an admin approves each sign-up
+c.NativeAuthenticator.minimum_password_length = 8
+c.NativeAuthenticator.check_common_password = True
+c.NativeAuthenticator.allowed_failed_logins = 5
+c.NativeAuthenticator.seconds_before_next_try = 300
+c.Authenticator.admin_users = {ADMIN}
+c.Authenticator.allow_all = True  # approved accounts may log in
+c.JupyterHub.template_paths = [
+    str(Path(__import__("nativeauthenticator").__file__).parent / "templates")
+]
+
+# -- user servers -----------------------------------------------------------------------------
+if TARGET == "local":
+    c.JupyterHub.spawner_class = "jupyter_workbench.hub.spawner.LocalWorkbenchSpawner"
+    c.LocalWorkbenchSpawner.home_dir_template = str(STATE / "home" / "{username}")
+    c.LocalWorkbenchSpawner.workbench_service_url = f"{SERVICE_URL}/services/workbench/"
+    c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+c.Spawner.default_url = "/lab"
+c.Spawner.http_timeout = 60
+c.Spawner.start_timeout = 120
+# A user server's token, and the tokens browsers get for it, may reach the workbench service.
+WORKBENCH_SCOPE = "access:services!service=workbench"
+c.Spawner.server_token_scopes = [
+    "users:activity!user",
+    "access:servers!server",
+    "read:users!user",
+    "read:users:groups!user",
+    WORKBENCH_SCOPE,
+]
+c.Spawner.oauth_client_allowed_scopes = [WORKBENCH_SCOPE]
+
+# -- the workbench service ----------------------------------------------------------------------
+service_env = {
+    key: os.environ[key]
+    for key in (
+        "DATABASE_URL", "DATABASE_POOL_SIZE", "S3_BUCKET", "S3_ACCESS_KEY", "S3_SECRET_KEY",
+        "S3_ENDPOINT_URL", "S3_PREFIX", "S3_REGION", "WORKBENCH_MLFLOW_URL", "PATH", "HOME",
+    )
+    if key in os.environ
+}  # fmt: skip
+service_env["WORKBENCH_DATA_DIR"] = str(STATE / "workbench")
+c.JupyterHub.services = [
+    {
+        "name": "workbench",
+        "url": SERVICE_URL,
+        "command": [sys.executable, "-m", "jupyter_workbench.hub.service"],
+        "environment": service_env,
+        "oauth_no_confirm": True,
+        "display": True,
+    }
+]
+c.JupyterHub.load_roles = [
+    # every user may use the workbench (its own rules decide what they see there)
+    {"name": "user", "scopes": ["self", WORKBENCH_SCOPE]},
+    {"name": "workbench-service", "services": ["workbench"],
+     "scopes": ["read:users", "read:groups", "list:users", "list:groups"]},
+]  # fmt: skip

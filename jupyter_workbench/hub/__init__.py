@@ -1,0 +1,1 @@
+"""The workbench on JupyterHub: the hub-managed service and what user servers need."""

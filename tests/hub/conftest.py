@@ -1,0 +1,165 @@
+"""A real JupyterHub (with configurable-http-proxy and the workbench service) for the session."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Hub:
+    url: str
+    state: Path
+    process: subprocess.Popen[bytes]
+    admin: str = "admin"
+    admin_password: str = "Adm1n-pass-xyz"
+
+    def browser(self) -> Browser:
+        return Browser(self.url)
+
+
+class Browser:
+    """A requests session that behaves like a browser on the hub's forms (cookies, _xsrf)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = requests.Session()
+
+    def xsrf(self, path: str) -> str:
+        page = self.http.get(self.url + path, timeout=30).text
+        found = re.search(r'name="_xsrf" value="([^"]+)"', page)
+        return found.group(1) if found else self.http.cookies.get("_xsrf", "")
+
+    def sign_up(self, name: str, password: str) -> str:
+        form = {
+            "username": name,
+            "signup_password": password,
+            "signup_password_confirmation": password,
+            "_xsrf": self.xsrf("/hub/signup"),
+        }
+        return self.http.post(self.url + "/hub/signup", data=form, timeout=30).text
+
+    def log_in(self, name: str, password: str) -> requests.Response:
+        form = {"username": name, "password": password, "_xsrf": self.xsrf("/hub/login")}
+        return self.http.post(self.url + "/hub/login", data=form, timeout=60)
+
+    def api(self, method: str, path: str, **kw: Any) -> requests.Response:
+        headers = kw.pop("headers", {})
+        headers.setdefault("X-XSRFToken", self.http.cookies.get("_xsrf", ""))
+        return self.http.request(method, self.url + path, headers=headers, timeout=60, **kw)
+
+    def token(self, name: str) -> str:
+        r = self.api("POST", f"/hub/api/users/{name}/tokens", json={"note": "tests"})
+        assert r.status_code == 201, r.text
+        return str(r.json()["token"])
+
+
+def chp_command() -> str:
+    local = REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
+    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
+    if not found:
+        pytest.fail("configurable-http-proxy is missing: run `make install` (npm)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    state = tmp_path_factory.mktemp("hub")
+    port = free_port()
+    env = {
+        **os.environ,
+        "WORKBENCH_HUB_DIR": str(state),
+        "WORKBENCH_HUB_PORT": str(port),
+        "WORKBENCH_HUB_API_PORT": str(free_port()),
+        "WORKBENCH_PROXY_API_PORT": str(free_port()),
+        "WORKBENCH_SERVICE_PORT": str(free_port()),
+        "WORKBENCH_CHP": chp_command(),
+    }
+    for key in ("DATABASE_URL", "WORKBENCH_DATA_DIR", "JUPYTERHUB_API_TOKEN"):
+        env.pop(key, None)
+    log = (state / "hub.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterhub",
+            "-f",
+            str(REPO / "hub_config" / "jupyterhub_config.py"),
+        ],
+        env=env,
+        cwd=state,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(
+                url + "/services/workbench/workbench/api/v1/openapi.json", timeout=2
+            ).ok:
+                break
+        except requests.RequestException:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((state / "hub.log").read_text()[-4000:])
+        time.sleep(0.5)
+    hub = Hub(url, state, process)
+    hub.browser().sign_up(hub.admin, hub.admin_password)  # admins are approved on sign-up
+    yield hub
+    import signal
+
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def admin(hub: Hub) -> Browser:
+    browser = hub.browser()
+    r = browser.log_in(hub.admin, hub.admin_password)
+    assert r.ok, r.text[-500:]
+    return browser
+
+
+@pytest.fixture
+def new_user(hub: Hub, admin: Browser) -> Any:
+    """``new_user()`` -> (name, password, logged-in Browser, API token) of an approved user."""
+    made = []
+
+    def make(prefix: str = "u") -> tuple[str, str, Browser, str]:
+        name = f"{prefix}{len(made)}{os.urandom(3).hex()}"
+        password = "Pa55-word-" + os.urandom(4).hex()
+        browser = hub.browser()
+        browser.sign_up(name, password)
+        assert admin.api("GET", f"/hub/authorize/{name}").ok  # the admin approves
+        r = browser.log_in(name, password)
+        assert r.ok, r.text[-500:]
+        made.append(name)
+        return name, password, browser, browser.token(name)
+
+    return make
