@@ -551,3 +551,300 @@ def test_a_killed_commit_leaves_no_trace_after_gc(
     assert _counts(service) == (0, 0)
     with service.db.transaction() as s:
         assert s.get(CommitSession, session).state == "expired"  # type: ignore[union-attr]
+
+
+# -- the chunk writer's background threads, O_DIRECT packs, scanning and path checks --------
+def _open_session(service: WorkbenchService, session: str, dataset: str = "events") -> None:
+    service.call(
+        ALICE, lambda s, ctx: ds.begin_session(s, ctx, "lab", dataset, session), write=True
+    )
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name in ("chunk-store", "chunk-seal")]
+
+
+def _temp_packs(service: WorkbenchService) -> list[Path]:
+    return list(service.datasets.store.tmp_dir.glob("pack-*.tmp"))
+
+
+def test_a_seal_error_in_the_background_surfaces_and_stores_nothing(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_workbench.storage import StorageError
+
+    service = make_service()
+    src = write_tree(tmp_path / "s", {"big": random.Random(3).randbytes(24 * 1024 * 1024)})
+
+    def broken(key: str, path: Path) -> None:
+        raise StorageError("the disk is full")
+
+    monkeypatch.setattr(service.datasets.blobs, "move_in", broken)
+    with pytest.raises(StorageError, match="disk is full"):
+        service.datasets.commit_folder(ALICE, "lab", "events", src)
+    assert _temp_packs(service) == [] and _writer_threads() == []
+    assert _counts(service)[0] == 0  # no chunk indexed
+    with pytest.raises(NotFound):
+        service.datasets.version_entries(ALICE, "lab", "events", "v1")
+    # finish() raises it when it comes after the last batch was handed over (one batch here)
+    _open_session(service, "b" * 32)
+    writer = service.datasets.store.writer("b" * 32)
+    writer.add_stream(io.BytesIO(os.urandom(3 * 1024 * 1024)))
+    with pytest.raises(StorageError):
+        writer.finish()
+    writer.abort()  # harmless afterwards
+    assert _temp_packs(service) == [] and _writer_threads() == []
+
+
+def test_abort_stops_the_threads_and_leaves_no_temp_file(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    service = make_service()
+    _open_session(service, "c" * 32)
+    writer = service.datasets.store.writer("c" * 32)
+    data = random.Random(4).randbytes(20 * 1024 * 1024)
+    writer.add_stream(io.BytesIO(data))
+    assert _writer_threads()  # storing in the background
+    writer.abort()
+    assert _writer_threads() == [] and _temp_packs(service) == []
+    # what was sealed before the abort is pinned to the session only: GC may take it
+    service.call(ALICE, lambda s, ctx: ds.end_session(s, "c" * 32, "aborted"), write=True)
+    assert service.datasets.gc(dry_run=True)["chunks_freed"] == _counts(service)[0]
+
+
+def test_every_chunk_added_is_pinned_after_finish(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    service = make_service()
+    old = random.Random(5).randbytes(3 * 1024 * 1024)
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "a", {"a": old}))
+    _open_session(service, "d" * 32, "other")
+    writer = service.datasets.store.writer("d" * 32)
+    digests = [
+        writer.add_stream(io.BytesIO(old)),  # all reused
+        writer.add_stream(io.BytesIO(random.Random(6).randbytes(2 * 1024 * 1024))),  # new
+    ]
+    writer.finish()
+    wanted = sorted({d for digest in digests for d, _ in digest.chunks})
+    assert writer.chunks_reused == len(digests[0].chunks) and writer.chunks_new > 0
+    with service.db.transaction() as s:
+        assert ds.pinned_digests(s, "d" * 32, wanted) == set(wanted)
+
+
+def test_a_reused_chunk_collected_before_its_pin_fails_the_publish(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the late pins allow: a chunk found in the index, then deleted by GC before
+    it is pinned. Simulated by a lookup that finds chunks the store does not have."""
+    service = make_service()
+    store = service.datasets.store
+    monkeypatch.setattr(store, "existing", lambda digests: set(digests))
+    src = write_tree(tmp_path / "s", {"f": os.urandom(400_000)})
+    with pytest.raises(Conflict) as err:
+        service.datasets.commit_folder(ALICE, "lab", "events", src)
+    assert err.value.code == "missing_chunks"
+    with pytest.raises(NotFound):
+        service.datasets.version_entries(ALICE, "lab", "events", "v1")
+
+
+def _pack_bytes(service: WorkbenchService) -> int:
+    with service.db.transaction() as s:
+        return sum(s.scalars(select(BlobPack.size)))
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_packs_hold_exactly_the_new_bytes(
+    make_service: Callable[..., WorkbenchService],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    direct: bool,
+) -> None:
+    """O_DIRECT (or not) packs: padding (under ALIGN bytes) only after a full batch of new
+    chunks, none where a commit ends or between the new chunks of batches that also hold
+    reused ones; the bytes read back are the bytes committed."""
+    from jupyter_workbench.storage import chunkstore
+
+    if not direct:
+        monkeypatch.setattr(chunkstore, "_O_DIRECT", 0)
+    service = make_service(pack_target_mib=64)
+    rng = random.Random(8)
+    big = bytearray(rng.randbytes(12 * 1024 * 1024))
+    small = {f"s/{i:03d}": rng.randbytes(rng.randrange(1, 5000)) for i in range(300)}
+    src = write_tree(tmp_path / "src", {"big": bytes(big), **small})
+    first = service.datasets.commit_folder(ALICE, "lab", "events", src)
+    assert first.bytes_new == len(big) + sum(map(len, small.values()))
+    full_batches = first.bytes_new // chunkstore.ChunkWriter.PENDING_BYTES
+    assert 0 <= _pack_bytes(service) - first.bytes_new < chunkstore.ALIGN * full_batches
+    stored = _pack_bytes(service)
+    for at in (100_000, 3_000_000, 9_000_000, 11_000_000):  # edits spread over batches
+        big[at : at + 4] = b"edit"
+    small["s/new"] = b"x" * 1234
+    write_tree(src, {"big": bytes(big), "s/new": small["s/new"]})
+    second = service.datasets.commit_folder(ALICE, "lab", "events", src)
+    assert 0 < second.bytes_new < 0.2 * first.bytes_new
+    assert _pack_bytes(service) == stored + second.bytes_new
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "blobs").rglob("*.pack"))
+    assert on_disk == _pack_bytes(service)
+    assert read_file(service, "v2", "big") == bytes(big)
+    assert read_file(service, "v2", "s/new") == small["s/new"]
+    assert service.datasets.verify_store()["ok"]
+
+
+def test_a_refused_o_direct_write_falls_back_to_the_page_cache(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from jupyter_workbench.storage import chunkstore
+
+    real_write = os.write
+    refused: list[int] = []
+
+    def write(fd: int, data: Any) -> int:
+        if not refused and chunkstore._O_DIRECT and "pack-" in os.readlink(f"/proc/self/fd/{fd}"):
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    if not chunkstore._O_DIRECT or not Path("/proc/self/fd").is_dir():
+        pytest.skip("no O_DIRECT here")
+    monkeypatch.setattr(chunkstore.os, "write", write)
+    service = make_service()
+    big = random.Random(9).randbytes(5 * 1024 * 1024 + 3)
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "s", {"b": big}))
+    assert refused and read_file(service, "v1", "b") == big
+
+
+def test_pack_objects_are_newer_than_their_rows(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    """GC deletes pack objects without a row once older than its grace period: a GC that read
+    the rows just before a pack's row was written must still find that object too new."""
+    service = make_service()
+    src = write_tree(tmp_path / "s", {"f": os.urandom(3 * 1024 * 1024)})
+    service.datasets.commit_folder(ALICE, "lab", "events", src)
+    objects = {o.key: o.modified for o in service.datasets.blobs.list("packs/")}
+    with service.db.transaction() as s:
+        rows = list(s.execute(select(BlobPack.key, BlobPack.created_at)))
+    assert rows and {k for k, _ in rows} == set(objects)
+    for key, created in rows:
+        assert objects[key] >= created.replace(tzinfo=objects[key].tzinfo)
+
+
+def _walk_reference(root: Path) -> list[tuple[str, int]]:
+    """The order and sizes ``scan_folder`` kept before it used os.scandir."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            local = Path(dirpath) / name
+            if local.is_file():
+                out.append((local.relative_to(root).as_posix(), local.stat().st_size))
+    return out
+
+
+def test_scan_folder_order_and_checks(tmp_path: Path) -> None:
+    from jupyter_workbench.dataset_jobs import scan_folder
+
+    files = {
+        "z.txt": b"z",
+        "a/b/c.bin": b"ccc",
+        "a/b.txt": b"bb",
+        "a/a/x": b"",
+        "B/upper": b"12345",
+        "a-b/y": b"y",
+        "é/ü.csv": b"u",
+    }
+    root = write_tree(tmp_path / "src", files)
+    (root / "a" / "link").symlink_to(root / "z.txt")  # a link inside: its content
+    os.mkfifo(root / "a" / "pipe")  # not a regular file: skipped
+    found = scan_folder(root, max_bytes=1000)
+    assert [(f.path, f.size) for f in found] == _walk_reference(root)
+    assert [f.path for f in found][:2] == ["z.txt", "B/upper"]  # a folder's files first
+    assert all(Path(f.local).read_bytes()[: f.size] == Path(f.local).read_bytes() for f in found)
+    with pytest.raises(PayloadTooLarge):
+        scan_folder(root, max_bytes=10)
+    (root / "a" / "b" / "dirlink").symlink_to(root / "B", target_is_directory=True)
+    with pytest.raises(BadRequest, match="'a/b/dirlink' is a symlinked folder"):
+        scan_folder(root, max_bytes=1000)
+    (root / "a" / "b" / "dirlink").unlink()
+    (root / "a" / "b" / "out").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(BadRequest, match="'a/b/out' is a symlink that leaves the folder"):
+        scan_folder(root, max_bytes=1000)
+    (root / "a" / "b" / "out").unlink()
+    (root / "a" / "bad\\name").write_bytes(b"x")
+    with pytest.raises(BadRequest, match="backslash"):
+        scan_folder(root, max_bytes=1000)
+
+
+def _check_path_reference(path: object, field: str = "path") -> str:
+    """check_path as it was (one unicodedata lookup per character)."""
+    import re
+    import unicodedata
+
+    from jupyter_workbench.core.dataset_paths import MAX_PATH
+
+    if not isinstance(path, str) or not path:
+        raise BadRequest(f"{field}: must be a non-empty string", code="invalid_path")
+    shown = path if len(path) <= 80 else path[:77] + "..."
+    if len(path) > MAX_PATH:
+        raise BadRequest(f"{field}: longer than {MAX_PATH} characters", code="invalid_path")
+    if any(unicodedata.category(ch) == "Cc" for ch in path):
+        raise BadRequest(
+            f"{field}: {shown!r} contains a NUL or control character", code="invalid_path"
+        )
+    if "\\" in path:
+        raise BadRequest(f"{field}: {shown!r} contains a backslash; use '/'", code="invalid_path")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise BadRequest(f"{field}: {shown!r} is absolute; paths are relative", code="invalid_path")
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        raise BadRequest(
+            f"{field}: {shown!r} has an empty, '.' or '..' component", code="invalid_path"
+        )
+    return path
+
+
+def test_check_path_answers_as_before() -> None:
+    import sys
+    import unicodedata
+
+    from jupyter_workbench.core.dataset_paths import CONTROL_RE, check_path
+
+    assert [c for c in range(sys.maxunicode + 1) if CONTROL_RE.search(chr(c))] == [
+        c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cc"
+    ]
+    rng = random.Random(10)
+    alphabet = ["a", "Z", "/", ".", "..", "\\", ":", "C:", " ", "\x00", "\x1f", "\x7f", "\x85"]
+    alphabet += ["\x9f", "\xa0", "\u2028", "é", "\n", "-", "_", "0"]
+    paths: list[object] = ["", None, 3, "x" * 1024, "x" * 1025, "a/b", "/a", "a/", "./a", "a/."]
+    paths += ["...", "a/.../b", "c:/x", "1:/x", "a\nb", "a/\n", "\n"]
+    paths += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 12))) for _ in range(5000)
+    ]
+
+    def outcome(fn: Callable[..., str], path: object) -> tuple[str, str]:
+        try:
+            return ("ok", fn(path, "files[3].path"))
+        except BadRequest as exc:
+            return (exc.code, exc.message)
+
+    for path in paths:
+        assert outcome(check_path, path) == outcome(_check_path_reference, path), repr(path)
+
+
+def test_check_manifest_refuses_malformed_digests() -> None:
+    good = "0123456789abcdef" * 4
+    ds.check_manifest([ds.FileEntry("a/b", 3, good, [(good, 3)])])
+    for bad in [good.upper(), good[:-1], good + "0", "g" + good[1:], good[:-1] + "\u0660"]:
+        for entry in (
+            ds.FileEntry("a", 3, bad, [(good, 3)]),
+            ds.FileEntry("a", 3, good, [(good, 1), (bad, 2)]),
+        ):
+            with pytest.raises(BadRequest) as err:
+                ds.check_manifest([entry])
+            assert err.value.code == "invalid_manifest"
+            assert err.value.message == f"files[a]: {bad!r} is not a BLAKE3 hex digest"
+    with pytest.raises(BadRequest, match="'a/b' is both a file and a folder"):
+        ds.check_manifest(
+            [ds.FileEntry("a/b", 1, good, [(good, 1)]), ds.FileEntry("a/b/c", 1, good, [(good, 1)])]
+        )

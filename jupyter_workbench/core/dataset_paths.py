@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mimetypes
 import re
-import unicodedata
 
 from .errors import BadRequest
 
@@ -23,20 +22,30 @@ EXTRA_TYPES = {
 }
 
 
+# Unicode category Cc (control characters): U+0000-U+001F and U+007F-U+009F.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+DRIVE_RE = re.compile(r"^[A-Za-z]:")
+# Anything check_path might refuse: control characters, backslashes, absolute or drive paths,
+# empty, '.' and '..' components. A path it does not match is valid (if not too long).
+_SUSPECT_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^/|^[A-Za-z]:|(?:^|/)\.{0,2}(?:/|$)")
+
+
 def check_path(path: object, field: str = "path") -> str:
     """A safe relative POSIX path, or BadRequest naming what is wrong with it."""
     if not isinstance(path, str) or not path:
         raise BadRequest(f"{field}: must be a non-empty string", code="invalid_path")
+    if len(path) <= MAX_PATH and _SUSPECT_RE.search(path) is None:
+        return path  # the common case, in one scan; the checks below name the problem
     shown = path if len(path) <= 80 else path[:77] + "..."
     if len(path) > MAX_PATH:
         raise BadRequest(f"{field}: longer than {MAX_PATH} characters", code="invalid_path")
-    if any(unicodedata.category(ch) == "Cc" for ch in path):
+    if CONTROL_RE.search(path):
         raise BadRequest(
             f"{field}: {shown!r} contains a NUL or control character", code="invalid_path"
         )
     if "\\" in path:
         raise BadRequest(f"{field}: {shown!r} contains a backslash; use '/'", code="invalid_path")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+    if path.startswith("/") or DRIVE_RE.match(path):
         raise BadRequest(f"{field}: {shown!r} is absolute; paths are relative", code="invalid_path")
     parts = path.split("/")
     if any(part in ("", ".", "..") for part in parts):

@@ -7,6 +7,7 @@ garbage collection off the chunks; ``publish`` then makes the version visible in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,9 +89,13 @@ def manifest_digest(entries: Iterable[FileEntry]) -> str:
     return blake3_hex("\n".join(lines).encode())
 
 
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+
+
 def check_manifest(entries: list[FileEntry]) -> None:
     """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed."""
     seen: set[str] = set()
+    is_digest = _DIGEST_RE.fullmatch
     for entry in entries:
         check_path(entry.path)
         if entry.path in seen:
@@ -102,7 +107,7 @@ def check_manifest(entries: list[FileEntry]) -> None:
                 code="invalid_manifest",
             )
         for digest in [entry.digest, *(d for d, _ in entry.chunks)]:
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            if not isinstance(digest, str) or is_digest(digest) is None:
                 raise BadRequest(
                     f"files[{entry.path}]: {digest!r} is not a BLAKE3 hex digest",
                     code="invalid_manifest",
@@ -112,14 +117,15 @@ def check_manifest(entries: list[FileEntry]) -> None:
 
 def _check_no_file_dir_clash(paths: set[str]) -> None:
     for path in paths:
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            prefix = "/".join(parts[:i])
+        cut = path.find("/")
+        while cut != -1:
+            prefix = path[:cut]
             if prefix in paths:
                 raise BadRequest(
                     f"path: {prefix!r} is both a file and a folder (of {path!r})",
                     code="duplicate_path",
                 )
+            cut = path.find("/", cut + 1)
 
 
 # -- datasets ------------------------------------------------------------------------

@@ -11,15 +11,19 @@ Streaming: bytes are read into one buffer of ``buffer_size`` (+ ``MAX_CHUNK``). 
 cut from at most ``MAX_CHUNK`` bytes after the chunk's start, so every chunk starting at least
 ``MAX_CHUNK`` bytes before the end of the buffer (or anywhere, at end of input) is cut exactly as
 if the whole file were in memory; the rest of the buffer is moved to its front and the next block
-is read after it. The whole-file BLAKE3 is updated with each block as it is read, in the same pass.
+is read after it. The whole-file BLAKE3 is updated with each block as it is read, in the same pass
+(a block of ``HASH_AHEAD_MIN`` bytes or more on a helper thread, while the caller's thread cuts
+and hashes the chunks of the same block).
+A file under ``WHOLE_BELOW`` is one chunk whose digest is also the file's: it is hashed once.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 from blake3 import blake3
@@ -30,6 +34,12 @@ MIN_CHUNK = 16 * 1024
 MAX_CHUNK = 256 * 1024
 WHOLE_BELOW = 128 * 1024
 BUFFER_SIZE = 8 * 1024 * 1024
+EMPTY_DIGEST = blake3(b"").hexdigest()
+# Blocks at least this large are fed to the whole-file BLAKE3 on a helper thread, overlapping
+# the chunking of the same bytes (chunk digests are computed on the caller's thread).
+HASH_AHEAD_MIN = 1024 * 1024
+_O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+_O_BINARY: int = getattr(os, "O_BINARY", 0)
 
 _CDC = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)  # reentrant: config only
 
@@ -72,10 +82,29 @@ def chunk_bytes(data: bytes | bytearray | memoryview, *, on_chunk: OnChunk) -> F
     return result
 
 
-def chunk_file(path: Path, *, on_chunk: OnChunk) -> FileDigest:
-    """Chunk a local file, streaming (see :func:`chunk_stream`)."""
-    with open(path, "rb", buffering=0) as f:
-        return chunk_stream(f, size_hint=os.fstat(f.fileno()).st_size, on_chunk=on_chunk)
+def chunk_file(path: str | os.PathLike[str], *, on_chunk: OnChunk) -> FileDigest:
+    """Chunk a local file, streaming (see :func:`chunk_stream`). A regular file smaller than
+    ``WHOLE_BELOW`` takes two plain reads (its bytes, then the end of the file)."""
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC | _O_BINARY)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_size < WHOLE_BELOW:
+            data = os.read(fd, st.st_size + 1)
+            if len(data) <= st.st_size and not os.read(fd, 1):
+                return _whole(data, on_chunk)
+            os.lseek(fd, 0, os.SEEK_SET)  # it grew (or a short read): stream it after all
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            return chunk_stream(f, size_hint=st.st_size, on_chunk=on_chunk)
+    finally:
+        os.close(fd)
+
+
+def _whole(data: bytes | memoryview, on_chunk: OnChunk) -> FileDigest:
+    """A file under ``WHOLE_BELOW`` bytes: one chunk, whose digest is the file's."""
+    result = FileDigest(size=len(data), digest=EMPTY_DIGEST)
+    if data:
+        result.digest = _emit(result, on_chunk, memoryview(data), 0, len(data))
+    return result
 
 
 def chunk_stream(
@@ -89,53 +118,69 @@ def chunk_stream(
     file's size, BLAKE3 digest and chunk list. Memory stays about ``buffer_size + MAX_CHUNK``
     whatever the stream's length. An empty stream has no chunks.
 
-    ``size_hint`` (the expected size, if known) only sizes the buffer for small inputs. The
-    stream needs ``readinto`` (preferred: no copy) or ``read``.
+    ``size_hint`` (the expected size, if known) only sizes the buffer for small inputs: a
+    buffer found too small grows. The stream needs ``readinto`` (preferred: no copy) or
+    ``read``.
     """
     if buffer_size < 1:
         raise ValueError("buffer_size must be positive")
-    capacity = buffer_size + MAX_CHUNK
-    if size_hint is not None and 0 <= size_hint < capacity:
-        capacity = max(size_hint + 1, MAX_CHUNK + 1)  # +1: see the end without another read
+    full = buffer_size + MAX_CHUNK
+    capacity = full
+    if size_hint is not None and 0 <= size_hint < full:
+        capacity = size_hint + 1  # +1: see the end without another read
     buf = bytearray(capacity)
     view = memoryview(buf)
     readinto = _readinto_of(stream)
-    hasher = blake3(max_threads=1)
+    hasher = None
     result = FileDigest(size=0, digest="")
 
     filled = 0  # bytes of buf holding data
+    hashed = 0  # bytes of buf already fed to the whole-file hash
     base = 0  # file offset of buf[0]
     total = 0  # bytes read
     eof = False
-    first = True
     while True:
         # Fill the buffer after the carried tail.
-        start_fill = filled
         while filled < capacity:
             n = readinto(view[filled:])
             if not n:
                 eof = True
                 break
             filled += n
-        if filled > start_fill:
-            hasher.update(view[start_fill:filled])
-            total += filled - start_fill
+        if not eof and capacity < full:
+            # The size hint was short: grow to the full buffer and read on.
+            view.release()
+            buf.extend(bytes(full - capacity))
+            view = memoryview(buf)
+            capacity = full
+            continue
 
-        if first:
-            first = False
+        if hasher is None:
             if eof and filled < WHOLE_BELOW:
-                if filled:
-                    _emit(result, on_chunk, view, 0, filled)
-                break
+                return _whole(view[:filled], on_chunk)
+            hasher = blake3(max_threads=1)
+        ahead = None
+        if filled > hashed:
+            total += filled - hashed
+            if filled - hashed >= HASH_AHEAD_MIN:
+                ahead = _HashAhead(hasher, view[hashed:filled])
+            else:
+                hasher.update(view[hashed:filled])
 
         # Cut every chunk whose cut point is already certain.
         pos = 0
-        cuts = _CDC.cut_buf(view[:filled])
-        while pos < filled and (eof or pos + MAX_CHUNK <= filled):
-            cut = next(cuts)
-            _emit(result, on_chunk, view, pos, cut.length, base)
-            pos += cut.length
-        del cuts
+        try:
+            cuts = _CDC.cut_buf(view[:filled])
+            while pos < filled and (eof or pos + MAX_CHUNK <= filled):
+                cut = next(cuts)
+                _emit(result, on_chunk, view, pos, cut.length, base)
+                pos += cut.length
+            del cuts
+        finally:
+            if ahead is not None:
+                ahead.join()  # before the buffer changes
+        if ahead is not None:
+            ahead.check()
 
         if eof:
             break
@@ -143,11 +188,35 @@ def chunk_stream(
         tail = filled - pos
         buf[:tail] = buf[pos:filled]
         base += pos
-        filled = tail
+        filled = hashed = tail
 
     result.size = total
     result.digest = hasher.hexdigest()
     return result
+
+
+class _HashAhead:
+    """Feeds one block to the whole-file hash on another thread, while the caller cuts and
+    hashes the chunks of the same (unchanging) bytes: BLAKE3 and FastCDC release the GIL."""
+
+    def __init__(self, hasher: blake3, block: memoryview) -> None:
+        self._hasher = hasher
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(block,), daemon=True)
+        self._thread.start()
+
+    def _run(self, block: memoryview) -> None:
+        try:
+            self._hasher.update(block)
+        except BaseException as exc:  # pragma: no cover - hashing bytes does not fail
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def check(self) -> None:
+        if self._error is not None:  # pragma: no cover
+            raise self._error
 
 
 def _emit(
@@ -157,11 +226,12 @@ def _emit(
     pos: int,
     length: int,
     base: int = 0,
-) -> None:
+) -> str:
     data = view[pos : pos + length]
     digest = blake3(data, max_threads=1).hexdigest()
     result.chunks.append((digest, length))
     on_chunk(Chunk(offset=base + pos, length=length, digest=digest, data=data))
+    return digest
 
 
 def _readinto_of(stream: BinaryIO) -> Callable[[memoryview], int]:

@@ -254,3 +254,44 @@ def test_peak_memory_of_a_large_file(tmp_path: Path) -> None:
         assert report["peak_rss_kib"] * 1024 < 200 * 1000 * 1000
     finally:
         path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("size", [0, 1, 50, WHOLE_BELOW - 1, WHOLE_BELOW, 300 * 1024])
+@pytest.mark.parametrize("told", [0, 10, WHOLE_BELOW - 1])
+def test_chunk_file_when_the_size_it_sees_first_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, told: int
+) -> None:
+    """A file that grows (or shrinks) between fstat and reading is chunked as it is read."""
+    import os
+
+    from jupyter_workbench.storage import chunking
+
+    data = random_bytes(size, seed=size)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    real_fstat = os.fstat
+
+    def lying_fstat(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, *st[1:6], told, *st[7:]))
+
+    monkeypatch.setattr(chunking.os, "fstat", lying_fstat)
+    seen: list[tuple[int, int, str, bytes]] = []
+    result = chunk_file(
+        path, on_chunk=lambda c: seen.append((c.offset, c.length, c.digest, bytes(c.data)))
+    )
+    assert result == chunk_bytes(data, on_chunk=noop)
+    assert b"".join(piece for *_, piece in seen) == data
+    assert all(blake3_hex(piece) == digest for _o, _n, digest, piece in seen)
+
+
+def test_small_files_are_read_whole_and_hashed_once(tmp_path: Path) -> None:
+    for size in (0, 1, 4096, WHOLE_BELOW - 1):
+        data = random_bytes(size, seed=size + 7)
+        (tmp_path / "f").write_bytes(data)
+        seen: list[Chunk] = []
+        result = chunk_file(tmp_path / "f", on_chunk=seen.append)
+        assert result == chunk_bytes(data, on_chunk=noop)
+        assert result.digest == blake3(data).hexdigest()
+        assert [(c.offset, c.length) for c in seen] == ([(0, size)] if size else [])
+        assert chunk_file(str(tmp_path / "f"), on_chunk=noop) == result  # str paths too
