@@ -17,16 +17,23 @@ Environment (all optional): ``WORKBENCH_HUB_DIR`` (state: hub database, cookie s
 service's data), ``WORKBENCH_HUB_IP``/``WORKBENCH_HUB_PORT`` (127.0.0.1:8000),
 ``WORKBENCH_HUB_ADMIN`` (the admin account, 'admin'), ``WORKBENCH_CHP`` (the proxy command),
 ``WORKBENCH_SERVICE_PORT`` (10101), ``WORKBENCH_HUB_API_PORT`` (8081),
-``WORKBENCH_PROXY_API_PORT`` (8001), ``DATABASE_URL``/``S3_*`` (the service's storage).
+``WORKBENCH_PROXY_API_PORT`` (8001), ``DATABASE_URL``/``S3_*`` (the service's storage),
+``WORKBENCH_PROFILES`` (the profiles file, ``hub_config/profiles.yaml``),
+``AUTH_SECRET_KEY``/``AUTH_SECRET_KEY_PREVIOUS`` (the key of user secrets; default: a key file
+in the service's data), ``WORKBENCH_HUB_INTERNAL_TOKEN`` (what the spawn hooks present to the
+service; default: a random one kept in the state folder).
 """
 
 # ruff: noqa: F821 (``c`` is JupyterHub's config object)
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
+
+from jupyter_workbench.hub.hooks import WorkbenchHooks
 
 HERE = Path(__file__).resolve().parent
 TARGET = os.environ.get("WORKBENCH_HUB_TARGET", "local")
@@ -40,6 +47,17 @@ PORT = int(os.environ.get("WORKBENCH_HUB_PORT", "8000"))
 SERVICE_PORT = int(os.environ.get("WORKBENCH_SERVICE_PORT", "10101"))
 ADMIN = os.environ.get("WORKBENCH_HUB_ADMIN", "admin")
 SERVICE_URL = f"http://127.0.0.1:{SERVICE_PORT}"
+
+
+def _state_secret(name: str) -> str:
+    """A random secret kept in the state folder (mode 0600), the same across restarts."""
+    path = STATE / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
 
 c = get_config()  # type: ignore[name-defined]
 
@@ -80,11 +98,22 @@ c.JupyterHub.template_paths = [
 ]
 
 # -- user servers -----------------------------------------------------------------------------
+PROFILES = os.environ.get("WORKBENCH_PROFILES") or str(HERE / "profiles.yaml")
 if TARGET == "local":
     c.JupyterHub.spawner_class = "jupyter_workbench.hub.spawner.LocalWorkbenchSpawner"
     c.LocalWorkbenchSpawner.home_dir_template = str(STATE / "home" / "{username}")
     c.LocalWorkbenchSpawner.workbench_service_url = f"{SERVICE_URL}/services/workbench/"
+    c.LocalWorkbenchSpawner.profiles_file = PROFILES
     c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+
+# Every start asks the workbench first (quotas, usage accounting, the user's secrets for the
+# server's environment); every stop is reported. The hub and the service share a token for it.
+INTERNAL_TOKEN = os.environ.get("WORKBENCH_HUB_INTERNAL_TOKEN") or _state_secret(
+    "hub-internal-token"
+)
+_hooks = WorkbenchHooks(f"{SERVICE_URL}/services/workbench/", INTERNAL_TOKEN, PROFILES)
+c.Spawner.pre_spawn_hook = _hooks.pre_spawn
+c.Spawner.post_stop_hook = _hooks.post_stop
 c.Spawner.default_url = "/lab"
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
@@ -109,6 +138,10 @@ service_env = {
     if key in os.environ
 }  # fmt: skip
 service_env["WORKBENCH_DATA_DIR"] = str(STATE / "workbench")
+service_env["WORKBENCH_HUB_INTERNAL_TOKEN"] = INTERNAL_TOKEN
+for key in ("AUTH_SECRET_KEY", "AUTH_SECRET_KEY_PREVIOUS"):
+    if key in os.environ:
+        service_env[key] = os.environ[key]
 c.JupyterHub.services = [
     {
         "name": "workbench",

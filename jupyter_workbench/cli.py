@@ -1,4 +1,4 @@
-"""``jupyter workbench ...``: migrate, info, users, purge.
+"""``jupyter workbench ...``: migrate, info, users, purge, rotate-keys, datasets.
 
 Reads the same configuration as the server (``c.Workbench.*`` in ``jupyter_server_config.py``),
 so it always talks to the database the server uses.
@@ -10,15 +10,17 @@ import json
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from jupyter_core.application import JupyterApp
 from sqlalchemy import func, select
-from traitlets import Bool, Unicode
+from traitlets import Bool, Integer, Unicode
 
 from . import __version__
 from .cli_datasets import DatasetsGroup
-from .core import projects, users
+from .core import projects, user_secrets, users
+from .core.keyring import derive, key_id, new_secret, read_key_file, write_key_file
 from .db.database import Database
 from .db.models import Project, User
 from .service import WorkbenchService
@@ -189,6 +191,71 @@ class PurgeCommand(_Command):
         print(f"purged {len(purged)} project(s)" + (f": {', '.join(purged)}" if purged else ""))
 
 
+class RotateKeysCommand(_Command):
+    name = "jupyter-workbench-rotate-keys"
+    description = "Re-encrypt every user secret under the current key (old keys stay readable)."
+    examples = """
+    With AUTH_SECRET_KEY: set AUTH_SECRET_KEY to the new key and AUTH_SECRET_KEY_PREVIOUS to the
+    old one (service and this command), then run `jupyter workbench rotate-keys`.
+    With the key file: `jupyter workbench rotate-keys --new-key --prune`.
+    """
+    new_key = Bool(
+        False,
+        help="Key file mode: put a new random key first in the key file before re-encrypting.",
+    ).tag(config=True)
+    prune = Bool(
+        False,
+        help="Key file mode: afterwards, drop the earlier keys that no secret uses any more.",
+    ).tag(config=True)
+    batch = Integer(200, help="Secrets re-encrypted per transaction.").tag(config=True)
+    flags = {
+        "new-key": ({"RotateKeysCommand": {"new_key": True}}, new_key.help),
+        "prune": ({"RotateKeysCommand": {"prune": True}}, prune.help),
+    }
+    aliases = {**ALIASES, "batch": "RotateKeysCommand.batch"}
+
+    def start(self) -> None:
+        settings = self.workbench()
+        key_file = None if settings.secrets_key else Path(settings.secrets_key_file)
+        if key_file is None and (self.new_key or self.prune):
+            print(
+                "rotate-keys: --new-key/--prune are for the key file; with AUTH_SECRET_KEY set, "
+                "put the new key in AUTH_SECRET_KEY and the old one in AUTH_SECRET_KEY_PREVIOUS",
+                file=sys.stderr,
+            )
+            self.exit(2)
+        if key_file is not None and self.new_key:
+            write_key_file(key_file, [new_secret(), *read_key_file(key_file)])
+            print(f"new key put first in {key_file}")
+        service = WorkbenchService(settings)
+        try:
+            keys = service.keyring()
+            system = service.system_identity()
+            done = 0
+            while True:
+                n = service.call(
+                    system,
+                    lambda s, ctx: user_secrets.rotate_batch(s, ctx, keys, batch=self.batch),
+                    write=True,
+                )
+                done += n
+                if n < self.batch:
+                    break
+            usage = service.call(system, lambda s, ctx: user_secrets.key_usage(s), write=False)
+            print(f"re-encrypted {done} secret(s) under key {keys.current_id}")
+            if key_file is not None and self.prune:
+                current, *earlier = read_key_file(key_file)
+                kept = [current, *(k for k in earlier if usage.get(key_id(derive(k)), 0))]
+                write_key_file(key_file, kept)
+                print(f"{key_file}: {len(kept)} key(s) kept")
+            elif set(usage) - {keys.current_id}:
+                print(f"still under earlier keys: {usage}")
+            else:
+                print("no secret uses an earlier key: they may be removed")
+        finally:
+            service.close()
+
+
 class WorkbenchCommand(JupyterApp):
     name = "jupyter-workbench"
     description = "Manage the Jupyter Workbench: migrate, info, users, purge, datasets."
@@ -198,6 +265,7 @@ class WorkbenchCommand(JupyterApp):
         "info": (InfoCommand, InfoCommand.description),
         "users": (UsersCommand, UsersCommand.description),
         "purge": (PurgeCommand, PurgeCommand.description),
+        "rotate-keys": (RotateKeysCommand, RotateKeysCommand.description),
         "datasets": (DatasetsGroup, DatasetsGroup.description),
     }
 

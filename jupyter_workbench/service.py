@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -20,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from .core.context import Ctx, Identity, Policy
 from .core.errors import Conflict
+from .core.keyring import KeyRing, read_key_file
 from .core.users import ensure_user
 from .db.database import Database
 from .db.models import User
@@ -73,6 +75,8 @@ class WorkbenchService:
         self._background: set[Future[Any]] = set()
         self._actors: OrderedDict[str, tuple[Identity, int]] = OrderedDict()
         self._datasets: DatasetJobs | None = None
+        self._keyring: KeyRing | None = None
+        self._keyring_stamp: tuple[int, int, int] | None = None
         self.tracking_events = TrackingEvents()
         if settings.auto_migrate if migrate is None else migrate:
             before, after = self.db.migrate()
@@ -159,6 +163,29 @@ class WorkbenchService:
 
             self._datasets = build_jobs(self)
         return self._datasets
+
+    def keyring(self) -> KeyRing:
+        """The keys of user secrets: from secrets_key (+ earlier keys), else the key file (read
+        again whenever it changes, so ``rotate-keys --new-key`` reaches a running service)."""
+        settings = self.settings
+        if settings.secrets_key:
+            if self._keyring is None:
+                self._keyring = KeyRing.from_secrets(
+                    settings.secrets_key, settings.secrets_previous_keys
+                )
+            return self._keyring
+        path = Path(settings.secrets_key_file)
+        try:
+            st = path.stat()
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        if self._keyring is None or stamp is None or stamp != self._keyring_stamp:
+            keys = read_key_file(path)
+            st = path.stat()
+            self._keyring_stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            self._keyring = KeyRing.from_secrets(keys[0], keys[1:])
+        return self._keyring
 
     def system_identity(self) -> Identity:
         """The identity background jobs (the trash purge) act and are audited as."""

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Float, Int, Set, Unicode, default
+from traitlets import Bool, Float, Int, List, Set, Unicode, default
 from traitlets.config import Configurable
 
 
@@ -273,6 +273,47 @@ class Workbench(Configurable):
         help="Where the managed MLflow server keeps artifacts (a folder or an s3:// URI). "
         "Default: 'mlflow/artifacts' in data_dir.",
     ).tag(config=True)
+
+    secrets_key = Unicode(
+        help="Secret from which the AES-256-GCM key of user secrets is derived (HKDF-SHA256). "
+        "Default: $AUTH_SECRET_KEY; when empty, the key file secrets_key_file is used.",
+    ).tag(config=True)
+
+    @default("secrets_key")
+    def _default_secrets_key(self) -> str:
+        return os.environ.get("AUTH_SECRET_KEY", "")
+
+    secrets_previous_keys = List(
+        Unicode(),
+        help="Earlier values of secrets_key, still accepted for reading while "
+        "`jupyter workbench rotate-keys` re-encrypts everything under the current key. "
+        "Default: $AUTH_SECRET_KEY_PREVIOUS (comma-separated).",
+    ).tag(config=True)
+
+    @default("secrets_previous_keys")
+    def _default_secrets_previous_keys(self) -> list[str]:
+        raw = os.environ.get("AUTH_SECRET_KEY_PREVIOUS", "")
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+    secrets_key_file = Unicode(
+        help="Key file of user secrets when secrets_key is empty: one key per line, the first is "
+        "current, later lines are earlier keys. Created (mode 0600) with a random key on first "
+        "use. Default: 'secrets.key' in data_dir.",
+    ).tag(config=True)
+
+    @default("secrets_key_file")
+    def _default_secrets_key_file(self) -> str:
+        return str(Path(self.data_dir) / "secrets.key")
+
+    hub_internal_token = Unicode(
+        help="Hub service mode: the token JupyterHub's spawn hooks present to the workbench "
+        "(quota checks, usage accounting, secrets for a server's environment). Empty disables "
+        "those endpoints. Default: $WORKBENCH_HUB_INTERNAL_TOKEN.",
+    ).tag(config=True)
+
+    @default("hub_internal_token")
+    def _default_hub_internal_token(self) -> str:
+        return os.environ.get("WORKBENCH_HUB_INTERNAL_TOKEN", "")
 
     def resolved_database_url(self) -> str:
         """The database URL in force: the setting, or the embedded SQLite file."""

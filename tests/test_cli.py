@@ -14,9 +14,12 @@ from jupyter_workbench.service import WorkbenchService
 from jupyter_workbench.settings import Workbench
 
 
-def run_cli(*args: str, db_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, db_url: str, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **(extra_env or {}),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "WORKBENCH_DATA_DIR": str(tmp_path / "wbdata"),
         "DATABASE_URL": db_url,
@@ -84,3 +87,49 @@ def test_purge_command(tmp_path: Path) -> None:
     result = run_cli("purge", db_url=url, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "purged 0 project(s)" in result.stdout
+
+
+def test_rotate_keys_with_a_new_key_file_key_keeps_every_secret_readable(tmp_path: Path) -> None:
+    """`rotate-keys --new-key --prune`: a new key first in the key file, every secret
+    re-encrypted under it, the old key dropped; a running service follows the file."""
+    from sqlalchemy import select
+
+    from jupyter_workbench.core import user_secrets
+    from jupyter_workbench.core.keyring import read_key_file
+    from jupyter_workbench.db.models import User, UserSecret
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    settings = Workbench(database_url=url, data_dir=str(tmp_path / "wbdata"))
+    service = WorkbenchService(settings)
+    try:
+        for name in ("ada", "bob"):
+            service.call(
+                Identity(name),
+                lambda s, ctx: user_secrets.put(
+                    s, ctx, service.keyring(), "TOKEN", f"t-{ctx.user.username}"
+                ),
+                write=True,
+            )
+        old_id = service.keyring().current_id
+        old_key = read_key_file(Path(settings.secrets_key_file))[0]
+
+        done = run_cli("rotate-keys", "--new-key", "--prune", db_url=url, tmp_path=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "re-encrypted 2 secret(s)" in done.stdout
+        keys = read_key_file(Path(settings.secrets_key_file))
+        assert len(keys) == 1 and keys[0] != old_key  # the old key is gone for good
+        # the running service reads the new key file and still decrypts everything
+        assert service.keyring().current_id != old_id
+        with service.db.transaction() as s:
+            assert {r.key_id for r in s.scalars(select(UserSecret))} == {
+                service.keyring().current_id
+            }
+            ada = s.scalar(select(User).where(User.username == "ada"))
+            assert user_secrets.environment_of(s, ada, service.keyring()) == {"TOKEN": "t-ada"}
+    finally:
+        service.close()
+
+    # with AUTH_SECRET_KEY the key file flags are refused with a clear message
+    env_mode = run_cli("rotate-keys", "--prune", db_url=url, tmp_path=tmp_path,
+                       extra_env={"AUTH_SECRET_KEY": "k"})  # fmt: skip
+    assert env_mode.returncode == 2 and "AUTH_SECRET_KEY_PREVIOUS" in env_mode.stderr

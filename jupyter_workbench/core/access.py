@@ -112,6 +112,11 @@ SELF_RULES: dict[str, str] = {
     "lineage.read": "any signed-in user (sees versions of projects they may see)",
     "operations.read": "the user who started the operation (or an administrator)",
     "storage.admin": "workbench administrators only",
+    "secrets.own": "any signed-in user (only their own secrets)",
+    "usage.own": "any signed-in user (only their own usage and quota)",
+    "usage.admin": "workbench administrators only",
+    "quotas.admin": "workbench administrators only",
+    "hub.internal": "the hub itself (Workbench.hub_internal_token), never a user",
 }
 
 ALL_ACTIONS = frozenset(PROJECT_RULES) | frozenset(TEAM_RULES) | frozenset(SELF_RULES)

@@ -15,9 +15,11 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -599,3 +601,72 @@ class ModelCardRevision(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("card_id", "number"),)
+
+
+class UserSecret(Base):
+    """One user's secret (an environment variable for their servers), AES-256-GCM encrypted."""
+
+    __tablename__ = "user_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+
+class Quota(Base):
+    """Limits for a user, a team (its members together), or everyone ('default').
+
+    A null limit means: for a user, the default's; for the default or a team, no limit.
+    """
+
+    __tablename__ = "quotas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # 'default' | 'user:<user id>' | 'team:<team id>'
+    subject: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    max_servers: Mapped[int | None] = mapped_column(Integer)
+    max_gpus: Mapped[int | None] = mapped_column(Integer)
+    gpu_hours_per_month: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ServerUsage(Base):
+    """One run of a server, from its start to its stop: the unit of usage accounting."""
+
+    __tablename__ = "server_usage"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(255))
+    server_name: Mapped[str] = mapped_column(String(255), default="")
+    profile: Mapped[str] = mapped_column(String(64))
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+    # The project a project server belongs to (no foreign key: usage outlives projects).
+    project_id: Mapped[int | None] = mapped_column(Integer)
+    project_slug: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_server_usage_started_at", "started_at"),
+        Index("ix_server_usage_user_id_started_at", "user_id", "started_at"),
+        # at most one open run per server
+        Index(
+            "uq_server_usage_open",
+            "username",
+            "server_name",
+            unique=True,
+            sqlite_where=text("stopped_at IS NULL"),
+            postgresql_where=text("stopped_at IS NULL"),
+        ),
+        {"sqlite_autoincrement": True},
+    )

@@ -35,6 +35,7 @@ from .datasets import (
 from .datasets import (
     DiffHandler as DatasetDiffHandler,
 )
+from .hub_internal import HubSpawnHandler, HubStopHandler
 from .live import RunLiveHandler
 from .mlflow_proxy import MlflowProxyHandler
 from .model_configs import (
@@ -84,7 +85,16 @@ from .runs import (
     RunLineageHandler,
     SearchRunsHandler,
 )
+from .secrets import SecretHandler, SecretsHandler
 from .teams import TeamHandler, TeamMemberHandler, TeamMembersHandler, TeamsHandler
+from .usage import (
+    MyUsageHandler,
+    QuotaHandler,
+    QuotasHandler,
+    ServersHandler,
+    UsageHandler,
+    UsageSeriesHandler,
+)
 
 API_PREFIX = "workbench/api/v1"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -185,6 +195,16 @@ ROUTES: list[Route] = [
     Route("/teams/{name}/members", TeamMembersHandler),
     Route("/teams/{name}/members/{username}", TeamMemberHandler),
     Route("/audit", AuditHandler),
+    Route("/me/secrets", SecretsHandler),
+    Route("/me/secrets/{secret}", SecretHandler),
+    Route("/me/usage", MyUsageHandler),
+    Route("/admin/usage", UsageHandler),
+    Route("/admin/usage/series", UsageSeriesHandler),
+    Route("/admin/servers", ServersHandler),
+    Route("/admin/quotas", QuotasHandler),
+    Route("/admin/quotas/{subject}", QuotaHandler),
+    Route("/hub/spawn", HubSpawnHandler),
+    Route("/hub/stop", HubStopHandler),
 ]
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jupyter_workbench.core import datasets as ds
-from jupyter_workbench.core import operations
+from jupyter_workbench.core import operations, user_secrets
 from jupyter_workbench.core.access import (
     ALL_ACTIONS,
     PROJECT_RULES,
@@ -101,8 +101,12 @@ def expected_status(
         "operations.read",  # the seeded operation is always the caller's own
     ):
         return success
-    if action == "storage.admin":
+    if action in ("storage.admin", "usage.admin", "quotas.admin"):
         return 403  # no caller here is a workbench administrator
+    if action == "hub.internal":
+        return 403  # only the hub, with its internal token
+    if action in ("secrets.own", "usage.own"):
+        return success  # each caller acts on their own
     if action == "invitations.respond":
         if caller == "stranger":
             return success
@@ -290,9 +294,25 @@ def seed_model(
     return {"model": name, "carols_request": ids["carol"], "callers_request": ids[caller]}
 
 
+def seed_secret(service: Any, username: str | None) -> None:
+    """The caller's own secret MATRIX_SECRET (what DELETE /me/secrets/{secret} removes)."""
+    if username is None:
+        return
+    keys = service.keyring()
+    service.call(
+        Identity(username=username, display_name=username),
+        lambda s, ctx: user_secrets.put(s, ctx, keys, "MATRIX_SECRET", "matrix"),
+        write=True,
+    )
+
+
 def fill(template: str, values: dict[str, Any]) -> str:
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "secret":
+            return "MATRIX_SECRET"
+        if name == "subject":
+            return "default"
         if name == "name":
             if template.startswith("/teams"):
                 return str(values["team"])
@@ -410,10 +430,12 @@ async def test_access_matrix(route, method, api, jp_serverapp, tmp_path, mlflow_
             for p in meta.query
             if p.required
         }
+        if route.template.startswith("/me/secrets/"):
+            seed_secret(service, USER_OF.get(caller))
         response = await client.request(method.upper(), path, body, params=query)
         want = (
             401
-            if caller == "anonymous"
+            if caller == "anonymous" and not meta.public
             else expected_status(meta.action, caller, meta.status, body, state)
         )
         if response.status != want:

@@ -74,6 +74,42 @@ class Browser:
         return str(r.json()["token"])
 
 
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"token {token}"}
+
+
+def start_server(
+    hub: Hub, name: str, token: str, profile: str | None = None, timeout: float = 120
+) -> dict[str, Any]:
+    """Start ``name``'s default server (unless it runs) and wait until it is ready."""
+    url = f"{hub.url}/hub/api/users/{name}"
+    model = requests.get(url, headers=auth(token), timeout=30).json()
+    if not (model.get("servers") or {}).get(""):
+        body = {"profile": profile} if profile else None
+        r = requests.post(f"{url}/server", headers=auth(token), json=body, timeout=60)
+        assert r.status_code in (201, 202), r.text
+    deadline = time.monotonic() + timeout
+    while True:
+        model = requests.get(url, headers=auth(token), timeout=30).json()
+        server = (model.get("servers") or {}).get("", {})
+        if server.get("ready"):
+            return dict(server)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}'s server never became ready: {model}")
+        time.sleep(0.3)
+
+
+def stop_server(hub: Hub, name: str, token: str, timeout: float = 60) -> None:
+    url = f"{hub.url}/hub/api/users/{name}"
+    r = requests.delete(f"{url}/server", headers=auth(token), timeout=60)
+    assert r.status_code in (202, 204), r.text
+    deadline = time.monotonic() + timeout
+    while (requests.get(url, headers=auth(token), timeout=30).json().get("servers") or {}).get(""):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}'s server did not stop")
+        time.sleep(0.3)
+
+
 def chp_command() -> str:
     local = REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
     found = str(local) if local.exists() else shutil.which("configurable-http-proxy")

@@ -7,35 +7,20 @@ session's ``hub`` fixture; each test signs up its own users, an admin approves t
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import pytest
 import requests
 
-from .conftest import Browser, Hub
+from .conftest import Browser, Hub, auth, start_server
 
 pytestmark = pytest.mark.slow
 
 SERVICE = "/services/workbench/workbench/api/v1"
 
 
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"token {token}"}
-
-
 def wait_for_server(hub: Hub, name: str, token: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while True:
-        model = requests.get(
-            f"{hub.url}/hub/api/users/{name}", headers=auth(token), timeout=30
-        ).json()
-        server = (model.get("servers") or {}).get("", {})
-        if server.get("ready"):
-            return dict(server)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name}'s server never became ready: {model}")
-        time.sleep(0.5)
+    return start_server(hub, name, token)
 
 
 def test_sign_up_needs_an_admin_and_wrong_passwords_are_refused(hub: Hub, admin: Browser) -> None:

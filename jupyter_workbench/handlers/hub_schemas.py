@@ -1,0 +1,80 @@
+"""Schemas of the hub-related endpoints: secrets, quotas, usage, servers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .schemas import TIME, obj
+
+SECRET_NAME = {"type": "string", "minLength": 1, "maxLength": 128}
+SECRET = obj({"name": {"type": "string"}, "created_at": TIME, "updated_at": TIME},
+             ("name", "created_at", "updated_at"))  # fmt: skip
+SECRETS = obj({"items": {"type": "array", "items": SECRET}}, ("items",))
+SECRET_PUT = obj({"value": {"type": "string", "maxLength": 65536}}, ("value",))
+
+LIMIT_INT = {"type": ["integer", "null"], "minimum": 0, "maximum": 100000}
+LIMIT_HOURS = {"type": ["number", "null"], "minimum": 0, "maximum": 10_000_000}
+LIMITS = {
+    "max_servers": {**LIMIT_INT, "description": "Servers running at once (null: no limit)."},
+    "max_gpus": {**LIMIT_INT, "description": "GPUs in use at once (null: no limit)."},
+    "gpu_hours_per_month": {**LIMIT_HOURS, "description": "GPU-hours per calendar month (UTC)."},
+}
+QUOTA_SUBJECT = {"type": "string", "maxLength": 300}
+QUOTA = obj(
+    {"subject": {"type": "string"}, **LIMITS, "updated_at": TIME},
+    ("subject", "max_servers", "max_gpus", "gpu_hours_per_month"),
+)
+QUOTAS = obj({"items": {"type": "array", "items": QUOTA}}, ("items",))
+QUOTA_PUT = obj(LIMITS, minProperties=1)
+
+RUN = obj(
+    {
+        "id": {"type": "integer"},
+        "user": {"type": "string"},
+        "server_name": {"type": "string"},
+        "profile": {"type": "string"},
+        "gpus": {"type": "integer"},
+        "project": {"type": ["string", "null"]},
+        "started_at": TIME,
+        "stopped_at": {"type": ["string", "null"]},
+        "hours": {"type": "number"},
+    },
+    ("id", "user", "server_name", "profile", "gpus", "started_at"),
+)
+HOURS = {"server_hours": {"type": "number"}, "gpu_hours": {"type": "number"}}
+USAGE_ROW = obj({"key": {"type": "string"}, **HOURS, "runs": {"type": "integer"}},
+                ("key", "server_hours", "gpu_hours", "runs"))  # fmt: skip
+USAGE_REPORT = obj(
+    {
+        "group_by": {"type": "string"},
+        "from": TIME,
+        "to": TIME,
+        "items": {"type": "array", "items": USAGE_ROW},
+        "total": obj(HOURS, ("server_hours", "gpu_hours")),
+    },
+    ("group_by", "from", "to", "items", "total"),
+)
+USAGE_SERIES = obj(
+    {
+        "bucket": {"type": "string"},
+        "from": TIME,
+        "to": TIME,
+        "points": {"type": "array", "items": obj({"start": TIME, **HOURS},
+                                                 ("start", "server_hours", "gpu_hours"))},
+    },
+    ("bucket", "from", "to", "points"),
+)  # fmt: skip
+MY_USAGE = obj(
+    {
+        "month": {"type": "string"},
+        **HOURS,
+        "running": {"type": "array", "items": RUN},
+        "quota": {"type": "object"},
+    },
+    ("month", "server_hours", "gpu_hours", "running", "quota"),
+)
+SERVERS = obj({"items": {"type": "array", "items": RUN}}, ("items",))
+
+
+def time_param_schema() -> dict[str, Any]:
+    return {"type": "string", "maxLength": 40, "description": "ISO 8601 date or date-time (UTC)."}

@@ -1,0 +1,144 @@
+"""Usage and quotas: your own view, and the administrators' reports (JSON and CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..core import quotas, usage
+from ..core.context import Ctx
+from ..core.errors import BadRequest
+from . import hub_schemas as H
+from .base import Param, WorkbenchHandler, endpoint
+
+WINDOW = (
+    Param("from", H.time_param_schema(), "Start (default: the first of this month, UTC)."),
+    Param("to", H.time_param_schema(), "End (default: now)."),
+)
+
+
+def parse_time(name: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(
+            f"{name}: not an ISO 8601 date or date-time (got {raw[:40]!r})",
+            code="invalid_parameter",
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MyUsageHandler(WorkbenchHandler):
+    @endpoint(action="usage.own", summary="Your running servers, this month's hours and your quota",
+              response=H.MY_USAGE)  # fmt: skip
+    async def get(self) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            data = usage.of_user(s, ctx.user)
+            data["quota"] = quotas.remaining(s, ctx.user)
+            return data
+
+        self.reply(await self.call(work))
+
+
+class UsageHandler(WorkbenchHandler):
+    @endpoint(
+        action="usage.admin",
+        summary="Server- and GPU-hours by user, team, project or profile (administrators); "
+        "format=csv for a spreadsheet",
+        response=H.USAGE_REPORT,
+        query=(
+            Param("group_by", {"type": "string", "enum": list(usage.GROUPS)}, "Default: user."),
+            *WINDOW,
+            Param("format", {"type": "string", "enum": ["json", "csv"]}, "Default: json."),
+        ),
+    )
+    async def get(self) -> None:
+        q = self.query
+        start, end = parse_time("from", q.get("from")), parse_time("to", q.get("to"))
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            quotas.admin_only(ctx)
+            return usage.report(s, q.get("group_by", "user"), start, end)
+
+        data = await self.call(work)
+        if q.get("format") != "csv":
+            self.reply(data)
+            return
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([data["group_by"], "server_hours", "gpu_hours", "runs", "from", "to"])
+        for row in data["items"]:
+            writer.writerow([row["key"], row["server_hours"], row["gpu_hours"], row["runs"],
+                             data["from"], data["to"]])  # fmt: skip
+        self.set_header(
+            "Content-Disposition",
+            f'attachment; filename="usage-by-{data["group_by"]}-{data["from"][:10]}.csv"',
+        )
+        # jupyter-server's APIHandler.finish sets the Content-Type; tell it ours
+        self.finish(out.getvalue(), set_content_type="text/csv; charset=utf-8")
+
+
+class UsageSeriesHandler(WorkbenchHandler):
+    @endpoint(
+        action="usage.admin",
+        summary="Server- and GPU-hours per hour or day, for charts (administrators)",
+        response=H.USAGE_SERIES,
+        query=(Param("bucket", {"type": "string", "enum": list(usage.BUCKETS)}, "Default: day."),
+               *WINDOW),
+    )  # fmt: skip
+    async def get(self) -> None:
+        q = self.query
+        start, end = parse_time("from", q.get("from")), parse_time("to", q.get("to"))
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            quotas.admin_only(ctx)
+            return usage.series(s, q.get("bucket", "day"), start, end)
+
+        self.reply(await self.call(work))
+
+
+class ServersHandler(WorkbenchHandler):
+    @endpoint(action="usage.admin", summary="Running servers with their profile and GPUs "
+              "(administrators)", response=H.SERVERS)  # fmt: skip
+    async def get(self) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            quotas.admin_only(ctx)
+            return {"items": [usage.run_json(r) for r in usage.open_runs(s)]}
+
+        self.reply(await self.call(work))
+
+
+class QuotasHandler(WorkbenchHandler):
+    @endpoint(action="quotas.admin", summary="Every quota (administrators)", response=H.QUOTAS)
+    async def get(self) -> None:
+        self.reply(await self.call(lambda s, ctx: {"items": quotas.list_all(s, ctx)}))
+
+
+class QuotaHandler(WorkbenchHandler):
+    @endpoint(action="quotas.admin", summary="A quota: 'default', 'user:<name>' or 'team:<name>'",
+              response=H.QUOTA)  # fmt: skip
+    async def get(self, subject: str) -> None:
+        self.reply(await self.call(lambda s, ctx: quotas.get(s, ctx, subject)))
+
+    @endpoint(
+        action="quotas.admin",
+        summary="Set a quota's limits (null: none, or the default's for a user); the next spawn "
+        "respects it",
+        body=H.QUOTA_PUT,
+        response=H.QUOTA,
+        example={"max_gpus": 1, "gpu_hours_per_month": 40},
+    )
+    async def put(self, subject: str) -> None:
+        limits = self.body
+        self.reply(await self.call(lambda s, ctx: quotas.put(s, ctx, subject, limits)[0]))
+
+    @endpoint(action="quotas.admin", summary="Remove a quota", status=204)
+    async def delete(self, subject: str) -> None:
+        await self.call(lambda s, ctx: quotas.delete(s, ctx, subject))
+        self.reply(None, status=204)

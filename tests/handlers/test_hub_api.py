@@ -1,0 +1,90 @@
+"""The hub-related REST API on a real jupyter-server: secrets, quotas, usage, the spawn gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ..conftest import OWNER
+
+HUB_TOKEN = "hub-internal-test-token"
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Any) -> Any:
+    jp_server_config["Workbench"]["hub_internal_token"] = HUB_TOKEN
+    jp_server_config["Workbench"]["secrets_key"] = "test-secrets-key"
+    return jp_server_config
+
+
+def hub(user: str, **extra: Any) -> dict[str, Any]:
+    return {"user": {"name": user, "groups": []}, **extra}
+
+
+async def test_secrets_are_write_only_over_the_api(api: Any) -> None:
+    alice = api("alice")
+    r = await alice.request("PUT", "me/secrets/HF_TOKEN", {"value": "hf_abc"})
+    assert r.status == 200 and r.json["name"] == "HF_TOKEN"
+    assert b"hf_abc" not in r.body
+    listed = await alice.get("me/secrets")
+    assert [x["name"] for x in listed.json["items"]] == [
+        "HF_TOKEN"
+    ] and b"hf_abc" not in listed.body
+    assert (await api("bob").get("me/secrets")).json["items"] == []
+    bad = await alice.request("PUT", "me/secrets/LD_PRELOAD", {"value": "x"})
+    assert bad.status == 400 and "reserved" in bad.json["message"]
+    assert (await alice.request("DELETE", "me/secrets/HF_TOKEN")).status == 204
+    assert (await alice.request("DELETE", "me/secrets/HF_TOKEN")).status == 404
+
+
+async def test_the_spawn_gate_checks_quotas_records_usage_and_hands_over_secrets(api: Any) -> None:
+    await api("alice").request("PUT", "me/secrets/API_KEY", {"value": "k-123"})
+    admin = api(OWNER)
+    r = await admin.request("PUT", "admin/quotas/default", {"max_gpus": 1})
+    assert r.status == 200, r
+    gate = {"X-Workbench-Hub-Token": HUB_TOKEN}
+    # users (even admins) cannot call the gate; a wrong token is refused
+    assert (await admin.post("hub/spawn", hub("alice", profile="cpu", gpus=0))).status == 403
+    wrong = await api(None).request("POST", "hub/spawn", hub("alice", profile="cpu", gpus=0),
+                                    headers={"X-Workbench-Hub-Token": "nope"})  # fmt: skip
+    assert wrong.status == 403
+    ok = await api(None).request("POST", "hub/spawn", hub("alice", profile="gpu-1", gpus=1),
+                                 headers=gate)  # fmt: skip
+    assert ok.status == 200, ok
+    assert ok.json["environment"] == {"API_KEY": "k-123"}
+    refused = await api(None).request(
+        "POST", "hub/spawn", hub("alice", server_name="two", profile="gpu-1", gpus=1), headers=gate
+    )
+    assert refused.status == 403 and refused.json["error"] == "quota_exceeded"
+    assert "at most 1 GPU(s)" in refused.json["message"]
+    running = (await admin.get("admin/servers")).json["items"]
+    assert [(s["user"], s["profile"], s["gpus"]) for s in running] == [("alice", "gpu-1", 1)]
+    mine = (await api("alice").get("me/usage")).json
+    assert mine["quota"]["gpus_in_use"] == 1 and len(mine["running"]) == 1
+    stopped = await api(None).request("POST", "hub/stop", hub("alice"), headers=gate)
+    assert stopped.json == {"stopped": 1}
+    assert (await admin.get("admin/servers")).json["items"] == []
+    # the usage report, as JSON and CSV
+    report = (await admin.get("admin/usage", params={"group_by": "profile"})).json
+    assert [row["key"] for row in report["items"]] == ["gpu-1"]
+    csv = await admin.get("admin/usage", params={"format": "csv"})
+    assert csv.status == 200, csv
+    assert csv.headers["Content-Type"].startswith("text/csv")
+    assert csv.body.decode().splitlines()[1].startswith("alice,")
+    series = (await admin.get("admin/usage/series", params={"bucket": "hour"})).json
+    assert series["bucket"] == "hour" and series["points"]
+    # only administrators see usage and quotas
+    assert (await api("alice").get("admin/usage")).status == 403
+    assert (await api("alice").get("admin/quotas")).status == 403
+    # the audit trail has the starts and stops, and the quota change
+    actions = [e["action"] for e in (await admin.get("audit")).json["items"]]
+    assert {"server.start", "server.stop", "quota.set", "secret.create"} <= set(actions)
+
+
+async def test_bad_usage_windows_are_named(api: Any) -> None:
+    admin = api(OWNER)
+    r = await admin.get("admin/usage", params={"from": "yesterday"})
+    assert r.status == 400 and r.json["message"].startswith("from: not an ISO 8601")
+    r = await admin.get("admin/usage/series", params={"bucket": "hour", "from": "2000-01-01"})
+    assert r.status == 400 and "narrow it" in r.json["message"]
