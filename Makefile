@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: run lab test install lint typecheck docs bench clean
+.PHONY: run lab test install chromium lint typecheck docs bench clean
 
 NODE_DIR := .node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
@@ -24,6 +24,11 @@ $(CHP):
 
 install: $(VENV)/.installed $(CHP)
 
+# Debian's Chromium for the browser tests (Playwright drives it; its own browser downloads are not used)
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  (apt-get install -y -q chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium))
+
 ## run: a local JupyterHub on http://127.0.0.1:8000 with the workbench service (embedded defaults)
 run: install
 	@PATH="$(CURDIR)/$(NODE_DIR)/node_modules/.bin:$$PATH" $(BIN)/python -m jupyter_workbench.hub.run
@@ -33,7 +38,7 @@ lab: install
 	@$(BIN)/python -m jupyter_workbench.run --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check and the whole suite (SQLite and PostgreSQL)
-test: install lint typecheck
+test: install chromium lint typecheck
 	PATH="$(CURDIR)/$(NODE_DIR)/node_modules/.bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -51,4 +56,4 @@ bench: install
 	$(BIN)/python benchmarks/api_bench.py
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_DIR) .pytest_cache .mypy_cache .ruff_cache test-output

@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 from jupyter_workbench.hub.hooks import WorkbenchHooks
+from jupyter_workbench.hub.signups import CUSTOM_SCOPES, SIGNUPS_SCOPE
 
 HERE = Path(__file__).resolve().parent
 TARGET = os.environ.get("WORKBENCH_HUB_TARGET", "local")
@@ -85,7 +86,8 @@ if chp:
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 
 # -- accounts: local, bcrypt-hashed, sign-up approved by an admin --------------------------------
-c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+# NativeAuthenticator plus a JSON API of pending sign-ups for the workbench admin panel
+c.JupyterHub.authenticator_class = "jupyter_workbench.hub.signups.WorkbenchNativeAuthenticator"
 c.NativeAuthenticator.open_signup = False  # an admin approves each sign-up
 c.NativeAuthenticator.minimum_password_length = 8
 c.NativeAuthenticator.check_common_password = True
@@ -104,7 +106,7 @@ if TARGET == "local":
     c.LocalWorkbenchSpawner.home_dir_template = str(STATE / "home" / "{username}")
     c.LocalWorkbenchSpawner.workbench_service_url = f"{SERVICE_URL}/services/workbench/"
     c.LocalWorkbenchSpawner.profiles_file = PROFILES
-    c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+    c.Spawner.cmd = [sys.executable, "-m", "jupyter_workbench.hub.singleuser"]
 
 # Every start asks the workbench first (quotas, usage accounting, the user's secrets for the
 # server's environment); every stop is reported. The hub and the service share a token for it.
@@ -152,9 +154,10 @@ c.JupyterHub.services = [
         "display": True,
     }
 ]
+c.JupyterHub.custom_scopes = CUSTOM_SCOPES
 c.JupyterHub.load_roles = [
     # every user may use the workbench (its own rules decide what they see there)
     {"name": "user", "scopes": ["self", WORKBENCH_SCOPE]},
     {"name": "workbench-service", "services": ["workbench"],
-     "scopes": ["read:users", "read:groups", "list:users", "list:groups"]},
+     "scopes": ["read:users", "read:groups", "list:users", "list:groups", SIGNUPS_SCOPE]},
 ]  # fmt: skip

@@ -108,6 +108,12 @@ class WorkbenchApp(ExtensionApp):
             )
             return
         self.handlers.extend(tornado_handlers())
+        from .admin_panel import AdminPageHandler, ServiceRootHandler
+
+        self.handlers.append((r"/workbench/admin/?", AdminPageHandler))
+        if self.workbench_settings.hub_service:
+            # the service's own root: the hub's Services menu links there
+            self.handlers.extend([(r"/admin/?", AdminPageHandler), (r"/?", ServiceRootHandler)])
 
     def kernel_environment(self, serverapp: Any) -> dict[str, str]:
         """What kernels need to reach the workbench and MLflow as this server's user."""

@@ -305,6 +305,12 @@ class Workbench(Configurable):
     def _default_secrets_key_file(self) -> str:
         return str(Path(self.data_dir) / "secrets.key")
 
+    hub_service = Bool(
+        False,
+        help="Running as the hub-managed service (`python -m jupyter_workbench.hub.service` sets "
+        "it): the admin panel is also served at the service's root, /services/workbench/admin.",
+    ).tag(config=True)
+
     hub_internal_token = Unicode(
         help="Hub service mode: the token JupyterHub's spawn hooks present to the workbench "
         "(quota checks, usage accounting, secrets for a server's environment). Empty disables "

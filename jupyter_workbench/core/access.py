@@ -116,6 +116,8 @@ SELF_RULES: dict[str, str] = {
     "usage.own": "any signed-in user (only their own usage and quota)",
     "usage.admin": "workbench administrators only",
     "quotas.admin": "workbench administrators only",
+    "admin.read": "workbench administrators only",
+    "signups.admin": "workbench administrators only (sign-ups live in JupyterHub)",
     "hub.internal": "the hub itself (Workbench.hub_internal_token), never a user",
 }
 

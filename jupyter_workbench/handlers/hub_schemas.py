@@ -78,3 +78,42 @@ SERVERS = obj({"items": {"type": "array", "items": RUN}}, ("items",))
 
 def time_param_schema() -> dict[str, Any]:
     return {"type": "string", "maxLength": 40, "description": "ISO 8601 date or date-time (UTC)."}
+
+
+PERSON = obj(
+    {
+        "username": {"type": "string"},
+        "display_name": {"type": "string"},
+        "is_admin": {"type": "boolean"},
+        "last_seen_at": TIME,
+        "teams": {
+            "type": "array",
+            "items": obj({"team": {"type": "string"}, "role": {"type": "string"}},
+                         ("team", "role")),
+        },
+        "servers": {"type": "array", "items": RUN},
+        "gpus_in_use": {"type": "integer"},
+        "server_hours_this_month": {"type": "number"},
+        "gpu_hours_this_month": {"type": "number"},
+    },
+    ("username", "teams", "servers"),
+)  # fmt: skip
+PEOPLE = obj(
+    {
+        "items": {"type": "array", "items": PERSON},
+        "totals": obj(
+            {"users": {"type": "integer"}, "teams": {"type": "integer"},
+             "servers_running": {"type": "integer"}, "gpus_in_use": {"type": "integer"},
+             "month": {"type": "string"}},
+        ),
+    },
+    ("items", "totals"),
+)  # fmt: skip
+SIGNUP = obj(
+    {"name": {"type": "string"}, "email": {"type": ["string", "null"]},
+     "has_2fa": {"type": "boolean"}},
+    ("name",),
+)  # fmt: skip
+SIGNUPS = obj({"items": {"type": "array", "items": SIGNUP}}, ("items",))
+SIGNUP_ACTION = obj({"action": {"type": "string", "enum": ["approve", "discard"]}}, ("action",))
+SIGNUP_DONE = obj({"name": {"type": "string"}, "action": {"type": "string"}}, ("name", "action"))

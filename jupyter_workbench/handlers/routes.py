@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .account import AuditHandler, MeHandler, MyInvitationsHandler, UsersHandler
+from .admin import PeopleHandler, SignupHandler, SignupsHandler
 from .base import Endpoint, NotFoundHandler, WorkbenchHandler
 from .datasets import (
     ArchiveHandler,
@@ -203,6 +204,9 @@ ROUTES: list[Route] = [
     Route("/admin/servers", ServersHandler),
     Route("/admin/quotas", QuotasHandler),
     Route("/admin/quotas/{subject}", QuotaHandler),
+    Route("/admin/people", PeopleHandler),
+    Route("/admin/signups", SignupsHandler),
+    Route("/admin/signups/{username}", SignupHandler),
     Route("/hub/spawn", HubSpawnHandler),
     Route("/hub/stop", HubStopHandler),
 ]

@@ -46,10 +46,14 @@ def service_config() -> Config:
     os.makedirs(os.path.join(root, "service-root"), exist_ok=True)
     server.root_dir = os.path.join(root, "service-root")
     config.Workbench.mode = "standalone"
+    config.Workbench.hub_service = True
     return config
 
 
 def main(argv: list[str] | None = None) -> None:
+    from .fast_start import skip_slow_imports
+
+    skip_slow_imports()
     from jupyter_server.serverapp import ServerApp
 
     ServerApp.launch_instance(

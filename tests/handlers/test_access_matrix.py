@@ -101,7 +101,7 @@ def expected_status(
         "operations.read",  # the seeded operation is always the caller's own
     ):
         return success
-    if action in ("storage.admin", "usage.admin", "quotas.admin"):
+    if action in ("storage.admin", "usage.admin", "quotas.admin", "admin.read", "signups.admin"):
         return 403  # no caller here is a workbench administrator
     if action == "hub.internal":
         return 403  # only the hub, with its internal token

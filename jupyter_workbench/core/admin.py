@@ -1,0 +1,94 @@
+"""The administrators' overview: every user with their teams, servers and this month's hours."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..db.models import Team, TeamMember, User, utcnow
+from . import usage
+from .access import is_superuser
+from .context import Ctx
+from .errors import BadRequest, Forbidden
+
+MAX_PEOPLE = 1000
+
+
+def require_admin(ctx: Ctx, what: str = "the admin panel") -> None:
+    if not is_superuser(ctx.user):
+        raise Forbidden(f"only workbench administrators may use {what}")
+
+
+def people(
+    s: Session, ctx: Ctx, *, q: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Users (up to ``MAX_PEOPLE``, most recently seen first) with their teams, running servers
+    and this month's server- and GPU-hours; plus totals for the whole hub."""
+    require_admin(ctx)
+    if q is not None and len(q) > 200:
+        raise BadRequest("q: at most 200 characters", code="invalid_parameter")
+    now = now or utcnow()
+    stmt = select(User).where(~User.username.startswith("["))  # not the system actor
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(User.username).like(like), func.lower(User.display_name).like(like))
+        )
+    users = list(s.scalars(stmt.order_by(User.last_seen_at.desc(), User.id).limit(MAX_PEOPLE)))
+    ids = [u.id for u in users]
+
+    teams: dict[int, list[dict[str, str]]] = defaultdict(list)
+    if ids:
+        rows = s.execute(
+            select(TeamMember.user_id, Team.name, TeamMember.role)
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(TeamMember.user_id.in_(ids))
+            .order_by(Team.name)
+        )
+        for user_id, team, role in rows:
+            teams[user_id].append({"team": team, "role": role})
+
+    start = usage.month_start(now)
+    running: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for run in usage.open_runs(s, ids):
+        if run.user_id is not None:
+            running[run.user_id].append(usage.run_json(run, now))
+    server_h: dict[int, float] = defaultdict(float)
+    gpu_h: dict[int, float] = defaultdict(float)
+    for run in usage.runs_between(s, start, now + timedelta(seconds=1), ids):
+        if run.user_id is None:
+            continue
+        h = usage.hours(run, start, now, now)
+        server_h[run.user_id] += h
+        gpu_h[run.user_id] += h * run.gpus
+
+    items = [
+        {
+            "username": u.username,
+            "display_name": u.display_name,
+            "is_admin": bool(u.is_admin),
+            "last_seen_at": u.last_seen_at.isoformat(),
+            "teams": teams[u.id],
+            "servers": running[u.id],
+            "gpus_in_use": sum(r["gpus"] for r in running[u.id]),
+            "server_hours_this_month": round(server_h[u.id], 4),
+            "gpu_hours_this_month": round(gpu_h[u.id], 4),
+        }
+        for u in users
+    ]
+    all_running = usage.open_runs(s)
+    totals = {
+        "users": s.scalar(
+            select(func.count()).select_from(User).where(~User.username.startswith("["))
+        )
+        or 0,
+        "teams": s.scalar(select(func.count()).select_from(Team)) or 0,
+        "servers_running": len(all_running),
+        "gpus_in_use": sum(r.gpus for r in all_running),
+        "month": start.strftime("%Y-%m"),
+    }
+    return {"items": items, "totals": totals}

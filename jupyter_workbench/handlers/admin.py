@@ -1,0 +1,80 @@
+"""The administrators' API behind the admin panel: people, pending sign-ups (from the hub)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..core import admin, audit
+from ..core.context import Ctx
+from ..core.errors import BadRequest, Conflict, NotFound, WorkbenchError
+from ..hub.hub_client import HubRefused, HubUnavailable, hub_request
+from . import hub_schemas as H
+from .base import Param, WorkbenchHandler, endpoint
+
+SIGNUPS_API = "workbench/signups"
+
+
+class HubError(WorkbenchError):
+    status = 502
+    code = "hub_error"
+
+
+def _hub_failure(exc: Exception) -> WorkbenchError:
+    if isinstance(exc, HubUnavailable):
+        return Conflict(f"sign-ups live in JupyterHub: {exc}", code="no_hub")
+    assert isinstance(exc, HubRefused)
+    if exc.status == 404:
+        return NotFound(exc.message)
+    if exc.status in (400, 409):
+        return (BadRequest if exc.status == 400 else Conflict)(exc.message)
+    return HubError(f"JupyterHub refused: {exc.message} ({exc.status})")
+
+
+class PeopleHandler(WorkbenchHandler):
+    @endpoint(
+        action="admin.read",
+        summary="Every user with their teams, running servers and this month's hours "
+        "(administrators)",
+        response=H.PEOPLE,
+        query=(Param("q", {"type": "string", "maxLength": 200}, "Text in the name."),),
+    )
+    async def get(self) -> None:
+        q = self.query.get("q")
+        self.reply(await self.call(lambda s, ctx: admin.people(s, ctx, q=q)))
+
+
+class SignupsHandler(WorkbenchHandler):
+    @endpoint(action="signups.admin", summary="Sign-ups waiting for approval (administrators)",
+              response=H.SIGNUPS)  # fmt: skip
+    async def get(self) -> None:
+        await self.call(lambda s, ctx: admin.require_admin(ctx, "sign-ups"))
+        try:
+            data = await hub_request("GET", SIGNUPS_API)
+        except (HubUnavailable, HubRefused) as exc:
+            raise _hub_failure(exc) from None
+        self.reply({"items": data.get("items", [])})
+
+
+class SignupHandler(WorkbenchHandler):
+    @endpoint(
+        action="signups.admin",
+        summary="Approve or discard a sign-up (administrators)",
+        body=H.SIGNUP_ACTION,
+        example={"action": "approve"},
+        response=H.SIGNUP_DONE,
+    )
+    async def post(self, username: str) -> None:
+        action = self.body["action"]
+        await self.call(lambda s, ctx: admin.require_admin(ctx, "sign-ups"))
+        try:
+            await hub_request("POST", f"{SIGNUPS_API}/{username}", {"action": action})
+        except (HubUnavailable, HubRefused) as exc:
+            raise _hub_failure(exc) from None
+
+        def record(s: Session, ctx: Ctx) -> dict[str, Any]:
+            audit.record(s, ctx, f"signup.{action}", "user", username)
+            return {"name": username, "action": action}
+
+        self.reply(await self.call(record, write=True))
