@@ -6,8 +6,10 @@ One file for two targets, chosen by ``WORKBENCH_HUB_TARGET``:
   accounts needed), local accounts with bcrypt-hashed passwords and sign-up approved by an admin
   (NativeAuthenticator: lockout after repeated failed logins), an SQLite hub database, and
   configurable-http-proxy from npm.
-- ``kubernetes``: KubeSpawner with the GPU profiles of ``hub_config/profiles.yaml`` and the hub
-  database from ``DATABASE_URL`` (added by the hub issue's kubernetes slice).
+- ``kubernetes``: KubeSpawner with the GPU profiles of ``hub_config/profiles.yaml``, a
+  PersistentVolumeClaim per user, and the hub database (PostgreSQL) from
+  ``WORKBENCH_HUB_DB_URL`` (required; never ``DATABASE_URL``, the workbench's own database).
+  Its settings: ``jupyter_workbench/hub/kubernetes.py``.
 
 In both, the workbench API runs once per hub as the hub-managed service ``workbench`` (the only
 holder of database and storage credentials), and every user's server forwards the workbench URLs
@@ -70,11 +72,7 @@ c.ConfigurableHTTPProxy.api_url = (
     f"http://127.0.0.1:{int(os.environ.get('WORKBENCH_PROXY_API_PORT', '8001'))}"
 )
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
-c.JupyterHub.db_url = (
-    os.environ.get("WORKBENCH_HUB_DB_URL", "")
-    if TARGET == "kubernetes"
-    else f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
-) or f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"  # kubernetes: PostgreSQL
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 chp = os.environ.get("WORKBENCH_CHP") or shutil.which("configurable-http-proxy")
 local_chp = HERE.parent / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -105,6 +103,12 @@ if TARGET == "local":
     c.LocalWorkbenchSpawner.workbench_service_url = f"{SERVICE_URL}/services/workbench/"
     c.LocalWorkbenchSpawner.profiles_file = PROFILES
     c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+elif TARGET == "kubernetes":
+    from jupyter_workbench.hub.kubernetes import configure_kubernetes
+
+    configure_kubernetes(c, PROFILES)  # KubeSpawner, PVCs, WORKBENCH_HUB_DB_URL (required)
+else:
+    raise ValueError(f"WORKBENCH_HUB_TARGET: must be 'local' or 'kubernetes' (got {TARGET!r})")
 
 # Every start asks the workbench first (quotas, usage accounting, the user's secrets for the
 # server's environment); every stop is reported. The hub and the service share a token for it.
