@@ -21,6 +21,8 @@ service's data), ``WORKBENCH_HUB_IP``/``WORKBENCH_HUB_PORT`` (127.0.0.1:8000),
 ``WORKBENCH_SERVICE_PORT`` (10101), ``WORKBENCH_HUB_API_PORT`` (8081),
 ``WORKBENCH_PROXY_API_PORT`` (8001), ``DATABASE_URL``/``S3_*`` (the service's storage),
 ``WORKBENCH_PROFILES`` (the profiles file, ``hub_config/profiles.yaml``),
+``WORKBENCH_CULL_GPU_TIMEOUT``/``WORKBENCH_CULL_CPU_TIMEOUT`` (idle seconds before a GPU / CPU
+server is stopped: 1800 / 3600, 0: never), ``WORKBENCH_CULL_EVERY`` (seconds between checks),
 ``AUTH_SECRET_KEY``/``AUTH_SECRET_KEY_PREVIOUS`` (the key of user secrets; default: a key file
 in the service's data), ``WORKBENCH_HUB_INTERNAL_TOKEN`` (what the spawn hooks present to the
 service; default: a random one kept in the state folder).
@@ -35,6 +37,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from jupyter_workbench.hub.culler import culler_service
 from jupyter_workbench.hub.hooks import WorkbenchHooks
 
 HERE = Path(__file__).resolve().parent
@@ -162,3 +165,7 @@ c.JupyterHub.load_roles = [
     {"name": "workbench-service", "services": ["workbench"],
      "scopes": ["read:users", "read:groups", "list:users", "list:groups"]},
 ]  # fmt: skip
+# Idle servers are stopped, GPU ones sooner (WORKBENCH_CULL_GPU_TIMEOUT/_CPU_TIMEOUT/_EVERY).
+CULLER, CULLER_ROLE = culler_service(PROFILES)
+c.JupyterHub.services.append(CULLER)
+c.JupyterHub.load_roles.append(CULLER_ROLE)
