@@ -6,8 +6,10 @@ One file for two targets, chosen by ``WORKBENCH_HUB_TARGET``:
   accounts needed), local accounts with bcrypt-hashed passwords and sign-up approved by an admin
   (NativeAuthenticator: lockout after repeated failed logins), an SQLite hub database, and
   configurable-http-proxy from npm.
-- ``kubernetes``: KubeSpawner with the GPU profiles of ``hub_config/profiles.yaml`` and the hub
-  database from ``DATABASE_URL`` (added by the hub issue's kubernetes slice).
+- ``kubernetes``: KubeSpawner with the GPU profiles of ``hub_config/profiles.yaml``, a
+  PersistentVolumeClaim per user, and the hub database (PostgreSQL) from
+  ``WORKBENCH_HUB_DB_URL`` (required; never ``DATABASE_URL``, the workbench's own database).
+  Its settings: ``jupyter_workbench/hub/kubernetes.py``.
 
 In both, the workbench API runs once per hub as the hub-managed service ``workbench`` (the only
 holder of database and storage credentials), and every user's server forwards the workbench URLs
@@ -19,6 +21,8 @@ service's data), ``WORKBENCH_HUB_IP``/``WORKBENCH_HUB_PORT`` (127.0.0.1:8000),
 ``WORKBENCH_SERVICE_PORT`` (10101), ``WORKBENCH_HUB_API_PORT`` (8081),
 ``WORKBENCH_PROXY_API_PORT`` (8001), ``DATABASE_URL``/``S3_*`` (the service's storage),
 ``WORKBENCH_PROFILES`` (the profiles file, ``hub_config/profiles.yaml``),
+``WORKBENCH_CULL_GPU_TIMEOUT``/``WORKBENCH_CULL_CPU_TIMEOUT`` (idle seconds before a GPU / CPU
+server is stopped: 1800 / 3600, 0: never), ``WORKBENCH_CULL_EVERY`` (seconds between checks),
 ``AUTH_SECRET_KEY``/``AUTH_SECRET_KEY_PREVIOUS`` (the key of user secrets; default: a key file
 in the service's data), ``WORKBENCH_HUB_INTERNAL_TOKEN`` (what the spawn hooks present to the
 service; default: a random one kept in the state folder).
@@ -33,6 +37,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from jupyter_workbench.hub.culler import culler_service
 from jupyter_workbench.hub.hooks import WorkbenchHooks
 from jupyter_workbench.hub.signups import CUSTOM_SCOPES, SIGNUPS_SCOPE
 
@@ -71,11 +76,7 @@ c.ConfigurableHTTPProxy.api_url = (
     f"http://127.0.0.1:{int(os.environ.get('WORKBENCH_PROXY_API_PORT', '8001'))}"
 )
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
-c.JupyterHub.db_url = (
-    os.environ.get("WORKBENCH_HUB_DB_URL", "")
-    if TARGET == "kubernetes"
-    else f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
-) or f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"  # kubernetes: PostgreSQL
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 chp = os.environ.get("WORKBENCH_CHP") or shutil.which("configurable-http-proxy")
 local_chp = HERE.parent / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -107,6 +108,12 @@ if TARGET == "local":
     c.LocalWorkbenchSpawner.workbench_service_url = f"{SERVICE_URL}/services/workbench/"
     c.LocalWorkbenchSpawner.profiles_file = PROFILES
     c.Spawner.cmd = [sys.executable, "-m", "jupyter_workbench.hub.singleuser"]
+elif TARGET == "kubernetes":
+    from jupyter_workbench.hub.kubernetes import configure_kubernetes
+
+    configure_kubernetes(c, PROFILES)  # KubeSpawner, PVCs, WORKBENCH_HUB_DB_URL (required)
+else:
+    raise ValueError(f"WORKBENCH_HUB_TARGET: must be 'local' or 'kubernetes' (got {TARGET!r})")
 
 # Every start asks the workbench first (quotas, usage accounting, the user's secrets for the
 # server's environment); every stop is reported. The hub and the service share a token for it.
@@ -161,3 +168,7 @@ c.JupyterHub.load_roles = [
     {"name": "workbench-service", "services": ["workbench"],
      "scopes": ["read:users", "read:groups", "list:users", "list:groups", SIGNUPS_SCOPE]},
 ]  # fmt: skip
+# Idle servers are stopped, GPU ones sooner (WORKBENCH_CULL_GPU_TIMEOUT/_CPU_TIMEOUT/_EVERY).
+CULLER, CULLER_ROLE = culler_service(PROFILES)
+c.JupyterHub.services.append(CULLER)
+c.JupyterHub.load_roles.append(CULLER_ROLE)

@@ -17,6 +17,20 @@ HUB_ONLY = (
 )  # fmt: skip
 
 
+def client_mode_env(env: dict[str, Any], service_url: str) -> dict[str, Any]:
+    """A user server's environment: the workbench in client mode, reaching ``service_url``,
+    without the hub's database and storage credentials (a user's own secret of the same name,
+    with its own value, stays). Shared by every spawner of the workbench."""
+    env = dict(env)
+    env["WORKBENCH_MODE"] = "client"
+    if service_url:
+        env["WORKBENCH_SERVICE_URL"] = service_url
+    for name in HUB_ONLY:
+        if name in os.environ and env.get(name) == os.environ[name]:
+            env.pop(name)
+    return env
+
+
 def profile_form(profiles: list[Profile]) -> str:
     """The spawn page's choice of profile (radio buttons, the default checked)."""
     chosen = default_profile(profiles).slug
@@ -59,16 +73,7 @@ class LocalWorkbenchSpawner(SimpleLocalProcessSpawner):
         return self._simple_options_from_form
 
     def get_env(self) -> dict[str, Any]:
-        env: dict[str, Any] = super().get_env()
-        env["WORKBENCH_MODE"] = "client"
-        if self.workbench_service_url:
-            env["WORKBENCH_SERVICE_URL"] = self.workbench_service_url
-        # the hub's database and storage credentials never reach a user server (a user's own
-        # secret of the same name, with its own value, does)
-        for name in HUB_ONLY:
-            if name in os.environ and env.get(name) == os.environ[name]:
-                env.pop(name)
-        return env
+        return client_mode_env(super().get_env(), self.workbench_service_url)
 
     def get_args(self) -> list[str]:
         args: list[str] = super().get_args()

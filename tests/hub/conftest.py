@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,18 +120,20 @@ def chp_command() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    state = tmp_path_factory.mktemp("hub")
-    port = free_port()
+@contextmanager
+def running_hub(state: Path, **extra_env: str) -> Iterator[Hub]:
+    """A hub of hub_config/jupyterhub_config.py (``extra_env`` added to its environment) with
+    its admin account signed up; stopped on exit."""
+    port, api_port = free_port(), free_port()
     env = {
         **os.environ,
         "WORKBENCH_HUB_DIR": str(state),
         "WORKBENCH_HUB_PORT": str(port),
-        "WORKBENCH_HUB_API_PORT": str(free_port()),
+        "WORKBENCH_HUB_API_PORT": str(api_port),
         "WORKBENCH_PROXY_API_PORT": str(free_port()),
         "WORKBENCH_SERVICE_PORT": str(free_port()),
         "WORKBENCH_CHP": chp_command(),
+        **extra_env,
     }
     for key in ("DATABASE_URL", "WORKBENCH_DATA_DIR", "JUPYTERHUB_API_TOKEN"):
         env.pop(key, None)
@@ -148,6 +152,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    # the proxy, the services and the user servers run in sessions of their own
+    markers = {f"WORKBENCH_HUB_DIR={state}", f"WORKBENCH_DATA_DIR={state / 'workbench'}",
+               f"JUPYTERHUB_API_URL=http://127.0.0.1:{api_port}/hub/api"}  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -159,19 +166,43 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         except requests.RequestException:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            stop_hub(process, markers)
             raise RuntimeError((state / "hub.log").read_text()[-4000:])
         time.sleep(0.5)
     hub = Hub(url, state, process)
     hub.browser().sign_up(hub.admin, hub.admin_password)  # admins are approved on sign-up
-    yield hub
-    import signal
+    try:
+        yield hub
+    finally:
+        stop_hub(process, markers)
+        log.close()
 
-    os.killpg(process.pid, signal.SIGTERM)
+
+def stop_hub(process: subprocess.Popen[bytes], markers: set[str]) -> None:
+    """Stop the hub, then whatever it left behind (a hub that gave up waiting for a service
+    does not stop it; a service's own children outlive it): every process whose environment
+    holds one of ``markers``."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(30)
     except subprocess.TimeoutExpired:  # pragma: no cover
         os.killpg(process.pid, signal.SIGKILL)
-    log.close()
+    wanted = {m.encode() for m in markers}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if int(pid) != os.getpid() and environ & wanted:
+            with suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    with running_hub(tmp_path_factory.mktemp("hub")) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="session")
