@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 from jupyter_workbench.hub.hooks import WorkbenchHooks
+from jupyter_workbench.hub.oauth import configure_oauth
 
 HERE = Path(__file__).resolve().parent
 TARGET = os.environ.get("WORKBENCH_HUB_TARGET", "local")
@@ -85,17 +86,19 @@ if chp:
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 
 # -- accounts: local, bcrypt-hashed, sign-up approved by an admin --------------------------------
-c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
-c.NativeAuthenticator.open_signup = False  # an admin approves each sign-up
-c.NativeAuthenticator.minimum_password_length = 8
-c.NativeAuthenticator.check_common_password = True
-c.NativeAuthenticator.allowed_failed_logins = 5
-c.NativeAuthenticator.seconds_before_next_try = 300
-c.Authenticator.admin_users = {ADMIN}
-c.Authenticator.allow_all = True  # approved accounts may log in
-c.JupyterHub.template_paths = [
-    str(Path(__import__("nativeauthenticator").__file__).parent / "templates")
-]
+# unless OAUTH_* names a provider (GitHub, Google, OpenID Connect: jupyter_workbench/hub/oauth.py)
+if configure_oauth(c, os.environ) is None:
+    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.NativeAuthenticator.open_signup = False  # an admin approves each sign-up
+    c.NativeAuthenticator.minimum_password_length = 8
+    c.NativeAuthenticator.check_common_password = True
+    c.NativeAuthenticator.allowed_failed_logins = 5
+    c.NativeAuthenticator.seconds_before_next_try = 300
+    c.Authenticator.admin_users = {ADMIN}
+    c.Authenticator.allow_all = True  # approved accounts may log in
+    c.JupyterHub.template_paths = [
+        str(Path(__import__("nativeauthenticator").__file__).parent / "templates")
+    ]
 
 # -- user servers -----------------------------------------------------------------------------
 PROFILES = os.environ.get("WORKBENCH_PROFILES") or str(HERE / "profiles.yaml")
