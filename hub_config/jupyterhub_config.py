@@ -39,6 +39,7 @@ from pathlib import Path
 
 from jupyter_workbench.hub.culler import culler_service
 from jupyter_workbench.hub.hooks import WorkbenchHooks
+from jupyter_workbench.hub.oauth import configure_oauth
 from jupyter_workbench.hub.signups import CUSTOM_SCOPES, SIGNUPS_SCOPE
 
 HERE = Path(__file__).resolve().parent
@@ -87,18 +88,20 @@ if chp:
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 
 # -- accounts: local, bcrypt-hashed, sign-up approved by an admin --------------------------------
-# NativeAuthenticator plus a JSON API of pending sign-ups for the workbench admin panel
-c.JupyterHub.authenticator_class = "jupyter_workbench.hub.signups.WorkbenchNativeAuthenticator"
-c.NativeAuthenticator.open_signup = False  # an admin approves each sign-up
-c.NativeAuthenticator.minimum_password_length = 8
-c.NativeAuthenticator.check_common_password = True
-c.NativeAuthenticator.allowed_failed_logins = 5
-c.NativeAuthenticator.seconds_before_next_try = 300
-c.Authenticator.admin_users = {ADMIN}
-c.Authenticator.allow_all = True  # approved accounts may log in
-c.JupyterHub.template_paths = [
-    str(Path(__import__("nativeauthenticator").__file__).parent / "templates")
-]
+# unless OAUTH_* names a provider (GitHub, Google, OpenID Connect: jupyter_workbench/hub/oauth.py)
+if configure_oauth(c, os.environ) is None:
+    # NativeAuthenticator plus a JSON API of pending sign-ups for the workbench admin panel
+    c.JupyterHub.authenticator_class = "jupyter_workbench.hub.signups.WorkbenchNativeAuthenticator"
+    c.NativeAuthenticator.open_signup = False  # an admin approves each sign-up
+    c.NativeAuthenticator.minimum_password_length = 8
+    c.NativeAuthenticator.check_common_password = True
+    c.NativeAuthenticator.allowed_failed_logins = 5
+    c.NativeAuthenticator.seconds_before_next_try = 300
+    c.Authenticator.admin_users = {ADMIN}
+    c.Authenticator.allow_all = True  # approved accounts may log in
+    c.JupyterHub.template_paths = [
+        str(Path(__import__("nativeauthenticator").__file__).parent / "templates")
+    ]
 
 # -- user servers -----------------------------------------------------------------------------
 PROFILES = os.environ.get("WORKBENCH_PROFILES") or str(HERE / "profiles.yaml")

@@ -124,8 +124,9 @@
     try {
       data = await api("GET", "admin/signups");
     } catch (error) {
-      if (error.code === "no_hub") {
-        setBody("signups", el("p", { class: "text-body-secondary mb-0" }, "Sign-ups are handled by JupyterHub; this workbench runs without one."));
+      if (error.code === "no_hub" || error.code === "no_signups") {
+        const why = error.code === "no_hub" ? "Sign-ups are handled by JupyterHub; this workbench runs without one." : error.message;
+        setBody("signups", el("p", { class: "text-body-secondary mb-0" }, why));
         return;
       }
       throw error;

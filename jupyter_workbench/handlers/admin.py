@@ -52,7 +52,15 @@ class SignupsHandler(WorkbenchHandler):
         await self.call(lambda s, ctx: admin.require_admin(ctx, "sign-ups"))
         try:
             data = await hub_request("GET", SIGNUPS_API)
-        except (HubUnavailable, HubRefused) as exc:
+        except HubRefused as exc:
+            if exc.status == 404:  # the hub logs users in through OAuth: no sign-ups there
+                raise Conflict(
+                    "this hub logs users in through an OAuth provider: there are no sign-ups "
+                    "to approve",
+                    code="no_signups",
+                ) from None
+            raise _hub_failure(exc) from None
+        except HubUnavailable as exc:
             raise _hub_failure(exc) from None
         self.reply({"items": data.get("items", [])})
 

@@ -21,6 +21,8 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from jupyter_workbench.hub.oauth import OAuthConfigError, oauth_provider
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
 
@@ -74,13 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "WORKBENCH_HUB_DIR": str(state), "WORKBENCH_HUB_IP": args.ip,
            "WORKBENCH_HUB_PORT": str(args.port)}  # fmt: skip
     admin = env.get("WORKBENCH_HUB_ADMIN", "admin")
+    try:
+        provider = oauth_provider(env)  # None: local accounts, with an admin account to create
+    except OAuthConfigError:
+        provider = "OAuth"  # the hub stops at start and names the setting to fix
     password_file = state / "admin-password"
-    first_run = not password_file.exists()
+    first_run = provider is None and not password_file.exists()
     if first_run:
         fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(12))
-    password = password_file.read_text().strip()
+    password = password_file.read_text().strip() if provider is None else ""
     hub = subprocess.Popen(
         [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)], env=env, cwd=state
     )
@@ -92,13 +98,18 @@ def main(argv: list[str] | None = None) -> int:
         return hub.wait()
     if first_run:
         sign_up(base, admin, password)
+    accounts = (
+        f"    Log in:      with {provider} (OAuth); admins: OAUTH_ADMIN_USERS\n"
+        if provider
+        else f"    Admin:       {admin} / {password}   (kept in {password_file})\n"
+        f"    New users:   sign up at {base}/hub/signup, the admin approves them at\n"
+        f"                 {base}/hub/authorize\n"
+    )
     print(
         "\n"
         "  Jupyter Workbench hub is running\n"
         f"    Open:        {base}/\n"
-        f"    Admin:       {admin} / {password}   (kept in {password_file})\n"
-        f"    New users:   sign up at {base}/hub/signup, the admin approves them at\n"
-        f"                 {base}/hub/authorize\n"
+        f"{accounts}"
         f"    Workbench:   {base}/services/workbench/workbench/api/v1/  (and in each user server)\n"
         f"    State:       {state}\n"
         "  Press Ctrl+C to stop.\n",
