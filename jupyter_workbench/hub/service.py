@@ -51,8 +51,12 @@ def service_config() -> Config:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from ..tracking.group_leader import die_with_parent
     from .fast_start import skip_slow_imports
 
+    # a managed service lives and dies with its hub: a hub that restarts starts a new one, which
+    # would find the old one on its port
+    die_with_parent(os.getppid())
     skip_slow_imports()
     from jupyter_server.serverapp import ServerApp
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from .group_leader import PARENT_ENV
+
 log = logging.getLogger("jupyter_workbench.mlflow")
 
 READY_TIMEOUT = 120.0
@@ -84,14 +86,17 @@ class MlflowSupervisor:
             self.socket.unlink(missing_ok=True)
             self._ready.clear()
             logfile = open(self.root / "mlflow-server.log", "ab")  # noqa: SIM115
-            env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+            env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                   PARENT_ENV: str(os.getpid())}  # fmt: skip
+            # a group leader of ours: MLflow and its uvicorn go when it is stopped or when this
+            # process dies, clean exit or not
             self._proc = subprocess.Popen(
-                self.command(),
+                [self.python, "-m", "jupyter_workbench.tracking.group_leader", *self.command()],
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
                 env=env,
-                start_new_session=True,  # its uvicorn children die with it (killpg)
+                start_new_session=True,  # one group: MLflow, its uvicorn, the leader (killpg)
             )
             logfile.close()
             log.info("Started the MLflow tracking server (pid %s)", self._proc.pid)
