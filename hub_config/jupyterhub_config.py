@@ -169,7 +169,8 @@ c.JupyterHub.load_roles = [
     # every user may use the workbench (its own rules decide what they see there)
     {"name": "user", "scopes": ["self", WORKBENCH_SCOPE]},
     {"name": "workbench-service", "services": ["workbench"],
-     "scopes": ["read:users", "read:groups", "list:users", "list:groups", SIGNUPS_SCOPE]},
+     "scopes": ["read:users", "read:groups", "list:users", "list:groups", "read:servers",
+                SIGNUPS_SCOPE]},
 ]  # fmt: skip
 # Idle servers are stopped, GPU ones sooner (WORKBENCH_CULL_GPU_TIMEOUT/_CPU_TIMEOUT/_EVERY).
 CULLER, CULLER_ROLE = culler_service(PROFILES)

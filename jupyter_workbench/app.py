@@ -33,6 +33,7 @@ class WorkbenchApp(ExtensionApp):
     service = Instance(WorkbenchService, allow_none=True)
     identity_source = Instance(ServerIdentitySource, allow_none=True)
     _purge_task: asyncio.Task[Any] | None = None
+    _reconcile_task: asyncio.Task[Any] | None = None
     mlflow: Upstream | None = None
     mlflow_supervisor: MlflowSupervisor | None = None
     _tracking_store: TrackingStore | None = None
@@ -134,6 +135,27 @@ class WorkbenchApp(ExtensionApp):
                 os.environ.setdefault(key, value)
         if self.service is not None and self.service.settings.purge_interval_seconds > 0:
             self._purge_task = asyncio.create_task(self._purge_forever())
+        settings = self.workbench_settings
+        if self.service is not None and settings.hub_service:
+            from .hub.hub_client import on_hub
+
+            if on_hub() and settings.usage_reconcile_interval_seconds > 0:
+                self._reconcile_task = asyncio.create_task(self._reconcile_forever())
+
+    async def _reconcile_forever(self) -> None:
+        from .hub.usage_sync import reconcile_with_hub
+
+        assert self.service is not None
+        interval = self.workbench_settings.usage_reconcile_interval_seconds
+        await asyncio.sleep(min(10, interval))  # the hub finishes starting first
+        while True:
+            try:
+                ended = await reconcile_with_hub(self.service)
+                if ended:
+                    self.log.info("Usage: ended %d run(s) the hub no longer has", len(ended))
+            except Exception as exc:  # the hub may be restarting: try again next time
+                self.log.warning("Usage reconciliation with the hub failed: %s", exc)
+            await asyncio.sleep(interval)
 
     async def _purge_forever(self) -> None:
         assert self.service is not None
@@ -150,10 +172,11 @@ class WorkbenchApp(ExtensionApp):
             await asyncio.sleep(service.settings.purge_interval_seconds)
 
     async def stop_extension(self) -> None:
-        if self._purge_task is not None:
-            self._purge_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purge_task
+        for task in (self._purge_task, self._reconcile_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.mlflow is not None:
             await self.mlflow.close()
         if self._tracking_store is not None:

@@ -311,6 +311,13 @@ class Workbench(Configurable):
         "it): the admin panel is also served at the service's root, /services/workbench/admin.",
     ).tag(config=True)
 
+    usage_reconcile_interval_seconds = Int(
+        300,
+        help="Hub service mode: how often usage accounting is checked against the hub's running "
+        "servers (runs of servers the hub no longer has are ended); also done at start. "
+        "0 disables it.",
+    ).tag(config=True)
+
     hub_internal_token = Unicode(
         help="Hub service mode: the token JupyterHub's spawn hooks present to the workbench "
         "(quota checks, usage accounting, secrets for a server's environment). Empty disables "

@@ -10,6 +10,7 @@ from ..core import admin, audit
 from ..core.context import Ctx
 from ..core.errors import BadRequest, Conflict, NotFound, WorkbenchError
 from ..hub.hub_client import HubRefused, HubUnavailable, hub_request
+from ..hub.usage_sync import reconcile_with_hub
 from . import hub_schemas as H
 from .base import Param, WorkbenchHandler, endpoint
 
@@ -43,6 +44,24 @@ class PeopleHandler(WorkbenchHandler):
     async def get(self) -> None:
         q = self.query.get("q")
         self.reply(await self.call(lambda s, ctx: admin.people(s, ctx, q=q)))
+
+
+class ReconcileHandler(WorkbenchHandler):
+    @endpoint(
+        action="usage.admin",
+        summary="Check usage against the hub's running servers now: runs of servers the hub no "
+        "longer has are ended (administrators; also done periodically)",
+        response=H.SERVERS,
+    )
+    async def post(self) -> None:
+        await self.call(lambda s, ctx: admin.require_admin(ctx, "usage reconciliation"))
+        try:
+            ended = await reconcile_with_hub(self.service)
+        except HubUnavailable as exc:
+            raise Conflict(f"usage comes from JupyterHub: {exc}", code="no_hub") from None
+        except HubRefused as exc:
+            raise _hub_failure(exc) from None
+        self.reply({"items": ended})
 
 
 class SignupsHandler(WorkbenchHandler):

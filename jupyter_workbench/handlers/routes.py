@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .account import AuditHandler, MeHandler, MyInvitationsHandler, UsersHandler
-from .admin import PeopleHandler, SignupHandler, SignupsHandler
+from .admin import PeopleHandler, ReconcileHandler, SignupHandler, SignupsHandler
 from .base import Endpoint, NotFoundHandler, WorkbenchHandler
 from .datasets import (
     ArchiveHandler,
@@ -205,6 +205,7 @@ ROUTES: list[Route] = [
     Route("/admin/quotas", QuotasHandler),
     Route("/admin/quotas/{subject}", QuotaHandler),
     Route("/admin/people", PeopleHandler),
+    Route("/admin/usage/reconcile", ReconcileHandler),
     Route("/admin/signups", SignupsHandler),
     Route("/admin/signups/{username}", SignupHandler),
     Route("/hub/spawn", HubSpawnHandler),

@@ -51,3 +51,19 @@ async def hub_request(method: str, path: str, body: Any = None, *, timeout: floa
     except OSError as exc:
         raise HubUnavailable(f"JupyterHub is not reachable ({exc})") from None
     return json.loads(response.body) if response.body else None
+
+
+async def running_servers(page_size: int = 200) -> set[tuple[str, str]]:
+    """(username, server name) of every server the hub has running or starting (needs the
+    service's ``list:users`` and ``read:servers`` scopes); the default server's name is ''."""
+    found: set[tuple[str, str]] = set()
+    offset = 0
+    while True:
+        users = await hub_request("GET", f"users?state=active&limit={page_size}&offset={offset}")
+        items = users.get("items", []) if isinstance(users, dict) else users
+        for user in items or []:
+            for name in user.get("servers") or {}:
+                found.add((str(user["name"]), str(name)))
+        if len(items or []) < page_size:
+            return found
+        offset += page_size

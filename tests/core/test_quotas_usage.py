@@ -159,3 +159,22 @@ def test_only_administrators_manage_quotas_and_subjects_are_checked(
     assert events[-1]["summary"] == {"max_gpus": {"from": 1, "to": 3}}
     call(ADMIN, lambda s, ctx: quotas.delete(s, ctx, "default"))
     assert call(ADMIN, quotas.list_all) == []
+
+
+def test_reconcile_ends_runs_of_servers_the_hub_no_longer_has(
+    call: Callable[..., Any], spawn: Any, audit_log: Any
+) -> None:
+    spawn("alice", "gpu-1", gpus=1, at=T0)  # its stop was never reported
+    spawn("bob", at=T0)  # still running on the hub
+    seen = T0 + timedelta(hours=2)
+    spawn("carol", name="late", at=seen + timedelta(seconds=5))  # started after the listing
+    ended = call(ADMIN, lambda s, ctx: usage.reconcile(s, ctx, {("bob", "")}, seen))
+    assert [(r["user"], r["hours"]) for r in ended] == [("alice", 2.0)]
+    running = call(ADMIN, lambda s, ctx: sorted(r.username for r in usage.open_runs(s)))
+    assert running == ["bob", "carol"]
+    # alice's two GPU-hours are accounted, no more
+    report = call(ADMIN, lambda s, ctx: usage.report(s, "user", T0, seen + timedelta(hours=5)))
+    alice = next(row for row in report["items"] if row["key"] == "alice")
+    assert alice["gpu_hours"] == 2.0
+    stops = [e for e in audit_log(action="server.stop")]
+    assert stops[-1]["summary"]["reason"] == "not running on the hub"

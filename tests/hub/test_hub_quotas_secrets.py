@@ -105,3 +105,31 @@ def test_an_admin_sets_a_gpu_quota_that_the_next_spawn_respects(
     assert csv.headers["Content-Type"].startswith("text/csv")
     assert csv.text.splitlines()[0].startswith("user,server_hours,gpu_hours,runs")
     assert any(line.startswith(f"{name},") for line in csv.text.splitlines())
+
+
+def test_usage_is_reconciled_with_the_servers_the_hub_runs(
+    hub: Hub, admin: Browser, new_user: Any
+) -> None:
+    """A stop the workbench never heard of (its hook missed it) is found by reconciliation."""
+    name, _, _, token = new_user("ghost")
+    start_server(hub, name, token)
+    internal = (hub.state / "hub-internal-token").read_text().strip()
+    # a server the hub never ran, as if its stop had been lost
+    r = requests.post(f"{hub.url}{API}/hub/spawn", headers={"X-Workbench-Hub-Token": internal},
+                      json={"user": {"name": name}, "server_name": "lost", "profile": "gpu-1",
+                            "gpus": 1}, timeout=30)  # fmt: skip
+    assert r.status_code == 200, r.text
+    admin_token = admin.token(hub.admin)
+    servers = requests.get(f"{hub.url}{API}/admin/servers", headers=auth(admin_token), timeout=30)
+    mine = {s["server_name"] for s in servers.json()["items"] if s["user"] == name}
+    assert mine == {"", "lost"}
+    refused = requests.post(f"{hub.url}{API}/admin/usage/reconcile", headers=auth(token),
+                            timeout=30)  # fmt: skip
+    assert refused.status_code == 403
+    done = requests.post(f"{hub.url}{API}/admin/usage/reconcile", headers=auth(admin_token),
+                         timeout=60)  # fmt: skip
+    assert done.status_code == 200, done.text
+    assert [(s["user"], s["server_name"]) for s in done.json()["items"]] == [(name, "lost")]
+    servers = requests.get(f"{hub.url}{API}/admin/servers", headers=auth(admin_token), timeout=30)
+    assert {s["server_name"] for s in servers.json()["items"] if s["user"] == name} == {""}
+    stop_server(hub, name, token)
