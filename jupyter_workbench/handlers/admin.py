@@ -52,6 +52,7 @@ class ReconcileHandler(WorkbenchHandler):
         summary="Check usage against the hub's running servers now: runs of servers the hub no "
         "longer has are ended (administrators; also done periodically)",
         response=H.SERVERS,
+        errors=(409, 502),
     )
     async def post(self) -> None:
         await self.call(lambda s, ctx: admin.require_admin(ctx, "usage reconciliation"))
@@ -66,7 +67,7 @@ class ReconcileHandler(WorkbenchHandler):
 
 class SignupsHandler(WorkbenchHandler):
     @endpoint(action="signups.admin", summary="Sign-ups waiting for approval (administrators)",
-              response=H.SIGNUPS)  # fmt: skip
+              response=H.SIGNUPS, errors=(409, 502))  # fmt: skip
     async def get(self) -> None:
         await self.call(lambda s, ctx: admin.require_admin(ctx, "sign-ups"))
         try:
@@ -91,6 +92,7 @@ class SignupHandler(WorkbenchHandler):
         body=H.SIGNUP_ACTION,
         example={"action": "approve"},
         response=H.SIGNUP_DONE,
+        errors=(409, 502),
     )
     async def post(self, username: str) -> None:
         action = self.body["action"]
