@@ -78,3 +78,20 @@ SERVERS = obj({"items": {"type": "array", "items": RUN}}, ("items",))
 
 def time_param_schema() -> dict[str, Any]:
     return {"type": "string", "maxLength": 40, "description": "ISO 8601 date or date-time (UTC)."}
+
+PROJECT_SERVER = obj(
+    {
+        "project": {"type": "string"},
+        "owner": {"type": "string", "description": "The hub user whose named server it is."},
+        "server_name": {"type": "string"},
+        "url": {"type": "string", "description": "Where it answers, under the hub's base URL."},
+        "created_at": TIME,
+        "started_at": {"type": ["string", "null"]},
+        "shared_with": {"type": "array", "items": {"type": "string"},
+                        "description": "The project's other editors and above."},
+        "ready": {"type": "boolean"},
+        "pending": {"type": ["string", "null"]},
+        "running": {"type": "boolean"},
+    },
+    ("project", "owner", "server_name", "url", "shared_with", "ready"),
+)  # fmt: skip
