@@ -55,7 +55,9 @@ class WorkbenchApp(ExtensionApp):
             from .hub.hub_api import HubAPI
             from .hub.sync import HubSync
 
-            self.hub_sync = HubSync(self.service, HubAPI(settings.hub_api_url, settings.hub_api_token))
+            self.hub_sync = HubSync(
+                self.service, HubAPI(settings.hub_api_url, settings.hub_api_token)
+            )
             self.settings["workbench_hub"] = self.hub_sync
         self.mlflow_supervisor = None
         if not settings.mlflow_url:

@@ -173,8 +173,10 @@ def users_with_role(s: Session, project: Project, role: Role) -> set[str]:
     """Usernames holding at least ``role`` on ``project`` as members, directly or through a
     team (administrators without a membership are not counted)."""
     labels = [r.label for r in Role if r >= role and r != Role.NONE]
-    direct = select(User.username).join(ProjectMember, ProjectMember.user_id == User.id).where(
-        ProjectMember.project_id == project.id, ProjectMember.role.in_(labels)
+    direct = (
+        select(User.username)
+        .join(ProjectMember, ProjectMember.user_id == User.id)
+        .where(ProjectMember.project_id == project.id, ProjectMember.role.in_(labels))
     )
     via_team = (
         select(User.username)

@@ -30,9 +30,7 @@ def apply_hub_groups(
     """Make the linked teams match ``groups`` ({group: [usernames]}); groups in ``skip`` (with
     workbench changes not yet in the hub) are left alone. Returns counts of what changed."""
     counts = {"teams_created": 0, "teams_deleted": 0, "members_added": 0, "members_removed": 0}
-    linked = list(
-        s.scalars(select(Team).where(Team.hub_group.is_not(None)).order_by(Team.id))
-    )
+    linked = list(s.scalars(select(Team).where(Team.hub_group.is_not(None)).order_by(Team.id)))
     for team in linked:
         group = team.hub_group or ""
         if group.startswith(prefix) and group not in groups and group not in skip:
@@ -58,8 +56,8 @@ def apply_hub_groups(
         for username in sorted(wanted - set(current)):
             user = ensure_known_user(s, username)
             s.add(TeamMember(team_id=team.id, user_id=user.id, role="member"))
-            audit.record(s, ctx, "team.member_add", "team", team.name,
-                         summary={"username": username, "role": "member", "source": "hub"})  # fmt: skip
+            added = {"username": username, "role": "member", "source": "hub"}
+            audit.record(s, ctx, "team.member_add", "team", team.name, summary=added)
             events.emit(s, events.TEAM_MEMBER_ADDED, team=team.name, hub_group=group,
                         username=username, from_hub=True)  # fmt: skip
             counts["members_added"] += 1

@@ -121,9 +121,7 @@ def share_plan(s: Session, slug: str) -> SharePlan | None:
 def all_slugs(s: Session) -> list[str]:
     """Projects that have a server (for a full reconciliation of shares)."""
     return list(
-        s.scalars(
-            select(Project.slug).join(ProjectServer, ProjectServer.project_id == Project.id)
-        )
+        s.scalars(select(Project.slug).join(ProjectServer, ProjectServer.project_id == Project.id))
     )
 
 

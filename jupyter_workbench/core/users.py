@@ -119,7 +119,7 @@ def sync_hub_groups(
 
     wanted = set(groups)
     current = {
-        team.hub_group: (membership, team.name)
+        str(team.hub_group): (membership, team.name)
         for membership, team in s.execute(
             select(TeamMember, Team)
             .join(Team, Team.id == TeamMember.team_id)

@@ -79,6 +79,7 @@ SERVERS = obj({"items": {"type": "array", "items": RUN}}, ("items",))
 def time_param_schema() -> dict[str, Any]:
     return {"type": "string", "maxLength": 40, "description": "ISO 8601 date or date-time (UTC)."}
 
+
 PROJECT_SERVER = obj(
     {
         "project": {"type": "string"},

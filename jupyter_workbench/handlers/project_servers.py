@@ -66,7 +66,9 @@ class ProjectServerHandler(WorkbenchHandler):
             return project_servers.project_server_json(row, project_servers.share_plan(s, slug))
 
         data = await self.call(work)
-        data.update(await self.on_hub(lambda: hub.server_status(data["owner"], data["server_name"])))
+        data.update(
+            await self.on_hub(lambda: hub.server_status(data["owner"], data["server_name"]))
+        )
         self.reply(data)
 
     @endpoint(

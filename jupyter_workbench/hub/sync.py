@@ -49,7 +49,9 @@ class HubSync:
             if event.kind in GROUP_EVENTS and group and not event.data.get("from_hub"):
                 self._push_or_queue(event)
         for event in changed:
-            revoke = event.data.get("revoke") if event.kind == events.PROJECT_ACCESS_CHANGED else None
+            revoke = (
+                event.data.get("revoke") if event.kind == events.PROJECT_ACCESS_CHANGED else None
+            )
             if revoke:
                 self._revoke_all(revoke["owner"], revoke["server_name"])
         slugs = {e.data["project"] for e in changed if e.kind == events.PROJECT_ACCESS_CHANGED}

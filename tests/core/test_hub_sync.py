@@ -68,9 +68,7 @@ def apply(service: WorkbenchService, groups: dict[str, list[str]], **kw: Any) ->
     )
 
 
-def test_a_team_made_in_the_workbench_is_a_hub_group_and_its_changes_are_published(
-    call, published
-):
+def test_a_team_made_in_the_workbench_is_a_hub_group_and_its_changes_are_published(call, published):
     call("bob", lambda s, ctx: None)
     data = call("alice", lambda s, ctx: teams.team_json(s, teams.create(s, ctx, name="ml")))
     assert (data["source"], data["hub_group"]) == ("workbench", "ml")
@@ -114,7 +112,9 @@ def test_the_hubs_groups_become_teams_audited_as_the_system(service, call, publi
     assert "vision" not in [t.name for t in call("carol", lambda s, ctx: teams.list_teams(
         s, ctx).items)]  # fmt: skip
     assert all(e.data.get("from_hub") for e in published)  # never pushed back to the hub
-    hub_made = [(e["action"], e["actor"]) for e in audit_log() if e["summary"].get("source") == "hub"]
+    hub_made = [
+        (e["action"], e["actor"]) for e in audit_log() if e["summary"].get("source") == "hub"
+    ]
     assert ("team.member_add", "[system]") in hub_made
     assert ("team.member_remove", "[system]") in hub_made
     assert ("team.delete", "[system]") in hub_made
@@ -136,8 +136,11 @@ def test_a_prefix_limits_which_groups_are_teams(db_url, tmp_path):
     service = WorkbenchService(settings)
     try:
         apply(service, {"wb-ml": ["bob"], "staff": ["bob"]}, prefix="wb-")
-        names = service.call(ident("bob"), lambda s, ctx: [
-            (t.name, t.hub_group) for t in teams.list_teams(s, ctx).items], write=False)  # fmt: skip
+        names = service.call(
+            ident("bob"),
+            lambda s, ctx: [(t.name, t.hub_group) for t in teams.list_teams(s, ctx).items],
+            write=False,
+        )
         assert names == [("ml", "wb-ml")]
         made = service.call(ident("bob"), lambda s, ctx: teams.create(s, ctx, name="nlp").hub_group,
                             write=True)  # fmt: skip
@@ -206,7 +209,9 @@ def test_a_project_server_is_shared_with_editors_and_follows_membership(
         project_servers.start(s, ctx, slug)))  # fmt: skip
     assert row["owner"] == "alice"
     revoke = [e for e in kinds(published, events.PROJECT_ACCESS_CHANGED) if "revoke" in e]
-    assert revoke == [{"project": slug, "revoke": {"owner": "bob", "server_name": f"project-{slug}"}}]
+    assert revoke == [
+        {"project": slug, "revoke": {"owner": "bob", "server_name": f"project-{slug}"}}
+    ]
     assert plan(service, slug).users == set()  # bob is a viewer now; dave left the team
 
 
