@@ -127,6 +127,8 @@ _hooks = WorkbenchHooks(f"{SERVICE_URL}/services/workbench/", INTERNAL_TOKEN, PR
 c.Spawner.pre_spawn_hook = _hooks.pre_spawn
 c.Spawner.post_stop_hook = _hooks.post_stop
 c.Spawner.default_url = "/lab"
+# Project servers are named servers ('project-{slug}'), shared with the project's editors.
+c.JupyterHub.allow_named_servers = True
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
 # A user server's token, and the tokens browsers get for it, may reach the workbench service.
@@ -146,6 +148,7 @@ service_env = {
     for key in (
         "DATABASE_URL", "DATABASE_POOL_SIZE", "S3_BUCKET", "S3_ACCESS_KEY", "S3_SECRET_KEY",
         "S3_ENDPOINT_URL", "S3_PREFIX", "S3_REGION", "WORKBENCH_MLFLOW_URL", "PATH", "HOME",
+        "WORKBENCH_HUB_GROUP_SYNC_INTERVAL", "WORKBENCH_HUB_GROUP_PREFIX",
     )
     if key in os.environ
 }  # fmt: skip
@@ -168,8 +171,10 @@ c.JupyterHub.custom_scopes = CUSTOM_SCOPES
 c.JupyterHub.load_roles = [
     # every user may use the workbench (its own rules decide what they see there)
     {"name": "user", "scopes": ["self", WORKBENCH_SCOPE]},
+    # teams = groups (admin:groups: create/delete them, members), project servers (servers:
+    # start/stop them; shares + access:servers: share them, which needs holding that access)
     {"name": "workbench-service", "services": ["workbench"],
-     "scopes": ["read:users", "read:groups", "list:users", "list:groups", "read:servers",
+     "scopes": ["read:users", "list:users", "admin:groups", "servers", "shares",
                 SIGNUPS_SCOPE]},
 ]  # fmt: skip
 # Idle servers are stopped, GPU ones sooner (WORKBENCH_CULL_GPU_TIMEOUT/_CPU_TIMEOUT/_EVERY).

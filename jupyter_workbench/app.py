@@ -34,6 +34,8 @@ class WorkbenchApp(ExtensionApp):
     identity_source = Instance(ServerIdentitySource, allow_none=True)
     _purge_task: asyncio.Task[Any] | None = None
     _reconcile_task: asyncio.Task[Any] | None = None
+    _hub_poll_task: asyncio.Task[Any] | None = None
+    hub_sync: Any = None  # hub.sync.HubSync in hub service mode
     mlflow: Upstream | None = None
     mlflow_supervisor: MlflowSupervisor | None = None
     _tracking_store: TrackingStore | None = None
@@ -49,6 +51,15 @@ class WorkbenchApp(ExtensionApp):
         self.service = WorkbenchService(settings)
         self.identity_source = ServerIdentitySource(settings)
         self.settings["workbench_service"] = self.service
+        self.hub_sync = None
+        if settings.hub_sync_active:
+            from .hub.hub_api import HubAPI
+            from .hub.sync import HubSync
+
+            self.hub_sync = HubSync(
+                self.service, HubAPI(settings.hub_api_url, settings.hub_api_token)
+            )
+            self.settings["workbench_hub"] = self.hub_sync
         self.mlflow_supervisor = None
         if not settings.mlflow_url:
             root = Path(settings.data_dir) / "mlflow"
@@ -141,6 +152,8 @@ class WorkbenchApp(ExtensionApp):
 
             if on_hub() and settings.usage_reconcile_interval_seconds > 0:
                 self._reconcile_task = asyncio.create_task(self._reconcile_forever())
+        if self.hub_sync is not None and self.workbench_settings.hub_group_sync_interval > 0:
+            self._hub_poll_task = asyncio.create_task(self._poll_hub_forever())
 
     async def _reconcile_forever(self) -> None:
         from .hub.usage_sync import reconcile_with_hub
@@ -157,6 +170,17 @@ class WorkbenchApp(ExtensionApp):
                 self.log.warning("Usage reconciliation with the hub failed: %s", exc)
             await asyncio.sleep(interval)
 
+    async def _poll_hub_forever(self) -> None:
+        """Hub groups -> teams (and every project server's shares), every interval."""
+        assert self.service is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await loop.run_in_executor(self.service.executor, self.hub_sync.poll_once)
+            except Exception as exc:
+                self.log.warning("Workbench: reading the hub's groups failed: %s", exc)
+            await asyncio.sleep(self.workbench_settings.hub_group_sync_interval)
+
     async def _purge_forever(self) -> None:
         assert self.service is not None
         service = self.service
@@ -172,11 +196,13 @@ class WorkbenchApp(ExtensionApp):
             await asyncio.sleep(service.settings.purge_interval_seconds)
 
     async def stop_extension(self) -> None:
-        for task in (self._purge_task, self._reconcile_task):
+        for task in (self._purge_task, self._reconcile_task, self._hub_poll_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.hub_sync is not None:
+            self.hub_sync.api.close()
         if self.mlflow is not None:
             await self.mlflow.close()
         if self._tracking_store is not None:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from .core import events
 from .core.context import Ctx, Identity, Policy
 from .core.errors import Conflict
 from .core.keyring import KeyRing, read_key_file
@@ -54,6 +55,7 @@ def policy_from(settings: Workbench) -> Policy:
         trash_retention=timedelta(days=settings.trash_retention_days),
         page_size=settings.page_size,
         max_page_size=settings.max_page_size,
+        hub_group_prefix=settings.hub_group_prefix if settings.hub_sync_active else None,
     )
 
 
@@ -78,6 +80,8 @@ class WorkbenchService:
         self._keyring: KeyRing | None = None
         self._keyring_stamp: tuple[int, int, int] | None = None
         self.tracking_events = TrackingEvents()
+        # what core changed, after each commit (the hub layer subscribes in hub service mode)
+        self.events = events.EventBus()
         if settings.auto_migrate if migrate is None else migrate:
             before, after = self.db.migrate()
             if before != after:
@@ -104,7 +108,10 @@ class WorkbenchService:
                 with self.db.transaction(write=write) as s:
                     user = s.get(User, user_id)
                     assert user is not None
-                    return fn(s, Ctx(user=user, request_id=request_id, policy=self.policy))
+                    result = fn(s, Ctx(user=user, request_id=request_id, policy=self.policy))
+                    changed = events.take(s)
+                self.events.publish(changed)  # committed: tell the subscribers
+                return result
             except StaleDataError:
                 if not retry_stale or attempt == 3:
                     raise Conflict(
@@ -141,10 +148,23 @@ class WorkbenchService:
         if cached is not None and cached[0] == identity:
             self._actors.move_to_end(identity.username)
             return cached[1]
+        # With the hub's groups polled, a request applies only what changed in the user's
+        # groups since their previous request (first sight: additions only): a hub user model
+        # cached for minutes never undoes a change the workbench or the poll made since.
+        previous: tuple[str, ...] | None = None
+        if self.policy.hub_group_prefix is not None and self.settings.hub_group_sync_interval:
+            previous = (cached[0].groups or ()) if cached is not None else ()
         for attempt in range(4):
             try:
                 with self.db.transaction(write=True) as s:
-                    user_id = ensure_user(s, identity).id
+                    user_id = ensure_user(
+                        s,
+                        identity,
+                        previous_groups=previous,
+                        group_prefix=self.policy.hub_group_prefix or "",
+                    ).id
+                    changed = events.take(s)
+                self.events.publish(changed)
                 break
             except DBAPIError as exc:
                 if not _is_transient(exc) or attempt == 3:

@@ -328,6 +328,68 @@ class Workbench(Configurable):
     def _default_hub_internal_token(self) -> str:
         return os.environ.get("WORKBENCH_HUB_INTERNAL_TOKEN", "")
 
+    # -- JupyterHub: teams = groups, project servers ----------------------------------------
+    hub_api_url = Unicode(
+        help="Hub service mode: JupyterHub's REST API, e.g. 'http://127.0.0.1:8081/hub/api/'. "
+        "Default: $JUPYTERHUB_API_URL (the hub sets it for its services).",
+    ).tag(config=True)
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "")
+
+    hub_api_token = Unicode(
+        help="Hub service mode: the service's JupyterHub API token (needs the scopes of the "
+        "'workbench-service' role in hub_config/jupyterhub_config.py). Never logged. "
+        "Default: $JUPYTERHUB_API_TOKEN.",
+    ).tag(config=True)
+
+    @default("hub_api_token")
+    def _default_hub_api_token(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    hub_sync = Bool(
+        True,
+        help="Hub service mode (hub_api_url and hub_api_token set, mode 'standalone'): teams "
+        "and JupyterHub groups are kept in sync both ways, and project servers are shared "
+        "through the hub's sharing API. Off: hub groups only become teams as each user's "
+        "requests report them.",
+    ).tag(config=True)
+
+    hub_group_sync_interval = Int(
+        help="Seconds between two reads of the hub's groups (GET /hub/api/groups): a group an "
+        "admin creates or edits in the hub shows as a team with those members within this "
+        "time. Each user's own groups also follow their requests. 0 disables the poll. "
+        "Default: $WORKBENCH_HUB_GROUP_SYNC_INTERVAL, else 60.",
+    ).tag(config=True)
+
+    @default("hub_group_sync_interval")
+    def _default_hub_group_sync_interval(self) -> int:
+        return _env_int("WORKBENCH_HUB_GROUP_SYNC_INTERVAL", 60)
+
+    hub_group_prefix = Unicode(
+        help="Only JupyterHub groups whose name starts with this prefix are teams (the team is "
+        "named after the rest), and a team created in the workbench becomes the group "
+        "prefix + name. Empty: every group is a team. Default: $WORKBENCH_HUB_GROUP_PREFIX.",
+    ).tag(config=True)
+
+    @default("hub_group_prefix")
+    def _default_hub_group_prefix(self) -> str:
+        return os.environ.get("WORKBENCH_HUB_GROUP_PREFIX", "")
+
+    project_server_profile = Unicode(
+        "",
+        help="The server profile (a slug of profiles.yaml) project servers start with; empty: "
+        "the default profile.",
+    ).tag(config=True)
+
+    @property
+    def hub_sync_active(self) -> bool:
+        """Teams mirror hub groups both ways, and project servers are available."""
+        return bool(
+            self.hub_sync and self.hub_api_url and self.hub_api_token and self.mode != "client"
+        )
+
     def resolved_database_url(self) -> str:
         """The database URL in force: the setting, or the embedded SQLite file."""
         if self.database_url:

@@ -71,7 +71,14 @@ PROJECT_RULES: dict[str, Role] = {
     "experiments.write": Role.EDITOR,
     "experiments.delete": Role.ADMIN,
     "models.promote": Role.ADMIN,
+    # the project's shared JupyterHub server (hub service mode)
+    "server.read": Role.EDITOR,
+    "server.start": Role.EDITOR,
+    "server.stop": Role.EDITOR,
 }
+
+# The least role that gets a share of the project's server.
+PROJECT_SERVER_ROLE = Role.EDITOR
 
 # Actions refused with 409 while a project is archived (it is read-only then).
 BLOCKED_WHEN_ARCHIVED = frozenset(
@@ -84,6 +91,7 @@ BLOCKED_WHEN_ARCHIVED = frozenset(
         "experiments.write",
         "experiments.delete",
         "models.promote",
+        "server.start",
     }
 )
 
@@ -161,6 +169,24 @@ def project_role(s: Session, user: User, project: Project) -> Role:
             if in_team is not None:
                 role = Role.VIEWER
     return role
+
+
+def users_with_role(s: Session, project: Project, role: Role) -> set[str]:
+    """Usernames holding at least ``role`` on ``project`` as members, directly or through a
+    team (administrators without a membership are not counted)."""
+    labels = [r.label for r in Role if r >= role and r != Role.NONE]
+    direct = (
+        select(User.username)
+        .join(ProjectMember, ProjectMember.user_id == User.id)
+        .where(ProjectMember.project_id == project.id, ProjectMember.role.in_(labels))
+    )
+    via_team = (
+        select(User.username)
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .join(ProjectMember, ProjectMember.team_id == TeamMember.team_id)
+        .where(ProjectMember.project_id == project.id, ProjectMember.role.in_(labels))
+    )
+    return set(s.scalars(direct)) | set(s.scalars(via_team))
 
 
 def roles_for_projects(s: Session, user: User, projects: list[Project]) -> dict[int, Role]:

@@ -30,6 +30,9 @@ class Policy:
     trash_retention: timedelta = timedelta(days=30)
     page_size: int = 50
     max_page_size: int = 500
+    # Teams are JupyterHub groups (created there too) named prefix + team name; None: the
+    # workbench runs without a hub to mirror teams into.
+    hub_group_prefix: str | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
+from .project_servers import touch_project
 from .users import find_user
 
 TEAM_PREFIX = "team:"
@@ -109,6 +110,7 @@ def add(
     audit.record(
         s, ctx, "member.add", "member", key, project=project, summary={"role": new_role.label}
     )
+    touch_project(s, project)
     s.flush()
     return row
 
@@ -144,6 +146,7 @@ def change_role(
         )
         row.role = new_role.label
         row.updated_at = utcnow()
+        touch_project(s, project)
     s.flush()
     return row
 
@@ -170,6 +173,7 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
         summary={"role": row.role},
     )
     s.delete(row)
+    touch_project(s, project)
     s.flush()
 
 
@@ -182,10 +186,12 @@ def grant_at_least(s: Session, project: Project, user: User, role: Role) -> str:
     )
     if row is None:
         s.add(ProjectMember(project_id=project.id, user_id=user.id, role=role.label))
+        touch_project(s, project)
         return role.label
     if Role[row.role.upper()] < role:
         row.role = role.label
         row.updated_at = utcnow()
+        touch_project(s, project)
     return row.role
 
 

@@ -17,6 +17,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
+from .project_servers import touch_project
 from .validation import SLUG_MAX, check_slug, check_text, slugify
 
 VISIBILITIES = ("private", "team", "public")
@@ -292,6 +293,7 @@ def soft_delete(s: Session, ctx: Ctx, slug: str, *, if_match: str | None = None)
         project=project,
         summary={"restorable_until": (project.deleted_at + ctx.policy.trash_retention).isoformat()},
     )
+    touch_project(s, project)  # a project in the trash shares its server with no one
     s.flush()
     return project
 
@@ -305,6 +307,7 @@ def restore(s: Session, ctx: Ctx, slug: str) -> Project:
     project.deleted_at = None
     project.updated_at = utcnow()
     audit.record(s, ctx, "project.restore", "project", project.slug, project=project)
+    touch_project(s, project)
     s.flush()
     return project
 
@@ -371,6 +374,7 @@ def transfer(s: Session, ctx: Ctx, slug: str, new_owner: User) -> Project:
         project=project,
         summary={"owner": {"from": previous, "to": new_owner.username}},
     )
+    touch_project(s, project)
     s.flush()
     return project
 

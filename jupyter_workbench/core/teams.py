@@ -9,12 +9,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.models import Project, Team, TeamMember, User, utcnow
-from . import audit
+from . import audit, events
 from .access import TEAM_ROLES, require_team
 from .context import Ctx
 from .errors import BadRequest, Conflict, NotFound
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
+from .project_servers import touch_team
 from .users import find_user
 from .validation import check_slug, check_text
 
@@ -37,21 +38,30 @@ def _team_role(value: object) -> str:
 def create(
     s: Session, ctx: Ctx, *, name: str, display_name: str = "", description: str = ""
 ) -> Team:
-    """A new team; its creator is its first maintainer."""
+    """A new team; its creator is its first maintainer. On a hub it is also the JupyterHub
+    group ``hub_group_prefix + name`` (created there after the commit)."""
     check_slug(name, "name")
+    prefix = ctx.policy.hub_group_prefix
     team = Team(
         name=name,
         display_name=check_text(display_name or name, "display_name", max_length=200),
         description=check_text(description, "description", max_length=10_000, allow_empty=True),
+        hub_group=None if prefix is None else prefix + name,
     )
     try:
         with s.begin_nested():
             s.add(team)
             s.flush()
     except IntegrityError:
-        raise Conflict(f"name: a team named '{name}' already exists") from None
+        taken = "team" if s.scalar(select(Team.id).where(Team.name == name)) else "hub group"
+        raise Conflict(f"name: a {taken} named '{name}' already exists") from None
     s.add(TeamMember(team_id=team.id, user_id=ctx.user.id, role="maintainer"))
-    audit.record(s, ctx, "team.create", "team", name, summary={"display_name": team.display_name})
+    summary = {"display_name": team.display_name}
+    if team.hub_group:
+        summary["hub_group"] = team.hub_group
+    audit.record(s, ctx, "team.create", "team", name, summary=summary)
+    events.emit(s, events.TEAM_CREATED, team=name, hub_group=team.hub_group,
+                username=ctx.user.username)  # fmt: skip
     s.flush()
     return team
 
@@ -108,8 +118,11 @@ def update(
     return team
 
 
-def delete(s: Session, ctx: Ctx, name: str, *, if_match: str | None = None) -> None:
-    """Delete a team; projects it made visible ('team' visibility) become private."""
+def delete(
+    s: Session, ctx: Ctx, name: str, *, if_match: str | None = None, from_hub: bool = False
+) -> None:
+    """Delete a team; projects it made visible ('team' visibility) become private.
+    ``from_hub``: its hub group is gone already (the hub layer leaves the hub alone)."""
     team = require_team(s, ctx, name, "team.manage", for_update=True)
     check_etag(team, if_match)
     owned = list(
@@ -130,9 +143,12 @@ def delete(s: Session, ctx: Ctx, name: str, *, if_match: str | None = None) -> N
                 "reason": f"team '{name}' deleted",
             },
         )
-    audit.record(
-        s, ctx, "team.delete", "team", name, summary={"made_private": [p.slug for p in owned]}
-    )
+    summary: dict[str, Any] = {"made_private": [p.slug for p in owned]}
+    if from_hub:
+        summary["source"] = "hub"
+    audit.record(s, ctx, "team.delete", "team", name, summary=summary)
+    touch_team(s, team.id)
+    events.emit(s, events.TEAM_DELETED, team=name, hub_group=team.hub_group, from_hub=from_hub)
     s.delete(team)
     s.flush()
 
@@ -198,6 +214,9 @@ def add_member(
     audit.record(
         s, ctx, "team.member_add", "team", name, summary={"username": username, "role": role}
     )
+    events.emit(s, events.TEAM_MEMBER_ADDED, team=name, hub_group=team.hub_group,
+                username=username, from_hub=False)  # fmt: skip
+    touch_team(s, team.id)
     s.flush()
     return row
 
@@ -237,6 +256,9 @@ def remove_member(s: Session, ctx: Ctx, name: str, username: str) -> None:
         summary={"username": username},
     )
     s.delete(row)
+    events.emit(s, events.TEAM_MEMBER_REMOVED, team=name, hub_group=team.hub_group,
+                username=username, from_hub=False)  # fmt: skip
+    touch_team(s, team.id)
     s.flush()
 
 
@@ -247,6 +269,7 @@ def team_json(s: Session, team: Team) -> dict[str, Any]:
         "display_name": team.display_name,
         "description": team.description,
         "source": team.source,
+        "hub_group": team.hub_group,
         "member_count": count,
         "created_at": team.created_at.isoformat(),
         "updated_at": team.updated_at.isoformat(),

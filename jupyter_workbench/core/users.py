@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.models import Team, TeamMember, User, utcnow
+from . import events
 from .access import is_superuser
 from .context import Ctx, Identity
 from .errors import BadRequest, NotFound
@@ -32,8 +33,19 @@ def _profile(identity: Identity) -> dict[str, Any]:
     }
 
 
-def ensure_user(s: Session, identity: Identity) -> User:
-    """The user row for ``identity``, created or refreshed; groups synced to hub teams."""
+def ensure_user(
+    s: Session,
+    identity: Identity,
+    *,
+    previous_groups: tuple[str, ...] | None = None,
+    group_prefix: str = "",
+) -> User:
+    """The user row for ``identity``, created or refreshed; groups synced to hub teams.
+
+    ``previous_groups``: the groups of the user's previous identity; when given, only the
+    difference is applied (see ``sync_hub_groups``). Only groups starting with
+    ``group_prefix`` are teams.
+    """
     if not identity.username or len(identity.username) > 255:
         raise BadRequest("username: must be 1-255 characters")
     profile = _profile(identity)
@@ -50,48 +62,94 @@ def ensure_user(s: Session, identity: Identity) -> User:
             setattr(user, key, value)
     user.last_seen_at = utcnow()
     if identity.groups is not None:
-        sync_hub_groups(s, user, identity.groups)
+        groups = tuple(g for g in identity.groups if g.startswith(group_prefix))
+        since = None
+        if previous_groups is not None:
+            since = tuple(g for g in previous_groups if g.startswith(group_prefix))
+        sync_hub_groups(s, user, groups, since=since, prefix=group_prefix)
     s.flush()
     return user
 
 
-def _hub_team(s: Session, group: str) -> Team:
-    """The team mirroring hub ``group``, created on first sight under a free name."""
+def ensure_known_user(s: Session, username: str) -> User:
+    """The row of a user named by the hub (a group member) who may not have visited yet."""
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = User(username=username, display_name=username)
+        s.add(user)
+        s.flush()
+    return user
+
+
+def hub_team(s: Session, group: str, prefix: str = "") -> tuple[Team, bool]:
+    """The team mirroring hub ``group``, created on first sight under a free name (the group's
+    name without ``prefix``); returns (team, created)."""
     team = s.scalar(select(Team).where(Team.hub_group == group))
     if team is not None:
-        return team
-    base = slugify(group)[:60]
+        return team, False
+    base = slugify(group.removeprefix(prefix) or group)[:60]
     name, n = base, 1
     while s.scalar(select(Team.id).where(Team.name == name)) is not None:
         n += 1
         name = f"{base[: 60 - len(str(n))]}-{n}"  # a workbench team already has the name
-    team = Team(name=name, display_name=group, source="hub", hub_group=group)
+    team = Team(name=name, display_name=group.removeprefix(prefix) or group, source="hub",
+                hub_group=group)  # fmt: skip
     s.add(team)
     s.flush()
-    return team
+    return team, True
 
 
-def sync_hub_groups(s: Session, user: User, groups: tuple[str, ...]) -> None:
-    """Make the user's hub-mirrored team memberships equal their JupyterHub groups.
+def sync_hub_groups(
+    s: Session,
+    user: User,
+    groups: tuple[str, ...],
+    *,
+    since: tuple[str, ...] | None = None,
+    prefix: str = "",
+) -> None:
+    """Make the user's hub-mirrored team memberships follow their JupyterHub groups.
 
-    Hub groups map to their own teams (``Team.hub_group``); a workbench team that happens to
-    have the same name is never joined through a hub group.
+    Without ``since`` the memberships become exactly ``groups``. With ``since`` (the groups
+    reported before) only the change is applied: groups that appeared are joined, groups that
+    disappeared are left -- a stale report then never undoes what the hub poll or the workbench
+    changed meanwhile. Hub groups map to their own teams (``Team.hub_group``); a workbench team
+    that happens to have the same name is never joined through a hub group.
     """
+    from .project_servers import touch_team  # shares of project servers follow the team
+
     wanted = set(groups)
     current = {
-        team.hub_group: membership
+        str(team.hub_group): (membership, team.name)
         for membership, team in s.execute(
             select(TeamMember, Team)
             .join(Team, Team.id == TeamMember.team_id)
-            .where(TeamMember.user_id == user.id, Team.hub_group.is_not(None))
+            .where(
+                TeamMember.user_id == user.id,
+                Team.hub_group.is_not(None),
+                Team.hub_group.startswith(prefix, autoescape=True),
+            )
         )
     }
-    for group, membership in current.items():
-        if group not in wanted:
-            s.delete(membership)
-    for group in sorted(wanted - set(current)):
-        team = _hub_team(s, group)
+    leave = set(current) - wanted
+    join = wanted - set(current)
+    if since is not None:
+        leave &= set(since)
+        join -= set(since)
+    for group in sorted(leave):
+        membership, team_name = current[group]
+        team_id = membership.team_id
+        s.delete(membership)
+        s.flush()
+        events.emit(s, events.TEAM_MEMBER_REMOVED, team=team_name, hub_group=group,
+                    username=user.username, from_hub=True)  # fmt: skip
+        touch_team(s, team_id)
+    for group in sorted(join):
+        team, _ = hub_team(s, group, prefix)
         s.add(TeamMember(team_id=team.id, user_id=user.id, role="member"))
+        s.flush()
+        events.emit(s, events.TEAM_MEMBER_ADDED, team=team.name, hub_group=group,
+                    username=user.username, from_hub=True)  # fmt: skip
+        touch_team(s, team.id)
 
 
 def get_user(s: Session, username: str) -> User:

@@ -670,3 +670,22 @@ class ServerUsage(Base):
         ),
         {"sqlite_autoincrement": True},
     )
+
+
+class ProjectServer(Base):
+    """A project's shared JupyterHub server: the named server ``server_name`` of ``owner``,
+    shared with the project's editors and above."""
+
+    __tablename__ = "project_servers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), unique=True
+    )
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    server_name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+
+    project: Mapped[Project] = relationship()
+    owner: Mapped[User] = relationship()

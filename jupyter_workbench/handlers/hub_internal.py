@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..core import quotas, usage, user_secrets
+from ..core import project_servers, quotas, usage, user_secrets
 from ..core.context import Ctx, Identity
 from ..core.errors import Forbidden
 from .base import ApiError, WorkbenchHandler, endpoint
@@ -85,7 +85,9 @@ class HubSpawnHandler(HubInternalHandler):
             quotas.lock_spawns(s)
             name = b.get("server_name", "")
             quotas.check_spawn(s, ctx.user, profile=b["profile"], gpus=b["gpus"], server_name=name)
-            run = usage.start_run(s, ctx, server_name=name, profile=b["profile"], gpus=b["gpus"])
+            project = project_servers.run_project(s, ctx.user, name)
+            run = usage.start_run(s, ctx, server_name=name, profile=b["profile"], gpus=b["gpus"],
+                                  project=project)  # fmt: skip
             return {"run_id": run.id, "environment": user_secrets.environment_of(s, ctx.user, keys)}
 
         data = await self.service.acall(

@@ -117,3 +117,19 @@ SIGNUP = obj(
 SIGNUPS = obj({"items": {"type": "array", "items": SIGNUP}}, ("items",))
 SIGNUP_ACTION = obj({"action": {"type": "string", "enum": ["approve", "discard"]}}, ("action",))
 SIGNUP_DONE = obj({"name": {"type": "string"}, "action": {"type": "string"}}, ("name", "action"))
+PROJECT_SERVER = obj(
+    {
+        "project": {"type": "string"},
+        "owner": {"type": "string", "description": "The hub user whose named server it is."},
+        "server_name": {"type": "string"},
+        "url": {"type": "string", "description": "Where it answers, under the hub's base URL."},
+        "created_at": TIME,
+        "started_at": {"type": ["string", "null"]},
+        "shared_with": {"type": "array", "items": {"type": "string"},
+                        "description": "The project's other editors and above."},
+        "ready": {"type": "boolean"},
+        "pending": {"type": ["string", "null"]},
+        "running": {"type": "boolean"},
+    },
+    ("project", "owner", "server_name", "url", "shared_with", "ready"),
+)  # fmt: skip

@@ -47,6 +47,7 @@ from .model_configs import (
     RevisionsHandler,
 )
 from .openapi import OpenAPIHandler
+from .project_servers import ProjectServerHandler
 from .projects import (
     AccessRequestApproveHandler,
     AccessRequestDenyHandler,
@@ -136,6 +137,7 @@ ROUTES: list[Route] = [
     Route(f"{P}/unarchive", ProjectUnarchiveHandler),
     Route(f"{P}/restore", ProjectRestoreHandler),
     Route(f"{P}/transfer", ProjectTransferHandler),
+    Route(f"{P}/server", ProjectServerHandler),
     Route(f"{P}/members", MembersHandler),
     Route(f"{P}/members/{{member}}", MemberHandler),
     Route(f"{P}/invitations", InvitationsHandler),

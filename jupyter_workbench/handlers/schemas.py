@@ -217,6 +217,10 @@ TEAM = obj(
         "display_name": {"type": "string"},
         "description": {"type": "string"},
         "source": {"type": "string", "enum": ["workbench", "hub"]},
+        "hub_group": {
+            "type": ["string", "null"],
+            "description": "The JupyterHub group this team is kept in sync with.",
+        },
         "member_count": {"type": "integer"},
         "created_at": TIME,
         "updated_at": TIME,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import importlib.util
 import os
 from typing import Any
 
@@ -48,6 +49,16 @@ def profile_form(profiles: list[Profile]) -> str:
     return '<div class="list-group" id="workbench-profiles">' + "".join(rows) + "</div>"
 
 
+def collaboration_args(server_name: str) -> list[str]:
+    """A project server ('project-{slug}') runs with real-time collaboration on
+    (jupyter-collaboration): its editors co-edit notebooks under their own hub names."""
+    if not server_name.startswith("project-"):
+        return []
+    if importlib.util.find_spec("jupyter_collaboration") is None:  # pragma: no cover
+        return []
+    return ["--YDocExtension.disable_rtc=False"]
+
+
 class LocalWorkbenchSpawner(SimpleLocalProcessSpawner):
     """Local processes without system accounts (``make run``): each user's server runs as the
     hub's own OS user, in its own folder, with the workbench in client mode. It offers the
@@ -77,6 +88,7 @@ class LocalWorkbenchSpawner(SimpleLocalProcessSpawner):
 
     def get_args(self) -> list[str]:
         args: list[str] = super().get_args()
+        args.extend(collaboration_args(self.name))
         if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
             args.append("--allow-root")
         return args

@@ -133,6 +133,8 @@ def running_hub(state: Path, **extra_env: str) -> Iterator[Hub]:
         "WORKBENCH_PROXY_API_PORT": str(free_port()),
         "WORKBENCH_SERVICE_PORT": str(free_port()),
         "WORKBENCH_CHP": chp_command(),
+        # hub groups -> teams within a second (tests/hub/test_hub_teams_servers.py)
+        "WORKBENCH_HUB_GROUP_SYNC_INTERVAL": "1",
         **extra_env,
     }
     for key in ("DATABASE_URL", "WORKBENCH_DATA_DIR", "JUPYTERHUB_API_TOKEN"):
