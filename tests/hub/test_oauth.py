@@ -174,7 +174,9 @@ def test_the_hub_config_logs_in_through_oauth_only_when_asked(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     local = load_hub_config(monkeypatch, tmp_path, {})
-    assert local.JupyterHub.authenticator_class == "nativeauthenticator.NativeAuthenticator"
+    assert local.JupyterHub.authenticator_class == (
+        "jupyter_workbench.hub.signups.WorkbenchNativeAuthenticator"
+    )
     github = load_hub_config(monkeypatch, tmp_path, {**GITHUB, **ALLOW_ALL})
     assert github.JupyterHub.authenticator_class == "oauthenticator.github.GitHubOAuthenticator"
     assert "NativeAuthenticator" not in github
