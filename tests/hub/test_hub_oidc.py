@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from .conftest import REPO, Browser, Hub, auth, chp_command, free_port
+from .conftest import REPO, Browser, Hub, auth, free_port, running_hub
 from .oidc_provider import Provider, serve_provider
 
 pytestmark = [
@@ -48,64 +46,16 @@ def provider() -> Iterator[Provider]:
 @pytest.fixture(scope="module")
 def oidc_hub(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub whose only login is the provider: members of 'lab' may log in, grace is admin."""
-    state = tmp_path_factory.mktemp("oidc-hub")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH_")}
-    for key in (
-        "DATABASE_URL",
-        "WORKBENCH_DATA_DIR",
-        "JUPYTERHUB_API_TOKEN",
-        "WORKBENCH_HUB_ADMIN",
-    ):
-        env.pop(key, None)
-    env.update(
-        WORKBENCH_HUB_DIR=str(state),
-        WORKBENCH_HUB_IP="127.0.0.1",
-        WORKBENCH_HUB_PORT=str(port),
-        WORKBENCH_HUB_API_PORT=str(free_port()),
-        WORKBENCH_PROXY_API_PORT=str(free_port()),
-        WORKBENCH_SERVICE_PORT=str(free_port()),
-        WORKBENCH_CHP=chp_command(),
-        OAUTH_OIDC_ISSUER=provider.issuer,
-        OAUTH_OIDC_CLIENT_ID="workbench-hub",
-        OAUTH_OIDC_CLIENT_SECRET=os.urandom(16).hex(),
-        OAUTH_OIDC_GROUPS_CLAIM="groups",
-        OAUTH_OIDC_ALLOWED_GROUPS="lab",
-        OAUTH_ADMIN_USERS="grace",
-    )
-    log = (state / "hub.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterhub",
-            "-f",
-            str(REPO / "hub_config" / "jupyterhub_config.py"),
-        ],
-        env=env,
-        cwd=state,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if requests.get(f"{url}{SERVICE}/openapi.json", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError((state / "hub.log").read_text()[-4000:])
-        time.sleep(0.5)
-    yield Hub(url, state, process, admin="grace", admin_password="")
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        os.killpg(process.pid, signal.SIGKILL)
-    log.close()
+    oauth = {
+        "OAUTH_OIDC_ISSUER": provider.issuer,
+        "OAUTH_OIDC_CLIENT_ID": "workbench-hub",
+        "OAUTH_OIDC_CLIENT_SECRET": os.urandom(16).hex(),
+        "OAUTH_OIDC_GROUPS_CLAIM": "groups",
+        "OAUTH_OIDC_ALLOWED_GROUPS": "lab",
+        "OAUTH_ADMIN_USERS": "grace",
+    }
+    with running_hub(tmp_path_factory.mktemp("oidc-hub"), local_accounts=False, **oauth) as hub:
+        yield Hub(hub.url, hub.state, hub.process, admin="grace", admin_password="")
 
 
 def log_in(hub: Hub, provider: Provider, sub: str) -> tuple[Browser, requests.Response]:
