@@ -1,14 +1,15 @@
-"""Calls from the workbench service to the JupyterHub REST API, with the service's own token
-(``JUPYTERHUB_API_URL`` / ``JUPYTERHUB_API_TOKEN``, set by the hub for its services)."""
+"""Async calls from the workbench service's handlers to the JupyterHub REST API, with the
+service's own token (``JUPYTERHUB_API_URL`` / ``JUPYTERHUB_API_TOKEN``, set by the hub for its
+services). The HTTP itself is :class:`.hub_api.HubAPI`'s, run off the event loop."""
 
 from __future__ import annotations
 
-import contextlib
-import json
+import asyncio
 import os
+from contextlib import closing
 from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from .hub_api import HubAPI, HubAPIError
 
 
 class HubUnavailable(Exception):
@@ -32,25 +33,20 @@ async def hub_request(method: str, path: str, body: Any = None, *, timeout: floa
     """``method`` ``{JUPYTERHUB_API_URL}/{path}`` as the service; the decoded JSON answer."""
     if not on_hub():
         raise HubUnavailable("the workbench is not running as a JupyterHub service")
-    url = os.environ["JUPYTERHUB_API_URL"].rstrip("/") + "/" + path.lstrip("/")
-    request = HTTPRequest(
-        url,
-        method=method,
-        body=None if body is None and method == "GET" else json.dumps(body or {}),
-        headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}",
-                 "Content-Type": "application/json"},
-        request_timeout=timeout,
-    )  # fmt: skip
+
+    def call() -> Any:
+        api = HubAPI(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"],
+                     timeout=timeout)  # fmt: skip
+        with closing(api):
+            response = api.request(method, path, json=body)
+            return response.json() if response.content else None
+
     try:
-        response = await AsyncHTTPClient().fetch(request)
-    except HTTPClientError as exc:
-        message = f"JupyterHub answered {exc.code}"
-        with contextlib.suppress(AttributeError, ValueError, KeyError, TypeError):
-            message = str(json.loads(exc.response.body)["message"])  # type: ignore[union-attr]
-        raise HubRefused(exc.code, message) from None
-    except OSError as exc:
-        raise HubUnavailable(f"JupyterHub is not reachable ({exc})") from None
-    return json.loads(response.body) if response.body else None
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+    except HubAPIError as exc:
+        if exc.status == 503 and "not reachable" in exc.message:
+            raise HubUnavailable(exc.message) from None
+        raise HubRefused(exc.status, exc.message) from None
 
 
 async def running_servers(page_size: int = 200) -> set[tuple[str, str]]:
