@@ -170,7 +170,9 @@ c.JupyterHub.services = [
 c.JupyterHub.custom_scopes = CUSTOM_SCOPES
 c.JupyterHub.load_roles = [
     # every user may use the workbench (its own rules decide what they see there)
-    {"name": "user", "scopes": ["self", WORKBENCH_SCOPE]},
+    # sharing: users may share their own servers with other users and groups, by name
+    {"name": "user",
+     "scopes": ["self", WORKBENCH_SCOPE, "shares!user", "read:users:name", "read:groups:name"]},
     # teams = groups (admin:groups: create/delete them, members), project servers (servers:
     # start/stop them; shares + access:servers: share them, which needs holding that access)
     {"name": "workbench-service", "services": ["workbench"],

@@ -167,3 +167,25 @@ def test_stock_mlflow_client_logs_through_the_users_server(hub: Hub, new_user: A
     assert [(r["run_id"], r["experiment"]) for r in runs.json()["runs"]] == [
         (run, f"{slug}/hub-baseline")
     ]
+
+
+def test_users_share_their_own_servers(hub: Hub, new_user: Any) -> None:
+    """Sharing is on: a user shares their server with another by name, the other reaches it
+    with their own token; the owner revokes the share."""
+    owner, _, _, owner_token = new_user("own")
+    guest, _, guest_browser, guest_token = new_user("guest")
+    start_server(hub, owner, owner_token)
+    status = f"{hub.url}/user/{owner}/api/status"
+    assert requests.get(status, headers=auth(guest_token), timeout=30).status_code == 403
+    r = requests.post(f"{hub.url}/hub/api/shares/{owner}/", headers=auth(owner_token),
+                      json={"user": guest}, timeout=30)  # fmt: skip
+    assert r.status_code in (200, 201), r.text
+    # a user server caches what a token may do for a while: a fresh token sees the share now
+    fresh = guest_browser.token(guest)
+    assert requests.get(status, headers=auth(fresh), timeout=30).status_code == 200
+    r = requests.patch(f"{hub.url}/hub/api/shares/{owner}/", headers=auth(owner_token),
+                       json={"user": guest}, timeout=30)  # fmt: skip
+    assert r.status_code in (200, 204), r.text
+    shares = requests.get(f"{hub.url}/hub/api/shares/{owner}/", headers=auth(owner_token),
+                          timeout=30).json()["items"]  # fmt: skip
+    assert shares == []
