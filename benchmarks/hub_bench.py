@@ -37,11 +37,12 @@ own configurable-http-proxy, SQLite hub database and state in a temporary folder
    latency and errors (goal: 0). The anchor: the same number of users and calls of the bare
    hub's own ``GET /hub/api/user`` through its proxy.
 
-The default run took about 6 minutes on 2 cores that other work kept busy (load average ~5):
+The default run took 4.5-5 minutes on 2 cores that other work kept busy (load average 3-5):
 4 hubs starting side by side, 1 warm-up and 5 timed spawns per hub, 100 users of 5 calls.
 ``--quick`` does 2 timed spawns per hub and 10 users (3.5 minutes there); ``--hubs`` picks the
-hubs. The 1-minute load average is printed beside the figures: on a busy machine every stage
-takes longer, the servers' start most.
+hubs (``tests/hub/test_hub_bench.py`` runs a bare hub and the workbench's, one spawn each, 4
+users: about 40 s). The 1-minute load average is printed beside the figures: on a busy
+machine every stage takes longer, the servers' start most.
 
 Run (from the repository root; configurable-http-proxy from ``make install``, or on PATH)::
 
