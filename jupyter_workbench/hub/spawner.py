@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import importlib.util
 import os
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Unicode, default
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from traitlets import Float, Unicode, default
 
 from .profiles import Profile, default_profile, load_profiles
 
@@ -59,6 +63,37 @@ def collaboration_args(server_name: str) -> list[str]:
     return ["--YDocExtension.disable_rtc=False"]
 
 
+async def wait_until_answering(
+    url: str, interval: float, timeout: float, exited: Callable[[], Awaitable[bool]]
+) -> bool:
+    """Ask ``url`` every ``interval`` seconds until it answers below 500 (what JupyterHub's own
+    check accepts); give up after ``timeout`` seconds or once ``exited()`` says the server's
+    process is gone. True when it answered."""
+    client = AsyncHTTPClient(force_instance=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                await client.fetch(
+                    url,
+                    follow_redirects=False,
+                    connect_timeout=interval * 10,
+                    request_timeout=max(deadline - time.monotonic(), 0.1),
+                )
+                return True
+            except HTTPClientError as e:
+                if e.code < 500:
+                    return True
+            except OSError:  # not listening yet
+                pass
+            if await exited():
+                return False
+            await asyncio.sleep(interval)
+        return False
+    finally:
+        client.close()
+
+
 class LocalWorkbenchSpawner(SimpleLocalProcessSpawner):
     """Local processes without system accounts (``make run``): each user's server runs as the
     hub's own OS user, in its own folder, with the workbench in client mode. It offers the
@@ -70,6 +105,15 @@ class LocalWorkbenchSpawner(SimpleLocalProcessSpawner):
 
     profiles_file = Unicode(
         "", help="profiles.yaml offered on the spawn page (empty: no choice of profile)."
+    ).tag(config=True)
+
+    ready_check_interval = Float(
+        0.1,
+        help="""Seconds between the checks, made by ``start()`` itself, that the new server
+        answers; ``start()`` returns once it does, so the hub's own first check succeeds.
+        JupyterHub's checks back off exponentially (random waits of up to 0.2, 0.4, 0.8, 1.6,
+        3.2, then 5 s), so they notice a server that took a few seconds to start about a second
+        late. 0: leave it to the hub (as with internal SSL, which this check does not speak).""",
     ).tag(config=True)
 
     @default("options_form")
@@ -85,6 +129,17 @@ class LocalWorkbenchSpawner(SimpleLocalProcessSpawner):
 
     def get_env(self) -> dict[str, Any]:
         return client_mode_env(super().get_env(), self.workbench_service_url)
+
+    async def start(self) -> Any:
+        ip, port = await super().start()
+        if self.ready_check_interval > 0 and not self.internal_ssl:
+
+            async def exited() -> bool:
+                return await self.poll() is not None
+
+            url = f"http://{ip}:{port}{self.server.base_url}api"
+            await wait_until_answering(url, self.ready_check_interval, self.http_timeout, exited)
+        return ip, port
 
     def get_args(self) -> list[str]:
         args: list[str] = super().get_args()
