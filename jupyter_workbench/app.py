@@ -7,19 +7,21 @@ import contextlib
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Instance
 
-from .core import projects
-from .handlers.routes import tornado_handlers
-from .identity import ServerIdentitySource, WorkbenchIdentityProvider
-from .service import WorkbenchService
+from .identity import WorkbenchIdentityProvider
 from .settings import Workbench
-from .tracking.store import TrackingStore
-from .tracking.supervisor import MlflowSupervisor
-from .tracking.upstream import Upstream
+
+if TYPE_CHECKING:
+    from .tracking.store import TrackingStore
+    from .tracking.supervisor import MlflowSupervisor
+    from .tracking.upstream import Upstream
+
+# The API's modules (database, storage, MLflow, handlers) are imported only where the API is
+# served: a hub user server in client mode forwards, and starts faster without them.
 
 
 class WorkbenchApp(ExtensionApp):
@@ -30,8 +32,8 @@ class WorkbenchApp(ExtensionApp):
     load_other_extensions = True
     classes = [Workbench, WorkbenchIdentityProvider]
 
-    service = Instance(WorkbenchService, allow_none=True)
-    identity_source = Instance(ServerIdentitySource, allow_none=True)
+    service = Instance("jupyter_workbench.service.WorkbenchService", allow_none=True)
+    identity_source = Instance("jupyter_workbench.identity.ServerIdentitySource", allow_none=True)
     _purge_task: asyncio.Task[Any] | None = None
     _reconcile_task: asyncio.Task[Any] | None = None
     _hub_poll_task: asyncio.Task[Any] | None = None
@@ -48,6 +50,11 @@ class WorkbenchApp(ExtensionApp):
         if settings.mode == "client":
             self._initialize_client(settings)
             return
+        from .identity import ServerIdentitySource
+        from .service import WorkbenchService
+        from .tracking.supervisor import MlflowSupervisor
+        from .tracking.upstream import Upstream
+
         self.service = WorkbenchService(settings)
         self.identity_source = ServerIdentitySource(settings)
         self.settings["workbench_service"] = self.service
@@ -92,6 +99,8 @@ class WorkbenchApp(ExtensionApp):
             if not url and self.mlflow_supervisor is not None:
                 url = self.mlflow_supervisor.backend_store_uri
             if url:
+                from .tracking.store import TrackingStore
+
                 self._tracking_store = TrackingStore(url)
         return self._tracking_store
 
@@ -119,6 +128,8 @@ class WorkbenchApp(ExtensionApp):
                 ]
             )
             return
+        from .handlers.routes import tornado_handlers
+
         self.handlers.extend(tornado_handlers())
         from .admin_panel import AdminPageHandler, ServiceRootHandler
 
@@ -183,12 +194,12 @@ class WorkbenchApp(ExtensionApp):
 
     async def _purge_forever(self) -> None:
         assert self.service is not None
+        from .core.projects import purge_expired
+
         service = self.service
         while True:
             try:
-                purged = await service.acall(
-                    service.system_identity(), projects.purge_expired, write=True
-                )
+                purged = await service.acall(service.system_identity(), purge_expired, write=True)
                 if purged:
                     self.log.info("Purged %d project(s) from the trash: %s", len(purged), purged)
             except Exception:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from ..db.models import User
+if TYPE_CHECKING:
+    from ..db.models import User
 
 
 @dataclass(frozen=True)
