@@ -25,7 +25,7 @@ from kubespawner import KubeSpawner
 from traitlets import Unicode
 
 from .profiles import Profile, load_profiles
-from .spawner import client_mode_env
+from .spawner import client_mode_env, collaboration_args
 
 DEFAULT_POD_SERVICE_URL = "http://hub:8000/services/workbench/"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -83,6 +83,11 @@ class WorkbenchKubeSpawner(KubeSpawner):
     def get_env(self) -> dict[str, Any]:
         return client_mode_env(super().get_env(), self.workbench_service_url)
 
+    def get_args(self) -> list[str]:
+        # project servers co-edit (jupyter-collaboration, which the user image must carry)
+        args: list[str] = super().get_args()
+        return [*args, *collaboration_args(self.name, check_installed=False)]
+
     def _expand_env(self, env: dict[str, Any]) -> dict[str, Any]:
         # KubeSpawner expands ``{username}``-style templates in the environment; the user's
         # secrets put there by the spawn hooks are values, not templates (``{`` in a password
@@ -127,6 +132,8 @@ def configure_kubernetes(
         env.get("WORKBENCH_POD_SERVICE_URL") or DEFAULT_POD_SERVICE_URL
     )
     c.KubeSpawner.profile_list = profile_list(load_profiles(profiles_file))
+    # an explicit command, so that arguments (collaboration in project servers) reach it
+    c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
     if env.get("WORKBENCH_K8S_NAMESPACE"):
         c.KubeSpawner.namespace = env["WORKBENCH_K8S_NAMESPACE"]
 

@@ -53,13 +53,14 @@ def profile_form(profiles: list[Profile]) -> str:
     return '<div class="list-group" id="workbench-profiles">' + "".join(rows) + "</div>"
 
 
-def collaboration_args(server_name: str) -> list[str]:
+def collaboration_args(server_name: str, *, check_installed: bool = True) -> list[str]:
     """A project server ('project-{slug}') runs with real-time collaboration on
-    (jupyter-collaboration): its editors co-edit notebooks under their own hub names."""
+    (jupyter-collaboration): its editors co-edit notebooks under their own hub names.
+    ``check_installed``: only if this Python has it (local servers; a pod's image decides)."""
     if not server_name.startswith("project-"):
         return []
-    if importlib.util.find_spec("jupyter_collaboration") is None:  # pragma: no cover
-        return []
+    if check_installed and importlib.util.find_spec("jupyter_collaboration") is None:
+        return []  # pragma: no cover
     return ["--YDocExtension.disable_rtc=False"]
 
 

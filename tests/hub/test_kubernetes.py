@@ -78,11 +78,16 @@ def validate(manifest: dict[str, Any]) -> None:
 
 
 async def spawn_manifests(
-    c: Config, user_options: dict[str, Any], secrets: dict[str, str] | None = None
+    c: Config,
+    user_options: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+    server_name: str = "",
 ) -> tuple[WorkbenchKubeSpawner, dict[str, Any], dict[str, Any]]:
     """What a start of ``user_options`` sends to Kubernetes: the spawn hooks' profile choice and
     injected secrets (as WorkbenchHooks.pre_spawn sets them), then KubeSpawner's profile."""
     spawner = make_spawner(c)
+    if server_name:  # a named server (Spawner.name reads the hub's record of it)
+        spawner.orm_spawner = SimpleNamespace(name=server_name, server=None)
     spawner.user_options = user_options
     profile = hooks_profile(PROFILES, user_options)
     base = dict(spawner.environment)
@@ -226,3 +231,14 @@ def test_the_hub_config_selects_the_kubernetes_target(
     assert [p["slug"] for p in c.KubeSpawner.profile_list] == [p.slug for p in PROFILES]
     with pytest.raises(ValueError, match="WORKBENCH_HUB_TARGET: must be 'local' or 'kubernetes'"):
         run_config(monkeypatch, tmp_path, WORKBENCH_HUB_TARGET="k8s")
+
+
+def test_project_servers_run_with_collaboration() -> None:
+    c = hub_config()
+    _, pod, _ = asyncio.run(spawn_manifests(c, {"profile": "cpu"}, server_name="project-vision"))
+    validate(pod)
+    assert "--YDocExtension.disable_rtc=False" in pod["spec"]["containers"][0]["args"]
+    _, own, _ = asyncio.run(spawn_manifests(c, {"profile": "cpu"}))
+    assert "--YDocExtension.disable_rtc=False" not in (
+        own["spec"]["containers"][0].get("args") or []
+    )
