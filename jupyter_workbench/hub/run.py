@@ -87,15 +87,24 @@ def main(argv: list[str] | None = None) -> int:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(12))
     password = password_file.read_text().strip() if provider is None else ""
-    hub = subprocess.Popen(
-        [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)], env=env, cwd=state
-    )
-    signal.signal(signal.SIGINT, lambda n, _f: hub.send_signal(n))
-    signal.signal(signal.SIGTERM, lambda n, _f: hub.send_signal(n))
     base = f"http://{args.ip}:{args.port}"
-    if not wait_up(f"{base}/hub/login", hub):
-        print("The hub did not start; see its log above.", file=sys.stderr)
-        return hub.wait()
+    for attempt in range(3):
+        hub = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)], env=env, cwd=state
+        )
+        forward = hub.send_signal
+        signal.signal(signal.SIGINT, lambda n, _f, forward=forward: forward(n))  # type: ignore[misc]
+        signal.signal(signal.SIGTERM, lambda n, _f, forward=forward: forward(n))  # type: ignore[misc]
+        if wait_up(f"{base}/hub/login", hub):
+            break
+        # JupyterHub gives its services 10 s to answer; a first start on a busy machine
+        # (migrations, imports) can take longer: try again before giving up
+        if hub.poll() is None or attempt == 2:
+            print("The hub did not start; see its log above.", file=sys.stderr)
+            hub.terminate()
+            return hub.wait()
+        print("The hub stopped while starting; starting it again.", file=sys.stderr)
+        time.sleep(1)
     if first_run:
         sign_up(base, admin, password)
     accounts = (
@@ -111,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         f"    Open:        {base}/\n"
         f"{accounts}"
         f"    Workbench:   {base}/services/workbench/workbench/api/v1/  (and in each user server)\n"
+        f"    Admin panel: {base}/services/workbench/admin\n"
         f"    State:       {state}\n"
         "  Press Ctrl+C to stop.\n",
         flush=True,
