@@ -102,8 +102,11 @@ class Client:
                 last = exc  # nothing was sent: safe to retry any method
                 continue
             except httpx.TransportError as exc:
-                if method not in ("GET", "HEAD"):
-                    raise ConnectionFailed(f"{method} {url} failed: {exc}") from exc
+                if method not in ("GET", "HEAD"):  # it may have been applied: never resend
+                    raise ConnectionFailed(
+                        f"cannot reach the workbench at {self.url}: {method} failed midway "
+                        f"(it may or may not have been applied): {exc}"
+                    ) from exc
                 last = exc
                 continue
             if response.status_code >= 400:
