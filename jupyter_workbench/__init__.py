@@ -1,10 +1,40 @@
-"""Jupyter Workbench: an AI lab that lives inside Jupyter."""
+"""Jupyter Workbench: an AI lab that lives inside Jupyter.
+
+``import jupyter_workbench as wb`` stays light: the client (``wb.connect``, ``wb.projects``,
+``wb.project``, ``wb.use``, ``wb.datasets``, ``wb.errors``, ``wb.Client``) is imported on first
+use, and nothing of the server extension is imported at all.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 __version__ = "0.1.0"
+
+_CLIENT_API = {"connect", "projects", "project", "use", "datasets"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_API:
+        from .client import default
+
+        return getattr(default, name)
+    if name in ("errors", "Client"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'jupyter_workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_CLIENT_API, "errors", "Client"])
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_workbench``: the ``%wb`` magic."""
+    from .client.magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""The Python client of the workbench: ``from jupyter_workbench.client import Client``.
+"""The Python client of the workbench: ``import jupyter_workbench as wb`` (see ``default``) or
+``from jupyter_workbench.client import Client``.
+
+>>> wb.use("my-project")                     # the current project (checked)
+>>> ds = wb.datasets.get("events", version="v3")
+>>> ds.files(); ds.to_pandas("t.csv"); ds.open("big.bin").read(100)   # range requests
 
 >>> client = Client()                       # WORKBENCH_URL + WORKBENCH_TOKEN from the environment
 >>> with client.run("my-project", "baseline", params={"lr": 0.01}) as run:
@@ -21,14 +26,18 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from . import errors
-from .errors import ConnectionFailed, WorkbenchError
+from .discovery import discover
+from .errors import ConnectionFailed, NotConfigured, WorkbenchError
+from .resources import Datasets, DatasetVersion, Project
 
-__all__ = ["Client", "Run", "errors"]
+__all__ = ["Client", "DatasetVersion", "Project", "Run", "errors"]
 
 RETRIES = 3
 BATCH_POINTS = 5000
@@ -38,19 +47,40 @@ _open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
 class Client:
-    """A connection to one workbench (standalone server or hub user server)."""
+    """A connection to one workbench (standalone server or hub user server).
+
+    With no ``url``/``token`` it finds them itself (see ``discovery.discover``). Every request
+    has a timeout; connection errors are retried ``retries`` times with exponential backoff,
+    then raise ``ConnectionFailed``. Error answers raise ``errors.NotFound``,
+    ``PermissionDenied``, ``BadRequest``, ``Conflict`` ... carrying the server's message.
+    """
 
     def __init__(
-        self, url: str | None = None, token: str | None = None, *, timeout: float = 30
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30,
+        retries: int = RETRIES,
+        backoff: float = 0.2,
+        project: str | None = None,
     ) -> None:
-        self.url = (url or os.environ.get("WORKBENCH_URL") or "").rstrip("/")
+        if not url:
+            url, found_token = discover()
+            token = token or found_token
+        self.url = url.rstrip("/")
         self.token = (
             token or os.environ.get("WORKBENCH_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN")
         )
-        if not self.url:
-            raise ValueError("no workbench URL: pass url= or set WORKBENCH_URL")
+        self.retries = max(1, retries)
+        self.backoff = backoff
+        self.current_project: str | None = project or os.environ.get("WORKBENCH_PROJECT") or None
         headers = {"Authorization": f"token {self.token}"} if self.token else {}
         self.http = httpx.Client(headers=headers, timeout=timeout)
+        self.datasets = Datasets(self)
+
+    def __repr__(self) -> str:
+        return f"<Client {self.url} project={self.current_project!r}>"
 
     # -- plumbing ---------------------------------------------------------------------
     def api_url(self, path: str) -> str:
@@ -60,30 +90,118 @@ class Client:
         """The tracking URI of a project, for the stock ``mlflow`` client."""
         return f"{self.url}/workbench/mlflow/p/{project}"
 
-    def request(self, method: str, url: str, **kw: Any) -> Any:
-        """One call with retries on connection errors; errors carry the server's message."""
+    def send(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        """One call, retried on connection errors (any error for GET); raises on 4xx/5xx."""
         last: Exception | None = None
-        for attempt in range(RETRIES):
+        for attempt in range(self.retries):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)))
             try:
                 response = self.http.request(method, url, **kw)
-            except httpx.TransportError as exc:
-                last = exc
-                time.sleep(0.2 * (2**attempt))
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                last = exc  # nothing was sent: safe to retry any method
                 continue
-            try:
-                body = response.json() if response.content else None
-            except ValueError:
-                body = None
+            except httpx.TransportError as exc:
+                if method not in ("GET", "HEAD"):  # it may have been applied: never resend
+                    raise ConnectionFailed(
+                        f"cannot reach the workbench at {self.url}: {method} failed midway "
+                        f"(it may or may not have been applied): {exc}"
+                    ) from exc
+                last = exc
+                continue
             if response.status_code >= 400:
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = None
                 raise errors.from_response(response.status_code, body)
-            return body
+            return response
+        raise ConnectionFailed(
+            f"cannot reach the workbench at {self.url} after {self.retries} tries: {last}"
+        ) from last
+
+    def request(self, method: str, url: str, **kw: Any) -> Any:
+        """``send`` answering the JSON body (``None`` when empty)."""
+        response = self.send(method, url, **kw)
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            return None
+
+    def stream_bytes(self, url: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """A download in pieces (a whole file without holding it in memory)."""
+        last: Exception | None = None
+        for attempt in range(self.retries):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)))
+            try:
+                with self.http.stream("GET", url) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        self.send("GET", url)  # raises the mapped error
+                    yield from response.iter_bytes(chunk)
+                return
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                last = exc
         raise ConnectionFailed(f"cannot reach the workbench at {self.url}: {last}") from last
+
+    def paged(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a cursor-paginated list."""
+        params = {"limit": 500, **params}
+        while True:
+            page = self.get(path, **params)
+            yield from page.get("items", [])
+            if not page.get("next_cursor"):
+                return
+            params["cursor"] = page["next_cursor"]
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", self.api_url(path), params=params or None)
 
     def post(self, path: str, body: Any = None) -> Any:
         return self.request("POST", self.api_url(path), json=body)
+
+    # -- projects -----------------------------------------------------------------------
+    def projects(self) -> list[Project]:
+        """Every project you can see."""
+        return [Project(self, data) for data in self.paged("projects")]
+
+    def project(self, slug: str | None = None) -> Project:
+        """One project (default: the current one)."""
+        return Project(self, self.get(f"projects/{quote(self.project_slug(slug), safe='')}"))
+
+    def use(self, slug: str) -> Project:
+        """Make ``slug`` the current project (checked: it must exist and be visible)."""
+        project = self.project(slug)
+        self.current_project = project.slug
+        return project
+
+    def project_slug(self, slug: str | None = None) -> str:
+        """``slug``, else the current project's (``NotConfigured`` when there is none)."""
+        slug = slug or self.current_project
+        if not slug:
+            raise NotConfigured(
+                "no current project: call wb.use('slug') (or %wb project use SLUG) or pass project="
+            )
+        return slug
+
+    def search_runs(
+        self,
+        projects: list[str] | None = None,
+        *,
+        filter: str = "",
+        max_results: int = 100,
+        order_by: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs of the projects you can read (MLflow filter syntax), newest first."""
+        body: dict[str, Any] = {"max_results": max_results}
+        if projects:
+            body["projects"] = projects
+        if filter:
+            body["filter"] = filter
+        if order_by:
+            body["order_by"] = order_by
+        return list(self.post("runs/search", body)["runs"])
 
     # -- experiments and runs ---------------------------------------------------------
     def experiment_id(self, project: str, name: str) -> str:

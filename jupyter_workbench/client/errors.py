@@ -44,6 +44,10 @@ class ConnectionFailed(WorkbenchError):
     """The server could not be reached (after retries)."""
 
 
+class NotConfigured(WorkbenchError):
+    """No workbench to talk to was found, or no current project was chosen."""
+
+
 BY_STATUS: dict[int, type[WorkbenchError]] = {
     400: BadRequest,
     401: Unauthorized,

@@ -1,0 +1,211 @@
+"""Projects and datasets as Python objects (what ``wb.project(...)``/``wb.datasets`` return)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .errors import NotFound
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+    from . import Client
+
+__all__ = ["DatasetVersion", "Datasets", "Project", "RemoteFile"]
+
+READ_BUFFER = 1 << 20  # bytes per range request when reading a remote file
+
+
+def _q(part: str) -> str:
+    return quote(part, safe="")
+
+
+class Project:
+    """One project you can see; its fields are the server's JSON (``.data``)."""
+
+    def __init__(self, client: Client, data: dict[str, Any]) -> None:
+        self.client = client
+        self.data = data
+
+    @property
+    def slug(self) -> str:
+        return str(self.data["slug"])
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def role(self) -> str:
+        """Your role in the project (``viewer``, ``editor``, ``admin``, ``owner``)."""
+        return str(self.data.get("my_role") or "")
+
+    def members(self) -> list[dict[str, Any]]:
+        """Members (users and teams) with their roles."""
+        return list(self.client.paged(f"projects/{_q(self.slug)}/members"))
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """The project's datasets (name, latest version, tags, ...)."""
+        return list(self.client.paged(f"projects/{_q(self.slug)}/datasets"))
+
+    def dataset(self, name: str, version: str | int = "latest") -> DatasetVersion:
+        return self.client.datasets.get(name, version=version, project=self.slug)
+
+    def __repr__(self) -> str:
+        return f"<Project {self.slug!r} ({self.role})>"
+
+
+class Datasets:
+    """``client.datasets``: versioned datasets of the current (or a given) project."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def list(self, project: str | None = None) -> list[dict[str, Any]]:
+        slug = self.client.project_slug(project)
+        return list(self.client.paged(f"projects/{_q(slug)}/datasets"))
+
+    def get(
+        self, name: str, version: str | int = "latest", *, project: str | None = None
+    ) -> DatasetVersion:
+        """One version (``"v3"``, ``3``, a tag like ``"production"``, or ``"latest"``), pinned:
+        later reads see that version even when newer ones are committed."""
+        slug = self.client.project_slug(project)
+        ref = str(version)
+        data = self.client.get(f"projects/{_q(slug)}/datasets/{_q(name)}/versions/{_q(ref)}")
+        return DatasetVersion(self.client, slug, name, data)
+
+
+class DatasetVersion:
+    """One committed version of a dataset: list, open, load or materialize its files."""
+
+    def __init__(self, client: Client, project: str, name: str, data: dict[str, Any]) -> None:
+        self.client, self.project, self.name, self.data = client, project, name, data
+        self.version = int(data["version"])
+        self._files: list[dict[str, Any]] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"projects/{_q(self.project)}/datasets/{_q(self.name)}/versions/v{self.version}"
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every file: ``path``, ``size``, ``digest``, ``media_type``."""
+        if self._files is None:
+            self._files = list(self.client.paged(f"{self.base}/files"))
+        return self._files
+
+    def file(self, path: str) -> dict[str, Any]:
+        for entry in self.files():
+            if entry["path"] == path:
+                return entry
+        raise NotFound(f"{self.name} v{self.version} has no file {path!r}", status=404)
+
+    def _file_url(self, path: str) -> str:
+        return self.client.api_url(f"{self.base}/files/{quote(path.lstrip('/'), safe='/')}")
+
+    def open(self, path: str, mode: str = "rb", encoding: str | None = None) -> IO[Any]:
+        """A seekable file object reading ``path`` with HTTP range requests (``"rb"`` or
+        ``"r"``): only the parts you read are downloaded."""
+        if mode not in ("r", "rb"):
+            raise ValueError("mode: 'r' or 'rb' (datasets are read-only)")
+        raw = RemoteFile(self.client, self._file_url(path), int(self.file(path)["size"]))
+        buffered = io.BufferedReader(raw, buffer_size=READ_BUFFER)
+        if mode == "rb":
+            return buffered
+        return io.TextIOWrapper(buffered, encoding=encoding or "utf-8")
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.client.send("GET", self._file_url(path)).content
+
+    def to_pandas(self, path: str, **kwargs: Any) -> pandas.DataFrame:
+        """Load a CSV/TSV, Parquet, JSON (lines) or Feather file into a DataFrame."""
+        import pandas as pd
+
+        suffix = Path(path).suffix.lower()
+        if suffix in (".csv", ".tsv", ".txt"):
+            kwargs.setdefault("sep", "\t" if suffix == ".tsv" else ",")
+            with self.open(path) as fh:
+                return pd.read_csv(fh, **kwargs)
+        data = io.BytesIO(self.read_bytes(path))
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(data, **kwargs)
+        if suffix in (".json", ".jsonl", ".ndjson"):
+            kwargs.setdefault("lines", suffix != ".json")
+            return pd.read_json(data, **kwargs)
+        if suffix == ".feather":
+            return pd.read_feather(data, **kwargs)
+        raise ValueError(f"{path}: cannot tell how to load {suffix or 'a file without suffix'}")
+
+    @property
+    def path(self) -> Path:
+        """A local copy of the whole version (downloaded once, then cached)."""
+        root = Path(
+            os.environ.get("WORKBENCH_CACHE_DIR")
+            or Path.home() / ".cache" / "jupyter-workbench" / "datasets"
+        )
+        key = hashlib.sha256(f"{self.client.url} {self.data['manifest_digest']}".encode())
+        target = root / self.project / self.name / f"v{self.version}-{key.hexdigest()[:12]}"
+        if (target / ".complete").exists():
+            return target
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
+        try:
+            for entry in self.files():
+                dest = staging / entry["path"]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with dest.open("wb") as out:
+                    for piece in self.client.stream_bytes(self._file_url(entry["path"])):
+                        out.write(piece)
+            (staging / ".complete").touch()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def __repr__(self) -> str:
+        return f"<DatasetVersion {self.project}/{self.name} v{self.version}>"
+
+
+class RemoteFile(io.RawIOBase):
+    """A read-only, seekable view of a remote file; every read is one HTTP range request."""
+
+    def __init__(self, client: Client, url: str, size: int) -> None:
+        super().__init__()
+        self.client, self.url, self.size = client, url, size
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        start = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, start + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.position >= self.size or not len(view):
+            return 0
+        end = min(self.position + len(view), self.size) - 1
+        data = self.client.send(
+            "GET", self.url, headers={"Range": f"bytes={self.position}-{end}"}
+        ).content
+        view[: len(data)] = data
+        self.position += len(data)
+        return len(data)

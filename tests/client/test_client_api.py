@@ -1,0 +1,237 @@
+"""``import jupyter_workbench as wb`` against a real jupyter-server with the workbench:
+projects, the current project, members, datasets (files, range reads, pandas, a local copy),
+errors with the server's message, retries that end, and finding the server by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import jupyter_workbench as wb
+from jupyter_workbench.client import Client, default, errors
+
+from .conftest import FILES, seed
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_projects_current_project_and_members(server_url: str, api: Any) -> None:
+    seeded = await seed(api)
+
+    def work() -> None:
+        bob = Client(server_url, seeded["bob"])
+        assert sorted((p.slug, p.role) for p in bob.projects()) == [
+            ("lab", "viewer"),
+            ("other", "owner"),
+        ]
+        with pytest.raises(errors.NotConfigured, match="no current project"):
+            bob.project()
+        lab = bob.use("lab")
+        assert (lab.slug, lab.name, bob.current_project) == ("lab", "Lab", "lab")
+        assert bob.project().slug == "lab"
+        members = {m["member"]: m["role"] for m in lab.members()}
+        assert members == {"alice": "owner", "bob": "viewer"}
+        assert [d["name"] for d in lab.datasets()] == ["events"]
+        bob.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_datasets_files_range_reads_pandas_and_local_copy(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        statuses: list[int] = []
+        client.http.event_hooks["response"].append(lambda r: statuses.append(r.status_code))
+        ds = client.datasets.get("events", version="latest")
+        assert (ds.version, repr(ds)) == (1, "<DatasetVersion lab/events v1>")
+        assert {f["path"]: f["size"] for f in ds.files()} == {p: len(b) for p, b in FILES.items()}
+        blob = FILES["data/blob.bin"]
+        statuses.clear()
+        with ds.open("data/blob.bin") as fh:
+            fh.seek(100_000)
+            assert fh.read(50) == blob[100_000:100_050]
+            fh.seek(-10, 2)
+            assert fh.read() == blob[-10:]
+        assert statuses and set(statuses) == {206}  # only ranges travelled
+        with client.datasets.get("events", version="v1").open("notes/readme.txt", "r") as fh:
+            assert fh.read() == "hello workbench\n"
+        frame = ds.to_pandas("table.csv")
+        assert frame.to_dict("list") == {"city": ["Oslo", "Bergen"], "people": [709000, 291000]}
+        local = ds.path
+        assert (local / "data" / "blob.bin").read_bytes() == blob
+        assert ds.path == local  # cached: downloaded once
+        with pytest.raises(errors.NotFound, match="no file"):
+            ds.open("missing.txt")
+        with pytest.raises(errors.NotFound) as missing:
+            client.datasets.get("events", version="v9")
+        assert "v9" in missing.value.message or "9" in missing.value.message
+        with pytest.raises(ValueError, match="cannot tell how to load"):
+            ds.to_pandas("data/blob.bin")
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_errors_carry_the_servers_message(server_url: str, api: Any) -> None:
+    seeded = await seed(api)
+
+    def work() -> None:
+        bob = Client(server_url, seeded["bob"])
+        with pytest.raises(errors.NotFound) as missing:
+            bob.project("nope")
+        assert missing.value.status == 404 and "nope" in missing.value.message
+        with pytest.raises(errors.PermissionDenied) as denied:  # a viewer adds a member
+            bob.post("projects/lab/members", {"user": "carol", "role": "viewer"})
+        assert denied.value.status == 403 and denied.value.message
+        with pytest.raises(errors.BadRequest) as bad:
+            bob.post("projects", {"name": 5})
+        assert bad.value.message == "name: must be a string"
+        with pytest.raises(errors.Conflict) as clash:
+            bob.post("projects", {"name": "Other", "slug": "other"})
+        assert clash.value.status == 409 and "other" in clash.value.message
+        with pytest.raises(errors.Unauthorized):
+            Client(server_url, "not-a-token").projects()
+        bob.close()
+
+    await asyncio.to_thread(work)
+
+
+def test_retries_end_quickly_on_a_closed_port() -> None:
+    client = Client(f"http://127.0.0.1:{_free_port()}", "x", retries=3, backoff=0.05)
+    started = time.monotonic()
+    with pytest.raises(errors.ConnectionFailed, match="after 3 tries"):
+        client.projects()
+    assert time.monotonic() - started < 3
+
+
+def test_a_server_that_hangs_up_is_retried_then_a_clear_error() -> None:
+    """A real socket that accepts and closes at once: each try is one connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    client = Client(f"http://127.0.0.1:{port}", "x", retries=4, backoff=0.01, timeout=5)
+    try:
+        with pytest.raises(errors.ConnectionFailed, match="after 4 tries"):
+            client.projects()
+        assert len(accepted) == 4
+        with pytest.raises(errors.ConnectionFailed):  # a POST that may have arrived: no retry
+            client.post("projects", {"name": "x"})
+        assert len(accepted) == 5
+    finally:
+        listener.close()
+
+
+def test_a_silent_server_times_out_instead_of_hanging() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (backlog), never answers
+    client = Client(f"http://127.0.0.1:{listener.getsockname()[1]}", "x", retries=2, timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(errors.ConnectionFailed):
+        client.projects()
+    assert time.monotonic() - started < 3
+    listener.close()
+
+
+async def test_the_default_connection_finds_the_server_by_itself(
+    server_url: str, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(api)
+    monkeypatch.setattr(default, "_default", None)
+    for key in ("WORKBENCH_URL", "WORKBENCH_TOKEN", "WORKBENCH_PROJECT", "JUPYTERHUB_API_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    # inside a hub user server: the hub's variables are enough
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", server_url + "/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", seeded["alice"])
+
+    def work() -> None:
+        assert [p.slug for p in wb.projects()] == ["lab"]
+        wb.use("lab")
+        assert wb.project().slug == "lab"
+        assert [d["name"] for d in wb.datasets.list()] == ["events"]
+        assert wb.datasets.get("events", version=1).to_pandas("table.csv").shape == (2, 2)
+        # explicit WORKBENCH_* win, and connect() replaces the default connection
+        monkeypatch.setenv("WORKBENCH_URL", server_url)
+        monkeypatch.setenv("WORKBENCH_TOKEN", seeded["bob"])
+        client = wb.connect(project="other")
+        assert default.client() is client and client.token == seeded["bob"]
+        assert wb.project().slug == "other"
+        client.close()
+
+    await asyncio.to_thread(work)
+    monkeypatch.setattr(default, "_default", None)
+
+
+def test_no_server_anywhere_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key in ("WORKBENCH_URL", "JUPYTERHUB_SERVICE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    with pytest.raises(errors.NotConfigured, match="WORKBENCH_URL"):
+        Client()
+
+
+def test_a_running_jupyter_server_is_found_from_its_runtime_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key in ("WORKBENCH_URL", "JUPYTERHUB_SERVICE_URL", "WORKBENCH_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    import json
+    import os
+
+    info = {"url": "http://127.0.0.1:1/base/", "token": "t0k", "pid": os.getpid()}
+    (tmp_path / "jpserver-1.json").write_text(json.dumps(info))
+    dead = {"url": "http://127.0.0.1:2/", "token": "x", "pid": 2**22 + 12345}
+    (tmp_path / "jpserver-2.json").write_text(json.dumps(dead))
+    client = Client()
+    assert (client.url, client.token) == ("http://127.0.0.1:1/base", "t0k")
+
+
+def test_import_is_light_and_the_server_extension_still_loads() -> None:
+    code = (
+        "import sys, jupyter_workbench as wb\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('jupyter_server', 'sqlalchemy', 'tornado', 'httpx', 'mlflow', 'pandas')"
+        " or m.startswith('jupyter_workbench.')]\n"
+        "print(heavy)\n"
+        "points = wb._jupyter_server_extension_points()\n"
+        "print(points[0]['module'], points[0]['app'].__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    assert out == ["[]", "jupyter_workbench.app WorkbenchApp"]
+
+
+def test_httpx_is_the_transport() -> None:  # the client's one network dependency
+    assert isinstance(Client("http://127.0.0.1:9", "x").http, httpx.Client)

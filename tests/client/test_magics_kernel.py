@@ -1,0 +1,125 @@
+"""``%wb`` in a real kernel started from the shipped "Python 3 (Workbench)" kernel spec (which
+loads the extension by itself), talking to a real jupyter-server with the workbench."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+
+from .conftest import seed
+
+KERNELS = Path(__file__).resolve().parents[2] / "kernels"
+REPO = KERNELS.parent
+
+
+@asynccontextmanager
+async def workbench_kernel(server_url: str, api: Any) -> AsyncIterator[Any]:
+    """bob's kernel (a viewer of ``lab``, owner of ``other``) from the shipped spec."""
+    tokens = await seed(api)
+    specs = KernelSpecManager(kernel_dirs=[str(KERNELS)])
+    manager = AsyncKernelManager(kernel_name="workbench-python3", kernel_spec_manager=specs)
+    env = {
+        **os.environ,
+        "WORKBENCH_URL": server_url,
+        "WORKBENCH_TOKEN": tokens["bob"],
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("WORKBENCH_PROJECT", None)
+    await manager.start_kernel(env=env)
+    client = manager.client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        yield client
+    finally:
+        client.stop_channels()
+        await manager.shutdown_kernel(now=True)
+
+
+async def run(client: Any, code: str) -> str:
+    """Execute ``code``; its printed output (an error message fails the test)."""
+    msg_id = client.execute(code)
+    out: list[str] = []
+    while True:
+        msg = await client.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            out.append(content["text"])
+        elif kind == "error":
+            pytest.fail(f"{code!r} raised: {content['ename']}: {content['evalue']}")
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "".join(out)
+
+
+async def test_wb_magics_in_a_workbench_kernel(server_url: str, api: Any) -> None:
+    async with workbench_kernel(server_url, api) as client:
+        await _magics(client)
+
+
+async def _magics(client: Any) -> None:
+    assert "%wb project use SLUG" in await run(client, "%wb help")
+    listing = (await run(client, "%wb projects")).splitlines()
+    assert listing[0].split() == ["slug", "name", "visibility", "your", "role"]
+    assert [line.split()[:2] for line in listing[1:]] == [["lab", "Lab"], ["other", "Other"]]
+    assert "viewer" in listing[1] and "owner" in listing[2]
+
+    assert await run(client, "%wb datasets") == (
+        "wb: error: no current project: call wb.use('slug') (or %wb project use SLUG) "
+        "or pass project=\n"
+    )
+    missing = await run(client, "%wb project use nope")
+    assert missing.startswith("wb: error: ") and "nope" in missing and missing.count("\n") == 1
+    assert await run(client, "%wb project use lab") == (
+        "current project: lab (Lab, your role: viewer)\n"
+    )
+    assert (await run(client, "%wb projects")).splitlines()[1].startswith("*  lab")
+    datasets = (await run(client, "%wb datasets")).splitlines()
+    assert datasets[0].split() == ["name", "latest", "tags", "description"]
+    assert datasets[1].split() == ["events", "v1"]
+    assert await run(client, "%wb runs") == "no runs\n"
+    assert await run(client, "%wb runs --experiment baseline") == (
+        "no runs in experiment baseline\n"
+    )
+    # the same connection from Python in the kernel: the current project is shared
+    code = "import jupyter_workbench as wb; print(wb.datasets.get('events').files()[0]['path'])"
+    assert await run(client, code) == "data/blob.bin\n"
+
+
+BAD = [
+    ("%wb frobnicate", "wb: error: unknown command 'frobnicate' (try %wb help)"),
+    ("%wb project use", "wb: error: usage: %wb project use SLUG"),
+    ("%wb project drop lab", "wb: error: usage: %wb project use SLUG"),
+    ("%wb projects --all", "wb: error: %wb projects takes no arguments"),
+    ("%wb runs --max x", "wb: error: argument --max: invalid int value: 'x'"),
+    ("%wb runs --max 0", "wb: error: --max must be at least 1"),
+    ("%wb runs --colour red", "wb: error: unrecognized arguments: --colour red"),
+    ('%wb project use "lab', "wb: error: No closing quotation"),
+]
+
+
+async def test_bad_arguments_print_one_line_and_completion_knows_slugs(
+    server_url: str, api: Any
+) -> None:
+    async with workbench_kernel(server_url, api) as client:
+        for line, message in BAD:
+            assert await run(client, line) == message + "\n"
+        for code, expected in [
+            ("%wb pro", {"projects", "project"}),
+            ("%wb project use ", {"lab", "other"}),
+            ("%wb project use l", {"lab"}),
+        ]:
+            msg_id = client.complete(code, len(code))
+            while True:
+                reply = await client.get_shell_msg(timeout=30)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            assert set(reply["content"]["matches"]) >= expected, (code, reply["content"])

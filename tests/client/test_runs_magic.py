@@ -1,0 +1,54 @@
+"""``%wb runs`` in a workbench kernel against a server with a real MLflow behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from jupyter_workbench.client import Client
+from tests.conftest import TOKEN_OF
+
+from .test_magics_kernel import run, workbench_kernel
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config, mlflow_config: dict[str, str]) -> Config:
+    jp_server_config["Workbench"].update(mlflow_config)
+    return jp_server_config
+
+
+async def test_wb_runs_lists_filters_and_reports_bad_filters(server_url: str, api: Any) -> None:
+    async with workbench_kernel(server_url, api) as kernel:
+
+        def log_runs() -> None:
+            alice = Client(server_url, TOKEN_OF["alice"])
+            for name, experiment, loss in [
+                ("first", "baseline", 0.9),
+                ("second", "baseline", 0.2),
+                ("wide", "bigger", 0.1),
+            ]:
+                with alice.run("lab", experiment, params={"lr": 0.1}, name=name) as tracked:
+                    tracked.log({"loss": loss}, step=0)
+            alice.close()
+
+        await asyncio.to_thread(log_runs)
+        await run(kernel, "%wb project use lab")
+        listing = (await run(kernel, "%wb runs")).splitlines()
+        assert listing[0].split() == ["run", "name", "experiment", "status", "started", "metrics"]
+        assert [line.split()[1:4] for line in listing[1:]] == [
+            ["wide", "bigger", "FINISHED"],
+            ["second", "baseline", "FINISHED"],
+            ["first", "baseline", "FINISHED"],
+        ]
+        assert listing[1].endswith("loss=0.1")
+        only = (await run(kernel, "%wb runs --experiment baseline")).splitlines()
+        assert [line.split()[1] for line in only[1:]] == ["second", "first"]
+        good = (await run(kernel, '%wb runs --filter "metrics.loss < 0.5" --max 1')).splitlines()
+        assert [line.split()[1] for line in good[1:]] == ["wide"]
+        bad = await run(kernel, '%wb runs --filter "metrics.loss <<< x"')
+        assert bad.startswith("wb: error: filter: ") and bad.count("\n") == 1
