@@ -67,8 +67,12 @@ export class WorkbenchPanel extends Widget {
         }
       }, settings.refreshInterval * 1000);
     }
-    if (this._loaded && !this._selected && settings.defaultProject) {
-      void this.refresh();
+    // the default project wins until the user picks one (settings may load after the list)
+    if (!this._userChose && settings.defaultProject && settings.defaultProject !== this._selected) {
+      this._selected = null;
+      if (this._loaded) {
+        void this.refresh();
+      }
     }
   }
 
@@ -258,6 +262,7 @@ export class WorkbenchPanel extends Widget {
   }
 
   private async _select(slug: string): Promise<void> {
+    this._userChose = true;
     this._selected = slug;
     this._renderProjects();
     await this._loadMembers();
@@ -304,6 +309,7 @@ export class WorkbenchPanel extends Widget {
     try {
       const project = await createProject(this._nameInput.value);
       this._nameInput.value = '';
+      this._userChose = true;
       this._selected = project.slug;
       await this.refresh();
     } catch (error) {
@@ -323,6 +329,7 @@ export class WorkbenchPanel extends Widget {
   private _settings: IPanelSettings = { defaultProject: '', refreshInterval: 0 };
   private _timer: number | undefined;
   private _loaded = false;
+  private _userChose = false;
   private _projects: IProject[] = [];
   private _selected: string | null = null;
   private _listError!: HTMLElement;

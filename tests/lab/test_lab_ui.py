@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -36,7 +37,7 @@ def test_the_sidebar_creates_a_project_and_shows_api_errors(lab: Lab) -> None:
     in_chromium(lambda chromium: sidebar_scenario(chromium, lab, blank_message, errors))
     assert not errors, errors
     projects = requests.get(lab.api("projects"), headers=auth, timeout=30).json()["items"]
-    assert [p["name"] for p in projects] == ["Churn model"]
+    assert sorted(p["name"] for p in projects) == ["Churn model", "Forecast"]
 
 
 def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[str]) -> None:
@@ -81,3 +82,22 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
     page.wait_for_function(
         "document.activeElement && document.activeElement.getAttribute('name') === 'name'"
     )
+
+    # the "defaultProject" setting picks the project the sidebar selects when it opens
+    auth = {"Authorization": f"token {lab.token}"}
+    made = requests.post(lab.api("projects"), json={"name": "Forecast"}, headers=auth, timeout=30)
+    assert made.status_code == 201, made.text
+    saved = requests.put(
+        f"{lab.url}/lab/api/settings/jupyter-workbench:plugin",
+        json={"raw": json.dumps({"defaultProject": made.json()["slug"]})},
+        headers=auth, timeout=30,
+    )  # fmt: skip
+    assert saved.status_code == 204, saved.text
+    page.reload()
+    page.wait_for_selector(f"{PANEL}[data-loaded=true]")
+    selected = page.locator(f"{PANEL} li[aria-selected=true]")
+    selected.wait_for()
+    page.wait_for_function(
+        f"document.querySelector('{PANEL} li[aria-selected=true]').dataset.slug === 'forecast'"
+    )
+    page.locator(f"{PANEL} .jp-WorkbenchPanel-members", has_text="owner").wait_for()
