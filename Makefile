@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: run lab test install chromium lint typecheck docs bench clean
+.PHONY: run lab test install labextension chromium lint typecheck docs bench clean
 
 NODE_DIR := .node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
@@ -15,14 +15,41 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# the editable install's link to the built JupyterLab extension (made by `labextension` below)
+LABEXT_LINK := $(VENV)/share/jupyter/labextensions/jupyter-workbench
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@# a link left by `labextension` must not lead pip's uninstall into the build output
+	@if [ -L $(LABEXT_LINK) ]; then rm $(LABEXT_LINK); fi
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
 $(CHP):
 	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error configurable-http-proxy@5
 
-install: $(VENV)/.installed $(CHP)
+## labextension: build the JupyterLab extension (labextension/, npm) into jupyter_workbench/labextension
+## and link it into the environment (a `pip install` of a built tree ships it as data files)
+LABEXT_OUT := jupyter_workbench/labextension/package.json
+LABEXT_SRC := labextension/package.json labextension/tsconfig.json \
+  $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*.json)
+
+labextension/node_modules/.package-lock.json: labextension/package-lock.json
+	npm ci --prefix labextension --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(LABEXT_OUT): labextension/node_modules/.package-lock.json $(LABEXT_SRC) | $(VENV)/.installed
+	cd labextension && node_modules/.bin/tsc
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m jupyterlab.labextensions build labextension --core-path \
+	  "$$($(BIN)/python -c 'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging"))')"
+	touch $@
+
+$(VENV)/.labextension: $(LABEXT_OUT) $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m jupyterlab.labextensions develop --overwrite jupyter_workbench
+	touch $@
+
+labextension: $(VENV)/.labextension
+
+install: $(VENV)/.installed $(CHP) $(VENV)/.labextension
 
 # Debian's Chromium for the browser tests (Playwright drives it; its own browser downloads are not used)
 chromium:
@@ -56,4 +83,4 @@ bench: install
 	$(BIN)/python benchmarks/api_bench.py
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR) .pytest_cache .mypy_cache .ruff_cache test-output
+	rm -rf $(VENV) $(NODE_DIR) labextension/node_modules labextension/lib labextension/tsconfig.tsbuildinfo jupyter_workbench/labextension .pytest_cache .mypy_cache .ruff_cache test-output

@@ -1,0 +1,87 @@
+/**
+ * Jupyter Workbench in JupyterLab: a left-sidebar panel, palette commands and settings.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { IPanelSettings, WorkbenchPanel } from './panel';
+
+const PLUGIN_ID = 'jupyter-workbench:plugin';
+
+export namespace CommandIDs {
+  export const open = 'workbench:open';
+  export const newProject = 'workbench:new-project';
+}
+
+/** A flask on a bench: the sidebar tab's icon (themed through jp-icon3). */
+export const workbenchIcon = new LabIcon({
+  name: 'jupyter-workbench:icon',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">' +
+    '<g class="jp-icon3" fill="#616161">' +
+    '<path d="M9 2h6v2h-1v5.2l4.9 8.1c.8 1.3-.2 2.7-1.7 2.7H6.8c-1.5 0-2.5-1.4-1.7-2.7L10 9.2V4H9V2zm3 9.3L9.5 15h5L12 11.3z"/>' +
+    '<rect x="2" y="21" width="20" height="2" rx="1"/>' +
+    '</g></svg>'
+});
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'The Jupyter Workbench sidebar: projects and their members.',
+  autoStart: true,
+  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    restorer: ILayoutRestorer | null,
+    translator: ITranslator | null
+  ) => {
+    const trans = (translator ?? nullTranslator).load('jupyter_workbench');
+    const panel = new WorkbenchPanel(trans);
+    panel.title.icon = workbenchIcon;
+    app.shell.add(panel, 'left', { rank: 150 });
+    restorer?.add(panel, panel.id);
+
+    app.commands.addCommand(CommandIDs.open, {
+      label: trans.__('Workbench: Open Workbench'),
+      caption: trans.__('Show the Workbench sidebar'),
+      icon: workbenchIcon,
+      execute: () => app.shell.activateById(panel.id)
+    });
+    app.commands.addCommand(CommandIDs.newProject, {
+      label: trans.__('Workbench: New Project'),
+      caption: trans.__('Create a Workbench project'),
+      execute: () => {
+        app.shell.activateById(panel.id);
+        panel.focusNewProject();
+      }
+    });
+    if (palette) {
+      const category = trans.__('Workbench');
+      palette.addItem({ command: CommandIDs.open, category });
+      palette.addItem({ command: CommandIDs.newProject, category });
+    }
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          const apply = () => panel.configure(settings.composite as unknown as IPanelSettings);
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.warn('jupyter-workbench: could not load its settings', reason);
+        });
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,344 @@
+/**
+ * The Workbench sidebar: a project switcher, a "New project" form and the selected project's
+ * members. Plain DOM in a Lumino widget (no framework: the sidebar stays small and fast).
+ */
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+
+import {
+  createProject,
+  IMember,
+  IProject,
+  listMembers,
+  listProjects,
+  WorkbenchAPIError
+} from './api';
+
+/** Settings the panel reads (schema/plugin.json). */
+export interface IPanelSettings {
+  defaultProject: string;
+  refreshInterval: number;
+}
+
+type Attrs = Record<string, string>;
+
+function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElement {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof WorkbenchAPIError) {
+    return error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class WorkbenchPanel extends Widget {
+  constructor(trans: TranslationBundle) {
+    super();
+    this._trans = trans;
+    this.id = 'jupyter-workbench-panel';
+    this.addClass('jp-WorkbenchPanel');
+    this.title.caption = trans.__('Workbench');
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', trans.__('Workbench'));
+    this._build();
+  }
+
+  /** The selected project's slug, or null. */
+  get selected(): string | null {
+    return this._selected;
+  }
+
+  /** Apply new settings: default project, auto-refresh. */
+  configure(settings: IPanelSettings): void {
+    this._settings = settings;
+    window.clearInterval(this._timer);
+    this._timer = undefined;
+    if (settings.refreshInterval > 0) {
+      this._timer = window.setInterval(() => {
+        if (this.isVisible) {
+          void this.refresh();
+        }
+      }, settings.refreshInterval * 1000);
+    }
+    // the default project wins until the user picks one (settings may load after the list)
+    if (!this._userChose && settings.defaultProject && settings.defaultProject !== this._selected) {
+      this._selected = null;
+      if (this._loaded) {
+        void this.refresh();
+      }
+    }
+  }
+
+  /** Put the cursor in the "New project" form. */
+  focusNewProject(): void {
+    // after the command palette (or any dialog that ran the command) has put focus back
+    window.setTimeout(() => this._nameInput.focus(), 50);
+  }
+
+  /** Reload the projects (and the selected project's members). */
+  async refresh(): Promise<void> {
+    this._listError.hidden = true;
+    this.node.setAttribute('aria-busy', 'true');
+    try {
+      const page = await listProjects();
+      this._projects = page.items;
+      const slugs = this._projects.map(p => p.slug);
+      if (!this._selected || !slugs.includes(this._selected)) {
+        const preferred = this._settings.defaultProject;
+        this._selected = slugs.includes(preferred) ? preferred : (slugs[0] ?? null);
+      }
+      this._renderProjects();
+      await this._loadMembers();
+    } catch (error) {
+      this._showError(this._listError, messageOf(error));
+    } finally {
+      this._loaded = true;
+      this.node.setAttribute('aria-busy', 'false');
+      this.node.dataset.loaded = 'true';
+    }
+  }
+
+  dispose(): void {
+    window.clearInterval(this._timer);
+    super.dispose();
+  }
+
+  protected onAfterAttach(): void {
+    if (!this._loaded) {
+      void this.refresh();
+    }
+  }
+
+  private _build(): void {
+    const trans = this._trans;
+    const refresh = h(
+      'button',
+      {
+        class: 'jp-WorkbenchPanel-refresh jp-mod-styled',
+        type: 'button',
+        title: trans.__('Reload the projects'),
+        'aria-label': trans.__('Reload the projects')
+      },
+      '⟳'
+    );
+    refresh.addEventListener('click', () => void this.refresh());
+    const header = h(
+      'header',
+      { class: 'jp-WorkbenchPanel-header' },
+      h('h2', {}, trans.__('Workbench')),
+      refresh
+    );
+
+    this._listError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
+    this._listError.hidden = true;
+    this._projectList = h('ul', {
+      class: 'jp-WorkbenchPanel-projects',
+      role: 'listbox',
+      'aria-label': trans.__('Your projects')
+    });
+    this._projectList.addEventListener('keydown', event => this._onListKey(event));
+    this._empty = h(
+      'p',
+      { class: 'jp-WorkbenchPanel-empty' },
+      trans.__(
+        'You are not in any project yet. Create one below: it holds your datasets, experiments and models, and you can add teammates to it.'
+      )
+    );
+    this._empty.hidden = true;
+
+    this._nameInput = h('input', {
+      class: 'jp-mod-styled',
+      name: 'name',
+      type: 'text',
+      placeholder: trans.__('Project name'),
+      'aria-label': trans.__('New project name')
+    }) as HTMLInputElement;
+    this._formError = h('div', {
+      class: 'jp-WorkbenchPanel-error',
+      role: 'alert',
+      'aria-live': 'assertive'
+    });
+    this._formError.hidden = true;
+    const form = h(
+      'form',
+      { class: 'jp-WorkbenchPanel-new', 'aria-label': trans.__('New project') },
+      h('h3', {}, trans.__('New project')),
+      this._nameInput,
+      h(
+        'button',
+        { class: 'jp-mod-styled jp-mod-accept', type: 'submit' },
+        trans.__('Create')
+      ),
+      this._formError
+    ) as HTMLFormElement;
+    form.addEventListener('submit', event => {
+      event.preventDefault();
+      void this._create(form);
+    });
+
+    this._membersTitle = h('h3', {}, trans.__('Members'));
+    this._membersError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
+    this._membersError.hidden = true;
+    this._memberList = h('ul', {
+      class: 'jp-WorkbenchPanel-members',
+      'aria-label': trans.__('Members of the selected project')
+    });
+    this._members = h(
+      'section',
+      { class: 'jp-WorkbenchPanel-section' },
+      this._membersTitle,
+      this._membersError,
+      this._memberList
+    );
+    this._members.hidden = true;
+
+    this.node.append(
+      header,
+      h(
+        'section',
+        { class: 'jp-WorkbenchPanel-section' },
+        h('h3', {}, trans.__('Projects')),
+        this._listError,
+        this._empty,
+        this._projectList
+      ),
+      h('section', { class: 'jp-WorkbenchPanel-section' }, form),
+      this._members
+    );
+  }
+
+  private _renderProjects(): void {
+    const trans = this._trans;
+    this._empty.hidden = this._projects.length > 0;
+    this._projectList.replaceChildren(
+      ...this._projects.map(project => {
+        const selected = project.slug === this._selected;
+        const item = h(
+          'li',
+          {
+            class: 'jp-WorkbenchPanel-project' + (selected ? ' jp-mod-selected' : ''),
+            role: 'option',
+            tabindex: selected ? '0' : '-1',
+            'aria-selected': String(selected),
+            'data-slug': project.slug,
+            title: project.description || project.name
+          },
+          h('span', { class: 'jp-WorkbenchPanel-projectName' }, project.name),
+          h(
+            'span',
+            { class: 'jp-WorkbenchPanel-role' },
+            project.archived ? trans.__('%1 · archived', project.my_role) : project.my_role
+          )
+        );
+        item.addEventListener('click', () => void this._select(project.slug));
+        return item;
+      })
+    );
+  }
+
+  private _onListKey(event: KeyboardEvent): void {
+    const index = this._projects.findIndex(p => p.slug === this._selected);
+    let next = index;
+    if (event.key === 'ArrowDown') {
+      next = Math.min(index + 1, this._projects.length - 1);
+    } else if (event.key === 'ArrowUp') {
+      next = Math.max(index - 1, 0);
+    } else {
+      return;
+    }
+    event.preventDefault();
+    if (next !== index && next >= 0) {
+      void this._select(this._projects[next].slug).then(() => {
+        (this._projectList.querySelector('[aria-selected="true"]') as HTMLElement)?.focus();
+      });
+    }
+  }
+
+  private async _select(slug: string): Promise<void> {
+    this._userChose = true;
+    this._selected = slug;
+    this._renderProjects();
+    await this._loadMembers();
+  }
+
+  private async _loadMembers(): Promise<void> {
+    const slug = this._selected;
+    this._members.hidden = slug === null;
+    this._membersError.hidden = true;
+    if (slug === null) {
+      return;
+    }
+    const project = this._projects.find(p => p.slug === slug);
+    this._membersTitle.textContent = this._trans.__('Members of %1', project?.name ?? slug);
+    try {
+      const page = await listMembers(slug);
+      if (slug !== this._selected) {
+        return;
+      }
+      this._memberList.replaceChildren(...page.items.map(m => this._memberItem(m)));
+    } catch (error) {
+      this._memberList.replaceChildren();
+      this._showError(this._membersError, messageOf(error));
+    }
+  }
+
+  private _memberItem(member: IMember): HTMLElement {
+    const label =
+      member.kind === 'team'
+        ? this._trans.__('team %1', member.team?.display_name || member.team?.name || member.member)
+        : member.user?.display_name || member.user?.username || member.member;
+    return h(
+      'li',
+      { class: 'jp-WorkbenchPanel-member', 'data-member': member.member },
+      h('span', {}, label),
+      h('span', { class: 'jp-WorkbenchPanel-role' }, member.role)
+    );
+  }
+
+  private async _create(form: HTMLFormElement): Promise<void> {
+    this._formError.hidden = true;
+    const button = form.querySelector('button[type=submit]') as HTMLButtonElement;
+    button.disabled = true;
+    try {
+      const project = await createProject(this._nameInput.value);
+      this._nameInput.value = '';
+      this._userChose = true;
+      this._selected = project.slug;
+      await this.refresh();
+    } catch (error) {
+      this._showError(this._formError, messageOf(error));
+      this._nameInput.focus();
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  private _showError(node: HTMLElement, message: string): void {
+    node.textContent = message;
+    node.hidden = false;
+  }
+
+  private _trans: TranslationBundle;
+  private _settings: IPanelSettings = { defaultProject: '', refreshInterval: 0 };
+  private _timer: number | undefined;
+  private _loaded = false;
+  private _userChose = false;
+  private _projects: IProject[] = [];
+  private _selected: string | null = null;
+  private _listError!: HTMLElement;
+  private _empty!: HTMLElement;
+  private _projectList!: HTMLElement;
+  private _nameInput!: HTMLInputElement;
+  private _formError!: HTMLElement;
+  private _members!: HTMLElement;
+  private _membersTitle!: HTMLElement;
+  private _membersError!: HTMLElement;
+  private _memberList!: HTMLElement;
+}

@@ -1,0 +1,106 @@
+"""A real ``jupyter lab`` with the workbench and its JupyterLab extension (as ``make lab``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import _free_port
+
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+
+def lab_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a user's Jupyter: private config/data/runtime dirs, the environment's
+    own ``bin`` first (``jupyter labextension`` runs ``jupyter-builder`` from there)."""
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "WORKBENCH_DATA_DIR": str(tmp_path / "wbdata"),
+    }
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    log: Path
+
+    def api(self, path: str) -> str:
+        return f"{self.url}/workbench/api/v1/{path}"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    port, token = _free_port(), "lab-ui-token"
+    (tmp_path / "notebooks").mkdir()
+    cmd = [
+        sys.executable, "-m", "jupyterlab",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False", "--allow-root",
+        f"--ServerApp.root_dir={tmp_path / 'notebooks'}",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.identity_provider_class=jupyter_workbench.identity.WorkbenchIdentityProvider",
+        f"--Workbench.database_url=sqlite:///{tmp_path / 'workbench.db'}",
+        "--Workbench.mlflow_autostart=False",
+    ]  # fmt: skip
+    log = tmp_path / "lab.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, env=lab_env(tmp_path), stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    request = urllib.request.Request(
+        f"{url}/workbench/api/v1/me", headers={"Authorization": f"token {token}"}
+    )
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(log.read_text()[-3000:]) from None
+            time.sleep(0.2)
+    yield Lab(url, token, log)
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        proc.kill()
+
+
+def in_chromium(scenario: Callable[[Any], None]) -> None:
+    """Run ``scenario(browser)`` in Debian's Chromium, on a thread of its own (Playwright's sync
+    API runs an event loop in its thread, which must not be the tests' one)."""
+
+    def run() -> None:
+        from playwright.sync_api import sync_playwright
+
+        executable = shutil.which("chromium") or shutil.which("chromium-browser")
+        if executable is None:
+            raise AssertionError("Chromium is missing: `make test` installs Debian's chromium")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, headless=True)
+            try:
+                scenario(browser)
+            finally:
+                browser.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run).result(timeout=120)
