@@ -136,6 +136,13 @@ def is_superuser(user: User) -> bool:
     return bool(user.is_admin)
 
 
+def require_admin(ctx: Ctx, what: str) -> None:
+    """Forbidden unless the caller is a workbench administrator; ``what`` completes
+    "only workbench administrators may ..."."""
+    if not is_superuser(ctx.user):
+        raise Forbidden(f"only workbench administrators may {what}")
+
+
 def team_ids_of(s: Session, user_id: int) -> list[int]:
     return list(s.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)))
 

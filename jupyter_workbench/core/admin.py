@@ -11,16 +11,11 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Team, TeamMember, User, utcnow
 from . import usage
-from .access import is_superuser
+from .access import require_admin
 from .context import Ctx
-from .errors import BadRequest, Forbidden
+from .errors import BadRequest
 
 MAX_PEOPLE = 1000
-
-
-def require_admin(ctx: Ctx, what: str = "the admin panel") -> None:
-    if not is_superuser(ctx.user):
-        raise Forbidden(f"only workbench administrators may use {what}")
 
 
 def people(
@@ -28,7 +23,7 @@ def people(
 ) -> dict[str, Any]:
     """Users (up to ``MAX_PEOPLE``, most recently seen first) with their teams, running servers
     and this month's server- and GPU-hours; plus totals for the whole hub."""
-    require_admin(ctx)
+    require_admin(ctx, "use the admin panel")
     if q is not None and len(q) > 200:
         raise BadRequest("q: at most 200 characters", code="invalid_parameter")
     now = now or utcnow()

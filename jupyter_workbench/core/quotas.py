@@ -16,20 +16,16 @@ from sqlalchemy.orm import Session
 from ..db.locks import lock_name
 from ..db.models import Quota, Team, TeamMember, User, utcnow
 from . import audit, usage
-from .access import is_superuser
+from .access import require_admin
 from .context import Ctx
 from .errors import BadRequest, Forbidden, NotFound
 
 LIMITS = ("max_servers", "max_gpus", "gpu_hours_per_month")
+ADMIN_WHAT = "manage quotas and usage"
 
 
 class QuotaExceeded(Forbidden):
     code = "quota_exceeded"
-
-
-def _require_admin(ctx: Ctx) -> None:
-    if not is_superuser(ctx.user):
-        raise Forbidden("only workbench administrators manage quotas and usage")
 
 
 def resolve(s: Session, subject: str) -> tuple[str, User | None, Team | None]:
@@ -68,7 +64,7 @@ def quota_json(s: Session, quota: Quota) -> dict[str, Any]:
 
 
 def list_all(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
-    _require_admin(ctx)
+    require_admin(ctx, ADMIN_WHAT)
     rows = s.scalars(select(Quota).order_by(Quota.user_id.is_not(None), Quota.id))
     return sorted(
         (quota_json(s, q) for q in rows), key=lambda q: (q["subject"] != "default", q["subject"])
@@ -76,7 +72,7 @@ def list_all(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
 
 
 def get(s: Session, ctx: Ctx, subject: str) -> dict[str, Any]:
-    _require_admin(ctx)
+    require_admin(ctx, ADMIN_WHAT)
     key, _, _ = resolve(s, subject)
     quota = s.scalar(select(Quota).where(Quota.subject == key))
     if quota is None:
@@ -86,7 +82,7 @@ def get(s: Session, ctx: Ctx, subject: str) -> dict[str, Any]:
 
 def put(s: Session, ctx: Ctx, subject: str, limits: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Set (replace) the limits of ``subject``; ``(quota, created)``."""
-    _require_admin(ctx)
+    require_admin(ctx, ADMIN_WHAT)
     key, user, team = resolve(s, subject)
     for name, value in limits.items():
         if name not in LIMITS:
@@ -115,7 +111,7 @@ def put(s: Session, ctx: Ctx, subject: str, limits: dict[str, Any]) -> tuple[dic
 
 
 def delete(s: Session, ctx: Ctx, subject: str) -> None:
-    _require_admin(ctx)
+    require_admin(ctx, ADMIN_WHAT)
     key, _, _ = resolve(s, subject)
     quota = s.scalar(select(Quota).where(Quota.subject == key))
     if quota is None:
@@ -243,4 +239,4 @@ def remaining(s: Session, user: User, now: datetime | None = None) -> dict[str, 
 
 def admin_only(ctx: Ctx) -> None:
     """For usage reports: administrators only."""
-    _require_admin(ctx)
+    require_admin(ctx, ADMIN_WHAT)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..core import admin, audit
+from ..core.access import require_admin
 from ..core.context import Ctx
 from ..core.errors import BadRequest, Conflict, NotFound, WorkbenchError
 from ..hub.hub_client import HubRefused, HubUnavailable, hub_request
@@ -55,7 +56,7 @@ class ReconcileHandler(WorkbenchHandler):
         errors=(409, 502),
     )
     async def post(self) -> None:
-        await self.call(lambda s, ctx: admin.require_admin(ctx, "usage reconciliation"))
+        await self.call(lambda s, ctx: require_admin(ctx, "reconcile usage"))
         try:
             ended = await reconcile_with_hub(self.service)
         except HubUnavailable as exc:
@@ -69,7 +70,7 @@ class SignupsHandler(WorkbenchHandler):
     @endpoint(action="signups.admin", summary="Sign-ups waiting for approval (administrators)",
               response=H.SIGNUPS, errors=(409, 502))  # fmt: skip
     async def get(self) -> None:
-        await self.call(lambda s, ctx: admin.require_admin(ctx, "sign-ups"))
+        await self.call(lambda s, ctx: require_admin(ctx, "manage sign-ups"))
         try:
             data = await hub_request("GET", SIGNUPS_API)
         except HubRefused as exc:
@@ -96,7 +97,7 @@ class SignupHandler(WorkbenchHandler):
     )
     async def post(self, username: str) -> None:
         action = self.body["action"]
-        await self.call(lambda s, ctx: admin.require_admin(ctx, "sign-ups"))
+        await self.call(lambda s, ctx: require_admin(ctx, "manage sign-ups"))
         try:
             await hub_request("POST", f"{SIGNUPS_API}/{username}", {"action": action})
         except (HubUnavailable, HubRefused) as exc:

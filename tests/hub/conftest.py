@@ -135,31 +135,31 @@ def wait_for_hub(url: str, process: subprocess.Popen[bytes], timeout: float = 12
     return False
 
 
+def hub_environment(state: Path, api_port: int, **extra: str) -> dict[str, str]:
+    """The environment of a test hub in ``state``: free loopback ports, the CHP from npm, none of
+    the developer's own database, OAUTH_* or WORKBENCH_HUB_ADMIN settings; then ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("OAUTH_") or k == "WORKBENCH_HUB_ADMIN")}  # fmt: skip
+    for key in ("DATABASE_URL", "WORKBENCH_DATA_DIR", "JUPYTERHUB_API_TOKEN"):
+        env.pop(key, None)
+    env.update(
+        WORKBENCH_HUB_DIR=str(state),
+        WORKBENCH_HUB_API_PORT=str(api_port),
+        WORKBENCH_PROXY_API_PORT=str(free_port()),
+        WORKBENCH_SERVICE_PORT=str(free_port()),
+        WORKBENCH_CHP=chp_command(),
+    )
+    env.update(extra)
+    return env
+
+
 @contextmanager
 def running_hub(state: Path, *, local_accounts: bool = True, **extra_env: str) -> Iterator[Hub]:
     """A hub of hub_config/jupyterhub_config.py (``extra_env`` added to its environment) with
     its admin account signed up when it has ``local_accounts``; stopped on exit."""
     port, api_port = free_port(), free_port()
-    # a developer's own OAUTH_* or WORKBENCH_HUB_ADMIN never reach the tests' hubs
-    inherited = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith("OAUTH_") or k == "WORKBENCH_HUB_ADMIN")
-    }
-    env = {
-        **inherited,
-        "WORKBENCH_HUB_DIR": str(state),
-        "WORKBENCH_HUB_PORT": str(port),
-        "WORKBENCH_HUB_API_PORT": str(api_port),
-        "WORKBENCH_PROXY_API_PORT": str(free_port()),
-        "WORKBENCH_SERVICE_PORT": str(free_port()),
-        "WORKBENCH_CHP": chp_command(),
-        # hub groups -> teams within a second (tests/hub/test_hub_teams_servers.py)
-        "WORKBENCH_HUB_GROUP_SYNC_INTERVAL": "1",
-        **extra_env,
-    }
-    for key in ("DATABASE_URL", "WORKBENCH_DATA_DIR", "JUPYTERHUB_API_TOKEN"):
-        env.pop(key, None)
+    env = hub_environment(state, api_port, WORKBENCH_HUB_PORT=str(port),
+                          WORKBENCH_HUB_GROUP_SYNC_INTERVAL="1", **extra_env)  # fmt: skip
     # the proxy, the services and the user servers run in sessions of their own
     markers = {f"WORKBENCH_HUB_DIR={state}", f"WORKBENCH_DATA_DIR={state / 'workbench'}",
                f"JUPYTERHUB_API_URL=http://127.0.0.1:{api_port}/hub/api"}  # fmt: skip

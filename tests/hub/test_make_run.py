@@ -3,7 +3,6 @@ on the first run and prints how to log in; the printed password works; a second 
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -13,23 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Browser, chp_command, free_port, stop_hub
+from .conftest import Browser, free_port, hub_environment, stop_hub
 
 pytestmark = pytest.mark.slow
 
 
 def start(state: Path, port: int, api_port: int) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("OAUTH_") or k == "WORKBENCH_HUB_ADMIN")}  # fmt: skip
-    for key in ("DATABASE_URL", "WORKBENCH_DATA_DIR", "JUPYTERHUB_API_TOKEN"):
-        env.pop(key, None)
-    env.update(
-        WORKBENCH_HUB_DIR=str(state),
-        WORKBENCH_HUB_API_PORT=str(api_port),
-        WORKBENCH_PROXY_API_PORT=str(free_port()),
-        WORKBENCH_SERVICE_PORT=str(free_port()),
-        WORKBENCH_CHP=chp_command(),
-    )
+    env = hub_environment(state, api_port)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_workbench.hub.run", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
