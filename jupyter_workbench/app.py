@@ -38,6 +38,7 @@ class WorkbenchApp(ExtensionApp):
     _reconcile_task: asyncio.Task[Any] | None = None
     _hub_poll_task: asyncio.Task[Any] | None = None
     hub_sync: Any = None  # hub.sync.HubSync in hub service mode
+    documents: Any = None  # documents_live.LiveDocuments: the co-editing rooms
     mlflow: Upstream | None = None
     mlflow_supervisor: MlflowSupervisor | None = None
     _tracking_store: TrackingStore | None = None
@@ -58,6 +59,10 @@ class WorkbenchApp(ExtensionApp):
         self.service = WorkbenchService(settings)
         self.identity_source = ServerIdentitySource(settings)
         self.settings["workbench_service"] = self.service
+        from .documents_live import LiveDocuments
+
+        self.documents = LiveDocuments(self.service)
+        self.settings["workbench_documents"] = self.documents
         self.hub_sync = None
         if settings.hub_sync_active:
             from .hub.hub_api import HubAPI
@@ -121,9 +126,11 @@ class WorkbenchApp(ExtensionApp):
             from .handlers.forward import ForwardHandler, ForwardWebSocketHandler
 
             live = r"/(?P<path>workbench/api/v1/runs/[0-9a-f]{32}/live)"
+            room = r"/(?P<path>workbench/api/v1/rooms/[0-9a-f]{32})"
             self.handlers.extend(
                 [
                     (live, ForwardWebSocketHandler),
+                    (room, ForwardWebSocketHandler),
                     (r"/(?P<path>workbench/(?:api/v1|mlflow)(?:/.*)?)", ForwardHandler),
                 ]
             )
@@ -214,6 +221,8 @@ class WorkbenchApp(ExtensionApp):
                     await task
         if self.hub_sync is not None:
             self.hub_sync.api.close()
+        if self.documents is not None:
+            await self.documents.close()
         if self.mlflow is not None:
             await self.mlflow.close()
         if self._tracking_store is not None:

@@ -318,6 +318,31 @@ class Workbench(Configurable):
         "0 disables it.",
     ).tag(config=True)
 
+    collab_room_idle_seconds = Float(
+        60.0,
+        help="Co-editing: a document's room closes (and is compacted) this many seconds after "
+        "its last connection leaves.",
+    ).tag(config=True)
+
+    collab_compact_after_updates = Int(
+        500,
+        help="Co-editing: merge a document's stored updates into one snapshot row once it has "
+        "this many (storage stays near the document's own size).",
+    ).tag(config=True)
+
+    collab_snapshot_minutes = Float(
+        10.0,
+        help="Co-editing: take an automatic history snapshot of a document after this many "
+        "minutes of editing; 0 disables automatic snapshots.",
+    ).tag(config=True)
+
+    collab_access_check_seconds = Float(
+        2.0,
+        help="Co-editing: how often every connection's project role is checked again (a removed "
+        "member is disconnected, a demoted editor becomes read-only); membership changes made "
+        "through the workbench are applied at once.",
+    ).tag(config=True)
+
     hub_internal_token = Unicode(
         help="Hub service mode: the token JupyterHub's spawn hooks present to the workbench "
         "(quota checks, usage accounting, secrets for a server's environment). Empty disables "

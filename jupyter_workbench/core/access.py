@@ -71,6 +71,10 @@ PROJECT_RULES: dict[str, Role] = {
     "experiments.write": Role.EDITOR,
     "experiments.delete": Role.ADMIN,
     "models.promote": Role.ADMIN,
+    # collaborative documents (README, notes, cards, reports) and their snapshots
+    "documents.read": Role.VIEWER,
+    "documents.write": Role.EDITOR,
+    "documents.delete": Role.ADMIN,
     # the project's shared JupyterHub server (hub service mode)
     "server.read": Role.EDITOR,
     "server.start": Role.EDITOR,
@@ -90,6 +94,8 @@ BLOCKED_WHEN_ARCHIVED = frozenset(
         "datasets.delete",
         "experiments.write",
         "experiments.delete",
+        "documents.write",
+        "documents.delete",
         "models.promote",
         "server.start",
     }

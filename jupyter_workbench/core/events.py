@@ -23,7 +23,8 @@ TEAM_CREATED = "team.created"  # team, hub_group, username (its first maintainer
 TEAM_DELETED = "team.deleted"  # team, hub_group
 TEAM_MEMBER_ADDED = "team.member_added"  # team, hub_group, username, from_hub
 TEAM_MEMBER_REMOVED = "team.member_removed"  # team, hub_group, username, from_hub
-PROJECT_ACCESS_CHANGED = "project.access_changed"  # project (slug)
+PROJECT_ACCESS_CHANGED = "project.access_changed"  # project (slug) -- one with a server
+PROJECT_MEMBERS_CHANGED = "project.members_changed"  # project (slug): roles, trash, archive
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,8 @@ def touch_team(s: Session, team_id: int) -> None:
 
 
 def touch_project(s: Session, project: Project) -> None:
-    """The project's members changed: its server's shares may have to follow."""
+    """The project's members changed: its server's shares (and open documents) follow."""
+    events.emit(s, events.PROJECT_MEMBERS_CHANGED, project=project.slug)
     if _row(s, project) is not None:
         events.emit(s, events.PROJECT_ACCESS_CHANGED, project=project.slug)
 

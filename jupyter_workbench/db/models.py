@@ -689,3 +689,57 @@ class ProjectServer(Base):
 
     project: Mapped[Project] = relationship()
     owner: Mapped[User] = relationship()
+
+
+class Document(Base):
+    """A collaborative document of a project (README, notes, a dataset/model card, an experiment
+    report): a pycrdt (Yjs) document whose content lives in ``document_updates``."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(255), default="")
+    title: Mapped[str] = mapped_column(String(255), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    project: Mapped[Project] = relationship()
+
+    __table_args__ = (UniqueConstraint("project_id", "kind", "ref"),)
+
+
+class DocumentUpdate(Base):
+    """One Yjs update of a document, stored before it is broadcast; compaction merges a
+    document's rows into one."""
+
+    __tablename__ = "document_updates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # how many client updates this row holds (1, or more once compacted)
+    merged: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DocumentSnapshot(Base):
+    """A named point in a document's history: its full state and its text then."""
+
+    __tablename__ = "document_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[str] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

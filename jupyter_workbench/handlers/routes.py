@@ -36,6 +36,16 @@ from .datasets import (
 from .datasets import (
     DiffHandler as DatasetDiffHandler,
 )
+from .documents import (
+    CompactHandler,
+    DocumentHandler,
+    DocumentsHandler,
+    PresenceHandler,
+    SnapshotDiffHandler,
+    SnapshotHandler,
+    SnapshotRestoreHandler,
+    SnapshotsHandler,
+)
 from .hub_internal import HubSpawnHandler, HubStopHandler
 from .live import RunLiveHandler
 from .mlflow_proxy import MlflowProxyHandler
@@ -77,6 +87,7 @@ from .registry import (
     PromotionRejectHandler,
     PromotionsHandler,
 )
+from .rooms import RoomHandler
 from .runs import (
     AggregateHandler,
     CompareHandler,
@@ -193,6 +204,14 @@ ROUTES: list[Route] = [
     Route("/runs/search", SearchRunsHandler),
     Route("/runs/compare", CompareHandler),
     Route("/runs/aggregate", AggregateHandler),
+    Route(f"{P}/documents", DocumentsHandler),
+    Route("/documents/{document_id}", DocumentHandler),
+    Route("/documents/{document_id}/presence", PresenceHandler),
+    Route("/documents/{document_id}/compact", CompactHandler),
+    Route("/documents/{document_id}/snapshots", SnapshotsHandler),
+    Route("/documents/{document_id}/snapshots/{snapshot_id}", SnapshotHandler),
+    Route("/documents/{document_id}/snapshots/{snapshot_id}/diff", SnapshotDiffHandler),
+    Route("/documents/{document_id}/snapshots/{snapshot_id}/restore", SnapshotRestoreHandler),
     Route("/teams", TeamsHandler),
     Route("/teams/{name}", TeamHandler),
     Route("/teams/{name}/members", TeamMembersHandler),
@@ -222,6 +241,7 @@ def tornado_handlers() -> list[tuple[str, type[Any]]]:
     ]
     out.append((f"/{API_PREFIX}/openapi.json", OpenAPIHandler))
     out.append((f"/{API_PREFIX}/runs/(?P<run_id>[0-9a-f]{{32}})/live", RunLiveHandler))
+    out.append((f"/{API_PREFIX}/rooms/(?P<document_id>[0-9a-f]{{32}})", RoomHandler))
     out.append((r"/workbench/mlflow(?:/p/(?P<scope>[^/]+))?(?P<path>/.*)?", MlflowProxyHandler))
     out.append((f"/{API_PREFIX}(?:/.*)?", NotFoundHandler))
     return out

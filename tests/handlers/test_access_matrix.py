@@ -298,6 +298,19 @@ def seed_model(
     return {"model": name, "carols_request": ids["carol"], "callers_request": ids[caller]}
 
 
+def seed_document(service: Any, slug: str) -> dict[str, Any]:
+    """Notes 'matrix' with one snapshot."""
+    from jupyter_workbench.core import documents
+
+    def make(s: Session, ctx: Any) -> dict[str, Any]:
+        document, _ = documents.open_document(s, ctx, slug, kind="notes", ref="matrix")
+        snapshot = documents.add_snapshot(s, ctx, document.id, name="one", state=b"\x00\x00",
+                                          text="")  # fmt: skip
+        return {"document_id": document.id, "snapshot_id": snapshot.id}
+
+    return service.call(Identity("seeder", "seeder", is_admin=True), make, write=True)  # type: ignore[no-any-return]
+
+
 def seed_secret(service: Any, username: str | None) -> None:
     """The caller's own secret MATRIX_SECRET (what DELETE /me/secrets/{secret} removes)."""
     if username is None:
@@ -426,6 +439,8 @@ async def test_access_matrix(route, method, api, jp_serverapp, tmp_path, mlflow_
                 values["run_id"],
                 USER_OF.get(caller, "erin"),
             )
+        if "/documents/" in route.template:
+            values |= seed_document(service, values["slug"])
         path = fill(route.template, values)
         body = body_for(meta.example, tag, values)
         client = api(None if caller == "anonymous" else USER_OF[caller])

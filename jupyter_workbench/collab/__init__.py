@@ -1,0 +1,1 @@
+"""Real-time co-editing: pycrdt (Yjs) documents, their store and their WebSocket rooms."""

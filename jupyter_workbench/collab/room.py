@@ -1,0 +1,326 @@
+"""Rooms: one live pycrdt document per open workbench document, shared by its connections.
+
+A room speaks the y-websocket server's side of y-protocols: it sends its state vector when a peer
+joins, answers a peer's state vector with what the peer lacks, and relays updates and awareness.
+What a room adds:
+
+- an update is committed to the store *before* any other peer sees it; a STEP1 answer is given
+  only after everything applied before it is committed (so nobody is ever sent an edit a crash
+  could lose);
+- a peer that may not write (a viewer) has its updates dropped -- never applied, stored or
+  relayed -- and is told "permission denied" (y-protocols' auth message);
+- awareness states carry the real user: the room writes the connection's identity into the
+  ``user`` field of every state a peer announces, whatever the peer claimed;
+- only effective changes are stored: a reconnecting client that re-sends what the room already
+  has adds nothing (the document's own update event is what gets stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pycrdt import Doc, Text, TransactionEvent
+
+from . import protocol as P
+from .store import CONTENT, DocumentStore, doc_from_updates, text_of
+
+log = logging.getLogger("jupyter_workbench.collab")
+
+_BATCH = 256  # messages handled per store commit at most
+
+
+class Connection(Protocol):
+    """The transport of one peer (the WebSocket handler)."""
+
+    def send(self, message: bytes) -> None: ...
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+@dataclass(eq=False)
+class Peer:
+    """One connection in a room."""
+
+    conn: Connection
+    username: str
+    user: dict[str, Any]  # the awareness ``user`` field: who this really is
+    can_write: bool
+    identity: Any = None  # what the access re-check runs as
+    joined_at: float = field(default_factory=time.time)
+    client_ids: set[int] = field(default_factory=set)
+    denied: bool = False  # told once that its writes are refused
+
+    def send(self, message: bytes) -> bool:
+        try:
+            self.conn.send(message)
+            return True
+        except Exception:  # closed under us: on_close removes it
+            return False
+
+
+class Room:
+    """A document's live state and peers. All methods run on the event loop."""
+
+    def __init__(
+        self,
+        document_id: str,
+        project_id: int,
+        doc: Doc,
+        store: DocumentStore,
+        run_blocking: Callable[..., Awaitable[Any]],
+        *,
+        stored_rows: int,
+        on_stored: Callable[[Room, int], None] | None = None,
+    ) -> None:
+        self.document_id = document_id
+        self.project_id = project_id
+        self.doc = doc
+        self.store = store
+        self._run = run_blocking
+        self.stored_rows = stored_rows
+        self.peers: set[Peer] = set()
+        self.awareness: dict[int, P.AwarenessEntry] = {}
+        self.on_stored = on_stored
+        self.last_edit_at = 0.0
+        self.last_snapshot_at = time.time()
+        self.edits = 0  # effective updates applied since the room opened
+        self.broken: str | None = None
+        # peers' messages, and local edits (a function and the future told once it is stored)
+        self._inbox: asyncio.Queue[tuple[Peer | None, Any]] = asyncio.Queue()
+        self._effective: list[bytes] = []
+        self._subscription = doc.observe(self._on_transaction)
+        self._task = asyncio.ensure_future(self._serve())
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @classmethod
+    async def open(
+        cls,
+        document_id: str,
+        project_id: int,
+        store: DocumentStore,
+        run_blocking: Callable[..., Awaitable[Any]],
+        **kwargs: Any,
+    ) -> Room:
+        rows = await run_blocking(store.load, document_id)
+        doc = await run_blocking(doc_from_updates, rows)
+        return cls(document_id, project_id, doc, store, run_blocking, stored_rows=len(rows),
+                   **kwargs)  # fmt: skip
+
+    # -- peers --------------------------------------------------------------------------
+    def join(self, peer: Peer) -> None:
+        self.peers.add(peer)
+        peer.send(P.sync_step1(self.doc.get_state()))
+        if self.awareness:
+            peer.send(P.encode_awareness(list(self.awareness.values())))
+
+    def leave(self, peer: Peer) -> None:
+        self.peers.discard(peer)
+        gone = []
+        for client_id in peer.client_ids:
+            entry = self.awareness.pop(client_id, None)
+            if entry is not None:
+                gone.append(P.AwarenessEntry(client_id, entry.clock + 1, None))
+        if gone:
+            self._broadcast(P.encode_awareness(gone), exclude=peer)
+
+    def receive(self, peer: Peer, message: bytes) -> None:
+        """Queue a peer's message; the room handles messages in arrival order."""
+        self._idle.clear()
+        self._inbox.put_nowait((peer, message))
+
+    def presence(self) -> list[dict[str, Any]]:
+        """Who is here: one entry per user, with their connection count."""
+        users: dict[str, dict[str, Any]] = {}
+        for peer in sorted(self.peers, key=lambda p: p.joined_at):
+            entry = users.setdefault(
+                peer.username,
+                {"user": dict(peer.user), "can_write": peer.can_write, "connections": 0,
+                 "joined_at": peer.joined_at},
+            )  # fmt: skip
+            entry["connections"] += 1
+            entry["can_write"] = entry["can_write"] or peer.can_write
+        return list(users.values())
+
+    # -- the document -------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        return text_of(self.doc)
+
+    async def replace_text(self, target: str) -> None:
+        """Edit the document into ``target`` with a minimal diff (a restore): a normal edit,
+        stored and sent to everyone, that collaborators converge on."""
+
+        def edit() -> None:
+            ytext = self.doc.get(CONTENT, type=Text)
+            current = str(ytext)
+            ops = difflib.SequenceMatcher(a=current, b=target, autojunk=False).get_opcodes()
+            with self.doc.transaction(origin="restore"):
+                for tag, i1, i2, j1, j2 in reversed(ops):
+                    if tag in ("replace", "delete"):
+                        del ytext[i1:i2]
+                    if tag in ("replace", "insert"):
+                        ytext.insert(i1, target[j1:j2])
+
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle.clear()
+        self._inbox.put_nowait((None, (edit, done)))
+        await done
+
+    async def drained(self) -> None:
+        """Wait until every queued message is handled and stored."""
+        await self._idle.wait()
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        self._effective.append(event.update)
+
+    # -- the loop -----------------------------------------------------------------------
+    async def _serve(self) -> None:
+        while True:
+            item = await self._inbox.get()
+            batch = [item]
+            while len(batch) < _BATCH and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            try:
+                await self._handle(batch)
+            except Exception as exc:  # the store failed: nothing more may be acknowledged
+                log.exception("Room %s: storing updates failed", self.document_id)
+                self.fail(f"the document could not be saved ({exc}); reconnect to retry")
+                return
+            if self._inbox.empty():
+                self._idle.set()
+
+    async def _handle(self, batch: list[tuple[Peer | None, Any]]) -> None:
+        pending: list[tuple[Peer | None, bytes]] = []  # applied, not yet stored
+        waiting: list[asyncio.Future[None]] = []
+        for peer, message in batch:
+            if peer is None:
+                edit, done = message
+                self._effective.clear()
+                try:
+                    edit()
+                except Exception as exc:
+                    done.set_exception(exc)
+                    continue
+                pending.extend((None, u) for u in self._effective)
+                self._effective.clear()
+                waiting.append(done)
+                continue
+            if peer not in self.peers:
+                continue
+            try:
+                kind, step, payload = P.parse(message)
+                if kind == P.SYNC:
+                    if step == P.SYNC_STEP1:
+                        await self._store(pending)  # the answer may hold them
+                        pending = []
+                        peer.send(P.sync_step2(self.doc.get_update(payload)))
+                    else:
+                        pending.extend(self._apply(peer, payload))
+                elif kind == P.AWARENESS:
+                    self._awareness(peer, payload)
+                elif kind == P.QUERY_AWARENESS:
+                    peer.send(P.encode_awareness(list(self.awareness.values())))
+            except P.ProtocolError as exc:
+                log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
+                peer.conn.close(4400, str(exc)[:120])
+        try:
+            await self._store(pending)
+        except Exception as exc:
+            for done in waiting:
+                done.set_exception(exc)
+            raise
+        for done in waiting:
+            done.set_result(None)
+
+    def _apply(self, peer: Peer, update: bytes) -> list[tuple[Peer | None, bytes]]:
+        if update == P.EMPTY_UPDATE:
+            return []
+        if not peer.can_write:
+            if not peer.denied:
+                peer.denied = True
+                peer.send(P.permission_denied("read-only: your role on this project is viewer"))
+            return []
+        self._effective.clear()
+        try:
+            self.doc.apply_update(update)
+        except Exception as exc:
+            raise P.ProtocolError(f"not a Yjs update: {exc}") from None
+        effective, self._effective = self._effective, []
+        return [(peer, u) for u in effective]
+
+    async def _store(self, pending: list[tuple[Peer | None, bytes]]) -> None:
+        if not pending:
+            return
+        await self._run(self.store.append, self.document_id, [u for _, u in pending])
+        self.stored_rows += len(pending)
+        self.edits += len(pending)
+        self.last_edit_at = time.time()
+        for origin, update in pending:
+            self._broadcast(P.sync_update(update), exclude=origin)
+        if self.on_stored is not None:
+            self.on_stored(self, len(pending))
+
+    def _awareness(self, peer: Peer, payload: bytes) -> None:
+        out = []
+        for entry in P.decode_awareness(payload):
+            owner = self._owner(entry.client_id)
+            if owner is not None and owner is not peer:
+                continue  # nobody speaks for another connection's client
+            current = self.awareness.get(entry.client_id)
+            if current is not None and entry.clock < current.clock:
+                continue
+            if entry.state is None:
+                self.awareness.pop(entry.client_id, None)
+                peer.client_ids.discard(entry.client_id)
+                out.append(entry)
+                continue
+            state = dict(entry.state)
+            state["user"] = dict(peer.user)  # the real user, whatever the client claimed
+            fixed = P.AwarenessEntry(entry.client_id, entry.clock, state)
+            self.awareness[entry.client_id] = fixed
+            peer.client_ids.add(entry.client_id)
+            out.append(fixed)
+        if out:
+            self._broadcast(P.encode_awareness(out))
+
+    def _owner(self, client_id: int) -> Peer | None:
+        for peer in self.peers:
+            if client_id in peer.client_ids:
+                return peer
+        return None
+
+    def _broadcast(self, message: bytes, *, exclude: Peer | None = None) -> None:
+        for peer in list(self.peers):
+            if peer is not exclude:
+                peer.send(message)
+
+    # -- end ----------------------------------------------------------------------------
+    def fail(self, reason: str) -> None:
+        """Close every connection: clients reconnect and resync from the store."""
+        self.broken = reason
+        while not self._inbox.empty():
+            peer_or_none, item = self._inbox.get_nowait()
+            if peer_or_none is None and not item[1].done():
+                item[1].set_exception(RuntimeError(reason))
+        for peer in list(self.peers):
+            peer.conn.close(1011, reason[:120])
+        self.peers.clear()
+        self._idle.set()
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        with contextlib.suppress(Exception):
+            self.doc.unobserve(self._subscription)
+        for peer in list(self.peers):
+            peer.conn.close(1001, "the room closed")
+        self.peers.clear()

@@ -1,0 +1,109 @@
+"""Where documents live: their Yjs updates in the workbench database (SQLite or PostgreSQL).
+
+An update is committed before the room broadcasts it, so what any collaborator has seen survives
+a crash. Compaction replaces a document's rows with one row holding the document's encoded
+state, so storage stays within the size of the document however busy it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pycrdt import Doc, Text
+from sqlalchemy import delete, func, insert, select
+
+from ..db.database import Database
+from ..db.models import DocumentUpdate
+
+CONTENT = "content"  # the shared Y.Text of every workbench document (ydoc.getText('content'))
+
+
+def new_doc() -> Doc:
+    doc: Doc = Doc()
+    doc[CONTENT] = Text()
+    return doc
+
+
+def text_of(doc: Doc) -> str:
+    return str(doc.get(CONTENT, type=Text))
+
+
+def doc_from_updates(updates: Iterable[bytes]) -> Doc:
+    doc = new_doc()
+    for update in updates:
+        doc.apply_update(update)
+    return doc
+
+
+def initial_update(text: str) -> bytes:
+    """The update that makes an empty document hold ``text`` (a seeded card or README)."""
+    doc = new_doc()
+    doc.get(CONTENT, type=Text).insert(0, text)
+    return doc.get_update()
+
+
+@dataclass(frozen=True)
+class Compaction:
+    rows_before: int
+    bytes_before: int
+    bytes_after: int
+
+
+class DocumentStore:
+    """Blocking store calls (rooms run them on a worker thread)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def load(self, document_id: str) -> list[bytes]:
+        with self.db.transaction() as s:
+            rows = s.scalars(
+                select(DocumentUpdate.data)
+                .where(DocumentUpdate.document_id == document_id)
+                .order_by(DocumentUpdate.id)
+            )
+            return list(rows)
+
+    def append(self, document_id: str, updates: list[bytes]) -> None:
+        """Commit ``updates`` (one transaction); returns once they are durable."""
+        if not updates:
+            return
+        with self.db.transaction(write=True) as s:
+            s.execute(
+                insert(DocumentUpdate),
+                [{"document_id": document_id, "data": u, "merged": 1} for u in updates],
+            )
+
+    def usage(self, document_id: str) -> tuple[int, int]:
+        """(rows, bytes) a document takes in the store."""
+        with self.db.transaction() as s:
+            rows, size = s.execute(
+                select(
+                    func.count(), func.coalesce(func.sum(func.length(DocumentUpdate.data)), 0)
+                ).where(DocumentUpdate.document_id == document_id)
+            ).one()
+            return int(rows), int(size)
+
+    def compact(self, document_id: str) -> Compaction:
+        """Merge every stored update of the document into one row (rows written meanwhile stay)."""
+        with self.db.transaction(write=True) as s:
+            rows = s.execute(
+                select(DocumentUpdate.id, DocumentUpdate.data, DocumentUpdate.merged)
+                .where(DocumentUpdate.document_id == document_id)
+                .order_by(DocumentUpdate.id)
+            ).all()
+            before = sum(len(r.data) for r in rows)
+            if len(rows) <= 1:
+                return Compaction(len(rows), before, before)
+            merged = doc_from_updates(r.data for r in rows).get_update()
+            # exactly the rows merged: one committed meanwhile with a lower id stays
+            ids = [r.id for r in rows]
+            for i in range(0, len(ids), 1000):
+                s.execute(delete(DocumentUpdate).where(DocumentUpdate.id.in_(ids[i : i + 1000])))
+            s.execute(
+                insert(DocumentUpdate),
+                [{"document_id": document_id, "data": merged,
+                  "merged": sum(r.merged for r in rows)}],
+            )  # fmt: skip
+            return Compaction(len(rows), before, len(merged))

@@ -1,0 +1,253 @@
+"""Collaborative documents over REST: create, list, read, presence, snapshots, restore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..collab.room import Room
+from ..core import documents as docs
+from ..core.context import Ctx
+from ..core.documents import KINDS
+from ..documents_live import LiveDocuments
+from . import document_schemas as S
+from .base import Param, WorkbenchHandler, endpoint
+
+
+def room_path(document_id: str) -> str:
+    return f"workbench/api/v1/rooms/{document_id}"
+
+
+class _DocumentHandler(WorkbenchHandler):
+    @property
+    def live(self) -> LiveDocuments:
+        live: LiveDocuments = self.settings["workbench_documents"]
+        return live
+
+    async def room_of(self, document_id: str, action: str) -> tuple[Room, dict[str, Any]]:
+        """The document's room (opened from the store if nobody has it open) and its JSON."""
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            document, role = docs.get_document(s, ctx, document_id, action)
+            return {**docs.document_json(s, document, role), "project_id": document.project_id}
+
+        data = await self.call(work, write=False)
+        room = await self.live.rooms.room(document_id, data.pop("project_id"))
+        return room, data
+
+
+class DocumentsHandler(_DocumentHandler):
+    """``/projects/{slug}/documents``."""
+
+    @endpoint(
+        action="documents.read",
+        summary="The project's collaborative documents (README, notes, cards, reports)",
+        response=S.obj({"items": {"type": "array", "items": S.DOCUMENT}}),
+        query=(
+            Param("kind", S.KIND, "Only documents of this kind."),
+            Param("ref", {"type": "string", "maxLength": 255}, "Only the one with this ref."),
+        ),
+    )
+    async def get(self, slug: str) -> None:
+        kind, ref = self.query.get("kind"), self.query.get("ref")
+
+        def work(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
+            found = docs.list_documents(s, ctx, slug, kind)
+            if ref is not None:
+                found = [d for d in found if d.ref == ref]
+            return [{**docs.document_json(s, d), "room": room_path(d.id)} for d in found]
+
+        self.reply({"items": await self.call(work)})
+
+    @endpoint(
+        action="documents.write",
+        summary="Open a document for co-editing: create it (a card or README starts with the "
+        "current text), or get the existing one of that kind and ref (200). Kinds: "
+        + "; ".join(f"{k}: ref is {v}" for k, v in KINDS.items()),
+        status=201,
+        body=S.DOCUMENT_CREATE,
+        response=S.DOCUMENT,
+        example={"kind": "notes", "ref": "{fresh}"},
+    )
+    async def post(self, slug: str) -> None:
+        body = self.body
+
+        def work(s: Session, ctx: Ctx) -> tuple[dict[str, Any], bool]:
+            document, created = docs.open_document(
+                s, ctx, slug, kind=body["kind"], ref=body.get("ref", ""), title=body.get("title")
+            )
+            data = docs.document_json(s, document)
+            data["can_write"] = True
+            return {**data, "room": room_path(document.id)}, created
+
+        data, created = await self.call(work)
+        self.reply(data, status=201 if created else 200)
+
+
+class DocumentHandler(_DocumentHandler):
+    """``/documents/{document_id}``."""
+
+    @endpoint(
+        action="documents.read",
+        summary="A document: its current text, its room and who is in it",
+        response=S.DOCUMENT,
+    )
+    async def get(self, document_id: str) -> None:
+        room, data = await self.room_of(document_id, "documents.read")
+        await room.drained()
+        data.update(room=room_path(document_id), text=room.text, present=room.presence())
+        self.reply(data)
+
+    @endpoint(
+        action="documents.delete",
+        summary="Delete a document, its history and snapshots (project admins); everyone in "
+        "its room is disconnected",
+        status=204,
+    )
+    async def delete(self, document_id: str) -> None:
+        await self.call(lambda s, ctx: docs.delete_document(s, ctx, document_id))
+        room = self.live.rooms.rooms.get(document_id)
+        if room is not None:
+            for peer in list(room.peers):
+                peer.conn.close(4404, "the document was deleted")
+            await self.live.rooms.forget(document_id)
+        self.reply(None, status=204)
+
+
+class PresenceHandler(_DocumentHandler):
+    """``/documents/{document_id}/presence``."""
+
+    @endpoint(action="documents.read", summary="Who is in the document's room now",
+              response=S.PRESENCE_LIST)  # fmt: skip
+    async def get(self, document_id: str) -> None:
+        await self.call(lambda s, ctx: docs.get_document(s, ctx, document_id, "documents.read"))
+        self.reply({"users": self.live.rooms.presence(document_id)})
+
+
+class CompactHandler(_DocumentHandler):
+    """``/documents/{document_id}/compact``."""
+
+    @endpoint(
+        action="documents.write",
+        summary="Merge the document's stored updates into one (done on its own when a "
+        "document gets busy and when its room closes)",
+        response=S.COMPACTION,
+    )
+    async def post(self, document_id: str) -> None:
+        room, _data = await self.room_of(document_id, "documents.write")
+        await room.drained()
+        result = await self.live.rooms.compact(document_id)
+        self.reply({"rows_before": result.rows_before, "bytes_before": result.bytes_before,
+                    "bytes_after": result.bytes_after})  # fmt: skip
+
+
+class SnapshotsHandler(_DocumentHandler):
+    """``/documents/{document_id}/snapshots``."""
+
+    @endpoint(action="documents.read", summary="The document's named snapshots, newest first "
+              "(manual ones and automatic ones taken during editing)",
+              response=S.SNAPSHOT_LIST)  # fmt: skip
+    async def get(self, document_id: str) -> None:
+        def work(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
+            return [docs.snapshot_json(s, x) for x in docs.list_snapshots(s, ctx, document_id)]
+
+        self.reply({"items": await self.call(work)})
+
+    @endpoint(
+        action="documents.write",
+        summary="Take a named snapshot of the document as it is now",
+        status=201,
+        body=S.SNAPSHOT_CREATE,
+        response=S.SNAPSHOT,
+        example={"name": "before review"},
+    )
+    async def post(self, document_id: str) -> None:
+        name = docs.check_snapshot_name(self.body["name"])
+        room, _data = await self.room_of(document_id, "documents.write")
+        await room.drained()
+        state, text = room.doc.get_update(), room.text
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            snapshot = docs.add_snapshot(s, ctx, document_id, name=name, state=state, text=text)
+            return docs.snapshot_json(s, snapshot, text=True)
+
+        self.reply(await self.call(work), status=201)
+
+
+class SnapshotHandler(_DocumentHandler):
+    """``/documents/{document_id}/snapshots/{snapshot_id}``."""
+
+    @endpoint(action="documents.read", summary="A snapshot with its text",
+              response=S.SNAPSHOT)  # fmt: skip
+    async def get(self, document_id: str, snapshot_id: str) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            snapshot = docs.get_snapshot(s, ctx, document_id, snapshot_id)
+            return docs.snapshot_json(s, snapshot, text=True)
+
+        self.reply(await self.call(work))
+
+
+class SnapshotDiffHandler(_DocumentHandler):
+    """``/documents/{document_id}/snapshots/{snapshot_id}/diff``."""
+
+    @endpoint(
+        action="documents.read",
+        summary="A unified text diff from the snapshot to the current text (or to another "
+        "snapshot with ?to=ID)",
+        response=S.SNAPSHOT_DIFF,
+        query=(
+            Param(
+                "to",
+                {"type": "string", "maxLength": 32},
+                "'current' (default) or another snapshot's id.",
+            ),
+        ),
+    )
+    async def get(self, document_id: str, snapshot_id: str) -> None:
+        to = self.query.get("to") or "current"
+
+        def work(s: Session, ctx: Ctx) -> tuple[str, str, str | None, str | None]:
+            before = docs.get_snapshot(s, ctx, document_id, snapshot_id)
+            if to == "current":
+                return before.text, before.name, None, None
+            after = docs.get_snapshot(s, ctx, document_id, to)
+            return before.text, before.name, after.text, after.name
+
+        before_text, before_name, after_text, after_name = await self.call(work)
+        if after_text is None:
+            room, _data = await self.room_of(document_id, "documents.read")
+            await room.drained()
+            after_text, after_name = room.text, "current"
+        assert after_name is not None
+        diff = docs.text_diff(before_text, after_text, before_name=before_name,
+                              after_name=after_name)  # fmt: skip
+        self.reply({"from": before_name, "to": after_name, "diff": diff})
+
+
+class SnapshotRestoreHandler(_DocumentHandler):
+    """``/documents/{document_id}/snapshots/{snapshot_id}/restore``."""
+
+    @endpoint(
+        action="documents.write",
+        summary="Restore the snapshot's text: a normal edit (stored, sent to everyone in the "
+        "room), so collaborators converge on it and it can itself be undone by another restore",
+        response=S.DOCUMENT,
+    )
+    async def post(self, document_id: str, snapshot_id: str) -> None:
+        def work(s: Session, ctx: Ctx) -> str:
+            snapshot = docs.get_snapshot(s, ctx, document_id, snapshot_id)
+            docs.get_document(s, ctx, document_id, "documents.write")
+            return snapshot.text
+
+        target = await self.call(work, write=False)
+        room, data = await self.room_of(document_id, "documents.write")
+        await room.replace_text(target)
+
+        def audit(s: Session, ctx: Ctx) -> None:
+            docs.record_restore(s, ctx, document_id, docs.get_snapshot(s, ctx, document_id,
+                                                                       snapshot_id))  # fmt: skip
+
+        await self.call(audit, write=True)
+        data.update(room=room_path(document_id), text=room.text, present=room.presence())
+        self.reply(data)

@@ -1,0 +1,105 @@
+"""The WebSocket room of a collaborative document: ``{base_url}workbench/api/v1/rooms/{id}``.
+
+Speaks y-websocket's protocol (binary y-protocols sync + awareness messages), so the JavaScript
+``y-websocket`` provider and pycrdt's ``Provider`` connect unchanged. Joining needs a role on the
+document's project; viewers receive everything but their updates are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from sqlalchemy.orm import Session
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from ..collab.room import Peer, Room
+from ..core import documents as docs
+from ..core.access import Role
+from ..core.context import Ctx, Identity
+from ..core.errors import WorkbenchError
+from ..documents_live import LiveDocuments
+from ..identity import ServerIdentitySource
+from ..service import WorkbenchService
+
+# colours of collaborators' cursors (readable on light and dark themes)
+PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#008080", "#9a6324",
+           "#800000", "#808000", "#000075", "#f032e6", "#469990")  # fmt: skip
+
+
+def awareness_user(identity: Identity) -> dict[str, Any]:
+    """The ``user`` field of a collaborator's awareness state (JupyterLab's user model)."""
+    name = identity.display_name or identity.username
+    initials = "".join(part[0] for part in name.split()[:2]).upper() or name[:1].upper()
+    digest = hashlib.sha256(identity.username.encode()).digest()
+    return {
+        "username": identity.username,
+        "name": name,
+        "display_name": name,
+        "initials": initials,
+        "color": identity.color or PALETTE[digest[0] % len(PALETTE)],
+        "avatar_url": identity.avatar_url,
+    }
+
+
+class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, JupyterHandler):
+    room: Room | None = None
+    peer: Peer | None = None
+
+    @property
+    def live(self) -> LiveDocuments:
+        live: LiveDocuments = self.settings["workbench_documents"]
+        return live
+
+    @property
+    def service(self) -> WorkbenchService:
+        service: WorkbenchService = self.settings["workbench_service"]
+        return service
+
+    @ws_authenticated
+    async def get(self, document_id: str) -> None:
+        source: ServerIdentitySource = self.extensionapp.identity_source  # type: ignore[attr-defined]
+        identity = source.identity(self.current_user, self.identity_provider)
+
+        def check(s: Session, ctx: Ctx) -> tuple[int, bool]:
+            document, role = docs.get_document(s, ctx, document_id, "documents.read")
+            return document.project_id, role >= Role.EDITOR and document.project.archived_at is None
+
+        try:
+            project_id, can_write = await self.service.acall(identity, check, write=False)
+            self.room = await self.live.rooms.room(document_id, project_id)
+        except WorkbenchError as exc:
+            raise web.HTTPError(exc.status, exc.message) from None
+        self.peer = Peer(self, identity.username, awareness_user(identity), can_write,
+                         identity=identity)  # fmt: skip
+        await super().get(document_id=document_id)
+
+    def open(self, document_id: str) -> None:
+        super().open()
+        assert self.room is not None and self.peer is not None
+        self.live.rooms.join(self.room, self.peer)
+
+    def send(self, message: bytes) -> None:
+        """The room's way to this peer."""
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            raise WebSocketClosedError()
+        sent = self.write_message(message, binary=True)
+        sent.add_done_callback(lambda f: f.exception())  # a peer gone meanwhile: on_close
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.room is None or self.peer is None:
+            return
+        if isinstance(message, str):
+            self.close(4400, "y-websocket messages are binary")
+            return
+        self.room.receive(self.peer, message)
+
+    def on_close(self) -> None:
+        if self.room is not None and self.peer is not None:
+            room, self.room = self.room, None
+            self.live.rooms.leave(room, self.peer)

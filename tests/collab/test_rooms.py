@@ -1,0 +1,309 @@
+"""Co-editing rooms against a real jupyter-server: real pycrdt clients over real WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+from pycrdt import Awareness, Doc, Text, create_awareness_message
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from jupyter_workbench.collab import protocol as P
+
+from ..conftest import TOKEN_OF
+from .clients import Collaborator, eventually
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Any) -> Any:
+    jp_server_config["Workbench"].update(
+        {"collab_access_check_seconds": 0.5, "collab_room_idle_seconds": 0.3}
+    )
+    return jp_server_config
+
+
+@pytest.fixture
+def ws_root(jp_http_port: int, jp_base_url: str) -> str:
+    return f"ws://127.0.0.1:{jp_http_port}{jp_base_url.rstrip('/')}"
+
+
+async def _project(api: Any, *, viewers: tuple[str, ...] = ("carol",)) -> str:
+    alice = api("alice")
+    for user in ("bob", *viewers):
+        await api(user).get("me")
+    r = await alice.post("projects", {"name": "Docs"})
+    slug = r.json["slug"]
+    assert (
+        await alice.post(f"projects/{slug}/members", {"user": "bob", "role": "editor"})
+    ).status == 201
+    for viewer in viewers:
+        r = await alice.post(f"projects/{slug}/members", {"user": viewer, "role": "viewer"})
+        assert r.status == 201
+    return str(slug)
+
+
+async def _document(api: Any, slug: str, ref: str = "plan") -> str:
+    r = await api("alice").post(f"projects/{slug}/documents", {"kind": "notes", "ref": ref})
+    assert r.status == 201, r
+    assert r.json["room"] == f"workbench/api/v1/rooms/{r.json['id']}"
+    return str(r.json["id"])
+
+
+def client(ws_root: str, user: str, document_id: str, doc: Doc | None = None) -> Collaborator:
+    return Collaborator(ws_root, TOKEN_OF[user], document_id, doc)
+
+
+async def test_concurrent_inserts_at_random_positions_converge(api, ws_root) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    rng = random.Random(7)
+    tokens = []
+    for i in range(60):
+        who, name = (alice, "a") if i % 2 == 0 else (bob, "b")
+        token = f"<{name}{i}>"
+        tokens.append(token)
+        text = who.text
+        text.insert(rng.randint(0, len(text)), token)
+        if i % 7 == 0:
+            await asyncio.sleep(0)  # let some edits cross in flight, others pile up
+    await eventually(lambda: str(alice.text) == str(bob.text) and len(str(alice.text)) ==
+                     sum(map(len, tokens)), what="convergence")  # fmt: skip
+    final = str(alice.text)
+    # inserts land inside each other's tokens, so compare what was typed: nothing lost or doubled
+    assert Counter(final) == Counter("".join(tokens))
+    r = await api("carol").get(f"documents/{doc_id}")
+    assert r.status == 200 and r.json["text"] == final
+    assert {p["user"]["username"] for p in r.json["present"]} == {"alice", "bob"}
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+async def test_a_viewer_cannot_change_a_byte(api, ws_root, jp_serverapp) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    alice.text.insert(0, "the plan")
+    carol = await client(ws_root, "carol", doc_id).connect()
+    await eventually(lambda: str(carol.text) == "the plan", what="the viewer receiving the doc")
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    rows_before = live.store.usage(doc_id)
+    carol.text.insert(0, "HACKED ")  # sent by the stock provider as any client would
+    del carol.text[len(str(carol.text)) - 4 :]
+    await eventually(lambda: carol.messages(P.AUTH), what="a permission-denied message")
+    assert b"read-only" in carol.messages(P.AUTH)[0]
+    alice.text.insert(len(str(alice.text)), "!")  # alice still edits; carol still receives
+    await eventually(lambda: str(carol.text).endswith("!"), what="carol getting alice's edit")
+    await asyncio.sleep(0.2)
+    assert str(alice.text) == "the plan!"
+    assert live.store.usage(doc_id)[0] == rows_before[0] + 1  # alice's "!" only
+    fresh = await client(ws_root, "bob", doc_id).connect()
+    await eventually(lambda: str(fresh.text) == "the plan!", what="a fresh client's view")
+    r = await api("alice").get(f"documents/{doc_id}")
+    assert r.json["text"] == "the plan!"
+    present = {p["user"]["username"]: p["can_write"] for p in r.json["present"]}
+    assert present == {"alice": True, "bob": True, "carol": False}
+    for c in (alice, carol, fresh):
+        await c.disconnect()
+
+
+async def test_removing_a_member_disconnects_them_and_demotion_makes_read_only(
+    api, ws_root
+) -> None:
+    slug = await _project(api, viewers=("carol", "dave"))
+    doc_id = await _document(api, slug)
+    carol = await client(ws_root, "carol", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    r = await api("alice").delete(f"projects/{slug}/members/carol")
+    assert r.status == 204
+    assert await carol.closed(timeout=5), "carol is still connected after her removal"
+    assert carol.close_code == 4403
+    # bob demoted to viewer: his next edit is refused, he stays connected
+    r = await api("alice").patch(f"projects/{slug}/members/bob", {"role": "viewer"})
+    assert r.status == 200
+    await asyncio.sleep(1.2)  # one access re-check period at most
+    bob.text.insert(0, "late edit")
+    await eventually(lambda: bob.messages(P.AUTH), what="bob refused after the demotion")
+    r = await api("alice").get(f"documents/{doc_id}")
+    assert r.json["text"] == ""
+    # a stranger cannot join at all, and never learns the document exists
+    with pytest.raises(HTTPClientError) as info:
+        await websocket_connect(
+            HTTPRequest(carol.url, headers={"Authorization": f"token {TOKEN_OF['carol']}"})
+        )
+    assert info.value.code == 404
+    await bob.disconnect()
+
+
+async def test_awareness_carries_the_real_user_never_anonymous(api, ws_root) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    awareness = Awareness(bob.doc)
+    awareness.set_local_state({"user": {"name": "Anonymous"}, "cursor": {"anchor": 3}})
+    update = awareness.encode_awareness_update([bob.doc.client_id])
+    await bob.send_raw(create_awareness_message(update))
+
+    def bobs_state() -> Any:
+        return alice.awareness_states().get(bob.doc.client_id)
+
+    await eventually(lambda: bobs_state() is not None, what="bob's awareness at alice")
+    state = bobs_state()
+    assert state["user"]["username"] == "bob" and state["user"]["name"] == "bob"
+    assert state["user"]["color"].startswith("#") and state["cursor"] == {"anchor": 3}
+    # speaking for another connection's client is ignored
+    forged = P.encode_awareness([P.AwarenessEntry(bob.doc.client_id, 99, {"user": {}})])
+    await alice.send_raw(forged)
+    r = await api("carol").get(f"documents/{doc_id}/presence")
+    assert sorted(u["user"]["username"] for u in r.json["users"]) == ["alice", "bob"]
+    # a newcomer gets everyone's states at once
+    dave_doc = client(ws_root, "carol", doc_id)
+    await dave_doc.connect()
+    await eventually(lambda: bob.doc.client_id in dave_doc.awareness_states(), what="newcomer")
+    assert dave_doc.awareness_states()[bob.doc.client_id]["user"]["username"] == "bob"
+    # leaving removes bob's state for the others
+    await bob.disconnect()
+    await eventually(lambda: bobs_state() is None, what="bob's state removed")
+    for c in (alice, dave_doc):
+        await c.disconnect()
+
+
+async def test_snapshots_diff_and_restore_converge_for_everyone(api, ws_root) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    alice.text.insert(0, "line one\nline two\n")
+    await eventually(lambda: str(bob.text) == "line one\nline two\n")
+    r = await api("bob").post(f"documents/{doc_id}/snapshots", {"name": "v1"})
+    assert r.status == 201 and r.json["text"] == "line one\nline two\n"
+    snap = r.json["id"]
+    bob.text.insert(len(str(bob.text)), "line three\n")
+    del bob.text[0:9]
+    await eventually(lambda: str(alice.text) == "line two\nline three\n")
+    r = await api("carol").get(f"documents/{doc_id}/snapshots/{snap}/diff")
+    assert r.status == 200
+    assert "-line one\n" in r.json["diff"] and "+line three\n" in r.json["diff"]
+    assert (await api("carol").post(f"documents/{doc_id}/snapshots/{snap}/restore")).status == 403
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{snap}/restore")
+    assert r.status == 200 and r.json["text"] == "line one\nline two\n"
+    await eventually(lambda: str(alice.text) == str(bob.text) == "line one\nline two\n")
+    r = await api("alice").get(f"documents/{doc_id}/snapshots")
+    assert [s["name"] for s in r.json["items"]] == ["v1"]
+    r = await api("alice").get("audit", params={"project": slug})
+    actions = {e["action"] for e in r.json["items"]}
+    assert {"document.create", "document.snapshot", "document.restore"} <= actions
+    for c in (alice, bob):
+        await c.disconnect()
+
+
+async def test_compaction_and_a_reopened_room_keep_the_text(api, ws_root, jp_serverapp) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    for i in range(200):
+        alice.text.insert(len(str(alice.text)), f"{i} ")
+    await eventually(lambda: live.store.usage(doc_id)[0] >= 200, what="200 stored updates")
+    expected = str(alice.text)
+    r = await api("bob").post(f"documents/{doc_id}/compact")
+    assert r.status == 200 and r.json["rows_before"] >= 200
+    rows, size = live.store.usage(doc_id)
+    encoded = len(alice.doc.get_update())
+    assert rows == 1 and size <= 2 * encoded
+    await alice.disconnect()
+    await eventually(lambda: doc_id not in live.rooms.rooms, what="the idle room closing")
+    # reopened from the store: the same text, for a new client and over REST
+    bob = await client(ws_root, "bob", doc_id).connect()
+    await eventually(lambda: str(bob.text) == expected)
+    assert (await api("carol").get(f"documents/{doc_id}")).json["text"] == expected
+    await bob.disconnect()
+
+
+async def test_cards_and_readme_start_from_their_current_text(api) -> None:
+    slug = await _project(api)
+    alice = api("alice")
+    r = await alice.post(f"projects/{slug}/datasets", {"name": "clicks"})
+    r = await alice.patch(f"projects/{slug}/datasets/clicks", {"card": "# Clicks\nOne per row."},
+                          headers={"If-Match": r.json["etag"]})  # fmt: skip
+    assert r.status == 200
+    r = await alice.post(f"projects/{slug}/documents", {"kind": "dataset-card", "ref": "clicks"})
+    assert r.status == 201
+    doc_id = r.json["id"]
+    assert (await alice.get(f"documents/{doc_id}")).json["text"] == "# Clicks\nOne per row."
+    # the same kind and ref again: the existing document (200), not a second one
+    r = await alice.post(f"projects/{slug}/documents", {"kind": "dataset-card", "ref": "clicks"})
+    assert r.status == 200 and r.json["id"] == doc_id
+    r = await alice.post(f"projects/{slug}/documents", {"kind": "readme"})
+    assert (await alice.get(f"documents/{r.json['id']}")).json["text"].startswith("# Docs")
+    r = await api("carol").get(f"projects/{slug}/documents", params={"kind": "dataset-card"})
+    assert [d["ref"] for d in r.json["items"]] == ["clicks"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"kind": "poem"}, 400, "kind"),
+        ({"kind": "notes"}, 400, "needs ref"),
+        ({"kind": "notes", "ref": "../etc"}, 400, "notes name"),
+        ({"kind": "readme", "ref": "x"}, 400, "leave ref empty"),
+        ({"kind": "model-card", "ref": "nope"}, 404, "model 'nope' not found"),
+        ({"kind": "notes", "ref": "ok", "extra": 1}, 400, "extra"),
+    ],
+)
+async def test_bad_documents_are_clear_errors(api, body, status, needle) -> None:
+    slug = await _project(api)
+    r = await api("alice").post(f"projects/{slug}/documents", body)
+    assert r.status == status and needle in r.json["message"], r
+    assert (await api("alice").get(f"projects/{slug}/documents")).json["items"] == []
+
+
+async def test_unknown_rooms_strangers_and_malformed_messages(api, ws_root) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    for url, user, code in [
+        (f"{ws_root}/workbench/api/v1/rooms/{'0' * 32}", "alice", 404),
+        (f"{ws_root}/workbench/api/v1/rooms/{doc_id}", "judy", 404),
+    ]:
+        with pytest.raises(HTTPClientError) as info:
+            await websocket_connect(
+                HTTPRequest(url, headers={"Authorization": f"token {TOKEN_OF[user]}"})
+            )
+        assert info.value.code == code
+    with pytest.raises(HTTPClientError) as info:
+        await websocket_connect(HTTPRequest(f"{ws_root}/workbench/api/v1/rooms/{doc_id}"))
+    assert info.value.code in (401, 403)
+    bob = await client(ws_root, "bob", doc_id).connect()
+    await bob.send_raw(bytes([0, 2, 200]))  # an update whose length runs past the message
+    assert await bob.closed(timeout=5) and bob.close_code == 4400
+    alice = await client(ws_root, "alice", doc_id).connect()
+    alice.text.insert(0, "still fine")
+    await eventually(lambda: len(alice.messages(P.SYNC)) >= 2)
+    await asyncio.sleep(0.2)
+    r = await api("alice").get(f"documents/{doc_id}")
+    assert r.json["text"] == "still fine"
+    await alice.disconnect()
+
+
+async def test_deleting_a_document_closes_its_room(api, ws_root) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    bob = await client(ws_root, "bob", doc_id).connect()
+    assert (await api("bob").delete(f"documents/{doc_id}")).status == 403
+    assert (await api("alice").delete(f"documents/{doc_id}")).status == 204
+    assert await bob.closed(timeout=5) and bob.close_code == 4404
+    assert (await api("alice").get(f"documents/{doc_id}")).status == 404
+
+
+def test_document_text_is_a_ytext_named_content() -> None:
+    """What JavaScript clients bind to: ``ydoc.getText('content')``."""
+    from jupyter_workbench.collab.store import doc_from_updates, initial_update
+
+    doc = doc_from_updates([initial_update("héllo ✓")])
+    assert str(doc.get("content", type=Text)) == "héllo ✓"
