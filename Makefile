@@ -49,7 +49,13 @@ $(VENV)/.labextension: $(LABEXT_OUT) $(VENV)/.installed
 
 labextension: $(VENV)/.labextension
 
-install: $(VENV)/.installed $(CHP) $(VENV)/.labextension
+# the stock yjs + y-websocket client of the co-editing compatibility test
+COLLAB_JS := tests/collab/js/node_modules/.package-lock.json
+$(COLLAB_JS): tests/collab/js/package-lock.json
+	npm ci --prefix tests/collab/js --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(CHP) $(VENV)/.labextension $(COLLAB_JS)
 
 # Debian's Chromium for the browser tests (Playwright drives it; its own browser downloads are not used)
 chromium:

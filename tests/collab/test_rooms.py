@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import shutil
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,3 +310,51 @@ def test_document_text_is_a_ytext_named_content() -> None:
 
     doc = doc_from_updates([initial_update("héllo ✓")])
     assert str(doc.get("content", type=Text)) == "héllo ✓"
+
+
+JS_CLIENT = Path(__file__).parent / "js" / "client.mjs"
+
+
+async def test_a_javascript_yjs_client_and_a_python_client_converge(api, ws_root) -> None:
+    """Proof of Yjs compatibility: the stock ``yjs`` + ``y-websocket`` client (node) edits the
+    same document as pycrdt's provider; both end with the same text, and see each other's
+    real names."""
+    if not (JS_CLIENT.parent / "node_modules" / "y-websocket").exists():
+        pytest.fail("the JavaScript client is not installed: run `make install`")
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    awareness = Awareness(alice.doc)
+    awareness.set_local_state({"user": {"name": "Anonymous"}, "cursor": {"index": 1}})
+    await alice.send_raw(
+        create_awareness_message(awareness.encode_awareness_update([alice.doc.client_id]))
+    )
+    node = await asyncio.create_subprocess_exec(
+        shutil.which("node") or "node", str(JS_CLIENT), f"{ws_root}/workbench/api/v1/rooms",
+        doc_id, TOKEN_OF["bob"], "40",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    rng = random.Random(3)
+    for i in range(40):
+        alice.text.insert(rng.randint(0, len(alice.text)), f"<py{i}>")
+        await asyncio.sleep(0.003)
+    await eventually(lambda: "<js-done>" in str(alice.text), timeout=20, what="the js edits")
+    alice.text.insert(len(alice.text), "<py-done>")
+    out, err = await asyncio.wait_for(node.communicate(), 30)
+    assert node.returncode == 0, err.decode()
+    result = json.loads(out)
+    await eventually(lambda: str(alice.text) == result["text"], what="python == js")
+    typed = "".join(f"<py{i}>" for i in range(40)) + "".join(f"<js{i}>" for i in range(40))
+    assert Counter(result["text"]) == Counter(typed + "<js-done><py-done>")
+    r = await api("alice").get(f"documents/{doc_id}")
+    assert r.json["text"] == result["text"]
+    # the js client saw alice under her real name, not the "Anonymous" her client claimed
+    users = [state.get("user", {}) for state in result["others"].values()]
+    assert [u.get("username") for u in users] == ["alice"]
+    seen = set()
+    for message in alice.messages(P.AWARENESS):
+        for entry in P.decode_awareness(P.parse(message)[2]):
+            if entry.state and entry.client_id != alice.doc.client_id:
+                seen.add((entry.state["user"]["username"], entry.state["user"]["name"]))
+    assert seen == {("bob", "bob")}  # the js client claimed "Anonymous"
+    await alice.disconnect()
