@@ -162,6 +162,7 @@ class WorkbenchApp(ExtensionApp):
         for key, value in self.kernel_environment(serverapp).items():
             if value:
                 os.environ.setdefault(key, value)
+        self._page_token_per_user(serverapp)
         if self.service is not None and self.service.settings.purge_interval_seconds > 0:
             self._purge_task = asyncio.create_task(self._purge_forever())
         settings = self.workbench_settings
@@ -172,6 +173,18 @@ class WorkbenchApp(ExtensionApp):
                 self._reconcile_task = asyncio.create_task(self._reconcile_forever())
         if self.hub_sync is not None and self.workbench_settings.hub_group_sync_interval > 0:
             self._hub_poll_task = asyncio.create_task(self._poll_hub_forever())
+
+    def _page_token_per_user(self, serverapp: Any) -> None:
+        """A server shared with per-user tokens: each browser acts as whoever signed in.
+
+        JupyterLab puts the server's (owner's) token in every page, and its frontend sends it
+        with every request -- everyone would act as the owner. With per-user tokens the page
+        carries none, and requests go with the caller's own login cookie (as behind a hub).
+        """
+        provider = serverapp.identity_provider
+        if isinstance(provider, WorkbenchIdentityProvider) and provider.user_tokens:
+            page_config = serverapp.web_app.settings.setdefault("page_config_data", {})
+            page_config["token"] = ""
 
     async def _reconcile_forever(self) -> None:
         from .hub.usage_sync import reconcile_with_hub

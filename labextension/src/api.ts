@@ -94,3 +94,42 @@ export function createProject(name: string): Promise<IProject> {
 export function listMembers(slug: string): Promise<IPage<IMember>> {
   return requestAPI<IPage<IMember>>(`projects/${encodeURIComponent(slug)}/members`);
 }
+
+/** A collaborative document (README, notes, a card, a report) and its room. */
+export interface IDocument {
+  id: string;
+  project: string;
+  kind: string;
+  ref: string;
+  title: string;
+  created_by: string | null;
+  created_at: string;
+  can_write?: boolean;
+  room: string;
+  text?: string;
+}
+
+export function listDocuments(slug: string): Promise<{ items: IDocument[] }> {
+  return requestAPI<{ items: IDocument[] }>(`projects/${encodeURIComponent(slug)}/documents`);
+}
+
+/** Create the project's document of this kind and ref, or get the one that exists. */
+export function openDocumentRecord(slug: string, kind: string, ref = ''): Promise<IDocument> {
+  return requestAPI<IDocument>(`projects/${encodeURIComponent(slug)}/documents`, {
+    method: 'POST',
+    body: JSON.stringify({ kind, ref })
+  });
+}
+
+export function getDocument(id: string): Promise<IDocument> {
+  return requestAPI<IDocument>(`documents/${encodeURIComponent(id)}`);
+}
+
+export interface IMe {
+  username: string;
+  display_name: string | null;
+}
+
+export function getMe(): Promise<IMe> {
+  return requestAPI<IMe>('me');
+}

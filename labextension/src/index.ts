@@ -3,14 +3,16 @@
  */
 import {
   ILayoutRestorer,
+  IRouter,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { getDocument, getMe } from './api';
 import { IPanelSettings, WorkbenchPanel } from './panel';
 
 const PLUGIN_ID = 'jupyter-workbench:plugin';
@@ -18,7 +20,12 @@ const PLUGIN_ID = 'jupyter-workbench:plugin';
 export namespace CommandIDs {
   export const open = 'workbench:open';
   export const newProject = 'workbench:new-project';
+  export const openDocument = 'workbench:open-document';
+  export const openDocumentFromURL = 'workbench:open-document-from-url';
 }
+
+/** ?workbench-document=ID in a lab URL opens that document (a link to share). */
+const DOCUMENT_URL = /[?&]workbench-document=([0-9a-f]{32})/;
 
 /** A flask on a bench: the sidebar tab's icon (themed through jp-icon3). */
 export const workbenchIcon = new LabIcon({
@@ -35,16 +42,50 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'The Jupyter Workbench sidebar: projects and their members.',
   autoStart: true,
-  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer, ITranslator],
+  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer, ITranslator, IRouter],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     settingRegistry: ISettingRegistry | null,
     restorer: ILayoutRestorer | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    router: IRouter | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyter_workbench');
-    const panel = new WorkbenchPanel(trans);
+    const open = new Map<string, MainAreaWidget>();
+
+    /** Open a document's collaborative editor (the editor code loads on first use). */
+    const openDocument = async (id: string): Promise<void> => {
+      const existing = open.get(id);
+      if (existing && !existing.isDisposed) {
+        app.shell.activateById(existing.id);
+        return;
+      }
+      try {
+        const [{ DocumentEditor }, record, me] = await Promise.all([
+          import('./editor'),
+          getDocument(id),
+          getMe().catch(() => null)
+        ]);
+        const user = me ? { username: me.username, name: me.display_name || me.username } : undefined;
+        const editor = new DocumentEditor(record, trans, user);
+        const widget = new MainAreaWidget({ content: editor });
+        widget.id = `jp-workbench-document-${id}`;
+        widget.title.label = editor.title.label;
+        widget.title.caption = editor.title.caption;
+        widget.title.icon = workbenchIcon;
+        widget.title.closable = true;
+        open.set(id, widget);
+        widget.disposed.connect(() => open.delete(id));
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+        editor.focusEditor();
+      } catch (error) {
+        await showErrorMessage(trans.__('Cannot open the document'), (error as Error).message);
+      }
+    };
+
+    const panel = new WorkbenchPanel(trans, id => void openDocument(id));
     panel.title.icon = workbenchIcon;
     app.shell.add(panel, 'left', { rank: 150 });
     restorer?.add(panel, panel.id);
@@ -63,6 +104,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
         panel.focusNewProject();
       }
     });
+    app.commands.addCommand(CommandIDs.openDocument, {
+      label: trans.__('Workbench: Open Document'),
+      caption: trans.__('Open a collaborative workbench document by its id'),
+      execute: args => openDocument(String(args.id ?? ''))
+    });
+    app.commands.addCommand(CommandIDs.openDocumentFromURL, {
+      execute: args => {
+        const match = DOCUMENT_URL.exec(String((args as { search?: string }).search ?? ''));
+        return match ? openDocument(match[1]) : undefined;
+      }
+    });
+    router?.register({ command: CommandIDs.openDocumentFromURL, pattern: DOCUMENT_URL });
+
     if (palette) {
       const category = trans.__('Workbench');
       palette.addItem({ command: CommandIDs.open, category });

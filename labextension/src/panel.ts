@@ -7,10 +7,13 @@ import { Widget } from '@lumino/widgets';
 
 import {
   createProject,
+  IDocument,
   IMember,
   IProject,
+  listDocuments,
   listMembers,
   listProjects,
+  openDocumentRecord,
   WorkbenchAPIError
 } from './api';
 
@@ -39,9 +42,10 @@ function messageOf(error: unknown): string {
 }
 
 export class WorkbenchPanel extends Widget {
-  constructor(trans: TranslationBundle) {
+  constructor(trans: TranslationBundle, openDocument: (id: string) => void = () => undefined) {
     super();
     this._trans = trans;
+    this._openDocument = openDocument;
     this.id = 'jupyter-workbench-panel';
     this.addClass('jp-WorkbenchPanel');
     this.title.caption = trans.__('Workbench');
@@ -95,7 +99,7 @@ export class WorkbenchPanel extends Widget {
         this._selected = slugs.includes(preferred) ? preferred : (slugs[0] ?? null);
       }
       this._renderProjects();
-      await this._loadMembers();
+      await Promise.all([this._loadMembers(), this._loadDocuments()]);
     } catch (error) {
       this._showError(this._listError, messageOf(error));
     } finally {
@@ -199,6 +203,45 @@ export class WorkbenchPanel extends Widget {
     );
     this._members.hidden = true;
 
+    // the selected project's collaborative documents
+    this._docsError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
+    this._docsError.hidden = true;
+    this._docList = h('ul', {
+      class: 'jp-WorkbenchPanel-documents',
+      'aria-label': trans.__('Documents of the selected project')
+    });
+    const readme = h(
+      'button',
+      { class: 'jp-mod-styled jp-WorkbenchPanel-readme', type: 'button' },
+      trans.__('Open README')
+    );
+    readme.addEventListener('click', () => void this._openRecord('readme', ''));
+    this._notesInput = h('input', {
+      class: 'jp-mod-styled',
+      'aria-label': trans.__('Name of new notes'),
+      placeholder: trans.__('notes name, e.g. meeting-2026-11')
+    }) as HTMLInputElement;
+    const notes = h(
+      'form',
+      { class: 'jp-WorkbenchPanel-newNotes' },
+      this._notesInput,
+      h('button', { class: 'jp-mod-styled', type: 'submit' }, trans.__('New notes'))
+    );
+    notes.addEventListener('submit', event => {
+      event.preventDefault();
+      void this._openRecord('notes', this._notesInput.value.trim());
+    });
+    this._docs = h(
+      'section',
+      { class: 'jp-WorkbenchPanel-section' },
+      h('h3', {}, trans.__('Documents')),
+      this._docsError,
+      this._docList,
+      readme,
+      notes
+    );
+    this._docs.hidden = true;
+
     this.node.append(
       header,
       h(
@@ -210,7 +253,8 @@ export class WorkbenchPanel extends Widget {
         this._projectList
       ),
       h('section', { class: 'jp-WorkbenchPanel-section' }, form),
-      this._members
+      this._members,
+      this._docs
     );
   }
 
@@ -265,7 +309,58 @@ export class WorkbenchPanel extends Widget {
     this._userChose = true;
     this._selected = slug;
     this._renderProjects();
-    await this._loadMembers();
+    await Promise.all([this._loadMembers(), this._loadDocuments()]);
+  }
+
+  private async _loadDocuments(): Promise<void> {
+    const slug = this._selected;
+    this._docs.hidden = slug === null;
+    this._docsError.hidden = true;
+    if (slug === null) {
+      return;
+    }
+    try {
+      const { items } = await listDocuments(slug);
+      if (slug !== this._selected) {
+        return;
+      }
+      this._docList.replaceChildren(...items.map(d => this._documentItem(d)));
+    } catch (error) {
+      this._docList.replaceChildren();
+      this._showError(this._docsError, messageOf(error));
+    }
+  }
+
+  private _documentItem(doc: IDocument): HTMLElement {
+    const item = h(
+      'li',
+      { class: 'jp-WorkbenchPanel-document', 'data-document': doc.id, tabindex: '0' },
+      h('span', {}, doc.title || doc.kind),
+      h('span', { class: 'jp-WorkbenchPanel-role' }, doc.kind)
+    );
+    item.addEventListener('click', () => this._openDocument(doc.id));
+    item.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        this._openDocument(doc.id);
+      }
+    });
+    return item;
+  }
+
+  private async _openRecord(kind: string, ref: string): Promise<void> {
+    const slug = this._selected;
+    if (slug === null) {
+      return;
+    }
+    this._docsError.hidden = true;
+    try {
+      const doc = await openDocumentRecord(slug, kind, ref);
+      this._notesInput.value = '';
+      this._openDocument(doc.id);
+      await this._loadDocuments();
+    } catch (error) {
+      this._showError(this._docsError, messageOf(error));
+    }
   }
 
   private async _loadMembers(): Promise<void> {
@@ -341,4 +436,9 @@ export class WorkbenchPanel extends Widget {
   private _membersTitle!: HTMLElement;
   private _membersError!: HTMLElement;
   private _memberList!: HTMLElement;
+  private _openDocument: (id: string) => void;
+  private _docs!: HTMLElement;
+  private _docsError!: HTMLElement;
+  private _docList!: HTMLElement;
+  private _notesInput!: HTMLInputElement;
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -39,6 +40,8 @@ class Lab:
     url: str
     token: str
     log: Path
+    user_tokens: dict[str, str]  # username -> token (a team sharing one server)
+    database_url: str
 
     def api(self, path: str) -> str:
         return f"{self.url}/workbench/api/v1/{path}"
@@ -46,8 +49,26 @@ class Lab:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
+    yield from start_lab(tmp_path)
+
+
+@pytest.fixture
+def team_lab(tmp_path: Path) -> Iterator[Lab]:
+    """A lab shared by alice, bob and carol, each with their own token."""
+    yield from start_lab(tmp_path, ["alice", "bob", "carol"])
+
+
+def start_lab(tmp_path: Path, users: list[str] | None = None) -> Iterator[Lab]:
     port, token = _free_port(), "lab-ui-token"
     (tmp_path / "notebooks").mkdir()
+    user_tokens = {user: f"lab-{user}-{os.urandom(6).hex()}" for user in users or []}
+    if user_tokens:
+        config = {
+            "WorkbenchIdentityProvider": {"user_tokens": {t: u for u, t in user_tokens.items()}}
+        }
+        (tmp_path / "config").mkdir(exist_ok=True)
+        (tmp_path / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
+    database_url = f"sqlite:///{tmp_path / 'workbench.db'}"
     cmd = [
         sys.executable, "-m", "jupyterlab",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
@@ -55,7 +76,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         f"--ServerApp.root_dir={tmp_path / 'notebooks'}",
         f"--IdentityProvider.token={token}",
         "--ServerApp.identity_provider_class=jupyter_workbench.identity.WorkbenchIdentityProvider",
-        f"--Workbench.database_url=sqlite:///{tmp_path / 'workbench.db'}",
+        f"--Workbench.database_url={database_url}",
         "--Workbench.mlflow_autostart=False",
     ]  # fmt: skip
     log = tmp_path / "lab.log"
@@ -77,7 +98,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
                 proc.kill()
                 raise RuntimeError(log.read_text()[-3000:]) from None
             time.sleep(0.2)
-    yield Lab(url, token, log)
+    yield Lab(url, token, log, user_tokens, database_url)
     proc.terminate()
     try:
         proc.wait(timeout=20)

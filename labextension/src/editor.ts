@@ -1,0 +1,174 @@
+/**
+ * A collaborative markdown editor for workbench documents (README, notes, cards, reports):
+ * CodeMirror 6 bound to the document's Y.Text 'content' through its room (y-websocket), with
+ * collaborators' cursors and names. Loaded on first use (a separate bundle chunk).
+ */
+import { markdown } from '@codemirror/lang-markdown';
+import { EditorState } from '@codemirror/state';
+import { EditorView, keymap } from '@codemirror/view';
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next';
+import { WebsocketProvider } from 'y-websocket';
+import * as Y from 'yjs';
+
+import { API_PATH, IDocument } from './api';
+
+export interface IUser {
+  username?: string;
+  name?: string;
+  color?: string;
+}
+
+/** Editor colours from JupyterLab's CSS variables: light, dark and high-contrast themes. */
+const theme = EditorView.theme({
+  '&': {
+    height: '100%',
+    color: 'var(--jp-content-font-color1)',
+    backgroundColor: 'var(--jp-layout-color0)',
+    fontSize: 'var(--jp-code-font-size)'
+  },
+  '.cm-content': { fontFamily: 'var(--jp-code-font-family)', caretColor: 'var(--jp-editor-cursor-color)' },
+  '.cm-scroller': { overflow: 'auto' },
+  '&.cm-focused .cm-cursor': { borderLeftColor: 'var(--jp-editor-cursor-color)' },
+  '.cm-ySelectionInfo': { opacity: '1', fontFamily: 'var(--jp-ui-font-family)' }
+});
+
+export class DocumentEditor extends Widget {
+  constructor(record: IDocument, trans: TranslationBundle, me?: IUser) {
+    super();
+    this.record = record;
+    this._trans = trans;
+    this.id = `workbench-document-${record.id}`;
+    this.addClass('jp-WorkbenchDocument');
+    this.title.label = record.title || record.kind;
+    this.title.caption = trans.__('%1 (%2) in project %3', record.title, record.kind, record.project);
+    this.title.closable = true;
+
+    const bar = document.createElement('div');
+    bar.className = 'jp-WorkbenchDocument-bar';
+    this._status = document.createElement('span');
+    this._status.className = 'jp-WorkbenchDocument-status';
+    this._status.setAttribute('role', 'status');
+    this._people = document.createElement('ul');
+    this._people.className = 'jp-WorkbenchDocument-people';
+    this._people.setAttribute('aria-label', trans.__('Collaborators'));
+    bar.append(this._status, this._people);
+    this._host = document.createElement('div');
+    this._host.className = 'jp-WorkbenchDocument-editor';
+    this.node.append(bar, this._host);
+
+    const settings = ServerConnection.makeSettings();
+    const url = URLExt.join(settings.wsUrl, API_PATH, 'rooms');
+    const params: Record<string, string> = settings.token ? { token: settings.token } : {};
+    this._doc = new Y.Doc();
+    this._provider = new WebsocketProvider(url, record.id, this._doc, { params, disableBc: true });
+    this._provider.on('status', (event: { status: string }) => this._showStatus(event.status));
+    this._provider.on('connection-close', (event: CloseEvent | null) => {
+      if (event && event.code >= 4400 && event.code < 4500) {
+        // the server refused us (access revoked, document deleted): do not reconnect
+        this._provider.shouldConnect = false;
+        this._showStatus('closed', event.reason);
+      }
+    });
+    const ytext = this._doc.getText('content');
+    const undoManager = new Y.UndoManager(ytext);
+    const writable = record.can_write !== false;
+    this._view = new EditorView({
+      parent: this._host,
+      state: EditorState.create({
+        doc: ytext.toString(),
+        extensions: [
+          keymap.of(yUndoManagerKeymap),
+          markdown(),
+          EditorView.lineWrapping,
+          theme,
+          EditorState.readOnly.of(!writable),
+          EditorView.editable.of(writable),
+          EditorView.contentAttributes.of({
+            'aria-label': trans.__('Text of %1', record.title || record.kind)
+          }),
+          yCollab(ytext, this._provider.awareness, { undoManager })
+        ]
+      })
+    });
+    this._writable = writable;
+    if (me) {
+      // the server writes the real user into everyone's state; this is only for our own list
+      this._provider.awareness.setLocalStateField('user', me);
+    }
+    this._provider.awareness.on('change', () => this._renderPeople());
+    this._renderPeople();
+  }
+
+  readonly record: IDocument;
+
+  /** The shared text (for tests and commands). */
+  get text(): string {
+    return this._doc.getText('content').toString();
+  }
+
+  focusEditor(): void {
+    this._view.focus();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._provider.destroy();
+    this._view.destroy();
+    this._doc.destroy();
+    super.dispose();
+  }
+
+  private _showStatus(status: string, reason = ''): void {
+    const trans = this._trans;
+    const labels: Record<string, string> = {
+      connected: this._writable ? trans.__('Live') : trans.__('Live · read-only (viewer)'),
+      connecting: trans.__('Connecting…'),
+      disconnected: trans.__('Offline: your edits are kept and merge when you reconnect'),
+      closed: trans.__('Closed by the server: %1', reason)
+    };
+    this._status.textContent = labels[status] ?? status;
+    this._status.dataset.status = status;
+  }
+
+  private _renderPeople(): void {
+    const me = this._doc.clientID;
+    const people = new Map<string, { user: IUser; self: boolean }>();
+    this._provider.awareness.getStates().forEach((state, clientId) => {
+      const user = (state as { user?: IUser }).user;
+      if (!user) {
+        return;
+      }
+      const key = user.username ?? user.name ?? String(clientId);
+      const self = clientId === me || people.get(key)?.self === true;
+      people.set(key, { user, self });
+    });
+    this._people.replaceChildren(
+      ...[...people.values()].map(({ user, self }) => {
+        const item = document.createElement('li');
+        item.className = 'jp-WorkbenchDocument-person';
+        item.dataset.username = user.username ?? '';
+        const dot = document.createElement('span');
+        dot.className = 'jp-WorkbenchDocument-dot';
+        dot.style.backgroundColor = user.color ?? 'var(--jp-brand-color1)';
+        const name = user.name ?? user.username ?? '';
+        item.append(dot, self ? this._trans.__('%1 (you)', name) : name);
+        return item;
+      })
+    );
+  }
+
+  private _trans: TranslationBundle;
+  private _status: HTMLElement;
+  private _people: HTMLElement;
+  private _host: HTMLElement;
+  private _doc: Y.Doc;
+  private _provider: WebsocketProvider;
+  private _view: EditorView;
+  private _writable: boolean;
+}

@@ -1,0 +1,126 @@
+"""Two users in two browsers co-edit a model card in JupyterLab; a third, a viewer, cannot type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from jupyter_workbench.core import experiments
+from jupyter_workbench.core.context import Identity
+from jupyter_workbench.db.models import Project
+from jupyter_workbench.service import WorkbenchService
+from jupyter_workbench.settings import Workbench
+
+from .conftest import OUTPUT, Lab, in_chromium
+from .test_lab_ui import console_error
+
+EDITOR = ".jp-WorkbenchDocument .cm-content"
+
+
+def _call(lab: Lab, user: str, method: str, path: str, body: Any = None) -> Any:
+    headers = {"Authorization": f"token {lab.user_tokens[user]}"}
+    r = requests.request(method, lab.api(path), json=body, headers=headers, timeout=30)
+    assert r.status_code < 300, r.text
+    return r.json() if r.content else None
+
+
+def _record_model(lab: Lab, tmp_path: Path, slug: str, name: str) -> None:
+    """The project's registered model (this lab runs no MLflow: recorded as the proxy does)."""
+    service = WorkbenchService(
+        Workbench(database_url=lab.database_url, data_dir=str(tmp_path / "seed"))
+    )
+    try:
+
+        def record(s: Any, ctx: Any) -> None:
+            project = s.scalar(select(Project).where(Project.slug == slug))
+            experiments.record_model(s, ctx, project, name)
+
+        service.call(Identity("alice", "alice"), record, write=True)
+    finally:
+        service.close()
+
+
+# the document's text as the editor shows it, without collaborators' carets and name labels
+TEXT_JS = f"""() => [...document.querySelectorAll('{EDITOR} .cm-line')].map(line => {{
+    const copy = line.cloneNode(true);
+    copy.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer').forEach(n => n.remove());
+    return copy.textContent.replace(/\\u2060/g, '');
+}}).join('\\n')"""
+
+
+def _text(page: Any) -> str:
+    return str(page.evaluate(TEXT_JS))
+
+
+@pytest.mark.slow
+def test_two_browsers_edit_a_model_card_together(team_lab: Lab, tmp_path: Path) -> None:
+    lab = team_lab
+    for user in ("bob", "carol"):
+        _call(lab, user, "GET", "me")
+    slug = _call(lab, "alice", "POST", "projects", {"name": "Vision"})["slug"]
+    _call(lab, "alice", "POST", f"projects/{slug}/members", {"user": "bob", "role": "editor"})
+    _call(lab, "alice", "POST", f"projects/{slug}/members", {"user": "carol", "role": "viewer"})
+    _record_model(lab, tmp_path, slug, "resnet")
+    doc = _call(lab, "alice", "POST", f"projects/{slug}/documents",
+                {"kind": "model-card", "ref": "resnet"})  # fmt: skip
+    errors: list[str] = []
+    seen: list[str] = []
+
+    def scenario(chromium: Any) -> None:
+        pages = {}
+        for user in ("alice", "bob", "carol"):
+            context = chromium.new_context(viewport={"width": 1100, "height": 700})
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.on("console", lambda msg: (text := console_error(msg)) and errors.append(text))
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # a shareable link: ?workbench-document=ID opens the document
+            page.goto(f"{lab.url}/lab?token={lab.user_tokens[user]}"
+                      f"&workbench-document={doc['id']}")  # fmt: skip
+            page.wait_for_selector(EDITOR)
+            pages[user] = page
+        alice, bob, carol = pages["alice"], pages["bob"], pages["carol"]
+
+        alice.click(EDITOR)
+        alice.keyboard.type("# ResNet\nAlice: trained on clicks v3.")
+        bob.wait_for_function(
+            f"document.querySelector('{EDITOR}').innerText.includes('trained on clicks v3.')"
+        )
+        bob.click(EDITOR)
+        bob.keyboard.press("Control+End")
+        bob.keyboard.type("\nBob: top-1 91%.")
+        alice.wait_for_function(
+            f"document.querySelector('{EDITOR}').innerText.includes('Bob: top-1 91%.')"
+        )
+        # each sees the other by name: in the document's bar and on the other's cursor
+        alice.wait_for_selector(".jp-WorkbenchDocument-person[data-username=bob]")
+        bob.wait_for_selector(".jp-WorkbenchDocument-person[data-username=alice]")
+        assert "bob" in alice.inner_text(".jp-WorkbenchDocument-person[data-username=bob]")
+        alice.wait_for_selector(".cm-ySelectionInfo:text-is('bob')", state="attached")
+        bob.wait_for_selector(".cm-ySelectionInfo:text-is('alice')", state="attached")
+        OUTPUT.mkdir(exist_ok=True)
+        alice.screenshot(path=str(OUTPUT / "collab-editor.png"))
+
+        # carol, a viewer: she sees it all live, marked read-only, and cannot change a byte
+        carol.wait_for_function(
+            f"document.querySelector('{EDITOR}').innerText.includes('Bob: top-1 91%.')"
+        )
+        assert "read-only" in carol.inner_text(".jp-WorkbenchDocument-status")
+        assert carol.get_attribute(EDITOR, "contenteditable") == "false"
+        carol.click(EDITOR)
+        carol.keyboard.type("CAROL WAS HERE")
+        alice.keyboard.type(" Done.")
+        carol.wait_for_function(f"document.querySelector('{EDITOR}').innerText.includes('Done.')")
+        assert "CAROL" not in _text(carol) and "CAROL" not in _text(alice)
+        assert _text(alice) == _text(bob) == _text(carol)
+        seen.append(_text(alice))
+
+    in_chromium(scenario)
+    assert not errors, errors
+    text = _call(lab, "carol", "GET", f"documents/{doc['id']}")["text"]
+    assert text == seen[0]
+    assert text == "# ResNet\nAlice: trained on clicks v3. Done.\nBob: top-1 91%."
