@@ -24,7 +24,11 @@ from .clients import Collaborator, eventually
 @pytest.fixture
 def jp_server_config(jp_server_config: Any) -> Any:
     jp_server_config["Workbench"].update(
-        {"collab_access_check_seconds": 0.5, "collab_room_idle_seconds": 0.3}
+        {
+            "collab_access_check_seconds": 0.5,
+            "collab_room_idle_seconds": 0.3,
+            "collab_snapshot_minutes": 0.01,  # an automatic snapshot after 0.6 s of editing
+        }
     )
     return jp_server_config
 
@@ -198,12 +202,35 @@ async def test_snapshots_diff_and_restore_converge_for_everyone(api, ws_root) ->
     assert r.status == 200 and r.json["text"] == "line one\nline two\n"
     await eventually(lambda: str(alice.text) == str(bob.text) == "line one\nline two\n")
     r = await api("alice").get(f"documents/{doc_id}/snapshots")
-    assert [s["name"] for s in r.json["items"]] == ["v1"]
+    assert [s["name"] for s in r.json["items"] if not s["automatic"]] == ["v1"]
     r = await api("alice").get("audit", params={"project": slug})
     actions = {e["action"] for e in r.json["items"]}
     assert {"document.create", "document.snapshot", "document.restore"} <= actions
     for c in (alice, bob):
         await c.disconnect()
+
+
+async def test_editing_takes_automatic_snapshots(api, ws_root) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    bob = await client(ws_root, "bob", doc_id).connect()
+    bob.text.insert(0, "draft")
+    await asyncio.sleep(0.7)
+    bob.text.insert(5, " two")
+
+    async def automatic() -> list[Any]:
+        r = await api("carol").get(f"documents/{doc_id}/snapshots")
+        return [s for s in r.json["items"] if s["automatic"]]
+
+    for _ in range(50):
+        if await automatic():
+            break
+        await asyncio.sleep(0.1)
+    snapshots = await automatic()
+    assert len(snapshots) == 1 and snapshots[0]["name"].startswith("auto ")
+    r = await api("carol").get(f"documents/{doc_id}/snapshots/{snapshots[0]['id']}")
+    assert r.json["text"] == "draft two" and r.json["created_by"] is None
+    await bob.disconnect()
 
 
 async def test_compaction_and_a_reopened_room_keep_the_text(api, ws_root, jp_serverapp) -> None:
