@@ -184,6 +184,32 @@ def document_json(s: Session, document: Document, role: Role | None = None) -> d
     return out
 
 
+PUBLISHABLE = ("dataset-card", "model-card")
+
+
+def publish(s: Session, ctx: Ctx, document_id: str, text: str) -> dict[str, Any]:
+    """Make a card document's text the card itself: the dataset's card, or a new revision of
+    the model's card (its structured fields kept). Editors of the project."""
+    document, _ = get_document(s, ctx, document_id, "documents.write")
+    slug, ref = document.project.slug, document.ref
+    if document.kind == "dataset-card":
+        from . import datasets
+
+        dataset = datasets.update_dataset(s, ctx, slug, ref, {"card": text})
+        return {"kind": document.kind, "ref": ref, "dataset_version": dataset.version}
+    if document.kind == "model-card":
+        from . import registry
+
+        _card, current = registry.get_card(s, ctx, slug, ref)
+        fields = dict(current.fields) if current is not None else {}
+        _card, revision = registry.save_card(s, ctx, slug, ref, markdown=text, fields=fields)
+        return {"kind": document.kind, "ref": ref, "revision": revision.number}
+    raise BadRequest(
+        f"a {document.kind} document has no card to publish to (only {', '.join(PUBLISHABLE)})",
+        code="not_publishable",
+    )
+
+
 # -- snapshots -----------------------------------------------------------------------------
 def check_snapshot_name(name: object) -> str:
     if not isinstance(name, str):

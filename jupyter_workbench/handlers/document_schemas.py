@@ -74,3 +74,11 @@ COMPACTION = obj(
         "bytes_after": {"type": "integer"},
     }
 )
+PUBLISHED = obj(
+    {
+        "kind": {"type": "string"},
+        "ref": {"type": "string"},
+        "dataset_version": {"type": "integer"},
+        "revision": {"type": "integer", "description": "The model card's new revision."},
+    }
+)

@@ -142,6 +142,22 @@ class CompactHandler(_DocumentHandler):
                     "bytes_after": result.bytes_after})  # fmt: skip
 
 
+class PublishHandler(_DocumentHandler):
+    """``/documents/{document_id}/publish``."""
+
+    @endpoint(
+        action="documents.write",
+        summary="Publish a card document's current text as the card: the dataset's card, or "
+        "a new revision of the model's card (its fields kept); 400 for other kinds",
+        response=S.PUBLISHED,
+    )
+    async def post(self, document_id: str) -> None:
+        room, _data = await self.room_of(document_id, "documents.write")
+        await room.drained()
+        text = room.text
+        self.reply(await self.call(lambda s, ctx: docs.publish(s, ctx, document_id, text)))
+
+
 class SnapshotsHandler(_DocumentHandler):
     """``/documents/{document_id}/snapshots``."""
 

@@ -133,3 +133,15 @@ export interface IMe {
 export function getMe(): Promise<IMe> {
   return requestAPI<IMe>('me');
 }
+
+export interface IPublished {
+  kind: string;
+  ref: string;
+  revision?: number;
+  dataset_version?: number;
+}
+
+/** Make a card document's text the dataset's or model's card. */
+export function publishDocument(id: string): Promise<IPublished> {
+  return requestAPI<IPublished>(`documents/${encodeURIComponent(id)}/publish`, { method: 'POST' });
+}

@@ -14,7 +14,7 @@ import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 
-import { API_PATH, IDocument } from './api';
+import { API_PATH, IDocument, publishDocument } from './api';
 
 export interface IUser {
   username?: string;
@@ -56,6 +56,32 @@ export class DocumentEditor extends Widget {
     this._people.className = 'jp-WorkbenchDocument-people';
     this._people.setAttribute('aria-label', trans.__('Collaborators'));
     bar.append(this._status, this._people);
+    if (record.can_write !== false && ['dataset-card', 'model-card'].includes(record.kind)) {
+      const publish = document.createElement('button');
+      publish.className = 'jp-mod-styled jp-WorkbenchDocument-publish';
+      publish.textContent = trans.__('Publish to card');
+      publish.title = trans.__('Make this text the %1 of %2', record.kind, record.ref);
+      const note = document.createElement('span');
+      note.className = 'jp-WorkbenchDocument-note';
+      note.setAttribute('role', 'status');
+      publish.addEventListener('click', () => {
+        publish.disabled = true;
+        publishDocument(record.id)
+          .then(done => {
+            note.textContent =
+              done.revision !== undefined
+                ? trans.__('Published as card revision %1', done.revision)
+                : trans.__('Published');
+          })
+          .catch((error: Error) => {
+            note.textContent = error.message;
+          })
+          .finally(() => {
+            publish.disabled = false;
+          });
+      });
+      bar.append(publish, note);
+    }
     this._host = document.createElement('div');
     this._host.className = 'jp-WorkbenchDocument-editor';
     this.node.append(bar, this._host);

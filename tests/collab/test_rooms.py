@@ -276,6 +276,49 @@ async def test_cards_and_readme_start_from_their_current_text(api) -> None:
     assert [d["ref"] for d in r.json["items"]] == ["clicks"]
 
 
+async def test_publishing_a_card_document_updates_the_card(api, ws_root, jp_serverapp) -> None:
+    from sqlalchemy import select
+
+    from jupyter_workbench.core import experiments
+    from jupyter_workbench.core.context import Identity
+    from jupyter_workbench.db.models import Project
+
+    slug = await _project(api)
+    alice = api("alice")
+    await alice.post(f"projects/{slug}/datasets", {"name": "clicks"})
+    service = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.service
+
+    def record(s: Any, ctx: Any) -> None:
+        project = s.scalar(select(Project).where(Project.slug == slug))
+        experiments.record_model(s, ctx, project, f"resnet-{slug}")
+
+    await service.acall(Identity("alice", "alice"), record, write=True)
+    for kind, ref in (("dataset-card", "clicks"), ("model-card", f"resnet-{slug}")):
+        doc_id = (await alice.post(f"projects/{slug}/documents", {"kind": kind, "ref": ref})).json[
+            "id"
+        ]
+        bob = await client(ws_root, "bob", doc_id).connect()
+        bob.text.insert(0, f"# {ref}\nWritten together.")
+        await asyncio.sleep(0.3)
+        assert (await api("carol").post(f"documents/{doc_id}/publish")).status == 403
+        r = await api("bob").post(f"documents/{doc_id}/publish")
+        assert r.status == 200, r
+        await bob.disconnect()
+    r = await alice.get(f"projects/{slug}/datasets/clicks")
+    assert r.json["card"] == "# clicks\nWritten together."
+    from jupyter_workbench.core import registry
+
+    def card(s: Any, ctx: Any) -> str:  # (its REST route also asks MLflow, not running here)
+        _card, revision = registry.get_card(s, ctx, slug, f"resnet-{slug}")
+        return revision.markdown
+
+    markdown = await service.acall(Identity("carol", "carol"), card, write=False)
+    assert markdown == f"# resnet-{slug}\nWritten together."
+    notes = await _document(api, slug)
+    r = await alice.post(f"documents/{notes}/publish")
+    assert r.status == 400 and "no card to publish" in r.json["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [

@@ -299,11 +299,12 @@ def seed_model(
 
 
 def seed_document(service: Any, slug: str) -> dict[str, Any]:
-    """Notes 'matrix' with one snapshot."""
+    """The card document of dataset 'carded', with one snapshot."""
     from jupyter_workbench.core import documents
 
     def make(s: Session, ctx: Any) -> dict[str, Any]:
-        document, _ = documents.open_document(s, ctx, slug, kind="notes", ref="matrix")
+        ds.create(s, ctx, slug, name="carded")
+        document, _ = documents.open_document(s, ctx, slug, kind="dataset-card", ref="carded")
         snapshot = documents.add_snapshot(s, ctx, document.id, name="one", state=b"\x00\x00",
                                           text="")  # fmt: skip
         return {"document_id": document.id, "snapshot_id": snapshot.id}

@@ -118,6 +118,10 @@ def test_two_browsers_edit_a_model_card_together(team_lab: Lab, tmp_path: Path) 
         assert "CAROL" not in _text(carol) and "CAROL" not in _text(alice)
         assert _text(alice) == _text(bob) == _text(carol)
         seen.append(_text(alice))
+        # the text becomes the model's card (a new card revision); viewers have no such button
+        assert carol.locator(".jp-WorkbenchDocument-publish").count() == 0
+        alice.click(".jp-WorkbenchDocument-publish")
+        alice.wait_for_selector(".jp-WorkbenchDocument-note:text('card revision 1')")
 
     in_chromium(scenario)
     assert not errors, errors
