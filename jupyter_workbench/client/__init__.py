@@ -27,7 +27,7 @@ import httpx
 from . import errors
 from .discovery import discover
 from .errors import ConnectionFailed, NotConfigured
-from .models import ModelVersion, Models
+from .models import Models, ModelVersion
 from .resources import Datasets, DatasetVersion, Project
 from .runs import Run, active_run
 

@@ -126,6 +126,9 @@ class _DefaultModels:
     def get(self, ref: str, *, project: str | None = None) -> ModelVersion:
         return client().models.get(ref, project=project)
 
+    def set_alias(self, ref: str | ModelVersion, alias: str) -> ModelVersion:
+        return client().models.set_alias(ref, alias)
+
     def load(self, ref: str, *, project: str | None = None) -> Any:
         return client().models.load(ref, project=project)
 

@@ -8,6 +8,7 @@ is one (a folder with an ``MLmodel`` file), else the local folder of its files.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import re
@@ -91,6 +92,18 @@ class Models:
         made = self.client.post(f"{self._path(slug, name)}/versions", body)
         return ModelVersion(slug, name, str(made["version"]), run_id, str(made["source"]))
 
+    def set_alias(
+        self, ref: str | ModelVersion, alias: str, *, project: str | None = None
+    ) -> ModelVersion:
+        """Point ``alias`` at a version. Protected aliases (``production``, ``champion``...)
+        need a project admin; others ask with a promotion request in the Workbench UI."""
+        mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
+        url = f"{self.client.mlflow_url(mv.project)}/api/2.0/mlflow/registered-models/alias"
+        self.client.request(
+            "POST", url, json={"name": mv.name, "alias": alias, "version": mv.version}
+        )
+        return self.get(f"{mv.name}/{mv.version}", project=mv.project)
+
     def get(self, ref: str, *, project: str | None = None) -> ModelVersion:
         """The version a reference names (``NotFound`` with what exists when there is none)."""
         name, alias, version = parse_ref(ref)
@@ -122,10 +135,13 @@ class Models:
     def download(self, ref: str | ModelVersion, *, project: str | None = None) -> Path:
         """A local copy of a version's files (downloaded once, then cached)."""
         mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
-        root = Path(
-            os.environ.get("WORKBENCH_CACHE_DIR")
-            or Path.home() / ".cache" / "jupyter-workbench"
-        ) / "models"
+        root = (
+            Path(
+                os.environ.get("WORKBENCH_CACHE_DIR")
+                or Path.home() / ".cache" / "jupyter-workbench"
+            )
+            / "models"
+        )
         key = hashlib.sha256(f"{self.client.url} {mv.run_id} {mv.source}".encode()).hexdigest()
         target = root / mv.project / mv.name / f"v{mv.version}-{key[:12]}"
         if (target / ".complete").exists():
@@ -160,7 +176,7 @@ class Models:
             return mlflow.pyfunc.load_model(str(folder))
         return folder
 
-    def _artifact_files(self, mv: ModelVersion, path: str) -> list[tuple[str, str]]:
+    def _artifact_files(self, mv: ModelVersion, path: str) -> builtins.list[tuple[str, str]]:
         """``(path under the model folder, download URL)`` of every file under ``path``."""
         base = self.client.mlflow_url(mv.project)
         info = self.client.request(
@@ -170,7 +186,7 @@ class Models:
         if not root.startswith("mlflow-artifacts:"):
             raise NotFound(f"{mv}: artifacts at {root} are not served by the workbench")
         where = root[len("mlflow-artifacts:") :].lstrip("/")
-        out: list[tuple[str, str]] = []
+        out: builtins.list[tuple[str, str]] = []
         pending = [path]
         while pending:
             current = pending.pop()

@@ -115,7 +115,8 @@ class Run:
         )
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        self.client.post(f"runs/{self.run_id}/batch", {"tags": {k: str(v) for k, v in tags.items()}})
+        body = {"tags": {k: str(v) for k, v in tags.items()}}
+        self.client.post(f"runs/{self.run_id}/batch", body)
 
     def record_lineage(self, body: dict[str, Any]) -> dict[str, Any]:
         """Record what the run used (``datasets_read``, ``code``, ``environment``, ``notes``)."""
@@ -335,10 +336,9 @@ def _flavor_of(model: Any) -> str:
         return "sklearn"
     if module == "torch":
         return "pytorch"
-    pyfunc = sys.modules.get("mlflow.pyfunc")
-    if pyfunc is None:
-        import mlflow.pyfunc as pyfunc
-    if isinstance(model, pyfunc.PythonModel) or callable(model):
+    import mlflow.pyfunc
+
+    if isinstance(model, mlflow.pyfunc.PythonModel) or callable(model):
         return "pyfunc"
     raise TypeError(
         f"log_model: cannot tell how to save a {type(model).__name__}; pass a folder, an "

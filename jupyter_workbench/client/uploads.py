@@ -51,7 +51,7 @@ class _Silent:
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (where a widget can be displayed)."""
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    shell = ipython.get_ipython() if ipython is not None else None
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
@@ -62,7 +62,7 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Bar:
     kw: dict[str, Any] = {"total": total, "desc": description, "unit": "B", "unit_scale": True}
     if in_notebook():
         try:
-            import ipywidgets  # noqa: F401
+            import ipywidgets  # type: ignore[import-not-found]  # noqa: F401
             from tqdm.notebook import tqdm as notebook_tqdm
 
             bar: Bar = notebook_tqdm(**kw)
@@ -71,7 +71,8 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Bar:
             pass
     from tqdm import tqdm
 
-    return tqdm(file=sys.stderr, **kw)  # type: ignore[no-any-return]
+    text_bar: Bar = tqdm(file=sys.stderr, **kw)
+    return text_bar
 
 
 def _files(folder: Path) -> list[tuple[str, Path]]:

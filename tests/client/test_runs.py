@@ -125,11 +125,10 @@ async def test_an_exception_in_the_block_fails_the_run_and_is_raised(
 
     def work() -> None:
         client = Client(server_url, tokens["alice"], project="lab")
-        with pytest.raises(ZeroDivisionError):
-            with client.run("lab", "baseline") as run:
-                run.log({"loss": 0.5}, step=0)
-                run.log({"loss": 0.4})  # step 1 by itself
-                _ = 1 / 0
+        with pytest.raises(ZeroDivisionError), client.run("lab", "baseline") as run:
+            run.log({"loss": 0.5}, step=0)
+            run.log({"loss": 0.4})  # step 1 by itself
+            _ = 1 / 0
         stored = mlflow_run(client, run.run_id)
         assert stored["status"] == "FAILED" and stored["metrics"] == {"loss": 0.4}
         assert client.history(run.run_id, "loss")["steps"] == [0, 1]
@@ -139,9 +138,11 @@ async def test_an_exception_in_the_block_fails_the_run_and_is_raised(
         bob = Client(server_url, tokens["bob"], project="lab")
         with pytest.raises(errors.PermissionDenied):
             bob.run("lab", "baseline")
-        with pytest.raises(FileNotFoundError, match="does not exist"):
-            with client.run("lab", "baseline") as other:
-                other.log_artifact("/nonexistent/file.txt")
+        with (
+            pytest.raises(FileNotFoundError, match="does not exist"),
+            client.run("lab", "baseline") as other,
+        ):
+            other.log_artifact("/nonexistent/file.txt")
         assert mlflow_run(client, other.run_id)["status"] == "FAILED"
         client.close()
         bob.close()
