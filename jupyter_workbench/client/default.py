@@ -8,15 +8,18 @@ import threading
 from typing import Any
 
 from . import Client
+from .errors import NotConfigured
 from .models import ModelVersion
 from .resources import DatasetVersion, Project
-from .runs import Run
+from .runs import Run, active_run
 
 __all__ = [
+    "active_run",
     "client",
     "compare",
     "connect",
     "datasets",
+    "log",
     "models",
     "project",
     "projects",
@@ -81,6 +84,14 @@ def run(
     """Start a run in an experiment of the current project (``with wb.run(...) as run:``)."""
     c = client()
     return c.run(c.project_slug(project), experiment, params=params, tags=tags, name=name)
+
+
+def log(metrics: dict[str, float], step: int | None = None) -> None:
+    """``run.log`` on the active run (the innermost ``wb.run``, or the ``%%wb_run`` cell's)."""
+    run = active_run()
+    if run is None:
+        raise NotConfigured("no active run: use `with wb.run(...) as run:` or a %%wb_run cell")
+    run.log(metrics, step=step)
 
 
 def compare(run_ids: list[str]) -> dict[str, Any]:

@@ -242,7 +242,15 @@ class Run:
             with contextlib.suppress(Exception):  # a fluent run on ours: end it with ours
                 current = mlflow.active_run()
                 if current is not None and current.info.run_id == self.run_id:
-                    mlflow.end_run(status)
+                    quiet = os.environ.get("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
+                    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+                    try:
+                        mlflow.end_run(status)
+                    finally:
+                        if quiet is None:
+                            os.environ.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)
+                        else:
+                            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = quiet
             mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
             if mlflow_utils is not None:
                 mlflow_utils._tracking_uri = self._saved_mlflow_uri  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ it took, and says which are still missing.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import struct
@@ -60,15 +61,11 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Bar:
     if not enabled:
         return _Silent()
     kw: dict[str, Any] = {"total": total, "desc": description, "unit": "B", "unit_scale": True}
-    if in_notebook():
-        try:
-            import ipywidgets  # type: ignore[import-not-found]  # noqa: F401
-            from tqdm.notebook import tqdm as notebook_tqdm
+    if in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm as notebook_tqdm
 
-            bar: Bar = notebook_tqdm(**kw)
-            return bar
-        except ImportError:
-            pass
+        bar: Bar = notebook_tqdm(**kw)
+        return bar
     from tqdm import tqdm
 
     text_bar: Bar = tqdm(file=sys.stderr, **kw)
