@@ -120,3 +120,36 @@ async def test_an_interrupted_commit_resumes_and_bad_input_is_clear(
         bob.close()
 
     await asyncio.to_thread(work)
+
+
+async def test_in_a_notebook_the_progress_bar_is_a_widget(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    from .test_magics_kernel import workbench_kernel
+
+    folder = make_folder(tmp_path / "k", {"a.txt": b"alpha\n", "b/c.txt": b"gamma\n"})
+    code = (
+        "import jupyter_workbench as wb\n"
+        f"v = wb.datasets.commit('kernel-data', {str(folder)!r}, message='from a kernel',"
+        " project='other')\n"
+        "print(v, sorted(f['path'] for f in v.files()))"
+    )
+    async with workbench_kernel(server_url, api) as kernel:  # bob owns 'other'
+        msg_id = kernel.execute(code)
+        kinds, printed, widgets = [], [], 0
+        while True:
+            msg = await kernel.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            kinds.append(kind)
+            if kind == "display_data":
+                widgets += "application/vnd.jupyter.widget-view+json" in content["data"]
+            elif kind == "stream" and content["name"] == "stdout":
+                printed.append(content["text"])
+            elif kind == "error":
+                pytest.fail(f"{content['ename']}: {content['evalue']}")
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+    assert "".join(printed) == "<DatasetVersion other/kernel-data v1> ['a.txt', 'b/c.txt']\n"
+    assert widgets == 2 and "comm_open" in kinds  # hashing and uploading bars
