@@ -8,6 +8,7 @@ CUDA restricts them; an empty ``CUDA_VISIBLE_DEVICES`` (or ``-1``) hides every G
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import shutil
@@ -24,8 +25,7 @@ def _from_torch() -> list[str] | None:
     if importlib.util.find_spec("torch") is None:
         return None
     try:
-        import torch
-
+        torch: Any = importlib.import_module("torch")
         if not torch.cuda.is_available():
             return None
         out = []
