@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _CLIENT_API = {
     "connect",
+    "create_project",
     "projects",
     "project",
     "use",

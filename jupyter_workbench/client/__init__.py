@@ -169,6 +169,31 @@ class Client:
         """One project (default: the current one)."""
         return Project(self, self.get(f"projects/{quote(self.project_slug(slug), safe='')}"))
 
+    def create_project(
+        self,
+        name: str,
+        slug: str | None = None,
+        *,
+        description: str = "",
+        visibility: str | None = None,
+        exist_ok: bool = False,
+    ) -> Project:
+        """A new project you own (``exist_ok``: answer the existing one of that slug instead
+        of raising ``Conflict``)."""
+        body: dict[str, Any] = {"name": name}
+        if slug:
+            body["slug"] = slug
+        if description:
+            body["description"] = description
+        if visibility:
+            body["visibility"] = visibility
+        try:
+            return Project(self, self.post("projects", body))
+        except errors.Conflict:
+            if not (exist_ok and slug):
+                raise
+            return self.project(slug)
+
     def use(self, slug: str) -> Project:
         """Make ``slug`` the current project (checked: it must exist and be visible)."""
         project = self.project(slug)

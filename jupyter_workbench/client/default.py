@@ -18,6 +18,7 @@ __all__ = [
     "client",
     "compare",
     "connect",
+    "create_project",
     "datasets",
     "log",
     "models",
@@ -66,6 +67,13 @@ def projects() -> list[Project]:
 def project(slug: str | None = None) -> Project:
     """One project (default: the current one)."""
     return client().project(slug)
+
+
+def create_project(
+    name: str, slug: str | None = None, *, description: str = "", exist_ok: bool = False
+) -> Project:
+    """A new project you own (``exist_ok=True``: the existing one of that slug, if any)."""
+    return client().create_project(name, slug, description=description, exist_ok=exist_ok)
 
 
 def use(slug: str) -> Project:

@@ -122,6 +122,10 @@ class Run:
         """Record what the run used (``datasets_read``, ``code``, ``environment``, ``notes``)."""
         return dict(self.client.post(f"runs/{self.run_id}/lineage", body))
 
+    def history(self, key: str, max_points: int = 2000) -> dict[str, Any]:
+        """A metric's stored points (``steps``, ``values``; downsampled past ``max_points``)."""
+        return self.client.history(self.run_id, key, max_points=max_points)
+
     def lineage(self) -> dict[str, Any]:
         return dict(self.client.get(f"runs/{self.run_id}/lineage"))
 
