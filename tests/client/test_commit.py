@@ -81,7 +81,9 @@ async def test_an_interrupted_commit_resumes_and_bad_input_is_clear(
 ) -> None:
     tokens = await seed(api)
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    folder = make_folder(tmp_path / "data", {"a.bin": os.urandom(600_000), "b.txt": b"bee\n"})
+    folder = make_folder(
+        tmp_path / "data", {"a.bin": os.urandom(600_000), "b.txt": b"bee\n", "empty": b""}
+    )
 
     def work() -> None:
         client = Client(server_url, tokens["alice"], project="lab", backoff=0.01)
@@ -105,6 +107,7 @@ async def test_an_interrupted_commit_resumes_and_bad_input_is_clear(
         version = client.datasets.commit("logs", folder, message="resumed", progress=False)
         assert version.version == 1 and len(created) == 1  # the same upload, resumed
         assert version.read_bytes("b.txt") == b"bee\n"
+        assert {f["path"]: f["size"] for f in version.files()}["empty"] == 0
 
         with pytest.raises(FileNotFoundError, match="is not a folder"):
             client.datasets.commit("logs", tmp_path / "missing")
