@@ -280,23 +280,38 @@ class Run:
             raise self._error
 
     def end(self, status: str = "FINISHED", timeout: float = 60.0) -> None:
-        """Flush, then mark the run finished (or FAILED/KILLED)."""
+        """Flush, then mark the run finished (or FAILED/KILLED). Points the server refused
+        make the run FAILED, and the refusal is raised."""
         if self._closed:
             return
+        refused: WorkbenchError | None = None
         try:
             self.flush(timeout)
+        except WorkbenchError as exc:
+            refused, status = exc, "FAILED"
         finally:
             self._closed = True
             with self._lock:
                 self._lock.notify_all()
             self._deactivate(status)
-        self.client.request(
-            "POST",
-            f"{self._mlflow_api}/runs/update",
-            json={"run_id": self.run_id, "status": status, "end_time": int(time.time() * 1000)},
-        )
-        self.status = status
+        try:
+            self.client.request(
+                "POST",
+                f"{self._mlflow_api}/runs/update",
+                json={
+                    "run_id": self.run_id,
+                    "status": status,
+                    "end_time": int(time.time() * 1000),
+                },
+            )
+        except WorkbenchError:
+            if refused is None:
+                raise
+        else:
+            self.status = status
         _open_runs.discard(self)
+        if refused is not None:
+            raise refused
 
     def __enter__(self) -> Run:
         self.activate()

@@ -76,7 +76,15 @@ async def test_register_versions_aliases_and_load(
         assert isinstance(local, Path) and str(folder_model) == "raw-weights/1"
         assert (local / "w.bin").read_bytes() == b"\x00\x01"
         assert (local / "config.json").read_text() == '{"layers": 2}'
-        assert [m["name"] for m in wb.models.list()] == ["raw-weights", "scaler"]
+        # a scikit-learn model is saved with MLflow's sklearn flavor by itself
+        from sklearn.linear_model import LinearRegression
+
+        line = LinearRegression().fit([[0.0], [1.0]], [1.0, 3.0])
+        with wb.run(experiment="models") as run:
+            run.log_model(line, name="sk")
+        wb.models.register(run, "linear", artifact_path="sk")
+        assert [round(float(v), 6) for v in wb.models.load("linear").predict([[2.0]])] == [5.0]
+        assert [m["name"] for m in wb.models.list()] == ["linear", "raw-weights", "scaler"]
 
         with pytest.raises(errors.NotFound, match=r"no alias 'staging' \(aliases: production\)"):
             wb.models.load("scaler@staging")

@@ -144,6 +144,11 @@ async def test_an_exception_in_the_block_fails_the_run_and_is_raised(
         ):
             other.log_artifact("/nonexistent/file.txt")
         assert mlflow_run(client, other.run_id)["status"] == "FAILED"
+        # a point the server refuses: the error is raised when the run ends, and it FAILED
+        with pytest.raises(errors.BadRequest), client.run("lab", "baseline") as refused:
+            refused.log({"k" * 300: 1.0})
+        assert mlflow_run(client, refused.run_id)["status"] == "FAILED"
+        assert refused.status == "FAILED"
         client.close()
         bob.close()
 
