@@ -29,9 +29,10 @@ from .discovery import discover
 from .errors import ConnectionFailed, NotConfigured
 from .models import Models, ModelVersion
 from .resources import Datasets, DatasetVersion, Project
-from .runs import Run, active_run
+from .runs import BATCH_POINTS, Run, active_run
 
 __all__ = [
+    "BATCH_POINTS",
     "Client",
     "DatasetVersion",
     "ModelVersion",
