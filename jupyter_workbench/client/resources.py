@@ -100,14 +100,22 @@ class Datasets:
     ) -> DatasetVersion:
         """Upload a folder as a new version of ``name`` (created on first commit), with a
         progress bar; only chunks the workbench lacks travel, and an interrupted upload
-        resumes where it stopped when called again."""
+        resumes where it stopped when called again. Inside a run, the new version is recorded
+        as written by that run."""
         from .uploads import commit_folder
+
+        from .runs import active_run
 
         slug = self.client.project_slug(project)
         version = commit_folder(
             self.client, slug, name, Path(folder), message=message, progress=progress
         )
-        return self.get(name, version=version, project=slug)
+        data = self.client.get(f"projects/{_q(slug)}/datasets/{_q(name)}/versions/v{version}")
+        run = active_run()
+        if run is not None and run.client.url == self.client.url:
+            ref = {"project": slug, "dataset": name, "version": f"v{version}"}
+            run.record_lineage({"datasets_written": [ref]})
+        return DatasetVersion(self.client, slug, name, data)
 
 
 class DatasetVersion:

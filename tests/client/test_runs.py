@@ -87,6 +87,7 @@ async def test_a_run_logs_in_batches_records_lineage_and_takes_plain_mlflow_call
             run.log_artifact(tmp_path / "notes.txt")
             run.log_artifact(tmp_path / "plots", "figures")
             run.log_text("print('hi')\n", "code/cell.py")
+            made = wb.datasets.commit("features", tmp_path / "plots", progress=False)
         assert run.status == "FINISHED" and events.version == 1
         # 6000 points travelled in a few requests, not one each (the params: one more)
         assert 2 <= len(batches) < 40
@@ -103,6 +104,9 @@ async def test_a_run_logs_in_batches_records_lineage_and_takes_plain_mlflow_call
         ]
         lineage = run.lineage()
         assert [(d["dataset"], d["version"]) for d in lineage["datasets_read"]] == [("events", 1)]
+        assert [(d["dataset"], d["version"]) for d in lineage["datasets_written"]] == [
+            ("features", made.version)
+        ]
         # after the block: no active run, MLflow's fluent API and environment are back
         assert mlflow.active_run() is None
         assert "MLFLOW_RUN_ID" not in os.environ
