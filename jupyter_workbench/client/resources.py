@@ -102,9 +102,8 @@ class Datasets:
         progress bar; only chunks the workbench lacks travel, and an interrupted upload
         resumes where it stopped when called again. Inside a run, the new version is recorded
         as written by that run."""
-        from .uploads import commit_folder
-
         from .runs import active_run
+        from .uploads import commit_folder
 
         slug = self.client.project_slug(project)
         version = commit_folder(
