@@ -9,6 +9,7 @@ packages the kernel has imported, then ends FINISHED, or FAILED when the cell ra
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -55,9 +56,15 @@ def parse_line(line: str) -> argparse.Namespace:
     return opts
 
 
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions (read once per kernel: it scans every install)."""
+    return dict(importlib.metadata.packages_distributions())
+
+
 def kernel_packages() -> dict[str, str]:
     """Versions of the installed distributions whose modules this kernel has imported."""
-    by_module = importlib.metadata.packages_distributions()
+    by_module = _distributions()
     found: dict[str, str] = {}
     for module in sorted({m.split(".")[0] for m in list(sys.modules)}):
         for dist in by_module.get(module, []):
