@@ -4,6 +4,7 @@ load it by themselves). Bad arguments and server errors print one line, never a 
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -158,13 +159,21 @@ def _size(n: float) -> str:
     return str(n)  # pragma: no cover
 
 
+_FULL_RUN_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
 def resolve_runs(prefixes: list[str]) -> list[str]:
     """Full run ids of the current project's runs that the prefixes name (one each)."""
     client = default.client()
     slug = client.project_slug()
+    if all(_FULL_RUN_ID.match(p) for p in prefixes):
+        return [p.lower() for p in prefixes]  # whole ids: the server checks them
     known = [r["run_id"] for r in client.search_runs([slug], max_results=1000)]
     out = []
     for prefix in prefixes:
+        if _FULL_RUN_ID.match(prefix):
+            out.append(prefix.lower())
+            continue
         found = [run_id for run_id in known if run_id.startswith(prefix.lower())]
         if not found:
             raise UsageError(f"no run {prefix!r} in project {slug} (see %wb runs)")
