@@ -4,7 +4,8 @@
 endpoint, in order. The queue is bounded, so a training loop that logs faster than the server
 takes points slows down instead of filling memory. ``end()`` (or leaving the ``with`` block, or
 the interpreter exiting) flushes what is queued; a server that cannot be reached makes
-``flush``/``end`` raise ``ConnectionFailed`` after a bounded wait, never hang.
+``flush``/``end`` raise ``ConnectionFailed`` after a bounded wait, never hang. A run still open
+when the interpreter exits ends ``FINISHED``, or ``FAILED`` if an exception ended the program.
 
 While a run is open it is the *active* run: datasets read with ``wb.datasets.get`` are recorded
 as its lineage, and plain ``mlflow.log_metric(...)`` calls go to the same run (the MLflow
@@ -70,6 +71,7 @@ class Run:
         )
         self._thread.start()
         _open_runs.add(self)
+        _watch_uncaught()
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id[:8]} {self.project} {self.status}>"
@@ -382,8 +384,28 @@ def _jsonable(value: float) -> Any:
     return number
 
 
+_uncaught: list[BaseException] = []
+
+
+def _watch_uncaught() -> None:
+    """Note an exception that ends the program, so runs still open end FAILED at exit."""
+    previous = sys.excepthook
+    if getattr(previous, "_workbench", False):
+        return
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        _uncaught.append(value)
+        previous(kind, value, tb)
+
+    hook._workbench = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
 @atexit.register
-def _flush_at_exit() -> None:
+def _end_at_exit() -> None:
+    """Runs nobody ended (a script without ``with``/``end()``): flush, then end them FINISHED,
+    or FAILED when the program ends with an exception."""
+    status = "FAILED" if _uncaught else "FINISHED"
     for run in list(_open_runs):
         with contextlib.suppress(WorkbenchError):
-            run.flush(timeout=30)
+            run.end(status, timeout=30)

@@ -157,3 +157,52 @@ async def test_an_exception_in_the_block_fails_the_run_and_is_raised(
         bob.close()
 
     await asyncio.to_thread(work)
+
+
+SCRIPT = """
+import sys, jupyter_workbench as wb
+run = wb.run(experiment="script", params={"mode": sys.argv[1]})
+for step in range(500):
+    run.log({"loss": 1 / (step + 1)}, step=step)
+print(run.run_id, flush=True)
+if sys.argv[1] == "crash":
+    raise RuntimeError("the script crashed")
+"""  # no `with`, no run.end(): what a quick laptop script does
+
+
+async def test_a_script_that_never_ends_its_run(server_url: str, api: Any, tmp_path: Path) -> None:
+    """The run ends at exit with every point: FINISHED, or FAILED when the script crashed."""
+    import subprocess
+    import sys
+
+    tokens = await seed(api)
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {
+        **os.environ,
+        "WORKBENCH_URL": server_url,
+        "WORKBENCH_TOKEN": tokens["alice"],
+        "WORKBENCH_PROJECT": "lab",
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        for mode, status, code in (("ok", "FINISHED", 0), ("crash", "FAILED", 1)):
+            done = subprocess.run(
+                [sys.executable, str(script), mode],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == code, done.stderr
+            run_id = done.stdout.strip()
+            assert mlflow_run(client, run_id)["status"] == status
+            assert client.history(run_id, "loss", max_points=1000)["total"] == 500
+        assert "the script crashed" in done.stderr  # the traceback is still printed
+        client.close()
+
+    await asyncio.to_thread(work)
