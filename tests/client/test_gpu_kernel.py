@@ -26,7 +26,7 @@ echo "1, GPU-2222bbbb-0000-0000-0000-000000000000, NVIDIA H200, 143771"
 
 
 async def first_outputs(env_extra: dict[str, str], drop: tuple[str, ...] = ()) -> list[str]:
-    """What the GPU kernel prints for two cells: ``%wb help`` and ``print('ok')``."""
+    """What the GPU kernel prints for two cells: ``%wb help`` and ``print('ok', ...)``."""
     specs = KernelSpecManager(kernel_dirs=[str(KERNELS)])
     manager = AsyncKernelManager(kernel_name="workbench-python3-gpu", kernel_spec_manager=specs)
     env = {
@@ -42,7 +42,8 @@ async def first_outputs(env_extra: dict[str, str], drop: tuple[str, ...] = ()) -
     client.start_channels()
     try:
         await client.wait_for_ready(timeout=60)
-        return [await run(client, "%wb help"), await run(client, "print('ok')")]
+        second = "import os; print('ok', os.environ['CUDA_DEVICE_ORDER'])"
+        return [await run(client, "%wb help"), await run(client, second)]
     finally:
         client.stop_channels()
         await manager.shutdown_kernel(now=True)
@@ -62,7 +63,8 @@ async def test_no_gpu_is_said_once_and_the_magics_are_loaded() -> None:
     first_line, rest = help_out.split("\n", 1)
     assert first_line == "Workbench GPU kernel: no GPU visible"
     assert rest.startswith("%wb help")  # the extension is loaded
-    assert second == "ok\n"  # said once, with the first cell
+    assert second == "ok PCI_BUS_ID\n"  # said once, with the first cell
+    # CUDA numbers GPUs in nvidia-smi's (PCI) order: CUDA_VISIBLE_DEVICES means the same to both
 
 
 async def test_cuda_visible_devices_picks_and_hides_gpus(tmp_path: Path) -> None:
