@@ -1,8 +1,9 @@
 """Jupyter Workbench: an AI lab that lives inside Jupyter.
 
 ``import jupyter_workbench as wb`` stays light: the client (``wb.connect``, ``wb.projects``,
-``wb.project``, ``wb.use``, ``wb.datasets``, ``wb.errors``, ``wb.Client``) is imported on first
-use, and nothing of the server extension is imported at all.
+``wb.project``, ``wb.use``, ``wb.datasets``, ``wb.run``, ``wb.log``, ``wb.active_run``,
+``wb.models``, ``wb.compare``, ``wb.errors``, ``wb.Client``) is imported on first use, and
+nothing of the server extension is imported at all.
 """
 
 from __future__ import annotations
@@ -11,7 +12,19 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_CLIENT_API = {"connect", "projects", "project", "use", "datasets"}
+_CLIENT_API = {
+    "connect",
+    "create_project",
+    "projects",
+    "project",
+    "use",
+    "datasets",
+    "run",
+    "log",
+    "active_run",
+    "models",
+    "compare",
+}
 
 
 def __getattr__(name: str) -> Any:

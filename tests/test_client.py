@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from jupyter_workbench import client as wbclient
 from jupyter_workbench.client import Client, errors
+from jupyter_workbench.client import runs as wbclient
 
 pytestmark = pytest.mark.slow
 

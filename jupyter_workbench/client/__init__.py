@@ -10,22 +10,14 @@
 ...     for step in range(1000):
 ...         run.log({"loss": 1 / (step + 1)}, step=step)   # returns at once; sent in batches
 
-``run.log`` only enqueues: a background thread sends points in batches to the workbench's
-batch endpoint, in order. The queue is bounded, so a training loop that logs faster than the
-server takes points slows down instead of filling memory. ``run.end()`` (or leaving the ``with``
-block, or the interpreter exiting) flushes what is queued; a server that cannot be reached makes
-``flush``/``end`` raise ``ConnectionFailed`` after a bounded wait, never hang.
+``run.log`` only enqueues (see ``runs``); registered models are in ``client.models`` (see
+``models``), and ``client.datasets.commit`` uploads a folder as a new dataset version.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
-import threading
 import time
-import weakref
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -34,16 +26,23 @@ import httpx
 
 from . import errors
 from .discovery import discover
-from .errors import ConnectionFailed, NotConfigured, WorkbenchError
+from .errors import ConnectionFailed, NotConfigured
+from .models import Models, ModelVersion
 from .resources import Datasets, DatasetVersion, Project
+from .runs import BATCH_POINTS, Run, active_run
 
-__all__ = ["Client", "DatasetVersion", "Project", "Run", "errors"]
+__all__ = [
+    "BATCH_POINTS",
+    "Client",
+    "DatasetVersion",
+    "ModelVersion",
+    "Project",
+    "Run",
+    "active_run",
+    "errors",
+]
 
 RETRIES = 3
-BATCH_POINTS = 5000
-QUEUE_POINTS = 200_000
-SEND_INTERVAL = 0.2
-_open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
 class Client:
@@ -78,6 +77,7 @@ class Client:
         headers = {"Authorization": f"token {self.token}"} if self.token else {}
         self.http = httpx.Client(headers=headers, timeout=timeout)
         self.datasets = Datasets(self)
+        self.models = Models(self)
 
     def __repr__(self) -> str:
         return f"<Client {self.url} project={self.current_project!r}>"
@@ -170,6 +170,31 @@ class Client:
         """One project (default: the current one)."""
         return Project(self, self.get(f"projects/{quote(self.project_slug(slug), safe='')}"))
 
+    def create_project(
+        self,
+        name: str,
+        slug: str | None = None,
+        *,
+        description: str = "",
+        visibility: str | None = None,
+        exist_ok: bool = False,
+    ) -> Project:
+        """A new project you own (``exist_ok``: answer the existing one of that slug instead
+        of raising ``Conflict``)."""
+        body: dict[str, Any] = {"name": name}
+        if slug:
+            body["slug"] = slug
+        if description:
+            body["description"] = description
+        if visibility:
+            body["visibility"] = visibility
+        try:
+            return Project(self, self.post("projects", body))
+        except errors.Conflict:
+            if not (exist_ok and slug):
+                raise
+            return self.project(slug)
+
     def use(self, slug: str) -> Project:
         """Make ``slug`` the current project (checked: it must exist and be visible)."""
         project = self.project(slug)
@@ -225,7 +250,7 @@ class Client:
         tags: dict[str, str] | None = None,
         name: str | None = None,
     ) -> Run:
-        """Start a run in a project's experiment."""
+        """Start a run in a project's experiment; it is the active run until it ends."""
         base = self.mlflow_url(project) + "/api/2.0/mlflow"
         body: dict[str, Any] = {
             "experiment_id": self.experiment_id(project, experiment),
@@ -234,145 +259,29 @@ class Client:
         if name:
             body["run_name"] = name
         info = self.request("POST", f"{base}/runs/create", json=body)["run"]["info"]
-        run = Run(self, project, info["run_id"])
+        run = Run(self, project, info["run_id"], info)
         if params or tags:
             self.post(
                 f"runs/{run.run_id}/batch",
-                {"params": {k: str(v) for k, v in (params or {}).items()}, "tags": tags or {}},
+                {
+                    "params": {k: str(v) for k, v in (params or {}).items()},
+                    "tags": {k: str(v) for k, v in (tags or {}).items()},
+                },
             )
+        run.activate()
         return run
+
+    def compare(self, run_ids: list[str]) -> dict[str, Any]:
+        """Params that differ, metrics side by side, and system fields of several runs."""
+        return dict(self.post("runs/compare", {"run_ids": run_ids}))
+
+    def experiments(self, project: str | None = None) -> list[dict[str, Any]]:
+        """A project's experiments (default: the current project)."""
+        slug = self.project_slug(project)
+        return list(self.get(f"projects/{quote(slug, safe='')}/experiments")["items"])
 
     def history(self, run_id: str, key: str, max_points: int = 2000) -> dict[str, Any]:
         return self.get(f"runs/{run_id}/metrics/{key}/history", max_points=max_points)
 
     def close(self) -> None:
         self.http.close()
-
-
-class Run:
-    """A run being logged to; ``log`` never waits on the network."""
-
-    def __init__(self, client: Client, project: str, run_id: str) -> None:
-        self.client, self.project, self.run_id = client, project, run_id
-        self._points: deque[dict[str, Any]] = deque()
-        self._lock = threading.Condition()
-        self._sent = 0
-        self._queued = 0
-        self._step = 0
-        self._error: WorkbenchError | None = None
-        self._closed = False
-        self._thread = threading.Thread(
-            target=self._sender, name=f"workbench-run-{run_id[:8]}", daemon=True
-        )
-        self._thread.start()
-        _open_runs.add(self)
-
-    # -- the training loop's side -------------------------------------------------------
-    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Queue metric points (one per key) at ``step`` (default: one more than last time)."""
-        if self._error is not None:
-            raise self._error
-        if step is None:
-            step = self._step
-        self._step = step + 1
-        stamp = int(time.time() * 1000)
-        lock = self._lock
-        with lock:
-            while len(self._points) >= QUEUE_POINTS and self._error is None:
-                lock.wait(0.5)  # back-pressure: the sender is behind
-            for key, value in metrics.items():
-                self._points.append(
-                    {"key": key, "value": _jsonable(value), "step": step, "timestamp": stamp}
-                )
-            self._queued += len(metrics)
-            if len(self._points) >= BATCH_POINTS:
-                lock.notify_all()
-
-    def log_params(self, params: dict[str, Any]) -> None:
-        self.client.post(
-            f"runs/{self.run_id}/batch", {"params": {k: str(v) for k, v in params.items()}}
-        )
-
-    def flush(self, timeout: float = 60.0) -> None:
-        """Wait until every queued point is stored (or raise why it could not be)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            self._lock.notify_all()
-            while self._sent < self._queued and self._error is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ConnectionFailed(
-                        f"{self._queued - self._sent} points not sent after {timeout:.0f}s"
-                    )
-                self._lock.wait(min(remaining, 0.5))
-        if self._error is not None:
-            raise self._error
-
-    def end(self, status: str = "FINISHED", timeout: float = 60.0) -> None:
-        """Flush, then mark the run finished (or FAILED/KILLED)."""
-        if self._closed:
-            return
-        try:
-            self.flush(timeout)
-        finally:
-            self._closed = True
-            with self._lock:
-                self._lock.notify_all()
-        base = self.client.mlflow_url(self.project) + "/api/2.0/mlflow"
-        self.client.request(
-            "POST",
-            f"{base}/runs/update",
-            json={
-                "run_id": self.run_id,
-                "status": status,
-                "end_time": int(time.time() * 1000),
-            },
-        )
-        _open_runs.discard(self)
-
-    def __enter__(self) -> Run:
-        return self
-
-    def __exit__(self, kind: Any, _value: Any, _tb: Any) -> None:
-        self.end("FINISHED" if kind is None else "FAILED")
-
-    # -- the background sender -------------------------------------------------------------
-    def _sender(self) -> None:
-        while True:
-            with self._lock:
-                if not self._points:
-                    if self._closed:
-                        return
-                    self._lock.wait(SEND_INTERVAL)
-                    if not self._points:
-                        continue
-                batch = [
-                    self._points.popleft() for _ in range(min(BATCH_POINTS, len(self._points)))
-                ]
-            try:
-                self.client.post(f"runs/{self.run_id}/batch", {"metrics": batch})
-            except WorkbenchError as exc:
-                with self._lock:
-                    self._error = exc
-                    self._points.clear()
-                    self._lock.notify_all()
-                return
-            with self._lock:
-                self._sent += len(batch)
-                self._lock.notify_all()
-
-
-def _jsonable(value: float) -> Any:
-    number = float(value)
-    if number != number:
-        return "NaN"
-    if number in (float("inf"), float("-inf")):
-        return "Infinity" if number > 0 else "-Infinity"
-    return number
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    for run in list(_open_runs):
-        with contextlib.suppress(WorkbenchError):
-            run.flush(timeout=30)

@@ -3,13 +3,30 @@ connection, made on first use from what ``discovery`` finds."""
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 from . import Client
+from .errors import NotConfigured
+from .models import ModelVersion
 from .resources import DatasetVersion, Project
+from .runs import Run, active_run
 
-__all__ = ["client", "connect", "datasets", "project", "projects", "use"]
+__all__ = [
+    "active_run",
+    "client",
+    "compare",
+    "connect",
+    "create_project",
+    "datasets",
+    "log",
+    "models",
+    "project",
+    "projects",
+    "run",
+    "use",
+]
 
 _default: Client | None = None
 _lock = threading.Lock()
@@ -52,9 +69,42 @@ def project(slug: str | None = None) -> Project:
     return client().project(slug)
 
 
+def create_project(
+    name: str, slug: str | None = None, *, description: str = "", exist_ok: bool = False
+) -> Project:
+    """A new project you own (``exist_ok=True``: the existing one of that slug, if any)."""
+    return client().create_project(name, slug, description=description, exist_ok=exist_ok)
+
+
 def use(slug: str) -> Project:
     """Make ``slug`` the current project."""
     return client().use(slug)
+
+
+def run(
+    experiment: str = "Default",
+    *,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    name: str | None = None,
+    project: str | None = None,
+) -> Run:
+    """Start a run in an experiment of the current project (``with wb.run(...) as run:``)."""
+    c = client()
+    return c.run(c.project_slug(project), experiment, params=params, tags=tags, name=name)
+
+
+def log(metrics: dict[str, float], step: int | None = None) -> None:
+    """``run.log`` on the active run (the innermost ``wb.run``, or the ``%%wb_run`` cell's)."""
+    run = active_run()
+    if run is None:
+        raise NotConfigured("no active run: use `with wb.run(...) as run:` or a %%wb_run cell")
+    run.log(metrics, step=step)
+
+
+def compare(run_ids: list[str]) -> dict[str, Any]:
+    """Params that differ and metrics side by side of several runs (full run ids)."""
+    return client().compare(run_ids)
 
 
 class _DefaultDatasets:
@@ -68,5 +118,45 @@ class _DefaultDatasets:
     def list(self, project: str | None = None) -> list[dict[str, Any]]:
         return client().datasets.list(project)
 
+    def commit(
+        self,
+        name: str,
+        folder: str | os.PathLike[str],
+        *,
+        message: str = "",
+        project: str | None = None,
+        progress: bool = True,
+    ) -> DatasetVersion:
+        return client().datasets.commit(
+            name, folder, message=message, project=project, progress=progress
+        )
+
+
+class _DefaultModels:
+    """``wb.models``: the default connection's model registry."""
+
+    def register(
+        self, run: Run | str, name: str, *, artifact_path: str = "model", description: str = ""
+    ) -> ModelVersion:
+        return client().models.register(
+            run, name, artifact_path=artifact_path, description=description
+        )
+
+    def get(self, ref: str, *, project: str | None = None) -> ModelVersion:
+        return client().models.get(ref, project=project)
+
+    def set_alias(self, ref: str | ModelVersion, alias: str) -> ModelVersion:
+        return client().models.set_alias(ref, alias)
+
+    def load(self, ref: str, *, project: str | None = None) -> Any:
+        return client().models.load(ref, project=project)
+
+    def download(self, ref: str, *, project: str | None = None) -> Any:
+        return client().models.download(ref, project=project)
+
+    def list(self, project: str | None = None) -> list[dict[str, Any]]:
+        return client().models.list(project)
+
 
 datasets = _DefaultDatasets()
+models = _DefaultModels()

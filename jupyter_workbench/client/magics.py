@@ -4,10 +4,12 @@ load it by themselves). Bad arguments and server errors print one line, never a 
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from . import default
 from .errors import WorkbenchError
@@ -20,8 +22,14 @@ HELP = """\
 %wb project                               the current project
 %wb project use SLUG                      make SLUG the current project
 %wb datasets                              the current project's datasets
+%wb dataset NAME                          the versions of a dataset
 %wb runs [--experiment E] [--filter F] [--max N]
-                                          the current project's runs (MLflow filter syntax)"""
+                                          the current project's runs (MLflow filter syntax)
+%wb compare RUN RUN...                    params that differ and metrics of runs (id prefixes)
+%%wb_run EXPERIMENT [--param K=V ...] [--name NAME]
+                                          run the cell as a tracked run: its source, the
+                                          kernel's packages and the datasets it reads are
+                                          recorded (wb.log({...}) / mlflow.log_metric log to it)"""
 
 
 class UsageError(Exception):
@@ -118,12 +126,104 @@ def _runs(args: list[str]) -> str:
     return table(rows, ["run", "name", "experiment", "status", "started", "metrics"])
 
 
+def _dataset(args: list[str]) -> str:
+    if len(args) != 1:
+        raise UsageError("usage: %wb dataset NAME")
+    client = default.client()
+    slug = client.project_slug()
+    versions = list(
+        client.paged(f"projects/{quote(slug, safe='')}/datasets/{quote(args[0], safe='')}/versions")
+    )
+    if not versions:
+        return f"{args[0]} has no versions yet"
+    rows = [
+        (
+            f"v{v['version']}",
+            ", ".join(v.get("tags") or []),
+            v.get("file_count"),
+            _size(v.get("total_bytes") or 0),
+            v.get("author") or "",
+            str(v.get("created_at") or "")[:16].replace("T", " "),
+            v.get("message") or "",
+        )
+        for v in versions
+    ]
+    return table(rows, ["version", "tags", "files", "size", "author", "created", "message"])
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+_FULL_RUN_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def resolve_runs(prefixes: list[str]) -> list[str]:
+    """Full run ids of the current project's runs that the prefixes name (one each)."""
+    client = default.client()
+    slug = client.project_slug()
+    if all(_FULL_RUN_ID.match(p) for p in prefixes):
+        return [p.lower() for p in prefixes]  # whole ids: the server checks them
+    known = [r["run_id"] for r in client.search_runs([slug], max_results=1000)]
+    out = []
+    for prefix in prefixes:
+        if _FULL_RUN_ID.match(prefix):
+            out.append(prefix.lower())
+            continue
+        found = [run_id for run_id in known if run_id.startswith(prefix.lower())]
+        if not found:
+            raise UsageError(f"no run {prefix!r} in project {slug} (see %wb runs)")
+        if len(found) > 1:
+            raise UsageError(f"{prefix!r} matches {len(found)} runs; give more characters")
+        out.append(found[0])
+    return out
+
+
+def _compare(args: list[str]) -> str:
+    if len(args) < 2:
+        raise UsageError("usage: %wb compare RUN RUN... (two runs or more, ids or id prefixes)")
+    run_ids = resolve_runs(args)
+    if len(set(run_ids)) < 2:
+        raise UsageError("name two different runs")
+    data = default.client().compare(run_ids)
+    runs = data["runs"]
+    header = ["", *(r["run_id"][:8] for r in runs)]
+    rows: list[list[Any]] = [
+        ["name", *(r.get("name") for r in runs)],
+        ["experiment", *(str(r.get("experiment") or "").split("/", 1)[-1] for r in runs)],
+        ["status", *(r.get("status") for r in runs)],
+    ]
+    differ = data["params"]["differ"]
+    if differ:
+        rows.append(["params that differ:", *([""] * len(runs))])
+        for key, values in sorted(differ.items()):
+            rows.append([f"  {key}", *(values.get(r["run_id"]) for r in runs)])
+    if data["metrics"]:
+        rows.append(["metrics (last):", *([""] * len(runs))])
+        for key, values in sorted(data["metrics"].items()):
+            cells = []
+            for r in runs:
+                value = values.get(r["run_id"])
+                last = value.get("last") if isinstance(value, dict) else value
+                cells.append("" if last is None else f"{last:.4g}")
+            rows.append([f"  {key}", *cells])
+    same = data["params"]["same"]
+    tail = "\nsame params: " + ", ".join(f"{k}={v}" for k, v in sorted(same.items()))
+    return table(rows, header) + (tail if same else "")
+
+
 COMMANDS: dict[str, Callable[[list[str]], str]] = {
     "help": lambda _args: HELP,
     "projects": _projects,
     "project": _project,
     "datasets": _datasets,
+    "dataset": _dataset,
     "runs": _runs,
+    "compare": _compare,
 }
 
 
@@ -150,23 +250,49 @@ def wb_magic(line: str) -> None:
     print(run_command(line))
 
 
+def _names(fetch: Callable[[], list[str]], prefix: str) -> list[str]:
+    try:
+        return sorted(n for n in fetch() if n.startswith(prefix))
+    except WorkbenchError:
+        return []
+
+
+def experiment_names(prefix: str) -> list[str]:
+    """The current project's experiment names starting with ``prefix`` (for completion)."""
+    return _names(lambda: [e["name"] for e in default.client().experiments()], prefix)
+
+
 def complete(_shell: Any, event: Any) -> list[str]:
-    """Tab completion: subcommands, then project slugs after ``project use``."""
+    """Tab completion: subcommands, project slugs, dataset and experiment names, run ids."""
     words = event.line.split()
     if event.line.endswith(" "):
         words.append("")
     if len(words) <= 2:
         return [name for name in COMMANDS if name.startswith(words[-1])]
-    if words[1] == "project" and len(words) == 3:
+    command, current = words[1], words[-1]
+    if command == "project" and len(words) == 3:
         return ["use"]
     if words[1:3] == ["project", "use"] and len(words) == 4:
-        try:
-            return [p.slug for p in default.projects() if p.slug.startswith(words[3])]
-        except WorkbenchError:
-            return []
+        return _names(lambda: [p.slug for p in default.projects()], current)
+    if command == "dataset" and len(words) == 3:
+        return _names(lambda: [d["name"] for d in default.client().datasets.list()], current)
+    if command == "runs":
+        if words[-2] in ("--experiment", "-e"):
+            return experiment_names(current)
+        return [o for o in ("--experiment", "--filter", "--max") if o.startswith(current)]
+    if command == "compare":
+        client = default.client()
+        return _names(
+            lambda: [r["run_id"][:8] for r in client.search_runs([client.project_slug()])],
+            current,
+        )
     return []
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from .cell_run import complete_wb_run, wb_run_magic
+
     ipython.register_magic_function(wb_magic, "line", "wb")
+    ipython.register_magic_function(wb_run_magic, "cell", "wb_run")
     ipython.set_hook("complete_command", complete, str_key="%wb")
+    ipython.set_hook("complete_command", complete_wb_run, str_key="%%wb_run")

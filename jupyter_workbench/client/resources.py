@@ -76,10 +76,44 @@ class Datasets:
         self, name: str, version: str | int = "latest", *, project: str | None = None
     ) -> DatasetVersion:
         """One version (``"v3"``, ``3``, a tag like ``"production"``, or ``"latest"``), pinned:
-        later reads see that version even when newer ones are committed."""
+        later reads see that version even when newer ones are committed. While a run is
+        active (``wb.run``), the version is recorded as read by that run."""
+        from .runs import active_run
+
         slug = self.client.project_slug(project)
         ref = str(version)
         data = self.client.get(f"projects/{_q(slug)}/datasets/{_q(name)}/versions/{_q(ref)}")
+        found = DatasetVersion(self.client, slug, name, data)
+        run = active_run()
+        if run is not None and run.client.url == self.client.url:
+            run._read_dataset(slug, name, found.version)
+        return found
+
+    def commit(
+        self,
+        name: str,
+        folder: str | os.PathLike[str],
+        *,
+        message: str = "",
+        project: str | None = None,
+        progress: bool = True,
+    ) -> DatasetVersion:
+        """Upload a folder as a new version of ``name`` (created on first commit), with a
+        progress bar; only chunks the workbench lacks travel, and an interrupted upload
+        resumes where it stopped when called again. Inside a run, the new version is recorded
+        as written by that run."""
+        from .runs import active_run
+        from .uploads import commit_folder
+
+        slug = self.client.project_slug(project)
+        version = commit_folder(
+            self.client, slug, name, Path(folder), message=message, progress=progress
+        )
+        data = self.client.get(f"projects/{_q(slug)}/datasets/{_q(name)}/versions/v{version}")
+        run = active_run()
+        if run is not None and run.client.url == self.client.url:
+            ref = {"project": slug, "dataset": name, "version": f"v{version}"}
+            run.record_lineage({"datasets_written": [ref]})
         return DatasetVersion(self.client, slug, name, data)
 
 

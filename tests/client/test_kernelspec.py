@@ -1,4 +1,5 @@
-"""The "Python 3 (Workbench)" kernel spec ships as shared data and is what Jupyter lists."""
+"""The "Python 3 (Workbench)" and "Python 3 (Workbench, GPU)" kernel specs ship as shared data
+and are what Jupyter lists."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_kernel_spec_is_installed_with_the_package_and_listed(tmp_path: Path) -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     shared = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
-    assert shared["kernels/workbench-python3"] == "share/jupyter/kernels/workbench-python3"
+    for name in ("workbench-python3", "workbench-python3-gpu"):
+        assert shared[f"kernels/{name}"] == f"share/jupyter/kernels/{name}"
     assert "kernels" in pyproject["tool"]["hatch"]["build"]["targets"]["sdist"]["include"]
     prefix = tmp_path / "prefix"  # what pip lays out under sys.prefix from the wheel's data
     for source, target in shared.items():
-        shutil.copytree(REPO / source, prefix / target)
+        if source.startswith("kernels/"):  # (the labextension is only there once built)
+            shutil.copytree(REPO / source, prefix / target)
     env = {
         **os.environ,
         "JUPYTER_PATH": str(prefix / "share" / "jupyter"),
@@ -40,3 +43,7 @@ def test_the_kernel_spec_is_installed_with_the_package_and_listed(tmp_path: Path
     assert spec["language"] == "python"
     assert "--IPKernelApp.extensions=jupyter_workbench" in spec["argv"]
     assert spec["argv"][:3] == ["python", "-m", "ipykernel_launcher"]  # this environment's
+    gpu = specs["workbench-python3-gpu"]["spec"]
+    assert gpu["display_name"] == "Python 3 (Workbench, GPU)"
+    assert "--IPKernelApp.extensions=jupyter_workbench.client.gpu" in gpu["argv"]
+    assert gpu["argv"][:3] == ["python", "-m", "ipykernel_launcher"]

@@ -1,0 +1,134 @@
+"""``%%wb_run EXPERIMENT [--param K=V ...] [--name NAME]``: run a cell as a tracked run.
+
+The run is the active run while the cell executes (``wb.log({...})``, ``mlflow.log_metric``
+and the datasets it reads with ``wb.datasets.get`` go to it). Afterwards it records the cell's
+source (the artifact ``cell.py`` and its SHA-256), the Python version and the versions of the
+packages the kernel has imported, then ends FINISHED, or FAILED when the cell raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+from typing import Any
+
+from . import default
+from .errors import WorkbenchError
+from .magics import UsageError, _Parser, experiment_names
+from .runs import Run
+
+__all__ = ["complete_wb_run", "kernel_packages", "wb_run_magic"]
+
+PACKAGES_JSON_LIMIT = 7900  # the server keeps 8000 characters of the package list
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="%%wb_run", add_help=False)
+    parser.add_argument("experiment")
+    parser.add_argument("--param", "-p", action="append", default=[], metavar="K=V")
+    parser.add_argument("--name", "-n")
+    return parser
+
+
+def parse_line(line: str) -> argparse.Namespace:
+    import shlex
+
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not words:
+        raise UsageError("usage: %%wb_run EXPERIMENT [--param K=V ...] [--name NAME]")
+    opts = _parser().parse_args(words)
+    params: dict[str, str] = {}
+    for item in opts.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {item!r}: write it as KEY=VALUE")
+        params[key] = value
+    opts.params = params
+    return opts
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions (read once per kernel: it scans every install)."""
+    return dict(importlib.metadata.packages_distributions())
+
+
+def kernel_packages() -> dict[str, str]:
+    """Versions of the installed distributions whose modules this kernel has imported."""
+    by_module = _distributions()
+    found: dict[str, str] = {}
+    for module in sorted({m.split(".")[0] for m in list(sys.modules)}):
+        for dist in by_module.get(module, []):
+            if dist not in found:
+                try:
+                    found[dist] = importlib.metadata.version(dist)
+                except importlib.metadata.PackageNotFoundError:
+                    continue
+    names = sorted(found, key=str.lower)
+    while names and len(json.dumps({n: found[n] for n in names})) > PACKAGES_JSON_LIMIT:
+        names.pop()  # keep what the server stores whole
+    return {n: found[n] for n in names}
+
+
+def _record(run: Run, cell: str) -> None:
+    run.log_text(cell, "cell.py")
+    code: dict[str, str] = {"sha256": hashlib.sha256(cell.encode()).hexdigest()}
+    notebook = os.environ.get("JPY_SESSION_NAME")
+    if notebook:
+        code["path"] = notebook[-1000:]
+    run.record_lineage(
+        {
+            "code": code,
+            "environment": {"python": platform.python_version(), "packages": kernel_packages()},
+        }
+    )
+
+
+def wb_run_magic(line: str, cell: str) -> None:
+    """Run the cell as a tracked run (errors in the arguments print one line)."""
+    from IPython import get_ipython
+
+    try:
+        opts = parse_line(line)
+        client = default.client()
+        slug = client.project_slug()
+        run = client.run(slug, opts.experiment, params=opts.params, name=opts.name)
+    except (UsageError, WorkbenchError) as exc:
+        print(f"wb: error: {getattr(exc, 'message', exc)}")
+        return
+    failed = True
+    try:
+        result = get_ipython().run_cell(cell, store_history=False)
+        failed = not result.success
+    finally:
+        status = "FAILED" if failed else "FINISHED"
+        try:
+            _record(run, cell)
+            run.end(status)
+        except WorkbenchError as exc:
+            print(f"wb: error: run {run.run_id[:8]} could not be recorded: {exc.message}")
+            return
+    read = ", ".join(f"{name} v{version}" for _p, name, version in run.datasets_read)
+    print(
+        f"wb: run {run.run_id[:8]} in {slug}/{opts.experiment}: {status}"
+        + (f" (read {read})" if read else "")
+    )
+
+
+def complete_wb_run(_shell: Any, event: Any) -> list[str]:
+    """Completion of ``%%wb_run``: experiment names, then the options."""
+    words = event.line.split()
+    if event.line.endswith(" "):
+        words.append("")
+    if len(words) == 2:
+        return experiment_names(words[1])
+    return [o for o in ("--param", "--name") if o.startswith(words[-1])]

@@ -1,0 +1,208 @@
+"""The model registry: ``wb.models.register(run, "name")``, ``wb.models.load("name@production")``.
+
+A reference names a registered model of the current (or a given) project and one version:
+``"name"`` (the newest version), ``"name/3"`` (version 3) or ``"name@alias"`` (the version an
+alias such as ``production`` points at). ``load`` answers an MLflow pyfunc model when the version
+is one (a folder with an ``MLmodel`` file), else the local folder of its files.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .errors import NotFound
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import Client
+    from .runs import Run
+
+__all__ = ["ModelVersion", "Models", "parse_ref"]
+
+_REF = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>[0-9]+))?$")
+
+
+def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """``(name, alias, version)`` of ``"name"``, ``"name@alias"`` or ``"name/3"``."""
+    found = _REF.match(ref.strip())
+    if not found:
+        raise ValueError(
+            f"model reference {ref!r}: use 'name', 'name/3' (a version) or 'name@alias'"
+        )
+    return found["name"], found["alias"], found["version"]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version of a registered model."""
+
+    project: str
+    name: str
+    version: str
+    run_id: str
+    source: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def artifact_path(self) -> str:
+        prefix = f"runs:/{self.run_id}/"
+        return self.source[len(prefix) :] if self.source.startswith(prefix) else "model"
+
+    def __str__(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+class Models:
+    """``client.models``: registered models of the current (or a given) project."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def _path(self, slug: str, name: str = "") -> str:
+        base = f"projects/{quote(slug, safe='')}/models"
+        return f"{base}/{quote(name, safe='')}" if name else base
+
+    def list(self, project: str | None = None) -> list[dict[str, Any]]:
+        """Every registered model of the project: name, latest versions, aliases."""
+        return list(self.client.get(self._path(self.client.project_slug(project)))["items"])
+
+    def register(
+        self,
+        run: Run | str,
+        name: str,
+        *,
+        artifact_path: str = "model",
+        description: str = "",
+        project: str | None = None,
+    ) -> ModelVersion:
+        """Register the model a run logged (``run.log_model``) as a new version of ``name``
+        (the model is created on first use). ``run`` is a ``Run`` or a run id."""
+        run_id = run if isinstance(run, str) else run.run_id
+        slug = project or (None if isinstance(run, str) else run.project)
+        slug = self.client.project_slug(slug)
+        body = {"run_id": run_id, "artifact_path": artifact_path, "description": description}
+        made = self.client.post(f"{self._path(slug, name)}/versions", body)
+        return ModelVersion(slug, name, str(made["version"]), run_id, str(made["source"]))
+
+    def set_alias(
+        self, ref: str | ModelVersion, alias: str, *, project: str | None = None
+    ) -> ModelVersion:
+        """Point ``alias`` at a version. Protected aliases (``production``, ``champion``...)
+        need a project admin; others ask with a promotion request in the Workbench UI."""
+        mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
+        url = f"{self.client.mlflow_url(mv.project)}/api/2.0/mlflow/registered-models/alias"
+        self.client.request(
+            "POST", url, json={"name": mv.name, "alias": alias, "version": mv.version}
+        )
+        return self.get(f"{mv.name}/{mv.version}", project=mv.project)
+
+    def get(self, ref: str, *, project: str | None = None) -> ModelVersion:
+        """The version a reference names (``NotFound`` with what exists when there is none)."""
+        name, alias, version = parse_ref(ref)
+        slug = self.client.project_slug(project)
+        data = self.client.get(self._path(slug, name))
+        versions = {str(v["version"]): v for v in data.get("versions", [])}
+        aliases: dict[str, str] = {k: str(v) for k, v in (data.get("aliases") or {}).items()}
+        if alias is not None:
+            if alias not in aliases:
+                known = ", ".join(sorted(aliases)) or "none"
+                raise NotFound(f"model {name!r} has no alias {alias!r} (aliases: {known})")
+            version = aliases[alias]
+        elif version is None:
+            if not versions:
+                raise NotFound(f"model {name!r} has no versions yet")
+            version = max(versions, key=int)
+        if version not in versions:
+            raise NotFound(f"model {name!r} has no version {version}")
+        found = versions[version]
+        return ModelVersion(
+            slug,
+            name,
+            version,
+            str(found.get("run_id") or ""),
+            str(found.get("source") or ""),
+            tuple(sorted(a for a, v in aliases.items() if v == version)),
+        )
+
+    def download(self, ref: str | ModelVersion, *, project: str | None = None) -> Path:
+        """A local copy of a version's files (downloaded once, then cached)."""
+        mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
+        root = (
+            Path(
+                os.environ.get("WORKBENCH_CACHE_DIR")
+                or Path.home() / ".cache" / "jupyter-workbench"
+            )
+            / "models"
+        )
+        key = hashlib.sha256(f"{self.client.url} {mv.run_id} {mv.source}".encode()).hexdigest()
+        target = root / mv.project / mv.name / f"v{mv.version}-{key[:12]}"
+        if (target / ".complete").exists():
+            return target
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
+        try:
+            files = self._artifact_files(mv, mv.artifact_path)
+            if not files:
+                raise NotFound(f"{mv}: the run {mv.run_id[:8]} has no files under {mv.source}")
+            for rel, url in files:
+                dest = staging / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with dest.open("wb") as out:
+                    for piece in self.client.stream_bytes(url):
+                        out.write(piece)
+            (staging / ".complete").touch()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def load(self, ref: str | ModelVersion, *, project: str | None = None) -> Any:
+        """An MLflow pyfunc model when the version is one, else its local folder (a ``Path``)."""
+        folder = self.download(ref, project=project)
+        if (folder / "MLmodel").exists():
+            import mlflow.pyfunc
+
+            return mlflow.pyfunc.load_model(str(folder))
+        return folder
+
+    def _artifact_files(self, mv: ModelVersion, path: str) -> builtins.list[tuple[str, str]]:
+        """``(path under the model folder, download URL)`` of every file under ``path``."""
+        base = self.client.mlflow_url(mv.project)
+        info = self.client.request(
+            "GET", f"{base}/api/2.0/mlflow/runs/get", params={"run_id": mv.run_id}
+        )["run"]["info"]
+        root = str(info["artifact_uri"])
+        if not root.startswith("mlflow-artifacts:"):
+            raise NotFound(f"{mv}: artifacts at {root} are not served by the workbench")
+        where = root[len("mlflow-artifacts:") :].lstrip("/")
+        out: builtins.list[tuple[str, str]] = []
+        pending = [path]
+        while pending:
+            current = pending.pop()
+            listing = self.client.request(
+                "GET",
+                f"{base}/api/2.0/mlflow/artifacts/list",
+                params={"run_id": mv.run_id, "path": current},
+            )
+            for entry in (listing or {}).get("files", []):
+                if entry.get("is_dir"):
+                    pending.append(entry["path"])
+                    continue
+                rel = entry["path"][len(path) :].lstrip("/") if path else entry["path"]
+                url = (
+                    f"{base}/api/2.0/mlflow-artifacts/artifacts/"
+                    f"{quote(where)}/{quote(entry['path'])}"
+                )
+                out.append((rel or Path(entry["path"]).name, url))
+        return sorted(out)

@@ -1,0 +1,411 @@
+"""Runs: ``with wb.run(experiment=..., params=...) as run: run.log({...}, step=i)``.
+
+``Run.log`` only enqueues: a background thread sends points in batches to the workbench's batch
+endpoint, in order. The queue is bounded, so a training loop that logs faster than the server
+takes points slows down instead of filling memory. ``end()`` (or leaving the ``with`` block, or
+the interpreter exiting) flushes what is queued; a server that cannot be reached makes
+``flush``/``end`` raise ``ConnectionFailed`` after a bounded wait, never hang. A run still open
+when the interpreter exits ends ``FINISHED``, or ``FAILED`` if an exception ended the program.
+
+While a run is open it is the *active* run: datasets read with ``wb.datasets.get`` are recorded
+as its lineage, and plain ``mlflow.log_metric(...)`` calls go to the same run (the MLflow
+tracking URI, token and ``MLFLOW_RUN_ID`` point at it until it ends).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .errors import BadRequest, ConnectionFailed, WorkbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import Client
+
+__all__ = ["Run", "active_run"]
+
+BATCH_POINTS = 5000
+QUEUE_POINTS = 200_000
+SEND_INTERVAL = 0.2
+ARTIFACTS_SCHEME = "mlflow-artifacts:"
+_open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+_active: list[Run] = []  # innermost last
+
+
+def active_run() -> Run | None:
+    """The innermost run still open in this process (``None`` when there is none)."""
+    return _active[-1] if _active else None
+
+
+class Run:
+    """A run being logged to; ``log`` never waits on the network."""
+
+    def __init__(
+        self, client: Client, project: str, run_id: str, info: dict[str, Any] | None = None
+    ) -> None:
+        self.client, self.project, self.run_id = client, project, run_id
+        self.info: dict[str, Any] = info or {}
+        self.status = "RUNNING"
+        self.datasets_read: list[tuple[str, str, int]] = []  # (project, dataset, version)
+        self._points: deque[dict[str, Any]] = deque()
+        self._lock = threading.Condition()
+        self._sent = 0
+        self._queued = 0
+        self._step = 0
+        self._error: WorkbenchError | None = None
+        self._closed = False
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_mlflow_uri: Any = None
+        self._thread = threading.Thread(
+            target=self._sender, name=f"workbench-run-{run_id[:8]}", daemon=True
+        )
+        self._thread.start()
+        _open_runs.add(self)
+        _watch_uncaught()
+
+    def __repr__(self) -> str:
+        return f"<Run {self.run_id[:8]} {self.project} {self.status}>"
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("run_name") or "")
+
+    @property
+    def experiment_id(self) -> str:
+        return str(self.info.get("experiment_id") or "")
+
+    @property
+    def _mlflow_api(self) -> str:
+        return self.client.mlflow_url(self.project) + "/api/2.0/mlflow"
+
+    # -- the training loop's side -------------------------------------------------------
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Queue metric points (one per key) at ``step`` (default: one more than last time)."""
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise BadRequest(f"run {self.run_id[:8]} has ended; start a new one to log")
+        if step is None:
+            step = self._step
+        self._step = step + 1
+        stamp = int(time.time() * 1000)
+        lock = self._lock
+        with lock:
+            while len(self._points) >= QUEUE_POINTS and self._error is None:
+                lock.wait(0.5)  # back-pressure: the sender is behind
+            for key, value in metrics.items():
+                self._points.append(
+                    {"key": key, "value": _jsonable(value), "step": step, "timestamp": stamp}
+                )
+            self._queued += len(metrics)
+            if len(self._points) >= BATCH_POINTS:
+                lock.notify_all()
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.client.post(
+            f"runs/{self.run_id}/batch", {"params": {k: str(v) for k, v in params.items()}}
+        )
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        body = {"tags": {k: str(v) for k, v in tags.items()}}
+        self.client.post(f"runs/{self.run_id}/batch", body)
+
+    def record_lineage(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Record what the run used (``datasets_read``, ``code``, ``environment``, ``notes``)."""
+        return dict(self.client.post(f"runs/{self.run_id}/lineage", body))
+
+    def history(self, key: str, max_points: int = 2000) -> dict[str, Any]:
+        """A metric's stored points (``steps``, ``values``; downsampled past ``max_points``)."""
+        return self.client.history(self.run_id, key, max_points=max_points)
+
+    def lineage(self) -> dict[str, Any]:
+        return dict(self.client.get(f"runs/{self.run_id}/lineage"))
+
+    def _read_dataset(self, project: str, name: str, version: int) -> None:
+        """Called by ``wb.datasets.get`` while this run is active (once per version)."""
+        if self._closed or (project, name, version) in self.datasets_read:
+            return
+        ref = {"project": project, "dataset": name, "version": f"v{version}"}
+        self.record_lineage({"datasets_read": [ref]})
+        self.datasets_read.append((project, name, version))
+
+    # -- artifacts and models ----------------------------------------------------------------
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str = "") -> str:
+        """Upload a file, or a folder's files, to the run's artifacts (under ``artifact_path``);
+        answers the artifact's ``runs:/`` URI."""
+        source = Path(path)
+        if not source.exists():
+            raise FileNotFoundError(f"log_artifact: {source} does not exist")
+        base = artifact_path.strip("/")
+        if source.is_dir():
+            for file in sorted(p for p in source.rglob("*") if p.is_file()):
+                rel = file.relative_to(source).as_posix()
+                self._upload(file, f"{base}/{rel}" if base else rel)
+            return f"runs:/{self.run_id}/{base}".rstrip("/")
+        target = f"{base}/{source.name}" if base else source.name
+        self._upload(source, target)
+        return f"runs:/{self.run_id}/{target}"
+
+    def log_text(self, text: str, artifact_file: str) -> str:
+        """Store ``text`` as the artifact ``artifact_file`` (e.g. ``"cell.py"``)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            file = Path(tmp) / Path(artifact_file).name
+            file.write_text(text, encoding="utf-8")
+            return self.log_artifact(file, _parent(artifact_file))
+
+    def artifact_uri(self) -> str:
+        if not self.info.get("artifact_uri"):
+            got = self.client.request(
+                "GET", f"{self._mlflow_api}/runs/get", params={"run_id": self.run_id}
+            )
+            self.info.update(got["run"]["info"])
+        return str(self.info["artifact_uri"])
+
+    def _upload(self, file: Path, target: str) -> None:
+        root = self.artifact_uri()
+        if not root.startswith(ARTIFACTS_SCHEME):  # not proxied by MLflow: its own client
+            self._mlflow_client().log_artifact(self.run_id, str(file), _parent(target) or None)
+            return
+        where = root[len(ARTIFACTS_SCHEME) :].lstrip("/")
+        url = (
+            f"{self.client.mlflow_url(self.project)}/api/2.0/mlflow-artifacts/artifacts/"
+            f"{quote(where)}/{quote(target)}"
+        )
+        with file.open("rb") as fh:
+            self.client.send("PUT", url, content=fh)
+
+    def log_model(
+        self, model: Any, name: str = "model", *, flavor: str | None = None, **kwargs: Any
+    ) -> str:
+        """Store a model under the artifact folder ``name``; answers its ``runs:/`` URI.
+
+        ``model`` may be a folder (stored as is), an ``mlflow.pyfunc.PythonModel`` (saved as an
+        MLflow pyfunc model), or an object of an MLflow flavor (``flavor="sklearn"``,
+        ``"pytorch"``, ...; scikit-learn and PyTorch models are recognised by themselves).
+        ``kwargs`` go to the flavor's ``save_model``. Register it with ``wb.models.register``.
+        """
+        if isinstance(model, (str, os.PathLike)):
+            folder = Path(model)
+            if not folder.is_dir():
+                raise ValueError(f"log_model: {folder} is not a folder")
+            return self.log_artifact(folder, name)
+        flavor = flavor or _flavor_of(model)
+        import importlib
+
+        try:
+            module = importlib.import_module(f"mlflow.{flavor}")
+        except ImportError as exc:
+            raise ValueError(f"log_model: MLflow has no flavor {flavor!r}: {exc}") from None
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / name
+            if flavor == "pyfunc":
+                module.save_model(str(out), python_model=model, **kwargs)
+            else:
+                module.save_model(model, str(out), **kwargs)
+            return self.log_artifact(out, name)
+
+    def _mlflow_client(self) -> Any:
+        from mlflow.tracking import MlflowClient
+
+        os.environ["MLFLOW_TRACKING_TOKEN"] = self.client.token or ""
+        uri = self.client.mlflow_url(self.project)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def activate(self) -> None:
+        """Make this the active run: lineage, and plain ``mlflow`` calls, go to it."""
+        if self in _active:
+            return
+        _active.append(self)
+        env = {
+            "MLFLOW_TRACKING_URI": self.client.mlflow_url(self.project),
+            "MLFLOW_TRACKING_TOKEN": self.client.token or "",
+            "MLFLOW_RUN_ID": self.run_id,
+        }
+        self._saved_env = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+        if mlflow_utils is not None:  # already imported: its URI may be set explicitly
+            self._saved_mlflow_uri = getattr(mlflow_utils, "_tracking_uri", None)
+            mlflow_utils._tracking_uri = None  # type: ignore[attr-defined]
+
+    def _deactivate(self, status: str) -> None:
+        if self not in _active:
+            return
+        _active.remove(self)
+        mlflow = sys.modules.get("mlflow")
+        if mlflow is not None:
+            with contextlib.suppress(Exception):  # a fluent run on ours: end it with ours
+                current = mlflow.active_run()
+                if current is not None and current.info.run_id == self.run_id:
+                    quiet = os.environ.get("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
+                    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+                    try:
+                        mlflow.end_run(status)
+                    finally:
+                        if quiet is None:
+                            os.environ.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)
+                        else:
+                            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = quiet
+            mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+            if mlflow_utils is not None:
+                mlflow_utils._tracking_uri = self._saved_mlflow_uri  # type: ignore[attr-defined]
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every queued point is stored (or raise why it could not be)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._lock.notify_all()
+            while self._sent < self._queued and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConnectionFailed(
+                        f"{self._queued - self._sent} points not sent after {timeout:.0f}s"
+                    )
+                self._lock.wait(min(remaining, 0.5))
+        if self._error is not None:
+            raise self._error
+
+    def end(self, status: str = "FINISHED", timeout: float = 60.0) -> None:
+        """Flush, then mark the run finished (or FAILED/KILLED). Points the server refused
+        make the run FAILED, and the refusal is raised."""
+        if self._closed:
+            return
+        refused: WorkbenchError | None = None
+        try:
+            self.flush(timeout)
+        except WorkbenchError as exc:
+            refused, status = exc, "FAILED"
+        finally:
+            self._closed = True
+            with self._lock:
+                self._lock.notify_all()
+            self._deactivate(status)
+        try:
+            self.client.request(
+                "POST",
+                f"{self._mlflow_api}/runs/update",
+                json={
+                    "run_id": self.run_id,
+                    "status": status,
+                    "end_time": int(time.time() * 1000),
+                },
+            )
+        except WorkbenchError:
+            if refused is None:
+                raise
+        else:
+            self.status = status
+        _open_runs.discard(self)
+        if refused is not None:
+            raise refused
+
+    def __enter__(self) -> Run:
+        self.activate()
+        return self
+
+    def __exit__(self, kind: Any, _value: Any, _tb: Any) -> None:
+        if kind is None:
+            self.end("FINISHED")
+            return
+        try:  # the block's own exception is what the caller must see
+            self.end("FAILED")
+        except WorkbenchError as exc:
+            print(f"workbench: could not mark run {self.run_id[:8]} FAILED: {exc}", file=sys.stderr)
+
+    # -- the background sender -------------------------------------------------------------
+    def _sender(self) -> None:
+        while True:
+            with self._lock:
+                if not self._points:
+                    if self._closed:
+                        return
+                    self._lock.wait(SEND_INTERVAL)
+                    if not self._points:
+                        continue
+                batch = [
+                    self._points.popleft() for _ in range(min(BATCH_POINTS, len(self._points)))
+                ]
+            try:
+                self.client.post(f"runs/{self.run_id}/batch", {"metrics": batch})
+            except WorkbenchError as exc:
+                with self._lock:
+                    self._error = exc
+                    self._points.clear()
+                    self._lock.notify_all()
+                return
+            with self._lock:
+                self._sent += len(batch)
+                self._lock.notify_all()
+
+
+def _parent(path: str) -> str:
+    parent = Path(path).parent.as_posix()
+    return "" if parent == "." else parent
+
+
+def _flavor_of(model: Any) -> str:
+    module = type(model).__module__.split(".")[0]
+    if module == "sklearn":
+        return "sklearn"
+    if module == "torch":
+        return "pytorch"
+    import mlflow.pyfunc
+
+    if isinstance(model, mlflow.pyfunc.PythonModel) or callable(model):
+        return "pyfunc"
+    raise TypeError(
+        f"log_model: cannot tell how to save a {type(model).__name__}; pass a folder, an "
+        "mlflow.pyfunc.PythonModel, or flavor='<an mlflow flavor>'"
+    )
+
+
+def _jsonable(value: float) -> Any:
+    number = float(value)
+    if number != number:
+        return "NaN"
+    if number in (float("inf"), float("-inf")):
+        return "Infinity" if number > 0 else "-Infinity"
+    return number
+
+
+_uncaught: list[BaseException] = []
+
+
+def _watch_uncaught() -> None:
+    """Note an exception that ends the program, so runs still open end FAILED at exit."""
+    previous = sys.excepthook
+    if getattr(previous, "_workbench", False):
+        return
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        _uncaught.append(value)
+        previous(kind, value, tb)
+
+    hook._workbench = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+@atexit.register
+def _end_at_exit() -> None:
+    """Runs nobody ended (a script without ``with``/``end()``): flush, then end them FINISHED,
+    or FAILED when the program ends with an exception."""
+    status = "FAILED" if _uncaught else "FINISHED"
+    for run in list(_open_runs):
+        with contextlib.suppress(WorkbenchError):
+            run.end(status, timeout=30)

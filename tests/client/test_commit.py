@@ -1,0 +1,158 @@
+"""``wb.datasets.commit(name, folder)`` against a real jupyter-server with the workbench: a new
+version with the folder's files, only new chunks travel, a progress bar, an interrupted upload
+resumes, clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from jupyter_workbench.client import Client, errors
+
+from .conftest import seed
+
+
+def make_folder(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def chunk_bytes_sent(client: Client) -> list[int]:
+    """Sizes of the chunk batches this client sends."""
+    sizes: list[int] = []
+
+    def hook(request: httpx.Request) -> None:
+        if request.url.path.endswith("/chunks"):
+            sizes.append(len(request.content))
+
+    client.http.event_hooks["request"].append(hook)
+    return sizes
+
+
+async def test_commit_a_folder_then_only_what_changed_travels(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    big = os.urandom(3 * 1024 * 1024)
+    folder = make_folder(
+        tmp_path / "photos",
+        {"big.bin": big, "labels/a.csv": b"x,y\n1,2\n", "readme.md": b"# photos\n"},
+    )
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        sent = chunk_bytes_sent(client)
+        v1 = client.datasets.commit("photos", folder, message="first photos")
+        assert v1.version == 1 and v1.data["message"] == "first photos"
+        assert {f["path"]: f["size"] for f in v1.files()} == {
+            "big.bin": len(big),
+            "labels/a.csv": 8,
+            "readme.md": 9,
+        }
+        with v1.open("big.bin") as fh:
+            fh.seek(2_000_000)
+            assert fh.read(100) == big[2_000_000:2_000_100]
+        first = sum(sent)
+        assert first >= len(big)
+        # change the end of the big file: the unchanged chunks stay at home
+        (folder / "big.bin").write_bytes(big[:-1000] + b"!" * 1000)
+        sent.clear()
+        v2 = client.datasets.commit("photos", folder, message="fix the tail")
+        assert v2.version == 2 and 0 < sum(sent) < len(big) // 4
+        assert v2.read_bytes("big.bin")[-1000:] == b"!" * 1000
+        client.close()
+
+    await asyncio.to_thread(work)
+    err = capsys.readouterr().err
+    assert "photos: hashing" in err and "photos: uploading" in err  # tqdm bars on stderr
+
+
+async def test_an_interrupted_commit_resumes_and_bad_input_is_clear(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(
+        tmp_path / "data", {"a.bin": os.urandom(600_000), "b.txt": b"bee\n", "empty": b""}
+    )
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab", backoff=0.01)
+        created: list[str] = []
+
+        def lose_chunks(request: httpx.Request) -> None:
+            if request.url.path.endswith("/chunks"):
+                raise httpx.ConnectError("network down", request=request)
+
+        def count_uploads(request: httpx.Request) -> None:
+            if request.url.path.endswith("/uploads") and request.method == "POST":
+                created.append(request.url.path)
+
+        client.http.event_hooks["request"] += [count_uploads, lose_chunks]
+        with pytest.raises(errors.ConnectionFailed):
+            client.datasets.commit("logs", folder, progress=False)
+        assert len(created) == 1
+        with pytest.raises(errors.NotFound):  # nothing was published
+            client.datasets.get("logs")
+        client.http.event_hooks["request"].remove(lose_chunks)
+        version = client.datasets.commit("logs", folder, message="resumed", progress=False)
+        assert version.version == 1 and len(created) == 1  # the same upload, resumed
+        assert version.read_bytes("b.txt") == b"bee\n"
+        assert {f["path"]: f["size"] for f in version.files()}["empty"] == 0
+
+        with pytest.raises(FileNotFoundError, match="is not a folder"):
+            client.datasets.commit("logs", tmp_path / "missing")
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(ValueError, match="has no files"):
+            client.datasets.commit("logs", tmp_path / "empty")
+        bob = Client(server_url, tokens["bob"], project="lab")  # a viewer
+        with pytest.raises(errors.PermissionDenied):
+            bob.datasets.commit("logs", folder, progress=False)
+        with pytest.raises(errors.BadRequest):
+            client.datasets.commit("bad name!", folder, progress=False)
+        client.close()
+        bob.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_in_a_notebook_the_progress_bar_is_a_widget(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    from .test_magics_kernel import workbench_kernel
+
+    folder = make_folder(tmp_path / "k", {"a.txt": b"alpha\n", "b/c.txt": b"gamma\n"})
+    code = (
+        "import jupyter_workbench as wb\n"
+        f"v = wb.datasets.commit('kernel-data', {str(folder)!r}, message='from a kernel',"
+        " project='other')\n"
+        "print(v, sorted(f['path'] for f in v.files()))"
+    )
+    async with workbench_kernel(server_url, api) as kernel:  # bob owns 'other'
+        msg_id = kernel.execute(code)
+        kinds, printed, widgets = [], [], 0
+        while True:
+            msg = await kernel.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            kinds.append(kind)
+            if kind == "display_data":
+                widgets += "application/vnd.jupyter.widget-view+json" in content["data"]
+            elif kind == "stream" and content["name"] == "stdout":
+                printed.append(content["text"])
+            elif kind == "error":
+                pytest.fail(f"{content['ename']}: {content['evalue']}")
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+    assert "".join(printed) == "<DatasetVersion other/kernel-data v1> ['a.txt', 'b/c.txt']\n"
+    assert widgets == 2 and "comm_open" in kinds  # hashing and uploading bars

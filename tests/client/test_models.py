@@ -1,0 +1,115 @@
+"""``run.log_model`` + ``wb.models.register`` + ``wb.models.load("name@alias" | "name/3")``
+against a real jupyter-server with the workbench and a real MLflow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import pytest
+from traitlets.config import Config
+
+import jupyter_workbench as wb
+from jupyter_workbench.client import default, errors
+
+from .conftest import seed
+
+pytestmark = pytest.mark.slow
+
+
+class Scale(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """A model that multiplies its input: each version with its own factor."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def predict(self, context: Any, model_input: list[float], params: Any = None) -> list[float]:
+        return [x * self.factor for x in model_input]
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config, mlflow_config: dict[str, str]) -> Config:
+    jp_server_config["Workbench"].update(mlflow_config)
+    return jp_server_config
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setattr(default, "_default", None)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    yield
+    monkeypatch.setattr(default, "_default", None)
+
+
+async def test_register_versions_aliases_and_load(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+    plain = tmp_path / "weights"
+    plain.mkdir()
+    (plain / "w.bin").write_bytes(b"\x00\x01")
+    (plain / "config.json").write_text('{"layers": 2}')
+
+    def work() -> str:
+        wb.connect(server_url, tokens["alice"], project="lab")
+        registered = []
+        for factor in (2.0, 3.0):
+            with wb.run(experiment="models", params={"factor": factor}) as run:
+                uri = run.log_model(Scale(factor))
+                assert uri == f"runs:/{run.run_id}/model"
+            registered.append(wb.models.register(run, "scaler"))
+        assert [(m.name, m.version) for m in registered] == [("scaler", "1"), ("scaler", "2")]
+        with wb.run(experiment="models") as run:
+            run.log_model(plain, name="weights")
+        folder_model = wb.models.register(run, "raw-weights", artifact_path="weights")
+
+        assert wb.models.load("scaler").predict([1.0]) == [3.0]  # the newest version
+        assert wb.models.load("scaler/1").predict([1.0]) == [2.0]
+        wb.models.set_alias("scaler/1", "production")  # alice owns the project
+        production = wb.models.get("scaler@production")
+        assert (production.version, production.aliases) == ("1", ("production",))
+        assert wb.models.load("scaler@production").predict([5.0]) == [10.0]
+        local = wb.models.load("raw-weights/1")  # not an MLflow model: its files
+        assert isinstance(local, Path) and str(folder_model) == "raw-weights/1"
+        assert (local / "w.bin").read_bytes() == b"\x00\x01"
+        assert (local / "config.json").read_text() == '{"layers": 2}'
+        # a scikit-learn model is saved with MLflow's sklearn flavor by itself
+        from sklearn.linear_model import LinearRegression
+
+        line = LinearRegression().fit([[0.0], [1.0]], [1.0, 3.0])
+        with wb.run(experiment="models") as run:
+            run.log_model(line, name="sk")
+        wb.models.register(run, "linear", artifact_path="sk")
+        assert [round(float(v), 6) for v in wb.models.load("linear").predict([[2.0]])] == [5.0]
+        assert [m["name"] for m in wb.models.list()] == ["linear", "raw-weights", "scaler"]
+
+        with pytest.raises(errors.NotFound, match=r"no alias 'staging' \(aliases: production\)"):
+            wb.models.load("scaler@staging")
+        with pytest.raises(errors.NotFound, match="no version 9"):
+            wb.models.get("scaler/9")
+        with pytest.raises(errors.NotFound):
+            wb.models.get("nope")
+        with pytest.raises(ValueError, match="use 'name', 'name/3'"):
+            wb.models.get("scaler@@x")
+        with (
+            pytest.raises(TypeError, match="cannot tell how to save"),
+            wb.run(experiment="models") as failing,
+        ):
+            failing.log_model(object())
+        return registered[0].run_id
+
+    run_id = await asyncio.to_thread(work)
+
+    # a viewer loads, but may not register or promote
+    def viewer() -> None:
+        wb.connect(server_url, tokens["bob"], project="lab")
+        assert wb.models.load("scaler@production").predict([1.0]) == [2.0]
+        with pytest.raises(errors.PermissionDenied):
+            wb.models.register(run_id, "scaler")
+        with pytest.raises(errors.PermissionDenied):
+            wb.models.set_alias("scaler/2", "production")
+
+    await asyncio.to_thread(viewer)

@@ -1,0 +1,208 @@
+"""``with wb.run(...) as run`` against a real jupyter-server with the workbench and a real MLflow:
+batched non-blocking logging, FINISHED/FAILED, artifacts, plain ``mlflow`` calls in the same run,
+and the datasets a run reads recorded as its lineage."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+import jupyter_workbench as wb
+from jupyter_workbench.client import Client, default, errors
+
+from .conftest import seed
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config, mlflow_config: dict[str, str]) -> Config:
+    jp_server_config["Workbench"].update(mlflow_config)
+    return jp_server_config
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setattr(default, "_default", None)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
+    yield
+    monkeypatch.setattr(default, "_default", None)
+
+
+def mlflow_run(client: Client, run_id: str) -> dict[str, Any]:
+    """The run as MLflow stores it (through the workbench's proxy)."""
+    url = client.mlflow_url("lab") + "/api/2.0/mlflow/runs/get"
+    data = client.request("GET", url, params={"run_id": run_id})["run"]
+    return {
+        "status": data["info"]["status"],
+        "params": {p["key"]: p["value"] for p in data["data"].get("params", [])},
+        "metrics": {m["key"]: m["value"] for m in data["data"].get("metrics", [])},
+        "tags": {t["key"]: t["value"] for t in data["data"].get("tags", [])},
+    }
+
+
+def artifacts(client: Client, run_id: str, path: str = "") -> list[str]:
+    url = client.mlflow_url("lab") + "/api/2.0/mlflow/artifacts/list"
+    params = {"run_id": run_id, **({"path": path} if path else {})}
+    files = client.request("GET", url, params=params).get("files", [])
+    out = []
+    for f in files:
+        out.extend(artifacts(client, run_id, f["path"]) if f["is_dir"] else [f["path"]])
+    return sorted(out)
+
+
+async def test_a_run_logs_in_batches_records_lineage_and_takes_plain_mlflow_calls(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+    (tmp_path / "notes.txt").write_text("a note")
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "loss.svg").write_text("<svg/>")
+
+    def work() -> None:
+        client = wb.connect(server_url, tokens["alice"], project="lab")
+        batches: list[int] = []
+        client.http.event_hooks["request"].append(
+            lambda r: batches.append(1) if r.url.path.endswith("/batch") else None
+        )
+        with wb.run(experiment="baseline", params={"lr": 0.01}, name="first") as run:
+            assert wb.Client is Client and run.status == "RUNNING"
+            for step in range(3000):
+                run.log({"loss": 1 / (step + 1), "acc": step / 3000}, step=step)
+            events = wb.datasets.get("events", version="v1")  # recorded as read by the run
+            wb.datasets.get("events")  # the same version again: recorded once
+            import mlflow
+
+            mlflow.log_metric("f1", 0.75)  # plain MLflow: the same run
+            mlflow.log_param("seed", "7")
+            assert mlflow.active_run().info.run_id == run.run_id
+            run.log_artifact(tmp_path / "notes.txt")
+            run.log_artifact(tmp_path / "plots", "figures")
+            run.log_text("print('hi')\n", "code/cell.py")
+            made = wb.datasets.commit("features", tmp_path / "plots", progress=False)
+        assert run.status == "FINISHED" and events.version == 1
+        # 6000 points travelled in a few requests, not one each (the params: one more)
+        assert 2 <= len(batches) < 40
+        stored = mlflow_run(client, run.run_id)
+        assert stored["status"] == "FINISHED"
+        assert stored["params"] == {"lr": "0.01", "seed": "7"}
+        assert stored["metrics"]["f1"] == 0.75 and stored["metrics"]["loss"] == 1 / 3000
+        history = client.history(run.run_id, "loss", max_points=10_000)
+        assert history["total"] == 3000 and history["steps"][:3] == [0, 1, 2]
+        assert artifacts(client, run.run_id) == [
+            "code/cell.py",
+            "figures/loss.svg",
+            "notes.txt",
+        ]
+        lineage = run.lineage()
+        assert [(d["dataset"], d["version"]) for d in lineage["datasets_read"]] == [("events", 1)]
+        assert [(d["dataset"], d["version"]) for d in lineage["datasets_written"]] == [
+            ("features", made.version)
+        ]
+        # after the block: no active run, MLflow's fluent API and environment are back
+        assert mlflow.active_run() is None
+        assert "MLFLOW_RUN_ID" not in os.environ
+        # a dataset read outside any run is recorded nowhere
+        wb.datasets.get("events")
+        with wb.run(experiment="baseline") as second:
+            second.log({"loss": 1.0})
+        assert second.lineage()["datasets_read"] == []
+        runs = client.search_runs(["lab"], filter="params.lr = '0.01'")
+        assert [r["run_id"] for r in runs] == [run.run_id]
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_an_exception_in_the_block_fails_the_run_and_is_raised(
+    server_url: str, api: Any
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        with pytest.raises(ZeroDivisionError), client.run("lab", "baseline") as run:
+            run.log({"loss": 0.5}, step=0)
+            run.log({"loss": 0.4})  # step 1 by itself
+            _ = 1 / 0
+        stored = mlflow_run(client, run.run_id)
+        assert stored["status"] == "FAILED" and stored["metrics"] == {"loss": 0.4}
+        assert client.history(run.run_id, "loss")["steps"] == [0, 1]
+        with pytest.raises(errors.BadRequest, match="has ended"):
+            run.log({"loss": 0.1})
+        # a viewer cannot start runs: the server's message, as an exception
+        bob = Client(server_url, tokens["bob"], project="lab")
+        with pytest.raises(errors.PermissionDenied):
+            bob.run("lab", "baseline")
+        with (
+            pytest.raises(FileNotFoundError, match="does not exist"),
+            client.run("lab", "baseline") as other,
+        ):
+            other.log_artifact("/nonexistent/file.txt")
+        assert mlflow_run(client, other.run_id)["status"] == "FAILED"
+        # a point the server refuses: the error is raised when the run ends, and it FAILED
+        with pytest.raises(errors.BadRequest), client.run("lab", "baseline") as refused:
+            refused.log({"k" * 300: 1.0})
+        assert mlflow_run(client, refused.run_id)["status"] == "FAILED"
+        assert refused.status == "FAILED"
+        client.close()
+        bob.close()
+
+    await asyncio.to_thread(work)
+
+
+SCRIPT = """
+import sys, jupyter_workbench as wb
+run = wb.run(experiment="script", params={"mode": sys.argv[1]})
+for step in range(500):
+    run.log({"loss": 1 / (step + 1)}, step=step)
+print(run.run_id, flush=True)
+if sys.argv[1] == "crash":
+    raise RuntimeError("the script crashed")
+"""  # no `with`, no run.end(): what a quick laptop script does
+
+
+async def test_a_script_that_never_ends_its_run(server_url: str, api: Any, tmp_path: Path) -> None:
+    """The run ends at exit with every point: FINISHED, or FAILED when the script crashed."""
+    import subprocess
+    import sys
+
+    tokens = await seed(api)
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {
+        **os.environ,
+        "WORKBENCH_URL": server_url,
+        "WORKBENCH_TOKEN": tokens["alice"],
+        "WORKBENCH_PROJECT": "lab",
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        for mode, status, code in (("ok", "FINISHED", 0), ("crash", "FAILED", 1)):
+            done = subprocess.run(
+                [sys.executable, str(script), mode],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == code, done.stderr
+            run_id = done.stdout.strip()
+            assert mlflow_run(client, run_id)["status"] == status
+            assert client.history(run_id, "loss", max_points=1000)["total"] == 500
+        assert "the script crashed" in done.stderr  # the traceback is still printed
+        client.close()
+
+    await asyncio.to_thread(work)

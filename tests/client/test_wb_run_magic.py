@@ -1,0 +1,170 @@
+"""``%%wb_run``, ``%wb compare``, ``%wb dataset`` and their completion in a real workbench kernel
+against a real jupyter-server with the workbench and a real MLflow."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from jupyter_workbench.client import Client
+from tests.conftest import TOKEN_OF
+
+from .test_magics_kernel import run, workbench_kernel
+
+pytestmark = pytest.mark.slow
+
+CELL = """\
+import jupyter_workbench as wb, mlflow
+events = wb.datasets.get("events", project="lab")
+for step in range(5):
+    wb.log({"loss": 1 / (step + 1)}, step=step)
+mlflow.log_metric("acc", 0.5)
+print("trained on", events)"""
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config, mlflow_config: dict[str, str]) -> Config:
+    jp_server_config["Workbench"].update(mlflow_config)
+    return jp_server_config
+
+
+async def outputs(kernel: Any, code: str) -> tuple[str, list[str]]:
+    """(printed output, error names) of executing ``code``."""
+    msg_id = kernel.execute(code)
+    out: list[str] = []
+    errors: list[str] = []
+    while True:
+        msg = await kernel.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            out.append(content["text"])
+        elif kind == "error":
+            errors.append(f"{content['ename']}: {content['evalue']}")
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "".join(out), errors
+
+
+async def completions(kernel: Any, code: str) -> set[str]:
+    msg_id = kernel.complete(code, len(code))
+    while True:
+        reply = await kernel.get_shell_msg(timeout=30)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return set(reply["content"]["matches"])
+
+
+def cell_source(client: Client, run_id: str) -> str:
+    """The ``cell.py`` artifact of a run, read through the workbench's MLflow proxy."""
+    base = client.mlflow_url("other")
+    info = client.request("GET", f"{base}/api/2.0/mlflow/runs/get", params={"run_id": run_id})
+    where = info["run"]["info"]["artifact_uri"].split(":", 1)[1].lstrip("/")
+    return client.send("GET", f"{base}/api/2.0/mlflow-artifacts/artifacts/{where}/cell.py").text
+
+
+async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
+    server_url: str, api: Any
+) -> None:
+    async with workbench_kernel(server_url, api) as kernel:
+        await run(kernel, "%wb project use other")  # bob owns 'other', reads 'lab'
+        printed, errors = await outputs(
+            kernel, f"%%wb_run baseline --param lr=0.1 -n first\n{CELL}"
+        )
+        assert errors == []
+        lines = printed.splitlines()
+        assert lines[0] == "trained on <DatasetVersion lab/events v1>"
+        assert lines[1].startswith("wb: run ") and lines[1].endswith(
+            " in other/baseline: FINISHED (read events v1)"
+        )
+        first = lines[1].split()[2]
+
+        printed, errors = await outputs(
+            kernel,
+            "%%wb_run baseline --param lr=0.5\nwb.log({'loss': 9.0})\nraise ValueError('boom')",
+        )
+        assert errors == ["ValueError: boom"]  # the cell's own traceback, as usual
+        assert printed.startswith("wb: run ") and printed.rstrip().endswith("FAILED")
+        second = printed.split()[2]
+
+        def check() -> None:
+            client = Client(server_url, TOKEN_OF["bob"])
+            runs = {r["run_id"][:8]: r for r in client.search_runs(["other"])}
+            one, two = runs[first], runs[second]
+            assert (one["name"], one["status"], one["params"]) == (
+                "first",
+                "FINISHED",
+                {"lr": "0.1"},
+            )
+            assert one["metrics"] == {"loss": 0.2, "acc": 0.5}
+            assert two["status"] == "FAILED"
+            lineage = client.get(f"runs/{one['run_id']}/lineage")
+            assert [
+                (d["project"], d["dataset"], d["version"]) for d in lineage["datasets_read"]
+            ] == [("lab", "events", 1)]
+            source = cell_source(client, one["run_id"])
+            assert source.rstrip("\n") == CELL
+            assert lineage["code"]["sha256"] == hashlib.sha256(source.encode()).hexdigest()
+            packages = lineage["environment"]["packages"]
+            assert {"httpx", "ipykernel", "mlflow"} <= set(packages)
+            assert lineage["environment"]["python"].count(".") == 2
+            client.close()
+
+        await asyncio.to_thread(check)
+
+        table = (await run(kernel, f"%wb compare {first} {second}")).splitlines()
+        assert table[0].split() == [first, second]
+        assert table[1].split()[:2] == ["name", "first"]
+        assert table[3].split() == ["status", "FINISHED", "FAILED"]
+        assert ["lr", "0.1", "0.5"] in [line.split() for line in table]
+        assert ["loss", "0.2", "9"] in [line.split() for line in table]
+
+        # completion: experiments, run ids, dataset names
+        assert "baseline" in await completions(kernel, "%%wb_run ")
+        assert "baseline" in await completions(kernel, "%%wb_run ba")
+        assert "baseline" in await completions(kernel, "%wb runs --experiment ")
+        assert {first, second} <= await completions(kernel, "%wb compare ")
+        await run(kernel, "%wb project use lab")
+        assert "events" in await completions(kernel, "%wb dataset ev")
+        versions = (await run(kernel, "%wb dataset events")).splitlines()
+        assert versions[0].split()[:4] == ["version", "tags", "files", "size"]
+        assert versions[1].startswith("v1")
+
+
+BAD = [
+    (
+        "%%wb_run\nprint('ran')",
+        "wb: error: usage: %%wb_run EXPERIMENT [--param K=V ...] [--name NAME]",
+    ),
+    ("%%wb_run e --param lr\nprint('ran')", "wb: error: --param 'lr': write it as KEY=VALUE"),
+    ("%%wb_run e --colour red\nprint('ran')", "wb: error: unrecognized arguments: --colour red"),
+    (
+        "%%wb_run e\nprint('ran')",
+        "wb: error: no current project: call wb.use('slug') (or %wb project use SLUG) "
+        "or pass project=",
+    ),
+    (
+        "%wb compare abc",
+        "wb: error: usage: %wb compare RUN RUN... (two runs or more, ids or id prefixes)",
+    ),
+    ("%wb dataset", "wb: error: usage: %wb dataset NAME"),
+]
+
+
+async def test_bad_arguments_print_one_line_and_run_nothing(server_url: str, api: Any) -> None:
+    async with workbench_kernel(server_url, api) as kernel:
+        for code, message in BAD:
+            assert await run(kernel, code) == message + "\n", code
+        await run(kernel, "%wb project use lab")  # bob only reads 'lab'
+        denied = await run(kernel, "%%wb_run e\nprint('ran')")
+        assert denied.startswith("wb: error: ") and "ran" not in denied.splitlines()
+        assert denied.count("\n") == 1
+        missing = await run(kernel, "%wb compare zzzz yyyy")
+        assert missing == "wb: error: no run 'zzzz' in project lab (see %wb runs)\n"
+        nope = await run(kernel, "%wb dataset nope")
+        assert nope.startswith("wb: error: ") and "nope" in nope
+        _out, errors = await outputs(kernel, "import jupyter_workbench as wb; wb.log({'x': 1})")
+        assert errors and errors[0].startswith("NotConfigured: no active run")
