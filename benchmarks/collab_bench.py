@@ -80,7 +80,18 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from pycrdt import Array, Doc, Map, Provider, Text
+from pycrdt import (
+    Array,
+    Doc,
+    Map,
+    Text,
+    TransactionEvent,
+    YMessageType,
+    YSyncMessageType,
+    create_sync_message,
+    create_update_message,
+    handle_sync_message,
+)
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
@@ -92,10 +103,14 @@ SERVER_START_TIMEOUT_S = 120.0
 SYNC_TIMEOUT_S = 30.0
 EDIT_TIMEOUT_S = 10.0
 CONVERGE_TIMEOUT_S = 120.0
+QUIESCE_S = 30.0  # the most the anchor's store is waited for between stages
+STORE_WAIT_S = 20.0  # ... and after the throughput edits
 WARMUP_EDITS = 20
 FANOUT_P99_GOAL_MS = 20.0
 STORAGE_GOAL_RATIO = 2.0
 ANCHOR = "jupyter-collab"
+SYNC, SYNC_STEP2 = YMessageType.SYNC, YSyncMessageType.SYNC_STEP2
+EMPTY_UPDATE = b"\x00\x00"
 SEED_TEXT = "".join(
     f"## Section {i}\n\nNotes on run {i}: learning rate 3e-4, batch 64, loss went from "
     f"{2.5 - i * 0.05:.2f} to {1.2 - i * 0.02:.2f}; next try a warm-up of {100 * i} steps.\n\n"
@@ -211,36 +226,11 @@ class Server:
 
 
 # -- clients --------------------------------------------------------------------------------
-class Channel:
-    """pycrdt's Channel over a tornado WebSocket client."""
-
-    def __init__(self, ws: WebSocketClientConnection, path: str) -> None:
-        self.ws = ws
-        self._path = path
-
-    @property
-    def path(self) -> str:
-        return self._path
-
-    def __aiter__(self) -> Channel:
-        return self
-
-    async def __anext__(self) -> bytes:
-        message = await self.ws.read_message()
-        if message is None:
-            raise StopAsyncIteration
-        assert isinstance(message, bytes)
-        return message
-
-    async def send(self, message: bytes) -> None:
-        await self.ws.write_message(message, binary=True)
-
-    async def recv(self) -> bytes:
-        return await self.__anext__()
-
-
 class Client:
-    """One collaborator: a pycrdt document synced with a room by the stock Provider."""
+    """One collaborator, as y-websocket's browser provider behaves: it sends sync step 1 on
+    connecting, answers the room's step 1, applies what the room sends and sends its own edits
+    -- never an echo of what it applied (pycrdt's ``Provider`` sends those back too, which
+    would multiply the rooms' incoming messages by the number of clients)."""
 
     def __init__(self, url: str, token: str, text_of: Callable[[Doc], Text]) -> None:
         self.url = url
@@ -248,9 +238,11 @@ class Client:
         self.doc: Doc = Doc()
         self._text_of = text_of
         self._text: Text | None = None
+        self._applying = False
+        self._subscription = self.doc.observe(self._on_transaction)
+        self.synced = asyncio.Event()
         self.ws: WebSocketClientConnection | None = None
-        self.provider: Provider | None = None
-        self.task: asyncio.Task[Any] | None = None
+        self.task: asyncio.Task[None] | None = None
 
     @property
     def text(self) -> Text:
@@ -258,22 +250,42 @@ class Client:
             self._text = self._text_of(self.doc)
         return self._text
 
+    def _send(self, message: bytes) -> None:
+        if self.ws is not None:
+            sent = self.ws.write_message(message, binary=True)
+            sent.add_done_callback(lambda f: f.exception())  # closed meanwhile: ignored
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        if not self._applying and event.update != EMPTY_UPDATE:
+            self._send(create_update_message(event.update))
+
     async def connect(self) -> Client:
         request = HTTPRequest(self.url, headers={"Authorization": f"token {self.token}"})
         self.ws = await websocket_connect(request, max_message_size=256 * 1024 * 1024)
-        self.provider = Provider(self.doc, Channel(self.ws, self.url))
-        self.task = asyncio.ensure_future(self.provider.start())
-        await asyncio.wait_for(self.provider.synced.wait(), SYNC_TIMEOUT_S)
+        self.task = asyncio.ensure_future(self._read(self.ws))
+        self._send(create_sync_message(self.doc))
+        await asyncio.wait_for(self.synced.wait(), SYNC_TIMEOUT_S)
         return self
 
+    async def _read(self, ws: WebSocketClientConnection) -> None:
+        while (message := await ws.read_message()) is not None:
+            if not isinstance(message, bytes) or len(message) < 2 or message[0] != SYNC:
+                continue  # awareness and the anchor's own messages
+            self._applying = True
+            try:
+                reply = handle_sync_message(message[1:], self.doc)
+            finally:
+                self._applying = False
+            if reply is not None:
+                self._send(reply)
+            if message[1] == SYNC_STEP2:
+                self.synced.set()
+
     async def close(self) -> None:
-        if self.provider is not None and self.task is not None and not self.task.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.provider.stop(), 5)
+        self.doc.unobserve(self._subscription)
         if self.ws is not None:
             self.ws.close()
         if self.task is not None:
-            self.task.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self.task, 5)
 
@@ -436,23 +448,33 @@ def setup_anchor(server: Server) -> Contender:
     return Contender(ANCHOR, server, [server.token], notebook_source, new_room, ystore=ystore)
 
 
-def anchor_storage(contender: Contender, room: str, settle_s: float = 60.0) -> tuple[int, int]:
-    """(rows, bytes) of the notebook's updates in the anchor's YStore, once it stops growing."""
-    file_id = room.split("json:notebook:", 1)[1].split("?", 1)[0]
-    path = f".notebook:{file_id}.y"
-    deadline, last, stable_since = time.monotonic() + settle_s, (-1, -1), time.monotonic()
+def ystore_usage(c: Contender, path: str | None = None) -> tuple[int, int]:
+    """(rows, bytes) in the anchor's YStore: of one document's updates, or of all."""
+    assert c.ystore is not None
+    where, params = ("WHERE path = ?", (path,)) if path else ("", ())
+    with contextlib.closing(sqlite3.connect(str(c.ystore), timeout=30)) as db:
+        row = db.execute(
+            f"SELECT count(*), coalesce(sum(length(yupdate)), 0) FROM yupdates {where}", params
+        ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+async def store_settled(
+    c: Contender, limit_s: float, path: str | None = None
+) -> tuple[int, int, bool, float]:
+    """Wait until the anchor's YStore stops growing (no change for 1 s), at most ``limit_s``:
+    (rows, bytes, whether it stopped, seconds until its last change seen)."""
+    started = last_change = time.monotonic()
+    last = ystore_usage(c, path)
     while True:
-        with contextlib.closing(sqlite3.connect(str(contender.ystore), timeout=30)) as db:
-            row = db.execute(
-                "SELECT count(*), coalesce(sum(length(yupdate)), 0) FROM yupdates WHERE path = ?",
-                (path,),
-            ).fetchone()
-        now = (int(row[0]), int(row[1]))
+        await asyncio.sleep(0.25)
+        now = ystore_usage(c, path)
         if now != last:
-            last, stable_since = now, time.monotonic()
-        elif time.monotonic() - stable_since >= 1.0 or time.monotonic() > deadline:
-            return now
-        time.sleep(0.25)
+            last, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change >= 1.0:
+            return (*now, True, last_change - started)
+        if time.monotonic() - started > limit_s:
+            return (*now, False, last_change - started)
 
 
 # -- 1. memory per open room ----------------------------------------------------------------
@@ -593,7 +615,12 @@ async def throughput(c: Contender, edits: int, writers: int = 2, observers: int 
             result["bytes_after"],
         )
     else:
-        c.figures["storage"] = (*anchor_storage(c, url), None)
+        file_id = url.split("json:notebook:", 1)[1].split("?", 1)[0]
+        rows, size, settled, seconds = await store_settled(
+            c, STORE_WAIT_S, f".notebook:{file_id}.y"
+        )
+        c.figures["storage"] = (rows, size, None)
+        c.figures["store lag"] = (settled, seconds)
 
 
 def state_vector(encoded: bytes) -> frozenset[tuple[int, int]]:
@@ -691,8 +718,13 @@ def report(ours: Contender, anchor: Contender | None, args: argparse.Namespace) 
         return f"{c.figures['storage'][i]:,}"
 
     edits = args.throughput_edits
-    row(f"storage after {edits:,} edits: rows", stored(ours, 0), stored(a, 0))
-    row(f"storage after {edits:,} edits: bytes (before compaction)", stored(ours, 1), stored(a, 1))
+    lagging = "store lag" in a.figures and not a.figures["store lag"][0]
+    a_rows, a_bytes = stored(a, 0), stored(a, 1)
+    if lagging and a.figures["storage"][0]:
+        rows_, bytes_, _ = a.figures["storage"]
+        a_rows, a_bytes = f"{rows_:,}*", f"~{bytes_ / rows_ * edits:,.0f}*"
+    row(f"storage after {edits:,} edits: rows", stored(ours, 0), a_rows)
+    row(f"storage after {edits:,} edits: bytes (before compaction)", stored(ours, 1), a_bytes)
     row("storage after compaction: bytes", stored(ours, 2), "(none)")
     encoded = ours.figures["throughput"][3] if "throughput" in ours.figures else None
     a_encoded = a.figures["throughput"][3] if "throughput" in a.figures else None
@@ -723,6 +755,19 @@ def report(ours: Contender, anchor: Contender | None, args: argparse.Namespace) 
             f"  {label:<{widths[0]}}  {mine:>{widths[1]}}  {theirs:>{widths[2]}}  "
             f"{goal:<{widths[3]}}  {ok}".rstrip()
         )
+    if "store lag" in a.figures:
+        settled, seconds = a.figures["store lag"]
+        rows_ = a.figures["storage"][0]
+        if settled:
+            print(
+                f"  ({ANCHOR}'s store finished writing the {edits:,} edits {seconds:.1f} s after "
+                "the observers had them all)"
+            )
+        else:
+            print(
+                f"  (* {ANCHOR}'s store had written {rows_:,} rows {seconds:.0f} s after the "
+                f"observers had every edit, and was still writing; bytes projected to {edits:,})"
+            )
     for c in (ours, a):
         if "throughput" in c.figures:
             edits_, seconds, typed, _encoded, chars = c.figures["throughput"]
@@ -756,7 +801,18 @@ async def run_stages(contenders: Sequence[Contender], args: argparse.Namespace) 
                 await stage(c)
             except Exception as exc:  # reported; the other stages still run
                 c.errors.append(f"{name}: {type(exc).__name__}: {exc}")
-            print(f"  {name}: {c.name} done in {time.perf_counter() - started:.1f} s", flush=True)
+            elapsed, note = time.perf_counter() - started, ""
+            if c.ystore is not None and name != "throughput":
+                # its store writes in the background: let it finish before the next stage
+                rows, _, settled, seconds = await store_settled(c, QUIESCE_S)
+                note = (
+                    f"; its store {'caught up' if settled else 'still writing'} after "
+                    f"{seconds:.1f} s more ({rows:,} rows)"
+                )
+            print(
+                f"  {name}: {c.name} done in {elapsed:.1f} s{note}",
+                flush=True,
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
