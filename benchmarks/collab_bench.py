@@ -14,9 +14,13 @@ ports (each with its own configuration, data and runtime folders in a temporary 
   WebSocket ``/api/collaboration/room/json:notebook:{fileId}?sessionId=...``; the shared type is
   the Y.Text ``source`` of the notebook's first cell.
 
-Every client is pycrdt's stock ``Provider`` over a tornado WebSocket, all of them in this
-process (so the clients' own work, 49 observers' included, is part of every figure, for both
-servers alike).
+Every client behaves as y-websocket's browser provider does, built on pycrdt's sync helpers
+(``create_sync_message``, ``handle_sync_message``, ``create_update_message``): sync step 1 on
+connecting, the room's step 1 answered, its own edits sent, never an echo of what it applied
+(pycrdt's stock ``Provider`` sends every applied update back, which would multiply a room's
+incoming messages by its number of clients). All clients run in this process, over tornado
+WebSockets, so their own work (49 observers' in the fan-out) is in every figure, for both servers
+alike; the CPU the server and the clients spent per edit is printed under the table.
 
 1. Memory per open room: the server's VmRSS (``/proc/<pid>/status``) before and after
    ``--rooms`` (50) documents, each holding the same ~2 KB of markdown, are opened by one client
@@ -42,12 +46,17 @@ servers alike).
    (jupyter-collaboration has no compaction unless ``squash_after_inactivity_of`` is set).
 
 Both servers are measured alternately, stage by stage. Ours commits each update to its database
-before relaying it; jupyter-collaboration relays first and writes its store in the background.
-The 1-minute load average is printed: on a busy machine every figure is slower.
+before relaying it; jupyter-collaboration relays first and writes its store in the background,
+one transaction per update, and falls far behind under a burst: after each of its stages the
+benchmark waits (at most 30 s) until its store stops growing, so that its backlog does not load
+the next stage; after the 10,000 edits it waits at most 20 s, and when the store is still
+writing then its bytes are projected from the rows written so far (marked ``*``).
+The 1-minute load average is printed: on a busy machine every figure is slower, the 50-client
+latencies most (the server and the clients then wait for the CPU in turn, 49 times per edit).
 
-The default run takes about 1.5-2 minutes on 2 busy cores; ``--quick`` does 200 edits, 100
-fan-out edits, 2,000 throughput edits and 20 rooms (about a minute, most of it starting the
-servers).
+The default run took about 2.5 minutes on 2 cores that other work kept busy (load average 2-5),
+20 s of it starting the servers; ``--quick`` does 200 edits, 100 fan-out edits, 2,000 throughput
+edits and 20 rooms.
 
 Run (from the repository root)::
 
@@ -207,6 +216,13 @@ class Server:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS")
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server has used (user + system)."""
+        assert self.proc is not None
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def tail(self, chars: int = 3000) -> str:
         try:
@@ -518,8 +534,11 @@ async def edit_latency(c: Contender, key: str, clients: int, edits: int, interva
     subscriptions = [(o.text, o.text.observe(observer(i, o))) for i, o in enumerate(observers)]
     samples: list[float] = []
     slowest: list[float] = []
+    cpu = [0.0, 0.0]  # this process's and the server's CPU seconds when the timed edits begin
     try:
         for i in range(WARMUP_EDITS + edits):
+            if i == WARMUP_EDITS:
+                cpu = [time.process_time(), c.server.cpu_s()]
             all_in.clear()
             current.clear()
             pending.update(range(len(observers)))
@@ -540,8 +559,10 @@ async def edit_latency(c: Contender, key: str, clients: int, edits: int, interva
     finally:
         for text, sub in subscriptions:
             text.unobserve(sub)
+        cpu = [time.process_time() - cpu[0], c.server.cpu_s() - cpu[1]]
         await close_all(members)
-    c.figures[key] = (samples, slowest)
+    timed = max(1, len(slowest))
+    c.figures[key] = (samples, slowest, cpu[0] * 1000 / timed, cpu[1] * 1000 / timed)
 
 
 # -- 4./5. throughput and storage -----------------------------------------------------------
@@ -645,7 +666,7 @@ def state_vector(encoded: bytes) -> frozenset[tuple[int, int]]:
 def lat(c: Contender, key: str, q: float, slowest: bool = False) -> float | None:
     if key not in c.figures:
         return None
-    samples, worst = c.figures[key]
+    samples, worst, *_ = c.figures[key]
     return percentile(worst if slowest else samples, q)
 
 
@@ -768,6 +789,14 @@ def report(ours: Contender, anchor: Contender | None, args: argparse.Namespace) 
                 f"  (* {ANCHOR}'s store had written {rows_:,} rows {seconds:.0f} s after the "
                 f"observers had every edit, and was still writing; bytes projected to {edits:,})"
             )
+    for key, what in (("two", "2 clients"), ("fan", f"{args.clients} clients")):
+        for c in (ours, a):
+            if key in c.figures:
+                _, _, clients_ms, server_ms = c.figures[key]
+                print(
+                    f"  ({c.name}, {what}: CPU per edit: the server {server_ms:.1f} ms, the "
+                    f"clients (all in this process) {clients_ms:.1f} ms)"
+                )
     for c in (ours, a):
         if "throughput" in c.figures:
             edits_, seconds, typed, _encoded, chars = c.figures["throughput"]
