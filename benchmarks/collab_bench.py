@@ -54,7 +54,7 @@ writing then its bytes are projected from the rows written so far (marked ``*``)
 The 1-minute load average is printed: on a busy machine every figure is slower, the 50-client
 latencies most (the server and the clients then wait for the CPU in turn, 49 times per edit).
 
-The default run took about 2.5 minutes on 2 cores that other work kept busy (load average 2-5),
+The default run took 2-2.5 minutes on 2 cores that other work kept busy (load average 2.5-5),
 20 s of it starting the servers; ``--quick`` does 200 edits, 100 fan-out edits, 2,000 throughput
 edits and 20 rooms.
 
