@@ -87,6 +87,7 @@ docs: install
 
 bench: install
 	$(BIN)/python benchmarks/api_bench.py
+	$(BIN)/python benchmarks/collab_bench.py
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR) labextension/node_modules labextension/lib labextension/tsconfig.tsbuildinfo jupyter_workbench/labextension .pytest_cache .mypy_cache .ruff_cache test-output
