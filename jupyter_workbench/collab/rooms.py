@@ -189,9 +189,14 @@ class RoomManager:
     async def close(self) -> None:
         if self._checker is not None:
             self._checker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checker
+            self._checker = None
         for handle in self._closers.values():
             handle.cancel()
         for document_id in list(self.rooms):
             await self._close(document_id)
         for task in list(self._tasks):
             task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

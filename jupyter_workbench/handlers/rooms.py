@@ -85,9 +85,16 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
         self.live.rooms.join(self.room, self.peer)
 
     def send(self, message: bytes) -> None:
-        """The room's way to this peer."""
-        if self.ws_connection is None or self.ws_connection.is_closing():
+        """The room's way to this peer (called for every peer on every edit)."""
+        conn = self.ws_connection
+        if conn is None or conn.is_closing():
             raise WebSocketClosedError()
+        write_frame = getattr(conn, "_write_frame", None)
+        if write_frame is not None and getattr(conn, "_compressor", None) is None:
+            # one binary frame straight onto the stream: write_message would also start a task
+            # per peer per edit, the larger part of a big room's fan-out cost
+            write_frame(True, 0x2, message)  # a closed stream settles (and silences) its future
+            return
         sent = self.write_message(message, binary=True)
         sent.add_done_callback(lambda f: f.exception())  # a peer gone meanwhile: on_close
 
