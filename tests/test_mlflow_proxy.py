@@ -642,6 +642,16 @@ async def test_run_lineage_round_trip_and_experiments_api(api: Any, tracking: An
     assert lineage["code"] == {"path": "train.ipynb", "git_commit": "abc123", "sha256": "ab" * 32}
     assert lineage["environment"]["packages"] == {"torch": "2.13.0"}
     assert lineage["notes"] == "first try"
+    # a long package list (more than an MLflow tag holds) comes back whole, and a shorter one
+    # posted later replaces it
+    many = {f"package-number-{i}": f"{i}.0.{i}" for i in range(800)}
+    for packages in (many, {"numpy": "2.1.0"}):
+        r = await api("alice").post(
+            f"runs/{run_id}/lineage", {"environment": {"packages": packages}}
+        )
+        assert r.status == 200, r
+        lineage = (await api("bob").get(f"runs/{run_id}/lineage")).json
+        assert lineage["environment"]["packages"] == packages
     # and the other way: which runs used v1
     used = (await api("bob").get(f"projects/{slug}/datasets/raw/versions/v1/lineage")).json["items"]
     assert [u["consumer"] for u in used] == [f"run:{run_id}"]

@@ -29,6 +29,35 @@ MAX_BATCH_POINTS = 200_000
 MAX_EXPORT_RUNS = 100
 
 
+PACKAGES_TAG = "workbench.env.packages"
+TAG_VALUE_MAX = 8000  # MLflow's limit on a tag value
+
+
+def packages_tags(packages: dict[str, Any]) -> dict[str, str]:
+    """The environment's package list as MLflow tags: its JSON split into pieces that fit a tag
+    (``workbench.env.packages.0``, ``.1`` ...), never cut off."""
+    text = json.dumps(packages, sort_keys=True)
+    tags = {
+        f"{PACKAGES_TAG}.{n}": text[i : i + TAG_VALUE_MAX]
+        for n, i in enumerate(range(0, len(text), TAG_VALUE_MAX))
+    }
+    tags[f"{PACKAGES_TAG}.pieces"] = str(len(tags))  # pieces of an earlier, longer list stay out
+    return tags
+
+
+def packages_from_tags(tags: dict[str, str]) -> dict[str, Any]:
+    count = tags.get(f"{PACKAGES_TAG}.pieces", "0")
+    pieces = [
+        tags.get(f"{PACKAGES_TAG}.{n}", "") for n in range(int(count) if count.isdigit() else 0)
+    ]
+    text = "".join(pieces) or tags.get(PACKAGES_TAG, "")
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:  # a list cut off by an earlier version
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 class Unavailable(WorkbenchError):
     status = 503
     code = "tracking_unavailable"
@@ -702,7 +731,7 @@ class RunLineageHandler(TrackingHandler):
         if "python" in env:
             tags["workbench.env.python"] = env["python"]
         if env.get("packages"):
-            tags["workbench.env.packages"] = json.dumps(env["packages"], sort_keys=True)[:8000]
+            tags.update(packages_tags(env["packages"]))
         if "notes" in b:
             tags["mlflow.note.content"] = b["notes"]
         if tags:
@@ -728,7 +757,7 @@ class RunLineageHandler(TrackingHandler):
             return [ds.lineage_json(s, r) for r in page.items]
 
         used = await self.call(work, write=False)
-        packages = tags.get("workbench.env.packages")
+        packages = packages_from_tags(tags)
         return {
             "run_id": run_id,
             "datasets_read": [u for u in used if u["direction"] == "read"],
@@ -739,7 +768,7 @@ class RunLineageHandler(TrackingHandler):
             },
             "environment": {
                 "python": tags.get("workbench.env.python"),
-                "packages": json.loads(packages) if packages else {},
+                "packages": packages,
             },
             "notes": tags.get("mlflow.note.content", ""),
         }
