@@ -25,7 +25,7 @@ from .runs import Run
 
 __all__ = ["complete_wb_run", "kernel_packages", "wb_run_magic"]
 
-PACKAGES_JSON_LIMIT = 7900  # the server keeps 8000 characters of the package list
+PACKAGES_JSON_LIMIT = 200_000  # far below the API's request size limit (the server keeps it whole)
 
 
 def _parser() -> _Parser:
@@ -75,7 +75,7 @@ def kernel_packages() -> dict[str, str]:
                     continue
     names = sorted(found, key=str.lower)
     while names and len(json.dumps({n: found[n] for n in names})) > PACKAGES_JSON_LIMIT:
-        names.pop()  # keep what the server stores whole
+        names.pop()
     return {n: found[n] for n in names}
 
 
