@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: run lab test install labextension chromium lint typecheck docs bench clean
+.PHONY: run lab test install labextension labextension-test chromium lint typecheck docs bench clean
 
 NODE_DIR := .node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
@@ -49,6 +49,10 @@ $(VENV)/.labextension: $(LABEXT_OUT) $(VENV)/.installed
 
 labextension: $(VENV)/.labextension
 
+## labextension-test: type-check and unit-test the extension's TypeScript (vitest, no browser)
+labextension-test: labextension/node_modules/.package-lock.json
+	cd labextension && node_modules/.bin/tsc -p tsconfig.test.json && node_modules/.bin/vitest run
+
 # the stock yjs + y-websocket client of the co-editing compatibility test
 COLLAB_JS := tests/collab/js/node_modules/.package-lock.json
 $(COLLAB_JS): tests/collab/js/package-lock.json
@@ -71,7 +75,7 @@ lab: install
 	@$(BIN)/python -m jupyter_workbench.run --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check and the whole suite (SQLite and PostgreSQL)
-test: install chromium lint typecheck
+test: install chromium lint typecheck labextension-test
 	PATH="$(CURDIR)/$(NODE_DIR)/node_modules/.bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

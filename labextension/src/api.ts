@@ -5,6 +5,11 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { encodeFilePath } from './datasetFormat';
+import { errorMessage, parseBody } from './http';
+
+export { messageOf } from './http';
+
 export const API_PATH = 'workbench/api/v1';
 
 /** An API failure, carrying the API's own `message` (shown to the user as is). */
@@ -61,21 +66,13 @@ export async function requestAPI<T>(
       0
     );
   }
-  const text = await response.text();
-  let data: any = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
+  const data = parseBody(await response.text());
   if (!response.ok) {
-    const message =
-      data && typeof data.message === 'string'
-        ? data.message
-        : `${response.status} ${response.statusText}`.trim();
-    throw new WorkbenchAPIError(message, response.status, data?.error);
+    throw new WorkbenchAPIError(
+      errorMessage(response.status, response.statusText, data),
+      response.status,
+      typeof data?.error === 'string' ? data.error : undefined
+    );
   }
   return data as T;
 }
@@ -144,4 +141,143 @@ export interface IPublished {
 /** Make a card document's text the dataset's or model's card. */
 export function publishDocument(id: string): Promise<IPublished> {
   return requestAPI<IPublished>(`documents/${encodeURIComponent(id)}/publish`, { method: 'POST' });
+}
+
+/** A versioned dataset of a project. */
+export interface IDataset {
+  project: string;
+  name: string;
+  description: string;
+  card: string;
+  metadata: Record<string, unknown>;
+  latest_version: number | null;
+  version_count: number;
+  /** tag -> version ("v2") */
+  tags: Record<string, string>;
+  can_write?: boolean;
+  created_at?: string;
+  updated_at?: string;
+}
+
+/** One committed version of a dataset. */
+export interface IDatasetVersion {
+  version: number;
+  name: string;
+  parent: number | null;
+  message: string;
+  author: string | null;
+  file_count: number;
+  total_bytes: number;
+  tags: string[];
+  created_at: string;
+}
+
+export interface IDatasetFile {
+  path: string;
+  size: number;
+  digest: string;
+  media_type: string;
+}
+
+/** The diff of two versions (jupyter_workbench/core/dataset_diff.py). */
+export interface IDatasetDiff {
+  from: number;
+  to: number;
+  added: { path: string; size: number }[];
+  removed: { path: string; size: number }[];
+  modified: { path: string; old_size: number; new_size: number }[];
+  tables: ITableDiff[];
+  summary?: Record<string, number>;
+}
+
+/** A CSV/Parquet file's schema and row changes, or why there are none. */
+export interface ITableDiff {
+  path: string;
+  format: string;
+  skipped?: string;
+  error?: string;
+  schema?: {
+    added: string[];
+    removed: string[];
+    changed: { column: string; old_type: string; new_type: string }[];
+    columns: string[];
+  };
+  rows?: { old: number; new: number; added: number; removed: number };
+}
+
+function datasetPath(slug: string, name: string): string {
+  return `projects/${encodeURIComponent(slug)}/datasets/${encodeURIComponent(name)}`;
+}
+
+export function listDatasets(slug: string): Promise<IPage<IDataset>> {
+  return requestAPI<IPage<IDataset>>(
+    `projects/${encodeURIComponent(slug)}/datasets?limit=500&sort=name`
+  );
+}
+
+export function getDataset(slug: string, name: string): Promise<IDataset> {
+  return requestAPI<IDataset>(datasetPath(slug, name));
+}
+
+export function listVersions(slug: string, name: string): Promise<IPage<IDatasetVersion>> {
+  return requestAPI<IPage<IDatasetVersion>>(`${datasetPath(slug, name)}/versions?limit=500`);
+}
+
+export function listFiles(
+  slug: string,
+  name: string,
+  ref: string,
+  cursor: string | null = null
+): Promise<IPage<IDatasetFile>> {
+  const more = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+  return requestAPI<IPage<IDatasetFile>>(
+    `${datasetPath(slug, name)}/versions/${encodeURIComponent(ref)}/files?limit=500${more}`
+  );
+}
+
+export function diffVersions(
+  slug: string,
+  name: string,
+  from: string,
+  to: string
+): Promise<IDatasetDiff> {
+  const query = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+  return requestAPI<IDatasetDiff>(`${datasetPath(slug, name)}/diff?${query}`);
+}
+
+/** The download address of a file of a version (the browser's session cookie authorises it,
+ * as for JupyterLab's own downloads). */
+export function fileURL(
+  slug: string,
+  name: string,
+  ref: string,
+  path: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): string {
+  return URLExt.join(
+    settings.baseUrl,
+    API_PATH,
+    datasetPath(slug, name),
+    'versions',
+    encodeURIComponent(ref),
+    'files',
+    encodeFilePath(path)
+  );
+}
+
+/** The download address of a whole version as a tar stream. */
+export function archiveURL(
+  slug: string,
+  name: string,
+  ref: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): string {
+  return URLExt.join(
+    settings.baseUrl,
+    API_PATH,
+    datasetPath(slug, name),
+    'versions',
+    encodeURIComponent(ref),
+    'archive'
+  );
 }

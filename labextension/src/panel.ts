@@ -13,8 +13,8 @@ import {
   listDocuments,
   listMembers,
   listProjects,
-  openDocumentRecord,
-  WorkbenchAPIError
+  messageOf,
+  openDocumentRecord
 } from './api';
 
 /** Settings the panel reads (schema/plugin.json). */
@@ -32,13 +32,6 @@ function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTML
   }
   node.append(...children);
   return node;
-}
-
-function messageOf(error: unknown): string {
-  if (error instanceof WorkbenchAPIError) {
-    return error.message;
-  }
-  return error instanceof Error ? error.message : String(error);
 }
 
 export class WorkbenchPanel extends Widget {
