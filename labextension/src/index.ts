@@ -8,6 +8,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -22,6 +23,7 @@ export namespace CommandIDs {
   export const newProject = 'workbench:new-project';
   export const openDocument = 'workbench:open-document';
   export const openDocumentFromURL = 'workbench:open-document-from-url';
+  export const openDataset = 'workbench:open-dataset';
 }
 
 /** ?workbench-document=ID in a lab URL opens that document (a link to share). */
@@ -40,16 +42,24 @@ export const workbenchIcon = new LabIcon({
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'The Jupyter Workbench sidebar: projects and their members.',
+  description: 'The Jupyter Workbench sidebar: projects, members, datasets and documents.',
   autoStart: true,
-  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer, ITranslator, IRouter],
+  optional: [
+    ICommandPalette,
+    ISettingRegistry,
+    ILayoutRestorer,
+    ITranslator,
+    IRouter,
+    IRenderMimeRegistry
+  ],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     settingRegistry: ISettingRegistry | null,
     restorer: ILayoutRestorer | null,
     translator: ITranslator | null,
-    router: IRouter | null
+    router: IRouter | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyter_workbench');
     const open = new Map<string, MainAreaWidget>();
@@ -85,7 +95,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
 
-    const panel = new WorkbenchPanel(trans, id => void openDocument(id));
+    /** Open a dataset's view: versions, files, diff, card (its code loads on first use). */
+    const openDataset = async (project: string, name: string): Promise<void> => {
+      const key = `dataset:${project}/${name}`;
+      const existing = open.get(key);
+      if (existing && !existing.isDisposed) {
+        app.shell.activateById(existing.id);
+        return;
+      }
+      try {
+        const { DatasetView } = await import('./dataset');
+        const view = new DatasetView(project, name, trans, rendermime);
+        const widget = new MainAreaWidget({ content: view });
+        widget.id = `jp-workbench-dataset-${project}-${name}`;
+        widget.title.label = view.title.label;
+        widget.title.caption = view.title.caption;
+        widget.title.icon = workbenchIcon;
+        widget.title.closable = true;
+        open.set(key, widget);
+        widget.disposed.connect(() => open.delete(key));
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      } catch (error) {
+        await showErrorMessage(trans.__('Cannot open the dataset'), (error as Error).message);
+      }
+    };
+
+    const panel = new WorkbenchPanel(
+      trans,
+      id => void openDocument(id),
+      (project, name) => void openDataset(project, name)
+    );
     panel.title.icon = workbenchIcon;
     app.shell.add(panel, 'left', { rank: 150 });
     restorer?.add(panel, panel.id);
@@ -108,6 +148,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: trans.__('Workbench: Open Document'),
       caption: trans.__('Open a collaborative workbench document by its id'),
       execute: args => openDocument(String(args.id ?? ''))
+    });
+    app.commands.addCommand(CommandIDs.openDataset, {
+      label: trans.__('Workbench: Open Dataset'),
+      caption: trans.__('Open a dataset: its versions, files, diff and card'),
+      execute: args => openDataset(String(args.project ?? ''), String(args.name ?? ''))
     });
     app.commands.addCommand(CommandIDs.openDocumentFromURL, {
       execute: args => {

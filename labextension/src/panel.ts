@@ -1,15 +1,17 @@
 /**
  * The Workbench sidebar: a project switcher, a "New project" form and the selected project's
- * members. Plain DOM in a Lumino widget (no framework: the sidebar stays small and fast).
+ * members, datasets and documents. Plain DOM in a Lumino widget (no framework: the sidebar stays small and fast).
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import {
   createProject,
+  IDataset,
   IDocument,
   IMember,
   IProject,
+  listDatasets,
   listDocuments,
   listMembers,
   listProjects,
@@ -35,10 +37,15 @@ function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTML
 }
 
 export class WorkbenchPanel extends Widget {
-  constructor(trans: TranslationBundle, openDocument: (id: string) => void = () => undefined) {
+  constructor(
+    trans: TranslationBundle,
+    openDocument: (id: string) => void = () => undefined,
+    openDataset: (project: string, name: string) => void = () => undefined
+  ) {
     super();
     this._trans = trans;
     this._openDocument = openDocument;
+    this._openDataset = openDataset;
     this.id = 'jupyter-workbench-panel';
     this.addClass('jp-WorkbenchPanel');
     this.title.caption = trans.__('Workbench');
@@ -92,7 +99,7 @@ export class WorkbenchPanel extends Widget {
         this._selected = slugs.includes(preferred) ? preferred : (slugs[0] ?? null);
       }
       this._renderProjects();
-      await Promise.all([this._loadMembers(), this._loadDocuments()]);
+      await Promise.all([this._loadMembers(), this._loadDatasets(), this._loadDocuments()]);
     } catch (error) {
       this._showError(this._listError, messageOf(error));
     } finally {
@@ -196,6 +203,26 @@ export class WorkbenchPanel extends Widget {
     );
     this._members.hidden = true;
 
+    // the selected project's datasets
+    this._datasetsError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
+    this._datasetsError.hidden = true;
+    this._datasetList = h('ul', {
+      class: 'jp-WorkbenchPanel-datasets',
+      'aria-label': trans.__('Datasets of the selected project')
+    });
+    this._datasetList.addEventListener('keydown', event => this._onDatasetKey(event));
+    this._datasetsEmpty = h('p', { class: 'jp-WorkbenchPanel-empty' });
+    this._datasetsEmpty.hidden = true;
+    this._datasets = h(
+      'section',
+      { class: 'jp-WorkbenchPanel-section' },
+      h('h3', {}, trans.__('Datasets')),
+      this._datasetsError,
+      this._datasetsEmpty,
+      this._datasetList
+    );
+    this._datasets.hidden = true;
+
     // the selected project's collaborative documents
     this._docsError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
     this._docsError.hidden = true;
@@ -247,6 +274,7 @@ export class WorkbenchPanel extends Widget {
       ),
       h('section', { class: 'jp-WorkbenchPanel-section' }, form),
       this._members,
+      this._datasets,
       this._docs
     );
   }
@@ -302,7 +330,74 @@ export class WorkbenchPanel extends Widget {
     this._userChose = true;
     this._selected = slug;
     this._renderProjects();
-    await Promise.all([this._loadMembers(), this._loadDocuments()]);
+    await Promise.all([this._loadMembers(), this._loadDatasets(), this._loadDocuments()]);
+  }
+
+  private async _loadDatasets(): Promise<void> {
+    const slug = this._selected;
+    this._datasets.hidden = slug === null;
+    this._datasetsError.hidden = true;
+    if (slug === null) {
+      return;
+    }
+    try {
+      const { items } = await listDatasets(slug);
+      if (slug !== this._selected) {
+        return;
+      }
+      this._datasetsEmpty.hidden = items.length > 0;
+      this._datasetsEmpty.textContent = this._trans.__(
+        'No datasets yet. Commit a folder as the first version from a terminal: jupyter workbench datasets commit %1/NAME PATH -m "first version"',
+        slug
+      );
+      this._datasetList.replaceChildren(...items.map(d => this._datasetItem(slug, d)));
+    } catch (error) {
+      this._datasetList.replaceChildren();
+      this._datasetsEmpty.hidden = true;
+      this._showError(this._datasetsError, messageOf(error));
+    }
+  }
+
+  private _datasetItem(slug: string, dataset: IDataset): HTMLElement {
+    const trans = this._trans;
+    const version =
+      dataset.latest_version === null
+        ? trans.__('no version')
+        : trans.__('v%1', dataset.latest_version);
+    const item = h(
+      'li',
+      {
+        class: 'jp-WorkbenchPanel-dataset',
+        'data-dataset': dataset.name,
+        tabindex: '0',
+        title: dataset.description || dataset.name,
+        'aria-label': trans.__('Open dataset %1 (%2)', dataset.name, version)
+      },
+      h('span', { class: 'jp-WorkbenchPanel-projectName' }, dataset.name),
+      h('span', { class: 'jp-WorkbenchPanel-role' }, version)
+    );
+    item.addEventListener('click', () => this._openDataset(slug, dataset.name));
+    item.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        this._openDataset(slug, dataset.name);
+      }
+    });
+    return item;
+  }
+
+  /** Arrow keys move between the datasets, as in the project list. */
+  private _onDatasetKey(event: KeyboardEvent): void {
+    if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') {
+      return;
+    }
+    const items = Array.from(this._datasetList.children) as HTMLElement[];
+    const index = items.indexOf(document.activeElement as HTMLElement);
+    const next = event.key === 'ArrowDown' ? index + 1 : index - 1;
+    if (index >= 0 && next >= 0 && next < items.length) {
+      event.preventDefault();
+      items[next].focus();
+    }
   }
 
   private async _loadDocuments(): Promise<void> {
@@ -430,6 +525,11 @@ export class WorkbenchPanel extends Widget {
   private _membersError!: HTMLElement;
   private _memberList!: HTMLElement;
   private _openDocument: (id: string) => void;
+  private _openDataset: (project: string, name: string) => void;
+  private _datasets!: HTMLElement;
+  private _datasetsError!: HTMLElement;
+  private _datasetsEmpty!: HTMLElement;
+  private _datasetList!: HTMLElement;
   private _docs!: HTMLElement;
   private _docsError!: HTMLElement;
   private _docList!: HTMLElement;

@@ -1,0 +1,161 @@
+"""A project's datasets in a real JupyterLab: two versions committed with the CLI, then the
+sidebar, the versions timeline, the files (with downloads), the card, tags and the diff."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from .conftest import OUTPUT, Lab, in_chromium, lab_env
+from .test_lab_ui import PANEL, console_error
+
+VIEW = ".jp-WorkbenchDataset"
+SALES_V1 = "region,amount\nnorth,10\nsouth,20\neast,30\n"
+SALES_V2 = SALES_V1 + "west,40\nnorth,50\n"
+CUSTOMERS_V1 = "id,name\n1,Ada\n2,Grace\n"
+CUSTOMERS_V2 = "id,name,country\n1,Ada,UK\n2,Grace,US\n"
+
+
+def _commit(lab: Lab, tmp_path: Path, user: str, folder: Path, message: str) -> None:
+    """``jupyter workbench datasets commit sales/orders FOLDER -m MESSAGE``, as ``user``."""
+    cmd = [
+        sys.executable, "-m", "jupyter_workbench.cli", "datasets", "commit", "sales/orders",
+        str(folder), "-m", message, f"--as={user}", "--quiet",
+        f"--database-url={lab.database_url}",
+    ]  # fmt: skip
+    done = subprocess.run(
+        cmd, env=lab_env(tmp_path), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+
+
+def _write(folder: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text)
+    return folder
+
+
+@pytest.mark.slow
+def test_the_dataset_view_shows_versions_files_and_the_diff(lab: Lab, tmp_path: Path) -> None:
+    auth = {"Authorization": f"token {lab.token}"}
+    made = requests.post(lab.api("projects"), json={"name": "Sales"}, headers=auth, timeout=30)
+    assert made.status_code == 201, made.text
+    user = requests.get(lab.api("me"), headers=auth, timeout=30).json()["username"]
+    errors: list[str] = []
+
+    def commit_two_versions() -> None:
+        v1 = _write(tmp_path / "v1", {"sales.csv": SALES_V1, "customers.csv": CUSTOMERS_V1})
+        _commit(lab, tmp_path, user, v1, "first import")
+        v2 = _write(
+            tmp_path / "v2",
+            {"sales.csv": SALES_V2, "customers.csv": CUSTOMERS_V2, "README.md": "# Orders\n"},
+        )
+        _commit(lab, tmp_path, user, v2, "May orders, customers' country")
+        base = lab.api("projects/sales/datasets/orders")
+        card = {"card": "# Orders\n\nOne row per **order**, in EUR."}
+        r = requests.patch(base, json=card, headers=auth, timeout=30)
+        assert r.status_code == 200, r.text
+        r = requests.put(
+            f"{base}/tags/production", json={"version": "v1"}, headers=auth, timeout=30
+        )
+        assert r.status_code == 200, r.text
+
+    in_chromium(lambda chromium: dataset_scenario(chromium, lab, commit_two_versions, errors))
+    assert not errors, errors
+
+
+def dataset_scenario(chromium: Any, lab: Lab, commit: Any, errors: list[str]) -> None:
+    page = chromium.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(30_000)
+    page.on("console", lambda msg: (text := console_error(msg)) and errors.append(text))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{lab.url}/lab?token={lab.token}")
+    page.wait_for_selector("#jp-main-dock-panel")
+    page.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
+    page.wait_for_selector(f"{PANEL}[data-loaded=true]")
+
+    # no dataset yet: the sidebar says how to commit the first version
+    empty = page.locator(f"{PANEL} .jp-WorkbenchPanel-empty", has_text="No datasets yet")
+    empty.wait_for()
+    assert "jupyter workbench datasets commit sales/NAME PATH" in empty.inner_text()
+
+    # two versions committed from a terminal; the sidebar's reload lists the dataset
+    commit()
+    page.click(f"{PANEL} .jp-WorkbenchPanel-refresh")
+    item = page.locator(f"{PANEL} li.jp-WorkbenchPanel-dataset[data-dataset=orders]")
+    item.wait_for()
+    assert "v2" in item.inner_text()
+    assert empty.is_hidden()
+
+    # the keyboard opens it: the view shows both versions, newest first and selected
+    item.focus()
+    page.keyboard.press("Enter")
+    view = page.locator(f"{VIEW}[data-loaded=true]")
+    view.wait_for()
+    versions = view.locator("li.jp-WorkbenchDataset-version")
+    assert versions.count() == 2
+    assert versions.nth(0).get_attribute("data-version") == "2"
+    assert versions.nth(0).get_attribute("aria-selected") == "true"
+    assert "May orders" in versions.nth(0).inner_text()
+    assert "first import" in versions.nth(1).inner_text()
+    assert "production" in versions.nth(1).inner_text()  # the tag, on its version
+    assert "production → v1" in view.locator(".jp-WorkbenchDataset-tags").inner_text()
+    # the card, rendered as markdown
+    view.locator(".jp-WorkbenchDataset-card h1", has_text="Orders").wait_for()
+    assert view.locator(".jp-WorkbenchDataset-card strong", has_text="order").is_visible()
+
+    # the files of v2, with sizes and download links that work
+    rows = view.locator(".jp-WorkbenchDataset-files tbody tr")
+    rows.first.wait_for()
+    assert [rows.nth(i).get_attribute("data-path") for i in range(rows.count())] == [
+        "README.md",
+        "customers.csv",
+        "sales.csv",
+    ]
+    sales = view.locator(".jp-WorkbenchDataset-files tr[data-path='sales.csv']")
+    assert f"{len(SALES_V2)} B" in sales.inner_text()
+    href = sales.locator("a").get_attribute("href")
+    download = page.request.get(href if href.startswith("http") else lab.url + href)
+    assert download.ok and download.text() == SALES_V2
+
+    # arrow down: v1 and its files
+    versions.nth(0).focus()
+    page.keyboard.press("ArrowDown")
+    page.wait_for_selector(f"{VIEW} li[data-version='1'][aria-selected=true]")
+    rows.nth(2).wait_for(state="detached")
+    assert "Files of v1" in view.locator("section[aria-label=Files] h3").inner_text()
+    assert rows.count() == 2
+
+    # the diff v1 -> v2 (the default pair): files, the new column, the added rows
+    assert view.locator("select[name=from]").input_value() == "v1"
+    assert view.locator("select[name=to]").input_value() == "v2"
+    view.locator(".jp-WorkbenchDataset-compare button[type=submit]").click()
+    summary = view.locator(".jp-WorkbenchDataset-summary")
+    summary.wait_for()
+    assert "v1 → v2" in summary.inner_text() and "1 added" in summary.inner_text()
+    added = view.locator(".jp-WorkbenchDataset-change.jp-mod-added")
+    assert added.count() == 1 and "README.md" in added.inner_text()
+    customers = view.locator(".jp-WorkbenchDataset-table[data-path='customers.csv']")
+    assert "column added: country" in customers.inner_text()
+    table = view.locator(".jp-WorkbenchDataset-table[data-path='sales.csv']")
+    assert "rows: 3 → 5 (2 added, 0 removed)" in table.inner_text()
+    assert "schema unchanged" in table.inner_text()
+
+    # comparing a version with itself: no change
+    view.locator("select[name=from]").select_option("v2")
+    view.locator(".jp-WorkbenchDataset-compare button[type=submit]").click()
+    page.wait_for_function(
+        f"document.querySelector('{VIEW} .jp-WorkbenchDataset-summary')"
+        "?.textContent.includes('no file changed')"
+    )
+    view.locator("select[name=from]").select_option("v1")
+    view.locator(".jp-WorkbenchDataset-compare button[type=submit]").click()
+    table.wait_for()
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "lab-datasets.png"))
