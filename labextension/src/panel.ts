@@ -211,7 +211,7 @@ export class WorkbenchPanel extends Widget {
       'aria-label': trans.__('Datasets of the selected project')
     });
     this._datasetList.addEventListener('keydown', event => this._onDatasetKey(event));
-    this._datasetsEmpty = h('p', { class: 'jp-WorkbenchPanel-empty' });
+    this._datasetsEmpty = h('p', { class: 'jp-WorkbenchPanel-datasetsEmpty' });
     this._datasetsEmpty.hidden = true;
     this._datasets = h(
       'section',

@@ -47,6 +47,12 @@ def test_the_dataset_view_shows_versions_files_and_the_diff(lab: Lab, tmp_path: 
     made = requests.post(lab.api("projects"), json={"name": "Sales"}, headers=auth, timeout=30)
     assert made.status_code == 201, made.text
     user = requests.get(lab.api("me"), headers=auth, timeout=30).json()["username"]
+    # no "Jupyter news?" toast over the screenshot
+    news = requests.put(
+        f"{lab.url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+        json={"raw": '{"fetchNews": "false"}'}, headers=auth, timeout=30,
+    )  # fmt: skip
+    assert news.status_code == 204, news.text
     errors: list[str] = []
 
     def commit_two_versions() -> None:
@@ -66,11 +72,26 @@ def test_the_dataset_view_shows_versions_files_and_the_diff(lab: Lab, tmp_path: 
         )
         assert r.status_code == 200, r.text
 
-    in_chromium(lambda chromium: dataset_scenario(chromium, lab, commit_two_versions, errors))
-    assert not errors, errors
+    def delete_dataset() -> str:
+        """Delete the dataset behind the view's back: the API's word on it afterwards."""
+        base = lab.api("projects/sales/datasets/orders")
+        assert requests.delete(base, headers=auth, timeout=30).status_code == 204
+        gone = requests.get(base, headers=auth, timeout=30)
+        assert gone.status_code == 404, gone.text
+        return str(gone.json()["message"])
+
+    in_chromium(
+        lambda chromium: dataset_scenario(
+            chromium, lab, commit_two_versions, delete_dataset, errors
+        )
+    )
+    # the deliberate 404s of the deleted dataset are checked in the page
+    assert not [e for e in errors if "/datasets/orders" not in e or " 404" not in e], errors
 
 
-def dataset_scenario(chromium: Any, lab: Lab, commit: Any, errors: list[str]) -> None:
+def dataset_scenario(
+    chromium: Any, lab: Lab, commit: Any, delete_dataset: Any, errors: list[str]
+) -> None:
     page = chromium.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(30_000)
     page.on("console", lambda msg: (text := console_error(msg)) and errors.append(text))
@@ -81,8 +102,9 @@ def dataset_scenario(chromium: Any, lab: Lab, commit: Any, errors: list[str]) ->
     page.wait_for_selector(f"{PANEL}[data-loaded=true]")
 
     # no dataset yet: the sidebar says how to commit the first version
-    empty = page.locator(f"{PANEL} .jp-WorkbenchPanel-empty", has_text="No datasets yet")
+    empty = page.locator(f"{PANEL} .jp-WorkbenchPanel-datasetsEmpty")
     empty.wait_for()
+    assert "No datasets yet" in empty.inner_text()
     assert "jupyter workbench datasets commit sales/NAME PATH" in empty.inner_text()
 
     # two versions committed from a terminal; the sidebar's reload lists the dataset
@@ -159,3 +181,10 @@ def dataset_scenario(chromium: Any, lab: Lab, commit: Any, errors: list[str]) ->
     table.wait_for()
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "lab-datasets.png"))
+
+    # an API error shows the API's message: the dataset deleted, the view's reload says so
+    message = delete_dataset()
+    view.get_by_role("button", name="Reload the dataset").click()
+    alert = view.locator(".jp-WorkbenchDataset-header [role=alert]")
+    alert.wait_for(state="visible")
+    assert alert.inner_text().strip() == message
