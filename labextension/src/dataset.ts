@@ -27,6 +27,7 @@ import {
   formatBytes,
   tableChanges
 } from './datasetFormat';
+import { listKeyTarget } from './keys';
 
 type Attrs = Record<string, string>;
 
@@ -309,20 +310,12 @@ export class DatasetView extends Widget {
 
   private _onTimelineKey(event: KeyboardEvent): void {
     const index = this._versions.findIndex(v => v.version === this._selected);
-    let next = index;
-    if (event.key === 'ArrowDown') {
-      next = Math.min(index + 1, this._versions.length - 1);
-    } else if (event.key === 'ArrowUp') {
-      next = Math.max(index - 1, 0);
-    } else if (event.key === 'Home') {
-      next = 0;
-    } else if (event.key === 'End') {
-      next = this._versions.length - 1;
-    } else {
+    const next = listKeyTarget(event.key, index, this._versions.length);
+    if (next === null) {
       return;
     }
     event.preventDefault();
-    if (next !== index && next >= 0) {
+    if (next !== index) {
       void this._select(this._versions[next].version);
       (this._timeline.querySelector('[aria-selected="true"]') as HTMLElement | null)?.focus();
     }
@@ -416,16 +409,27 @@ export class DatasetView extends Widget {
   }
 
   private async _compare(): Promise<void> {
+    const [from, to] = [this._from.value, this._to.value];
+    const button = this._compareForm.querySelector('button[type=submit]') as HTMLButtonElement;
     this._diffError.hidden = true;
-    this._diff.replaceChildren();
+    // reading big tables takes a while: say so, and take no second click meanwhile
+    button.disabled = true;
+    this._diff.replaceChildren(
+      h(
+        'p',
+        { class: 'jp-WorkbenchDataset-comparing' },
+        this._trans.__('Comparing %1 and %2…', from, to)
+      )
+    );
     this._diff.setAttribute('aria-busy', 'true');
     try {
-      const [from, to] = [this._from.value, this._to.value];
       const diff = await diffVersions(this.project, this.datasetName, from, to);
       this._renderDiff(diff);
     } catch (error) {
+      this._diff.replaceChildren();
       this._show(this._diffError, messageOf(error));
     } finally {
+      button.disabled = false;
       this._diff.setAttribute('aria-busy', 'false');
     }
   }

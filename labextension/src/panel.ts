@@ -18,6 +18,7 @@ import {
   messageOf,
   openDocumentRecord
 } from './api';
+import { listKeyTarget } from './keys';
 
 /** Settings the panel reads (schema/plugin.json). */
 export interface IPanelSettings {
@@ -386,15 +387,12 @@ export class WorkbenchPanel extends Widget {
     return item;
   }
 
-  /** Arrow keys move between the datasets, as in the project list. */
+  /** Arrow keys (and Home, End) move between the datasets, as in the project list. */
   private _onDatasetKey(event: KeyboardEvent): void {
-    if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') {
-      return;
-    }
     const items = Array.from(this._datasetList.children) as HTMLElement[];
     const index = items.indexOf(document.activeElement as HTMLElement);
-    const next = event.key === 'ArrowDown' ? index + 1 : index - 1;
-    if (index >= 0 && next >= 0 && next < items.length) {
+    const next = listKeyTarget(event.key, index, items.length);
+    if (next !== null) {
       event.preventDefault();
       items[next].focus();
     }
