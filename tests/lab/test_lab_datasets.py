@@ -34,10 +34,15 @@ def _commit(lab: Lab, tmp_path: Path, user: str, folder: Path, message: str) -> 
     assert done.returncode == 0, done.stderr + done.stdout
 
 
-def _write(folder: Path, files: dict[str, str]) -> Path:
+def _write(folder: Path, files: dict[str, str], prices: list[Any]) -> Path:
+    """The CSV files, and prices.parquet with a ``price`` column of these values."""
+    import pandas as pd
+
     for path, text in files.items():
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_text(text)
+    frame = pd.DataFrame({"sku": [f"s{i}" for i in range(len(prices))], "price": prices})
+    frame.to_parquet(folder / "prices.parquet", index=False)
     return folder
 
 
@@ -56,11 +61,12 @@ def test_the_dataset_view_shows_versions_files_and_the_diff(lab: Lab, tmp_path: 
     errors: list[str] = []
 
     def commit_two_versions() -> None:
-        v1 = _write(tmp_path / "v1", {"sales.csv": SALES_V1, "customers.csv": CUSTOMERS_V1})
+        v1 = _write(tmp_path / "v1", {"sales.csv": SALES_V1, "customers.csv": CUSTOMERS_V1}, [3, 4])
         _commit(lab, tmp_path, user, v1, "first import")
         v2 = _write(
             tmp_path / "v2",
             {"sales.csv": SALES_V2, "customers.csv": CUSTOMERS_V2, "README.md": "# Orders\n"},
+            [3.5, 4.0],  # int64 -> double
         )
         _commit(lab, tmp_path, user, v2, "May orders, customers' country")
         base = lab.api("projects/sales/datasets/orders")
@@ -138,6 +144,7 @@ def dataset_scenario(
     assert [rows.nth(i).get_attribute("data-path") for i in range(rows.count())] == [
         "README.md",
         "customers.csv",
+        "prices.parquet",
         "sales.csv",
     ]
     sales = view.locator(".jp-WorkbenchDataset-files tr[data-path='sales.csv']")
@@ -150,9 +157,9 @@ def dataset_scenario(
     versions.nth(0).focus()
     page.keyboard.press("ArrowDown")
     page.wait_for_selector(f"{VIEW} li[data-version='1'][aria-selected=true]")
-    rows.nth(2).wait_for(state="detached")
+    rows.nth(3).wait_for(state="detached")
     assert "Files of v1" in view.locator("section[aria-label=Files] h3").inner_text()
-    assert rows.count() == 2
+    assert rows.count() == 3
 
     # the diff v1 -> v2 (the default pair): files, the new column, the added rows
     assert view.locator("select[name=from]").input_value() == "v1"
@@ -168,6 +175,9 @@ def dataset_scenario(
     table = view.locator(".jp-WorkbenchDataset-table[data-path='sales.csv']")
     assert "rows: 3 → 5 (2 added, 0 removed)" in table.inner_text()
     assert "schema unchanged" in table.inner_text()
+    prices = view.locator(".jp-WorkbenchDataset-table[data-path='prices.parquet']")
+    assert "column price: int64 → double" in prices.inner_text()
+    assert "(parquet)" in prices.inner_text()
 
     # comparing a version with itself: no change
     view.locator("select[name=from]").select_option("v2")
