@@ -107,7 +107,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const { DatasetView } = await import('./dataset');
         const view = new DatasetView(project, name, trans, rendermime);
         const widget = new MainAreaWidget({ content: view });
-        widget.id = `jp-workbench-dataset-${project}-${name}`;
+        // slugs and dataset names have no "/": one id per dataset
+        widget.id = `jp-workbench-dataset-${project}/${name}`;
         widget.title.label = view.title.label;
         widget.title.caption = view.title.caption;
         widget.title.icon = workbenchIcon;
