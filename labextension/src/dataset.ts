@@ -18,9 +18,11 @@ import {
   IDatasetVersion,
   listFiles,
   listVersions,
-  messageOf
+  messageOf,
+  openDocumentRecord
 } from './api';
 import {
+  commitHints,
   defaultDiffPair,
   diffSummary,
   fileChanges,
@@ -61,11 +63,13 @@ export class DatasetView extends Widget {
     readonly project: string,
     readonly datasetName: string,
     trans: TranslationBundle,
-    rendermime: IRenderMimeRegistry | null = null
+    rendermime: IRenderMimeRegistry | null = null,
+    openDocument: (id: string) => void = () => undefined
   ) {
     super();
     this._trans = trans;
     this._rendermime = rendermime;
+    this._openDocument = openDocument;
     this.addClass('jp-WorkbenchDataset');
     this.title.label = datasetName;
     this.title.caption = trans.__('Dataset %1/%2', project, datasetName);
@@ -222,6 +226,18 @@ export class DatasetView extends Widget {
     this._diff = h('div', { class: 'jp-WorkbenchDataset-diff', 'aria-live': 'polite' });
 
     this._card = h('div', { class: 'jp-WorkbenchDataset-card' });
+    this._cardError = errorBox();
+    this._editCard = h(
+      'button',
+      {
+        class: 'jp-mod-styled jp-WorkbenchDataset-editCard',
+        type: 'button',
+        title: trans.__('Write the card together; "Publish to card" makes it this card')
+      },
+      trans.__('Edit card')
+    ) as HTMLButtonElement;
+    this._editCard.hidden = true;
+    this._editCard.addEventListener('click', () => void this._openCard());
 
     const left = h(
       'div',
@@ -247,7 +263,7 @@ export class DatasetView extends Widget {
         this._diffError,
         this._diff
       ),
-      this._section(trans.__('Dataset card'), this._card)
+      this._section(trans.__('Dataset card'), this._editCard, this._cardError, this._card)
     );
     this.node.append(header, h('div', { class: 'jp-WorkbenchDataset-body' }, left, right));
   }
@@ -264,11 +280,11 @@ export class DatasetView extends Widget {
       )
     );
     this._tags.hidden = tags.length === 0;
-    const target = `${this.project}/${this.datasetName}`;
-    const command = `jupyter workbench datasets commit ${target} PATH -m "first version"`;
+    const hints = commitHints(this.project, this.datasetName);
     this._noVersions.textContent = trans.__(
-      'No version yet. Commit a folder from a terminal to create the first one: %1',
-      command
+      'No version yet. Commit a folder to create the first one, in a notebook: %1 or from a terminal: %2',
+      hints.python,
+      hints.shell
     );
     this._noVersions.hidden = this._versions.length > 0;
   }
@@ -474,18 +490,33 @@ export class DatasetView extends Widget {
     );
   }
 
+  /** Open the dataset's collaborative card document (it starts with the card's text). */
+  private async _openCard(): Promise<void> {
+    this._cardError.hidden = true;
+    this._editCard.disabled = true;
+    try {
+      const doc = await openDocumentRecord(this.project, 'dataset-card', this.datasetName);
+      this._openDocument(doc.id);
+    } catch (error) {
+      this._show(this._cardError, messageOf(error));
+    } finally {
+      this._editCard.disabled = false;
+    }
+  }
+
   private async _renderCard(): Promise<void> {
+    this._editCard.hidden = this._data?.can_write === false;
     const card = this._data?.card ?? '';
     if (!card.trim()) {
       this._card.replaceChildren(
         h(
           'p',
           { class: 'jp-WorkbenchPanel-empty' },
-          this._trans.__(
-            'No card yet. Describe the data, where it comes from and its license in the dataset\'s markdown card: PATCH workbench/api/v1/%1 with {"card": "# %2 ..."}.',
-            `projects/${this.project}/datasets/${this.datasetName}`,
-            this.datasetName
-          )
+          this._editCard.hidden
+            ? this._trans.__('No card yet.')
+            : this._trans.__(
+                'No card yet. "Edit card" opens it in a shared markdown editor: describe the data, where it comes from and its license, then "Publish to card".'
+              )
         )
       );
       return;
@@ -530,4 +561,7 @@ export class DatasetView extends Widget {
   private _diffError!: HTMLElement;
   private _diff!: HTMLElement;
   private _card!: HTMLElement;
+  private _cardError!: HTMLElement;
+  private _editCard!: HTMLButtonElement;
+  private _openDocument: (id: string) => void;
 }

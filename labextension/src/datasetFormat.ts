@@ -123,3 +123,15 @@ export function tableChanges(table: ITableDiff, trans: ITrans): string[] {
   }
   return lines;
 }
+
+/** How to commit a first version of `name` (or NAME) in `project`: the notebook call and the
+ * terminal command a user copies. */
+export function commitHints(project: string, name = 'NAME'): { python: string; shell: string } {
+  const quote = (text: string) => JSON.stringify(text);
+  return {
+    python:
+      `wb.datasets.commit(${quote(name)}, "PATH", project=${quote(project)}, ` +
+      'message="first version")',
+    shell: `jupyter workbench datasets commit ${project}/${name} PATH -m "first version"`
+  };
+}

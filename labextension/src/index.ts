@@ -105,7 +105,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
       try {
         const { DatasetView } = await import('./dataset');
-        const view = new DatasetView(project, name, trans, rendermime);
+        const view = new DatasetView(project, name, trans, rendermime, id => void openDocument(id));
         const widget = new MainAreaWidget({ content: view });
         // slugs and dataset names have no "/": one id per dataset
         widget.id = `jp-workbench-dataset-${project}/${name}`;

@@ -1,6 +1,7 @@
 /**
  * The Workbench sidebar: a project switcher, a "New project" form and the selected project's
- * members, datasets and documents. Plain DOM in a Lumino widget (no framework: the sidebar stays small and fast).
+ * members, datasets and documents. Plain DOM in a Lumino widget (no framework: the sidebar
+ * stays small and fast).
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
@@ -18,6 +19,7 @@ import {
   messageOf,
   openDocumentRecord
 } from './api';
+import { commitHints } from './datasetFormat';
 import { listKeyTarget } from './keys';
 
 /** Settings the panel reads (schema/plugin.json). */
@@ -347,9 +349,11 @@ export class WorkbenchPanel extends Widget {
         return;
       }
       this._datasetsEmpty.hidden = items.length > 0;
+      const hints = commitHints(slug);
       this._datasetsEmpty.textContent = this._trans.__(
-        'No datasets yet. Commit a folder as the first version from a terminal: jupyter workbench datasets commit %1/NAME PATH -m "first version"',
-        slug
+        'No datasets yet. Commit a folder as the first version, in a notebook: %1 or from a terminal: %2',
+        hints.python,
+        hints.shell
       );
       this._datasetList.replaceChildren(...items.map(d => this._datasetItem(slug, d)));
     } catch (error) {

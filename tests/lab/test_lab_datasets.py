@@ -112,6 +112,7 @@ def dataset_scenario(
     empty.wait_for()
     assert "No datasets yet" in empty.inner_text()
     assert "jupyter workbench datasets commit sales/NAME PATH" in empty.inner_text()
+    assert 'wb.datasets.commit("NAME", "PATH", project="sales"' in empty.inner_text()
 
     # two versions committed from a terminal; the sidebar's reload lists the dataset
     commit()
@@ -191,6 +192,23 @@ def dataset_scenario(
     table.wait_for()
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "lab-datasets.png"))
+
+    # "Edit card" opens the card's shared editor, starting with the card's text
+    view.get_by_role("button", name="Edit card").click()
+    editor = page.locator(".jp-WorkbenchDocument .cm-content")
+    editor.filter(has_text="One row per").wait_for()
+    # a line more, "Publish to card": the view's reload shows the new card
+    editor.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\n\nUpdated in the lab.")
+    page.click(".jp-WorkbenchDocument-publish")
+    page.wait_for_function(
+        "document.querySelector('.jp-WorkbenchDocument-note')?.textContent.length > 0"
+    )
+    page.click(".lm-DockPanel-tabBar [data-id='jp-workbench-dataset-sales/orders']")
+    view.wait_for(state="visible")
+    view.get_by_role("button", name="Reload the dataset").click()
+    view.locator(".jp-WorkbenchDataset-card p", has_text="Updated in the lab.").wait_for()
 
     # an API error shows the API's message: the dataset deleted, the view's reload says so
     message = delete_dataset()

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { IDatasetDiff, IDatasetVersion } from '../api';
 import {
+  commitHints,
   defaultDiffPair,
   diffSummary,
   encodeFilePath,
@@ -124,5 +125,17 @@ describe('tableChanges', () => {
     expect(
       tableChanges({ path: 'x.csv', format: 'csv', error: 'Error tokenizing data' }, trans)
     ).toEqual(['could not be read as csv: Error tokenizing data']);
+  });
+});
+
+describe('commitHints', () => {
+  it('gives the notebook call and the terminal command', () => {
+    expect(commitHints('sales', 'orders')).toEqual({
+      python: 'wb.datasets.commit("orders", "PATH", project="sales", message="first version")',
+      shell: 'jupyter workbench datasets commit sales/orders PATH -m "first version"'
+    });
+    expect(commitHints('sales').shell).toBe(
+      'jupyter workbench datasets commit sales/NAME PATH -m "first version"'
+    );
   });
 });
