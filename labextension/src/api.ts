@@ -281,3 +281,22 @@ export function archiveURL(
     'archive'
   );
 }
+
+/** Point `tag` (e.g. "production") at a version ("v2"). */
+export function setTag(
+  slug: string,
+  name: string,
+  tag: string,
+  version: string
+): Promise<{ tag: string; version: number }> {
+  return requestAPI(`${datasetPath(slug, name)}/tags/${encodeURIComponent(tag)}`, {
+    method: 'PUT',
+    body: JSON.stringify({ version })
+  });
+}
+
+export function deleteTag(slug: string, name: string, tag: string): Promise<null> {
+  return requestAPI<null>(`${datasetPath(slug, name)}/tags/${encodeURIComponent(tag)}`, {
+    method: 'DELETE'
+  });
+}

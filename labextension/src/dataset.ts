@@ -9,6 +9,7 @@ import { Widget } from '@lumino/widgets';
 
 import {
   archiveURL,
+  deleteTag,
   diffVersions,
   fileURL,
   getDataset,
@@ -19,7 +20,8 @@ import {
   listFiles,
   listVersions,
   messageOf,
-  openDocumentRecord
+  openDocumentRecord,
+  setTag
 } from './api';
 import {
   commitHints,
@@ -159,6 +161,27 @@ export class DatasetView extends Widget {
       'aria-label': trans.__('Versions, newest first')
     });
     this._timeline.addEventListener('keydown', event => this._onTimelineKey(event));
+    this._tagLabel = h('span', {});
+    this._tagInput = h('input', {
+      class: 'jp-mod-styled',
+      name: 'tag',
+      type: 'text',
+      placeholder: trans.__('e.g. production'),
+      'aria-label': trans.__('Tag name')
+    }) as HTMLInputElement;
+    this._tagError = errorBox();
+    this._tagForm = h(
+      'form',
+      { class: 'jp-WorkbenchDataset-tagForm', 'aria-label': trans.__('Tag the selected version') },
+      h('label', {}, this._tagLabel, this._tagInput),
+      h('button', { class: 'jp-mod-styled', type: 'submit' }, trans.__('Tag')),
+      this._tagError
+    ) as HTMLFormElement;
+    this._tagForm.hidden = true;
+    this._tagForm.addEventListener('submit', event => {
+      event.preventDefault();
+      void this._tag();
+    });
 
     this._filesTitle = h('span', {}, trans.__('Files'));
     this._filesError = errorBox();
@@ -242,7 +265,7 @@ export class DatasetView extends Widget {
     const left = h(
       'div',
       { class: 'jp-WorkbenchDataset-column' },
-      this._section(trans.__('Versions'), this._noVersions, this._timeline)
+      this._section(trans.__('Versions'), this._noVersions, this._timeline, this._tagForm)
     );
     const filesSection = h(
       'section',
@@ -274,11 +297,33 @@ export class DatasetView extends Widget {
     this._description.textContent = data?.description ?? '';
     this._description.hidden = !data?.description;
     const tags = Object.entries(data?.tags ?? {}).sort(([a], [b]) => a.localeCompare(b));
+    const writable = data?.can_write !== false;
     this._tags.replaceChildren(
-      ...tags.map(([tag, version]) =>
-        h('li', { class: 'jp-WorkbenchDataset-tag', 'data-tag': tag }, `${tag} → ${version}`)
-      )
+      ...tags.map(([tag, version]) => {
+        const item = h(
+          'li',
+          { class: 'jp-WorkbenchDataset-tag', 'data-tag': tag },
+          `${tag} → ${version}`
+        );
+        // 'latest' moves by itself: it has no remove button
+        if (writable && tag !== 'latest') {
+          const remove = h(
+            'button',
+            {
+              class: 'jp-WorkbenchDataset-untag',
+              type: 'button',
+              'aria-label': trans.__('Remove tag %1', tag),
+              title: trans.__('Remove tag %1', tag)
+            },
+            '×'
+          );
+          remove.addEventListener('click', () => void this._untag(tag));
+          item.append(remove);
+        }
+        return item;
+      })
     );
+    this._tagForm.hidden = !writable || this._versions.length === 0;
     this._tags.hidden = tags.length === 0;
     const hints = commitHints(this.project, this.datasetName);
     this._noVersions.textContent = trans.__(
@@ -291,6 +336,7 @@ export class DatasetView extends Widget {
 
   private _renderVersions(): void {
     const trans = this._trans;
+    this._tagLabel.textContent = trans.__('Tag v%1 as', this._selected ?? '');
     this._timeline.replaceChildren(
       ...this._versions.map(v => {
         const selected = v.version === this._selected;
@@ -334,6 +380,34 @@ export class DatasetView extends Widget {
     if (next !== index) {
       void this._select(this._versions[next].version);
       (this._timeline.querySelector('[aria-selected="true"]') as HTMLElement | null)?.focus();
+    }
+  }
+
+  /** Point the typed tag at the selected version. */
+  private async _tag(): Promise<void> {
+    const tag = this._tagInput.value.trim();
+    if (this._selected === null || !tag) {
+      this._tagInput.focus();
+      return;
+    }
+    this._tagError.hidden = true;
+    try {
+      await setTag(this.project, this.datasetName, tag, `v${this._selected}`);
+      this._tagInput.value = '';
+      await this.refresh();
+    } catch (error) {
+      this._show(this._tagError, messageOf(error));
+      this._tagInput.focus();
+    }
+  }
+
+  private async _untag(tag: string): Promise<void> {
+    this._error.hidden = true;
+    try {
+      await deleteTag(this.project, this.datasetName, tag);
+      await this.refresh();
+    } catch (error) {
+      this._show(this._error, messageOf(error));
     }
   }
 
@@ -561,6 +635,10 @@ export class DatasetView extends Widget {
   private _diffError!: HTMLElement;
   private _diff!: HTMLElement;
   private _card!: HTMLElement;
+  private _tagForm!: HTMLFormElement;
+  private _tagLabel!: HTMLElement;
+  private _tagInput!: HTMLInputElement;
+  private _tagError!: HTMLElement;
   private _cardError!: HTMLElement;
   private _editCard!: HTMLButtonElement;
   private _openDocument: (id: string) => void;

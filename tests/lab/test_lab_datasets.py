@@ -91,8 +91,9 @@ def test_the_dataset_view_shows_versions_files_and_the_diff(lab: Lab, tmp_path: 
             chromium, lab, commit_two_versions, delete_dataset, errors
         )
     )
-    # the deliberate 404s of the deleted dataset are checked in the page
-    assert not [e for e in errors if "/datasets/orders" not in e or " 404" not in e], errors
+    # the deliberate 400 (tag 'latest') and 404s (the deleted dataset) are checked in the page
+    expected = ("/datasets/orders/tags/latest 400", "/datasets/orders 404", "/versions 404")
+    assert not [e for e in errors if not any(x in e for x in expected)], errors
 
 
 def dataset_scenario(
@@ -192,6 +193,23 @@ def dataset_scenario(
     table.wait_for()
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "lab-datasets.png"))
+
+    # tags: 'latest' is refused in the API's words; v2 tagged "staging"; "production" removed
+    page.click(f"{VIEW} li[data-version='2']")
+    tag_form = view.locator("form.jp-WorkbenchDataset-tagForm")
+    assert "Tag v2 as" in tag_form.inner_text()
+    tag_form.locator("input[name=tag]").fill("latest")
+    tag_form.locator("button[type=submit]").click()
+    tag_alert = tag_form.locator("[role=alert]")
+    tag_alert.wait_for(state="visible")
+    assert "latest" in tag_alert.inner_text() and "newest version" in tag_alert.inner_text()
+    tag_form.locator("input[name=tag]").fill("staging")
+    tag_form.locator("button[type=submit]").click()
+    view.locator(".jp-WorkbenchDataset-tags li[data-tag=staging]", has_text="v2").wait_for()
+    assert "staging" in view.locator("li[data-version='2']").inner_text()
+    view.get_by_role("button", name="Remove tag production").click()
+    view.locator(".jp-WorkbenchDataset-tags li[data-tag=production]").wait_for(state="detached")
+    assert "production" not in view.locator("li[data-version='1']").inner_text()
 
     # "Edit card" opens the card's shared editor, starting with the card's text
     view.get_by_role("button", name="Edit card").click()
