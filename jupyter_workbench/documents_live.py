@@ -12,7 +12,7 @@ from .collab.room import Peer, Room
 from .collab.rooms import RoomManager
 from .collab.store import DocumentStore
 from .core import documents, events
-from .core.access import Role
+from .core.context import Identity
 from .core.errors import Forbidden, NotFound
 from .service import WorkbenchService
 
@@ -51,13 +51,19 @@ class LiveDocuments:
         if any(event.kind in _ACCESS_EVENTS for event in changed):
             self.rooms.recheck_soon()
 
-    async def _check_access(self, peer: Peer, document_id: str) -> bool | None:
-        def check(s: Any, ctx: Any) -> bool:
-            document, role = documents.get_document(s, ctx, document_id, "documents.read")
-            return role >= Role.EDITOR and document.project.archived_at is None
+    async def access(self, identity: Identity, document_id: str) -> bool:
+        """Whether ``identity`` may write the document (NotFound when it may not see it)."""
 
+        def check(s: Any, ctx: Any) -> bool:
+            return documents.may_write(
+                *documents.get_document(s, ctx, document_id, "documents.read")
+            )
+
+        return await self.service.acall(identity, check, write=False)
+
+    async def _check_access(self, peer: Peer, document_id: str) -> bool | None:
         try:
-            return await self.service.acall(peer.identity, check, write=False)
+            return await self.access(peer.identity, document_id)
         except (NotFound, Forbidden):
             return None
 

@@ -57,12 +57,9 @@ class Peer:
     client_ids: set[int] = field(default_factory=set)
     denied: bool = False  # told once that its writes are refused
 
-    def send(self, message: bytes) -> bool:
-        try:
+    def send(self, message: bytes) -> None:
+        with contextlib.suppress(Exception):  # closed under us: on_close removes it
             self.conn.send(message)
-            return True
-        except Exception:  # closed under us: on_close removes it
-            return False
 
 
 class Room:
@@ -71,26 +68,25 @@ class Room:
     def __init__(
         self,
         document_id: str,
-        project_id: int,
         doc: Doc,
         store: DocumentStore,
         run_blocking: Callable[..., Awaitable[Any]],
         *,
         stored_rows: int,
-        on_stored: Callable[[Room, int], None] | None = None,
+        on_stored: Callable[[Room], None] | None = None,
     ) -> None:
         self.document_id = document_id
-        self.project_id = project_id
         self.doc = doc
         self.store = store
         self._run = run_blocking
         self.stored_rows = stored_rows
         self.peers: set[Peer] = set()
         self.awareness: dict[int, P.AwarenessEntry] = {}
+        self._owners: dict[
+            int, Peer
+        ] = {}  # awareness client id -> the connection that speaks for it
         self.on_stored = on_stored
-        self.last_edit_at = 0.0
         self.last_snapshot_at = time.time()
-        self.edits = 0  # effective updates applied since the room opened
         self.broken: str | None = None
         # peers' messages, and local edits (a function and the future told once it is stored)
         self._inbox: asyncio.Queue[tuple[Peer | None, Any]] = asyncio.Queue()
@@ -104,15 +100,13 @@ class Room:
     async def open(
         cls,
         document_id: str,
-        project_id: int,
         store: DocumentStore,
         run_blocking: Callable[..., Awaitable[Any]],
         **kwargs: Any,
     ) -> Room:
         rows = await run_blocking(store.load, document_id)
         doc = await run_blocking(doc_from_updates, rows)
-        return cls(document_id, project_id, doc, store, run_blocking, stored_rows=len(rows),
-                   **kwargs)  # fmt: skip
+        return cls(document_id, doc, store, run_blocking, stored_rows=len(rows), **kwargs)
 
     # -- peers --------------------------------------------------------------------------
     def join(self, peer: Peer) -> None:
@@ -125,6 +119,7 @@ class Room:
         self.peers.discard(peer)
         gone = []
         for client_id in peer.client_ids:
+            self._owners.pop(client_id, None)
             entry = self.awareness.pop(client_id, None)
             if entry is not None:
                 gone.append(P.AwarenessEntry(client_id, entry.clock + 1, None))
@@ -261,17 +256,15 @@ class Room:
             return
         await self._run(self.store.append, self.document_id, [u for _, u in pending])
         self.stored_rows += len(pending)
-        self.edits += len(pending)
-        self.last_edit_at = time.time()
         for origin, update in pending:
             self._broadcast(P.sync_update(update), exclude=origin)
         if self.on_stored is not None:
-            self.on_stored(self, len(pending))
+            self.on_stored(self)
 
     def _awareness(self, peer: Peer, payload: bytes) -> None:
         out = []
         for entry in P.decode_awareness(payload):
-            owner = self._owner(entry.client_id)
+            owner = self._owners.get(entry.client_id)
             if owner is not None and owner is not peer:
                 continue  # nobody speaks for another connection's client
             current = self.awareness.get(entry.client_id)
@@ -279,6 +272,7 @@ class Room:
                 continue
             if entry.state is None:
                 self.awareness.pop(entry.client_id, None)
+                self._owners.pop(entry.client_id, None)
                 peer.client_ids.discard(entry.client_id)
                 out.append(entry)
                 continue
@@ -286,16 +280,11 @@ class Room:
             state["user"] = dict(peer.user)  # the real user, whatever the client claimed
             fixed = P.AwarenessEntry(entry.client_id, entry.clock, state)
             self.awareness[entry.client_id] = fixed
+            self._owners[entry.client_id] = peer
             peer.client_ids.add(entry.client_id)
             out.append(fixed)
         if out:
             self._broadcast(P.encode_awareness(out))
-
-    def _owner(self, client_id: int) -> Peer | None:
-        for peer in self.peers:
-            if client_id in peer.client_ids:
-                return peer
-        return None
 
     def _broadcast(self, message: bytes, *, exclude: Peer | None = None) -> None:
         for peer in list(self.peers):
@@ -315,12 +304,12 @@ class Room:
         self.peers.clear()
         self._idle.set()
 
-    async def close(self) -> None:
+    async def close(self, code: int = 1001, reason: str = "the room closed") -> None:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         with contextlib.suppress(Exception):
             self.doc.unobserve(self._subscription)
         for peer in list(self.peers):
-            peer.conn.close(1001, "the room closed")
+            peer.conn.close(code, reason)
         self.peers.clear()

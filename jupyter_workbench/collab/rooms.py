@@ -51,22 +51,20 @@ class RoomManager:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- rooms --------------------------------------------------------------------------
-    async def room(self, document_id: str, project_id: int) -> Room:
+    async def room(self, document_id: str) -> Room:
         """The open room of a document, opened (restored from the store) on first use."""
         room = self.rooms.get(document_id)
         if room is not None and room.broken is None:
             return room
         if room is not None:  # a failed store: start again from what is stored
-            await self._close(document_id)
+            await self.forget(document_id)
         opening = self._opening.get(document_id)
         if opening is not None:
             return await asyncio.shield(opening)
         future: asyncio.Future[Room] = asyncio.get_running_loop().create_future()
         self._opening[document_id] = future
         try:
-            room = await Room.open(
-                document_id, project_id, self.store, self._run, on_stored=self._stored
-            )
+            room = await Room.open(document_id, self.store, self._run, on_stored=self._stored)
             self.rooms[document_id] = room
             future.set_result(room)
             self._release_later(room)  # closes unless someone joins
@@ -109,24 +107,25 @@ class RoomManager:
         if room.stored_rows > 1 and room.broken is None:
             await self.compact(document_id)
         if not room.peers:
-            await self._close(document_id)
+            await self.forget(document_id)
 
-    async def forget(self, document_id: str) -> None:
-        """Close a document's room at once (the document is gone)."""
-        await self._close(document_id)
-
-    async def _close(self, document_id: str) -> None:
-        self._closers.pop(document_id, None)
+    async def forget(
+        self, document_id: str, code: int = 1001, reason: str = "the room closed"
+    ) -> None:
+        """Close a document's room now, and its connections with ``code``."""
+        closer = self._closers.pop(document_id, None)
+        if closer is not None:
+            closer.cancel()
         room = self.rooms.pop(document_id, None)
         if room is not None:
-            await room.close()
+            await room.close(code, reason)
 
     def presence(self, document_id: str) -> list[dict[str, Any]]:
         room = self.rooms.get(document_id)
         return room.presence() if room is not None else []
 
     # -- upkeep -------------------------------------------------------------------------
-    def _stored(self, room: Room, count: int) -> None:
+    def _stored(self, room: Room) -> None:
         if room.stored_rows >= self.compact_after and room.document_id not in self._compacting:
             self._spawn(self.compact(room.document_id))
         due = room.last_snapshot_at + self.snapshot_minutes * 60
@@ -195,7 +194,7 @@ class RoomManager:
         for handle in self._closers.values():
             handle.cancel()
         for document_id in list(self.rooms):
-            await self._close(document_id)
+            await self.forget(document_id)
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(BaseException):

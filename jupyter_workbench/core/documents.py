@@ -150,6 +150,11 @@ def get_document(s: Session, ctx: Ctx, document_id: str, action: str) -> tuple[D
     return document, role
 
 
+def may_write(document: Document, role: Role) -> bool:
+    """Whether a caller with ``role`` may edit the document (archived projects are read-only)."""
+    return role >= Role.EDITOR and document.project.archived_at is None
+
+
 def list_documents(s: Session, ctx: Ctx, slug: str, kind: str | None = None) -> list[Document]:
     project, _ = require_project(s, ctx, slug, "documents.read")
     stmt = select(Document).where(Document.project_id == project.id)
@@ -180,7 +185,7 @@ def document_json(s: Session, document: Document, role: Role | None = None) -> d
         "created_at": document.created_at.isoformat(),
     }
     if role is not None:
-        out["can_write"] = role >= Role.EDITOR and document.project.archived_at is None
+        out["can_write"] = may_write(document, role)
     return out
 
 
@@ -273,8 +278,9 @@ def get_snapshot(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> Do
     return snapshot
 
 
-def record_restore(s: Session, ctx: Ctx, document_id: str, snapshot: DocumentSnapshot) -> None:
+def record_restore(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> None:
     document, _ = get_document(s, ctx, document_id, "documents.write")
+    snapshot = get_snapshot(s, ctx, document_id, snapshot_id)
     audit.record(s, ctx, "document.restore", "document", document.id, project=document.project,
                  summary={"snapshot": snapshot.id, "name": snapshot.name})  # fmt: skip
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from ..collab.room import Room
 from ..core import documents as docs
+from ..core.access import Role
 from ..core.context import Ctx
 from ..core.documents import KINDS
 from ..documents_live import LiveDocuments
@@ -29,12 +30,10 @@ class _DocumentHandler(WorkbenchHandler):
         """The document's room (opened from the store if nobody has it open) and its JSON."""
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            document, role = docs.get_document(s, ctx, document_id, action)
-            return {**docs.document_json(s, document, role), "project_id": document.project_id}
+            return docs.document_json(s, *docs.get_document(s, ctx, document_id, action))
 
         data = await self.call(work, write=False)
-        room = await self.live.rooms.room(document_id, data.pop("project_id"))
-        return room, data
+        return await self.live.rooms.room(document_id), data
 
 
 class DocumentsHandler(_DocumentHandler):
@@ -77,8 +76,7 @@ class DocumentsHandler(_DocumentHandler):
             document, created = docs.open_document(
                 s, ctx, slug, kind=body["kind"], ref=body.get("ref", ""), title=body.get("title")
             )
-            data = docs.document_json(s, document)
-            data["can_write"] = True
+            data = docs.document_json(s, document, Role.EDITOR)  # creating needs editor
             return {**data, "room": room_path(document.id)}, created
 
         data, created = await self.call(work)
@@ -107,11 +105,7 @@ class DocumentHandler(_DocumentHandler):
     )
     async def delete(self, document_id: str) -> None:
         await self.call(lambda s, ctx: docs.delete_document(s, ctx, document_id))
-        room = self.live.rooms.rooms.get(document_id)
-        if room is not None:
-            for peer in list(room.peers):
-                peer.conn.close(4404, "the document was deleted")
-            await self.live.rooms.forget(document_id)
+        await self.live.rooms.forget(document_id, 4404, "the document was deleted")
         self.reply(None, status=204)
 
 
@@ -251,19 +245,11 @@ class SnapshotRestoreHandler(_DocumentHandler):
         response=S.DOCUMENT,
     )
     async def post(self, document_id: str, snapshot_id: str) -> None:
-        def work(s: Session, ctx: Ctx) -> str:
-            snapshot = docs.get_snapshot(s, ctx, document_id, snapshot_id)
-            docs.get_document(s, ctx, document_id, "documents.write")
-            return snapshot.text
-
-        target = await self.call(work, write=False)
         room, data = await self.room_of(document_id, "documents.write")
+        target = await self.call(
+            lambda s, ctx: docs.get_snapshot(s, ctx, document_id, snapshot_id).text, write=False
+        )
         await room.replace_text(target)
-
-        def audit(s: Session, ctx: Ctx) -> None:
-            docs.record_restore(s, ctx, document_id, docs.get_snapshot(s, ctx, document_id,
-                                                                       snapshot_id))  # fmt: skip
-
-        await self.call(audit, write=True)
+        await self.call(lambda s, ctx: docs.record_restore(s, ctx, document_id, snapshot_id))
         data.update(room=room_path(document_id), text=room.text, present=room.presence())
         self.reply(data)

@@ -14,14 +14,11 @@ from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from sqlalchemy.orm import Session
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..collab.room import Peer, Room
-from ..core import documents as docs
-from ..core.access import Role
-from ..core.context import Ctx, Identity
+from ..core.context import Identity
 from ..core.errors import WorkbenchError
 from ..documents_live import LiveDocuments
 from ..identity import ServerIdentitySource
@@ -66,13 +63,9 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
         source: ServerIdentitySource = self.extensionapp.identity_source  # type: ignore[attr-defined]
         identity = source.identity(self.current_user, self.identity_provider)
 
-        def check(s: Session, ctx: Ctx) -> tuple[int, bool]:
-            document, role = docs.get_document(s, ctx, document_id, "documents.read")
-            return document.project_id, role >= Role.EDITOR and document.project.archived_at is None
-
         try:
-            project_id, can_write = await self.service.acall(identity, check, write=False)
-            self.room = await self.live.rooms.room(document_id, project_id)
+            can_write = await self.live.access(identity, document_id)
+            self.room = await self.live.rooms.room(document_id)
         except WorkbenchError as exc:
             raise web.HTTPError(exc.status, exc.message) from None
         self.peer = Peer(self, identity.username, awareness_user(identity), can_write,
