@@ -111,9 +111,12 @@ def _manifest(
     return declared, where
 
 
-def _batches(missing: list[str], where: dict[str, tuple[Path, int, int]]) -> Iterator[bytes]:
-    """Framed batches of the missing chunks, read back from the files."""
+def _batches(
+    missing: list[str], where: dict[str, tuple[Path, int, int]]
+) -> Iterator[tuple[bytes, int]]:
+    """Framed batches of the missing chunks, read back from the files, with their chunk bytes."""
     out = bytearray()
+    payload = 0
     for digest in missing:
         path, offset, length = where[digest]
         with path.open("rb") as fh:
@@ -121,11 +124,13 @@ def _batches(missing: list[str], where: dict[str, tuple[Path, int, int]]) -> Ite
             data = fh.read(length)
         out += FRAME.pack(bytes.fromhex(digest), len(data))
         out += data
+        payload += len(data)
         if len(out) >= BATCH_BYTES:
-            yield bytes(out)
+            yield bytes(out), payload
             out.clear()
+            payload = 0
     if out:
-        yield bytes(out)
+        yield bytes(out), payload
 
 
 def _state_file(client: Client, slug: str, name: str, declared: list[dict[str, Any]]) -> Path:
@@ -178,14 +183,14 @@ def commit_folder(
     try:
         for attempt in range(SEND_TRIES):
             try:
-                for body in _batches(missing, where):
+                for body, payload in _batches(missing, where):
                     client.send(
                         "POST",
                         client.api_url(f"{base}/{upload_id}/chunks"),
                         content=body,
                         headers={"Content-Type": "application/octet-stream"},
                     )
-                    sending.update(_payload(body))
+                    sending.update(payload)
                 break
             except ConnectionFailed:
                 if attempt == SEND_TRIES - 1:
@@ -200,13 +205,3 @@ def commit_folder(
         raise
     state.unlink(missing_ok=True)
     return int(done["version"]["version"])
-
-
-def _payload(body: bytes) -> int:
-    """Chunk bytes in a framed batch (what the bar counts)."""
-    count, offset = 0, 0
-    while offset < len(body):
-        _digest, length = FRAME.unpack_from(body, offset)
-        offset += FRAME.size + length
-        count += length
-    return count
