@@ -365,6 +365,37 @@ async def test_history_downsampling_keeps_extremes_and_exports(api, tracking) ->
     assert table.num_rows == 20_000 and table.column("value").to_pylist()[777] == -50.0
 
 
+async def test_long_histories_are_downsampled_from_rollups_whoever_logged(api, tracking) -> None:
+    """80k points through the batch endpoint, 2k more by the stock client through the proxy
+    (the MLflow server writes them; the database triggers roll them up): one quick read."""
+    from mlflow.entities import Metric
+
+    slug = await project(api)
+    _exp, run_id = await _run(tracking, "alice", slug)
+    points = [{"key": "m", "value": (i % 7) / 7, "step": i, "timestamp": i} for i in range(80_000)]
+    points[33_333]["value"] = -9.0
+    assert (await api("alice").post(f"runs/{run_id}/batch", {"metrics": points})).status == 200
+
+    def stock(client: Any) -> None:
+        extra = [Metric("m", 0.5, 80_000 + i, 80_000 + i) for i in range(2_000)]
+        extra[1_500] = Metric("m", 123.0, 81_500, 81_500)
+        for i in range(0, len(extra), 1000):
+            client.log_batch(run_id, metrics=extra[i : i + 1000])
+
+    await tracking("alice", stock, scope=slug)
+    r = await api("alice").get(f"runs/{run_id}/metrics/m/history", params={"max_points": "200"})
+    data = r.json
+    assert data["total"] == 82_000 and data["downsampled"] and len(data["values"]) <= 200
+    assert max(data["values"]) == 123.0 and min(data["values"]) == -9.0
+    assert data["steps"][0] == 0 and data["steps"][-1] == 81_999
+    r = await api("alice").get(
+        f"runs/{run_id}/metrics/m/history",
+        params={"max_points": "100", "start_step": "30000", "end_step": "81500"},
+    )
+    assert r.json["total"] == 51_501 and r.json["steps"][0] == 30_000
+    assert r.json["steps"][-1] == 81_500 and 123.0 in r.json["values"]
+
+
 async def test_live_updates_over_websocket(api, tracking, jp_ws_fetch) -> None:
     import json
 

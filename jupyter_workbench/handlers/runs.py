@@ -205,22 +205,25 @@ class HistoryHandler(TrackingHandler):
         q = self.query
 
         def work() -> dict[str, Any]:
-            steps, stamps, values = store.history(run_id, key)
-            if "start_step" in q or "end_step" in q:
-                keep = (steps >= q.get("start_step", steps.min(initial=0))) & (
-                    steps <= q.get("end_step", steps.max(initial=0))
+            start, end = q.get("start_step"), q.get("end_step")
+            max_points = q.get("max_points", 2000)
+            rolled = store.downsampled(run_id, key, max_points, start, end)
+            if rolled is not None:
+                steps, stamps, picked, total = (
+                    rolled.steps, rolled.timestamps, rolled.values, rolled.total
                 )
-                steps, stamps, values = steps[keep], stamps[keep], values[keep]
-            total = len(values)
-            chosen = minmax_indices(values, q.get("max_points", 2000))
-            picked = values[chosen]
+            else:
+                steps, stamps, values = store.history(run_id, key, start, end)
+                total = len(values)
+                chosen = minmax_indices(values, max_points)
+                steps, stamps, picked = steps[chosen], stamps[chosen], values[chosen]
             return {
                 "run_id": run_id,
                 "key": key,
                 "total": total,
-                "downsampled": len(chosen) < total,
-                "steps": steps[chosen].tolist(),
-                "timestamps": stamps[chosen].tolist(),
+                "downsampled": len(picked) < total,
+                "steps": steps.tolist(),
+                "timestamps": stamps.tolist(),
                 "values": [None if np.isnan(v) else float(v) for v in picked],
             }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
 from ..core.errors import BadRequest, Conflict, NotFound
+from . import rollups
 
 MAX_FLOAT = 1.7976931348623157e308
 KEY_MAX = 250
@@ -90,6 +92,8 @@ class TrackingStore:
 
         self.dialect = postgresql if url.startswith("postgresql") else sqlite
         self.m = _tables()
+        self._rollups: rollups.RollupReader | None = None
+        self._rollups_lock = threading.Lock()
 
     # -- writing -----------------------------------------------------------------------
     def run_state(self, run_id: str) -> tuple[str, str, str]:
@@ -113,6 +117,7 @@ class TrackingStore:
         tags: dict[str, str] | None = None,
     ) -> dict[str, int]:
         """Write points, params and tags of one run in one transaction."""
+        self.ensure_rollups()
         _experiment, _status, stage = self.run_state(run_id)
         if stage != "active":
             raise Conflict(
@@ -141,16 +146,23 @@ class TrackingStore:
                 (current["step"], current["timestamp"], current["value"]),
             ):
                 best[p.key] = row
+        rolled_up = self._rollups is not None
         with self.engine.begin() as conn:
+            if rolled_up and rows:
+                rollups.suspend_triggers(conn)
             stmt = self.dialect.insert(metrics).on_conflict_do_nothing()
+            inserted = 0
             for start in range(0, len(rows), 1000):
                 chunk = rows[start : start + 1000]
                 if self.dialect is postgresql:
                     # one multi-row INSERT, written at the driver level: psycopg's executemany
                     # sends a statement per row, and compiling a 1,000-row VALUES costs more
-                    conn.exec_driver_sql(_pg_metric_insert(len(chunk)), _flat(chunk))
+                    result = conn.exec_driver_sql(_pg_metric_insert(len(chunk)), _flat(chunk))
                 else:
-                    conn.execute(stmt, chunk)  # sqlite3's executemany: one prepared loop
+                    result = conn.execute(stmt, chunk)  # sqlite3's executemany: one loop
+                inserted += result.rowcount
+            if rolled_up and rows:
+                rollups.record(conn, run_id, rows, all_inserted=inserted == len(rows))
             if best:
                 existing = {
                     r.key: r
@@ -229,17 +241,27 @@ class TrackingStore:
         conn.execute(stmt, rows)
 
     # -- reading -----------------------------------------------------------------------
-    def history(self, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def history(
+        self, run_id: str, key: str, start_step: int | None = None, end_step: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(steps, timestamps, values) of one metric, ordered by step then timestamp."""
+        where = ["run_uuid = {p}", "key = {p}"]
+        args: list[Any] = [run_id, key]
+        if start_step is not None:
+            where.append("step >= {p}")
+            args.append(int(start_step))
+        if end_step is not None:
+            where.append("step <= {p}")
+            args.append(int(end_step))
         sql = (
-            "SELECT step, timestamp, value, is_nan FROM metrics "
-            "WHERE run_uuid = {p} AND key = {p} ORDER BY step, timestamp"
+            f"SELECT step, timestamp, value, is_nan FROM metrics WHERE {' AND '.join(where)} "
+            "ORDER BY step, timestamp"
         )
         with self.engine.connect() as conn:
             raw = conn.connection.driver_connection
             cursor = raw.cursor()  # type: ignore[union-attr]
             style = "?" if conn.dialect.name == "sqlite" else "%s"
-            cursor.execute(sql.format(p=style), (run_id, key))
+            cursor.execute(sql.format(p=style), tuple(args))
             rows = cursor.fetchall()
             cursor.close()
         if not rows:
@@ -247,6 +269,28 @@ class TrackingStore:
         data = np.array(rows, dtype=np.float64)
         values = np.where(data[:, 3] > 0, np.nan, data[:, 2])
         return data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), values
+
+    def ensure_rollups(self) -> bool:
+        """Install the metric rollups (tables + triggers) once; False while MLflow's are absent."""
+        if self._rollups is None:
+            with self._rollups_lock:
+                if self._rollups is None and rollups.install(self.engine):
+                    self._rollups = rollups.RollupReader(self.engine, self.history)
+        return self._rollups is not None
+
+    def downsampled(
+        self,
+        run_id: str,
+        key: str,
+        max_points: int,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> rollups.Downsampled | None:
+        """A long metric downsampled from its rollups; None when reading the points is better."""
+        if not self.ensure_rollups():
+            return None
+        assert self._rollups is not None
+        return self._rollups.downsample(run_id, key, max_points, start_step, end_step)
 
     def metric_keys(self, run_ids: Iterable[str]) -> dict[str, list[str]]:
         latest = self.m.SqlLatestMetric.__table__
