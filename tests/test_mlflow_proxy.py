@@ -409,6 +409,20 @@ async def test_live_updates_over_websocket(api, tracking, jp_ws_fetch) -> None:
     message = json.loads(await asyncio.wait_for(socket.read_message(), 10))
     assert message["run_id"] == run_id
     assert message["metrics"][0]["key"] == "acc" and message["metrics"][0]["step"] == 3
+
+    # the stock client through the proxy streams too: log_metric, log_batch, the end of the run
+    def stock(client: Any) -> None:
+        from mlflow.entities import Metric
+
+        client.log_metric(run_id, "loss", 0.25, step=7)
+        client.log_batch(run_id, metrics=[Metric("loss", 0.125, 0, 8), Metric("acc", 0.9, 0, 8)])
+        client.set_terminated(run_id)
+
+    await tracking("alice", stock, scope=slug)
+    got = [json.loads(await asyncio.wait_for(socket.read_message(), 10)) for _ in range(3)]
+    assert [(m["key"], m["value"], m["step"]) for m in got[0]["metrics"]] == [("loss", 0.25, 7)]
+    assert [m["key"] for m in got[1]["metrics"]] == ["loss", "acc"]
+    assert got[2]["status"] == "FINISHED" and "metrics" not in got[2]
     socket.close()
 
 

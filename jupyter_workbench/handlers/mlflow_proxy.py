@@ -34,6 +34,7 @@ from ..db.models import Project
 from ..identity import ServerIdentitySource
 from ..service import WorkbenchService
 from ..tracking import rules
+from ..tracking.store import Point
 from ..tracking.upstream import MlflowUnavailable, Upstream
 
 ERROR_CODES = {
@@ -273,6 +274,10 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
                 if exp_id is None:
                     raise ProxyError(404, f"run '{run_id}' not found")
                 await self._check_experiment(exp_id, action)
+            if self.request.method == "POST" and locate == "run":
+                live = live_update(self.mlflow_path, body)
+                if live is not None:
+                    return ("live", run_ids[0], live)
         elif locate == "logged_model":
             exp_id = await self.upstream.experiment_of_logged_model(params["model_id"])
             if exp_id is None:
@@ -664,6 +669,10 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
     async def _after(self, post: Any) -> None:
         """Keep the workbench's ownership records in step with what MLflow just did."""
         kind, name, extra = post
+        if kind == "live":
+            points, status = extra
+            self.service.tracking_events.publish(name, points, status)
+            return
         if kind == "record_model":
 
             def record(s: Session, ctx: Ctx) -> None:
@@ -679,6 +688,35 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
         else:  # pragma: no cover
             return
         await self.db(record, write=True)
+
+
+def live_update(path: str, body: dict[str, Any]) -> tuple[list[Point], str | None] | None:
+    """The metric points and status a stock client's run write carries, for live subscribers."""
+    endpoint = path.rstrip("/").rsplit("/", 2)[-2:]
+    if endpoint[0] != "runs":
+        return None
+    try:
+        if endpoint[1] == "log-metric":
+            metrics = [body]
+        elif endpoint[1] == "log-batch":
+            metrics = body.get("metrics") or []
+        elif endpoint[1] == "update":
+            status = body.get("status")
+            return ([], status) if isinstance(status, str) and status else None
+        else:
+            return None
+        points = [
+            Point(
+                str(m["key"]),
+                float(m["value"]),
+                int(m.get("timestamp") or 0),
+                int(m.get("step") or 0),
+            )
+            for m in metrics
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # MLflow answered 200, so it understood; we just do not stream it
+    return (points, None) if points else None
 
 
 def _first(value: Any) -> Any:
