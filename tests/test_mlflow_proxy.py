@@ -378,6 +378,10 @@ async def test_live_updates_over_websocket(api, tracking, jp_ws_fetch) -> None:
     message = json.loads(await asyncio.wait_for(socket.read_message(), 10))
     assert message["run_id"] == run_id
     assert message["metrics"][0]["key"] == "acc" and message["metrics"][0]["step"] == 3
+    # the run ends (MLflow's runs/update through the proxy): its subscribers hear it
+    await tracking("alice", lambda c: c.set_terminated(run_id), scope=slug)
+    message = json.loads(await asyncio.wait_for(socket.read_message(), 10))
+    assert message == {"run_id": run_id, "status": "FINISHED"}
     socket.close()
 
 

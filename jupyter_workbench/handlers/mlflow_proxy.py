@@ -231,11 +231,23 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
             if post in ("search", "done"):
                 return
             response = await self._send()
+            self._announce_status(response)
             await self._relay(response, post)
         except ProxyError as exc:
             self.fail(exc)
         except MlflowUnavailable as exc:
             self.fail(ProxyError(503, str(exc)))
+
+    def _announce_status(self, response: httpx.Response) -> None:
+        """A run's new status (``runs/update``: finished, failed, killed) reaches the
+        subscribers of its live updates (the lab's charts stop following it)."""
+        if response.status_code != 200 or not self.mlflow_path.endswith("/runs/update"):
+            return
+        body = self._body()
+        run_id, status = body.get("run_id") or body.get("run_uuid"), body.get("status")
+        if run_id and status:
+            service = self.settings["workbench_service"]
+            service.tracking_events.publish(str(run_id), [], str(status))
 
     async def _authorize(self, body: dict[str, Any]) -> Any:
         """Check the caller may do this; returns what to do with the response, if anything."""
