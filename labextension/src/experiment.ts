@@ -362,7 +362,17 @@ export class ExperimentView extends Widget {
       'aria-label': trans.__('Charted runs'),
       'aria-live': 'polite'
     });
-    this._chartBox = h('div', {}, controls, this._chartError, this._chartHost, this._legend);
+    this._chartNote = h('p', { class: 'jp-WorkbenchExperiment-note' });
+    this._chartNote.hidden = true;
+    this._chartBox = h(
+      'div',
+      {},
+      controls,
+      this._chartError,
+      this._chartNote,
+      this._chartHost,
+      this._legend
+    );
     this._chartBox.hidden = true;
 
     // group-by-param bands
@@ -405,6 +415,11 @@ export class ExperimentView extends Widget {
       this._bandsLegend
     );
     this._bandsBox.hidden = true;
+    this._bandsHint = h(
+      'p',
+      { class: 'jp-WorkbenchPanel-empty' },
+      trans.__('Select two or more runs to average them over a param, such as seed.')
+    );
 
     this.node.append(
       header,
@@ -414,7 +429,7 @@ export class ExperimentView extends Widget {
       this._noMatch,
       this._viewport,
       this._section(trans.__('Chart'), this._chartHint, this._chartBox),
-      this._section(trans.__('Group by param'), this._bandsBox)
+      this._section(trans.__('Group by param'), this._bandsHint, this._bandsBox)
     );
   }
 
@@ -658,6 +673,7 @@ export class ExperimentView extends Widget {
     this._chartHint.hidden = count > 0;
     this._chartBox.hidden = count === 0;
     this._bandsBox.hidden = count < 2;
+    this._bandsHint.hidden = count >= 2;
     window.clearTimeout(this._chartTimer);
     this._chartTimer = window.setTimeout(() => {
       void this._loadChart();
@@ -700,6 +716,12 @@ export class ExperimentView extends Widget {
       .map(id => this._byId.get(id))
       .filter((r): r is IRun => r !== undefined);
     this._chartError.hidden = true;
+    this._chartNote.hidden = this._selected.size <= MAX_CHART_RUNS;
+    this._chartNote.textContent = this._trans.__(
+      'The chart shows the first %1 of the %2 selected runs.',
+      MAX_CHART_RUNS,
+      this._selected.size
+    );
     if (!runs.length) {
       this._closeSockets(new Set());
       return;
@@ -990,4 +1012,6 @@ export class ExperimentView extends Widget {
   private _bandsHost!: HTMLElement;
   private _bandsLegend!: HTMLElement;
   private _bandsBox!: HTMLElement;
+  private _bandsHint!: HTMLElement;
+  private _chartNote!: HTMLElement;
 }
