@@ -566,6 +566,12 @@ class SearchRunsHandler(TrackingHandler):
         body=S.obj(
             {
                 "projects": {"type": "array", "items": S.SLUG, "maxItems": 100},
+                "experiment_ids": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[0-9]+$", "maxLength": 20},
+                    "maxItems": 100,
+                    "description": "Only these MLflow experiment ids (of the readable ones)",
+                },
                 "filter": {
                     "type": "string",
                     "maxLength": 4000,
@@ -606,6 +612,8 @@ class SearchRunsHandler(TrackingHandler):
             return names
 
         names = await self.call(visible, write=False)
+        if "experiment_ids" in b:
+            names = {i: n for i, n in names.items() if i in set(b["experiment_ids"])}
         if not names:
             self.reply({"runs": [], "next_page_token": None})
             return
