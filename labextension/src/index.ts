@@ -86,7 +86,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           getMe().catch(() => null)
         ]);
         const user = me ? { username: me.username, name: me.display_name || me.username } : undefined;
-        const editor = new DocumentEditor(record, trans, user);
+        const editor = new DocumentEditor(record, trans, user, rendermime);
         const widget = new MainAreaWidget({ content: editor });
         widget.id = `jp-workbench-document-${id}`;
         widget.title.label = editor.title.label;
