@@ -209,9 +209,8 @@ class HistoryHandler(TrackingHandler):
             max_points = q.get("max_points", 2000)
             rolled = store.downsampled(run_id, key, max_points, start, end)
             if rolled is not None:
-                steps, stamps, picked, total = (
-                    rolled.steps, rolled.timestamps, rolled.values, rolled.total
-                )
+                steps, stamps, picked = rolled.steps, rolled.timestamps, rolled.values
+                total = rolled.total
             else:
                 steps, stamps, values = store.history(run_id, key, start, end)
                 total = len(values)
