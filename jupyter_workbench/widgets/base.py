@@ -61,6 +61,12 @@ class WorkbenchWidget(anywidget.AnyWidget):
         self.error = ""
         return value
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.summary()}>"
+
+    def summary(self) -> str:  # pragma: no cover - every subclass has its own
+        return ""
+
     # -- static fallback ------------------------------------------------------------------
     def fallback_html(self) -> str:  # pragma: no cover - every subclass has its own
         raise NotImplementedError

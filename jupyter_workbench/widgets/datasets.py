@@ -76,7 +76,9 @@ class DatasetBrowser(WorkbenchWidget):
         info = self._call(lambda: self.client.get(self._base))
         if info is None:
             return self
-        versions = self._call(lambda: list(self.client.paged(f"{self._base}/versions")))
+        versions = self._call(
+            lambda: self.client.datasets.versions(self.dataset, project=self.project)
+        )
         if versions is None:
             return self
         self.info, self.versions = info, versions
@@ -111,11 +113,16 @@ class DatasetBrowser(WorkbenchWidget):
             self.diff = {}
             return
         found = self._call(
-            lambda: self.client.get(
-                f"{self._base}/diff", **{"from": f"v{self.diff_from}", "to": f"v{self.diff_to}"}
+            lambda: self.client.datasets.diff(
+                self.dataset, self.diff_from, self.diff_to, project=self.project
             )
         )
         self.diff = found or {}
+
+    def summary(self) -> str:
+        return (
+            f"{self.project}/{self.dataset}: {len(self.versions)} versions, v{self.version} shown"
+        )
 
     def fallback_html(self) -> str:
         tags = self.info.get("tags", {})

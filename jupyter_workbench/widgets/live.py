@@ -207,6 +207,9 @@ class LiveMetrics(WorkbenchWidget):
         self.stop()
         super().close()
 
+    def summary(self) -> str:
+        return f"run {self.run_id[:8]} {self.status}: {', '.join(self.metrics) or 'no metrics'}"
+
     def fallback_html(self) -> str:
         series = {
             key: (data["steps"], ema(data["values"], self.smoothing))

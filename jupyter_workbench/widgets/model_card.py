@@ -96,6 +96,9 @@ class ModelCard(WorkbenchWidget):
         lineage = self._call(lambda: self.client.get(f"runs/{found['run_id']}/lineage"))
         self.lineage = lineage or {}
 
+    def summary(self) -> str:
+        return f"{self.project}/{self.model} v{self.version}"
+
     def _repr_markdown_(self) -> str:
         lines = [f"## {self.model}", ""]
         if self.description:

@@ -195,6 +195,12 @@ class RunsTable(WorkbenchWidget):
         """A ``CompareRuns`` of the selected runs that follows the selection."""
         return CompareRuns(self, client=self.client, **kwargs)
 
+    def summary(self) -> str:
+        where = f"{self.project}/{self.experiment}" if self.experiment else self.project
+        return (
+            f"{where}: {len(self.visible)} of {len(self.runs)} runs, {len(self.selected)} selected"
+        )
+
     def fallback_html(self) -> str:
         by_id = {r["run_id"]: r for r in self.runs}
         rows = [
@@ -304,6 +310,9 @@ class CompareRuns(WorkbenchWidget):
         if self.table is not None:
             self.table.unobserve(self._follow_table, names=["selected"])
         super().close()
+
+    def summary(self) -> str:
+        return f"{len(self.run_ids)} runs" + (f", {self.metric} overlaid" if self.metric else "")
 
     def fallback_html(self) -> str:
         c = self.comparison

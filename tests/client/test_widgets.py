@@ -151,6 +151,11 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
         browser.diff_to = 9
         assert "9" in browser.error  # the server's message, in the view
         assert "<table>" in browser._repr_html_() and json.dumps(browser.get_state())
+        wb.datasets.tag("flights", "gold", 1)
+        assert browser.refresh().info["tags"] == {"latest": "v2", "gold": "v1"}
+        assert "<td>v1</td><td>gold</td>" in browser._repr_html_() and browser.version == 2
+        wb.datasets.untag("flights", "gold")
+        assert browser.refresh(1).info["tags"] == {"latest": "v2"} and browser.version == 1
         pinned = wb.widgets.DatasetBrowser(wb.datasets.get("flights", version="v1"))
         assert pinned.version == 1 and pinned.diff == {}
 
