@@ -30,11 +30,17 @@ function s(tag, attrs = {}, ...children) {
 function fmt(v) {
   if (v === null || v === undefined) return "";
   if (typeof v === "number") {
-    if (!isFinite(v)) return String(v);
-    if (Number.isInteger(v)) return String(v);
-    return Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(3) : v.toPrecision(4);
+    if (!isFinite(v) || Number.isInteger(v)) return String(v);
+    const r = parseFloat(v.toPrecision(4));
+    return Math.abs(r) >= 1e6 || (r !== 0 && Math.abs(r) < 1e-4) ? r.toExponential(2) : String(r);
   }
   return String(v);
+}
+
+// el.replaceChildren without the holes (null, undefined, false) that conditionals leave
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
 }
 
 function num(v) {

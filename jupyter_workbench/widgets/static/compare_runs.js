@@ -18,29 +18,29 @@ function render({ model, el }) {
 
   function drawParams() {
     const c = model.get("comparison"), runs = runInfo();
-    if (!runs.length) { params.replaceChildren(h("p", { className: "wb-muted" }, "select runs to compare")); return; }
+    if (!runs.length) { fill(params, h("p", { className: "wb-muted" }, "select runs to compare")); return; }
     const differ = c.params?.differ || {}, same = c.params?.same || {};
     const rows = Object.keys(differ).sort().map((k) => [k, ...runs.map((r) => differ[k][r.id] ?? "—")]);
     const mrows = Object.keys(c.metrics || {}).sort().map((k) => [k, ...runs.map((r) => c.metrics[k][r.id]?.last ?? null)]);
-    const heads = ["", ...runs.map((r) => h("span", {}, h("i", { className: "wb-pill", style: `background:${r.color}` }, " "), r.label))];
-    params.replaceChildren(
+    const heads = () => ["", ...runs.map((r) => h("span", { className: "wb-legend" }, h("span", {}, h("i", { style: `background:${r.color}` }), r.label)))];
+    fill(params, 
       h("div", { className: "wb-panel-title" }, "params that differ"),
-      rows.length ? table(heads, rows) : h("p", { className: "wb-muted" }, "none"),
+      rows.length ? table(heads(), rows) : h("p", { className: "wb-muted" }, "none"),
       Object.keys(same).length ? h("p", { className: "wb-muted" }, "same in all: " + Object.entries(same).map(([k, v]) => `${k}=${v}`).join(", ")) : null,
-      h("div", { className: "wb-panel-title" }, "metrics (last value)"), table(heads, mrows));
+      h("div", { className: "wb-panel-title" }, "metrics (last value)"), table(heads(), mrows));
     const keys = Object.keys(c.metrics || {}).sort();
-    pick.replaceChildren(...keys.map((k) => h("option", { value: k, selected: k === model.get("metric") }, k)));
+    fill(pick, ...keys.map((k) => h("option", { value: k, selected: k === model.get("metric") }, k)));
   }
 
   function drawOverlay() {
     const hist = model.get("histories") || {}, smoothing = parseFloat(smooth.value);
     const series = runInfo().filter((r) => hist[r.id]).map((r) => ({ label: r.label, color: r.color, xs: hist[r.id].steps, ys: ema(hist[r.id].values, smoothing) }));
-    overlay.replaceChildren(legend(series.map((x) => [x.label, x.color])), lineChart(series, { width: 640, height: 260 }));
+    fill(overlay, legend(series.map((x) => [x.label, x.color])), lineChart(series, { width: 640, height: 260 }));
   }
 
   function drawParallel() {
     const axes = model.get("axes") || [], runs = runInfo();
-    if (axes.length < 2 || !runs.length) { pcoords.replaceChildren(h("p", { className: "wb-muted" }, "needs two or more params/metrics that vary")); return; }
+    if (axes.length < 2 || !runs.length) { fill(pcoords, h("p", { className: "wb-muted" }, "needs two or more params/metrics that vary")); return; }
     const width = Math.max(360, 120 * axes.length), height = 240, m = { t: 28, b: 20, l: 50, r: 50 };
     const x = (i) => m.l + (i * (width - m.l - m.r)) / (axes.length - 1);
     const scales = axes.map((a) => {
@@ -59,7 +59,7 @@ function render({ model, el }) {
     const svg = s("svg", { width, height, class: "wb-chart wb-pcoords" });
     axes.forEach((a, i) => {
       svg.append(s("line", { x1: x(i), x2: x(i), y1: m.t, y2: height - m.b, class: "wb-axis" }));
-      svg.append(s("text", { x: x(i), y: 12, "text-anchor": "middle" }, `${a.kind === "param" ? "" : "▲ "}${a.name}`));
+      svg.append(s("text", { x: x(i), y: 12, "text-anchor": "middle" }, a.name));
       const sc = scales[i];
       if (sc.cats) sc.cats.forEach((c) => svg.append(s("text", { x: x(i) + 4, y: sc.y(c) + 3 }, c)));
       else { svg.append(s("text", { x: x(i) + 4, y: m.t + 3 }, sc.hi)); svg.append(s("text", { x: x(i) + 4, y: height - m.b + 3 }, sc.lo)); }
@@ -73,7 +73,7 @@ function render({ model, el }) {
       });
       svg.append(s("path", { d, stroke: r.color }, s("title", {}, r.label)));
     }
-    pcoords.replaceChildren(svg);
+    fill(pcoords, svg);
   }
 
   model.on("change:comparison", () => { drawParams(); drawOverlay(); });

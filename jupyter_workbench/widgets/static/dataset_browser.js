@@ -66,12 +66,12 @@ function render({ model, el }) {
 
   function draw() {
     const info = model.get("info");
-    title.replaceChildren(h("strong", {}, `${model.get("project")}/${model.get("dataset")}`), " ",
+    fill(title, h("strong", {}, `${model.get("project")}/${model.get("dataset")}`), " ",
       h("span", { className: "wb-muted" }, `${model.get("versions").length} versions` + (info.description ? ` · ${info.description}` : "")));
-    tabs.replaceChildren(...["versions", "files", "diff"].map((name) =>
+    fill(tabs, ...["versions", "files", "diff"].map((name) =>
       h("button", { type: "button", role: "tab", "aria-selected": String(tab === name), onclick: () => { tab = name; draw(); } },
         name === "files" && model.get("version") ? `files (v${model.get("version")})` : name)));
-    pane.replaceChildren(tab === "versions" ? versionsPane() : tab === "files" ? filesPane() : diffPane());
+    fill(pane, tab === "versions" ? versionsPane() : tab === "files" ? filesPane() : diffPane());
   }
   for (const name of ["info", "versions", "version", "files", "lineage", "diff", "diff_from", "diff_to"]) model.on(`change:${name}`, draw);
   draw();

@@ -21,7 +21,7 @@ function render({ model, el }) {
   function draw() {
     const status = model.get("status");
     const mode = model.get("mode");
-    head.replaceChildren(
+    fill(head, 
       h("strong", {}, `run ${model.get("run_name") || model.get("run_id").slice(0, 8)}`), " ",
       h("span", { className: `wb-status wb-status-${status.toLowerCase()}` }, status), " ",
       h("span", { className: "wb-muted" }, `${model.get("points")} points` + (mode && mode !== "stopped" ? ` · live (${mode})` : "")));
@@ -38,12 +38,12 @@ function render({ model, el }) {
       return out;
     };
     if (!keys.length) {
-      charts.replaceChildren(h("p", { className: "wb-muted" }, "no metrics logged yet"));
+      fill(charts, h("p", { className: "wb-muted" }, "no metrics logged yet"));
     } else if (together.checked) {
-      charts.replaceChildren(legend(keys.map((k, i) => [k, PALETTE[i % PALETTE.length]])),
+      fill(charts, legend(keys.map((k, i) => [k, PALETTE[i % PALETTE.length]])),
         lineChart(keys.flatMap(lines), { width, height: 300 }));
     } else {
-      charts.replaceChildren(...keys.map((k, i) => {
+      fill(charts, ...keys.map((k, i) => {
         const d = series[k], last = d.values[d.values.length - 1];
         return h("div", { className: "wb-panel" },
           h("div", { className: "wb-panel-title" }, h("i", { style: `background:${PALETTE[i % PALETTE.length]}` }), k,

@@ -16,7 +16,7 @@ function render({ model, el }) {
       h("td", {}, ds(v.datasets))));
     const fieldRows = FIELDS.filter((k) => fields[k]).map((k) => [k.replace(/_/g, " "), typeof fields[k] === "string" ? fields[k] : JSON.stringify(fields[k])]);
     const env = ln.environment || {}, code = ln.code || {};
-    root.replaceChildren(
+    fill(root, 
       h("div", { className: "wb-head" }, h("strong", {}, model.get("model")), " ",
         Object.entries(aliases).sort().map(([a, v]) => h("span", { className: "wb-pill" }, `${a} → v${v}`)),
         card.revision ? h("span", { className: "wb-muted" }, ` card revision ${card.revision}` + (card.author ? ` by ${card.author}` : "")) : null),

@@ -51,7 +51,7 @@ function render({ model, el }) {
         params.map((p) => h("td", {}, r.params?.[p] ?? "")),
         metrics.map((m) => h("td", { className: "wb-num" }, fmt(r.metrics?.[m]))));
     });
-    body.replaceChildren(rows.length ? h("table", { className: "wb-table" }, h("thead", {}, head), h("tbody", {}, rows))
+    fill(body, rows.length ? h("table", { className: "wb-table" }, h("thead", {}, head), h("tbody", {}, rows))
       : h("p", { className: "wb-muted" }, model.get("runs").length ? "no run matches the filter" : "no runs yet"));
   }
   for (const name of ["runs", "visible", "selected", "sort_by", "descending", "filter", "params", "metrics"]) model.on(`change:${name}`, draw);
