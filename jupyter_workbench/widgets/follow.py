@@ -131,7 +131,7 @@ class RunFollower:
         while True:
             try:
                 info = await loop.run_in_executor(None, self._fetch_run)
-            except WorkbenchError:
+            except (WorkbenchError, KeyError, TypeError):  # unreachable for now: try again
                 info = None
             if info is not None:
                 self.on_run(info)
