@@ -46,6 +46,15 @@ class WorkbenchWidget(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.client = default_client(client)
         self._lock = threading.RLock()
+        self.on_msg(self._on_view_message)
+
+    def _on_view_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """The view's ↻ button sends ``{"type": "reload"}``."""
+        if isinstance(content, dict) and content.get("type") == "reload":
+            self.reload()
+
+    def reload(self) -> None:
+        """Fetch what the widget shows again (the view's ↻ button)."""
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         """Run a fetch for the view: a workbench error shows in the view instead of raising

@@ -92,6 +92,9 @@ class DatasetBrowser(WorkbenchWidget):
             self.show_diff(older[-1], shown)
         return self
 
+    def reload(self) -> None:
+        self.refresh()
+
     def show_diff(self, a: int | str, b: int | str) -> dict[str, Any]:
         """Diff two versions (``2``, ``"v2"``); answers the diff."""
         with self.hold_trait_notifications():

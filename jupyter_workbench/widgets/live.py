@@ -17,16 +17,41 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..client.runs import Run
 
 
+KEEP = 20  # points kept per metric, in max_points: past that, thinned to half
+
+
+def thin(items: list[tuple[int, Any]], most: int) -> list[tuple[int, Any]]:
+    """At most ``most`` of ``(step, value)`` sorted by step: the lowest and the highest value
+    of equal buckets (so spikes and dips survive, as in the server's downsampling), and the
+    last point."""
+    if len(items) <= most:
+        return items
+    buckets = max(1, (most - 1) // 2)
+    size = len(items) / buckets
+    out: list[tuple[int, Any]] = []
+    for b in range(buckets):
+        bucket = items[int(b * size) : int((b + 1) * size)]
+        numbers = [p for p in bucket if p[1] is not None and math.isfinite(p[1])]
+        if not numbers:
+            out.append(bucket[-1])
+            continue
+        low, high = min(numbers, key=lambda p: p[1]), max(numbers, key=lambda p: p[1])
+        out.extend(sorted({low, high}))
+    return out if out[-1] == items[-1] else [*out, items[-1]]
+
+
 class LiveMetrics(WorkbenchWidget):
     """A line chart of several metrics of one run, following it while it trains.
 
     The kernel loads the stored history (downsampled to ``max_points`` per metric), then
     follows the run: new points arrive over the run's live WebSocket (polling the history
     where the socket cannot open) and the run's status is checked every second; following
-    stops when the run ends. ``keys=None`` shows every metric, new ones as they appear.
+    stops when the run ends. ``keys=None`` shows every metric, new ones as they appear;
+    ``run=None`` follows the active run (``wb.run``).
     """
 
     _esm = esm("live_metrics.js")
+    _follower: RunFollower | None = None  # also for a widget whose __init__ raised
 
     run_id = t.Unicode(help="The run followed.").tag(sync=True)
     run_name = t.Unicode("", help="Its name.").tag(sync=True)
@@ -45,7 +70,7 @@ class LiveMetrics(WorkbenchWidget):
 
     def __init__(
         self,
-        run: Run | str,
+        run: Run | str | None = None,
         keys: list[str] | None = None,
         *,
         project: str | None = None,
@@ -55,6 +80,12 @@ class LiveMetrics(WorkbenchWidget):
         websocket: bool = True,
         client: Client | None = None,
     ) -> None:
+        if run is None:
+            from ..client.runs import active_run
+
+            run = active_run()
+            if run is None:
+                raise ValueError("LiveMetrics: no run given and no active run (wb.run(...))")
         if not isinstance(run, str):
             client = client or run.client
             project = project or run.project
@@ -65,7 +96,6 @@ class LiveMetrics(WorkbenchWidget):
         self._fixed_keys = list(keys) if keys else None
         self._data: dict[str, dict[int, float | None]] = {}
         self._dirty = False
-        self._follower: RunFollower | None = None
         self.metrics = list(keys or [])
         info = self._fetch_info()
         self._set_run(info)
@@ -163,12 +193,10 @@ class LiveMetrics(WorkbenchWidget):
             self._dirty = False
             series = {}
             for key in self.metrics:
-                items = sorted(self._data.get(key, {}).items())
-                if len(items) > self.max_points:  # evenly spaced, the last point kept
-                    stride = len(items) / (self.max_points - 1)
-                    items = [items[int(i * stride)] for i in range(self.max_points - 1)] + [
-                        items[-1]
-                    ]
+                store = self._data.get(key, {})
+                items = thin(sorted(store.items()), self.max_points)
+                if len(store) > KEEP * self.max_points:  # a long run: memory stays bounded
+                    self._data[key] = dict(thin(sorted(store.items()), KEEP // 2 * self.max_points))
                 series[key] = {
                     "steps": [s for s, _ in items],
                     "values": [None if v is None or not math.isfinite(v) else v for _, v in items],

@@ -88,6 +88,9 @@ class ModelCard(WorkbenchWidget):
             self.version = str(version)
         return self
 
+    def reload(self) -> None:
+        self.refresh(version=self.version or None)
+
     def _load_lineage(self, _change: Any = None) -> None:
         found = next((v for v in self.versions if str(v["version"]) == self.version), None)
         if found is None or not found.get("run_id"):

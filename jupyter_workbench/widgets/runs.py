@@ -171,6 +171,9 @@ class RunsTable(WorkbenchWidget):
         self.runs = found
         return self
 
+    def reload(self) -> None:
+        self.refresh()
+
     def _arrange(self, _change: Any = None) -> None:
         try:
             terms = parse_filter(self.filter)
@@ -265,6 +268,9 @@ class CompareRuns(WorkbenchWidget):
             self.run_ids = list(self.table.selected)
         else:
             self.run_ids = [r if isinstance(r, str) else r.run_id for r in runs]
+
+    def reload(self) -> None:
+        self._load()
 
     def _follow_table(self, change: dict[str, Any]) -> None:
         self.run_ids = list(change["new"])

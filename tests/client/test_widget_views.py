@@ -30,7 +30,7 @@ window.views = {};
 window.mount = async ([name, esm, css, state]) => {
   const handlers = {};
   const model = {
-    state, saved: [], pending: {},
+    state, saved: [], pending: {}, sent: [],
     get(key) { return this.state[key]; },
     set(key, value) {
       this.state[key] = value; this.pending[key] = value;
@@ -38,7 +38,7 @@ window.mount = async ([name, esm, css, state]) => {
     },
     on(event, f) { (handlers[event] ||= []).push(f); },
     off() {},
-    send() {},
+    send(message) { this.sent.push(message); },
     save_changes() { this.saved.push(this.pending); this.pending = {}; },
     push(changes) {  // the kernel's update: set without marking anything to save
       for (const [key, value] of Object.entries(changes)) {
@@ -86,6 +86,8 @@ class Relay:
         saved = self.page.evaluate(f"views['{name}'].saved.splice(0)")
         for changes in saved:
             widget.set_state(changes)
+        for message in self.page.evaluate(f"views['{name}'].sent.splice(0)"):
+            widget._on_view_message(widget, message, [])
         self.refresh(name)
 
     def refresh(self, name: str) -> None:
@@ -157,6 +159,11 @@ async def test_widget_views_render_and_drive_the_kernel_side(
             relay.sync("table")
         assert w["table"].selected == [w["runs"][0.001], w["runs"][0.01]]
         assert "2 selected" in table.inner_text()
+        with Client(server_url, tokens["alice"]).run("lab", "sweep", params={"optimizer": "adam"}):
+            pass
+        table.locator("button[aria-label=reload]").click()  # ↻: the kernel side loads again
+        relay.sync("table")
+        assert len(w["table"].runs) == 5 and table.locator("tbody tr").count() == 3
         table.screenshot(path=str(OUTPUT / "widget-runs-table.png"))
 
         # ... which CompareRuns follows: param diff, overlay, parallel coordinates

@@ -24,6 +24,7 @@ from traitlets.config import Config
 
 import jupyter_workbench as wb
 from jupyter_workbench.client import Client, default
+from jupyter_workbench.widgets.live import thin
 
 from .conftest import seed
 from .test_magics_kernel import KERNELS, REPO
@@ -177,7 +178,20 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
             wb.widgets.ModelCard("nothing")
         assert json.dumps(card.get_state())
 
+        with pytest.raises(ValueError, match="no active run"):
+            wb.widgets.LiveMetrics()
+        with wb.run(experiment="scratch") as run:
+            assert wb.widgets.LiveMetrics(follow=False).run_id == run.run_id  # the active run
+
     await asyncio.to_thread(work)
+
+
+def test_long_series_are_thinned_keeping_spikes_and_the_last_point() -> None:
+    points = [(step, 1 / (step + 1)) for step in range(10_000)]
+    points[4321] = (4321, 50.0)  # a spike
+    kept = thin(points, 200)
+    assert len(kept) <= 200 and kept[0] == (0, 1.0) and kept[-1] == points[-1]
+    assert (4321, 50.0) in kept and [s for s, _ in kept] == sorted(s for s, _ in kept)
 
 
 @pytest.mark.parametrize("websocket", [True, False], ids=["websocket", "polling"])

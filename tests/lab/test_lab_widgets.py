@@ -33,6 +33,7 @@ chart""",
 run.end()""",
     """table = wb.widgets.RunsTable("demo")
 table""",
+    """wb.run(experiment="demo", params={"lr": 0.5}).end()""",
 ]
 
 
@@ -98,5 +99,10 @@ def scenario(chromium: Any, lab: Lab, errors: list[str], seen: list[str]) -> Non
         page.wait_for_timeout(100)
     page.locator(".wb-runs tbody tr").first.wait_for()
     assert page.locator(".wb-live .wb-panel path").count() == 2
+    # the table came before the last cell's run: ↻ asks the kernel side to load the runs again
+    page.locator(".jp-CodeCell").nth(3).locator(".jp-InputPrompt", has_text="[4]").wait_for()
+    assert page.locator(".wb-runs tbody tr").count() == 1
+    page.click(".wb-runs button[aria-label=reload]")
+    page.locator(".wb-runs tbody tr").nth(1).wait_for()
     OUTPUT.mkdir(exist_ok=True)
     page.locator(".jp-NotebookPanel").screenshot(path=str(OUTPUT / "lab-live-metrics.png"))

@@ -120,6 +120,11 @@ function table(headers, rows, { className = "wb-table" } = {}) {
     h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c instanceof Node ? c : fmt(c)))))));
 }
 
+// ↻: the kernel side fetches again (a custom message, see WorkbenchWidget._on_view_message)
+function reloadButton(model) {
+  return h("button", { type: "button", className: "wb-reload", title: "load again", "aria-label": "reload", onclick: () => model.send({ type: "reload" }) }, "↻");
+}
+
 function errorBox(model) {
   const box = h("div", { className: "wb-error", role: "alert" });
   const show = () => { box.textContent = model.get("error") || ""; box.hidden = !model.get("error"); };

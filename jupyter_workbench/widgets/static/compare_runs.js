@@ -5,7 +5,7 @@ function render({ model, el }) {
   const smooth = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: 0, "aria-label": "smoothing" });
   const params = h("div"), overlay = h("div"), pcoords = h("div");
   root.append(errorBox(model), params,
-    h("div", { className: "wb-toolbar" }, h("label", {}, "metric ", pick), h("label", {}, "smoothing ", smooth)),
+    h("div", { className: "wb-toolbar" }, h("label", {}, "metric ", pick), h("label", {}, "smoothing ", smooth), reloadButton(model)),
     overlay, h("div", { className: "wb-panel-title" }, "parallel coordinates"), pcoords);
   el.append(root);
   pick.addEventListener("change", () => { model.set("metric", pick.value); model.save_changes(); });

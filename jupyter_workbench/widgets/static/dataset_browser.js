@@ -2,6 +2,7 @@
 function render({ model, el }) {
   const root = h("div", { className: "wb-widget wb-datasets" });
   const title = h("div", { className: "wb-head" });
+  const reload = reloadButton(model);
   const tabs = h("div", { className: "wb-tabs", role: "tablist" });
   const pane = h("div");
   root.append(title, errorBox(model), tabs, pane);
@@ -67,7 +68,7 @@ function render({ model, el }) {
   function draw() {
     const info = model.get("info");
     fill(title, h("strong", {}, `${model.get("project")}/${model.get("dataset")}`), " ",
-      h("span", { className: "wb-muted" }, `${model.get("versions").length} versions` + (info.description ? ` · ${info.description}` : "")));
+      h("span", { className: "wb-muted" }, `${model.get("versions").length} versions` + (info.description ? ` · ${info.description}` : "")), " ", reload);
     fill(tabs, ...["versions", "files", "diff"].map((name) =>
       h("button", { type: "button", role: "tab", "aria-selected": String(tab === name), onclick: () => { tab = name; draw(); } },
         name === "files" && model.get("version") ? `files (v${model.get("version")})` : name)));

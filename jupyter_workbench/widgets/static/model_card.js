@@ -1,6 +1,7 @@
 // ModelCard: the card (markdown and fields), versions with aliases, and a version's lineage.
 function render({ model, el }) {
   const root = h("div", { className: "wb-widget wb-model" });
+  const reload = reloadButton(model);
   el.append(root);
   const FIELDS = ["intended_use", "limitations", "metrics", "training_datasets", "ethical_considerations"];
   const ds = (items) => (items || []).map((d) => h("span", { className: "wb-pill" }, `${d.project}/${d.dataset} v${d.version}`));
@@ -19,7 +20,7 @@ function render({ model, el }) {
     fill(root, 
       h("div", { className: "wb-head" }, h("strong", {}, model.get("model")), " ",
         Object.entries(aliases).sort().map(([a, v]) => h("span", { className: "wb-pill" }, `${a} → v${v}`)),
-        card.revision ? h("span", { className: "wb-muted" }, ` card revision ${card.revision}` + (card.author ? ` by ${card.author}` : "")) : null),
+        card.revision ? h("span", { className: "wb-muted" }, ` card revision ${card.revision}` + (card.author ? ` by ${card.author}` : "")) : null, " ", reload),
       errorBox(model),
       model.get("description") ? h("p", {}, model.get("description")) : null,
       card.markdown ? markdown(card.markdown) : h("p", { className: "wb-muted" }, "no card written yet"),

@@ -5,7 +5,7 @@ function render({ model, el }) {
   const count = h("span", { className: "wb-muted" });
   const clear = h("button", { type: "button" }, "clear selection");
   const body = h("div");
-  root.append(h("div", { className: "wb-toolbar" }, filter, count, clear), errorBox(model), body);
+  root.append(h("div", { className: "wb-toolbar" }, filter, count, clear, reloadButton(model)), errorBox(model), body);
   el.append(root);
 
   let timer = null;
