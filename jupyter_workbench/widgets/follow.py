@@ -23,8 +23,9 @@ Points = list[dict[str, Any]]
 
 class RunFollower:
     """Calls ``on_points(points)`` with new points, ``on_run(info)`` with the run's status and
-    latest metric steps every ``status_interval`` s, and ``on_tick()`` every ``tick`` s, until
-    the run ends (after one last ``on_run``) or ``stop()``."""
+    latest metric steps every ``status_interval`` s (at once when the socket says the status
+    changed), and ``on_tick()`` every ``tick`` s, until the run ends (after one last
+    ``on_run``) or ``stop()``."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class RunFollower:
         self.connected = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self._poke: asyncio.Event | None = None  # a status change came over the socket
         self._thread = threading.Thread(
             target=self._run, name=f"workbench-follow-{run_id[:8]}", daemon=True
         )
@@ -78,7 +80,7 @@ class RunFollower:
             loop.close()
 
     async def _main(self) -> None:
-        self._stop = asyncio.Event()
+        self._stop, self._poke = asyncio.Event(), asyncio.Event()
         socket = await self._connect() if self.use_websocket else None
         self.mode = "websocket" if socket is not None else "polling"
         self.connected.set()
@@ -115,10 +117,12 @@ class RunFollower:
             if message is None:  # closed by the server: keep following by polling
                 self.mode = "polling"
                 return
-            with contextlib.suppress(ValueError, TypeError):
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
                 data = json.loads(message)
                 if data.get("metrics"):
                     self.on_points(list(data["metrics"]))
+                if data.get("status") and self._poke is not None:
+                    self._poke.set()  # check the run now, not at the next poll
 
     async def _ticks(self) -> None:
         while True:
@@ -127,7 +131,7 @@ class RunFollower:
 
     async def _status(self) -> None:
         loop = asyncio.get_running_loop()
-        assert self._stop is not None
+        assert self._stop is not None and self._poke is not None
         while True:
             try:
                 info = await loop.run_in_executor(None, self._fetch_run)
@@ -138,7 +142,9 @@ class RunFollower:
                 if info["status"] in TERMINAL:
                     self._stop.set()
                     return
-            await asyncio.sleep(self.status_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), self.status_interval)
+            self._poke.clear()
 
     def _fetch_run(self) -> dict[str, Any]:
         """The run's status and the latest step of each metric (MLflow ``runs/get``)."""
