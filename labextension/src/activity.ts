@@ -148,6 +148,7 @@ export class ActivityView extends Widget {
       } else {
         this._list.replaceChildren(...items);
       }
+      this._list.dataset.action = action; // what the list shows (for tests and styles)
       this._empty.hidden = this._list.childElementCount > 0;
       this._more.hidden = !page.next_cursor;
       this._updated.textContent = this._trans.__('updated %1', new Date(now).toLocaleTimeString());

@@ -238,9 +238,11 @@ export async function commitPath(
   try {
     const missing = new Set(upload.missing);
     const lengths = new Map<string, number>();
-    for (const [digest, length] of manifest.flatMap(f => f.chunks)) {
-      if (missing.has(digest)) {
-        lengths.set(digest, length);
+    for (const file of manifest) {
+      for (const [digest, length] of file.chunks) {
+        if (missing.has(digest)) {
+          lengths.set(digest, length);
+        }
       }
     }
     const missingBytes = [...lengths.values()].reduce((a, b) => a + b, 0);
