@@ -8,7 +8,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { IProject, messageOf, requestAPI, WorkbenchAPIError } from './api';
+import { IProject, messageOf, openDocumentRecord, requestAPI, WorkbenchAPIError } from './api';
 import {
   decidePromotion,
   getModel,
@@ -276,6 +276,16 @@ export class ModelView extends Widget {
       this._cardDirty = false;
       void this.refresh();
     });
+    this._together = h(
+      'button',
+      {
+        class: 'jp-mod-styled',
+        type: 'button',
+        title: trans.__('Write the card with others in a shared editor; "Publish to card" saves it here')
+      },
+      trans.__('Edit together')
+    ) as HTMLButtonElement;
+    this._together.addEventListener('click', () => void this._openTogether());
     this._cardForm = h(
       'form',
       { class: 'jp-WorkbenchModel-card', 'aria-label': trans.__('Model card') },
@@ -287,7 +297,7 @@ export class ModelView extends Widget {
         this._markdown,
         this._preview
       ),
-      h('div', { class: 'jp-WorkbenchModel-actions' }, this._saveButton, reload),
+      h('div', { class: 'jp-WorkbenchModel-actions' }, this._saveButton, reload, this._together),
       this._cardError,
       this._cardNote
     ) as HTMLFormElement;
@@ -508,6 +518,21 @@ export class ModelView extends Widget {
       input.readOnly = !writable;
     }
     this._saveButton.hidden = !writable;
+    this._together.hidden = !writable;
+  }
+
+  /** The card's collaborative document (it starts with the card's text). */
+  private async _openTogether(): Promise<void> {
+    this._cardError.hidden = true;
+    this._together.disabled = true;
+    try {
+      const doc = await openDocumentRecord(this.project, 'model-card', this.modelName);
+      this._open({ kind: 'document', id: doc.id });
+    } catch (error) {
+      this._show(this._cardError, messageOf(error));
+    } finally {
+      this._together.disabled = false;
+    }
   }
 
   private _markDirty(): void {
@@ -600,5 +625,6 @@ export class ModelView extends Widget {
   private _cardError!: HTMLElement;
   private _cardNote!: HTMLElement;
   private _saveButton!: HTMLButtonElement;
+  private _together!: HTMLButtonElement;
   private _cardForm!: HTMLFormElement;
 }

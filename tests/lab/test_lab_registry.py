@@ -169,8 +169,15 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         card_form.get_by_role("button", name="Reload").click()
         bob.wait_for_function(
             f"document.querySelector('{MODEL} textarea[name=markdown]').value"
-            ".includes(\"Alice's version\")"
+            '.includes("Alice\'s version")'
         )
+
+        # "Edit together": the card's shared editor, starting with the card's text
+        card_form.get_by_role("button", name="Edit together").click()
+        shared = bob.locator(".jp-WorkbenchDocument .cm-content")
+        shared.filter(has_text="Alice's version.").wait_for()
+        bob.click(".lm-DockPanel-tabBar [data-id='jp-workbench-model-churn/churn-clf']")
+        view.wait_for(state="visible")
 
         # carol, an admin, in another browser: approves; the alias is on the version
         carol = open_lab(chromium, lab, "carol", errors)
