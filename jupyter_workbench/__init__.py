@@ -3,7 +3,8 @@
 ``import jupyter_workbench as wb`` stays light: the client (``wb.connect``, ``wb.projects``,
 ``wb.project``, ``wb.use``, ``wb.datasets``, ``wb.run``, ``wb.log``, ``wb.active_run``,
 ``wb.models``, ``wb.compare``, ``wb.errors``, ``wb.Client``) is imported on first use, and
-nothing of the server extension is imported at all.
+nothing of the server extension is imported at all; so are the notebook widgets
+(``wb.widgets.LiveMetrics`` ...).
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ def __getattr__(name: str) -> Any:
         from . import client
 
         return getattr(client, name)
+    if name == "widgets":
+        from importlib import import_module
+
+        return import_module(".widgets", __name__)
     raise AttributeError(f"module 'jupyter_workbench' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_CLIENT_API, "errors", "Client"])
+    return sorted([*globals(), *_CLIENT_API, "errors", "Client", "widgets"])
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -177,3 +177,29 @@ def test_downsampled_reads_keep_extremes_and_count_every_point(mlflow_db) -> Non
         conn.exec_driver_sql(f"DELETE FROM metrics WHERE run_uuid = {p}", (run_id,))
     assert store.downsampled(run_id, "loss", 1000) is None
     store.dispose()
+
+
+def test_rollups_that_lost_their_triggers_are_rebuilt(mlflow_db) -> None:
+    """MLflow's migrations may rebuild ``metrics`` (dropping triggers): points written after that
+    were never rolled up, so the next start rebuilds the rollups from the points."""
+    url, mlflow_store = mlflow_db
+    run_id = _new_run(mlflow_store)
+    store = TrackingStore(url)
+    store.log_batch(run_id, [Point("loss", float(i % 13), i, i) for i in range(3000)])
+    with store.engine.begin() as conn:
+        for name in rollups.TRIGGERS:
+            on = " ON metrics" if conn.dialect.name == "postgresql" else ""
+            conn.exec_driver_sql(f"DROP TRIGGER {name}{on}")
+    _mlflow_log(mlflow_store, run_id, [(s, s, -1.0) for s in range(3000, 3500)])
+    stale = _rolled(store, run_id, 0)
+    assert sum(b[0] for b in stale.values()) == 3000  # the last 500 points are missing
+    store.dispose()
+
+    again = TrackingStore(url)
+    assert again.ensure_rollups()
+    stored = _stored(again, run_id)
+    for level, shift in enumerate(rollups.SHIFTS):
+        assert _rolled(again, run_id, level) == _expected(stored, shift)
+    _mlflow_log(mlflow_store, run_id, [(s, s, 5.0) for s in range(3500, 3600)])  # triggers back
+    assert sum(b[0] for b in _rolled(again, run_id, 2).values()) == 3600
+    again.dispose()

@@ -509,6 +509,14 @@ async def test_compare_aggregate_and_search_across_projects(api: Any, tracking: 
     found = (await api("bob").post("runs/search", {"filter": "params.lr = '0.1'"})).json
     assert {r["run_id"] for r in found["runs"]} == set(ids[:3])
     assert {r["experiment"] for r in found["runs"]} == {f"{slug}/sweep"}
+    # one experiment's runs (the lab's experiment view): alice's other project's sweep left out
+    listed = (await api("alice").get(f"projects/{slug}/experiments")).json["items"]
+    sweep = next(e["mlflow_experiment_id"] for e in listed if e["name"] == "sweep")
+    body = {"experiment_ids": [sweep], "max_results": 100}
+    found = (await api("alice").post("runs/search", body)).json
+    assert {r["run_id"] for r in found["runs"]} == set(ids)
+    r = await api("alice").post("runs/search", {"experiment_ids": ["x1"]})
+    assert r.status == 400 and "experiment_ids" in r.json["message"]
     await api("carol").get("me")
     assert (await api("carol").post("runs/search", {})).json["runs"] == []
     assert (await api("carol").post("runs/compare", {"run_ids": ids[:1]})).status == 404

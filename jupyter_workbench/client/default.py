@@ -3,6 +3,7 @@ connection, made on first use from what ``discovery`` finds."""
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
 from typing import Any
@@ -130,6 +131,22 @@ class _DefaultDatasets:
         return client().datasets.commit(
             name, folder, message=message, project=project, progress=progress
         )
+
+    def versions(self, name: str, *, project: str | None = None) -> builtins.list[dict[str, Any]]:
+        return client().datasets.versions(name, project=project)
+
+    def diff(
+        self, name: str, a: str | int, b: str | int, *, project: str | None = None
+    ) -> dict[str, Any]:
+        return client().datasets.diff(name, a, b, project=project)
+
+    def tag(
+        self, name: str, tag: str, version: str | int, *, project: str | None = None
+    ) -> dict[str, Any]:
+        return client().datasets.tag(name, tag, version, project=project)
+
+    def untag(self, name: str, tag: str, *, project: str | None = None) -> None:
+        client().datasets.untag(name, tag, project=project)
 
 
 class _DefaultModels:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import os
@@ -25,6 +26,11 @@ READ_BUFFER = 1 << 20  # bytes per range request when reading a remote file
 
 def _q(part: str) -> str:
     return quote(part, safe="")
+
+
+def _ref(version: str | int) -> str:
+    """``3`` -> ``"v3"``; strings (``"v3"``, a tag) as they are."""
+    return f"v{version}" if isinstance(version, int) else version
 
 
 class Project:
@@ -116,6 +122,34 @@ class Datasets:
             run.record_lineage({"datasets_written": [ref]})
         return DatasetVersion(self.client, slug, name, data)
 
+    def _base(self, name: str, project: str | None) -> str:
+        return f"projects/{_q(self.client.project_slug(project))}/datasets/{_q(name)}"
+
+    def versions(self, name: str, *, project: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Every version, newest first: ``version``, ``message``, ``author``, ``tags``,
+        ``file_count``, ``total_bytes``, ``created_at``."""
+        return list(self.client.paged(f"{self._base(name, project)}/versions"))
+
+    def diff(
+        self, name: str, a: str | int, b: str | int, *, project: str | None = None
+    ) -> dict[str, Any]:
+        """What changed from version ``a`` to ``b`` (``2``, ``"v2"`` or a tag): files
+        ``added``, ``removed``, ``modified``, and per table (CSV, Parquet ...) its schema and
+        row changes."""
+        params = {"from": _ref(a), "to": _ref(b)}
+        return dict(self.client.get(f"{self._base(name, project)}/diff", **params))
+
+    def tag(
+        self, name: str, tag: str, version: str | int, *, project: str | None = None
+    ) -> dict[str, Any]:
+        """Point ``tag`` at a version (moving it if it pointed elsewhere); editors only."""
+        url = self.client.api_url(f"{self._base(name, project)}/tags/{_q(tag)}")
+        return dict(self.client.request("PUT", url, json={"version": _ref(version)}) or {})
+
+    def untag(self, name: str, tag: str, *, project: str | None = None) -> None:
+        url = self.client.api_url(f"{self._base(name, project)}/tags/{_q(tag)}")
+        self.client.request("DELETE", url)
+
 
 class DatasetVersion:
     """One committed version of a dataset: list, open, load or materialize its files."""
@@ -205,6 +239,11 @@ class DatasetVersion:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def lineage(self) -> list[dict[str, Any]]:
+        """Who used this version: ``consumer`` (``run:<id>``), ``direction`` (read/written),
+        ``recorded_by``, ``time``."""
+        return list(self.client.paged(f"{self.base}/lineage"))
 
     def __repr__(self) -> str:
         return f"<DatasetVersion {self.project}/{self.name} v{self.version}>"

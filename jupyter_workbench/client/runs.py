@@ -407,5 +407,7 @@ def _end_at_exit() -> None:
     or FAILED when the program ends with an exception."""
     status = "FAILED" if _uncaught else "FINISHED"
     for run in list(_open_runs):
-        with contextlib.suppress(WorkbenchError):
+        try:
             run.end(status, timeout=30)
+        except Exception as exc:  # the program is ending: one line, not a traceback
+            print(f"workbench: could not end run {run.run_id} at exit: {exc}", file=sys.stderr)

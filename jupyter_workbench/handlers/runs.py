@@ -209,9 +209,8 @@ class HistoryHandler(TrackingHandler):
             max_points = q.get("max_points", 2000)
             rolled = store.downsampled(run_id, key, max_points, start, end)
             if rolled is not None:
-                steps, stamps, picked, total = (
-                    rolled.steps, rolled.timestamps, rolled.values, rolled.total
-                )
+                steps, stamps, picked = rolled.steps, rolled.timestamps, rolled.values
+                total = rolled.total
             else:
                 steps, stamps, values = store.history(run_id, key, start, end)
                 total = len(values)
@@ -566,6 +565,12 @@ class SearchRunsHandler(TrackingHandler):
         body=S.obj(
             {
                 "projects": {"type": "array", "items": S.SLUG, "maxItems": 100},
+                "experiment_ids": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[0-9]+$", "maxLength": 20},
+                    "maxItems": 100,
+                    "description": "Only these MLflow experiment ids (of the readable ones)",
+                },
                 "filter": {
                     "type": "string",
                     "maxLength": 4000,
@@ -606,6 +611,8 @@ class SearchRunsHandler(TrackingHandler):
             return names
 
         names = await self.call(visible, write=False)
+        if "experiment_ids" in b:
+            names = {i: n for i, n in names.items() if i in set(b["experiment_ids"])}
         if not names:
             self.reply({"runs": [], "next_page_token": None})
             return

@@ -170,40 +170,71 @@ def _pg_statements() -> list[str]:
     ]
 
 
+TRIGGERS = (f"{TABLE}_ins", f"{TABLE}_del")
+
+
+def _pg_installed(conn: Any) -> bool:
+    if conn.exec_driver_sql(f"SELECT to_regclass('{TABLE}')").scalar() is None:
+        return False
+    found = conn.exec_driver_sql(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'metrics'::regclass "
+        f"AND tgname IN ('{TRIGGERS[0]}', '{TRIGGERS[1]}')"
+    ).scalar()
+    return int(found) == len(TRIGGERS)
+
+
+def _sqlite_installed(db: Any) -> bool:
+    found = db.execute(
+        "SELECT count(*) FROM sqlite_master WHERE (type = 'table' AND name = ?) OR "
+        "(type = 'trigger' AND tbl_name = 'metrics' AND name IN (?, ?))",
+        (TABLE, *TRIGGERS),
+    ).fetchone()[0]
+    return int(found) == 1 + len(TRIGGERS)
+
+
+def _drop(dialect: str) -> list[str]:
+    """Leftovers of an installation that lost a trigger (e.g. MLflow rebuilt ``metrics``)."""
+    if dialect == "postgresql":
+        triggers = [f"DROP TRIGGER IF EXISTS {name} ON metrics" for name in TRIGGERS]
+        return [*triggers, f"DROP TABLE IF EXISTS {TABLE}"]
+    triggers = [f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGERS]
+    return [*triggers, f"DROP TABLE IF EXISTS {TABLE}", f"DROP TABLE IF EXISTS {TABLE}_skip"]
+
+
 def install(engine: Any) -> bool:
     """Create the rollup table and its triggers and backfill it, once, atomically.
 
-    Returns False when MLflow's tables do not exist yet; True once installed.
+    A table whose triggers are gone (MLflow's migrations may rebuild ``metrics``, which drops
+    them) missed points since: it is dropped and rebuilt. Returns False when MLflow's tables do
+    not exist yet; True once installed.
     """
     from sqlalchemy import inspect
 
-    names = set(inspect(engine).get_table_names())
-    if "metrics" not in names:
+    if "metrics" not in set(inspect(engine).get_table_names()):
         return False
-    if TABLE in names:
-        return True
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
+            if _pg_installed(conn):
+                return True
             statements = _pg_statements()
             conn.exec_driver_sql(statements[0])  # the lock: concurrent installers queue here
-            if conn.exec_driver_sql(f"SELECT to_regclass('{TABLE}')").scalar() is None:
-                for statement in statements[1:]:
+            if not _pg_installed(conn):
+                for statement in [*_drop("postgresql"), *statements[1:]]:
                     conn.exec_driver_sql(statement)
     else:
         # pysqlite would commit DDL on its own; drive the transaction by hand instead
         connection = engine.raw_connection()
         try:
             db = connection.driver_connection
+            if _sqlite_installed(db):
+                return True
             isolation = db.isolation_level
             db.isolation_level = None
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    exists = db.execute(
-                        "SELECT 1 FROM sqlite_master WHERE name = ?", (TABLE,)
-                    ).fetchone()
-                    if exists is None:
-                        for statement in _sqlite_statements():
+                    if not _sqlite_installed(db):
+                        for statement in [*_drop("sqlite"), *_sqlite_statements()]:
                             db.execute(statement)
                     db.execute("COMMIT")
                 except BaseException:

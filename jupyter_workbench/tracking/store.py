@@ -9,6 +9,7 @@ and the MLflow UI see every point. Histories are read with one query into numpy 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
 import time
@@ -24,7 +25,10 @@ from sqlalchemy.pool import NullPool
 from ..core.errors import BadRequest, Conflict, NotFound
 from . import rollups
 
+log = logging.getLogger(__name__)
+
 MAX_FLOAT = 1.7976931348623157e308
+ROLLUP_RETRY_SECONDS = 300.0
 KEY_MAX = 250
 PARAM_VALUE_MAX = 8000
 
@@ -94,6 +98,7 @@ class TrackingStore:
         self.m = _tables()
         self._rollups: rollups.RollupReader | None = None
         self._rollups_lock = threading.Lock()
+        self._rollups_retry_at = 0.0
 
     # -- writing -----------------------------------------------------------------------
     def run_state(self, run_id: str) -> tuple[str, str, str]:
@@ -271,11 +276,20 @@ class TrackingStore:
         return data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), values
 
     def ensure_rollups(self) -> bool:
-        """Install the metric rollups (tables + triggers) once; False while MLflow's are absent."""
-        if self._rollups is None:
+        """Install the metric rollups (tables + triggers) once; False while they cannot be.
+
+        Without them (MLflow's tables not there yet, or no right to create triggers on an
+        external MLflow database) every read is exact: slower for long series, never wrong.
+        """
+        if self._rollups is None and time.monotonic() >= self._rollups_retry_at:
             with self._rollups_lock:
-                if self._rollups is None and rollups.install(self.engine):
-                    self._rollups = rollups.RollupReader(self.engine, self.history)
+                if self._rollups is None and time.monotonic() >= self._rollups_retry_at:
+                    try:
+                        if rollups.install(self.engine):
+                            self._rollups = rollups.RollupReader(self.engine, self.history)
+                    except Exception as exc:
+                        log.warning("metric rollups unavailable (%s); reads stay exact", exc)
+                        self._rollups_retry_at = time.monotonic() + ROLLUP_RETRY_SECONDS
         return self._rollups is not None
 
     def downsampled(

@@ -300,3 +300,124 @@ export function deleteTag(slug: string, name: string, tag: string): Promise<null
     method: 'DELETE'
   });
 }
+
+/** An experiment of a project (one MLflow experiment). */
+export interface IExperiment {
+  name: string;
+  mlflow_experiment_id: string;
+  mlflow_name: string;
+  description: string | null;
+  created_at: string;
+}
+
+/** A run as runs/search returns it. */
+export interface IRun {
+  run_id: string;
+  name: string | null;
+  experiment: string | null;
+  status: string | null;
+  start_time: number | null;
+  end_time: number | null;
+  params: Record<string, string>;
+  metrics: Record<string, number>;
+  tags: Record<string, string>;
+}
+
+export interface IRunPage {
+  runs: IRun[];
+  next_page_token: string | null;
+}
+
+/** A metric's history, downsampled by the server to at most max_points (extremes kept). */
+export interface IHistory {
+  run_id: string;
+  key: string;
+  total: number;
+  downsampled: boolean;
+  steps: number[];
+  timestamps?: number[];
+  values: (number | null)[];
+}
+
+export interface IMetricSummary {
+  min: number | null;
+  max: number | null;
+  last: number | null;
+  last_step: number | null;
+  points: number;
+}
+
+/** runs/compare: params that differ, metrics side by side. */
+export interface ICompare {
+  runs: { run_id: string; name: string | null; experiment: string; status: string }[];
+  params: {
+    differ: Record<string, Record<string, string | null>>;
+    same: Record<string, string | null>;
+  };
+  metrics: Record<string, Record<string, IMetricSummary | null>>;
+  system: Record<string, Record<string, unknown>>;
+}
+
+/** One group of runs/aggregate: runs that differ only in the group_by param. */
+export interface IAggregateGroup {
+  params: Record<string, string>;
+  runs: string[];
+  steps: number[];
+  count: number[];
+  mean: (number | null)[];
+  std: (number | null)[];
+  min: (number | null)[];
+  max: (number | null)[];
+}
+
+export function listExperiments(slug: string): Promise<{ items: IExperiment[] }> {
+  return requestAPI<{ items: IExperiment[] }>(`projects/${encodeURIComponent(slug)}/experiments`);
+}
+
+export function searchRuns(body: {
+  experiment_ids?: string[];
+  projects?: string[];
+  filter?: string;
+  order_by?: string[];
+  max_results?: number;
+  page_token?: string;
+}): Promise<IRunPage> {
+  return requestAPI<IRunPage>('runs/search', { method: 'POST', body: JSON.stringify(body) });
+}
+
+export function metricHistory(runId: string, key: string, maxPoints = 2000): Promise<IHistory> {
+  return requestAPI<IHistory>(
+    `runs/${encodeURIComponent(runId)}/metrics/${encodeURIComponent(key)}/history?max_points=${maxPoints}`
+  );
+}
+
+export function compareRuns(runIds: string[]): Promise<ICompare> {
+  return requestAPI<ICompare>('runs/compare', {
+    method: 'POST',
+    body: JSON.stringify({ run_ids: runIds })
+  });
+}
+
+export function aggregateRuns(
+  runIds: string[],
+  metric: string,
+  groupBy: string,
+  maxPoints = 2000
+): Promise<{ metric: string; group_by: string; groups: IAggregateGroup[] }> {
+  return requestAPI('runs/aggregate', {
+    method: 'POST',
+    body: JSON.stringify({ run_ids: runIds, metric, group_by: groupBy, max_points: maxPoints })
+  });
+}
+
+/** The run's live WebSocket: `{"run_id", "metrics"?: [{key, value, step, timestamp}], "status"?}`. */
+export function liveSocket(
+  runId: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): WebSocket {
+  let url = URLExt.join(settings.wsUrl, API_PATH, 'runs', encodeURIComponent(runId), 'live');
+  if (settings.token) {
+    url += `?token=${encodeURIComponent(settings.token)}`;
+  }
+  return new settings.WebSocket(url);
+}

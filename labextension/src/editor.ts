@@ -7,6 +7,7 @@ import { markdown } from '@codemirror/lang-markdown';
 import { EditorState } from '@codemirror/state';
 import { EditorView, keymap } from '@codemirror/view';
 import { URLExt } from '@jupyterlab/coreutils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
@@ -36,8 +37,15 @@ const theme = EditorView.theme({
   '.cm-ySelectionInfo': { opacity: '1', fontFamily: 'var(--jp-ui-font-family)' }
 });
 
+const PREVIEW_DELAY_MS = 250;
+
 export class DocumentEditor extends Widget {
-  constructor(record: IDocument, trans: TranslationBundle, me?: IUser) {
+  constructor(
+    record: IDocument,
+    trans: TranslationBundle,
+    me?: IUser,
+    rendermime: IRenderMimeRegistry | null = null
+  ) {
     super();
     this.record = record;
     this._trans = trans;
@@ -56,6 +64,27 @@ export class DocumentEditor extends Widget {
     this._people.className = 'jp-WorkbenchDocument-people';
     this._people.setAttribute('aria-label', trans.__('Collaborators'));
     bar.append(this._status, this._people);
+    this._rendermime = rendermime;
+    this._preview = document.createElement('div');
+    this._preview.className = 'jp-WorkbenchDocument-preview jp-RenderedHTMLCommon';
+    this._preview.setAttribute('aria-label', trans.__('Preview of %1', record.title || record.kind));
+    this._preview.hidden = true;
+    if (rendermime) {
+      const toggle = document.createElement('button');
+      toggle.className = 'jp-mod-styled jp-WorkbenchDocument-previewToggle';
+      toggle.textContent = trans.__('Preview');
+      toggle.title = trans.__('Show the rendered markdown beside the text');
+      toggle.setAttribute('aria-pressed', 'false');
+      toggle.addEventListener('click', () => {
+        const on = this._preview.hidden;
+        this._preview.hidden = !on;
+        toggle.setAttribute('aria-pressed', String(on));
+        if (on) {
+          void this._renderPreview();
+        }
+      });
+      bar.append(toggle);
+    }
     if (record.can_write !== false && ['dataset-card', 'model-card'].includes(record.kind)) {
       const publish = document.createElement('button');
       publish.className = 'jp-mod-styled jp-WorkbenchDocument-publish';
@@ -84,7 +113,10 @@ export class DocumentEditor extends Widget {
     }
     this._host = document.createElement('div');
     this._host.className = 'jp-WorkbenchDocument-editor';
-    this.node.append(bar, this._host);
+    const body = document.createElement('div');
+    body.className = 'jp-WorkbenchDocument-body';
+    body.append(this._host, this._preview);
+    this.node.append(bar, body);
 
     const settings = ServerConnection.makeSettings();
     const url = URLExt.join(settings.wsUrl, API_PATH, 'rooms');
@@ -100,6 +132,7 @@ export class DocumentEditor extends Widget {
       }
     });
     const ytext = this._doc.getText('content');
+    ytext.observe(() => this._schedulePreview());
     const undoManager = new Y.UndoManager(ytext);
     const writable = record.can_write !== false;
     this._view = new EditorView({
@@ -150,6 +183,35 @@ export class DocumentEditor extends Widget {
     super.dispose();
   }
 
+  /** Re-render the preview a moment after the text stops changing (only while it is shown). */
+  private _schedulePreview(): void {
+    if (this._preview.hidden || this._previewTimer !== null) {
+      return;
+    }
+    this._previewTimer = window.setTimeout(() => {
+      this._previewTimer = null;
+      void this._renderPreview();
+    }, PREVIEW_DELAY_MS);
+  }
+
+  private async _renderPreview(): Promise<void> {
+    if (!this._rendermime || this._preview.hidden || this.isDisposed) {
+      return;
+    }
+    const renderer = this._rendermime.createRenderer('text/markdown');
+    const model = this._rendermime.createModel({
+      data: { 'text/markdown': this.text },
+      trusted: false
+    });
+    try {
+      await renderer.renderModel(model);
+      this._preview.replaceChildren(renderer.node);
+      this._preview.dataset.rendered = String(++this._previewCount);
+    } catch (error) {
+      this._preview.textContent = (error as Error).message;
+    }
+  }
+
   private _showStatus(status: string, reason = ''): void {
     const trans = this._trans;
     const labels: Record<string, string> = {
@@ -197,4 +259,8 @@ export class DocumentEditor extends Widget {
   private _provider: WebsocketProvider;
   private _view: EditorView;
   private _writable: boolean;
+  private _rendermime: IRenderMimeRegistry | null;
+  private _preview: HTMLElement;
+  private _previewTimer: number | null = null;
+  private _previewCount = 0;
 }

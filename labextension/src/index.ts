@@ -7,7 +7,12 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  MainAreaWidget,
+  showErrorMessage,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -15,7 +20,8 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { getDocument, getMe } from './api';
+import { getDocument, getMe, IExperiment } from './api';
+import type { ExperimentView } from './experiment';
 import { IPanelSettings, WorkbenchPanel } from './panel';
 import { activateRegistry } from './registryPlugin';
 
@@ -27,6 +33,8 @@ export namespace CommandIDs {
   export const openDocument = 'workbench:open-document';
   export const openDocumentFromURL = 'workbench:open-document-from-url';
   export const openDataset = 'workbench:open-dataset';
+  export const openExperiment = 'workbench:open-experiment';
+  export const compareRuns = 'workbench:compare-selected-runs';
 }
 
 /** ?workbench-document=ID in a lab URL opens that document (a link to share). */
@@ -85,7 +93,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           getMe().catch(() => null)
         ]);
         const user = me ? { username: me.username, name: me.display_name || me.username } : undefined;
-        const editor = new DocumentEditor(record, trans, user);
+        const editor = new DocumentEditor(record, trans, user, rendermime);
         const widget = new MainAreaWidget({ content: editor });
         widget.id = `jp-workbench-document-${id}`;
         widget.title.label = editor.title.label;
@@ -129,10 +137,63 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
 
+    // the experiment views, the current one's selection is what "Compare Selected Runs" compares
+    const experiments = new WidgetTracker<MainAreaWidget<ExperimentView>>({
+      namespace: 'jupyter-workbench-experiments'
+    });
+
+    /** Open runs side by side (its code loads on first use). */
+    const openCompare = async (runIds: string[]): Promise<void> => {
+      try {
+        const { CompareView } = await import('./compare');
+        const view = new CompareView(runIds, trans);
+        const widget = new MainAreaWidget({ content: view });
+        widget.id = `jp-workbench-compare-${runIds.join('-').slice(0, 200)}-${Date.now()}`;
+        widget.title.label = view.title.label;
+        widget.title.caption = view.title.caption;
+        widget.title.icon = workbenchIcon;
+        widget.title.closable = true;
+        app.shell.add(widget, 'main', { mode: 'split-right' });
+        app.shell.activateById(widget.id);
+      } catch (error) {
+        await showErrorMessage(trans.__('Cannot compare the runs'), (error as Error).message);
+      }
+    };
+
+    /** Open an experiment's view: runs table, charts, bands (its code loads on first use). */
+    const openExperiment = async (project: string, experiment: IExperiment): Promise<void> => {
+      const key = `experiment:${project}/${experiment.name}`;
+      const existing = open.get(key);
+      if (existing && !existing.isDisposed) {
+        app.shell.activateById(existing.id);
+        return;
+      }
+      try {
+        const { ExperimentView } = await import('./experiment');
+        const view = new ExperimentView(project, experiment, trans, ids =>
+          app.commands.execute(CommandIDs.compareRuns, { runs: ids })
+        );
+        const widget = new MainAreaWidget({ content: view });
+        widget.id = `jp-workbench-experiment-${project}/${experiment.mlflow_experiment_id}`;
+        widget.title.label = view.title.label;
+        widget.title.caption = view.title.caption;
+        widget.title.icon = workbenchIcon;
+        widget.title.closable = true;
+        open.set(key, widget);
+        widget.disposed.connect(() => open.delete(key));
+        app.shell.add(widget, 'main');
+        void experiments.add(widget);
+        app.shell.activateById(widget.id);
+      } catch (error) {
+        await showErrorMessage(trans.__('Cannot open the experiment'), (error as Error).message);
+      }
+    };
+
     const panel = new WorkbenchPanel(
       trans,
       id => void openDocument(id),
-      (project, name) => void openDataset(project, name)
+      (project, name) => void openDataset(project, name),
+      (project, experiment) => void openExperiment(project, experiment)
     );
     panel.title.icon = workbenchIcon;
     app.shell.add(panel, 'left', { rank: 150 });
@@ -162,6 +223,29 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: trans.__('Open a dataset: its versions, files, diff and card'),
       execute: args => openDataset(String(args.project ?? ''), String(args.name ?? ''))
     });
+    app.commands.addCommand(CommandIDs.openExperiment, {
+      label: trans.__('Workbench: Open Experiment'),
+      caption: trans.__('Open an experiment: its runs, metric charts and bands'),
+      execute: args =>
+        openExperiment(String(args.project ?? ''), {
+          name: String(args.name ?? ''),
+          mlflow_experiment_id: String(args.id ?? ''),
+          mlflow_name: '',
+          description: null,
+          created_at: ''
+        })
+    });
+    /** The runs to compare: given, or those selected in the current experiment view. */
+    const runsToCompare = (args: { runs?: unknown }): string[] =>
+      Array.isArray(args.runs)
+        ? args.runs.map(String)
+        : (experiments.currentWidget?.content.selectedRuns ?? []);
+    app.commands.addCommand(CommandIDs.compareRuns, {
+      label: trans.__('Workbench: Compare Selected Runs'),
+      caption: trans.__('Params that differ, metrics and parallel coordinates of the selected runs'),
+      isEnabled: args => runsToCompare(args).length >= 2,
+      execute: args => openCompare(runsToCompare(args))
+    });
     app.commands.addCommand(CommandIDs.openDocumentFromURL, {
       execute: args => {
         const match = DOCUMENT_URL.exec(String((args as { search?: string }).search ?? ''));
@@ -174,6 +258,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const category = trans.__('Workbench');
       palette.addItem({ command: CommandIDs.open, category });
       palette.addItem({ command: CommandIDs.newProject, category });
+      palette.addItem({ command: CommandIDs.compareRuns, category });
     }
 
     if (settingRegistry) {

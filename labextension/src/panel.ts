@@ -10,10 +10,12 @@ import {
   createProject,
   IDataset,
   IDocument,
+  IExperiment,
   IMember,
   IProject,
   listDatasets,
   listDocuments,
+  listExperiments,
   listMembers,
   listProjects,
   messageOf,
@@ -43,12 +45,14 @@ export class WorkbenchPanel extends Widget {
   constructor(
     trans: TranslationBundle,
     openDocument: (id: string) => void = () => undefined,
-    openDataset: (project: string, name: string) => void = () => undefined
+    openDataset: (project: string, name: string) => void = () => undefined,
+    openExperiment: (project: string, experiment: IExperiment) => void = () => undefined
   ) {
     super();
     this._trans = trans;
     this._openDocument = openDocument;
     this._openDataset = openDataset;
+    this._openExperiment = openExperiment;
     this.id = 'jupyter-workbench-panel';
     this.addClass('jp-WorkbenchPanel');
     this.title.caption = trans.__('Workbench');
@@ -109,7 +113,12 @@ export class WorkbenchPanel extends Widget {
         this._selected = slugs.includes(preferred) ? preferred : (slugs[0] ?? null);
       }
       this._renderProjects();
-      await Promise.all([this._loadMembers(), this._loadDatasets(), this._loadDocuments()]);
+      await Promise.all([
+        this._loadMembers(),
+        this._loadDatasets(),
+        this._loadExperiments(),
+        this._loadDocuments()
+      ]);
     } catch (error) {
       this._showError(this._listError, messageOf(error));
     } finally {
@@ -233,6 +242,28 @@ export class WorkbenchPanel extends Widget {
     );
     this._datasets.hidden = true;
 
+    // the selected project's experiments
+    this._experimentsError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
+    this._experimentsError.hidden = true;
+    this._experimentList = h('ul', {
+      class: 'jp-WorkbenchPanel-experiments',
+      'aria-label': trans.__('Experiments of the selected project')
+    });
+    this._experimentList.addEventListener('keydown', event =>
+      this._onItemKey(this._experimentList, event)
+    );
+    this._experimentsEmpty = h('p', { class: 'jp-WorkbenchPanel-experimentsEmpty' });
+    this._experimentsEmpty.hidden = true;
+    this._experiments = h(
+      'section',
+      { class: 'jp-WorkbenchPanel-section' },
+      h('h3', {}, trans.__('Experiments')),
+      this._experimentsError,
+      this._experimentsEmpty,
+      this._experimentList
+    );
+    this._experiments.hidden = true;
+
     // the selected project's collaborative documents
     this._docsError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
     this._docsError.hidden = true;
@@ -285,6 +316,7 @@ export class WorkbenchPanel extends Widget {
       h('section', { class: 'jp-WorkbenchPanel-section' }, form),
       this._members,
       this._datasets,
+      this._experiments,
       this._docs
     );
   }
@@ -342,7 +374,12 @@ export class WorkbenchPanel extends Widget {
     this._userChose = true;
     this._selected = slug;
     this._renderProjects();
-    await Promise.all([this._loadMembers(), this._loadDatasets(), this._loadDocuments()]);
+    await Promise.all([
+        this._loadMembers(),
+        this._loadDatasets(),
+        this._loadExperiments(),
+        this._loadDocuments()
+      ]);
   }
 
   private async _loadDatasets(): Promise<void> {
@@ -403,6 +440,64 @@ export class WorkbenchPanel extends Widget {
   /** Arrow keys (and Home, End) move between the datasets, as in the project list. */
   private _onDatasetKey(event: KeyboardEvent): void {
     const items = Array.from(this._datasetList.children) as HTMLElement[];
+    const index = items.indexOf(document.activeElement as HTMLElement);
+    const next = listKeyTarget(event.key, index, items.length);
+    if (next !== null) {
+      event.preventDefault();
+      items[next].focus();
+    }
+  }
+
+  private async _loadExperiments(): Promise<void> {
+    const slug = this._selected;
+    this._experiments.hidden = slug === null;
+    this._experimentsError.hidden = true;
+    if (slug === null) {
+      return;
+    }
+    try {
+      const { items } = await listExperiments(slug);
+      if (slug !== this._selected) {
+        return;
+      }
+      this._experimentsEmpty.hidden = items.length > 0;
+      this._experimentsEmpty.textContent = this._trans.__(
+        'No experiments yet. Start a run in a notebook: %1 (the experiment is made on first use).',
+        `with wb.run(experiment="baseline", project=${JSON.stringify(slug)}) as run: run.log({"loss": 0.5})`
+      );
+      this._experimentList.replaceChildren(...items.map(e => this._experimentItem(slug, e)));
+    } catch (error) {
+      this._experimentList.replaceChildren();
+      this._experimentsEmpty.hidden = true;
+      this._showError(this._experimentsError, messageOf(error));
+    }
+  }
+
+  private _experimentItem(slug: string, experiment: IExperiment): HTMLElement {
+    const item = h(
+      'li',
+      {
+        class: 'jp-WorkbenchPanel-experiment',
+        'data-experiment': experiment.name,
+        tabindex: '0',
+        title: experiment.description || experiment.name,
+        'aria-label': this._trans.__('Open experiment %1', experiment.name)
+      },
+      h('span', { class: 'jp-WorkbenchPanel-projectName' }, experiment.name)
+    );
+    item.addEventListener('click', () => this._openExperiment(slug, experiment));
+    item.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        this._openExperiment(slug, experiment);
+      }
+    });
+    return item;
+  }
+
+  /** Arrow keys (and Home, End) move between a list's items. */
+  private _onItemKey(list: HTMLElement, event: KeyboardEvent): void {
+    const items = Array.from(list.children) as HTMLElement[];
     const index = items.indexOf(document.activeElement as HTMLElement);
     const next = listKeyTarget(event.key, index, items.length);
     if (next !== null) {
@@ -537,6 +632,11 @@ export class WorkbenchPanel extends Widget {
   private _memberList!: HTMLElement;
   private _openDocument: (id: string) => void;
   private _openDataset: (project: string, name: string) => void;
+  private _openExperiment: (project: string, experiment: IExperiment) => void;
+  private _experiments!: HTMLElement;
+  private _experimentsError!: HTMLElement;
+  private _experimentsEmpty!: HTMLElement;
+  private _experimentList!: HTMLElement;
   private _datasets!: HTMLElement;
   private _datasetsError!: HTMLElement;
   private _datasetsEmpty!: HTMLElement;

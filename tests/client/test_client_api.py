@@ -221,7 +221,8 @@ def test_import_is_light_and_the_server_extension_still_loads() -> None:
     code = (
         "import sys, jupyter_workbench as wb\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in "
-        "('jupyter_server', 'sqlalchemy', 'tornado', 'httpx', 'mlflow', 'pandas')"
+        "('jupyter_server', 'sqlalchemy', 'tornado', 'httpx', 'mlflow', 'pandas', 'anywidget', "
+        "'ipywidgets')"
         " or m.startswith('jupyter_workbench.')]\n"
         "print(heavy)\n"
         "points = wb._jupyter_server_extension_points()\n"

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 
 EXAMPLES = REPO / "examples"
 WIDGET = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
 @pytest.fixture
@@ -95,3 +96,86 @@ async def test_quickstart_runs_top_to_bottom_twice(
     again_code = [c for c in again.cells if c.cell_type == "code"]
     assert text(again_code[0]) == "<Project 'quickstart' (owner)>"
     assert text(again_code[7]) == "[0.5, 3.5]"
+
+
+def widget_states(nb: Any) -> dict[str, dict[str, Any]]:
+    """The widget models the executed notebook kept (built from the kernel's comm messages)."""
+    stored = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    return {model_id: model["state"] for model_id, model in stored.items()}
+
+
+def shown(nb: Any, cell: Any) -> tuple[dict[str, Any], str]:
+    """The state of the one widget a cell displays, and the HTML shown where widgets are not."""
+    (data,) = [o["data"] for o in cell.get("outputs", []) if WIDGET in o.get("data", {})]
+    return widget_states(nb)[data[WIDGET]["model_id"]], data["text/html"]
+
+
+async def test_training_example_trains_with_a_live_chart(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    await api("dave").get("me")  # a brand-new user
+    nb = await execute("training.ipynb", server_url, "dave", tmp_path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert text(code[0]) == "<Project 'training' (owner)>"
+    assert text(code[1]) == "<DatasetVersion training/moons v1>"
+    chart, html = shown(nb, code[2])
+    accuracy = float(text(code[3]).split()[2])
+    assert text(code[3]).endswith("after 750 steps\n") and accuracy > 0.95
+    assert text(code[4]) == "FINISHED {'train_loss': 750, 'val_loss': 30, 'val_acc': 30}\n"
+    # the chart's model, as the kernel's comm messages left it: every point, the run ended
+    assert chart["_anywidget_id"] == "jupyter_workbench.widgets.live.LiveMetrics"
+    assert chart["status"] == "FINISHED" and chart["metrics"] == [
+        "train_loss",
+        "val_loss",
+        "val_acc",
+    ]
+    assert chart["series"]["train_loss"]["steps"] == list(range(750))
+    assert chart["series"]["val_acc"]["values"][-1] == pytest.approx(accuracy, abs=1e-3)
+    assert chart["smoothing"] == 0.6 and "(RUNNING)" in html  # the snapshot beside it
+    table, html = shown(nb, code[5])
+    assert len(table["runs"]) == 1 and table["sort_by"] == "metrics.val_acc"
+    assert "moons-mlp" in html
+    compare, html = shown(nb, code[6])
+    assert compare["metric"] == "val_loss" and compare["run_ids"] == table["selected"]
+    assert text(code[7]) == "(1, 1)"  # the run read moons v1
+
+
+async def test_datasets_example_walks_through_versioning(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    await api("erin").get("me")
+    nb = await execute("datasets.ipynb", server_url, "erin", tmp_path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert text(code[0]) == "<Project 'datasets-tour' (owner)>"
+    assert text(code[1]) == "<DatasetVersion datasets-tour/cities v1>"
+    assert text(code[2]) == "<DatasetVersion datasets-tour/cities v2>"
+    versions = [line.split()[:2] for line in text(code[3]).splitlines()]
+    assert versions[1:] == [["v2", "latest"], ["v1", "2"]]
+    diff = text(code[4]).splitlines()
+    assert diff[:3] == [
+        "added ['countries.parquet']",
+        "removed ['notes/README.md']",
+        "modified ['cities.csv']",
+    ]
+    assert diff[3].startswith("cities.csv columns added: ['area_km2'] rows: {'old': 4, 'new': 6")
+    tags = text(code[5]).splitlines()
+    assert tags[0] == "<DatasetVersion datasets-tour/cities v1>"
+    assert tags[1] == "<DatasetVersion datasets-tour/cities v2>"
+    assert tags[-1] == "[('v2', ['latest', 'reviewed']), ('v1', [])]"
+    lineage = text(code[6]).splitlines()
+    assert (
+        lineage[0] == "read:    [('cities', 2)]" and lineage[1] == "wrote:   [('city-density', 1)]"
+    )
+    assert lineage[2].startswith("used by: [('run:") and lineage[2].endswith("'read')]")
+    browser, html = shown(nb, code[7])
+    assert [v["name"] for v in browser["versions"]] == ["v2", "v1"]
+    assert (browser["diff_from"], browser["diff_to"]) == (1, 2) and browser["version"] == 2
+    assert browser["diff"]["summary"] == {
+        "added": 1,
+        "removed": 1,
+        "modified": 1,
+        "bytes_added": browser["diff"]["summary"]["bytes_added"],
+        "bytes_removed": browser["diff"]["summary"]["bytes_removed"],
+    }
+    assert [entry["direction"] for entry in browser["lineage"]] == ["read"]
+    assert "countries.parquet" in html and "v1 → v2" in html

@@ -122,9 +122,20 @@ def test_two_browsers_edit_a_model_card_together(team_lab: Lab, tmp_path: Path) 
         assert carol.locator(".jp-WorkbenchDocument-publish").count() == 0
         alice.click(".jp-WorkbenchDocument-publish")
         alice.wait_for_selector(".jp-WorkbenchDocument-note:text('card revision 1')")
+        # the rendered preview, beside the text, follows every collaborator's edits
+        alice.click(".jp-WorkbenchDocument-previewToggle")
+        alice.wait_for_selector(".jp-WorkbenchDocument-preview h1:text('ResNet')")
+        assert "Done." in alice.inner_text(".jp-WorkbenchDocument-preview")
+        bob.keyboard.type(" (validation)")
+        alice.wait_for_function(
+            "document.querySelector('.jp-WorkbenchDocument-preview').innerText"
+            ".includes('91%. (validation)')"
+        )
+        alice.screenshot(path=str(OUTPUT / "collab-preview.png"))
+        seen.append(_text(alice))
 
     in_chromium(scenario)
     assert not errors, errors
     text = _call(lab, "carol", "GET", f"documents/{doc['id']}")["text"]
-    assert text == seen[0]
-    assert text == "# ResNet\nAlice: trained on clicks v3. Done.\nBob: top-1 91%."
+    assert text == seen[-1]
+    assert text == "# ResNet\nAlice: trained on clicks v3. Done.\nBob: top-1 91%. (validation)"

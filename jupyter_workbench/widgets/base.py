@@ -1,0 +1,109 @@
+"""What every workbench widget shares: its client, the ESM/CSS files, error reporting into the
+view, and a static HTML fallback beside the widget view."""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets as t
+
+from ..client.errors import WorkbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..client import Client
+
+STATIC = Path(__file__).parent / "static"
+
+
+def esm(name: str) -> str:
+    """A widget's ES module: the shared helpers (``common.js``) followed by ``name``."""
+    return (STATIC / "common.js").read_text() + "\n" + (STATIC / name).read_text()
+
+
+def default_client(client: Client | None) -> Client:
+    if client is not None:
+        return client
+    from ..client import default
+
+    return default.client()
+
+
+class WorkbenchWidget(anywidget.AnyWidget):
+    """An anywidget whose kernel side talks to the workbench; subclasses set ``_esm``."""
+
+    _css = (STATIC / "widgets.css").read_text()
+    error = t.Unicode("", help="The last error the kernel side met (shown in the view).").tag(
+        sync=True
+    )
+    busy = t.Bool(False, help="True while the kernel side fetches.").tag(sync=True)
+
+    def __init__(self, client: Client | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.client = default_client(client)
+        self._lock = threading.RLock()
+        self.on_msg(self._on_view_message)
+
+    def _on_view_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """The view's ↻ button sends ``{"type": "reload"}``."""
+        if isinstance(content, dict) and content.get("type") == "reload":
+            self.reload()
+
+    def reload(self) -> None:
+        """Fetch what the widget shows again (the view's ↻ button)."""
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Run a fetch for the view: a workbench error shows in the view instead of raising
+        inside a comm callback (where nobody would see it)."""
+        self.busy = True
+        try:
+            value = fn()
+        except WorkbenchError as exc:
+            self.error = exc.message if hasattr(exc, "message") else str(exc)
+            return None
+        finally:
+            self.busy = False
+        self.error = ""
+        return value
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.summary()}>"
+
+    def summary(self) -> str:  # pragma: no cover - every subclass has its own
+        return ""
+
+    # -- static fallback ------------------------------------------------------------------
+    def fallback_html(self) -> str:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return f'<div class="wb-fallback">{self.fallback_html()}</div>'
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        found = super()._repr_mimebundle_(**kwargs)
+        data, meta = found if isinstance(found, tuple) else (found or {}, {})
+        data = {**data, "text/html": self._repr_html_()}
+        return data, meta
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], caption: str = "") -> str:
+    """A plain HTML table (every cell escaped)."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def fmt(value: Any) -> str:
+    """A metric value, short."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)

@@ -1,0 +1,356 @@
+"""``RunsTable(experiment)``: sortable, filterable, selectable runs; ``CompareRuns(runs)``:
+param diff, metric overlay and parallel coordinates of the runs selected (or given)."""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import traitlets as t
+
+from .base import WorkbenchWidget, esc, esm, fmt, html_table
+from .svg import line_chart
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..client import Client
+    from ..client.runs import Run
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "!=": operator.ne,
+    "=": operator.eq,
+    "<": operator.lt,
+    ">": operator.gt,
+    "~": lambda a, b: str(b).lower() in str(a).lower(),
+}
+_TERM = re.compile(r"^(?P<key>[\w.\-/]+?)\s*(?P<op><=|>=|!=|=|<|>|~)\s*(?P<value>.*)$")
+_FIELDS = ("name", "run_id", "status", "experiment", "start_time")
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_value(run: dict[str, Any], key: str) -> Any:
+    """A run's field, ``params.X``/``metrics.X``, or a bare name (param, then metric)."""
+    if key in _FIELDS:
+        return run.get(key)
+    if key.startswith("params."):
+        return run.get("params", {}).get(key[7:])
+    if key.startswith("metrics."):
+        return run.get("metrics", {}).get(key[8:])
+    if key in run.get("params", {}):
+        return run["params"][key]
+    return run.get("metrics", {}).get(key)
+
+
+def parse_filter(text: str) -> list[tuple[str, str, str]]:
+    """``"lr<0.05 loss<=0.2 resnet"`` -> ``[("lr", "<", "0.05"), ..., ("", "~", "resnet")]``:
+    terms separated by spaces or ``and``; a bare word matches name, id, status, experiment."""
+    terms = []
+    for word in re.split(r"\s+(?:and\s+)?", text.strip(), flags=re.IGNORECASE):
+        if not word or word.lower() == "and":
+            continue
+        found = _TERM.match(word)
+        if found:
+            if not found["value"]:
+                raise ValueError(f"filter: {word!r} needs a value after {found['op']!r}")
+            terms.append((found["key"], found["op"], found["value"].strip("'\"")))
+        else:
+            terms.append(("", "~", word))
+    return terms
+
+
+def matches(run: dict[str, Any], terms: Sequence[tuple[str, str, str]]) -> bool:
+    for key, op, wanted in terms:
+        if not key:
+            text = " ".join(
+                str(run.get(f) or "") for f in ("name", "run_id", "status", "experiment")
+            )
+            if wanted.lower() not in text.lower():
+                return False
+            continue
+        value = run_value(run, key)
+        if value is None:
+            return False
+        a, b = _number(value), _number(wanted)
+        ok = _OPS[op](a, b) if a is not None and b is not None and op != "~" else None
+        if ok is None:
+            ok = _OPS[op](str(value), wanted) if op in ("=", "!=", "~") else False
+        if not ok:
+            return False
+    return True
+
+
+def sort_key(run: dict[str, Any], key: str) -> tuple[int, Any]:
+    """Numbers before text, missing values last (whatever the direction, see ``order``)."""
+    value = run_value(run, key)
+    n = _number(value)
+    return (0, n) if n is not None else (1, str(value).lower())
+
+
+def order(runs: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    present = [r for r in runs if run_value(r, key) is not None]
+    missing = [r for r in runs if run_value(r, key) is None]
+    return sorted(present, key=lambda r: sort_key(r, key), reverse=descending) + missing
+
+
+def _when(ms: Any) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M") if ms else ""
+
+
+class RunsTable(WorkbenchWidget):
+    """The runs of an experiment (or of the whole project), one row each: sort by clicking a
+    header (``sort_by``/``descending``), filter with ``filter`` (``lr<0.05 loss<=0.2 adam``),
+    select rows (``selected``: run ids). ``compare()`` answers a ``CompareRuns`` that follows
+    the selection."""
+
+    _esm = esm("runs_table.js")
+
+    project = t.Unicode(help="The project.").tag(sync=True)
+    experiment = t.Unicode("", help="The experiment ('' for every experiment).").tag(sync=True)
+    runs = t.List(t.Dict(), help="Every run loaded (run_id, name, status, params, metrics).").tag(
+        sync=True
+    )
+    params = t.List(t.Unicode(), help="Param names of the loaded runs (columns).").tag(sync=True)
+    metrics = t.List(t.Unicode(), help="Metric names of the loaded runs (columns).").tag(sync=True)
+    filter = t.Unicode(
+        "", help="Rows shown: terms like lr<0.05, loss<=0.2, status=FINISHED or a word."
+    ).tag(sync=True)
+    sort_by = t.Unicode(
+        "start_time", help="Column sorted: name, status, start_time, params.X or metrics.X."
+    ).tag(sync=True)
+    descending = t.Bool(True, help="Sort direction.").tag(sync=True)
+    visible = t.List(t.Unicode(), help="Run ids shown, filtered and sorted.").tag(sync=True)
+    selected = t.List(t.Unicode(), help="Run ids selected (in the order they were picked).").tag(
+        sync=True
+    )
+
+    def __init__(
+        self,
+        experiment: str | None = None,
+        *,
+        project: str | None = None,
+        filter: str = "",
+        sort_by: str = "start_time",
+        descending: bool = True,
+        search: str = "",
+        max_results: int = 200,
+        client: Client | None = None,
+    ) -> None:
+        super().__init__(client=client)
+        self.project = self.client.project_slug(project)
+        self.experiment = experiment or ""
+        self.search, self.max_results = search, max_results
+        with self.hold_trait_notifications():
+            self.filter, self.sort_by, self.descending = filter, sort_by, descending
+        self.observe(self._arrange, names=["filter", "sort_by", "descending", "runs"])
+        self.refresh()
+
+    def refresh(self) -> RunsTable:
+        """Load the runs again (newest first; ``search`` is an MLflow filter run server-side)."""
+        found = self._call(
+            lambda: self.client.search_runs(
+                [self.project], filter=self.search, max_results=self.max_results
+            )
+        )
+        if found is None:
+            return self
+        if self.experiment:
+            found = [r for r in found if r.get("experiment") == f"{self.project}/{self.experiment}"]
+        self.params = sorted({k for r in found for k in r.get("params", {})})
+        self.metrics = sorted({k for r in found for k in r.get("metrics", {})})
+        self.runs = found
+        return self
+
+    def reload(self) -> None:
+        self.refresh()
+
+    def _arrange(self, _change: Any = None) -> None:
+        try:
+            terms = parse_filter(self.filter)
+        except ValueError as exc:
+            self.error = str(exc)
+            return
+        self.error = ""
+        rows = [r for r in self.runs if matches(r, terms)]
+        self.visible = [r["run_id"] for r in order(rows, self.sort_by, self.descending)]
+
+    @t.validate("selected")
+    def _known_runs_only(self, proposal: dict[str, Any]) -> list[str]:
+        known = {r["run_id"] for r in self.runs}
+        return list(dict.fromkeys(i for i in proposal["value"] if i in known))
+
+    @property
+    def selected_runs(self) -> list[dict[str, Any]]:
+        by_id = {r["run_id"]: r for r in self.runs}
+        return [by_id[i] for i in self.selected if i in by_id]
+
+    def compare(self, **kwargs: Any) -> CompareRuns:
+        """A ``CompareRuns`` of the selected runs that follows the selection."""
+        return CompareRuns(self, client=self.client, **kwargs)
+
+    def summary(self) -> str:
+        where = f"{self.project}/{self.experiment}" if self.experiment else self.project
+        return (
+            f"{where}: {len(self.visible)} of {len(self.runs)} runs, {len(self.selected)} selected"
+        )
+
+    def fallback_html(self) -> str:
+        by_id = {r["run_id"]: r for r in self.runs}
+        rows = [
+            [
+                ("✓ " if rid in self.selected else "") + rid[:8],
+                by_id[rid].get("name"),
+                by_id[rid].get("status"),
+                _when(by_id[rid].get("start_time")),
+                *(by_id[rid].get("params", {}).get(p, "") for p in self.params),
+                *(fmt(by_id[rid].get("metrics", {}).get(m)) for m in self.metrics),
+            ]
+            for rid in self.visible
+        ]
+        where = f"{self.project}/{self.experiment}" if self.experiment else self.project
+        return html_table(
+            ["run", "name", "status", "started", *self.params, *self.metrics],
+            rows,
+            caption=f"runs of {where} ({len(self.visible)} of {len(self.runs)})",
+        )
+
+
+class CompareRuns(WorkbenchWidget):
+    """Several runs side by side: the params that differ, one metric's curves overlaid
+    (``metric``), and parallel coordinates over the differing params and the last value of
+    every metric. ``runs``: run ids, ``Run`` objects, or a ``RunsTable`` (its selection)."""
+
+    _esm = esm("compare_runs.js")
+
+    run_ids = t.List(t.Unicode(), help="The runs compared.").tag(sync=True)
+    comparison = t.Dict(help="The runs/compare answer: runs, params, metrics, system.").tag(
+        sync=True
+    )
+    metric = t.Unicode("", help="The metric overlaid.").tag(sync=True)
+    histories = t.Dict(help='Per run id: {"steps", "values"} of the overlaid metric.').tag(
+        sync=True
+    )
+    axes = t.List(
+        t.Dict(), help='Parallel coordinates: [{"name", "kind", "values": {run_id: value}}].'
+    ).tag(sync=True)
+
+    def __init__(
+        self,
+        runs: RunsTable | Sequence[Run | str],
+        *,
+        metric: str | None = None,
+        max_points: int = 500,
+        client: Client | None = None,
+    ) -> None:
+        if isinstance(runs, RunsTable):
+            client = client or runs.client
+        elif runs and not isinstance(runs[0], str):
+            client = client or runs[0].client
+        super().__init__(client=client)
+        self.max_points = max_points
+        self.table = runs if isinstance(runs, RunsTable) else None
+        self.observe(self._load, names=["run_ids"])
+        self.observe(self._load_histories, names=["metric"])
+        if metric:
+            self.metric = metric
+        if self.table is not None:
+            self.table.observe(self._follow_table, names=["selected"])
+            self.run_ids = list(self.table.selected)
+        else:
+            self.run_ids = [r if isinstance(r, str) else r.run_id for r in runs]
+
+    def reload(self) -> None:
+        self._load()
+
+    def _follow_table(self, change: dict[str, Any]) -> None:
+        self.run_ids = list(change["new"])
+
+    def _load(self, _change: Any = None) -> None:
+        if not self.run_ids:
+            self.comparison, self.axes, self.histories = {}, [], {}
+            return
+        found = self._call(lambda: self.client.compare(list(self.run_ids)))
+        if found is None:
+            return
+        self.comparison = found
+        self.axes = self._axes(found)
+        metrics = sorted(found.get("metrics", {}))
+        if self.metric not in metrics:
+            self.metric = metrics[0] if metrics else ""  # loads its histories
+        else:
+            self._load_histories()
+
+    def _axes(self, found: dict[str, Any]) -> list[dict[str, Any]]:
+        ids = [r["run_id"] for r in found.get("runs", [])]
+        axes = [
+            {"name": k, "kind": "param", "values": {i: v.get(i) for i in ids}}
+            for k, v in sorted(found.get("params", {}).get("differ", {}).items())
+        ]
+        for key, per_run in sorted(found.get("metrics", {}).items()):
+            values = {i: (per_run.get(i) or {}).get("last") for i in ids}
+            axes.append({"name": key, "kind": "metric", "values": values})
+        return axes
+
+    def _load_histories(self, _change: Any = None) -> None:
+        if not self.metric or not self.run_ids:
+            self.histories = {}
+            return
+        out: dict[str, Any] = {}
+        for run_id in self.run_ids:
+            found = self._call(partial(self.client.history, run_id, self.metric, self.max_points))
+            if found is not None:
+                out[run_id] = {"steps": found["steps"], "values": found["values"]}
+        self.histories = out
+
+    def close(self) -> None:
+        if self.table is not None:
+            self.table.unobserve(self._follow_table, names=["selected"])
+        super().close()
+
+    def summary(self) -> str:
+        return f"{len(self.run_ids)} runs" + (f", {self.metric} overlaid" if self.metric else "")
+
+    def fallback_html(self) -> str:
+        c = self.comparison
+        if not c:
+            return "<p>no runs to compare: select some</p>"
+        runs = c.get("runs", [])
+        names = [r.get("name") or r["run_id"][:8] for r in runs]
+        ids = [r["run_id"] for r in runs]
+        differ = c.get("params", {}).get("differ", {})
+        same = c.get("params", {}).get("same", {})
+        parts = [
+            html_table(
+                ["param", *names],
+                [[k, *(v.get(i) for i in ids)] for k, v in sorted(differ.items())],
+                caption="params that differ",
+            ),
+            html_table(
+                ["metric (last)", *names],
+                [
+                    [k, *(fmt((v.get(i) or {}).get("last")) for i in ids)]
+                    for k, v in sorted(c.get("metrics", {}).items())
+                ],
+                caption="metrics",
+            ),
+        ]
+        if same:
+            shared = ", ".join(f"{k}={v}" for k, v in sorted(same.items()))
+            parts.append(f"<p>same in all: {esc(shared)}</p>")
+        if self.histories:
+            label = dict(zip(ids, names, strict=False))
+            series = {
+                label.get(i, i[:8]): (h["steps"], h["values"]) for i, h in self.histories.items()
+            }
+            parts.append(line_chart(series, title=self.metric))
+        return "".join(parts)
