@@ -203,6 +203,15 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         )
         refusal.wait_for(state="visible")
 
+        # bob asks for "prod" too; carol rejects it: no alias moves
+        request.locator("select[name=alias]").select_option("prod")
+        request.get_by_role("button", name="Request promotion").click()
+        view.locator(".jp-WorkbenchModel-promotion", has_text="v1 → prod,").wait_for()
+        cview.get_by_role("button", name="Reload the model").click()
+        cview.get_by_role("button", name="Reject v1 as prod").click()
+        cview.get_by_role("button", name="Reject v1 as prod").wait_for(state="detached")
+        assert "prod →" not in cview.locator(".jp-WorkbenchModel-aliases").inner_text()
+
         # bob's reload shows the alias too; the sidebar lists it
         view.get_by_role("button", name="Reload the model").click()
         view.locator(".jp-WorkbenchModel-aliases li[data-alias=production]").wait_for()
@@ -213,9 +222,13 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         carol.click(f"{PANEL} .jp-WorkbenchPanel-activity")
         activity = carol.locator(f"{ACTIVITY}[data-loaded=true]")
         activity.wait_for()
-        asked = activity.locator("li[data-action='model.promotion_request']", has_text="bob")
-        asked.first.wait_for()
-        assert "asked to promote churn-clf v1 to production" in asked.first.inner_text()
+        asked = activity.locator(
+            "li[data-action='model.promotion_request']", has_text="v1 to production"
+        )
+        asked.wait_for()
+        assert "bob" in asked.inner_text()
+        rejected = activity.locator("li[data-action='model.promotion_rejected']")
+        assert "rejected promoting churn-clf v1 to prod" in rejected.inner_text()
         approved = activity.locator("li[data-action='model.promotion_approved']")
         assert "carol" in approved.inner_text()
         assert "approved churn-clf v1 as production" in approved.inner_text()
@@ -263,6 +276,7 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
     assert model["aliases"] == {"production": "1"}
     history = _call(lab, "alice", "GET", f"projects/{slug}/models/churn-clf/promotions")["items"]
     assert [(p["alias"], p["status"], p["requested_by"]) for p in history] == [
+        ("prod", "rejected", "bob"),
         ("champion", "pending", "carol"),
         ("production", "approved", "bob"),
     ]
