@@ -13,6 +13,8 @@ import {
   showErrorMessage,
   WidgetTracker
 } from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
@@ -21,6 +23,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { getDocument, getMe, IExperiment } from './api';
 import type { ExperimentView } from './experiment';
 import { IPanelSettings, WorkbenchPanel } from './panel';
+import { activateRegistry } from './registryPlugin';
 
 const PLUGIN_ID = 'jupyter-workbench:plugin';
 
@@ -58,7 +61,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ILayoutRestorer,
     ITranslator,
     IRouter,
-    IRenderMimeRegistry
+    IRenderMimeRegistry,
+    ILauncher,
+    IDefaultFileBrowser
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -67,7 +72,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     translator: ITranslator | null,
     router: IRouter | null,
-    rendermime: IRenderMimeRegistry | null
+    rendermime: IRenderMimeRegistry | null,
+    launcher: ILauncher | null,
+    browser: IDefaultFileBrowser | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyter_workbench');
     const open = new Map<string, MainAreaWidget>();
@@ -266,6 +273,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
           console.warn('jupyter-workbench: could not load its settings', reason);
         });
     }
+
+    // models, activity, the launcher card and "Commit to dataset..." (registryPlugin.ts)
+    activateRegistry({
+      app,
+      panel,
+      trans,
+      icon: workbenchIcon,
+      pluginId: PLUGIN_ID,
+      palette,
+      settingRegistry,
+      rendermime,
+      launcher,
+      browser
+    });
   }
 };
 

@@ -87,6 +87,13 @@ export class WorkbenchPanel extends Widget {
     }
   }
 
+  /** Append a section that follows the selected project: `onProject` is called with it (or
+   * null) each time the project list is drawn (a selection, a reload). */
+  addSection(node: HTMLElement, onProject: (project: IProject | null) => void): void {
+    this.node.append(node);
+    this._sections.push(onProject);
+  }
+
   /** Put the cursor in the "New project" form. */
   focusNewProject(): void {
     // after the command palette (or any dialog that ran the command) has put focus back
@@ -341,6 +348,8 @@ export class WorkbenchPanel extends Widget {
         return item;
       })
     );
+    const shown = this._projects.find(p => p.slug === this._selected) ?? null;
+    this._sections.forEach(onProject => onProject(shown));
   }
 
   private _onListKey(event: KeyboardEvent): void {
@@ -636,4 +645,5 @@ export class WorkbenchPanel extends Widget {
   private _docsError!: HTMLElement;
   private _docList!: HTMLElement;
   private _notesInput!: HTMLInputElement;
+  private _sections: ((project: IProject | null) => void)[] = [];
 }

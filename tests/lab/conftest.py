@@ -32,6 +32,8 @@ def lab_env(tmp_path: Path) -> dict[str, str]:
         "JUPYTER_DATA_DIR": str(tmp_path / "data"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "WORKBENCH_DATA_DIR": str(tmp_path / "wbdata"),
+        # first in every Jupyter search path: this checkout's extension (link_checkout_extension)
+        "JUPYTER_PATH": str(tmp_path / "jupyter-path"),
     }
 
 
@@ -58,16 +60,22 @@ def team_lab(tmp_path: Path) -> Iterator[Lab]:
     yield from start_lab(tmp_path, ["alice", "bob", "carol"])
 
 
-def start_lab(tmp_path: Path, users: list[str] | None = None) -> Iterator[Lab]:
+def start_lab(
+    tmp_path: Path, users: list[str] | None = None, config: dict[str, Any] | None = None
+) -> Iterator[Lab]:
+    """``config``: more jupyter_server_config (e.g. ``{"Workbench": mlflow_config}``)."""
     port, token = _free_port(), "lab-ui-token"
     (tmp_path / "notebooks").mkdir()
     user_tokens = {user: f"lab-{user}-{os.urandom(6).hex()}" for user in users or []}
-    if user_tokens:
-        config = {
-            "WorkbenchIdentityProvider": {"user_tokens": {t: u for u, t in user_tokens.items()}}
-        }
+    if user_tokens or config:
+        config = dict(config or {})
+        if user_tokens:
+            config["WorkbenchIdentityProvider"] = {
+                "user_tokens": {t: u for u, t in user_tokens.items()}
+            }
         (tmp_path / "config").mkdir(exist_ok=True)
         (tmp_path / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
+    link_checkout_extension(tmp_path / "jupyter-path")
     database_url = f"sqlite:///{tmp_path / 'workbench.db'}"
     cmd = [
         sys.executable, "-m", "jupyterlab",
@@ -106,7 +114,16 @@ def start_lab(tmp_path: Path, users: list[str] | None = None) -> Iterator[Lab]:
         proc.kill()
 
 
-def in_chromium(scenario: Callable[[Any], None]) -> None:
+def link_checkout_extension(jupyter_path: Path) -> None:
+    """Serve this checkout's built extension (JUPYTER_PATH comes first in JupyterLab's search
+    path), not whichever one the environment's link points at."""
+    built = Path(__file__).resolve().parents[2] / "jupyter_workbench" / "labextension"
+    if (built / "package.json").is_file():
+        (jupyter_path / "labextensions").mkdir(parents=True, exist_ok=True)
+        (jupyter_path / "labextensions" / "jupyter-workbench").symlink_to(built)
+
+
+def in_chromium(scenario: Callable[[Any], None], timeout: float = 120) -> None:
     """Run ``scenario(browser)`` in Debian's Chromium, on a thread of its own (Playwright's sync
     API runs an event loop in its thread, which must not be the tests' one)."""
 
@@ -124,4 +141,4 @@ def in_chromium(scenario: Callable[[Any], None]) -> None:
                 browser.close()
 
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(run).result(timeout=120)
+        pool.submit(run).result(timeout=timeout)

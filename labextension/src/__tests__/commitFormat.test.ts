@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  chunkLengths,
+  CHUNK_SIZE,
+  datasetNameProblem,
+  frameChunks,
+  isCommittable,
+  pathInDataset,
+  progressText,
+  suggestDatasetName
+} from '../commitFormat';
+
+const trans = {
+  __: (msg: string, ...args: any[]) =>
+    msg.replace(/%(\d+)/g, (_, n: string) => String(args[Number(n) - 1]))
+};
+
+describe('isCommittable', () => {
+  it('offers folders, CSV and Parquet files', () => {
+    expect(isCommittable({ name: 'data', type: 'directory' })).toBe(true);
+    expect(isCommittable({ name: 'Sales.CSV', type: 'file' })).toBe(true);
+    expect(isCommittable({ name: 'x.parquet', type: 'file' })).toBe(true);
+    expect(isCommittable({ name: 'notes.ipynb', type: 'notebook' })).toBe(false);
+    expect(isCommittable({ name: 'csv.txt', type: 'file' })).toBe(false);
+  });
+});
+
+describe('suggestDatasetName', () => {
+  it('makes a valid name from the file or folder name', () => {
+    expect(suggestDatasetName('work/Sales 2026.csv')).toBe('sales-2026');
+    expect(suggestDatasetName('data/raw/')).toBe('raw');
+    expect(suggestDatasetName('_Weird__Name!.parquet')).toBe('weird__name');
+    expect(suggestDatasetName('...')).toBe('dataset');
+    expect(datasetNameProblem(suggestDatasetName('A/B C.csv'))).toBeNull();
+  });
+
+  it('explains an invalid name', () => {
+    expect(datasetNameProblem('')).toContain('name');
+    expect(datasetNameProblem('Sales')).toContain('lowercase');
+    expect(datasetNameProblem('sales-v2')).toBeNull();
+  });
+});
+
+describe('pathInDataset', () => {
+  it('keeps the paths below the folder, or the file name', () => {
+    expect(pathInDataset('data/raw', true, 'data/raw/a/b.csv')).toBe('a/b.csv');
+    expect(pathInDataset('data/raw/', true, 'data/raw/c.csv')).toBe('c.csv');
+    expect(pathInDataset('data/x.csv', false, 'data/x.csv')).toBe('x.csv');
+  });
+});
+
+describe('chunkLengths', () => {
+  it('cuts fixed-size chunks, the last shorter', () => {
+    expect(chunkLengths(0)).toEqual([]);
+    expect(chunkLengths(5)).toEqual([5]);
+    expect(chunkLengths(CHUNK_SIZE)).toEqual([CHUNK_SIZE]);
+    expect(chunkLengths(2 * CHUNK_SIZE + 1)).toEqual([CHUNK_SIZE, CHUNK_SIZE, 1]);
+  });
+});
+
+describe('frameChunks', () => {
+  it('frames digest, big-endian length, bytes', () => {
+    const digest = '01'.repeat(31) + 'ff';
+    const body = frameChunks([
+      { digest, data: new Uint8Array([7, 8, 9]) },
+      { digest: '00'.repeat(32), data: new Uint8Array([]) }
+    ]);
+    expect(body.length).toBe(36 + 3 + 36);
+    expect(body[0]).toBe(1);
+    expect(body[31]).toBe(255);
+    expect(Array.from(body.subarray(32, 39))).toEqual([0, 0, 0, 3, 7, 8, 9]);
+    expect(Array.from(body.subarray(71, 75))).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('progressText', () => {
+  it('says what is happening and how far', () => {
+    expect(progressText('sending', 3 * 1024 * 1024, 12 * 1024 * 1024, trans)).toBe(
+      'Sending 3.0 MiB of 12 MiB (25%)'
+    );
+    expect(progressText('hashing', 10, 0, trans)).toBe('Reading 10 B of 0 B (100%)');
+    expect(progressText('committing', 1, 1, trans)).toBe('Publishing the version…');
+  });
+});

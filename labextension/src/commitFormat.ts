@@ -1,0 +1,128 @@
+/**
+ * Pure parts of "Commit to dataset..." (no DOM, no JupyterLab imports: unit-tested as is): which
+ * file-browser items qualify, the dataset name a path suggests, the paths inside the dataset,
+ * fixed-size chunking, the chunk batches' framing and the progress text.
+ */
+
+/** Chunks are 1-256 KiB (the server's MAX_CHUNK); a file up to this size is one chunk. */
+export const CHUNK_SIZE = 256 * 1024;
+/** Framed chunks per POST, as the Python client sends them. */
+export const BATCH_BYTES = 8 * 1024 * 1024;
+
+const DATA_FILE = /\.(csv|parquet)$/i;
+const DATASET_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/;
+
+/** Folders, .csv and .parquet files can be committed. */
+export function isCommittable(item: { name: string; type: string }): boolean {
+  return item.type === 'directory' || DATA_FILE.test(item.name);
+}
+
+/** The last part of a path. */
+export function baseName(path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  return parts[parts.length - 1] ?? '';
+}
+
+/** A valid dataset name from a file or folder name: "Sales 2026.csv" -> "sales-2026". */
+export function suggestDatasetName(path: string): string {
+  const name = baseName(path).replace(DATA_FILE, '');
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .replace(/-+$/, '')
+    .slice(0, 100);
+  return slug || 'dataset';
+}
+
+/** Why `name` is not a valid dataset name, or null. */
+export function datasetNameProblem(name: string): string | null {
+  if (!name) {
+    return 'Give the dataset a name.';
+  }
+  return DATASET_NAME.test(name)
+    ? null
+    : 'A dataset name is lowercase letters, digits, ".", "_" or "-" (at most 100), starting with a letter or digit.';
+}
+
+/** The path of `file` inside the dataset: relative to the committed folder, or the file's name. */
+export function pathInDataset(root: string, rootIsDirectory: boolean, file: string): string {
+  if (!rootIsDirectory) {
+    return baseName(file);
+  }
+  const prefix = root.replace(/\/+$/, '');
+  return prefix && file.startsWith(prefix + '/') ? file.slice(prefix.length + 1) : file;
+}
+
+/** The lengths of a file's chunks: CHUNK_SIZE each, the last one shorter; none when empty. */
+export function chunkLengths(size: number, chunkSize = CHUNK_SIZE): number[] {
+  const out: number[] = [];
+  for (let offset = 0; offset < size; offset += chunkSize) {
+    out.push(Math.min(chunkSize, size - offset));
+  }
+  return out;
+}
+
+/** 64 hex digits -> 32 bytes. */
+export function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  }
+  return out;
+}
+
+/** One POST body of chunks: per chunk its 32-byte digest, its length (4 bytes, big-endian),
+ * then its bytes. */
+export function frameChunks(chunks: { digest: string; data: Uint8Array }[]): Uint8Array {
+  const total = chunks.reduce((n, c) => n + 36 + c.data.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(hexToBytes(chunk.digest), offset);
+    view.setUint32(offset + 32, chunk.data.length, false);
+    out.set(chunk.data, offset + 36);
+    offset += 36 + chunk.data.length;
+  }
+  return out;
+}
+
+/** The part of a translation bundle these helpers use. */
+export interface ITrans {
+  __(msg: string, ...args: any[]): string;
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+function size(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`;
+}
+
+export type CommitPhase = 'listing' | 'hashing' | 'sending' | 'committing';
+
+/** "Sending 12.0 MiB of 40.0 MiB (30%)" and the like. */
+export function progressText(
+  phase: CommitPhase,
+  done: number,
+  total: number,
+  trans: ITrans
+): string {
+  const percent = total > 0 ? Math.min(100, Math.floor((100 * done) / total)) : 100;
+  switch (phase) {
+    case 'listing':
+      return trans.__('Listing the files…');
+    case 'hashing':
+      return trans.__('Reading %1 of %2 (%3%)', size(done), size(total), percent);
+    case 'sending':
+      return trans.__('Sending %1 of %2 (%3%)', size(done), size(total), percent);
+    default:
+      return trans.__('Publishing the version…');
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Wires the registry and activity views into the lab (called from index.ts): the sidebar's Models
+ * and Activity sections, the model and activity views, the "Workbench" launcher card, and the
+ * file browser's "Commit to dataset..." entry on folders and .csv/.parquet files.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { ILauncher } from '@jupyterlab/launcher';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import type { ActivityView } from './activity';
+import { isCommittable } from './commitFormat';
+import { WorkbenchPanel } from './panel';
+import { EventLink } from './registryFormat';
+import { ModelsSection } from './registrySection';
+
+export namespace RegistryCommandIDs {
+  export const openModel = 'workbench:open-model';
+  export const openActivity = 'workbench:open-activity';
+  export const overview = 'workbench:overview';
+  export const commitToDataset = 'workbench:commit-to-dataset';
+}
+
+export interface IRegistryOptions {
+  app: JupyterFrontEnd;
+  panel: WorkbenchPanel;
+  trans: TranslationBundle;
+  icon: LabIcon;
+  pluginId: string;
+  palette: ICommandPalette | null;
+  settingRegistry: ISettingRegistry | null;
+  rendermime: IRenderMimeRegistry | null;
+  launcher: ILauncher | null;
+  browser: IDefaultFileBrowser | null;
+}
+
+export function activateRegistry(options: IRegistryOptions): void {
+  const { app, panel, trans, icon, palette, settingRegistry, rendermime, launcher, browser } =
+    options;
+  const open = new Map<string, MainAreaWidget>();
+  let refreshSeconds = 60;
+  let activity: MainAreaWidget<ActivityView> | null = null;
+
+  const show = (key: string, widget: MainAreaWidget): void => {
+    widget.title.icon = icon;
+    widget.title.closable = true;
+    open.set(key, widget);
+    widget.disposed.connect(() => open.delete(key));
+    app.shell.add(widget, 'main');
+    app.shell.activateById(widget.id);
+  };
+
+  const openLink = (link: EventLink): void => {
+    switch (link.kind) {
+      case 'model':
+        void openModel(link.project, link.name);
+        break;
+      case 'dataset':
+        void app.commands.execute('workbench:open-dataset', {
+          project: link.project,
+          name: link.name
+        });
+        break;
+      case 'document':
+        void app.commands.execute('workbench:open-document', { id: link.id });
+        break;
+      default:
+        app.shell.activateById(panel.id);
+    }
+  };
+
+  /** A registered model's view (its code loads on first use). */
+  const openModel = async (project: string, name: string): Promise<void> => {
+    const key = `model:${project}/${name}`;
+    const existing = open.get(key);
+    if (existing && !existing.isDisposed) {
+      app.shell.activateById(existing.id);
+      return;
+    }
+    try {
+      const { ModelView } = await import('./registry');
+      const view = new ModelView(project, name, trans, rendermime, openLink);
+      const widget = new MainAreaWidget({ content: view });
+      widget.id = `jp-workbench-model-${project}/${name}`;
+      widget.title.label = view.title.label;
+      widget.title.caption = view.title.caption;
+      show(key, widget);
+    } catch (error) {
+      await showErrorMessage(trans.__('Cannot open the model'), (error as Error).message);
+    }
+  };
+
+  /** The activity view (one; its code loads on first use). */
+  const openActivity = async (): Promise<void> => {
+    if (activity && !activity.isDisposed) {
+      app.shell.activateById(activity.id);
+      void activity.content.refresh();
+      return;
+    }
+    try {
+      const { ActivityView } = await import('./activity');
+      const view = new ActivityView(trans, openLink);
+      view.configure(refreshSeconds);
+      const widget = new MainAreaWidget({ content: view });
+      widget.id = 'jp-workbench-activity';
+      widget.title.label = view.title.label;
+      widget.title.caption = view.title.caption;
+      activity = widget;
+      show('activity', widget);
+    } catch (error) {
+      await showErrorMessage(trans.__('Cannot open the activity'), (error as Error).message);
+    }
+  };
+
+  const section = new ModelsSection(
+    trans,
+    (project, name) => void openModel(project, name),
+    () => void openActivity()
+  );
+  panel.addSection(section.models, project => void section.load(project));
+  panel.addSection(section.activity, () => undefined);
+
+  app.commands.addCommand(RegistryCommandIDs.openModel, {
+    label: trans.__('Workbench: Open Model'),
+    caption: trans.__('Open a registered model: versions, lineage, promotions and card'),
+    execute: args => openModel(String(args.project ?? ''), String(args.name ?? ''))
+  });
+  app.commands.addCommand(RegistryCommandIDs.openActivity, {
+    label: trans.__('Workbench: Show Activity'),
+    caption: trans.__('Recent events of your projects'),
+    icon,
+    execute: () => openActivity()
+  });
+  app.commands.addCommand(RegistryCommandIDs.overview, {
+    label: args => (args.isLauncher ? trans.__('Workbench') : trans.__('Workbench: Overview')),
+    caption: trans.__('Open the Workbench sidebar and the recent activity of your projects'),
+    icon,
+    execute: async () => {
+      app.shell.activateById(panel.id);
+      await openActivity();
+    }
+  });
+
+  const selected = () =>
+    browser ? Array.from(browser.selectedItems()).filter(isCommittable) : [];
+  app.commands.addCommand(RegistryCommandIDs.commitToDataset, {
+    label: trans.__('Commit to dataset…'),
+    caption: trans.__('Commit this folder or file as a new version of a Workbench dataset'),
+    icon,
+    isVisible: () => selected().length === 1,
+    execute: async () => {
+      const item = selected()[0];
+      if (!item) {
+        return;
+      }
+      const { commitWithProgress } = await import('./commit');
+      await commitWithProgress(
+        trans,
+        app.serviceManager.contents,
+        item.path,
+        panel.selected ?? '',
+        (project, name) => {
+          void app.commands.execute('workbench:open-dataset', { project, name });
+        }
+      );
+    }
+  });
+  app.contextMenu.addItem({
+    command: RegistryCommandIDs.commitToDataset,
+    selector: '.jp-DirListing-item[data-isdir]',
+    rank: 20
+  });
+
+  if (launcher) {
+    launcher.add({
+      command: RegistryCommandIDs.overview,
+      category: trans.__('Other'),
+      rank: 0,
+      args: { isLauncher: true }
+    });
+  }
+  if (palette) {
+    const category = trans.__('Workbench');
+    palette.addItem({ command: RegistryCommandIDs.openActivity, category });
+    palette.addItem({ command: RegistryCommandIDs.overview, category });
+  }
+  settingRegistry
+    ?.load(options.pluginId)
+    .then(settings => {
+      const apply = () => {
+        refreshSeconds = Number(settings.composite.refreshInterval ?? 60);
+        activity?.content.configure(refreshSeconds);
+      };
+      apply();
+      settings.changed.connect(apply);
+    })
+    .catch(() => undefined);
+}
