@@ -16,6 +16,7 @@ import {
   searchRuns
 } from './api';
 import type { IChartLine, MetricChart } from './chart';
+import { chartSettings } from './chartSettings';
 import {
   appendPoints,
   availableColumns,
@@ -323,7 +324,9 @@ export class ExperimentView extends Widget {
       void this._loadChart();
       void this._loadBands();
     });
+    const defaults = chartSettings();
     this._logToggle = h('input', { type: 'checkbox', name: 'log' }) as HTMLInputElement;
+    this._logToggle.checked = defaults.logScale;
     this._logToggle.addEventListener('change', () => this._chart?.setLog(this._logToggle.checked));
     this._smoothing = h('input', {
       type: 'range',
@@ -331,9 +334,9 @@ export class ExperimentView extends Widget {
       min: '0',
       max: '0.99',
       step: '0.01',
-      value: '0'
+      value: String(defaults.smoothing)
     }) as HTMLInputElement;
-    this._smoothingValue = h('output', {}, '0');
+    this._smoothingValue = h('output', {}, defaults.smoothing.toFixed(2));
     this._smoothing.addEventListener('input', () => {
       const weight = Number(this._smoothing.value);
       this._smoothingValue.textContent = weight.toFixed(2);
@@ -738,7 +741,9 @@ export class ExperimentView extends Widget {
     this._chartHost.setAttribute('aria-busy', 'true');
     try {
       const [histories, chart] = await Promise.all([
-        Promise.all(runs.map(r => (metric ? metricHistory(r.run_id, metric) : null))),
+        Promise.all(
+          runs.map(r => (metric ? metricHistory(r.run_id, metric, chartSettings().maxPoints) : null))
+        ),
         this._ensureChart()
       ]);
       if (generation !== this._chartGeneration) {

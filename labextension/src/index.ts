@@ -22,6 +22,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { getDocument, getMe, IExperiment } from './api';
 import type { ExperimentView } from './experiment';
+import { configureCharts } from './chartSettings';
 import { IPanelSettings, WorkbenchPanel } from './panel';
 import { activateRegistry } from './registryPlugin';
 
@@ -265,7 +266,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       settingRegistry
         .load(PLUGIN_ID)
         .then(settings => {
-          const apply = () => panel.configure(settings.composite as unknown as IPanelSettings);
+          const apply = () => {
+            panel.configure(settings.composite as unknown as IPanelSettings);
+            configureCharts(settings.composite as Record<string, unknown>);
+          };
           apply();
           settings.changed.connect(apply);
         })

@@ -313,6 +313,13 @@ def test_a_big_experiment_keeps_only_the_visible_rows_in_the_page(tracking_lab: 
         json={"raw": '{"fetchNews": "false"}'}, headers=auth, timeout=30,
     )  # fmt: skip
     assert news.status_code == 204, news.text
+    # chart options from the settings registry: how new charts start, points asked per run
+    chart_options = {"chartLogScale": True, "chartSmoothing": 0.5, "chartMaxPoints": 4000}
+    saved = requests.put(
+        f"{lab.url}/lab/api/settings/jupyter-workbench:plugin",
+        json={"raw": json.dumps(chart_options)}, headers=auth, timeout=30,
+    )  # fmt: skip
+    assert saved.status_code == 204, saved.text
     client = Client(lab.url, lab.token, project=slug)
     create_runs(client, slug, "grid", MANY)
     client.close()
@@ -330,6 +337,8 @@ def test_a_big_experiment_keeps_only_the_visible_rows_in_the_page(tracking_lab: 
         page.locator(f"{PANEL} li.jp-WorkbenchPanel-experiment[data-experiment=grid]").click()
         view = page.locator(f"{VIEW}[data-loaded=true]")
         view.wait_for()
+        assert view.locator("input[name=log]").is_checked()
+        assert view.locator("input[name=smoothing]").input_value() == "0.5"
         assert f"{MANY} runs" in view.locator(".jp-WorkbenchExperiment-count").inner_text()
         table = view.locator(".jp-WorkbenchExperiment-table")
         assert table.get_attribute("aria-rowcount") == str(MANY + 1)
@@ -360,6 +369,7 @@ def test_a_big_experiment_keeps_only_the_visible_rows_in_the_page(tracking_lab: 
             f"{VIEW} .jp-WorkbenchExperiment-chart[data-points='{CURVES * CURVE_POINTS}']"
         )
         assert chart.get_attribute("data-lines") == str(CURVES)
+        assert chart.get_attribute("data-log") == "true"  # the setting, carried to the chart
         draws.append(float(chart.get_attribute("data-draw-ms") or "nan"))
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "lab-experiments-many.png"))
