@@ -106,6 +106,7 @@ export class WorkbenchPanel extends Widget {
     this.node.setAttribute('aria-busy', 'true');
     try {
       const page = await listProjects();
+      const answered = performance.now();
       this._projects = page.items;
       const slugs = this._projects.map(p => p.slug);
       if (!this._selected || !slugs.includes(this._selected)) {
@@ -113,6 +114,10 @@ export class WorkbenchPanel extends Widget {
         this._selected = slugs.includes(preferred) ? preferred : (slugs[0] ?? null);
       }
       this._renderProjects();
+      // how long the list took to show once the API answered (to the next frame painted)
+      requestAnimationFrame(() => {
+        this.node.dataset.renderMs = (performance.now() - answered).toFixed(1);
+      });
       await Promise.all([
         this._loadMembers(),
         this._loadDatasets(),
