@@ -12,9 +12,9 @@ import { Widget } from '@lumino/widgets';
 
 import { IProject, listProjects, messageOf } from './api';
 import { Blake3 } from './blake3';
+import { CdcStream } from './fastcdc';
 import {
   BATCH_BYTES,
-  CHUNK_SIZE,
   CommitPhase,
   datasetNameProblem,
   frameChunks,
@@ -172,26 +172,16 @@ async function* readFile(
   }
 }
 
-/** The file's chunks (CHUNK_SIZE each, the last shorter) as they are read. */
+/** The file's chunks as they are read, cut as the Python side cuts them (FastCDC). */
 async function* chunksOf(pieces: AsyncGenerator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  let buffer = new Uint8Array(CHUNK_SIZE);
-  let filled = 0;
+  const stream = new CdcStream();
   for await (const piece of pieces) {
-    let i = 0;
-    while (i < piece.length) {
-      const take = Math.min(CHUNK_SIZE - filled, piece.length - i);
-      buffer.set(piece.subarray(i, i + take), filled);
-      filled += take;
-      i += take;
-      if (filled === CHUNK_SIZE) {
-        yield buffer;
-        buffer = new Uint8Array(CHUNK_SIZE);
-        filled = 0;
-      }
+    for (const chunk of stream.push(piece)) {
+      yield chunk;
     }
   }
-  if (filled > 0) {
-    yield buffer.subarray(0, filled);
+  for (const chunk of stream.finish()) {
+    yield chunk;
   }
 }
 

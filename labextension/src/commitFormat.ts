@@ -1,11 +1,10 @@
 /**
  * Pure parts of "Commit to dataset..." (no DOM, no JupyterLab imports: unit-tested as is): which
  * file-browser items qualify, the dataset name a path suggests, the paths inside the dataset,
- * fixed-size chunking, the chunk batches' framing and the progress text.
+ * the chunk batches' framing and the progress text (chunks are cut by fastcdc.ts, as the Python
+ * side cuts them).
  */
 
-/** Chunks are 1-256 KiB (the server's MAX_CHUNK); a file up to this size is one chunk. */
-export const CHUNK_SIZE = 256 * 1024;
 /** Framed chunks per POST, as the Python client sends them. */
 export const BATCH_BYTES = 8 * 1024 * 1024;
 
@@ -52,15 +51,6 @@ export function pathInDataset(root: string, rootIsDirectory: boolean, file: stri
   }
   const prefix = root.replace(/\/+$/, '');
   return prefix && file.startsWith(prefix + '/') ? file.slice(prefix.length + 1) : file;
-}
-
-/** The lengths of a file's chunks: CHUNK_SIZE each, the last one shorter; none when empty. */
-export function chunkLengths(size: number, chunkSize = CHUNK_SIZE): number[] {
-  const out: number[] = [];
-  for (let offset = 0; offset < size; offset += chunkSize) {
-    out.push(Math.min(chunkSize, size - offset));
-  }
-  return out;
 }
 
 /** 64 hex digits -> 32 bytes. */

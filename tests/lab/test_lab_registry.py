@@ -288,3 +288,13 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
     }
     version = _call(lab, "alice", "GET", f"projects/{slug}/datasets/exports/versions/v1")
     assert version["author"] == "bob" and version["message"] == "scores of May"
+    # the browser cut the 449 KiB file where the CLI and the Python client cut it (FastCDC):
+    # the same bytes committed from anywhere share their chunks
+    from jupyter_workbench.storage.chunking import chunk_file
+
+    chunked = _call(
+        lab, "alice", "GET", f"projects/{slug}/datasets/exports/versions/v1/files?chunks=true"
+    )
+    stored = {f["path"]: [tuple(c) for c in f["chunks"]] for f in chunked["items"]}
+    ours = chunk_file(exports / "scores.csv", on_chunk=lambda _c: None).chunks
+    assert len(ours) > 1 and stored["scores.csv"] == [tuple(c) for c in ours]

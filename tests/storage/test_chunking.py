@@ -295,3 +295,35 @@ def test_small_files_are_read_whole_and_hashed_once(tmp_path: Path) -> None:
         assert result.digest == blake3(data).hexdigest()
         assert [(c.offset, c.length) for c in seen] == ([(0, size)] if size else [])
         assert chunk_file(str(tmp_path / "f"), on_chunk=noop) == result  # str paths too
+
+
+def test_the_lab_extension_cuts_files_where_we_do() -> None:
+    """labextension/src/fastcdc.ts is checked (vitest) against this fixture; this checks the
+    fixture against our own chunker, so both sides cut a file alike and share its chunks."""
+    fixture = Path(__file__).resolve().parents[2] / "labextension/src/__tests__/fastcdcFixture.json"
+
+    def xorshift(seed: int, n: int) -> bytes:
+        x, out = seed & 0xFFFFFFFF, bytearray(n)
+        for i in range(n):
+            x ^= (x << 13) & 0xFFFFFFFF
+            x ^= x >> 17
+            x ^= (x << 5) & 0xFFFFFFFF
+            out[i] = x & 0xFF
+        return bytes(out)
+
+    def csv_text(n: int) -> bytes:
+        parts, size, i = [], 0, 0
+        while size < n:
+            line = f"{i},{(i * 7919) % 1000}\n"
+            parts.append(line)
+            size, i = size + len(line), i + 1
+        return "".join(parts).encode()[:n]
+
+    for case in json.loads(fixture.read_text())["cases"]:
+        kind, size = case["kind"], case["size"]
+        if kind == "xorshift":
+            data = xorshift(case["seed"], size)
+        else:
+            data = bytes(size) if kind == "zeros" else csv_text(size)
+        digest = chunk_bytes(data, on_chunk=lambda _c: None)
+        assert [n for _, n in digest.chunks] == case["lengths"], (kind, size)

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  chunkLengths,
-  CHUNK_SIZE,
   datasetNameProblem,
   frameChunks,
   isCommittable,
@@ -47,15 +45,6 @@ describe('pathInDataset', () => {
     expect(pathInDataset('data/raw', true, 'data/raw/a/b.csv')).toBe('a/b.csv');
     expect(pathInDataset('data/raw/', true, 'data/raw/c.csv')).toBe('c.csv');
     expect(pathInDataset('data/x.csv', false, 'data/x.csv')).toBe('x.csv');
-  });
-});
-
-describe('chunkLengths', () => {
-  it('cuts fixed-size chunks, the last shorter', () => {
-    expect(chunkLengths(0)).toEqual([]);
-    expect(chunkLengths(5)).toEqual([5]);
-    expect(chunkLengths(CHUNK_SIZE)).toEqual([CHUNK_SIZE]);
-    expect(chunkLengths(2 * CHUNK_SIZE + 1)).toEqual([CHUNK_SIZE, CHUNK_SIZE, 1]);
   });
 });
 
