@@ -8,7 +8,6 @@ and the MLflow UI see every point. Histories are read with one query into numpy 
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
@@ -64,15 +63,16 @@ def _newer(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> bool:
 _METRIC_COLUMNS = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
 
 
-@functools.lru_cache(maxsize=8)
-def _pg_metric_insert(rows: int) -> str:
-    columns = ", ".join(f'"{c}"' for c in _METRIC_COLUMNS)
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
-    return f"INSERT INTO metrics ({columns}) VALUES {values} ON CONFLICT DO NOTHING"
+_PG_METRIC_INSERT = (
+    "INSERT INTO metrics ({columns}) SELECT * FROM unnest(%s::varchar[], %s::float8[], "
+    "%s::bigint[], %s::bigint[], %s::boolean[], %s::varchar[]) ON CONFLICT DO NOTHING"
+).format(columns=", ".join(f'"{c}"' for c in _METRIC_COLUMNS))
 
 
-def _flat(rows: list[dict[str, Any]]) -> tuple[Any, ...]:
-    return tuple(row[c] for row in rows for c in _METRIC_COLUMNS)
+def _columns(rows: list[dict[str, Any]]) -> tuple[list[Any], ...]:
+    """Rows as one list per column: six array parameters, however many rows (a short query
+    psycopg parses once, where a VALUES list of thousands of placeholders is parsed per call)."""
+    return tuple([row[c] for row in rows] for c in _METRIC_COLUMNS)
 
 
 class TrackingStore:
@@ -157,15 +157,11 @@ class TrackingStore:
                 rollups.suspend_triggers(conn)
             stmt = self.dialect.insert(metrics).on_conflict_do_nothing()
             inserted = 0
-            for start in range(0, len(rows), 1000):
-                chunk = rows[start : start + 1000]
-                if self.dialect is postgresql:
-                    # one multi-row INSERT, written at the driver level: psycopg's executemany
-                    # sends a statement per row, and compiling a 1,000-row VALUES costs more
-                    result = conn.exec_driver_sql(_pg_metric_insert(len(chunk)), _flat(chunk))
-                else:
-                    result = conn.execute(stmt, chunk)  # sqlite3's executemany: one loop
-                inserted += result.rowcount
+            if self.dialect is postgresql and rows:
+                inserted = conn.exec_driver_sql(_PG_METRIC_INSERT, _columns(rows)).rowcount
+            for start in range(0, len(rows) if self.dialect is sqlite else 0, 1000):
+                # sqlite3's executemany: one prepared statement looped in C
+                inserted += conn.execute(stmt, rows[start : start + 1000]).rowcount
             if rolled_up and rows:
                 rollups.record(conn, run_id, rows, all_inserted=inserted == len(rows))
             if best:
