@@ -18,8 +18,11 @@ import {
   CommitPhase,
   datasetNameProblem,
   frameChunks,
+  isTransient,
   pathInDataset,
   progressText,
+  retryDelay,
+  SEND_TRIES,
   suggestDatasetName
 } from './commitFormat';
 import { abortUpload, commitUpload, IUploadFile, sendChunks, startUpload } from './registryApi';
@@ -172,6 +175,17 @@ async function* readFile(
   }
 }
 
+/** Sleep ``ms``, or reject at once when ``signal`` aborts. */
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = window.setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      window.clearTimeout(timer);
+      reject(new DOMException('cancelled', 'AbortError'));
+    });
+  });
+}
+
 /** The file's chunks as they are read, cut as the Python side cuts them (FastCDC). */
 async function* chunksOf(pieces: AsyncGenerator<Uint8Array>): AsyncGenerator<Uint8Array> {
   const stream = new CdcStream();
@@ -243,7 +257,19 @@ export async function commitPath(
       if (!batch.length) {
         return;
       }
-      await sendChunks(project, dataset, upload.id, frameChunks(batch), signal);
+      const body = frameChunks(batch);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await sendChunks(project, dataset, upload.id, body, signal);
+          break;
+        } catch (error) {
+          const status = (error as { status?: number }).status ?? -1;
+          if (signal.aborted || !isTransient(status) || attempt + 1 >= SEND_TRIES) {
+            throw error;
+          }
+          await wait(retryDelay(attempt), signal);
+        }
+      }
       sent += batchBytes;
       progress('sending', sent, missingBytes);
       batch = [];
@@ -276,8 +302,16 @@ export async function commitPath(
     const result = await commitUpload(project, dataset, upload.id, message);
     return result.version.version;
   } catch (error) {
-    void abortUpload(project, dataset, upload.id).catch(() => undefined);
-    throw error;
+    const status = (error as { status?: number }).status ?? -1;
+    if (signal.aborted || !isTransient(status)) {
+      void abortUpload(project, dataset, upload.id).catch(() => undefined);
+      throw error;
+    }
+    // the connection is gone: the batches already sent are stored; a new commit of the same
+    // files sends only what is still missing
+    throw new Error(
+      `${messageOf(error)} Commit again to resume: the chunks already sent are kept.`
+    );
   }
 }
 

@@ -116,3 +116,16 @@ export function progressText(
       return trans.__('Publishing the version…');
   }
 }
+
+/** Failures worth sending a batch again for: no answer at all (0), overload (429), 5xx. */
+export function isTransient(status: number): boolean {
+  return status === 0 || status === 429 || status >= 500;
+}
+
+/** Tries of one chunk batch before the commit stops (the upload is then kept for a resume). */
+export const SEND_TRIES = 5;
+
+/** The wait before try ``attempt + 1`` (ms): 0.5 s, doubling, at most 8 s. */
+export function retryDelay(attempt: number): number {
+  return Math.min(8000, 500 * 2 ** attempt);
+}

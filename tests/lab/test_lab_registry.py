@@ -22,7 +22,7 @@ ACTIVITY = ".jp-WorkbenchActivity"
 DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "registry.png"
 # the deliberate refusals, each checked in the page: carol approving her own request (403),
 # bob saving a card that alice changed meanwhile (412)
-EXPECTED = ("/approve 403", "/card 412")
+EXPECTED = ("/approve 403", "/card 412", "/chunks ")  # (the dropped batch: no status)
 
 
 @pytest.fixture
@@ -259,6 +259,17 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         assert dialog.locator("select[name=project]").input_value() == slug
         assert dialog.locator("input[name=dataset]").input_value() == "exports"
         dialog.locator("input[name=message]").fill("scores of May")
+        # the connection drops under the first batch of chunks: the batch is sent again
+        dropped: list[str] = []
+
+        def drop_first(route: Any) -> None:
+            if dropped:
+                route.continue_()
+            else:
+                dropped.append(route.request.url)
+                route.abort("connectionreset")
+
+        bob.route("**/uploads/*/chunks", drop_first)
         dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
         # done: the dataset's view opens on the new version
         dataset = bob.locator(".jp-WorkbenchDataset[data-loaded=true]").filter(
@@ -266,6 +277,7 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         )
         dataset.wait_for()
         dataset.locator("li[data-version='1']", has_text="scores of May").wait_for()
+        assert len(dropped) == 1  # one batch was lost on the way, and the commit went on
         bob.screenshot(path=str(OUTPUT / "lab-commit.png"))
 
     in_chromium(scenario, timeout=300)

@@ -72,3 +72,13 @@ describe('progressText', () => {
     expect(progressText('committing', 1, 1, trans)).toBe('Publishing the version…');
   });
 });
+
+describe('retries of a chunk batch', () => {
+  it('retries what a dropped connection or an overloaded server fails, not refusals', async () => {
+    const { isTransient, retryDelay, SEND_TRIES } = await import('../commitFormat');
+    expect([0, 429, 500, 502, 503].map(isTransient)).toEqual([true, true, true, true, true]);
+    expect([400, 403, 404, 409, 413].map(isTransient)).toEqual([false, false, false, false, false]);
+    expect([0, 1, 2, 3, 4, 10].map(retryDelay)).toEqual([500, 1000, 2000, 4000, 8000, 8000]);
+    expect(SEND_TRIES).toBeGreaterThan(1);
+  });
+});
