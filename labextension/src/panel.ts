@@ -96,8 +96,15 @@ export class WorkbenchPanel extends Widget {
 
   /** Put the cursor in the "New project" form. */
   focusNewProject(): void {
-    // after the command palette (or any dialog that ran the command) has put focus back
-    window.setTimeout(() => this._nameInput.focus(), 50);
+    // after the command palette (or any dialog that ran the command) has put focus back; the
+    // shell may move focus once more while the panel activates: take it back for a moment
+    for (const delay of [50, 250, 600]) {
+      window.setTimeout(() => {
+        if (this.isVisible && document.activeElement !== this._nameInput) {
+          this._nameInput.focus();
+        }
+      }, delay);
+    }
   }
 
   /** Reload the projects (and the selected project's members). */

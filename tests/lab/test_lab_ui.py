@@ -75,9 +75,17 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
     page.screenshot(path=str(OUTPUT / "lab-sidebar.png"))
 
     # the command palette: "Workbench: New Project" puts the cursor in the form
-    page.click("#jp-main-dock-panel")
-    page.keyboard.press("Control+Shift+C")
-    page.fill(".lm-CommandPalette-input", "Workbench: New Project")
+    # (the status bar: a click in the main area could land on a launcher card); the shortcut
+    # may arrive while the lab still settles its layout: press it again, as a user would
+    page.click("#jp-main-statusbar")
+    for _ in range(5):
+        page.keyboard.press("Control+Shift+C")
+        try:
+            page.wait_for_selector(".lm-CommandPalette-input", state="visible", timeout=3000)
+            break
+        except Exception:
+            page.click("#jp-main-statusbar")
+    page.locator(".lm-CommandPalette-input:visible").fill("Workbench: New Project")
     page.keyboard.press("Enter")
     page.wait_for_function(
         "document.activeElement && document.activeElement.getAttribute('name') === 'name'"
@@ -94,6 +102,10 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
     )  # fmt: skip
     assert saved.status_code == 204, saved.text
     page.reload()
+    page.wait_for_selector("#jp-main-dock-panel")
+    # the restored layout may or may not have the Workbench tab open yet: open it, as a user would
+    if page.locator(PANEL).is_hidden():
+        page.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
     page.wait_for_selector(f"{PANEL}[data-loaded=true]")
     selected = page.locator(f"{PANEL} li[aria-selected=true]")
     selected.wait_for()
