@@ -48,14 +48,14 @@ def _create_table(dialect: str) -> str:
     )
 
 
-def _merge(table: str = TABLE) -> str:
+def _merge() -> str:
     """The ON CONFLICT clause folding one new bucket summary into a stored one.
 
     Ties are broken so the result does not depend on insertion order: first/last by
     (step, timestamp, value); the minimum by (value, step, timestamp); the maximum by
     (-value, step, timestamp). A bucket of only NaNs has NULL extremes.
     """
-    old, new = table, "excluded"
+    old, new = TABLE, "excluded"
 
     def pick(prefix: str, better: str, extra: tuple[str, ...] = ()) -> str:
         return ", ".join(
@@ -262,63 +262,73 @@ def suspend_triggers(conn: Any) -> None:
         conn.exec_driver_sql(f"INSERT INTO {TABLE}_skip VALUES (1)")
 
 
+@dataclass
+class _Groups:
+    """Per group (ascending ids): the point count, the first and last point's index (by step,
+    timestamp, stored value) and the lowest and highest number as (step, ts, value) rows
+    (NaN rows for a group of only NaNs; ties go to the earliest step and timestamp)."""
+
+    ids: np.ndarray
+    n: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def _summarise(
+    steps: np.ndarray, stamps: np.ndarray, stored: np.ndarray, nan: np.ndarray, group: np.ndarray
+) -> _Groups:
+    """Summarise points by group, with the rules of the triggers (``_merge``)."""
+    ids, n = np.unique(group, return_counts=True)
+    order = np.lexsort((stored, stamps, steps, group))
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+    extremes = []
+    numbers = np.flatnonzero(~nan)
+    for sign in (1.0, -1.0):
+        out = np.full((len(ids), 3), np.nan)
+        o = numbers[
+            np.lexsort((stamps[numbers], steps[numbers], sign * stored[numbers], group[numbers]))
+        ]
+        if len(o):
+            g = group[o]
+            best = o[np.concatenate([[True], g[1:] != g[:-1]])]
+            rows = np.searchsorted(ids, group[best])
+            out[rows] = np.column_stack([steps[best], stamps[best], stored[best]])
+        extremes.append(out)
+    return _Groups(ids, n, order[starts], order[starts + n - 1], *extremes)
+
+
+def _number(row: np.ndarray) -> tuple[Any, ...]:
+    """An extreme as the table stores it: NULLs for a bucket of only NaNs."""
+    return (None,) * 3 if np.isnan(row[2]) else (int(row[0]), int(row[1]), float(row[2]))
+
+
 def _summaries(run_id: str, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Bucket summaries (rollup rows) of metric rows, both levels."""
-    by_key: dict[str, list[tuple[int, int, float, bool]]] = {}
+    """Rollup rows (in ``_COLUMNS`` order) of metric rows, every level."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        by_key.setdefault(r["key"], []).append((r["step"], r["timestamp"], r["value"], r["is_nan"]))
+        by_key.setdefault(r["key"], []).append(r)
     out: list[tuple[Any, ...]] = []
     for key, points in by_key.items():
-        steps = np.array([p[0] for p in points], dtype=np.int64)
-        stamps = np.array([p[1] for p in points], dtype=np.int64)
-        values = np.array([p[2] for p in points], dtype=np.float64)
-        nans = np.array([p[3] for p in points], dtype=bool)
+        steps = np.array([p["step"] for p in points], dtype=np.int64)
+        stamps = np.array([p["timestamp"] for p in points], dtype=np.int64)
+        stored = np.array([p["value"] for p in points], dtype=np.float64)
+        nan = np.array([p["is_nan"] for p in points], dtype=bool)
+
+        # (step, ts, stored value, is_nan) of each point, as the table stores them
+        stored_points = list(
+            zip(steps.tolist(), stamps.tolist(), stored.tolist(), nan.astype(int).tolist(),
+                strict=True)
+        )  # fmt: skip
         for level, shift in enumerate(SHIFTS):
-            buckets = steps >> shift
-            order = np.lexsort((values, stamps, steps, buckets))
-            b = buckets[order]
-            starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-            ends = np.r_[starts[1:], len(b)] - 1
-            numbers = ~nans
-            lo: dict[int, tuple[int, int, float]] = {}
-            hi: dict[int, tuple[int, int, float]] = {}
-            for extreme, sign in ((lo, 1.0), (hi, -1.0)):
-                idx = np.flatnonzero(numbers)
-                o = idx[np.lexsort((stamps[idx], steps[idx], sign * values[idx], buckets[idx]))]
-                bo = buckets[o]
-                firsts = o[np.r_[True, bo[1:] != bo[:-1]]] if len(o) else o
-                for i in firsts.tolist():
-                    extreme[int(buckets[i])] = (int(steps[i]), int(stamps[i]), float(values[i]))
-            none = (None, None, None)
-            for s_, e_ in zip(starts.tolist(), ends.tolist(), strict=True):
-                f, l_ = int(order[s_]), int(order[e_])
-                bucket = int(b[s_])
+            g = _summarise(steps, stamps, stored, nan, steps >> shift)
+            for j, bucket in enumerate(g.ids.tolist()):
                 out.append(
-                    (
-                        run_id,
-                        key,
-                        level,
-                        bucket,
-                        e_ - s_ + 1,
-                        int(steps[f]),
-                        int(stamps[f]),
-                        float(values[f]),
-                        int(steps[l_]),
-                        int(stamps[l_]),
-                        float(values[l_]),
-                        *lo.get(bucket, none),
-                        *hi.get(bucket, none),
-                        int(nans[f]),
-                        int(nans[l_]),
-                    )
-                )
+                    (run_id, key, level, bucket, int(g.n[j]), *stored_points[g.first[j]],
+                     *stored_points[g.last[j]], *_number(g.lo[j]), *_number(g.hi[j]))
+                )  # fmt: skip
     return out
-
-
-_UPSERT_COLUMNS = (
-    "run_uuid, key, lvl, bucket, n, f_step, f_ts, f_val, l_step, l_ts, l_val, "
-    "lo_step, lo_ts, lo_val, hi_step, hi_ts, hi_val, f_nan, l_nan"
-)
 
 
 def record(conn: Any, run_id: str, rows: list[dict[str, Any]], all_inserted: bool) -> None:
@@ -334,7 +344,7 @@ def record(conn: Any, run_id: str, rows: list[dict[str, Any]], all_inserted: boo
     if summaries:
         marks = ", ".join([p] * 19)
         conn.exec_driver_sql(
-            f"INSERT INTO {TABLE} ({_UPSERT_COLUMNS}) VALUES ({marks}) {_merge()}", summaries
+            f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES ({marks}) {_merge()}", summaries
         )
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT set_config('{SKIP_SETTING}', 'off', true)")
@@ -389,13 +399,17 @@ class Buckets:
     def __len__(self) -> int:
         return len(self.n)
 
+    @staticmethod
+    def empty() -> Buckets:
+        none = np.empty((0, 3))
+        return Buckets(np.empty(0, np.int64), np.empty(0, np.int64), none, none, none, none)
+
 
 def _bucket_rows(cursor: Any, sql: str, args: tuple[Any, ...], shift: int) -> Buckets:
     cursor.execute(sql, args)
     rows = cursor.fetchall()
     if not rows:
-        empty = np.empty((0, 3))
-        return Buckets(np.empty(0, np.int64), np.empty(0, np.int64), empty, empty, empty, empty)
+        return Buckets.empty()
     data = np.array(rows, dtype=np.float64)  # NULL -> nan
     first = data[:, 2:5].copy()
     first[data[:, 5] > 0, 2] = np.nan
@@ -413,25 +427,18 @@ def _bucket_rows(cursor: Any, sql: str, args: tuple[Any, ...], shift: int) -> Bu
 
 def _points_as_buckets(steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> Buckets:
     """Raw points (a partial edge bucket) summarised as one bucket."""
-    empty = np.empty((0, 3))
     if len(values) == 0:
-        return Buckets(np.empty(0, np.int64), np.empty(0, np.int64), empty, empty, empty, empty)
+        return Buckets.empty()
+    nan = np.isnan(values)
+    g = _summarise(steps, stamps, np.where(nan, 0.0, values), nan, np.zeros(len(values)))
     pts = np.column_stack([steps, stamps, values]).astype(np.float64)
-    order = np.lexsort((pts[:, 2], pts[:, 1], pts[:, 0]))
-    first, last = pts[order[0]], pts[order[-1]]
-    numbers = pts[~np.isnan(pts[:, 2])]
-    if len(numbers):
-        lo = numbers[np.lexsort((numbers[:, 1], numbers[:, 0], numbers[:, 2]))[0]]
-        hi = numbers[np.lexsort((numbers[:, 1], numbers[:, 0], -numbers[:, 2]))[0]]
-    else:
-        lo = hi = np.full(3, np.nan)
     return Buckets(
-        start=np.array([int(first[0])]),
-        n=np.array([len(values)]),
-        first=first[None, :],
-        last=last[None, :],
-        lo=lo[None, :],
-        hi=hi[None, :],
+        start=steps[g.first].astype(np.int64),
+        n=g.n,
+        first=pts[g.first],
+        last=pts[g.last],
+        lo=g.lo,
+        hi=g.hi,
     )
 
 
@@ -554,25 +561,19 @@ def _reduce(buckets: Buckets, groups: int) -> Downsampled:
     span = max(s1 - s0 + 1, 1)
     position = np.maximum(buckets.first[:, 0], s0)
     group = np.minimum(((position - s0) * groups // span).astype(np.int64), groups - 1)
-    chosen = [buckets.first[0], buckets.last[-1]]
-    for extreme, sign in ((buckets.lo, 1.0), (buckets.hi, -1.0)):
-        numbers = ~np.isnan(extreme[:, 2])
-        g, pts = group[numbers], extreme[numbers]
-        order = np.lexsort((pts[:, 1], pts[:, 0], sign * pts[:, 2], g))
-        g_sorted = g[order]
-        firsts = np.ones(len(order), dtype=bool)
-        firsts[1:] = g_sorted[1:] != g_sorted[:-1]
-        chosen.extend(pts[order[firsts]])
+    chosen = [buckets.first[:1], buckets.last[-1:]]
+
+    def extremes(pts: np.ndarray) -> _Groups:
+        nan = np.isnan(pts[:, 2])
+        return _summarise(pts[:, 0], pts[:, 1], np.where(nan, 0.0, pts[:, 2]), nan, group)
+
+    lows, highs = extremes(buckets.lo).lo, extremes(buckets.hi).hi
+    chosen += [lows[~np.isnan(lows[:, 2])], highs[~np.isnan(highs[:, 2])]]
     # groups holding only NaN points show their first point (a gap in the chart)
-    has_number = np.zeros(groups, dtype=bool)
-    has_number[group[~np.isnan(buckets.lo[:, 2])]] = True
-    nan_only = ~has_number[group]
+    nan_only = np.isnan(lows[:, 2])
     if nan_only.any():
-        g = group[nan_only]
-        firsts = np.ones(len(g), dtype=bool)
-        firsts[1:] = g[1:] != g[:-1]
-        chosen.extend(buckets.first[nan_only][firsts])
-    pts = np.array(chosen)
+        chosen.append(buckets.first[extremes(buckets.first).first[nan_only]])
+    pts = np.concatenate(chosen)
     # one row per distinct point, ordered by (step, timestamp)
     pts = pts[np.lexsort((pts[:, 2], pts[:, 1], pts[:, 0]))]
     same = np.zeros(len(pts), dtype=bool)
