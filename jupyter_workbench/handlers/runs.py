@@ -612,7 +612,8 @@ class SearchRunsHandler(TrackingHandler):
 
         names = await self.call(visible, write=False)
         if "experiment_ids" in b:
-            names = {i: n for i, n in names.items() if i in set(b["experiment_ids"])}
+            wanted = set(b["experiment_ids"])
+            names = {i: n for i, n in names.items() if i in wanted}
         if not names:
             self.reply({"runs": [], "next_page_token": None})
             return

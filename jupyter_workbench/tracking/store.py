@@ -155,13 +155,15 @@ class TrackingStore:
         with self.engine.begin() as conn:
             if rolled_up and rows:
                 rollups.suspend_triggers(conn)
-            stmt = self.dialect.insert(metrics).on_conflict_do_nothing()
             inserted = 0
-            if self.dialect is postgresql and rows:
-                inserted = conn.exec_driver_sql(_PG_METRIC_INSERT, _columns(rows)).rowcount
-            for start in range(0, len(rows) if self.dialect is sqlite else 0, 1000):
-                # sqlite3's executemany: one prepared statement looped in C
-                inserted += conn.execute(stmt, rows[start : start + 1000]).rowcount
+            if self.dialect is postgresql:
+                if rows:
+                    inserted = conn.exec_driver_sql(_PG_METRIC_INSERT, _columns(rows)).rowcount
+            else:
+                stmt = sqlite.insert(metrics).on_conflict_do_nothing()
+                for start in range(0, len(rows), 1000):
+                    # sqlite3's executemany: one prepared statement looped in C
+                    inserted += conn.execute(stmt, rows[start : start + 1000]).rowcount
             if rolled_up and rows:
                 rollups.record(conn, run_id, rows, all_inserted=inserted == len(rows))
             if best:
