@@ -262,6 +262,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       palette.addItem({ command: CommandIDs.compareRuns, category });
     }
 
+    // models, activity, the launcher card and "Commit to dataset..." (registryPlugin.ts)
+    const configureActivity = activateRegistry({
+      app,
+      panel,
+      trans,
+      icon: workbenchIcon,
+      palette,
+      rendermime,
+      launcher,
+      browser
+    });
+
     if (settingRegistry) {
       settingRegistry
         .load(PLUGIN_ID)
@@ -269,6 +281,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           const apply = () => {
             panel.configure(settings.composite as unknown as IPanelSettings);
             configureCharts(settings.composite as Record<string, unknown>);
+            configureActivity(Number(settings.composite.refreshInterval ?? 60));
           };
           apply();
           settings.changed.connect(apply);
@@ -277,20 +290,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
           console.warn('jupyter-workbench: could not load its settings', reason);
         });
     }
-
-    // models, activity, the launcher card and "Commit to dataset..." (registryPlugin.ts)
-    activateRegistry({
-      app,
-      panel,
-      trans,
-      icon: workbenchIcon,
-      pluginId: PLUGIN_ID,
-      palette,
-      settingRegistry,
-      rendermime,
-      launcher,
-      browser
-    });
   }
 };
 

@@ -8,7 +8,6 @@ import { ICommandPalette, MainAreaWidget, showErrorMessage } from '@jupyterlab/a
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -30,17 +29,16 @@ export interface IRegistryOptions {
   panel: WorkbenchPanel;
   trans: TranslationBundle;
   icon: LabIcon;
-  pluginId: string;
   palette: ICommandPalette | null;
-  settingRegistry: ISettingRegistry | null;
   rendermime: IRenderMimeRegistry | null;
   launcher: ILauncher | null;
   browser: IDefaultFileBrowser | null;
 }
 
-export function activateRegistry(options: IRegistryOptions): void {
-  const { app, panel, trans, icon, palette, settingRegistry, rendermime, launcher, browser } =
-    options;
+/** Registers the registry views and commands; returns what applies the settings' refresh
+ * interval (seconds) to the activity view. */
+export function activateRegistry(options: IRegistryOptions): (refreshSeconds: number) => void {
+  const { app, panel, trans, icon, palette, rendermime, launcher, browser } = options;
   const open = new Map<string, MainAreaWidget>();
   let refreshSeconds = 60;
   let activity: MainAreaWidget<ActivityView> | null = null;
@@ -188,15 +186,8 @@ export function activateRegistry(options: IRegistryOptions): void {
     palette.addItem({ command: RegistryCommandIDs.openActivity, category });
     palette.addItem({ command: RegistryCommandIDs.overview, category });
   }
-  settingRegistry
-    ?.load(options.pluginId)
-    .then(settings => {
-      const apply = () => {
-        refreshSeconds = Number(settings.composite.refreshInterval ?? 60);
-        activity?.content.configure(refreshSeconds);
-      };
-      apply();
-      settings.changed.connect(apply);
-    })
-    .catch(() => undefined);
+  return seconds => {
+    refreshSeconds = seconds;
+    activity?.content.configure(refreshSeconds);
+  };
 }
