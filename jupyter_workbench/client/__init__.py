@@ -280,8 +280,15 @@ class Client:
         slug = self.project_slug(project)
         return list(self.get(f"projects/{quote(slug, safe='')}/experiments")["items"])
 
-    def history(self, run_id: str, key: str, max_points: int = 2000) -> dict[str, Any]:
-        return self.get(f"runs/{run_id}/metrics/{key}/history", max_points=max_points)
+    def history(
+        self, run_id: str, key: str, max_points: int = 2000, *, start_step: int | None = None
+    ) -> dict[str, Any]:
+        """A metric's points, downsampled by the server to at most ``max_points`` (extremes
+        kept); from ``start_step`` on when given."""
+        params: dict[str, Any] = {"max_points": max_points}
+        if start_step is not None:
+            params["start_step"] = start_step
+        return self.get(f"runs/{run_id}/metrics/{key}/history", **params)
 
     def close(self) -> None:
         self.http.close()

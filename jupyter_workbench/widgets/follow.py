@@ -147,8 +147,14 @@ class RunFollower:
             self._poke.clear()
 
     def _fetch_run(self) -> dict[str, Any]:
-        """The run's status and the latest step of each metric (MLflow ``runs/get``)."""
-        url = f"{self.client.mlflow_url(self.project)}/api/2.0/mlflow/runs/get"
-        run = self.client.request("GET", url, params={"run_id": self.run_id})["run"]
-        latest = {m["key"]: int(m.get("step", 0)) for m in run.get("data", {}).get("metrics", [])}
-        return {"status": run["info"]["status"], "latest": latest, "polling": self.mode}
+        return {**run_info(self.client, self.project, self.run_id), "polling": self.mode}
+
+
+def run_info(client: Any, project: str, run_id: str) -> dict[str, Any]:
+    """A run's ``status``, ``run_name`` and the ``latest`` step of each metric (MLflow
+    ``runs/get`` through the proxy)."""
+    url = f"{client.mlflow_url(project)}/api/2.0/mlflow/runs/get"
+    run = client.request("GET", url, params={"run_id": run_id})["run"]
+    latest = {m["key"]: int(m.get("step", 0)) for m in run.get("data", {}).get("metrics", [])}
+    name = str(run["info"].get("run_name") or "")
+    return {"status": run["info"]["status"], "run_name": name, "latest": latest}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets as t
 
 from .base import WorkbenchWidget, esc, esm
-from .follow import TERMINAL, RunFollower
+from .follow import TERMINAL, RunFollower, run_info
 from .svg import ema, line_chart
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,11 +118,9 @@ class LiveMetrics(WorkbenchWidget):
 
     # -- data in ------------------------------------------------------------------------
     def _fetch_info(self) -> dict[str, Any]:
-        url = f"{self.client.mlflow_url(self.project)}/api/2.0/mlflow/runs/get"
-        run = self.client.request("GET", url, params={"run_id": self.run_id})["run"]
-        self.run_name = str(run["info"].get("run_name") or "")
-        latest = {m["key"]: int(m.get("step", 0)) for m in run.get("data", {}).get("metrics", [])}
-        return {"status": run["info"]["status"], "latest": latest}
+        info = run_info(self.client, self.project, self.run_id)
+        self.run_name = info["run_name"]
+        return info
 
     def _set_run(self, info: dict[str, Any]) -> None:
         self.status = str(info["status"])
@@ -139,10 +137,7 @@ class LiveMetrics(WorkbenchWidget):
         return max(steps) if steps else -1
 
     def _load_history(self, key: str, start_step: int | None = None) -> None:
-        params: dict[str, Any] = {"max_points": self.max_points}
-        if start_step is not None:
-            params["start_step"] = start_step
-        found = self.client.get(f"runs/{self.run_id}/metrics/{key}/history", **params)
+        found = self.client.history(self.run_id, key, self.max_points, start_step=start_step)
         with self._lock:
             store = self._data.setdefault(key, {})
             before = len(store)
