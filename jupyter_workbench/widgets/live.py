@@ -196,7 +196,9 @@ class LiveMetrics(WorkbenchWidget):
                     "steps": [s for s, _ in items],
                     "values": [None if v is None or not math.isfinite(v) else v for _, v in items],
                 }
-        self.series = series
+            # sent under the lock: wait() (and so its cell) must not end while the follower
+            # thread is still sending the last points to the view
+            self.series = series
 
     # -- control ------------------------------------------------------------------------
     @property
