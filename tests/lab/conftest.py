@@ -142,3 +142,46 @@ def in_chromium(scenario: Callable[[Any], None], timeout: float = 120) -> None:
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(run).result(timeout=timeout)
+
+
+def run_from_palette(page: Any, label: str, done: str, *, shortcut: bool = False) -> None:
+    """Run the command labelled ``label`` from JupyterLab's command palette, as a user does,
+    until the page-side condition ``done`` (a JavaScript expression) holds.
+
+    JupyterLab's router runs its start-up commands (workspace, URL handlers) for a while after
+    the page looks ready, and the modal palette closes whenever any command runs, so a palette
+    opened early can vanish under the user's typing: like a user, open it again (four tries)."""
+    for attempt in range(4):
+        if shortcut:
+            page.keyboard.press("Control+Shift+C")
+        else:
+            page.click("#jp-menu-panel .lm-MenuBar-item:has-text('View')")
+            page.click(".lm-Menu-item[data-command='apputils:activate-command-palette']")
+        box = page.locator(".lm-CommandPalette-input:visible")
+        try:
+            box.fill(label, timeout=3_000)
+            page.keyboard.press("Enter")
+            page.wait_for_function(done, timeout=5_000)
+            return
+        except Exception:
+            if attempt == 3:
+                raise
+            page.keyboard.press("Escape")
+
+
+def show_sidebar_panel(page: Any, panel: str) -> None:
+    """Show the left-sidebar panel ``panel`` (a CSS id selector), clicking its tab if the
+    restored layout has not opened it (the restorer may collapse the sidebar after a first
+    click while the lab is still starting: try again, four times)."""
+    for attempt in range(4):
+        if page.locator(panel).is_hidden():
+            page.click(f".jp-SideBar [data-id='{panel[1:]}']")
+        try:
+            page.locator(panel).wait_for(state="visible", timeout=3_000)
+            page.wait_for_timeout(300)  # still open once the restorer has had its say?
+            if page.locator(panel).is_visible():
+                return
+        except Exception:
+            if attempt == 3:
+                raise
+    raise AssertionError(f"the sidebar panel {panel} does not stay open")

@@ -16,7 +16,7 @@ import requests
 
 from jupyter_workbench.client import Client
 
-from .conftest import OUTPUT, Lab, in_chromium, start_lab
+from .conftest import OUTPUT, Lab, in_chromium, run_from_palette, start_lab
 from .test_lab_ui import PANEL, console_error
 
 VIEW = ".jp-WorkbenchExperiment"
@@ -251,10 +251,8 @@ def scenario(
         f"document.querySelectorAll('{VIEW} .jp-WorkbenchExperiment-row.jp-mod-selected')"
         ".length === 2"
     )
-    page.keyboard.press("Control+Shift+C")
-    palette = page.locator("#command-palette input")
-    palette.fill("Compare Selected Runs")
-    page.keyboard.press("Enter")
+    opened = f"document.querySelector('{COMPARE}') !== null"
+    run_from_palette(page, "Compare Selected Runs", opened, shortcut=True)
     compare = page.locator(f"{COMPARE}[data-loaded=true]")
     compare.wait_for()
     seed = compare.locator("tr[data-param=seed]")

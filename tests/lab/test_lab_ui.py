@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import OUTPUT, Lab, in_chromium
+from .conftest import OUTPUT, Lab, in_chromium, run_from_palette, show_sidebar_panel
 
 PANEL = "#jupyter-workbench-panel"
 # console errors that are not the workbench's: JupyterLab's LSP client asks a server extension
@@ -76,13 +76,10 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
 
     # the command palette: "Workbench: New Project" puts the cursor in the form
     # opened from the View menu (the keyboard shortcut is covered by the experiments test)
-    page.click("#jp-menu-panel .lm-MenuBar-item:has-text('View')")
-    page.click(".lm-Menu-item[data-command='apputils:activate-command-palette']")
-    page.locator(".lm-CommandPalette-input:visible").fill("Workbench: New Project")
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        "document.activeElement && document.activeElement.getAttribute('name') === 'name'"
-    )
+    run_from_palette(
+        page, "Workbench: New Project",
+        "document.activeElement && document.activeElement.getAttribute('name') === 'name'",
+    )  # fmt: skip
 
     # the "defaultProject" setting picks the project the sidebar selects when it opens
     auth = {"Authorization": f"token {lab.token}"}
@@ -97,8 +94,7 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
     page.reload()
     page.wait_for_selector("#jp-main-dock-panel")
     # the restored layout may or may not have the Workbench tab open yet: open it, as a user would
-    if page.locator(PANEL).is_hidden():
-        page.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
+    show_sidebar_panel(page, PANEL)
     page.wait_for_selector(f"{PANEL}[data-loaded=true]")
     selected = page.locator(f"{PANEL} li[aria-selected=true]")
     selected.wait_for()
