@@ -14,7 +14,7 @@ from pycrdt import Doc, Text
 from sqlalchemy import delete, func, insert, select
 
 from ..db.database import Database
-from ..db.models import DocumentUpdate
+from ..db.models import DocumentUpdate, utcnow
 
 CONTENT = "content"  # the shared Y.Text of every workbench document (ydoc.getText('content'))
 
@@ -55,6 +55,15 @@ class DocumentStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        placeholders = ", ".join([db.param] * 4)
+        self._append_sql = (
+            f"INSERT INTO {DocumentUpdate.__tablename__} (document_id, data, merged, created_at) "
+            f"VALUES ({placeholders})"
+        )
+        # the column's own conversion (SQLite keeps naive UTC text), as a session would bind it
+        self._bind_time = DocumentUpdate.created_at.type.bind_processor(db.engine.dialect) or (
+            lambda value: value
+        )
 
     def load(self, document_id: str) -> list[bytes]:
         with self.db.transaction() as s:
@@ -69,11 +78,9 @@ class DocumentStore:
         """Commit ``updates`` (one transaction); returns once they are durable."""
         if not updates:
             return
-        with self.db.transaction(write=True) as s:
-            s.execute(
-                insert(DocumentUpdate),
-                [{"document_id": document_id, "data": u, "merged": 1} for u in updates],
-            )
+        now = self._bind_time(utcnow())
+        with self.db.raw_write() as cursor:  # on every keystroke: no session
+            cursor.executemany(self._append_sql, [(document_id, u, 1, now) for u in updates])
 
     def usage(self, document_id: str) -> tuple[int, int]:
         """(rows, bytes) a document takes in the store."""

@@ -81,6 +81,37 @@ class Database:
         with maker() as session, session.begin():
             yield session
 
+    @contextmanager
+    def raw_write(self) -> Iterator[Any]:
+        """A DB-API cursor inside one write transaction, committed on success and rolled back
+        on error: for the hot paths where a session's per-call cost shows (a co-editing update
+        is stored before it is relayed: ~0.3 ms through a session, ~0.02 ms so). Statements use
+        the driver's parameter style (``param``)."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if self.is_sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                if self.is_sqlite:
+                    cursor.execute("ROLLBACK")
+                else:
+                    connection.rollback()
+                raise
+            if self.is_sqlite:
+                cursor.execute("COMMIT")
+            else:
+                connection.commit()
+        finally:
+            connection.close()
+
+    @property
+    def param(self) -> str:
+        """The placeholder of one parameter in a raw statement (``?`` or ``%s``)."""
+        return "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+
     # -- migrations ---------------------------------------------------------------------
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
