@@ -10,8 +10,9 @@ every route and method; the access-matrix test derives its expectations from the
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from ..db.models import Project, ProjectMember, Team, TeamMember, User
@@ -115,6 +116,8 @@ SELF_RULES: dict[str, str] = {
     "projects.create": "any signed-in user",
     "teams.create": "any signed-in user",
     "audit.list": "any signed-in user; sees events of projects they administer and their own",
+    "activity.list": "any signed-in user; sees events of the projects they belong to (invitations,"
+    " access requests, secrets and quotas only where they are admins) and their own",
     # rules that depend on the object
     "members.leave": "the member themselves (the owner cannot leave)",
     "invitations.respond": "the invited user only (others who see the project get 403)",
@@ -151,6 +154,15 @@ def require_admin(ctx: Ctx, what: str) -> None:
 
 def team_ids_of(s: Session, user_id: int) -> list[int]:
     return list(s.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)))
+
+
+def member_project_ids(user: User) -> Any:
+    """A subquery of the ids of the projects ``user`` is a member of, directly or by a team."""
+    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
+    return union(
+        select(ProjectMember.project_id).where(ProjectMember.user_id == user.id),
+        select(ProjectMember.project_id).where(ProjectMember.team_id.in_(team_ids)),
+    )
 
 
 def membership_role(s: Session, user: User, project: Project) -> Role:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from ..db.models import AuditEvent, Project, ProjectMember, TeamMember, User
-from .access import is_superuser
+from .access import is_superuser, member_project_ids
 from .context import Ctx
 from .pagination import Page, SortSpec, paginate
 
@@ -60,10 +60,29 @@ def _administered_projects(user: User) -> Select[Any]:
     )
 
 
+# what only a project's admins see of it in the activity feed: people's addresses, requests,
+# secrets and quotas (members see everything else that happens in their projects)
+ADMIN_ONLY_OBJECTS = ("invitation", "access_request", "secret", "quota")
+
+
+def _readable(ctx: Ctx, scope: str) -> ColumnElement[bool] | None:
+    """Which events the caller may read: ``audit`` (the audit trail: all for workbench
+    admins; else the projects they administer and their own actions) or ``activity`` (the
+    feed of their own projects, for everyone alike)."""
+    mine = AuditEvent.actor_id == ctx.user.id
+    administered = AuditEvent.project_id.in_(_administered_projects(ctx.user))
+    if scope == "audit":
+        return None if is_superuser(ctx.user) else or_(administered, mine)
+    member = AuditEvent.project_id.in_(member_project_ids(ctx.user))
+    shared = AuditEvent.object_type.not_in(ADMIN_ONLY_OBJECTS)
+    return or_(and_(member, or_(shared, administered)), mine)
+
+
 def list_events(
     s: Session,
     ctx: Ctx,
     *,
+    scope: str = "audit",
     project_id: int | None = None,
     action: str | None = None,
     actor: str | None = None,
@@ -74,15 +93,11 @@ def list_events(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[AuditEvent]:
-    """Events the caller may read: all for admins; else their projects' (as admin) and their own."""
+    """Events the caller may read in ``scope`` (see ``_readable``), filtered and paged."""
     stmt = select(AuditEvent)
-    if not is_superuser(ctx.user):
-        stmt = stmt.where(
-            or_(
-                AuditEvent.project_id.in_(_administered_projects(ctx.user)),
-                AuditEvent.actor_id == ctx.user.id,
-            )
-        )
+    readable = _readable(ctx, scope)
+    if readable is not None:
+        stmt = stmt.where(readable)
     if project_id is not None:
         stmt = stmt.where(AuditEvent.project_id == project_id)
     if action:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, union
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.locks import lock_name
 from ..db.models import Project, ProjectMember, Team, TeamMember, User, utcnow
 from . import audit
-from .access import Role, require_project, roles_for_projects, team_role
+from .access import Role, member_project_ids, require_project, roles_for_projects, team_role
 from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden
 from .etags import check_etag, etag
@@ -132,21 +132,13 @@ def get(s: Session, ctx: Ctx, slug: str) -> tuple[Project, Role]:
     return require_project(s, ctx, slug, "project.read")
 
 
-def _member_project_ids(user: User) -> Any:
-    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
-    return union(
-        select(ProjectMember.project_id).where(ProjectMember.user_id == user.id),
-        select(ProjectMember.project_id).where(ProjectMember.team_id.in_(team_ids)),
-    )
-
-
 def visible_project_ids(user: User) -> Any:
     """A subquery of the live projects ``user`` can see (members, public, team-visible)."""
     my_teams = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
     return select(Project.id).where(
         Project.deleted_at.is_(None),
         or_(
-            Project.id.in_(_member_project_ids(user)),
+            Project.id.in_(member_project_ids(user)),
             Project.visibility == "public",
             (Project.visibility == "team") & Project.team_id.in_(my_teams),
         ),
@@ -171,7 +163,7 @@ def list_projects(
     stmt = select(Project)
     user = ctx.user
     if scope == "member" or (scope == "all" and not user.is_admin):
-        mine: ColumnElement[bool] = Project.id.in_(_member_project_ids(user))
+        mine: ColumnElement[bool] = Project.id.in_(member_project_ids(user))
         if scope == "all":
             my_teams = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
             mine = or_(

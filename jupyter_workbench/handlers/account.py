@@ -103,26 +103,29 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-class AuditHandler(WorkbenchHandler):
-    @endpoint(
-        action="audit.list",
-        summary="Audit events: of the projects you administer and your own (all, for admins)",
-        response=S.page_of(S.AUDIT_EVENT),
-        query=(
-            Param("project", S.SLUG, "Only this project's events (needs its admin role)."),
-            Param(
-                "action",
-                {"type": "string", "maxLength": 64},
-                "Exact action, or a prefix ending in '*'.",
-            ),
-            Param("actor", {"type": "string", "maxLength": 255}, "Username of the actor."),
-            Param("object_type", {"type": "string", "maxLength": 32}),
-            Param("since", S.TIME, "ISO 8601 time (inclusive)."),
-            Param("until", S.TIME, "ISO 8601 time (exclusive)."),
-            *S.paging(audit.AUDIT_SORTS),
+def _event_filters(project_help: str) -> tuple[Param, ...]:
+    return (
+        Param("project", S.SLUG, project_help),
+        Param(
+            "action",
+            {"type": "string", "maxLength": 64},
+            "Exact action, or a prefix ending in '*'.",
         ),
+        Param("actor", {"type": "string", "maxLength": 255}, "Username of the actor."),
+        Param("object_type", {"type": "string", "maxLength": 32}),
+        Param("since", S.TIME, "ISO 8601 time (inclusive)."),
+        Param("until", S.TIME, "ISO 8601 time (exclusive)."),
+        *S.paging(audit.AUDIT_SORTS),
     )
-    async def get(self) -> None:
+
+
+class _EventsHandler(WorkbenchHandler):
+    """A page of audit events in ``scope``; ``?project=`` needs ``project_action`` on it."""
+
+    scope = "audit"
+    project_action = "audit.read"
+
+    async def events(self) -> None:
         q = self.query
         since = parse_time(q["since"], "since") if "since" in q else None
         until = parse_time(q["until"], "until") if "until" in q else None
@@ -130,10 +133,11 @@ class AuditHandler(WorkbenchHandler):
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             project_id = None
             if "project" in q:
-                project_id = require_project(s, ctx, q["project"], "audit.read")[0].id
+                project_id = require_project(s, ctx, q["project"], self.project_action)[0].id
             page = audit.list_events(
                 s,
                 ctx,
+                scope=self.scope,
                 project_id=project_id,
                 action=q.get("action"),
                 actor=q.get("actor"),
@@ -147,3 +151,28 @@ class AuditHandler(WorkbenchHandler):
             return {"items": [event_json(e) for e in page.items], "next_cursor": page.next_cursor}
 
         self.reply(await self.call(work))
+
+
+class AuditHandler(_EventsHandler):
+    @endpoint(
+        action="audit.list",
+        summary="Audit events: of the projects you administer and your own (all, for admins)",
+        response=S.page_of(S.AUDIT_EVENT),
+        query=_event_filters("Only this project's events (needs its admin role)."),
+    )
+    async def get(self) -> None:
+        await self.events()
+
+
+class ActivityHandler(_EventsHandler):
+    scope = "activity"
+    project_action = "project.read"
+
+    @endpoint(
+        action="activity.list",
+        summary="Activity feed: what happens in the projects you belong to, and your own actions",
+        response=S.page_of(S.AUDIT_EVENT),
+        query=_event_filters("Only this project's events."),
+    )
+    async def get(self) -> None:
+        await self.events()

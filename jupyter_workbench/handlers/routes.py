@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .account import AuditHandler, MeHandler, MyInvitationsHandler, UsersHandler
+from .account import ActivityHandler, AuditHandler, MeHandler, MyInvitationsHandler, UsersHandler
 from .admin import PeopleHandler, ReconcileHandler, SignupHandler, SignupsHandler
 from .base import Endpoint, NotFoundHandler, WorkbenchHandler
 from .datasets import (
@@ -219,6 +219,7 @@ ROUTES: list[Route] = [
     Route("/teams/{name}/members", TeamMembersHandler),
     Route("/teams/{name}/members/{username}", TeamMemberHandler),
     Route("/audit", AuditHandler),
+    Route("/activity", ActivityHandler),
     Route("/me/secrets", SecretsHandler),
     Route("/me/secrets/{secret}", SecretHandler),
     Route("/me/usage", MyUsageHandler),

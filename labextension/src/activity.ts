@@ -1,5 +1,6 @@
 /**
- * Recent activity in the main area: the audit events of the user's projects (who, what, when),
+ * Recent activity in the main area: what happens in the user's projects (the activity feed:
+ * audit events of every project they belong to, and their own actions; who, what, when),
  * each with a link to its object where the lab has a view for it; refreshed on the settings'
  * interval while visible, and on demand.
  */
@@ -113,7 +114,7 @@ export class ActivityView extends Widget {
       h(
         'p',
         { class: 'jp-WorkbenchActivity-scope' },
-        trans.__('Your own actions, and everything in the projects you administer.')
+        trans.__('What happens in the projects you belong to, and your own actions.')
       ),
       this._error,
       this._empty,
@@ -135,7 +136,7 @@ export class ActivityView extends Widget {
     }
     try {
       const page = await requestAPI<{ items: IAuditEvent[]; next_cursor: string | null }>(
-        `audit?${query.join('&')}`
+        `activity?${query.join('&')}`
       );
       if (action !== this._filter.value) {
         return;

@@ -286,6 +286,33 @@ def test_workbench_admins_see_everything(history, call, audit_log):
     assert len(visible(call, ident("root", is_admin=True))) == len(audit_log())
 
 
+def feed(call, user, **kw):
+    """(actor, action, project slug) of the user's activity feed, oldest first."""
+    return visible(call, user, scope="activity", **kw)
+
+
+def test_the_activity_feed_shows_everything_in_the_users_projects(history, call):
+    a, d = history
+    call("frank", lambda s, ctx: None)
+    call("alice", lambda s, ctx: invitations.create(s, ctx, a, username="frank"))
+    # carol: viewer of 'a', editor of 'd': both projects' events, and her own team
+    assert feed(call, "carol") == [
+        ("alice", "project.create", a),
+        ("alice", "member.add", a),
+        ("alice", "member.add", a),
+        ("dave", "project.create", d),
+        ("dave", "member.add", d),
+        ("carol", "model_config.create", d),
+        ("carol", "team.create", None),
+    ]  # ... but not the invitation of frank to 'a': only its admins see people's invitations
+    assert ("alice", "invitation.create", a) in feed(call, "bob")  # an admin of 'a'
+    assert feed(call, "erin") == []  # no project, nothing done
+    # a workbench admin's feed is their projects, not the whole audit trail
+    assert feed(call, ident("root", is_admin=True)) == []
+    call("alice", lambda s, ctx: members.remove(s, ctx, a, "carol"))
+    assert {x[2] for x in feed(call, "carol")} == {d, None}  # removed: 'a' is gone from it
+
+
 def test_event_filters(history, call):
     a, d = history
     root = ident("root", is_admin=True)

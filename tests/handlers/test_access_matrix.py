@@ -99,6 +99,7 @@ def expected_status(
         "teams.create",
         "user.read",
         "audit.list",
+        "activity.list",
         "datasets.search",
         "lineage.read",
         "runs.search",

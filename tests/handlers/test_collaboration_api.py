@@ -207,3 +207,26 @@ async def test_audit_trail(api) -> None:
     assert [e["object_id"] for e in member_events] == ["bob"]
     r = await alice.get("audit", params={"since": "yesterday"})
     assert r.status == 400 and "since" in r.json["message"]
+
+
+async def test_activity_feed(api) -> None:
+    alice, bob, carol = api("alice"), api("bob"), api("carol")
+    await _setup(api, "bob")
+    await carol.get("me")
+    await alice.post("projects", {"name": "Feed"})
+    await alice.post("projects/feed/members", {"user": "bob", "role": "viewer"})
+    await alice.post("projects/feed/invitations", {"username": "carol", "role": "viewer"})
+    # bob, a viewer, sees what happens in the project (the audit trail stays closed to him)...
+    events = (await bob.get("activity", params={"sort": "time"})).json["items"]
+    assert [(e["actor"], e["action"]) for e in events] == [
+        ("alice", "project.create"),
+        ("alice", "member.add"),
+    ]  # ... but not who else was invited: that is for the project's admins
+    assert "invitation.create" in [e["action"] for e in (await alice.get("activity")).json["items"]]
+    r = await bob.get("activity", params={"project": "feed", "action": "member.*"})
+    assert [e["object_id"] for e in r.json["items"]] == ["bob"]
+    # carol is not a member yet: the project's feed is not hers to read
+    assert (await carol.get("activity")).json["items"] == []
+    assert (await carol.get("activity", params={"project": "feed"})).status == 404
+    r = await bob.get("activity", params={"limit": "0"})
+    assert r.status == 400 and "limit" in r.json["message"]

@@ -243,6 +243,10 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         activity.locator("ol[data-action='model.*']").wait_for()
         approved.wait_for()
         carol.screenshot(path=str(OUTPUT / "lab-activity.png"))
+        # bob only edits the project: his activity shows carol's decisions all the same
+        bob.click(f"{PANEL} .jp-WorkbenchPanel-activity")
+        decided = bob.locator(f"{ACTIVITY}[data-loaded=true] li[data-action^='model.promotion_']")
+        decided.filter(has_text="carol").first.wait_for()
         approved.locator("button").click()
         carol.wait_for_selector(
             ".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", state="attached"
