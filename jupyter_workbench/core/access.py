@@ -116,6 +116,8 @@ SELF_RULES: dict[str, str] = {
     "projects.create": "any signed-in user",
     "teams.create": "any signed-in user",
     "audit.list": "any signed-in user; sees events of projects they administer and their own",
+    "notifications.own": "any signed-in user (what waits for them: invitations to answer, and"
+    " access and promotion requests to decide in the projects they administer)",
     "activity.list": "any signed-in user; sees events of the projects they belong to (invitations,"
     " access requests, secrets and quotas only where they are admins) and their own",
     # rules that depend on the object
@@ -162,6 +164,15 @@ def member_project_ids(user: User) -> Any:
     return union(
         select(ProjectMember.project_id).where(ProjectMember.user_id == user.id),
         select(ProjectMember.project_id).where(ProjectMember.team_id.in_(team_ids)),
+    )
+
+
+def administered_project_ids(user: User) -> Any:
+    """A subquery of the ids of the projects ``user`` is an admin or owner of (or by a team)."""
+    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
+    return select(ProjectMember.project_id).where(
+        ProjectMember.role.in_(("admin", "owner")),
+        (ProjectMember.user_id == user.id) | ProjectMember.team_id.in_(team_ids),
     )
 
 

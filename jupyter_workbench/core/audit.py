@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from ..db.models import AuditEvent, Project, ProjectMember, TeamMember, User
-from .access import is_superuser, member_project_ids
+from ..db.models import AuditEvent, Project
+from .access import administered_project_ids, is_superuser, member_project_ids
 from .context import Ctx
 from .pagination import Page, SortSpec, paginate
 
@@ -52,14 +52,6 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 AUDIT_SORTS = SortSpec({"time": AuditEvent.id}, id_column=AuditEvent.id, default="-time")
 
 
-def _administered_projects(user: User) -> Select[Any]:
-    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
-    return select(ProjectMember.project_id).where(
-        ProjectMember.role.in_(("admin", "owner")),
-        (ProjectMember.user_id == user.id) | ProjectMember.team_id.in_(team_ids),
-    )
-
-
 # what only a project's admins see of it in the activity feed: people's addresses, requests,
 # secrets and quotas (members see everything else that happens in their projects)
 ADMIN_ONLY_OBJECTS = ("invitation", "access_request", "secret", "quota")
@@ -70,7 +62,7 @@ def _readable(ctx: Ctx, scope: str) -> ColumnElement[bool] | None:
     admins; else the projects they administer and their own actions) or ``activity`` (the
     feed of their own projects, for everyone alike)."""
     mine = AuditEvent.actor_id == ctx.user.id
-    administered = AuditEvent.project_id.in_(_administered_projects(ctx.user))
+    administered = AuditEvent.project_id.in_(administered_project_ids(ctx.user))
     if scope == "audit":
         return None if is_superuser(ctx.user) else or_(administered, mine)
     member = AuditEvent.project_id.in_(member_project_ids(ctx.user))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..core import audit, invitations, users
+from ..core import audit, invitations, notifications, users
 from ..core.access import require_project
 from ..core.context import Ctx
 from ..core.validation import parse_time
@@ -51,6 +51,20 @@ class MyInvitationsHandler(WorkbenchHandler):
             }
 
         self.reply(await self.call(work, write=True))
+
+
+class NotificationsHandler(WorkbenchHandler):
+    @endpoint(
+        action="notifications.own",
+        summary="What waits for you: invitations to answer, access and promotion requests to "
+        "decide in the projects you administer (newest first, at most 100 of each kind)",
+        response=S.obj({"items": {"type": "array", "items": S.NOTIFICATION}}, ("items",)),
+    )
+    async def get(self) -> None:
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            return {"items": notifications.pending(s, ctx)}
+
+        self.reply(await self.call(work, write=True))  # (stale invitations expire on the way)
 
 
 class UsersHandler(WorkbenchHandler):

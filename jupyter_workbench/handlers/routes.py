@@ -6,7 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .account import ActivityHandler, AuditHandler, MeHandler, MyInvitationsHandler, UsersHandler
+from .account import (
+    ActivityHandler,
+    AuditHandler,
+    MeHandler,
+    MyInvitationsHandler,
+    NotificationsHandler,
+    UsersHandler,
+)
 from .admin import PeopleHandler, ReconcileHandler, SignupHandler, SignupsHandler
 from .base import Endpoint, NotFoundHandler, WorkbenchHandler
 from .datasets import (
@@ -142,6 +149,7 @@ M = f"{P}/models/{{name}}"
 ROUTES: list[Route] = [
     Route("/me", MeHandler),
     Route("/me/invitations", MyInvitationsHandler),
+    Route("/me/notifications", NotificationsHandler),
     Route("/users", UsersHandler),
     Route("/projects", ProjectsHandler),
     Route(P, ProjectHandler),

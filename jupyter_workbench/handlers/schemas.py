@@ -191,6 +191,23 @@ INVITATION = obj(
     },
     ("id", "username", "role", "status", "expires_at"),
 )
+NOTIFICATION = obj(
+    {
+        "kind": {"type": "string", "enum": ["invitation", "access_request", "promotion"]},
+        "id": {"type": "integer", "description": "The invitation's or request's id."},
+        "project": {"type": "string"},
+        "project_name": {"type": "string"},
+        "by": {"type": ["string", "null"], "description": "Who invited or asked."},
+        "message": {"type": "string"},
+        "role": ROLE,
+        "expires_at": TIME,
+        "model": {"type": "string"},
+        "version": {"type": "string"},
+        "alias": {"type": "string"},
+        "created_at": TIME,
+    },
+    ("kind", "id", "project", "project_name", "by", "message", "created_at"),
+)
 INVITATION_CREATE = obj({"username": USERNAME, "role": ROLE, "message": MESSAGE}, ("username",))
 REQUEST_STATUS = {"type": "string", "enum": ["pending", "approved", "denied", "withdrawn"]}
 ACCESS_REQUEST = obj(

@@ -8,8 +8,15 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { messageOf, requestAPI } from './api';
-import { IAuditEvent } from './registryApi';
-import { ACTIVITY_FILTERS, describeEvent, EventLink, eventLink, timeAgo } from './registryFormat';
+import { answerNotification, IAuditEvent, INotification, listNotifications } from './registryApi';
+import {
+  ACTIVITY_FILTERS,
+  describeEvent,
+  describeNotification,
+  EventLink,
+  eventLink,
+  timeAgo
+} from './registryFormat';
 
 type Attrs = Record<string, string>;
 
@@ -51,9 +58,9 @@ export class ActivityView extends Widget {
     }
   }
 
-  /** Load the newest events again. */
+  /** Load what waits for the user and the newest events again. */
   async refresh(): Promise<void> {
-    await this._load(false);
+    await Promise.all([this._loadWaiting(), this._load(false)]);
   }
 
   dispose(): void {
@@ -104,6 +111,17 @@ export class ActivityView extends Widget {
     this._more.hidden = true;
     this._more.addEventListener('click', () => void this._load(true));
     this._updated = h('span', { class: 'jp-WorkbenchPanel-role', 'aria-live': 'polite' });
+    this._waitingList = h('ul', { class: 'jp-WorkbenchActivity-waitingList' });
+    this._waitingError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
+    this._waitingError.hidden = true;
+    this._waiting = h(
+      'section',
+      { class: 'jp-WorkbenchActivity-waiting', 'aria-label': trans.__('Waiting for you') },
+      h('h3', {}, trans.__('Waiting for you')),
+      this._waitingError,
+      this._waitingList
+    );
+    this._waiting.hidden = true;
     this.node.append(
       h(
         'header',
@@ -116,6 +134,7 @@ export class ActivityView extends Widget {
         { class: 'jp-WorkbenchActivity-scope' },
         trans.__('What happens in the projects you belong to, and your own actions.')
       ),
+      this._waiting,
       this._error,
       this._empty,
       this._list,
@@ -160,6 +179,72 @@ export class ActivityView extends Widget {
       this.node.setAttribute('aria-busy', 'false');
       this.node.dataset.loaded = 'true';
     }
+  }
+
+  private async _loadWaiting(): Promise<void> {
+    this._waitingError.hidden = true;
+    try {
+      const items = await listNotifications();
+      const now = Date.now();
+      this._waitingList.replaceChildren(...items.map(n => this._waitingItem(n, now)));
+      this._waiting.hidden = items.length === 0;
+      this._waiting.dataset.count = String(items.length);
+    } catch (error) {
+      this._waitingError.textContent = messageOf(error);
+      this._waitingError.hidden = false;
+      this._waiting.hidden = false;
+    }
+  }
+
+  /** One notification: what it is, and the buttons that answer it. */
+  private _waitingItem(n: INotification, now: number): HTMLElement {
+    const trans = this._trans;
+    const what = describeNotification(n, trans);
+    const buttons: HTMLElement[] = [];
+    const answer = (label: string, value: 'accept' | 'decline' | 'approve' | 'deny') => {
+      const button = h(
+        'button',
+        { class: 'jp-mod-styled', type: 'button', 'aria-label': `${label}: ${what}` },
+        label
+      ) as HTMLButtonElement;
+      button.addEventListener('click', async () => {
+        buttons.forEach(b => ((b as HTMLButtonElement).disabled = true));
+        this._waitingError.hidden = true;
+        try {
+          await answerNotification(n, value);
+          await this.refresh();
+        } catch (error) {
+          this._waitingError.textContent = messageOf(error);
+          this._waitingError.hidden = false;
+          buttons.forEach(b => ((b as HTMLButtonElement).disabled = false));
+        }
+      });
+      buttons.push(button);
+    };
+    if (n.kind === 'invitation') {
+      answer(trans.__('Accept'), 'accept');
+      answer(trans.__('Decline'), 'decline');
+    } else if (n.kind === 'access_request') {
+      answer(trans.__('Approve'), 'approve');
+      answer(trans.__('Deny'), 'deny');
+    } else if (n.model) {
+      const open = h('button', { class: 'jp-mod-styled', type: 'button' }, trans.__('Open model'));
+      const link: EventLink = { kind: 'model', project: n.project, name: n.model };
+      open.addEventListener('click', () => this._open(link));
+      buttons.push(open);
+    }
+    return h(
+      'li',
+      { class: 'jp-WorkbenchActivity-notification', 'data-kind': n.kind, 'data-id': String(n.id) },
+      h('span', { class: 'jp-WorkbenchActivity-what' }, what),
+      n.message ? h('q', { class: 'jp-WorkbenchActivity-message' }, n.message) : h('span', {}),
+      h(
+        'time',
+        { class: 'jp-WorkbenchPanel-role', datetime: n.created_at },
+        timeAgo(n.created_at, now, trans)
+      ),
+      h('span', { class: 'jp-WorkbenchActivity-answers' }, ...buttons)
+    );
   }
 
   private _item(event: IAuditEvent, now: number): HTMLElement {
@@ -210,4 +295,7 @@ export class ActivityView extends Widget {
   private _list!: HTMLElement;
   private _more!: HTMLElement;
   private _updated!: HTMLElement;
+  private _waiting!: HTMLElement;
+  private _waitingList!: HTMLElement;
+  private _waitingError!: HTMLElement;
 }

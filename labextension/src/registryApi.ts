@@ -79,6 +79,36 @@ export interface IAuditEvent {
   summary: Record<string, unknown>;
 }
 
+/** Something waiting for the user (GET me/notifications). */
+export interface INotification {
+  kind: 'invitation' | 'access_request' | 'promotion';
+  id: number;
+  project: string;
+  project_name: string;
+  by: string | null;
+  message: string;
+  created_at: string;
+  role?: string;
+  model?: string;
+  version?: string;
+  alias?: string;
+}
+
+export async function listNotifications(): Promise<INotification[]> {
+  return (await requestAPI<{ items: INotification[] }>('me/notifications')).items;
+}
+
+/** Answer a notification: accept/decline an invitation, approve/deny an access request. */
+export async function answerNotification(
+  n: INotification,
+  answer: 'accept' | 'decline' | 'approve' | 'deny'
+): Promise<void> {
+  const kind = n.kind === 'invitation' ? 'invitations' : 'access-requests';
+  await requestAPI(`projects/${encodeURIComponent(n.project)}/${kind}/${n.id}/${answer}`, {
+    method: 'POST'
+  });
+}
+
 function modelPath(slug: string, name: string): string {
   return `projects/${encodeURIComponent(slug)}/models/${encodeURIComponent(name)}`;
 }

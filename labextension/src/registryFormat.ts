@@ -2,7 +2,7 @@
  * Pure logic of the registry and activity views (no DOM, no JupyterLab imports: unit-tested as
  * is): who may do what, aliases per version, card fields, and audit events as sentences and links.
  */
-import type { IAuditEvent, IModelVersion } from './registryApi';
+import type { IAuditEvent, IModelVersion, INotification } from './registryApi';
 
 /** The part of a translation bundle these helpers use (`trans.__` with %1, %2 ... arguments). */
 export interface ITrans {
@@ -225,3 +225,25 @@ export const ACTIVITY_FILTERS: { value: string; label: string }[] = [
   { value: 'member.*', label: 'Members' },
   { value: 'document.*', label: 'Documents' }
 ];
+
+/** What waits for the user, as a sentence: "alice invited you to Churn as editor". */
+export function describeNotification(n: INotification, trans: ITrans): string {
+  const who = n.by ?? trans.__('someone');
+  switch (n.kind) {
+    case 'invitation':
+      return trans.__('%1 invited you to %2 as %3', who, n.project_name, str(n.role));
+    case 'access_request':
+      return trans.__('%1 asks for the %2 role on %3', who, str(n.role), n.project_name);
+    case 'promotion':
+      return trans.__(
+        '%1 asks to promote %2 v%3 to %4 in %5',
+        who,
+        str(n.model),
+        str(n.version),
+        str(n.alias),
+        n.project_name
+      );
+    default:
+      return '';
+  }
+}

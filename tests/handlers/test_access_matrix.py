@@ -100,6 +100,7 @@ def expected_status(
         "user.read",
         "audit.list",
         "activity.list",
+        "notifications.own",
         "datasets.search",
         "lineage.read",
         "runs.search",

@@ -230,3 +230,33 @@ async def test_activity_feed(api) -> None:
     assert (await carol.get("activity", params={"project": "feed"})).status == 404
     r = await bob.get("activity", params={"limit": "0"})
     assert r.status == 400 and "limit" in r.json["message"]
+
+
+async def test_notifications_are_what_waits_for_each_user(api) -> None:
+    alice, bob, carol, dave = api("alice"), api("bob"), api("carol"), api("dave")
+    for user in (bob, carol, dave):
+        await user.get("me")
+    await alice.post("projects", {"name": "Notify", "visibility": "public"})
+    await alice.post("projects/notify/members", {"user": "bob", "role": "admin"})
+    invited = await alice.post(
+        "projects/notify/invitations", {"username": "carol", "role": "editor", "message": "join"}
+    )
+    asked = await dave.post("projects/notify/access-requests", {"role": "editor", "message": "pls"})
+    assert invited.status == 201 and asked.status == 201
+    (note,) = (await carol.get("me/notifications")).json["items"]
+    assert note["kind"] == "invitation" and note["id"] == invited.json["id"]
+    assert (note["project"], note["by"], note["role"], note["message"]) == (
+        "notify", "alice", "editor", "join",
+    )  # fmt: skip
+    for admin in (alice, bob):  # both admins may decide dave's request
+        items = (await admin.get("me/notifications")).json["items"]
+        assert [(n["kind"], n["by"], n["role"]) for n in items] == [
+            ("access_request", "dave", "editor")
+        ]
+    assert (await dave.get("me/notifications")).json["items"] == []
+    # answered: gone, for whoever had it
+    assert (await carol.post(f"projects/notify/invitations/{note['id']}/accept")).status == 200
+    assert (await carol.get("me/notifications")).json["items"] == []
+    r = await bob.post(f"projects/notify/access-requests/{asked.json['id']}/approve")
+    assert r.status == 200
+    assert (await alice.get("me/notifications")).json["items"] == []

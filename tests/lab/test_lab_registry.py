@@ -179,9 +179,23 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         bob.click(".lm-DockPanel-tabBar [data-id='jp-workbench-model-churn/churn-clf']")
         view.wait_for(state="visible")
 
-        # carol, an admin, in another browser: approves; the alias is on the version
+        # carol, an admin, in another browser: the request waits for her in her activity
         carol = open_lab(chromium, lab, "carol", errors)
-        cview = open_model(carol)
+        if not carol.locator(PANEL).is_visible():
+            carol.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
+        carol.wait_for_selector(f"{PANEL}[data-loaded=true]")
+        carol.click(f"{PANEL} .jp-WorkbenchPanel-activity")
+        waiting = carol.locator(
+            f"{ACTIVITY} li.jp-WorkbenchActivity-notification[data-kind=promotion]"
+        )
+        waiting.wait_for()
+        assert "bob asks to promote churn-clf v1 to production in Churn" in waiting.inner_text()
+        assert "AUC 0.91" in waiting.inner_text()
+        carol.screenshot(path=str(OUTPUT / "lab-activity-waiting.png"))
+        # "Open model" takes her to it; she approves; the alias is on the version
+        waiting.get_by_role("button", name="Open model").click()
+        cview = carol.locator(f"{MODEL}[data-loaded=true]")
+        cview.wait_for()
         cpending = cview.locator(".jp-WorkbenchModel-promotion[data-request]")
         cpending.wait_for()
         cpending.get_by_role("button", name="Approve v1 as production").click()
@@ -218,10 +232,12 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         bob.click(f"{PANEL} .jp-WorkbenchPanel-refresh")
         bob.locator(f"{PANEL} li[data-model=churn-clf]", has_text="production: v1").wait_for()
 
-        # activity: carol (the project's admin) sees bob's request and her approval
+        # activity: carol (the project's admin) sees bob's request and her approval; nothing
+        # waits for her any more
         carol.click(f"{PANEL} .jp-WorkbenchPanel-activity")
         activity = carol.locator(f"{ACTIVITY}[data-loaded=true]")
         activity.wait_for()
+        activity.locator(".jp-WorkbenchActivity-waiting").wait_for(state="hidden")
         asked = activity.locator(
             "li[data-action='model.promotion_request']", has_text="v1 to production"
         )

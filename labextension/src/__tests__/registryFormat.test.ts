@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import type { IAuditEvent, IModelVersion } from '../registryApi';
+import type { IAuditEvent, IModelVersion, INotification } from '../registryApi';
 import {
   aliasesByVersion,
   canDecide,
   canRequest,
   cardFields,
   describeEvent,
+  describeNotification,
   eventLink,
   fieldLabel,
   fieldText,
@@ -143,5 +144,26 @@ describe('events', () => {
     expect(timeAgo('2026-11-26T09:00:00Z', now, trans)).toBe('3 h ago');
     expect(timeAgo('2026-11-24T12:00:00Z', now, trans)).toBe('2 d ago');
     expect(timeAgo('2026-10-01T12:00:00Z', now, trans)).toBe('2026-10-01');
+  });
+});
+
+describe('describeNotification', () => {
+  const base = { id: 1, project: 'churn', project_name: 'Churn', message: '', created_at: '' };
+  it('says who asks what, in which project', () => {
+    const invitation: INotification = { ...base, kind: 'invitation', by: 'alice', role: 'editor' };
+    expect(describeNotification(invitation, trans)).toBe('alice invited you to Churn as editor');
+    const request: INotification = { ...base, kind: 'access_request', by: 'dave', role: 'viewer' };
+    expect(describeNotification(request, trans)).toBe('dave asks for the viewer role on Churn');
+    const promotion: INotification = {
+      ...base,
+      kind: 'promotion',
+      by: null,
+      model: 'clf',
+      version: '3',
+      alias: 'production'
+    };
+    expect(describeNotification(promotion, trans)).toBe(
+      'someone asks to promote clf v3 to production in Churn'
+    );
   });
 });
