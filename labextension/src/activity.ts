@@ -32,10 +32,15 @@ function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTML
 const PAGE = 50;
 
 export class ActivityView extends Widget {
-  constructor(trans: TranslationBundle, open: (link: EventLink) => void = () => undefined) {
+  constructor(
+    trans: TranslationBundle,
+    open: (link: EventLink) => void = () => undefined,
+    onAnswered: () => void = () => undefined
+  ) {
     super();
     this._trans = trans;
     this._open = open;
+    this._onAnswered = onAnswered;
     this.id = 'jp-workbench-activity';
     this.addClass('jp-WorkbenchActivity');
     this.title.label = trans.__('Activity');
@@ -212,6 +217,7 @@ export class ActivityView extends Widget {
         this._waitingError.hidden = true;
         try {
           await answerNotification(n, value);
+          this._onAnswered();
           await this.refresh();
         } catch (error) {
           this._waitingError.textContent = messageOf(error);
@@ -287,6 +293,7 @@ export class ActivityView extends Widget {
 
   private _trans: TranslationBundle;
   private _open: (link: EventLink) => void;
+  private _onAnswered: () => void;
   private _timer: number | undefined;
   private _cursor: string | null = null;
   private _filter!: HTMLSelectElement;

@@ -13,6 +13,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import type { ActivityView } from './activity';
 import { isCommittable } from './commitFormat';
+import { NotificationFeed } from './notify';
 import { WorkbenchPanel } from './panel';
 import { EventLink } from './registryFormat';
 import { ModelsSection } from './registrySection';
@@ -42,6 +43,10 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
   const open = new Map<string, MainAreaWidget>();
   let refreshSeconds = 60;
   let activity: MainAreaWidget<ActivityView> | null = null;
+
+  // what waits for the user, in JupyterLab's notification centre, on the activity's interval
+  const feed = new NotificationFeed(trans, () => void openActivity());
+  void app.restored.then(() => feed.poll());
 
   const show = (key: string, widget: MainAreaWidget): void => {
     widget.title.icon = icon;
@@ -101,7 +106,7 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
     }
     try {
       const { ActivityView } = await import('./activity');
-      const view = new ActivityView(trans, openLink);
+      const view = new ActivityView(trans, openLink, () => void feed.poll());
       view.configure(refreshSeconds);
       const widget = new MainAreaWidget({ content: view });
       widget.id = 'jp-workbench-activity';
@@ -189,5 +194,6 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
   return seconds => {
     refreshSeconds = seconds;
     activity?.content.configure(refreshSeconds);
+    feed.configure(refreshSeconds);
   };
 }

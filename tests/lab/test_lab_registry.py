@@ -184,7 +184,14 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         if not carol.locator(PANEL).is_visible():
             carol.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
         carol.wait_for_selector(f"{PANEL}[data-loaded=true]")
-        carol.click(f"{PANEL} .jp-WorkbenchPanel-activity")
+        # ... and in JupyterLab's notification centre, whose "Show" opens the activity
+        carol.click(".jp-Notification-Status")
+        center = carol.locator(".jp-Notification-Center")
+        note = center.locator(".jp-Notification-List-Item", has_text="bob asks to promote")
+        note.wait_for()
+        note.get_by_role("button", name="Show").click()
+        carol.click(".jp-Notification-Status")  # closes the centre
+        center.wait_for(state="hidden")
         waiting = carol.locator(
             f"{ACTIVITY} li.jp-WorkbenchActivity-notification[data-kind=promotion]"
         )
