@@ -47,7 +47,12 @@ def lab(tmp_path: Path, mlflow_config: dict[str, str]) -> Iterator[Lab]:
 
 
 @pytest.mark.slow
-def test_live_metrics_draws_points_while_the_run_trains(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("frontend", ["lab/tree", "notebooks"], ids=["jupyterlab", "notebook7"])
+def test_live_metrics_draws_points_while_the_run_trains(
+    lab: Lab, tmp_path: Path, frontend: str
+) -> None:
+    """In JupyterLab, and in Notebook 7 (``/notebooks/``, where the workbench's lab extension
+    loads without its sidebar: nothing of it may fail there either)."""
     auth = {"Authorization": f"token {lab.token}"}
     news = requests.put(
         f"{lab.url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
@@ -67,8 +72,9 @@ def test_live_metrics_draws_points_while_the_run_trains(lab: Lab, tmp_path: Path
     nbformat.write(nb, tmp_path / "notebooks" / "live.ipynb")
     errors: list[str] = []
     seen: list[str] = []
-    in_chromium(lambda chromium: scenario(chromium, lab, errors, seen))
-    assert not errors, errors
+    in_chromium(lambda chromium: scenario(chromium, lab, frontend, errors, seen))
+    ours = [e for e in errors if not (frontend == "notebooks" and upstream_notebook7_error(e))]
+    assert not ours, "\n".join(ours)
     # while the second cell logged, the chart showed a running run with some of its points
     counts = [
         int(m[1]) for text in seen if "RUNNING" in text and (m := re.search(r"(\d+) points", text))
@@ -77,14 +83,31 @@ def test_live_metrics_draws_points_while_the_run_trains(lab: Lab, tmp_path: Path
     assert "FINISHED" in seen[-1] and "120 points" in seen[-1], seen
 
 
-def scenario(chromium: Any, lab: Lab, errors: list[str], seen: list[str]) -> None:
+def upstream_notebook7_error(error: str) -> bool:
+    """Errors Notebook 7 itself logs here whatever the extensions: jupyter-collaboration's
+    timeline plugin requires a status bar Notebook 7 has not got, and the shortcuts plugin's
+    race on settings loaded early (jupyter/notebook#7862), raised from Notebook's own bundle."""
+    first_frame = error.split("\n    at ", 2)[1] if "\n    at " in error else ""
+    return (
+        "Plugin '@jupyter/docprovider-extension:statusBarTimeline' failed to activate" in error
+        and "No provider for: @jupyterlab/statusbar:IStatusBar" in error
+    ) or (
+        error.startswith("Cannot read properties of undefined (reading 'schema')")
+        and "/static/notebook/notebook_core." in first_frame
+    )
+
+
+def scenario(chromium: Any, lab: Lab, frontend: str, errors: list[str], seen: list[str]) -> None:
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(60_000)
     page.on("console", lambda msg: (text := console_error(msg)) and errors.append(text))
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{lab.url}/lab/tree/live.ipynb?token={lab.token}")
+    page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
+    page.goto(f"{lab.url}/{frontend}/live.ipynb?token={lab.token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell")
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    if frontend == "lab/tree":
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    else:  # Notebook 7's kernel status is in its header
+        page.wait_for_selector(".jp-NotebookKernelStatus, #jp-top-panel")
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
     head = page.locator(".wb-live .wb-head")
@@ -105,4 +128,5 @@ def scenario(chromium: Any, lab: Lab, errors: list[str], seen: list[str]) -> Non
     page.click(".wb-runs button[aria-label=reload]")
     page.locator(".wb-runs tbody tr").nth(1).wait_for()
     OUTPUT.mkdir(exist_ok=True)
-    page.locator(".jp-NotebookPanel").screenshot(path=str(OUTPUT / "lab-live-metrics.png"))
+    name = "lab-live-metrics.png" if frontend == "lab/tree" else "notebook7-live-metrics.png"
+    page.locator(".jp-NotebookPanel").screenshot(path=str(OUTPUT / name))
