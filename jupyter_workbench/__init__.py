@@ -1,6 +1,7 @@
 """Jupyter Workbench: an AI lab that lives inside Jupyter.
 
-``import jupyter_workbench as wb`` stays light: the client (``wb.connect``, ``wb.projects``,
+``import jupyter_workbench as wb`` stays light: the client (``wb.connect``, ``wb.connection``
+(the default ``Client``, made on first use), ``wb.projects``,
 ``wb.project``, ``wb.use``, ``wb.datasets``, ``wb.run``, ``wb.log``, ``wb.active_run``,
 ``wb.models``, ``wb.compare``, ``wb.errors``, ``wb.Client``) is imported on first use, and
 nothing of the server extension is imported at all; so are the notebook widgets
@@ -33,6 +34,10 @@ def __getattr__(name: str) -> Any:
         from .client import default
 
         return getattr(default, name)
+    if name == "connection":  # (``wb.client`` is the subpackage)
+        from .client import default
+
+        return default.client
     if name in ("errors", "Client"):
         from . import client
 
@@ -45,7 +50,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_CLIENT_API, "errors", "Client", "widgets"])
+    return sorted([*globals(), *_CLIENT_API, "connection", "errors", "Client", "widgets"])
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -181,7 +181,7 @@ async def test_the_default_connection_finds_the_server_by_itself(
         monkeypatch.setenv("WORKBENCH_URL", server_url)
         monkeypatch.setenv("WORKBENCH_TOKEN", seeded["bob"])
         client = wb.connect(project="other")
-        assert default.client() is client and client.token == seeded["bob"]
+        assert wb.connection() is default.client() is client and client.token == seeded["bob"]
         assert wb.project().slug == "other"
         client.close()
 
