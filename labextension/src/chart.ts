@@ -31,6 +31,12 @@ function withAlpha(hex: string, alpha: number): string {
 export class MetricChart {
   constructor(host: HTMLElement) {
     this._host = host;
+    // JupyterLab names the theme on the body when it switches: the axes follow its colours
+    this._themeWatch = new MutationObserver(() => this._restyle(0));
+    this._themeWatch.observe(document.body, {
+      attributes: true,
+      attributeFilter: ['data-jp-theme-name']
+    });
   }
 
   /** Milliseconds the last full draw took (setData to the draw hook). */
@@ -81,6 +87,8 @@ export class MetricChart {
   }
 
   dispose(): void {
+    this._themeWatch.disconnect();
+    window.clearTimeout(this._restyleTimer);
     cancelAnimationFrame(this._frame);
     this._plot?.destroy();
     this._plot = null;
@@ -119,12 +127,31 @@ export class MetricChart {
     this._host.dataset.lines = String(this._lines.length);
   }
 
+  /** Draw again in the theme's colours once its stylesheet is in (it may lag the body's mark:
+   * try for a second). */
+  private _restyle(tries: number): void {
+    window.clearTimeout(this._restyleTimer);
+    if (!this._plot) {
+      return;
+    }
+    if (this._axisColors() !== this._colors) {
+      this._build();
+    } else if (tries < 10) {
+      this._restyleTimer = window.setTimeout(() => this._restyle(tries + 1), 100);
+    }
+  }
+
+  private _axisColors(): string {
+    return `${cssVar('--jp-ui-font-color1', '#333')}|${cssVar('--jp-border-color2', '#ddd')}`;
+  }
+
   private _build(): void {
     this._plot?.destroy();
     this._plot = null;
     this._zoomed = false;
-    const text = cssVar('--jp-ui-font-color1', '#333');
-    const grid = cssVar('--jp-border-color2', '#ddd');
+    this._colors = this._axisColors();
+    const [text, grid] = this._colors.split('|');
+    this._host.dataset.axisColor = text;
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
     const series: uPlot.Series[] = [{ label: 'step' }];
     const bands: uPlot.Band[] = [];
@@ -210,4 +237,7 @@ export class MetricChart {
   private _started = 0;
   private _lastDrawMs = 0;
   private _builds = 0;
+  private _colors = '';
+  private _themeWatch: MutationObserver;
+  private _restyleTimer = 0;
 }

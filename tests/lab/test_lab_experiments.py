@@ -369,6 +369,19 @@ def test_a_big_experiment_keeps_only_the_visible_rows_in_the_page(tracking_lab: 
         assert chart.get_attribute("data-lines") == str(CURVES)
         assert chart.get_attribute("data-log") == "true"  # the setting, carried to the chart
         draws.append(float(chart.get_attribute("data-draw-ms") or "nan"))
+        # a switch to the dark theme: the chart's axes take its colours (the same chart data)
+        light = chart.get_attribute("data-axis-color")
+        builds = int(chart.get_attribute("data-builds") or 0)
+        page.click("#jp-menu-panel .lm-MenuBar-item:has-text('Settings')")
+        page.click(".lm-Menu-item:has-text('Theme')")
+        page.click(".lm-Menu-item:has-text('JupyterLab Dark')")
+        page.wait_for_function(
+            f"document.querySelector('{VIEW} .jp-WorkbenchExperiment-chart')"
+            f".dataset.builds > {builds}"
+        )
+        dark = chart.get_attribute("data-axis-color")
+        assert dark != light and "255" in (dark or ""), (light, dark)
+        assert chart.get_attribute("data-points") == str(CURVES * CURVE_POINTS)
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "lab-experiments-many.png"))
 
