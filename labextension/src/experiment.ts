@@ -842,8 +842,9 @@ export class ExperimentView extends Widget {
     const points = (message.metrics ?? []).filter(p => p.key === this._metric);
     if (run) {
       for (const p of message.metrics ?? []) {
-        if (p.value !== null) {
+        if (p.value !== null && run.metrics[p.key] !== p.value) {
           run.metrics[p.key] = p.value;
+          this._rowsStale = true; // the table's metric cells show the latest values
         }
       }
     }
@@ -861,20 +862,26 @@ export class ExperimentView extends Widget {
       if (message.status !== 'RUNNING') {
         this._sockets.get(runId)?.close();
       }
-      this._renderRows(true);
+      this._rowsStale = true;
     }
-    this._scheduleLegend();
+    this._scheduleRedraw();
   }
 
-  /** Redraw the legend at most a few times a second while points stream in. */
-  private _scheduleLegend(): void {
+  /** Redraw the legend and the visible rows at most a few times a second while points stream
+   * in. */
+  private _scheduleRedraw(): void {
     if (this._legendTimer) {
       return;
     }
     this._legendTimer = window.setTimeout(() => {
       this._legendTimer = 0;
-      if (!this.isDisposed) {
-        this._renderLegend();
+      if (this.isDisposed) {
+        return;
+      }
+      this._renderLegend();
+      if (this._rowsStale) {
+        this._rowsStale = false;
+        this._renderRows(true);
       }
     }, 200);
   }
@@ -990,6 +997,7 @@ export class ExperimentView extends Widget {
   private _series = new Map<string, ISeries>();
   private _pending = new Map<string, { step: number; value: number | null }[]>();
   private _sockets = new Map<string, WebSocket>();
+  private _rowsStale = false;
   private _chartTimer = 0;
   private _legendTimer = 0;
   private _error!: HTMLElement;

@@ -200,6 +200,16 @@ def scenario(
         arg=start + 8,
     )
     assert legend.locator(".jp-WorkbenchExperiment-live").is_visible()  # the LIVE badge
+    # the table's loss cell of the run follows the stream too
+    loss_cell = (
+        f"{VIEW} .jp-WorkbenchExperiment-row[data-run-id='{live.run.run_id}']"
+        " [data-column='metrics.loss']"
+    )
+    shown = page.locator(loss_cell).inner_text()
+    page.wait_for_function(
+        "([sel, before]) => document.querySelector(sel)?.textContent.trim() !== before.trim()",
+        arg=[loss_cell, shown],
+    )
     builds = view.locator(".jp-WorkbenchExperiment-chart").first.get_attribute("data-builds")
     assert builds == "1"  # live points redraw the same chart
     # the run ends: the chart stops following it, the table shows its new status
