@@ -84,3 +84,4 @@ class LiveDocuments:
     async def close(self) -> None:
         await self.rooms.close()
         self._executor.shutdown(wait=True)
+        self.store.close()

@@ -254,12 +254,17 @@ class Room:
     async def _store(self, pending: list[tuple[Peer | None, bytes]]) -> None:
         if not pending:
             return
-        await self._run(self.store.append, self.document_id, [u for _, u in pending])
+        updates = [u for _, u in pending]
+        # committed before anyone sees them: on the loop when SQLite's write lock is free
+        if not self.store.append_now(self.document_id, updates):
+            await self._run(self.store.append, self.document_id, updates)
         self.stored_rows += len(pending)
         for origin, update in pending:
             self._broadcast(P.sync_update(update), exclude=origin)
         if self.on_stored is not None:
             self.on_stored(self)
+        if self.store.needs_checkpoint():
+            await self._run(self.store.checkpoint)
 
     def _awareness(self, peer: Peer, payload: bytes) -> None:
         out = []

@@ -58,3 +58,34 @@ def test_a_failed_append_stores_nothing_and_the_next_one_works(
     assert store.usage(document_id)[0] == rows
     store.append(document_id, [initial_update("kept")])
     assert store.usage(document_id)[0] == rows + 1
+
+
+def test_appending_on_the_loop_never_waits_for_the_write_lock(
+    service: WorkbenchService, call: Any
+) -> None:
+    def make(s: Any, ctx: Any) -> str:
+        slug = projects.create(s, ctx, name="Docs").slug
+        return documents.open_document(s, ctx, slug, kind="notes", ref="plan")[0].id
+
+    document_id = call("alice", make)
+    store = DocumentStore(service.db)
+    rows = store.usage(document_id)[0]
+    try:
+        if not service.db.is_sqlite:  # a network round trip: always on a worker thread
+            assert store.append_now(document_id, [initial_update("x")]) is False
+            return
+        assert store.append_now(document_id, [initial_update("now")]) is True
+        assert store.usage(document_id)[0] == rows + 1  # committed: other connections see it
+        # another writer holds the lock: no wait, the caller goes through append instead
+        with service.db.raw_write():
+            assert store.append_now(document_id, [initial_update("later")]) is False
+        assert store.usage(document_id)[0] == rows + 1
+        assert not store.needs_checkpoint()
+        for _ in range(1000):
+            store.append_now(document_id, [b"\x00\x00"])
+        assert store.needs_checkpoint()
+        store.checkpoint()
+        assert not store.needs_checkpoint()
+        assert store.usage(document_id)[0] == rows + 1001
+    finally:
+        store.close()
