@@ -106,7 +106,12 @@ class ModelsHandler(RegistryHandler):
         await self.upstream.ready()
         items = []
         for name in names:
-            data = await self.mlflow_get("registered-models/get", name=name)
+            try:
+                data = await self.mlflow_get("registered-models/get", name=name)
+            except NotFound:  # recorded here, gone from MLflow (its database reset, say)
+                items.append({"name": name, "description": "", "latest_versions": [],
+                              "aliases": {}, "missing": True})  # fmt: skip
+                continue
             model = data.get("registered_model", {})
             items.append(
                 {
@@ -114,6 +119,7 @@ class ModelsHandler(RegistryHandler):
                     "description": model.get("description", ""),
                     "latest_versions": [v["version"] for v in model.get("latest_versions", [])],
                     "aliases": {a["alias"]: a["version"] for a in model.get("aliases", [])},
+                    "missing": False,
                 }
             )
         self.reply({"items": items})

@@ -11,6 +11,8 @@ export interface IModelSummary {
   latest_versions: string[];
   /** alias -> version */
   aliases: Record<string, string>;
+  /** recorded by the workbench, but MLflow no longer has it */
+  missing?: boolean;
 }
 
 /** A dataset version a run read or wrote (training data of a model version). */

@@ -107,9 +107,11 @@ export class ModelsSection {
     const aliases = Object.entries(model.aliases)
       .map(([alias, version]) => `${alias}: v${version}`)
       .join(', ');
-    const latest = model.latest_versions.length
-      ? trans.__('v%1', model.latest_versions[model.latest_versions.length - 1])
-      : trans.__('no version');
+    const latest = model.missing
+      ? trans.__('not in MLflow')
+      : model.latest_versions.length
+        ? trans.__('v%1', model.latest_versions[model.latest_versions.length - 1])
+        : trans.__('no version');
     const item = h(
       'li',
       {

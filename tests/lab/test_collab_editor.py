@@ -139,3 +139,7 @@ def test_two_browsers_edit_a_model_card_together(team_lab: Lab, tmp_path: Path) 
     text = _call(lab, "carol", "GET", f"documents/{doc['id']}")["text"]
     assert text == seen[-1]
     assert text == "# ResNet\nAlice: trained on clicks v3. Done.\nBob: top-1 91%. (validation)"
+    # the model was recorded here but never reached this lab's own MLflow: the sidebar's list
+    # (which the pages loaded) still answers, marking it
+    models = _call(lab, "alice", "GET", f"projects/{slug}/models")["items"]
+    assert [(m["name"], m["missing"]) for m in models] == [("resnet", True)]
