@@ -92,6 +92,13 @@ def _seed_text(s: Session, project: Project, kind: str, ref: str) -> str:
         return markdown or ""
     if kind == "readme":
         return f"# {project.name}\n\n{project.description}".rstrip() + "\n"
+    if kind == "report":
+        description = s.scalar(
+            select(Experiment.description).where(
+                Experiment.project_id == project.id, Experiment.name == ref
+            )
+        )
+        return f"# Report: {ref}\n\n{description or ''}".rstrip() + "\n"
     return ""
 
 

@@ -13,6 +13,7 @@ import {
   liveSocket,
   messageOf,
   metricHistory,
+  openDocumentRecord,
   searchRuns
 } from './api';
 import type { IChartLine, MetricChart } from './chart';
@@ -89,11 +90,13 @@ export class ExperimentView extends Widget {
     readonly project: string,
     readonly experiment: IExperiment,
     trans: TranslationBundle,
-    compare: (runIds: string[]) => void = () => undefined
+    compare: (runIds: string[]) => void = () => undefined,
+    openDocument: (id: string) => void = () => undefined
   ) {
     super();
     this._trans = trans;
     this._compare = compare;
+    this._openDocument = openDocument;
     this.addClass('jp-WorkbenchExperiment');
     this.title.label = experiment.name;
     this.title.caption = trans.__('Experiment %1/%2', project, experiment.name);
@@ -225,6 +228,28 @@ export class ExperimentView extends Widget {
     refresh.addEventListener('click', () => void this.refresh());
     this._error = errorBox();
     this._error.setAttribute('aria-live', 'assertive');
+    // the experiment's report: a shared document everyone with the project co-edits
+    const report = h(
+      'button',
+      {
+        class: 'jp-mod-styled jp-WorkbenchExperiment-report',
+        type: 'button',
+        title: trans.__("Open the experiment's report, edited together with your project")
+      },
+      trans.__('Report')
+    ) as HTMLButtonElement;
+    report.addEventListener('click', async () => {
+      report.disabled = true;
+      this._error.hidden = true;
+      try {
+        const doc = await openDocumentRecord(this.project, 'report', this.experiment.name);
+        this._openDocument(doc.id);
+      } catch (error) {
+        this._show(this._error, messageOf(error));
+      } finally {
+        report.disabled = false;
+      }
+    });
     const header = h(
       'header',
       { class: 'jp-WorkbenchExperiment-header' },
@@ -232,7 +257,7 @@ export class ExperimentView extends Widget {
         'div',
         { class: 'jp-WorkbenchPanel-header' },
         h('h2', {}, `${this.project}/${this.experiment.name}`),
-        refresh
+        h('span', { class: 'jp-WorkbenchExperiment-headerTools' }, report, refresh)
       ),
       this._error
     );
@@ -997,6 +1022,7 @@ export class ExperimentView extends Widget {
   private _series = new Map<string, ISeries>();
   private _pending = new Map<string, { step: number; value: number | null }[]>();
   private _sockets = new Map<string, WebSocket>();
+  private _openDocument: (id: string) => void;
   private _rowsStale = false;
   private _chartTimer = 0;
   private _legendTimer = 0;

@@ -171,8 +171,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
       try {
         const { ExperimentView } = await import('./experiment');
-        const view = new ExperimentView(project, experiment, trans, ids =>
-          app.commands.execute(CommandIDs.compareRuns, { runs: ids })
+        const view = new ExperimentView(
+          project,
+          experiment,
+          trans,
+          ids => app.commands.execute(CommandIDs.compareRuns, { runs: ids }),
+          id => void openDocument(id)
         );
         const widget = new MainAreaWidget({ content: view });
         widget.id = `jp-workbench-experiment-${project}/${experiment.mlflow_experiment_id}`;

@@ -12,10 +12,14 @@ from typing import Any
 
 import pytest
 from pycrdt import Awareness, Doc, Text, create_awareness_message
+from sqlalchemy import select
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from jupyter_workbench.collab import protocol as P
+from jupyter_workbench.core import experiments
+from jupyter_workbench.core.context import Identity
+from jupyter_workbench.db.models import Project
 
 from ..conftest import TOKEN_OF
 from .clients import Collaborator, eventually
@@ -256,7 +260,7 @@ async def test_compaction_and_a_reopened_room_keep_the_text(api, ws_root, jp_ser
     await bob.disconnect()
 
 
-async def test_cards_and_readme_start_from_their_current_text(api) -> None:
+async def test_cards_and_readme_start_from_their_current_text(api, jp_serverapp) -> None:
     slug = await _project(api)
     alice = api("alice")
     r = await alice.post(f"projects/{slug}/datasets", {"name": "clicks"})
@@ -274,6 +278,19 @@ async def test_cards_and_readme_start_from_their_current_text(api) -> None:
     assert (await alice.get(f"documents/{r.json['id']}")).json["text"].startswith("# Docs")
     r = await api("carol").get(f"projects/{slug}/documents", params={"kind": "dataset-card"})
     assert [d["ref"] for d in r.json["items"]] == ["clicks"]
+    # an experiment's report: only of an experiment of the project; it starts with its title
+    r = await alice.post(f"projects/{slug}/documents", {"kind": "report", "ref": "training"})
+    assert r.status == 404 and "experiment 'training' not found" in r.json["message"]
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app
+
+    def record(s: Any, ctx: Any) -> None:
+        project = s.scalar(select(Project).where(Project.slug == slug))
+        experiments.record_experiment(s, ctx, project, "training", "7", f"{slug}/training")
+
+    live.service.call(Identity("alice", "alice"), record, write=True)
+    r = await alice.post(f"projects/{slug}/documents", {"kind": "report", "ref": "training"})
+    assert r.status == 201, r.json
+    assert (await alice.get(f"documents/{r.json['id']}")).json["text"] == "# Report: training\n"
 
 
 async def test_publishing_a_card_document_updates_the_card(api, ws_root, jp_serverapp) -> None:

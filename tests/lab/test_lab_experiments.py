@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,28 @@ def scenario(
     )
     assert compare.locator("svg.jp-WorkbenchCompare-parallel polyline").count() == 2
     page.screenshot(path=str(OUTPUT / "lab-experiments-compare.png"))
+
+    # the experiment's report: a shared document, opened from the experiment's header
+    page.click(".lm-DockPanel-tabBar .lm-TabBar-tab:has-text('sweep')")
+    view.get_by_role("button", name="Report").click()
+    report = page.locator(".jp-WorkbenchDocument .cm-content")
+    report.filter(has_text="# Report: sweep").wait_for()
+    report.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\nlr 0.1 wins.")
+    auth = {"Authorization": f"token {lab.token}"}
+    listed = requests.get(lab.api(f"projects/{slug}/documents"), params={"kind": "report"},
+                          headers=auth, timeout=30).json()["items"]  # fmt: skip
+    assert [d["ref"] for d in listed] == ["sweep"]
+    deadline = time.monotonic() + 30
+    while "lr 0.1 wins." not in (
+        text := requests.get(
+            lab.api(f"documents/{listed[0]['id']}"), headers=auth, timeout=30
+        ).json()["text"]
+    ):  # stored on the server, where everyone with the project reads it
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    assert text.startswith("# Report: sweep\n")
 
 
 MANY = 1200  # more than a page of runs/search (1000)
