@@ -17,17 +17,7 @@ import {
   eventLink,
   timeAgo
 } from './registryFormat';
-
-type Attrs = Record<string, string>;
-
-function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElement {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+import { h } from './dom';
 
 const PAGE = 50;
 

@@ -27,17 +27,7 @@ import {
 } from './commitFormat';
 import { abortUpload, commitUpload, IUploadFile, sendChunks, startUpload } from './registryApi';
 import { canRequest } from './registryFormat';
-
-type Attrs = Record<string, string>;
-
-function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElement {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+import { h } from './dom';
 
 /** What the user chose in the dialog. */
 export interface ICommitRequest {

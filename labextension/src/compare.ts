@@ -8,17 +8,7 @@ import { Widget } from '@lumino/widgets';
 
 import { compareRuns, ICompare, messageOf } from './api';
 import { colorAt, formatNumber, parallelAxes, paramRows } from './experimentsFormat';
-
-type Attrs = Record<string, string>;
-
-function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElement {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+import { h } from './dom';
 
 const SVG = 'http://www.w3.org/2000/svg';
 

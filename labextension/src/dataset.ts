@@ -32,17 +32,7 @@ import {
   tableChanges
 } from './datasetFormat';
 import { listKeyTarget } from './keys';
-
-type Attrs = Record<string, string>;
-
-function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElement {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+import { h } from './dom';
 
 function errorBox(): HTMLElement {
   const node = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });

@@ -194,11 +194,39 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
 
+    const openSettings = async (project: string): Promise<void> => {
+      const key = `settings:${project}`;
+      const existing = open.get(key);
+      if (existing && !existing.isDisposed) {
+        app.shell.activateById(existing.id);
+        return;
+      }
+      try {
+        const { ProjectSettingsView } = await import('./projectSettings');
+        const view = new ProjectSettingsView(project, trans, () => void panel.refresh());
+        const widget = new MainAreaWidget({ content: view });
+        widget.id = `jp-workbench-settings-${project}`;
+        widget.title.label = view.title.label;
+        widget.title.caption = view.title.caption;
+        widget.title.icon = workbenchIcon;
+        widget.title.closable = true;
+        open.set(key, widget);
+        widget.disposed.connect(() => open.delete(key));
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      } catch (error) {
+        await showErrorMessage(
+          trans.__('Cannot open the project settings'),
+          (error as Error).message
+        );
+      }
+    };
     const panel = new WorkbenchPanel(
       trans,
       id => void openDocument(id),
       (project, name) => void openDataset(project, name),
-      (project, experiment) => void openExperiment(project, experiment)
+      (project, experiment) => void openExperiment(project, experiment),
+      project => void openSettings(project)
     );
     panel.title.icon = workbenchIcon;
     app.shell.add(panel, 'left', { rank: 150 });

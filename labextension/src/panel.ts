@@ -23,6 +23,7 @@ import {
 } from './api';
 import { commitHints } from './datasetFormat';
 import { listKeyTarget } from './keys';
+import { h } from './dom';
 
 /** Settings the panel reads (schema/plugin.json). */
 export interface IPanelSettings {
@@ -30,29 +31,20 @@ export interface IPanelSettings {
   refreshInterval: number;
 }
 
-type Attrs = Record<string, string>;
-
-function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElement {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
-
 export class WorkbenchPanel extends Widget {
   constructor(
     trans: TranslationBundle,
     openDocument: (id: string) => void = () => undefined,
     openDataset: (project: string, name: string) => void = () => undefined,
-    openExperiment: (project: string, experiment: IExperiment) => void = () => undefined
+    openExperiment: (project: string, experiment: IExperiment) => void = () => undefined,
+    openSettings: (project: string) => void = () => undefined
   ) {
     super();
     this._trans = trans;
     this._openDocument = openDocument;
     this._openDataset = openDataset;
     this._openExperiment = openExperiment;
+    this._openSettings = openSettings;
     this.id = 'jupyter-workbench-panel';
     this.addClass('jp-WorkbenchPanel');
     this.title.caption = trans.__('Workbench');
@@ -225,12 +217,27 @@ export class WorkbenchPanel extends Widget {
       class: 'jp-WorkbenchPanel-members',
       'aria-label': trans.__('Members of the selected project')
     });
+    const manage = h(
+      'button',
+      {
+        class: 'jp-mod-styled jp-WorkbenchPanel-manage',
+        type: 'button',
+        title: trans.__('Details, members, invitations and access requests of the project')
+      },
+      trans.__('Manage project…')
+    );
+    manage.addEventListener('click', () => {
+      if (this._selected) {
+        this._openSettings(this._selected);
+      }
+    });
     this._members = h(
       'section',
       { class: 'jp-WorkbenchPanel-section' },
       this._membersTitle,
       this._membersError,
-      this._memberList
+      this._memberList,
+      manage
     );
     this._members.hidden = true;
 
@@ -639,6 +646,7 @@ export class WorkbenchPanel extends Widget {
   private _nameInput!: HTMLInputElement;
   private _formError!: HTMLElement;
   private _members!: HTMLElement;
+  private _openSettings: (project: string) => void;
   private _membersTitle!: HTMLElement;
   private _membersError!: HTMLElement;
   private _memberList!: HTMLElement;

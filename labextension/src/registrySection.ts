@@ -8,17 +8,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { IProject, messageOf } from './api';
 import { listKeyTarget } from './keys';
 import { IModelSummary, listModels } from './registryApi';
-
-type Attrs = Record<string, string>;
-
-function h(tag: string, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElement {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+import { h } from './dom';
 
 export class ModelsSection {
   constructor(
