@@ -12,6 +12,7 @@ import {
   IDocument,
   IExperiment,
   IMember,
+  IPage,
   IProject,
   listDatasets,
   listDocuments,
@@ -19,7 +20,8 @@ import {
   listMembers,
   listProjects,
   messageOf,
-  openDocumentRecord
+  openDocumentRecord,
+  requestAPI
 } from './api';
 import { commitHints } from './datasetFormat';
 import { listKeyTarget } from './keys';
@@ -332,11 +334,86 @@ export class WorkbenchPanel extends Widget {
         this._empty,
         this._projectList
       ),
-      h('section', { class: 'jp-WorkbenchPanel-section' }, form),
+      h('section', { class: 'jp-WorkbenchPanel-section' }, form, this._buildOthers()),
       this._members,
       this._datasets,
       this._experiments,
       this._docs
+    );
+  }
+
+  /** "Other projects you can see": public and team projects you are not in, each with a
+   * request to join (its admins answer it). Loaded when opened. */
+  private _buildOthers(): HTMLElement {
+    const trans = this._trans;
+    const list = h('ul', {
+      class: 'jp-WorkbenchPanel-others',
+      'aria-label': trans.__('Projects you can see but are not in')
+    });
+    const details = h(
+      'details',
+      { class: 'jp-WorkbenchPanel-othersBox' },
+      h('summary', {}, trans.__('Other projects you can see')),
+      list
+    ) as HTMLDetailsElement;
+    details.addEventListener('toggle', async () => {
+      if (!details.open) {
+        return;
+      }
+      list.replaceChildren(h('li', {}, trans.__('Loading…')));
+      try {
+        const page = await requestAPI<IPage<IProject>>('projects?scope=all&limit=200');
+        const mine = new Set(this._projects.map(p => p.slug));
+        const others = page.items.filter(p => !mine.has(p.slug));
+        list.replaceChildren(
+          ...(others.length
+            ? others.map(p => this._otherItem(p))
+            : [h('li', {}, trans.__('None: every project you can see, you are in.'))])
+        );
+      } catch (error) {
+        list.replaceChildren(h('li', { class: 'jp-WorkbenchPanel-error' }, messageOf(error)));
+      }
+    });
+    return details;
+  }
+
+  private _otherItem(project: IProject): HTMLElement {
+    const trans = this._trans;
+    const role = h(
+      'select',
+      { class: 'jp-mod-styled', 'aria-label': trans.__('Role to ask for in %1', project.name) },
+      h('option', { value: 'viewer' }, trans.__('viewer')),
+      h('option', { value: 'editor' }, trans.__('editor'))
+    ) as HTMLSelectElement;
+    const ask = h(
+      'button',
+      { class: 'jp-mod-styled', type: 'button', 'aria-label': trans.__('Ask to join %1', project.name) },
+      trans.__('Ask to join')
+    ) as HTMLButtonElement;
+    const note = h('div', { role: 'status' });
+    note.hidden = true;
+    ask.addEventListener('click', async () => {
+      ask.disabled = true;
+      try {
+        await requestAPI(`projects/${encodeURIComponent(project.slug)}/access-requests`, {
+          method: 'POST',
+          body: JSON.stringify({ role: role.value })
+        });
+        note.textContent = trans.__('Asked: its admins will answer.');
+        note.className = 'jp-WorkbenchPanel-role';
+      } catch (error) {
+        note.textContent = messageOf(error);
+        note.className = 'jp-WorkbenchPanel-error';
+        ask.disabled = false;
+      }
+      note.hidden = false;
+    });
+    return h(
+      'li',
+      { class: 'jp-WorkbenchPanel-other', 'data-slug': project.slug },
+      h('span', { class: 'jp-WorkbenchPanel-projectName' }, project.name),
+      h('span', { class: 'jp-WorkbenchPanel-otherAsk' }, role, ask),
+      note
     );
   }
 

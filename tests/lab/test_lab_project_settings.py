@@ -102,8 +102,20 @@ def test_an_admin_manages_the_project_from_the_lab(team_lab: Lab) -> None:
         invited.wait_for(state="detached")
         assert _call(lab, "carol", "GET", "me/notifications")["items"] == []
 
-        # access requests: carol (the project is public now) asks; alice approves
-        _call(lab, "carol", "POST", f"projects/{slug}/access-requests", {"role": "editor"})
+        # access requests: carol, in her own browser, finds the project (public now) among
+        # those she can see and asks to join as an editor; alice approves
+        carol = chromium.new_context(viewport={"width": 1100, "height": 800}).new_page()
+        carol.set_default_timeout(30_000)
+        carol.on("console", lambda msg: (text := console_error(msg)) and errors.append(text))
+        carol.goto(f"{lab.url}/lab?token={lab.user_tokens['carol']}")
+        carol.wait_for_selector("#jp-main-dock-panel")
+        show_sidebar_panel(carol, PANEL)
+        carol.wait_for_selector(f"{PANEL}[data-loaded=true]")
+        carol.locator(f"{PANEL} summary", has_text="Other projects you can see").click()
+        other = carol.locator(f"{PANEL} li.jp-WorkbenchPanel-other[data-slug={slug}]")
+        other.locator("select").select_option("editor")
+        other.get_by_role("button", name="Ask to join Atlas").click()
+        other.get_by_text("Asked: its admins will answer.").wait_for()
         view.get_by_role("button", name="Reload the project settings").click()
         asked = view.locator("li[data-username=carol][data-request]")
         asked.wait_for()
