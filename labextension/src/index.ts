@@ -221,12 +221,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
         );
       }
     };
+    let teamsWidget: MainAreaWidget | null = null;
+    const openTeams = async (): Promise<void> => {
+      if (teamsWidget && !teamsWidget.isDisposed) {
+        app.shell.activateById(teamsWidget.id);
+        return;
+      }
+      try {
+        const { TeamsView } = await import('./teams');
+        const view = new TeamsView(trans, () => void panel.refresh());
+        const widget = new MainAreaWidget({ content: view });
+        widget.id = 'jp-workbench-teams-view';
+        widget.title.label = view.title.label;
+        widget.title.caption = view.title.caption;
+        widget.title.icon = workbenchIcon;
+        widget.title.closable = true;
+        teamsWidget = widget;
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      } catch (error) {
+        await showErrorMessage(trans.__('Cannot open the teams'), (error as Error).message);
+      }
+    };
     const panel = new WorkbenchPanel(
       trans,
       id => void openDocument(id),
       (project, name) => void openDataset(project, name),
       (project, experiment) => void openExperiment(project, experiment),
-      project => void openSettings(project)
+      project => void openSettings(project),
+      () => void openTeams()
     );
     panel.title.icon = workbenchIcon;
     app.shell.add(panel, 'left', { rank: 150 });

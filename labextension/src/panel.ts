@@ -39,7 +39,8 @@ export class WorkbenchPanel extends Widget {
     openDocument: (id: string) => void = () => undefined,
     openDataset: (project: string, name: string) => void = () => undefined,
     openExperiment: (project: string, experiment: IExperiment) => void = () => undefined,
-    openSettings: (project: string) => void = () => undefined
+    openSettings: (project: string) => void = () => undefined,
+    openTeams: () => void = () => undefined
   ) {
     super();
     this._trans = trans;
@@ -47,6 +48,7 @@ export class WorkbenchPanel extends Widget {
     this._openDataset = openDataset;
     this._openExperiment = openExperiment;
     this._openSettings = openSettings;
+    this._openTeams = openTeams;
     this.id = 'jupyter-workbench-panel';
     this.addClass('jp-WorkbenchPanel');
     this.title.caption = trans.__('Workbench');
@@ -374,7 +376,17 @@ export class WorkbenchPanel extends Widget {
         list.replaceChildren(h('li', { class: 'jp-WorkbenchPanel-error' }, messageOf(error)));
       }
     });
-    return details;
+    const teams = h(
+      'button',
+      {
+        class: 'jp-mod-styled jp-WorkbenchPanel-teams',
+        type: 'button',
+        title: trans.__('Your teams: create one, add and remove its members')
+      },
+      trans.__('Teams…')
+    );
+    teams.addEventListener('click', () => this._openTeams());
+    return h('div', {}, details, teams);
   }
 
   private _otherItem(project: IProject): HTMLElement {
@@ -724,6 +736,7 @@ export class WorkbenchPanel extends Widget {
   private _formError!: HTMLElement;
   private _members!: HTMLElement;
   private _openSettings: (project: string) => void;
+  private _openTeams: () => void;
   private _membersTitle!: HTMLElement;
   private _membersError!: HTMLElement;
   private _memberList!: HTMLElement;

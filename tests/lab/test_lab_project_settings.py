@@ -136,7 +136,34 @@ def test_an_admin_manages_the_project_from_the_lab(team_lab: Lab) -> None:
         # the sidebar followed: carol is listed among the members there
         page.locator(f"{PANEL} li.jp-WorkbenchPanel-member", has_text="carol").wait_for()
 
+        # teams: alice makes "mappers" with bob as a maintainer, and adds it to the project
+        page.get_by_role("button", name="Teams…").click()
+        teams = page.locator("#jp-workbench-teams[data-loaded=true]")
+        teams.wait_for()
+        teams.locator("input[name=team]").fill("mappers")
+        teams.get_by_role("button", name="Create team").click()
+        teams.locator("li[data-team=mappers]").wait_for()
+        add = teams.get_by_role("form", name="Add a team member")
+        add.locator("input[name=username]").fill("bob")
+        add.get_by_role("button", name="Add").click()
+        teams.locator("tr[data-member=bob]").wait_for()
+        teams.locator("tr[data-member=bob] select").select_option("maintainer")
+        eventually(
+            lambda: (
+                {
+                    m["username"]: m["role"]
+                    for m in _call(lab, "alice", "GET", "teams/mappers/members")["items"]
+                }
+                == {"alice": "maintainer", "bob": "maintainer"}
+            )
+        )
+        page.click(".lm-DockPanel-tabBar .lm-TabBar-tab:has-text('Atlas settings')")
+        members.locator("input[name=member]").fill("team:mappers")
+        members.locator("select[name=role]").select_option("viewer")
+        members.get_by_role("button", name="Add").click()
+        view.locator("tr[data-member='team:mappers']").wait_for()
+
     in_chromium(scenario)
     # the deliberate "nobody" is refused by the API (its 4xx is the console's only complaint)
     assert not [e for e in errors if f"/projects/{slug}/members 4" not in e], errors
-    assert roles(lab, slug) == {"alice": "owner", "carol": "editor"}
+    assert roles(lab, slug) == {"alice": "owner", "carol": "editor", "team:mappers": "viewer"}
