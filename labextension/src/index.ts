@@ -23,6 +23,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { getDocument, getMe, IExperiment } from './api';
 import type { ExperimentView } from './experiment';
 import { configureCharts } from './chartSettings';
+import { mainArea } from './mainArea';
 import { IPanelSettings, WorkbenchPanel } from './panel';
 import { activateRegistry } from './registryPlugin';
 
@@ -95,12 +96,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         ]);
         const user = me ? { username: me.username, name: me.display_name || me.username } : undefined;
         const editor = new DocumentEditor(record, trans, user, rendermime);
-        const widget = new MainAreaWidget({ content: editor });
-        widget.id = `jp-workbench-document-${id}`;
-        widget.title.label = editor.title.label;
-        widget.title.caption = editor.title.caption;
-        widget.title.icon = workbenchIcon;
-        widget.title.closable = true;
+        const widget = mainArea(editor, `jp-workbench-document-${id}`, workbenchIcon);
         open.set(id, widget);
         widget.disposed.connect(() => open.delete(id));
         app.shell.add(widget, 'main');
@@ -122,13 +118,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       try {
         const { DatasetView } = await import('./dataset');
         const view = new DatasetView(project, name, trans, rendermime, id => void openDocument(id));
-        const widget = new MainAreaWidget({ content: view });
         // slugs and dataset names have no "/": one id per dataset
-        widget.id = `jp-workbench-dataset-${project}/${name}`;
-        widget.title.label = view.title.label;
-        widget.title.caption = view.title.caption;
-        widget.title.icon = workbenchIcon;
-        widget.title.closable = true;
+        const widget = mainArea(view, `jp-workbench-dataset-${project}/${name}`, workbenchIcon);
         open.set(key, widget);
         widget.disposed.connect(() => open.delete(key));
         app.shell.add(widget, 'main');
@@ -148,12 +139,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       try {
         const { CompareView } = await import('./compare');
         const view = new CompareView(runIds, trans);
-        const widget = new MainAreaWidget({ content: view });
-        widget.id = `jp-workbench-compare-${runIds.join('-').slice(0, 200)}-${Date.now()}`;
-        widget.title.label = view.title.label;
-        widget.title.caption = view.title.caption;
-        widget.title.icon = workbenchIcon;
-        widget.title.closable = true;
+        const id = `jp-workbench-compare-${runIds.join('-').slice(0, 200)}-${Date.now()}`;
+        const widget = mainArea(view, id, workbenchIcon);
         app.shell.add(widget, 'main', { mode: 'split-right' });
         app.shell.activateById(widget.id);
       } catch (error) {
@@ -178,12 +165,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           ids => app.commands.execute(CommandIDs.compareRuns, { runs: ids }),
           id => void openDocument(id)
         );
-        const widget = new MainAreaWidget({ content: view });
-        widget.id = `jp-workbench-experiment-${project}/${experiment.mlflow_experiment_id}`;
-        widget.title.label = view.title.label;
-        widget.title.caption = view.title.caption;
-        widget.title.icon = workbenchIcon;
-        widget.title.closable = true;
+        const id = `jp-workbench-experiment-${project}/${experiment.mlflow_experiment_id}`;
+        const widget = mainArea(view, id, workbenchIcon);
         open.set(key, widget);
         widget.disposed.connect(() => open.delete(key));
         app.shell.add(widget, 'main');
@@ -204,12 +187,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       try {
         const { ProjectSettingsView } = await import('./projectSettings');
         const view = new ProjectSettingsView(project, trans, () => void panel.refresh());
-        const widget = new MainAreaWidget({ content: view });
-        widget.id = `jp-workbench-settings-${project}`;
-        widget.title.label = view.title.label;
-        widget.title.caption = view.title.caption;
-        widget.title.icon = workbenchIcon;
-        widget.title.closable = true;
+        const widget = mainArea(view, `jp-workbench-settings-${project}`, workbenchIcon);
         open.set(key, widget);
         widget.disposed.connect(() => open.delete(key));
         app.shell.add(widget, 'main');
@@ -230,12 +208,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       try {
         const { TeamsView } = await import('./teams');
         const view = new TeamsView(trans, () => void panel.refresh());
-        const widget = new MainAreaWidget({ content: view });
-        widget.id = 'jp-workbench-teams-view';
-        widget.title.label = view.title.label;
-        widget.title.caption = view.title.caption;
-        widget.title.icon = workbenchIcon;
-        widget.title.closable = true;
+        const widget = mainArea(view, 'jp-workbench-teams-view', workbenchIcon);
         teamsWidget = widget;
         app.shell.add(widget, 'main');
         app.shell.activateById(widget.id);

@@ -13,6 +13,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import type { ActivityView } from './activity';
 import { isCommittable } from './commitFormat';
+import { mainArea } from './mainArea';
 import { NotificationFeed } from './notify';
 import { WorkbenchPanel } from './panel';
 import { EventLink } from './registryFormat';
@@ -87,11 +88,7 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
     try {
       const { ModelView } = await import('./registry');
       const view = new ModelView(project, name, trans, rendermime, openLink);
-      const widget = new MainAreaWidget({ content: view });
-      widget.id = `jp-workbench-model-${project}/${name}`;
-      widget.title.label = view.title.label;
-      widget.title.caption = view.title.caption;
-      show(key, widget);
+      show(key, mainArea(view, `jp-workbench-model-${project}/${name}`, icon));
     } catch (error) {
       await showErrorMessage(trans.__('Cannot open the model'), (error as Error).message);
     }
@@ -108,10 +105,7 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
       const { ActivityView } = await import('./activity');
       const view = new ActivityView(trans, openLink, () => void feed.poll());
       view.configure(refreshSeconds);
-      const widget = new MainAreaWidget({ content: view });
-      widget.id = 'jp-workbench-activity';
-      widget.title.label = view.title.label;
-      widget.title.caption = view.title.caption;
+      const widget = mainArea(view, 'jp-workbench-activity', icon);
       activity = widget;
       show('activity', widget);
     } catch (error) {

@@ -64,6 +64,8 @@ def test_an_admin_manages_the_project_from_the_lab(team_lab: Lab) -> None:
         view.wait_for()
         assert view.locator("input[name=name]").input_value() == "Atlas"
         assert view.locator("h2").inner_text() == "Atlas"
+        # a region with its own name for screen readers (not MainAreaWidget's generic one)
+        assert view.get_attribute("aria-label") == f"Settings of project {slug}"
 
         # details: a description, and everyone may see it
         view.locator("textarea[name=description]").fill("Maps of churn")
