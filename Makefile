@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: run lab test install labextension labextension-test chromium lint typecheck docs bench clean
+.PHONY: run lab test install labextension labextension-test chromium lint typecheck docs bench clean device-wheels
 
 NODE_DIR := .node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
@@ -88,6 +88,21 @@ typecheck: install
 ## docs: regenerate the generated tables (settings, routes) in README.md and docs/api.md
 docs: install
 	$(BIN)/python -m jupyter_workbench.docs README.md docs/api.md
+
+## device-wheels: the GPU kernel's packages, at this environment's versions, as wheels for the lent GPU
+## machine's Python (no registry there) in .whl; benchmarks/gpu_kernel_check.py says how to run there
+DEVICE_PY ?= 3.12
+DEVICE_PKGS := ipykernel ipython ipython_pygments_lexers jupyter_client jupyter_core traitlets pyzmq \
+  tornado comm debugpy matplotlib-inline nest-asyncio2 jedi parso prompt_toolkit wcwidth pexpect \
+  ptyprocess stack-data executing asttokens pure_eval platformdirs
+device-wheels: install
+	rm -rf .whl && mkdir .whl
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version $(DEVICE_PY) \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
+	  --platform any -d .whl $$($(BIN)/python -m pip freeze | \
+	  $(BIN)/python -c 'import re, sys; want = {re.sub("[-_.]+", "-", p).lower() for p in sys.argv[1:]}; print(" ".join(l.strip() for l in sys.stdin if re.sub("[-_.]+", "-", l.split("==")[0]).lower() in want))' $(DEVICE_PKGS))
+	@du -sh .whl
 
 bench: install
 	$(BIN)/python benchmarks/api_bench.py
