@@ -31,7 +31,6 @@ export class ActivityView extends Widget {
     this._trans = trans;
     this._open = open;
     this._onAnswered = onAnswered;
-    this.id = 'jp-workbench-activity';
     this.addClass('jp-WorkbenchActivity');
     this.title.label = trans.__('Activity');
     this.title.caption = trans.__('Recent activity in your projects');

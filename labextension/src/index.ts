@@ -2,17 +2,13 @@
  * Jupyter Workbench in JupyterLab: a left-sidebar panel, palette commands and settings.
  */
 import {
+  ILabStatus,
   ILayoutRestorer,
   IRouter,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import {
-  ICommandPalette,
-  MainAreaWidget,
-  showErrorMessage,
-  WidgetTracker
-} from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -23,7 +19,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { getDocument, getMe, IExperiment } from './api';
 import type { ExperimentView } from './experiment';
 import { configureCharts } from './chartSettings';
-import { mainArea } from './mainArea';
+import { mainArea, MainAreaViews } from './mainArea';
 import { IPanelSettings, WorkbenchPanel } from './panel';
 import { activateRegistry } from './registryPlugin';
 
@@ -65,7 +61,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     IRouter,
     IRenderMimeRegistry,
     ILauncher,
-    IDefaultFileBrowser
+    IDefaultFileBrowser,
+    ILabStatus
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -76,57 +73,45 @@ const plugin: JupyterFrontEndPlugin<void> = {
     router: IRouter | null,
     rendermime: IRenderMimeRegistry | null,
     launcher: ILauncher | null,
-    browser: IDefaultFileBrowser | null
+    browser: IDefaultFileBrowser | null,
+    status: ILabStatus | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyter_workbench');
-    const open = new Map<string, MainAreaWidget>();
+    const views = new MainAreaViews(app, status);
 
     /** Open a document's collaborative editor (the editor code loads on first use). */
     const openDocument = async (id: string): Promise<void> => {
-      const existing = open.get(id);
-      if (existing && !existing.isDisposed) {
-        app.shell.activateById(existing.id);
-        return;
-      }
-      try {
-        const [{ DocumentEditor }, record, me] = await Promise.all([
-          import('./editor'),
-          getDocument(id),
-          getMe().catch(() => null)
-        ]);
-        const user = me ? { username: me.username, name: me.display_name || me.username } : undefined;
-        const editor = new DocumentEditor(record, trans, user, rendermime);
-        const widget = mainArea(editor, `jp-workbench-document-${id}`, workbenchIcon);
-        open.set(id, widget);
-        widget.disposed.connect(() => open.delete(id));
-        app.shell.add(widget, 'main');
-        app.shell.activateById(widget.id);
-        editor.focusEditor();
-      } catch (error) {
-        await showErrorMessage(trans.__('Cannot open the document'), (error as Error).message);
-      }
+      const widget = await views.show(
+        `document:${id}`,
+        async () => {
+          const [{ DocumentEditor }, record, me] = await Promise.all([
+            import('./editor'),
+            getDocument(id),
+            getMe().catch(() => null)
+          ]);
+          const user = me
+            ? { username: me.username, name: me.display_name || me.username }
+            : undefined;
+          const editor = new DocumentEditor(record, trans, user, rendermime);
+          return mainArea(editor, `jp-workbench-document-${id}`, workbenchIcon);
+        },
+        trans.__('Cannot open the document')
+      );
+      widget?.content.focusEditor();
     };
 
     /** Open a dataset's view: versions, files, diff, card (its code loads on first use). */
     const openDataset = async (project: string, name: string): Promise<void> => {
-      const key = `dataset:${project}/${name}`;
-      const existing = open.get(key);
-      if (existing && !existing.isDisposed) {
-        app.shell.activateById(existing.id);
-        return;
-      }
-      try {
-        const { DatasetView } = await import('./dataset');
-        const view = new DatasetView(project, name, trans, rendermime, id => void openDocument(id));
-        // slugs and dataset names have no "/": one id per dataset
-        const widget = mainArea(view, `jp-workbench-dataset-${project}/${name}`, workbenchIcon);
-        open.set(key, widget);
-        widget.disposed.connect(() => open.delete(key));
-        app.shell.add(widget, 'main');
-        app.shell.activateById(widget.id);
-      } catch (error) {
-        await showErrorMessage(trans.__('Cannot open the dataset'), (error as Error).message);
-      }
+      await views.show(
+        `dataset:${project}/${name}`,
+        async () => {
+          const { DatasetView } = await import('./dataset');
+          const view = new DatasetView(project, name, trans, rendermime, id => void openDocument(id));
+          // slugs and dataset names have no "/": one id per dataset
+          return mainArea(view, `jp-workbench-dataset-${project}/${name}`, workbenchIcon);
+        },
+        trans.__('Cannot open the dataset')
+      );
     };
 
     // the experiment views, the current one's selection is what "Compare Selected Runs" compares
@@ -136,85 +121,62 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     /** Open runs side by side (its code loads on first use). */
     const openCompare = async (runIds: string[]): Promise<void> => {
-      try {
-        const { CompareView } = await import('./compare');
-        const view = new CompareView(runIds, trans);
-        const id = `jp-workbench-compare-${runIds.join('-').slice(0, 200)}-${Date.now()}`;
-        const widget = mainArea(view, id, workbenchIcon);
-        app.shell.add(widget, 'main', { mode: 'split-right' });
-        app.shell.activateById(widget.id);
-      } catch (error) {
-        await showErrorMessage(trans.__('Cannot compare the runs'), (error as Error).message);
-      }
+      await views.show(
+        null,
+        async () => {
+          const { CompareView } = await import('./compare');
+          const view = new CompareView(runIds, trans);
+          const id = `jp-workbench-compare-${runIds.join('-').slice(0, 200)}-${Date.now()}`;
+          return mainArea(view, id, workbenchIcon);
+        },
+        trans.__('Cannot compare the runs'),
+        'split-right'
+      );
     };
 
     /** Open an experiment's view: runs table, charts, bands (its code loads on first use). */
     const openExperiment = async (project: string, experiment: IExperiment): Promise<void> => {
-      const key = `experiment:${project}/${experiment.name}`;
-      const existing = open.get(key);
-      if (existing && !existing.isDisposed) {
-        app.shell.activateById(existing.id);
-        return;
-      }
-      try {
-        const { ExperimentView } = await import('./experiment');
-        const view = new ExperimentView(
-          project,
-          experiment,
-          trans,
-          ids => app.commands.execute(CommandIDs.compareRuns, { runs: ids }),
-          id => void openDocument(id)
-        );
-        const id = `jp-workbench-experiment-${project}/${experiment.mlflow_experiment_id}`;
-        const widget = mainArea(view, id, workbenchIcon);
-        open.set(key, widget);
-        widget.disposed.connect(() => open.delete(key));
-        app.shell.add(widget, 'main');
-        void experiments.add(widget);
-        app.shell.activateById(widget.id);
-      } catch (error) {
-        await showErrorMessage(trans.__('Cannot open the experiment'), (error as Error).message);
-      }
+      await views.show(
+        `experiment:${project}/${experiment.name}`,
+        async () => {
+          const { ExperimentView } = await import('./experiment');
+          const view = new ExperimentView(
+            project,
+            experiment,
+            trans,
+            ids => app.commands.execute(CommandIDs.compareRuns, { runs: ids }),
+            id => void openDocument(id)
+          );
+          const id = `jp-workbench-experiment-${project}/${experiment.mlflow_experiment_id}`;
+          const widget = mainArea(view, id, workbenchIcon);
+          void experiments.add(widget);
+          return widget;
+        },
+        trans.__('Cannot open the experiment')
+      );
     };
 
     const openSettings = async (project: string): Promise<void> => {
-      const key = `settings:${project}`;
-      const existing = open.get(key);
-      if (existing && !existing.isDisposed) {
-        app.shell.activateById(existing.id);
-        return;
-      }
-      try {
-        const { ProjectSettingsView } = await import('./projectSettings');
-        const view = new ProjectSettingsView(project, trans, () => void panel.refresh());
-        const widget = mainArea(view, `jp-workbench-settings-${project}`, workbenchIcon);
-        open.set(key, widget);
-        widget.disposed.connect(() => open.delete(key));
-        app.shell.add(widget, 'main');
-        app.shell.activateById(widget.id);
-      } catch (error) {
-        await showErrorMessage(
-          trans.__('Cannot open the project settings'),
-          (error as Error).message
-        );
-      }
+      await views.show(
+        `settings:${project}`,
+        async () => {
+          const { ProjectSettingsView } = await import('./projectSettings');
+          const view = new ProjectSettingsView(project, trans, () => void panel.refresh());
+          return mainArea(view, `jp-workbench-settings-${project}`, workbenchIcon);
+        },
+        trans.__('Cannot open the project settings')
+      );
     };
-    let teamsWidget: MainAreaWidget | null = null;
     const openTeams = async (): Promise<void> => {
-      if (teamsWidget && !teamsWidget.isDisposed) {
-        app.shell.activateById(teamsWidget.id);
-        return;
-      }
-      try {
-        const { TeamsView } = await import('./teams');
-        const view = new TeamsView(trans, () => void panel.refresh());
-        const widget = mainArea(view, 'jp-workbench-teams-view', workbenchIcon);
-        teamsWidget = widget;
-        app.shell.add(widget, 'main');
-        app.shell.activateById(widget.id);
-      } catch (error) {
-        await showErrorMessage(trans.__('Cannot open the teams'), (error as Error).message);
-      }
+      await views.show(
+        'teams',
+        async () => {
+          const { TeamsView } = await import('./teams');
+          const view = new TeamsView(trans, () => void panel.refresh());
+          return mainArea(view, 'jp-workbench-teams-view', workbenchIcon);
+        },
+        trans.__('Cannot open the teams')
+      );
     };
     const panel = new WorkbenchPanel(
       trans,
@@ -296,6 +258,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       panel,
       trans,
       icon: workbenchIcon,
+      views,
       palette,
       rendermime,
       launcher,

@@ -4,7 +4,7 @@
  * file browser's "Commit to dataset..." entry on folders and .csv/.parquet files.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -13,7 +13,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import type { ActivityView } from './activity';
 import { isCommittable } from './commitFormat';
-import { mainArea } from './mainArea';
+import { mainArea, MainAreaViews } from './mainArea';
 import { NotificationFeed } from './notify';
 import { WorkbenchPanel } from './panel';
 import { EventLink } from './registryFormat';
@@ -31,6 +31,7 @@ export interface IRegistryOptions {
   panel: WorkbenchPanel;
   trans: TranslationBundle;
   icon: LabIcon;
+  views: MainAreaViews;
   palette: ICommandPalette | null;
   rendermime: IRenderMimeRegistry | null;
   launcher: ILauncher | null;
@@ -40,23 +41,12 @@ export interface IRegistryOptions {
 /** Registers the registry views and commands; returns what applies the settings' refresh
  * interval (seconds) to the activity view. */
 export function activateRegistry(options: IRegistryOptions): (refreshSeconds: number) => void {
-  const { app, panel, trans, icon, palette, rendermime, launcher, browser } = options;
-  const open = new Map<string, MainAreaWidget>();
+  const { app, panel, trans, icon, views, palette, rendermime, launcher, browser } = options;
   let refreshSeconds = 60;
-  let activity: MainAreaWidget<ActivityView> | null = null;
 
   // what waits for the user, in JupyterLab's notification centre, on the activity's interval
   const feed = new NotificationFeed(trans, () => void openActivity());
   void app.restored.then(() => feed.poll());
-
-  const show = (key: string, widget: MainAreaWidget): void => {
-    widget.title.icon = icon;
-    widget.title.closable = true;
-    open.set(key, widget);
-    widget.disposed.connect(() => open.delete(key));
-    app.shell.add(widget, 'main');
-    app.shell.activateById(widget.id);
-  };
 
   const openLink = (link: EventLink): void => {
     switch (link.kind) {
@@ -79,38 +69,36 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
 
   /** A registered model's view (its code loads on first use). */
   const openModel = async (project: string, name: string): Promise<void> => {
-    const key = `model:${project}/${name}`;
-    const existing = open.get(key);
-    if (existing && !existing.isDisposed) {
-      app.shell.activateById(existing.id);
-      return;
-    }
-    try {
-      const { ModelView } = await import('./registry');
-      const view = new ModelView(project, name, trans, rendermime, openLink);
-      show(key, mainArea(view, `jp-workbench-model-${project}/${name}`, icon));
-    } catch (error) {
-      await showErrorMessage(trans.__('Cannot open the model'), (error as Error).message);
-    }
+    await views.show(
+      `model:${project}/${name}`,
+      async () => {
+        const { ModelView } = await import('./registry');
+        const view = new ModelView(project, name, trans, rendermime, openLink);
+        return mainArea(view, `jp-workbench-model-${project}/${name}`, icon);
+      },
+      trans.__('Cannot open the model')
+    );
   };
 
-  /** The activity view (one; its code loads on first use). */
+  const activity = (): MainAreaWidget<ActivityView> | undefined =>
+    views.get('activity') as MainAreaWidget<ActivityView> | undefined;
+
+  /** The activity view (one; its code loads on first use; shown again, it reloads). */
   const openActivity = async (): Promise<void> => {
-    if (activity && !activity.isDisposed) {
-      app.shell.activateById(activity.id);
-      void activity.content.refresh();
-      return;
+    const open = activity();
+    if (open) {
+      void open.content.refresh();
     }
-    try {
-      const { ActivityView } = await import('./activity');
-      const view = new ActivityView(trans, openLink, () => void feed.poll());
-      view.configure(refreshSeconds);
-      const widget = mainArea(view, 'jp-workbench-activity', icon);
-      activity = widget;
-      show('activity', widget);
-    } catch (error) {
-      await showErrorMessage(trans.__('Cannot open the activity'), (error as Error).message);
-    }
+    await views.show(
+      'activity',
+      async () => {
+        const { ActivityView } = await import('./activity');
+        const view = new ActivityView(trans, openLink, () => void feed.poll());
+        view.configure(refreshSeconds);
+        return mainArea(view, 'jp-workbench-activity', icon);
+      },
+      trans.__('Cannot open the activity')
+    );
   };
 
   const section = new ModelsSection(
@@ -187,7 +175,7 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
   }
   return seconds => {
     refreshSeconds = seconds;
-    activity?.content.configure(refreshSeconds);
+    activity()?.content.configure(refreshSeconds);
     feed.configure(refreshSeconds);
   };
 }

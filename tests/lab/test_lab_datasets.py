@@ -3,6 +3,7 @@ sidebar, the versions timeline, the files (with downloads), the card, tags and t
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,11 +124,28 @@ def dataset_scenario(
     assert "v2" in item.inner_text()
     assert empty.is_hidden()
 
-    # the keyboard opens it: the view shows both versions, newest first and selected
+    # the keyboard opens it, twice while the view's code is still on its way (held back here):
+    # the lab shows it is loading, and one tab opens, not two
+    held: list[Any] = []
+    chunks = re.compile(r"/extensions/jupyter-workbench/static/[^/]+\.js(\?|$)")
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route(chunks, hold)
     item.focus()
     page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.body.classList.contains('jp-WorkbenchMod-loading')")
+    assert held, "the dataset view's code was loaded before it was asked for"
+    for route in held:
+        route.continue_()
+    page.unroute(chunks, hold)
     view = page.locator(f"{VIEW}[data-loaded=true]")
     view.wait_for()
+    tabs = page.locator(".lm-DockPanel-tabBar [data-id='jp-workbench-dataset-sales/orders']")
+    assert tabs.count() == 1
+    page.wait_for_function("!document.body.classList.contains('jp-WorkbenchMod-loading')")
     versions = view.locator("li.jp-WorkbenchDataset-version")
     assert versions.count() == 2
     assert versions.nth(0).get_attribute("data-version") == "2"
