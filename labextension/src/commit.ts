@@ -16,6 +16,7 @@ import { CdcStream } from './fastcdc';
 import {
   BATCH_BYTES,
   CommitPhase,
+  IUnderWay,
   datasetNameProblem,
   frameChunks,
   isTransient,
@@ -23,7 +24,8 @@ import {
   progressText,
   retryDelay,
   SEND_TRIES,
-  suggestDatasetName
+  suggestDatasetName,
+  underWay
 } from './commitFormat';
 import { abortUpload, commitUpload, IUploadFile, sendChunks, startUpload } from './registryApi';
 import { canRequest } from './registryFormat';
@@ -191,6 +193,9 @@ async function* chunksOf(pieces: AsyncGenerator<Uint8Array>): AsyncGenerator<Uin
 
 export type Progress = (phase: CommitPhase, done: number, total: number) => void;
 
+/** A commit cut off by a lost connection: committing again sends only what is missing. */
+export class ResumableError extends Error {}
+
 /** Commit `path` (a folder or a file of the server's tree) as a new version; resolves to the
  * version number. `signal` cancels (the upload is then abandoned on the server). */
 export async function commitPath(
@@ -299,8 +304,8 @@ export async function commitPath(
     }
     // the connection is gone: the batches already sent are stored; a new commit of the same
     // files sends only what is still missing
-    throw new Error(
-      `${messageOf(error)} Commit again to resume: the chunks already sent are kept.`
+    throw new ResumableError(
+      `${messageOf(error)} Resume to go on: the chunks already sent are kept.`
     );
   }
 }
@@ -317,6 +322,62 @@ export async function commitWithProgress(
   if (!request) {
     return null;
   }
+  return runCommit(trans, contents, path, request, onDone);
+}
+
+/**
+ * Offer again, as notifications with "Resume" and "Forget", the commits this browser started and
+ * never saw end (the page was reloaded or closed under them). Resuming commits the same path
+ * with the same project, dataset and message; only the chunks the server still lacks are sent.
+ */
+export function offerInterruptedCommits(
+  trans: TranslationBundle,
+  contents: Contents.IManager,
+  onDone: (project: string, dataset: string) => void
+): void {
+  for (const item of underWay().take()) {
+    const target = `${item.project}/${item.dataset}`;
+    let id = '';
+    const forget = () => Notification.dismiss(id);
+    id = Notification.emit(
+      trans.__('The commit of %1 to %2 was interrupted (the page was closed or reloaded).', item.path, target),
+      'warning',
+      {
+        autoClose: false,
+        actions: [
+          {
+            label: trans.__('Resume'),
+            caption: trans.__('Commit it again: only what the server still lacks is sent'),
+            callback: () => {
+              forget();
+              void runCommit(trans, contents, item.path, item, onDone);
+            }
+          },
+          { label: trans.__('Forget'), caption: trans.__('Do not commit it'), callback: forget }
+        ]
+      }
+    );
+  }
+}
+
+/** Commit with a progress notification (Cancel stops it); on a lost connection the failure
+ * notification offers "Resume". Returns the version, or null. */
+export async function runCommit(
+  trans: TranslationBundle,
+  contents: Contents.IManager,
+  path: string,
+  request: ICommitRequest,
+  onDone: (project: string, dataset: string) => void
+): Promise<number | null> {
+  const remembered: IUnderWay = {
+    path,
+    project: request.project,
+    dataset: request.dataset,
+    message: request.message,
+    started: Date.now()
+  };
+  underWay().add(remembered);
+  const forget = () => underWay().remove(remembered);
   const controller = new AbortController();
   const target = `${request.project}/${request.dataset}`;
   const cancel = {
@@ -345,6 +406,7 @@ export async function commitWithProgress(
   };
   try {
     const version = await commitPath(contents, path, request, progress, controller.signal);
+    forget();
     Notification.update({
       id,
       message: trans.__('Committed %1 as %2 v%3.', path, target, version),
@@ -355,7 +417,17 @@ export async function commitWithProgress(
     onDone(request.project, request.dataset);
     return version;
   } catch (error) {
+    forget();
     const cancelled = controller.signal.aborted;
+    const resumable = !cancelled && error instanceof ResumableError;
+    const resume = {
+      label: trans.__('Resume'),
+      caption: trans.__('Commit it again: only what the server still lacks is sent'),
+      callback: () => {
+        Notification.dismiss(id);
+        void runCommit(trans, contents, path, request, onDone);
+      }
+    };
     Notification.update({
       id,
       message: cancelled
@@ -363,7 +435,7 @@ export async function commitWithProgress(
         : trans.__('Commit of %1 failed: %2', path, messageOf(error)),
       type: cancelled ? 'warning' : 'error',
       autoClose: cancelled ? 5000 : false,
-      actions: []
+      actions: resumable ? [resume] : []
     });
     return null;
   }

@@ -129,3 +129,90 @@ export const SEND_TRIES = 5;
 export function retryDelay(attempt: number): number {
   return Math.min(8000, 500 * 2 ** attempt);
 }
+
+/** What a commit needs to run again: the server-tree path and the dialog's answers. */
+export interface IUnderWay {
+  path: string;
+  project: string;
+  dataset: string;
+  message: string;
+  started: number;
+}
+
+/** The part of the Web Storage API used here (localStorage in the lab). */
+export interface IKeyValueStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+const UNDER_WAY_KEY = 'jupyter-workbench:commits-under-way';
+
+const sameCommit = (a: IUnderWay, b: IUnderWay): boolean =>
+  a.path === b.path && a.project === b.project && a.dataset === b.dataset;
+
+/**
+ * The commits this browser has under way, kept in `store` until each ends, so that one cut off by
+ * a reload or a closed tab can be offered again when the lab opens next. Unreadable or full
+ * storage is no error: there is then nothing to offer after a reload, and commits go on.
+ */
+export class CommitsUnderWay {
+  constructor(store: IKeyValueStore | null) {
+    this._store = store;
+  }
+
+  list(): IUnderWay[] {
+    try {
+      const found: unknown = JSON.parse(this._store?.getItem(UNDER_WAY_KEY) ?? '[]');
+      return Array.isArray(found)
+        ? found.filter(
+            (u): u is IUnderWay =>
+              !!u &&
+              typeof u === 'object' &&
+              ['path', 'project', 'dataset', 'message'].every(k => typeof u[k] === 'string')
+          )
+        : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Remember `item` (replacing an earlier commit of the same path to the same dataset). */
+  add(item: IUnderWay): void {
+    this._write([...this.list().filter(u => !sameCommit(u, item)), item]);
+  }
+
+  remove(item: IUnderWay): void {
+    this._write(this.list().filter(u => !sameCommit(u, item)));
+  }
+
+  /** Every remembered commit, forgotten at once (each is offered once). */
+  take(): IUnderWay[] {
+    const items = this.list();
+    this._write([]);
+    return items;
+  }
+
+  private _write(items: IUnderWay[]): void {
+    try {
+      if (items.length) {
+        this._store?.setItem(UNDER_WAY_KEY, JSON.stringify(items));
+      } else {
+        this._store?.removeItem(UNDER_WAY_KEY);
+      }
+    } catch {
+      // full or disabled storage: nothing to offer after a reload
+    }
+  }
+
+  private _store: IKeyValueStore | null;
+}
+
+/** The commits under way in this browser's localStorage (none remembered where it is unusable). */
+export function underWay(): CommitsUnderWay {
+  try {
+    return new CommitsUnderWay((globalThis as { localStorage?: Storage }).localStorage ?? null);
+  } catch {
+    return new CommitsUnderWay(null);
+  }
+}

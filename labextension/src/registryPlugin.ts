@@ -12,7 +12,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import type { ActivityView } from './activity';
-import { isCommittable } from './commitFormat';
+import { isCommittable, underWay } from './commitFormat';
 import { mainArea, MainAreaViews } from './mainArea';
 import { NotificationFeed } from './notify';
 import { WorkbenchPanel } from './panel';
@@ -130,6 +130,17 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
     }
   });
 
+  const openCommitted = (project: string, name: string): void => {
+    void app.commands.execute('workbench:open-dataset', { project, name });
+  };
+  // a commit cut off by a reload or a closed tab is offered again ("Resume")
+  void app.restored.then(async () => {
+    if (underWay().list().length) {
+      const { offerInterruptedCommits } = await import('./commit');
+      offerInterruptedCommits(trans, app.serviceManager.contents, openCommitted);
+    }
+  });
+
   const selected = () =>
     browser ? Array.from(browser.selectedItems()).filter(isCommittable) : [];
   app.commands.addCommand(RegistryCommandIDs.commitToDataset, {
@@ -143,15 +154,7 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
         return;
       }
       const { commitWithProgress } = await import('./commit');
-      await commitWithProgress(
-        trans,
-        app.serviceManager.contents,
-        item.path,
-        panel.selected ?? '',
-        (project, name) => {
-          void app.commands.execute('workbench:open-dataset', { project, name });
-        }
-      );
+      await commitWithProgress(trans, app.serviceManager.contents, item.path, panel.selected ?? '', openCommitted);
     }
   });
   app.contextMenu.addItem({

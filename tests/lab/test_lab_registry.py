@@ -5,6 +5,8 @@ browser committed as a dataset with "Commit to dataset..."."""
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -286,6 +288,28 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         assert dialog.locator("select[name=project]").input_value() == slug
         assert dialog.locator("input[name=dataset]").input_value() == "exports"
         dialog.locator("input[name=message]").fill("scores of May")
+        # the page is reloaded while the chunks are on their way (held back here): the lab,
+        # opened again, offers to resume the commit
+        held: list[Any] = []
+
+        def hold(route: Any) -> None:
+            held.append(route)
+
+        bob.route("**/uploads/*/chunks", hold)
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        for _ in range(300):
+            if held:
+                break
+            bob.wait_for_timeout(100)
+        assert held, "no chunks were sent"
+        bob.reload()
+        for route in held:
+            with contextlib.suppress(Exception):  # the reload has cut it off already
+                route.abort()
+        bob.unroute("**/uploads/*/chunks", hold)
+        resume = bob.get_by_role("button", name="Resume")
+        interrupted = bob.get_by_text(f"The commit of exports to {slug}/exports was interrupted")
+        interrupted.first.wait_for()
         # the connection drops under the first batch of chunks: the batch is sent again
         dropped: list[str] = []
 
@@ -297,7 +321,7 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
                 route.abort("connectionreset")
 
         bob.route("**/uploads/*/chunks", drop_first)
-        dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        resume.first.click()
         # done: the dataset's view opens on the new version
         dataset = bob.locator(".jp-WorkbenchDataset[data-loaded=true]").filter(
             has_text=f"{slug}/exports"
@@ -305,6 +329,9 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         dataset.wait_for()
         dataset.locator("li[data-version='1']", has_text="scores of May").wait_for()
         assert len(dropped) == 1  # one batch was lost on the way, and the commit went on
+        # done, so nothing is left to offer after another reload
+        remembered = "localStorage.getItem('jupyter-workbench:commits-under-way')"
+        assert bob.evaluate(remembered) is None
         bob.screenshot(path=str(OUTPUT / "lab-commit.png"))
 
     in_chromium(scenario, timeout=300)

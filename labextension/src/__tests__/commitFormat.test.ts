@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  CommitsUnderWay,
   datasetNameProblem,
   frameChunks,
   isCommittable,
@@ -80,5 +81,60 @@ describe('retries of a chunk batch', () => {
     expect([400, 403, 404, 409, 413].map(isTransient)).toEqual([false, false, false, false, false]);
     expect([0, 1, 2, 3, 4, 10].map(retryDelay)).toEqual([500, 1000, 2000, 4000, 8000, 8000]);
     expect(SEND_TRIES).toBeGreaterThan(1);
+  });
+});
+
+describe('CommitsUnderWay', () => {
+  const memory = () => {
+    const data = new Map<string, string>();
+    return {
+      data,
+      getItem: (k: string) => data.get(k) ?? null,
+      setItem: (k: string, v: string) => void data.set(k, v),
+      removeItem: (k: string) => void data.delete(k)
+    };
+  };
+  const item = (path: string, dataset = 'exports') => ({
+    path,
+    project: 'lab',
+    dataset,
+    message: 'm',
+    started: 1
+  });
+
+  it('remembers each commit once, until it ends', () => {
+    const store = memory();
+    const commits = new CommitsUnderWay(store);
+    commits.add(item('a'));
+    commits.add(item('b'));
+    commits.add({ ...item('a'), message: 'again' }); // the same path and dataset: replaced
+    expect(new CommitsUnderWay(store).list().map(u => [u.path, u.message])).toEqual([
+      ['b', 'm'],
+      ['a', 'again']
+    ]);
+    commits.remove(item('b'));
+    expect(commits.list().map(u => u.path)).toEqual(['a']);
+    commits.remove(item('a'));
+    expect(store.data.size).toBe(0); // nothing left behind
+  });
+
+  it('offers each remembered commit once', () => {
+    const store = memory();
+    new CommitsUnderWay(store).add(item('a', 'one'));
+    expect(new CommitsUnderWay(store).take().map(u => u.dataset)).toEqual(['one']);
+    expect(new CommitsUnderWay(store).take()).toEqual([]);
+  });
+
+  it('survives broken, foreign or missing storage', () => {
+    const store = memory();
+    store.setItem('jupyter-workbench:commits-under-way', '{not json');
+    expect(new CommitsUnderWay(store).list()).toEqual([]);
+    store.setItem('jupyter-workbench:commits-under-way', '[{"path": 3}, null, "x"]');
+    expect(new CommitsUnderWay(store).list()).toEqual([]);
+    const full = { ...memory(), setItem: () => { throw new Error('QuotaExceededError'); } };
+    expect(() => new CommitsUnderWay(full).add(item('a'))).not.toThrow();
+    const none = new CommitsUnderWay(null);
+    none.add(item('a'));
+    expect(none.list()).toEqual([]);
   });
 });
