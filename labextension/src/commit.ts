@@ -15,6 +15,7 @@ import { Blake3 } from './blake3';
 import { CdcStream } from './fastcdc';
 import {
   BATCH_BYTES,
+  BEAT_MS,
   CommitPhase,
   IUnderWay,
   datasetNameProblem,
@@ -25,6 +26,7 @@ import {
   retryDelay,
   SEND_TRIES,
   suggestDatasetName,
+  thisTab,
   underWay
 } from './commitFormat';
 import { abortUpload, commitUpload, IUploadFile, sendChunks, startUpload } from './registryApi';
@@ -335,12 +337,16 @@ export function offerInterruptedCommits(
   contents: Contents.IManager,
   onDone: (project: string, dataset: string) => void
 ): void {
-  for (const item of underWay().take()) {
+  for (const item of underWay().takeInterrupted(thisTab(), Date.now())) {
     const target = `${item.project}/${item.dataset}`;
     let id = '';
     const forget = () => Notification.dismiss(id);
     id = Notification.emit(
-      trans.__('The commit of %1 to %2 was interrupted (the page was closed or reloaded).', item.path, target),
+      trans.__(
+        'The commit of %1 to %2 was interrupted (the page was closed or reloaded).',
+        item.path,
+        target
+      ),
       'warning',
       {
         autoClose: false,
@@ -374,10 +380,19 @@ export async function runCommit(
     project: request.project,
     dataset: request.dataset,
     message: request.message,
-    started: Date.now()
+    tab: thisTab(),
+    beat: Date.now()
   };
   underWay().add(remembered);
-  const forget = () => underWay().remove(remembered);
+  // other tabs of the lab leave a commit alone while this page says it runs it
+  const beating = window.setInterval(
+    () => underWay().add({ ...remembered, beat: Date.now() }),
+    BEAT_MS
+  );
+  const forget = () => {
+    window.clearInterval(beating);
+    underWay().remove(remembered);
+  };
   const controller = new AbortController();
   const target = `${request.project}/${request.dataset}`;
   const cancel = {

@@ -130,13 +130,15 @@ export function retryDelay(attempt: number): number {
   return Math.min(8000, 500 * 2 ** attempt);
 }
 
-/** What a commit needs to run again: the server-tree path and the dialog's answers. */
+/** What a commit needs to run again: the server-tree path and the dialog's answers; which
+ * browser tab runs it and when that tab last said it still does. */
 export interface IUnderWay {
   path: string;
   project: string;
   dataset: string;
   message: string;
-  started: number;
+  tab: string;
+  beat: number;
 }
 
 /** The part of the Web Storage API used here (localStorage in the lab). */
@@ -147,14 +149,19 @@ export interface IKeyValueStore {
 }
 
 const UNDER_WAY_KEY = 'jupyter-workbench:commits-under-way';
+const FIELDS = ['path', 'project', 'dataset', 'message', 'tab'];
+
+/** A running commit says so this often; one silent for `STALE_MS` has lost its tab. */
+export const BEAT_MS = 5_000;
+export const STALE_MS = 20_000;
 
 const sameCommit = (a: IUnderWay, b: IUnderWay): boolean =>
   a.path === b.path && a.project === b.project && a.dataset === b.dataset;
 
 /**
- * The commits this browser has under way, kept in `store` until each ends, so that one cut off by
- * a reload or a closed tab can be offered again when the lab opens next. Unreadable or full
- * storage is no error: there is then nothing to offer after a reload, and commits go on.
+ * The commits this browser has under way, kept in `store` (shared by the lab's tabs) until each
+ * ends, so that one cut off by a reload or a closed tab can be offered again when the lab opens
+ * next. Unreadable or full storage is no error: there is then nothing to offer, and commits go on.
  */
 export class CommitsUnderWay {
   constructor(store: IKeyValueStore | null) {
@@ -169,7 +176,8 @@ export class CommitsUnderWay {
             (u): u is IUnderWay =>
               !!u &&
               typeof u === 'object' &&
-              ['path', 'project', 'dataset', 'message'].every(k => typeof u[k] === 'string')
+              FIELDS.every(k => typeof u[k] === 'string') &&
+              typeof u.beat === 'number'
           )
         : [];
     } catch {
@@ -177,7 +185,7 @@ export class CommitsUnderWay {
     }
   }
 
-  /** Remember `item` (replacing an earlier commit of the same path to the same dataset). */
+  /** Remember `item`, or say it still runs (replacing the entry of the same path and dataset). */
   add(item: IUnderWay): void {
     this._write([...this.list().filter(u => !sameCommit(u, item)), item]);
   }
@@ -186,11 +194,16 @@ export class CommitsUnderWay {
     this._write(this.list().filter(u => !sameCommit(u, item)));
   }
 
-  /** Every remembered commit, forgotten at once (each is offered once). */
-  take(): IUnderWay[] {
+  /**
+   * The commits whose page is gone, forgotten at once (each is offered once): those of this tab
+   * (`tab`: the page before a reload ran them) and those of other tabs silent since
+   * `now - STALE_MS` (closed or crashed). Commits another open tab still runs stay.
+   */
+  takeInterrupted(tab: string, now: number): IUnderWay[] {
     const items = this.list();
-    this._write([]);
-    return items;
+    const gone = (u: IUnderWay) => u.tab === tab || u.beat < now - STALE_MS;
+    this._write(items.filter(u => !gone(u)));
+    return items.filter(gone);
   }
 
   private _write(items: IUnderWay[]): void {
@@ -208,11 +221,47 @@ export class CommitsUnderWay {
   private _store: IKeyValueStore | null;
 }
 
+const TAB_KEY = 'jupyter-workbench:tab';
+
+/** This browser tab's id: kept in sessionStorage, which a reload keeps and a new tab does not. */
+export function tabId(session: IKeyValueStore | null, fresh: () => string): string {
+  try {
+    const known = session?.getItem(TAB_KEY);
+    if (known) {
+      return known;
+    }
+    const id = fresh();
+    session?.setItem(TAB_KEY, id);
+    return id;
+  } catch {
+    return fresh();
+  }
+}
+
+type WebStorages = { localStorage?: Storage; sessionStorage?: Storage };
+
 /** The commits under way in this browser's localStorage (none remembered where it is unusable). */
 export function underWay(): CommitsUnderWay {
   try {
-    return new CommitsUnderWay((globalThis as { localStorage?: Storage }).localStorage ?? null);
+    return new CommitsUnderWay((globalThis as WebStorages).localStorage ?? null);
   } catch {
     return new CommitsUnderWay(null);
   }
 }
+
+/** This tab's id (see `tabId`), made once per page. */
+export function thisTab(): string {
+  if (!thisTabId) {
+    let session: Storage | null = null;
+    try {
+      session = (globalThis as WebStorages).sessionStorage ?? null;
+    } catch {
+      session = null;
+    }
+    const fresh = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+    thisTabId = tabId(session, fresh);
+  }
+  return thisTabId;
+}
+
+let thisTabId = '';

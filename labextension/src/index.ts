@@ -106,7 +106,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         `dataset:${project}/${name}`,
         async () => {
           const { DatasetView } = await import('./dataset');
-          const view = new DatasetView(project, name, trans, rendermime, id => void openDocument(id));
+          const openCard = (id: string) => void openDocument(id);
+          const view = new DatasetView(project, name, trans, rendermime, openCard);
           // slugs and dataset names have no "/": one id per dataset
           return mainArea(view, `jp-workbench-dataset-${project}/${name}`, workbenchIcon);
         },

@@ -133,7 +133,8 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
   const openCommitted = (project: string, name: string): void => {
     void app.commands.execute('workbench:open-dataset', { project, name });
   };
-  // a commit cut off by a reload or a closed tab is offered again ("Resume")
+  // a commit cut off by a reload or a closed tab is offered again ("Resume"); the commit code
+  // loads only then
   void app.restored.then(async () => {
     if (underWay().list().length) {
       const { offerInterruptedCommits } = await import('./commit');
@@ -154,7 +155,8 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
         return;
       }
       const { commitWithProgress } = await import('./commit');
-      await commitWithProgress(trans, app.serviceManager.contents, item.path, panel.selected ?? '', openCommitted);
+      const contents = app.serviceManager.contents;
+      await commitWithProgress(trans, contents, item.path, panel.selected ?? '', openCommitted);
     }
   });
   app.contextMenu.addItem({

@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  BEAT_MS,
   CommitsUnderWay,
   datasetNameProblem,
   frameChunks,
   isCommittable,
   pathInDataset,
   progressText,
-  suggestDatasetName
+  STALE_MS,
+  suggestDatasetName,
+  tabId
 } from '../commitFormat';
 
 const trans = {
@@ -94,12 +97,13 @@ describe('CommitsUnderWay', () => {
       removeItem: (k: string) => void data.delete(k)
     };
   };
-  const item = (path: string, dataset = 'exports') => ({
+  const item = (path: string, dataset = 'exports', tab = 't1', beat = 1_000_000) => ({
     path,
     project: 'lab',
     dataset,
     message: 'm',
-    started: 1
+    tab,
+    beat
   });
 
   it('remembers each commit once, until it ends', () => {
@@ -118,11 +122,27 @@ describe('CommitsUnderWay', () => {
     expect(store.data.size).toBe(0); // nothing left behind
   });
 
-  it('offers each remembered commit once', () => {
+  it("offers this tab's commits and silent tabs' ones, once; a live tab's stay", () => {
     const store = memory();
-    new CommitsUnderWay(store).add(item('a', 'one'));
-    expect(new CommitsUnderWay(store).take().map(u => u.dataset)).toEqual(['one']);
-    expect(new CommitsUnderWay(store).take()).toEqual([]);
+    const now = 2_000_000;
+    const commits = new CommitsUnderWay(store);
+    commits.add(item('mine', 'one', 't1', now - 1_000)); // this tab, before its reload
+    commits.add(item('closed', 'two', 't2', now - STALE_MS - 1)); // a tab silent too long
+    commits.add(item('running', 'three', 't3', now - BEAT_MS)); // another tab, still beating
+    const offered = new CommitsUnderWay(store).takeInterrupted('t1', now);
+    expect(offered.map(u => u.path)).toEqual(['mine', 'closed']);
+    expect(new CommitsUnderWay(store).takeInterrupted('t1', now)).toEqual([]);
+    expect(commits.list().map(u => u.path)).toEqual(['running']);
+  });
+
+  it('keeps a tab id across reloads, a new one per tab', () => {
+    const session = memory();
+    let n = 0;
+    const fresh = () => `id${++n}`;
+    expect(tabId(session, fresh)).toBe('id1');
+    expect(tabId(session, fresh)).toBe('id1'); // a reload: the same session storage
+    expect(tabId(memory(), fresh)).toBe('id2'); // another tab
+    expect(tabId(null, fresh)).toBe('id3');
   });
 
   it('survives broken, foreign or missing storage', () => {
@@ -131,7 +151,12 @@ describe('CommitsUnderWay', () => {
     expect(new CommitsUnderWay(store).list()).toEqual([]);
     store.setItem('jupyter-workbench:commits-under-way', '[{"path": 3}, null, "x"]');
     expect(new CommitsUnderWay(store).list()).toEqual([]);
-    const full = { ...memory(), setItem: () => { throw new Error('QuotaExceededError'); } };
+    const full = {
+      ...memory(),
+      setItem: () => {
+        throw new Error('QuotaExceededError');
+      }
+    };
     expect(() => new CommitsUnderWay(full).add(item('a'))).not.toThrow();
     const none = new CommitsUnderWay(null);
     none.add(item('a'));
