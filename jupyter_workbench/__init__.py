@@ -10,7 +10,24 @@ nothing of the server extension is imported at all; so are the notebook widgets
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editors
+    from . import widgets as widgets
+    from .client import Client as Client
+    from .client import errors as errors
+    from .client.default import active_run as active_run
+    from .client.default import client as connection  # noqa: F401 - wb.connection()
+    from .client.default import compare as compare
+    from .client.default import connect as connect
+    from .client.default import create_project as create_project
+    from .client.default import datasets as datasets
+    from .client.default import log as log
+    from .client.default import models as models
+    from .client.default import project as project
+    from .client.default import projects as projects
+    from .client.default import run as run
+    from .client.default import use as use
 
 __version__ = "0.1.0"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -331,47 +332,80 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class LiveServer:
+    """A real ``jupyter server`` process with the workbench on a fixed loopback port, which a
+    test can stop (as a crash does) and start again on the same port and database."""
+
+    def __init__(self, db_url: str, tmp_path: Path, mlflow_config: dict[str, str]) -> None:
+        self.port, self.token = _free_port(), "live-owner-token"
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.tmp_path = tmp_path
+        self.log_path = tmp_path / "server.log"
+        self.env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+            "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        }
+        self.cmd = [
+            sys.executable, "-m", "jupyter_server",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0", "--ServerApp.open_browser=False", "--allow-root",
+            f"--IdentityProvider.token={self.token}",
+            "--ServerApp.identity_provider_class=jupyter_workbench.identity.WorkbenchIdentityProvider",
+            "--WorkbenchIdentityProvider.owner_username=owner",
+            f"--Workbench.database_url={db_url}",
+            f"--Workbench.data_dir={tmp_path / 'wb'}",
+            "--Workbench.purge_interval_seconds=0",
+            "--Workbench.mlflow_autostart=False",
+            *(f"--Workbench.{key}={value}" for key, value in mlflow_config.items()),
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("a")
+        self.proc = subprocess.Popen(
+            self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp_path
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                url = f"{self.root}/workbench/api/v1/openapi.json"
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(self.log_path.read_text()[-3000:]) from None
+                time.sleep(0.2)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+
+
 @pytest.fixture
 def live_server(db_url: str, tmp_path: Path, mlflow_config: dict[str, str]) -> Iterator[Any]:
     """A real ``jupyter server`` process with the workbench, on loopback:
     (root URL, owner token, log file, process)."""
-    port, token = _free_port(), "live-owner-token"
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-    }
-    cmd = [
-        sys.executable, "-m", "jupyter_server",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        "--ServerApp.open_browser=False", "--allow-root",
-        f"--IdentityProvider.token={token}",
-        "--ServerApp.identity_provider_class=jupyter_workbench.identity.WorkbenchIdentityProvider",
-        "--WorkbenchIdentityProvider.owner_username=owner",
-        f"--Workbench.database_url={db_url}",
-        f"--Workbench.data_dir={tmp_path / 'wb'}",
-        "--Workbench.purge_interval_seconds=0",
-        "--Workbench.mlflow_autostart=False",
-        *(f"--Workbench.{key}={value}" for key, value in mlflow_config.items()),
-    ]  # fmt: skip
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    root = f"http://127.0.0.1:{port}"
-    base = f"{root}/workbench/api/v1"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/openapi.json", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp_path / "server.log").read_text()[-3000:]) from None
-            time.sleep(0.2)
-    yield root, token, tmp_path / "server.log", proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        proc.kill()
-    log.close()
+    server = LiveServer(db_url, tmp_path, mlflow_config)
+    server.start()
+    yield server.root, server.token, server.log_path, server.proc
+    server.stop()
+
+
+@pytest.fixture
+def restartable_server(
+    db_url: str, tmp_path: Path, mlflow_config: dict[str, str]
+) -> Iterator[LiveServer]:
+    """A ``LiveServer``, started; stopped at the end whatever the test did to it."""
+    server = LiveServer(db_url, tmp_path, mlflow_config)
+    server.start()
+    yield server
+    server.stop()

@@ -109,12 +109,20 @@ class Client:
                     ) from exc
                 last = exc
                 continue
+            if 300 <= response.status_code < 400:
+                raise errors.WorkbenchError(
+                    f"{method} {url} was redirected to {response.headers.get('location')!r}: "
+                    "WORKBENCH_URL must be the Jupyter server's own address (on a hub: "
+                    "https://HUB/user/NAME)",
+                    status=response.status_code,
+                    code="redirected",
+                )
             if response.status_code >= 400:
                 try:
                     body = response.json()
                 except ValueError:
                     body = None
-                raise errors.from_response(response.status_code, body)
+                raise errors.from_response(response.status_code, body, url=url)
             return response
         raise ConnectionFailed(
             f"cannot reach the workbench at {self.url} after {self.retries} tries: {last}"
@@ -123,10 +131,18 @@ class Client:
     def request(self, method: str, url: str, **kw: Any) -> Any:
         """``send`` answering the JSON body (``None`` when empty)."""
         response = self.send(method, url, **kw)
-        try:
-            return response.json() if response.content else None
-        except ValueError:
+        if not response.content:
             return None
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise errors.WorkbenchError(
+                f"{method} {url} answered {kind}, not JSON: no workbench API there? "
+                "(WORKBENCH_URL must be a Jupyter server with the jupyter_workbench extension)",
+                status=response.status_code,
+                code="not_json",
+            ) from None
 
     def stream_bytes(self, url: str, chunk: int = 1 << 20) -> Iterator[bytes]:
         """A download in pieces (a whole file without holding it in memory)."""
@@ -134,14 +150,23 @@ class Client:
         for attempt in range(self.retries):
             if attempt:
                 time.sleep(self.backoff * (2 ** (attempt - 1)))
+            sent = 0
             try:
                 with self.http.stream("GET", url) as response:
-                    if response.status_code >= 400:
+                    if response.status_code >= 300:
                         response.read()
                         self.send("GET", url)  # raises the mapped error
-                    yield from response.iter_bytes(chunk)
+                    for piece in response.iter_bytes(chunk):
+                        sent += len(piece)
+                        yield piece
                 return
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                last = exc
+            except httpx.TransportError as exc:
+                if sent:  # what was handed out cannot be taken back: the caller starts again
+                    raise ConnectionFailed(
+                        f"the download of {url} broke off after {sent:,} bytes: {exc}"
+                    ) from exc
                 last = exc
         raise ConnectionFailed(f"cannot reach the workbench at {self.url}: {last}") from last
 
@@ -179,8 +204,14 @@ class Client:
         visibility: str | None = None,
         exist_ok: bool = False,
     ) -> Project:
-        """A new project you own (``exist_ok``: answer the existing one of that slug instead
-        of raising ``Conflict``)."""
+        """A new project you own. With ``exist_ok``, your existing one instead: without
+        ``slug``, the project called ``name`` that you own (else a new one, under a free slug
+        the server picks: ``quickstart``, ``quickstart-2``...); with ``slug``, that project if
+        you can edit it. A slug taken by a project you cannot edit is a ``Conflict`` still."""
+        if exist_ok and not slug:
+            for found in self.projects():
+                if found.name == name and found.role == "owner":
+                    return found
         body: dict[str, Any] = {"name": name}
         if slug:
             body["slug"] = slug
@@ -190,10 +221,21 @@ class Client:
             body["visibility"] = visibility
         try:
             return Project(self, self.post("projects", body))
-        except errors.Conflict:
+        except errors.Conflict as taken:
             if not (exist_ok and slug):
                 raise
-            return self.project(slug)
+            try:
+                project = self.project(slug)
+            except (errors.NotFound, errors.PermissionDenied):
+                project = None
+            if project is None or project.role not in ("owner", "admin", "editor"):
+                role = f"you are a {project.role}" if project and project.role else "not yours"
+                raise errors.Conflict(
+                    f"slug: a project '{slug}' exists and {role}; give another slug, or none "
+                    f"to have your own '{name}'",
+                    code=taken.code,
+                ) from None
+            return project
 
     def use(self, slug: str) -> Project:
         """Make ``slug`` the current project (checked: it must exist and be visible)."""
@@ -214,12 +256,21 @@ class Client:
         self,
         projects: list[str] | None = None,
         *,
+        experiment: str | None = None,
         filter: str = "",
         max_results: int = 100,
         order_by: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Runs of the projects you can read (MLflow filter syntax), newest first."""
+        """Runs of the projects you can read (MLflow filter syntax), newest first;
+        ``experiment``: only that experiment's (of the one project given, or the current one),
+        searched by the server, so ``max_results`` counts its runs alone."""
         body: dict[str, Any] = {"max_results": max_results}
+        if experiment:
+            if projects and len(projects) > 1:
+                raise errors.BadRequest("experiment: give one project with it")
+            slug = self.project_slug(projects[0] if projects else None)
+            projects = [slug]
+            body["experiment_ids"] = [self.experiment_named(slug, experiment)]
         if projects:
             body["projects"] = projects
         if filter:
@@ -274,6 +325,18 @@ class Client:
     def compare(self, run_ids: list[str]) -> dict[str, Any]:
         """Params that differ, metrics side by side, and system fields of several runs."""
         return dict(self.post("runs/compare", {"run_ids": run_ids}))
+
+    def experiment_named(self, project: str, name: str) -> str:
+        """The MLflow id of an existing experiment of a project (``NotFound`` naming the
+        project's experiments when it has none of that name)."""
+        found = self.experiments(project)
+        for experiment in found:
+            if experiment.get("name") == name:
+                return str(experiment["mlflow_experiment_id"])
+        known = ", ".join(sorted(str(e.get("name")) for e in found)) or "none yet"
+        raise errors.NotFound(
+            f"project {project!r} has no experiment {name!r} (experiments: {known})"
+        )
 
     def experiments(self, project: str | None = None) -> list[dict[str, Any]]:
         """A project's experiments (default: the current project)."""

@@ -33,6 +33,22 @@ _default: Client | None = None
 _lock = threading.Lock()
 
 
+def _scope_mlflow(c: Client) -> None:
+    """Point the stock ``mlflow`` client of this process at the current project
+    (``MLFLOW_TRACKING_URI=.../workbench/mlflow/p/<slug>``, so ``mlflow.set_experiment("x")``
+    makes the project's experiment ``x``), where it points at this workbench or nowhere; a
+    tracking URI set to anything else is left alone."""
+    if not c.current_project:
+        return
+    ours = f"{c.url}/workbench/mlflow"
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri and uri.rstrip("/") != ours and not uri.startswith(f"{ours}/p/"):
+        return
+    os.environ["MLFLOW_TRACKING_URI"] = c.mlflow_url(c.current_project)
+    if c.token:
+        os.environ.setdefault("MLFLOW_TRACKING_TOKEN", c.token)
+
+
 def connect(
     url: str | None = None,
     token: str | None = None,
@@ -48,6 +64,7 @@ def connect(
         old, _default = _default, new
     if old is not None:
         old.close()
+    _scope_mlflow(new)
     return new
 
 
@@ -57,6 +74,7 @@ def client() -> Client:
     with _lock:
         if _default is None:
             _default = Client()
+            _scope_mlflow(_default)
         return _default
 
 
@@ -73,13 +91,18 @@ def project(slug: str | None = None) -> Project:
 def create_project(
     name: str, slug: str | None = None, *, description: str = "", exist_ok: bool = False
 ) -> Project:
-    """A new project you own (``exist_ok=True``: the existing one of that slug, if any)."""
+    """A new project you own (``exist_ok=True``: your existing one, see
+    ``Client.create_project``)."""
     return client().create_project(name, slug, description=description, exist_ok=exist_ok)
 
 
 def use(slug: str) -> Project:
-    """Make ``slug`` the current project."""
-    return client().use(slug)
+    """Make ``slug`` the current project (of ``%wb``, ``wb.run``... and of plain ``mlflow``
+    calls: ``MLFLOW_TRACKING_URI`` follows it)."""
+    c = client()
+    found = c.use(slug)
+    _scope_mlflow(c)
+    return found
 
 
 def run(

@@ -59,10 +59,17 @@ BY_STATUS: dict[int, type[WorkbenchError]] = {
 }
 
 
-def from_response(status: int, body: object) -> WorkbenchError:
-    message, code = f"HTTP {status}", ""
+def from_response(status: int, body: object, url: str = "") -> WorkbenchError:
+    """The error for an answer: the server's JSON message, else the status and the URL (a 404
+    without a JSON body means no workbench answers there)."""
+    message, code = f"HTTP {status}" + (f" from {url}" if url else ""), ""
     if isinstance(body, dict):
         message = str(body.get("message") or message)
         code = str(body.get("error") or body.get("error_code") or "")
+    elif status == 404:
+        message += (
+            ": no workbench API there (is the jupyter_workbench server extension enabled on "
+            "that server, and WORKBENCH_URL its address?)"
+        )
     cls = BY_STATUS.get(status, ServerError if status >= 500 else WorkbenchError)
     return cls(message, status=status, code=code)

@@ -103,6 +103,18 @@ def _datasets(args: list[str]) -> str:
     return table(rows, ["name", "latest", "tags", "description"])
 
 
+def number(value: Any) -> str:
+    """A metric or param value, short: ``0.1235``, ``nan``, ``inf`` (MLflow's JSON gives
+    non-finite values as the strings ``"NaN"``/``"Infinity"``), or the text as it is."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{as_float:.4g}"
+
+
 def _runs(args: list[str]) -> str:
     opts = _runs_parser().parse_args(args)
     if opts.max < 1:
@@ -110,17 +122,19 @@ def _runs(args: list[str]) -> str:
     client = default.client()
     slug = client.project_slug()
     runs = client.search_runs(
-        [slug], filter=opts.filter, max_results=min(opts.max, 1000), order_by=["start_time DESC"]
+        [slug],
+        experiment=opts.experiment or None,
+        filter=opts.filter,
+        max_results=min(opts.max, 1000),
+        order_by=["start_time DESC"],
     )
-    if opts.experiment:
-        runs = [r for r in runs if r.get("experiment") == f"{slug}/{opts.experiment}"]
     if not runs:
         return "no runs" + (f" in experiment {opts.experiment}" if opts.experiment else "")
     rows = []
     for r in runs:
         started = r.get("start_time")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(started / 1000)) if started else ""
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.get("metrics", {}).items()))
+        metrics = ", ".join(f"{k}={number(v)}" for k, v in sorted(r.get("metrics", {}).items()))
         experiment = str(r.get("experiment") or "").split("/", 1)[-1]
         rows.append((r["run_id"][:8], r.get("name"), experiment, r.get("status"), when, metrics))
     return table(rows, ["run", "name", "experiment", "status", "started", "metrics"])
@@ -209,7 +223,7 @@ def _compare(args: list[str]) -> str:
             for r in runs:
                 value = values.get(r["run_id"])
                 last = value.get("last") if isinstance(value, dict) else value
-                cells.append("" if last is None else f"{last:.4g}")
+                cells.append(number(last))
             rows.append([f"  {key}", *cells])
     same = data["params"]["same"]
     tail = "\nsame params: " + ", ".join(f"{k}={v}" for k, v in sorted(same.items()))

@@ -2,9 +2,12 @@
 
 ``Run.log`` only enqueues: a background thread sends points in batches to the workbench's batch
 endpoint, in order. The queue is bounded, so a training loop that logs faster than the server
-takes points slows down instead of filling memory. ``end()`` (or leaving the ``with`` block, or
-the interpreter exiting) flushes what is queued; a server that cannot be reached makes
-``flush``/``end`` raise ``ConnectionFailed`` after a bounded wait, never hang. A run still open
+takes points slows down instead of filling memory. A workbench that cannot be reached for a while
+(a restarting server or proxy: no connection, 502/503/504) loses nothing: the sender keeps the
+points and tries again, backing off up to ``RETRY_MAX`` seconds, for ``OUTAGE_SECONDS``; only a
+longer outage makes ``log`` raise ``ConnectionFailed``. ``end()`` (or leaving the ``with`` block,
+or the interpreter exiting) flushes what is queued; a server still unreachable makes
+``flush``/``end`` raise ``ConnectionFailed`` after their timeout, never hang. A run still open
 when the interpreter exits ends ``FINISHED``, or ``FAILED`` if an exception ended the program.
 
 While a run is open it is the *active* run: datasets read with ``wb.datasets.get`` are recorded
@@ -37,6 +40,9 @@ __all__ = ["Run", "active_run"]
 BATCH_POINTS = 5000
 QUEUE_POINTS = 200_000
 SEND_INTERVAL = 0.2
+OUTAGE_SECONDS = 300.0  # how long the sender keeps trying a workbench it cannot reach
+RETRY_MAX = 10.0  # the longest wait between two tries
+TRANSIENT_STATUS = (502, 503, 504)  # a proxy or server on its way back
 ARTIFACTS_SCHEME = "mlflow-artifacts:"
 _open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 _active: list[Run] = []  # innermost last
@@ -63,6 +69,7 @@ class Run:
         self._queued = 0
         self._step = 0
         self._error: WorkbenchError | None = None
+        self._trouble: WorkbenchError | None = None  # why the last try failed (retrying)
         self._closed = False
         self._saved_env: dict[str, str | None] = {}
         self._saved_mlflow_uri: Any = None
@@ -274,8 +281,9 @@ class Run:
             while self._sent < self._queued and self._error is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    why = f": {self._trouble.message}" if self._trouble is not None else ""
                     raise ConnectionFailed(
-                        f"{self._queued - self._sent} points not sent after {timeout:.0f}s"
+                        f"{self._queued - self._sent} points not sent after {timeout:.0f}s{why}"
                     )
                 self._lock.wait(min(remaining, 0.5))
         if self._error is not None:
@@ -330,6 +338,8 @@ class Run:
 
     # -- the background sender -------------------------------------------------------------
     def _sender(self) -> None:
+        failing_since: float | None = None
+        delay = SEND_INTERVAL
         while True:
             with self._lock:
                 if not self._points:
@@ -344,13 +354,30 @@ class Run:
             try:
                 self.client.post(f"runs/{self.run_id}/batch", {"metrics": batch})
             except WorkbenchError as exc:
-                with self._lock:
-                    self._error = exc
-                    self._points.clear()
+                now = time.monotonic()
+                transient = isinstance(exc, ConnectionFailed) or exc.status in TRANSIENT_STATUS
+                failing_since = failing_since or now
+                if not transient or self._closed or now - failing_since > OUTAGE_SECONDS:
+                    if transient and not self._closed:
+                        exc = ConnectionFailed(
+                            f"{exc.message} (for {now - failing_since:.0f}s: logging stopped)"
+                        )
+                    with self._lock:
+                        self._error = exc
+                        self._points.clear()
+                        self._lock.notify_all()
+                    return
+                with self._lock:  # keep the points, in order, and try again in a while
+                    self._points.extendleft(reversed(batch))
+                    self._trouble = exc
                     self._lock.notify_all()
-                return
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            failing_since, delay = None, SEND_INTERVAL
             with self._lock:
                 self._sent += len(batch)
+                self._trouble = None
                 self._lock.notify_all()
 
 

@@ -3,6 +3,7 @@ param diff, metric overlay and parallel coordinates of the runs selected (or giv
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -33,10 +34,12 @@ _FIELDS = ("name", "run_id", "status", "experiment", "start_time")
 
 
 def _number(value: Any) -> float | None:
+    """A finite number, else None (NaN and infinities compare as text)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def run_value(run: dict[str, Any], key: str) -> Any:
@@ -159,13 +162,14 @@ class RunsTable(WorkbenchWidget):
         """Load the runs again (newest first; ``search`` is an MLflow filter run server-side)."""
         found = self._call(
             lambda: self.client.search_runs(
-                [self.project], filter=self.search, max_results=self.max_results
+                [self.project],
+                experiment=self.experiment or None,
+                filter=self.search,
+                max_results=self.max_results,
             )
         )
         if found is None:
             return self
-        if self.experiment:
-            found = [r for r in found if r.get("experiment") == f"{self.project}/{self.experiment}"]
         self.params = sorted({k for r in found for k in r.get("params", {})})
         self.metrics = sorted({k for r in found for k in r.get("metrics", {})})
         self.runs = found

@@ -5,11 +5,13 @@ errors with the server's message, retries that end, and finding the server by it
 from __future__ import annotations
 
 import asyncio
+import http.server
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,28 @@ async def test_datasets_files_range_reads_pandas_and_local_copy(
     await asyncio.to_thread(work)
 
 
+async def test_create_project_exist_ok_reuses_only_a_project_you_can_use(
+    server_url: str, api: Any
+) -> None:
+    seeded = await seed(api)  # alice owns "lab" (bob views it); bob owns "other"
+
+    def work() -> None:
+        bob = Client(server_url, seeded["bob"])
+        # by name: bob's own "Lab", not alice's project of that name (slug "lab" is hers)
+        mine = bob.create_project("Lab", exist_ok=True)
+        assert (mine.slug, mine.role) == ("lab-2", "owner")
+        assert bob.create_project("Lab", exist_ok=True).slug == "lab-2"  # reused
+        assert bob.create_project("Other", slug="other", exist_ok=True).slug == "other"
+        # a slug taken by a project bob only views: the conflict, saying so
+        with pytest.raises(errors.Conflict, match="'lab' exists and you are a viewer"):
+            bob.create_project("Lab", slug="lab", exist_ok=True)
+        with pytest.raises(errors.Conflict):  # without exist_ok: the server's own answer
+            bob.create_project("Other", slug="other")
+        bob.close()
+
+    await asyncio.to_thread(work)
+
+
 async def test_errors_carry_the_servers_message(server_url: str, api: Any) -> None:
     seeded = await seed(api)
 
@@ -148,6 +172,82 @@ def test_a_server_that_hangs_up_is_retried_then_a_clear_error() -> None:
         assert len(accepted) == 5
     finally:
         listener.close()
+
+
+class _NotAWorkbench(http.server.BaseHTTPRequestHandler):
+    """What a user can reach by mistake: a login redirect, an HTML page, an HTML 404, and a
+    download that breaks off midway."""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path.startswith("/hub/"):
+            self.send_response(302)
+            self.send_header("Location", "/hub/login?next=%2Fhub%2Fworkbench")
+            self.end_headers()
+        elif path.startswith("/page/"):
+            self._html(200)
+        elif path.startswith("/broken/"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(4 << 20))
+            self.end_headers()
+            self.wfile.write(b"x" * (1 << 20))  # a quarter of it, then the connection drops
+            self.wfile.flush()
+            self.close_connection = True
+        else:
+            self._html(404)
+
+    def _html(self, status: int) -> None:
+        body = b"<html><body>Jupyter</body></html>"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def not_a_workbench() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotAWorkbench)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_what_is_not_a_workbench_is_a_clear_error(not_a_workbench: str) -> None:
+    redirected = Client(f"{not_a_workbench}/hub", "x", retries=1)
+    with pytest.raises(errors.WorkbenchError, match="redirected to '/hub/login") as moved:
+        redirected.projects()
+    assert moved.value.code == "redirected" and "WORKBENCH_URL" in moved.value.message
+    html = Client(f"{not_a_workbench}/page", "x", retries=1)
+    with pytest.raises(errors.WorkbenchError, match="answered text/html, not JSON"):
+        html.projects()
+    missing = Client(not_a_workbench, "x", retries=1)
+    with pytest.raises(errors.NotFound, match="no workbench API there") as gone:
+        missing.projects()
+    assert f"from {not_a_workbench}/workbench/api/v1/projects" in gone.value.message
+    # the magics say it in one line
+    from jupyter_workbench.client import magics
+
+    default.connect(f"{not_a_workbench}/page", "x", retries=1)
+    try:
+        said = magics.run_command("projects")
+        assert said.startswith("wb: error: GET ") and "not JSON" in said
+        assert "\n" not in said
+    finally:
+        default._default = None
+
+
+def test_a_download_that_breaks_off_is_a_clear_error(not_a_workbench: str) -> None:
+    client = Client(not_a_workbench, "x", retries=2, backoff=0.01)
+    got = 0
+    with pytest.raises(errors.ConnectionFailed, match="broke off after 1,048,576 bytes"):
+        for piece in client.stream_bytes(f"{not_a_workbench}/broken/file"):
+            got += len(piece)
+    assert got == 1 << 20
 
 
 def test_a_silent_server_times_out_instead_of_hanging() -> None:

@@ -96,6 +96,15 @@ async def test_quickstart_runs_top_to_bottom_twice(
     again_code = [c for c in again.cells if c.cell_type == "code"]
     assert text(again_code[0]) == "<Project 'quickstart' (owner)>"
     assert text(again_code[7]) == "[0.5, 3.5]"
+    # another user on the same workbench gets a quickstart of their own
+    await api("erin").get("me")
+    erin = tmp_path / "erin"
+    erin.mkdir()
+    theirs = await execute("quickstart.ipynb", server_url, "erin", erin)
+    theirs_code = [c for c in theirs.cells if c.cell_type == "code"]
+    assert text(theirs_code[0]) == "<Project 'quickstart-2' (owner)>"
+    assert text(theirs_code[1]) == "<DatasetVersion quickstart-2/points v1>"
+    assert text(theirs_code[7]) == "[0.5, 3.5]"
 
 
 def widget_states(nb: Any) -> dict[str, dict[str, Any]]:

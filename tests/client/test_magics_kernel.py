@@ -86,8 +86,8 @@ async def _magics(client: Any) -> None:
     assert datasets[0].split() == ["name", "latest", "tags", "description"]
     assert datasets[1].split() == ["events", "v1"]
     assert await run(client, "%wb runs") == "no runs\n"
-    assert await run(client, "%wb runs --experiment baseline") == (
-        "no runs in experiment baseline\n"
+    assert await run(client, "%wb runs --experiment baseline") == (  # a name no one made
+        "wb: error: project 'lab' has no experiment 'baseline' (experiments: none yet)\n"
     )
     # the same connection from Python in the kernel: the current project is shared
     code = "import jupyter_workbench as wb; print(wb.datasets.get('events').files()[0]['path'])"

@@ -122,6 +122,35 @@ async def test_a_run_logs_in_batches_records_lineage_and_takes_plain_mlflow_call
     await asyncio.to_thread(work)
 
 
+async def test_plain_mlflow_outside_a_run_follows_the_current_project(
+    server_url: str, api: Any
+) -> None:
+    tokens = await seed(api)
+    # as in a workbench kernel: the unscoped tracking URI of this workbench
+    os.environ["MLFLOW_TRACKING_URI"] = f"{server_url}/workbench/mlflow"
+    os.environ["MLFLOW_TRACKING_TOKEN"] = tokens["alice"]
+
+    def work() -> None:
+        import mlflow
+
+        client = wb.connect(server_url, tokens["alice"])
+        wb.use("lab")
+        assert os.environ["MLFLOW_TRACKING_URI"] == f"{server_url}/workbench/mlflow/p/lab"
+        mlflow.set_experiment("plain")  # the project's experiment "plain"
+        with mlflow.start_run() as plain:
+            mlflow.log_metric("loss", 0.5)
+        assert [e["name"] for e in client.experiments("lab") if e["name"] == "plain"] == ["plain"]
+        found = client.search_runs(["lab"], experiment="plain")
+        assert [(r["run_id"], r["metrics"]) for r in found] == [(plain.info.run_id, {"loss": 0.5})]
+        # a tracking URI pointing elsewhere is the user's choice: left alone
+        os.environ["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:9/elsewhere"
+        wb.use("lab")
+        assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:9/elsewhere"
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
 async def test_an_exception_in_the_block_fails_the_run_and_is_raised(
     server_url: str, api: Any
 ) -> None:

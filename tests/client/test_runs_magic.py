@@ -31,6 +31,7 @@ async def test_wb_runs_lists_filters_and_reports_bad_filters(server_url: str, ap
                 ("first", "baseline", 0.9),
                 ("second", "baseline", 0.2),
                 ("wide", "bigger", 0.1),
+                ("diverged", "bigger", float("nan")),
             ]:
                 with alice.run("lab", experiment, params={"lr": 0.1}, name=name) as tracked:
                     tracked.log({"loss": loss}, step=0)
@@ -41,13 +42,20 @@ async def test_wb_runs_lists_filters_and_reports_bad_filters(server_url: str, ap
         listing = (await run(kernel, "%wb runs")).splitlines()
         assert listing[0].split() == ["run", "name", "experiment", "status", "started", "metrics"]
         assert [line.split()[1:4] for line in listing[1:]] == [
+            ["diverged", "bigger", "FINISHED"],
             ["wide", "bigger", "FINISHED"],
             ["second", "baseline", "FINISHED"],
             ["first", "baseline", "FINISHED"],
         ]
-        assert listing[1].endswith("loss=0.1")
-        only = (await run(kernel, "%wb runs --experiment baseline")).splitlines()
+        assert listing[1].endswith("loss=nan")  # a diverged run's NaN, shown as such
+        assert listing[2].endswith("loss=0.1")
+        # the experiment's own newest runs, though newer runs of another fill --max
+        only = (await run(kernel, "%wb runs --experiment baseline --max 2")).splitlines()
         assert [line.split()[1] for line in only[1:]] == ["second", "first"]
+        unknown = await run(kernel, "%wb runs --experiment basline")
+        assert unknown == (
+            "wb: error: project 'lab' has no experiment 'basline' (experiments: baseline, bigger)\n"
+        )
         good = (await run(kernel, '%wb runs --filter "metrics.loss < 0.5" --max 1')).splitlines()
         assert [line.split()[1] for line in good[1:]] == ["wide"]
         bad = await run(kernel, '%wb runs --filter "metrics.loss <<< x"')

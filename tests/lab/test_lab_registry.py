@@ -6,7 +6,6 @@ browser committed as a dataset with "Commit to dataset..."."""
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

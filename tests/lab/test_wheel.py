@@ -54,6 +54,7 @@ def test_a_wheel_built_from_source_carries_the_enabled_lab_extension(tmp_path: P
         assert any(n.startswith(DATA + EXTENSION + "static/remoteEntry.") for n in names)
         assert DATA + EXTENSION + "schemas/jupyter-workbench/plugin.json" in names
         assert DATA + "share/jupyter/kernels/workbench-python3/kernel.json" in names
+        assert "jupyter_workbench/py.typed" in names  # the client's types reach its users
         archive.extractall(tmp_path / "wheel")
     # what pip lays out from the wheel's data, seen by JupyterLab as an installed extension
     env = {
