@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 from .errors import NotFound
 
+PROGRESS_BYTES = 32 << 20  # a version this big shows a progress bar while it downloads
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
@@ -213,7 +215,12 @@ class DatasetVersion:
 
     @property
     def path(self) -> Path:
-        """A local copy of the whole version (downloaded once, then cached)."""
+        """A local copy of the whole version (downloaded once, then cached; ``download``)."""
+        return self.download()
+
+    def download(self, progress: bool | None = None) -> Path:
+        """The local copy of the whole version, downloaded if it is not cached yet, with a
+        progress bar (``None``: for versions of ``PROGRESS_BYTES`` or more)."""
         root = Path(
             os.environ.get("WORKBENCH_CACHE_DIR")
             or Path.home() / ".cache" / "jupyter-workbench" / "datasets"
@@ -222,6 +229,11 @@ class DatasetVersion:
         target = root / self.project / self.name / f"v{self.version}-{key.hexdigest()[:12]}"
         if (target / ".complete").exists():
             return target
+        from .uploads import progress_bar
+
+        total = int(self.data.get("total_bytes") or 0)
+        shown = progress if progress is not None else total >= PROGRESS_BYTES
+        bar = progress_bar(total, f"download {self.name} v{self.version}", enabled=shown)
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
         try:
@@ -231,12 +243,14 @@ class DatasetVersion:
                 with dest.open("wb") as out:
                     for piece in self.client.stream_bytes(self._file_url(entry["path"])):
                         out.write(piece)
+                        bar.update(len(piece))
             (staging / ".complete").touch()
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
                 shutil.rmtree(target)
             staging.rename(target)
         finally:
+            bar.close()
             shutil.rmtree(staging, ignore_errors=True)
         return target
 

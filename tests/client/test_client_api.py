@@ -53,7 +53,11 @@ async def test_projects_current_project_and_members(server_url: str, api: Any) -
 
 
 async def test_datasets_files_range_reads_pandas_and_local_copy(
-    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server_url: str,
+    api: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     seeded = await seed(api)
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
@@ -77,7 +81,7 @@ async def test_datasets_files_range_reads_pandas_and_local_copy(
             assert fh.read() == "hello workbench\n"
         frame = ds.to_pandas("table.csv")
         assert frame.to_dict("list") == {"city": ["Oslo", "Bergen"], "people": [709000, 291000]}
-        local = ds.path
+        local = ds.download(progress=True)
         assert (local / "data" / "blob.bin").read_bytes() == blob
         assert ds.path == local  # cached: downloaded once
         with pytest.raises(errors.NotFound, match="no file"):
@@ -90,6 +94,8 @@ async def test_datasets_files_range_reads_pandas_and_local_copy(
         client.close()
 
     await asyncio.to_thread(work)
+    said = capsys.readouterr().err  # the text progress bar (no notebook here)
+    assert "download events v1" in said and "100%" in said
 
 
 async def test_create_project_exist_ok_reuses_only_a_project_you_can_use(
