@@ -3,7 +3,9 @@
 In order: ``WORKBENCH_URL`` (+ ``WORKBENCH_TOKEN``), which every workbench kernel has; inside a
 JupyterHub user server ``JUPYTERHUB_SERVICE_URL`` + ``JUPYTERHUB_API_TOKEN``; else the running
 Jupyter servers of this machine (their ``jpserver-*.json`` runtime files): the one whose root
-folder holds the current directory, or the newest.
+folder holds the current directory, or the newest. When several run, the first of them (in that
+order) that answers as a workbench is taken, so a plain Jupyter server started later in the same
+folder is passed over.
 """
 
 from __future__ import annotations
@@ -54,5 +56,30 @@ def _running_server() -> tuple[str, str | None] | None:
         return cwd == root or root in cwd.parents
 
     candidates.sort(key=lambda c: (holds_cwd(c[1]), c[0]), reverse=True)
-    info = candidates[0][1]
-    return str(info["url"]).rstrip("/"), (str(info.get("token") or "") or None)
+    found = [
+        (str(info["url"]).rstrip("/"), (str(info.get("token") or "") or None))
+        for _, info in candidates
+    ]
+    if len(found) > 1:
+        for url, token in found:
+            if _is_workbench(url, token):
+                return url, token
+    return found[0]  # none answered as a workbench: the client's first call says why
+
+
+PROBE_SECONDS = 1.0
+
+
+def _is_workbench(url: str, token: str | None) -> bool:
+    """Whether the server at ``url`` serves the workbench API (a JSON answer, even a refusal,
+    where a server without the extension answers 404 or a login redirect)."""
+    import httpx
+
+    headers = {"Authorization": f"token {token}"} if token else {}
+    try:
+        response = httpx.get(f"{url}/workbench/api/v1/me", headers=headers, timeout=PROBE_SECONDS)
+    except httpx.HTTPError:
+        return False
+    return response.status_code in (200, 401, 403) and response.headers.get(
+        "content-type", ""
+    ).startswith("application/json")

@@ -323,6 +323,34 @@ def test_a_running_jupyter_server_is_found_from_its_runtime_file(
     assert (client.url, client.token) == ("http://127.0.0.1:1/base", "t0k")
 
 
+async def test_discovery_passes_over_a_newer_jupyter_server_without_the_workbench(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server_url: str, api: Any,
+    not_a_workbench: str,
+) -> None:  # fmt: skip
+    for key in ("WORKBENCH_URL", "JUPYTERHUB_SERVICE_URL", "WORKBENCH_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    import json
+    import os
+
+    seeded = await seed(api)
+    workbench = {"url": f"{server_url}/", "token": seeded["bob"], "pid": os.getpid()}
+    plain = {"url": f"{not_a_workbench}/", "token": "other", "pid": os.getpid()}
+    for name, info in (("jpserver-1.json", workbench), ("jpserver-2.json", plain)):
+        (tmp_path / name).write_text(json.dumps({**info, "root_dir": str(tmp_path)}))
+    old = time.time() - 60
+    os.utime(tmp_path / "jpserver-1.json", (old, old))  # the plain server started later
+
+    def work() -> None:
+        client = Client()
+        assert (client.url, client.token) == (server_url, seeded["bob"])
+        assert {p.slug for p in client.projects()} == {"lab", "other"}
+
+    await asyncio.to_thread(work)
+
+
 def test_import_is_light_and_the_server_extension_still_loads() -> None:
     code = (
         "import sys, jupyter_workbench as wb\n"
