@@ -13,6 +13,7 @@ import anywidget
 import traitlets as t
 
 from ..client.errors import WorkbenchError
+from ..client.magics import number
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
@@ -103,7 +104,8 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], caption: s
 
 
 def fmt(value: Any) -> str:
-    """A metric value, short."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
+    """A metric value, short, as ``%wb runs`` prints it (MLflow's ``"NaN"``/``"Infinity"``
+    strings as ``nan``/``inf``); whole numbers in full."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return number(value)

@@ -24,6 +24,7 @@ from traitlets.config import Config
 
 import jupyter_workbench as wb
 from jupyter_workbench.client import Client, default
+from jupyter_workbench.widgets.base import fmt
 from jupyter_workbench.widgets.live import thin
 
 from .conftest import seed
@@ -192,6 +193,14 @@ def test_long_series_are_thinned_keeping_spikes_and_the_last_point() -> None:
     kept = thin(points, 200)
     assert len(kept) <= 200 and kept[0] == (0, 1.0) and kept[-1] == points[-1]
     assert (4321, 50.0) in kept and [s for s, _ in kept] == sorted(s for s, _ in kept)
+
+
+def test_html_fallbacks_print_values_as_the_magics_do() -> None:
+    # MLflow's JSON carries non-finite metrics as strings; the tables show what %wb runs shows
+    assert [fmt(v) for v in ("NaN", "Infinity", "-Infinity")] == ["nan", "inf", "-inf"]
+    assert [fmt(v) for v in (0.123456, 12, None, True, "adam")] == [
+        "0.1235", "12", "", "True", "adam",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("websocket", [True, False], ids=["websocket", "polling"])
