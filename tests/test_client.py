@@ -26,18 +26,22 @@ def owner(live_server: Any) -> Client:
 
 
 def test_log_is_fast_ordered_and_complete(owner: Client) -> None:
+    batches: list[str] = []
+    owner.http.event_hooks["request"].append(
+        lambda request: batches.append(request.url.path) if request.url.path.endswith("/batch")
+        else None
+    )  # fmt: skip
     with owner.run("lab", "baseline", params={"lr": 0.01}, name="first") as run:
-        started = time.perf_counter()
         for step in range(20_000):
             run.log({"loss": 1.0 / (step + 1)}, step=step)
-        per_call = (time.perf_counter() - started) / 20_000
         run.log({"odd": float("nan")})
         run.flush()
         history = owner.history(run.run_id, "loss", max_points=100_000)
     assert history["total"] == 20_000
     assert history["steps"] == list(range(20_000))
     assert history["values"][-1] == pytest.approx(1 / 20_000)
-    assert per_call < 1e-3  # a queue append, not a request (measured in the benchmark)
+    # log() queues the point; the sender posts them in batches (its speed: benchmarks/)
+    assert 4 <= len(batches) <= 1_000
     run_info = owner.request(
         "GET", owner.mlflow_url("lab") + "/api/2.0/mlflow/runs/get", params={"run_id": run.run_id}
     )["run"]
