@@ -383,15 +383,16 @@ export async function runCommit(
     tab: thisTab(),
     beat: Date.now()
   };
-  underWay().add(remembered);
+  const commits = underWay();
+  commits.add(remembered);
   // other tabs of the lab leave a commit alone while this page says it runs it
   const beating = window.setInterval(
-    () => underWay().add({ ...remembered, beat: Date.now() }),
+    () => commits.add({ ...remembered, beat: Date.now() }),
     BEAT_MS
   );
   const forget = () => {
     window.clearInterval(beating);
-    underWay().remove(remembered);
+    commits.remove(remembered);
   };
   const controller = new AbortController();
   const target = `${request.project}/${request.dataset}`;
