@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 RETRIES = 3
+SEARCH_PAGE = 1000  # runs per request of search_runs (the most the server answers at once)
 
 
 class Client:
@@ -263,8 +264,11 @@ class Client:
     ) -> list[dict[str, Any]]:
         """Runs of the projects you can read (MLflow filter syntax), newest first;
         ``experiment``: only that experiment's (of the one project given, or the current one),
-        searched by the server, so ``max_results`` counts its runs alone."""
-        body: dict[str, Any] = {"max_results": max_results}
+        searched by the server, so ``max_results`` counts its runs alone. More than
+        ``SEARCH_PAGE`` runs are fetched page by page."""
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+            raise errors.BadRequest("max_results: must be a whole number of at least 1")
+        body: dict[str, Any] = {}
         if experiment:
             if projects and len(projects) > 1:
                 raise errors.BadRequest("experiment: give one project with it")
@@ -277,7 +281,15 @@ class Client:
             body["filter"] = filter
         if order_by:
             body["order_by"] = order_by
-        return list(self.post("runs/search", body)["runs"])
+        runs: list[dict[str, Any]] = []
+        while True:
+            body["max_results"] = min(SEARCH_PAGE, max_results - len(runs))
+            page = self.post("runs/search", body)
+            runs.extend(page["runs"])
+            token = page.get("next_page_token")
+            if not token or not page["runs"] or len(runs) >= max_results:
+                return runs[:max_results]
+            body["page_token"] = token
 
     # -- experiments and runs ---------------------------------------------------------
     def experiment_id(self, project: str, name: str) -> str:

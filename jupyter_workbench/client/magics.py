@@ -125,7 +125,7 @@ def _runs(args: list[str]) -> str:
         [slug],
         experiment=opts.experiment or None,
         filter=opts.filter,
-        max_results=min(opts.max, 1000),
+        max_results=opts.max,
         order_by=["start_time DESC"],
     )
     if not runs:
@@ -174,6 +174,7 @@ def _size(n: float) -> str:
 
 
 _FULL_RUN_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+PREFIX_RUNS = 10_000  # the newest runs a run-id prefix is looked up among
 
 
 def resolve_runs(prefixes: list[str]) -> list[str]:
@@ -182,7 +183,7 @@ def resolve_runs(prefixes: list[str]) -> list[str]:
     slug = client.project_slug()
     if all(_FULL_RUN_ID.match(p) for p in prefixes):
         return [p.lower() for p in prefixes]  # whole ids: the server checks them
-    known = [r["run_id"] for r in client.search_runs([slug], max_results=1000)]
+    known = [r["run_id"] for r in client.search_runs([slug], max_results=PREFIX_RUNS)]
     out = []
     for prefix in prefixes:
         if _FULL_RUN_ID.match(prefix):
@@ -190,7 +191,10 @@ def resolve_runs(prefixes: list[str]) -> list[str]:
             continue
         found = [run_id for run_id in known if run_id.startswith(prefix.lower())]
         if not found:
-            raise UsageError(f"no run {prefix!r} in project {slug} (see %wb runs)")
+            raise UsageError(
+                f"no run {prefix!r} among the newest {PREFIX_RUNS:,} runs of project {slug} "
+                "(see %wb runs; a whole run id always works)"
+            )
         if len(found) > 1:
             raise UsageError(f"{prefix!r} matches {len(found)} runs; give more characters")
         out.append(found[0])

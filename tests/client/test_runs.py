@@ -14,6 +14,7 @@ import pytest
 from traitlets.config import Config
 
 import jupyter_workbench as wb
+from jupyter_workbench import client as wb_client
 from jupyter_workbench.client import Client, default, errors
 
 from .conftest import seed
@@ -232,6 +233,36 @@ async def test_a_script_that_never_ends_its_run(server_url: str, api: Any, tmp_p
             assert mlflow_run(client, run_id)["status"] == status
             assert client.history(run_id, "loss", max_points=1000)["total"] == 500
         assert "the script crashed" in done.stderr  # the traceback is still printed
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_search_runs_pages_past_what_one_request_answers(
+    server_url: str, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        made = []
+        for i in range(5):
+            with client.run("lab", "sweep", params={"i": i}) as run:
+                made.append(run.run_id)
+        whole = [r["run_id"] for r in client.search_runs(["lab"], experiment="sweep")]
+        assert sorted(whole) == sorted(made)
+        searches: list[int] = []
+        client.http.event_hooks["request"].append(
+            lambda request: searches.append(1) if request.url.path.endswith("runs/search") else None
+        )
+        monkeypatch.setattr(wb_client, "SEARCH_PAGE", 2)
+        paged = client.search_runs(["lab"], experiment="sweep", max_results=100)
+        assert [r["run_id"] for r in paged] == whole and len(searches) == 3  # 2 + 2 + 1
+        searches.clear()
+        first = client.search_runs(["lab"], experiment="sweep", max_results=3)
+        assert [r["run_id"] for r in first] == whole[:3] and len(searches) == 2
+        with pytest.raises(errors.BadRequest, match="max_results: must be a whole number"):
+            client.search_runs(["lab"], max_results=0)
         client.close()
 
     await asyncio.to_thread(work)
