@@ -220,6 +220,39 @@ async def test_unauthenticated_and_unmapped_routes(api, jp_fetch) -> None:
     assert r.code == 403
 
 
+async def test_refusals_keep_the_connection_usable(
+    api: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    """A refusal decided before the body is read (unknown project, no token, unmapped route)
+    answers and keeps the keep-alive connection working for the next request."""
+    import httpx
+
+    root = f"http://127.0.0.1:{jp_http_port}{jp_base_url}workbench/mlflow"
+    get_by_name = "api/2.0/mlflow/experiments/get-by-name"
+    asks = [
+        ("GET", f"p/no-such/{get_by_name}", {"experiment_name": "x"}, "alice", 404),
+        ("POST", "p/no-such/api/2.0/mlflow/runs/create", None, "alice", 404),
+        ("GET", f"p/no-such/{get_by_name}", {"experiment_name": "x"}, None, 401),
+        ("GET", "api/2.0/mlflow/traces", None, "alice", 403),
+    ]
+
+    def work() -> list[tuple[int, str]]:
+        answers = []
+        with httpx.Client(base_url=root, timeout=10) as http:
+            for _ in range(5):
+                for method, path, params, user, _status in asks:
+                    headers = {"Authorization": f"Bearer {TOKEN_OF[user]}"} if user else {}
+                    body = {"experiment_id": "1"} if method == "POST" else None
+                    http.cookies.clear()  # token callers only
+                    r = http.request(method, path, params=params, json=body, headers=headers)
+                    answers.append((r.status_code, r.json()["error_code"]))
+        return answers
+
+    answers = await asyncio.to_thread(work)
+    assert [status for status, _ in answers] == [a[-1] for a in asks] * 5
+    assert answers[0][1] == "RESOURCE_DOES_NOT_EXIST" and answers[2][1] == "UNAUTHENTICATED"
+
+
 def mlflow_routes() -> list[tuple[str, str]]:
     """Every route the MLflow server answers: its Flask url map and its REST endpoint list."""
     from mlflow.server import app as flask_app

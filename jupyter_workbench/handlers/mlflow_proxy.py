@@ -127,6 +127,20 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
         self._stream_queue: asyncio.Queue[bytes | None] | None = None
         self._stream_task: asyncio.Task[Any] | None = None
         self._error: ProxyError | None = None
+        self._refusal: web.HTTPError | None = None
+        try:
+            await self._prepare()
+        except web.HTTPError as exc:
+            if self._is_upload():
+                # An artifact upload refused before its body: it is not read, so the
+                # connection cannot carry another request.
+                self.set_header("Connection", "close")
+                raise
+            # Answered once the (small) body has been read: answering before would make
+            # tornado drop the keep-alive connection without telling the client.
+            self._refusal = exc
+
+    async def _prepare(self) -> None:
         await super().prepare()
         scope, path = self.path_kwargs.get("scope"), self.path_kwargs.get("path") or "/"
         self.scope_slug, self.mlflow_path = scope, path
@@ -222,6 +236,8 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
 
     # -- authorization ---------------------------------------------------------------------
     async def _handle(self) -> None:
+        if self._refusal is not None:
+            raise self._refusal
         try:
             if self._stream_task is not None:
                 assert self._stream_queue is not None
