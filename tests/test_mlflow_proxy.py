@@ -385,11 +385,12 @@ async def test_history_downsampling_keeps_extremes_and_exports(api, tracking) ->
     )
     assert r.json["total"] == 100 and not r.json["downsampled"]
     r = await api("alice").get("runs/export", params={"run_ids": run_id, "keys": "m"})
-    assert r.status == 200
+    assert r.status == 200 and r.headers["Content-Type"] == "text/csv; charset=utf-8"
     lines = r.body.decode().splitlines()
     assert lines[0] == "run_id,key,step,timestamp,value" and len(lines) == 20_001
     assert lines[12_346] == f"{run_id},m,12345,12345,999.0"
     r = await api("alice").get("runs/export", params={"run_ids": run_id, "format": "parquet"})
+    assert r.headers["Content-Type"] == "application/vnd.apache.parquet"
     import io
 
     import pyarrow.parquet as pq

@@ -303,7 +303,7 @@ class ExportHandler(TrackingHandler):
             self.finish()
             return
         body = await self.blocking(lambda: _parquet(store, series))
-        self.finish(body)
+        self.finish(body, set_content_type="application/vnd.apache.parquet")
 
 
 def _parquet(store: TrackingStore, series: list[tuple[str, str]]) -> bytes:
