@@ -4,8 +4,10 @@ load it by themselves). Bad arguments and server errors print one line, never a 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shlex
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -105,14 +107,24 @@ def _datasets(args: list[str]) -> str:
 
 def number(value: Any) -> str:
     """A metric or param value, short: ``0.1235``, ``nan``, ``inf`` (MLflow's JSON gives
-    non-finite values as the strings ``"NaN"``/``"Infinity"``), or the text as it is."""
+    non-finite values as the strings ``"NaN"``/``"Infinity"``, and its SQL store keeps an
+    infinity as the largest float), or the text as it is."""
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     try:
         as_float = float(value)
     except (TypeError, ValueError):
         return str(value)
+    if abs(as_float) == sys.float_info.max:
+        as_float = math.copysign(math.inf, as_float)
     return f"{as_float:.4g}"
+
+
+def last_value(entry: Any) -> str:
+    """A metric's last value in a comparison (``None`` there: the last point was NaN)."""
+    if isinstance(entry, dict):
+        return "nan" if "last" in entry and entry["last"] is None else number(entry.get("last"))
+    return number(entry)
 
 
 def _runs(args: list[str]) -> str:
@@ -223,12 +235,7 @@ def _compare(args: list[str]) -> str:
     if data["metrics"]:
         rows.append(["metrics (last):", *([""] * len(runs))])
         for key, values in sorted(data["metrics"].items()):
-            cells = []
-            for r in runs:
-                value = values.get(r["run_id"])
-                last = value.get("last") if isinstance(value, dict) else value
-                cells.append(number(last))
-            rows.append([f"  {key}", *cells])
+            rows.append([f"  {key}", *(last_value(values.get(r["run_id"])) for r in runs)])
     same = data["params"]["same"]
     tail = "\nsame params: " + ", ".join(f"{k}={v}" for k, v in sorted(same.items()))
     return table(rows, header) + (tail if same else "")

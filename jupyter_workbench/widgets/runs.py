@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets as t
 
+from ..client.magics import last_value
 from .base import WorkbenchWidget, esc, esm, fmt, html_table
 from .svg import line_chart
 
@@ -342,7 +343,7 @@ class CompareRuns(WorkbenchWidget):
             html_table(
                 ["metric (last)", *names],
                 [
-                    [k, *(fmt((v.get(i) or {}).get("last")) for i in ids)]
+                    [k, *(last_value(v.get(i)) for i in ids)]
                     for k, v in sorted(c.get("metrics", {}).items())
                 ],
                 caption="metrics",

@@ -69,6 +69,10 @@ export function formatNumber(value: number | null | undefined): string {
   if (!Number.isFinite(value)) {
     return String(value);
   }
+  if (Math.abs(value) === Number.MAX_VALUE) {
+    // MLflow's SQL store keeps an infinity as the largest float
+    return value > 0 ? 'Infinity' : '-Infinity';
+  }
   if (Number.isInteger(value) && Math.abs(value) < 1e9) {
     return String(value);
   }

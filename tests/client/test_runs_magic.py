@@ -35,6 +35,8 @@ async def test_wb_runs_lists_filters_and_reports_bad_filters(server_url: str, ap
             ]:
                 with alice.run("lab", experiment, params={"lr": 0.1}, name=name) as tracked:
                     tracked.log({"loss": loss}, step=0)
+                    if name == "diverged":
+                        tracked.log({"grad": float("inf")}, step=0)
             alice.close()
 
         await asyncio.to_thread(log_runs)
@@ -48,7 +50,14 @@ async def test_wb_runs_lists_filters_and_reports_bad_filters(server_url: str, ap
             ["first", "baseline", "FINISHED"],
         ]
         assert listing[1].endswith("loss=nan")  # a diverged run's NaN, shown as such
+        assert "grad=inf" in listing[1]  # (MLflow stores an infinity as the largest float)
         assert listing[2].endswith("loss=0.1")
+        diverged, wide = listing[1].split()[0], listing[2].split()[0]
+        compared = (await run(kernel, f"%wb compare {diverged} {wide}")).splitlines()
+        assert [line.split() for line in compared if line.split()[0] in ("grad", "loss")] == [
+            ["grad", "inf"],
+            ["loss", "nan", "0.1"],
+        ]
         # the experiment's own newest runs, though newer runs of another fill --max
         only = (await run(kernel, "%wb runs --experiment baseline --max 2")).splitlines()
         assert [line.split()[1] for line in only[1:]] == ["second", "first"]

@@ -198,6 +198,7 @@ def test_long_series_are_thinned_keeping_spikes_and_the_last_point() -> None:
 def test_html_fallbacks_print_values_as_the_magics_do() -> None:
     # MLflow's JSON carries non-finite metrics as strings; the tables show what %wb runs shows
     assert [fmt(v) for v in ("NaN", "Infinity", "-Infinity")] == ["nan", "inf", "-inf"]
+    assert [fmt(v) for v in (1.7976931348623157e308, -1.7976931348623157e308)] == ["inf", "-inf"]
     assert [fmt(v) for v in (0.123456, 12, None, True, "adam")] == [
         "0.1235", "12", "", "True", "adam",
     ]  # fmt: skip

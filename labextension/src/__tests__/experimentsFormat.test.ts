@@ -70,6 +70,8 @@ describe('columns', () => {
     expect(cellText(r, 'tags.x')).toBe('');
     expect(formatNumber(0.00001234)).toBe('1.234e-5');
     expect(formatNumber(NaN)).toBe('NaN');
+    expect(formatNumber(1.7976931348623157e308)).toBe('Infinity');
+    expect(formatNumber(-Number.MAX_VALUE)).toBe('-Infinity');
   });
 });
 
