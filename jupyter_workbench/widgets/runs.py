@@ -318,8 +318,9 @@ class CompareRuns(WorkbenchWidget):
         self.histories = out
 
     def close(self) -> None:
-        if self.table is not None:
-            self.table.unobserve(self._follow_table, names=["selected"])
+        table = self.__dict__.get("table")  # absent when __init__ failed early
+        if table is not None:
+            table.unobserve(self._follow_table, names=["selected"])
         super().close()
 
     def summary(self) -> str:

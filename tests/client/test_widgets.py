@@ -195,6 +195,18 @@ def test_long_series_are_thinned_keeping_spikes_and_the_last_point() -> None:
     assert (4321, 50.0) in kept and [s for s, _ in kept] == sorted(s for s, _ in kept)
 
 
+def test_a_widget_whose_constructor_fails_closes_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import sys
+
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(TypeError, match="project"):
+        wb.widgets.CompareRuns([], client=Client("http://127.0.0.1:9", "x"), project="lab")
+    gc.collect()
+    assert [u.exc_value for u in unraisable] == []
+
+
 def test_html_fallbacks_print_values_as_the_magics_do() -> None:
     # MLflow's JSON carries non-finite metrics as strings; the tables show what %wb runs shows
     assert [fmt(v) for v in ("NaN", "Infinity", "-Infinity")] == ["nan", "inf", "-inf"]
