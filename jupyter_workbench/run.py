@@ -1,4 +1,4 @@
-"""``make run``: start JupyterLab with the workbench on embedded defaults and print its URL.
+"""``make lab``: start JupyterLab with the workbench on embedded defaults and print its URL.
 
 The server token is kept in the workbench data dir so bookmarks survive restarts.
 """
