@@ -628,10 +628,14 @@ async def test_promotion_by_request_and_approval_and_model_cards(api: Any, track
         "bob", lambda c: c.get_model_version_by_alias(model, "production").version, scope=slug
     )
     assert str(version) == "1"
-    # an admin cannot approve their own request
+    for bad, says in ((1.5, "version: "), ("v1", "version: "), (0, "version: ")):
+        r = await api("dave").post(f"projects/{slug}/models/{model}/promotions", {"version": bad})
+        assert r.status == 400 and r.json["message"].startswith(says), (bad, r.json)
+    # an admin cannot approve their own request (the version given as a number)
     r = await api("dave").post(
-        f"projects/{slug}/models/{model}/promotions", {"version": "1", "alias": "champion"}
+        f"projects/{slug}/models/{model}/promotions", {"version": 1, "alias": "champion"}
     )
+    assert r.status == 201 and r.json["version"] == "1"
     own = r.json["id"]
     r = await api("dave").post(f"projects/{slug}/models/{model}/promotions/{own}/approve", {})
     assert r.status == 403 and "another admin" in r.json["message"]

@@ -260,7 +260,13 @@ class PromotionsHandler(RegistryHandler):
         status=201,
         body=S.obj(
             {
-                "version": {"type": "string", "pattern": "^[0-9]{1,9}$"},
+                "version": {
+                    "type": ["string", "integer"],
+                    "pattern": "^[0-9]{1,9}$",
+                    "minimum": 1,
+                    "maximum": 999_999_999,
+                    "description": "The version number, as MLflow's string or as a number",
+                },
                 "alias": {"type": "string", "enum": list(reg.PROTECTED_ALIASES)},
                 "note": {"type": "string", "maxLength": 5000},
             },
@@ -272,8 +278,9 @@ class PromotionsHandler(RegistryHandler):
     )
     async def post(self, slug: str, name: str) -> None:
         b = self.body
+        version = str(b["version"])
         await self.call(lambda s, ctx: reg.get_model(s, ctx, slug, name), write=False)
-        await self.mlflow_get("model-versions/get", name=name, version=b["version"])
+        await self.mlflow_get("model-versions/get", name=name, version=version)
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             row = reg.request_promotion(
@@ -281,7 +288,7 @@ class PromotionsHandler(RegistryHandler):
                 ctx,
                 slug,
                 name,
-                version=b["version"],
+                version=version,
                 alias=b.get("alias", "production"),
                 note=b.get("note", ""),
             )
