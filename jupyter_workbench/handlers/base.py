@@ -108,9 +108,11 @@ def describe_validation_error(error: ValidationError, root: str = "body") -> str
     where = _field_of(error) if root == "body" else root
     validator, value = error.validator, error.validator_value
     if validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        known = list(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known))
         prefix = f"{where}." if where != "body" else ""
-        return f"{prefix}{extra[0]}: unknown field" if extra else f"{where}: unknown field"
+        hint = f" (known: {', '.join(known)})" if known else ""
+        return f"{prefix}{extra[0]}: unknown field{hint}" if extra else f"{where}: unknown field"
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
         prefix = f"{where}." if where != "body" else ""

@@ -72,7 +72,7 @@ async def test_rename_and_reslug(api) -> None:
         ('{"name": ', 400, "not valid JSON"),
         ('["a list"]', 400, "must be a JSON object"),
         ('{"name": 5}', 400, "name: must be a string"),
-        ('{"name": "x", "colour": "red"}', 400, "colour: unknown field"),
+        ('{"name": "x", "colour": "red"}', 400, "colour: unknown field (known: name, description,"),
         ('{"description": "no name"}', 400, "name: is required"),
         ('{"name": ""}', 400, "name: must not be empty"),
         (json.dumps({"name": "x" * 201}), 400, "name: must be at most 200 characters"),
