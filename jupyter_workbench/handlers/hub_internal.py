@@ -49,6 +49,10 @@ STOP = obj({"user": HUB_USER, "server_name": SERVER_NAME}, ("user",))
 
 
 class HubInternalHandler(WorkbenchHandler):
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        self.check_hub()  # before the body is looked at: a user learns nothing from it
+
     def check_hub(self) -> None:
         expected = self.service.settings.hub_internal_token
         given = self.request.headers.get("X-Workbench-Hub-Token", "")
@@ -77,7 +81,6 @@ class HubSpawnHandler(HubInternalHandler):
         example={"user": {"name": "{username}"}, "profile": "cpu", "gpus": 0},
     )
     async def post(self) -> None:
-        self.check_hub()
         b = self.body
         keys = self.service.keyring()
 
@@ -108,7 +111,6 @@ class HubStopHandler(HubInternalHandler):
         example={"user": {"name": "{username}"}},
     )
     async def post(self) -> None:
-        self.check_hub()
         server_name = self.body.get("server_name", "")
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:

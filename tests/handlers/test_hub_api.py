@@ -46,6 +46,9 @@ async def test_the_spawn_gate_checks_quotas_records_usage_and_hands_over_secrets
     gate = {"X-Workbench-Hub-Token": HUB_TOKEN}
     # users (even admins) cannot call the gate; a wrong token is refused
     assert (await admin.post("hub/spawn", hub("alice", profile="cpu", gpus=0))).status == 403
+    for path in ("hub/spawn", "hub/stop"):  # refused before the body is looked at
+        r = await admin.post(path, {})
+        assert r.status == 403 and r.json["message"] == "only the hub itself calls this endpoint"
     wrong = await api(None).request("POST", "hub/spawn", hub("alice", profile="cpu", gpus=0),
                                     headers={"X-Workbench-Hub-Token": "nope"})  # fmt: skip
     assert wrong.status == 403
