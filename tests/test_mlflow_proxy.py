@@ -234,6 +234,8 @@ async def test_refusals_keep_the_connection_usable(
         ("POST", "p/no-such/api/2.0/mlflow/runs/create", None, "alice", 404),
         ("GET", f"p/no-such/{get_by_name}", {"experiment_name": "x"}, None, 401),
         ("GET", "api/2.0/mlflow/traces", None, "alice", 403),
+        # an artifact upload is refused unread: the answer says the connection ends
+        ("PUT", "p/no-such/api/2.0/mlflow-artifacts/artifacts/1/r/notes.txt", None, "alice", 404),
     ]
 
     def work() -> list[tuple[int, str]]:
@@ -243,9 +245,14 @@ async def test_refusals_keep_the_connection_usable(
                 for method, path, params, user, _status in asks:
                     headers = {"Authorization": f"Bearer {TOKEN_OF[user]}"} if user else {}
                     body = {"experiment_id": "1"} if method == "POST" else None
+                    content = b"x" * 100_000 if method == "PUT" else None
                     http.cookies.clear()  # token callers only
-                    r = http.request(method, path, params=params, json=body, headers=headers)
+                    r = http.request(
+                        method, path, params=params, json=body, content=content, headers=headers
+                    )
                     answers.append((r.status_code, r.json()["error_code"]))
+                    closing = r.headers.get("Connection") == "close"
+                    assert closing == (method == "PUT"), (method, path, r.headers)
         return answers
 
     answers = await asyncio.to_thread(work)

@@ -67,10 +67,11 @@ class ForwardHandler(_Forwarding):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
-        if self.current_user is None:
-            raise web.HTTPError(401, "sign in first")
-        token = caller_token(self)
+        token = caller_token(self) if self.current_user is not None else None
         if not token:
+            self._refused_unread = True
+            if self.current_user is None:
+                raise web.HTTPError(401, "sign in first")
             raise web.HTTPError(401, "no hub token for this request")
         self.request.connection.set_max_body_size(1 << 40)  # type: ignore[union-attr]
         self._queue = asyncio.Queue(maxsize=16)
@@ -93,6 +94,15 @@ class ForwardHandler(_Forwarding):
 
     async def data_received(self, chunk: bytes) -> None:
         await self._queue.put(chunk)
+
+    _refused_unread = False
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self._refused_unread:
+            # Refused before its body was read, so the connection cannot carry another
+            # request: say so, or the client reuses it and meets a reset.
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
 
     async def _relay(self, **_: str) -> None:
         await self._queue.put(None)

@@ -108,7 +108,11 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
         if not self.check_origin():
             raise web.HTTPError(403, "cross-origin request refused")
 
+    _refused_unread = False
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self._refused_unread:
+            self.set_header("Connection", "close")
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(exc, "log_message", None) or getattr(exc, "message", None) or "error"
         self.set_header("Content-Type", "application/json")
@@ -133,8 +137,8 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
         except web.HTTPError as exc:
             if self._is_upload():
                 # An artifact upload refused before its body: it is not read, so the
-                # connection cannot carry another request.
-                self.set_header("Connection", "close")
+                # connection cannot carry another request (write_error says so).
+                self._refused_unread = True
                 raise
             # Answered once the (small) body has been read: answering before would make
             # tornado drop the keep-alive connection without telling the client.
