@@ -49,6 +49,8 @@ async def test_the_spawn_gate_checks_quotas_records_usage_and_hands_over_secrets
     for path in ("hub/spawn", "hub/stop"):  # refused before the body is looked at
         r = await admin.post(path, {})
         assert r.status == 403 and r.json["message"] == "only the hub itself calls this endpoint"
+        r = await admin.get(path)
+        assert r.status == 405 and r.headers["Allow"] == "POST"
     wrong = await api(None).request("POST", "hub/spawn", hub("alice", profile="cpu", gpus=0),
                                     headers={"X-Workbench-Hub-Token": "nope"})  # fmt: skip
     assert wrong.status == 403
