@@ -15,12 +15,20 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from traitlets import Bool, Integer, Unicode
 
 from . import __version__
 from .cli_datasets import DatasetsGroup
 from .core import projects, user_secrets, users
-from .core.keyring import derive, key_id, new_secret, read_key_file, write_key_file
+from .core.keyring import (
+    SecretKeyError,
+    derive,
+    key_id,
+    new_secret,
+    read_key_file,
+    write_key_file,
+)
 from .db.database import Database
 from .db.models import Project, User
 from .service import WorkbenchService
@@ -229,15 +237,27 @@ class RotateKeysCommand(_Command):
             print(f"new key put first in {key_file}")
         service = WorkbenchService(settings)
         try:
+            url = make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
+            print(f"secrets of {url}")
             keys = service.keyring()
             system = service.system_identity()
             done = 0
             while True:
-                n = service.call(
-                    system,
-                    lambda s, ctx: user_secrets.rotate_batch(s, ctx, keys, batch=self.batch),
-                    write=True,
-                )
+                try:
+                    n = service.call(
+                        system,
+                        lambda s, ctx: user_secrets.rotate_batch(s, ctx, keys, batch=self.batch),
+                        write=True,
+                    )
+                except SecretKeyError as exc:
+                    hint = (
+                        f"put the key they were written under back in {key_file}"
+                        if key_file
+                        else "give the key they were written under in AUTH_SECRET_KEY_PREVIOUS "
+                        f"(coming from the key file: its first line, {settings.secrets_key_file})"
+                    )
+                    print(f"rotate-keys: {exc}; {hint}", file=sys.stderr)
+                    self.exit(1)
                 done += n
                 if n < self.batch:
                     break

@@ -384,7 +384,9 @@ class Workbench(Configurable):
     hub_group_sync_interval = Int(
         help="Seconds between two reads of the hub's groups (GET /hub/api/groups): a group an "
         "admin creates or edits in the hub shows as a team with those members within this "
-        "time. Each user's own groups also follow their requests. 0 disables the poll. "
+        "time. Each user's own groups also follow their requests. The same poll makes the hub's "
+        "users and approved sign-ups known (admin panel, quotas) before their first visit. "
+        "0 disables the poll. "
         "Default: $WORKBENCH_HUB_GROUP_SYNC_INTERVAL, else 60.",
     ).tag(config=True)
 

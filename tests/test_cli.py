@@ -133,3 +133,14 @@ def test_rotate_keys_with_a_new_key_file_key_keeps_every_secret_readable(tmp_pat
     env_mode = run_cli("rotate-keys", "--prune", db_url=url, tmp_path=tmp_path,
                        extra_env={"AUTH_SECRET_KEY": "k"})  # fmt: skip
     assert env_mode.returncode == 2 and "AUTH_SECRET_KEY_PREVIOUS" in env_mode.stderr
+    # moving from the key file to AUTH_SECRET_KEY: without the old key, a clear refusal
+    moved = run_cli("rotate-keys", db_url=url, tmp_path=tmp_path,
+                    extra_env={"AUTH_SECRET_KEY": "k"})  # fmt: skip
+    assert moved.returncode == 1 and "Traceback" not in moved.stderr, moved.stderr
+    assert f"secrets of {url}" in moved.stdout
+    assert "is not configured" in moved.stderr and "AUTH_SECRET_KEY_PREVIOUS" in moved.stderr
+    assert settings.secrets_key_file in moved.stderr  # where the old key is
+    moved = run_cli("rotate-keys", db_url=url, tmp_path=tmp_path,
+                    extra_env={"AUTH_SECRET_KEY": "k",
+                               "AUTH_SECRET_KEY_PREVIOUS": keys[0]})  # fmt: skip
+    assert moved.returncode == 0 and "re-encrypted 2 secret(s)" in moved.stdout, moved.stderr

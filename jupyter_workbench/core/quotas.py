@@ -36,7 +36,9 @@ def resolve(s: Session, subject: str) -> tuple[str, User | None, Team | None]:
     if kind == "user" and name:
         user = s.scalar(select(User).where(User.username == name))
         if user is None:
-            raise NotFound(f"user '{name}' not found (they appear after their first visit)")
+            raise NotFound(
+                f"user '{name}' not found (on a hub, users appear once approved or logged in)"
+            )
         return f"user:{user.id}", user, None
     if kind == "team" and name:
         team = s.scalar(select(Team).where(Team.name == name))

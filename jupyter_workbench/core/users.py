@@ -81,6 +81,21 @@ def ensure_known_user(s: Session, username: str) -> User:
     return user
 
 
+def ensure_known_users(s: Session, usernames: set[str]) -> int:
+    """Rows for the users the hub knows (approved or logged in) who have not visited yet, so
+    administrators see them and can set their quotas; returns how many were added."""
+    names = sorted(usernames)
+    have: set[str] = set()
+    for start in range(0, len(names), 500):
+        batch = names[start : start + 500]
+        have.update(s.scalars(select(User.username).where(User.username.in_(batch))))
+    missing = [name for name in names if name not in have]
+    for username in missing:
+        s.add(User(username=username, display_name=username))
+    s.flush()
+    return len(missing)
+
+
 def hub_team(s: Session, group: str, prefix: str = "") -> tuple[Team, bool]:
     """The team mirroring hub ``group``, created on first sight under a free name (the group's
     name without ``prefix``); returns (team, created)."""

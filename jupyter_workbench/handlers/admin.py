@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..core import admin, audit
+from ..core import admin, audit, users
 from ..core.access import require_admin
 from ..core.context import Ctx
 from ..core.errors import BadRequest, Conflict, NotFound, WorkbenchError
@@ -105,6 +105,8 @@ class SignupHandler(WorkbenchHandler):
 
         def record(s: Session, ctx: Ctx) -> dict[str, Any]:
             audit.record(s, ctx, f"signup.{action}", "user", username)
+            if action == "approve":  # known at once: quotas can be set before the first visit
+                users.ensure_known_users(s, {username})
             return {"name": username, "action": action}
 
         self.reply(await self.call(record, write=True))

@@ -71,6 +71,33 @@ class HubAPI:
                 return found
             offset = int(following["offset"])
 
+    # -- users ----------------------------------------------------------------------------
+    def usernames(self) -> set[str]:
+        """Every user the hub has (all pages; the ``list:users`` scope)."""
+        found: set[str] = set()
+        offset = 0
+        while True:
+            r = self.request("GET", "users", params={"offset": offset, "limit": 200},
+                             headers={"Accept": PAGINATED})  # fmt: skip
+            data = r.json()
+            items = data["items"] if isinstance(data, dict) else data
+            found.update(str(user["name"]) for user in items)
+            following = data.get("_pagination", {}).get("next") if isinstance(data, dict) else None
+            if not following:
+                return found
+            offset = int(following["offset"])
+
+    def approved_signups(self) -> set[str]:
+        """Accounts approved on the hub's sign-up list, logged in yet or not (none when the
+        hub logs users in through OAuth: it has no such list)."""
+        try:
+            r = self.request("GET", "workbench/signups", params={"status": "approved"})
+        except HubAPIError as exc:
+            if exc.status == 404:
+                return set()
+            raise
+        return {str(item["name"]) for item in r.json().get("items", [])}
+
     def create_group(self, name: str, users: list[str]) -> bool:
         """Create a group; False if it exists already (its members are then added)."""
         try:

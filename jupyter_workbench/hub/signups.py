@@ -3,7 +3,8 @@
 NativeAuthenticator keeps sign-ups in the hub database and offers only HTML pages to approve
 them. ``WorkbenchNativeAuthenticator`` adds a small JSON API under the hub prefix:
 
-- ``GET  /hub/api/workbench/signups``: the accounts waiting for approval;
+- ``GET  /hub/api/workbench/signups``: the accounts waiting for approval (``?status=approved``:
+  the approved ones);
 - ``POST /hub/api/workbench/signups/{name}`` with ``{"action": "approve" | "discard"}``.
 
 Callers need the custom scope ``custom:workbench:signups`` (the workbench service's role has it)
@@ -41,13 +42,16 @@ def signup_json(info: Any) -> dict[str, Any]:
 class SignupsAPIHandler(_SignupsBase):
     async def get(self) -> None:
         self._require_scope()
-        pending = (
+        status = self.get_argument("status", "pending")
+        if status not in ("pending", "approved"):
+            raise web.HTTPError(400, "status: must be 'pending' or 'approved'")
+        found = (
             self.db.query(UserInfo)
-            .filter(UserInfo.is_authorized.is_(False))
+            .filter(UserInfo.is_authorized.is_(status == "approved"))
             .order_by(UserInfo.id)
             .all()
         )
-        self.finish(json.dumps({"items": [signup_json(i) for i in pending]}))
+        self.finish(json.dumps({"items": [signup_json(i) for i in found]}))
 
 
 class SignupAPIHandler(_SignupsBase):

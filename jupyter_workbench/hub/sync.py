@@ -5,7 +5,9 @@
   from the hub (``from_hub``) are never pushed back, so nothing ping-pongs.
 - hub -> workbench: ``poll_once`` reads every group and applies it to the linked teams
   (``core.hub_groups``); groups with workbench changes not yet (or only just) in the hub are
-  skipped for that round. A push that failed is retried before the next poll.
+  skipped for that round. It also gives every user the hub knows (and every approved sign-up)
+  a row, so administrators see them and set their quotas before their first visit. A push
+  that failed is retried before the next poll.
 - project servers: after any change of who is editor+ on a project with a server, the server's
   shares are made equal to ``core.project_servers.share_plan`` (granted and revoked); every poll
   reconciles all of them again, so a missed change heals within one interval.
@@ -18,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from ..core import events, hub_groups, project_servers
+from ..core import events, hub_groups, project_servers, users
 from ..core.events import Event
 from ..service import WorkbenchService
 from .hub_api import HubAPI, HubAPIError
@@ -129,7 +131,25 @@ class HubSync:
                 self.sync_shares(slug)
             except HubAPIError as exc:
                 log.warning("Workbench: shares of project %s's server not updated: %s", slug, exc)
+        try:
+            self.know_users()
+        except HubAPIError as exc:
+            log.warning("Workbench: the hub's users not read: %s", exc)
         return counts
+
+    def know_users(self) -> int:
+        """Give every user the hub has, and every approved sign-up, a row (admin panel,
+        quotas before a first visit); returns how many were new."""
+        known = self.api.usernames() | self.api.approved_signups()
+        service = self.service
+        added: int = service.call(
+            service.system_identity(),
+            lambda s, ctx: users.ensure_known_users(s, known),
+            write=True,
+        )
+        if added:
+            log.info("Workbench: %d user(s) of the hub known now (quotas, admin panel)", added)
+        return added
 
     # -- project servers ------------------------------------------------------------------
     def plan(self, slug: str) -> project_servers.SharePlan | None:

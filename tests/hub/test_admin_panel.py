@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -64,7 +65,26 @@ def test_the_admin_panel_shows_the_hub_and_acts(hub: Hub, admin: Browser, new_us
     waiting = "wait" + os.urandom(3).hex()
     hub.browser().sign_up(waiting, "Pa55-word-" + os.urandom(4).hex())
     admin_token = admin.token(hub.admin)
+    # approved on the hub's own page and never logged in: the admin still sees them (hub sync)
+    approved = "appr" + os.urandom(3).hex()
+    hub.browser().sign_up(approved, "Pa55-word-" + os.urandom(4).hex())
+    assert admin.api("GET", f"/hub/authorize/{approved}").ok
+    deadline = time.monotonic() + 60
+    while approved not in people(hub, admin_token):
+        assert time.monotonic() < deadline, f"{approved} never appeared in the admin panel"
+        time.sleep(0.5)
     in_chromium(lambda chromium: panel_scenario(chromium, hub, name, waiting, admin_token))
+    # the sign-up approved in the panel is known at once: a quota can be set before a visit
+    for user in (waiting, approved):
+        r = requests.put(f"{hub.url}{API}/admin/quotas/user:{user}", headers=auth(admin_token),
+                         json={"max_gpus": 0}, timeout=30)  # fmt: skip
+        assert r.status_code == 200, (user, r.text)
+
+
+def people(hub: Hub, token: str) -> set[str]:
+    r = requests.get(f"{hub.url}{API}/admin/people", headers=auth(token), timeout=30)
+    assert r.status_code == 200, r.text
+    return {p["username"] for p in r.json()["items"]}
 
 
 def panel_scenario(chromium: Any, hub: Hub, name: str, waiting: str, admin_token: str) -> None:
