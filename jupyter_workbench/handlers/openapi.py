@@ -179,3 +179,26 @@ class OpenAPIHandler(WorkbenchHandler):
     )
     async def get(self) -> None:
         self.reply(build_spec(self.base_url))
+
+
+class ApiIndexHandler(WorkbenchHandler):
+    """The API's root: where to start (the address ``make run`` and ``make lab`` print)."""
+
+    @endpoint(
+        action="user.read",
+        summary="Where to start: this API's version and the addresses of its description",
+        response={"type": "object"},
+        public=True,
+    )
+    async def get(self) -> None:
+        root = f"{self.request.protocol}://{self.request.host}{self.base_url}workbench/api/v1"
+        self.reply(
+            {
+                "name": "Jupyter Workbench API",
+                "version": __version__,
+                "openapi": f"{root}/openapi.json",
+                "me": f"{root}/me",
+                "projects": f"{root}/projects",
+                "authentication": "send 'Authorization: token <your token>'",
+            }
+        )

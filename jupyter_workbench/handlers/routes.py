@@ -64,7 +64,7 @@ from .model_configs import (
     RevisionHandler,
     RevisionsHandler,
 )
-from .openapi import OpenAPIHandler
+from .openapi import ApiIndexHandler, OpenAPIHandler
 from .project_servers import ProjectServerHandler
 from .projects import (
     AccessRequestApproveHandler,
@@ -250,6 +250,7 @@ def tornado_handlers() -> list[tuple[str, type[Any]]]:
     out: list[tuple[str, type[Any]]] = [
         (f"/{API_PREFIX}{route.pattern}/?", route.handler) for route in ROUTES
     ]
+    out.append((f"/{API_PREFIX}/?", ApiIndexHandler))
     out.append((f"/{API_PREFIX}/openapi.json", OpenAPIHandler))
     out.append((f"/{API_PREFIX}/runs/(?P<run_id>[0-9a-f]{{32}})/live", RunLiveHandler))
     out.append((f"/{API_PREFIX}/rooms/(?P<document_id>[0-9a-f]{{32}})", RoomHandler))

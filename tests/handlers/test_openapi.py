@@ -37,6 +37,17 @@ async def test_served_document_is_the_generated_one(api, jp_base_url) -> None:
     assert r.json["openapi"].startswith("3.1")
 
 
+async def test_the_api_root_says_where_to_start(api, jp_base_url) -> None:
+    from jupyter_workbench import __version__
+
+    for path in ("", "/"):  # the address the start banners print, with and without the slash
+        r = await api(None).get(path)
+        assert r.status == 200, r
+        assert r.json["version"] == __version__
+        assert r.json["openapi"].endswith(f"{jp_base_url}workbench/api/v1/openapi.json")
+    assert (await api(None).get("no-such-thing")).status == 404
+
+
 @pytest.mark.slow
 def test_schemathesis_finds_nothing(live_server) -> None:
     """Fuzz every operation: no 5xx, only documented statuses, bodies match their schemas,
