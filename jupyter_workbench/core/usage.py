@@ -124,20 +124,29 @@ def stop_run(s: Session, ctx: Ctx, server_name: str, now: datetime | None = None
 
 
 def reconcile(
-    s: Session, ctx: Ctx, running: set[tuple[str, str]], seen_at: datetime
+    s: Session,
+    ctx: Ctx,
+    running: set[tuple[str, str]],
+    seen_at: datetime,
+    stopped_at: dict[tuple[str, str], datetime] | None = None,
 ) -> list[dict[str, Any]]:
     """End the open runs of servers the hub says are not running (a stop the workbench never
     heard of: it was down, or the hub's hook failed). ``running`` holds (username, server name)
     pairs listed by the hub at ``seen_at``; runs that started after it are left alone (a spawn
-    racing the listing). Each ended run ends at ``seen_at`` and is audited."""
+    racing the listing). Each ended run ends when the hub says that server stopped
+    (``stopped_at``, e.g. during a hub shutdown that stopped the service first), else at
+    ``seen_at``; it is audited."""
     ended = []
     for run in open_runs(s):
-        if (run.username, run.server_name) in running or run.started_at >= seen_at:
+        key = (run.username, run.server_name)
+        if key in running or run.started_at >= seen_at:
             continue
-        run.stopped_at = max(seen_at, run.started_at)
+        stop = min(seen_at, (stopped_at or {}).get(key, seen_at))
+        run.stopped_at = max(stop, run.started_at)
         audit.record(
             s, ctx, "server.stop", "server", f"{run.username}/{run.server_name}",
             summary={"profile": run.profile, "gpus": run.gpus, "reason": "not running on the hub",
+                     "stop_time": "hub" if key in (stopped_at or {}) else "listing",
                      "hours": round(hours(run, run.started_at, run.stopped_at, seen_at), 4)},
         )  # fmt: skip
         ended.append(run_json(run, seen_at))

@@ -7,20 +7,55 @@ running servers; the service runs it at start and every ``usage_reconcile_interv
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from ..core import usage
 from ..db.models import utcnow
 from ..service import WorkbenchService
-from .hub_client import running_servers
+from .hub_client import HubRefused, hub_request, running_servers
 
 
 async def reconcile_with_hub(service: WorkbenchService) -> list[dict[str, Any]]:
-    """End the runs of servers the hub does not run; the runs ended."""
+    """End the runs of servers the hub does not run, at the time the hub stopped them where it
+    still knows it (else now); the runs ended."""
     seen_at = utcnow()
     running = await running_servers()
+    open_keys = await service.acall(
+        service.system_identity(),
+        lambda s, ctx: {(r.username, r.server_name) for r in usage.open_runs(s)},
+        write=False,
+    )
+    stopped = await stop_times(sorted(open_keys - running))
     return await service.acall(
         service.system_identity(),
-        lambda s, ctx: usage.reconcile(s, ctx, running, seen_at),
+        lambda s, ctx: usage.reconcile(s, ctx, running, seen_at, stopped),
         write=True,
     )
+
+
+async def stop_times(servers: list[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """When the hub stopped each of these servers: the ``last_activity`` it sets on a stop
+    (stopped servers included), for those it still has (a deleted user or server: none)."""
+    found: dict[tuple[str, str], datetime] = {}
+    wanted = set(servers)
+    for username in sorted({user for user, _ in wanted}):
+        try:
+            model = await hub_request(
+                "GET", f"users/{quote(username, safe='')}?include_stopped_servers=1"
+            )
+        except HubRefused as exc:
+            if exc.status == 404:
+                continue
+            raise
+        for name, server in (model.get("servers") or {}).items():
+            when = server.get("last_activity")
+            if (username, name) in wanted and when and not server.get("ready"):
+                found[(username, name)] = _parse_time(str(when))
+    return found
+
+
+def _parse_time(text: str) -> datetime:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -178,3 +178,25 @@ def test_reconcile_ends_runs_of_servers_the_hub_no_longer_has(
     assert alice["gpu_hours"] == 2.0
     stops = [e for e in audit_log(action="server.stop")]
     assert stops[-1]["summary"]["reason"] == "not running on the hub"
+    assert stops[-1]["summary"]["stop_time"] == "listing"
+
+
+def test_reconcile_ends_runs_when_the_hub_says_they_stopped(
+    call: Callable[..., Any], spawn: Any, audit_log: Any
+) -> None:
+    """A hub shutdown stops the service before the servers, so their stops go unheard; the
+    hub still knows when it stopped each: the runs end then, not when the hub is back."""
+    for user in ("alice", "bob", "carol"):
+        spawn(user, "gpu-1", gpus=1, at=T0)
+    back = T0 + timedelta(days=2)  # a weekend later
+    hub_says = {
+        ("alice", ""): T0 + timedelta(minutes=30),
+        ("bob", ""): T0 - timedelta(hours=1),  # a clock off: never before the start
+        ("carol", ""): back + timedelta(hours=1),  # nor after the listing
+    }
+    ended = call(ADMIN, lambda s, ctx: usage.reconcile(s, ctx, set(), back, hub_says))
+    assert sorted((r["user"], r["hours"]) for r in ended) == [
+        ("alice", 0.5), ("bob", 0.0), ("carol", 48.0),
+    ]  # fmt: skip
+    stops = audit_log(action="server.stop")
+    assert {e["summary"]["stop_time"] for e in stops[-3:]} == {"hub"}

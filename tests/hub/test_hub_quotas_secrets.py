@@ -4,6 +4,9 @@ secrets reach their server's environment but never the logs."""
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +136,31 @@ def test_usage_is_reconciled_with_the_servers_the_hub_runs(
     servers = requests.get(f"{hub.url}{API}/admin/servers", headers=auth(admin_token), timeout=30)
     assert {s["server_name"] for s in servers.json()["items"] if s["user"] == name} == {""}
     stop_server(hub, name, token)
+
+    # a stop the service did not hear (as in a hub shutdown, which stops the service first):
+    # the run ends when the hub stopped the server, not when reconciliation runs
+    db = sqlite3.connect(hub.state / "workbench" / "workbench.db")
+    try:
+        where = "username = ? AND server_name = '' AND stopped_at IS NOT NULL"
+        run_id, heard = db.execute(
+            f"SELECT id, stopped_at FROM server_usage WHERE {where} ORDER BY id DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+        with db:
+            db.execute("UPDATE server_usage SET stopped_at = NULL WHERE id = ?", (run_id,))
+        time.sleep(3)
+        done = requests.post(f"{hub.url}{API}/admin/usage/reconcile",
+                             headers=auth(admin_token), timeout=60)  # fmt: skip
+        assert [(s["user"], s["server_name"]) for s in done.json()["items"]] == [(name, "")]
+        (ended,) = db.execute(
+            "SELECT stopped_at FROM server_usage WHERE id = ?", (run_id,)
+        ).fetchone()
+    finally:
+        db.close()
+    gap = abs((parse_time(ended) - parse_time(heard)).total_seconds())
+    assert gap < 1.5, (heard, ended)  # the hub's stop time, not 3 s later
+
+
+def parse_time(text: str) -> datetime:
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
