@@ -3,27 +3,32 @@ on the first run and prints how to log in; the printed password works; a second 
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from .conftest import Browser, free_port, hub_environment, stop_hub
+from .conftest import Browser, Hub, free_port, hub_environment, start_server, stop_hub
 
 pytestmark = pytest.mark.slow
 
 
 def start(state: Path, port: int, api_port: int) -> tuple[subprocess.Popen[str], str]:
     env = hub_environment(state, api_port)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_workbench.hub.run", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+    state.mkdir(parents=True, exist_ok=True)
+    with (state / "run.err").open("w") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_workbench.hub.run", "--port", str(port)],
+            env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
+            start_new_session=True,
+        )  # fmt: skip
     banner = ""
     deadline = time.monotonic() + 180
     assert proc.stdout is not None
@@ -71,5 +76,57 @@ def test_make_run_creates_the_admin_and_prints_how_to_log_in(tmp_path: Path) -> 
     proc, banner = start(state, port, api_port)
     try:
         assert f"admin / {password}" in banner
+        browser = Browser(url)
+        assert browser.log_in("admin", password).ok
+        start_server(Hub(url, state, proc), "admin", browser.token("admin"))  # type: ignore[arg-type]
+        # Ctrl+C in the terminal: every process of its group gets SIGINT
+        pressed = datetime.now(UTC)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(90) == 0
+        left = processes_with(f"WORKBENCH_HUB_DIR={state}")
+        assert left == [], f"still running after Ctrl+C: {left}"
+        errors = (state / "run.err").read_text()
+        assert "Traceback" not in errors and "Failed to stop" not in errors, errors[-3000:]
     finally:
         stop(proc, state, api_port)
+    # the hub stopped its services before the server: the next start ends the server's usage
+    # run when the hub stopped it, not now
+    time.sleep(5)
+    proc, banner = start(state, port, api_port)
+    try:
+        deadline = time.monotonic() + 60
+        while (stopped := admin_run_stop(state)) is None:
+            assert time.monotonic() < deadline, "the usage run was never ended"
+            time.sleep(0.5)
+        assert (stopped - pressed).total_seconds() < 4, (pressed, stopped)
+    finally:
+        stop(proc, state, api_port)
+
+
+def admin_run_stop(state: Path) -> datetime | None:
+    db = sqlite3.connect(state / "workbench" / "workbench.db")
+    try:
+        row = db.execute(
+            "SELECT stopped_at FROM server_usage WHERE username = 'admin' ORDER BY id DESC"
+        ).fetchone()
+    finally:
+        db.close()
+    if row is None or row[0] is None:
+        return None
+    when = datetime.fromisoformat(row[0])
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def processes_with(marker: str) -> list[str]:
+    """The command lines of the processes whose environment holds ``marker``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if marker.encode() in environ and int(pid) != os.getpid():
+                found.append(
+                    Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                )
+        except OSError:
+            continue
+    return found
