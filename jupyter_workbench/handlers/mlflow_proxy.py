@@ -175,6 +175,8 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
         )
 
     async def data_received(self, chunk: bytes) -> None:
+        if self._refusal is not None:
+            return  # read to keep the connection usable, and dropped
         if self._stream_queue is not None:
             await self._stream_queue.put(chunk)
         else:
