@@ -136,17 +136,18 @@ def reconcile(
     racing the listing). Each ended run ends when the hub says that server stopped
     (``stopped_at``, e.g. during a hub shutdown that stopped the service first), else at
     ``seen_at``; it is audited."""
+    stopped_at = stopped_at or {}
     ended = []
     for run in open_runs(s):
         key = (run.username, run.server_name)
         if key in running or run.started_at >= seen_at:
             continue
-        stop = min(seen_at, (stopped_at or {}).get(key, seen_at))
+        stop = min(seen_at, stopped_at.get(key, seen_at))
         run.stopped_at = max(stop, run.started_at)
         audit.record(
             s, ctx, "server.stop", "server", f"{run.username}/{run.server_name}",
             summary={"profile": run.profile, "gpus": run.gpus, "reason": "not running on the hub",
-                     "stop_time": "hub" if key in (stopped_at or {}) else "listing",
+                     "stop_time": "hub" if key in stopped_at else "listing",
                      "hours": round(hours(run, run.started_at, run.stopped_at, seen_at), 4)},
         )  # fmt: skip
         ended.append(run_json(run, seen_at))

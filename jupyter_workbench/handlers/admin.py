@@ -106,7 +106,7 @@ class SignupHandler(WorkbenchHandler):
         def record(s: Session, ctx: Ctx) -> dict[str, Any]:
             audit.record(s, ctx, f"signup.{action}", "user", username)
             if action == "approve":  # known at once: quotas can be set before the first visit
-                users.ensure_known_users(s, {username})
+                users.ensure_known_user(s, username)
             return {"name": username, "action": action}
 
         self.reply(await self.call(record, write=True))

@@ -19,6 +19,8 @@ from tornado import web
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketHandler, websocket_connect
 
+from .streaming import RefusesUnreadBodies
+
 REQUEST_HEADERS = ("Content-Type", "Accept", "Range", "If-Match", "If-None-Match", "X-Request-Id")
 RESPONSE_HEADERS = (
     "Content-Type",
@@ -57,7 +59,7 @@ class _Forwarding(ExtensionHandlerMixin, JupyterHandler):
 
 
 @web.stream_request_body
-class ForwardHandler(_Forwarding):
+class ForwardHandler(RefusesUnreadBodies, _Forwarding):
     """HTTP: everything under the two prefixes, streamed both ways."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -69,7 +71,7 @@ class ForwardHandler(_Forwarding):
         await super().prepare()
         token = caller_token(self) if self.current_user is not None else None
         if not token:
-            self._refused_unread = True
+            self.refused_unread = True
             if self.current_user is None:
                 raise web.HTTPError(401, "sign in first")
             raise web.HTTPError(401, "no hub token for this request")
@@ -94,15 +96,6 @@ class ForwardHandler(_Forwarding):
 
     async def data_received(self, chunk: bytes) -> None:
         await self._queue.put(chunk)
-
-    _refused_unread = False
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if self._refused_unread:
-            # Refused before its body was read, so the connection cannot carry another
-            # request: say so, or the client reuses it and meets a reset.
-            self.set_header("Connection", "close")
-        super().write_error(status_code, **kwargs)
 
     async def _relay(self, **_: str) -> None:
         await self._queue.put(None)

@@ -36,6 +36,7 @@ from ..service import WorkbenchService
 from ..tracking import rules
 from ..tracking.store import Point
 from ..tracking.upstream import MlflowUnavailable, Upstream
+from .streaming import RefusesUnreadBodies
 
 ERROR_CODES = {
     400: "INVALID_PARAMETER_VALUE",
@@ -67,7 +68,7 @@ def _from(exc: WorkbenchError) -> ProxyError:
 
 
 @web.stream_request_body
-class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
+class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHandler):
     """Authorize, then forward to the tracking server (streaming artifacts both ways)."""
 
     SUPPORTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -108,11 +109,7 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
         if not self.check_origin():
             raise web.HTTPError(403, "cross-origin request refused")
 
-    _refused_unread = False
-
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if self._refused_unread:
-            self.set_header("Connection", "close")
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(exc, "log_message", None) or getattr(exc, "message", None) or "error"
         self.set_header("Content-Type", "application/json")
@@ -136,9 +133,8 @@ class MlflowProxyHandler(ExtensionHandlerMixin, JupyterHandler):
             await self._prepare()
         except web.HTTPError as exc:
             if self._is_upload():
-                # An artifact upload refused before its body: it is not read, so the
-                # connection cannot carry another request (write_error says so).
-                self._refused_unread = True
+                # An artifact upload refused before its body: it is not read.
+                self.refused_unread = True
                 raise
             # Answered once the (small) body has been read: answering before would make
             # tornado drop the keep-alive connection without telling the client.

@@ -7,6 +7,7 @@ hub (``JUPYTERHUB_API_TOKEN``); its role ``workbench-service`` holds the scopes 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -55,37 +56,30 @@ class HubAPI:
         return response
 
     # -- groups -----------------------------------------------------------------------
-    def groups(self) -> dict[str, list[str]]:
-        """Every group with its members' names (all pages)."""
-        found: dict[str, list[str]] = {}
+    def _every(self, path: str) -> Iterator[dict[str, Any]]:
+        """The items of a paginated list (all pages)."""
         offset = 0
         while True:
-            r = self.request("GET", "groups", params={"offset": offset, "limit": 200},
+            r = self.request("GET", path, params={"offset": offset, "limit": 200},
                              headers={"Accept": PAGINATED})  # fmt: skip
             data = r.json()
-            items = data["items"] if isinstance(data, dict) else data
-            for group in items:
-                found[str(group["name"])] = [str(u) for u in group.get("users") or []]
+            yield from data["items"] if isinstance(data, dict) else data
             following = data.get("_pagination", {}).get("next") if isinstance(data, dict) else None
             if not following:
-                return found
+                return
             offset = int(following["offset"])
+
+    def groups(self) -> dict[str, list[str]]:
+        """Every group with its members' names."""
+        return {
+            str(group["name"]): [str(u) for u in group.get("users") or []]
+            for group in self._every("groups")
+        }
 
     # -- users ----------------------------------------------------------------------------
     def usernames(self) -> set[str]:
-        """Every user the hub has (all pages; the ``list:users`` scope)."""
-        found: set[str] = set()
-        offset = 0
-        while True:
-            r = self.request("GET", "users", params={"offset": offset, "limit": 200},
-                             headers={"Accept": PAGINATED})  # fmt: skip
-            data = r.json()
-            items = data["items"] if isinstance(data, dict) else data
-            found.update(str(user["name"]) for user in items)
-            following = data.get("_pagination", {}).get("next") if isinstance(data, dict) else None
-            if not following:
-                return found
-            offset = int(following["offset"])
+        """Every user the hub has (the ``list:users`` scope)."""
+        return {str(user["name"]) for user in self._every("users")}
 
     def approved_signups(self) -> set[str]:
         """Accounts approved on the hub's sign-up list, logged in yet or not (none when the

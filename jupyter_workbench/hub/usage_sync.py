@@ -27,7 +27,7 @@ async def reconcile_with_hub(service: WorkbenchService) -> list[dict[str, Any]]:
         lambda s, ctx: {(r.username, r.server_name) for r in usage.open_runs(s)},
         write=False,
     )
-    stopped = await stop_times(sorted(open_keys - running))
+    stopped = await stop_times(open_keys - running)
     return await service.acall(
         service.system_identity(),
         lambda s, ctx: usage.reconcile(s, ctx, running, seen_at, stopped),
@@ -35,11 +35,11 @@ async def reconcile_with_hub(service: WorkbenchService) -> list[dict[str, Any]]:
     )
 
 
-async def stop_times(servers: list[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
-    """When the hub stopped each of these servers: the ``last_activity`` it sets on a stop
-    (stopped servers included), for those it still has (a deleted user or server: none)."""
+async def stop_times(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """When the hub stopped each of these (user, server) pairs: the ``last_activity`` it sets
+    on a stop (stopped servers included), for those it still has (a deleted user or server:
+    none)."""
     found: dict[tuple[str, str], datetime] = {}
-    wanted = set(servers)
     for username in sorted({user for user, _ in wanted}):
         try:
             model = await hub_request(

@@ -203,15 +203,24 @@ def stop_hub(process: subprocess.Popen[bytes], markers: set[str]) -> None:
         process.wait(30)
     except subprocess.TimeoutExpired:  # pragma: no cover
         os.killpg(process.pid, signal.SIGKILL)
+    for pid, _command in processes_with(markers):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def processes_with(markers: set[str]) -> list[tuple[int, str]]:
+    """(pid, command line) of the other processes whose environment holds one of ``markers``."""
     wanted = {m.encode() for m in markers}
+    found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             environ = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+            if int(pid) != os.getpid() and environ & wanted:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                found.append((int(pid), command.decode(errors="replace")))
         except OSError:
             continue
-        if int(pid) != os.getpid() and environ & wanted:
-            with suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
+    return found
 
 
 @pytest.fixture(scope="session")

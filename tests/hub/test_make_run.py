@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Browser, Hub, free_port, hub_environment, start_server, stop_hub
+from .conftest import (
+    Browser,
+    Hub,
+    free_port,
+    hub_environment,
+    processes_with,
+    start_server,
+    stop_hub,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +91,7 @@ def test_make_run_creates_the_admin_and_prints_how_to_log_in(tmp_path: Path) -> 
         pressed = datetime.now(UTC)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(90) == 0
-        left = processes_with(f"WORKBENCH_HUB_DIR={state}")
+        left = [command for _, command in processes_with({f"WORKBENCH_HUB_DIR={state}"})]
         assert left == [], f"still running after Ctrl+C: {left}"
         errors = (state / "run.err").read_text()
         assert "Traceback" not in errors and "Failed to stop" not in errors, errors[-3000:]
@@ -115,18 +123,3 @@ def admin_run_stop(state: Path) -> datetime | None:
         return None
     when = datetime.fromisoformat(row[0])
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def processes_with(marker: str) -> list[str]:
-    """The command lines of the processes whose environment holds ``marker``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            if marker.encode() in environ and int(pid) != os.getpid():
-                found.append(
-                    Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                )
-        except OSError:
-            continue
-    return found
