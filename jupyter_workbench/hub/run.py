@@ -89,12 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     password = password_file.read_text().strip() if provider is None else ""
     base = f"http://{args.ip}:{args.port}"
     for attempt in range(3):
+        # In a session of its own: a terminal's Ctrl+C reaches only this process, which hands
+        # the hub one signal, and the hub stops its services and servers itself. (Sent to the
+        # whole group, the hub began its shutdown twice and its service died mid-way with a
+        # KeyboardInterrupt.) A closed terminal (SIGHUP) stops the hub too.
         hub = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)], env=env, cwd=state
+            [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)],
+            env=env,
+            cwd=state,
+            start_new_session=True,
         )
         forward = hub.send_signal
-        signal.signal(signal.SIGINT, lambda n, _f, forward=forward: forward(n))  # type: ignore[misc]
-        signal.signal(signal.SIGTERM, lambda n, _f, forward=forward: forward(n))  # type: ignore[misc]
+        for received, sent in (
+            (signal.SIGINT, signal.SIGINT),
+            (signal.SIGTERM, signal.SIGTERM),
+            (signal.SIGHUP, signal.SIGTERM),
+        ):
+            signal.signal(received, lambda _n, _f, forward=forward, sent=sent: forward(sent))  # type: ignore[misc]
         if wait_up(f"{base}/hub/login", hub):
             break
         # JupyterHub gives its services 10 s to answer; a first start on a busy machine

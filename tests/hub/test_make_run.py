@@ -107,6 +107,11 @@ def test_make_run_creates_the_admin_and_prints_how_to_log_in(tmp_path: Path) -> 
             assert time.monotonic() < deadline, "the usage run was never ended"
             time.sleep(0.5)
         assert (stopped - pressed).total_seconds() < 4, (pressed, stopped)
+        # the terminal closes: the hub does not outlive it
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(90) == 0
+        left = [command for _, command in processes_with({f"WORKBENCH_HUB_DIR={state}"})]
+        assert left == [], f"still running after the terminal closed: {left}"
     finally:
         stop(proc, state, api_port)
 
