@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 import blake3
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .core import datasets as ds
@@ -40,6 +40,7 @@ from .db.models import (
     DatasetVersion,
     Operation,
     SessionChunk,
+    SessionPack,
     VersionChunk,
     utcnow,
 )
@@ -833,15 +834,16 @@ class DatasetJobs:
             if not dry_run:
                 for session_id in stale:
                     ds.end_session(s, session_id, "expired")
+        live = select(CommitSession.id).where(
+            CommitSession.state == "open", CommitSession.id.not_in(stale)
+        )
         unreferenced = and_(
             ~exists().where(VersionChunk.chunk_digest == BlobChunk.digest),
             ~exists().where(
-                SessionChunk.chunk_digest == BlobChunk.digest,
-                SessionChunk.session_id.in_(
-                    select(CommitSession.id).where(
-                        CommitSession.state == "open", CommitSession.id.not_in(stale)
-                    )
-                ),
+                SessionChunk.chunk_digest == BlobChunk.digest, SessionChunk.session_id.in_(live)
+            ),
+            ~exists().where(
+                SessionPack.pack_id == BlobChunk.pack_id, SessionPack.session_id.in_(live)
             ),
         )
         with self.service.db.transaction() as s:
@@ -979,6 +981,15 @@ class DatasetJobs:
                     .where(BlobChunk.digest == digest, BlobChunk.pack_id == pack_id)
                     .values(pack_id=new_id, offset=offset, length=length)
                 )
+            # Sessions that pinned the old pack pin the chunks moved with it in the new one.
+            s.execute(
+                insert(SessionPack).from_select(
+                    ["session_id", "pack_id"],
+                    select(SessionPack.session_id, literal(new_id)).where(
+                        SessionPack.pack_id == pack_id
+                    ),
+                )
+            )
             s.execute(
                 update(BlobPack)
                 .where(BlobPack.id == new_id)

@@ -21,7 +21,13 @@ from jupyter_workbench.core import projects
 from jupyter_workbench.core.context import Identity
 from jupyter_workbench.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from jupyter_workbench.dataset_jobs import frame_chunks
-from jupyter_workbench.db.models import BlobChunk, BlobPack, CommitSession
+from jupyter_workbench.db.models import (
+    BlobChunk,
+    BlobPack,
+    CommitSession,
+    SessionChunk,
+    SessionPack,
+)
 from jupyter_workbench.service import WorkbenchService
 from jupyter_workbench.settings import Workbench
 from jupyter_workbench.storage import chunk_bytes
@@ -629,6 +635,52 @@ def test_every_chunk_added_is_pinned_after_finish(
     assert writer.chunks_reused == len(digests[0].chunks) and writer.chunks_new > 0
     with service.db.transaction() as s:
         assert ds.pinned_digests(s, "d" * 32, wanted) == set(wanted)
+
+
+def test_new_chunks_are_pinned_through_their_packs_and_keep_it_when_repacked(
+    make_service: Callable[..., WorkbenchService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session's new chunks are pinned by one row per pack (not one per chunk); GC leaves
+    them alone while the session is open, also when it moves them into a new pack."""
+    service = make_service(gc_grace_minutes=0)
+    store = service.datasets.store
+    rng = random.Random(12)
+    # Another session stores 2.5 MiB first; ours then stores the same bytes (its lookup missed
+    # them, as when both run at once) and 0.5 MiB of its own: its pack ends up mostly dead.
+    theirs = rng.randbytes(2_500_000)
+    ours = rng.randbytes(500_000)
+    _open_session(service, "e" * 32)
+    _open_session(service, "f" * 32, "other")
+    first = store.writer("e" * 32)
+    first.add_stream(io.BytesIO(theirs))
+    first.finish()
+    monkeypatch.setattr(store, "existing", lambda digests: set())
+    second = store.writer("f" * 32)
+    digests = [second.add_stream(io.BytesIO(theirs)), second.add_stream(io.BytesIO(ours))]
+    second.finish()
+    monkeypatch.undo()
+    own = sorted({d for d, _ in digests[1].chunks})
+    wanted = sorted({d for digest in digests for d, _ in digest.chunks})
+    with service.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(SessionChunk)) == len(
+            {d for d, _ in digests[0].chunks}  # the other session's copies, one by one
+        )
+        assert s.scalar(select(func.count()).select_from(SessionPack)) == 2
+        assert ds.pinned_digests(s, "f" * 32, wanted) == set(wanted)
+        packs_before = set(s.scalars(select(BlobChunk.pack_id).where(BlobChunk.digest.in_(own))))
+    report = service.datasets.gc(dry_run=False)
+    assert report["packs_repacked"] == 1 and report["chunks_freed"] == 0
+    with service.db.transaction() as s:
+        moved = set(s.scalars(select(BlobChunk.pack_id).where(BlobChunk.digest.in_(own))))
+        assert moved.isdisjoint(packs_before)  # in a new pack, still pinned
+        assert ds.pinned_digests(s, "f" * 32, wanted) == set(wanted)
+    assert service.datasets.gc(dry_run=False)["chunks_freed"] == 0
+    for session in ("e" * 32, "f" * 32):
+        service.call(ALICE, lambda s, ctx, i=session: ds.end_session(s, i, "aborted"), write=True)
+    with service.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(SessionPack)) == 0
+    stored = _counts(service)[0]
+    assert service.datasets.gc(dry_run=False)["chunks_freed"] == stored > 0
 
 
 def test_a_reused_chunk_collected_before_its_pin_fails_the_publish(

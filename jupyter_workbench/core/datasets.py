@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..db.bulk import insert_many
 from ..db.models import (
+    BlobChunk,
     CommitSession,
     Dataset,
     DatasetFile,
@@ -26,6 +27,7 @@ from ..db.models import (
     DatasetVersion,
     Project,
     SessionChunk,
+    SessionPack,
     User,
     VersionChunk,
     utcnow,
@@ -522,6 +524,8 @@ def session_files(session: CommitSession) -> list[FileEntry]:
 
 
 def pinned_digests(s: Session, session_id: str, digests: list[str]) -> set[str]:
+    """Those of ``digests`` pinned to the session: one by one (chunks it reused) or through
+    a pack it stored."""
     out: set[str] = set()
     for start in range(0, len(digests), 500):
         batch = digests[start : start + 500]
@@ -532,11 +536,19 @@ def pinned_digests(s: Session, session_id: str, digests: list[str]) -> set[str]:
                 )
             )
         )
+        out.update(
+            s.scalars(
+                select(BlobChunk.digest)
+                .join(SessionPack, SessionPack.pack_id == BlobChunk.pack_id)
+                .where(SessionPack.session_id == session_id, BlobChunk.digest.in_(batch))
+            )
+        )
     return out
 
 
 def end_session(s: Session, session_id: str, state: str) -> None:
     s.execute(delete(SessionChunk).where(SessionChunk.session_id == session_id))
+    s.execute(delete(SessionPack).where(SessionPack.session_id == session_id))
     s.execute(
         update(CommitSession)
         .where(CommitSession.id == session_id)

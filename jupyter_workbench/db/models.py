@@ -465,6 +465,19 @@ class SessionChunk(Base):
     )
 
 
+class SessionPack(Base):
+    """A pack a session stored: its chunks are pinned to the session without a row each."""
+
+    __tablename__ = "session_packs"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("commit_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    pack_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("blob_packs.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class Operation(Base):
     """A long job (commit, upload, verify, gc) and its progress, for polling clients."""
 

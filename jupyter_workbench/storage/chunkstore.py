@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from ..db.bulk import insert_ignore
 from ..db.database import Database
-from ..db.models import BlobChunk, BlobPack, CommitSession, SessionChunk, utcnow
+from ..db.models import BlobChunk, BlobPack, CommitSession, SessionChunk, SessionPack, utcnow
 from .blobstore import BlobCorrupt, BlobStore
 from .chunking import MAX_CHUNK, Chunk, FileDigest, blake3_hex, chunk_file, chunk_stream
 
@@ -195,8 +195,9 @@ class ChunkWriter:
     - *store*: looks each batch up in the index (read-only), appends the chunks the store lacks
       to a local pack file and hands full packs (``pack_target_bytes``) on;
     - *seal*: fsyncs a pack, moves it into the blob store (durable when ``move_in`` returns),
-      then indexes its chunks, pins them and the reused chunks found since the last seal to the
-      session, and refreshes the session's heartbeat, all in one transaction.
+      then indexes its chunks, pins the pack (and so every chunk indexed in it) and the reused
+      chunks found since the last seal to the session, and refreshes the session's heartbeat,
+      all in one transaction.
 
     Memory is bounded: ``QUEUED_BATCHES + 2`` batch buffers in all, and ``QUEUED_PACKS`` full
     packs wait (on disk) besides the one being sealed. ``finish()`` waits for all of it and
@@ -523,22 +524,15 @@ class ChunkWriter:
             # A concurrent session may have stored the same new chunk: its copy wins, ours
             # is dead weight that garbage collection reclaims.
             insert_ignore(s, BlobChunk.__table__, rows)  # type: ignore[arg-type]
-            s.execute(
-                _dialect(s)
-                .insert(SessionChunk.__table__)
-                .from_select(
-                    ["session_id", "chunk_digest"],
-                    select(literal(self.session_id), BlobChunk.digest).where(
-                        BlobChunk.pack_id == pack_id
-                    ),
-                )
-                .on_conflict_do_nothing()
-            )
+            # The chunks indexed in this pack are pinned through it: one row, not one each.
+            s.add(SessionPack(session_id=self.session_id, pack_id=pack_id))
+            s.flush()
             indexed = s.scalar(
                 select(func.count()).select_from(BlobChunk).where(BlobChunk.pack_id == pack_id)
             )
             if indexed != len(rows):  # the other session's copies: pin them
-                self._pin_reused(s, [d for d, _, _ in pack.entries])
+                ours = set(s.scalars(select(BlobChunk.digest).where(BlobChunk.pack_id == pack_id)))
+                self._pin_reused(s, [d for d, _, _ in pack.entries if d not in ours])
             self._pin_reused(s, pack.pins)
             s.execute(
                 update(BlobPack)
