@@ -81,19 +81,27 @@ def ensure_known_user(s: Session, username: str) -> User:
     return user
 
 
-def ensure_known_users(s: Session, usernames: set[str]) -> int:
-    """Rows for the users the hub knows (approved or logged in) who have not visited yet, so
-    administrators see them and can set their quotas; returns how many were added."""
-    names = sorted(usernames)
-    have: set[str] = set()
+def ensure_known_users(s: Session, known: dict[str, bool]) -> int:
+    """Rows for the users the hub knows (approved or logged in: name -> administrator), so
+    administrators see them and can set their quotas before a first visit; the administrator
+    flag of every such row follows the hub's. Returns how many rows were added."""
+    names = sorted(known)
+    have: dict[str, User] = {}
     for start in range(0, len(names), 500):
         batch = names[start : start + 500]
-        have.update(s.scalars(select(User.username).where(User.username.in_(batch))))
-    missing = [name for name in names if name not in have]
-    for username in missing:
-        s.add(User(username=username, display_name=username))
+        have.update(
+            (u.username, u) for u in s.scalars(select(User).where(User.username.in_(batch)))
+        )
+    added = 0
+    for username in names:
+        user = have.get(username)
+        if user is None:
+            s.add(User(username=username, display_name=username, is_admin=known[username]))
+            added += 1
+        elif user.is_admin != known[username]:
+            user.is_admin = known[username]
     s.flush()
-    return len(missing)
+    return added
 
 
 def hub_team(s: Session, group: str, prefix: str = "") -> tuple[Team, bool]:

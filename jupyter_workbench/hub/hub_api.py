@@ -77,9 +77,10 @@ class HubAPI:
         }
 
     # -- users ----------------------------------------------------------------------------
-    def usernames(self) -> set[str]:
-        """Every user the hub has (the ``list:users`` scope)."""
-        return {str(user["name"]) for user in self._every("users")}
+    def users(self) -> dict[str, bool]:
+        """Every user the hub has, with whether the hub made them an admin (the
+        ``list:users`` and ``read:users`` scopes)."""
+        return {str(user["name"]): bool(user.get("admin")) for user in self._every("users")}
 
     def approved_signups(self) -> set[str]:
         """Accounts approved on the hub's sign-up list, logged in yet or not (none when the

@@ -6,7 +6,8 @@
 - hub -> workbench: ``poll_once`` reads every group and applies it to the linked teams
   (``core.hub_groups``); groups with workbench changes not yet (or only just) in the hub are
   skipped for that round. It also gives every user the hub knows (and every approved sign-up)
-  a row, so administrators see them and set their quotas before their first visit. A push
+  a row, so administrators see them and set their quotas before their first visit, and keeps
+  their administrator flag equal to the hub's (as a visit would). A push
   that failed is retried before the next poll.
 - project servers: after any change of who is editor+ on a project with a server, the server's
   shares are made equal to ``core.project_servers.share_plan`` (granted and revoked); every poll
@@ -140,7 +141,9 @@ class HubSync:
     def know_users(self) -> int:
         """Give every user the hub has, and every approved sign-up, a row (admin panel,
         quotas before a first visit); returns how many were new."""
-        known = self.api.usernames() | self.api.approved_signups()
+        admins = set(self.service.settings.admin_users)
+        known = dict.fromkeys(self.api.approved_signups(), False)
+        known.update((name, admin or name in admins) for name, admin in self.api.users().items())
         service = self.service
         added: int = service.call(
             service.system_identity(),

@@ -73,6 +73,17 @@ def test_the_admin_panel_shows_the_hub_and_acts(hub: Hub, admin: Browser, new_us
     while approved not in people(hub, admin_token):
         assert time.monotonic() < deadline, f"{approved} never appeared in the admin panel"
         time.sleep(0.5)
+    # made a hub admin before any visit: a workbench administrator too (hub sync)
+    promoted, _, _, _ = new_user("promo")
+    while promoted not in people(hub, admin_token):
+        assert time.monotonic() < deadline + 60, f"{promoted} never appeared in the admin panel"
+        time.sleep(0.5)
+    assert people(hub, admin_token)[promoted] is False
+    r = admin.api("PATCH", f"/hub/api/users/{promoted}", json={"admin": True})
+    assert r.status_code == 200, r.text
+    while not people(hub, admin_token)[promoted]:
+        assert time.monotonic() < deadline + 60, f"{promoted} never became an administrator"
+        time.sleep(0.5)
     in_chromium(lambda chromium: panel_scenario(chromium, hub, name, waiting, admin_token))
     # the sign-up approved in the panel is known at once: a quota can be set before a visit
     for user in (waiting, approved):
@@ -81,10 +92,11 @@ def test_the_admin_panel_shows_the_hub_and_acts(hub: Hub, admin: Browser, new_us
         assert r.status_code == 200, (user, r.text)
 
 
-def people(hub: Hub, token: str) -> set[str]:
+def people(hub: Hub, token: str) -> dict[str, bool]:
+    """Who the admin panel lists: username -> administrator."""
     r = requests.get(f"{hub.url}{API}/admin/people", headers=auth(token), timeout=30)
     assert r.status_code == 200, r.text
-    return {p["username"] for p in r.json()["items"]}
+    return {p["username"]: p["is_admin"] for p in r.json()["items"]}
 
 
 def panel_scenario(chromium: Any, hub: Hub, name: str, waiting: str, admin_token: str) -> None:
