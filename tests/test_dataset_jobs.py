@@ -9,6 +9,7 @@ import random
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -567,25 +568,35 @@ def _open_session(service: WorkbenchService, session: str, dataset: str = "event
 
 
 def _writer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name in ("chunk-store", "chunk-seal")]
+    names = ("chunk-store", "chunk-flush", "chunk-seal")
+    return [t for t in threading.enumerate() if t.name in names]
 
 
 def _temp_packs(service: WorkbenchService) -> list[Path]:
     return list(service.datasets.store.tmp_dir.glob("pack-*.tmp"))
 
 
+@pytest.mark.parametrize("stage", ["flush", "seal"])
 def test_a_seal_error_in_the_background_surfaces_and_stores_nothing(
-    make_service: Callable[..., WorkbenchService], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_service: Callable[..., WorkbenchService],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stage: str,
 ) -> None:
-    from jupyter_workbench.storage import StorageError
+    """The disk (moving a pack into the store) or the database (indexing its chunks) fails:
+    the commit says so, no thread or temporary file is left, and no chunk is indexed."""
+    from jupyter_workbench.storage import StorageError, chunkstore
 
-    service = make_service()
+    service = make_service(gc_grace_minutes=0)
     src = write_tree(tmp_path / "s", {"big": random.Random(3).randbytes(24 * 1024 * 1024)})
 
-    def broken(key: str, path: Path) -> None:
+    def broken(*args: Any) -> None:
         raise StorageError("the disk is full")
 
-    monkeypatch.setattr(service.datasets.blobs, "move_in", broken)
+    if stage == "flush":
+        monkeypatch.setattr(service.datasets.blobs, "move_in", broken)
+    else:
+        monkeypatch.setattr(chunkstore, "insert_ignore", broken)
     with pytest.raises(StorageError, match="disk is full"):
         service.datasets.commit_folder(ALICE, "lab", "events", src)
     assert _temp_packs(service) == [] and _writer_threads() == []
@@ -600,6 +611,13 @@ def test_a_seal_error_in_the_background_surfaces_and_stores_nothing(
         writer.finish()
     writer.abort()  # harmless afterwards
     assert _temp_packs(service) == [] and _writer_threads() == []
+    # packs stored before the error (a seal error leaves them with a 'writing' row) go with
+    # the session, once it has expired
+    monkeypatch.setattr(service.datasets, "session_ttl", timedelta(0))
+    service.datasets.gc(dry_run=False)
+    service.datasets.gc(dry_run=False)
+    assert _counts(service) == (0, 0)
+    assert list(service.datasets.blobs.list("packs/")) == []
 
 
 def test_abort_stops_the_threads_and_leaves_no_temp_file(

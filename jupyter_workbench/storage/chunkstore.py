@@ -189,20 +189,22 @@ class ChunkWriter:
     """Adds files' chunks to the store for one session; fed from one thread.
 
     The caller's thread only chunks, hashes and copies each chunk new to this session into a
-    batch buffer (``PENDING_BYTES`` / ``PENDING_CHUNKS``). Two background threads do the rest, in
-    order:
+    batch buffer (``PENDING_BYTES`` / ``PENDING_CHUNKS``). Three background threads do the rest,
+    in order, each on the next pack while the one after it finishes the last:
 
     - *store*: looks each batch up in the index (read-only), appends the chunks the store lacks
       to a local pack file and hands full packs (``pack_target_bytes``) on;
-    - *seal*: fsyncs a pack, moves it into the blob store (durable when ``move_in`` returns),
-      then indexes its chunks, pins the pack (and so every chunk indexed in it) and the reused
-      chunks found since the last seal to the session, and refreshes the session's heartbeat,
-      all in one transaction.
+    - *flush*: fsyncs a pack, gives it a row (``writing``) and moves it into the blob store
+      (durable when ``move_in`` returns): the disk's part;
+    - *seal*: indexes the pack's chunks, pins the pack (and so every chunk indexed in it) and
+      the reused chunks found since the last seal to the session, and refreshes the session's
+      heartbeat, all in one transaction: the database's part.
 
     Memory is bounded: ``QUEUED_BATCHES + 2`` batch buffers in all, and ``QUEUED_PACKS`` full
-    packs wait (on disk) besides the one being sealed. ``finish()`` waits for all of it and
+    packs wait (on disk) besides the one being flushed. ``finish()`` waits for all of it and
     re-raises the first error of either thread (errors also surface at the next batch);
-    ``abort()`` stops both threads and removes the pack files not stored.
+    ``abort()`` stops the threads and removes the pack files not stored (a pack stored but not
+    sealed keeps its ``writing`` row: garbage collection removes both, as after a crash).
 
     Pack files are written with ``O_DIRECT`` where the platform and file system allow it (the
     bytes go to disk without a copy into the page cache, which can cost more CPU than hashing
@@ -237,6 +239,7 @@ class ChunkWriter:
         self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
         self._buffers = 0
         self._storing: _Stage | None = None
+        self._flushing: _Stage | None = None
         self._sealing: _Stage | None = None
         # Owned by the store thread while it runs:
         self._pack: _Pack | None = None
@@ -356,7 +359,10 @@ class ChunkWriter:
         batch = _Batch(self._buf, self._used, self._chunks)
         self._buf, self._used, self._chunks = None, 0, []
         if self._storing is None:
-            self._sealing = _Stage("chunk-seal", self._seal, _discard_sealing, self.QUEUED_PACKS)
+            self._sealing = _Stage("chunk-seal", self._seal, _keep, self.QUEUED_PACKS)
+            self._flushing = _Stage(
+                "chunk-flush", self._flush, _discard_pack_file, self.QUEUED_PACKS
+            )
             self._storing = _Stage(
                 "chunk-store", self._store, self._discard_storing, self.QUEUED_BATCHES
             )
@@ -369,8 +375,8 @@ class ChunkWriter:
             raise error
 
     def _error(self) -> BaseException | None:
-        # The seal thread's error first: the store thread may only have relayed it.
-        for stage in (self._sealing, self._storing):
+        # The last stage's error first: the ones before may only have relayed it.
+        for stage in (self._sealing, self._flushing, self._storing):
             if stage is not None and stage.error is not None:
                 return stage.error
         return None
@@ -378,18 +384,23 @@ class ChunkWriter:
     def _stop(self, *, cancel: bool) -> None:
         """Wait for (``cancel``: drop) the queued work, stop the threads and remove what was
         left unstored; re-raise a background error unless cancelling."""
-        storing, sealing = self._storing, self._sealing
-        if storing is None or sealing is None:
+        storing, flushing, sealing = self._storing, self._flushing, self._sealing
+        if storing is None or flushing is None or sealing is None:
             return
         try:
             storing.stop(cancel=cancel)
             if self._pack is not None:  # the store thread stopped before handing it on
-                _discard_sealing(self._pack)
+                _discard_pack_file(self._pack)
                 self._pack = None
         finally:
-            sealing.stop(cancel=cancel or storing.error is not None)
+            try:
+                flushing.stop(cancel=cancel or storing.error is not None)
+            finally:
+                sealing.stop(
+                    cancel=cancel or storing.error is not None or flushing.error is not None
+                )
             error = self._error()
-            self._storing = self._sealing = None
+            self._storing = self._flushing = self._sealing = None
             self._reused = []
             if self._compact is not None:
                 self._compact.close()
@@ -399,24 +410,25 @@ class ChunkWriter:
 
     # -- the store thread ---------------------------------------------------------------
     def _store(self, item: object) -> None:
-        assert self._sealing is not None
+        assert self._flushing is not None
         if isinstance(item, _Batch):
             try:
-                if self._sealing.error is not None:
-                    raise self._sealing.error  # stop storing what could not be sealed
+                error = self._error()
+                if error is not None:
+                    raise error  # stop storing what could not be flushed or sealed
                 self._store_batch(item)
             finally:
                 self._give_back(item.buf)
             if self._pack is not None and self._pack.size >= self.store.pack_target_bytes:
                 self._hand_on_pack()
             elif len(self._reused) >= self.PIN_BATCH:
-                self._sealing.put(_Pins(self._reused))
+                self._flushing.put(_Pins(self._reused))
                 self._reused = []
         elif item is _FINISH:
             if self._pack is not None:
                 self._hand_on_pack()
             elif self._reused:
-                self._sealing.put(_Pins(self._reused))
+                self._flushing.put(_Pins(self._reused))
                 self._reused = []
 
     def _discard_storing(self, item: object) -> None:
@@ -486,19 +498,21 @@ class ChunkWriter:
         self.chunks_new += len(chunks)
 
     def _hand_on_pack(self) -> None:
-        assert self._pack is not None and self._sealing is not None
+        assert self._pack is not None and self._flushing is not None
         pack, self._pack = self._pack, None
         pack.pins, self._reused = self._reused, []
-        self._sealing.put(pack)
+        self._flushing.put(pack)
 
-    # -- the seal thread ----------------------------------------------------------------
-    def _seal(self, item: _Pack | _Pins) -> None:
+    # -- the flush thread ---------------------------------------------------------------
+    def _flush(self, item: _Pack | _Pins) -> None:
+        assert self._sealing is not None
         if isinstance(item, _Pins):
-            with self.store.db.transaction(write=True) as s:
-                self._pin_reused(s, item.digests)
-                self._heartbeat(s)
+            self._sealing.put(item)
             return
         pack = item
+        if self._sealing.error is not None:  # stop storing what could not be sealed
+            _discard_pack_file(pack)
+            raise self._sealing.error
         db = self.store.db
         try:
             pack.close()  # truncated to its last chunk, fsynced
@@ -516,6 +530,18 @@ class ChunkWriter:
             self.store.blobs.move_in(key, pack.path)  # durable when it returns
         finally:
             pack.path.unlink(missing_ok=True)
+        pack.pack_id = pack_id
+        self._sealing.put(pack)
+
+    # -- the seal thread ----------------------------------------------------------------
+    def _seal(self, item: _Pack | _Pins) -> None:
+        db = self.store.db
+        if isinstance(item, _Pins):
+            with db.transaction(write=True) as s:
+                self._pin_reused(s, item.digests)
+                self._heartbeat(s)
+            return
+        pack, pack_id = item, item.pack_id
         rows = [
             {"digest": d, "pack_id": pack_id, "offset": off, "length": n}
             for d, off, n in pack.entries
@@ -604,6 +630,7 @@ class _Pack:
     written: int = 0  # bytes written (a multiple of ALIGN until closed)
     tail: bytes = b""  # bytes after ``written`` not written yet (fewer than ALIGN)
     pins: list[str] = field(default_factory=list)  # reused chunks to pin with its seal
+    pack_id: int | None = None  # its row, once stored
 
     @classmethod
     def create(cls, tmp_dir: Path) -> _Pack:
@@ -662,12 +689,17 @@ _FINISH = object()
 _STOP = object()
 
 
-def _discard_sealing(item: object) -> None:
+def _discard_pack_file(item: object) -> None:
     """Remove a pack file that will not be stored."""
     if isinstance(item, _Pack):
         with contextlib.suppress(OSError):
             os.close(item.fd)
         item.path.unlink(missing_ok=True)
+
+
+def _keep(item: object) -> None:
+    """A pack stored but not to be sealed: its ``writing`` row and object stay for garbage
+    collection (as after a crash between the two)."""
 
 
 class _Stage:
