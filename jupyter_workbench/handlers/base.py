@@ -299,18 +299,13 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
             if len(raw_values) > 1:
                 raise BadRequest(f"{name}: given more than once", code="invalid_parameter")
             raw = raw_values[0].decode("utf-8", "replace")
-            if raw == "":  # ``?limit=``: many clients send an unset parameter so
-                continue
             value = _convert_query(param, raw)
             _validate(param.schema, value, root=name)
             values[name] = value
         for param in meta.query:
             if param.required and param.name not in values:
-                given = param.name in self.request.query_arguments
                 raise BadRequest(
-                    f"{param.name}: query parameter is required"
-                    + (" (it was empty)" if given else ""),
-                    code="invalid_parameter",
+                    f"{param.name}: query parameter is required", code="invalid_parameter"
                 )
         return values
 
