@@ -771,18 +771,14 @@ class DatasetJobs:
             if not rows:
                 progress.add(files=1)
                 continue
-            try:
-                end = max(r.offset + r.length for r in rows)
-                data = memoryview(self.blobs.get_range(key, 0, end))
-            except (BlobNotFound, BlobCorrupt):
-                missing.extend(r.digest for r in rows)
-                progress.add(files=1)
-                continue
-            for digest, offset, length in rows:
+            for digest, _length, piece in _read_chunks(self.blobs, key, rows):
+                if piece is None:
+                    missing.append(digest)
+                    continue
                 chunks_checked += 1
-                if blake3_hex(data[offset : offset + length]) != digest:
+                if blake3_hex(piece) != digest:
                     corrupt.append(digest)
-            progress.add(end, files=1)
+            progress.add(rows[-1].offset + rows[-1].length, files=1)
         affected = self._versions_using(missing + corrupt)
         return {
             "packs": len(packs),
@@ -957,23 +953,28 @@ class DatasetJobs:
             )
         if not rows:
             return
-        end = max(r.offset + r.length for r in rows)
-        data = memoryview(self.blobs.get_range(key, 0, end))
         new_key = pack_key_for(uuid.uuid4().hex)
-        body = bytearray()
-        placed = []
-        for digest, offset, length in rows:
-            piece = data[offset : offset + length]
-            if blake3_hex(piece) != digest:
-                continue  # corrupt: leave it for verify to report
-            placed.append((digest, len(body), length))
-            body += piece
-        with self.service.db.transaction(write=True) as s:
-            pack = BlobPack(key=new_key, size=len(body), state="writing")
-            s.add(pack)
-            s.flush()
-            new_id = pack.id
-        self.blobs.put_bytes(new_key, bytes(body))
+        tmp = self.store.tmp_dir / f"pack-{uuid.uuid4().hex}.tmp"  # swept if we die
+        try:
+            placed = []
+            with open(tmp, "xb") as out:
+                for digest, length, piece in _read_chunks(self.blobs, key, rows):
+                    if piece is None or blake3_hex(piece) != digest:
+                        continue  # missing or corrupt: left for verify to report
+                    placed.append((digest, out.tell(), length))
+                    out.write(piece)
+                out.flush()
+                os.fsync(out.fileno())
+            if not placed:
+                return
+            with self.service.db.transaction(write=True) as s:
+                pack = BlobPack(key=new_key, size=tmp.stat().st_size, state="writing")
+                s.add(pack)
+                s.flush()
+                new_id = pack.id
+            self.blobs.move_in(new_key, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
         with self.service.db.transaction(write=True) as s:
             for digest, offset, length in placed:
                 s.execute(
@@ -1011,6 +1012,34 @@ def _older_than(path: Path, cutoff: float) -> bool:
         return path.stat().st_mtime < cutoff
     except FileNotFoundError:
         return False
+
+
+READ_WINDOW = 8 * 1024 * 1024  # bytes of a pack read at once by verify and repack
+
+
+def _read_chunks(
+    blobs: BlobStore, key: str, rows: list[Any]
+) -> Iterator[tuple[str, int, memoryview | None]]:
+    """(digest, length, bytes) of each chunk of pack ``key`` (``rows``: digest, offset, length,
+    by offset), read in ranges of about ``READ_WINDOW`` so a pack is never in memory whole;
+    bytes are None for a chunk the pack does not hold (the pack is missing or cut short)."""
+    start_at = 0
+    while start_at < len(rows):
+        start = rows[start_at].offset
+        stop_at = start_at + 1
+        while stop_at < len(rows) and rows[stop_at].offset + rows[stop_at].length - start <= (
+            READ_WINDOW
+        ):
+            stop_at += 1
+        batch = rows[start_at:stop_at]
+        end = batch[-1].offset + batch[-1].length
+        try:
+            data: memoryview | None = memoryview(blobs.get_range(key, start, end - start))
+        except (BlobNotFound, BlobCorrupt):
+            data = None
+        for digest, offset, length in batch:
+            yield digest, length, None if data is None else data[offset - start :][:length]
+        start_at = stop_at
 
 
 def _parse_frames(body: bytes, sizes: dict[str, int]) -> Iterator[tuple[str, memoryview]]:

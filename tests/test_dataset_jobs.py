@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from traitlets.config import Config
 
+from jupyter_workbench import dataset_jobs
 from jupyter_workbench.core import datasets as ds
 from jupyter_workbench.core import projects
 from jupyter_workbench.core.context import Identity
@@ -715,6 +716,47 @@ def test_a_reused_chunk_collected_before_its_pin_fails_the_publish(
     assert err.value.code == "missing_chunks"
     with pytest.raises(NotFound):
         service.datasets.version_entries(ALICE, "lab", "events", "v1")
+
+
+@pytest.mark.parametrize("storage", ["local", "s3"])
+def test_verify_and_repack_read_a_pack_a_window_at_a_time(
+    make_service: Callable[..., WorkbenchService],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    storage: str,
+) -> None:
+    """GC's repack and verify never hold a pack whole: they read it a few chunks at a time.
+    What is repacked reads back identical; a pack cut short loses only the chunks past the cut."""
+    monkeypatch.setattr(dataset_jobs, "READ_WINDOW", 100_000)
+    service = make_service(storage, gc_grace_minutes=0)
+    blobs = service.datasets.blobs
+    rng = random.Random(21)
+    keep, drop = rng.randbytes(400_000), rng.randbytes(600_000)
+    src = write_tree(tmp_path / "d", {"keep": keep, "drop": drop})
+    service.datasets.commit_folder(ALICE, "lab", "drop", src)
+    service.datasets.commit_folder(ALICE, "lab", "keep", write_tree(tmp_path / "k", {"keep": keep}))
+    service.call(ALICE, lambda s, ctx: ds.delete_dataset(s, ctx, "lab", "drop"), write=True)
+    reads: list[int] = []
+    get_range = blobs.get_range
+    monkeypatch.setattr(
+        blobs, "get_range", lambda key, start, n: reads.append(n) or get_range(key, start, n)
+    )
+    assert service.datasets.gc(dry_run=False)["packs_repacked"] == 1
+    assert len(reads) > 3 and max(reads) <= max(100_000, dataset_jobs.MAX_CHUNK)
+    service.datasets.gc(dry_run=False)  # deletes the old pack (grace 0)
+    assert _pack_bytes(service) == 400_000
+    assert read_file(service, "v1", "keep", dataset="keep") == keep
+    reads.clear()
+    report = service.datasets.verify_store()
+    assert report["ok"] and len(reads) > 1 and max(reads) <= max(100_000, dataset_jobs.MAX_CHUNK)
+    (pack,) = [o.key for o in blobs.list("packs/")]
+    blobs.put_bytes(pack, blobs.get_bytes(pack)[:250_000])
+    report = service.datasets.verify_store()
+    _n, entry = service.datasets.file_entry(ALICE, "lab", "keep", "v1", "keep")
+    assert not report["ok"] and report["corrupt_chunks"] == []
+    assert 0 < len(report["missing_chunks"]) < len(entry.chunks)
+    assert report["chunks_checked"] == len(entry.chunks) - len(report["missing_chunks"])
+    assert report["affected_versions"] == [{"project": "lab", "dataset": "keep", "version": 1}]
 
 
 def _pack_bytes(service: WorkbenchService) -> int:
