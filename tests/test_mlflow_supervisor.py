@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -44,3 +46,25 @@ def test_restart_after_a_crash_and_clean_stop(tmp_path: Path) -> None:
     assert not supervisor.socket.exists()
     with pytest.raises(ProcessLookupError):
         os.killpg(supervisor.pid or 0, 0)
+
+
+class NeverReady(MlflowSupervisor):
+    """A server that starts (through the real group leader) but never answers."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", "import time; time.sleep(120)"]
+
+
+def test_stop_releases_requests_still_waiting_for_the_server(tmp_path: Path) -> None:
+    """A request that started MLflow waits for it in a worker thread; stopping the workbench
+    (Ctrl+C right after that request) must end the wait at once: Python joins those threads
+    before it exits, so the server would hang for the whole start-up timeout."""
+    supervisor = NeverReady(tmp_path / "mlflow")
+    supervisor.start()
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(supervisor.wait_ready, 120)
+        time.sleep(0.5)
+        assert not waiting.done()
+        supervisor.stop()
+        assert waiting.result(timeout=10) is False
+    assert not supervisor.ready

@@ -129,7 +129,13 @@ class MlflowSupervisor:
             return False
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> bool:
-        return self._ready.wait(timeout)
+        """Whether the server is ready within ``timeout`` seconds; False as soon as it is being
+        stopped (a request waiting for it must not hold up the process's exit)."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+            if self._stopping.is_set() or time.monotonic() >= deadline:
+                return False
+        return True
 
     @property
     def ready(self) -> bool:
