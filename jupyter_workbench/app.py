@@ -57,6 +57,7 @@ class WorkbenchApp(ExtensionApp):
         from .tracking.upstream import Upstream
 
         self.service = WorkbenchService(settings)
+        self._fail_leftover_operations()
         self.identity_source = ServerIdentitySource(settings)
         self.settings["workbench_service"] = self.service
         from .documents_live import LiveDocuments
@@ -155,6 +156,17 @@ class WorkbenchApp(ExtensionApp):
             "MLFLOW_TRACKING_URI": f"{url}/workbench/mlflow",
             "MLFLOW_TRACKING_TOKEN": token,
         }
+
+    def _fail_leftover_operations(self) -> None:
+        from .core import operations
+
+        assert self.service is not None
+        with self.service.db.transaction(write=True) as s:
+            failed = operations.fail_leftovers(s)
+        if failed:
+            self.log.warning(
+                "Workbench: %d operation(s) left running by the last run marked failed", failed
+            )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # Kernels inherit the server's environment: the stock mlflow client and ours work there

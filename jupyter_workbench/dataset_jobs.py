@@ -92,6 +92,8 @@ class Progress:
         self._push(force=True)
 
     def _push(self, force: bool = False) -> None:
+        if self.service is not None and self.service.stopping.is_set():
+            raise Cancelled("the workbench is stopping")
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
@@ -336,7 +338,8 @@ class DatasetJobs:
         try:
             result = job(progress)
         except Cancelled:
-            progress.finish("cancelled", error="cancelled")
+            stopping = self.service.stopping.is_set()
+            progress.finish("cancelled", error=operations.INTERRUPTED if stopping else "cancelled")
             raise
         except WorkbenchError as exc:
             progress.finish("failed", error=exc.message)
@@ -771,14 +774,15 @@ class DatasetJobs:
             if not rows:
                 progress.add(files=1)
                 continue
-            for digest, _length, piece in _read_chunks(self.blobs, key, rows):
+            for digest, length, piece in _read_chunks(self.blobs, key, rows):
                 if piece is None:
                     missing.append(digest)
                     continue
                 chunks_checked += 1
                 if blake3_hex(piece) != digest:
                     corrupt.append(digest)
-            progress.add(rows[-1].offset + rows[-1].length, files=1)
+                progress.add(length)  # and a cancel is seen within a pack
+            progress.add(files=1)
         affected = self._versions_using(missing + corrupt)
         return {
             "packs": len(packs),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -75,6 +76,8 @@ class WorkbenchService:
             max_workers=settings.io_threads, thread_name_prefix="workbench-io"
         )
         self._background: set[Future[Any]] = set()
+        # set by close(): running operations stop at their next step instead of holding it up
+        self.stopping = threading.Event()
         self._actors: OrderedDict[str, tuple[Identity, int]] = OrderedDict()
         self._datasets: DatasetJobs | None = None
         self._keyring: KeyRing | None = None
@@ -217,6 +220,7 @@ class WorkbenchService:
         future.add_done_callback(self._background.discard)
 
     def close(self) -> None:
+        self.stopping.set()
         self.io_executor.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.db.dispose()

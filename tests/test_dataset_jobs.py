@@ -8,6 +8,7 @@ import os
 import random
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,10 +20,10 @@ from traitlets.config import Config
 
 from jupyter_workbench import dataset_jobs
 from jupyter_workbench.core import datasets as ds
-from jupyter_workbench.core import projects
+from jupyter_workbench.core import operations, projects
 from jupyter_workbench.core.context import Identity
 from jupyter_workbench.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
-from jupyter_workbench.dataset_jobs import frame_chunks
+from jupyter_workbench.dataset_jobs import Cancelled, frame_chunks
 from jupyter_workbench.db.models import (
     BlobChunk,
     BlobPack,
@@ -757,6 +758,34 @@ def test_verify_and_repack_read_a_pack_a_window_at_a_time(
     assert 0 < len(report["missing_chunks"]) < len(entry.chunks)
     assert report["chunks_checked"] == len(entry.chunks) - len(report["missing_chunks"])
     assert report["affected_versions"] == [{"project": "lab", "dataset": "keep", "version": 1}]
+
+
+def test_stopping_the_workbench_stops_a_running_operation_at_its_next_step(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C on a workbench verifying a big store: it stops within a chunk, not after the whole
+    verify (Python waits for the job's thread before it exits); the operation says why."""
+    service = make_service()
+    data = os.urandom(3 * 1024 * 1024)
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "s", {"f": data}))
+    check = dataset_jobs.blake3_hex
+    monkeypatch.setattr(dataset_jobs, "blake3_hex", lambda b: (time.sleep(0.2), check(b))[1])
+    jobs = service.datasets
+    op_id = jobs.start_operation(ALICE, "verify", None)
+    running = service.io_executor.submit(
+        jobs.run_operation, op_id, lambda progress: jobs.verify_store(progress=progress)
+    )
+    time.sleep(0.5)
+    service.close()  # what the server's shutdown does
+    assert running.done()
+    with pytest.raises(Cancelled):
+        running.result()
+    restarted = make_service()
+    op = restarted.call(
+        ALICE, lambda s, ctx: operations.operation_json(operations.get(s, ctx, op_id)), write=False
+    )
+    assert op["state"] == "cancelled" and op["error"] == operations.INTERRUPTED
+    assert 0 < op["bytes_done"] < len(data)
 
 
 def _pack_bytes(service: WorkbenchService) -> int:

@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db.models import Operation, Project, utcnow
@@ -16,6 +16,7 @@ from .errors import Conflict, NotFound
 from .pagination import Page, SortSpec, paginate
 
 STATES = ("running", "succeeded", "failed", "cancelled")
+INTERRUPTED = "interrupted: the workbench stopped before the operation finished"
 _SORTS = SortSpec({"created": Operation.id}, id_column=Operation.id, default="-created")
 
 
@@ -77,6 +78,18 @@ def request_cancel(s: Session, ctx: Ctx, op_id: str) -> Operation:
     op.updated_at = utcnow()
     s.flush()
     return op
+
+
+def fail_leftovers(s: Session) -> int:
+    """Fail the operations still marked running when the workbench starts: the process that ran
+    them is gone (one workbench process runs them all), and nobody must wait on them forever.
+    Returns how many there were."""
+    result = s.execute(
+        update(Operation)
+        .where(Operation.state == "running")
+        .values(state="failed", error=INTERRUPTED, updated_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def operation_json(op: Operation) -> dict[str, Any]:

@@ -7,10 +7,20 @@ import io
 import json
 import os
 import tarfile
+import time
 from typing import Any
 
+import pytest
+
+from jupyter_workbench import dataset_jobs
+from jupyter_workbench.core import operations, users
+from jupyter_workbench.core.context import Identity
 from jupyter_workbench.dataset_jobs import frame_chunks
+from jupyter_workbench.db.database import Database
+from jupyter_workbench.db.models import Operation
 from jupyter_workbench.storage import chunk_bytes
+
+from ..conftest import OWNER
 
 
 def declare(files: dict[str, bytes]) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
@@ -223,3 +233,47 @@ async def test_gc_runs_as_an_operation(api) -> None:
     assert [o["id"] for o in mine] == [op["id"]]
     assert (await api("bob").get(f"operations/{op['id']}")).status == 404
     assert json.dumps(op)  # serialisable
+
+
+@pytest.fixture
+def leftover_operation(db_url: str) -> str:
+    """An operation a killed workbench left 'running' in its database (before the server here
+    starts on it)."""
+    db = Database(db_url)
+    with db.transaction(write=True) as s:
+        user = users.ensure_user(s, Identity("alice", "Alice"))
+        op = Operation(id=operations.time_ordered_id(), user_id=user.id, kind="gc", message="")
+        s.add(op)
+        s.flush()
+        op_id = op.id
+    db.dispose()
+    return op_id
+
+
+async def test_operations_can_be_cancelled_and_none_is_left_running_by_a_restart(
+    leftover_operation: str, api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /operations/{id}/cancel stops a running operation at its next step; an operation
+    the previous run left 'running' reads as failed, not as running forever."""
+    alice, owner = api("alice"), api(OWNER)
+    op = (await alice.get(f"operations/{leftover_operation}")).json
+    assert op["state"] == "failed" and op["error"] == operations.INTERRUPTED
+    assert (await alice.post(f"operations/{leftover_operation}/cancel")).status == 409
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"f": os.urandom(600_000)})
+    check = dataset_jobs.blake3_hex
+    # a big store: a verify takes a while (here 0.3 s a chunk)
+    monkeypatch.setattr(dataset_jobs, "blake3_hex", lambda b: (time.sleep(0.3), check(b))[1])
+    r = await owner.post("storage/verify")
+    assert r.status == 202, r
+    op_id = r.json["id"]
+    await asyncio.sleep(0.5)
+    asked = await owner.post(f"operations/{op_id}/cancel")
+    assert asked.status == 200 and asked.json["cancel_requested"], asked
+    for _ in range(100):
+        op = (await owner.get(f"operations/{op_id}")).json
+        if op["state"] != "running":
+            break
+        await asyncio.sleep(0.1)
+    assert op["state"] == "cancelled" and op["error"] == "cancelled", op
+    assert op["bytes_done"] < 600_000 and op["result"] == {}
