@@ -4,6 +4,7 @@ back-pressure, clear errors, and no hang when the server dies."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from typing import Any
 
@@ -88,6 +89,32 @@ def test_a_killed_server_is_a_clear_error_not_a_hang(owner: Client, live_server:
     assert time.monotonic() - started < 15
     assert failed.value.message.startswith("1 points not sent after 3s: ")
     assert "cannot reach the workbench" in failed.value.message
+
+
+def test_a_run_whose_client_was_closed_stops_quietly_with_a_clear_error(
+    owner: Client, live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client closed while a run still has points to send (the server is away): the
+    run's sender thread ends without a traceback on stderr, and the run says why."""
+    crashed: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashed.append(args.exc_value))
+    run = owner.run("lab", "orphan")
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    _root, _token, _log, proc = live_server
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    run.log({"loss": 0.5}, step=1)  # the sender starts trying again
+    time.sleep(0.3)
+    owner.close()
+    sender = run._thread
+    sender.join(60)
+    assert not sender.is_alive() and crashed == []
+    with pytest.raises(errors.WorkbenchError) as closed:
+        run.end(timeout=3)
+    assert closed.value.code == "client_closed", closed.value.message
+    with pytest.raises(errors.WorkbenchError, match="client was closed"):
+        owner.get("projects")
 
 
 def test_a_server_restart_under_a_training_loop_loses_no_point(

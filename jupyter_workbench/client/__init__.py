@@ -99,6 +99,13 @@ class Client:
                 time.sleep(self.backoff * (2 ** (attempt - 1)))
             try:
                 response = self.http.request(method, url, **kw)
+            except RuntimeError:
+                if self.http.is_closed:  # a run's sender thread, say, after close()
+                    raise errors.WorkbenchError(
+                        "this workbench client was closed (Client.close()); make a new one",
+                        code="client_closed",
+                    ) from None
+                raise
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 last = exc  # nothing was sent: safe to retry any method
                 continue
