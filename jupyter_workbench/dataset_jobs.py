@@ -1039,7 +1039,11 @@ def _read_chunks(
         end = batch[-1].offset + batch[-1].length
         try:
             data: memoryview | None = memoryview(blobs.get_range(key, start, end - start))
-        except (BlobNotFound, BlobCorrupt):
+        except BlobNotFound:  # the whole pack is gone: no need to ask for each window
+            for digest, _offset, length in rows[start_at:]:
+                yield digest, length, None
+            return
+        except BlobCorrupt:
             data = None
         for digest, offset, length in batch:
             yield digest, length, None if data is None else data[offset - start :][:length]
