@@ -9,8 +9,8 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, defer
 
 from ..collab.store import initial_update
 from ..db.models import (
@@ -29,6 +29,7 @@ from . import audit
 from .access import Role, check_project, require_project
 from .context import Ctx
 from .errors import BadRequest, NotFound
+from .pagination import Page, SortSpec, paginate
 from .validation import check_text
 
 # kind -> what its ``ref`` names
@@ -162,13 +163,17 @@ def may_write(document: Document, role: Role) -> bool:
     return role >= Role.EDITOR and document.project.archived_at is None
 
 
-def list_documents(s: Session, ctx: Ctx, slug: str, kind: str | None = None) -> list[Document]:
+def list_documents(
+    s: Session, ctx: Ctx, slug: str, kind: str | None = None, ref: str | None = None
+) -> list[Document]:
     project, _ = require_project(s, ctx, slug, "documents.read")
     stmt = select(Document).where(Document.project_id == project.id)
     if kind:
         if kind not in KINDS:
             raise BadRequest(f"kind: must be one of {', '.join(KINDS)}", code="invalid_field")
         stmt = stmt.where(Document.kind == kind)
+    if ref is not None:
+        stmt = stmt.where(Document.ref == ref)
     return list(s.scalars(stmt.order_by(Document.kind, Document.ref)))
 
 
@@ -264,15 +269,39 @@ def add_snapshot(
     return snapshot
 
 
-def list_snapshots(s: Session, ctx: Ctx, document_id: str) -> list[DocumentSnapshot]:
+SNAPSHOT_SORTS = SortSpec(
+    {"created": DocumentSnapshot.id}, id_column=DocumentSnapshot.id, default="-created"
+)
+
+
+def list_snapshots(
+    s: Session,
+    ctx: Ctx,
+    document_id: str,
+    *,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[DocumentSnapshot]:
+    """One page of the document's snapshots, newest first, without their state and text (a
+    long-edited document has hundreds, each a copy of it): ``snapshot_lengths`` for sizes."""
     get_document(s, ctx, document_id, "documents.read")
-    return list(
-        s.scalars(
-            select(DocumentSnapshot)
-            .where(DocumentSnapshot.document_id == document_id)
-            .order_by(DocumentSnapshot.id.desc())
+    stmt = (
+        select(DocumentSnapshot)
+        .where(DocumentSnapshot.document_id == document_id)
+        .options(defer(DocumentSnapshot.state), defer(DocumentSnapshot.text))
+    )
+    return paginate(s, stmt, SNAPSHOT_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def snapshot_lengths(s: Session, snapshots: list[DocumentSnapshot]) -> dict[int, int]:
+    """Each snapshot's text length in characters, counted by the database."""
+    rows = s.execute(
+        select(DocumentSnapshot.id, func.length(DocumentSnapshot.text)).where(
+            DocumentSnapshot.id.in_([x.id for x in snapshots])
         )
     )
+    return {row_id: int(length or 0) for row_id, length in rows}
 
 
 def get_snapshot(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> DocumentSnapshot:
@@ -292,7 +321,10 @@ def record_restore(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> 
                  summary={"snapshot": snapshot.id, "name": snapshot.name})  # fmt: skip
 
 
-def snapshot_json(s: Session, snapshot: DocumentSnapshot, *, text: bool = False) -> dict[str, Any]:
+def snapshot_json(
+    s: Session, snapshot: DocumentSnapshot, *, text: bool = False, characters: int | None = None
+) -> dict[str, Any]:
+    """``characters``: the text's length when the text was not loaded (``snapshot_lengths``)."""
     creator = s.get(User, snapshot.created_by_id) if snapshot.created_by_id else None
     out: dict[str, Any] = {
         "id": snapshot.id,
@@ -300,7 +332,7 @@ def snapshot_json(s: Session, snapshot: DocumentSnapshot, *, text: bool = False)
         "automatic": snapshot.automatic,
         "created_by": creator.username if creator else None,
         "created_at": snapshot.created_at.isoformat(),
-        "characters": len(snapshot.text),
+        "characters": len(snapshot.text) if characters is None else characters,
     }
     if text:
         out["text"] = snapshot.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core.documents import KINDS
-from .schemas import NAME, TIME, obj
+from .schemas import NAME, TIME, obj, page_of
 
 KIND = {"type": "string", "enum": list(KINDS)}
 USER_FIELD = obj(
@@ -62,7 +62,7 @@ SNAPSHOT = obj(
         "text": {"type": "string"},
     }
 )
-SNAPSHOT_LIST = obj({"items": {"type": "array", "items": SNAPSHOT}})
+SNAPSHOT_LIST = page_of(SNAPSHOT)
 SNAPSHOT_CREATE = obj({"name": NAME}, ("name",))
 SNAPSHOT_DIFF = obj(
     {"from": {"type": "string"}, "to": {"type": "string"}, "diff": {"type": "string"}}

@@ -14,6 +14,7 @@ from ..core.documents import KINDS
 from ..documents_live import LiveDocuments
 from . import document_schemas as S
 from .base import Param, WorkbenchHandler, endpoint
+from .schemas import paging
 
 
 def room_path(document_id: str) -> str:
@@ -52,9 +53,7 @@ class DocumentsHandler(_DocumentHandler):
         kind, ref = self.query.get("kind"), self.query.get("ref")
 
         def work(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
-            found = docs.list_documents(s, ctx, slug, kind)
-            if ref is not None:
-                found = [d for d in found if d.ref == ref]
+            found = docs.list_documents(s, ctx, slug, kind, ref)
             return [{**docs.document_json(s, d), "room": room_path(d.id)} for d in found]
 
         self.reply({"items": await self.call(work)})
@@ -155,14 +154,20 @@ class PublishHandler(_DocumentHandler):
 class SnapshotsHandler(_DocumentHandler):
     """``/documents/{document_id}/snapshots``."""
 
-    @endpoint(action="documents.read", summary="The document's named snapshots, newest first "
-              "(manual ones and automatic ones taken during editing)",
-              response=S.SNAPSHOT_LIST)  # fmt: skip
+    @endpoint(action="documents.read", summary="A page of the document's named snapshots, "
+              "newest first (manual ones and automatic ones taken during editing)",
+              response=S.SNAPSHOT_LIST, query=paging(docs.SNAPSHOT_SORTS))  # fmt: skip
     async def get(self, document_id: str) -> None:
-        def work(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
-            return [docs.snapshot_json(s, x) for x in docs.list_snapshots(s, ctx, document_id)]
+        q = self.query
 
-        self.reply({"items": await self.call(work)})
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = docs.list_snapshots(s, ctx, document_id, sort=q.get("sort"),
+                                       limit=q.get("limit"), cursor=q.get("cursor"))  # fmt: skip
+            lengths = docs.snapshot_lengths(s, page.items)
+            items = [docs.snapshot_json(s, x, characters=lengths[x.id]) for x in page.items]
+            return {"items": items, "next_cursor": page.next_cursor}
+
+        self.reply(await self.call(work))
 
     @endpoint(
         action="documents.write",

@@ -214,6 +214,35 @@ async def test_snapshots_diff_and_restore_converge_for_everyone(api, ws_root) ->
         await c.disconnect()
 
 
+async def test_snapshots_list_a_page_at_a_time_newest_first(api, ws_root) -> None:
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    bob = await client(ws_root, "bob", doc_id).connect()
+    alice = await client(ws_root, "alice", doc_id).connect()
+    texts = ["plan", "plan: café ✓", "plan: café ✓\nshipped"]
+    for n, text in enumerate(texts):
+        bob.text.clear()
+        bob.text.insert(0, text)
+        await eventually(lambda t=text: str(alice.text) == t)  # the server has it
+        r = await api("bob").post(f"documents/{doc_id}/snapshots", {"name": f"s{n}"})
+        assert r.status == 201 and r.json["text"] == text
+    first = await api("carol").get(f"documents/{doc_id}/snapshots", params={"limit": "2"})
+    assert [x["name"] for x in first.json["items"]] == ["s2", "s1"]
+    assert first.json["items"][1]["characters"] == len(texts[1])  # characters, not bytes
+    assert "text" not in first.json["items"][0]
+    cursor = first.json["next_cursor"]
+    rest = await api("carol").get(
+        f"documents/{doc_id}/snapshots", params={"limit": "2", "cursor": cursor}
+    )
+    assert [x["name"] for x in rest.json["items"]] == ["s0"] and rest.json["next_cursor"] is None
+    oldest = await api("carol").get(f"documents/{doc_id}/snapshots", params={"sort": "created"})
+    assert [x["name"] for x in oldest.json["items"]] == ["s0", "s1", "s2"]
+    r = await api("carol").get(f"documents/{doc_id}/snapshots", params={"limit": "0"})
+    assert r.status == 400 and "limit" in r.json["message"]
+    for c in (alice, bob):
+        await c.disconnect()
+
+
 async def test_editing_takes_automatic_snapshots(api, ws_root) -> None:
     slug = await _project(api)
     doc_id = await _document(api, slug)
