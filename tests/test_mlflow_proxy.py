@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from traitlets.config import Config
 
 from jupyter_workbench.tracking import rules
@@ -192,6 +193,73 @@ async def test_registry_aliases_and_promotion_rules(api, tracking) -> None:
     code = await tracking("dave", lambda c: mlflow_error(lambda: c.get_registered_model(name)))
     assert code == "RESOURCE_DOES_NOT_EXIST"
     assert name in await tracking("bob", lambda c: [m.name for m in c.search_registered_models()])
+
+
+@pytest.mark.parametrize("summaries_from", ["database", "rest"])
+async def test_models_list_a_page_at_a_time_and_every_version_of_a_model(
+    api: Any,
+    tracking: Any,
+    mlflow_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    summaries_from: str,
+) -> None:
+    """The models list reads MLflow's database when the workbench knows it, else asks MLflow
+    a model at a time: the same answer either way."""
+    from jupyter_workbench.app import WorkbenchApp
+    from jupyter_workbench.handlers import registry
+
+    if summaries_from == "rest":
+        monkeypatch.setattr(WorkbenchApp, "tracking_store", lambda self: None)
+    slug = await project(api, bob="viewer")
+
+    descriptions = {1: "three versions"}
+
+    def register(client: Any) -> None:
+        exp_id = client.create_experiment("models")
+        run = client.create_run(exp_id)
+        for n in (3, 0, 4, 1, 2):
+            client.create_registered_model(f"{slug}-m{n}", description=descriptions.get(n, ""))
+        for _ in range(3):
+            client.create_model_version(f"{slug}-m1", f"runs:/{run.info.run_id}/model",
+                                        run_id=run.info.run_id)  # fmt: skip
+        client.set_registered_model_alias(f"{slug}-m1", "staging", "2")
+
+    await tracking("alice", register, scope=slug)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        r = await api("bob").get(f"projects/{slug}/models", params=params)
+        assert r.status == 200, r
+        assert len(r.json["items"]) <= 2
+        seen += r.json["items"]
+        cursor = r.json["next_cursor"]
+        if cursor is None:
+            break
+    assert [m["name"] for m in seen] == [f"{slug}-m{n}" for n in range(5)]
+    m1 = seen[1]
+    assert m1["latest_versions"] == ["3"] and m1["aliases"] == {"staging": "2"}
+    assert not m1["missing"] and m1["description"] == "three versions"
+    assert seen[0] == {"name": f"{slug}-m0", "description": "", "latest_versions": [],
+                       "aliases": {}, "missing": False}  # fmt: skip
+    # gone from MLflow's database behind the workbench's back (a reset): listed as missing
+    engine = sqlalchemy.create_engine(mlflow_server.backend_store_uri)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("DELETE FROM registered_models WHERE name = :n"),
+                     {"n": f"{slug}-m4"})  # fmt: skip
+    engine.dispose()
+    r = await api("bob").get(f"projects/{slug}/models", params={"sort": "-name", "limit": "1"})
+    assert r.json["items"] == [{"name": f"{slug}-m4", "description": "", "latest_versions": [],
+                                "aliases": {}, "missing": True}]  # fmt: skip
+    newest = await api("bob").get(f"projects/{slug}/models", params={"sort": "-created"})
+    assert [m["name"] for m in newest.json["items"]][:2] == [f"{slug}-m2", f"{slug}-m1"]
+    r = await api("bob").get(f"projects/{slug}/models", params={"cursor": "nonsense"})
+    assert r.status == 400 and "cursor" in r.json["message"]
+    r = await api("bob").get(f"projects/{slug}/models", params={"sort": "size"})
+    assert r.status == 400 and "sort" in r.json["message"]
+    # MLflow answers versions a page at a time: the model shows all of them
+    monkeypatch.setattr(registry, "VERSIONS_PAGE", 2)
+    r = await api("bob").get(f"projects/{slug}/models/{slug}-m1")
+    assert [v["version"] for v in r.json["versions"]] == ["1", "2", "3"]
 
 
 async def test_unauthenticated_and_unmapped_routes(api, jp_fetch) -> None:

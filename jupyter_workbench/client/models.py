@@ -71,8 +71,8 @@ class Models:
         return f"{base}/{quote(name, safe='')}" if name else base
 
     def list(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Every registered model of the project: name, latest versions, aliases."""
-        return list(self.client.get(self._path(self.client.project_slug(project)))["items"])
+        """Every registered model of the project, by name: name, latest versions, aliases."""
+        return list(self.client.paged(self._path(self.client.project_slug(project))))
 
     def register(
         self,

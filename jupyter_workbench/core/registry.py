@@ -26,9 +26,15 @@ from .access import Role, require_project
 from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .etags import check_etag, etag
+from .pagination import Page, SortSpec, paginate
 from .validation import check_text
 
 PROTECTED_ALIASES = ("production", "prod", "champion")
+MODEL_SORTS = SortSpec(
+    {"name": RegisteredModel.name, "created": RegisteredModel.created_at},
+    id_column=RegisteredModel.id,
+    default="name",
+)
 CARD_FIELDS = (
     "intended_use",
     "limitations",
@@ -49,15 +55,19 @@ def _model(s: Session, project: Project, name: str) -> RegisteredModel:
     return row
 
 
-def list_models(s: Session, ctx: Ctx, slug: str) -> list[RegisteredModel]:
+def list_models(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[RegisteredModel]:
+    """One page of the project's registered models (by name unless ``sort`` says otherwise)."""
     project, _ = require_project(s, ctx, slug, "experiments.read")
-    return list(
-        s.scalars(
-            select(RegisteredModel)
-            .where(RegisteredModel.project_id == project.id)
-            .order_by(RegisteredModel.name)
-        )
-    )
+    stmt = select(RegisteredModel).where(RegisteredModel.project_id == project.id)
+    return paginate(s, stmt, MODEL_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 
 def get_model(s: Session, ctx: Ctx, slug: str, name: str) -> tuple[Project, RegisteredModel]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -48,6 +49,21 @@ CARD = S.obj(
     ("model", "revision", "markdown", "fields"),
 )
 NOTE = S.obj({"note": {"type": "string", "maxLength": 5000}})
+MODEL_SUMMARY = S.obj(
+    {
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "latest_versions": {"type": "array", "items": {"type": "string"}},
+        "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+        "missing": {"type": "boolean"},
+    },
+    ("name", "latest_versions", "aliases", "missing"),
+)
+# MLflow lookups a models page makes at once without MLflow's database (one per model)
+MLFLOW_LOOKUPS = 8
+NOT_IN_MLFLOW: dict[str, Any] = {"description": "", "latest_versions": [], "aliases": {}}
+# model versions asked of MLflow at a time
+VERSIONS_PAGE = 1000
 
 
 class RegistryHandler(TrackingHandler):
@@ -69,10 +85,15 @@ class RegistryHandler(TrackingHandler):
         return data
 
     async def versions(self, name: str) -> list[dict[str, Any]]:
-        data = await self.mlflow_get(
-            "model-versions/search", filter=f"name='{name}'", max_results=1000
-        )
-        return sorted(data.get("model_versions", []), key=lambda v: int(v["version"]))
+        """Every version of the model, oldest first (MLflow answers them a page at a time)."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"filter": f"name='{name}'", "max_results": VERSIONS_PAGE}
+        while True:
+            data = await self.mlflow_get("model-versions/search", **params)
+            found.extend(data.get("model_versions", []))
+            if not data.get("next_page_token"):
+                return sorted(found, key=lambda v: int(v["version"]))
+            params["page_token"] = data["next_page_token"]
 
     async def lineage(self, versions: list[dict[str, Any]]) -> dict[str, Any]:
         """For each version: its run and the dataset versions that run read or wrote."""
@@ -93,36 +114,55 @@ class RegistryHandler(TrackingHandler):
 class ModelsHandler(RegistryHandler):
     @endpoint(
         action="experiments.read",
-        summary="A project's registered models",
-        response={
-            "type": "object",
-            "properties": {"items": {"type": "array"}},
-            "required": ["items"],
-        },
+        summary="A page of the project's registered models: name, latest versions, aliases "
+        "(missing: recorded here but gone from MLflow)",
+        response=S.page_of(MODEL_SUMMARY),
+        query=S.paging(reg.MODEL_SORTS),
         errors=(503,),
     )
     async def get(self, slug: str) -> None:
-        names = await self.call(lambda s, ctx: [m.name for m in reg.list_models(s, ctx, slug)])
-        await self.upstream.ready()
-        items = []
-        for name in names:
-            try:
-                data = await self.mlflow_get("registered-models/get", name=name)
-            except NotFound:  # recorded here, gone from MLflow (its database reset, say)
-                items.append({"name": name, "description": "", "latest_versions": [],
-                              "aliases": {}, "missing": True})  # fmt: skip
-                continue
-            model = data.get("registered_model", {})
-            items.append(
-                {
-                    "name": name,
-                    "description": model.get("description", ""),
-                    "latest_versions": [v["version"] for v in model.get("latest_versions", [])],
-                    "aliases": {a["alias"]: a["version"] for a in model.get("aliases", [])},
-                    "missing": False,
-                }
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> tuple[list[str], str | None]:
+            page = reg.list_models(
+                s, ctx, slug, sort=q.get("sort"), limit=q.get("limit"), cursor=q.get("cursor")
             )
-        self.reply({"items": items})
+            return [m.name for m in page.items], page.next_cursor
+
+        names, next_cursor = await self.call(work)
+        await self.upstream.ready()
+        found = await self.summaries(names)
+        # a name MLflow lacks was recorded here and is gone from MLflow (its database reset)
+        items = [
+            {"name": name, **found.get(name, NOT_IN_MLFLOW), "missing": name not in found}
+            for name in names
+        ]
+        self.reply({"items": items, "next_cursor": next_cursor})
+
+    async def summaries(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Description, latest versions and aliases of each model MLflow has: from MLflow's
+        database in three queries when the workbench knows it, else one REST call a model."""
+        store = await self.blocking(self.extensionapp.tracking_store)  # type: ignore[attr-defined]
+        if store is not None:
+            return await self.blocking(lambda: store.model_summaries(names))
+        lookups = asyncio.Semaphore(MLFLOW_LOOKUPS)
+
+        async def summary(name: str) -> dict[str, Any] | None:
+            async with lookups:
+                try:
+                    data = await self.mlflow_get("registered-models/get", name=name)
+                except NotFound:
+                    return None
+            model = data.get("registered_model", {})
+            latest = sorted((v["version"] for v in model.get("latest_versions", [])), key=int)
+            return {
+                "description": model.get("description", ""),
+                "latest_versions": latest,
+                "aliases": {a["alias"]: a["version"] for a in model.get("aliases", [])},
+            }
+
+        answers = await asyncio.gather(*(summary(name) for name in names))
+        return {name: a for name, a in zip(names, answers, strict=True) if a is not None}
 
 
 class ModelHandler(RegistryHandler):

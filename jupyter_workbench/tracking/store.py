@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, and_, bindparam, create_engine, event, select, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
@@ -312,6 +312,46 @@ class TrackingStore:
                 select(latest.c.run_uuid, latest.c.key).where(latest.c.run_uuid.in_(list(run_ids)))
             ):
                 out.setdefault(run_uuid, []).append(key)
+        return out
+
+    def model_summaries(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """For each of these registered models that MLflow has: its description, its latest
+        version of each stage (as MLflow's ``latest_versions``, oldest first) and its aliases,
+        versions as MLflow's strings. Three queries, however many models."""
+        from mlflow.entities.model_registry.model_version_stages import STAGE_DELETED_INTERNAL
+        from mlflow.store.model_registry.dbmodels import models as registry
+        from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME
+
+        models = registry.SqlRegisteredModel.__table__
+        versions = registry.SqlModelVersion.__table__
+        aliases = registry.SqlRegisteredModelAlias.__table__
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for name, description in conn.execute(
+                select(models.c.name, models.c.description).where(
+                    models.c.workspace == DEFAULT_WORKSPACE_NAME, models.c.name.in_(names)
+                )
+            ):
+                out[name] = {"description": description or "", "latest_versions": [], "aliases": {}}
+            latest = (
+                select(versions.c.name, func.max(versions.c.version))
+                .where(
+                    versions.c.workspace == DEFAULT_WORKSPACE_NAME,
+                    versions.c.name.in_(list(out)),
+                    versions.c.current_stage != STAGE_DELETED_INTERNAL,
+                )
+                .group_by(versions.c.name, versions.c.current_stage)
+            )
+            for name, version in conn.execute(latest):
+                out[name]["latest_versions"].append(int(version))
+            for name, alias, version in conn.execute(
+                select(aliases.c.name, aliases.c.alias, aliases.c.version).where(
+                    aliases.c.workspace == DEFAULT_WORKSPACE_NAME, aliases.c.name.in_(list(out))
+                )
+            ):
+                out[name]["aliases"][alias] = str(version)
+        for summary in out.values():
+            summary["latest_versions"] = [str(v) for v in sorted(summary["latest_versions"])]
         return out
 
     def dispose(self) -> None:

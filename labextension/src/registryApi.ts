@@ -115,8 +115,15 @@ function modelPath(slug: string, name: string): string {
   return `projects/${encodeURIComponent(slug)}/models/${encodeURIComponent(name)}`;
 }
 
-export function listModels(slug: string): Promise<{ items: IModelSummary[] }> {
-  return requestAPI<{ items: IModelSummary[] }>(`projects/${encodeURIComponent(slug)}/models`);
+/** A page of a project's registered models, by name (`cursor`: the previous page's next_cursor). */
+export function listModels(
+  slug: string,
+  cursor: string | null = null
+): Promise<{ items: IModelSummary[]; next_cursor: string | null }> {
+  const more = cursor ? `?cursor=${encodeURIComponent(cursor)}` : '';
+  return requestAPI<{ items: IModelSummary[]; next_cursor: string | null }>(
+    `projects/${encodeURIComponent(slug)}/models${more}`
+  );
 }
 
 export function getModel(slug: string, name: string): Promise<IModel> {

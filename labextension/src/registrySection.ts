@@ -34,13 +34,21 @@ export class ModelsSection {
         items[next].focus();
       }
     });
+    this._more = h(
+      'button',
+      { class: 'jp-mod-styled jp-WorkbenchPanel-moreModels', type: 'button' },
+      trans.__('Show more models')
+    );
+    this._more.hidden = true;
+    this._more.addEventListener('click', () => void this._page(true));
     this.models = h(
       'section',
       { class: 'jp-WorkbenchPanel-section jp-WorkbenchPanel-modelsSection' },
       h('h3', {}, trans.__('Models')),
       this._error,
       this._empty,
-      this._list
+      this._list,
+      this._more
     );
     this.models.hidden = true;
     const activity = h(
@@ -65,27 +73,46 @@ export class ModelsSection {
   async load(project: IProject | null): Promise<void> {
     const slug = project?.slug ?? null;
     this._slug = slug;
+    this._cursor = null;
     this.models.hidden = slug === null;
-    this._error.hidden = true;
+    if (slug !== null) {
+      await this._page(false);
+    }
+  }
+
+  /** The first page of models (`more`: the next one, appended). */
+  private async _page(more: boolean): Promise<void> {
+    const slug = this._slug;
     if (slug === null) {
       return;
     }
+    this._error.hidden = true;
     try {
-      const { items } = await listModels(slug);
+      const page = await listModels(slug, more ? this._cursor : null);
       if (slug !== this._slug) {
         return;
       }
-      this._empty.hidden = items.length > 0;
+      const items = page.items.map(m => this._item(slug, m));
+      if (more) {
+        this._list.append(...items);
+      } else {
+        this._list.replaceChildren(...items);
+      }
+      this._cursor = page.next_cursor;
+      this._more.hidden = page.next_cursor === null;
+      this._empty.hidden = this._list.childElementCount > 0;
       this._empty.textContent = this._trans.__(
         'No registered models yet. Log a model in a run, then register it: %1',
         'wb.models.register(run, "NAME")'
       );
-      this._list.replaceChildren(...items.map(m => this._item(slug, m)));
     } catch (error) {
       if (slug !== this._slug) {
         return;
       }
-      this._list.replaceChildren();
+      if (!more) {
+        this._list.replaceChildren();
+        this._more.hidden = true;
+      }
       this._empty.hidden = true;
       this._error.textContent = messageOf(error);
       this._error.hidden = false;
@@ -130,4 +157,6 @@ export class ModelsSection {
   private _error: HTMLElement;
   private _empty: HTMLElement;
   private _list: HTMLElement;
+  private _more: HTMLElement;
+  private _cursor: string | null = null;
 }
