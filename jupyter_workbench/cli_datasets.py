@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,30 @@ class CommitCommand(DatasetsCommand):
         )
 
 
+LIST_PAGE = 500  # items a list command reads at a time
+
+
+def _every_page(
+    service: WorkbenchService,
+    who: Identity,
+    page: Callable[[Any, Any, str | None], Any],
+    as_json: Callable[[Any, Any, Any], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every item of a paginated list, a page (one read transaction) at a time."""
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+
+        def read(s: Any, ctx: Any, after: str | None = cursor) -> tuple[list[Any], str | None]:
+            found = page(s, ctx, after)
+            return [as_json(s, ctx, x) for x in found.items], found.next_cursor
+
+        items, cursor = service.call(who, read, write=False)
+        rows += items
+        if cursor is None:
+            return rows
+
+
 class ListCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-list"
     description = "List a project's datasets, or a dataset's versions: list PROJECT[/DATASET]"
@@ -153,26 +178,26 @@ class ListCommand(DatasetsCommand):
         if len(args) != 1:
             raise SystemExit("usage: jupyter workbench datasets list PROJECT[/DATASET]")
         if "/" not in args[0]:
-            rows = service.call(
+            rows = _every_page(
+                service,
                 who,
-                lambda s, ctx: [
-                    ds.dataset_json(s, ctx, d)
-                    for d in ds.list_datasets(s, ctx, args[0], limit=500).items
-                ],
-                write=False,
+                lambda s, ctx, cursor: ds.list_datasets(
+                    s, ctx, args[0], limit=LIST_PAGE, cursor=cursor
+                ),
+                ds.dataset_json,
             )
             text = "\n".join(
                 f"{r['name']:30} v{r['latest_version'] or '-':<6} {r['description']}" for r in rows
             )
         else:
             project, dataset, _ = _split(args[0])
-            rows = service.call(
+            rows = _every_page(
+                service,
                 who,
-                lambda s, ctx: [
-                    ds.version_json(s, v)
-                    for v in ds.list_versions(s, ctx, project, dataset, limit=500).items
-                ],
-                write=False,
+                lambda s, ctx, cursor: ds.list_versions(
+                    s, ctx, project, dataset, limit=LIST_PAGE, cursor=cursor
+                ),
+                lambda s, _ctx, v: ds.version_json(s, v),
             )
             text = "\n".join(
                 f"v{r['version']:<5} {r['file_count']:>7} files {r['total_bytes']:>14} bytes  "

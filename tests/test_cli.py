@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from jupyter_workbench.core import projects
+from jupyter_workbench import cli_datasets
+from jupyter_workbench.core import datasets, projects
 from jupyter_workbench.core.context import Identity
 from jupyter_workbench.service import WorkbenchService
 from jupyter_workbench.settings import Workbench
@@ -144,3 +146,33 @@ def test_rotate_keys_with_a_new_key_file_key_keeps_every_secret_readable(tmp_pat
                     extra_env={"AUTH_SECRET_KEY": "k",
                                "AUTH_SECRET_KEY_PREVIOUS": keys[0]})  # fmt: skip
     assert moved.returncode == 0 and "re-encrypted 2 secret(s)" in moved.stdout, moved.stderr
+
+
+def test_datasets_list_shows_every_page(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert run_cli("migrate", db_url=url, tmp_path=tmp_path).returncode == 0
+    owner = Identity("ada", "Ada L.")
+    service = WorkbenchService(Workbench(database_url=url))
+    try:
+
+        def make(s: Any, ctx: Any) -> None:
+            projects.create(s, ctx, name="P", slug="p")
+            for name in ("c", "a", "b"):
+                datasets.create(s, ctx, "p", name=name, description=f"about {name}")
+
+        service.call(owner, make, write=True)
+        # a page at a time (one read each), every item in the end
+        rows = cli_datasets._every_page(
+            service,
+            owner,
+            lambda s, ctx, cursor: datasets.list_datasets(s, ctx, "p", limit=2, cursor=cursor),
+            datasets.dataset_json,
+        )
+        assert [r["name"] for r in rows] == ["a", "b", "c"]
+    finally:
+        service.close()
+    listed = run_cli("datasets", "list", "p", "--as=ada", "--json", db_url=url, tmp_path=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [d["name"] for d in json.loads(listed.stdout)] == ["a", "b", "c"]
+    text = run_cli("datasets", "list", "p", "--as=ada", db_url=url, tmp_path=tmp_path).stdout
+    assert "about b" in text
