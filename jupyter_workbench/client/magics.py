@@ -186,30 +186,29 @@ def _size(n: float) -> str:
 
 
 _FULL_RUN_ID = re.compile(r"^[0-9a-fA-F]{32}$")
-PREFIX_RUNS = 10_000  # the newest runs a run-id prefix is looked up among
+_RUN_ID_PREFIX = re.compile(r"^[0-9a-fA-F]{1,31}$")
 
 
 def resolve_runs(prefixes: list[str]) -> list[str]:
-    """Full run ids of the current project's runs that the prefixes name (one each)."""
+    """Full run ids of the current project's runs that the prefixes name (one each): MLflow
+    looks each prefix up (``attributes.run_id LIKE 'prefix%'``) among all the project's runs."""
     client = default.client()
     slug = client.project_slug()
-    if all(_FULL_RUN_ID.match(p) for p in prefixes):
-        return [p.lower() for p in prefixes]  # whole ids: the server checks them
-    known = [r["run_id"] for r in client.search_runs([slug], max_results=PREFIX_RUNS)]
     out = []
     for prefix in prefixes:
         if _FULL_RUN_ID.match(prefix):
-            out.append(prefix.lower())
+            out.append(prefix.lower())  # a whole id: the server checks it
             continue
-        found = [run_id for run_id in known if run_id.startswith(prefix.lower())]
+        if not _RUN_ID_PREFIX.match(prefix):
+            raise UsageError(f"{prefix!r} is not a run id or the start of one (hex digits)")
+        found = client.search_runs(
+            [slug], filter=f"attributes.run_id LIKE '{prefix.lower()}%'", max_results=2
+        )
         if not found:
-            raise UsageError(
-                f"no run {prefix!r} among the newest {PREFIX_RUNS:,} runs of project {slug} "
-                "(see %wb runs; a whole run id always works)"
-            )
+            raise UsageError(f"no run {prefix!r} in project {slug} (see %wb runs)")
         if len(found) > 1:
-            raise UsageError(f"{prefix!r} matches {len(found)} runs; give more characters")
-        out.append(found[0])
+            raise UsageError(f"{prefix!r} matches more than one run; give more characters")
+        out.append(found[0]["run_id"])
     return out
 
 

@@ -162,11 +162,10 @@ async def test_bad_arguments_print_one_line_and_run_nothing(server_url: str, api
         denied = await run(kernel, "%%wb_run e\nprint('ran')")
         assert denied.startswith("wb: error: ") and "ran" not in denied.splitlines()
         assert denied.count("\n") == 1
-        missing = await run(kernel, "%wb compare zzzz yyyy")
-        assert missing == (
-            "wb: error: no run 'zzzz' among the newest 10,000 runs of project lab "
-            "(see %wb runs; a whole run id always works)\n"
-        )
+        missing = await run(kernel, "%wb compare 00000000 ffffffff")
+        assert missing == "wb: error: no run '00000000' in project lab (see %wb runs)\n"
+        not_hex = await run(kernel, "%wb compare zzzz yyyy")
+        assert not_hex == "wb: error: 'zzzz' is not a run id or the start of one (hex digits)\n"
         nope = await run(kernel, "%wb dataset nope")
         assert nope.startswith("wb: error: ") and "nope" in nope
         _out, errors = await outputs(kernel, "import jupyter_workbench as wb; wb.log({'x': 1})")
