@@ -304,6 +304,7 @@ class DatasetJobs:
         session_ttl: timedelta,
         gc_grace: timedelta,
         table_diff_limit: int,
+        table_diff_files: int = 50,
         cache_dir: Path,
         verify_uploads: bool = True,
     ) -> None:
@@ -313,6 +314,7 @@ class DatasetJobs:
         self.session_ttl = session_ttl
         self.gc_grace = gc_grace
         self.table_diff_limit = table_diff_limit
+        self.table_diff_files = table_diff_files
         self.cache_dir = cache_dir
         self.verify_uploads = verify_uploads
 
@@ -638,7 +640,11 @@ class DatasetJobs:
         old_number, old = self.version_entries(identity, slug, name, old_ref)
         new_number, new = self.version_entries(identity, slug, name, new_ref)
         result = diff_versions(
-            old, new, lambda e: open_entry(self.store, e), table_limit_bytes=self.table_diff_limit
+            old,
+            new,
+            lambda e: open_entry(self.store, e),
+            table_limit_bytes=self.table_diff_limit,
+            max_tables=self.table_diff_files,
         )
         return {"from": old_number, "to": new_number, **result}
 
@@ -1120,6 +1126,7 @@ def build_jobs(service: WorkbenchService) -> DatasetJobs:
         session_ttl=timedelta(hours=settings.dataset_session_hours),
         gc_grace=timedelta(minutes=settings.gc_grace_minutes),
         table_diff_limit=settings.table_diff_max_bytes,
+        table_diff_files=settings.table_diff_max_files,
         cache_dir=Path(settings.dataset_cache_dir),
         verify_uploads=settings.verify_uploads,
     )

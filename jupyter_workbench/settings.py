@@ -234,6 +234,12 @@ class Workbench(Configurable):
         help="CSV/Parquet files larger than this are diffed by file only, not row by row.",
     ).tag(config=True)
 
+    table_diff_max_files = Int(
+        50,
+        help="Changed CSV/Parquet files a version diff compares row by row (the first ones by "
+        "path); the others are diffed by file only. Each takes a read of both versions.",
+    ).tag(config=True)
+
     dataset_cache_dir = Unicode(
         help="Local cache of file contents for materialized dataset versions. "
         "Default: 'cache' in data_dir.",

@@ -174,6 +174,26 @@ def test_parquet_diff_reports_schema_and_rows(
     assert table["rows"]["old"] == 1000 and table["rows"]["new"] == 998
 
 
+def test_a_diff_compares_the_first_tables_row_by_row_and_lists_the_others(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    service = make_service(table_diff_max_files=2, table_diff_max_bytes=5_000)
+    files = {f"t{i}.csv": csv_rows(10) for i in range(4)} | {"big.csv": csv_rows(600)}
+    src = write_tree(tmp_path / "src", files)
+    service.datasets.commit_folder(ALICE, "lab", "events", src)
+    write_tree(src, {f"t{i}.csv": csv_rows(11) for i in range(4)} | {"big.csv": csv_rows(601)})
+    service.datasets.commit_folder(ALICE, "lab", "events", src)
+    tables = service.datasets.diff(ALICE, "lab", "events", "v1", "v2")["tables"]
+    assert [(t["path"], t.get("skipped")) for t in tables] == [
+        ("big.csv", "too large"),  # (not counted)
+        ("t0.csv", None),
+        ("t1.csv", None),
+        ("t2.csv", "more than 2 changed tables"),
+        ("t3.csv", "more than 2 changed tables"),
+    ]
+    assert tables[1]["rows"] == {"old": 10, "new": 11, "added": 1, "removed": 0}
+
+
 def test_update_mode_keeps_parent_files(
     make_service: Callable[..., WorkbenchService], tmp_path: Path
 ) -> None:

@@ -120,12 +120,15 @@ def diff_versions(
     open_file: Callable[[FileEntry], BinaryIO],
     *,
     table_limit_bytes: int,
+    max_tables: int = 50,
 ) -> dict[str, Any]:
-    """Files added/removed/modified, plus table diffs for changed CSV and Parquet files."""
+    """Files added/removed/modified, plus table diffs for changed CSV and Parquet files (the
+    first ``max_tables`` by path; the others are listed as skipped)."""
     result: dict[str, Any] = diff_manifests(old, new)
     before = {e.path: e for e in old}
     after = {e.path: e for e in new}
     tables = []
+    compared = 0
     candidates = [
         (before.get(p), after.get(p))
         for p in sorted(before.keys() | after.keys())
@@ -141,6 +144,11 @@ def diff_versions(
         if biggest > table_limit_bytes:
             tables.append({"path": entry.path, "format": kind, "skipped": "too large"})
             continue
+        if compared >= max_tables:
+            skipped = f"more than {max_tables} changed tables"
+            tables.append({"path": entry.path, "format": kind, "skipped": skipped})
+            continue
+        compared += 1
         try:
             diff = table_diff(kind, open_file(a) if a else None, open_file(b) if b else None)
         except Exception as exc:  # a file that is not really a table: say so, do not fail
