@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..core import datasets as ds
@@ -18,6 +20,8 @@ from ..db.models import DatasetLineage
 from . import schemas as S
 from .base import Param, endpoint
 from .runs import TrackingHandler
+
+log = logging.getLogger(__name__)
 
 PROMOTION = S.obj(
     {
@@ -85,15 +89,22 @@ class RegistryHandler(TrackingHandler):
         return data
 
     async def versions(self, name: str) -> list[dict[str, Any]]:
-        """Every version of the model, oldest first (MLflow answers them a page at a time)."""
-        found: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"filter": f"name='{name}'", "max_results": VERSIONS_PAGE}
+        """Every version of the model, oldest first. MLflow answers a page at a time (offsets),
+        here in version order, so a version registered meanwhile only adds to the end."""
+        found: dict[str, dict[str, Any]] = {}
+        params: dict[str, Any] = {
+            "filter": f"name='{name}'",
+            "max_results": VERSIONS_PAGE,
+            "order_by": "version_number ASC",
+        }
         while True:
             data = await self.mlflow_get("model-versions/search", **params)
-            found.extend(data.get("model_versions", []))
-            if not data.get("next_page_token"):
-                return sorted(found, key=lambda v: int(v["version"]))
-            params["page_token"] = data["next_page_token"]
+            for version in data.get("model_versions", []):
+                found[str(version["version"])] = version
+            token = data.get("next_page_token")
+            if not token or token == params.get("page_token"):
+                return sorted(found.values(), key=lambda v: int(v["version"]))
+            params["page_token"] = token
 
     async def lineage(self, versions: list[dict[str, Any]]) -> dict[str, Any]:
         """For each version: its run and the dataset versions that run read or wrote."""
@@ -141,10 +152,15 @@ class ModelsHandler(RegistryHandler):
 
     async def summaries(self, names: list[str]) -> dict[str, dict[str, Any]]:
         """Description, latest versions and aliases of each model MLflow has: from MLflow's
-        database in three queries when the workbench knows it, else one REST call a model."""
+        database in three queries when the workbench knows it, else (and for names that
+        database lacks: a registry kept elsewhere) one REST call a model, a few at once."""
+        found: dict[str, dict[str, Any]] = {}
         store = await self.blocking(self.extensionapp.tracking_store)  # type: ignore[attr-defined]
         if store is not None:
-            return await self.blocking(lambda: store.model_summaries(names))
+            try:
+                found = await self.blocking(lambda: store.model_summaries(names))
+            except SQLAlchemyError as exc:  # not the schema of this MLflow version, say
+                log.warning("Registered models read over REST: MLflow's database: %s", exc)
         lookups = asyncio.Semaphore(MLFLOW_LOOKUPS)
 
         async def summary(name: str) -> dict[str, Any] | None:
@@ -161,8 +177,10 @@ class ModelsHandler(RegistryHandler):
                 "aliases": {a["alias"]: a["version"] for a in model.get("aliases", [])},
             }
 
-        answers = await asyncio.gather(*(summary(name) for name in names))
-        return {name: a for name, a in zip(names, answers, strict=True) if a is not None}
+        rest = [name for name in names if name not in found]
+        answers = await asyncio.gather(*(summary(name) for name in rest))
+        found.update({name: a for name, a in zip(rest, answers, strict=True) if a is not None})
+        return found
 
 
 class ModelHandler(RegistryHandler):

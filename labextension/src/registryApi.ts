@@ -118,11 +118,12 @@ function modelPath(slug: string, name: string): string {
 /** A page of a project's registered models, by name (`cursor`: the previous page's next_cursor). */
 export function listModels(
   slug: string,
-  cursor: string | null = null
+  cursor: string | null = null,
+  limit = 50
 ): Promise<{ items: IModelSummary[]; next_cursor: string | null }> {
-  const more = cursor ? `?cursor=${encodeURIComponent(cursor)}` : '';
+  const query = [`limit=${limit}`, ...(cursor ? [`cursor=${encodeURIComponent(cursor)}`] : [])];
   return requestAPI<{ items: IModelSummary[]; next_cursor: string | null }>(
-    `projects/${encodeURIComponent(slug)}/models${more}`
+    `projects/${encodeURIComponent(slug)}/models?${query.join('&')}`
   );
 }
 

@@ -10,6 +10,10 @@ import { listKeyTarget } from './keys';
 import { IModelSummary, listModels } from './registryApi';
 import { h } from './dom';
 
+/** Models a page asks for; a refresh asks for as many as are shown (up to MAX_PAGE). */
+const PAGE = 50;
+const MAX_PAGE = 500;
+
 export class ModelsSection {
   constructor(
     trans: TranslationBundle,
@@ -38,9 +42,9 @@ export class ModelsSection {
       'button',
       { class: 'jp-mod-styled jp-WorkbenchPanel-moreModels', type: 'button' },
       trans.__('Show more models')
-    );
+    ) as HTMLButtonElement;
     this._more.hidden = true;
-    this._more.addEventListener('click', () => void this._page(true));
+    this._more.addEventListener('click', () => this._showMore());
     this.models = h(
       'section',
       { class: 'jp-WorkbenchPanel-section jp-WorkbenchPanel-modelsSection' },
@@ -69,31 +73,32 @@ export class ModelsSection {
   readonly models: HTMLElement;
   readonly activity: HTMLElement;
 
-  /** Show the models of `project` (null: none selected). */
+  /**
+   * Show the models of `project` (null: none selected). Loading the same project again (a
+   * refresh) keeps as many models as were shown, so pages added with "Show more models" stay.
+   */
   async load(project: IProject | null): Promise<void> {
     const slug = project?.slug ?? null;
+    const shown = slug !== null && slug === this._slug ? this._list.childElementCount : 0;
     this._slug = slug;
-    this._cursor = null;
     this.models.hidden = slug === null;
     if (slug !== null) {
-      await this._page(false);
+      await this._page(slug, null, Math.min(Math.max(shown, PAGE), MAX_PAGE));
     }
   }
 
-  /** The first page of models (`more`: the next one, appended). */
-  private async _page(more: boolean): Promise<void> {
-    const slug = this._slug;
-    if (slug === null) {
-      return;
-    }
+  /** Models of `slug` after `cursor` (null: from the first, replacing the list). */
+  private async _page(slug: string, cursor: string | null, limit = PAGE): Promise<void> {
+    const generation = ++this._generation; // a later load makes this one's answer stale
     this._error.hidden = true;
+    this._more.disabled = true;
     try {
-      const page = await listModels(slug, more ? this._cursor : null);
-      if (slug !== this._slug) {
+      const page = await listModels(slug, cursor, limit);
+      if (generation !== this._generation) {
         return;
       }
       const items = page.items.map(m => this._item(slug, m));
-      if (more) {
+      if (cursor) {
         this._list.append(...items);
       } else {
         this._list.replaceChildren(...items);
@@ -106,16 +111,26 @@ export class ModelsSection {
         'wb.models.register(run, "NAME")'
       );
     } catch (error) {
-      if (slug !== this._slug) {
+      if (generation !== this._generation) {
         return;
       }
-      if (!more) {
+      if (!cursor) {
         this._list.replaceChildren();
         this._more.hidden = true;
       }
       this._empty.hidden = true;
       this._error.textContent = messageOf(error);
       this._error.hidden = false;
+    } finally {
+      if (generation === this._generation) {
+        this._more.disabled = false;
+      }
+    }
+  }
+
+  private _showMore(): void {
+    if (this._slug !== null && this._cursor !== null && !this._more.disabled) {
+      void this._page(this._slug, this._cursor);
     }
   }
 
@@ -157,6 +172,7 @@ export class ModelsSection {
   private _error: HTMLElement;
   private _empty: HTMLElement;
   private _list: HTMLElement;
-  private _more: HTMLElement;
+  private _more: HTMLButtonElement;
   private _cursor: string | null = null;
+  private _generation = 0;
 }

@@ -333,21 +333,27 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         assert bob.evaluate(remembered) is None
         bob.screenshot(path=str(OUTPUT / "lab-commit.png"))
 
-        # a page of models at a time: more than a page shows "Show more models"
+        # a page of models at a time: more than a page shows "Show more models" (names are
+        # global in MLflow: these carry the project's)
         mlflow = f"{lab.url}/workbench/mlflow/p/{slug}/api/2.0/mlflow/registered-models/create"
         auth = {"Authorization": f"token {lab.user_tokens['alice']}"}
         for n in range(50):
-            r = requests.post(mlflow, json={"name": f"zz-{n:02}"}, headers=auth, timeout=30)
+            r = requests.post(mlflow, json={"name": f"zz-{slug}-{n:02}"}, headers=auth, timeout=30)
             assert r.status_code == 200, r.text
         bob.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
         bob.click(f"{PANEL} .jp-WorkbenchPanel-refresh")
         models = bob.locator(f"{PANEL} li.jp-WorkbenchPanel-model")
+        bob.locator(f"{PANEL} li.jp-WorkbenchPanel-model[data-model=zz-{slug}-48]").wait_for()
+        assert models.count() == 50
         more = bob.locator(f"{PANEL} .jp-WorkbenchPanel-moreModels")
-        more.wait_for()
-        assert models.count() == 50 and models.last.get_attribute("data-model") == "zz-48"
-        more.click()
-        bob.locator(f"{PANEL} li.jp-WorkbenchPanel-model[data-model=zz-49]").wait_for()
+        more.click()  # (once enabled: no load under way)
+        bob.locator(f"{PANEL} li.jp-WorkbenchPanel-model[data-model=zz-{slug}-49]").wait_for()
         assert models.count() == 51 and more.is_hidden()
+        # a refresh keeps the models shown
+        bob.click(f"{PANEL} .jp-WorkbenchPanel-refresh")
+        bob.wait_for_timeout(500)
+        bob.locator(f"{PANEL} li.jp-WorkbenchPanel-model[data-model=zz-{slug}-49]").wait_for()
+        assert models.count() == 51
 
     in_chromium(scenario, timeout=300)
     assert not [e for e in errors if not any(x in e for x in EXPECTED)], errors
