@@ -49,11 +49,15 @@ class SortSpec:
 def _encode(sort: str, value: Any, row_id: Any) -> str:
     if isinstance(value, datetime):
         value = {"t": value.isoformat()}
-    raw = json.dumps([sort, value, row_id], separators=(",", ":")).encode()
+    raw = json.dumps([sort, value, row_id], separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 _NOT_OURS = "cursor: not a cursor this API returned"
+# the longest cursor a list accepts: a sort value of up to 1,024 characters (a dataset path)
+# of up to 3 bytes each in UTF-8, base64-encoded; small enough that the URL stays within
+# tornado's 64 KiB header limit even when a client percent-encodes 4-byte characters
+CURSOR_MAX = 4_500
 
 
 def _decode(cursor: str, sort: str, value_type: type) -> tuple[Any, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.pagination import SortSpec
+from ..core.pagination import CURSOR_MAX, SortSpec
 from .base import Param
 
 # Text fields refuse control characters (newlines and tabs are fine in long texts).
@@ -65,7 +65,11 @@ def page_of(item: dict[str, Any]) -> dict[str, Any]:
 def paging(sorts: SortSpec) -> tuple[Param, ...]:
     return (
         Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Items per page."),
-        Param("cursor", {"type": "string", "maxLength": 1000}, "next_cursor of the previous page."),
+        Param(
+            "cursor",
+            {"type": "string", "maxLength": CURSOR_MAX},
+            "next_cursor of the previous page.",
+        ),
         Param(
             "sort",
             {"type": "string", "enum": sorts.names},

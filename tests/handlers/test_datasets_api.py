@@ -101,6 +101,25 @@ async def test_upload_list_download_and_archive(api) -> None:
     assert got == {f"events-v1/{p}": data for p, data in files.items()}
 
 
+async def test_files_with_long_non_ascii_paths_page_through(api) -> None:
+    """A cursor holds the last path of its page: long paths (1,000 characters of accents
+    here) still make a cursor the next request accepts."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    deep = "/".join(["é" * 199] * 5)  # 999 characters
+    files = {f"{deep}{n}": str(n).encode() for n in range(3)}
+    assert (await upload(alice, "lab", "events", files)).status == 201
+    seen, cursor = [], None
+    while True:
+        params = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        r = await alice.get("projects/lab/datasets/events/versions/v1/files", params=params)
+        assert r.status == 200, r
+        seen += [f["path"] for f in r.json["items"]]
+        if not (cursor := r.json["next_cursor"]):
+            break
+    assert seen == sorted(files)
+
+
 async def test_second_version_diff_tags_and_lineage(api) -> None:
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
