@@ -152,16 +152,17 @@ LIST_PAGE = 500  # items a list command reads at a time
 def _every_page(
     service: WorkbenchService,
     who: Identity,
-    page: Callable[[Any, Any, str | None], Any],
+    page: Callable[[Any, Any, int, str | None], Any],
     as_json: Callable[[Any, Any, Any], dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Every item of a paginated list, a page (one read transaction) at a time."""
+    limit = min(LIST_PAGE, service.settings.max_page_size)
     rows: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
 
         def read(s: Any, ctx: Any, after: str | None = cursor) -> tuple[list[Any], str | None]:
-            found = page(s, ctx, after)
+            found = page(s, ctx, limit, after)
             return [as_json(s, ctx, x) for x in found.items], found.next_cursor
 
         items, cursor = service.call(who, read, write=False)
@@ -181,8 +182,8 @@ class ListCommand(DatasetsCommand):
             rows = _every_page(
                 service,
                 who,
-                lambda s, ctx, cursor: ds.list_datasets(
-                    s, ctx, args[0], limit=LIST_PAGE, cursor=cursor
+                lambda s, ctx, limit, cursor: ds.list_datasets(
+                    s, ctx, args[0], limit=limit, cursor=cursor
                 ),
                 ds.dataset_json,
             )
@@ -194,8 +195,8 @@ class ListCommand(DatasetsCommand):
             rows = _every_page(
                 service,
                 who,
-                lambda s, ctx, cursor: ds.list_versions(
-                    s, ctx, project, dataset, limit=LIST_PAGE, cursor=cursor
+                lambda s, ctx, limit, cursor: ds.list_versions(
+                    s, ctx, project, dataset, limit=limit, cursor=cursor
                 ),
                 lambda s, _ctx, v: ds.version_json(s, v),
             )

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from jupyter_workbench import cli_datasets
 from jupyter_workbench.core import datasets, projects
 from jupyter_workbench.core.context import Identity
@@ -148,11 +150,13 @@ def test_rotate_keys_with_a_new_key_file_key_keeps_every_secret_readable(tmp_pat
     assert moved.returncode == 0 and "re-encrypted 2 secret(s)" in moved.stdout, moved.stderr
 
 
-def test_datasets_list_shows_every_page(tmp_path: Path) -> None:
+def test_datasets_list_shows_every_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert run_cli("migrate", db_url=url, tmp_path=tmp_path).returncode == 0
     owner = Identity("ada", "Ada L.")
-    service = WorkbenchService(Workbench(database_url=url))
+    service = WorkbenchService(Workbench(database_url=url, data_dir=str(tmp_path / "data")))
     try:
 
         def make(s: Any, ctx: Any) -> None:
@@ -161,18 +165,19 @@ def test_datasets_list_shows_every_page(tmp_path: Path) -> None:
                 datasets.create(s, ctx, "p", name=name, description=f"about {name}")
 
         service.call(owner, make, write=True)
-        # a page at a time (one read each), every item in the end
-        rows = cli_datasets._every_page(
-            service,
-            owner,
-            lambda s, ctx, cursor: datasets.list_datasets(s, ctx, "p", limit=2, cursor=cursor),
-            datasets.dataset_json,
-        )
-        assert [r["name"] for r in rows] == ["a", "b", "c"]
+        folder = tmp_path / "src"
+        folder.mkdir()
+        for n in range(3):
+            (folder / "x.txt").write_text(str(n))
+            service.datasets.commit_folder(owner, "p", "a", folder, message=f"take {n}")
+        # the command reads a page at a time (two here): it shows every item all the same
+        monkeypatch.setattr(cli_datasets, "LIST_PAGE", 2)
+        command = cli_datasets.ListCommand(as_json=True)
+        command.run(service, owner, ["p"])
+        assert [d["name"] for d in json.loads(capsys.readouterr().out)] == ["a", "b", "c"]
+        command.run(service, owner, ["p/a"])
+        assert [v["version"] for v in json.loads(capsys.readouterr().out)] == [3, 2, 1]
     finally:
         service.close()
-    listed = run_cli("datasets", "list", "p", "--as=ada", "--json", db_url=url, tmp_path=tmp_path)
-    assert listed.returncode == 0, listed.stderr
-    assert [d["name"] for d in json.loads(listed.stdout)] == ["a", "b", "c"]
     text = run_cli("datasets", "list", "p", "--as=ada", db_url=url, tmp_path=tmp_path).stdout
     assert "about b" in text

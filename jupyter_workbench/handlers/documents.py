@@ -164,7 +164,7 @@ class SnapshotsHandler(_DocumentHandler):
             page = docs.list_snapshots(s, ctx, document_id, sort=q.get("sort"),
                                        limit=q.get("limit"), cursor=q.get("cursor"))  # fmt: skip
             lengths = docs.snapshot_lengths(s, page.items)
-            items = [docs.snapshot_json(s, x, characters=lengths[x.id]) for x in page.items]
+            items = [docs.snapshot_json(s, x, characters=lengths.get(x.id, 0)) for x in page.items]
             return {"items": items, "next_cursor": page.next_cursor}
 
         self.reply(await self.call(work))
