@@ -7,6 +7,7 @@ running servers; the service runs it at start and every ``usage_reconcile_interv
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -35,21 +36,34 @@ async def reconcile_with_hub(service: WorkbenchService) -> list[dict[str, Any]]:
     )
 
 
+HUB_LOOKUPS = 8  # users' models asked of the hub at once
+
+
 async def stop_times(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
     """When the hub stopped each of these (user, server) pairs: the ``last_activity`` it sets
     on a stop (stopped servers included), for those it still has (a deleted user or server:
-    none)."""
+    none). One request per user, ``HUB_LOOKUPS`` at a time (after a hub restart that stopped
+    every server, that is every user who had one)."""
+    lookups = asyncio.Semaphore(HUB_LOOKUPS)
+
+    async def servers_of(username: str) -> dict[str, Any]:
+        async with lookups:
+            try:
+                model = await hub_request(
+                    "GET", f"users/{quote(username, safe='')}?include_stopped_servers=1"
+                )
+            except HubRefused as exc:
+                if exc.status == 404:
+                    return {}
+                raise
+        return dict(model.get("servers") or {})
+
+    users = sorted({user for user, _ in wanted})
     found: dict[tuple[str, str], datetime] = {}
-    for username in sorted({user for user, _ in wanted}):
-        try:
-            model = await hub_request(
-                "GET", f"users/{quote(username, safe='')}?include_stopped_servers=1"
-            )
-        except HubRefused as exc:
-            if exc.status == 404:
-                continue
-            raise
-        for name, server in (model.get("servers") or {}).items():
+    for username, servers in zip(
+        users, await asyncio.gather(*(servers_of(u) for u in users)), strict=True
+    ):
+        for name, server in servers.items():
             when = server.get("last_activity")
             if (username, name) in wanted and when and not server.get("ready"):
                 found[(username, name)] = _parse_time(str(when))

@@ -35,6 +35,7 @@ class Hub:
     process: subprocess.Popen[bytes]
     admin: str = "admin"
     admin_password: str = "Adm1n-pass-xyz"
+    ready_at: float = 0.0  # time.monotonic() when the hub and its service answered
 
     def browser(self) -> Browser:
         return Browser(self.url)
@@ -183,7 +184,7 @@ def running_hub(state: Path, *, local_accounts: bool = True, **extra_env: str) -
         # JupyterHub gives a managed service 10 s to answer: on a busy machine, try again
         if "Cannot connect to workbench service" not in text or attempt == 2:
             raise RuntimeError(text[-4000:])
-    hub = Hub(url, state, process)
+    hub = Hub(url, state, process, ready_at=time.monotonic())
     if local_accounts:
         hub.browser().sign_up(hub.admin, hub.admin_password)  # admins are approved on sign-up
     try:
