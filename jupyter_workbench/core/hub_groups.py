@@ -9,6 +9,8 @@ marked ``from_hub`` (the hub layer never pushes those back: no ping-pong).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,13 +28,18 @@ def apply_hub_groups(
     *,
     prefix: str = "",
     skip: frozenset[str] = frozenset(),
+    read_at: datetime | None = None,
 ) -> dict[str, int]:
     """Make the linked teams match ``groups`` ({group: [usernames]}); groups in ``skip`` (with
-    workbench changes not yet in the hub) are left alone. Returns counts of what changed."""
+    workbench changes not yet in the hub) are left alone, and so are teams and members made
+    at or after ``read_at``, when the groups were read (the hub cannot have them yet). Returns
+    counts of what changed."""
     counts = {"teams_created": 0, "teams_deleted": 0, "members_added": 0, "members_removed": 0}
     linked = list(s.scalars(select(Team).where(Team.hub_group.is_not(None)).order_by(Team.id)))
     for team in linked:
         group = team.hub_group or ""
+        if read_at is not None and team.created_at >= read_at:
+            continue
         if group.startswith(prefix) and group not in groups and group not in skip:
             teams.delete(s, ctx, team.name, from_hub=True)
             counts["teams_deleted"] += 1
@@ -62,6 +69,8 @@ def apply_hub_groups(
                         username=username, from_hub=True)  # fmt: skip
             counts["members_added"] += 1
         for username in sorted(set(current) - wanted):
+            if read_at is not None and current[username].created_at >= read_at:
+                continue
             s.delete(current[username])
             audit.record(s, ctx, "team.member_remove", "team", team.name,
                          summary={"username": username, "source": "hub"})  # fmt: skip

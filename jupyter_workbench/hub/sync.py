@@ -23,6 +23,7 @@ from typing import Any
 
 from ..core import events, hub_groups, project_servers, users
 from ..core.events import Event
+from ..db.models import utcnow
 from ..service import WorkbenchService
 from .hub_api import HubAPI, HubAPIError
 
@@ -109,6 +110,7 @@ class HubSync:
         """Read the hub's groups and apply them to the teams; reconcile every server's shares."""
         self.retry_pending()
         started = time.monotonic()
+        read_at = utcnow()  # teams and members made from now on are not in what is read
         groups = self.api.groups()
         with self._lock:
             skip = {g for g, at in self._touched.items() if at >= started}
@@ -118,7 +120,7 @@ class HubSync:
         counts = service.call(
             service.system_identity(),
             lambda s, ctx: hub_groups.apply_hub_groups(
-                s, ctx, groups, prefix=self.prefix, skip=frozenset(skip)
+                s, ctx, groups, prefix=self.prefix, skip=frozenset(skip), read_at=read_at
             ),
             write=True,
         )

@@ -129,6 +129,25 @@ def test_groups_with_unpushed_workbench_changes_are_skipped(service, call):
         roster(call, "ml")
 
 
+def test_teams_and_members_made_after_the_groups_were_read_are_left_alone(service, call):
+    """A poll reads the hub's groups, then applies them: a team made (or a member added) in
+    between is not in what it read, and must not be deleted for that."""
+    from jupyter_workbench.db.models import utcnow
+
+    call("bob", lambda s, ctx: None)
+    call("alice", lambda s, ctx: teams.create(s, ctx, name="old"))
+    read_at = utcnow()
+    call("alice", lambda s, ctx: teams.create(s, ctx, name="ml"))
+    call("alice", lambda s, ctx: teams.add_member(s, ctx, "old", username="bob"))
+    apply(service, {"old": ["alice"]}, read_at=read_at)
+    assert roster(call, "ml") == {"alice": "maintainer"}
+    assert roster(call, "old") == {"alice": "maintainer", "bob": "member"}
+    apply(service, {"old": ["alice"]})  # a later read without them: now they go
+    assert roster(call, "old") == {"alice": "maintainer"}
+    with pytest.raises(Exception, match="not found"):
+        roster(call, "ml")
+
+
 def test_a_prefix_limits_which_groups_are_teams(db_url, tmp_path):
     settings = Workbench(config=Config({"Workbench": {
         "database_url": db_url, "data_dir": str(tmp_path / "d"), "hub_api_url": "http://x/",
