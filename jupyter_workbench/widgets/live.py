@@ -210,11 +210,15 @@ class LiveMetrics(WorkbenchWidget):
         points are shown); ``TimeoutError`` after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
-            if points is not None and self.points >= points:
+            if (points is not None and self.points >= points) or (
+                points is None and not self.following
+            ):
                 self._publish()
-                return self
-            if points is None and not self.following:
-                self._publish()
+                # ... and the whole state again from this thread: the follower thread's last
+                # message may carry the parent of the cell that made the chart, which a
+                # notebook runner (nbclient) does not count as this cell's output
+                with self._lock:
+                    self.send_state()
                 return self
             if time.monotonic() > deadline:
                 raise TimeoutError(
