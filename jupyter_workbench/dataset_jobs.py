@@ -304,7 +304,7 @@ class DatasetJobs:
         session_ttl: timedelta,
         gc_grace: timedelta,
         table_diff_limit: int,
-        table_diff_files: int = 50,
+        table_diff_files: int,
         cache_dir: Path,
         verify_uploads: bool = True,
     ) -> None:

@@ -120,7 +120,7 @@ def diff_versions(
     open_file: Callable[[FileEntry], BinaryIO],
     *,
     table_limit_bytes: int,
-    max_tables: int = 50,
+    max_tables: int,
 ) -> dict[str, Any]:
     """Files added/removed/modified, plus table diffs for changed CSV and Parquet files (the
     first ``max_tables`` by path; the others are listed as skipped)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -10,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ..concurrency import gather_at_most
 from ..core import datasets as ds
 from ..core import experiments as ex
 from ..core import registry as reg
@@ -19,7 +19,7 @@ from ..core.errors import BadRequest, Conflict, NotFound
 from ..db.models import DatasetLineage
 from . import schemas as S
 from .base import Param, endpoint
-from .runs import TrackingHandler
+from .runs import TrackingHandler, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,6 @@ class ModelsHandler(RegistryHandler):
             return [m.name for m in page.items], page.next_cursor
 
         names, next_cursor = await self.call(work)
-        await self.upstream.ready()
         found = await self.summaries(names)
         # a name MLflow lacks was recorded here and is gone from MLflow (its database reset)
         items = [
@@ -155,20 +154,19 @@ class ModelsHandler(RegistryHandler):
         database in three queries when the workbench knows it, else (and for names that
         database lacks: a registry kept elsewhere) one REST call a model, a few at once."""
         found: dict[str, dict[str, Any]] = {}
-        store = await self.blocking(self.extensionapp.tracking_store)  # type: ignore[attr-defined]
-        if store is not None:
-            try:
-                found = await self.blocking(lambda: store.model_summaries(names))
-            except SQLAlchemyError as exc:  # not the schema of this MLflow version, say
-                log.warning("Registered models read over REST: MLflow's database: %s", exc)
-        lookups = asyncio.Semaphore(MLFLOW_LOOKUPS)
+        try:
+            store = await self.store()
+            found = await self.blocking(lambda: store.model_summaries(names))
+        except Unavailable:  # the workbench does not know MLflow's database
+            pass
+        except SQLAlchemyError as exc:  # not the schema of this MLflow version, say
+            log.warning("Registered models read over REST: MLflow's database: %s", exc)
 
         async def summary(name: str) -> dict[str, Any] | None:
-            async with lookups:
-                try:
-                    data = await self.mlflow_get("registered-models/get", name=name)
-                except NotFound:
-                    return None
+            try:
+                data = await self.mlflow_get("registered-models/get", name=name)
+            except NotFound:
+                return None
             model = data.get("registered_model", {})
             latest = sorted((v["version"] for v in model.get("latest_versions", [])), key=int)
             return {
@@ -178,7 +176,7 @@ class ModelsHandler(RegistryHandler):
             }
 
         rest = [name for name in names if name not in found]
-        answers = await asyncio.gather(*(summary(name) for name in rest))
+        answers = await gather_at_most(MLFLOW_LOOKUPS, summary, rest)
         found.update({name: a for name, a in zip(rest, answers, strict=True) if a is not None})
         return found
 

@@ -7,11 +7,11 @@ running servers; the service runs it at start and every ``usage_reconcile_interv
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from ..concurrency import gather_at_most
 from ..core import usage
 from ..db.models import utcnow
 from ..service import WorkbenchService
@@ -44,24 +44,22 @@ async def stop_times(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], date
     on a stop (stopped servers included), for those it still has (a deleted user or server:
     none). One request per user, ``HUB_LOOKUPS`` at a time (after a hub restart that stopped
     every server, that is every user who had one)."""
-    lookups = asyncio.Semaphore(HUB_LOOKUPS)
 
     async def servers_of(username: str) -> dict[str, Any]:
-        async with lookups:
-            try:
-                model = await hub_request(
-                    "GET", f"users/{quote(username, safe='')}?include_stopped_servers=1"
-                )
-            except HubRefused as exc:
-                if exc.status == 404:
-                    return {}
-                raise
+        try:
+            model = await hub_request(
+                "GET", f"users/{quote(username, safe='')}?include_stopped_servers=1"
+            )
+        except HubRefused as exc:
+            if exc.status == 404:
+                return {}
+            raise
         return dict(model.get("servers") or {})
 
     users = sorted({user for user, _ in wanted})
     found: dict[tuple[str, str], datetime] = {}
     for username, servers in zip(
-        users, await asyncio.gather(*(servers_of(u) for u in users)), strict=True
+        users, await gather_at_most(HUB_LOOKUPS, servers_of, users), strict=True
     ):
         for name, server in servers.items():
             when = server.get("last_activity")
