@@ -91,6 +91,7 @@ def test_make_run_creates_the_admin_and_prints_how_to_log_in(tmp_path: Path) -> 
         pressed = datetime.now(UTC)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(90) == 0
+        exited = datetime.now(UTC)
         left = [command for _, command in processes_with({f"WORKBENCH_HUB_DIR={state}"})]
         assert left == [], f"still running after Ctrl+C: {left}"
         errors = (state / "run.err").read_text()
@@ -106,7 +107,9 @@ def test_make_run_creates_the_admin_and_prints_how_to_log_in(tmp_path: Path) -> 
         while (stopped := admin_run_stop(state)) is None:
             assert time.monotonic() < deadline, "the usage run was never ended"
             time.sleep(0.5)
-        assert (stopped - pressed).total_seconds() < 4, (pressed, stopped)
+        # between the key press and the hub's exit (a loaded machine may take seconds to stop);
+        # the restart came 5 s or more after that
+        assert pressed <= stopped <= exited, (pressed, stopped, exited)
         # the terminal closes: the hub does not outlive it
         proc.send_signal(signal.SIGHUP)
         assert proc.wait(90) == 0
