@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .errors import BadRequest, ConnectionFailed, WorkbenchError
+from .errors import BadRequest, ConnectionFailed, ServerError, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import Client
@@ -188,8 +188,20 @@ class Run:
             f"{self.client.mlflow_url(self.project)}/api/2.0/mlflow-artifacts/artifacts/"
             f"{quote(where)}/{quote(target)}"
         )
-        with file.open("rb") as fh:
-            self.client.send("PUT", url, content=fh)
+        tries = self.client.retries
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(self.client.backoff * (2 ** (attempt - 1)))
+            try:
+                with file.open("rb") as fh:
+                    self.client.send("PUT", url, content=fh)
+                return
+            except (ConnectionFailed, ServerError) as exc:
+                # Putting the same bytes at the same path again is harmless: a dropped
+                # connection or a gateway error (502/503) is retried, other answers are not.
+                retry = isinstance(exc, ConnectionFailed) or exc.status in (502, 503)
+                if not retry or attempt == tries - 1:
+                    raise
 
     def log_model(
         self, model: Any, name: str = "model", *, flavor: str | None = None, **kwargs: Any

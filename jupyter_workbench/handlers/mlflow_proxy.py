@@ -44,6 +44,7 @@ ERROR_CODES = {
     403: "PERMISSION_DENIED",
     404: "RESOURCE_DOES_NOT_EXIST",
     409: "RESOURCE_ALREADY_EXISTS",
+    502: "TEMPORARILY_UNAVAILABLE",
     503: "TEMPORARILY_UNAVAILABLE",
 }
 ACTION_OF = {
@@ -174,11 +175,24 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if self._refusal is not None:
             return  # read to keep the connection usable, and dropped
         if self._stream_queue is not None:
-            await self._stream_queue.put(chunk)
+            await self._feed(chunk)
         else:
             self._chunks.append(chunk)
             if sum(len(c) for c in self._chunks) > self.service.settings.max_upload_request_bytes:
                 raise web.HTTPError(413, "request body too large")
+
+    async def _feed(self, chunk: bytes | None) -> None:
+        """Hand a piece of an upload (``None``: the end) to the stream to MLflow. Once that
+        stream has failed, the rest of the body is read and dropped, and ``_handle`` answers
+        the failure (waiting on a queue nobody empties would hang the request)."""
+        assert self._stream_queue is not None and self._stream_task is not None
+        task = self._stream_task
+        if task.done():
+            return
+        put = asyncio.ensure_future(self._stream_queue.put(chunk))
+        await asyncio.wait({put, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
 
     async def _scope(self) -> Project:
         slug = self.scope_slug or ""
@@ -242,8 +256,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             raise self._refusal
         try:
             if self._stream_task is not None:
-                assert self._stream_queue is not None
-                await self._stream_queue.put(None)
+                await self._feed(None)
                 await self._relay(await self._stream_task)
                 return
             post = await self._authorize(self._body())
@@ -255,6 +268,14 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             self.fail(exc)
         except MlflowUnavailable as exc:
             self.fail(ProxyError(503, str(exc)))
+        except httpx.TransportError as exc:
+            # MLflow dropped the connection or did not answer in time: a gateway error the
+            # caller can retry (stock MLflow clients retry 502), with what happened.
+            self.log.warning("MLflow %s %s failed: %r", self.request.method, self.mlflow_path, exc)
+            if self._headers_written:  # midway through its answer: cut it, never pass it whole
+                self.request.connection.close()  # type: ignore[union-attr]
+            else:
+                self.fail(ProxyError(502, f"the MLflow server failed to answer: {exc!r}"))
 
     async def _authorize(self, body: dict[str, Any]) -> Any:
         """Check the caller may do this; returns what to do with the response, if anything."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -60,7 +61,8 @@ class MlflowSupervisor:
             "--artifacts-destination", self.artifacts_destination,
             "--serve-artifacts",
             "--workers", "1",
-            "--uvicorn-opts", f"--uds {self.socket}",
+            # idle connections kept a minute: the proxy drops its own after 2 s
+            "--uvicorn-opts", f"--uds {shlex.quote(str(self.socket))} --timeout-keep-alive 60",
         ]  # fmt: skip
 
     def ensure_started(self) -> None:

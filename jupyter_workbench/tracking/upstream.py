@@ -12,6 +12,10 @@ import httpx
 from .supervisor import MlflowSupervisor
 
 CACHE_SIZE = 50_000
+# An idle connection is dropped after this long, well before the server's own keep-alive
+# limit (uvicorn's is 5 s): at equal limits a request could go out on a connection the server
+# was closing at that moment, and fail with "Server disconnected without sending a response".
+KEEPALIVE_EXPIRY_S = 2.0
 
 
 class MlflowUnavailable(RuntimeError):
@@ -38,7 +42,8 @@ class Upstream:
     def client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            transport = httpx.AsyncHTTPTransport(uds=self.socket) if self.socket else None
+            limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+            transport = httpx.AsyncHTTPTransport(uds=self.socket, limits=limits)
             self._client = httpx.AsyncClient(
                 base_url=self.base, transport=transport, timeout=httpx.Timeout(300, connect=10)
             )

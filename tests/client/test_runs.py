@@ -266,3 +266,93 @@ async def test_search_runs_pages_past_what_one_request_answers(
         client.close()
 
     await asyncio.to_thread(work)
+
+
+class Relay:
+    """A TCP relay to the MLflow server's socket that hangs up on the first ``drop`` uploads
+    (PUT requests) after reading their start, the way a server closing a connection does."""
+
+    def __init__(self, socket_path: str, drop: int) -> None:
+        self.socket_path, self.drop, self.dropped = socket_path, drop, 0
+        self.connections: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        self.server.close()
+        for task in self.connections:
+            task.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.add(asyncio.current_task())  # type: ignore[arg-type]
+        up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
+
+        async def requests() -> None:  # a request starts a read: the last answer was read
+            try:
+                while data := await reader.read(65536):
+                    if data.startswith(b"PUT ") and self.dropped < self.drop:
+                        self.dropped += 1
+                        break
+                    up_writer.write(data)
+                    await up_writer.drain()
+            except ConnectionError:
+                pass
+            writer.close()
+            up_writer.close()
+
+        async def answers() -> None:
+            try:
+                while data := await up_reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except ConnectionError:
+                pass
+            writer.close()
+
+        await asyncio.gather(requests(), answers())
+
+
+async def test_an_upload_mlflow_drops_is_a_502_and_the_client_puts_it_again(
+    server_url: str, api: Any, jp_serverapp: Any, mlflow_server: Any, tmp_path: Path
+) -> None:
+    """MLflow hanging up on an artifact upload: the proxy answers 502 with what happened (it
+    neither hangs reading the rest of the body nor says only "error"), and ``run.log_artifact``
+    sends the file again."""
+    import httpx
+
+    from jupyter_workbench.tracking.upstream import Upstream
+
+    tokens = await seed(api)
+    settings = jp_serverapp.web_app.settings
+    real = settings["workbench_mlflow"]
+    relay = Relay(str(mlflow_server.socket), drop=3)
+    settings["workbench_mlflow"] = relayed = Upstream(await relay.start())
+    (tmp_path / "notes.txt").write_text("a note")
+
+    def work() -> None:
+        client = wb.connect(server_url, tokens["alice"], project="lab")
+        with wb.run(experiment="dropped") as run:
+            where = run.artifact_uri().split("mlflow-artifacts:/", 1)[1]
+            url = f"{client.mlflow_url('lab')}/api/2.0/mlflow-artifacts/artifacts/{where}/big.bin"
+            auth = {"Authorization": f"Bearer {tokens['alice']}"}
+            # 8 MiB: more than the proxy's queue holds once MLflow is gone
+            answer = httpx.put(url, content=b"x" * (8 << 20), headers=auth, timeout=60)
+            assert answer.status_code == 502, answer.text
+            body = answer.json()
+            assert body["error_code"] == "TEMPORARILY_UNAVAILABLE"
+            assert "the MLflow server failed to answer" in body["message"], body
+            # the client puts the file again: two more drops, then it is stored
+            assert run.log_artifact(tmp_path / "notes.txt") == f"runs:/{run.run_id}/notes.txt"
+            assert relay.dropped == 3
+            assert artifacts(client, run.run_id) == ["notes.txt"]
+        client.close()
+
+    try:
+        await asyncio.to_thread(work)
+    finally:
+        settings["workbench_mlflow"] = real
+        await relayed.close()
+        await relay.stop()
