@@ -895,3 +895,25 @@ async def test_the_web_uis_graphql_is_checked_field_by_field(
     assert r.code == 403
     r = await ask("alice", {"query": "{ __schema { types { name } } }"})
     assert r.code == 403
+
+
+async def test_a_model_named_with_quotes_shows_its_own_versions(api: Any, tracking: Any) -> None:
+    """MLflow filters have no escapes: a name holding quotes is still found, and a name that
+    only looks alike (where the quote would be) is not mixed in."""
+    slug = await project(api)
+    single, double, both = f"{slug}'s model", f'{slug} "best"', f"{slug} 'a' \"b\""
+    lookalike = both.replace("'", "x")  # matches the LIKE MLflow is asked for `both`
+
+    def register(client: Any) -> None:
+        run = client.create_run(client.create_experiment("quoted"))
+        for name, count in ((single, 1), (double, 2), (both, 3), (lookalike, 1)):
+            client.create_registered_model(name)
+            for _ in range(count):
+                client.create_model_version(name, f"runs:/{run.info.run_id}/model",
+                                            run_id=run.info.run_id)  # fmt: skip
+
+    await tracking("alice", register, scope=slug)
+    for name, count in ((single, 1), (double, 2), (both, 3), (lookalike, 1)):
+        r = await api("alice").get(f"projects/{slug}/models/{name}")  # quoted by the test client
+        assert r.status == 200, r
+        assert [v["version"] for v in r.json["versions"]] == [str(n + 1) for n in range(count)]

@@ -17,6 +17,7 @@ from ..core.access import require_project
 from ..core.context import Ctx
 from ..core.errors import BadRequest, Conflict, NotFound
 from ..db.models import DatasetLineage
+from ..tracking.filters import name_is
 from . import schemas as S
 from .base import Param, endpoint
 from .runs import TrackingHandler, Unavailable
@@ -93,14 +94,15 @@ class RegistryHandler(TrackingHandler):
         here in version order, so a version registered meanwhile only adds to the end."""
         found: dict[str, dict[str, Any]] = {}
         params: dict[str, Any] = {
-            "filter": f"name='{name}'",
+            "filter": name_is(name),  # other names a LIKE matches are dropped below
             "max_results": VERSIONS_PAGE,
             "order_by": "version_number ASC",
         }
         while True:
             data = await self.mlflow_get("model-versions/search", **params)
             for version in data.get("model_versions", []):
-                found[str(version["version"])] = version
+                if version.get("name") == name:
+                    found[str(version["version"])] = version
             token = data.get("next_page_token")
             if not token or token == params.get("page_token"):
                 return sorted(found.values(), key=lambda v: int(v["version"]))
