@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.client import responses
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
@@ -55,6 +56,13 @@ STATUS_CODES = {
     416: "range_not_satisfiable",
     500: "internal_error",
 }
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` saving the answer as ``filename`` (RFC 6266): an ASCII name for
+    old clients, and the exact one as UTF-8 (``filename*``); header values are Latin-1 only."""
+    plain = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ..core.errors import Forbidden, RangeNotSatisfiable
 from ..core.pagination import CURSOR_MAX
 from ..dataset_jobs import DatasetJobs, Progress, tar_stream
 from . import schemas as S
-from .base import Param, WorkbenchHandler, endpoint
+from .base import Param, WorkbenchHandler, attachment, endpoint
 
 META_PARAM = re.compile(r"^meta\.([A-Za-z0-9_.-]{1,64})$")
 PAGING_ONLY = (
@@ -306,8 +306,7 @@ class FileHandler(DatasetHandler):
         self.set_header("Accept-Ranges", "bytes")
         self.set_header("Content-Type", entry.media_type)
         self.set_header("X-Dataset-Version", str(number))
-        filename = entry.path.rsplit("/", 1)[-1].replace('"', "")
-        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.set_header("Content-Disposition", attachment(entry.path.rsplit("/", 1)[-1]))
         if self.request.headers.get("If-None-Match") == tag:
             self.set_status(304)
             self.finish()
@@ -338,7 +337,7 @@ class ArchiveHandler(DatasetHandler):
         )
         root = f"{name}-v{number}"
         self.set_header("Content-Type", "application/x-tar")
-        self.set_header("Content-Disposition", f'attachment; filename="{root}.tar"')
+        self.set_header("Content-Disposition", attachment(f"{root}.tar"))
         await self.stream(tar_stream(self.jobs.store, entries, root))
 
 

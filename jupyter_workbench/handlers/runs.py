@@ -23,7 +23,7 @@ from ..tracking.downsample import minmax_indices
 from ..tracking.store import Point, RunReader, TrackingStore, now_ms
 from ..tracking.upstream import Upstream
 from . import schemas as S
-from .base import Param, WorkbenchHandler, endpoint
+from .base import Param, WorkbenchHandler, attachment, endpoint
 
 MAX_BATCH_POINTS = 200_000
 MAX_EXPORT_RUNS = 100
@@ -276,7 +276,7 @@ class ExportHandler(TrackingHandler):
             "Content-Type",
             "text/csv; charset=utf-8" if fmt == "csv" else "application/vnd.apache.parquet",
         )
-        self.set_header("Content-Disposition", f'attachment; filename="metrics.{fmt}"')
+        self.set_header("Content-Disposition", attachment(f"metrics.{fmt}"))
         series = [
             (r, k) for r in run_ids for k in sorted(keys.get(r, [])) if not wanted or k in wanted
         ]

@@ -13,7 +13,7 @@ from ..core import quotas, usage
 from ..core.context import Ctx
 from ..core.errors import BadRequest
 from . import hub_schemas as H
-from .base import Param, WorkbenchHandler, endpoint
+from .base import Param, WorkbenchHandler, attachment, endpoint
 
 WINDOW = (
     Param("from", H.time_param_schema(), "Start (default: the first of this month, UTC)."),
@@ -76,10 +76,8 @@ class UsageHandler(WorkbenchHandler):
         for row in data["items"]:
             writer.writerow([row["key"], row["server_hours"], row["gpu_hours"], row["runs"],
                              data["from"], data["to"]])  # fmt: skip
-        self.set_header(
-            "Content-Disposition",
-            f'attachment; filename="usage-by-{data["group_by"]}-{data["from"][:10]}.csv"',
-        )
+        name = f"usage-by-{data['group_by']}-{data['from'][:10]}.csv"
+        self.set_header("Content-Disposition", attachment(name))
         # jupyter-server's APIHandler.finish sets the Content-Type; tell it ours
         self.finish(out.getvalue(), set_content_type="text/csv; charset=utf-8")
 

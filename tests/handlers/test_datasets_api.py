@@ -120,6 +120,25 @@ async def test_files_with_long_non_ascii_paths_page_through(api) -> None:
     assert seen == sorted(files)
 
 
+async def test_a_file_downloads_under_its_own_name_whatever_its_letters(api) -> None:
+    """HTTP header values are Latin-1: a name in another script gave a 500. The exact name is
+    sent as UTF-8 (RFC 6266 ``filename*``) beside an ASCII one for old clients."""
+    from urllib.parse import unquote
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    files = {'数据/表 "q".csv': b"a\n1\n", "données.txt": b"x", "plain.txt": b"y"}
+    assert (await upload(alice, "lab", "events", files)).status == 201
+    for path, data in files.items():
+        r = await alice.get(f"projects/lab/datasets/events/versions/v1/files/{path}")
+        assert r.status == 200 and r.body == data, r
+        ascii_name, exact = r.headers["Content-Disposition"].split("; filename*=UTF-8''")
+        assert unquote(exact) == path.rsplit("/", 1)[-1]
+        assert ascii_name.isascii() and ascii_name.count('"') == 2
+    r = await alice.get("projects/lab/datasets/events/versions/v1/files/plain.txt")
+    assert r.headers["Content-Disposition"].startswith('attachment; filename="plain.txt"; ')
+
+
 async def test_second_version_diff_tags_and_lineage(api) -> None:
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
