@@ -778,6 +778,32 @@ async def test_promotion_by_request_and_approval_and_model_cards(api: Any, track
     assert r.status == 400
 
 
+async def test_experiments_list_a_page_at_a_time(api: Any) -> None:
+    slug = await project(api, bob="viewer")
+    names = ["b-two", "A-one", "c_3", "Beta", "100%"]
+    for name in names:
+        assert (
+            await api("alice").post(f"projects/{slug}/experiments", {"name": name})
+        ).status == 201
+
+    async def every(**params: str) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            query = {"limit": "2", **params, **({"cursor": cursor} if cursor else {})}
+            r = await api("bob").get(f"projects/{slug}/experiments", params=query)
+            assert r.status == 200 and len(r.json["items"]) <= 2, r
+            seen += [e["name"] for e in r.json["items"]]
+            if not (cursor := r.json["next_cursor"]):
+                return seen
+
+    assert await every() == sorted(names)
+    assert await every(sort="-created") == names[::-1]
+    assert await every(q="B") == ["Beta", "b-two"]  # any case
+    assert await every(q="%") == ["100%"] and await every(q="_") == ["c_3"]  # literally
+    r = await api("bob").get(f"projects/{slug}/experiments", params={"sort": "size"})
+    assert r.status == 400 and "sort" in r.json["message"]
+
+
 async def test_run_lineage_round_trip_and_experiments_api(api: Any, tracking: Any) -> None:
     slug = await project(api, bob="viewer")
     r = await api("alice").post(f"projects/{slug}/experiments", {"name": "fine-tune"})

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 RETRIES = 3
+KNOWN_SHOWN = 20  # names an error lists at most ("no experiment X (experiments: ...)")
 SEARCH_PAGE = 1000  # runs per request of search_runs (the most the server answers at once)
 
 
@@ -348,19 +349,23 @@ class Client:
     def experiment_named(self, project: str, name: str) -> str:
         """The MLflow id of an existing experiment of a project (``NotFound`` naming the
         project's experiments when it has none of that name)."""
-        found = self.experiments(project)
-        for experiment in found:
+        path = f"projects/{quote(project, safe='')}/experiments"
+        for experiment in self.paged(path, q=name[:200]):
             if experiment.get("name") == name:
                 return str(experiment["mlflow_experiment_id"])
-        known = ", ".join(sorted(str(e.get("name")) for e in found)) or "none yet"
+        first = self.get(path, limit=KNOWN_SHOWN + 1)["items"]
+        known = ", ".join(str(e.get("name")) for e in first[:KNOWN_SHOWN]) or "none yet"
+        known += ", ..." if len(first) > KNOWN_SHOWN else ""
         raise errors.NotFound(
             f"project {project!r} has no experiment {name!r} (experiments: {known})"
         )
 
-    def experiments(self, project: str | None = None) -> list[dict[str, Any]]:
-        """A project's experiments (default: the current project)."""
+    def experiments(self, project: str | None = None, q: str = "") -> list[dict[str, Any]]:
+        """A project's experiments by name (default: the current project); ``q``: only those
+        with this text in their name (any case)."""
         slug = self.project_slug(project)
-        return list(self.get(f"projects/{quote(slug, safe='')}/experiments")["items"])
+        params = {"q": q} if q else {}
+        return list(self.paged(f"projects/{quote(slug, safe='')}/experiments", **params))
 
     def history(
         self, run_id: str, key: str, max_points: int = 2000, *, start_step: int | None = None

@@ -283,7 +283,7 @@ def _names(fetch: Callable[[], list[str]], prefix: str) -> list[str]:
 
 def experiment_names(prefix: str) -> list[str]:
     """The current project's experiment names starting with ``prefix`` (for completion)."""
-    return _names(lambda: [e["name"] for e in default.client().experiments()], prefix)
+    return _names(lambda: [e["name"] for e in default.client().experiments(q=prefix)], prefix)
 
 
 def complete(_shell: Any, event: Any) -> list[str]:

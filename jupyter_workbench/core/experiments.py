@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,11 +19,17 @@ from . import audit
 from .access import is_superuser
 from .context import Ctx
 from .errors import BadRequest, Conflict
+from .pagination import Page, SortSpec, paginate
 from .validation import check_text
 
 PROJECT_TAG = "workbench.project"
 PROJECT_ID_TAG = "workbench.project_id"
 DEFAULT_EXPERIMENT = "Default"
+EXPERIMENT_SORTS = SortSpec(
+    {"name": Experiment.name, "created": Experiment.created_at},
+    id_column=Experiment.id,
+    default="name",
+)
 
 
 def mlflow_experiment_name(project: Project, name: str) -> str:
@@ -193,15 +199,24 @@ def experiment_project(s: Session, ctx: Ctx, mlflow_id: str, action: str) -> Pro
     return owner[1]
 
 
-def list_experiments(s: Session, ctx: Ctx, slug: str) -> list[Experiment]:
+def list_experiments(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    q: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[Experiment]:
+    """A page of a project's experiments (``q``: text in the name, any case)."""
     from .access import require_project
 
     project, _ = require_project(s, ctx, slug, "experiments.read")
-    return list(
-        s.scalars(
-            select(Experiment).where(Experiment.project_id == project.id).order_by(Experiment.name)
-        )
-    )
+    stmt = select(Experiment).where(Experiment.project_id == project.id)
+    if q:
+        stmt = stmt.where(func.lower(Experiment.name).contains(q.lower(), autoescape=True))
+    return paginate(s, stmt, EXPERIMENT_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 
 def experiment_json(experiment: Experiment) -> dict[str, Any]:

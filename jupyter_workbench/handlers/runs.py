@@ -27,6 +27,16 @@ from .base import Param, WorkbenchHandler, attachment, endpoint
 
 MAX_BATCH_POINTS = 200_000
 MAX_EXPORT_RUNS = 100
+EXPERIMENT = S.obj(
+    {
+        "name": {"type": "string"},
+        "mlflow_experiment_id": {"type": "string"},
+        "mlflow_name": {"type": "string"},
+        "description": {"type": "string"},
+        "created_at": S.TIME,
+    },
+    ("name", "mlflow_experiment_id", "mlflow_name", "created_at"),
+)
 
 
 PACKAGES_TAG = "workbench.env.packages"
@@ -342,15 +352,22 @@ class ExperimentsHandler(TrackingHandler):
     @endpoint(
         action="experiments.read",
         summary="A project's experiments (each one MLflow experiment)",
-        response={
-            "type": "object",
-            "properties": {"items": {"type": "array"}},
-            "required": ["items"],
-        },
+        response=S.page_of(EXPERIMENT),
+        query=(
+            Param("q", {"type": "string", "maxLength": 200}, "Text in the name (any case)."),
+            *S.paging(ex.EXPERIMENT_SORTS),
+        ),
     )
     async def get(self, slug: str) -> None:
+        q = self.query
+
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            return {"items": [ex.experiment_json(e) for e in ex.list_experiments(s, ctx, slug)]}
+            page = ex.list_experiments(
+                s, ctx, slug, q=q.get("q"), sort=q.get("sort"), limit=q.get("limit"),
+                cursor=q.get("cursor"),
+            )  # fmt: skip
+            return {"items": [ex.experiment_json(e) for e in page.items],
+                    "next_cursor": page.next_cursor}  # fmt: skip
 
         self.reply(await self.call(work))
 
@@ -359,7 +376,7 @@ class ExperimentsHandler(TrackingHandler):
         summary="Create an experiment in a project (one MLflow experiment)",
         status=201,
         body=S.obj({"name": {**S.NAME, "maxLength": 200}, "description": S.DESCRIPTION}, ("name",)),
-        response={"type": "object", "required": ["name", "mlflow_experiment_id"]},
+        response=EXPERIMENT,
         errors=(409, 503),
         example={"name": "{fresh}"},
     )

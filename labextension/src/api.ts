@@ -209,9 +209,18 @@ function datasetPath(slug: string, name: string): string {
   return `projects/${encodeURIComponent(slug)}/datasets/${encodeURIComponent(name)}`;
 }
 
-export function listDatasets(slug: string): Promise<IPage<IDataset>> {
+/** The query of a page: `limit`, and `cursor` after the first. */
+function pageQuery(cursor: string | null, limit: number): string {
+  return [`limit=${limit}`, ...(cursor ? [`cursor=${encodeURIComponent(cursor)}`] : [])].join('&');
+}
+
+export function listDatasets(
+  slug: string,
+  cursor: string | null = null,
+  limit = 50
+): Promise<IPage<IDataset>> {
   return requestAPI<IPage<IDataset>>(
-    `projects/${encodeURIComponent(slug)}/datasets?limit=500&sort=name`
+    `projects/${encodeURIComponent(slug)}/datasets?sort=name&${pageQuery(cursor, limit)}`
   );
 }
 
@@ -370,8 +379,14 @@ export interface IAggregateGroup {
   max: (number | null)[];
 }
 
-export function listExperiments(slug: string): Promise<{ items: IExperiment[] }> {
-  return requestAPI<{ items: IExperiment[] }>(`projects/${encodeURIComponent(slug)}/experiments`);
+export function listExperiments(
+  slug: string,
+  cursor: string | null = null,
+  limit = 50
+): Promise<IPage<IExperiment>> {
+  return requestAPI<IPage<IExperiment>>(
+    `projects/${encodeURIComponent(slug)}/experiments?${pageQuery(cursor, limit)}`
+  );
 }
 
 export function searchRuns(body: {

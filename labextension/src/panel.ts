@@ -24,8 +24,8 @@ import {
   requestAPI
 } from './api';
 import { commitHints } from './datasetFormat';
-import { listKeyTarget } from './keys';
 import { h } from './dom';
+import { PagedList } from './pagedList';
 
 /** Settings the panel reads (schema/plugin.json). */
 export interface IPanelSettings {
@@ -246,44 +246,51 @@ export class WorkbenchPanel extends Widget {
     this._members.hidden = true;
 
     // the selected project's datasets
-    this._datasetsError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
-    this._datasetsError.hidden = true;
-    this._datasetList = h('ul', {
-      class: 'jp-WorkbenchPanel-datasets',
-      'aria-label': trans.__('Datasets of the selected project')
+    this._datasetList = new PagedList<IDataset>({
+      listClass: 'jp-WorkbenchPanel-datasets',
+      listLabel: trans.__('Datasets of the selected project'),
+      emptyClass: 'jp-WorkbenchPanel-datasetsEmpty',
+      emptyText: slug => {
+        const hints = commitHints(slug);
+        return trans.__(
+          'No datasets yet. Commit a folder as the first version, in a notebook: %1 or from a terminal: %2',
+          hints.python,
+          hints.shell
+        );
+      },
+      moreClass: 'jp-WorkbenchPanel-moreDatasets',
+      moreLabel: trans.__('Show more datasets'),
+      fetch: listDatasets,
+      render: (slug, dataset) => this._datasetItem(slug, dataset)
     });
-    this._datasetList.addEventListener('keydown', event => this._onDatasetKey(event));
-    this._datasetsEmpty = h('p', { class: 'jp-WorkbenchPanel-datasetsEmpty' });
-    this._datasetsEmpty.hidden = true;
     this._datasets = h(
       'section',
       { class: 'jp-WorkbenchPanel-section' },
       h('h3', {}, trans.__('Datasets')),
-      this._datasetsError,
-      this._datasetsEmpty,
-      this._datasetList
+      ...this._datasetList.nodes
     );
     this._datasets.hidden = true;
 
     // the selected project's experiments
-    this._experimentsError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
-    this._experimentsError.hidden = true;
-    this._experimentList = h('ul', {
-      class: 'jp-WorkbenchPanel-experiments',
-      'aria-label': trans.__('Experiments of the selected project')
+    this._experimentList = new PagedList<IExperiment>({
+      listClass: 'jp-WorkbenchPanel-experiments',
+      listLabel: trans.__('Experiments of the selected project'),
+      emptyClass: 'jp-WorkbenchPanel-experimentsEmpty',
+      emptyText: slug =>
+        trans.__(
+          'No experiments yet. Start a run in a notebook: %1 (the experiment is made on first use).',
+          `with wb.run(experiment="baseline", project=${JSON.stringify(slug)}) as run: run.log({"loss": 0.5})`
+        ),
+      moreClass: 'jp-WorkbenchPanel-moreExperiments',
+      moreLabel: trans.__('Show more experiments'),
+      fetch: listExperiments,
+      render: (slug, experiment) => this._experimentItem(slug, experiment)
     });
-    this._experimentList.addEventListener('keydown', event =>
-      this._onItemKey(this._experimentList, event)
-    );
-    this._experimentsEmpty = h('p', { class: 'jp-WorkbenchPanel-experimentsEmpty' });
-    this._experimentsEmpty.hidden = true;
     this._experiments = h(
       'section',
       { class: 'jp-WorkbenchPanel-section' },
       h('h3', {}, trans.__('Experiments')),
-      this._experimentsError,
-      this._experimentsEmpty,
-      this._experimentList
+      ...this._experimentList.nodes
     );
     this._experiments.hidden = true;
 
@@ -491,30 +498,8 @@ export class WorkbenchPanel extends Widget {
   }
 
   private async _loadDatasets(): Promise<void> {
-    const slug = this._selected;
-    this._datasets.hidden = slug === null;
-    this._datasetsError.hidden = true;
-    if (slug === null) {
-      return;
-    }
-    try {
-      const { items } = await listDatasets(slug);
-      if (slug !== this._selected) {
-        return;
-      }
-      this._datasetsEmpty.hidden = items.length > 0;
-      const hints = commitHints(slug);
-      this._datasetsEmpty.textContent = this._trans.__(
-        'No datasets yet. Commit a folder as the first version, in a notebook: %1 or from a terminal: %2',
-        hints.python,
-        hints.shell
-      );
-      this._datasetList.replaceChildren(...items.map(d => this._datasetItem(slug, d)));
-    } catch (error) {
-      this._datasetList.replaceChildren();
-      this._datasetsEmpty.hidden = true;
-      this._showError(this._datasetsError, messageOf(error));
-    }
+    this._datasets.hidden = this._selected === null;
+    await this._datasetList.load(this._selected);
   }
 
   private _datasetItem(slug: string, dataset: IDataset): HTMLElement {
@@ -545,40 +530,9 @@ export class WorkbenchPanel extends Widget {
     return item;
   }
 
-  /** Arrow keys (and Home, End) move between the datasets, as in the project list. */
-  private _onDatasetKey(event: KeyboardEvent): void {
-    const items = Array.from(this._datasetList.children) as HTMLElement[];
-    const index = items.indexOf(document.activeElement as HTMLElement);
-    const next = listKeyTarget(event.key, index, items.length);
-    if (next !== null) {
-      event.preventDefault();
-      items[next].focus();
-    }
-  }
-
   private async _loadExperiments(): Promise<void> {
-    const slug = this._selected;
-    this._experiments.hidden = slug === null;
-    this._experimentsError.hidden = true;
-    if (slug === null) {
-      return;
-    }
-    try {
-      const { items } = await listExperiments(slug);
-      if (slug !== this._selected) {
-        return;
-      }
-      this._experimentsEmpty.hidden = items.length > 0;
-      this._experimentsEmpty.textContent = this._trans.__(
-        'No experiments yet. Start a run in a notebook: %1 (the experiment is made on first use).',
-        `with wb.run(experiment="baseline", project=${JSON.stringify(slug)}) as run: run.log({"loss": 0.5})`
-      );
-      this._experimentList.replaceChildren(...items.map(e => this._experimentItem(slug, e)));
-    } catch (error) {
-      this._experimentList.replaceChildren();
-      this._experimentsEmpty.hidden = true;
-      this._showError(this._experimentsError, messageOf(error));
-    }
+    this._experiments.hidden = this._selected === null;
+    await this._experimentList.load(this._selected);
   }
 
   private _experimentItem(slug: string, experiment: IExperiment): HTMLElement {
@@ -601,17 +555,6 @@ export class WorkbenchPanel extends Widget {
       }
     });
     return item;
-  }
-
-  /** Arrow keys (and Home, End) move between a list's items. */
-  private _onItemKey(list: HTMLElement, event: KeyboardEvent): void {
-    const items = Array.from(list.children) as HTMLElement[];
-    const index = items.indexOf(document.activeElement as HTMLElement);
-    const next = listKeyTarget(event.key, index, items.length);
-    if (next !== null) {
-      event.preventDefault();
-      items[next].focus();
-    }
   }
 
   private async _loadDocuments(): Promise<void> {
@@ -744,13 +687,9 @@ export class WorkbenchPanel extends Widget {
   private _openDataset: (project: string, name: string) => void;
   private _openExperiment: (project: string, experiment: IExperiment) => void;
   private _experiments!: HTMLElement;
-  private _experimentsError!: HTMLElement;
-  private _experimentsEmpty!: HTMLElement;
-  private _experimentList!: HTMLElement;
+  private _experimentList!: PagedList<IExperiment>;
   private _datasets!: HTMLElement;
-  private _datasetsError!: HTMLElement;
-  private _datasetsEmpty!: HTMLElement;
-  private _datasetList!: HTMLElement;
+  private _datasetList!: PagedList<IDataset>;
   private _docs!: HTMLElement;
   private _docsError!: HTMLElement;
   private _docList!: HTMLElement;

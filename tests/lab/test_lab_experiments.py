@@ -354,6 +354,12 @@ def test_a_big_experiment_keeps_only_the_visible_rows_in_the_page(tracking_lab: 
     client = Client(lab.url, lab.token, project=slug)
     create_runs(client, slug, "grid", MANY)
     client.close()
+    # more experiments and datasets than the sidebar shows at first (a page is 50)
+    for kind, count in (("experiments", 50), ("datasets", 51)):
+        for n in range(count):
+            r = requests.post(lab.api(f"projects/{slug}/{kind}"), json={"name": f"zz-{n:02}"},
+                              headers=auth, timeout=60)  # fmt: skip
+            assert r.status_code == 201, r.text
     errors: list[str] = []
     draws: list[float] = []
 
@@ -417,6 +423,14 @@ def test_a_big_experiment_keeps_only_the_visible_rows_in_the_page(tracking_lab: 
         assert chart.get_attribute("data-points") == str(CURVES * CURVE_POINTS)
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "lab-experiments-many.png"))
+        # the sidebar's lists: a page each, then "Show more"
+        for kind, last in (("experiment", "zz-49"), ("dataset", "zz-50")):
+            items = page.locator(f"{PANEL} li.jp-WorkbenchPanel-{kind}")
+            assert items.count() == 50
+            page.click(f"{PANEL} .jp-WorkbenchPanel-more{kind.title()}s")
+            page.locator(f"{PANEL} li.jp-WorkbenchPanel-{kind}[data-{kind}={last}]").wait_for()
+            assert items.count() == 51
+            assert page.locator(f"{PANEL} .jp-WorkbenchPanel-more{kind.title()}s").is_hidden()
 
     in_chromium(scenario)
     assert not errors, errors
