@@ -82,10 +82,15 @@ def open_lab(chromium: Any, lab: Lab, user: str, errors: list[str]) -> Any:
     return page
 
 
-def open_model(page: Any) -> Any:
-    if not page.locator(PANEL).is_visible():  # its tab toggles the sidebar
+def show_panel(page: Any) -> None:
+    """Open the workbench sidebar (its tab toggles it: a restored layout may show it already)."""
+    if not page.locator(PANEL).is_visible():
         page.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
-    page.wait_for_selector(f"{PANEL}[data-loaded=true]")
+    page.wait_for_selector(f"{PANEL}[data-loaded=true]", state="visible")
+
+
+def open_model(page: Any) -> Any:
+    show_panel(page)
     item = page.locator(f"{PANEL} li.jp-WorkbenchPanel-model[data-model=churn-clf]")
     item.wait_for()
     item.click()
@@ -182,9 +187,7 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
 
         # carol, an admin, in another browser: the request waits for her in her activity
         carol = open_lab(chromium, lab, "carol", errors)
-        if not carol.locator(PANEL).is_visible():
-            carol.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
-        carol.wait_for_selector(f"{PANEL}[data-loaded=true]")
+        show_panel(carol)
         # ... and in JupyterLab's notification centre, whose "Show" opens the activity
         carol.click(".jp-Notification-Status")
         center = carol.locator(".jp-Notification-Center")
@@ -340,7 +343,7 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
         for n in range(50):
             r = requests.post(mlflow, json={"name": f"zz-{slug}-{n:02}"}, headers=auth, timeout=30)
             assert r.status_code == 200, r.text
-        bob.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
+        show_panel(bob)  # after the reload above
         bob.click(f"{PANEL} .jp-WorkbenchPanel-refresh")
         models = bob.locator(f"{PANEL} li.jp-WorkbenchPanel-model")
         bob.locator(f"{PANEL} li.jp-WorkbenchPanel-model[data-model=zz-{slug}-48]").wait_for()
