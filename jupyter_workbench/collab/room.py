@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,27 @@ from .store import CONTENT, DocumentStore, doc_from_updates, text_of
 log = logging.getLogger("jupyter_workbench.collab")
 
 _BATCH = 256  # messages handled per store commit at most
+
+
+def is_crdt_failure(exc: BaseException) -> bool:
+    """An error of pycrdt: an exception, or a Rust panic (pyo3's ``PanicException`` is a
+    ``BaseException``: left alone it would end the room's loop and hang everyone in it)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
+def index_units(text: str, length: int) -> list[int]:
+    """``units[i]``: where character ``i`` of ``text`` starts in the index of a pycrdt
+    ``Text`` holding it, whose ``len()`` is ``length``. pycrdt counts UTF-8 bytes (a Yjs
+    peer, UTF-16 code units); the count that gives ``length`` is the one used."""
+    if length == len(text):
+        return list(range(len(text) + 1))
+    if length == len(text.encode("utf-8", "surrogatepass")):
+        sizes = (
+            1 if c < "\x80" else 2 if c < "\u0800" else 3 if c < "\U00010000" else 4 for c in text
+        )
+    else:
+        sizes = (2 if c >= "\U00010000" else 1 for c in text)
+    return list(itertools.accumulate(sizes, initial=0))
 
 
 class Connection(Protocol):
@@ -157,12 +179,13 @@ class Room:
             ytext = self.doc.get(CONTENT, type=Text)
             current = str(ytext)
             ops = difflib.SequenceMatcher(a=current, b=target, autojunk=False).get_opcodes()
+            at = index_units(current, len(ytext))  # character index -> pycrdt's index
             with self.doc.transaction(origin="restore"):
-                for tag, i1, i2, j1, j2 in reversed(ops):
+                for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: `at` stays right
                     if tag in ("replace", "delete"):
-                        del ytext[i1:i2]
+                        del ytext[at[i1] : at[i2]]
                     if tag in ("replace", "insert"):
-                        ytext.insert(i1, target[j1:j2])
+                        ytext.insert(at[i1], target[j1:j2])
 
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._idle.clear()
@@ -201,12 +224,16 @@ class Room:
                 self._effective.clear()
                 try:
                     edit()
-                except Exception as exc:
-                    done.set_exception(exc)
-                    continue
+                except BaseException as exc:
+                    if not is_crdt_failure(exc):
+                        raise
+                    done.set_exception(RuntimeError(f"the edit failed: {exc}"))
+                else:
+                    waiting.append(done)
+                # what it changed (all of it, or up to a failure) is stored and sent to all:
+                # the room never holds text the store and the peers do not
                 pending.extend((None, u) for u in self._effective)
                 self._effective.clear()
-                waiting.append(done)
                 continue
             if peer not in self.peers:
                 continue
@@ -216,7 +243,7 @@ class Room:
                     if step == P.SYNC_STEP1:
                         await self._store(pending)  # the answer may hold them
                         pending = []
-                        peer.send(P.sync_step2(self.doc.get_update(payload)))
+                        peer.send(P.sync_step2(self._update_since(payload)))
                     else:
                         pending.extend(self._apply(peer, payload))
                 elif kind == P.AWARENESS:
@@ -235,6 +262,14 @@ class Room:
         for done in waiting:
             done.set_result(None)
 
+    def _update_since(self, state_vector: bytes) -> bytes:
+        try:
+            return self.doc.get_update(state_vector)
+        except BaseException as exc:
+            if not is_crdt_failure(exc):
+                raise
+            raise P.ProtocolError(f"not a Yjs state vector: {exc}") from None
+
     def _apply(self, peer: Peer, update: bytes) -> list[tuple[Peer | None, bytes]]:
         if update == P.EMPTY_UPDATE:
             return []
@@ -246,7 +281,9 @@ class Room:
         self._effective.clear()
         try:
             self.doc.apply_update(update)
-        except Exception as exc:
+        except BaseException as exc:
+            if not is_crdt_failure(exc):
+                raise
             raise P.ProtocolError(f"not a Yjs update: {exc}") from None
         effective, self._effective = self._effective, []
         return [(peer, u) for u in effective]

@@ -214,6 +214,29 @@ async def test_snapshots_diff_and_restore_converge_for_everyone(api, ws_root) ->
         await c.disconnect()
 
 
+async def test_restoring_text_in_any_script_gives_it_back_exactly(api, ws_root) -> None:
+    """Yjs text in pycrdt is indexed by UTF-8 bytes, Python strings by characters: a restore
+    editing between accents, CJK and emoji must land its edits where the characters are."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    before = "Zürich café ✓\n北京 🚀 plan\nend"
+    alice.text.insert(0, before)
+    await eventually(lambda: str(bob.text) == before)
+    r = await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "v1"})
+    assert r.status == 201 and r.json["text"] == before
+    after = "Zurich cafe ✗\n北京 🛰 plan — done\nend 👍"
+    bob.text.clear()
+    bob.text.insert(0, after)
+    await eventually(lambda: str(alice.text) == after)
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{r.json['id']}/restore")
+    assert r.status == 200 and r.json["text"] == before, r
+    await eventually(lambda: str(alice.text) == str(bob.text) == before)
+    for c in (alice, bob):
+        await c.disconnect()
+
+
 async def test_snapshots_list_a_page_at_a_time_newest_first(api, ws_root) -> None:
     slug = await _project(api)
     doc_id = await _document(api, slug)
@@ -415,6 +438,19 @@ async def test_unknown_rooms_strangers_and_malformed_messages(api, ws_root) -> N
     await asyncio.sleep(0.2)
     r = await api("alice").get(f"documents/{doc_id}")
     assert r.json["text"] == "still fine"
+    # a well-formed sync step 1 whose state vector does not decode: that peer is closed, the
+    # room goes on for the others
+    bob = await client(ws_root, "bob", doc_id).connect()
+    await bob.send_raw(P.sync_step1(b"\xff\xff\xff"))
+    assert await bob.closed(timeout=5) and bob.close_code == 4400
+    assert not await alice.closed(timeout=0.5)
+    alice.text.insert(len(str(alice.text)), ", on")
+    for _ in range(250):  # saved (10 s at most)
+        if (await api("alice").get(f"documents/{doc_id}")).json["text"] == "still fine, on":
+            break
+        await asyncio.sleep(0.04)
+    else:
+        raise AssertionError("alice's edit after bob's bad message was not saved")
     await alice.disconnect()
 
 
