@@ -77,8 +77,23 @@ export async function requestAPI<T>(
   return data as T;
 }
 
-export function listProjects(): Promise<IPage<IProject>> {
-  return requestAPI<IPage<IProject>>('projects?limit=200');
+/** The query of a page: `limit`, and `cursor` after the first. */
+function pageQuery(cursor: string | null, limit: number): string {
+  return [`limit=${limit}`, ...(cursor ? [`cursor=${encodeURIComponent(cursor)}`] : [])].join('&');
+}
+
+/** Every project you can see, by name (read a page of 500 at a time). */
+export async function listProjects(): Promise<IPage<IProject>> {
+  const items: IProject[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: IPage<IProject> = await requestAPI<IPage<IProject>>(
+      `projects?sort=name&${pageQuery(cursor, 500)}`
+    );
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor !== null);
+  return { items, next_cursor: null };
 }
 
 export function createProject(name: string): Promise<IProject> {
@@ -207,11 +222,6 @@ export interface ITableDiff {
 
 function datasetPath(slug: string, name: string): string {
   return `projects/${encodeURIComponent(slug)}/datasets/${encodeURIComponent(name)}`;
-}
-
-/** The query of a page: `limit`, and `cursor` after the first. */
-function pageQuery(cursor: string | null, limit: number): string {
-  return [`limit=${limit}`, ...(cursor ? [`cursor=${encodeURIComponent(cursor)}`] : [])].join('&');
 }
 
 export function listDatasets(

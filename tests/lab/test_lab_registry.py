@@ -15,7 +15,7 @@ import requests
 
 from jupyter_workbench.client import Client
 
-from .conftest import OUTPUT, Lab, in_chromium, start_lab
+from .conftest import OUTPUT, Lab, in_chromium, show_sidebar_panel, start_lab
 from .test_lab_ui import PANEL, console_error
 
 MODEL = ".jp-WorkbenchModel"
@@ -84,9 +84,8 @@ def open_lab(chromium: Any, lab: Lab, user: str, errors: list[str]) -> Any:
 
 def show_panel(page: Any) -> None:
     """Open the workbench sidebar (its tab toggles it: a restored layout may show it already)."""
-    if not page.locator(PANEL).is_visible():
-        page.click(f".jp-SideBar [data-id='{PANEL[1:]}']")
-    page.wait_for_selector(f"{PANEL}[data-loaded=true]", state="visible")
+    show_sidebar_panel(page, PANEL)
+    page.wait_for_selector(f"{PANEL}[data-loaded=true]")
 
 
 def open_model(page: Any) -> Any:
