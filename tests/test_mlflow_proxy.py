@@ -780,7 +780,7 @@ async def test_promotion_by_request_and_approval_and_model_cards(api: Any, track
 
 async def test_experiments_list_a_page_at_a_time(api: Any) -> None:
     slug = await project(api, bob="viewer")
-    names = ["b-two", "A-one", "c_3", "Beta", "100%"]
+    names = ["b-two", "A-one", "c_3", "Beta", "100%", "Ölmodell"]
     for name in names:
         assert (
             await api("alice").post(f"projects/{slug}/experiments", {"name": name})
@@ -800,6 +800,9 @@ async def test_experiments_list_a_page_at_a_time(api: Any) -> None:
     assert await every(sort="-created") == names[::-1]
     assert await every(q="B") == ["Beta", "b-two"]  # any case
     assert await every(q="%") == ["100%"] and await every(q="_") == ["c_3"]  # literally
+    # beyond ASCII: as typed on every database, in any case where the database folds it
+    assert "Ölmodell" in await every(q="Öl") and "Ölmodell" in await every(q="mod")
+    assert await every(name="Ölmodell") == ["Ölmodell"] and await every(name="beta") == []
     r = await api("bob").get(f"projects/{slug}/experiments", params={"sort": "size"})
     assert r.status == 400 and "sort" in r.json["message"]
 

@@ -114,7 +114,8 @@ class Client:
                 if method not in ("GET", "HEAD"):  # it may have been applied: never resend
                     raise ConnectionFailed(
                         f"cannot reach the workbench at {self.url}: {method} failed midway "
-                        f"(it may or may not have been applied): {exc}"
+                        f"(it may or may not have been applied): {exc}",
+                        code="failed_midway",
                     ) from exc
                 last = exc
                 continue
@@ -350,7 +351,7 @@ class Client:
         """The MLflow id of an existing experiment of a project (``NotFound`` naming the
         project's experiments when it has none of that name)."""
         path = f"projects/{quote(project, safe='')}/experiments"
-        for experiment in self.paged(path, q=name[:200]):
+        for experiment in self.get(path, name=name[:200])["items"]:
             if experiment.get("name") == name:
                 return str(experiment["mlflow_experiment_id"])
         first = self.get(path, limit=KNOWN_SHOWN + 1)["items"]

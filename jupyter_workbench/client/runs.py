@@ -197,9 +197,10 @@ class Run:
                     self.client.send("PUT", url, content=fh)
                 return
             except (ConnectionFailed, ServerError) as exc:
-                # Putting the same bytes at the same path again is harmless: a dropped
-                # connection or a gateway error (502/503) is retried, other answers are not.
-                retry = isinstance(exc, ConnectionFailed) or exc.status in (502, 503)
+                # Putting the same bytes at the same path again is harmless: a connection
+                # dropped midway or a gateway error (MLflow dropped it: 502, 504) is retried.
+                # (send() has retried what never reached the server already.)
+                retry = exc.code == "failed_midway" or exc.status in (502, 504)
                 if not retry or attempt == tries - 1:
                     raise
 

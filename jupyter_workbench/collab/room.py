@@ -37,6 +37,10 @@ log = logging.getLogger("jupyter_workbench.collab")
 _BATCH = 256  # messages handled per store commit at most
 
 
+class EditFailed(RuntimeError):
+    """A server-side edit (a restore) failed; what it changed before is kept by everyone."""
+
+
 def is_crdt_failure(exc: BaseException) -> bool:
     """An error of pycrdt: an exception, or a Rust panic (pyo3's ``PanicException`` is a
     ``BaseException``: left alone it would end the room's loop and hang everyone in it)."""
@@ -227,7 +231,7 @@ class Room:
                 except BaseException as exc:
                     if not is_crdt_failure(exc):
                         raise
-                    done.set_exception(RuntimeError(f"the edit failed: {exc}"))
+                    done.set_exception(EditFailed(f"the edit failed: {exc}"))
                 else:
                     waiting.append(done)
                 # what it changed (all of it, or up to a failure) is stored and sent to all:
@@ -253,6 +257,10 @@ class Room:
             except P.ProtocolError as exc:
                 log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
                 peer.conn.close(4400, str(exc)[:120])
+                # what a failed update changed all the same (a pycrdt panic midway) is stored
+                # and sent to all: the room never holds text the store and the peers do not
+                pending.extend((None, u) for u in self._effective)
+                self._effective.clear()
         try:
             await self._store(pending)
         except Exception as exc:
@@ -281,7 +289,7 @@ class Room:
         self._effective.clear()
         try:
             self.doc.apply_update(update)
-        except BaseException as exc:
+        except BaseException as exc:  # what it changed before failing stays in _effective
             if not is_crdt_failure(exc):
                 raise
             raise P.ProtocolError(f"not a Yjs update: {exc}") from None

@@ -314,11 +314,19 @@ def get_snapshot(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> Do
     return snapshot
 
 
-def record_restore(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> None:
+def record_restore(
+    s: Session, ctx: Ctx, document_id: str, snapshot_id: str, *, failed: str = ""
+) -> None:
+    """Audit a restore (``failed``: why it stopped partway, what it changed being kept)."""
     document, _ = get_document(s, ctx, document_id, "documents.write")
     snapshot = get_snapshot(s, ctx, document_id, snapshot_id)
+    summary = {
+        "snapshot": snapshot.id,
+        "name": snapshot.name,
+        **({"failed": failed} if failed else {}),
+    }
     audit.record(s, ctx, "document.restore", "document", document.id, project=document.project,
-                 summary={"snapshot": snapshot.id, "name": snapshot.name})  # fmt: skip
+                 summary=summary)  # fmt: skip
 
 
 def snapshot_json(

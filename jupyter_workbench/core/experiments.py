@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -205,17 +205,26 @@ def list_experiments(
     slug: str,
     *,
     q: str | None = None,
+    name: str | None = None,
     sort: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[Experiment]:
-    """A page of a project's experiments (``q``: text in the name, any case)."""
+    """A page of a project's experiments: ``q``, text in the name (in any case; SQLite folds
+    ASCII letters only, so other letters match as typed); ``name``, that name exactly."""
     from .access import require_project
 
     project, _ = require_project(s, ctx, slug, "experiments.read")
     stmt = select(Experiment).where(Experiment.project_id == project.id)
     if q:
-        stmt = stmt.where(func.lower(Experiment.name).contains(q.lower(), autoescape=True))
+        stmt = stmt.where(
+            or_(
+                func.lower(Experiment.name).contains(q.lower(), autoescape=True),
+                Experiment.name.contains(q, autoescape=True),
+            )
+        )
+    if name is not None:
+        stmt = stmt.where(Experiment.name == name)
     return paginate(s, stmt, EXPERIMENT_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 

@@ -6,15 +6,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..collab.room import Room
+from ..collab.room import EditFailed, Room
 from ..core import documents as docs
 from ..core.access import Role
 from ..core.context import Ctx
 from ..core.documents import KINDS
+from ..core.errors import WorkbenchError
 from ..documents_live import LiveDocuments
 from . import document_schemas as S
 from .base import Param, WorkbenchHandler, endpoint
 from .schemas import paging
+
+
+class RestoreFailed(WorkbenchError):
+    status = 500
+    code = "restore_failed"
 
 
 def room_path(document_id: str) -> str:
@@ -254,7 +260,15 @@ class SnapshotRestoreHandler(_DocumentHandler):
         target = await self.call(
             lambda s, ctx: docs.get_snapshot(s, ctx, document_id, snapshot_id).text, write=False
         )
-        await room.replace_text(target)
+        try:
+            await room.replace_text(target)
+        except EditFailed as exc:
+            # part of it may have landed (stored and sent to everyone): on the record too
+            reason = str(exc)
+            await self.call(lambda s, ctx: docs.record_restore(s, ctx, document_id, snapshot_id,
+                                                               failed=reason))  # fmt: skip
+            raise RestoreFailed(f"the restore failed partway ({reason}); what it changed was "
+                                "kept: restore again, or edit by hand") from None  # fmt: skip
         await self.call(lambda s, ctx: docs.record_restore(s, ctx, document_id, snapshot_id))
         data.update(room=room_path(document_id), text=room.text, present=room.presence())
         self.reply(data)

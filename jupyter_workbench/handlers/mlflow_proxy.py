@@ -35,7 +35,7 @@ from ..identity import ServerIdentitySource
 from ..service import WorkbenchService
 from ..tracking import rules
 from ..tracking.store import Point
-from ..tracking.upstream import MlflowUnavailable, Upstream
+from ..tracking.upstream import MlflowUnavailable, Upstream, failure
 from .streaming import RefusesUnreadBodies
 
 ERROR_CODES = {
@@ -46,6 +46,7 @@ ERROR_CODES = {
     409: "RESOURCE_ALREADY_EXISTS",
     502: "TEMPORARILY_UNAVAILABLE",
     503: "TEMPORARILY_UNAVAILABLE",
+    504: "TEMPORARILY_UNAVAILABLE",
 }
 ACTION_OF = {
     "read": "experiments.read",
@@ -128,6 +129,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self._chunks: list[bytes] = []
         self._stream_queue: asyncio.Queue[bytes | None] | None = None
         self._stream_task: asyncio.Task[Any] | None = None
+        self._relaying = False
         self._error: ProxyError | None = None
         self._refusal: web.HTTPError | None = None
         try:
@@ -163,6 +165,20 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                 raise web.HTTPError(exc.status, exc.message) from None
             self._stream_queue = asyncio.Queue(maxsize=16)
             self._stream_task = asyncio.ensure_future(self._forward_stream())
+            # its failure is answered by _handle, or nobody is left to answer (see below)
+            self._stream_task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def on_connection_close(self) -> None:
+        """The client went away: an upload it left unfinished is given up, so its stream to
+        MLflow (a pooled connection, waiting for the rest) does not wait forever."""
+        super().on_connection_close()
+        task = getattr(self, "_stream_task", None)
+        if task is None or self._relaying:  # _relay reads and closes MLflow's answer
+            return
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled() and task.exception() is None:
+            self._closing = asyncio.ensure_future(task.result().aclose())
 
     def _is_upload(self) -> bool:
         return (
@@ -257,7 +273,9 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         try:
             if self._stream_task is not None:
                 await self._feed(None)
-                await self._relay(await self._stream_task)
+                response = await self._stream_task
+                self._relaying = True
+                await self._relay(response)
                 return
             post = await self._authorize(self._body())
             if post in ("search", "done"):
@@ -270,12 +288,14 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             self.fail(ProxyError(503, str(exc)))
         except httpx.TransportError as exc:
             # MLflow dropped the connection or did not answer in time: a gateway error the
-            # caller can retry (stock MLflow clients retry 502), with what happened.
+            # caller can retry (stock MLflow clients retry 502 and 504), with what happened.
             self.log.warning("MLflow %s %s failed: %r", self.request.method, self.mlflow_path, exc)
             if self._headers_written:  # midway through its answer: cut it, never pass it whole
                 self.request.connection.close()  # type: ignore[union-attr]
             else:
-                self.fail(ProxyError(502, f"the MLflow server failed to answer: {exc!r}"))
+                self.clear()  # none of MLflow's headers (a file name, an ETag) on the error
+                status = 504 if isinstance(exc, httpx.TimeoutException) else 502
+                self.fail(ProxyError(status, f"the MLflow server failed to answer: {failure(exc)}"))
 
     async def _authorize(self, body: dict[str, Any]) -> Any:
         """Check the caller may do this; returns what to do with the response, if anything."""

@@ -355,6 +355,7 @@ class ExperimentsHandler(TrackingHandler):
         response=S.page_of(EXPERIMENT),
         query=(
             Param("q", {"type": "string", "maxLength": 200}, "Text in the name (any case)."),
+            Param("name", {"type": "string", "maxLength": 200}, "This name exactly."),
             *S.paging(ex.EXPERIMENT_SORTS),
         ),
     )
@@ -363,8 +364,8 @@ class ExperimentsHandler(TrackingHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ex.list_experiments(
-                s, ctx, slug, q=q.get("q"), sort=q.get("sort"), limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                s, ctx, slug, q=q.get("q"), name=q.get("name"), sort=q.get("sort"),
+                limit=q.get("limit"), cursor=q.get("cursor"),
             )  # fmt: skip
             return {"items": [ex.experiment_json(e) for e in page.items],
                     "next_cursor": page.next_cursor}  # fmt: skip

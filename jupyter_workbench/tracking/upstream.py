@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from ..core.errors import WorkbenchError
 from .supervisor import MlflowSupervisor
 
 CACHE_SIZE = 50_000
@@ -18,8 +19,11 @@ CACHE_SIZE = 50_000
 KEEPALIVE_EXPIRY_S = 2.0
 
 
-class MlflowUnavailable(RuntimeError):
+class MlflowUnavailable(WorkbenchError):
     """The tracking server is not (yet) answering."""
+
+    status = 503
+    code = "tracking_unavailable"
 
 
 class Upstream:
@@ -43,10 +47,14 @@ class Upstream:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
-            transport = httpx.AsyncHTTPTransport(uds=self.socket, limits=limits)
-            self._client = httpx.AsyncClient(
-                base_url=self.base, transport=transport, timeout=httpx.Timeout(300, connect=10)
+            # a socket needs its own transport; a URL keeps httpx's (and its proxy settings)
+            transport = (
+                httpx.AsyncHTTPTransport(uds=self.socket, limits=limits) if self.socket else None
             )
+            self._client = httpx.AsyncClient(
+                base_url=self.base, transport=transport, limits=limits,
+                timeout=httpx.Timeout(300, connect=10),
+            )  # fmt: skip
             self._loop = loop
         return self._client
 
@@ -65,16 +73,17 @@ class Upstream:
             )
 
     async def get_json(self, path: str, params: dict[str, Any]) -> tuple[int, Any]:
-        await self.ready()
-        response = await self.client().get(path, params=params)
-        try:
-            return response.status_code, response.json()
-        except ValueError:
-            return response.status_code, None
+        return await self._json("GET", path, params=params)
 
     async def post_json(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        return await self._json("POST", path, json=body)
+
+    async def _json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         await self.ready()
-        response = await self.client().post(path, json=body)
+        try:
+            response = await self.client().request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise MlflowUnavailable(f"the MLflow server failed to answer: {failure(exc)}") from exc
         try:
             return response.status_code, response.json()
         except ValueError:
@@ -110,3 +119,12 @@ def _remember(cache: OrderedDict[str, str], key: str, value: str) -> None:
     cache[key] = value
     while len(cache) > CACHE_SIZE:
         cache.popitem(last=False)
+
+
+def failure(exc: httpx.TransportError) -> str:
+    """What went wrong talking to MLflow, in words (no URLs or internals)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "it did not answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        return "it could not be reached"
+    return "it dropped the connection"

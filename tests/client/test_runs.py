@@ -282,12 +282,14 @@ class Relay:
 
     async def stop(self) -> None:
         self.server.close()
-        for task in self.connections:
+        tasks = list(self.connections)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.connections, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections.add(asyncio.current_task())  # type: ignore[arg-type]
+        self.connections.add(task := asyncio.current_task())  # type: ignore[arg-type]
+        task.add_done_callback(self.connections.discard)  # type: ignore[union-attr]
         up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
 
         async def requests() -> None:  # a request starts a read: the last answer was read
@@ -352,6 +354,57 @@ async def test_an_upload_mlflow_drops_is_a_502_and_the_client_puts_it_again(
 
     try:
         await asyncio.to_thread(work)
+    finally:
+        settings["workbench_mlflow"] = real
+        await relayed.close()
+        await relay.stop()
+
+
+async def test_an_upload_the_client_abandons_lets_go_of_its_stream_to_mlflow(
+    server_url: str, api: Any, jp_serverapp: Any, mlflow_server: Any
+) -> None:
+    """A client that goes away midway through an artifact upload: the proxy's stream to MLflow
+    (a pooled connection, waiting for the rest of the body) is given up, not kept forever."""
+    from urllib.parse import urlsplit
+
+    from jupyter_workbench.tracking.upstream import Upstream
+
+    tokens = await seed(api)
+
+    def begin() -> str:
+        client = wb.connect(server_url, tokens["alice"], project="lab")
+        run = client.run("lab", "abandoned")
+        where = run.artifact_uri().split("mlflow-artifacts:/", 1)[1]
+        run.end()
+        client.close()
+        return where
+
+    where = await asyncio.to_thread(begin)
+    settings = jp_serverapp.web_app.settings
+    real = settings["workbench_mlflow"]
+    relay = Relay(str(mlflow_server.socket), drop=0)
+    settings["workbench_mlflow"] = relayed = Upstream(await relay.start())
+    url = urlsplit(server_url)
+    path = f"{url.path}/workbench/mlflow/p/lab/api/2.0/mlflow-artifacts/artifacts/{where}/big.bin"
+    try:
+        _, writer = await asyncio.open_connection(url.hostname, url.port)
+        head = (
+            f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: Bearer {tokens['alice']}\r\nContent-Length: {10 << 20}\r\n\r\n"
+        )
+        writer.write(head.encode() + b"x" * (1 << 20))
+        await writer.drain()
+        for _ in range(500):  # the proxy streams it on to MLflow
+            if relay.connections:
+                break
+            await asyncio.sleep(0.02)
+        assert relay.connections, "the upload never reached MLflow"
+        writer.close()  # 9 MiB short
+        for _ in range(500):
+            if not relay.connections:
+                break
+            await asyncio.sleep(0.02)
+        assert not relay.connections, "the stream to MLflow was kept after the client left"
     finally:
         settings["workbench_mlflow"] = real
         await relayed.close()

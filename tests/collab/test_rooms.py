@@ -237,6 +237,38 @@ async def test_restoring_text_in_any_script_gives_it_back_exactly(api, ws_root) 
         await c.disconnect()
 
 
+async def test_a_restore_that_fails_partway_says_so_and_everyone_keeps_the_same_text(
+    api, ws_root, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As before character indexes were converted: pycrdt panics on an edit out of its
+    range. The caller gets a clear 500, the audit log has it, and what the edit changed up to
+    there is the same in the store and for every peer."""
+    from jupyter_workbench.collab import room as room_module
+
+    monkeypatch.setattr(room_module, "index_units", lambda text, _length: range(len(text) + 1))
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    alice.text.insert(0, "Zürich café ✓\n北京 🚀 plan\nend")
+    await eventually(lambda: str(bob.text) == str(alice.text))
+    snap = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "v1"})).json["id"]
+    bob.text.clear()
+    bob.text.insert(0, "Zurich cafe ✗\n北京 🛰 plan — done\nend 👍")
+    await eventually(lambda: str(alice.text) == str(bob.text))
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{snap}/restore")
+    assert r.status == 500 and r.json["error"] == "restore_failed", r
+    assert "the restore failed partway" in r.json["message"]
+    await asyncio.sleep(0.3)
+    stored = (await api("alice").get(f"documents/{doc_id}")).json["text"]
+    await eventually(lambda: str(alice.text) == str(bob.text) == stored)
+    r = await api("alice").get("audit", params={"project": slug})
+    restores = [e for e in r.json["items"] if e["action"] == "document.restore"]
+    assert len(restores) == 1 and "failed" in restores[0]["summary"], restores
+    for c in (alice, bob):
+        await c.disconnect()
+
+
 async def test_snapshots_list_a_page_at_a_time_newest_first(api, ws_root) -> None:
     slug = await _project(api)
     doc_id = await _document(api, slug)
