@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db.models import Team, TeamMember, User, utcnow
@@ -14,6 +14,7 @@ from . import usage
 from .access import require_admin
 from .context import Ctx
 from .errors import BadRequest
+from .text_search import holds_text
 
 MAX_PEOPLE = 1000
 
@@ -29,10 +30,7 @@ def people(
     now = now or utcnow()
     stmt = select(User).where(~User.username.startswith("["))  # not the system actor
     if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(
-            or_(func.lower(User.username).like(like), func.lower(User.display_name).like(like))
-        )
+        stmt = stmt.where(holds_text(q, User.username, User.display_name))
     users = list(s.scalars(stmt.order_by(User.last_seen_at.desc(), User.id).limit(MAX_PEOPLE)))
     ids = [u.id for u in users]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,7 @@ from .dataset_paths import VERSION_RE, check_dataset_name, check_path, check_tag
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
+from .text_search import holds_text
 from .validation import check_text
 
 LATEST = "latest"
@@ -200,14 +201,7 @@ def get(s: Session, ctx: Ctx, slug: str, name: str) -> tuple[Project, Dataset]:
 
 def _filters(stmt: Any, q: str | None, tag: str | None, meta: dict[str, str] | None) -> Any:
     if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(
-            or_(
-                Dataset.name.like(like),
-                func.lower(Dataset.description).like(like),
-                func.lower(Dataset.card).like(like),
-            )
-        )
+        stmt = stmt.where(holds_text(q, Dataset.name, Dataset.description, Dataset.card))
     if tag:
         stmt = stmt.where(Dataset.labels.like(f"%,{check_tag(tag)},%"))
     for key, value in (meta or {}).items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from .access import is_superuser
 from .context import Ctx
 from .errors import BadRequest, Conflict
 from .pagination import Page, SortSpec, paginate
+from .text_search import holds_text
 from .validation import check_text
 
 PROJECT_TAG = "workbench.project"
@@ -217,12 +218,7 @@ def list_experiments(
     project, _ = require_project(s, ctx, slug, "experiments.read")
     stmt = select(Experiment).where(Experiment.project_id == project.id)
     if q:
-        stmt = stmt.where(
-            or_(
-                func.lower(Experiment.name).contains(q.lower(), autoescape=True),
-                Experiment.name.contains(q, autoescape=True),
-            )
-        )
+        stmt = stmt.where(holds_text(q, Experiment.name))
     if name is not None:
         stmt = stmt.where(Experiment.name == name)
     return paginate(s, stmt, EXPERIMENT_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)

@@ -11,7 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from .errors import BadRequest, Conflict, NotFound
 from .etags import check_etag, etag
 from .json_diff import json_diff
 from .pagination import Page, SortSpec, paginate
+from .text_search import holds_text
 from .validation import check_text
 
 MAX_PARAMETERS_BYTES = 256 * 1024
@@ -158,7 +159,7 @@ def list_configs(
     project, _ = require_project(s, ctx, slug, "model_configs.read")
     stmt = select(ModelConfig).where(ModelConfig.project_id == project.id)
     if q:
-        stmt = stmt.where(func.lower(ModelConfig.name).like(f"%{q.lower()}%"))
+        stmt = stmt.where(holds_text(q, ModelConfig.name))
     return paginate(s, stmt, CONFIG_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from .errors import BadRequest, Conflict, Forbidden
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
 from .project_servers import touch_project
+from .text_search import holds_text
 from .validation import SLUG_MAX, check_slug, check_text, slugify
 
 VISIBILITIES = ("private", "team", "public")
@@ -186,8 +187,7 @@ def list_projects(
     else:
         stmt = stmt.where(Project.deleted_at.is_(None))
     if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(func.lower(Project.name).like(like) | Project.slug.like(like))
+        stmt = stmt.where(holds_text(q, Project.name, Project.slug))
     if visibility:
         stmt = stmt.where(Project.visibility == _check_visibility(visibility))
     if archived is not None:

@@ -16,6 +16,7 @@ from .errors import BadRequest, Conflict, NotFound
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
 from .project_servers import touch_team
+from .text_search import holds_text
 from .users import find_user
 from .validation import check_slug, check_text
 
@@ -82,8 +83,7 @@ def list_teams(
 ) -> Page[Team]:
     stmt = select(Team)
     if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(Team.name.like(like) | func.lower(Team.display_name).like(like))
+        stmt = stmt.where(holds_text(q, Team.name, Team.display_name))
     if mine:
         stmt = stmt.where(
             Team.id.in_(select(TeamMember.team_id).where(TeamMember.user_id == ctx.user.id))

@@ -14,6 +14,7 @@ from .access import is_superuser
 from .context import Ctx, Identity
 from .errors import BadRequest, NotFound
 from .pagination import Page, SortSpec, paginate
+from .text_search import holds_text
 from .validation import slugify
 
 USER_SORTS = SortSpec(
@@ -206,8 +207,7 @@ def list_users(
 ) -> Page[User]:
     stmt = select(User)
     if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(User.username.ilike(like) | User.display_name.ilike(like))
+        stmt = stmt.where(holds_text(q, User.username, User.display_name))
     if admins is not None:
         stmt = stmt.where(User.is_admin.is_(admins))
     return paginate(s, stmt, USER_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
