@@ -129,7 +129,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self._chunks: list[bytes] = []
         self._stream_queue: asyncio.Queue[bytes | None] | None = None
         self._stream_task: asyncio.Task[Any] | None = None
-        self._relaying = False
+        self._answering = False
         self._error: ProxyError | None = None
         self._refusal: web.HTTPError | None = None
         try:
@@ -173,7 +173,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         MLflow (a pooled connection, waiting for the rest) does not wait forever."""
         super().on_connection_close()
         task = getattr(self, "_stream_task", None)
-        if task is None or self._relaying:  # _relay reads and closes MLflow's answer
+        if task is None or self._answering:  # _relay reads and closes MLflow's answer
             return
         if not task.done():
             task.cancel()
@@ -272,10 +272,9 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             raise self._refusal
         try:
             if self._stream_task is not None:
+                self._answering = True  # the whole body is in: MLflow will answer it
                 await self._feed(None)
-                response = await self._stream_task
-                self._relaying = True
-                await self._relay(response)
+                await self._relay(await self._stream_task)
                 return
             post = await self._authorize(self._body())
             if post in ("search", "done"):
