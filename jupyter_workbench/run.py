@@ -6,6 +6,7 @@ The server token is kept in the workbench data dir so bookmarks survive restarts
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -31,6 +32,15 @@ def _token(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(token)
     return token
+
+
+def _stop_with_parent() -> None:
+    """In the child: SIGTERM when this wrapper dies, however it dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _wait_ready(url: str, token: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> bool:
@@ -68,14 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    proc = subprocess.Popen(cmd)
+    # Its own session: Ctrl+C reaches this process only, which asks JupyterLab to stop once
+    # (SIGTERM: no "Shutdown this server?" prompt). Sharing the terminal's group, it got the
+    # key's SIGINT and the forwarded one, and without a terminal the second interrupted its
+    # shutdown (a traceback, exit 254).
+    proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=_stop_with_parent)
     base = f"http://{args.host}:{args.port}"
 
-    def forward(signum: int, _frame: object) -> None:
-        proc.send_signal(signum)
+    def stop(_signum: int, _frame: object) -> None:
+        proc.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     if _wait_ready(f"{base}/workbench/api/v1/me", token, proc):
         print(
             "\n"
