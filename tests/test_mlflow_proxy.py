@@ -800,8 +800,8 @@ async def test_experiments_list_a_page_at_a_time(api: Any) -> None:
     assert await every(sort="-created") == names[::-1]
     assert await every(q="B") == ["Beta", "b-two"]  # any case
     assert await every(q="%") == ["100%"] and await every(q="_") == ["c_3"]  # literally
-    # beyond ASCII: as typed on every database, in any case where the database folds it
-    assert "Ölmodell" in await every(q="Öl") and "Ölmodell" in await every(q="mod")
+    # beyond ASCII, in any case too
+    assert await every(q="ölm") == ["Ölmodell"] and await every(q="ÖL") == ["Ölmodell"]
     assert await every(name="Ölmodell") == ["Ölmodell"] and await every(name="beta") == []
     r = await api("bob").get(f"projects/{slug}/experiments", params={"sort": "size"})
     assert r.status == 400 and "sort" in r.json["message"]

@@ -21,11 +21,21 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x576F726B
 
 
+# SQLite's lower() folds ASCII letters only: searches call this one (Python's str.lower, as
+# PostgreSQL's lower() folds every letter), see core/text_search.py
+SQLITE_LOWER = "wb_lower"
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     # The driver's own transaction handling is switched off: we emit BEGIN ourselves, so that
     # write transactions take the write lock up front (BEGIN IMMEDIATE) instead of failing
     # with "database is locked" when a read transaction tries to upgrade.
     dbapi_connection.isolation_level = None
+    dbapi_connection.create_function(SQLITE_LOWER, 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
