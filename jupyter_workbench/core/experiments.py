@@ -211,8 +211,8 @@ def list_experiments(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[Experiment]:
-    """A page of a project's experiments: ``q``, text in the name (in any case; SQLite folds
-    ASCII letters only, so other letters match as typed); ``name``, that name exactly."""
+    """A page of a project's experiments: ``q``, text in the name (in any case); ``name``,
+    that name exactly."""
     from .access import require_project
 
     project, _ = require_project(s, ctx, slug, "experiments.read")
