@@ -294,7 +294,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             else:
                 self.clear()  # none of MLflow's headers (a file name, an ETag) on the error
                 status = 504 if isinstance(exc, httpx.TimeoutException) else 502
-                self.fail(ProxyError(status, f"the MLflow server failed to answer: {failure(exc)}"))
+                self.fail(ProxyError(status, failure(exc)))
 
     async def _authorize(self, body: dict[str, Any]) -> Any:
         """Check the caller may do this; returns what to do with the response, if anything."""

@@ -18,9 +18,10 @@ from ..core.context import Ctx
 from ..core.errors import BadRequest, Conflict, NotFound
 from ..db.models import DatasetLineage
 from ..tracking.filters import name_is
+from ..tracking.upstream import MlflowUnavailable
 from . import schemas as S
 from .base import Param, endpoint
-from .runs import TrackingHandler, Unavailable
+from .runs import TrackingHandler
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class ModelsHandler(RegistryHandler):
         try:
             store = await self.store()
             found = await self.blocking(lambda: store.model_summaries(names))
-        except Unavailable:  # the workbench does not know MLflow's database
+        except MlflowUnavailable:  # the workbench does not know MLflow's database
             pass
         except SQLAlchemyError as exc:  # not the schema of this MLflow version, say
             log.warning("Registered models read over REST: MLflow's database: %s", exc)

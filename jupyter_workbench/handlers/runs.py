@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from ..core import datasets as ds
 from ..core import experiments as ex
 from ..core.context import Ctx
-from ..core.errors import BadRequest, Conflict, NotFound, WorkbenchError
+from ..core.errors import BadRequest, Conflict, NotFound
 from ..tracking.downsample import minmax_indices
 from ..tracking.store import Point, RunReader, TrackingStore, now_ms
-from ..tracking.upstream import Upstream
+from ..tracking.upstream import MlflowUnavailable, Upstream
 from . import schemas as S
 from .base import Param, WorkbenchHandler, attachment, endpoint
 
@@ -68,11 +68,6 @@ def packages_from_tags(tags: dict[str, str]) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-class Unavailable(WorkbenchError):
-    status = 503
-    code = "tracking_unavailable"
-
-
 class TrackingHandler(WorkbenchHandler):
     @property
     def upstream(self) -> Upstream:
@@ -86,7 +81,7 @@ class TrackingHandler(WorkbenchHandler):
             self.extensionapp.tracking_store,  # type: ignore[attr-defined]
         )
         if store is None:
-            raise Unavailable(
+            raise MlflowUnavailable(
                 "fast tracking paths need the MLflow database: "
                 "set Workbench.mlflow_backend_store_uri"
             )

@@ -8,10 +8,10 @@ the quote around it. A name holding both is matched with ``LIKE`` (``_`` in plac
 from __future__ import annotations
 
 
-def name_is(name: str, field: str = "name") -> str:
-    """The filter for ``field`` equal to ``name`` (check the matches: see above)."""
+def name_is(name: str) -> str:
+    """The filter for a name equal to ``name`` (check the matches: see above)."""
     if "'" not in name:
-        return f"{field}='{name}'"
+        return f"name='{name}'"
     if '"' not in name:
-        return f'{field}="{name}"'
-    return f"{field} LIKE '{name.replace(chr(39), '_')}'"
+        return f'name="{name}"'
+    return f"name LIKE '{name.replace(chr(39), '_')}'"

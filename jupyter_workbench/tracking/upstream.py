@@ -83,7 +83,7 @@ class Upstream:
         try:
             response = await self.client().request(method, path, **kw)
         except httpx.TransportError as exc:
-            raise MlflowUnavailable(f"the MLflow server failed to answer: {failure(exc)}") from exc
+            raise MlflowUnavailable(failure(exc)) from exc
         try:
             return response.status_code, response.json()
         except ValueError:
@@ -124,7 +124,9 @@ def _remember(cache: OrderedDict[str, str], key: str, value: str) -> None:
 def failure(exc: httpx.TransportError) -> str:
     """What went wrong talking to MLflow, in words (no URLs or internals)."""
     if isinstance(exc, httpx.TimeoutException):
-        return "it did not answer in time"
-    if isinstance(exc, httpx.ConnectError):
-        return "it could not be reached"
-    return "it dropped the connection"
+        what = "it did not answer in time"
+    elif isinstance(exc, httpx.ConnectError):
+        what = "it could not be reached"
+    else:
+        what = "it dropped the connection"
+    return f"the MLflow server failed to answer: {what}"
