@@ -769,7 +769,28 @@ async def test_promotion_by_request_and_approval_and_model_cards(api: Any, track
     card = (await api("bob").get(f"projects/{slug}/models/{model}/card")).json
     assert card["markdown"] == "# Churn v2" and card["lineage"]["1"]["datasets"][0]["version"] == 1
     history = (await api("bob").get(f"projects/{slug}/models/{model}/card/history")).json["items"]
-    assert [h["revision"] for h in history] == [2, 1]
+    assert [(h["revision"], h["author"]) for h in history] == [(2, "carol"), (1, "carol")]
+    assert history[1]["markdown"] == "# Churn"
+    assert history[1]["fields"] == {"intended_use": "triage"}
+    # both lists a page at a time, newest first (oldest first on request)
+    path = f"projects/{slug}/models/{model}"
+    r = await api("bob").get(f"{path}/card/history", params={"limit": 1})
+    assert [h["revision"] for h in r.json["items"]] == [2] and r.json["next_cursor"]
+    r = await api("bob").get(f"{path}/card/history",
+                             params={"limit": 1, "cursor": r.json["next_cursor"]})  # fmt: skip
+    assert [h["revision"] for h in r.json["items"]] == [1] and r.json["next_cursor"] is None
+    r = await api("bob").get(f"{path}/card/history", params={"sort": "revision"})
+    assert [h["revision"] for h in r.json["items"]] == [1, 2]
+    r = await api("bob").get(f"{path}/promotions", params={"limit": 1})
+    assert [p["id"] for p in r.json["items"]] == [own]
+    r = await api("bob").get(f"{path}/promotions",
+                             params={"limit": 5, "cursor": r.json["next_cursor"]})  # fmt: skip
+    assert [p["id"] for p in r.json["items"]] == [request_id] and r.json["next_cursor"] is None
+    r = await api("bob").get(f"{path}/promotions", params={"status": "pending"})
+    assert [p["id"] for p in r.json["items"]] == [own]
+    r = await api("bob").get(f"{path}/promotions", params={"limit": 0})
+    assert r.status == 400 and "limit" in r.json["message"]
+    assert (await api("bob").get(f"{path}-none/card/history")).status == 404
     r = await api("carol").request(
         "PUT",
         f"projects/{slug}/models/{model}/card",

@@ -310,9 +310,26 @@
     );
   }
 
-  async function loadQuotas() {
-    const data = await api("GET", "admin/quotas");
-    const rows = data.items.map((q) => quotaRow(q, false));
+  // a page at a time; a reload (after a change) asks for as many as are shown, up to 500
+  let quotasCursor = null;
+  let quotasGeneration = 0; // a later load makes an earlier one's answer stale
+  async function loadQuotas(more) {
+    const generation = ++quotasGeneration;
+    const body = $("#quotas .wb-body");
+    const shown = body.querySelectorAll("tr[data-quota]:not([data-quota=new])").length;
+    const params = new URLSearchParams({ limit: String(more ? 50 : Math.min(Math.max(shown, 50), 500)) });
+    const q = $("#quotas-q").value.trim();
+    if (q) params.set("q", q);
+    if (more && quotasCursor) params.set("cursor", quotasCursor);
+    const data = await api("GET", `admin/quotas?${params}`);
+    if (generation !== quotasGeneration) return;
+    quotasCursor = data.next_cursor;
+    $("#quotas-more").classList.toggle("d-none", !quotasCursor);
+    const rows = data.items.map((quota) => quotaRow(quota, false));
+    if (more) {
+      $("tr[data-quota=new]", body).before(...rows);
+      return;
+    }
     rows.push(quotaRow({ subject: "" }, true));
     setBody("quotas", table(["Subject", ...LIMITS.map((l) => l[1]), ""], rows, ""));
   }
@@ -375,6 +392,15 @@
       guarded(loadAudit)(true);
     });
     $("#audit-more").addEventListener("click", () => guarded(loadAudit)(false));
+    let quotaTimer = null;
+    $("#quotas-q").addEventListener("input", () => {
+      clearTimeout(quotaTimer);
+      quotaTimer = setTimeout(() => {
+        $("#quotas .wb-body").replaceChildren();  // a new search starts from the first page
+        guarded(loadQuotas)(false);
+      }, 250);
+    });
+    $("#quotas-more").addEventListener("click", () => guarded(loadQuotas)(true));
     await Promise.all(
       [loadPeople, loadSignups, loadServers, loadUsage, loadQuotas, () => loadAudit(true)].map((fn) => guarded(fn)())
     );

@@ -163,9 +163,25 @@ def may_write(document: Document, role: Role) -> bool:
     return role >= Role.EDITOR and document.project.archived_at is None
 
 
+DOCUMENT_SORTS = SortSpec(
+    {"created": Document.created_at, "ref": Document.ref, "title": Document.title},
+    id_column=Document.id,
+    default="created",
+)
+
+
 def list_documents(
-    s: Session, ctx: Ctx, slug: str, kind: str | None = None, ref: str | None = None
-) -> list[Document]:
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    kind: str | None = None,
+    ref: str | None = None,
+    *,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[Document]:
+    """A page of the project's documents, of one ``kind`` (and ``ref``) if given."""
     project, _ = require_project(s, ctx, slug, "documents.read")
     stmt = select(Document).where(Document.project_id == project.id)
     if kind:
@@ -174,7 +190,7 @@ def list_documents(
         stmt = stmt.where(Document.kind == kind)
     if ref is not None:
         stmt = stmt.where(Document.ref == ref)
-    return list(s.scalars(stmt.order_by(Document.kind, Document.ref)))
+    return paginate(s, stmt, DOCUMENT_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 
 def delete_document(s: Session, ctx: Ctx, document_id: str) -> Document:

@@ -60,7 +60,7 @@ _NOT_OURS = "cursor: not a cursor this API returned"
 CURSOR_MAX = 4_500
 
 
-def _decode(cursor: str, sort: str, value_type: type) -> tuple[Any, int]:
+def _decode(cursor: str, sort: str, value_type: type, id_type: type) -> tuple[Any, Any]:
     """The (sort value, row id) a cursor holds; anything this API did not issue is a 400."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -71,7 +71,7 @@ def _decode(cursor: str, sort: str, value_type: type) -> tuple[Any, int]:
         raise BadRequest(
             f"cursor: it was made for sort '{made_for}', not '{sort}'", code="invalid_parameter"
         )
-    if type(row_id) is not int or not -(2**63) <= row_id < 2**63:
+    if type(row_id) is not id_type or (isinstance(row_id, int) and not -(2**63) <= row_id < 2**63):
         raise BadRequest(_NOT_OURS, code="invalid_parameter")
     if value_type is datetime:
         try:
@@ -113,7 +113,9 @@ def paginate(
     column, id_column = spec.columns[key], spec.id_column
     same = column is id_column
     if cursor:
-        value, row_id = _decode(cursor, sort_name, column.type.python_type)
+        value, row_id = _decode(
+            cursor, sort_name, column.type.python_type, id_column.type.python_type
+        )
         if same:
             stmt = stmt.where(id_column < row_id if descending else id_column > row_id)
         else:

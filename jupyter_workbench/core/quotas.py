@@ -19,6 +19,8 @@ from . import audit, usage
 from .access import require_admin
 from .context import Ctx
 from .errors import BadRequest, Forbidden, NotFound
+from .pagination import Page, SortSpec, paginate
+from .text_search import holds_text
 
 LIMITS = ("max_servers", "max_gpus", "gpu_hours_per_month")
 ADMIN_WHAT = "manage quotas and usage"
@@ -65,12 +67,33 @@ def quota_json(s: Session, quota: Quota) -> dict[str, Any]:
     return out
 
 
-def list_all(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
+QUOTA_SORTS = SortSpec(
+    {"subject": Quota.subject, "updated": Quota.updated_at}, id_column=Quota.id, default="subject"
+)
+
+
+def list_quotas(
+    s: Session,
+    ctx: Ctx,
+    *,
+    q: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[Quota]:
+    """A page of the quotas: by ``subject``, the default first, then teams', then users' (in
+    the order they were made); ``q`` keeps those of users and teams whose name holds it."""
     require_admin(ctx, ADMIN_WHAT)
-    rows = s.scalars(select(Quota).order_by(Quota.user_id.is_not(None), Quota.id))
-    return sorted(
-        (quota_json(s, q) for q in rows), key=lambda q: (q["subject"] != "default", q["subject"])
-    )
+    stmt = select(Quota)
+    if q:
+        if len(q) > 200:
+            raise BadRequest("q: at most 200 characters", code="invalid_parameter")
+        stmt = (
+            stmt.outerjoin(User, User.id == Quota.user_id)
+            .outerjoin(Team, Team.id == Quota.team_id)
+            .where(holds_text(q, User.username, User.display_name, Team.name))
+        )
+    return paginate(s, stmt, QUOTA_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 
 def get(s: Session, ctx: Ctx, subject: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from ..db.models import (
@@ -121,9 +121,23 @@ def request_promotion(
     return row
 
 
+PROMOTION_SORTS = SortSpec(
+    {"created": PromotionRequest.id}, id_column=PromotionRequest.id, default="-created"
+)
+
+
 def list_promotions(
-    s: Session, ctx: Ctx, slug: str, name: str, *, status: str | None = None
-) -> list[PromotionRequest]:
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    *,
+    status: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[PromotionRequest]:
+    """A page of the model's promotion requests (newest first), of one ``status`` if given."""
     project, _ = require_project(s, ctx, slug, "experiments.read")
     _model(s, project, name)
     stmt = select(PromotionRequest).where(
@@ -131,7 +145,7 @@ def list_promotions(
     )
     if status:
         stmt = stmt.where(PromotionRequest.status == status)
-    return list(s.scalars(stmt.order_by(PromotionRequest.id.desc())))
+    return paginate(s, stmt, PROMOTION_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 
 def pending_request(
@@ -270,17 +284,38 @@ def save_card(
     return card, revision
 
 
-def card_history(s: Session, ctx: Ctx, slug: str, name: str) -> list[ModelCardRevision]:
+CARD_REVISION_SORTS = SortSpec(
+    {"revision": ModelCardRevision.number}, id_column=ModelCardRevision.id, default="-revision"
+)
+
+
+def card_history(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    *,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[ModelCardRevision]:
+    """A page of the model card's revisions, newest first (none while it has no card)."""
     card, _ = get_card(s, ctx, slug, name)
-    if card is None:
-        return []
-    return list(
-        s.scalars(
-            select(ModelCardRevision)
-            .where(ModelCardRevision.card_id == card.id)
-            .order_by(ModelCardRevision.number.desc())
-        )
+    stmt = select(ModelCardRevision).where(
+        ModelCardRevision.card_id == card.id if card is not None else false()
     )
+    return paginate(s, stmt, CARD_REVISION_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def revision_json(s: Session, revision: ModelCardRevision) -> dict[str, Any]:
+    author = s.get(User, revision.author_id) if revision.author_id else None
+    return {
+        "revision": revision.number,
+        "markdown": revision.markdown,
+        "fields": revision.fields,
+        "author": author.username if author else None,
+        "created_at": revision.created_at.isoformat(),
+    }
 
 
 def card_json(

@@ -42,6 +42,7 @@ DOCUMENT = obj(
     description="A collaborative document; its room speaks y-websocket's protocol and its "
     "shared type is the Y.Text 'content'.",
 )
+DOCUMENT_LIST = page_of(DOCUMENT)
 DOCUMENT_CREATE = obj(
     {
         "kind": KIND,

@@ -48,21 +48,26 @@ class DocumentsHandler(_DocumentHandler):
 
     @endpoint(
         action="documents.read",
-        summary="The project's collaborative documents (README, notes, cards, reports)",
-        response=S.obj({"items": {"type": "array", "items": S.DOCUMENT}}),
+        summary="A page of the project's collaborative documents (README, notes, cards, "
+        "reports), oldest first",
+        response=S.DOCUMENT_LIST,
         query=(
             Param("kind", S.KIND, "Only documents of this kind."),
             Param("ref", {"type": "string", "maxLength": 255}, "Only the one with this ref."),
+            *paging(docs.DOCUMENT_SORTS),
         ),
     )
     async def get(self, slug: str) -> None:
-        kind, ref = self.query.get("kind"), self.query.get("ref")
+        q = self.query
 
-        def work(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
-            found = docs.list_documents(s, ctx, slug, kind, ref)
-            return [{**docs.document_json(s, d), "room": room_path(d.id)} for d in found]
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = docs.list_documents(s, ctx, slug, q.get("kind"), q.get("ref"),
+                                       sort=q.get("sort"), limit=q.get("limit"),
+                                       cursor=q.get("cursor"))  # fmt: skip
+            items = [{**docs.document_json(s, d), "room": room_path(d.id)} for d in page.items]
+            return {"items": items, "next_cursor": page.next_cursor}
 
-        self.reply({"items": await self.call(work)})
+        self.reply(await self.call(work))
 
     @endpoint(
         action="documents.write",

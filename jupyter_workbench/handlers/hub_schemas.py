@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .schemas import TIME, obj
+from .schemas import TIME, obj, page_of
 
 SECRET_NAME = {"type": "string", "minLength": 1, "maxLength": 128}
 SECRET = obj({"name": {"type": "string"}, "created_at": TIME, "updated_at": TIME},
@@ -24,7 +24,7 @@ QUOTA = obj(
     {"subject": {"type": "string"}, **LIMITS, "updated_at": TIME},
     ("subject", "max_servers", "max_gpus", "gpu_hours_per_month"),
 )
-QUOTAS = obj({"items": {"type": "array", "items": QUOTA}}, ("items",))
+QUOTAS = page_of(QUOTA)
 QUOTA_PUT = obj(LIMITS, minProperties=1)
 
 RUN = obj(

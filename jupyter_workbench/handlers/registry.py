@@ -22,6 +22,7 @@ from ..tracking.upstream import MlflowUnavailable
 from . import schemas as S
 from .base import Param, endpoint
 from .runs import TrackingHandler
+from .schemas import paging
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,16 @@ CARD = S.obj(
         "lineage": {"type": "object"},
     },
     ("model", "revision", "markdown", "fields"),
+)
+CARD_REVISION = S.obj(
+    {
+        "revision": {"type": "integer"},
+        "markdown": {"type": "string"},
+        "fields": {"type": "object"},
+        "author": {"type": ["string", "null"]},
+        "created_at": S.TIME,
+    },
+    ("revision", "markdown", "fields", "author", "created_at"),
 )
 NOTE = S.obj({"note": {"type": "string", "maxLength": 5000}})
 MODEL_SUMMARY = S.obj(
@@ -199,7 +210,9 @@ class ModelHandler(RegistryHandler):
 
         def extra(s: Session, ctx: Ctx) -> dict[str, Any]:
             card, revision = reg.get_card(s, ctx, slug, name)
-            pending = reg.list_promotions(s, ctx, slug, name, status="pending")
+            pending = reg.list_promotions(
+                s, ctx, slug, name, status="pending", limit=ctx.policy.max_page_size
+            ).items
             return {
                 "card": reg.card_json(s, name, card, revision),
                 "pending_promotions": [reg.promotion_json(s, p) for p in pending],
@@ -291,25 +304,28 @@ class ModelVersionsHandler(RegistryHandler):
 class PromotionsHandler(RegistryHandler):
     @endpoint(
         action="experiments.read",
-        summary="Promotion requests of a model",
-        response={
-            "type": "object",
-            "properties": {"items": {"type": "array", "items": PROMOTION}},
-            "required": ["items"],
-        },
+        summary="A page of the model's promotion requests, newest first",
+        response=S.page_of(PROMOTION),
         query=(
             Param(
                 "status",
                 {"type": "string", "enum": ["pending", "approved", "rejected", "withdrawn"]},
+                "Only requests in this state.",
             ),
+            *paging(reg.PROMOTION_SORTS),
         ),
     )
     async def get(self, slug: str, name: str) -> None:
-        status = self.query.get("status")
+        q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            rows = reg.list_promotions(s, ctx, slug, name, status=status)
-            return {"items": [reg.promotion_json(s, r) for r in rows]}
+            page = reg.list_promotions(s, ctx, slug, name, status=q.get("status"),
+                                       sort=q.get("sort"), limit=q.get("limit"),
+                                       cursor=q.get("cursor"))  # fmt: skip
+            return {
+                "items": [reg.promotion_json(s, r) for r in page.items],
+                "next_cursor": page.next_cursor,
+            }
 
         self.reply(await self.call(work))
 
@@ -488,26 +504,19 @@ class CardHandler(RegistryHandler):
 class CardHistoryHandler(RegistryHandler):
     @endpoint(
         action="experiments.read",
-        summary="Every revision of the model card, newest first",
-        response={
-            "type": "object",
-            "properties": {"items": {"type": "array"}},
-            "required": ["items"],
-        },
+        summary="A page of the model card's revisions, newest first",
+        response=S.page_of(CARD_REVISION),
+        query=paging(reg.CARD_REVISION_SORTS),
     )
     async def get(self, slug: str, name: str) -> None:
+        q = self.query
+
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            rows = reg.card_history(s, ctx, slug, name)
+            page = reg.card_history(s, ctx, slug, name, sort=q.get("sort"),
+                                    limit=q.get("limit"), cursor=q.get("cursor"))  # fmt: skip
             return {
-                "items": [
-                    {
-                        "revision": r.number,
-                        "markdown": r.markdown,
-                        "fields": r.fields,
-                        "created_at": r.created_at.isoformat(),
-                    }
-                    for r in rows
-                ]
+                "items": [reg.revision_json(s, r) for r in page.items],
+                "next_cursor": page.next_cursor,
             }
 
         self.reply(await self.call(work))

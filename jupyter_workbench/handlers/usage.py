@@ -14,6 +14,7 @@ from ..core.context import Ctx
 from ..core.errors import BadRequest
 from . import hub_schemas as H
 from .base import Param, WorkbenchHandler, attachment, endpoint
+from .schemas import paging
 
 WINDOW = (
     Param("from", H.time_param_schema(), "Start (default: the first of this month, UTC)."),
@@ -113,9 +114,28 @@ class ServersHandler(WorkbenchHandler):
 
 
 class QuotasHandler(WorkbenchHandler):
-    @endpoint(action="quotas.admin", summary="Every quota (administrators)", response=H.QUOTAS)
+    @endpoint(
+        action="quotas.admin",
+        summary="A page of the quotas, the default first, then teams', then users' "
+        "(administrators)",
+        response=H.QUOTAS,
+        query=(
+            Param("q", {"type": "string", "maxLength": 200}, "Text in the user's or team's name."),
+            *paging(quotas.QUOTA_SORTS),
+        ),
+    )
     async def get(self) -> None:
-        self.reply(await self.call(lambda s, ctx: {"items": quotas.list_all(s, ctx)}))
+        q = self.query
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = quotas.list_quotas(s, ctx, q=q.get("q"), sort=q.get("sort"),
+                                      limit=q.get("limit"), cursor=q.get("cursor"))  # fmt: skip
+            return {
+                "items": [quotas.quota_json(s, x) for x in page.items],
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
 
 
 class QuotaHandler(WorkbenchHandler):

@@ -103,8 +103,14 @@ export function createProject(name: string): Promise<IProject> {
   });
 }
 
-export function listMembers(slug: string): Promise<IPage<IMember>> {
-  return requestAPI<IPage<IMember>>(`projects/${encodeURIComponent(slug)}/members`);
+export function listMembers(
+  slug: string,
+  cursor: string | null = null,
+  limit = 50
+): Promise<IPage<IMember>> {
+  return requestAPI<IPage<IMember>>(
+    `projects/${encodeURIComponent(slug)}/members?${pageQuery(cursor, limit)}`
+  );
 }
 
 /** A collaborative document (README, notes, a card, a report) and its room. */
@@ -121,8 +127,15 @@ export interface IDocument {
   text?: string;
 }
 
-export function listDocuments(slug: string): Promise<{ items: IDocument[] }> {
-  return requestAPI<{ items: IDocument[] }>(`projects/${encodeURIComponent(slug)}/documents`);
+/** A page of the project's documents, newest first. */
+export function listDocuments(
+  slug: string,
+  cursor: string | null = null,
+  limit = 50
+): Promise<IPage<IDocument>> {
+  return requestAPI<IPage<IDocument>>(
+    `projects/${encodeURIComponent(slug)}/documents?sort=-created&${pageQuery(cursor, limit)}`
+  );
 }
 
 /** Create the project's document of this kind and ref, or get the one that exists. */

@@ -215,11 +215,15 @@ export class WorkbenchPanel extends Widget {
     });
 
     this._membersTitle = h('h3', {}, trans.__('Members'));
-    this._membersError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
-    this._membersError.hidden = true;
-    this._memberList = h('ul', {
-      class: 'jp-WorkbenchPanel-members',
-      'aria-label': trans.__('Members of the selected project')
+    this._memberList = new PagedList<IMember>({
+      listClass: 'jp-WorkbenchPanel-members',
+      listLabel: trans.__('Members of the selected project'),
+      emptyClass: 'jp-WorkbenchPanel-membersEmpty',
+      emptyText: () => trans.__('No members.'),
+      moreClass: 'jp-WorkbenchPanel-moreMembers',
+      moreLabel: trans.__('Show more members'),
+      fetch: listMembers,
+      render: (_slug, member) => this._memberItem(member)
     });
     const manage = h(
       'button',
@@ -239,8 +243,7 @@ export class WorkbenchPanel extends Widget {
       'section',
       { class: 'jp-WorkbenchPanel-section' },
       this._membersTitle,
-      this._membersError,
-      this._memberList,
+      ...this._memberList.nodes,
       manage
     );
     this._members.hidden = true;
@@ -297,9 +300,16 @@ export class WorkbenchPanel extends Widget {
     // the selected project's collaborative documents
     this._docsError = h('div', { class: 'jp-WorkbenchPanel-error', role: 'alert' });
     this._docsError.hidden = true;
-    this._docList = h('ul', {
-      class: 'jp-WorkbenchPanel-documents',
-      'aria-label': trans.__('Documents of the selected project')
+    this._docList = new PagedList<IDocument>({
+      listClass: 'jp-WorkbenchPanel-documents',
+      listLabel: trans.__('Documents of the selected project'),
+      emptyClass: 'jp-WorkbenchPanel-documentsEmpty',
+      emptyText: () =>
+        trans.__('No documents yet. Open the README or start notes below: both are co-edited live.'),
+      moreClass: 'jp-WorkbenchPanel-moreDocuments',
+      moreLabel: trans.__('Show more documents'),
+      fetch: listDocuments,
+      render: (_slug, doc) => this._documentItem(doc)
     });
     const readme = h(
       'button',
@@ -327,7 +337,7 @@ export class WorkbenchPanel extends Widget {
       { class: 'jp-WorkbenchPanel-section' },
       h('h3', {}, trans.__('Documents')),
       this._docsError,
-      this._docList,
+      ...this._docList.nodes,
       readme,
       notes
     );
@@ -561,19 +571,7 @@ export class WorkbenchPanel extends Widget {
     const slug = this._selected;
     this._docs.hidden = slug === null;
     this._docsError.hidden = true;
-    if (slug === null) {
-      return;
-    }
-    try {
-      const { items } = await listDocuments(slug);
-      if (slug !== this._selected) {
-        return;
-      }
-      this._docList.replaceChildren(...items.map(d => this._documentItem(d)));
-    } catch (error) {
-      this._docList.replaceChildren();
-      this._showError(this._docsError, messageOf(error));
-    }
+    await this._docList.load(slug);
   }
 
   private _documentItem(doc: IDocument): HTMLElement {
@@ -611,22 +609,9 @@ export class WorkbenchPanel extends Widget {
   private async _loadMembers(): Promise<void> {
     const slug = this._selected;
     this._members.hidden = slug === null;
-    this._membersError.hidden = true;
-    if (slug === null) {
-      return;
-    }
     const project = this._projects.find(p => p.slug === slug);
-    this._membersTitle.textContent = this._trans.__('Members of %1', project?.name ?? slug);
-    try {
-      const page = await listMembers(slug);
-      if (slug !== this._selected) {
-        return;
-      }
-      this._memberList.replaceChildren(...page.items.map(m => this._memberItem(m)));
-    } catch (error) {
-      this._memberList.replaceChildren();
-      this._showError(this._membersError, messageOf(error));
-    }
+    this._membersTitle.textContent = this._trans.__('Members of %1', project?.name ?? slug ?? '');
+    await this._memberList.load(slug);
   }
 
   private _memberItem(member: IMember): HTMLElement {
@@ -681,8 +666,7 @@ export class WorkbenchPanel extends Widget {
   private _openSettings: (project: string) => void;
   private _openTeams: () => void;
   private _membersTitle!: HTMLElement;
-  private _membersError!: HTMLElement;
-  private _memberList!: HTMLElement;
+  private _memberList!: PagedList<IMember>;
   private _openDocument: (id: string) => void;
   private _openDataset: (project: string, name: string) => void;
   private _openExperiment: (project: string, experiment: IExperiment) => void;
@@ -692,7 +676,7 @@ export class WorkbenchPanel extends Widget {
   private _datasetList!: PagedList<IDataset>;
   private _docs!: HTMLElement;
   private _docsError!: HTMLElement;
-  private _docList!: HTMLElement;
+  private _docList!: PagedList<IDocument>;
   private _notesInput!: HTMLInputElement;
   private _sections: ((project: IProject | null) => void)[] = [];
 }

@@ -428,6 +428,48 @@ async def test_publishing_a_card_document_updates_the_card(api, ws_root, jp_serv
     assert r.status == 400 and "no card to publish" in r.json["message"]
 
 
+async def test_documents_list_a_page_at_a_time(api) -> None:
+    slug = await _project(api)
+    alice = api("alice")
+    for i, title in enumerate(["Echo", "alpha", "Delta", "bravo", "Charlie"]):
+        r = await alice.post(f"projects/{slug}/documents",
+                             {"kind": "notes", "ref": f"n{i}", "title": title})  # fmt: skip
+        assert r.status == 201, r
+    assert (await alice.post(f"projects/{slug}/documents", {"kind": "readme"})).status == 201
+
+    async def walk(**params: Any) -> list[list[str]]:
+        pages, cursor = [], None
+        while True:
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            r = await api("carol").get(f"projects/{slug}/documents", params=query)
+            assert r.status == 200, r
+            pages.append([d["ref"] or d["kind"] for d in r.json["items"]])
+            cursor = r.json["next_cursor"]
+            if cursor is None:
+                return pages
+
+    # oldest first by default, every document once
+    assert await walk(limit=2) == [["n0", "n1"], ["n2", "n3"], ["n4", "readme"]]
+    assert await walk(limit=4, sort="-ref") == [["n4", "n3", "n2", "n1"], ["n0", "readme"]]
+    notes = await walk(kind="notes", limit=3, sort="ref")
+    assert notes == [["n0", "n1", "n2"], ["n3", "n4"]]
+    # a document made between two pages shows up on a later page, none twice
+    r = await api("carol").get(f"projects/{slug}/documents", params={"limit": 3, "sort": "ref"})
+    await alice.post(f"projects/{slug}/documents", {"kind": "notes", "ref": "n9"})
+    after = {"limit": 10, "sort": "ref", "cursor": r.json["next_cursor"]}
+    r = await api("carol").get(f"projects/{slug}/documents", params=after)
+    assert [d["ref"] for d in r.json["items"]] == ["n2", "n3", "n4", "n9"]
+    # a cursor is for the order it was made in; a bad sort or limit names itself
+    first = (await alice.get(f"projects/{slug}/documents", params={"limit": 1})).json
+    r = await alice.get(f"projects/{slug}/documents",
+                        params={"sort": "title", "cursor": first["next_cursor"]})  # fmt: skip
+    assert r.status == 400 and "made for sort 'created'" in r.json["message"]
+    r = await alice.get(f"projects/{slug}/documents", params={"cursor": "not-ours"})
+    assert r.status == 400 and "cursor" in r.json["message"]
+    r = await alice.get(f"projects/{slug}/documents", params={"sort": "size"})
+    assert r.status == 400 and "sort" in r.json["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [

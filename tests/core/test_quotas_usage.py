@@ -46,6 +46,46 @@ def set_quota(call: Callable[..., Any], subject: str, **limits: Any) -> dict[str
     return call(ADMIN, lambda s, ctx: quotas.put(s, ctx, subject, limits)[0])
 
 
+def subjects(call: Callable[..., Any], **query: Any) -> list[list[str]]:
+    """The quotas' subjects, a list per page."""
+    pages, cursor = [], None
+    while True:
+
+        def work(s: Any, ctx: Any, cursor: str | None = cursor) -> Any:
+            page = quotas.list_quotas(s, ctx, cursor=cursor, **query)
+            return [quotas.quota_json(s, x)["subject"] for x in page.items], page.next_cursor
+
+        items, cursor = call(ADMIN, work)
+        pages.append(items)
+        if cursor is None:
+            return pages
+
+
+def test_quotas_list_a_page_at_a_time_and_find_names(
+    call: Callable[..., Any], make_team: Any
+) -> None:
+    make_team("vision", maintainer="alice", members=("bob",))
+    make_team("nlp", maintainer="carol")
+    for subject in ("user:carol", "team:nlp", "default", "user:alice", "team:vision"):
+        set_quota(call, subject, max_gpus=2)
+    pages = subjects(call, limit=2)
+    assert [len(p) for p in pages] == [2, 2, 1]
+    flat = [x for p in pages for x in p]
+    # the default first, then the teams', then the users'
+    assert flat[0] == "default" and set(flat[1:3]) == {"team:nlp", "team:vision"}
+    assert set(flat[3:]) == {"user:alice", "user:carol"}
+    assert [x for p in subjects(call, sort="-updated") for x in p] == [
+        "team:vision", "user:alice", "default", "team:nlp", "user:carol"
+    ]  # fmt: skip
+    assert subjects(call, q="CAR") == [["user:carol"]]
+    assert subjects(call, q="vis") == [["team:vision"]]
+    assert subjects(call, q="50%") == [[]]
+    with pytest.raises(Forbidden):
+        call("alice", lambda s, ctx: quotas.list_quotas(s, ctx))
+    with pytest.raises(BadRequest, match="sort"):
+        subjects(call, sort="gpus")
+
+
 def test_usage_adds_up_server_and_gpu_hours_by_user_profile_and_team(
     call: Callable[..., Any], spawn: Any, stop: Any, make_team: Any
 ) -> None:
@@ -154,11 +194,11 @@ def test_only_administrators_manage_quotas_and_subjects_are_checked(
         set_quota(call, "group:x", max_gpus=1)
     set_quota(call, "default", max_gpus=1)
     set_quota(call, "default", max_gpus=3)
-    assert [q["subject"] for q in call(ADMIN, quotas.list_all)] == ["default"]
+    assert subjects(call) == [["default"]]
     events = [e for e in audit_log(action="quota.set")]
     assert events[-1]["summary"] == {"max_gpus": {"from": 1, "to": 3}}
     call(ADMIN, lambda s, ctx: quotas.delete(s, ctx, "default"))
-    assert call(ADMIN, quotas.list_all) == []
+    assert subjects(call) == [[]]
 
 
 def test_reconcile_ends_runs_of_servers_the_hub_no_longer_has(

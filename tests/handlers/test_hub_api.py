@@ -43,6 +43,15 @@ async def test_the_spawn_gate_checks_quotas_records_usage_and_hands_over_secrets
     admin = api(OWNER)
     r = await admin.request("PUT", "admin/quotas/default", {"max_gpus": 1})
     assert r.status == 200, r
+    assert (await admin.request("PUT", "admin/quotas/user:alice", {"max_servers": 3})).status == 200
+    r = await admin.get("admin/quotas", params={"limit": 1})
+    assert [q["subject"] for q in r.json["items"]] == ["default"] and r.json["next_cursor"]
+    r = await admin.get("admin/quotas", params={"limit": 1, "cursor": r.json["next_cursor"]})
+    assert [q["subject"] for q in r.json["items"]] == ["user:alice"]
+    assert r.json["next_cursor"] is None and r.json["items"][0]["max_servers"] == 3
+    r = await admin.get("admin/quotas", params={"q": "ALI"})
+    assert [q["subject"] for q in r.json["items"]] == ["user:alice"]
+    assert (await admin.request("DELETE", "admin/quotas/user:alice")).status == 204
     gate = {"X-Workbench-Hub-Token": HUB_TOKEN}
     # users (even admins) cannot call the gate; a wrong token is refused
     assert (await admin.post("hub/spawn", hub("alice", profile="cpu", gpus=0))).status == 403

@@ -360,6 +360,15 @@ def test_a_big_experiment_keeps_only_the_visible_rows_in_the_page(tracking_lab: 
             r = requests.post(lab.api(f"projects/{slug}/{kind}"), json={"name": f"zz-{n:02}"},
                               headers=auth, timeout=60)  # fmt: skip
             assert r.status_code == 201, r.text
+    notes = []  # and documents (notes; the sidebar shows the newest first)
+    for n in range(51):
+        note = {"kind": "notes", "ref": f"zz-{n:02}"}
+        r = requests.post(
+            lab.api(f"projects/{slug}/documents"), json=note, headers=auth, timeout=60
+        )
+        assert r.status_code == 201, r.text
+        notes.append(r.json()["id"])
+    last_note = notes[0]
     errors: list[str] = []
     draws: list[float] = []
 
@@ -424,13 +433,23 @@ def test_a_big_experiment_keeps_only_the_visible_rows_in_the_page(tracking_lab: 
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "lab-experiments-many.png"))
         # the sidebar's lists: a page each, then "Show more"
-        for kind, last in (("experiment", "zz-49"), ("dataset", "zz-50")):
+        for kind, last in (("experiment", "zz-49"), ("dataset", "zz-50"), ("document", last_note)):
             items = page.locator(f"{PANEL} li.jp-WorkbenchPanel-{kind}")
             assert items.count() == 50
             page.click(f"{PANEL} .jp-WorkbenchPanel-more{kind.title()}s")
-            page.locator(f"{PANEL} li.jp-WorkbenchPanel-{kind}[data-{kind}={last}]").wait_for()
+            page.locator(f"{PANEL} li.jp-WorkbenchPanel-{kind}[data-{kind}='{last}']").wait_for()
             assert items.count() == 51
             assert page.locator(f"{PANEL} .jp-WorkbenchPanel-more{kind.title()}s").is_hidden()
+        # new notes open at once and head the list, which keeps the pages it showed
+        page.fill(f"{PANEL} .jp-WorkbenchPanel-newNotes input", "zz-new")
+        page.click(f"{PANEL} .jp-WorkbenchPanel-newNotes button")
+        page.wait_for_selector(".jp-WorkbenchDocument .cm-content")
+        first = f"{PANEL} li.jp-WorkbenchPanel-document:first-child"
+        page.wait_for_function(
+            f"document.querySelector(\"{first}\").textContent.includes('zz-new')"
+        )
+        assert page.locator(f"{PANEL} li.jp-WorkbenchPanel-document").count() == 51
+        assert page.locator(f"{PANEL} .jp-WorkbenchPanel-moreDocuments").is_visible()
 
     in_chromium(scenario)
     assert not errors, errors
