@@ -13,7 +13,7 @@ from ..core.context import Ctx
 from ..core.validation import parse_time
 from ..db.models import AuditEvent, Team, TeamMember
 from . import schemas as S
-from .base import Param, WorkbenchHandler, endpoint
+from .base import Param, WorkbenchHandler, endpoint, page_json
 
 
 class MeHandler(WorkbenchHandler):
@@ -41,14 +41,10 @@ class MyInvitationsHandler(WorkbenchHandler):
         query=S.paging(invitations.INVITATION_SORTS)[:2],
     )
     async def get(self) -> None:
-        q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = invitations.my_invitations(s, ctx, limit=q.get("limit"), cursor=q.get("cursor"))
-            return {
-                "items": [invitations.invitation_json(s, i) for i in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            page = invitations.my_invitations(s, ctx, **self.page_args(sort=False))
+            return page_json(page, lambda i: invitations.invitation_json(s, i))
 
         self.reply(await self.call(work, write=True))
 
@@ -91,14 +87,9 @@ class UsersHandler(WorkbenchHandler):
                 ctx,
                 q=q.get("q"),
                 admins=q.get("admin"),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [users.user_json(u) for u in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, users.user_json)
 
         self.reply(await self.call(work))
 
@@ -158,11 +149,9 @@ class _EventsHandler(WorkbenchHandler):
                 object_type=q.get("object_type"),
                 since=since,
                 until=until,
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {"items": [event_json(e) for e in page.items], "next_cursor": page.next_cursor}
+            return page_json(page, event_json)
 
         self.reply(await self.call(work))
 

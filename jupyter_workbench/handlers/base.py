@@ -354,8 +354,10 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(data, default=str))
 
-    def reply_page(self, items: list[Any], page: Page[Any]) -> None:
-        self.reply({"items": items, "next_cursor": page.next_cursor})
+    def page_args(self, *, sort: bool = True) -> dict[str, Any]:
+        """A list's ``limit``, ``cursor`` (and ``sort``) from the query, as keywords."""
+        names = ("sort", "limit", "cursor") if sort else ("limit", "cursor")
+        return {name: self.query.get(name) for name in names}
 
     @property
     def error_headers(self) -> dict[str, str]:
@@ -405,3 +407,8 @@ class NotFoundHandler(WorkbenchHandler):
     @endpoint(action="user.read", summary="Unknown route", public=True)
     async def get(self, **_: str) -> None:  # pragma: no cover - prepare() always raises
         raise ApiError(NotFound("no such route"))
+
+
+def page_json(page: Page[T], item_json: Callable[[T], Any]) -> dict[str, Any]:
+    """A list's answer: one page of items as JSON, and the cursor of the next page."""
+    return {"items": [item_json(x) for x in page.items], "next_cursor": page.next_cursor}

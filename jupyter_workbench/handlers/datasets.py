@@ -18,7 +18,7 @@ from ..core.errors import Forbidden, RangeNotSatisfiable
 from ..core.pagination import CURSOR_MAX
 from ..dataset_jobs import DatasetJobs, Progress, tar_stream
 from . import schemas as S
-from .base import Param, WorkbenchHandler, attachment, endpoint
+from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
 
 META_PARAM = re.compile(r"^meta\.([A-Za-z0-9_.-]{1,64})$")
 PAGING_ONLY = (
@@ -97,14 +97,9 @@ class SearchHandler(DatasetHandler):
                 q=q.get("q"),
                 tag=q.get("tag"),
                 meta=_meta_filters(q),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [ds.dataset_json(s, ctx, d) for d in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, lambda d: ds.dataset_json(s, ctx, d))
 
         self.reply(await self.call(work))
 
@@ -127,14 +122,9 @@ class DatasetsHandler(DatasetHandler):
                 q=q.get("q"),
                 tag=q.get("tag"),
                 meta=_meta_filters(q),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [ds.dataset_json(s, ctx, d) for d in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, lambda d: ds.dataset_json(s, ctx, d))
 
         self.reply(await self.call(work))
 
@@ -208,17 +198,11 @@ class VersionsHandler(DatasetHandler):
         query=S.paging(ds.VERSION_SORTS),
     )
     async def get(self, slug: str, name: str) -> None:
-        q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = ds.list_versions(
-                s, ctx, slug, name, sort=q.get("sort"), limit=q.get("limit"), cursor=q.get("cursor")
-            )
+            page = ds.list_versions(s, ctx, slug, name, **self.page_args())
             tags = ds.tags_of(s, page.items[0].dataset_id) if page.items else {}
-            return {
-                "items": [ds.version_json(s, v, tags) for v in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, lambda v: ds.version_json(s, v, tags))
 
         self.reply(await self.call(work))
 
@@ -256,14 +240,9 @@ class FilesHandler(DatasetHandler):
                 name,
                 ref,
                 prefix=q.get("prefix"),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [ds.file_json(f, with_chunks=q.get("chunks", False)) for f in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, lambda f: ds.file_json(f, with_chunks=q.get("chunks", False)))
 
         self.reply(await self.call(work))
 
@@ -421,13 +400,9 @@ class LineageHandler(DatasetHandler):
                 name,
                 ref,
                 direction=q.get("direction"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(sort=False),
             )
-            return {
-                "items": [ds.lineage_json(s, r) for r in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, lambda r: ds.lineage_json(s, r))
 
         self.reply(await self.call(work))
 
@@ -477,13 +452,8 @@ class ConsumerLineageHandler(DatasetHandler):
         q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = ds.consumer_lineage(
-                s, ctx, q["consumer"], limit=q.get("limit"), cursor=q.get("cursor")
-            )
-            return {
-                "items": [ds.lineage_json(s, r) for r in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            page = ds.consumer_lineage(s, ctx, q["consumer"], **self.page_args(sort=False))
+            return page_json(page, lambda r: ds.lineage_json(s, r))
 
         self.reply(await self.call(work))
 
@@ -638,13 +608,8 @@ class OperationsHandler(DatasetHandler):
         q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = operations.list_mine(
-                s, ctx, state=q.get("state"), limit=q.get("limit"), cursor=q.get("cursor")
-            )
-            return {
-                "items": [operations.operation_json(o) for o in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            page = operations.list_mine(s, ctx, state=q.get("state"), **self.page_args(sort=False))
+            return page_json(page, operations.operation_json)
 
         self.reply(await self.call(work))
 

@@ -14,7 +14,7 @@ from ..core.documents import KINDS
 from ..core.errors import WorkbenchError
 from ..documents_live import LiveDocuments
 from . import document_schemas as S
-from .base import Param, WorkbenchHandler, endpoint
+from .base import Param, WorkbenchHandler, endpoint, page_json
 from .schemas import paging
 
 
@@ -61,11 +61,10 @@ class DocumentsHandler(_DocumentHandler):
         q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = docs.list_documents(s, ctx, slug, q.get("kind"), q.get("ref"),
-                                       sort=q.get("sort"), limit=q.get("limit"),
-                                       cursor=q.get("cursor"))  # fmt: skip
-            items = [{**docs.document_json(s, d), "room": room_path(d.id)} for d in page.items]
-            return {"items": items, "next_cursor": page.next_cursor}
+            page = docs.list_documents(
+                s, ctx, slug, q.get("kind"), q.get("ref"), **self.page_args()
+            )
+            return page_json(page, lambda d: {**docs.document_json(s, d), "room": room_path(d.id)})
 
         self.reply(await self.call(work))
 
@@ -169,14 +168,13 @@ class SnapshotsHandler(_DocumentHandler):
               "newest first (manual ones and automatic ones taken during editing)",
               response=S.SNAPSHOT_LIST, query=paging(docs.SNAPSHOT_SORTS))  # fmt: skip
     async def get(self, document_id: str) -> None:
-        q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = docs.list_snapshots(s, ctx, document_id, sort=q.get("sort"),
-                                       limit=q.get("limit"), cursor=q.get("cursor"))  # fmt: skip
+            page = docs.list_snapshots(s, ctx, document_id, **self.page_args())
             lengths = docs.snapshot_lengths(s, page.items)
-            items = [docs.snapshot_json(s, x, characters=lengths.get(x.id, 0)) for x in page.items]
-            return {"items": items, "next_cursor": page.next_cursor}
+            return page_json(
+                page, lambda x: docs.snapshot_json(s, x, characters=lengths.get(x.id, 0))
+            )
 
         self.reply(await self.call(work))
 

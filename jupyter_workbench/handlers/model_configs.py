@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ..core import model_configs as mc
 from ..core.context import Ctx
 from . import schemas as S
-from .base import MAX_INT, Param, WorkbenchHandler, endpoint
+from .base import MAX_INT, Param, WorkbenchHandler, endpoint, page_json
 
 EXAMPLE_PARAMETERS = {"lr": 0.001, "layers": [64, 64], "optimizer": "adam"}
 
@@ -33,14 +33,9 @@ class ModelConfigsHandler(WorkbenchHandler):
                 ctx,
                 slug,
                 q=q.get("q"),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [mc.config_summary_json(c) for c in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, mc.config_summary_json)
 
         self.reply(await self.call(work))
 
@@ -126,16 +121,10 @@ class RevisionsHandler(WorkbenchHandler):
         query=S.paging(mc.REVISION_SORTS),
     )
     async def get(self, slug: str, name: str) -> None:
-        q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = mc.list_revisions(
-                s, ctx, slug, name, sort=q.get("sort"), limit=q.get("limit"), cursor=q.get("cursor")
-            )
-            return {
-                "items": [mc.revision_json(s, r) for r in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            page = mc.list_revisions(s, ctx, slug, name, **self.page_args())
+            return page_json(page, lambda r: mc.revision_json(s, r))
 
         self.reply(await self.call(work))
 

@@ -11,7 +11,7 @@ from ..core.access import Role
 from ..core.context import Ctx
 from ..core.users import find_user
 from . import schemas as S
-from .base import Param, WorkbenchHandler, endpoint
+from .base import Param, WorkbenchHandler, endpoint, page_json
 
 PROJECT_QUERY = (
     Param(
@@ -54,9 +54,7 @@ class ProjectsHandler(WorkbenchHandler):
                 archived=q.get("archived"),
                 deleted=q.get("deleted", False),
                 min_role=Role.parse(q["role"]) if "role" in q else None,
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
             return {"items": projects.projects_json(s, page), "next_cursor": page.next_cursor}
 
@@ -207,14 +205,9 @@ class MembersHandler(WorkbenchHandler):
                 slug,
                 role=q.get("role"),
                 kind=q.get("kind"),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [members.member_json(m) for m in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, members.member_json)
 
         self.reply(await self.call(work))
 
@@ -291,14 +284,9 @@ class InvitationsHandler(WorkbenchHandler):
                 ctx,
                 slug,
                 status=q.get("status"),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [invitations.invitation_json(s, i) for i in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, lambda i: invitations.invitation_json(s, i))
 
         self.reply(await self.call(work, write=True))
 
@@ -396,14 +384,9 @@ class AccessRequestsHandler(WorkbenchHandler):
                 ctx,
                 slug,
                 status=q.get("status"),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [access_requests.request_json(s, r) for r in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, lambda r: access_requests.request_json(s, r))
 
         self.reply(await self.call(work))
 

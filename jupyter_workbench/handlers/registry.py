@@ -20,7 +20,7 @@ from ..db.models import DatasetLineage
 from ..tracking.filters import name_is
 from ..tracking.upstream import MlflowUnavailable
 from . import schemas as S
-from .base import Param, endpoint
+from .base import Param, endpoint, page_json
 from .runs import TrackingHandler
 from .schemas import paging
 
@@ -146,12 +146,9 @@ class ModelsHandler(RegistryHandler):
         errors=(503,),
     )
     async def get(self, slug: str) -> None:
-        q = self.query
 
         def work(s: Session, ctx: Ctx) -> tuple[list[str], str | None]:
-            page = reg.list_models(
-                s, ctx, slug, sort=q.get("sort"), limit=q.get("limit"), cursor=q.get("cursor")
-            )
+            page = reg.list_models(s, ctx, slug, **self.page_args())
             return [m.name for m in page.items], page.next_cursor
 
         names, next_cursor = await self.call(work)
@@ -319,13 +316,10 @@ class PromotionsHandler(RegistryHandler):
         q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = reg.list_promotions(s, ctx, slug, name, status=q.get("status"),
-                                       sort=q.get("sort"), limit=q.get("limit"),
-                                       cursor=q.get("cursor"))  # fmt: skip
-            return {
-                "items": [reg.promotion_json(s, r) for r in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            page = reg.list_promotions(
+                s, ctx, slug, name, status=q.get("status"), **self.page_args()
+            )
+            return page_json(page, lambda r: reg.promotion_json(s, r))
 
         self.reply(await self.call(work))
 
@@ -509,14 +503,9 @@ class CardHistoryHandler(RegistryHandler):
         query=paging(reg.CARD_REVISION_SORTS),
     )
     async def get(self, slug: str, name: str) -> None:
-        q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = reg.card_history(s, ctx, slug, name, sort=q.get("sort"),
-                                    limit=q.get("limit"), cursor=q.get("cursor"))  # fmt: skip
-            return {
-                "items": [reg.revision_json(s, r) for r in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            page = reg.card_history(s, ctx, slug, name, **self.page_args())  # fmt: skip
+            return page_json(page, lambda r: reg.revision_json(s, r))
 
         self.reply(await self.call(work))

@@ -23,7 +23,7 @@ from ..tracking.downsample import minmax_indices
 from ..tracking.store import Point, RunReader, TrackingStore, now_ms
 from ..tracking.upstream import MlflowUnavailable, Upstream
 from . import schemas as S
-from .base import Param, WorkbenchHandler, attachment, endpoint
+from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
 
 MAX_BATCH_POINTS = 200_000
 MAX_EXPORT_RUNS = 100
@@ -359,11 +359,9 @@ class ExperimentsHandler(TrackingHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ex.list_experiments(
-                s, ctx, slug, q=q.get("q"), name=q.get("name"), sort=q.get("sort"),
-                limit=q.get("limit"), cursor=q.get("cursor"),
-            )  # fmt: skip
-            return {"items": [ex.experiment_json(e) for e in page.items],
-                    "next_cursor": page.next_cursor}  # fmt: skip
+                s, ctx, slug, q=q.get("q"), name=q.get("name"), **self.page_args()
+            )
+            return page_json(page, ex.experiment_json)
 
         self.reply(await self.call(work))
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ..core import teams
 from ..core.context import Ctx
 from . import schemas as S
-from .base import Param, WorkbenchHandler, endpoint
+from .base import Param, WorkbenchHandler, endpoint, page_json
 
 
 class TeamsHandler(WorkbenchHandler):
@@ -32,14 +32,9 @@ class TeamsHandler(WorkbenchHandler):
                 ctx,
                 q=q.get("q"),
                 mine=q.get("mine", False),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [teams.team_json(s, t) for t in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, lambda t: teams.team_json(s, t))
 
         self.reply(await self.call(work))
 
@@ -112,14 +107,9 @@ class TeamMembersHandler(WorkbenchHandler):
                 ctx,
                 name,
                 role=q.get("role"),
-                sort=q.get("sort"),
-                limit=q.get("limit"),
-                cursor=q.get("cursor"),
+                **self.page_args(),
             )
-            return {
-                "items": [teams.team_member_json(m) for m in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            return page_json(page, teams.team_member_json)
 
         self.reply(await self.call(work))
 

@@ -13,7 +13,7 @@ from ..core import quotas, usage
 from ..core.context import Ctx
 from ..core.errors import BadRequest
 from . import hub_schemas as H
-from .base import Param, WorkbenchHandler, attachment, endpoint
+from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
 from .schemas import paging
 
 WINDOW = (
@@ -128,12 +128,8 @@ class QuotasHandler(WorkbenchHandler):
         q = self.query
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            page = quotas.list_quotas(s, ctx, q=q.get("q"), sort=q.get("sort"),
-                                      limit=q.get("limit"), cursor=q.get("cursor"))  # fmt: skip
-            return {
-                "items": [quotas.quota_json(s, x) for x in page.items],
-                "next_cursor": page.next_cursor,
-            }
+            page = quotas.list_quotas(s, ctx, q=q.get("q"), **self.page_args())  # fmt: skip
+            return page_json(page, lambda x: quotas.quota_json(s, x))
 
         self.reply(await self.call(work))
 
