@@ -1,12 +1,21 @@
-"""``jupyter workbench datasets ...``: commit a folder, list, diff, materialize, verify, gc."""
+"""``jupyter workbench datasets ...``: commit a folder, list, diff, materialize, verify, gc.
+
+Where a workbench server is named (``--url``, ``WORKBENCH_URL``, or inside a JupyterHub user
+server, ``JUPYTERHUB_SERVICE_URL``) the commands go through its REST API as the token's user
+(``WORKBENCH_TOKEN`` or ``JUPYTERHUB_API_TOKEN``), like the Python client; else, or with
+``--local``, they open this machine's store directly, as its owner (or ``--as``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from jupyter_core.application import JupyterApp
 from traitlets import Bool, Unicode
@@ -18,6 +27,9 @@ from .dataset_jobs import Progress
 from .service import WorkbenchService
 from .settings import Workbench
 
+if TYPE_CHECKING:
+    from .client import Client
+
 ALIASES: dict[Any, Any] = {
     "database-url": "Workbench.database_url",
     "data-dir": "Workbench.data_dir",
@@ -26,6 +38,7 @@ ALIASES: dict[Any, Any] = {
     "message": "DatasetsCommand.message",
     "parent": "DatasetsCommand.parent_version",
     "as": "DatasetsCommand.user",
+    "url": "DatasetsCommand.url",
 }
 FLAGS: dict[Any, Any] = {
     "strict-parent": (
@@ -36,6 +49,10 @@ FLAGS: dict[Any, Any] = {
     "dry-run": ({"DatasetsCommand": {"dry_run": True}}, "Only report what gc would free."),
     "json": ({"DatasetsCommand": {"as_json": True}}, "Print JSON."),
     "quiet": ({"DatasetsCommand": {"quiet": True}}, "No progress bar."),
+    "local": (
+        {"DatasetsCommand": {"local": True}},
+        "Use this machine's store directly, even where a workbench server is named.",
+    ),
 }
 
 
@@ -75,6 +92,27 @@ class DatasetsCommand(JupyterApp):
     user = Unicode(
         "", help="Act as this user (access rules apply); default: the owner, an administrator."
     ).tag(config=True)
+    url = Unicode(
+        "",
+        help="The workbench to go through over its REST API (a Jupyter server's address; token "
+        "from $WORKBENCH_TOKEN). Default: $WORKBENCH_URL, else $JUPYTERHUB_SERVICE_URL.",
+    ).tag(config=True)
+    local = Bool(
+        False, help="Open this machine's store directly even where a workbench server is named."
+    ).tag(config=True)
+
+    def remote_client(self) -> Client | None:
+        """The workbench server to go through, or ``None``: this machine's store."""
+        if self.local:
+            return None
+        url = (
+            self.url or os.environ.get("WORKBENCH_URL") or os.environ.get("JUPYTERHUB_SERVICE_URL")
+        )
+        if not url:
+            return None
+        from .client import Client
+
+        return Client(url)
 
     def identity(self, settings: Workbench) -> Identity:
         if self.user:
@@ -100,10 +138,35 @@ class DatasetsCommand(JupyterApp):
 
         return Progress(callback=update)
 
+    def follow(self, what: str) -> Callable[[dict[str, Any]], None]:
+        """Show a server operation's progress (polled) as a local one's."""
+        progress = self.progress(what)
+
+        def update(operation: dict[str, Any]) -> None:
+            progress.bytes_done = int(operation.get("bytes_done") or 0)
+            progress.files_done = int(operation.get("files_done") or 0)
+            progress.totals(
+                bytes_total=operation.get("bytes_total"), files_total=operation.get("files_total")
+            )
+
+        return update
+
     def emit(self, data: Any, text: str) -> None:
         print(json.dumps(data, indent=2, default=str) if self.as_json else text)
 
     def start(self) -> None:
+        from .client.errors import WorkbenchError as ClientError
+
+        client = self.remote_client()
+        if client is not None:
+            try:
+                self.run_remote(client, list(self.extra_args))
+            except ClientError as exc:
+                print(f"error: {exc.message}", file=sys.stderr)
+                self.exit(2)
+            finally:
+                client.close()
+            return
         settings = Workbench(parent=self)
         service = WorkbenchService(settings)
         try:
@@ -117,33 +180,61 @@ class DatasetsCommand(JupyterApp):
     def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
         raise NotImplementedError
 
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        raise NotImplementedError
+
 
 class CommitCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-commit"
     description = "Commit a folder as a new version: commit PROJECT/DATASET PATH -m MESSAGE"
 
-    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+    def args(self, args: list[str]) -> tuple[str, str, Path]:
         if len(args) != 2:
             raise SystemExit("usage: jupyter workbench datasets commit PROJECT/DATASET PATH -m MSG")
         project, dataset, _ref = _split(args[0])
+        return project, dataset, Path(args[1])
+
+    def report(self, project: str, dataset: str, result: dict[str, Any]) -> None:
+        v, stored, sent = result["version"], result["stored"], result.get("uploaded")
+        if sent is not None:  # through a server: what travelled
+            how = (
+                f"{sent['bytes']} bytes uploaded, {sent['chunks_present']} of "
+                f"{sent['chunks'] + sent['chunks_present']} chunks already there"
+            )
+        else:
+            how = f"{stored['bytes_new']} new bytes stored, {stored['chunks_reused']} chunks reused"
+        self.emit(
+            result,
+            f"{project}/{dataset}@v{v['version']}: {v['file_count']} files, "
+            f"{v['total_bytes']} bytes ({how}) in {result['seconds']:.2f}s",
+        )
+
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        from .client.uploads import commit_folder
+
+        project, dataset, folder = self.args(args)
+        started = time.monotonic()
+        result = commit_folder(
+            client, project, dataset, folder, message=self.message, progress=not self.quiet,
+            parent=self.parent_version or None, strict_parent=self.strict_parent,
+            mode="update" if self.update_mode else "replace",
+        )  # fmt: skip
+        self.report(project, dataset, {**result, "seconds": time.monotonic() - started})
+
+    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+        project, dataset, folder = self.args(args)
         result = service.datasets.commit_folder(
             who,
             project,
             dataset,
-            Path(args[1]),
+            folder,
             message=self.message,
             parent=self.parent_version or None,
             strict_parent=self.strict_parent,
             mode="update" if self.update_mode else "replace",
             progress=self.progress("commit"),
         )
-        v = result.version
-        self.emit(
-            result.as_json(),
-            f"{project}/{dataset}@v{v['version']}: {v['file_count']} files, "
-            f"{v['total_bytes']} bytes ({result.bytes_new} new bytes stored, "
-            f"{result.chunks_reused} chunks reused) in {result.seconds:.2f}s",
-        )
+        self.report(project, dataset, result.as_json())
 
 
 LIST_PAGE = 500  # items a list command reads at a time
@@ -171,27 +262,53 @@ def _every_page(
             return rows
 
 
+def _datasets_text(rows: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{r['name']:30} v{r['latest_version'] or '-':<6} {r['description']}" for r in rows
+    )
+
+
+def _versions_text(rows: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"v{r['version']:<5} {r['file_count']:>7} files {r['total_bytes']:>14} bytes  "
+        f"{','.join(r['tags']):20} {r['message']}"
+        for r in rows
+    )
+
+
 class ListCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-list"
     description = "List a project's datasets, or a dataset's versions: list PROJECT[/DATASET]"
 
-    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+    def target(self, args: list[str]) -> str:
         if len(args) != 1:
             raise SystemExit("usage: jupyter workbench datasets list PROJECT[/DATASET]")
-        if "/" not in args[0]:
+        return args[0]
+
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        target = self.target(args)
+        if "/" not in target:
+            rows = client.datasets.list(target)
+            self.emit(rows, _datasets_text(rows) or "(none)")
+        else:
+            project, dataset, _ = _split(target)
+            rows = client.datasets.versions(dataset, project=project)
+            self.emit(rows, _versions_text(rows) or "(none)")
+
+    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+        target = self.target(args)
+        if "/" not in target:
             rows = _every_page(
                 service,
                 who,
                 lambda s, ctx, limit, cursor: ds.list_datasets(
-                    s, ctx, args[0], limit=limit, cursor=cursor
+                    s, ctx, target, limit=limit, cursor=cursor
                 ),
                 ds.dataset_json,
             )
-            text = "\n".join(
-                f"{r['name']:30} v{r['latest_version'] or '-':<6} {r['description']}" for r in rows
-            )
+            self.emit(rows, _datasets_text(rows) or "(none)")
         else:
-            project, dataset, _ = _split(args[0])
+            project, dataset, _ = _split(target)
             rows = _every_page(
                 service,
                 who,
@@ -200,52 +317,73 @@ class ListCommand(DatasetsCommand):
                 ),
                 lambda s, _ctx, v: ds.version_json(s, v),
             )
-            text = "\n".join(
-                f"v{r['version']:<5} {r['file_count']:>7} files {r['total_bytes']:>14} bytes  "
-                f"{','.join(r['tags']):20} {r['message']}"
-                for r in rows
+            self.emit(rows, _versions_text(rows) or "(none)")
+
+
+def _diff_text(diff: dict[str, Any]) -> str:
+    lines = [f"v{diff['from']} -> v{diff['to']}"]
+    lines += [f"  + {f['path']} ({f['size']} bytes)" for f in diff["added"]]
+    lines += [f"  - {f['path']} ({f['size']} bytes)" for f in diff["removed"]]
+    lines += [
+        f"  ~ {f['path']} ({f['old_size']} -> {f['new_size']} bytes)" for f in diff["modified"]
+    ]
+    for table in diff["tables"]:
+        if "rows" in table:
+            rows, schema = table["rows"], table["schema"]
+            line = (
+                f"    {table['path']}: rows {rows['old']} -> {rows['new']} "
+                f"(+{rows['added']} -{rows['removed']})"
             )
-        self.emit(rows, text or "(none)")
+            changes = [f"+{c}" for c in schema["added"]] + [f"-{c}" for c in schema["removed"]]
+            changes += [
+                f"{c['column']}: {c['old_type']} -> {c['new_type']}" for c in schema["changed"]
+            ]
+            lines.append(line + (f"; columns {', '.join(changes)}" if changes else ""))
+    return "\n".join(lines)
 
 
 class DiffCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-diff"
     description = "Diff two versions: diff PROJECT/DATASET FROM [TO]"
 
-    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+    def args(self, args: list[str]) -> tuple[str, str, str, str]:
         if len(args) not in (2, 3):
             raise SystemExit("usage: jupyter workbench datasets diff PROJECT/DATASET FROM [TO]")
         project, dataset, _ = _split(args[0])
-        diff = service.datasets.diff(
-            who, project, dataset, args[1], args[2] if len(args) == 3 else "latest"
-        )
-        lines = [f"v{diff['from']} -> v{diff['to']}"]
-        lines += [f"  + {f['path']} ({f['size']} bytes)" for f in diff["added"]]
-        lines += [f"  - {f['path']} ({f['size']} bytes)" for f in diff["removed"]]
-        lines += [
-            f"  ~ {f['path']} ({f['old_size']} -> {f['new_size']} bytes)" for f in diff["modified"]
-        ]
-        for table in diff["tables"]:
-            if "rows" in table:
-                rows, schema = table["rows"], table["schema"]
-                lines.append(
-                    f"    {table['path']}: rows {rows['old']} -> {rows['new']} "
-                    f"(+{rows['added']} -{rows['removed']}), columns +{schema['added']} "
-                    f"-{schema['removed']}"
-                )
-        self.emit(diff, "\n".join(lines))
+        return project, dataset, args[1], args[2] if len(args) == 3 else "latest"
+
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        project, dataset, a, b = self.args(args)
+        diff = client.datasets.diff(dataset, a, b, project=project)
+        self.emit(diff, _diff_text(diff))
+
+    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+        project, dataset, a, b = self.args(args)
+        diff = service.datasets.diff(who, project, dataset, a, b)
+        self.emit(diff, _diff_text(diff))
 
 
 class GetCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-get"
     description = "Materialize a version into a folder: get PROJECT/DATASET[@VERSION] DEST"
 
-    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+    def args(self, args: list[str]) -> tuple[str, str, str, Path]:
         if len(args) != 2:
             raise SystemExit("usage: jupyter workbench datasets get PROJECT/DATASET[@VERSION] DEST")
         project, dataset, ref = _split(args[0])
+        return project, dataset, ref, Path(args[1])
+
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        project, dataset, ref, dest = self.args(args)
+        version = client.datasets.get(dataset, ref, project=project)
+        version.materialize(dest, progress=False if self.quiet else None)
+        result = {"path": str(dest), "version": version.version, "files": len(version.files())}
+        self.emit(result, f"v{version.version}: {result['files']} files in {dest}")
+
+    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+        project, dataset, ref, dest = self.args(args)
         result = service.datasets.materialize(
-            who, project, dataset, ref, Path(args[1]), progress=self.progress("get")
+            who, project, dataset, ref, dest, progress=self.progress("get")
         )
         self.emit(
             result,
@@ -260,7 +398,20 @@ class VerifyCommand(DatasetsCommand):
         "Check every hash: verify [PROJECT/DATASET[@VERSION]] (no argument: the whole store)"
     )
 
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        if len(args) > 1:
+            raise SystemExit("usage: jupyter workbench datasets verify [PROJECT/DATASET[@VERSION]]")
+        if args:
+            project, dataset, ref = _split(args[0])
+            report = client.datasets.get(dataset, ref, project=project).verify()
+        else:  # the whole store: a background operation of the server's (administrators)
+            operation = client.post("storage/verify")
+            report = client.wait_operation(operation, on_progress=self.follow("verify"))
+        self.report(report)
+
     def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+        if len(args) > 1:
+            raise SystemExit("usage: jupyter workbench datasets verify [PROJECT/DATASET[@VERSION]]")
         if args:
             project, dataset, ref = _split(args[0])
             report = service.datasets.verify_version(
@@ -268,6 +419,9 @@ class VerifyCommand(DatasetsCommand):
             )
         else:
             report = service.datasets.verify_store(progress=self.progress("verify"))
+        self.report(report)
+
+    def report(self, report: dict[str, Any]) -> None:
         self.emit(report, "OK" if report["ok"] else json.dumps(report, indent=2))
         if not report["ok"]:
             self.exit(1)
@@ -275,10 +429,27 @@ class VerifyCommand(DatasetsCommand):
 
 class GcCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-gc"
-    description = "Free storage that no version uses: gc [--dry-run]"
+    description = (
+        "Free storage that no version uses: gc [--dry-run] (through a server: gc PROJECT, "
+        "a project you administer)"
+    )
+
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        if len(args) != 1:
+            raise SystemExit(
+                "usage: jupyter workbench datasets gc PROJECT [--dry-run] (through a workbench "
+                "server, gc is asked of a project you administer; it frees the whole store)"
+            )
+        slug = quote(args[0], safe="")
+        operation = client.post(f"projects/{slug}/datasets-gc", {"dry_run": self.dry_run})
+        self.report(client.wait_operation(operation, on_progress=self.follow("gc")))
 
     def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
-        report = service.datasets.gc(dry_run=self.dry_run)
+        if args:
+            raise SystemExit("usage: jupyter workbench datasets gc [--dry-run]")
+        self.report(service.datasets.gc(dry_run=self.dry_run))
+
+    def report(self, report: dict[str, Any]) -> None:
         verb = "would free" if self.dry_run else "freed"
         self.emit(
             report,

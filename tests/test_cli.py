@@ -181,3 +181,21 @@ def test_datasets_list_shows_every_page(
         service.close()
     text = run_cli("datasets", "list", "p", "--as=ada", db_url=url, tmp_path=tmp_path).stdout
     assert "about b" in text
+
+
+def test_datasets_diff_text_names_columns_only_when_they_changed() -> None:
+    table = {"path": "t.csv", "rows": {"old": 2, "new": 3, "added": 1, "removed": 0}}
+    same = {"added": [], "removed": [], "changed": [], "columns": ["a"]}
+    changed = {
+        "added": ["z"],
+        "removed": ["b"],
+        "changed": [{"column": "a", "old_type": "int64", "new_type": "float64"}],
+        "columns": ["a", "z"],
+    }
+    diff = {"from": 1, "to": 2, "added": [], "removed": [], "modified": [],
+            "tables": [{**table, "schema": same}, {**table, "schema": changed}]}  # fmt: skip
+    assert cli_datasets._diff_text(diff).splitlines() == [
+        "v1 -> v2",
+        "    t.csv: rows 2 -> 3 (+1 -0)",
+        "    t.csv: rows 2 -> 3 (+1 -0); columns +z, -b, a: int64 -> float64",
+    ]

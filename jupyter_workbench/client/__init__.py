@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -195,6 +195,33 @@ class Client:
 
     def post(self, path: str, body: Any = None) -> Any:
         return self.request("POST", self.api_url(path), json=body)
+
+    def wait_operation(
+        self,
+        operation: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Follow a background operation (a store-wide verify, a gc ...) until it ends; its
+        ``result`` when it succeeded, else ``WorkbenchError`` with its error. ``TimeoutError``
+        after ``timeout`` seconds (``None``: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while operation["state"] == "running":
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"operation {operation['id']} still running after {timeout} s")
+            time.sleep(poll)
+            operation = self.get(f"operations/{quote(str(operation['id']), safe='')}")
+            if on_progress is not None:
+                on_progress(operation)
+        if operation["state"] != "succeeded":
+            raise errors.WorkbenchError(
+                f"operation {operation['id']} {operation['state']}: "
+                f"{operation.get('error') or operation.get('message') or 'no reason given'}",
+                code=str(operation["state"]),
+            )
+        return dict(operation.get("result") or {})
 
     # -- projects -----------------------------------------------------------------------
     def projects(self) -> list[Project]:
@@ -380,3 +407,9 @@ class Client:
 
     def close(self) -> None:
         self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

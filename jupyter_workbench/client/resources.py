@@ -105,18 +105,26 @@ class Datasets:
         message: str = "",
         project: str | None = None,
         progress: bool = True,
+        parent: str | int | None = None,
+        strict_parent: bool = False,
+        mode: str = "replace",
     ) -> DatasetVersion:
         """Upload a folder as a new version of ``name`` (created on first commit), with a
         progress bar; only chunks the workbench lacks travel, and an interrupted upload
-        resumes where it stopped when called again. Inside a run, the new version is recorded
-        as written by that run."""
+        resumes where it stopped when called again. ``mode="update"`` keeps the parent's
+        other files (``parent``: a version or tag, default the latest; ``strict_parent``:
+        refuse if it is not the latest). Inside a run, the new version is recorded as written
+        by that run."""
         from .runs import active_run
         from .uploads import commit_folder
 
         slug = self.client.project_slug(project)
-        version = commit_folder(
-            self.client, slug, name, Path(folder), message=message, progress=progress
-        )
+        done = commit_folder(
+            self.client, slug, name, Path(folder), message=message, progress=progress,
+            parent=None if parent is None else _ref(parent), strict_parent=strict_parent,
+            mode=mode,
+        )  # fmt: skip
+        version = int(done["version"]["version"])
         data = self.client.get(f"projects/{_q(slug)}/datasets/{_q(name)}/versions/v{version}")
         run = active_run()
         if run is not None and run.client.url == self.client.url:
@@ -253,6 +261,22 @@ class DatasetVersion:
             bar.close()
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def materialize(self, dest: str | os.PathLike[str], progress: bool | None = None) -> Path:
+        """Copy the whole version into the folder ``dest`` (made if missing; files of the same
+        paths are replaced, others left alone), from the local cache (``download``)."""
+        source = self.download(progress)
+        target = Path(dest)
+        for entry in self.files():
+            path = target / entry["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / entry["path"], path)
+        return target
+
+    def verify(self) -> dict[str, Any]:
+        """Have the workbench re-read every chunk of this version and check its hashes:
+        ``ok``, and what is missing or corrupt."""
+        return dict(self.client.post(f"{self.base}/verify") or {})
 
     def lineage(self) -> list[dict[str, Any]]:
         """Who used this version: ``consumer`` (``run:<id>``), ``direction`` (read/written),

@@ -151,8 +151,13 @@ def commit_folder(
     *,
     message: str = "",
     progress: bool = True,
-) -> int:
-    """Upload ``folder`` as a new version of dataset ``name``; answers the version number."""
+    parent: str | None = None,
+    strict_parent: bool = False,
+    mode: str = "replace",
+) -> dict[str, Any]:
+    """Upload ``folder`` as a new version of dataset ``name`` (``mode='update'``: on top of the
+    parent's files); answers the commit (``version``, ``stored``, ``seconds``) and what this
+    call ``uploaded`` (``chunks``, ``bytes``; ``chunks_present``: those the server had)."""
     files = _files(folder)
     total = sum(path.stat().st_size for _, path in files)
     hashing = progress_bar(total, f"{name}: hashing", progress)
@@ -177,6 +182,11 @@ def commit_folder(
     upload_id = quote(str(upload["id"]), safe="")
     missing = list(upload["missing"])
     sizes = {d: where[d][2] for d in where}
+    uploaded = {
+        "chunks": len(missing),
+        "bytes": sum(sizes[d] for d in missing),
+        "chunks_present": len(where) - len(missing),
+    }
     sending = progress_bar(
         sum(sizes[d] for d in missing), f"{name}: uploading", progress and bool(missing)
     )
@@ -198,10 +208,13 @@ def commit_folder(
                 missing = list(client.get(f"{base}/{upload_id}")["missing"])
     finally:
         sending.close()
+    publish: dict[str, Any] = {"message": message, "mode": mode, "strict_parent": strict_parent}
+    if parent is not None:
+        publish["parent"] = parent
     try:
-        done = client.post(f"{base}/{upload_id}/commit", {"message": message})
+        done = client.post(f"{base}/{upload_id}/commit", publish)
     except NotFound:
         state.unlink(missing_ok=True)
         raise
     state.unlink(missing_ok=True)
-    return int(done["version"]["version"])
+    return {**done, "uploaded": uploaded}

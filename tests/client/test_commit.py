@@ -156,3 +156,29 @@ async def test_in_a_notebook_the_progress_bar_is_a_widget(
                 break
     assert "".join(printed) == "<DatasetVersion other/kernel-data v1> ['a.txt', 'b/c.txt']\n"
     assert widgets == 2 and "comm_open" in kinds  # hashing and uploading bars
+
+
+async def test_commit_on_top_of_a_parent_and_copy_a_version_out(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    first = make_folder(tmp_path / "first", {"a.txt": b"a1", "b.txt": b"b1"})
+    patch = make_folder(tmp_path / "patch", {"b.txt": b"b2"})
+
+    def work() -> None:
+        with Client(server_url, tokens["alice"], project="lab") as client:
+            v1 = client.datasets.commit("docs", first, progress=False)
+            v2 = client.datasets.commit("docs", patch, mode="update", progress=False)
+            assert {f["path"] for f in v2.files()} == {"a.txt", "b.txt"}
+            assert v2.read_bytes("b.txt") == b"b2" and v2.read_bytes("a.txt") == b"a1"
+            with pytest.raises(errors.Conflict, match="no longer the latest"):
+                client.datasets.commit("docs", patch, parent=1, strict_parent=True,
+                                       progress=False)  # fmt: skip
+            out = v1.materialize(tmp_path / "out")
+            assert (out / "a.txt").read_bytes() == b"a1" and (out / "b.txt").read_bytes() == b"b1"
+            (out / "a.txt").write_bytes(b"edited")  # a copy: the cache stays as it was
+            assert (v1.download() / "a.txt").read_bytes() == b"a1"
+            assert v2.verify()["ok"] is True
+
+    await asyncio.to_thread(work)
