@@ -116,6 +116,14 @@ mlflow.set_experiment("{slug}/hub")
 with mlflow.start_run() as stock:
     mlflow.log_metric("acc", 0.75)
 print("RUN", run.run_id, "STOCK", stock.info.run_id, "ROWS", len(rows))
+# the datasets command in a terminal of her server (no WORKBENCH_* there): the hub's store
+import subprocess, sys
+env = {{k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}}
+cli = subprocess.run(
+    [sys.executable, "-m", "jupyter_workbench.cli", "datasets", "list", f"{slug}/points"],
+    capture_output=True, text=True, env=env, timeout=120,
+)
+print("CLI", cli.returncode, (cli.stdout or cli.stderr).split()[0])
 """
             )
         finally:
@@ -125,6 +133,7 @@ print("RUN", run.run_id, "STOCK", stock.info.run_id, "ROWS", len(rows))
     words = out.split()
     run_id, stock_id = words[words.index("RUN") + 1], words[words.index("STOCK") + 1]
     assert words[words.index("ROWS") + 1] == "2"
+    assert words[words.index("CLI") + 1 : words.index("CLI") + 3] == ["0", "v1"], out
 
     # the service saw alice (her hub name), her run with its points and its dataset lineage
     def get(path: str, **params: str) -> Any:
