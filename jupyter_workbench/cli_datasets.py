@@ -392,6 +392,58 @@ class GetCommand(DatasetsCommand):
         )
 
 
+class TagCommand(DatasetsCommand):
+    name = "jupyter-workbench-datasets-tag"
+    description = "Point a tag at a version: tag PROJECT/DATASET@VERSION TAG"
+
+    def args(self, args: list[str]) -> tuple[str, str, str, str]:
+        if len(args) != 2 or "@" not in args[0]:
+            raise SystemExit("usage: jupyter workbench datasets tag PROJECT/DATASET@VERSION TAG")
+        project, dataset, ref = _split(args[0])
+        return project, dataset, ref, args[1]
+
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        project, dataset, ref, tag = self.args(args)
+        found = client.datasets.tag(dataset, tag, ref, project=project)
+        self.report(project, dataset, found)
+
+    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+        project, dataset, ref, tag = self.args(args)
+
+        def work(s: Any, ctx: Any) -> dict[str, Any]:
+            row = ds.set_tag(s, ctx, project, dataset, tag, ref)
+            return {
+                "tag": row.name,
+                "version": ds.get_version(s, ctx, project, dataset, tag)[2].version,
+            }
+
+        self.report(project, dataset, service.call(who, work, write=True))
+
+    def report(self, project: str, dataset: str, found: dict[str, Any]) -> None:
+        self.emit(found, f"{project}/{dataset}@{found['tag']} -> v{found['version']}")
+
+
+class UntagCommand(DatasetsCommand):
+    name = "jupyter-workbench-datasets-untag"
+    description = "Remove a tag: untag PROJECT/DATASET TAG"
+
+    def args(self, args: list[str]) -> tuple[str, str, str]:
+        if len(args) != 2 or "@" in args[0]:
+            raise SystemExit("usage: jupyter workbench datasets untag PROJECT/DATASET TAG")
+        project, dataset, _ = _split(args[0])
+        return project, dataset, args[1]
+
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        project, dataset, tag = self.args(args)
+        client.datasets.untag(dataset, tag, project=project)
+        self.emit({"removed": tag}, f"{project}/{dataset}: tag {tag} removed")
+
+    def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
+        project, dataset, tag = self.args(args)
+        service.call(who, lambda s, ctx: ds.delete_tag(s, ctx, project, dataset, tag), write=True)
+        self.emit({"removed": tag}, f"{project}/{dataset}: tag {tag} removed")
+
+
 class VerifyCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-verify"
     description = (
@@ -461,19 +513,23 @@ class GcCommand(DatasetsCommand):
 
 class DatasetsGroup(JupyterApp):
     name = "jupyter-workbench-datasets"
-    description = "Versioned datasets: commit, list, diff, get, verify, gc."
+    description = "Versioned datasets: commit, list, diff, get, tag, untag, verify, gc."
     subcommands = {
         "commit": (CommitCommand, CommitCommand.description),
         "list": (ListCommand, ListCommand.description),
         "diff": (DiffCommand, DiffCommand.description),
         "get": (GetCommand, GetCommand.description),
+        "tag": (TagCommand, TagCommand.description),
+        "untag": (UntagCommand, UntagCommand.description),
         "verify": (VerifyCommand, VerifyCommand.description),
         "gc": (GcCommand, GcCommand.description),
     }
 
     def start(self) -> None:
         if self.subapp is None:
-            print("usage: jupyter workbench datasets {commit,list,diff,get,verify,gc} ...\n")
+            print(
+                "usage: jupyter workbench datasets {commit,list,diff,get,tag,untag,verify,gc} ...\n"
+            )
             for name, (_cls, help_text) in self.subcommands.items():
                 print(f"  {name:8} {help_text}")
             self.exit(1)

@@ -21,8 +21,10 @@ from jupyter_workbench.settings import Workbench
 def run_cli(
     *args: str, db_url: str, tmp_path: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    # no workbench server named: the commands open the store of DATABASE_URL
+    local = {k: v for k, v in os.environ.items() if not k.startswith(("WORKBENCH_", "JUPYTERHUB_"))}
     env = {
-        **os.environ,
+        **local,
         **(extra_env or {}),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "WORKBENCH_DATA_DIR": str(tmp_path / "wbdata"),
@@ -181,6 +183,20 @@ def test_datasets_list_shows_every_page(
         service.close()
     text = run_cli("datasets", "list", "p", "--as=ada", db_url=url, tmp_path=tmp_path).stdout
     assert "about b" in text
+
+    def ada(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("datasets", *args, "--as=ada", db_url=url, tmp_path=tmp_path)
+
+    tagged = ada("tag", "p/a@v2", "stable")
+    assert tagged.returncode == 0 and tagged.stdout.strip() == "p/a@stable -> v2", tagged.stderr
+    versions = ada("list", "p/a").stdout.splitlines()
+    assert versions[1].startswith("v2") and "stable" in versions[1] and "stable" not in versions[0]
+    assert ada("untag", "p/a", "stable").stdout.strip() == "p/a: tag stable removed"
+    again = ada("untag", "p/a", "stable")
+    assert again.returncode == 2 and "has no tag 'stable'" in again.stderr
+    assert "usage" in ada("tag", "p/a", "stable").stderr  # which version, then
+    reserved = ada("tag", "p/a@v1", "latest")
+    assert reserved.returncode == 2 and "'latest' always points" in reserved.stderr
 
 
 def test_datasets_diff_text_names_columns_only_when_they_changed() -> None:

@@ -67,6 +67,14 @@ async def test_the_datasets_commands_go_through_the_server_as_the_token_user(
     assert done.returncode == 2 and done.stderr.startswith("error: "), done.stderr
     assert "Traceback" not in done.stderr
 
+    tagged = await cli(tmp_path, alice, "tag", "lab/photos@v1", "baseline")
+    assert tagged.stdout.strip() == "lab/photos@baseline -> v1", tagged.stderr
+    r = await api("bob").get("projects/lab/datasets/photos/versions/baseline")
+    assert r.json["version"] == 1
+    assert (await cli(tmp_path, alice, "untag", "lab/photos", "baseline")).returncode == 0
+    r = await api("bob").get("projects/lab/datasets/photos/versions/baseline")
+    assert r.status == 404
+
     listed = await cli(tmp_path, alice, "list", "lab")
     assert [line.split()[0] for line in listed.stdout.splitlines()] == ["events", "photos"]
     versions = await cli(tmp_path, alice, "list", "lab/photos")
