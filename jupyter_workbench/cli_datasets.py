@@ -102,14 +102,21 @@ class DatasetsCommand(JupyterApp):
     ).tag(config=True)
 
     def remote_client(self) -> Client | None:
-        """The workbench server to go through, or ``None``: this machine's store."""
-        if self.local:
+        """The workbench server to go through, or ``None``: this machine's store (``--local``,
+        or a store named on the command line: ``--database-url``, ``--data-dir``)."""
+        store_named = {"database_url", "data_dir"} & set(self.cli_config.get("Workbench", {}))
+        if self.local or (store_named and not self.url):
             return None
         url = (
             self.url or os.environ.get("WORKBENCH_URL") or os.environ.get("JUPYTERHUB_SERVICE_URL")
         )
         if not url:
             return None
+        if self.user:
+            raise SystemExit(
+                "--as acts on this machine's store; through a workbench server you act as the "
+                "token's user (add --local to use this machine's store)"
+            )
         from .client import Client
 
         return Client(url)

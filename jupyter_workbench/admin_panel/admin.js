@@ -310,13 +310,15 @@
     );
   }
 
-  // a page at a time; a reload (after a change) asks for as many as are shown, up to 500
+  // a page at a time ("more": the next one); a reload after a change asks for as many as are
+  // shown, up to 500; a new search ("search") starts again from the first page
   let quotasCursor = null;
   let quotasGeneration = 0; // a later load makes an earlier one's answer stale
-  async function loadQuotas(more) {
+  async function loadQuotas(how) {
+    const more = how === "more";
     const generation = ++quotasGeneration;
     const body = $("#quotas .wb-body");
-    const shown = body.querySelectorAll("tr[data-quota]:not([data-quota=new])").length;
+    const shown = how === "search" ? 0 : body.querySelectorAll("tr[data-quota]:not([data-quota=new])").length;
     const params = new URLSearchParams({ limit: String(more ? 50 : Math.min(Math.max(shown, 50), 500)) });
     const q = $("#quotas-q").value.trim();
     if (q) params.set("q", q);
@@ -332,6 +334,7 @@
     }
     rows.push(quotaRow({ subject: "" }, true));
     setBody("quotas", table(["Subject", ...LIMITS.map((l) => l[1]), ""], rows, ""));
+    body.dataset.q = q; // what the table shows the quotas of
   }
 
   // -- audit log --------------------------------------------------------------------------
@@ -395,12 +398,9 @@
     let quotaTimer = null;
     $("#quotas-q").addEventListener("input", () => {
       clearTimeout(quotaTimer);
-      quotaTimer = setTimeout(() => {
-        $("#quotas .wb-body").replaceChildren();  // a new search starts from the first page
-        guarded(loadQuotas)(false);
-      }, 250);
+      quotaTimer = setTimeout(() => guarded(loadQuotas)("search"), 250);
     });
-    $("#quotas-more").addEventListener("click", () => guarded(loadQuotas)(true));
+    $("#quotas-more").addEventListener("click", () => guarded(loadQuotas)("more"));
     await Promise.all(
       [loadPeople, loadSignups, loadServers, loadUsage, loadQuotas, () => loadAudit(true)].map((fn) => guarded(fn)())
     );

@@ -13,14 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .conftest import FILES, seed
-
-
-def make_folder(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
+from .test_commit import make_folder
 
 
 async def cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -124,6 +117,11 @@ async def test_a_hub_user_server_is_found_and_local_still_opens_the_machine_stor
     # --local: this machine's store (empty, migrated on first use): no such project there
     local = await cli(tmp_path, hub, "list", "lab", "--local")
     assert local.returncode == 2 and "project 'lab' not found" in local.stderr, local.stderr
+    # ... and so does a store named on the command line; --as is for this machine's store only
+    named = await cli(tmp_path, hub, "list", "lab", f"--database-url=sqlite:///{tmp_path}/x.db")
+    assert named.returncode == 2 and "project 'lab' not found" in named.stderr, named.stderr
+    acting = await cli(tmp_path, hub, "list", "lab", "--as=alice")
+    assert acting.returncode != 0 and "--as acts on this machine's store" in acting.stderr
     # a server that does not answer: said plainly, after the client's retries
     gone = await cli(tmp_path, {"WORKBENCH_URL": "http://127.0.0.1:9", "WORKBENCH_TOKEN": "x"},
                      "list", "lab")  # fmt: skip

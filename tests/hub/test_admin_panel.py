@@ -136,17 +136,16 @@ def panel_scenario(chromium: Any, hub: Hub, name: str, waiting: str, admin_token
     page.wait_for_selector("#wb-alert:not(.d-none)")
     assert "max_gpus" in page.inner_text("#wb-alert")
     # finding a quota by the user's name: only theirs is left (and the row to add one)
+    quotas = page.locator("#quotas tr[data-quota]:not([data-quota=new])")
     page.fill("#quotas-q", name.upper())
-    page.wait_for_function(
-        "document.querySelectorAll('#quotas tr[data-quota]:not([data-quota=new])').length === 1"
-    )
-    assert page.locator(f"#quotas tr[data-quota='user:{name}']").count() == 1
+    page.wait_for_selector(f"#quotas .wb-body[data-q='{name.upper()}']")
+    assert quotas.count() == 1 and quotas.get_attribute("data-quota") == f"user:{name}"
     page.fill("#quotas-q", "no such name")
-    page.wait_for_function(
-        "document.querySelectorAll('#quotas tr[data-quota]:not([data-quota=new])').length === 0"
-    )
-    assert page.locator("#quotas tr[data-quota=new]").count() == 1
+    page.wait_for_selector("#quotas .wb-body[data-q='no such name']")
+    assert quotas.count() == 0 and page.locator("#quotas tr[data-quota=new]").count() == 1
     page.fill("#quotas-q", "")
+    page.wait_for_selector("#quotas .wb-body[data-q='']")
+    assert quotas.count() >= 1
 
     # the audit log finds the change
     page.fill("#audit-form input[name=action]", "quota.*")
