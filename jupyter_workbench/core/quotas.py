@@ -81,8 +81,9 @@ def list_quotas(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[Quota]:
-    """A page of the quotas: by ``subject``, the default first, then teams', then users' (in
-    the order they were made); ``q`` keeps those of users and teams whose name holds it."""
+    """A page of the quotas: by ``subject`` (its stored key: the default first, then teams',
+    then users', each kind by internal id as text), or by ``updated``; ``q`` keeps those of
+    users and teams whose name holds it."""
     require_admin(ctx, ADMIN_WHAT)
     stmt = select(Quota)
     if q:
