@@ -418,11 +418,7 @@ class TagCommand(DatasetsCommand):
         project, dataset, ref, tag = self.args(args)
 
         def work(s: Any, ctx: Any) -> dict[str, Any]:
-            row = ds.set_tag(s, ctx, project, dataset, tag, ref)
-            return {
-                "tag": row.name,
-                "version": ds.get_version(s, ctx, project, dataset, tag)[2].version,
-            }
+            return ds.tag_json(s, ds.set_tag(s, ctx, project, dataset, tag, ref))
 
         self.report(project, dataset, service.call(who, work, write=True))
 
@@ -457,11 +453,16 @@ class VerifyCommand(DatasetsCommand):
         "Check every hash: verify [PROJECT/DATASET[@VERSION]] (no argument: the whole store)"
     )
 
-    def run_remote(self, client: Client, args: list[str]) -> None:
+    def target(self, args: list[str]) -> tuple[str, str, str] | None:
+        """The version to verify, or ``None``: the whole store."""
         if len(args) > 1:
             raise SystemExit("usage: jupyter workbench datasets verify [PROJECT/DATASET[@VERSION]]")
-        if args:
-            project, dataset, ref = _split(args[0])
+        return _split(args[0]) if args else None
+
+    def run_remote(self, client: Client, args: list[str]) -> None:
+        target = self.target(args)
+        if target is not None:
+            project, dataset, ref = target
             report = client.datasets.get(dataset, ref, project=project).verify()
         else:  # the whole store: a background operation of the server's (administrators)
             operation = client.post("storage/verify")
@@ -469,10 +470,9 @@ class VerifyCommand(DatasetsCommand):
         self.report(report)
 
     def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
-        if len(args) > 1:
-            raise SystemExit("usage: jupyter workbench datasets verify [PROJECT/DATASET[@VERSION]]")
-        if args:
-            project, dataset, ref = _split(args[0])
+        target = self.target(args)
+        if target is not None:
+            project, dataset, ref = target
             report = service.datasets.verify_version(
                 who, project, dataset, ref, progress=self.progress("verify")
             )

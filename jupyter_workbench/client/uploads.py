@@ -187,9 +187,7 @@ def commit_folder(
         "bytes": sum(sizes[d] for d in missing),
         "chunks_present": len(where) - len(missing),
     }
-    sending = progress_bar(
-        sum(sizes[d] for d in missing), f"{name}: uploading", progress and bool(missing)
-    )
+    sending = progress_bar(uploaded["bytes"], f"{name}: uploading", progress and bool(missing))
     try:
         for attempt in range(SEND_TRIES):
             try:

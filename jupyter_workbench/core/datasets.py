@@ -433,6 +433,12 @@ def set_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str, ref: str) -> D
     return row
 
 
+def tag_json(s: Session, row: DatasetTag) -> dict[str, Any]:
+    version = s.get(DatasetVersion, row.version_id)
+    assert version is not None  # a version's tags go with it
+    return {"tag": row.name, "version": version.version}
+
+
 def delete_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str) -> None:
     project, _ = require_project(s, ctx, slug, "datasets.write")
     dataset = _load(s, project, name, for_update=True)

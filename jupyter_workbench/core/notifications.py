@@ -9,17 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import AccessRequest, Project, PromotionRequest, User
+from ..db.models import AccessRequest, Project, PromotionRequest
 from .access import administered_project_ids
 from .context import Ctx
 from .invitations import my_invitations
+from .users import username_of
 
 LIMIT = 100  # of each kind, newest first
-
-
-def _username(s: Session, user_id: int | None) -> str | None:
-    user = s.get(User, user_id) if user_id is not None else None
-    return user.username if user is not None else None
 
 
 def _item(kind: str, row: Any, project: Project, **fields: Any) -> dict[str, Any]:
@@ -45,7 +41,7 @@ def pending(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
                 invitation,
                 project,
                 role=invitation.role,
-                by=_username(s, invitation.created_by_id),
+                by=username_of(s, invitation.created_by_id),
                 message=invitation.message,
                 expires_at=invitation.expires_at.isoformat(),
             )
@@ -70,7 +66,7 @@ def pending(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
                 request,
                 project,
                 role=request.role,
-                by=_username(s, request.user_id),
+                by=username_of(s, request.user_id),
                 message=request.message,
             )
         )
@@ -96,7 +92,7 @@ def pending(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
                 model=promotion.model_name,
                 version=promotion.version,
                 alias=promotion.alias,
-                by=_username(s, promotion.requested_by_id),
+                by=username_of(s, promotion.requested_by_id),
                 message=promotion.note,
             )
         )

@@ -27,6 +27,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
+from .users import username_of
 from .validation import check_text
 
 PROTECTED_ALIASES = ("production", "prod", "champion")
@@ -308,12 +309,11 @@ def card_history(
 
 
 def revision_json(s: Session, revision: ModelCardRevision) -> dict[str, Any]:
-    author = s.get(User, revision.author_id) if revision.author_id else None
     return {
         "revision": revision.number,
         "markdown": revision.markdown,
         "fields": revision.fields,
-        "author": author.username if author else None,
+        "author": username_of(s, revision.author_id),
         "created_at": revision.created_at.isoformat(),
     }
 
@@ -321,13 +321,12 @@ def revision_json(s: Session, revision: ModelCardRevision) -> dict[str, Any]:
 def card_json(
     s: Session, name: str, card: ModelCard | None, revision: ModelCardRevision | None
 ) -> dict[str, Any]:
-    author = s.get(User, revision.author_id) if revision and revision.author_id else None
     return {
         "model": name,
         "revision": revision.number if revision else 0,
         "markdown": revision.markdown if revision else "",
         "fields": revision.fields if revision else {},
-        "author": author.username if author else None,
+        "author": username_of(s, revision.author_id) if revision else None,
         "updated_at": revision.created_at.isoformat() if revision else None,
         "etag": etag(card) if card else None,
     }

@@ -10,6 +10,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from ..db.database import SQLITE_LOWER
+from .errors import BadRequest
 
 
 class folded(FunctionElement[str]):
@@ -29,8 +30,13 @@ def _sqlite_lower(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
 
 
+MAX_Q = 200  # characters of a search text
+
+
 def holds_text(q: str, *columns: Any) -> ColumnElement[bool]:
     """Rows where one of ``columns`` holds ``q`` in any case; ``%`` and ``_`` are plain
-    characters."""
+    characters. A ``q`` longer than ``MAX_Q`` is a ``BadRequest``."""
+    if len(q) > MAX_Q:
+        raise BadRequest(f"q: at most {MAX_Q} characters", code="invalid_parameter")
     needle = q.lower()
     return or_(*(folded(column).contains(needle, autoescape=True) for column in columns))

@@ -17,6 +17,13 @@ from .pagination import Page, SortSpec, paginate
 from .text_search import holds_text
 from .validation import slugify
 
+
+def username_of(s: Session, user_id: int | None) -> str | None:
+    """The username of a user id (``None`` for none, or a user since deleted)."""
+    user = s.get(User, user_id) if user_id is not None else None
+    return user.username if user is not None else None
+
+
 USER_SORTS = SortSpec(
     {"username": User.username, "created": User.created_at},
     id_column=User.id,

@@ -370,9 +370,7 @@ class TagHandler(DatasetHandler):
     )
     async def put(self, slug: str, name: str, tag: str) -> None:
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            row = ds.set_tag(s, ctx, slug, name, tag, self.body["version"])
-            version = ds.get_version(s, ctx, slug, name, tag)[2]
-            return {"tag": row.name, "version": version.version}
+            return ds.tag_json(s, ds.set_tag(s, ctx, slug, name, tag, self.body["version"]))
 
         self.reply(await self.call(work))
 
