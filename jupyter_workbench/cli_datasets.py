@@ -49,6 +49,10 @@ FLAGS: dict[Any, Any] = {
     "dry-run": ({"DatasetsCommand": {"dry_run": True}}, "Only report what gc would free."),
     "json": ({"DatasetsCommand": {"as_json": True}}, "Print JSON."),
     "quiet": ({"DatasetsCommand": {"quiet": True}}, "No progress bar."),
+    "link": (
+        {"DatasetsCommand": {"link": True}},
+        "get: hard-link the files from the cache (read-only; do not edit them in place).",
+    ),
     "local": (
         {"DatasetsCommand": {"local": True}},
         "Use this machine's store directly, even where a workbench server is named.",
@@ -96,6 +100,11 @@ class DatasetsCommand(JupyterApp):
         "",
         help="The workbench to go through over its REST API (a Jupyter server's address; token "
         "from $WORKBENCH_TOKEN). Default: $WORKBENCH_URL, else $JUPYTERHUB_SERVICE_URL.",
+    ).tag(config=True)
+    link = Bool(
+        False,
+        help="get: hard-link the files from this machine's cache instead of copying them (no "
+        "second copy on disk; the files are read-only and must not be edited in place).",
     ).tag(config=True)
     local = Bool(
         False, help="Open this machine's store directly even where a workbench server is named."
@@ -382,6 +391,11 @@ class GetCommand(DatasetsCommand):
 
     def run_remote(self, client: Client, args: list[str]) -> None:
         project, dataset, ref, dest = self.args(args)
+        if self.link:
+            raise SystemExit(
+                "--link links from this machine's store's cache; through a workbench server "
+                "the files are copied (add --local to use this machine's store)"
+            )
         version = client.datasets.get(dataset, ref, project=project)
         version.materialize(dest, progress=False if self.quiet else None)
         result = {"path": str(dest), "version": version.version, "files": len(version.files())}
@@ -390,12 +404,13 @@ class GetCommand(DatasetsCommand):
     def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
         project, dataset, ref, dest = self.args(args)
         result = service.datasets.materialize(
-            who, project, dataset, ref, dest, progress=self.progress("get")
+            who, project, dataset, ref, dest, link=self.link, progress=self.progress("get")
         )
+        linked = f", {result['linked']} hard-linked" if self.link else ""
         self.emit(
             result,
             f"v{result['version']}: {result['files']} files in {result['path']} "
-            f"({result['fetched']} fetched, the rest from the cache)",
+            f"({result['fetched']} fetched, the rest from the cache{linked})",
         )
 
 

@@ -656,10 +656,15 @@ class DatasetJobs:
         ref: str,
         dest: Path,
         *,
+        link: bool = False,
         progress: Progress | None = None,
     ) -> dict[str, Any]:
-        """A local folder with the version's files, hard-linked from a local cache of file
-        contents (copied where links are impossible); files already cached are not fetched."""
+        """A local folder with the version's files, copied from a local cache of file contents
+        (files already cached are not fetched again).
+
+        With ``link``, the files are hard links to the cache instead (no second copy on disk,
+        where DEST is on the cache's file system): they are read-only and must not be edited in
+        place; a cached file that was written to anyway is noticed and fetched afresh."""
         number, entries = self.version_entries(identity, slug, name, ref)
         progress = progress or Progress()
         progress.totals(bytes_total=sum(e.size for e in entries), files_total=len(entries))
@@ -674,11 +679,10 @@ class DatasetJobs:
             target = dest / entry.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
-            try:
-                os.link(cached, target)
+            if link and _try_link(cached, target):
                 linked += 1
-            except OSError:
-                shutil.copyfile(cached, target)
+            else:
+                _copy_new(cached, target)
             progress.add(entry.size, files=1)
         return {
             "path": str(dest),
@@ -697,8 +701,13 @@ class DatasetJobs:
             stat = path.stat()
         except FileNotFoundError:
             return None
-        # A cached file someone wrote to (through a hard link) is not trusted again.
-        if stat.st_size != entry.size or stat.st_mode & 0o222:
+        # A cached file someone made writable or wrote to (through a hard link: a write sets
+        # its modification time, losing the stamp) is not trusted again.
+        if (
+            stat.st_size != entry.size
+            or stat.st_mode & 0o222
+            or stat.st_mtime_ns % 1_000_000_000 != _stamp(entry.digest)
+        ):
             path.unlink(missing_ok=True)
             return None
         return path
@@ -716,6 +725,9 @@ class DatasetJobs:
             tmp.unlink()
             raise BlobCorrupt(f"{entry.path}: content does not match its digest")
         os.chmod(tmp, 0o444)
+        now_s = time.time_ns() // 1_000_000_000
+        stamped = now_s * 1_000_000_000 + _stamp(entry.digest)
+        os.utime(tmp, ns=(stamped, stamped))
         os.replace(tmp, path)
         return path
 
@@ -1013,6 +1025,30 @@ class DatasetJobs:
                     .where(BlobPack.id == pack_id)
                     .values(state="retired", changed_at=utcnow())
                 )
+
+
+def _stamp(digest: str) -> int:
+    """The sub-second part (in ns, whole microseconds) of a cached file's modification time: a
+    write through a hard link sets a new time, which almost surely lacks it."""
+    return int(digest[:8], 16) % 1_000_000 * 1_000
+
+
+def _try_link(cached: Path, target: Path) -> bool:
+    try:
+        os.link(cached, target)
+    except OSError:  # another file system, or one without hard links
+        return False
+    return True
+
+
+def _copy_new(cached: Path, target: Path) -> None:
+    """A writable copy of a (read-only) cached file, written under a temporary name first."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        shutil.copyfile(cached, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _older_than(path: Path, cutoff: float) -> bool:

@@ -199,6 +199,42 @@ def test_datasets_list_shows_every_page(
     assert reserved.returncode == 2 and "'latest' always points" in reserved.stderr
 
 
+def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "f.txt").write_text("one")
+    assert run_cli("migrate", db_url=url, tmp_path=tmp_path).returncode == 0
+    service = WorkbenchService(Workbench(database_url=url, data_dir=str(tmp_path / "wbdata")))
+    try:
+        service.call(
+            Identity("ada", "Ada L.", is_admin=True),
+            lambda s, ctx: projects.create(s, ctx, name="Lab"),
+            write=True,
+        )
+    finally:
+        service.close()
+    commit = run_cli("datasets", "commit", "lab/events", str(source), "--quiet",
+                     db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert commit.returncode == 0, commit.stderr
+
+    copied = run_cli("datasets", "get", "lab/events", str(tmp_path / "copy"), "--quiet",
+                     db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    assert copied.stdout.strip().endswith("(1 fetched, the rest from the cache)")
+    assert os.stat(tmp_path / "copy" / "f.txt").st_nlink == 1
+    linked = run_cli("datasets", "get", "lab/events", str(tmp_path / "link"), "--link",
+                     "--quiet", db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert linked.returncode == 0, linked.stderr
+    assert linked.stdout.strip().endswith("(0 fetched, the rest from the cache, 1 hard-linked)")
+    assert (tmp_path / "link" / "f.txt").read_text() == "one"
+    assert os.stat(tmp_path / "link" / "f.txt").st_nlink == 2
+    # through a workbench server there is no cache of this machine to link from
+    remote = run_cli("datasets", "get", "lab/events", str(tmp_path / "r"), "--link",
+                     "--url", "http://127.0.0.1:9", db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert remote.returncode != 0 and "--link" in remote.stderr, remote.stderr
+
+
 def test_datasets_diff_text_names_columns_only_when_they_changed() -> None:
     table = {"path": "t.csv", "rows": {"old": 2, "new": 3, "added": 1, "removed": 0}}
     same = {"added": [], "removed": [], "changed": [], "columns": ["a"]}

@@ -530,18 +530,48 @@ def test_lineage_both_ways_and_access(
     )
 
 
-def test_materialize_links_from_the_cache(
+def test_materialize_copies_from_the_cache(
     make_service: Callable[..., WorkbenchService], tmp_path: Path
 ) -> None:
     service = make_service()
     files = {"a/b.txt": b"bee", "c.bin": os.urandom(300_000)}
     service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "s", files))
     first = service.datasets.materialize(ALICE, "lab", "events", "v1", tmp_path / "out1")
-    assert first["fetched"] == 2
+    assert (first["fetched"], first["linked"]) == (2, 0)
+    # the user edits a file in place: it is theirs, the cache is not touched
+    with open(tmp_path / "out1" / "c.bin", "r+b") as f:
+        f.write(b"edited")
     second = service.datasets.materialize(ALICE, "lab", "events", "v1", tmp_path / "out2")
-    assert second["fetched"] == 0
+    assert (second["fetched"], second["linked"]) == (0, 0)
     for path, data in files.items():
         assert (tmp_path / "out2" / path).read_bytes() == data
+        assert os.stat(tmp_path / "out2" / path).st_nlink == 1
+        assert os.access(tmp_path / "out2" / path, os.W_OK)
+
+
+def test_materialize_with_link_notices_a_cached_file_written_through_its_link(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    service = make_service()
+    files = {"a/b.txt": b"bee", "c.bin": os.urandom(300_000)}
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "s", files))
+    first = service.datasets.materialize(ALICE, "lab", "events", "v1", tmp_path / "out1", link=True)
+    assert (first["fetched"], first["linked"]) == (2, 2)
+    linked = tmp_path / "out1" / "c.bin"
+    assert os.stat(linked).st_nlink == 2 and not os.stat(linked).st_mode & 0o222
+    # a write that keeps the size and the read-only mode (root is not stopped by the mode)
+    os.chmod(linked, 0o644)
+    with open(linked, "r+b") as f:
+        f.write(b"edited")
+    os.chmod(linked, 0o444)
+    second = service.datasets.materialize(
+        ALICE, "lab", "events", "v1", tmp_path / "out2", link=True
+    )
+    assert (second["fetched"], second["linked"]) == (1, 2)
+    for path, data in files.items():
+        assert (tmp_path / "out2" / path).read_bytes() == data
+    # what the user wrote stays theirs
+    assert linked.read_bytes().startswith(b"edited")
 
 
 def test_tags(make_service: Callable[..., WorkbenchService], tmp_path: Path) -> None:
