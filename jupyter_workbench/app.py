@@ -123,6 +123,17 @@ class WorkbenchApp(ExtensionApp):
         self.log.info("Workbench client mode: forwarding to %s", settings.service_url)
 
     def initialize_handlers(self) -> None:
+        if not self.workbench_settings.hub_service:  # a server with a user's own files
+            from .examples import examples_folder
+            from .handlers.examples import ExampleCopyHandler, ExamplesHandler
+
+            found = {"folder": examples_folder(self.workbench_settings.examples_dir)}
+            self.handlers.extend(
+                [
+                    (r"/workbench/examples/?", ExamplesHandler, found),
+                    (r"/workbench/examples/(?P<name>[^/]+)", ExampleCopyHandler, found),
+                ]
+            )
         if self.workbench_settings.mode == "client":
             from .handlers.forward import ForwardHandler, ForwardWebSocketHandler
 

@@ -47,6 +47,13 @@ class Workbench(Configurable):
     def _default_service_url(self) -> str:
         return os.environ.get("WORKBENCH_SERVICE_URL", "")
 
+    examples_dir = Unicode(
+        "",
+        help="Folder of the example notebooks that the lab's launcher offers to copy into a "
+        "user's folder (a team's own onboarding notebooks, say). Default: the examples "
+        "installed with the package (share/jupyter/workbench/examples).",
+    ).tag(config=True)
+
     data_dir = Unicode(
         help="Folder for the workbench's own files (the embedded SQLite database, local blob "
         "storage). Default: $WORKBENCH_DATA_DIR, else 'workbench' in the Jupyter data dir.",

@@ -19,6 +19,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { getDocument, getMe, IExperiment } from './api';
 import type { ExperimentView } from './experiment';
 import { configureCharts } from './chartSettings';
+import { activateExamples, OPEN_EXAMPLE } from './examples';
 import { mainArea, MainAreaViews } from './mainArea';
 import { IPanelSettings, WorkbenchPanel } from './panel';
 import { activateRegistry } from './registryPlugin';
@@ -265,6 +266,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
       launcher,
       browser
     });
+
+    // the example notebooks: launcher cards, palette items, "New here?" in the sidebar
+    void activateExamples({ app, trans, icon: workbenchIcon, launcher, palette, browser }).then(
+      examples => {
+        const quickstart = examples.find(example => example.name === 'quickstart');
+        if (quickstart) {
+          panel.offerExample(
+            trans.__('Open the quickstart notebook'),
+            quickstart.description,
+            () => void app.commands.execute(OPEN_EXAMPLE, { name: quickstart.name })
+          );
+        }
+      }
+    );
 
     if (settingRegistry) {
       settingRegistry

@@ -63,6 +63,17 @@ export class WorkbenchPanel extends Widget {
   }
 
   /** Apply new settings: default project, auto-refresh. */
+  /** Offer, beside "not in any project yet", a button that opens an example notebook. */
+  offerExample(label: string, caption: string, open: () => void): void {
+    const button = h(
+      'button',
+      { class: 'jp-mod-styled jp-WorkbenchPanel-example', type: 'button', title: caption },
+      label
+    );
+    button.addEventListener('click', open);
+    this._empty.append(h('p', {}, this._trans.__('New here?'), ' ', button));
+  }
+
   configure(settings: IPanelSettings): void {
     this._settings = settings;
     window.clearInterval(this._timer);
@@ -176,10 +187,14 @@ export class WorkbenchPanel extends Widget {
     });
     this._projectList.addEventListener('keydown', event => this._onListKey(event));
     this._empty = h(
-      'p',
+      'div',
       { class: 'jp-WorkbenchPanel-empty' },
-      trans.__(
-        'You are not in any project yet. Create one below: it holds your datasets, experiments and models, and you can add teammates to it.'
+      h(
+        'p',
+        {},
+        trans.__(
+          'You are not in any project yet. Create one below: it holds your datasets, experiments and models, and you can add teammates to it.'
+        )
       )
     );
     this._empty.hidden = true;

@@ -168,7 +168,7 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
   if (launcher) {
     launcher.add({
       command: RegistryCommandIDs.overview,
-      category: trans.__('Other'),
+      category: trans.__('Workbench'),
       rank: 0,
       args: { isLauncher: true }
     });

@@ -22,7 +22,7 @@ def test_the_kernel_spec_is_installed_with_the_package_and_listed(tmp_path: Path
     assert "kernels" in pyproject["tool"]["hatch"]["build"]["targets"]["sdist"]["include"]
     prefix = tmp_path / "prefix"  # what pip lays out under sys.prefix from the wheel's data
     for source, target in shared.items():
-        if source.startswith("kernels/"):  # (the labextension is only there once built)
+        if source.startswith(("kernels/", "examples")):  # (the labextension: once built)
             shutil.copytree(REPO / source, prefix / target)
     env = {
         **os.environ,
@@ -47,3 +47,18 @@ def test_the_kernel_spec_is_installed_with_the_package_and_listed(tmp_path: Path
     assert gpu["display_name"] == "Python 3 (Workbench, GPU)"
     assert "--IPKernelApp.extensions=jupyter_workbench.client.gpu" in gpu["argv"]
     assert gpu["argv"][:3] == ["python", "-m", "ipykernel_launcher"]
+    for name in ("workbench-python3", "workbench-python3-gpu"):  # the launcher's icons
+        resources = {p.name for p in Path(specs[name]["resource_dir"]).iterdir()}
+        assert {"logo-svg.svg", "logo-64x64.png", "logo-32x32.png"} <= resources
+
+    # the example notebooks the lab's launcher offers are found where pip put them
+    assert shared["examples"] == "share/jupyter/workbench/examples"
+    found = subprocess.run(
+        [sys.executable, "-c", "from jupyter_workbench.examples import examples_folder as f, "
+         "list_examples as l; print(f()); print([e.name for e in l(f())])"],
+        env=env, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.splitlines()  # fmt: skip
+    assert found == [
+        str(prefix / "share/jupyter/workbench/examples"),
+        str(["quickstart", "datasets", "training"]),
+    ]

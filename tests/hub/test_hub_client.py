@@ -155,6 +155,28 @@ print("CLI", cli.returncode, (cli.stdout or cli.stderr).split()[0])
         client = Client(url, token)
         assert slug in [p.slug for p in client.projects()]
         assert client.history(run_id, "loss", max_points=10)["total"] == 20
+    # her server offers the example notebooks and copies one into her folder; the hub's
+    # service, which has no user files, does not
+    examples = requests.get(
+        f"{hub.url}/user/{alice}/workbench/examples", headers=auth(token), timeout=30
+    )
+    assert examples.ok and examples.json()["items"][0]["name"] == "quickstart", examples.text
+    copied = requests.post(
+        f"{hub.url}/user/{alice}/workbench/examples/quickstart",
+        json={},
+        headers=auth(token),
+        timeout=30,
+    )
+    assert copied.status_code == 201 and copied.json()["path"] == "quickstart.ipynb"
+    opened = requests.get(
+        f"{hub.url}/user/{alice}/api/contents/quickstart.ipynb", headers=auth(token), timeout=30
+    )
+    assert opened.json()["content"]["metadata"]["kernelspec"]["name"] == "workbench-python3"
+    service = requests.get(
+        f"{hub.url}/services/workbench/workbench/examples", headers=auth(token), timeout=30
+    )
+    assert service.status_code == 404
+
     # and a stranger's token sees none of it
     _bob, _, _, bob_token = new_user("bob")
     r = requests.get(

@@ -44,6 +44,7 @@ class Lab:
     log: Path
     user_tokens: dict[str, str]  # username -> token (a team sharing one server)
     database_url: str
+    root: Path  # the server's root folder (the user's files)
 
     def api(self, path: str) -> str:
         return f"{self.url}/workbench/api/v1/{path}"
@@ -106,7 +107,7 @@ def start_lab(
                 proc.kill()
                 raise RuntimeError(log.read_text()[-3000:]) from None
             time.sleep(0.2)
-    yield Lab(url, token, log, user_tokens, database_url)
+    yield Lab(url, token, log, user_tokens, database_url, tmp_path / "notebooks")
     proc.terminate()
     try:
         proc.wait(timeout=20)

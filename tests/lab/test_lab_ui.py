@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -54,6 +55,31 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
     page.wait_for_selector(f"{PANEL}[data-loaded=true]")
     assert page.locator(f"{PANEL} .jp-WorkbenchPanel-empty").is_visible()
     assert "Create one below" in page.inner_text(f"{PANEL} .jp-WorkbenchPanel-empty")
+
+    # "New here?": the quickstart notebook, copied into the user's folder and opened in a
+    # workbench kernel
+    page.click(f"{PANEL} button:has-text('Open the quickstart notebook')")
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="quickstart.ipynb")
+    tab.wait_for()
+    kernel = page.locator(".jp-NotebookPanel:visible .jp-KernelName")
+    kernel.filter(has_text="Python 3 (Workbench)").wait_for()
+    assert (lab.root / "quickstart.ipynb").is_file()
+
+    # the launcher's Workbench section: the sidebar's card and one card per example
+    page.click("#jp-main-dock-panel .lm-TabBar-addButton")
+    title = page.locator(".jp-Launcher-sectionTitle", has_text=re.compile("^Workbench$"))
+    section = page.locator(".jp-Launcher-section").filter(has=title)
+    cards = section.locator(".jp-LauncherCard-label")
+    cards.nth(3).wait_for()
+    assert [c.strip() for c in cards.all_inner_texts()] == [
+        "Workbench",
+        "Jupyter Workbench quickstart",
+        "Dataset versioning, a walkthrough",
+        "Train a small PyTorch model, live",
+    ]
+    section.locator(".jp-LauncherCard", has_text="Jupyter Workbench quickstart").click()
+    page.locator(".lm-TabBar-tab", has_text="quickstart-1.ipynb").wait_for()
+    assert (lab.root / "quickstart-1.ipynb").is_file()
 
     # create a project through the form: listed, selected, its members shown
     page.fill(f"{PANEL} input[name=name]", "Churn model")

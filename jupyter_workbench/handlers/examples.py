@@ -1,0 +1,70 @@
+"""The example notebooks, on every Jupyter server running the extension (standalone or a hub
+user server): list them, and copy one into the caller's own folder through the server's
+contents manager (so it lands wherever that manager keeps files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import ensure_async
+from tornado import web
+
+from ..examples import find_example, list_examples, read_notebook
+
+
+class ExamplesBase(APIHandler):
+    auth_resource = "contents"
+
+    def initialize(self, folder: Path | None = None) -> None:
+        self.folder = folder
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = ""
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        error = {400: "bad_request", 404: "not_found"}.get(status_code, "error")
+        self.finish(json.dumps({"error": error, "message": message or self._reason}))
+
+
+class ExamplesHandler(ExamplesBase):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The examples offered: ``items`` of ``name``, ``title``, ``description``."""
+        self.finish({"items": [e.json() for e in list_examples(self.folder)]})
+
+
+class ExampleCopyHandler(ExamplesBase):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """Copy example ``name`` into the folder ``path`` of the body (default: the root)
+        under a name not taken yet (``quickstart.ipynb``, ``quickstart-1.ipynb``, ...)."""
+        example = find_example(self.folder, name)
+        if example is None:
+            raise web.HTTPError(404, "no example named %r", name)
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body must be JSON") from None
+        folder = body.get("path", "") if isinstance(body, dict) else None
+        if not isinstance(folder, str):
+            raise web.HTTPError(400, "path: must be a folder's path (text)")
+        folder = folder.strip("/")
+        cm = self.contents_manager
+        if not await ensure_async(cm.dir_exists(folder)):
+            raise web.HTTPError(404, "path: no folder %r", folder)
+        filename = await ensure_async(
+            cm.increment_filename(f"{example.name}.ipynb", folder, insert="-")
+        )
+        path = f"{folder}/{filename}" if folder else filename
+        model = {"type": "notebook", "format": "json", "content": read_notebook(example)}
+        saved = await ensure_async(cm.save(model, path))
+        self.set_status(201)
+        self.finish({"path": saved["path"], "name": example.name, "title": example.title})
