@@ -36,6 +36,9 @@ export namespace CommandIDs {
   export const compareRuns = 'workbench:compare-selected-runs';
 }
 
+/** The sidebar reloads when the lab turns idle at most this often. */
+const IDLE_RELOAD_MS = 2000;
+
 /** ?workbench-document=ID in a lab URL opens that document (a link to share). */
 const DOCUMENT_URL = /[?&]workbench-document=([0-9a-f]{32})/;
 
@@ -266,6 +269,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       launcher,
       browser
     });
+
+    // code a kernel has just run may have made a project or a dataset (wb.create_project,
+    // wb.datasets.commit): the sidebar, if shown, reloads once the lab is idle again
+    if (status) {
+      let reloaded = 0;
+      status.busySignal.connect((_, busy) => {
+        if (!busy && panel.isVisible && Date.now() - reloaded > IDLE_RELOAD_MS) {
+          reloaded = Date.now();
+          void panel.refresh();
+        }
+      });
+    }
 
     // the example notebooks: launcher cards, palette items, "New here?" in the sidebar
     void activateExamples({ app, trans, icon: workbenchIcon, launcher, palette, browser }).then(

@@ -39,7 +39,7 @@ def test_the_sidebar_creates_a_project_and_shows_api_errors(lab: Lab) -> None:
     assert not errors, errors
     projects = requests.get(lab.api("projects"), headers=auth, timeout=30).json()["items"]
     names = sorted(p["name"] for p in projects if not p["name"].startswith("zz-"))
-    assert names == ["Churn model", "Forecast"]
+    assert names == ["Churn model", "Forecast", "Quickstart"]
 
 
 def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[str]) -> None:
@@ -64,6 +64,12 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
     kernel = page.locator(".jp-NotebookPanel:visible .jp-KernelName")
     kernel.filter(has_text="Python 3 (Workbench)").wait_for()
     assert (lab.root / "quickstart.ipynb").is_file()
+    # its first code cell makes the project "Quickstart": once the kernel is idle again the
+    # sidebar shows it, without a click on its refresh button
+    page.locator(".jp-NotebookPanel:visible .jp-CodeCell").first.click()
+    page.keyboard.press("Shift+Enter")
+    quickstart = page.locator(f"{PANEL} li.jp-WorkbenchPanel-project", has_text="Quickstart")
+    quickstart.wait_for(timeout=60_000)
 
     # the launcher's Workbench section: the sidebar's card and one card per example
     page.click("#jp-main-dock-panel .lm-TabBar-addButton")
@@ -137,4 +143,5 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
         assert r.status_code == 201, r.text
     page.click(f"{PANEL} .jp-WorkbenchPanel-refresh")
     page.locator(f"{PANEL} li.jp-WorkbenchPanel-project[data-slug=zz-499]").wait_for()
-    assert page.locator(f"{PANEL} li.jp-WorkbenchPanel-project").count() == 502
+    # (+ Churn model, Forecast and the quickstart's project)
+    assert page.locator(f"{PANEL} li.jp-WorkbenchPanel-project").count() == 503
