@@ -196,6 +196,68 @@ async def test_registry_aliases_and_promotion_rules(api, tracking) -> None:
     assert name in await tracking("bob", lambda c: [m.name for m in c.search_registered_models()])
 
 
+async def test_what_mlflow_changes_for_good_is_audited(api: Any, tracking: Any) -> None:
+    """Registry versions and aliases, deletions and renames made with a stock client leave an
+    audit event (who, what, how); metric logging and refused calls leave none."""
+    slug = await project(api, carol="editor")
+
+    def work(client: Any) -> tuple[str, str]:
+        exp_id = client.create_experiment("models")
+        run = client.create_run(exp_id)
+        client.log_metric(run.info.run_id, "loss", 0.5)
+        client.set_terminated(run.info.run_id)
+        name = f"{slug}-churn"
+        client.create_registered_model(name)
+        client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        client.set_registered_model_alias(name, "staging", "1")
+        client.delete_registered_model_alias(name, "staging")
+        return run.info.run_id, exp_id
+
+    run_id, exp_id = await tracking("carol", work, scope=slug)
+    name = f"{slug}-churn"
+    code = await refused(
+        tracking, "carol", lambda c: c.set_registered_model_alias(name, "production", "1"),
+        scope=slug,
+    )  # fmt: skip
+    assert code == "PERMISSION_DENIED"
+
+    def tidy(client: Any) -> None:  # the project's admin
+        client.set_registered_model_alias(name, "production", "1")
+        client.delete_run(run_id)
+        client.rename_experiment(exp_id, f"{slug}/old-models")
+
+    await tracking("alice", tidy, scope=slug)
+    events = (await api("alice").get("audit", params={"project": slug, "limit": 50})).json
+    seen = [
+        (e["actor"], e["action"], e["object_type"], e["object_id"], e["summary"])
+        for e in reversed(events["items"])
+        if e["action"] not in ("project.create", "member.add", "experiment.create")
+    ]
+    assert seen == [
+        ("carol", "model.create", "model", name, {}),
+        ("carol", "model.version_create", "model", name, {"version": "1", "run_id": run_id}),
+        ("carol", "model.alias_set", "model", name, {"alias": "staging", "version": "1"}),
+        ("carol", "model.alias_delete", "model", name, {"alias": "staging"}),
+        ("alice", "model.alias_set", "model", name, {"alias": "production", "version": "1"}),
+        ("alice", "run.delete", "run", run_id, {"experiment": "models"}),
+        ("alice", "experiment.rename", "experiment", "old-models",
+         {"name": {"from": "models", "to": "old-models"}}),
+    ], seen  # fmt: skip
+
+    # the workbench follows the rename: the new name finds it, the old one does not
+    renamed = await tracking("alice", lambda c: c.get_experiment_by_name(f"{slug}/old-models"))
+    assert renamed.experiment_id == exp_id
+    assert await tracking("alice", lambda c: c.get_experiment_by_name(f"{slug}/models")) is None
+    listed = (await api("alice").get(f"projects/{slug}/experiments")).json["items"]
+    assert [e["name"] for e in listed] == ["old-models"]
+    # a project's tracking URI names it without the prefix; it never leaves its project
+    await tracking("alice", lambda c: c.rename_experiment(exp_id, "models-2023"), scope=slug)
+    assert await tracking("alice", lambda c: c.get_experiment(exp_id).name) == f"{slug}/models-2023"
+    other = await project(api)
+    moved = lambda c: c.rename_experiment(exp_id, f"{other}/stolen")  # noqa: E731
+    assert await refused(tracking, "alice", moved) == "INVALID_PARAMETER_VALUE"
+
+
 @pytest.mark.parametrize("summaries_from", ["database", "rest", "unreadable database"])
 async def test_models_list_a_page_at_a_time_and_every_version_of_a_model(
     api: Any,

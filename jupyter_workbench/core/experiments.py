@@ -152,6 +152,25 @@ def rename_model(s: Session, ctx: Ctx, old: str, new: str) -> None:
                      summary={"name": {"from": old, "to": new}})  # fmt: skip
 
 
+def check_rename(s: Session, project: Project, mlflow_id: str, name: str) -> str:
+    """The name an experiment of ``project`` may be renamed to (it stays in the project)."""
+    name = check_text(name, "new_name", max_length=200)
+    taken = experiment_in_project(s, project.slug, name)
+    if taken is not None and taken.mlflow_experiment_id != str(mlflow_id):
+        raise Conflict(f"new_name: project '{project.slug}' already has an experiment '{name}'")
+    return name
+
+
+def rename_experiment(s: Session, ctx: Ctx, mlflow_id: str, name: str, mlflow_name: str) -> None:
+    """Follow a rename MLflow carried out (``check_rename`` was asked first)."""
+    row = s.scalar(select(Experiment).where(Experiment.mlflow_experiment_id == str(mlflow_id)))
+    if row is not None:
+        old, row.name, row.mlflow_name = row.name, name, mlflow_name
+        audit.record(s, ctx, "experiment.rename", "experiment", name,
+                     project=s.get(Project, row.project_id),
+                     summary={"name": {"from": old, "to": name}})  # fmt: skip
+
+
 def forget_model(s: Session, ctx: Ctx, name: str) -> None:
     row = s.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
     if row is not None:

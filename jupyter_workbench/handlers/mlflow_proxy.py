@@ -26,6 +26,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from sqlalchemy.orm import Session
 from tornado import web
 
+from ..core import audit
 from ..core import experiments as ex
 from ..core.access import check_project, require_project
 from ..core.context import Ctx, Identity
@@ -55,6 +56,8 @@ ACTION_OF = {
     "promote": "models.promote",
 }
 PROTECTED_ALIASES = frozenset({"production", "prod", "champion"})
+# request fields an audited call's event keeps (how it changed the object)
+AUDITED_FIELDS = ("new_name", "alias", "version", "stage", "archive_existing_versions")
 RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified")
 SEARCH_PAGE_CALLS = 50
 
@@ -132,6 +135,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self._answering = False
         self._error: ProxyError | None = None
         self._refusal: web.HTTPError | None = None
+        # what an audited call acts on, found while authorizing it: (project, experiment name)
+        self._owner: tuple[Project, str] | None = None
         try:
             await self._prepare()
         except web.HTTPError as exc:
@@ -308,7 +313,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             exp_id = self._field(rule.field or "experiment_id")
             if exp_id is None:
                 raise ProxyError(400, f"missing '{rule.field or 'experiment_id'}'")
-            await self._check_experiment(await self._scoped_id(exp_id, rule.field), action)
+            exp_id = await self._scoped_id(exp_id, rule.field)
+            await self._check_experiment(exp_id, action)
+            if rule.audit == "experiment.rename":
+                return await self._authorize_rename(body, exp_id)
         elif locate == "experiments":
             ids = body.get(rule.field) or self.get_query_arguments(rule.field)
             if not isinstance(ids, list) or not ids:
@@ -379,7 +387,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             return "search"
         else:  # pragma: no cover - every locator of rules.py is handled above
             raise ProxyError(403, f"no rule for {locate}")
-        return None
+        return ("audit", rule.audit, None) if rule.audit else None
 
     async def _authorize_graphql(self, body: dict[str, Any], action: str) -> None:
         """The MLflow UI's GraphQL: read-only queries whose root fields are on an allow-list,
@@ -458,24 +466,26 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
     async def _check_experiment(self, exp_id: str, action: str) -> None:
         scope = self.project_scope
 
-        def check(s: Session, ctx: Ctx) -> None:
+        def check(s: Session, ctx: Ctx) -> tuple[Project, str]:
             owner = ex.experiment_owner(s, exp_id)
             if owner is None or (scope is not None and owner[1].id != scope.id):
                 raise NotFound(f"experiment '{exp_id}' not found")
             check_project(s, ctx, owner[1], action)
+            return owner[1], owner[0].name
 
-        await self.db(check)
+        self._owner = await self.db(check)
 
     async def _check_model(self, name: str, action: str) -> None:
         scope = self.project_scope
 
-        def check(s: Session, ctx: Ctx) -> None:
+        def check(s: Session, ctx: Ctx) -> tuple[Project, str]:
             project = ex.model_owner(s, name)
             if project is None or (scope is not None and project.id != scope.id):
                 raise NotFound(f"registered model '{name}' not found")
             check_project(s, ctx, project, action)
+            return project, ""
 
-        await self.db(check)
+        self._owner = await self.db(check)
 
     async def _authorize_by_name(self, action: str) -> None:
         """Names are looked up in the workbench (project + name), never taken from MLflow: an
@@ -573,6 +583,24 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
 
         await self.db(record, write=True)
         return exp_id
+
+    async def _authorize_rename(self, body: dict[str, Any], exp_id: str) -> Any:
+        """An experiment keeps its project: its new name is '<slug>/NAME' (a project's tracking
+        URI may give NAME alone), and the workbench follows the rename."""
+        assert self._owner is not None
+        project = self._owner[0]
+        new = self._field("new_name") or ""
+        prefix = f"{project.slug}/"
+        if new.startswith(prefix):
+            new = new[len(prefix) :]
+        elif self.project_scope is None:
+            raise ProxyError(
+                400, f"new_name: an experiment of project '{project.slug}' is named '{prefix}NAME'"
+            )
+        short = await self.db(lambda s, ctx: ex.check_rename(s, project, exp_id, new))
+        body["new_name"] = ex.mlflow_experiment_name(project, short)
+        self._rewrite(body)
+        return ("rename_experiment", exp_id, (short, body["new_name"]))
 
     async def _authorize_new_model(self, body: dict[str, Any]) -> tuple[str, str, int]:
         name = str(body.get("name") or "")
@@ -711,18 +739,61 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
 
     async def _relay(self, response: httpx.Response, post: Any = None) -> None:
         try:
+            answer: bytes | None = None  # read whole: an audited call's (small) answer
             if post and response.status_code == 200:
-                await self._after(post)
+                if post[0] == "audit":
+                    answer = await response.aread()
+                    await self._audit(post[1], answer)
+                else:
+                    await self._after(post)
             self.set_status(response.status_code)
             for name in RESPONSE_HEADERS:
                 if name in response.headers:
                     self.set_header(name, response.headers[name])
-            async for chunk in response.aiter_raw():
-                self.write(chunk)
-                await self.flush()
+            if answer is not None:
+                self.write(answer)
+            else:
+                async for chunk in response.aiter_raw():
+                    self.write(chunk)
+                    await self.flush()
             self.finish()
         finally:
             await response.aclose()
+
+    async def _audit(self, action: str, answer: bytes) -> None:
+        """Record a call MLflow carried out: what it acted on and the fields that say how."""
+        if self._owner is None:  # pragma: no cover - an audited rule's locator sets it
+            return
+        project, experiment = self._owner
+        assert self.match is not None
+        locate = self.match.rule.locate
+        if locate == "experiment":
+            object_type, object_id = "experiment", experiment
+        elif locate == "run":
+            object_type, object_id = "run", self._field("run_id", "run_uuid") or ""
+        elif locate == "logged_model":
+            object_type, object_id = "logged_model", self.match.params.get("model_id", "")
+        elif locate == "artifact_path":
+            object_type, object_id = "artifact", self.match.params.get("path", "")
+        else:
+            object_type, object_id = "model", self._field("name") or ""
+        summary = {key: value for key in AUDITED_FIELDS if (value := self._field(key))}
+        if action == "model.version_create":
+            try:
+                version = json.loads(answer)["model_version"]
+                summary.update(version=str(version["version"]), run_id=version.get("run_id"))
+            except (ValueError, KeyError, TypeError):
+                pass
+        elif locate == "run":
+            summary["experiment"] = experiment
+
+        def record(s: Session, ctx: Ctx) -> None:
+            audit.record(
+                s, ctx, action, object_type, object_id,
+                project=s.get(Project, project.id), summary=summary,
+            )  # fmt: skip
+
+        await self.db(record, write=True)
 
     async def _after(self, post: Any) -> None:
         """Keep the workbench's ownership records in step with what MLflow just did."""
@@ -739,6 +810,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
 
             def record(s: Session, ctx: Ctx) -> None:
                 ex.rename_model(s, ctx, name, extra)
+        elif kind == "rename_experiment":
+
+            def record(s: Session, ctx: Ctx) -> None:
+                ex.rename_experiment(s, ctx, name, *extra)
         elif kind == "delete_model":
 
             def record(s: Session, ctx: Ctx) -> None:

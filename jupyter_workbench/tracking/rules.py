@@ -5,6 +5,10 @@ viewer, ``write``: editor, ``delete`` and ``promote``: admin, ``open``: any sign
 how the proxy finds that project from the request (``locate``). The list is deny-by-default:
 a route MLflow adds in a new release is refused until someone maps it here, and a test walks
 MLflow's own route list to prove that every route is either mapped or refused.
+
+A rule also names the audit event that a successful call records, for the changes someone
+may later ask "who did this?" of (deletions, renames, registry versions and aliases); the high-
+volume run writes (metrics, params, tags) are the runs' own record and are not audited.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Rule:
     level: str  # read | write | delete | promote | open
     locate: str  # see Locators in proxy.py
     field: str = ""  # the request field naming the object, where it varies
+    audit: str = ""  # the audit event a successful call records ("" for none)
 
 
 R = Rule
@@ -39,17 +44,19 @@ API_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "experiments/get-by-name"): R("read", "experiment_name", "experiment_name"),
     ("GET", "experiments/search"): R("read", "search_experiments"),
     ("POST", "experiments/search"): R("read", "search_experiments"),
-    ("POST", "experiments/update"): R("write", "experiment", "experiment_id"),
-    ("POST", "experiments/delete"): R("delete", "experiment", "experiment_id"),
-    ("POST", "experiments/restore"): R("delete", "experiment", "experiment_id"),
+    ("POST", "experiments/update"): R("write", "experiment", "experiment_id", "experiment.rename"),
+    ("POST", "experiments/delete"): R("delete", "experiment", "experiment_id", "experiment.delete"),
+    ("POST", "experiments/restore"): R(
+        "delete", "experiment", "experiment_id", "experiment.restore"
+    ),
     ("POST", "experiments/set-experiment-tag"): R("write", "experiment", "experiment_id"),
     ("POST", "experiments/delete-experiment-tag"): R("write", "experiment", "experiment_id"),
     # runs
     ("POST", "runs/create"): R("write", "experiment", "experiment_id"),
     ("GET", "runs/get"): R("read", "run"),
     ("POST", "runs/update"): R("write", "run"),
-    ("POST", "runs/delete"): R("delete", "run"),
-    ("POST", "runs/restore"): R("delete", "run"),
+    ("POST", "runs/delete"): R("delete", "run", audit="run.delete"),
+    ("POST", "runs/restore"): R("delete", "run", audit="run.restore"),
     ("POST", "runs/log-metric"): R("write", "run"),
     ("POST", "runs/log-parameter"): R("write", "run"),
     ("POST", "runs/log-batch"): R("write", "run"),
@@ -67,7 +74,9 @@ API_RULES: dict[tuple[str, str], Rule] = {
     ("POST", "logged-models/search"): R("read", "experiments", "experiment_ids"),
     ("GET", "logged-models/<model_id>"): R("read", "logged_model"),
     ("PATCH", "logged-models/<model_id>"): R("write", "logged_model"),
-    ("DELETE", "logged-models/<model_id>"): R("delete", "logged_model"),
+    ("DELETE", "logged-models/<model_id>"): R(
+        "delete", "logged_model", audit="logged_model.delete"
+    ),
     ("POST", "logged-models/<model_id>/params"): R("write", "logged_model"),
     ("PATCH", "logged-models/<model_id>/tags"): R("write", "logged_model"),
     ("DELETE", "logged-models/<model_id>/tags/<tag_key>"): R("write", "logged_model"),
@@ -77,24 +86,26 @@ API_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "registered-models/get"): R("read", "model", "name"),
     ("GET", "registered-models/search"): R("read", "search_models"),
     ("POST", "registered-models/rename"): R("write", "model", "name"),
-    ("PATCH", "registered-models/update"): R("write", "model", "name"),
+    ("PATCH", "registered-models/update"): R("write", "model", "name", "model.update"),
     ("DELETE", "registered-models/delete"): R("delete", "model", "name"),
     ("POST", "registered-models/set-tag"): R("write", "model", "name"),
     ("DELETE", "registered-models/delete-tag"): R("write", "model", "name"),
     ("GET", "registered-models/get-latest-versions"): R("read", "model", "name"),
     ("POST", "registered-models/get-latest-versions"): R("read", "model", "name"),
     ("GET", "registered-models/alias"): R("read", "model", "name"),
-    ("POST", "registered-models/alias"): R("write", "model_alias", "name"),
-    ("DELETE", "registered-models/alias"): R("write", "model_alias", "name"),
-    ("POST", "model-versions/create"): R("write", "model", "name"),
+    ("POST", "registered-models/alias"): R("write", "model_alias", "name", "model.alias_set"),
+    ("DELETE", "registered-models/alias"): R("write", "model_alias", "name", "model.alias_delete"),
+    ("POST", "model-versions/create"): R("write", "model", "name", "model.version_create"),
     ("GET", "model-versions/get"): R("read", "model", "name"),
     ("GET", "model-versions/search"): R("read", "search_model_versions"),
-    ("PATCH", "model-versions/update"): R("write", "model", "name"),
-    ("DELETE", "model-versions/delete"): R("delete", "model", "name"),
+    ("PATCH", "model-versions/update"): R("write", "model", "name", "model.version_update"),
+    ("DELETE", "model-versions/delete"): R("delete", "model", "name", "model.version_delete"),
     ("GET", "model-versions/get-download-uri"): R("read", "model", "name"),
     ("POST", "model-versions/set-tag"): R("write", "model", "name"),
     ("DELETE", "model-versions/delete-tag"): R("write", "model", "name"),
-    ("POST", "model-versions/transition-stage"): R("promote", "model", "name"),
+    ("POST", "model-versions/transition-stage"): R(
+        "promote", "model", "name", "model.version_stage"
+    ),
 }
 
 # Proxied artifacts: the first path segment is the experiment id (mlflow-artifacts:/<exp>/...).
@@ -102,7 +113,7 @@ ARTIFACT_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "artifacts"): R("read", "artifact_path", "path"),  # listing: ?path=<exp>/...
     ("GET", "artifacts/<path>"): R("read", "artifact_path"),
     ("PUT", "artifacts/<path>"): R("write", "artifact_path"),
-    ("DELETE", "artifacts/<path>"): R("delete", "artifact_path"),
+    ("DELETE", "artifacts/<path>"): R("delete", "artifact_path", audit="artifact.delete"),
     ("POST", "mpu/create/<path>"): R("write", "artifact_path"),
     ("POST", "mpu/complete/<path>"): R("write", "artifact_path"),
     ("POST", "mpu/abort/<path>"): R("write", "artifact_path"),

@@ -194,6 +194,20 @@ export function describeEvent(event: IAuditEvent, trans: ITrans): string {
       return trans.__('registered model %1', name);
     case 'model.card':
       return trans.__('updated the card of model %1', name);
+    case 'model.version_create':
+      return trans.__('registered %1 v%2', name, str(s.version));
+    case 'model.version_delete':
+      return trans.__('deleted %1 v%2', name, str(s.version));
+    case 'model.alias_set':
+      return trans.__('pointed %1@%2 at v%3', name, str(s.alias), str(s.version));
+    case 'model.alias_delete':
+      return trans.__('removed the alias %1 of %2', str(s.alias), name);
+    case 'experiment.rename': {
+      const renamed = (s.name ?? {}) as { from?: unknown };
+      return trans.__('renamed experiment %1 to %2', str(renamed.from), name);
+    }
+    case 'run.delete':
+      return trans.__('deleted run %1 of %2', name.slice(0, 8), str(s.experiment));
     case 'dataset.create':
       return trans.__('created dataset %1', name);
     case 'dataset.commit':

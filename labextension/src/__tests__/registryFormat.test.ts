@@ -117,6 +117,20 @@ describe('events', () => {
     expect(describeEvent(event('dataset.commit', { summary: { version: 2 } }), trans)).toBe(
       'committed churn v2'
     );
+    // what a stock MLflow client changed, through the workbench's proxy
+    const alias = { alias: 'production', version: '3' };
+    expect(describeEvent(event('model.alias_set', { summary: alias }), trans)).toBe(
+      'pointed churn@production at v3'
+    );
+    expect(describeEvent(event('model.version_create', { summary: { version: '3' } }), trans)).toBe(
+      'registered churn v3'
+    );
+    const rename = { name: { from: 'models', to: 'churn' } };
+    expect(describeEvent(event('experiment.rename', { summary: rename }), trans)).toBe(
+      'renamed experiment models to churn'
+    );
+    const run = { object_id: '0123456789abcdef', summary: { experiment: 'base' } };
+    expect(describeEvent(event('run.delete', run), trans)).toBe('deleted run 01234567 of base');
     expect(describeEvent(event('team.member_add', { object_id: 'ml' }), trans)).toBe(
       'member add team ml'
     );
