@@ -761,6 +761,10 @@ async def test_promotion_by_request_and_approval_and_model_cards(api: Any, track
     r = await api("carol").post(f"projects/{slug}/models/churn-{slug}/versions", {"run_id": run_id})
     assert r.status == 201, r
     model = f"churn-{slug}"
+    made = {"project": slug, "action": "model.version_create"}
+    [event] = (await api("alice").get("audit", params=made)).json["items"]
+    assert (event["actor"], event["object_id"]) == ("carol", model)
+    assert event["summary"] == {"version": "1", "run_id": run_id}
     r = await api("carol").post(
         f"projects/{slug}/models/{model}/promotions", {"version": "1", "note": "good"}
     )

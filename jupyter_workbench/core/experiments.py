@@ -143,6 +143,15 @@ def model_owner(s: Session, name: str) -> Project | None:
     )
 
 
+def record_model_version(
+    s: Session, ctx: Ctx, project: Project, name: str, version: str, run_id: str
+) -> None:
+    """Audit a new version MLflow made of a project's model (as the proxy does for stock
+    clients)."""
+    audit.record(s, ctx, "model.version_create", "model", name, project=project,
+                 summary={"version": str(version), "run_id": run_id})  # fmt: skip
+
+
 def rename_model(s: Session, ctx: Ctx, old: str, new: str) -> None:
     row = s.scalar(select(RegisteredModel).where(RegisteredModel.name == old))
     if row is not None:

@@ -292,6 +292,12 @@ class ModelVersionsHandler(RegistryHandler):
             },
         )
         version = data["model_version"]
+
+        def audited(s: Session, ctx: Ctx) -> None:
+            project, _ = require_project(s, ctx, slug, "experiments.write")
+            ex.record_model_version(s, ctx, project, name, version["version"], run_id)
+
+        await self.call(audited, write=True)
         self.reply(
             {"name": name, "version": version["version"], "run_id": run_id, "source": source},
             status=201,
