@@ -785,6 +785,9 @@ async def test_promotion_by_request_and_approval_and_model_cards(api: Any, track
     detail = (await api("bob").get(f"projects/{slug}/models/{model}")).json
     assert detail["aliases"] == {"production": "1"}
     assert detail["versions"][0]["datasets"][0]["dataset"] == "train-set"
+    # the version's run links to its experiment (the model view opens it there)
+    experiment = detail["versions"][0]["experiment"]
+    assert (experiment["project"], experiment["name"]) == (slug, "train")
     # the stock client sees the alias too
     version = await tracking(
         "bob", lambda c: c.get_model_version_by_alias(model, "production").version, scope=slug

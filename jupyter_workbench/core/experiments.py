@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Experiment, Project, RegisteredModel
 from . import audit
-from .access import is_superuser
+from .access import check_project, is_superuser
 from .context import Ctx
-from .errors import BadRequest, Conflict
+from .errors import BadRequest, Conflict, WorkbenchError
 from .pagination import Page, SortSpec, paginate
 from .text_search import holds_text
 from .validation import check_text
@@ -141,6 +141,33 @@ def model_owner(s: Session, name: str) -> Project | None:
         .join(RegisteredModel, RegisteredModel.project_id == Project.id)
         .where(RegisteredModel.name == name)
     )
+
+
+def readable_experiments_json(
+    s: Session, ctx: Ctx, mlflow_ids: set[str | None]
+) -> dict[str, dict[str, str]]:
+    """Of these MLflow experiments, those the caller may read: ``{mlflow id: {"project",
+    "name", "mlflow_experiment_id"}}``."""
+    wanted = {str(i) for i in mlflow_ids if i}
+    if not wanted:
+        return {}
+    rows = s.execute(
+        select(Experiment, Project)
+        .join(Project, Project.id == Experiment.project_id)
+        .where(Experiment.mlflow_experiment_id.in_(wanted), Project.deleted_at.is_(None))
+    )
+    found = {}
+    for experiment, project in rows:
+        try:
+            check_project(s, ctx, project, "experiments.read")
+        except WorkbenchError:
+            continue
+        found[str(experiment.mlflow_experiment_id)] = {
+            "project": project.slug,
+            "name": experiment.name,
+            "mlflow_experiment_id": str(experiment.mlflow_experiment_id),
+        }
+    return found
 
 
 def record_model_version(

@@ -204,8 +204,17 @@ class ModelHandler(RegistryHandler):
         model = (await self.mlflow_get("registered-models/get", name=name))["registered_model"]
         versions = await self.versions(name)
         lineage = await self.lineage(versions)
+        run_ids = sorted({str(v["run_id"]) for v in versions if v.get("run_id")})
+        run_experiment = dict(
+            zip(
+                run_ids,
+                await gather_at_most(MLFLOW_LOOKUPS, self.upstream.experiment_of_run, run_ids),
+                strict=True,
+            )
+        )
 
         def extra(s: Session, ctx: Ctx) -> dict[str, Any]:
+            experiments = ex.readable_experiments_json(s, ctx, set(run_experiment.values()))
             card, revision = reg.get_card(s, ctx, slug, name)
             pending = reg.list_promotions(
                 s, ctx, slug, name, status="pending", limit=ctx.policy.max_page_size
@@ -213,9 +222,11 @@ class ModelHandler(RegistryHandler):
             return {
                 "card": reg.card_json(s, name, card, revision),
                 "pending_promotions": [reg.promotion_json(s, p) for p in pending],
+                "experiments": experiments,
             }
 
         more = await self.call(extra, write=False)
+        experiments = more.pop("experiments")
         self.reply(
             {
                 "name": name,
@@ -229,6 +240,8 @@ class ModelHandler(RegistryHandler):
                         "status": v.get("status"),
                         "created": v.get("creation_timestamp"),
                         "datasets": lineage.get(str(v["version"]), {}).get("datasets", []),
+                        # the run's experiment, where the caller may read it
+                        "experiment": experiments.get(run_experiment.get(str(v.get("run_id")))),
                     }
                     for v in versions
                 ],

@@ -144,6 +144,10 @@ export class ExperimentView extends Widget {
       this._noMatch.hidden = runs.length > 0 || this._filter === '';
       this._renderChooser();
       this._renderHeader();
+      if (this._pendingSelect) {
+        this._selected = new Set(this._pendingSelect.filter(id => this._byId.has(id)));
+        this._pendingSelect = null;
+      }
       this._renderRows(true);
       this._selectionUpdated();
     } catch (error) {
@@ -156,6 +160,15 @@ export class ExperimentView extends Widget {
         this.node.setAttribute('aria-busy', 'false');
         this.node.dataset.loaded = 'true';
       }
+    }
+  }
+
+  /** Select these runs once the runs are loaded (at once if they are). */
+  selectWhenLoaded(runIds: string[]): void {
+    if (this.node.dataset.loaded === 'true' && this.node.getAttribute('aria-busy') !== 'true') {
+      this.select(runIds);
+    } else {
+      this._pendingSelect = runIds;
     }
   }
 
@@ -1001,6 +1014,7 @@ export class ExperimentView extends Widget {
     descending: true
   };
   private _filter = '';
+  private _pendingSelect: string[] | null = null;
   private _selected = new Set<string>();
   private _cursor = -1;
   private _window = { start: 0, end: 0, offset: 0 };

@@ -140,8 +140,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
 
     /** Open an experiment's view: runs table, charts, bands (its code loads on first use). */
-    const openExperiment = async (project: string, experiment: IExperiment): Promise<void> => {
-      await views.show(
+    const openExperiment = async (
+      project: string,
+      experiment: IExperiment,
+      select: string[] = []
+    ): Promise<void> => {
+      const widget = await views.show(
         `experiment:${project}/${experiment.name}`,
         async () => {
           const { ExperimentView } = await import('./experiment');
@@ -159,6 +163,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         },
         trans.__('Cannot open the experiment')
       );
+      if (widget && select.length) {
+        (widget as MainAreaWidget<ExperimentView>).content.selectWhenLoaded(select);
+      }
     };
 
     const openSettings = async (project: string): Promise<void> => {
@@ -223,13 +230,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: trans.__('Workbench: Open Experiment'),
       caption: trans.__('Open an experiment: its runs, metric charts and bands'),
       execute: args =>
-        openExperiment(String(args.project ?? ''), {
-          name: String(args.name ?? ''),
-          mlflow_experiment_id: String(args.id ?? ''),
-          mlflow_name: '',
-          description: null,
-          created_at: ''
-        })
+        openExperiment(
+          String(args.project ?? ''),
+          {
+            name: String(args.name ?? ''),
+            mlflow_experiment_id: String(args.id ?? ''),
+            mlflow_name: '',
+            description: null,
+            created_at: ''
+          },
+          Array.isArray(args.select) ? args.select.map(String) : []
+        )
     });
     /** The runs to compare: given, or those selected in the current experiment view. */
     const runsToCompare = (args: { runs?: unknown }): string[] =>

@@ -14,6 +14,7 @@ import {
   getModel,
   IModel,
   IModelCard,
+  IModelVersion,
   IPromotion,
   registerVersion,
   requestPromotion,
@@ -324,6 +325,35 @@ export class ModelView extends Widget {
     this._aliases.hidden = aliases.length === 0;
   }
 
+  /** A run's id; a link to it in its experiment's view where that is known. */
+  private _runLink(runId: string, experiment: IModelVersion['experiment']): HTMLElement {
+    const id = h('code', {}, runId.slice(0, 8));
+    if (!experiment) {
+      id.title = runId;
+      return id;
+    }
+    const link = h(
+      'button',
+      {
+        class: 'jp-WorkbenchModel-link',
+        type: 'button',
+        'data-run': runId,
+        title: this._trans.__('Open run %1 in experiment %2/%3', runId, experiment.project, experiment.name)
+      },
+      id
+    );
+    link.addEventListener('click', () =>
+      this._open({
+        kind: 'run',
+        project: experiment.project,
+        experiment: experiment.name,
+        experimentId: experiment.mlflow_experiment_id,
+        runId
+      })
+    );
+    return link;
+  }
+
   private _renderVersions(): void {
     const trans = this._trans;
     const model = this._model!;
@@ -338,7 +368,7 @@ export class ModelView extends Widget {
     this._versionRows.replaceChildren(
       ...versions.map(v => {
         const run = v.run_id
-          ? h('code', { title: v.run_id }, v.run_id.slice(0, 8))
+          ? this._runLink(v.run_id, v.experiment ?? null)
           : h('span', { class: 'jp-WorkbenchPanel-role' }, trans.__('none'));
         const datasets = h('ul', { class: 'jp-WorkbenchModel-lineage' });
         for (const d of v.datasets) {

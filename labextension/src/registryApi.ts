@@ -34,6 +34,8 @@ export interface IModelVersion {
   /** MLflow's creation time, milliseconds since the epoch */
   created: number | string | null;
   datasets: ILineageDataset[];
+  /** the run's experiment, where you may read it (the model view opens the run there) */
+  experiment?: { project: string; name: string; mlflow_experiment_id: string } | null;
 }
 
 export interface IPromotion {

@@ -150,7 +150,8 @@ export type EventLink =
   | { kind: 'model'; project: string; name: string }
   | { kind: 'dataset'; project: string; name: string }
   | { kind: 'document'; id: string }
-  | { kind: 'project'; project: string };
+  | { kind: 'project'; project: string }
+  | { kind: 'run'; project: string; experiment: string; experimentId: string; runId: string };
 
 const GONE = new Set(['dataset.delete', 'model.delete', 'document.delete', 'project.purge']);
 

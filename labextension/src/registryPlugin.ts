@@ -62,6 +62,14 @@ export function activateRegistry(options: IRegistryOptions): (refreshSeconds: nu
       case 'document':
         void app.commands.execute('workbench:open-document', { id: link.id });
         break;
+      case 'run':
+        void app.commands.execute('workbench:open-experiment', {
+          project: link.project,
+          name: link.experiment,
+          id: link.experimentId,
+          select: [link.runId]
+        });
+        break;
       default:
         app.shell.activateById(panel.id);
     }

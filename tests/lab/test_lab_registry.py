@@ -278,6 +278,12 @@ def test_promotion_request_approval_card_and_activity(registry_lab: Lab, tmp_pat
             ".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", state="attached"
         )
         assert cview.is_visible()
+        # the version's run opens in its experiment's view, ticked (its metrics charted)
+        cview.locator(f"tr[data-version='1'] button[data-run='{run_id}']").click()
+        row_of_run = f"[role=row][data-run-id='{run_id}'][aria-selected=true]"
+        ticked = carol.locator(f".jp-WorkbenchExperiment:visible {row_of_run}")
+        ticked.wait_for()
+        assert "baseline" in ticked.inner_text()
 
         # bob commits a folder of the file browser: "Commit to dataset..." on its context menu
         bob.click(".jp-SideBar [data-id='filebrowser']")
