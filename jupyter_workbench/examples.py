@@ -16,7 +16,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_path
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-DESCRIPTION_MAX = 300
+DESCRIPTION_MAX = 600
 _CHECKOUT = Path(__file__).resolve().parents[1] / "examples"
 
 
