@@ -591,6 +591,29 @@ def test_tags(make_service: Callable[..., WorkbenchService], tmp_path: Path) -> 
         )
 
 
+def test_a_dataset_has_at_most_max_tags(
+    make_service: Callable[..., WorkbenchService],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ds, "MAX_TAGS", 3)
+    service = make_service()
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "s", {"f": b"x"}))
+
+    def tag(name: str) -> Any:
+        return service.call(
+            ALICE, lambda s, ctx: ds.set_tag(s, ctx, "lab", "events", name, "v1"), write=True
+        )
+
+    tag("a")
+    tag("b")  # + latest: three
+    with pytest.raises(Conflict, match="has 3 tags, the most a dataset may have"):
+        tag("c")
+    tag("a")  # moving a tag it has is always allowed
+    service.call(ALICE, lambda s, ctx: ds.delete_tag(s, ctx, "lab", "events", "b"), write=True)
+    tag("c")
+
+
 def test_a_killed_commit_leaves_no_trace_after_gc(
     make_service: Callable[..., WorkbenchService], tmp_path: Path
 ) -> None:

@@ -55,6 +55,12 @@ VERSION_SORTS = SortSpec(
     {"version": DatasetVersion.version}, id_column=DatasetVersion.id, default="-version"
 )
 FILE_SORTS = SortSpec({"path": DatasetFile.path}, id_column=DatasetFile.id, default="path")
+TAG_SORTS = SortSpec(
+    {"name": DatasetTag.name, "updated": DatasetTag.updated_at},
+    id_column=DatasetTag.id,
+    default="name",
+)
+MAX_TAGS = 1000  # of one dataset ('latest' included): each also rides in the dataset's JSON
 LINEAGE_SORTS = SortSpec({"time": DatasetLineage.id}, id_column=DatasetLineage.id, default="-time")
 
 
@@ -396,6 +402,22 @@ def files_of(s: Session, version_id: int) -> list[FileEntry]:
 
 
 # -- tags ----------------------------------------------------------------------------
+def list_tags(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    name: str,
+    *,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[DatasetTag]:
+    """A page of the dataset's tags (by name, or ``-updated``: the last moved first)."""
+    _project, dataset = get(s, ctx, slug, name)
+    stmt = select(DatasetTag).where(DatasetTag.dataset_id == dataset.id)
+    return paginate(s, stmt, TAG_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
 def set_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str, ref: str) -> DatasetTag:
     """Point a tag at a version ('latest' moves by itself and cannot be set)."""
     project, _ = require_project(s, ctx, slug, "datasets.write")
@@ -409,6 +431,13 @@ def set_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str, ref: str) -> D
     )
     before = None
     if row is None:
+        count = s.scalar(select(func.count()).where(DatasetTag.dataset_id == dataset.id)) or 0
+        if count >= MAX_TAGS:
+            raise Conflict(
+                f"tag: dataset '{name}' has {count} tags, the most a dataset may have; "
+                "remove tags no one uses any more first",
+                code="too_many_tags",
+            )
         row = DatasetTag(dataset_id=dataset.id, name=tag, version_id=version.id)
         s.add(row)
     else:

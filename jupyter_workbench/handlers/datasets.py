@@ -345,17 +345,14 @@ class DiffHandler(DatasetHandler):
 class TagsHandler(DatasetHandler):
     @endpoint(
         action="datasets.read",
-        summary="List tags",
-        response={
-            "type": "object",
-            "properties": {"items": {"type": "array", "items": S.TAG}},
-            "required": ["items"],
-        },
+        summary="A page of the dataset's tags (at most 1000 a dataset), by name or last moved",
+        response=S.page_of(S.TAG),
+        query=S.paging(ds.TAG_SORTS),
     )
     async def get(self, slug: str, name: str) -> None:
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            data = ds.dataset_json(s, ctx, ds.get(s, ctx, slug, name)[1])
-            return {"items": [{"tag": t, "version": int(v[1:])} for t, v in data["tags"].items()]}
+            page = ds.list_tags(s, ctx, slug, name, **self.page_args())
+            return page_json(page, lambda row: ds.tag_json(s, row))
 
         self.reply(await self.call(work))
 

@@ -162,6 +162,19 @@ async def test_second_version_diff_tags_and_lineage(api) -> None:
     r = await alice.request("PUT", "projects/lab/datasets/t/tags/latest", {"version": "v1"})
     assert r.status == 400 and r.json["error"] == "reserved_tag"
 
+    # the tags, a page at a time: by name, or the last moved first
+    for tag in ("stable", "audit-2026"):
+        await alice.request("PUT", f"projects/lab/datasets/t/tags/{tag}", {"version": "v2"})
+    r = await alice.get("projects/lab/datasets/t/tags", params={"limit": 2})
+    assert r.json["items"] == [{"tag": "audit-2026", "version": 2}, {"tag": "latest", "version": 2}]
+    r = await alice.get(
+        "projects/lab/datasets/t/tags", params={"limit": 2, "cursor": r.json["next_cursor"]}
+    )
+    assert [t["tag"] for t in r.json["items"]] == ["production", "stable"]
+    assert r.json["next_cursor"] is None
+    r = await alice.get("projects/lab/datasets/t/tags", params={"sort": "-updated", "limit": 1})
+    assert r.json["items"] == [{"tag": "audit-2026", "version": 2}]
+
     r = await alice.post("projects/lab/datasets/t/versions/v1/lineage", {"consumer": "run:42"})
     assert r.status == 201 and r.json["direction"] == "read"
     r = await alice.get("lineage", params={"consumer": "run:42"})
