@@ -335,7 +335,8 @@ export class WorkbenchPanel extends Widget {
     this._notesInput = h('input', {
       class: 'jp-mod-styled',
       'aria-label': trans.__('Name of new notes'),
-      placeholder: trans.__('notes name, e.g. meeting-2026-11')
+      placeholder: trans.__('Notes name'),
+      title: trans.__('A name for the new notes, e.g. meeting-2026-11')
     }) as HTMLInputElement;
     const notes = h(
       'form',
