@@ -48,11 +48,15 @@ class Workbench(Configurable):
         return os.environ.get("WORKBENCH_SERVICE_URL", "")
 
     examples_dir = Unicode(
-        "",
         help="Folder of the example notebooks that the lab's launcher offers to copy into a "
-        "user's folder (a team's own onboarding notebooks, say). Default: the examples "
-        "installed with the package (share/jupyter/workbench/examples).",
+        "user's folder (a team's own onboarding notebooks, say; on a hub, set it for the user "
+        "servers, e.g. with c.Spawner.environment). Default: $WORKBENCH_EXAMPLES_DIR, else the "
+        "examples installed with the package (share/jupyter/workbench/examples).",
     ).tag(config=True)
+
+    @default("examples_dir")
+    def _default_examples_dir(self) -> str:
+        return os.environ.get("WORKBENCH_EXAMPLES_DIR", "")
 
     data_dir = Unicode(
         help="Folder for the workbench's own files (the embedded SQLite database, local blob "

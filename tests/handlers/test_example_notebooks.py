@@ -126,3 +126,14 @@ class TestATeamsOwnExamples:
             {"name": "untitled", "title": "untitled", "description": ""},
         ]
         assert list_examples(examples_folder(str(team_examples)))[0].name == "onboarding"
+
+
+def test_the_examples_folder_may_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from jupyter_workbench.settings import Workbench
+
+    monkeypatch.setenv("WORKBENCH_EXAMPLES_DIR", str(tmp_path))
+    assert Workbench().examples_dir == str(tmp_path)
+    assert examples_folder(Workbench().examples_dir) == tmp_path
+    assert list_examples(tmp_path) == []  # an empty folder offers nothing
