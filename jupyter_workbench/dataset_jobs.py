@@ -706,7 +706,7 @@ class DatasetJobs:
         if (
             stat.st_size != entry.size
             or stat.st_mode & 0o222
-            or stat.st_mtime_ns % 1_000_000_000 != _stamp(entry.digest)
+            or not _stamped(stat.st_mtime_ns, entry.digest)
         ):
             path.unlink(missing_ok=True)
             return None
@@ -1033,6 +1033,14 @@ def _stamp(digest: str) -> int:
     return int(digest[:8], 16) % 1_000_000 * 1_000
 
 
+def _stamped(mtime_ns: int, digest: str) -> bool:
+    """Whether a cached file still has its stamp. A file system that keeps whole milliseconds
+    at best (FAT, exFAT, ext3, Lustre) cannot hold one: there its files are trusted as they
+    are (mode and size are still checked) rather than fetched again every time."""
+    below_second = mtime_ns % 1_000_000_000
+    return below_second == _stamp(digest) or below_second % 1_000_000 == 0
+
+
 def _try_link(cached: Path, target: Path) -> bool:
     try:
         os.link(cached, target)
@@ -1043,7 +1051,7 @@ def _try_link(cached: Path, target: Path) -> bool:
 
 def _copy_new(cached: Path, target: Path) -> None:
     """A writable copy of a (read-only) cached file, written under a temporary name first."""
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp = target.with_name(f".wb-{uuid.uuid4().hex[:16]}.tmp")  # (a long name stays valid)
     try:
         shutil.copyfile(cached, tmp)
         os.replace(tmp, target)

@@ -71,17 +71,19 @@ def read_notebook(example: Example) -> dict[str, Any]:
 def _read(path: Path) -> Example | None:
     try:
         notebook = json.loads(path.read_text(encoding="utf-8"))
-        cells = notebook.get("cells", [])
-        metadata = notebook.get("metadata", {})
-    except (OSError, ValueError, AttributeError):
+        if not isinstance(notebook, dict):
+            return None
+        title, description = _heading(notebook.get("cells"))
+        metadata = notebook.get("metadata")
+        workbench = metadata.get("workbench") if isinstance(metadata, dict) else None
+        rank = workbench.get("rank") if isinstance(workbench, dict) else None
+    except (OSError, ValueError, AttributeError, TypeError):
         return None
-    title, description = _heading(cells)
-    rank = metadata.get("workbench", {}).get("rank", 100) if isinstance(metadata, dict) else 100
     return Example(
         name=path.stem,
         title=title or path.stem,
         description=description,
-        rank=rank if isinstance(rank, int) else 100,
+        rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else 100,
         path=path,
     )
 
@@ -91,7 +93,7 @@ def _heading(cells: Any) -> tuple[str, str]:
         if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
             continue
         source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else str(source)
+        text = "".join(map(str, source)) if isinstance(source, list) else str(source)
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
         if not paragraphs or not paragraphs[0].startswith("# "):
             return "", ""

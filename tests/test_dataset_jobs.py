@@ -574,6 +574,17 @@ def test_materialize_with_link_notices_a_cached_file_written_through_its_link(
     assert linked.read_bytes().startswith(b"edited")
 
 
+def test_the_cache_stamp_is_waived_where_the_file_system_cannot_keep_it() -> None:
+    from jupyter_workbench.dataset_jobs import _stamp, _stamped
+
+    digest = "ab" * 32
+    second = 1_795_000_000 * 1_000_000_000
+    assert _stamped(second + _stamp(digest), digest)
+    assert not _stamped(second + 123_456_789, digest)  # a write on a nanosecond file system
+    assert _stamped(second, digest)  # whole seconds (ext3, Lustre): trusted as it is
+    assert _stamped(second + 10_000_000, digest)  # exFAT's 10 ms
+
+
 def test_tags(make_service: Callable[..., WorkbenchService], tmp_path: Path) -> None:
     service = make_service()
     for i in range(2):

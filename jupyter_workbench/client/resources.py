@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -270,7 +271,14 @@ class DatasetVersion:
         for entry in self.files():
             path = target / entry["path"]
             path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / entry["path"], path)
+            # a new file put in place, never a write into the old one (it may be a hard link
+            # to a store's cache: `datasets get --link`)
+            tmp = path.with_name(f".wb-{uuid.uuid4().hex[:16]}.tmp")
+            try:
+                shutil.copyfile(source / entry["path"], tmp)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return target
 
     def verify(self) -> dict[str, Any]:

@@ -176,9 +176,17 @@ async def test_commit_on_top_of_a_parent_and_copy_a_version_out(
                 client.datasets.commit("docs", patch, parent=1, strict_parent=True,
                                        progress=False)  # fmt: skip
             out = v1.materialize(tmp_path / "out")
+            (tmp_path / "elsewhere.txt").write_bytes(b"linked")
             assert (out / "a.txt").read_bytes() == b"a1" and (out / "b.txt").read_bytes() == b"b1"
             (out / "a.txt").write_bytes(b"edited")  # a copy: the cache stays as it was
             assert (v1.download() / "a.txt").read_bytes() == b"a1"
+            # a file in the way that is a hard link (`datasets get --link`) is replaced, not
+            # written into: what it links to keeps its bytes
+            (out / "b.txt").unlink()
+            os.link(tmp_path / "elsewhere.txt", out / "b.txt")
+            v2.materialize(out)
+            assert (out / "b.txt").read_bytes() == b"b2"
+            assert (tmp_path / "elsewhere.txt").read_bytes() == b"linked"
             assert v2.verify()["ok"] is True
 
     await asyncio.to_thread(work)

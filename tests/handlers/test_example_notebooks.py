@@ -107,6 +107,9 @@ class TestATeamsOwnExamples:
         notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
         (folder / "onboarding.ipynb").write_text(json.dumps(notebook))
         (folder / "broken.ipynb").write_text("{not a notebook")
+        odd = {**notebook, "metadata": {"workbench": "x"}, "cells": [{"cell_type": "markdown",
+               "source": ["# Odd\n", 3]}]}  # fmt: skip
+        (folder / "odd.ipynb").write_text(json.dumps(odd))
         (folder / "untitled.ipynb").write_text(json.dumps({**notebook, "cells": []}))
         return folder
 
@@ -120,12 +123,14 @@ class TestATeamsOwnExamples:
     ) -> None:
         status, body = await call(jp_fetch, "GET")
         assert status == 200
-        # a file that is not a notebook is left out; one without a heading is named by its file
+        # a file that is not a notebook is left out; one without a heading is named by its
+        # file; odd metadata or cells do not hide the others
         assert body["items"] == [
+            {"name": "odd", "title": "Odd", "description": ""},
             {"name": "onboarding", "title": "Onboarding", "description": "Read the guide first."},
             {"name": "untitled", "title": "untitled", "description": ""},
         ]
-        assert list_examples(examples_folder(str(team_examples)))[0].name == "onboarding"
+        assert list_examples(examples_folder(str(team_examples)))[1].name == "onboarding"
 
 
 def test_the_examples_folder_may_come_from_the_environment(
