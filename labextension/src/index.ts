@@ -36,8 +36,8 @@ export namespace CommandIDs {
   export const compareRuns = 'workbench:compare-selected-runs';
 }
 
-/** The sidebar reloads when the lab turns idle at most this often. */
-const IDLE_RELOAD_MS = 2000;
+/** The sidebar reloads once the lab has stayed idle this long after being busy. */
+const IDLE_RELOAD_MS = 1000;
 
 /** ?workbench-document=ID in a lab URL opens that document (a link to share). */
 const DOCUMENT_URL = /[?&]workbench-document=([0-9a-f]{32})/;
@@ -282,13 +282,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     // code a kernel has just run may have made a project or a dataset (wb.create_project,
-    // wb.datasets.commit): the sidebar, if shown, reloads once the lab is idle again
+    // wb.datasets.commit): the sidebar, if shown, reloads once the lab has settled (a burst
+    // of busy moments -- completions, a cell after a cell -- gives one reload, after the last)
     if (status) {
-      let reloaded = 0;
+      let timer: number | undefined;
       status.busySignal.connect((_, busy) => {
-        if (!busy && panel.isVisible && Date.now() - reloaded > IDLE_RELOAD_MS) {
-          reloaded = Date.now();
-          void panel.refresh();
+        window.clearTimeout(timer);
+        if (!busy) {
+          timer = window.setTimeout(() => {
+            if (!status.isBusy && panel.isVisible) {
+              void panel.refresh();
+            }
+          }, IDLE_RELOAD_MS);
         }
       });
     }

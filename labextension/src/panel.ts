@@ -116,6 +116,26 @@ export class WorkbenchPanel extends Widget {
 
   /** Reload the projects (and the selected project's members). */
   async refresh(): Promise<void> {
+    // one reload at a time: a call while one runs makes one more after it (an older answer
+    // is never drawn over a newer one)
+    if (this._refreshing) {
+      this._refreshAgain = true;
+      return this._refreshing;
+    }
+    this._refreshing = (async () => {
+      do {
+        this._refreshAgain = false;
+        await this._reload();
+      } while (this._refreshAgain);
+    })();
+    try {
+      await this._refreshing;
+    } finally {
+      this._refreshing = null;
+    }
+  }
+
+  private async _reload(): Promise<void> {
     this._listError.hidden = true;
     this.node.setAttribute('aria-busy', 'true');
     try {
@@ -675,6 +695,8 @@ export class WorkbenchPanel extends Widget {
   private _selected: string | null = null;
   private _listError!: HTMLElement;
   private _empty!: HTMLElement;
+  private _refreshing: Promise<void> | null = null;
+  private _refreshAgain = false;
   private _projectList!: HTMLElement;
   private _nameInput!: HTMLInputElement;
   private _formError!: HTMLElement;
