@@ -258,6 +258,26 @@ async def test_what_mlflow_changes_for_good_is_audited(api: Any, tracking: Any) 
     assert await refused(tracking, "alice", moved) == "INVALID_PARAMETER_VALUE"
 
 
+async def test_a_rename_the_workbench_cannot_record_is_undone_in_mlflow(
+    api: Any, tracking: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_workbench.core import experiments
+    from jupyter_workbench.core.errors import Conflict
+
+    slug = await project(api)
+    exp_id = await tracking("alice", lambda c: c.create_experiment("models"), scope=slug)
+
+    def taken(*_: Any) -> None:  # as if another experiment took the name meanwhile
+        raise Conflict("new_name: taken")
+
+    monkeypatch.setattr(experiments, "rename_experiment", taken)
+    code = await refused(
+        tracking, "alice", lambda c: c.rename_experiment(exp_id, "new"), scope=slug
+    )
+    assert code == "RESOURCE_ALREADY_EXISTS"
+    assert await tracking("alice", lambda c: c.get_experiment(exp_id).name) == f"{slug}/models"
+
+
 @pytest.mark.parametrize("summaries_from", ["database", "rest", "unreadable database"])
 async def test_models_list_a_page_at_a_time_and_every_version_of_a_model(
     api: Any,

@@ -188,18 +188,24 @@ def rename_model(s: Session, ctx: Ctx, old: str, new: str) -> None:
                      summary={"name": {"from": old, "to": new}})  # fmt: skip
 
 
-def check_rename(s: Session, project: Project, mlflow_id: str, name: str) -> str:
-    """The name an experiment of ``project`` may be renamed to (it stays in the project)."""
+def check_rename(s: Session, project: Project, mlflow_id: str, name: str) -> tuple[str, str]:
+    """The name an experiment of ``project`` may be renamed to (it stays in the project), and
+    its MLflow name now."""
     name = check_text(name, "new_name", max_length=200)
     taken = experiment_in_project(s, project.slug, name)
     if taken is not None and taken.mlflow_experiment_id != str(mlflow_id):
         raise Conflict(f"new_name: project '{project.slug}' already has an experiment '{name}'")
-    return name
+    mlflow_name = ex_row.mlflow_name if (ex_row := _by_mlflow_id(s, mlflow_id)) else None
+    return name, mlflow_name or mlflow_experiment_name(project, name)
+
+
+def _by_mlflow_id(s: Session, mlflow_id: str) -> Experiment | None:
+    return s.scalar(select(Experiment).where(Experiment.mlflow_experiment_id == str(mlflow_id)))
 
 
 def rename_experiment(s: Session, ctx: Ctx, mlflow_id: str, name: str, mlflow_name: str) -> None:
     """Follow a rename MLflow carried out (``check_rename`` was asked first)."""
-    row = s.scalar(select(Experiment).where(Experiment.mlflow_experiment_id == str(mlflow_id)))
+    row = _by_mlflow_id(s, mlflow_id)
     if row is not None:
         old, row.name, row.mlflow_name = row.name, name, mlflow_name
         audit.record(s, ctx, "experiment.rename", "experiment", name,

@@ -23,6 +23,7 @@ import httpx
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tornado import web
 
@@ -597,10 +598,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             raise ProxyError(
                 400, f"new_name: an experiment of project '{project.slug}' is named '{prefix}NAME'"
             )
-        short = await self.db(lambda s, ctx: ex.check_rename(s, project, exp_id, new))
+        short, old = await self.db(lambda s, ctx: ex.check_rename(s, project, exp_id, new))
         body["new_name"] = ex.mlflow_experiment_name(project, short)
         self._rewrite(body)
-        return ("rename_experiment", exp_id, (short, body["new_name"]))
+        return ("rename_experiment", exp_id, (short, body["new_name"], old))
 
     async def _authorize_new_model(self, body: dict[str, Any]) -> tuple[str, str, int]:
         name = str(body.get("name") or "")
@@ -795,6 +796,18 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
 
         await self.db(record, write=True)
 
+    async def _follow_rename(self, exp_id: str, short: str, new: str, old: str) -> None:
+        """Record MLflow's rename; where that fails (a name taken meanwhile), MLflow's is
+        undone, so that the two never disagree on the experiment's name."""
+        try:
+            await self.db(lambda s, ctx: ex.rename_experiment(s, ctx, exp_id, short, new),
+                          write=True)  # fmt: skip
+        except (ProxyError, WorkbenchError, SQLAlchemyError):
+            body = {"experiment_id": exp_id, "new_name": old}
+            await self.upstream.post_json("/api/2.0/mlflow/experiments/update", body)
+            message = f"new_name: '{new}' was taken meanwhile; the name stays '{old}'"
+            raise ProxyError(409, message) from None
+
     async def _after(self, post: Any) -> None:
         """Keep the workbench's ownership records in step with what MLflow just did."""
         kind, name, extra = post
@@ -811,9 +824,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             def record(s: Session, ctx: Ctx) -> None:
                 ex.rename_model(s, ctx, name, extra)
         elif kind == "rename_experiment":
-
-            def record(s: Session, ctx: Ctx) -> None:
-                ex.rename_experiment(s, ctx, name, *extra)
+            await self._follow_rename(name, *extra)
+            return
         elif kind == "delete_model":
 
             def record(s: Session, ctx: Ctx) -> None:
