@@ -163,12 +163,20 @@ export class ExperimentView extends Widget {
     }
   }
 
-  /** Select these runs once the runs are loaded (at once if they are). */
+  /** Select these runs once the runs are loaded (at once if they are); a filter that hides
+   * one of them is cleared first. */
   selectWhenLoaded(runIds: string[]): void {
-    if (this.node.dataset.loaded === 'true' && this.node.getAttribute('aria-busy') !== 'true') {
+    const loaded =
+      this.node.dataset.loaded === 'true' && this.node.getAttribute('aria-busy') !== 'true';
+    if (loaded && runIds.every(id => this._byId.has(id))) {
       this.select(runIds);
-    } else {
-      this._pendingSelect = runIds;
+      return;
+    }
+    this._pendingSelect = runIds;
+    if (loaded && this._filter !== '') {
+      this._filter = '';
+      this._filterInput.value = '';
+      void this.refresh();
     }
   }
 
