@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import struct
 import tarfile
 import time
@@ -44,6 +43,7 @@ from .db.models import (
     VersionChunk,
     utcnow,
 )
+from .files import copy_replacing
 from .service import WorkbenchService
 from .storage.blobstore import BlobCorrupt, BlobNotFound, BlobStore
 from .storage.chunking import MAX_CHUNK, blake3_hex
@@ -682,7 +682,7 @@ class DatasetJobs:
             if link and _try_link(cached, target):
                 linked += 1
             else:
-                _copy_new(cached, target)
+                copy_replacing(cached, target)
             progress.add(entry.size, files=1)
         return {
             "path": str(dest),
@@ -1047,16 +1047,6 @@ def _try_link(cached: Path, target: Path) -> bool:
     except OSError:  # another file system, or one without hard links
         return False
     return True
-
-
-def _copy_new(cached: Path, target: Path) -> None:
-    """A writable copy of a (read-only) cached file, written under a temporary name first."""
-    tmp = target.with_name(f".wb-{uuid.uuid4().hex[:16]}.tmp")  # (a long name stays valid)
-    try:
-        shutil.copyfile(cached, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _older_than(path: Path, cutoff: float) -> bool:

@@ -26,7 +26,6 @@ class Example:
     title: str
     description: str
     rank: int
-    path: Path
 
     def json(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "description": self.description}
@@ -46,29 +45,19 @@ def list_examples(folder: Path | None) -> list[Example]:
     """The folder's notebooks (a file that is not a readable notebook is left out)."""
     if folder is None or not folder.is_dir():
         return []
-    found = []
-    for path in folder.glob("*.ipynb"):
-        if NAME.match(path.stem):
-            example = _read(path)
-            if example is not None:
-                found.append(example)
-    return sorted(found, key=lambda e: (e.rank, e.name))
+    found = [_read(path) for path in folder.glob("*.ipynb") if NAME.match(path.stem)]
+    return sorted((e[0] for e in found if e is not None), key=lambda e: (e.rank, e.name))
 
 
-def find_example(folder: Path | None, name: str) -> Example | None:
+def load_example(folder: Path | None, name: str) -> tuple[Example, dict[str, Any]] | None:
+    """Example ``name`` and its notebook (nbformat 4 JSON), or ``None``."""
     if not NAME.match(name) or folder is None:
         return None
     path = folder / f"{name}.ipynb"
     return _read(path) if path.is_file() else None
 
 
-def read_notebook(example: Example) -> dict[str, Any]:
-    """The notebook as nbformat 4 JSON."""
-    content: dict[str, Any] = json.loads(example.path.read_text(encoding="utf-8"))
-    return content
-
-
-def _read(path: Path) -> Example | None:
+def _read(path: Path) -> tuple[Example, dict[str, Any]] | None:
     try:
         notebook = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(notebook, dict):
@@ -79,13 +68,13 @@ def _read(path: Path) -> Example | None:
         rank = workbench.get("rank") if isinstance(workbench, dict) else None
     except (OSError, ValueError, AttributeError, TypeError):
         return None
-    return Example(
+    example = Example(
         name=path.stem,
         title=title or path.stem,
         description=description,
         rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else 100,
-        path=path,
     )
+    return example, notebook
 
 
 def _heading(cells: Any) -> tuple[str, str]:

@@ -8,11 +8,11 @@ import io
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..files import copy_replacing
 from .errors import NotFound
 
 PROGRESS_BYTES = 32 << 20  # a version this big shows a progress bar while it downloads
@@ -271,14 +271,7 @@ class DatasetVersion:
         for entry in self.files():
             path = target / entry["path"]
             path.parent.mkdir(parents=True, exist_ok=True)
-            # a new file put in place, never a write into the old one (it may be a hard link
-            # to a store's cache: `datasets get --link`)
-            tmp = path.with_name(f".wb-{uuid.uuid4().hex[:16]}.tmp")
-            try:
-                shutil.copyfile(source / entry["path"], tmp)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            copy_replacing(source / entry["path"], path)  # (a `get --link` may have left links)
         return target
 
     def verify(self) -> dict[str, Any]:

@@ -171,10 +171,10 @@ def readable_experiments_json(
 
 
 def record_model_version(
-    s: Session, ctx: Ctx, project: Project, name: str, version: str, run_id: str
+    s: Session, ctx: Ctx, project: Project, name: str, version: str, run_id: str | None
 ) -> None:
-    """Audit a new version MLflow made of a project's model (as the proxy does for stock
-    clients)."""
+    """Audit a new version MLflow made of a project's model (through the REST API or a stock
+    client through the proxy)."""
     audit.record(s, ctx, "model.version_create", "model", name, project=project,
                  summary={"version": str(version), "run_id": run_id})  # fmt: skip
 
@@ -195,21 +195,18 @@ def check_rename(s: Session, project: Project, mlflow_id: str, name: str) -> tup
     taken = experiment_in_project(s, project.slug, name)
     if taken is not None and taken.mlflow_experiment_id != str(mlflow_id):
         raise Conflict(f"new_name: project '{project.slug}' already has an experiment '{name}'")
-    mlflow_name = ex_row.mlflow_name if (ex_row := _by_mlflow_id(s, mlflow_id)) else None
+    owner = experiment_owner(s, mlflow_id)
+    mlflow_name = owner[0].mlflow_name if owner is not None else None
     return name, mlflow_name or mlflow_experiment_name(project, name)
-
-
-def _by_mlflow_id(s: Session, mlflow_id: str) -> Experiment | None:
-    return s.scalar(select(Experiment).where(Experiment.mlflow_experiment_id == str(mlflow_id)))
 
 
 def rename_experiment(s: Session, ctx: Ctx, mlflow_id: str, name: str, mlflow_name: str) -> None:
     """Follow a rename MLflow carried out (``check_rename`` was asked first)."""
-    row = _by_mlflow_id(s, mlflow_id)
-    if row is not None:
+    owner = experiment_owner(s, mlflow_id)
+    if owner is not None:
+        row, project = owner
         old, row.name, row.mlflow_name = row.name, name, mlflow_name
-        audit.record(s, ctx, "experiment.rename", "experiment", name,
-                     project=s.get(Project, row.project_id),
+        audit.record(s, ctx, "experiment.rename", "experiment", name, project=project,
                      summary={"name": {"from": old, "to": name}})  # fmt: skip
 
 

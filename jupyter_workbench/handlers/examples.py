@@ -1,19 +1,19 @@
 """The example notebooks, on every Jupyter server running the extension (standalone or a hub
 user server): list them, and copy one into the caller's own folder through the server's
-contents manager (so it lands wherever that manager keeps files)."""
+contents manager (so it lands wherever that manager keeps files). Errors are jupyter_server's
+own JSON: ``{"message": ..., "reason": ...}``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async
 from tornado import web
 
-from ..examples import find_example, list_examples, read_notebook
+from ..examples import list_examples, load_example
 
 
 class ExamplesBase(APIHandler):
@@ -21,15 +21,6 @@ class ExamplesBase(APIHandler):
 
     def initialize(self, folder: Path | None = None) -> None:
         self.folder = folder
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = ""
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        error = {400: "bad_request", 404: "not_found"}.get(status_code, "error")
-        self.finish(json.dumps({"error": error, "message": message or self._reason}))
 
 
 class ExamplesHandler(ExamplesBase):
@@ -46,9 +37,10 @@ class ExampleCopyHandler(ExamplesBase):
     async def post(self, name: str) -> None:
         """Copy example ``name`` into the folder ``path`` of the body (default: the root)
         under a name not taken yet (``quickstart.ipynb``, ``quickstart-1.ipynb``, ...)."""
-        example = find_example(self.folder, name)
-        if example is None:
-            raise web.HTTPError(404, "no example named %r", name)
+        found = load_example(self.folder, name)
+        if found is None:
+            raise web.HTTPError(404, f"no example named {name!r}")
+        example, notebook = found
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
@@ -59,12 +51,12 @@ class ExampleCopyHandler(ExamplesBase):
         folder = folder.strip("/")
         cm = self.contents_manager
         if not await ensure_async(cm.dir_exists(folder)):
-            raise web.HTTPError(404, "path: no folder %r", folder)
+            raise web.HTTPError(404, f"path: no folder {folder!r}")
         filename = await ensure_async(
             cm.increment_filename(f"{example.name}.ipynb", folder, insert="-")
         )
         path = f"{folder}/{filename}" if folder else filename
-        model = {"type": "notebook", "format": "json", "content": read_notebook(example)}
+        model = {"type": "notebook", "format": "json", "content": notebook}
         saved = await ensure_async(cm.save(model, path))
         self.set_status(201)
         self.finish({"path": saved["path"], "name": example.name, "title": example.title})

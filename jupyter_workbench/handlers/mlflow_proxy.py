@@ -779,20 +779,23 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         else:
             object_type, object_id = "model", self._field("name") or ""
         summary = {key: value for key in AUDITED_FIELDS if (value := self._field(key))}
+        if locate == "run":
+            summary["experiment"] = experiment
+        version: dict[str, Any] | None = None
         if action == "model.version_create":
             try:
                 version = json.loads(answer)["model_version"]
-                summary.update(version=str(version["version"]), run_id=version.get("run_id"))
             except (ValueError, KeyError, TypeError):
-                pass
-        elif locate == "run":
-            summary["experiment"] = experiment
+                version = None
 
         def record(s: Session, ctx: Ctx) -> None:
-            audit.record(
-                s, ctx, action, object_type, object_id,
-                project=s.get(Project, project.id), summary=summary,
-            )  # fmt: skip
+            owner = s.get(Project, project.id)
+            assert owner is not None  # it owns what the call acted on
+            if version is not None:  # the same event as the REST API's registration
+                run_id = version.get("run_id")
+                ex.record_model_version(s, ctx, owner, object_id, version["version"], run_id)
+                return
+            audit.record(s, ctx, action, object_type, object_id, project=owner, summary=summary)
 
         await self.db(record, write=True)
 

@@ -49,12 +49,22 @@ export interface IPage<T> {
 }
 
 /** Call `path` below the workbench API; resolve to the parsed JSON body. */
-export async function requestAPI<T>(
+export function requestAPI<T>(
   path: string,
   init: RequestInit = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
-  const url = URLExt.join(settings.baseUrl, API_PATH, path);
+  return requestServer<T>(URLExt.join(API_PATH, path), init, settings);
+}
+
+/** Call `path` below this Jupyter server's base URL; resolve to the parsed JSON body (a
+ * failure is a WorkbenchAPIError with the server's own message). */
+export async function requestServer<T>(
+  path: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, path);
   let response: Response;
   try {
     // 'no-cache' (revalidate) rather than JupyterLab's 'no-store', which appends a cache-busting

@@ -9,11 +9,10 @@ import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
-import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { errorMessage, messageOf, parseBody } from './http';
+import { messageOf, requestServer } from './api';
 
 export const OPEN_EXAMPLE = 'workbench:open-example';
 
@@ -23,15 +22,8 @@ export interface IExample {
   description: string;
 }
 
-async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, 'workbench/examples', path);
-  const response = await ServerConnection.makeRequest(url, init, settings);
-  const data = parseBody(await response.text());
-  if (!response.ok) {
-    throw new Error(errorMessage(response.status, response.statusText, data));
-  }
-  return data as T;
+function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  return requestServer<T>(URLExt.join('workbench/examples', path), init);
 }
 
 export async function listExamples(): Promise<IExample[]> {
