@@ -5,6 +5,7 @@ own JSON: ``{"message": ..., "reason": ...}``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -52,11 +53,13 @@ class ExampleCopyHandler(ExamplesBase):
         cm = self.contents_manager
         if not await ensure_async(cm.dir_exists(folder)):
             raise web.HTTPError(404, f"path: no folder {folder!r}")
-        filename = await ensure_async(
-            cm.increment_filename(f"{example.name}.ipynb", folder, insert="-")
-        )
-        path = f"{folder}/{filename}" if folder else filename
         model = {"type": "notebook", "format": "json", "content": notebook}
-        saved = await ensure_async(cm.save(model, path))
+        # picking a free name and saving there is one step: two quick clicks get two files
+        async with self.settings.setdefault("workbench_examples_lock", asyncio.Lock()):
+            filename = await ensure_async(
+                cm.increment_filename(f"{example.name}.ipynb", folder, insert="-")
+            )
+            path = f"{folder}/{filename}" if folder else filename
+            saved = await ensure_async(cm.save(model, path))
         self.set_status(201)
         self.finish({"path": saved["path"], "name": example.name, "title": example.title})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from traitlets.config import Config
 
 from jupyter_workbench.examples import examples_folder, list_examples
@@ -72,6 +74,32 @@ async def test_an_example_is_copied_under_a_free_name(
     status, body = await call(jp_fetch, "POST", "training", body={"path": "/work/"})
     assert (status, body["path"]) == (201, "work/training.ipynb"), body
     assert (jp_root_dir / "work" / "training.ipynb").is_file()
+
+
+class SlowContents(AsyncLargeFileManager):
+    """Contents kept somewhere slow (S3, a network drive): a save takes a while to land."""
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        await asyncio.sleep(0.05)
+        return await super().save(model, path)
+
+
+class TestOnSlowContents:
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config: Config) -> Config:
+        jp_server_config["ServerApp"]["contents_manager_class"] = SlowContents
+        return jp_server_config
+
+    async def test_copies_made_at_once_each_get_their_own_name(
+        self, jp_fetch: Callable[..., Any], jp_root_dir: Path
+    ) -> None:
+        """Quick clicks on a launcher card: one notebook each, none overwriting another."""
+        results = await asyncio.gather(*(call(jp_fetch, "POST", "quickstart") for _ in range(4)))
+        paths = sorted(body["path"] for status, body in results if status == 201)
+        assert paths == [
+            "quickstart-1.ipynb", "quickstart-2.ipynb", "quickstart-3.ipynb", "quickstart.ipynb"
+        ], results  # fmt: skip
+        assert sorted(p.name for p in jp_root_dir.glob("*.ipynb")) == paths
 
 
 @pytest.mark.parametrize(
