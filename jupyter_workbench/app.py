@@ -150,9 +150,15 @@ class WorkbenchApp(ExtensionApp):
         from .handlers.routes import tornado_handlers
 
         self.handlers.extend(tornado_handlers())
-        from .admin_panel import AdminPageHandler, ServiceRootHandler
+        from jupyter_server.base.handlers import AuthenticatedFileHandler
+
+        from .admin_panel import STATIC_PATH, AdminPageHandler, ServiceRootHandler
 
         self.handlers.append((r"/workbench/admin/?", AdminPageHandler))
+        # the hub's stylesheet, for the panel where no hub serves it
+        self.handlers.append(
+            (r"/workbench/admin/static/(.*)", AuthenticatedFileHandler, {"path": STATIC_PATH})
+        )
         if self.workbench_settings.hub_service:
             # the service's own root: the hub's Services menu links there
             self.handlers.extend([(r"/admin/?", AdminPageHandler), (r"/?", ServiceRootHandler)])

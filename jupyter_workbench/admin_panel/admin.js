@@ -45,7 +45,7 @@
     if (!response.ok) {
       const error = new Error(data.message || `${method} ${path}: HTTP ${response.status}`);
       error.status = response.status;
-      error.code = data.code;
+      error.code = data.error;
       throw error;
     }
     return data;
@@ -70,13 +70,45 @@
     body.replaceChildren(content);
   }
 
+  // a paged list's rows: the first page replaces the table, a later one ("more") adds to it
+  function showPage(section, headers, rows, empty, more) {
+    const existing = $(`#${section} .wb-body tbody`);
+    if (more && existing) existing.append(...rows);
+    else setBody(section, table(headers, rows, empty));
+  }
+
+  // one paged list: ``load(more)`` fetches the first page (or, with ``more``, the next one) of
+  // ``path`` with the parameters ``query()`` gives and shows it; an answer a later load made
+  // stale is dropped
+  function pagedList(section, path, query, show) {
+    let cursor = null;
+    let generation = 0;
+    return async function load(more) {
+      const mine = ++generation;
+      const params = query();
+      if (more && cursor) params.set("cursor", cursor);
+      const data = await api("GET", params.toString() ? `${path}?${params}` : path);
+      if (mine !== generation) return;
+      cursor = data.next_cursor;
+      $(`#${section}-more`).classList.toggle("d-none", !cursor);
+      show(data, Boolean(more));
+    };
+  }
+
   const hours = (h) => (Math.round(h * 100) / 100).toFixed(2);
   const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
   // -- overview, users and teams ---------------------------------------------------------
-  async function loadPeople() {
-    const q = $("#people-q").value.trim();
-    const data = await api("GET", "admin/people" + (q ? `?q=${encodeURIComponent(q)}` : ""));
+  const loadPeople = pagedList(
+    "people",
+    "admin/people",
+    () => {
+      const q = $("#people-q").value.trim();
+      return new URLSearchParams(q ? { q } : {});
+    },
+    showPeople
+  );
+  function showPeople(data, more) {
     const t = data.totals;
     const card = (label, value, id) =>
       el(
@@ -112,10 +144,8 @@
         el("td", {}, when(p.last_seen_at))
       )
     );
-    setBody(
-      "people",
-      table(["User", "Name", "Teams", "Servers", `Server-h (${t.month})`, `GPU-h (${t.month})`, "Last seen"], rows, "No users yet.")
-    );
+    const headers = ["User", "Name", "Teams", "Servers", `Server-h (${t.month})`, `GPU-h (${t.month})`, "Last seen"];
+    showPage("people", headers, rows, "No users yet.", more);
   }
 
   // -- pending sign-ups -------------------------------------------------------------------
@@ -158,8 +188,8 @@
   }
 
   // -- running servers --------------------------------------------------------------------
-  async function loadServers() {
-    const data = await api("GET", "admin/servers");
+  const loadServers = pagedList("servers", "admin/servers", () => new URLSearchParams(), showServers);
+  function showServers(data, more) {
     const rows = data.items.map((r) =>
       el(
         "tr",
@@ -173,7 +203,7 @@
         el("td", { class: "wb-num" }, hours(r.hours))
       )
     );
-    setBody("servers", table(["User", "Server", "Profile", "GPUs", "Project", "Started", "Hours"], rows, "No server is running."));
+    showPage("servers", ["User", "Server", "Profile", "GPUs", "Project", "Started", "Hours"], rows, "No server is running.", more);
   }
 
   // -- usage charts -----------------------------------------------------------------------
@@ -385,8 +415,10 @@
     let timer = null;
     $("#people-q").addEventListener("input", () => {
       clearTimeout(timer);
-      timer = setTimeout(guarded(loadPeople), 250);
+      timer = setTimeout(() => guarded(loadPeople)(false), 250);
     });
+    $("#people-more").addEventListener("click", () => guarded(loadPeople)(true));
+    $("#servers-more").addEventListener("click", () => guarded(loadServers)(true));
     for (const id of ["#usage-from", "#usage-to", "#usage-bucket", "#usage-group"]) {
       $(id).addEventListener("change", guarded(loadUsage));
     }
@@ -402,7 +434,7 @@
     });
     $("#quotas-more").addEventListener("click", () => guarded(loadQuotas)("more"));
     await Promise.all(
-      [loadPeople, loadSignups, loadServers, loadUsage, loadQuotas, () => loadAudit(true)].map((fn) => guarded(fn)())
+      [() => loadPeople(false), loadSignups, () => loadServers(false), loadUsage, loadQuotas, () => loadAudit(true)].map((fn) => guarded(fn)())
     );
     document.body.dataset.loaded = "true";
   }

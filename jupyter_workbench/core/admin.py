@@ -9,26 +9,37 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db.models import Team, TeamMember, User, utcnow
+from ..db.models import ServerUsage, Team, TeamMember, User, utcnow
 from . import usage
 from .access import require_admin
 from .context import Ctx
+from .pagination import SortSpec, paginate
 from .text_search import holds_text
 
-MAX_PEOPLE = 1000
+PEOPLE_SORTS = SortSpec(
+    {"last_seen": User.last_seen_at, "name": User.username}, id_column=User.id, default="-last_seen"
+)
 
 
 def people(
-    s: Session, ctx: Ctx, *, q: str | None = None, now: datetime | None = None
+    s: Session,
+    ctx: Ctx,
+    *,
+    q: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Users (up to ``MAX_PEOPLE``, most recently seen first) with their teams, running servers
-    and this month's server- and GPU-hours; plus totals for the whole hub."""
+    """A page of the users (most recently seen first, or by ``name``) with their teams, running
+    servers and this month's server- and GPU-hours; plus totals for the whole hub."""
     require_admin(ctx, "use the admin panel")
     now = now or utcnow()
     stmt = select(User).where(~User.username.startswith("["))  # not the system actor
     if q:
         stmt = stmt.where(holds_text(q, User.username, User.display_name))
-    users = list(s.scalars(stmt.order_by(User.last_seen_at.desc(), User.id).limit(MAX_PEOPLE)))
+    page = paginate(s, stmt, PEOPLE_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+    users = page.items
     ids = [u.id for u in users]
 
     teams: dict[int, list[dict[str, str]]] = defaultdict(list)
@@ -70,15 +81,19 @@ def people(
         }
         for u in users
     ]
-    all_running = usage.open_runs(s)
+    servers_running, gpus_in_use = s.execute(
+        select(func.count(), func.coalesce(func.sum(ServerUsage.gpus), 0)).where(
+            ServerUsage.stopped_at.is_(None)
+        )
+    ).one()
     totals = {
         "users": s.scalar(
             select(func.count()).select_from(User).where(~User.username.startswith("["))
         )
         or 0,
         "teams": s.scalar(select(func.count()).select_from(Team)) or 0,
-        "servers_running": len(all_running),
-        "gpus_in_use": sum(r.gpus for r in all_running),
+        "servers_running": servers_running,
+        "gpus_in_use": int(gpus_in_use),
         "month": start.strftime("%Y-%m"),
     }
-    return {"items": items, "totals": totals}
+    return {"items": items, "next_cursor": page.next_cursor, "totals": totals}

@@ -19,10 +19,16 @@ from ..db.models import Project, ServerUsage, Team, TeamMember, User, utcnow
 from . import audit
 from .context import Ctx
 from .errors import BadRequest
+from .pagination import Page, SortSpec, paginate
 
 GROUPS = ("user", "team", "project", "profile")
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 MAX_BUCKETS = 2000
+RUNNING_SORTS = SortSpec(
+    {"started": ServerUsage.started_at, "user": ServerUsage.username},
+    id_column=ServerUsage.id,
+    default="started",
+)
 
 
 def month_start(now: datetime) -> datetime:
@@ -62,6 +68,14 @@ def open_runs(s: Session, user_ids: Iterable[int] | None = None) -> list[ServerU
     if user_ids is not None:
         stmt = stmt.where(ServerUsage.user_id.in_(list(user_ids)))
     return list(s.scalars(stmt.order_by(ServerUsage.started_at, ServerUsage.id)))
+
+
+def running(
+    s: Session, ctx: Ctx, *, sort: str | None, limit: int | None, cursor: str | None
+) -> Page[ServerUsage]:
+    """A page of the servers running now (the longest-running first, or by ``user``)."""
+    stmt = select(ServerUsage).where(ServerUsage.stopped_at.is_(None))
+    return paginate(s, stmt, RUNNING_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 
 def close_open(s: Session, username: str, server_name: str, now: datetime) -> list[ServerUsage]:

@@ -14,6 +14,7 @@ from ..hub.hub_client import HubRefused, HubUnavailable, hub_request
 from ..hub.usage_sync import reconcile_with_hub
 from . import hub_schemas as H
 from .base import Param, WorkbenchHandler, endpoint
+from .schemas import paging
 
 SIGNUPS_API = "workbench/signups"
 
@@ -40,11 +41,14 @@ class PeopleHandler(WorkbenchHandler):
         summary="Every user with their teams, running servers and this month's hours "
         "(administrators)",
         response=H.PEOPLE,
-        query=(Param("q", {"type": "string", "maxLength": 200}, "Text in the name."),),
+        query=(
+            Param("q", {"type": "string", "maxLength": 200}, "Text in the name."),
+            *paging(admin.PEOPLE_SORTS),
+        ),
     )
     async def get(self) -> None:
-        q = self.query.get("q")
-        self.reply(await self.call(lambda s, ctx: admin.people(s, ctx, q=q)))
+        q, page = self.query.get("q"), self.page_args()
+        self.reply(await self.call(lambda s, ctx: admin.people(s, ctx, q=q, **page)))
 
 
 class ReconcileHandler(WorkbenchHandler):

@@ -15,7 +15,6 @@ from ..core import operations
 from ..core.access import is_superuser, require_project
 from ..core.context import Ctx
 from ..core.errors import Forbidden, RangeNotSatisfiable
-from ..core.pagination import CURSOR_MAX
 from ..dataset_jobs import DatasetJobs, Progress, tar_stream
 from . import schemas as S
 from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
@@ -23,9 +22,7 @@ from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
 META_PARAM = re.compile(r"^meta\.([A-Za-z0-9_.-]{1,64})$")
 PAGING_ONLY = (
     Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Items per page."),
-    Param(
-        "cursor", {"type": "string", "maxLength": CURSOR_MAX}, "next_cursor of the previous page."
-    ),
+    S.CURSOR_PARAM,
 )
 SEARCH_QUERY = (
     Param("q", {"type": "string", "maxLength": 200}, "Text in the name, description or card."),

@@ -74,6 +74,7 @@ MY_USAGE = obj(
     ("month", "server_hours", "gpu_hours", "running", "quota"),
 )
 SERVERS = obj({"items": {"type": "array", "items": RUN}}, ("items",))
+RUNNING = page_of(RUN)
 
 
 def time_param_schema() -> dict[str, Any]:
@@ -101,13 +102,14 @@ PERSON = obj(
 PEOPLE = obj(
     {
         "items": {"type": "array", "items": PERSON},
+        "next_cursor": {"type": ["string", "null"]},
         "totals": obj(
             {"users": {"type": "integer"}, "teams": {"type": "integer"},
              "servers_running": {"type": "integer"}, "gpus_in_use": {"type": "integer"},
              "month": {"type": "string"}},
         ),
     },
-    ("items", "totals"),
+    ("items", "next_cursor", "totals"),
 )  # fmt: skip
 SIGNUP = obj(
     {"name": {"type": "string"}, "email": {"type": ["string", "null"]},

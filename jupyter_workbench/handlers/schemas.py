@@ -62,14 +62,21 @@ def page_of(item: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+# a cursor is URL-safe base64: only ASCII, so the longest one keeps a request line with every
+# other parameter at its longest (percent-encoded) within tornado's 64 KiB header limit
+CURSOR = {
+    "type": "string",
+    "maxLength": CURSOR_MAX,
+    "pattern": "^[A-Za-z0-9_-]*$",
+    "x-pattern-message": "not a cursor this API returned",
+}
+CURSOR_PARAM = Param("cursor", CURSOR, "next_cursor of the previous page.")
+
+
 def paging(sorts: SortSpec) -> tuple[Param, ...]:
     return (
         Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Items per page."),
-        Param(
-            "cursor",
-            {"type": "string", "maxLength": CURSOR_MAX},
-            "next_cursor of the previous page.",
-        ),
+        CURSOR_PARAM,
         Param(
             "sort",
             {"type": "string", "enum": sorts.names},

@@ -103,12 +103,18 @@ class UsageSeriesHandler(WorkbenchHandler):
 
 
 class ServersHandler(WorkbenchHandler):
-    @endpoint(action="usage.admin", summary="Running servers with their profile and GPUs "
-              "(administrators)", response=H.SERVERS)  # fmt: skip
+    @endpoint(
+        action="usage.admin",
+        summary="A page of the running servers with their profile and GPUs (administrators)",
+        response=H.RUNNING,
+        query=paging(usage.RUNNING_SORTS),
+    )
     async def get(self) -> None:
+        page = self.page_args()
+
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             quotas.admin_only(ctx)
-            return {"items": [usage.run_json(r) for r in usage.open_runs(s)]}
+            return page_json(usage.running(s, ctx, **page), usage.run_json)
 
         self.reply(await self.call(work))
 

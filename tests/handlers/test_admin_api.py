@@ -26,6 +26,28 @@ async def test_people_lists_users_with_teams_and_servers_for_admins_only(api: An
     assert refused.status == 403 and "administrators" in refused.json["message"]
 
 
+async def test_people_are_read_a_page_at_a_time_by_last_visit_or_name(api: Any) -> None:
+    for user in ("carol", "alice", "bob"):  # seen in this order
+        assert (await api(user).get("me")).status == 200
+    admin = api(OWNER)
+    names, cursor = [], None
+    for _ in range(10):
+        params = {"limit": 2, "sort": "name", **({"cursor": cursor} if cursor else {})}
+        r = await admin.get("admin/people", params=params)
+        assert r.status == 200, r
+        names += [p["username"] for p in r.json["items"]]
+        cursor = r.json["next_cursor"]
+        if cursor is None:
+            break
+    assert names == sorted(names) and {"alice", "bob", "carol", OWNER} <= set(names)
+    assert len(names) == len(set(names)) == r.json["totals"]["users"]
+    recent = await admin.get("admin/people", params={"limit": 3})  # the last seen first
+    assert [p["username"] for p in recent.json["items"]][:3] == [OWNER, "bob", "alice"]
+    assert recent.json["next_cursor"]
+    bad = await admin.get("admin/people", params={"cursor": "nonsense"})
+    assert bad.status == 400 and "cursor" in bad.json["message"]
+
+
 async def test_signups_need_a_hub(api: Any) -> None:
     r = await api(OWNER).get("admin/signups")
     assert r.status == 409 and r.json["error"] == "no_hub"

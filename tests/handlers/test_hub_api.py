@@ -102,3 +102,35 @@ async def test_bad_usage_windows_are_named(api: Any) -> None:
     assert r.status == 400 and r.json["message"].startswith("from: not an ISO 8601")
     r = await admin.get("admin/usage/series", params={"bucket": "hour", "from": "2000-01-01"})
     assert r.status == 400 and "narrow it" in r.json["message"]
+
+
+async def test_running_servers_and_people_are_read_a_page_at_a_time(api: Any) -> None:
+    gate = {"X-Workbench-Hub-Token": HUB_TOKEN}
+    for user, server in [("alice", ""), ("bob", ""), ("alice", "two"), ("carol", "")]:
+        ok = await api(None).request(
+            "POST", "hub/spawn", hub(user, server_name=server, profile="cpu", gpus=0), headers=gate
+        )
+        assert ok.status == 200, ok
+    admin = api(OWNER)
+    seen, cursor = [], None
+    for _ in range(3):
+        r = await admin.get(
+            "admin/servers", params={"limit": 2, **({"cursor": cursor} if cursor else {})}
+        )
+        assert r.status == 200, r
+        seen += [(s["user"], s["server_name"]) for s in r.json["items"]]
+        cursor = r.json["next_cursor"]
+        if cursor is None:
+            break
+    # the longest-running first, each once
+    assert seen == [("alice", ""), ("bob", ""), ("alice", "two"), ("carol", "")]
+    by_user = await admin.get("admin/servers", params={"sort": "-user", "limit": 1})
+    assert [s["user"] for s in by_user.json["items"]] == ["carol"] and by_user.json["next_cursor"]
+    bad = await admin.get("admin/servers", params={"sort": "gpus"})
+    assert bad.status == 400 and "sort" in bad.json["message"]
+    assert (await api("alice").get("admin/servers")).status == 403
+
+    # the people page's totals count every running server, whatever the page holds
+    people = await admin.get("admin/people", params={"limit": 1, "sort": "name"})
+    assert people.status == 200, people
+    assert people.json["totals"]["servers_running"] == 4 and len(people.json["items"]) == 1
