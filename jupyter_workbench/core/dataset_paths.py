@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from functools import lru_cache
 
 from .errors import BadRequest
 
@@ -80,5 +81,13 @@ def media_type(path: str) -> str:
     for suffix, kind in EXTRA_TYPES.items():
         if lowered.endswith(suffix):
             return kind
-    guessed, _ = mimetypes.guess_type(path, strict=False)
+    # the guess depends only on the name's suffixes ('.tar.gz'): one guess per kind of name
+    name = path.rpartition("/")[2].lstrip(".")
+    dot = name.find(".")
+    return _guess("" if dot < 0 else name[dot:])
+
+
+@lru_cache(maxsize=4096)
+def _guess(suffixes: str) -> str:
+    guessed, _ = mimetypes.guess_type(f"f{suffixes}", strict=False)
     return guessed or "application/octet-stream"
