@@ -154,6 +154,10 @@ class DatasetsCommand(JupyterApp):
 
         return Progress(callback=update)
 
+    def bar_shown(self) -> bool:
+        """A progress bar on a terminal, none in logs and pipes (nor with ``--quiet``)."""
+        return not self.quiet and sys.stderr.isatty()
+
     def follow(self, what: str) -> Callable[[dict[str, Any]], None]:
         """Show a server operation's progress (polled) as a local one's."""
         progress = self.progress(what)
@@ -230,11 +234,15 @@ class CommitCommand(DatasetsCommand):
 
         project, dataset, folder = self.args(args)
         started = time.monotonic()
-        result = commit_folder(
-            client, project, dataset, folder, message=self.message, progress=not self.quiet,
-            parent=self.parent_version or None, strict_parent=self.strict_parent,
-            mode="update" if self.update_mode else "replace",
-        )  # fmt: skip
+        try:
+            result = commit_folder(
+                client, project, dataset, folder, message=self.message, progress=self.bar_shown(),
+                parent=self.parent_version or None, strict_parent=self.strict_parent,
+                mode="update" if self.update_mode else "replace",
+            )  # fmt: skip
+        except (FileNotFoundError, ValueError) as exc:  # a missing or empty folder: nothing sent
+            print(f"error: {exc}", file=sys.stderr)
+            self.exit(2)
         self.report(project, dataset, {**result, "seconds": time.monotonic() - started})
 
     def run(self, service: WorkbenchService, who: Identity, args: list[str]) -> None:
@@ -397,7 +405,7 @@ class GetCommand(DatasetsCommand):
                 "the files are copied (add --local to use this machine's store)"
             )
         version = client.datasets.get(dataset, ref, project=project)
-        version.materialize(dest, progress=False if self.quiet else None)
+        version.materialize(dest, progress=None if self.bar_shown() else False)
         result = {"path": str(dest), "version": version.version, "files": len(version.files())}
         self.emit(result, f"v{version.version}: {result['files']} files in {dest}")
 

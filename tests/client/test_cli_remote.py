@@ -126,3 +126,20 @@ async def test_a_hub_user_server_is_found_and_local_still_opens_the_machine_stor
     gone = await cli(tmp_path, {"WORKBENCH_URL": "http://127.0.0.1:9", "WORKBENCH_TOKEN": "x"},
                      "list", "lab")  # fmt: skip
     assert gone.returncode == 2 and "cannot reach the workbench" in gone.stderr, gone.stderr
+
+
+async def test_a_missing_or_empty_folder_is_one_error_line_and_a_pipe_gets_no_bar(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+    alice = {"WORKBENCH_URL": server_url, "WORKBENCH_TOKEN": tokens["alice"]}
+    (tmp_path / "empty").mkdir()
+    for folder, said in (("missing", "is not a folder"), ("empty", "has no files")):
+        done = await cli(tmp_path, alice, "commit", "lab/photos", str(tmp_path / folder), "-m", "x")
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("error: commit: ") and said in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    # stderr is a pipe here, not a terminal: no progress bar, as on this machine's store
+    folder = make_folder(tmp_path / "photos", {"a.csv": b"x\n1\n"})
+    done = await cli(tmp_path, alice, "commit", "lab/photos", str(folder), "-m", "first")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
