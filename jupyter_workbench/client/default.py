@@ -150,10 +150,14 @@ class _DefaultDatasets:
         message: str = "",
         project: str | None = None,
         progress: bool = True,
+        parent: str | int | None = None,
+        strict_parent: bool = False,
+        mode: str = "replace",
     ) -> DatasetVersion:
         return client().datasets.commit(
-            name, folder, message=message, project=project, progress=progress
-        )
+            name, folder, message=message, project=project, progress=progress, parent=parent,
+            strict_parent=strict_parent, mode=mode,
+        )  # fmt: skip
 
     def versions(self, name: str, *, project: str | None = None) -> builtins.list[dict[str, Any]]:
         return client().datasets.versions(name, project=project)
@@ -176,17 +180,25 @@ class _DefaultModels:
     """``wb.models``: the default connection's model registry."""
 
     def register(
-        self, run: Run | str, name: str, *, artifact_path: str = "model", description: str = ""
+        self,
+        run: Run | str,
+        name: str,
+        *,
+        artifact_path: str = "model",
+        description: str = "",
+        project: str | None = None,
     ) -> ModelVersion:
         return client().models.register(
-            run, name, artifact_path=artifact_path, description=description
+            run, name, artifact_path=artifact_path, description=description, project=project
         )
 
     def get(self, ref: str, *, project: str | None = None) -> ModelVersion:
         return client().models.get(ref, project=project)
 
-    def set_alias(self, ref: str | ModelVersion, alias: str) -> ModelVersion:
-        return client().models.set_alias(ref, alias)
+    def set_alias(
+        self, ref: str | ModelVersion, alias: str, *, project: str | None = None
+    ) -> ModelVersion:
+        return client().models.set_alias(ref, alias, project=project)
 
     def load(self, ref: str, *, project: str | None = None) -> Any:
         return client().models.load(ref, project=project)

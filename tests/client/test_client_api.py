@@ -370,3 +370,46 @@ def test_import_is_light_and_the_server_extension_still_loads() -> None:
 
 def test_httpx_is_the_transport() -> None:  # the client's one network dependency
     assert isinstance(Client("http://127.0.0.1:9", "x").http, httpx.Client)
+
+
+def test_the_default_connections_datasets_and_models_take_what_a_clients_take() -> None:
+    """``wb.datasets.commit(..., mode="update")`` (docs/client.md) is the Client's own call."""
+    import inspect
+
+    from jupyter_workbench.client.models import Models
+    from jupyter_workbench.client.resources import Datasets
+
+    def params(func: Any) -> list[tuple[str, Any, Any]]:
+        found = inspect.signature(func).parameters.values()
+        return [(p.name, p.kind, p.default) for p in found]
+
+    for wrapper, api in ((wb.datasets, Datasets), (wb.models, Models)):
+        for name, func in inspect.getmembers(api, inspect.isfunction):
+            if not name.startswith("_"):
+                assert params(getattr(type(wrapper), name)) == params(func), name
+
+
+async def test_the_default_connection_commits_on_a_parent(
+    server_url: str, api: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seeded = await seed(api)
+    monkeypatch.setattr(default, "_default", None)
+    monkeypatch.setenv("WORKBENCH_URL", server_url)
+    monkeypatch.setenv("WORKBENCH_TOKEN", seeded["alice"])
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "extra.txt").write_text("more\n")
+
+    def work() -> None:
+        wb.use("lab")
+        before = {f["path"] for f in wb.datasets.get("events").files()}
+        v = wb.datasets.commit("events", tmp_path / "more", mode="update", progress=False)
+        assert {f["path"] for f in v.files()} == before | {"extra.txt"}
+        with pytest.raises(errors.Conflict):
+            wb.datasets.commit(
+                "events", tmp_path / "more", parent=1, strict_parent=True, progress=False
+            )
+        wb.connection().close()
+
+    await asyncio.to_thread(work)
+    monkeypatch.setattr(default, "_default", None)
