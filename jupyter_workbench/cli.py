@@ -278,7 +278,9 @@ class RotateKeysCommand(_Command):
 
 class WorkbenchCommand(JupyterApp):
     name = "jupyter-workbench"
-    description = "Manage the Jupyter Workbench: migrate, info, users, purge, datasets."
+    description = (
+        "Manage the Jupyter Workbench: migrate, info, users, purge, rotate-keys, datasets."
+    )
     version = __version__
     subcommands = {
         "migrate": (MigrateCommand, MigrateCommand.description),

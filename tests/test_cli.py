@@ -88,6 +88,13 @@ def test_no_subcommand_prints_usage(tmp_path: Path) -> None:
     assert "migrate" in result.stdout and "users" in result.stdout
 
 
+def test_the_help_names_every_subcommand() -> None:
+    from jupyter_workbench.cli import WorkbenchCommand
+
+    for name in WorkbenchCommand.subcommands:
+        assert name in WorkbenchCommand.description, name
+
+
 def test_purge_command(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'purge.db'}"
     result = run_cli("purge", db_url=url, tmp_path=tmp_path)
