@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import os
 import re
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .cache import cache_dir
 from .errors import NotFound
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,13 +135,7 @@ class Models:
     def download(self, ref: str | ModelVersion, *, project: str | None = None) -> Path:
         """A local copy of a version's files (downloaded once, then cached)."""
         mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
-        root = (
-            Path(
-                os.environ.get("WORKBENCH_CACHE_DIR")
-                or Path.home() / ".cache" / "jupyter-workbench"
-            )
-            / "models"
-        )
+        root = cache_dir("models")
         key = hashlib.sha256(f"{self.client.url} {mv.run_id} {mv.source}".encode()).hexdigest()
         target = root / mv.project / mv.name / f"v{mv.version}-{key[:12]}"
         if (target / ".complete").exists():

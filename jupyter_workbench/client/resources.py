@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..files import copy_replacing
+from .cache import cache_dir
 from .errors import NotFound
 
 PROGRESS_BYTES = 32 << 20  # a version this big shows a progress bar while it downloads
@@ -230,10 +231,7 @@ class DatasetVersion:
     def download(self, progress: bool | None = None) -> Path:
         """The local copy of the whole version, downloaded if it is not cached yet, with a
         progress bar (``None``: for versions of ``PROGRESS_BYTES`` or more)."""
-        root = Path(
-            os.environ.get("WORKBENCH_CACHE_DIR")
-            or Path.home() / ".cache" / "jupyter-workbench" / "datasets"
-        )
+        root = cache_dir("datasets")
         key = hashlib.sha256(f"{self.client.url} {self.data['manifest_digest']}".encode())
         target = root / self.project / self.name / f"v{self.version}-{key.hexdigest()[:12]}"
         if (target / ".complete").exists():

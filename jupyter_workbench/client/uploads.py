@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import struct
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from .cache import cache_dir
 from .errors import ConnectionFailed, NotFound, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -137,10 +137,7 @@ def _state_file(client: Client, slug: str, name: str, declared: list[dict[str, A
     key = hashlib.sha256(
         json.dumps([client.url, slug, name, declared], sort_keys=True).encode()
     ).hexdigest()
-    root = Path(
-        os.environ.get("WORKBENCH_CACHE_DIR") or Path.home() / ".cache" / "jupyter-workbench"
-    )
-    return root / "uploads" / f"{key[:32]}.json"
+    return cache_dir("uploads") / f"{key[:32]}.json"
 
 
 def commit_folder(

@@ -83,6 +83,8 @@ async def test_datasets_files_range_reads_pandas_and_local_copy(
         assert frame.to_dict("list") == {"city": ["Oslo", "Bergen"], "people": [709000, 291000]}
         local = ds.download(progress=True)
         assert (local / "data" / "blob.bin").read_bytes() == blob
+        # in the cache folder's datasets/, beside its models/ and uploads/ (docs/client.md)
+        assert local.is_relative_to(tmp_path / "cache" / "datasets")
         assert ds.path == local  # cached: downloaded once
         with pytest.raises(errors.NotFound, match="no file"):
             ds.open("missing.txt")
