@@ -373,6 +373,8 @@ class DatasetJobs:
         started = time.monotonic()
         progress = progress or Progress()
         files = scan_folder(source, max_bytes=self.max_commit_bytes)
+        if not files:  # as the client refuses one: an empty version is never an accident
+            raise BadRequest(f"source: {str(source)!r} has no files", code="invalid_source")
         progress.totals(bytes_total=sum(f.size for f in files), files_total=len(files))
         session_id = uuid.uuid4().hex
         self.service.call(

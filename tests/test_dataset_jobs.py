@@ -284,6 +284,21 @@ def test_symlink_leaving_the_folder_is_refused(
     assert read_file(service, "v1", "inner.txt") == b"fine"
 
 
+def test_an_empty_folder_is_refused_before_anything_is_stored(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    service = make_service()
+    (tmp_path / "empty" / "sub").mkdir(parents=True)  # folders, but not one file
+    with pytest.raises(BadRequest) as err:
+        service.datasets.commit_folder(ALICE, "lab", "events", tmp_path / "empty")
+    assert "has no files" in err.value.message
+    # no empty version was made: the next commit is the first
+    done = service.datasets.commit_folder(
+        ALICE, "lab", "events", write_tree(tmp_path / "s", {"f": b"1"})
+    )
+    assert done.version["version"] == 1
+
+
 def test_size_limit(make_service: Callable[..., WorkbenchService], tmp_path: Path) -> None:
     service = make_service(max_dataset_commit_bytes=1000)
     with pytest.raises(PayloadTooLarge):
