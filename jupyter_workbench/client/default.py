@@ -36,8 +36,8 @@ _lock = threading.Lock()
 def _scope_mlflow(c: Client) -> None:
     """Point the stock ``mlflow`` client of this process at the current project
     (``MLFLOW_TRACKING_URI=.../workbench/mlflow/p/<slug>``, so ``mlflow.set_experiment("x")``
-    makes the project's experiment ``x``), where it points at this workbench or nowhere; a
-    tracking URI set to anything else is left alone."""
+    makes the project's experiment ``x``) with this connection's token, where it points at this
+    workbench or nowhere; a tracking URI set to anything else is left alone."""
     if not c.current_project:
         return
     ours = f"{c.url}/workbench/mlflow"
@@ -45,8 +45,8 @@ def _scope_mlflow(c: Client) -> None:
     if uri and uri.rstrip("/") != ours and not uri.startswith(f"{ours}/p/"):
         return
     os.environ["MLFLOW_TRACKING_URI"] = c.mlflow_url(c.current_project)
-    if c.token:
-        os.environ.setdefault("MLFLOW_TRACKING_TOKEN", c.token)
+    if c.token:  # as whoever this connection is (wb.connect with another token: them)
+        os.environ["MLFLOW_TRACKING_TOKEN"] = c.token
 
 
 def connect(

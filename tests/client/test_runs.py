@@ -148,6 +148,13 @@ async def test_plain_mlflow_outside_a_run_follows_the_current_project(
         wb.use("lab")
         assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:9/elsewhere"
         client.close()
+        # connected as someone else, plain mlflow calls are theirs too (bob only views lab)
+        os.environ["MLFLOW_TRACKING_URI"] = f"{server_url}/workbench/mlflow"
+        bob = wb.connect(server_url, tokens["bob"], project="lab")
+        assert os.environ["MLFLOW_TRACKING_TOKEN"] == tokens["bob"]
+        with pytest.raises(mlflow.exceptions.MlflowException, match="PERMISSION_DENIED"):
+            mlflow.set_experiment("bobs")
+        bob.close()
 
     await asyncio.to_thread(work)
 
