@@ -96,7 +96,10 @@ class InfoCommand(_Command):
             if current is not None:
                 with db.transaction() as s:
                     counts = {
-                        "users": s.scalar(select(func.count()).select_from(User)) or 0,
+                        "users": s.scalar(
+                            select(func.count()).select_from(User).where(users.IS_PERSON)
+                        )
+                        or 0,
                         "projects": s.scalar(select(func.count()).select_from(Project)) or 0,
                     }
             database = {
@@ -169,7 +172,7 @@ class UsersCommand(_Command):
         service = WorkbenchService(self.workbench())
         try:
             with service.db.transaction() as s:
-                stmt = select(User).order_by(User.username)
+                stmt = select(User).where(users.IS_PERSON).order_by(User.username)
                 if self.admins:
                     stmt = stmt.where(User.is_admin.is_(True))
                 rows = [users.user_json(u, private=True) for u in s.scalars(stmt)]

@@ -50,6 +50,7 @@ def test_migrate_then_info_and_users(tmp_path: Path) -> None:
             Identity("ada", "Ada L."), lambda s, ctx: projects.create(s, ctx, name="P"), write=True
         )
         service.actor_id(Identity("root-admin", is_admin=True))
+        service.actor_id(service.system_identity())  # the trash purge's actor: not a person
     finally:
         service.close()
 

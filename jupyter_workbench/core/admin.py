@@ -15,6 +15,7 @@ from .access import require_admin
 from .context import Ctx
 from .pagination import SortSpec, paginate
 from .text_search import holds_text
+from .users import IS_PERSON
 
 PEOPLE_SORTS = SortSpec(
     {"last_seen": User.last_seen_at, "name": User.username}, id_column=User.id, default="-last_seen"
@@ -35,7 +36,7 @@ def people(
     servers and this month's server- and GPU-hours; plus totals for the whole hub."""
     require_admin(ctx, "use the admin panel")
     now = now or utcnow()
-    stmt = select(User).where(~User.username.startswith("["))  # not the system actor
+    stmt = select(User).where(IS_PERSON)
     if q:
         stmt = stmt.where(holds_text(q, User.username, User.display_name))
     page = paginate(s, stmt, PEOPLE_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
@@ -87,10 +88,7 @@ def people(
         )
     ).one()
     totals = {
-        "users": s.scalar(
-            select(func.count()).select_from(User).where(~User.username.startswith("["))
-        )
-        or 0,
+        "users": s.scalar(select(func.count()).select_from(User).where(IS_PERSON)) or 0,
         "teams": s.scalar(select(func.count()).select_from(Team)) or 0,
         "servers_running": servers_running,
         "gpus_in_use": int(gpus_in_use),

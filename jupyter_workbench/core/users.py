@@ -24,6 +24,9 @@ def username_of(s: Session, user_id: int | None) -> str | None:
     return user.username if user is not None else None
 
 
+# people, not the workbench's own actors ("[system]": background jobs)
+IS_PERSON = ~User.username.startswith("[")
+
 USER_SORTS = SortSpec(
     {"username": User.username, "created": User.created_at},
     id_column=User.id,
@@ -212,7 +215,7 @@ def list_users(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[User]:
-    stmt = select(User)
+    stmt = select(User).where(IS_PERSON)
     if q:
         stmt = stmt.where(holds_text(q, User.username, User.display_name))
     if admins is not None:

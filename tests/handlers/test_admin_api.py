@@ -73,3 +73,15 @@ async def test_the_admin_page_is_served_to_admins_and_refused_to_others(
         assert b"for administrators" in (exc.response.body if exc.response else b"")
     else:  # pragma: no cover
         raise AssertionError("a non-admin got the admin panel")
+
+
+async def test_the_workbench_s_own_actor_is_not_listed_among_people(
+    api: Any, jp_serverapp: Any
+) -> None:
+    service = jp_serverapp.web_app.settings["workbench_service"]
+    service.actor_id(service.system_identity())  # as when the trash purge has run
+    assert (await api("alice").get("me")).status == 200
+    found = await api("alice").get("users", params={"admin": "true"})
+    assert found.status == 200 and "[system]" not in [u["username"] for u in found.json["items"]]
+    people = (await api(OWNER).get("admin/people", params={"sort": "name"})).json
+    assert "[system]" not in [p["username"] for p in people["items"]]
