@@ -418,7 +418,8 @@ class GetCommand(DatasetsCommand):
         self.emit(
             result,
             f"v{result['version']}: {result['files']} files in {result['path']} "
-            f"({result['fetched']} fetched, the rest from the cache{linked})",
+            f"({result['fetched']} fetched, {result['files'] - result['fetched']} from the "
+            f"cache{linked})",
         )
 
 
