@@ -30,6 +30,7 @@ EXPERIMENT_SORTS = SortSpec(
     {"name": Experiment.name, "created": Experiment.created_at},
     id_column=Experiment.id,
     default="name",
+    any_case=frozenset({"name"}),
 )
 
 

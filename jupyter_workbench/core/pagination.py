@@ -14,6 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .context import Ctx
 from .errors import BadRequest
+from .text_search import folded
 
 T = TypeVar("T")
 
@@ -31,6 +32,8 @@ class SortSpec:
     columns: dict[str, InstrumentedAttribute[Any]]
     id_column: InstrumentedAttribute[Any]
     default: str
+    # keys of names people type: ordered in any case ("lab" beside "Lab", before "Quickstart")
+    any_case: frozenset[str] = frozenset()
     names: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +115,8 @@ def paginate(
     size = page_limit(ctx, limit)
     column, id_column = spec.columns[key], spec.id_column
     same = column is id_column
+    # the cursor keeps the row's own value: the database folds both sides alike
+    fold: Any = folded if key in spec.any_case else (lambda x: x)
     if cursor:
         value, row_id = _decode(
             cursor, sort_name, column.type.python_type, id_column.type.python_type
@@ -119,15 +124,15 @@ def paginate(
         if same:
             stmt = stmt.where(id_column < row_id if descending else id_column > row_id)
         else:
-            after = tuple_(literal(value, column.type), literal(row_id, id_column.type))
-            keys = tuple_(column, id_column)
+            after = tuple_(fold(literal(value, column.type)), literal(row_id, id_column.type))
+            keys = tuple_(fold(column), id_column)
             stmt = stmt.where(keys < after if descending else keys > after)
     if same:
         order = [id_column.desc() if descending else id_column.asc()]
     elif descending:
-        order = [column.desc(), id_column.desc()]
+        order = [fold(column).desc(), id_column.desc()]
     else:
-        order = [column.asc(), id_column.asc()]
+        order = [fold(column).asc(), id_column.asc()]
     rows = list(s.scalars(stmt.order_by(*order).limit(size + 1)))
     next_cursor = None
     if len(rows) > size:

@@ -29,6 +29,7 @@ PROJECT_SORTS = SortSpec(
     {"name": Project.name, "created": Project.created_at, "updated": Project.updated_at},
     id_column=Project.id,
     default="name",
+    any_case=frozenset({"name"}),
 )
 
 

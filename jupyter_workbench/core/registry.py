@@ -35,6 +35,7 @@ MODEL_SORTS = SortSpec(
     {"name": RegisteredModel.name, "created": RegisteredModel.created_at},
     id_column=RegisteredModel.id,
     default="name",
+    any_case=frozenset({"name"}),
 )
 CARD_FIELDS = (
     "intended_use",

@@ -58,6 +58,18 @@ def test_pages_cover_every_item_exactly_once_in_order(call):
     assert items == NAMES[5:] and cursor is None
 
 
+def test_names_are_ordered_in_any_case_page_after_page(call):
+    """As people read them: "lab" and "Lab" side by side, before "Quickstart"; a page
+    boundary inside a run of names equal in any case holds."""
+    make_many(call, ["Quickstart", "lab", "Beta", "Lab", "alpha", "LAB", "zeta", "Alpha2"])
+    expected = ["alpha", "Alpha2", "Beta", "lab", "Lab", "LAB", "Quickstart", "zeta"]
+    for limit in (1, 2, 3, 8):
+        names, _ = walk(call, sort="name", limit=limit)
+        assert names == expected, limit
+        names, _ = walk(call, sort="-name", limit=limit)
+        assert names == expected[::-1], limit
+
+
 def test_ties_in_the_sort_key_are_broken_by_id(call):
     make_many(call, ["same"] * 7)
     names, pages = walk(call, sort="name", limit=2)
