@@ -1056,3 +1056,82 @@ async def test_a_model_named_with_quotes_shows_its_own_versions(api: Any, tracki
         r = await api("alice").get(f"projects/{slug}/models/{name}")  # quoted by the test client
         assert r.status == 200, r
         assert [v["version"] for v in r.json["versions"]] == [str(n + 1) for n in range(count)]
+
+
+async def test_malformed_requests_are_a_clear_400_before_mlflow_changes(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    """What MLflow would fail on half-way (or we could not record) is refused first, in
+    MLflow's error format through the proxy and ours over REST; nothing is created."""
+    import httpx
+
+    slug = await project(api)
+    _exp, run_id = await _run(tracking, "alice", slug)
+    alice = api("alice")
+    # the batch endpoint: numbers MLflow's BIGINT and the JSON standard hold, nothing else
+    for raw, needle in [
+        (b'{"metrics": [{"key": "x", "value": 1, "step": 9223372036854775808}]}',
+         "metrics.0.step: must be at most 9223372036854775807"),
+        (b'{"metrics": [{"key": "x", "value": 1, "timestamp": -9223372036854775809}]}',
+         "metrics.0.timestamp: must be at least"),
+        (b'{"metrics": [{"key": "x", "value": 1e400}]}', "1e400 is too large"),
+        (b'{"metrics": [{"key": "x", "value": 1' + b"0" * 400 + b"}]}", "is too large"),
+        (b'{"metrics": [{"key": "x", "value": NaN}]}', "NaN is not a JSON number"),
+        (b'{"metrics": [{"key": "x\\ud800", "value": 1}]}', "metrics.0.key: must not contain"),
+    ]:  # fmt: skip
+        r = await alice.post(f"runs/{run_id}/batch", raw=raw)
+        assert r.status == 400 and needle in r.json["message"], (raw[:60], r)
+    # registering under a name MLflow or our table refuses creates nothing anywhere
+    for name in ("a:b", "x" * 300, "..", "tab\there"):
+        r = await alice.post(f"projects/{slug}/models/{name}/versions", {"run_id": run_id})
+        assert r.status == 400 and r.json["message"].startswith("name: "), (name, r)
+
+    root = f"http://127.0.0.1:{jp_http_port}{jp_base_url}workbench/mlflow/p/{slug}/api/2.0/mlflow"
+
+    def through_proxy() -> list[tuple[int, str, str]]:
+        asks: list[tuple[str, str, dict[str, Any]]] = [
+            ("GET", "experiments/search", {"params": {"max_results": "-1"}}),
+            ("GET", "experiments/search", {"params": {"max_results": "many"}}),
+            ("POST", "experiments/search", {"json": {"max_results": 2.5}}),
+            ("GET", "registered-models/search", {"params": {"page_token": "wbW10="}}),  # "[]"
+            ("GET", "registered-models/search", {"params": {"page_token": "wb" + "e30" * 3}}),
+            ("GET", "experiments/search", {"content": None, "params": None,
+                                           "url_extra": "?filter=name%3D%27%FF%27"}),
+            ("POST", "experiments/create", {"json": {"name": "e", "tags": "lots"}}),
+            ("POST", "experiments/create", {"json": {"name": "e", "tags": [{"value": 1}]}}),
+            ("POST", "experiments/create", {"json": {"name": ["e"]}}),
+            ("POST", "registered-models/create", {"json": {"name": "a:b"}}),
+            ("POST", "registered-models/create", {"json": {"name": "m" * 300}}),
+            ("POST", "registered-models/create", {"content": b'{"name": "m\\ud800"}'}),
+            ("POST", "registered-models/create", {"content": b"[" * 100 + b"]" * 100}),
+            ("POST", "registered-models/create", {"content": b'{"name": "m", "x": NaN}'}),
+        ]  # fmt: skip
+        answers = []
+        with httpx.Client(
+            timeout=30, headers={"Authorization": f"Bearer {TOKEN_OF['alice']}"}
+        ) as h:
+            for method, path, kw in asks:
+                url = f"{root}/{path}{kw.pop('url_extra', '')}"
+                r = h.request(method, url, **{k: v for k, v in kw.items() if v is not None})
+                answers.append((r.status_code, r.json()["error_code"], r.json()["message"]))
+            models = h.get(f"{root}/registered-models/search").json()
+            experiments = h.get(f"{root}/experiments/search").json()
+        assert models.get("registered_models", []) == []
+        names = [e["name"] for e in experiments["experiments"]]
+        assert not [n for n in names if n == "e" or n.endswith("/e")], names
+        return answers
+
+    answers = await asyncio.to_thread(through_proxy)
+    assert all(status == 400 for status, _, _ in answers), answers
+    assert all(code == "INVALID_PARAMETER_VALUE" for _, code, _ in answers), answers
+    messages = [message for _, _, message in answers]
+    assert messages[0].startswith("max_results: must be a whole number from 1 to 50000")
+    assert messages[3] == messages[4] == "page_token: not a token this proxy issued"
+    assert messages[5] == "the query string must be UTF-8 text"
+    assert messages[6].startswith("tags: must be a list") and messages[7] == messages[6]
+    assert messages[8] == "name: must be a string"
+    assert messages[9] == "name: 'a:b' must not contain '/' or ':'"
+    assert messages[10] == "name: is 300 characters long, at most 255 allowed"
+    assert messages[11].startswith("name: must not contain a lone UTF-16 surrogate")
+    assert messages[12].startswith("request body: nested deeper than 64 levels")
+    assert messages[13] == "request body: not valid JSON (NaN is not a JSON number)"

@@ -36,7 +36,7 @@ from ..storage.chunking import blake3_hex
 from . import audit
 from .access import Role, is_superuser, require_project, roles_for_projects
 from .context import Ctx
-from .dataset_paths import VERSION_RE, check_dataset_name, check_path, check_tag
+from .dataset_paths import TAG_RE, VERSION_RE, check_dataset_name, check_path, check_tag
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
@@ -425,6 +425,10 @@ def set_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str, ref: str) -> D
     check_tag(tag)
     if tag == LATEST:
         raise BadRequest("tag: 'latest' always points at the newest version", code="reserved_tag")
+    if not (VERSION_RE.fullmatch(ref) or TAG_RE.fullmatch(ref)):
+        raise BadRequest(
+            f"version: {ref!r} is neither a version (like 'v3') nor a tag", code="invalid_field"
+        )
     version = resolve(s, dataset, ref)
     row = s.scalar(
         select(DatasetTag).where(DatasetTag.dataset_id == dataset.id, DatasetTag.name == tag)

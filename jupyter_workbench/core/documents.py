@@ -30,7 +30,7 @@ from .access import Role, check_project, require_project
 from .context import Ctx
 from .errors import BadRequest, NotFound
 from .pagination import Page, SortSpec, paginate
-from .validation import check_text
+from .validation import check_name
 
 # kind -> what its ``ref`` names
 KINDS: dict[str, str] = {
@@ -122,7 +122,7 @@ def open_document(
         title = ref or "README"
     if not isinstance(title, str):
         raise BadRequest("title: must be a string", code="invalid_field")
-    title = check_text(title, "title", max_length=255)
+    title = check_name(title, "title", max_length=255)
     document = Document(
         id=uuid.uuid4().hex,
         project_id=project.id,
@@ -247,7 +247,7 @@ def publish(s: Session, ctx: Ctx, document_id: str, text: str) -> dict[str, Any]
 def check_snapshot_name(name: object) -> str:
     if not isinstance(name, str):
         raise BadRequest("name: must be a string", code="invalid_field")
-    return check_text(name, "name", max_length=200)
+    return check_name(name, "name", max_length=200)
 
 
 def add_snapshot(
@@ -323,7 +323,8 @@ def snapshot_lengths(s: Session, snapshots: list[DocumentSnapshot]) -> dict[int,
 def get_snapshot(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> DocumentSnapshot:
     get_document(s, ctx, document_id, "documents.read")
     snapshot = None
-    if snapshot_id.isdigit():
+    digits = snapshot_id.isascii() and snapshot_id.isdigit() and len(snapshot_id) <= 10
+    if digits and int(snapshot_id) < 2**31:
         snapshot = s.get(DocumentSnapshot, int(snapshot_id))
     if snapshot is None or snapshot.document_id != document_id:
         raise NotFound(f"snapshot '{snapshot_id}' of document '{document_id}' not found")

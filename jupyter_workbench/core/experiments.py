@@ -8,6 +8,8 @@ request through.
 
 from __future__ import annotations
 
+import posixpath
+import unicodedata
 from typing import Any
 
 from sqlalchemy import select
@@ -21,7 +23,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, WorkbenchError
 from .pagination import Page, SortSpec, paginate
 from .text_search import holds_text
-from .validation import check_text
+from .validation import BIDI_CONTROLS, check_name
 
 PROJECT_TAG = "workbench.project"
 PROJECT_ID_TAG = "workbench.project_id"
@@ -51,7 +53,7 @@ def record_experiment(
 ) -> Experiment:
     experiment = Experiment(
         project_id=project.id,
-        name=check_text(name, "name", max_length=200),
+        name=check_name(name, "name", max_length=200),
         mlflow_experiment_id=mlflow_id,
         mlflow_name=mlflow_name,
         created_by_id=ctx.user.id,
@@ -124,6 +126,30 @@ def readable_experiment_ids(s: Session, ctx: Ctx, scope: Project | None = None) 
 
 
 # -- registered models ---------------------------------------------------------------
+MODEL_NAME_MAX = 255  # our registered_models.name column (MLflow's holds 256)
+
+
+def check_model_name(name: object, field: str = "name") -> str:
+    """A name MLflow and our table both accept, checked before MLflow creates anything."""
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest(f"{field}: a registered model needs a name", code="invalid_field")
+    if len(name) > MODEL_NAME_MAX:
+        raise BadRequest(
+            f"{field}: is {len(name)} characters long, at most {MODEL_NAME_MAX} allowed",
+            code="invalid_field",
+        )
+    if "/" in name or ":" in name:
+        raise BadRequest(f"{field}: {name!r} must not contain '/' or ':'", code="invalid_field")
+    dotted = posixpath.normpath(name) != name or name == "." or name.startswith("..")
+    controls = any(unicodedata.category(ch) == "Cc" or ch in BIDI_CONTROLS for ch in name)
+    if dotted or controls:
+        raise BadRequest(
+            f"{field}: {name!r} must not contain control characters or be a dot path",
+            code="invalid_field",
+        )
+    return name
+
+
 def record_model(s: Session, ctx: Ctx, project: Project, name: str) -> RegisteredModel:
     row = RegisteredModel(project_id=project.id, name=name, created_by_id=ctx.user.id)
     try:
@@ -192,7 +218,7 @@ def rename_model(s: Session, ctx: Ctx, old: str, new: str) -> None:
 def check_rename(s: Session, project: Project, mlflow_id: str, name: str) -> tuple[str, str]:
     """The name an experiment of ``project`` may be renamed to (it stays in the project), and
     its MLflow name now."""
-    name = check_text(name, "new_name", max_length=200)
+    name = check_name(name, "new_name", max_length=200)
     taken = experiment_in_project(s, project.slug, name)
     if taken is not None and taken.mlflow_experiment_id != str(mlflow_id):
         raise Conflict(f"new_name: project '{project.slug}' already has an experiment '{name}'")

@@ -19,7 +19,7 @@ from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
 from .project_servers import touch_project
 from .text_search import holds_text
-from .validation import SLUG_MAX, check_slug, check_text, slugify
+from .validation import SLUG_MAX, check_name, check_slug, check_text, slugify
 
 VISIBILITIES = ("private", "team", "public")
 NAME_MAX = 200
@@ -86,7 +86,7 @@ def create(
     team: str | None = None,
 ) -> Project:
     """A new project owned by the caller; the slug is derived from the name unless given."""
-    name = check_text(name, "name", max_length=NAME_MAX)
+    name = check_name(name, "name", max_length=NAME_MAX)
     description = check_text(
         description, "description", max_length=DESCRIPTION_MAX, allow_empty=True
     )
@@ -231,7 +231,7 @@ def update(
     check_etag(project, if_match)
     before = _snapshot(project)
     if "name" in changes:
-        project.name = check_text(changes["name"], "name", max_length=NAME_MAX)
+        project.name = check_name(changes["name"], "name", max_length=NAME_MAX)
     if "description" in changes:
         project.description = check_text(
             changes["description"], "description", max_length=DESCRIPTION_MAX, allow_empty=True

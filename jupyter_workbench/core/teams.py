@@ -18,7 +18,7 @@ from .pagination import Page, SortSpec, paginate
 from .project_servers import touch_team
 from .text_search import holds_text
 from .users import find_user
-from .validation import check_slug, check_text
+from .validation import check_name, check_slug, check_text
 
 TEAM_SORTS = SortSpec(
     {"name": Team.name, "created": Team.created_at}, id_column=Team.id, default="name"
@@ -45,7 +45,7 @@ def create(
     prefix = ctx.policy.hub_group_prefix
     team = Team(
         name=name,
-        display_name=check_text(display_name or name, "display_name", max_length=200),
+        display_name=check_name(display_name or name, "display_name", max_length=200),
         description=check_text(description, "description", max_length=10_000, allow_empty=True),
         hub_group=None if prefix is None else prefix + name,
     )
@@ -99,7 +99,7 @@ def update(
     check_etag(team, if_match)
     before = {"name": team.name, "display_name": team.display_name, "description": team.description}
     if "display_name" in changes:
-        team.display_name = check_text(changes["display_name"], "display_name", max_length=200)
+        team.display_name = check_name(changes["display_name"], "display_name", max_length=200)
     if "description" in changes:
         team.description = check_text(
             changes["description"], "description", max_length=10_000, allow_empty=True

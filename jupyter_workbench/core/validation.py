@@ -44,6 +44,27 @@ def check_text(value: str, field: str, *, max_length: int, allow_empty: bool = F
     return value
 
 
+# characters that reorder the text shown around them ('report\u202eexe.txt' shows as
+# 'reporttxt.exe'): fine inside prose, a spoofing tool inside a name
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def check_name(value: str, field: str, *, max_length: int) -> str:
+    """A display name: text on one line, without characters that reorder how it shows."""
+    value = check_text(value, field, max_length=max_length)
+    if "\n" in value or "\t" in value:
+        raise BadRequest(
+            f"{field}: must be one line (no line breaks or tabs)", code="invalid_field"
+        )
+    if any(ch in BIDI_CONTROLS for ch in value):
+        raise BadRequest(
+            f"{field}: must not contain bidirectional control characters (U+202A-U+202E, "
+            "U+2066-U+2069)",
+            code="invalid_field",
+        )
+    return value
+
+
 def parse_time(value: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -25,6 +25,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from sqlalchemy.orm import Session
 from tornado import web
 
+from ..core import json_input
 from ..core.context import Ctx, Identity
 from ..core.errors import BadRequest, NotFound, PayloadTooLarge, Unauthenticated, WorkbenchError
 from ..core.pagination import Page
@@ -217,6 +218,9 @@ def endpoint(
         @functools.wraps(method)
         async def wrapper(self: WorkbenchHandler, **path: str) -> None:
             try:
+                for value in path.values():
+                    if value and "\x00" in value:  # no name or id holds it: nothing is there
+                        raise NotFound(f"{value!r} not found (no name holds a NUL character)")
                 self.query = self._parse_query(meta)
                 self.body = self._parse_body(meta)
                 await method(self, **path)
@@ -307,6 +311,10 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
             if len(raw_values) > 1:
                 raise BadRequest(f"{name}: given more than once", code="invalid_parameter")
             raw = raw_values[0].decode("utf-8", "replace")
+            if "\x00" in raw:
+                raise BadRequest(
+                    f"{name}: must not contain the NUL character (%00)", code="invalid_parameter"
+                )
             value = _convert_query(param, raw)
             _validate(param.schema, value, root=name)
             values[name] = value
@@ -325,13 +333,7 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
             if raw.strip():
                 raise BadRequest("body: this endpoint takes no request body", code="invalid_body")
             return {}
-        if not raw.strip():
-            data: Any = {}
-        else:
-            try:
-                data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise BadRequest(f"body: not valid JSON ({exc})", code="invalid_json") from None
+        data: Any = json_input.parse(raw) if raw.strip() else {}
         _validate(meta.body, data)
         if not isinstance(data, dict):  # pragma: no cover - every body schema is an object
             raise BadRequest("body: must be a JSON object", code="invalid_field")

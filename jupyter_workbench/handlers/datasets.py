@@ -244,7 +244,12 @@ class FilesHandler(DatasetHandler):
         self.reply(await self.call(work))
 
 
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE_RE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+_PAST_ANY_FILE = 10**18  # what a longer position than this many digits stands for
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) < 18 else _PAST_ANY_FILE
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -256,10 +261,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None  # not a form we serve: answer with the whole file, as RFC 9110 allows
     first, last = match.group(1), match.group(2)
     if first:
-        start = int(first)
-        end = min(int(last) + 1, size) if last else size
+        start = _position(first)
+        end = min(_position(last) + 1, size) if last else size
     else:
-        start, end = max(size - int(last), 0), size
+        start, end = max(size - _position(last), 0), size
     if start >= size or start >= end:
         raise RangeNotSatisfiable(f"Range: {header!r} is outside the file's {size} bytes")
     return start, end

@@ -6,7 +6,6 @@ own JSON: ``{"message": ..., "reason": ...}``."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 from jupyter_server.auth.decorator import authorized
@@ -14,6 +13,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async
 from tornado import web
 
+from ..core import json_input
+from ..core.errors import WorkbenchError
 from ..examples import list_examples, load_example
 
 
@@ -43,9 +44,9 @@ class ExampleCopyHandler(ExamplesBase):
             raise web.HTTPError(404, f"no example named {name!r}")
         example, notebook = found
         try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "the body must be JSON") from None
+            body = json_input.parse(self.request.body or b"{}")
+        except WorkbenchError as exc:
+            raise web.HTTPError(400, exc.message.replace("%", "%%")) from None
         folder = body.get("path", "") if isinstance(body, dict) else None
         if not isinstance(folder, str):
             raise web.HTTPError(400, "path: must be a folder's path (text)")

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tornado import web
 
-from ..core import audit
+from ..core import audit, json_input
 from ..core import experiments as ex
 from ..core.access import check_project, require_project
 from ..core.context import Ctx, Identity
@@ -60,6 +60,7 @@ PROTECTED_ALIASES = frozenset({"production", "prod", "champion"})
 # request fields an audited call's event keeps (how it changed the object)
 AUDITED_FIELDS = ("new_name", "alias", "version", "stage", "archive_existing_versions")
 RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified")
+MAX_SEARCH_RESULTS = 50000  # MLflow's own ceiling on a search page
 SEARCH_PAGE_CALLS = 50
 
 
@@ -255,10 +256,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
     def _body(self) -> dict[str, Any]:
         if not hasattr(self, "_json"):
             raw = b"".join(self._chunks)
-            try:
-                data = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                data = {}
+            try:  # what MLflow would choke on (or store as garbage) is refused here
+                data = json_input.parse(raw, where="request body") if raw.strip() else {}
+            except WorkbenchError as exc:
+                raise ProxyError(400, exc.message) from None
             self._json = data if isinstance(data, dict) else {}
         return self._json
 
@@ -289,6 +290,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             await self._relay(response, post)
         except ProxyError as exc:
             self.fail(exc)
+        except WorkbenchError as exc:  # a rule of core/ the request broke, before any DB call
+            self.fail(_from(exc))
         except MlflowUnavailable as exc:
             self.fail(ProxyError(503, str(exc)))
         except httpx.TransportError as exc:
@@ -373,7 +376,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                 action = "models.promote"
             await self._check_model(name, action)
             if self.match.route.startswith("^registered\\-models/rename"):
-                return ("rename_model", name, self._field("new_name"))
+                return ("rename_model", name, ex.check_model_name(body.get("new_name"), "new_name"))
             if (
                 self.request.method == "DELETE"
                 and "registered\\-models/delete$" in self.match.route
@@ -534,10 +537,12 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         return project, short
 
     async def _authorize_new_experiment(self, body: dict[str, Any]) -> str:
-        name = str(body.get("name") or "")
+        name = body.get("name") or ""
         if not name:
             raise ProxyError(400, "missing 'name'")
-        project, short = await self._project_for_new(name, body.get("tags") or [], "/")
+        if not isinstance(name, str):
+            raise ProxyError(400, "name: must be a string")
+        project, short = await self._project_for_new(name, _tags(body), "/")
 
         def check(s: Session, ctx: Ctx) -> None:
             check_project(s, ctx, s.get(Project, project.id), "experiments.write")  # type: ignore[arg-type]
@@ -554,11 +559,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         mlflow_name = ex.mlflow_experiment_name(project, short)
         payload = dict(body or {})
         payload["name"] = mlflow_name
-        tags = [
-            t
-            for t in payload.get("tags") or []
-            if not str(t.get("key", "")).startswith("workbench.")
-        ]
+        tags = [t for t in _tags(payload) if not str(t.get("key", "")).startswith("workbench.")]
         tags += [{"key": ex.PROJECT_TAG, "value": project.slug},
                  {"key": ex.PROJECT_ID_TAG, "value": str(project.id)}]  # fmt: skip
         payload["tags"] = tags
@@ -604,11 +605,12 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         return ("rename_experiment", exp_id, (short, body["new_name"], old))
 
     async def _authorize_new_model(self, body: dict[str, Any]) -> tuple[str, str, int]:
-        name = str(body.get("name") or "")
+        name = body.get("name")
         if not name:
             raise ProxyError(400, "missing 'name'")
-        project, _short = await self._project_for_new(name, body.get("tags") or [], "\0")
-        body["tags"] = [t for t in body.get("tags") or [] if t.get("key") != ex.PROJECT_TAG] + [
+        ex.check_model_name(name)
+        project, _short = await self._project_for_new(name, _tags(body), "\0")
+        body["tags"] = [t for t in _tags(body) if t.get("key") != ex.PROJECT_TAG] + [
             {"key": ex.PROJECT_TAG, "value": project.slug}
         ]
         self._rewrite(body)
@@ -631,12 +633,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                 return str(item.get("name")) in allowed
 
         is_get = self.request.method == "GET"
-        request = dict(self.request.query_arguments) if is_get else self._body()
-        if is_get:
-            request = {
-                k: [v.decode() for v in vals] for k, vals in self.request.query_arguments.items()
-            }
-        wanted = int(_first(request.get("max_results")) or 100)
+        request = self._query_text() if is_get else self._body()
+        wanted = _max_results(_first(request.get("max_results")))
         upstream_token, skip = _decode_token(_first(request.get("page_token")))
         found: list[dict[str, Any]] = []
         next_token = None
@@ -680,11 +678,19 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self._json = body
         self._chunks = [json.dumps(body).encode()]
 
+    def _query_text(self) -> dict[str, list[str]]:
+        """The query's arguments as text (MLflow reads UTF-8: other bytes are refused here)."""
+        try:
+            arguments = self.request.query_arguments.items()
+            return {k: [v.decode() for v in values] for k, values in arguments}
+        except UnicodeDecodeError:
+            raise ProxyError(400, "the query string must be UTF-8 text") from None
+
     def _upstream_params(self) -> list[tuple[str, str | int | float | bool | None]]:
         override = getattr(self, "_query_override", {})
         params = [
-            (k, override.get(k, v.decode()))
-            for k, values in self.request.query_arguments.items()
+            (k, override.get(k, v))
+            for k, values in self._query_text().items()
             if k != "token"
             for v in values
         ]
@@ -879,6 +885,32 @@ def _flat(query: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _tags(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A create request's ``tags``: MLflow's list of ``{"key", "value"}`` objects."""
+    tags = body.get("tags") or []
+    if not isinstance(tags, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("key"), str) for t in tags
+    ):
+        raise ProxyError(400, 'tags: must be a list of {"key": ..., "value": ...} objects')
+    return tags
+
+
+def _max_results(value: Any) -> int:
+    """A search's page size: a whole number from 1 to MLflow's largest."""
+    if value in (None, ""):
+        return 100
+    try:
+        number = int(value) if not isinstance(value, (bool, float)) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 1 <= number <= MAX_SEARCH_RESULTS:
+        raise ProxyError(
+            400, f"max_results: must be a whole number from 1 to {MAX_SEARCH_RESULTS}, "
+            f"not {str(value)[:40]!r}"
+        )  # fmt: skip
+    return number
+
+
 def _encode_token(upstream: str | None, skip: int) -> str:
     raw = json.dumps({"t": upstream, "s": skip}).encode()
     return "wb" + base64.urlsafe_b64encode(raw).decode()
@@ -891,6 +923,13 @@ def _decode_token(token: str | None) -> tuple[str | None, int]:
         raise ProxyError(400, "page_token: not a token this proxy issued")
     try:
         data = json.loads(base64.urlsafe_b64decode(token[2:]))
-        return data.get("t"), int(data.get("s", 0))
     except (ValueError, binascii.Error, TypeError):
-        raise ProxyError(400, "page_token: not a token this proxy issued") from None
+        data = None
+    if not isinstance(data, dict):
+        raise ProxyError(400, "page_token: not a token this proxy issued")
+    upstream, skip = data.get("t"), data.get("s", 0)
+    if not (upstream is None or isinstance(upstream, str)) or not (
+        isinstance(skip, int) and not isinstance(skip, bool) and 0 <= skip <= MAX_SEARCH_RESULTS
+    ):
+        raise ProxyError(400, "page_token: not a token this proxy issued")
+    return upstream, skip

@@ -274,6 +274,7 @@ class ModelVersionsHandler(RegistryHandler):
 
         def check(s: Session, ctx: Ctx) -> bool:
             project, _ = require_project(s, ctx, slug, "experiments.write")
+            ex.check_model_name(name)
             owner = ex.experiment_owner(s, experiment_id)
             if owner is None or owner[1].id != project.id:
                 raise BadRequest(f"run_id: run '{run_id}' is not in project '{slug}'")

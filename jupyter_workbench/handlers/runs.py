@@ -57,9 +57,9 @@ def packages_tags(packages: dict[str, Any]) -> dict[str, str]:
 
 def packages_from_tags(tags: dict[str, str]) -> dict[str, Any]:
     count = tags.get(f"{PACKAGES_TAG}.pieces", "0")
-    pieces = [
-        tags.get(f"{PACKAGES_TAG}.{n}", "") for n in range(int(count) if count.isdigit() else 0)
-    ]
+    # the count is a tag anyone may set: only the pieces that are there are read
+    wanted = int(count) if count.isascii() and count.isdigit() and len(count) <= 6 else 0
+    pieces = [tags.get(f"{PACKAGES_TAG}.{n}", "") for n in range(min(wanted, len(tags)))]
     text = "".join(pieces) or tags.get(PACKAGES_TAG, "")
     try:
         found = json.loads(text) if text else {}
@@ -101,6 +101,7 @@ class TrackingHandler(WorkbenchHandler):
         return store
 
 
+INT64 = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}  # MLflow's BIGINT
 RUN_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "x-pattern-message": "is not a run id"}
 BATCH = S.obj(
     {
@@ -114,8 +115,8 @@ BATCH = S.obj(
                         "type": ["number", "string"],
                         "description": "a number, or 'NaN', 'Infinity', '-Infinity'",
                     },
-                    "step": {"type": "integer"},
-                    "timestamp": {"type": "integer"},
+                    "step": INT64,
+                    "timestamp": INT64,
                 },
                 ("key", "value"),
             ),
@@ -152,7 +153,10 @@ def _number(value: Any, key: str) -> float:
         if value.lower() not in names:
             raise BadRequest(f"metrics[{key}].value: {value!r} is not a number")
         return names[value.lower()]
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise BadRequest(f"metrics[{key}].value: {str(value)[:20]}... is too large") from None
 
 
 class RunBatchHandler(TrackingHandler):

@@ -207,6 +207,10 @@ async def test_snapshots_diff_and_restore_converge_for_everyone(api, ws_root) ->
     await eventually(lambda: str(alice.text) == str(bob.text) == "line one\nline two\n")
     r = await api("alice").get(f"documents/{doc_id}/snapshots")
     assert [s["name"] for s in r.json["items"] if not s["automatic"]] == ["v1"]
+    # ids that cannot name a snapshot: past 32 bits, not ASCII digits, thousands of digits
+    for bad in ("4294967296", "\u0661", "9" * 5000, f"0{snap}x"):
+        r = await api("alice").get(f"documents/{doc_id}/snapshots/{bad}")
+        assert r.status == 404 and r.json["error"] == "not_found", (bad[:20], r)
     r = await api("alice").get("audit", params={"project": slug})
     actions = {e["action"] for e in r.json["items"]}
     assert {"document.create", "document.snapshot", "document.restore"} <= actions

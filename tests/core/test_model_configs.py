@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+import time
+
 import pytest
 
 from jupyter_workbench.core import model_configs as mc
@@ -100,13 +104,54 @@ def test_invalid_schema_is_refused(slug, call, count_rows):
     assert count_rows(ModelConfig) == 0
 
 
+def test_a_schema_referring_elsewhere_is_refused_without_fetching_it(slug, call, count_rows):
+    """A ``$ref`` to another document would make the server fetch a URL a caller chose."""
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"type": "object"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/schema.json"
+        for schema in ({"$ref": url}, {"properties": {"lr": {"$ref": url}}}):
+            with pytest.raises(BadRequest, match=r"^schema: .*is not fetched") as err:
+                create(call, slug, schema=schema)
+            assert err.value.code == "invalid_schema"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == []
+    assert count_rows(ModelConfig) == 0
+    # a reference inside the schema itself works
+    local = {"$defs": {"rate": {"type": "number"}}, "properties": {"lr": {"$ref": "#/$defs/rate"}}}
+    assert create(call, slug, schema=local)["revision"] == 1
+
+
+def test_a_backtracking_pattern_does_not_stall_validation(slug, call):
+    schema = {"properties": {"tag": {"type": "string", "pattern": "^(a+)+$"}}}
+    started = time.monotonic()
+    with pytest.raises(BadRequest, match=r"^parameters/tag: .* does not match"):
+        create(call, slug, params={"tag": "a" * 64 + "!"}, schema=schema)
+    # Python's re would take longer than the universe's age here; the native engine is linear
+    assert time.monotonic() - started < 30
+
+
 def test_schema_violations_name_the_parameter(slug, call):
     for params, pointer in [
         ({"lr": -1}, "parameters/lr: "),
         ({"lr": "fast"}, "parameters/lr: "),
         ({"lr": 0.1, "layers": [8, 0]}, "parameters/layers/1: "),
         ({"lr": 0.1, "optimizer": "rmsprop"}, "parameters/optimizer: "),
-        ({"layers": [1]}, "parameters/: 'lr' is a required property"),
+        ({"layers": [1]}, 'parameters/: "lr" is a required property'),
     ]:
         with pytest.raises(BadRequest) as err:
             create(call, slug, params=params, schema=SCHEMA)

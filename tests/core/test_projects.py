@@ -104,6 +104,21 @@ def test_invalid_explicit_slug_is_a_bad_request(make_project):
             make_project("alice", "Name", slug=bad)
 
 
+def test_names_show_as_they_read(make_project):
+    """A name is one line and cannot reorder how it shows: 'invoice\u202efdp.exe' shows as
+    'invoiceexe.pdf'; in prose (descriptions) such characters stay allowed."""
+    for bad, needle in [
+        ("invoice\u202efdp.exe", "bidirectional control"),
+        ("a\u2066b", "bidirectional control"),
+        ("two\nlines", "one line"),
+        ("tab\there", "one line"),
+    ]:
+        with pytest.raises(BadRequest, match=rf"^name: must .*{needle}"):
+            make_project("alice", bad)
+    slug = make_project("alice", "\u05e9\u05dc\u05d5\u05dd world", description="\u202bRTL\u202c")
+    assert slug
+
+
 def test_create_validates_name_visibility_and_team(make_project, make_team):
     with pytest.raises(BadRequest, match=r"^name: must not be empty"):
         make_project("alice", "   ")

@@ -91,6 +91,14 @@ async def test_upload_list_download_and_archive(api) -> None:
         "projects/lab/datasets/events/versions/v1/files/notes.txt", headers={"Range": "bytes=10-"}
     )
     assert r.status == 416 and r.headers["Content-Range"] == "bytes */5"
+    # positions past any file, however many digits, are ranges like any other
+    notes = "projects/lab/datasets/events/versions/v1/files/notes.txt"
+    r = await alice.get(notes, headers={"Range": "bytes=" + "9" * 5000 + "-"})
+    assert r.status == 416 and r.headers["Content-Range"] == "bytes */5"
+    r = await alice.get(notes, headers={"Range": "bytes=1-" + "9" * 5000})
+    assert r.status == 206 and r.body == b"ello"
+    r = await alice.get(notes, headers={"Range": "bytes=-" + "9" * 5000})
+    assert r.status == 206 and r.body == b"hello"
     r = await alice.get("projects/lab/datasets/events/versions/v1/files/nope.txt")
     assert r.status == 404 and r.json["error"] == "not_found"
 
@@ -161,6 +169,10 @@ async def test_second_version_diff_tags_and_lineage(api) -> None:
     assert r.json["version"] == 1 and "production" in r.json["tags"]
     r = await alice.request("PUT", "projects/lab/datasets/t/tags/latest", {"version": "v1"})
     assert r.status == 400 and r.json["error"] == "reserved_tag"
+    for bad in ("v1\n", "v\u0661", "prod\u0000", "\u0007"):
+        r = await alice.request("PUT", "projects/lab/datasets/t/tags/qa", {"version": bad})
+        assert r.status == 400 and r.json["message"].startswith("version: "), (bad, r)
+    assert (await alice.get("projects/lab/datasets/t/versions/qa")).status == 404
 
     # the tags, a page at a time: by name, or the last moved first
     for tag in ("stable", "audit-2026"):
@@ -253,6 +265,13 @@ async def test_card_metadata_and_search(api) -> None:
         "projects/lab/datasets/clicks", {"card": "stale"}, headers={"If-Match": etag}
     )
     assert r.status == 412
+    for raw, needle in [
+        (b'{"name": "nan", "metadata": {"score": NaN}}', "NaN is not a JSON number"),
+        (b'{"name": "big", "metadata": {"score": 1e999}}', "1e999 is too large"),
+        (b'{"name": "nul", "metadata": {"note": "a\\u0000b"}}', "metadata.note: must not"),
+    ]:
+        r = await alice.post("projects/lab/datasets", raw=raw)
+        assert r.status == 400 and needle in r.json["message"], r
     await alice.post("projects/lab/datasets", {"name": "other", "metadata": {"license": "MIT"}})
     assert [
         d["name"] for d in (await alice.get("datasets", params={"tag": "web"})).json["items"]

@@ -109,7 +109,19 @@ class TestOnSlowContents:
         ("..", {}, 404, "no example named '..'"),
         ("quickstart", {"path": "missing"}, 404, "path: no folder 'missing'"),
         ("quickstart", {"path": 3}, 400, "path: must be a folder's path (text)"),
-        ("quickstart", b"{not json", 400, "the body must be JSON"),
+        (
+            "quickstart",
+            b"{not json",
+            400,
+            "body: not valid JSON (Expecting property name "
+            "enclosed in double quotes: line 1 column 2 (char 1))",
+        ),
+        (
+            "quickstart",
+            {"path": "a\u0000b"},
+            400,
+            "path: must not contain the NUL character (\\u0000)",
+        ),
     ],
 )
 async def test_bad_requests_say_what_is_wrong(

@@ -79,7 +79,7 @@ async def test_rename_and_reslug(api) -> None:
         ('{"name": "x", "visibility": "secret"}', 400, "visibility: must be one of"),
         ('{"name": "x", "slug": "Bad Slug"}', 400, "slug:"),
         ('{"name": "x", "visibility": "team"}', 400, "team:"),
-        ('{"name": "bad\\u0000name"}', 400, "control characters"),
+        ('{"name": "bad\\u0000name"}', 400, "name: must not contain the NUL character"),
     ],
 )
 async def test_bad_input_is_a_clear_400_and_nothing_is_written(api, body, status, needle) -> None:
@@ -250,3 +250,25 @@ async def test_error_messages_stay_short_for_huge_bad_input(api) -> None:
     r = await alice.post("projects", {"name": "x", "description": ["y"] * 100_000})
     assert r.status in (400, 413)
     assert len(r.body) < 1000, "the error must not echo the input back"
+
+
+async def test_text_no_database_can_store_is_refused_at_the_door(api) -> None:
+    """NUL and lone surrogates (PostgreSQL and UTF-8 refuse them), nesting past the stack, and
+    NaN: a 400 naming the field, or a 404 for a path nothing can be named by."""
+    alice = api("alice")
+    await _create(alice, "Lab")
+    for raw, needle in [
+        (b'{"name": "x", "description": "a\\ud800b"}', "description: must not contain a lone"),
+        (b'{"name": "x", "description": "a\\u0000b"}', "description: must not contain the NUL"),
+        (b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}", "body: nested deeper than 64 levels"),
+        (b'{"name": "x", "description": NaN}', "NaN is not a JSON number"),
+    ]:
+        r = await alice.post("projects", raw=raw)
+        assert r.status == 400 and r.json["error"] == "invalid_json", r
+        assert needle in r.json["message"], r.json
+    r = await alice.get("projects", params={"q": "a\x00b"})
+    assert r.status == 400 and r.json["message"] == "q: must not contain the NUL character (%00)"
+    for path in ("projects/la\x00b", "projects/lab\x00/members", "documents/a\x00b"):
+        r = await alice.get(path)
+        assert r.status == 404 and r.json["error"] == "not_found", (path, r)
+    assert [p["slug"] for p in (await alice.get("projects")).json["items"]] == ["lab"]
