@@ -588,6 +588,13 @@ class DatasetJobs:
             return ds.session_files(ds.load_session(s, ctx, slug, name, upload_id)[2])
 
         entries = self.service.call(identity, files, write=False)
+        if mode == "replace" and not entries:
+            self._abort_session(upload_id)
+            raise BadRequest(
+                "files: a 'replace' commit of no files would publish an empty version (declare "
+                "files, or commit with mode 'update' to delete some)",
+                code="invalid_field",
+            )
         if self.verify_uploads:
             for entry in entries:
                 hasher = blake3.blake3(max_threads=1)

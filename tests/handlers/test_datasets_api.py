@@ -244,6 +244,15 @@ async def test_bad_uploads_are_clear_4xx(api) -> None:
     assert r.status == 409 and r.json["error"] == "aborted"
     r = await alice.post("projects/lab/datasets", {"name": "Bad Name"})
     assert r.status == 400 and "name" in r.json["message"]
+    # a 'replace' commit of no files is refused (a wrong folder, not an intent); an 'update'
+    # with nothing new may delete files
+    assert (await upload(alice, "lab", "d", {"a.txt": b"a", "b.txt": b"b"})).status == 201
+    r = await upload(alice, "lab", "d", {})
+    assert r.status == 400 and r.json["message"].startswith("files: a 'replace' commit of no")
+    r = await alice.get("projects/lab/datasets/d")
+    assert r.json["latest_version"] == 1
+    r = await upload(alice, "lab", "d", {}, mode="update", delete=["b.txt"], message="rm")
+    assert r.status == 201 and r.json["version"]["file_count"] == 1
 
 
 async def test_card_metadata_and_search(api) -> None:
