@@ -49,6 +49,14 @@ class WorkbenchWidget(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self.on_msg(self._on_view_message)
 
+    def _abandon(self) -> None:
+        """Close a widget whose constructor failed after its comm opened, with the layout
+        widget made for it: nothing is left registered in the kernel for no view."""
+        layout = self._trait_values.get("layout")
+        self.close()
+        if layout is not None:
+            layout.close()
+
     def _on_view_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         """The view's ↻ button sends ``{"type": "reload"}``."""
         if isinstance(content, dict) and content.get("type") == "reload":

@@ -57,10 +57,14 @@ class ModelCard(WorkbenchWidget):
             project = project or model.project
         else:
             name, alias, version = parse_ref(model)
-        self.project = self.client.project_slug(project)
-        self.model = name
-        self.observe(self._load_lineage, names=["version"])
-        self.refresh(alias=alias, version=version)
+        try:
+            self.project = self.client.project_slug(project)
+            self.model = name
+            self.observe(self._load_lineage, names=["version"])
+            self.refresh(alias=alias, version=version)
+        except BaseException:
+            self._abandon()
+            raise
 
     def refresh(self, *, alias: str | None = None, version: str | None = None) -> ModelCard:
         base = f"projects/{quote(self.project, safe='')}/models/{quote(self.model, safe='')}"

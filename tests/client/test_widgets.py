@@ -18,6 +18,7 @@ from typing import Any
 
 import mlflow.pyfunc
 import pytest
+from ipywidgets.widgets.widget import _instances as open_comms
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from traitlets.config import Config
@@ -173,10 +174,12 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
         wb.models.set_alias(f"{model}/1", "staging")
         aliased = wb.widgets.ModelCard(f"{model}@staging")
         assert aliased.aliases == {"staging": "1"} and aliased.versions[0]["aliases"] == ["staging"]
+        open_widgets = set(open_comms)
         with pytest.raises(wb.errors.NotFound, match="no alias 'gold'"):
             wb.widgets.ModelCard(f"{model}@gold")
         with pytest.raises(wb.errors.NotFound):
             wb.widgets.ModelCard("nothing")
+        assert set(open_comms) == open_widgets  # the refused cards are closed
         assert json.dumps(card.get_state())
 
         with pytest.raises(ValueError, match="no active run"):
