@@ -15,6 +15,9 @@ from typing import Any
 
 from pycrdt import Decoder, write_message, write_var_uint
 
+from ..core import json_input
+from ..core.errors import BadRequest
+
 SYNC = 0
 AWARENESS = 1
 AUTH = 2
@@ -90,13 +93,16 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
             client_id = decoder.read_var_uint()
             clock = decoder.read_var_uint()
             raw = decoder.read_var_string()
-            state = json.loads(raw) if raw else None
+            # strictly: what is passed on must parse in every other client's JSON.parse
+            state = json_input.parse(raw, where="awareness state") if raw else None
             if state is not None and not isinstance(state, dict):
                 raise ProtocolError("an awareness state must be a JSON object or null")
             entries.append(AwarenessEntry(client_id, clock, state))
         return entries
-    except (IndexError, RuntimeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (IndexError, RuntimeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"bad awareness update: {exc}") from None
+    except BadRequest as exc:
+        raise ProtocolError(f"bad awareness update: {exc.message}") from None
 
 
 def encode_awareness(entries: list[AwarenessEntry]) -> bytes:
