@@ -28,7 +28,7 @@ from . import errors
 from .discovery import discover
 from .errors import ConnectionFailed, NotConfigured
 from .models import Models, ModelVersion
-from .resources import Datasets, DatasetVersion, Project
+from .resources import Datasets, DatasetVersion, Project, _text
 from .runs import BATCH_POINTS, Run, active_run
 
 __all__ = [
@@ -276,12 +276,14 @@ class Client:
 
     def use(self, slug: str) -> Project:
         """Make ``slug`` the current project (checked: it must exist and be visible)."""
-        project = self.project(slug)
+        project = self.project(_text(slug, "slug"))
         self.current_project = project.slug
         return project
 
     def project_slug(self, slug: str | None = None) -> str:
         """``slug``, else the current project's (``NotConfigured`` when there is none)."""
+        if slug is not None and not isinstance(slug, str):
+            raise TypeError(f"project: expected a project's slug, got {type(slug).__name__}")
         slug = slug or self.current_project
         if not slug:
             raise NotConfigured(

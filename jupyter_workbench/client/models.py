@@ -32,6 +32,11 @@ _REF = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>[0-9]+))
 
 def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
     """``(name, alias, version)`` of ``"name"``, ``"name@alias"`` or ``"name/3"``."""
+    if not isinstance(ref, str):
+        raise TypeError(
+            f"model reference: expected a string ('name', 'name/3' or 'name@alias'), got "
+            f"{type(ref).__name__} {ref!r:.60}"
+        )
     found = _REF.match(ref.strip())
     if not found:
         raise ValueError(

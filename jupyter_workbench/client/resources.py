@@ -32,9 +32,26 @@ def _q(part: str) -> str:
     return quote(part, safe="")
 
 
-def _ref(version: str | int) -> str:
-    """``3`` -> ``"v3"``; strings (``"v3"``, a tag) as they are."""
-    return f"v{version}" if isinstance(version, int) else version
+def _text(value: object, what: str) -> str:
+    """``value``, a string that is not blank; else ``TypeError``/``ValueError`` naming ``what``
+    (rather than an error from deep inside the request)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what}: expected a string, got {type(value).__name__} {value!r:.60}")
+    if not value.strip():
+        raise ValueError(f"{what}: must not be empty")
+    return value
+
+
+def _ref(version: str | int, what: str = "version") -> str:
+    """``3`` -> ``"v3"``; strings (``"v3"``, a tag, ``"latest"``) as they are."""
+    if isinstance(version, int) and not isinstance(version, bool):
+        return f"v{version}"
+    if not isinstance(version, str):
+        raise TypeError(
+            f"{what}: expected a version number, 'v3', a tag or 'latest', got "
+            f"{type(version).__name__} {version!r:.60}"
+        )
+    return _text(version, what)
 
 
 class Project:
@@ -90,8 +107,8 @@ class Datasets:
         active (``wb.run``), the version is recorded as read by that run."""
         from .runs import active_run
 
+        name, ref = _text(name, "name"), _ref(version)
         slug = self.client.project_slug(project)
-        ref = str(version)
         data = self.client.get(f"projects/{_q(slug)}/datasets/{_q(name)}/versions/{_q(ref)}")
         found = DatasetVersion(self.client, slug, name, data)
         run = active_run()
@@ -120,10 +137,11 @@ class Datasets:
         from .runs import active_run
         from .uploads import commit_folder
 
+        name = _text(name, "name")
         slug = self.client.project_slug(project)
         done = commit_folder(
             self.client, slug, name, Path(folder), message=message, progress=progress,
-            parent=None if parent is None else _ref(parent), strict_parent=strict_parent,
+            parent=None if parent is None else _ref(parent, "parent"), strict_parent=strict_parent,
             mode=mode,
         )  # fmt: skip
         version = int(done["version"]["version"])
@@ -135,7 +153,8 @@ class Datasets:
         return DatasetVersion(self.client, slug, name, data)
 
     def _base(self, name: str, project: str | None) -> str:
-        return f"projects/{_q(self.client.project_slug(project))}/datasets/{_q(name)}"
+        slug = self.client.project_slug(project)
+        return f"projects/{_q(slug)}/datasets/{_q(_text(name, 'name'))}"
 
     def versions(self, name: str, *, project: str | None = None) -> builtins.list[dict[str, Any]]:
         """Every version, newest first: ``version``, ``message``, ``author``, ``tags``,
@@ -148,18 +167,19 @@ class Datasets:
         """What changed from version ``a`` to ``b`` (``2``, ``"v2"`` or a tag): files
         ``added``, ``removed``, ``modified``, and per table (CSV, Parquet ...) its schema and
         row changes."""
-        params = {"from": _ref(a), "to": _ref(b)}
+        params = {"from": _ref(a, "a"), "to": _ref(b, "b")}
         return dict(self.client.get(f"{self._base(name, project)}/diff", **params))
 
     def tag(
         self, name: str, tag: str, version: str | int, *, project: str | None = None
     ) -> dict[str, Any]:
         """Point ``tag`` at a version (moving it if it pointed elsewhere); editors only."""
-        url = self.client.api_url(f"{self._base(name, project)}/tags/{_q(tag)}")
-        return dict(self.client.request("PUT", url, json={"version": _ref(version)}) or {})
+        base, ref = self._base(name, project), _ref(version)
+        url = self.client.api_url(f"{base}/tags/{_q(_text(tag, 'tag'))}")
+        return dict(self.client.request("PUT", url, json={"version": ref}) or {})
 
     def untag(self, name: str, tag: str, *, project: str | None = None) -> None:
-        url = self.client.api_url(f"{self._base(name, project)}/tags/{_q(tag)}")
+        url = self.client.api_url(f"{self._base(name, project)}/tags/{_q(_text(tag, 'tag'))}")
         self.client.request("DELETE", url)
 
 
@@ -182,12 +202,14 @@ class DatasetVersion:
         return self._files
 
     def file(self, path: str) -> dict[str, Any]:
+        _text(path, "path")
         for entry in self.files():
             if entry["path"] == path:
                 return entry
         raise NotFound(f"{self.name} v{self.version} has no file {path!r}", status=404)
 
     def _file_url(self, path: str) -> str:
+        path = _text(path, "path")
         return self.client.api_url(f"{self.base}/files/{quote(path.lstrip('/'), safe='/')}")
 
     def open(self, path: str, mode: str = "rb", encoding: str | None = None) -> IO[Any]:

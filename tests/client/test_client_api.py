@@ -146,6 +146,43 @@ async def test_errors_carry_the_servers_message(server_url: str, api: Any) -> No
     await asyncio.to_thread(work)
 
 
+async def test_wrong_names_and_versions_are_refused_before_any_request(
+    server_url: str, api: Any
+) -> None:
+    seeded = await seed(api)
+
+    def work() -> None:
+        bob = Client(server_url, seeded["bob"], project="lab")
+        # not a deep TypeError from URL quoting, a KeyError, nor "no API route"/405
+        with pytest.raises(TypeError, match="name: expected a string, got int 123"):
+            bob.datasets.get(123)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="name: must not be empty"):
+            bob.datasets.get("")
+        with pytest.raises(ValueError, match="version: must not be empty"):
+            bob.datasets.get("events", version="")  # was the versions list: KeyError
+        with pytest.raises(TypeError, match="version: expected a version number"):
+            bob.datasets.get("events", version=True)
+        with pytest.raises(TypeError, match="name: expected a string"):
+            bob.datasets.versions(None)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="tag: must not be empty"):
+            bob.datasets.tag("events", "", 1)
+        with pytest.raises(TypeError, match="tag: expected a string"):
+            bob.datasets.untag("events", 5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="slug: expected a string"):
+            bob.use(5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="project: expected a project's slug"):
+            bob.datasets.list(5)  # type: ignore[arg-type]
+        version = bob.datasets.get("events", version=1)
+        with pytest.raises(TypeError, match="path: expected a string"):
+            version.open(5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="model reference: expected a string"):
+            bob.models.get(5)  # type: ignore[arg-type]
+        assert version.open("table.csv", "r").readline() == "city,people\n"
+        bob.close()
+
+    await asyncio.to_thread(work)
+
+
 def test_retries_end_quickly_on_a_closed_port() -> None:
     client = Client(f"http://127.0.0.1:{_free_port()}", "x", retries=3, backoff=0.05)
     started = time.monotonic()
