@@ -61,13 +61,11 @@ FLAGS: dict[Any, Any] = {
 
 
 def _split(target: str) -> tuple[str, str, str]:
-    """'project/dataset[@ref]' -> (project, dataset, ref)."""
-    ref = "latest"
-    if "@" in target:
-        target, ref = target.rsplit("@", 1)
-    if target.count("/") != 1:
+    """'project/dataset[@ref]' -> (project, dataset, ref); no part may be empty."""
+    path, ref = target.rsplit("@", 1) if "@" in target else (target, "latest")
+    project, _, dataset = path.partition("/")
+    if path.count("/") != 1 or not project or not dataset or not ref:
         raise SystemExit(f"expected PROJECT/DATASET[@VERSION], got {target!r}")
-    project, dataset = target.split("/")
     return project, dataset, ref
 
 
@@ -183,6 +181,9 @@ class DatasetsCommand(JupyterApp):
                 self.run_remote(client, list(self.extra_args))
             except ClientError as exc:
                 print(f"error: {exc.message}", file=sys.stderr)
+                self.exit(2)
+            except OSError as exc:  # a DEST that is a file, a full disk ...
+                print(f"error: {exc}", file=sys.stderr)
                 self.exit(2)
             finally:
                 client.close()
@@ -305,7 +306,7 @@ class ListCommand(DatasetsCommand):
     description = "List a project's datasets, or a dataset's versions: list PROJECT[/DATASET]"
 
     def target(self, args: list[str]) -> str:
-        if len(args) != 1:
+        if len(args) != 1 or not args[0].strip():
             raise SystemExit("usage: jupyter workbench datasets list PROJECT[/DATASET]")
         return args[0]
 

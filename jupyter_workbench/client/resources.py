@@ -286,8 +286,10 @@ class DatasetVersion:
     def materialize(self, dest: str | os.PathLike[str], progress: bool | None = None) -> Path:
         """Copy the whole version into the folder ``dest`` (made if missing; files of the same
         paths are replaced, others left alone), from the local cache (``download``)."""
-        source = self.download(progress)
         target = Path(dest)
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(f"materialize: {target} is not a folder")
+        source = self.download(progress)
         for entry in self.files():
             path = target / entry["path"]
             path.parent.mkdir(parents=True, exist_ok=True)

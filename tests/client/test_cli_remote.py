@@ -143,3 +143,22 @@ async def test_a_missing_or_empty_folder_is_one_error_line_and_a_pipe_gets_no_ba
     folder = make_folder(tmp_path / "photos", {"a.csv": b"x\n1\n"})
     done = await cli(tmp_path, alice, "commit", "lab/photos", str(folder), "-m", "first")
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+async def test_an_empty_part_of_a_target_or_a_file_as_dest_is_one_error_line(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+    bob = {"WORKBENCH_URL": server_url, "WORKBENCH_TOKEN": tokens["bob"]}
+    for target in ("lab/events@", "/events", "lab/"):  # 'lab/events@' read the versions list
+        done = await cli(tmp_path, bob, "get", target, str(tmp_path / "out"))
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+        assert f"expected PROJECT/DATASET[@VERSION], got {target!r}" in done.stderr
+    listed = await cli(tmp_path, bob, "list", "")  # not "no current project: call wb.use(...)"
+    assert listed.returncode != 0 and "usage: jupyter workbench datasets list" in listed.stderr
+    # DEST is a file: said before anything is downloaded, not a FileExistsError traceback
+    (tmp_path / "file.txt").write_text("mine")
+    done = await cli(tmp_path, bob, "get", "lab/events@v1", str(tmp_path / "file.txt"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr == f"error: materialize: {tmp_path / 'file.txt'} is not a folder\n"
+    assert (tmp_path / "file.txt").read_text() == "mine"
