@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import operator
 import os
 import sys
 import tempfile
@@ -26,6 +27,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -43,6 +45,7 @@ SEND_INTERVAL = 0.2
 OUTAGE_SECONDS = 300.0  # how long the sender keeps trying a workbench it cannot reach
 RETRY_MAX = 10.0  # the longest wait between two tries
 TRANSIENT_STATUS = (502, 503, 504)  # a proxy or server on its way back
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the steps MLflow stores
 ARTIFACTS_SCHEME = "mlflow-artifacts:"
 _open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 _active: list[Run] = []  # innermost last
@@ -97,23 +100,27 @@ class Run:
 
     # -- the training loop's side -------------------------------------------------------
     def log(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Queue metric points (one per key) at ``step`` (default: one more than last time)."""
+        """Queue metric points (one per key) at ``step`` (default: one more than last time).
+        A name that is not a string, a value that is not a number or a step that is not a
+        64-bit whole number raises ``TypeError``/``ValueError`` here, and nothing is queued."""
         if self._error is not None:
             raise self._error
         if self._closed:
             raise BadRequest(f"run {self.run_id[:8]} has ended; start a new one to log")
-        if step is None:
-            step = self._step
+        if not isinstance(metrics, Mapping):
+            raise TypeError(
+                f"log: expected a dict of metric name -> number, got {type(metrics).__name__}"
+            )
+        step = self._step if step is None else _whole_step(step)
+        values = {_metric_key(key): _jsonable(key, value) for key, value in metrics.items()}
         self._step = step + 1
         stamp = int(time.time() * 1000)
         lock = self._lock
         with lock:
             while len(self._points) >= QUEUE_POINTS and self._error is None:
                 lock.wait(0.5)  # back-pressure: the sender is behind
-            for key, value in metrics.items():
-                self._points.append(
-                    {"key": key, "value": _jsonable(value), "step": step, "timestamp": stamp}
-                )
+            for key, value in values.items():
+                self._points.append({"key": key, "value": value, "step": step, "timestamp": stamp})
             self._queued += len(metrics)
             if len(self._points) >= BATCH_POINTS:
                 lock.notify_all()
@@ -415,8 +422,48 @@ def _flavor_of(model: Any) -> str:
     )
 
 
-def _jsonable(value: float) -> Any:
-    number = float(value)
+def _whole_step(step: Any) -> int:
+    """``step`` as an int (``3``, ``numpy.int64(3)``, ``3.0``) within 64 bits, else a
+    ``TypeError``/``ValueError`` saying so."""
+    if type(step) is int and INT64_MIN <= step <= INT64_MAX:  # the training loop's case: fast
+        return step
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    try:
+        if isinstance(step, bool):
+            raise TypeError
+        number = operator.index(step)
+    except TypeError:
+        raise TypeError(
+            f"log: step must be a whole number, got {type(step).__name__} {step!r:.60}"
+        ) from None
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(f"log: step {number} is out of range (a 64-bit integer)")
+    return number
+
+
+def _metric_key(key: Any) -> str:
+    if type(key) is str and key:
+        return key
+    if not isinstance(key, str):
+        raise TypeError(
+            f"log: a metric name must be a string, got {type(key).__name__} {key!r:.60}"
+        )
+    if not key:
+        raise ValueError("log: a metric name must not be empty")
+    return key
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    """A metric's value for JSON (NaN and infinities as MLflow writes them)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"log: metric {key!r} must be a number, got {type(value).__name__} {value!r:.60}"
+        ) from None
+    except OverflowError:
+        raise ValueError(f"log: metric {key!r} is too large for a float") from None
     if number != number:
         return "NaN"
     if number in (float("inf"), float("-inf")):

@@ -196,6 +196,42 @@ async def test_an_exception_in_the_block_fails_the_run_and_is_raised(
     await asyncio.to_thread(work)
 
 
+async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
+    server_url: str, api: Any
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        import numpy as np
+
+        client = Client(server_url, tokens["alice"], project="lab")
+        with client.run("lab", "baseline") as run:
+            wrong: list[tuple[Any, Any, type[Exception], str]] = [
+                ({"acc": 0.9, "loss": "text"}, 0, TypeError, "metric 'loss' must be a number"),
+                ({"loss": None}, 0, TypeError, "metric 'loss' must be a number, got NoneType"),
+                ({"loss": 10**400}, 0, ValueError, "metric 'loss' is too large"),
+                ({1: 0.5}, 0, TypeError, "metric name must be a string, got int"),
+                ({"": 0.5}, 0, ValueError, "metric name must not be empty"),
+                (0.5, 0, TypeError, "expected a dict of metric name -> number, got float"),
+                ({"loss": 0.5}, "3", TypeError, "step must be a whole number, got str"),
+                ({"loss": 0.5}, 1.5, TypeError, "step must be a whole number, got float"),
+                ({"loss": 0.5}, 2**63, ValueError, "step 9223372036854775808 is out of range"),
+            ]
+            for metrics, step, kind, said in wrong:
+                with pytest.raises(kind, match=said):
+                    run.log(metrics, step=step)
+            # nothing of a refused call was queued ('acc' above), and the run goes on
+            run.log({"loss": 0.5}, step=np.int64(-1))
+            run.log({"loss": np.float32(0.25)}, step=2.0)
+            run.log({"loss": 0.125})  # step 3
+        stored = mlflow_run(client, run.run_id)
+        assert stored["status"] == "FINISHED" and set(stored["metrics"]) == {"loss"}, stored
+        assert client.history(run.run_id, "loss")["steps"] == [-1, 2, 3]
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
 SCRIPT = """
 import sys, jupyter_workbench as wb
 run = wb.run(experiment="script", params={"mode": sys.argv[1]})
