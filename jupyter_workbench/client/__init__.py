@@ -16,9 +16,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +27,7 @@ import httpx
 
 from . import errors
 from .discovery import discover
-from .errors import ConnectionFailed, NotConfigured
+from .errors import ConnectionFailed, NotConfigured, WorkbenchError
 from .models import Models, ModelVersion
 from .resources import Datasets, DatasetVersion, Project, _text
 from .runs import BATCH_POINTS, Run, active_run
@@ -351,7 +352,15 @@ class Client:
         tags: dict[str, str] | None = None,
         name: str | None = None,
     ) -> Run:
-        """Start a run in a project's experiment; it is the active run until it ends."""
+        """Start a run in a project's experiment; it is the active run until it ends. Params
+        or tags that are not a dict raise ``TypeError`` before anything is made; a run whose
+        params or tags the server refuses ends ``FAILED`` and the refusal is raised."""
+        for what, given in (("params", params), ("tags", tags)):
+            if given is not None and not isinstance(given, Mapping):
+                raise TypeError(
+                    f"{what}: expected a dict of name -> value, got {type(given).__name__} "
+                    f"{given!r:.60}"
+                )
         base = self.mlflow_url(project) + "/api/2.0/mlflow"
         body: dict[str, Any] = {
             "experiment_id": self.experiment_id(project, experiment),
@@ -362,13 +371,18 @@ class Client:
         info = self.request("POST", f"{base}/runs/create", json=body)["run"]["info"]
         run = Run(self, project, info["run_id"], info)
         if params or tags:
-            self.post(
-                f"runs/{run.run_id}/batch",
-                {
-                    "params": {k: str(v) for k, v in (params or {}).items()},
-                    "tags": {k: str(v) for k, v in (tags or {}).items()},
-                },
-            )
+            try:
+                self.post(
+                    f"runs/{run.run_id}/batch",
+                    {
+                        "params": {k: str(v) for k, v in (params or {}).items()},
+                        "tags": {k: str(v) for k, v in (tags or {}).items()},
+                    },
+                )
+            except WorkbenchError:  # no run left RUNNING that nobody holds
+                with contextlib.suppress(WorkbenchError):
+                    run.end("FAILED")
+                raise
         run.activate()
         return run
 

@@ -232,6 +232,31 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
     await asyncio.to_thread(work)
 
 
+async def test_params_that_are_not_a_dict_or_are_refused_leave_no_run_running(
+    server_url: str, api: Any
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        # params that are not a dict: no run is made (it was left RUNNING, unheld)
+        for given in ("lr=0.1", [("lr", 0.1)]):
+            with pytest.raises(TypeError, match="params: expected a dict of name -> value"):
+                client.run("lab", "ghosts", params=given)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="tags: expected a dict"):
+            client.run("lab", "ghosts", tags="x")  # type: ignore[arg-type]
+        with pytest.raises(errors.NotFound, match="no experiment 'ghosts'"):
+            client.search_runs(["lab"], experiment="ghosts")  # nothing was made at all
+        # params the server refuses: the run it made ends FAILED, and nothing stays active
+        with pytest.raises(errors.BadRequest, match=r"params\.lr: must be at most"):
+            client.run("lab", "ghosts", params={"lr": "v" * 9000})
+        assert wb.active_run() is None
+        assert [r["status"] for r in client.search_runs(["lab"], experiment="ghosts")] == ["FAILED"]
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
 SCRIPT = """
 import sys, jupyter_workbench as wb
 run = wb.run(experiment="script", params={"mode": sys.argv[1]})
