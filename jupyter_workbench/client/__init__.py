@@ -355,6 +355,9 @@ class Client:
         """Start a run in a project's experiment; it is the active run until it ends. Params
         or tags that are not a dict raise ``TypeError`` before anything is made; a run whose
         params or tags the server refuses ends ``FAILED`` and the refusal is raised."""
+        experiment = _text(experiment, "experiment")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name: expected a string, got {type(name).__name__} {name!r:.60}")
         for what, given in (("params", params), ("tags", tags)):
             if given is not None and not isinstance(given, Mapping):
                 raise TypeError(

@@ -46,6 +46,8 @@ def parse_line(line: str) -> argparse.Namespace:
     if not words:
         raise UsageError("usage: %%wb_run EXPERIMENT [--param K=V ...] [--name NAME]")
     opts = _parser().parse_args(words)
+    if not opts.experiment.strip():
+        raise UsageError("EXPERIMENT: the name of an experiment, not empty")
     params: dict[str, str] = {}
     for item in opts.param:
         key, sep, value = item.partition("=")

@@ -80,7 +80,7 @@ def _project(args: list[str]) -> str:
             return "no current project (%wb project use SLUG)"
         p = client.project()
         return f"current project: {p.slug} ({p.name}, your role: {p.role})"
-    if args[0] != "use" or len(args) != 2:
+    if args[0] != "use" or len(args) != 2 or not args[1].strip():
         raise UsageError("usage: %wb project use SLUG")
     p = default.use(args[1])
     return f"current project: {p.slug} ({p.name}, your role: {p.role})"
@@ -153,7 +153,7 @@ def _runs(args: list[str]) -> str:
 
 
 def _dataset(args: list[str]) -> str:
-    if len(args) != 1:
+    if len(args) != 1 or not args[0].strip():
         raise UsageError("usage: %wb dataset NAME")
     client = default.client()
     slug = client.project_slug()

@@ -239,6 +239,14 @@ async def test_params_that_are_not_a_dict_or_are_refused_leave_no_run_running(
 
     def work() -> None:
         client = Client(server_url, tokens["alice"], project="lab")
+        # nor is one made for an empty experiment (was the server's "missing 'name'") or a name
+        # that is not a string (was MLflow's "Invalid value 5 for parameter 'run_name'")
+        with pytest.raises(ValueError, match="experiment: must not be empty"):
+            client.run("lab", "")
+        with pytest.raises(TypeError, match="experiment: expected a string, got int"):
+            client.run("lab", 5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="name: expected a string, got int"):
+            client.run("lab", "ghosts", name=5)  # type: ignore[arg-type]
         # params that are not a dict: no run is made (it was left RUNNING, unheld)
         for given in ("lr=0.1", [("lr", 0.1)]):
             with pytest.raises(TypeError, match="params: expected a dict of name -> value"):

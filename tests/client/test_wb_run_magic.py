@@ -151,6 +151,10 @@ BAD = [
         "wb: error: usage: %wb compare RUN RUN... (two runs or more, ids or id prefixes)",
     ),
     ("%wb dataset", "wb: error: usage: %wb dataset NAME"),
+    # an empty name: not "missing 'name'", "no API route ..." nor a traceback
+    ("%%wb_run ''\nprint('ran')", "wb: error: EXPERIMENT: the name of an experiment, not empty"),
+    ("%wb dataset ''", "wb: error: usage: %wb dataset NAME"),
+    ("%wb project use ' '", "wb: error: usage: %wb project use SLUG"),
 ]
 
 
