@@ -47,6 +47,7 @@ RETRY_MAX = 10.0  # the longest wait between two tries
 TRANSIENT_STATUS = (502, 503, 504)  # a proxy or server on its way back
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the steps MLflow stores
 ARTIFACTS_SCHEME = "mlflow-artifacts:"
+END_STATUSES = ("FINISHED", "FAILED", "KILLED")  # how a run may end
 _open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 _active: list[Run] = []  # innermost last
 
@@ -310,10 +311,16 @@ class Run:
             raise self._error
 
     def end(self, status: str = "FINISHED", timeout: float = 60.0) -> None:
-        """Flush, then mark the run finished (or FAILED/KILLED). Points the server refused
-        make the run FAILED, and the refusal is raised."""
+        """Flush, then mark the run finished (or FAILED/KILLED, in any case). Points the server
+        refused make the run FAILED, and the refusal is raised. Another status is a
+        ``ValueError``, and the run stays open."""
         if self._closed:
             return
+        if not isinstance(status, str) or status.upper() not in END_STATUSES:
+            raise ValueError(
+                f"end: status must be one of {', '.join(END_STATUSES)}, got {status!r:.60}"
+            )
+        status = status.upper()
         refused: WorkbenchError | None = None
         try:
             self.flush(timeout)

@@ -224,9 +224,16 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
             run.log({"loss": 0.5}, step=np.int64(-1))
             run.log({"loss": np.float32(0.25)}, step=2.0)
             run.log({"loss": 0.125})  # step 3
+            # a status MLflow does not know left the run RUNNING on the server for good
+            with pytest.raises(ValueError, match="end: status must be one of FINISHED, FAILED"):
+                run.end("DONE")
+            assert run.status == "RUNNING"
         stored = mlflow_run(client, run.run_id)
         assert stored["status"] == "FINISHED" and set(stored["metrics"]) == {"loss"}, stored
         assert client.history(run.run_id, "loss")["steps"] == [-1, 2, 3]
+        with client.run("lab", "baseline") as killed:
+            killed.end("killed")  # any case
+        assert killed.status == "KILLED" == mlflow_run(client, killed.run_id)["status"]
         client.close()
 
     await asyncio.to_thread(work)
