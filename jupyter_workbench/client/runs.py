@@ -127,12 +127,11 @@ class Run:
                 lock.notify_all()
 
     def log_params(self, params: dict[str, Any]) -> None:
-        self.client.post(
-            f"runs/{self.run_id}/batch", {"params": {k: str(v) for k, v in params.items()}}
-        )
+        body = {"params": {k: str(v) for k, v in _mapping(params, "params").items()}}
+        self.client.post(f"runs/{self.run_id}/batch", body)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        body = {"tags": {k: str(v) for k, v in tags.items()}}
+        body = {"tags": {k: str(v) for k, v in _mapping(tags, "tags").items()}}
         self.client.post(f"runs/{self.run_id}/batch", body)
 
     def record_lineage(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -427,6 +426,14 @@ def _flavor_of(model: Any) -> str:
         f"log_model: cannot tell how to save a {type(model).__name__}; pass a folder, an "
         "mlflow.pyfunc.PythonModel, or flavor='<an mlflow flavor>'"
     )
+
+
+def _mapping(given: Any, what: str) -> Mapping[Any, Any]:
+    if not isinstance(given, Mapping):
+        raise TypeError(
+            f"{what}: expected a dict of name -> value, got {type(given).__name__} {given!r:.60}"
+        )
+    return given
 
 
 def _whole_step(step: Any) -> int:

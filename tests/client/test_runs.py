@@ -224,6 +224,9 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
             run.log({"loss": 0.5}, step=np.int64(-1))
             run.log({"loss": np.float32(0.25)}, step=2.0)
             run.log({"loss": 0.125})  # step 3
+            for method in (run.log_params, run.set_tags):  # was an AttributeError
+                with pytest.raises(TypeError, match="expected a dict of name -> value, got str"):
+                    method("lr=0.1")  # type: ignore[arg-type]
             # a status MLflow does not know left the run RUNNING on the server for good
             with pytest.raises(ValueError, match="end: status must be one of FINISHED, FAILED"):
                 run.end("DONE")
