@@ -1078,6 +1078,8 @@ async def test_malformed_requests_are_a_clear_400_before_mlflow_changes(
         (b'{"metrics": [{"key": "x", "value": 1' + b"0" * 400 + b"}]}", "is too large"),
         (b'{"metrics": [{"key": "x", "value": NaN}]}', "NaN is not a JSON number"),
         (b'{"metrics": [{"key": "x\\ud800", "value": 1}]}', "metrics.0.key: must not contain"),
+        (b'{"params": {"' + b"k" * 300 + b'": "1"}}', "params key 'kkk"),
+        (b'{"tags": {"": "1"}}', "tags key '': must not be empty"),
     ]:  # fmt: skip
         r = await alice.post(f"runs/{run_id}/batch", raw=raw)
         assert r.status == 400 and needle in r.json["message"], (raw[:60], r)

@@ -257,7 +257,7 @@ def run_command(line: str) -> str:
         words = shlex.split(line)
     except ValueError as exc:
         return f"wb: error: {exc}"
-    if not words:
+    if not words or words[0] in ("-h", "--help"):
         return HELP
     command = COMMANDS.get(words[0])
     if command is None:

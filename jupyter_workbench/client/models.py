@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from .cache import cache_dir
 from .errors import NotFound
+from .resources import _text
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import Client
@@ -90,6 +91,12 @@ class Models:
     ) -> ModelVersion:
         """Register the model a run logged (``run.log_model``) as a new version of ``name``
         (the model is created on first use). ``run`` is a ``Run`` or a run id."""
+        if not isinstance(run, str) and not hasattr(run, "run_id"):
+            raise TypeError(
+                f"run: expected a Run or a run id, got {type(run).__name__} {run!r:.60}"
+            )
+        name = _text(name, "name")
+        artifact_path = _text(artifact_path, "artifact_path")
         run_id = run if isinstance(run, str) else run.run_id
         slug = project or (None if isinstance(run, str) else run.project)
         slug = self.client.project_slug(slug)

@@ -172,6 +172,10 @@ class Run:
 
     def log_text(self, text: str, artifact_file: str) -> str:
         """Store ``text`` as the artifact ``artifact_file`` (e.g. ``"cell.py"``)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected a string, got {type(text).__name__}")
+        if not isinstance(artifact_file, str) or not Path(artifact_file).name:
+            raise ValueError(f"artifact_file: {artifact_file!r} names no file (e.g. 'notes.txt')")
         with tempfile.TemporaryDirectory() as tmp:
             file = Path(tmp) / Path(artifact_file).name
             file.write_text(text, encoding="utf-8")

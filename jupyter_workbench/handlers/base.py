@@ -115,6 +115,9 @@ def _field_of(error: ValidationError) -> str:
 def describe_validation_error(error: ValidationError, root: str = "body") -> str:
     """A short message naming the offending field, for bodies and query parameters."""
     where = _field_of(error) if root == "body" else root
+    if "propertyNames" in error.schema_path:  # the rule is about a key, not its value
+        shown = str(error.instance)
+        where = f"{where} key {shown if len(shown) <= 40 else shown[:37] + '...'!r}"
     validator, value = error.validator, error.validator_value
     if validator == "additionalProperties":
         known = list(error.schema.get("properties", {}))

@@ -101,6 +101,7 @@ class TrackingHandler(WorkbenchHandler):
         return store
 
 
+KEY = {"type": "string", "minLength": 1, "maxLength": 250}  # MLflow's limits on a key
 INT64 = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}  # MLflow's BIGINT
 RUN_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "x-pattern-message": "is not a run id"}
 BATCH = S.obj(
@@ -110,7 +111,7 @@ BATCH = S.obj(
             "maxItems": MAX_BATCH_POINTS,
             "items": S.obj(
                 {
-                    "key": {"type": "string", "minLength": 1, "maxLength": 250},
+                    "key": KEY,
                     "value": {
                         "type": ["number", "string"],
                         "description": "a number, or 'NaN', 'Infinity', '-Infinity'",
@@ -121,8 +122,16 @@ BATCH = S.obj(
                 ("key", "value"),
             ),
         },
-        "params": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 8000}},
-        "tags": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 8000}},
+        "params": {
+            "type": "object",
+            "propertyNames": KEY,
+            "additionalProperties": {"type": "string", "maxLength": 8000},
+        },
+        "tags": {
+            "type": "object",
+            "propertyNames": KEY,
+            "additionalProperties": {"type": "string", "maxLength": 8000},
+        },
     }
 )
 HISTORY = S.obj(

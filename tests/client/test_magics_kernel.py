@@ -67,6 +67,11 @@ async def test_wb_magics_in_a_workbench_kernel(server_url: str, api: Any) -> Non
 
 async def _magics(client: Any) -> None:
     assert "%wb project use SLUG" in await run(client, "%wb help")
+    assert (
+        await run(client, "%wb --help")
+        == await run(client, "%wb -h")
+        == await run(client, "%wb help")
+    )
     listing = (await run(client, "%wb projects")).splitlines()
     assert listing[0].split() == ["slug", "name", "visibility", "your", "role"]
     assert [line.split()[:2] for line in listing[1:]] == [["lab", "Lab"], ["other", "Other"]]

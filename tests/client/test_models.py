@@ -94,6 +94,15 @@ async def test_register_versions_aliases_and_load(
             wb.models.get("nope")
         with pytest.raises(ValueError, match="use 'name', 'name/3'"):
             wb.models.get("scaler@@x")
+        # arguments of the wrong kind are named before any request
+        with pytest.raises(ValueError, match=r"^name: must not be empty"):
+            wb.models.register(run, "")
+        with pytest.raises(TypeError, match=r"^run: expected a Run or a run id, got int"):
+            wb.models.register(5, "linear")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^artifact_path: expected a string"):
+            wb.models.register(run, "linear", artifact_path=None)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"^artifact_file: '' names no file"):
+            run.log_text("hi", "")
         with (
             pytest.raises(TypeError, match="cannot tell how to save"),
             wb.run(experiment="models") as failing,
