@@ -70,6 +70,13 @@ class Client:
         if not url:
             url, found_token = discover()
             token = token or found_token
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"url: {url!r} is not a server's address (like 'http://127.0.0.1:8888/' or "
+                "'https://hub.example.org/user/alice/')"
+            )
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout: must be a number of seconds above 0, not {timeout!r}")
         self.url = url.rstrip("/")
         self.token = (
             token or os.environ.get("WORKBENCH_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN")

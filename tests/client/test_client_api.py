@@ -183,6 +183,16 @@ async def test_wrong_names_and_versions_are_refused_before_any_request(
     await asyncio.to_thread(work)
 
 
+def test_an_address_or_timeout_that_cannot_work_is_refused_at_once() -> None:
+    for url in ("notaurl", "127.0.0.1:8888", "ftp://127.0.0.1/"):
+        with pytest.raises(ValueError, match=r"^url: .* is not a server's address"):
+            Client(url, "t")
+    for timeout in (-1, 0, "30", True):
+        with pytest.raises(ValueError, match=r"^timeout: must be a number of seconds above 0"):
+            Client("http://127.0.0.1:9", "t", timeout=timeout)  # type: ignore[arg-type]
+    assert Client("http://127.0.0.1:9/", "t", timeout=0.5).url == "http://127.0.0.1:9"
+
+
 def test_retries_end_quickly_on_a_closed_port() -> None:
     client = Client(f"http://127.0.0.1:{_free_port()}", "x", retries=3, backoff=0.05)
     started = time.monotonic()
