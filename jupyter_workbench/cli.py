@@ -48,6 +48,17 @@ class _Command(JupyterApp):
     aliases = ALIASES
     config_file_name = Unicode("jupyter_server_config")
 
+    def initialize(self, argv: Any = None) -> None:
+        super().initialize(argv)
+        if self.extra_args:  # none of these commands takes words of its own: say so
+            words = " ".join(self.extra_args)
+            print(
+                f"error: {self.name.removeprefix('jupyter-workbench-')} takes no arguments "
+                f"(got {words!r}); see --help",
+                file=sys.stderr,
+            )
+            self.exit(1)
+
     def workbench(self) -> Workbench:
         return Workbench(parent=self)
 

@@ -89,6 +89,17 @@ def test_no_subcommand_prints_usage(tmp_path: Path) -> None:
     assert "migrate" in result.stdout and "users" in result.stdout
 
 
+def test_words_a_command_does_not_take_are_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    for args in (("info", "extra"), ("migrate", "now", "please"), ("purge", "all")):
+        done = run_cli(*args, db_url=url, tmp_path=tmp_path)
+        assert done.returncode == 1, (args, done.stdout)
+        assert done.stderr.strip().endswith(
+            f"error: {args[0]} takes no arguments (got {' '.join(args[1:])!r}); see --help"
+        ), done.stderr
+    assert not (tmp_path / "cli.db").exists()  # refused before anything ran (no migration)
+
+
 def test_the_help_names_every_subcommand() -> None:
     from jupyter_workbench.cli import WorkbenchCommand
 
