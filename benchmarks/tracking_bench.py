@@ -577,7 +577,8 @@ def measure_backend(
         done()
         # Our warm-up, as the stock clients had theirs: the first batch request opens the
         # fast path (TrackingStore, MLflow's table models); its time is reported on its own.
-        history_run = wb.run(PROJECT, "history", name="history").run_id
+        history = wb.run(PROJECT, "history", name="history")
+        history_run = history.run_id
         started = time.perf_counter()
         wb.post(f"runs/{history_run}/batch", {"metrics": [{"key": "warmup", "value": 0}]})
         cold_s = time.perf_counter() - started
@@ -617,6 +618,7 @@ def measure_backend(
             done = step("timing the stages of our paths in-process (goal missed or --breakdown)")
             result.breakdown = breakdown(store_uri, history_run, args)
             done()
+        history.end()  # not left for the exit hook, after the client is closed
 
 
 def logging_goals(
