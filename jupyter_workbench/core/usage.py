@@ -296,7 +296,8 @@ def series(
     runs = runs_between(s, start, end)
     points = []
     for edge in edges:
-        lo, hi = max(edge, start), min(edge + step, end)
+        # (edge + step may pass datetime.max in the year 9999)
+        lo, hi = max(edge, start), end if end - edge <= step else edge + step
         if lo >= hi:
             continue
         server_h = gpu_h = 0.0

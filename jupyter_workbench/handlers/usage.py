@@ -32,7 +32,14 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
             f"{name}: not an ISO 8601 date or date-time (got {raw[:40]!r})",
             code="invalid_parameter",
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in the year 0 in UTC
+        raise BadRequest(
+            f"{name}: out of range in UTC (got {raw[:40]!r})", code="invalid_parameter"
+        ) from None
 
 
 class MyUsageHandler(WorkbenchHandler):

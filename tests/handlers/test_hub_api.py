@@ -102,6 +102,15 @@ async def test_bad_usage_windows_are_named(api: Any) -> None:
     assert r.status == 400 and r.json["message"].startswith("from: not an ISO 8601")
     r = await admin.get("admin/usage/series", params={"bucket": "hour", "from": "2000-01-01"})
     assert r.status == 400 and "narrow it" in r.json["message"]
+    # the ends of the calendar: out of range in UTC is named, the last day has its buckets
+    for name, value in [("from", "0001-01-01T00:00:00+14:00"), ("to", "9999-12-31T23:59-14:00")]:
+        r = await admin.get("admin/usage", params={name: value})
+        assert r.status == 400 and r.json["message"].startswith(f"{name}: out of range in UTC")
+    for bucket in ("day", "hour"):
+        r = await admin.get("admin/usage/series", params={
+            "bucket": bucket, "from": "9999-12-31T20:00", "to": "9999-12-31T23:59:59"})  # fmt: skip
+        assert r.status == 200, r
+        assert r.json["points"][-1]["start"].startswith("9999-12-31T")
 
 
 async def test_running_servers_and_people_are_read_a_page_at_a_time(api: Any) -> None:
