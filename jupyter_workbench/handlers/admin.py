@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
@@ -103,7 +104,8 @@ class SignupHandler(WorkbenchHandler):
         action = self.body["action"]
         await self.call(lambda s, ctx: require_admin(ctx, "manage sign-ups"))
         try:
-            await hub_request("POST", f"{SIGNUPS_API}/{username}", {"action": action})
+            path = f"{SIGNUPS_API}/{quote(username, safe='')}"  # 'ann?x' is not 'ann'
+            await hub_request("POST", path, {"action": action})
         except (HubUnavailable, HubRefused) as exc:
             raise _hub_failure(exc) from None
 
