@@ -126,8 +126,9 @@ def hub_team(s: Session, group: str, prefix: str = "") -> tuple[Team, bool]:
     while s.scalar(select(Team.id).where(Team.name == name)) is not None:
         n += 1
         name = f"{base[: 60 - len(str(n))]}-{n}"  # a workbench team already has the name
-    team = Team(name=name, display_name=group.removeprefix(prefix) or group, source="hub",
-                hub_group=group)  # fmt: skip
+    # a hub group's name may be 255 characters long, a team's display name 200
+    display_name = (group.removeprefix(prefix) or group)[: Team.display_name.type.length]
+    team = Team(name=name, display_name=display_name, source="hub", hub_group=group)
     s.add(team)
     s.flush()
     return team, True

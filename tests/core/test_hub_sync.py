@@ -120,6 +120,22 @@ def test_the_hubs_groups_become_teams_audited_as_the_system(service, call, publi
     assert ("team.delete", "[system]") in hub_made
 
 
+def test_a_hub_group_with_the_longest_name_the_hub_allows_is_a_team(service, call):
+    """The hub takes group names of 255 characters; the team shows the first 200, and the
+    other groups of the same poll become teams too (one long name stopped every group)."""
+    long = "g" * 255
+    counts = apply(service, {long: ["alice"], "ml": ["bob"]})
+    assert counts["teams_created"] == 2
+    assert roster(call, "ml") == {"bob": "member"}
+    mine = call(
+        "alice",
+        lambda s, ctx: [
+            (t.name, t.display_name, t.hub_group) for t in teams.list_teams(s, ctx, mine=True).items
+        ],
+    )
+    assert mine == [("g" * 60, "g" * 200, long)]
+
+
 def test_groups_with_unpushed_workbench_changes_are_skipped(service, call):
     call("alice", lambda s, ctx: teams.create(s, ctx, name="ml"))
     apply(service, {}, skip=frozenset({"ml"}))  # the hub has not seen 'ml' yet
