@@ -30,7 +30,8 @@ def record(
         actor_name=ctx.user.username,
         action=action,
         object_type=object_type,
-        object_id=str(object_id),
+        # ('{user}/{server}' of two hub names can pass the column's 255 characters)
+        object_id=str(object_id)[: AuditEvent.object_id.type.length],
         project_id=project.id if project is not None else None,
         project_slug=project.slug if project is not None else None,
         summary=summary or {},

@@ -96,6 +96,22 @@ async def test_the_spawn_gate_checks_quotas_records_usage_and_hands_over_secrets
     assert {"server.start", "server.stop", "quota.set", "secret.create"} <= set(actions)
 
 
+async def test_servers_with_the_longest_names_the_hub_allows_start_and_stop(api: Any) -> None:
+    """A hub user's name and a server's name are up to 255 characters each."""
+    gate = {"X-Workbench-Hub-Token": HUB_TOKEN}
+    user, server = "u" * 255, "s" * 255
+    ok = await api(None).request(
+        "POST", "hub/spawn", hub(user, server_name=server, profile="cpu", gpus=0), headers=gate
+    )
+    assert ok.status == 200, ok
+    stopped = await api(None).request("POST", "hub/stop", hub(user, server_name=server),
+                                      headers=gate)  # fmt: skip
+    assert stopped.json == {"stopped": 1}
+    events = (await api(OWNER).get("audit", params={"action": "server.*"})).json["items"]
+    assert [e["action"] for e in events] == ["server.stop", "server.start"]
+    assert all(e["object_id"] == f"{user}/{server}"[:255] for e in events)
+
+
 async def test_bad_usage_windows_are_named(api: Any) -> None:
     admin = api(OWNER)
     r = await admin.get("admin/usage", params={"from": "yesterday"})
