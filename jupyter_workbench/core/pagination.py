@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, literal, tuple_
@@ -79,10 +79,11 @@ def _decode(cursor: str, sort: str, value_type: type, id_type: type) -> tuple[An
     if value_type is datetime:
         try:
             value = datetime.fromisoformat(value["t"])
-        except (TypeError, KeyError, ValueError):
+            if value.tzinfo is None:
+                raise ValueError("a naive time")
+            value = value.astimezone(UTC)  # OverflowError past the years 1-9999 in UTC
+        except (TypeError, KeyError, ValueError, OverflowError):
             raise BadRequest(_NOT_OURS, code="invalid_parameter") from None
-        if value.tzinfo is None:
-            raise BadRequest(_NOT_OURS, code="invalid_parameter")
     elif not isinstance(value, value_type) or isinstance(value, bool):
         raise BadRequest(_NOT_OURS, code="invalid_parameter")
     return value, row_id

@@ -73,7 +73,14 @@ def parse_time(value: str, field: str) -> datetime:
             f"{field}: '{value}' is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)",
             code="invalid_parameter",
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not parsed.tzinfo:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)  # (as the database stores it)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in the year 0 in UTC
+        raise BadRequest(
+            f"{field}: '{value}' is out of range in UTC", code="invalid_parameter"
+        ) from None
 
 
 def parse_bool(value: str, field: str) -> bool:

@@ -168,6 +168,8 @@ def test_forged_cursor_values_are_a_bad_request(call):
     for payload in [
         ["created", {"t": "yesterday"}, 1],
         ["created", {"t": "2024-01-01T00:00:00"}, 1],  # a naive time
+        ["created", {"t": "0001-01-01T00:00:00+14:00"}, 1],  # the year 0 in UTC
+        ["created", {"t": "9999-12-31T23:59:59-14:00"}, 1],  # the year 10000 in UTC
         ["name", {"a": 1}, 1],
     ]:
         with pytest.raises(BadRequest, match=r"^cursor: "):

@@ -207,6 +207,12 @@ async def test_audit_trail(api) -> None:
     assert [e["object_id"] for e in member_events] == ["bob"]
     r = await alice.get("audit", params={"since": "yesterday"})
     assert r.status == 400 and "since" in r.json["message"]
+    for name, value in [
+        ("since", "0001-01-01T00:00:00+14:00"),
+        ("until", "9999-12-31T23:59-14:00"),
+    ]:
+        r = await alice.get("audit", params={name: value})
+        assert r.status == 400 and r.json["message"] == f"{name}: '{value}' is out of range in UTC"
 
 
 async def test_activity_feed(api) -> None:
