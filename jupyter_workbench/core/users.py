@@ -121,7 +121,7 @@ def hub_team(s: Session, group: str, prefix: str = "") -> tuple[Team, bool]:
     team = s.scalar(select(Team).where(Team.hub_group == group))
     if team is not None:
         return team, False
-    base = slugify(group.removeprefix(prefix) or group)[:60]
+    base = slugify(group.removeprefix(prefix) or group, fallback="team")[:60]
     name, n = base, 1
     while s.scalar(select(Team.id).where(Team.name == name)) is not None:
         n += 1

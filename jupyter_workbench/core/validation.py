@@ -22,12 +22,13 @@ def check_slug(value: str, field: str) -> str:
     return value
 
 
-def slugify(text: str) -> str:
-    """A URL-safe slug made from any display name ('My Project!' -> 'my-project')."""
+def slugify(text: str, fallback: str = "project") -> str:
+    """A URL-safe slug made from any display name ('My Project!' -> 'my-project'); ``fallback``
+    when nothing of it is left ('日本語')."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     slug = slug[:SLUG_MAX].rstrip("-")
-    return slug or "project"
+    return slug or fallback
 
 
 def check_text(value: str, field: str, *, max_length: int, allow_empty: bool = False) -> str:

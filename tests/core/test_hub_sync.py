@@ -136,6 +136,13 @@ def test_a_hub_group_with_the_longest_name_the_hub_allows_is_a_team(service, cal
     assert mine == [("g" * 60, "g" * 200, long)]
 
 
+def test_a_hub_group_named_without_latin_letters_or_digits_is_a_team_named_team(service, call):
+    apply(service, {"日本語": ["alice"], "...": ["alice"]})
+    mine = call("alice", lambda s, ctx: [(t.name, t.display_name) for t in teams.list_teams(
+        s, ctx, mine=True).items])  # fmt: skip
+    assert mine == [("team", "..."), ("team-2", "日本語")]
+
+
 def test_groups_with_unpushed_workbench_changes_are_skipped(service, call):
     call("alice", lambda s, ctx: teams.create(s, ctx, name="ml"))
     apply(service, {}, skip=frozenset({"ml"}))  # the hub has not seen 'ml' yet
