@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -54,8 +55,10 @@ class _Forwarding(ExtensionHandlerMixin, JupyterHandler):
         return str(self.settings["workbench_service_url"]).rstrip("/")
 
     def target(self, path: str) -> str:
+        """The service's URL of ``path`` (as tornado decoded it: quoted again, so that a
+        file named 'a?b.csv' or 'e%41.csv' stays that name)."""
         query = f"?{self.request.query}" if self.request.query else ""
-        return f"{self.target_base}/{path}{query}"
+        return f"{self.target_base}/{quote(path, safe='/')}{query}"
 
 
 @web.stream_request_body

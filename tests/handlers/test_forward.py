@@ -99,3 +99,22 @@ async def test_forwarding_and_refusals_share_one_connection(
     seen = answers[1][1]
     assert seen["method"] == "POST" and seen["path"].endswith("/workbench/api/v1/projects")
     assert seen["auth"] == alice["Authorization"] and json.loads(seen["body"]) == {"name": "x"}
+
+
+async def test_paths_reach_the_service_as_the_caller_wrote_them(
+    jp_fetch: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    """Tornado decodes the path: a file named 'a?b.csv', 'c#d.csv' or 'e%41.csv' (or 'ü b')
+    must not become a query, a fragment or another file on the way."""
+    root = f"http://127.0.0.1:{jp_http_port}{jp_base_url}workbench/api/v1"
+    alice = {"Authorization": f"token {TOKEN_OF['alice']}"}
+    files = "projects/p/datasets/d/versions/v1/files"
+    paths = [f"{files}/dir/a%3Fb.csv", f"{files}/c%23d.csv", f"{files}/e%2541.csv",
+             f"{files}/%C3%BC%20b"]  # fmt: skip
+
+    def work() -> list[str]:
+        with httpx.Client(base_url=root, timeout=10, headers=alice) as http_client:
+            return [http_client.get(f"{p}?limit=1").json()["path"] for p in paths]
+
+    seen = await asyncio.to_thread(work)
+    assert seen == [f"/workbench/api/v1/{p}?limit=1" for p in paths]
