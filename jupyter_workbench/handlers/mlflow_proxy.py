@@ -18,6 +18,7 @@ import json
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -86,6 +87,12 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
     project_scope: Project | None = None
 
     # -- plumbing ------------------------------------------------------------------------
+    @property
+    def upstream_path(self) -> str:
+        """``mlflow_path`` (decoded by tornado) quoted again for MLflow: an artifact named
+        'a?b.txt' or 'c%41.txt' keeps its name."""
+        return quote(self.mlflow_path, safe="/")
+
     @property
     def service(self) -> WorkbenchService:
         service: WorkbenchService = self.settings["workbench_service"]
@@ -707,7 +714,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         client = self.upstream.client()
         return await client.request(
             method,
-            self.mlflow_path,
+            self.upstream_path,
             params=params,
             json=body,
             headers={"Accept": "application/json"},
@@ -718,7 +725,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         client = self.upstream.client()
         request = client.build_request(
             self.request.method or "GET",
-            self.mlflow_path,
+            self.upstream_path,
             params=self._upstream_params(),
             content=b"".join(self._chunks) if self._chunks else None,
             headers=self._forward_headers(),
@@ -739,7 +746,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         await self.upstream.ready()
         client = self.upstream.client()
         request = client.build_request(
-            "PUT", self.mlflow_path, params=self._upstream_params(), content=body(),
+            "PUT", self.upstream_path, params=self._upstream_params(), content=body(),
             headers=self._forward_headers(),
         )  # fmt: skip
         return await client.send(request, stream=True)

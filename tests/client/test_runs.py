@@ -495,3 +495,25 @@ async def test_an_upload_the_client_abandons_lets_go_of_its_stream_to_mlflow(
         settings["workbench_mlflow"] = real
         await relayed.close()
         await relay.stop()
+
+
+async def test_artifacts_named_with_url_characters_keep_their_names(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """The client quotes an artifact's path; the proxy hears it decoded and must quote it again
+    for MLflow: 'a?b.txt' is not 'a' and a query."""
+    tokens = await seed(api)
+    names = ["a?b.txt", "f g.txt", "h&i=j.txt"]  # (MLflow refuses '#', decodes '%41' itself)
+    (tmp_path / "out").mkdir()
+    for name in names:
+        (tmp_path / "out" / name).write_text(f"this is {name}")
+
+    def work() -> list[str]:
+        client = wb.connect(server_url, tokens["alice"], project="lab")
+        with wb.run(experiment="odd names") as run:
+            run.log_artifact(tmp_path / "out")
+        stored = artifacts(client, run.run_id)
+        client.close()
+        return stored
+
+    assert await asyncio.to_thread(work) == sorted(names)
