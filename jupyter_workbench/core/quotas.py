@@ -141,7 +141,19 @@ def delete(s: Session, ctx: Ctx, subject: str) -> None:
     if quota is None:
         raise NotFound(f"no quota for {subject}")
     s.delete(quota)
-    audit.record(s, ctx, "quota.delete", "quota", subject)
+    audit.record(s, ctx, "quota.delete", "quota", subject, summary={"removed": limits_of(quota)})
+
+
+def team_deleted(s: Session, ctx: Ctx, team: Team) -> None:
+    """Audit the removal of the team's quota, which the database drops with the team."""
+    quota = s.scalar(select(Quota).where(Quota.team_id == team.id))
+    if quota is not None:
+        summary = {"removed": limits_of(quota), "reason": f"team '{team.name}' deleted"}
+        audit.record(s, ctx, "quota.delete", "quota", f"team:{team.name}", summary=summary)
+
+
+def limits_of(quota: Quota) -> dict[str, Any]:
+    return {name: getattr(quota, name) for name in LIMITS}
 
 
 def effective(s: Session, user: User) -> dict[str, Any]:

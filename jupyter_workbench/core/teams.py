@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.models import Project, Team, TeamMember, User, utcnow
-from . import audit, events
+from . import audit, events, quotas
 from .access import TEAM_ROLES, require_team
 from .context import Ctx
 from .errors import BadRequest, Conflict, NotFound
@@ -147,6 +147,7 @@ def delete(
     if from_hub:
         summary["source"] = "hub"
     audit.record(s, ctx, "team.delete", "team", name, summary=summary)
+    quotas.team_deleted(s, ctx, team)
     touch_team(s, team.id)
     events.emit(s, events.TEAM_DELETED, team=name, hub_group=team.hub_group, from_hub=from_hub)
     s.delete(team)

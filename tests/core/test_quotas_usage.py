@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_workbench.core import quotas, usage
+from jupyter_workbench.core import quotas, teams, usage
 from jupyter_workbench.core.context import Identity
 from jupyter_workbench.core.errors import BadRequest, Forbidden, NotFound
 from jupyter_workbench.core.quotas import QuotaExceeded
@@ -181,6 +181,24 @@ def test_team_quotas_count_members_together(
     ):
         spawn("bob", "gpu-1", gpus=1, name="x")
     spawn("carol", "gpu-1", gpus=1)  # not in the team
+
+
+def test_a_quota_removed_is_audited_with_its_limits_also_with_its_team(
+    call: Callable[..., Any], make_team: Any, audit_log: Any
+) -> None:
+    make_team("nlp", maintainer="alice")
+    set_quota(call, "team:nlp", max_gpus=2)
+    set_quota(call, "default", max_servers=4)
+    call(ADMIN, lambda s, ctx: quotas.delete(s, ctx, "default"))
+    # the team's maintainer deletes the team: its quota goes too, and the audit log says so
+    call("alice", lambda s, ctx: teams.delete(s, ctx, "nlp"))
+    removed = [(e["actor"], e["object_id"], e["summary"]) for e in audit_log(action="quota.delete")]
+    limits = dict.fromkeys(quotas.LIMITS)
+    assert removed == [
+        ("root", "default", {"removed": {**limits, "max_servers": 4}}),
+        ("alice", "team:nlp", {"removed": {**limits, "max_gpus": 2},
+                               "reason": "team 'nlp' deleted"}),
+    ]  # fmt: skip
 
 
 def test_only_administrators_manage_quotas_and_subjects_are_checked(
