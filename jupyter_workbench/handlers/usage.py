@@ -42,6 +42,12 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
         ) from None
 
 
+def csv_text(value: str) -> str:
+    """A name as a spreadsheet cell: one a spreadsheet would run as a formula (a user signed
+    up as '=HYPERLINK(...)') is kept as text with a leading apostrophe."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 class MyUsageHandler(WorkbenchHandler):
     @endpoint(action="usage.own", summary="Your running servers, this month's hours and your quota",
               response=H.MY_USAGE)  # fmt: skip
@@ -82,8 +88,8 @@ class UsageHandler(WorkbenchHandler):
         writer = csv.writer(out)
         writer.writerow([data["group_by"], "server_hours", "gpu_hours", "runs", "from", "to"])
         for row in data["items"]:
-            writer.writerow([row["key"], row["server_hours"], row["gpu_hours"], row["runs"],
-                             data["from"], data["to"]])  # fmt: skip
+            writer.writerow([csv_text(row["key"]), row["server_hours"], row["gpu_hours"],
+                             row["runs"], data["from"], data["to"]])  # fmt: skip
         name = f"usage-by-{data['group_by']}-{data['from'][:10]}.csv"
         self.set_header("Content-Disposition", attachment(name))
         # jupyter-server's APIHandler.finish sets the Content-Type; tell it ours

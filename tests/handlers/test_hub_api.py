@@ -112,6 +112,17 @@ async def test_servers_with_the_longest_names_the_hub_allows_start_and_stop(api:
     assert all(e["object_id"] == f"{user}/{server}"[:255] for e in events)
 
 
+async def test_the_usage_csv_keeps_names_that_look_like_formulas_as_text(api: Any) -> None:
+    gate = {"X-Workbench-Hub-Token": HUB_TOKEN}
+    for user in ("=HYPERLINK(1)", "@sum", "bob"):  # the hub lets people sign up so
+        ok = await api(None).request("POST", "hub/spawn", hub(user, profile="cpu", gpus=0),
+                                     headers=gate)  # fmt: skip
+        assert ok.status == 200, ok
+    csv = await api(OWNER).get("admin/usage", params={"format": "csv"})
+    names = sorted(line.split(",")[0] for line in csv.body.decode().splitlines()[1:])
+    assert names == ["'=HYPERLINK(1)", "'@sum", "bob"]
+
+
 async def test_bad_usage_windows_are_named(api: Any) -> None:
     admin = api(OWNER)
     r = await admin.get("admin/usage", params={"from": "yesterday"})
