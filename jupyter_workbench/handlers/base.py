@@ -265,7 +265,7 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
         meta: Endpoint | None = getattr(method, "endpoint", None)
         try:
             if self.current_user is None and not (meta and meta.public):
-                raise Unauthenticated("sign in first: send 'Authorization: token <your token>'")
+                raise Unauthenticated(self.why_unauthenticated())
             settings = self.service.settings
             large = meta is not None and meta.large_body
             limit = settings.max_upload_request_bytes if large else settings.max_request_bytes
@@ -273,6 +273,14 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
                 raise PayloadTooLarge(f"body: larger than the {limit} bytes allowed")
         except WorkbenchError as exc:
             raise ApiError(exc) from None
+
+    def why_unauthenticated(self) -> str:
+        if self.request.headers.get("Authorization") and self.service.settings.hub_service:
+            return (
+                "the token was refused: JupyterHub does not know it (expired or revoked?), or "
+                "it lacks the scope 'access:services!service=workbench' (or 'access:services')"
+            )
+        return "sign in first: send 'Authorization: token <your token>'"
 
     # -- identity and units of work -----------------------------------------------------
     def identity(self) -> Identity:

@@ -42,3 +42,15 @@ def test_sign_ups_with_url_characters_in_their_names_are_approved(hub: Hub, admi
         assert r.json() == {"name": name, "action": action}
     # each one, not the sign-up named like the start of it
     assert pending(hub, token) & {stem, *odd} == {stem}
+
+
+def test_a_token_the_service_refuses_is_told_apart_from_no_token(hub: Hub, admin: Browser) -> None:
+    r = admin.api("POST", f"/hub/api/users/{hub.admin}/tokens",
+                  json={"note": "narrow", "scopes": ["read:users:name!user"]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    for token in (r.json()["token"], "no-such-token"):
+        r = wb(hub, "GET", "/me", token)
+        assert r.status_code == 401
+        assert "access:services!service=workbench" in r.json()["message"], r.text
+    r = requests.get(f"{hub.url}{API}/me", timeout=30)
+    assert r.status_code == 401 and r.json()["message"].startswith("sign in first")
