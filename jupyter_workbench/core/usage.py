@@ -194,6 +194,12 @@ def window(
 ) -> tuple[datetime, datetime]:
     """The report window: defaults to this month so far."""
     end = end or now
+    if start is None and end <= month_start(now):
+        raise BadRequest(
+            f"from: the default, the first of this month ({month_start(now).date()}), is not "
+            f"before 'to' ({end.isoformat()}); give 'from' too",
+            code="invalid_parameter",
+        )
     start = start or month_start(now)
     if start >= end:
         raise BadRequest("from: must be before 'to'", code="invalid_parameter")

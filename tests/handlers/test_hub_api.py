@@ -129,6 +129,9 @@ async def test_bad_usage_windows_are_named(api: Any) -> None:
     assert r.status == 400 and r.json["message"].startswith("from: not an ISO 8601")
     r = await admin.get("admin/usage/series", params={"bucket": "hour", "from": "2000-01-01"})
     assert r.status == 400 and "narrow it" in r.json["message"]
+    # only 'to', before this month: the defaulted 'from' is named as such
+    r = await admin.get("admin/usage", params={"to": "2000-01-01"})
+    assert r.status == 400 and "from: the default, the first of this month" in r.json["message"]
     # the ends of the calendar: out of range in UTC is named, the last day has its buckets
     for name, value in [("from", "0001-01-01T00:00:00+14:00"), ("to", "9999-12-31T23:59-14:00")]:
         r = await admin.get("admin/usage", params={name: value})
