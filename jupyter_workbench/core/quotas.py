@@ -113,6 +113,7 @@ def put(s: Session, ctx: Ctx, subject: str, limits: dict[str, Any]) -> tuple[dic
             raise BadRequest(f"{name}: unknown field", code="invalid_field")
         if value is not None and (isinstance(value, bool) or value < 0):
             raise BadRequest(f"{name}: must be a number >= 0, or null", code="invalid_field")
+    lock_name(s, f"quota:{key}")  # two first PUTs of a subject: one creates, one updates
     quota = s.scalar(select(Quota).where(Quota.subject == key).with_for_update())
     created = quota is None
     before = {} if quota is None else {n: getattr(quota, n) for n in LIMITS}

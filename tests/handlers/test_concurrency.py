@@ -140,3 +140,27 @@ async def test_parallel_member_adds_and_updates(raw, jp_serverapp) -> None:
     assert final["etag"].endswith(f'-{1 + CLIENTS}"'), final["etag"]
     status, audit = await raw("alice", "GET", "audit?project=crowd&action=project.update&limit=100")
     assert len(audit["items"]) == CLIENTS
+
+
+async def test_parallel_first_settings_of_a_quota_all_land(raw, jp_serverapp) -> None:
+    """An administrator's double click on 'Add' (or two administrators at once): one PUT
+    creates the quota, the others update it; none is a 500."""
+    token = jp_serverapp.identity_provider.token  # the server's owner: an administrator
+    raw_owner = AsyncHTTPClient(force_instance=True, max_clients=40)
+
+    async def put(i: int) -> int:
+        response = await raw_owner.fetch(
+            raw.root + "admin/quotas/default",
+            method="PUT",
+            headers={"Authorization": f"token {token}"},
+            body=json.dumps({"max_gpus": i}),
+            raise_error=False,
+            request_timeout=60,
+        )
+        return response.code
+
+    try:
+        statuses = Counter(await asyncio.gather(*(put(i) for i in range(CLIENTS))))
+    finally:
+        raw_owner.close()
+    assert statuses == {200: CLIENTS}, statuses
