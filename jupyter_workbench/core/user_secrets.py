@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db.locks import lock_name
 from ..db.models import User, UserSecret, utcnow
 from . import audit
 from .context import Ctx
@@ -72,6 +73,8 @@ def put(s: Session, ctx: Ctx, keys: KeyRing, name: str, value: str) -> tuple[Use
     if "\x00" in value:
         raise BadRequest("value: may not contain NUL characters", code="invalid_field")
     kid, blob = keys.encrypt(raw, _aad(ctx.user.id, name))
+    # parallel PUTs of one new name: one creates, the others update (and the count holds)
+    lock_name(s, f"user-secrets:{ctx.user.id}")
     stmt = select(UserSecret).where(UserSecret.user_id == ctx.user.id, UserSecret.name == name)
     secret = s.scalar(stmt.with_for_update())
     created = secret is None

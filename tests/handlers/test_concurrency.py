@@ -164,3 +164,13 @@ async def test_parallel_first_settings_of_a_quota_all_land(raw, jp_serverapp) ->
     finally:
         raw_owner.close()
     assert statuses == {200: CLIENTS}, statuses
+
+
+async def test_parallel_first_settings_of_a_secret_all_land(raw) -> None:
+    await raw("alice", "GET", "me")
+    results = await asyncio.gather(
+        *(raw("alice", "PUT", "me/secrets/API_KEY", {"value": f"v{i}"}) for i in range(CLIENTS))
+    )
+    assert Counter(s for s, _ in results) == {200: CLIENTS}, results
+    _, listed = await raw("alice", "GET", "me/secrets")
+    assert [x["name"] for x in listed["items"]] == ["API_KEY"]
