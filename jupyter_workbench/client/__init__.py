@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +30,7 @@ from .discovery import discover
 from .errors import ConnectionFailed, NotConfigured, WorkbenchError
 from .models import Models, ModelVersion
 from .resources import Datasets, DatasetVersion, Project, _text
-from .runs import BATCH_POINTS, Run, active_run
+from .runs import BATCH_POINTS, Run, _mapping, active_run
 
 __all__ = [
     "BATCH_POINTS",
@@ -366,11 +366,8 @@ class Client:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name: expected a string, got {type(name).__name__} {name!r:.60}")
         for what, given in (("params", params), ("tags", tags)):
-            if given is not None and not isinstance(given, Mapping):
-                raise TypeError(
-                    f"{what}: expected a dict of name -> value, got {type(given).__name__} "
-                    f"{given!r:.60}"
-                )
+            if given is not None:
+                _mapping(given, what)
         base = self.mlflow_url(project) + "/api/2.0/mlflow"
         body: dict[str, Any] = {
             "experiment_id": self.experiment_id(project, experiment),

@@ -30,7 +30,7 @@ from .access import Role, check_project, require_project
 from .context import Ctx
 from .errors import BadRequest, NotFound
 from .pagination import Page, SortSpec, paginate
-from .validation import check_name
+from .validation import check_name, db_id
 
 # kind -> what its ``ref`` names
 KINDS: dict[str, str] = {
@@ -322,10 +322,8 @@ def snapshot_lengths(s: Session, snapshots: list[DocumentSnapshot]) -> dict[int,
 
 def get_snapshot(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> DocumentSnapshot:
     get_document(s, ctx, document_id, "documents.read")
-    snapshot = None
-    digits = snapshot_id.isascii() and snapshot_id.isdigit() and len(snapshot_id) <= 10
-    if digits and int(snapshot_id) < 2**31:
-        snapshot = s.get(DocumentSnapshot, int(snapshot_id))
+    row_id = db_id(snapshot_id)
+    snapshot = None if row_id is None else s.get(DocumentSnapshot, row_id)
     if snapshot is None or snapshot.document_id != document_id:
         raise NotFound(f"snapshot '{snapshot_id}' of document '{document_id}' not found")
     return snapshot

@@ -49,37 +49,34 @@ def _problem(text: str) -> str | None:
     return "must not contain a lone UTF-16 surrogate (such as \\ud800): it is not Unicode text"
 
 
-def _fault(value: Any, check_text: bool, paths: bool) -> tuple[tuple[Any, ...], str] | None:
-    """The first thing wrong in ``value`` and where (a path only when ``paths``)."""
-    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 0, ())]
+def _fault(value: Any) -> tuple[tuple[Any, ...], str] | None:
+    """The first thing wrong in ``value``, and the path to it."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
     while stack:
-        item, depth, path = stack.pop()
-        if isinstance(item, dict | list) and depth >= MAX_DEPTH:
+        item, path = stack.pop()
+        if isinstance(item, dict | list) and len(path) >= MAX_DEPTH:
             return path, _TOO_DEEP
         if isinstance(item, dict):
             for key, inner in item.items():
-                if check_text and (problem := _problem(key)):
+                if problem := _problem(key):
                     return path, f"a key {problem}"
-                stack.append((inner, depth + 1, (*path, key) if paths else path))
+                stack.append((inner, (*path, key)))
         elif isinstance(item, list):
-            for index, inner in enumerate(item):
-                stack.append((inner, depth + 1, (*path, index) if paths else path))
+            stack.extend((inner, (*path, index)) for index, inner in enumerate(item))
         elif isinstance(item, str):
-            if check_text and (problem := _problem(item)):
+            if problem := _problem(item):
                 return path, problem
         elif isinstance(item, float) and (item != item or item in (_INF, -_INF)):
             return path, f"{item} is not a JSON number"
     return None
 
 
-def check_value(value: Any, *, where: str = "body", check_text: bool = True) -> None:
+def check_value(value: Any, *, where: str = "body") -> None:
     """Raise ``BadRequest`` naming the field when ``value`` (decoded JSON) nests deeper than
-    ``MAX_DEPTH``, holds a float that is not a number, or (``check_text``) text no database
-    can store."""
-    if _fault(value, check_text, paths=False) is None:
+    ``MAX_DEPTH``, holds a float that is not a number, or text no database can store."""
+    found = _fault(value)
+    if found is None:
         return
-    found = _fault(value, check_text, paths=True)
-    assert found is not None
     path, problem = found
     field = ".".join(map(str, path)) if path and problem != _TOO_DEEP else where
     raise BadRequest(f"{field}: {problem}", code="invalid_json")

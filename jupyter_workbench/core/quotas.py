@@ -116,7 +116,7 @@ def put(s: Session, ctx: Ctx, subject: str, limits: dict[str, Any]) -> tuple[dic
     lock_name(s, f"quota:{key}")  # two first PUTs of a subject: one creates, one updates
     quota = s.scalar(select(Quota).where(Quota.subject == key).with_for_update())
     created = quota is None
-    before = {} if quota is None else {n: getattr(quota, n) for n in LIMITS}
+    before = {} if quota is None else limits_of(quota)
     if quota is None:
         quota = Quota(
             subject=key, user_id=user.id if user else None, team_id=team.id if team else None
@@ -127,7 +127,7 @@ def put(s: Session, ctx: Ctx, subject: str, limits: dict[str, Any]) -> tuple[dic
     quota.updated_at = utcnow()
     quota.updated_by_id = ctx.user.id
     s.flush()
-    after = {n: getattr(quota, n) for n in LIMITS}
+    after = limits_of(quota)
     audit.record(
         s, ctx, "quota.set", "quota", subject,
         summary=audit.changes(before, after) if before else {"set": after},

@@ -31,6 +31,16 @@ def slugify(text: str, fallback: str = "project") -> str:
     return slug or fallback
 
 
+DB_ID_MAX = 2**31 - 1  # ids are 32-bit integers in the database
+
+
+def db_id(text: str) -> int | None:
+    """``text`` as a row id when it can be one (ASCII digits, within 32 bits), else None."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= DB_ID_MAX:
+        return int(text)
+    return None
+
+
 def check_text(value: str, field: str, *, max_length: int, allow_empty: bool = False) -> str:
     value = value.strip()
     if not value and not allow_empty:

@@ -29,11 +29,12 @@ from ..core import json_input
 from ..core.context import Ctx, Identity
 from ..core.errors import BadRequest, NotFound, PayloadTooLarge, Unauthenticated, WorkbenchError
 from ..core.pagination import Page
+from ..core.validation import DB_ID_MAX, db_id
 from ..identity import ServerIdentitySource
 from ..service import WorkbenchService
 
 T = TypeVar("T")
-MAX_INT = 2**31 - 1  # ids and numbers are 32-bit integers in the database
+MAX_INT = DB_ID_MAX  # ids and numbers are 32-bit integers in the database
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _IGNORED_QUERY = {"token", "_xsrf"}
 _TYPE_NAMES = {
@@ -352,9 +353,10 @@ class WorkbenchHandler(ExtensionHandlerMixin, APIHandler):
 
     def path_int(self, value: str, what: str) -> int:
         """A numeric id from the URL; anything else cannot name an object (404)."""
-        if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > MAX_INT:
+        row_id = db_id(value)
+        if row_id is None:
             raise ApiError(NotFound(f"{what} {value!r} not found"))
-        return int(value)
+        return row_id
 
     # -- responses ----------------------------------------------------------------------
     def reply(self, data: Any, *, status: int = 200, etag: str | None = None) -> None:

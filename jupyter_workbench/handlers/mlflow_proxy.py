@@ -616,8 +616,9 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if not name:
             raise ProxyError(400, "missing 'name'")
         ex.check_model_name(name)
-        project, _short = await self._project_for_new(name, _tags(body), "\0")
-        body["tags"] = [t for t in _tags(body) if t.get("key") != ex.PROJECT_TAG] + [
+        tags = _tags(body)
+        project, _short = await self._project_for_new(name, tags, "\0")
+        body["tags"] = [t for t in tags if t.get("key") != ex.PROJECT_TAG] + [
             {"key": ex.PROJECT_TAG, "value": project.slug}
         ]
         self._rewrite(body)
