@@ -49,8 +49,24 @@ def _owner_qualifies(s: Session, row: ProjectServer) -> bool:
     return membership_role(s, row.owner, row.project) >= PROJECT_SERVER_ROLE
 
 
+def _takes_over(s: Session, ctx: Ctx, row: ProjectServer | None) -> bool:
+    """Whether a start by ``ctx.user`` makes them the owner (no server yet, or its owner is
+    no longer an editor)."""
+    return row is None or (row.owner_id != ctx.user.id and not _owner_qualifies(s, row))
+
+
+def plan_start(s: Session, ctx: Ctx, slug: str) -> tuple[str, str]:
+    """The server a start by ``ctx.user`` (an editor+) would start: ``(owner, server name)``.
+    Writes nothing: the hub starts it first, and ``start`` records it once the hub agreed."""
+    project, _ = require_project(s, ctx, slug, "server.start")
+    row = _row(s, project)
+    if row is None or _takes_over(s, ctx, row):
+        return ctx.user.username, server_name(slug)
+    return row.owner.username, row.server_name
+
+
 def start(s: Session, ctx: Ctx, slug: str) -> ProjectServer:
-    """Record that ``ctx.user`` (an editor+) starts the project's server; returns the record
+    """Record that ``ctx.user`` (an editor+) started the project's server; returns the record
     (its owner stays who started it first while they are an editor)."""
     project, _ = require_project(s, ctx, slug, "server.start", for_update=True)
     row = _row(s, project)
@@ -60,7 +76,7 @@ def start(s: Session, ctx: Ctx, slug: str) -> ProjectServer:
                             server_name=server_name(slug))  # fmt: skip
         s.add(row)
         s.flush()
-    elif row.owner_id != ctx.user.id and not _owner_qualifies(s, row):
+    elif _takes_over(s, ctx, row):
         previous = {"owner": row.owner.username, "server_name": row.server_name}
         row.owner_id = ctx.user.id
         row.server_name = server_name(slug)
@@ -87,12 +103,19 @@ def get(s: Session, ctx: Ctx, slug: str) -> ProjectServer:
     return row
 
 
-def stop(s: Session, ctx: Ctx, slug: str) -> ProjectServer:
-    """Record that an editor+ stops the project's server (its record and shares stay)."""
+def stop_target(s: Session, ctx: Ctx, slug: str) -> ProjectServer:
+    """The server an editor+ may stop (NotFound: the project never had one). Writes nothing."""
     project, _ = require_project(s, ctx, slug, "server.stop")
     row = _row(s, project)
     if row is None:
         raise NotFound(f"project '{slug}' has no server", code="no_server")
+    return row
+
+
+def stop(s: Session, ctx: Ctx, slug: str) -> ProjectServer:
+    """Record that an editor+ stopped the project's server (its record and shares stay)."""
+    row = stop_target(s, ctx, slug)
+    project = row.project
     audit.record(s, ctx, "project_server.stop", "project_server", slug, project=project,
                  summary={"owner": row.owner.username, "server_name": row.server_name})  # fmt: skip
     return row
@@ -145,14 +168,24 @@ def touch_project(s: Session, project: Project) -> None:
 
 
 def run_project(s: Session, owner: User, name: str) -> Project | None:
-    """The project whose server ``owner``'s ``name`` is (usage accounting by project)."""
+    """The project whose server ``owner``'s ``name`` is (usage accounting by project): the
+    recorded one, or, for a start not recorded yet (the hub starts it before ``start``
+    records it), the project ``project-{slug}`` names when ``owner`` may start its server."""
     if not name.startswith(PREFIX):
         return None
-    return s.scalar(
+    recorded = s.scalar(
         select(Project)
         .join(ProjectServer, ProjectServer.project_id == Project.id)
         .where(ProjectServer.owner_id == owner.id, ProjectServer.server_name == name)
     )
+    if recorded is not None:
+        return recorded
+    project = s.scalar(
+        select(Project).where(Project.slug == name[len(PREFIX) :], Project.deleted_at.is_(None))
+    )
+    if project is None or membership_role(s, owner, project) < PROJECT_SERVER_ROLE:
+        return None
+    return project
 
 
 def project_server_json(row: ProjectServer, plan: SharePlan | None = None) -> dict[str, Any]:

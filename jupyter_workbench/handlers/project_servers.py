@@ -83,18 +83,29 @@ class ProjectServerHandler(WorkbenchHandler):
     async def post(self, slug: str) -> None:
         hub = self.hub()
 
-        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            row = project_servers.start(s, ctx, slug)
+        def plan(s: Session, ctx: Ctx) -> tuple[str, str]:
+            started = project_servers.plan_start(s, ctx, slug)
             if hub is None:
-                raise _no_hub()  # rolls the record back
-            return project_servers.project_server_json(row)
+                raise _no_hub()
+            return started
 
-        data = await self.call(work)
-        owner, name = data["owner"], data["server_name"]
+        def record(s: Session, ctx: Ctx) -> dict[str, Any]:
+            return project_servers.project_server_json(project_servers.start(s, ctx, slug))
+
+        # the hub first: a start it refuses (a quota, a bad profile) records nothing
         profile = self.service.settings.project_server_profile
-        data.update(await self.on_hub(lambda: hub.start_server(owner, name, profile)))
-        plan = await self.on_hub(lambda: hub.sync_shares(slug))
-        data["shared_with"] = sorted(plan.users) if plan is not None else []
+        owner, name = await self.call(plan, write=False)
+        status = await self.on_hub(lambda: hub.start_server(owner, name, profile))
+        data = await self.call(record)
+        if (data["owner"], data["server_name"]) != (owner, name):
+            # another editor's start took the project over meanwhile: theirs is the server
+            status = await self.on_hub(
+                lambda: hub.start_server(data["owner"], data["server_name"], profile)
+            )
+            await self.on_hub(lambda: hub.stop_server(owner, name))
+        data.update(status)
+        shares = await self.on_hub(lambda: hub.sync_shares(slug))
+        data["shared_with"] = sorted(shares.users) if shares is not None else []
         data["running"] = True
         self.reply(data, status=202)
 
@@ -104,12 +115,17 @@ class ProjectServerHandler(WorkbenchHandler):
     async def delete(self, slug: str) -> None:
         hub = self.hub()
 
-        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
-            row = project_servers.stop(s, ctx, slug)
+        def target(s: Session, ctx: Ctx) -> dict[str, Any]:
+            row = project_servers.stop_target(s, ctx, slug)
             if hub is None:
                 raise _no_hub()
             return project_servers.project_server_json(row)
 
-        data = await self.call(work)
-        await self.on_hub(lambda: hub.stop_server(data["owner"], data["server_name"]))
+        data = await self.call(target, write=False)
+        owner, name = data["owner"], data["server_name"]
+        if not (await self.on_hub(lambda: hub.server_status(owner, name)))["running"]:
+            self.reply(None, status=204)  # already stopped: nothing happens, nothing to audit
+            return
+        await self.on_hub(lambda: hub.stop_server(owner, name))
+        await self.call(lambda s, ctx: project_servers.stop(s, ctx, slug))
         self.reply(None, status=204)

@@ -117,7 +117,7 @@ class WorkbenchCuller(IdleCuller):
         """The idle timeout of a server (its profile's GPUs decide); 0: never culled."""
         slug = (server.get("user_options") or {}).get("profile")
         try:
-            profile = find_profile(self._profiles(), slug if isinstance(slug, str) else None)
+            profile = find_profile(self._profiles(), slug)
         except ProfileError:
             # a profile gone from profiles.yaml since the spawn: assume the scarce kind
             self.log.warning("Unknown profile %r of %s: culled as a GPU server", slug,

@@ -30,7 +30,7 @@ class WorkbenchHooks:
         options = spawner.user_options or {}
         slug = options.get("profile")
         try:
-            return find_profile(self.profiles, slug if isinstance(slug, str) else None)
+            return find_profile(self.profiles, slug)
         except ProfileError as exc:
             raise web.HTTPError(400, str(exc)) from None
 

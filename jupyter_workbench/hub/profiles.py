@@ -135,10 +135,16 @@ def default_profile(profiles: list[Profile]) -> Profile:
     return next((p for p in profiles if p.default), profiles[0])
 
 
-def find_profile(profiles: list[Profile], slug: str | None) -> Profile:
-    """The profile called ``slug`` (the default when empty); ProfileError if unknown."""
-    if not slug:
+def find_profile(profiles: list[Profile], slug: object) -> Profile:
+    """The profile called ``slug`` (the default when None or empty); ProfileError if unknown
+    or not a string (a spawn request's ``user_options`` are whatever JSON the caller sent)."""
+    if slug is None or slug == "":
         return default_profile(profiles)
+    if not isinstance(slug, str):
+        raise ProfileError(
+            f"profile: a profile's slug (a string), not {type(slug).__name__} "
+            f"(choose one of {[p.slug for p in profiles]})"
+        )
     for profile in profiles:
         if profile.slug == slug:
             return profile

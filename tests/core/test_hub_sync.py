@@ -223,10 +223,18 @@ def test_a_project_server_is_shared_with_editors_and_follows_membership(
     assert plan(service, slug) is None  # no server yet
     with pytest.raises(Forbidden):
         call("carol", lambda s, ctx: project_servers.start(s, ctx, slug))
+    with pytest.raises(Forbidden):
+        call("carol", lambda s, ctx: project_servers.plan_start(s, ctx, slug))
+    # the plan names the server the hub is to start, and records nothing
+    assert call("bob", lambda s, ctx: project_servers.plan_start(s, ctx, slug)) == (
+        "bob", f"project-{slug}")  # fmt: skip
+    assert plan(service, slug) is None
     row = call("bob", lambda s, ctx: project_servers.project_server_json(
         project_servers.start(s, ctx, slug)))  # fmt: skip
     assert (row["owner"], row["server_name"]) == ("bob", f"project-{slug}")
     assert plan(service, slug).users == {"alice"}  # the owner of the project is an editor+
+    assert call("alice", lambda s, ctx: project_servers.plan_start(s, ctx, slug)) == (
+        "bob", f"project-{slug}")  # fmt: skip
     published.clear()
     call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "carol", "editor"))
     assert kinds(published, events.PROJECT_ACCESS_CHANGED) == [{"project": slug}]
@@ -246,6 +254,8 @@ def test_a_project_server_is_shared_with_editors_and_follows_membership(
     # the server's owner demoted: no one gets a share; the next editor to start owns a new one
     call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "bob", "viewer"))
     assert plan(service, slug).active is False and plan(service, slug).users == frozenset()
+    assert call("alice", lambda s, ctx: project_servers.plan_start(s, ctx, slug)) == (
+        "alice", f"project-{slug}")  # fmt: skip
     published.clear()
     row = call("alice", lambda s, ctx: project_servers.project_server_json(
         project_servers.start(s, ctx, slug)))  # fmt: skip
@@ -257,14 +267,18 @@ def test_a_project_server_is_shared_with_editors_and_follows_membership(
     assert plan(service, slug).users == set()  # bob is a viewer now; dave left the team
 
 
-def test_project_server_usage_is_accounted_to_the_project(service, call, make_project):
+def test_project_server_usage_is_accounted_to_the_project(service, call, make_project, add_member):
     slug = make_project("alice", "P")
-    call("alice", lambda s, ctx: project_servers.start(s, ctx, slug))
+    add_member(slug, "carol", "viewer")
 
     def which(s: Any, ctx: Any) -> list[str | None]:
         found = project_servers.run_project(s, ctx.user, f"project-{slug}")
         other = project_servers.run_project(s, ctx.user, "mine")
         return [found.slug if found else None, other.slug if other else None]
 
+    # the hub spawns before the start is recorded: an editor+'s project-{slug} is the project's
+    assert call("alice", which) == [slug, None]
+    assert call("carol", which) == [None, None]  # a viewer may not start it
+    call("alice", lambda s, ctx: project_servers.start(s, ctx, slug))
     assert call("alice", which) == [slug, None]
     assert call("bob", which) == [None, None]  # not bob's server

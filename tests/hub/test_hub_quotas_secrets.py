@@ -90,6 +90,10 @@ def test_an_admin_sets_a_gpu_quota_that_the_next_spawn_respects(
     bad = requests.post(f"{hub.url}/hub/api/users/{name}/server", headers=auth(token),
                         json={"profile": "gpu-99"}, timeout=60)  # fmt: skip
     assert bad.status_code == 400 and "no profile 'gpu-99'" in bad.json()["message"]
+    # a profile that is not a string is refused, not silently the default CPU one
+    odd = requests.post(f"{hub.url}/hub/api/users/{name}/server", headers=auth(token),
+                        json={"profile": ["gpu-1"]}, timeout=60)  # fmt: skip
+    assert odd.status_code == 400 and "a string" in odd.json()["message"], odd.text
     # raising the quota lets the GPU profile start; the admin sees it running and accounted
     requests.put(f"{hub.url}{API}/admin/quotas/user:{name}", headers=auth(admin_token),
                  json={"max_gpus": 1}, timeout=30)  # fmt: skip

@@ -165,3 +165,30 @@ def test_a_project_server_is_shared_with_editors_and_follows_their_roles(
     assert wb(hub, "DELETE", f"/projects/{slug}/server", alice_token).status_code == 204
     eventually(lambda: not wb(hub, "GET", f"/projects/{slug}/server", alice_token).json()[
         "running"], timeout=30, what="stopped")  # fmt: skip
+    # stopping it again changes nothing: still 204, and no second stop in the audit trail
+    assert wb(hub, "DELETE", f"/projects/{slug}/server", bob_token).status_code == 204
+    trail = wb(hub, "GET", "/audit", admin_token,
+               params={"project": slug, "action": "project_server.*"}).json()["items"]  # fmt: skip
+    assert sorted((e["action"], e["actor"]) for e in trail) == [
+        ("project_server.start", bob),
+        ("project_server.stop", alice),
+    ]
+
+
+def test_a_project_server_start_refused_by_a_quota_records_nothing(
+    hub: Hub, admin: Browser, new_user: Any
+) -> None:
+    admin_token = admin.token(hub.admin)
+    alice, _, _, alice_token = new_user("pq")
+    slug = wb(hub, "POST", "/projects", alice_token, json={"name": f"Quota {alice}"}).json()["slug"]
+    r = wb(hub, "PUT", f"/admin/quotas/user:{alice}", admin_token, json={"max_servers": 0})
+    assert r.status_code == 200, r.text
+    refused = wb(hub, "POST", f"/projects/{slug}/server", alice_token)
+    assert refused.status_code == 403, refused.text
+    assert "may run at most 0 server(s)" in refused.json()["message"]
+    # no record, no owner, no start in the audit trail: the hub did not start it
+    nothing = wb(hub, "GET", f"/projects/{slug}/server", alice_token)
+    assert (nothing.status_code, nothing.json()["error"]) == (404, "no_server")
+    trail = wb(hub, "GET", "/audit", admin_token,
+               params={"project": slug, "action": "project_server.*"}).json()["items"]  # fmt: skip
+    assert trail == []

@@ -19,6 +19,7 @@ import pytest
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import kube_config
 from kubernetes_validate.utils import latest_version
+from tornado import web
 from traitlets.config import Config
 
 from jupyter_workbench.hub.hooks import WorkbenchHooks
@@ -164,6 +165,10 @@ def test_hooks_and_kubespawner_agree_on_the_profile() -> None:
     for p in PROFILES:
         assert f'value="{p.slug}"' in form
     assert spawner.options_from_form({"profile": ["gpu-1"]}) == {"profile": "gpu-1"}
+    # a REST spawn's JSON is not flattened: a list is refused (400), not the default CPU profile
+    with pytest.raises(web.HTTPError) as refused:
+        hooks_profile(PROFILES, {"profile": ["gpu-1"]})
+    assert refused.value.status_code == 400 and "a string" in str(refused.value.log_message)
 
 
 async def _spawner(c: Config) -> WorkbenchKubeSpawner:

@@ -52,3 +52,12 @@ def test_an_unknown_profile_is_refused_by_name() -> None:
     profiles = parse_profiles({"profiles": [{"slug": "cpu"}]})
     with pytest.raises(ProfileError, match="no profile 'gpu-9'"):
         find_profile(profiles, "gpu-9")
+
+
+@pytest.mark.parametrize("slug", [["gpu-1"], 1, {"slug": "cpu"}, True])
+def test_a_profile_that_is_not_a_string_is_refused_not_defaulted(slug: Any) -> None:
+    # a REST spawn's user_options are any JSON: {"profile": ["gpu-1"]} must not start the CPU one
+    profiles = parse_profiles({"profiles": [{"slug": "cpu"}, {"slug": "gpu-1", "gpus": 1}]})
+    with pytest.raises(ProfileError, match=r"a profile's slug \(a string\), not"):
+        find_profile(profiles, slug)
+    assert find_profile(profiles, "").slug == "cpu"
