@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -177,6 +177,11 @@ class WorkbenchService:
         while len(self._actors) > _ACTOR_CACHE_SIZE:
             self._actors.popitem(last=False)
         return user_id
+
+    def forget_actors(self, usernames: Iterable[str]) -> None:
+        """Refresh these users' rows at their next request (the hub sync marked them gone)."""
+        for username in usernames:
+            self._actors.pop(username, None)
 
     @property
     def datasets(self) -> DatasetJobs:

@@ -104,7 +104,9 @@
     "admin/people",
     () => {
       const q = $("#people-q").value.trim();
-      return new URLSearchParams(q ? { q } : {});
+      const params = new URLSearchParams(q ? { q } : {});
+      if ($("#people-left").checked) params.set("left", "true");
+      return params;
     },
     showPeople
   );
@@ -126,7 +128,7 @@
         )
       );
     $("#overview").replaceChildren(
-      card("Users", t.users, "total-users"),
+      card("Users", t.left_hub ? `${t.users} (${t.left_hub} left the hub)` : t.users, "total-users"),
       card("Teams", t.teams, "total-teams"),
       card("Servers running", t.servers_running, "total-servers"),
       card("GPUs in use", t.gpus_in_use, "total-gpus")
@@ -141,11 +143,12 @@
         el("td", {}, p.servers.map((s) => el("span", { class: "badge text-bg-success" }, `${s.server_name || "default"}: ${s.profile}, ${s.gpus} GPU`))),
         el("td", { class: "wb-num" }, hours(p.server_hours_this_month)),
         el("td", { class: "wb-num" }, hours(p.gpu_hours_this_month)),
-        el("td", {}, when(p.last_seen_at))
+        el("td", {}, when(p.last_seen_at), p.left_hub_at ? el("span", { class: "badge text-bg-warning ms-1", title: "The hub no longer has this user" }, `left ${when(p.left_hub_at)}`) : null)
       )
     );
     const headers = ["User", "Name", "Teams", "Servers", `Server-h (${t.month})`, `GPU-h (${t.month})`, "Last seen"];
-    showPage("people", headers, rows, "No users yet.", more);
+    const none = $("#people-left").checked ? "No user has left the hub." : "No users yet.";
+    showPage("people", headers, rows, none, more);
   }
 
   // -- pending sign-ups -------------------------------------------------------------------
@@ -417,6 +420,7 @@
       clearTimeout(timer);
       timer = setTimeout(() => guarded(loadPeople)(false), 250);
     });
+    $("#people-left").addEventListener("change", () => guarded(loadPeople)(false));
     $("#people-more").addEventListener("click", () => guarded(loadPeople)(true));
     $("#servers-more").addEventListener("click", () => guarded(loadServers)(true));
     for (const id of ["#usage-from", "#usage-to", "#usage-bucket", "#usage-group"]) {

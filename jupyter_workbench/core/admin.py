@@ -27,16 +27,19 @@ def people(
     ctx: Ctx,
     *,
     q: str | None = None,
+    left: bool = False,
     sort: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A page of the users (most recently seen first, or by ``name``) with their teams, running
-    servers and this month's server- and GPU-hours; plus totals for the whole hub."""
+    servers and this month's server- and GPU-hours; plus totals for the whole hub.
+    ``left``: those the hub no longer has instead (deleted there; their history stays)."""
     require_admin(ctx, "use the admin panel")
     now = now or utcnow()
-    stmt = select(User).where(IS_PERSON)
+    present = User.left_hub_at.is_(None)
+    stmt = select(User).where(IS_PERSON, ~present if left else present)
     if q:
         stmt = stmt.where(holds_text(q, User.username, User.display_name))
     page = paginate(s, stmt, PEOPLE_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
@@ -74,6 +77,7 @@ def people(
             "display_name": u.display_name,
             "is_admin": bool(u.is_admin),
             "last_seen_at": u.last_seen_at.isoformat(),
+            "left_hub_at": u.left_hub_at.isoformat() if u.left_hub_at else None,
             "teams": teams[u.id],
             "servers": running[u.id],
             "gpus_in_use": sum(r["gpus"] for r in running[u.id]),
@@ -87,8 +91,10 @@ def people(
             ServerUsage.stopped_at.is_(None)
         )
     ).one()
+    people = select(func.count()).select_from(User).where(IS_PERSON)
     totals = {
-        "users": s.scalar(select(func.count()).select_from(User).where(IS_PERSON)) or 0,
+        "users": s.scalar(people.where(present)) or 0,
+        "left_hub": s.scalar(people.where(~present)) or 0,
         "teams": s.scalar(select(func.count()).select_from(Team)) or 0,
         "servers_running": servers_running,
         "gpus_in_use": int(gpus_in_use),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -72,6 +73,8 @@ def ensure_user(
         if getattr(user, key) != value:
             setattr(user, key, value)
     user.last_seen_at = utcnow()
+    if user.left_hub_at is not None:
+        user.left_hub_at = None  # a visit: the hub has them (again)
     if identity.groups is not None:
         groups = tuple(g for g in identity.groups if g.startswith(group_prefix))
         since = None
@@ -92,10 +95,16 @@ def ensure_known_user(s: Session, username: str) -> User:
     return user
 
 
-def ensure_known_users(s: Session, known: dict[str, bool]) -> int:
+def ensure_known_users(
+    s: Session, known: dict[str, bool], *, read_at: datetime | None = None
+) -> tuple[int, list[str]]:
     """Rows for the users the hub knows (approved or logged in: name -> administrator), so
     administrators see them and can set their quotas before a first visit; the administrator
-    flag of every such row follows the hub's. Returns how many rows were added."""
+    flag of every such row follows the hub's.
+
+    ``read_at``: ``known`` is all the hub has, read at that time; a person not in it (and made
+    before then) has left the hub (``left_hub_at``), one in it is back. Returns (rows added,
+    the names of the users who left now)."""
     names = sorted(known)
     have: dict[str, User] = {}
     for start in range(0, len(names), 500):
@@ -109,10 +118,23 @@ def ensure_known_users(s: Session, known: dict[str, bool]) -> int:
         if user is None:
             s.add(User(username=username, display_name=username, is_admin=known[username]))
             added += 1
-        elif user.is_admin != known[username]:
-            user.is_admin = known[username]
+        else:
+            if user.is_admin != known[username]:
+                user.is_admin = known[username]
+            if user.left_hub_at is not None:
+                user.left_hub_at = None
+    left: list[str] = []
+    if read_at is not None:
+        now = utcnow()
+        gone = select(User).where(
+            IS_PERSON, User.left_hub_at.is_(None), User.created_at < read_at
+        )  # fmt: skip
+        for user in s.scalars(gone):
+            if user.username not in known:
+                user.left_hub_at = now
+                left.append(user.username)
     s.flush()
-    return added
+    return added, left
 
 
 def hub_team(s: Session, group: str, prefix: str = "") -> tuple[Team, bool]:
@@ -216,7 +238,7 @@ def list_users(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[User]:
-    stmt = select(User).where(IS_PERSON)
+    stmt = select(User).where(IS_PERSON, User.left_hub_at.is_(None))
     if q:
         stmt = stmt.where(holds_text(q, User.username, User.display_name))
     if admins is not None:

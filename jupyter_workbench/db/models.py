@@ -86,6 +86,9 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the hub stopped having this user (deleted there): left out of the people list, the
+    # user search and the totals; memberships and history stay, and return with the user.
+    left_hub_at: Mapped[datetime | None] = mapped_column()
 
 
 class Team(Base):

@@ -44,12 +44,18 @@ class PeopleHandler(WorkbenchHandler):
         response=H.PEOPLE,
         query=(
             Param("q", {"type": "string", "maxLength": 200}, "Text in the name."),
+            Param(
+                "left",
+                {"type": "boolean"},
+                "true: the users the hub no longer has "
+                "(deleted there) instead; their history and memberships stay.",
+            ),
             *paging(admin.PEOPLE_SORTS),
         ),
     )
     async def get(self) -> None:
-        q, page = self.query.get("q"), self.page_args()
-        self.reply(await self.call(lambda s, ctx: admin.people(s, ctx, q=q, **page)))
+        q, left, page = self.query.get("q"), bool(self.query.get("left")), self.page_args()
+        self.reply(await self.call(lambda s, ctx: admin.people(s, ctx, q=q, left=left, **page)))
 
 
 class ReconcileHandler(WorkbenchHandler):

@@ -87,6 +87,8 @@ PERSON = obj(
         "display_name": {"type": "string"},
         "is_admin": {"type": "boolean"},
         "last_seen_at": TIME,
+        "left_hub_at": {**TIME, "type": ["string", "null"],
+                        "description": "When the hub stopped having this user (null: it has)."},
         "teams": {
             "type": "array",
             "items": obj({"team": {"type": "string"}, "role": {"type": "string"}},
@@ -104,7 +106,8 @@ PEOPLE = obj(
         "items": {"type": "array", "items": PERSON},
         "next_cursor": {"type": ["string", "null"]},
         "totals": obj(
-            {"users": {"type": "integer"}, "teams": {"type": "integer"},
+            {"users": {"type": "integer"}, "left_hub": {"type": "integer"},
+             "teams": {"type": "integer"},
              "servers_running": {"type": "integer"}, "gpus_in_use": {"type": "integer"},
              "month": {"type": "string"}},
         ),

@@ -142,18 +142,24 @@ class HubSync:
 
     def know_users(self) -> int:
         """Give every user the hub has, and every approved sign-up, a row (admin panel,
-        quotas before a first visit); returns how many were new."""
+        quotas before a first visit), and mark those it no longer has as gone; returns how
+        many were new."""
         admins = set(self.service.settings.admin_users)
+        read_at = utcnow()  # users made from now on are not in what is read
         known = dict.fromkeys(self.api.approved_signups(), False)
         known.update((name, admin or name in admins) for name, admin in self.api.users().items())
         service = self.service
-        added: int = service.call(
+        added, left = service.call(
             service.system_identity(),
-            lambda s, ctx: users.ensure_known_users(s, known),
+            lambda s, ctx: users.ensure_known_users(s, known, read_at=read_at),
             write=True,
         )
         if added:
             log.info("Workbench: %d user(s) of the hub known now (quotas, admin panel)", added)
+        if left:
+            service.forget_actors(left)  # a visit of theirs (a new account) brings them back
+            log.info("Workbench: %d user(s) no longer on the hub (left out of the admin panel)",
+                     len(left))  # fmt: skip
         return added
 
     # -- project servers ------------------------------------------------------------------

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
-from jupyter_workbench.core import events, hub_groups, members, project_servers, teams
+from jupyter_workbench.core import admin as admin_core
+from jupyter_workbench.core import events, hub_groups, members, project_servers, teams, users
 from jupyter_workbench.core.errors import Conflict, Forbidden
 from jupyter_workbench.core.events import Event
+from jupyter_workbench.db.models import utcnow
 from jupyter_workbench.service import WorkbenchService
 from jupyter_workbench.settings import Workbench
 
@@ -282,3 +284,35 @@ def test_project_server_usage_is_accounted_to_the_project(service, call, make_pr
     call("alice", lambda s, ctx: project_servers.start(s, ctx, slug))
     assert call("alice", which) == [slug, None]
     assert call("bob", which) == [None, None]  # not bob's server
+
+
+def test_users_the_hub_no_longer_has_leave_the_people_list_and_come_back(service, call):
+    for name in ("alice", "bob", "carol"):
+        call(name, lambda s, ctx: None)  # they visited
+    read_at = utcnow()
+    call("erin", lambda s, ctx: None)  # visits after the hub's list was read: not gone
+    admin = ident("root", is_admin=True)
+    known = {"alice": False, "dave": True, "root": True}
+    added, left = call(admin, lambda s, ctx: users.ensure_known_users(s, known, read_at=read_at))
+    assert (added, left) == (1, ["bob", "carol"])
+    service.forget_actors(left)  # as the hub sync does
+
+    def listed(left: bool = False) -> tuple[list[str], dict[str, Any]]:
+        page = call(admin, lambda s, ctx: admin_core.people(s, ctx, left=left, sort="name"))
+        return [p["username"] for p in page["items"]], page["totals"]
+
+    names, totals = listed()
+    assert names == ["alice", "dave", "erin", "root"]
+    assert (totals["users"], totals["left_hub"]) == (4, 2)
+    gone, _ = listed(left=True)
+    assert gone == ["bob", "carol"]
+    found = call(admin, lambda s, ctx: [u.username for u in users.list_users(s, ctx).items])
+    assert "bob" not in found and "alice" in found
+    # a visit brings bob back; the hub listing carol again brings her back
+    call("bob", lambda s, ctx: None)
+    assert listed(left=True)[0] == ["carol"]
+    known.update(carol=False, bob=False, erin=False)
+    call(admin, lambda s, ctx: users.ensure_known_users(s, known, read_at=utcnow()))
+    assert listed(left=True)[0] == []
+    # without read_at (a partial list) no one is marked
+    assert call(admin, lambda s, ctx: users.ensure_known_users(s, {"alice": False})) == (0, [])

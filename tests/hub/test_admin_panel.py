@@ -84,7 +84,17 @@ def test_the_admin_panel_shows_the_hub_and_acts(hub: Hub, admin: Browser, new_us
     while not people(hub, admin_token)[promoted]:
         assert time.monotonic() < deadline + 60, f"{promoted} never became an administrator"
         time.sleep(0.5)
-    in_chromium(lambda chromium: panel_scenario(chromium, hub, name, waiting, admin_token))
+    # deleted on the hub: out of the list and its totals, under "Left the hub" (hub sync)
+    gone, _, _, _ = new_user("gone")
+    while gone not in people(hub, admin_token):
+        assert time.monotonic() < deadline + 90, f"{gone} never appeared in the admin panel"
+        time.sleep(0.5)
+    assert admin.api("DELETE", f"/hub/api/users/{gone}").status_code == 204
+    while gone in people(hub, admin_token):
+        assert time.monotonic() < deadline + 120, f"{gone} stayed in the admin panel"
+        time.sleep(0.5)
+    assert gone in people(hub, admin_token, left=True)
+    in_chromium(lambda chromium: panel_scenario(chromium, hub, name, waiting, admin_token, gone))
     # the sign-up approved in the panel is known at once: a quota can be set before a visit
     for user in (waiting, approved):
         r = requests.put(f"{hub.url}{API}/admin/quotas/user:{user}", headers=auth(admin_token),
@@ -92,14 +102,17 @@ def test_the_admin_panel_shows_the_hub_and_acts(hub: Hub, admin: Browser, new_us
         assert r.status_code == 200, (user, r.text)
 
 
-def people(hub: Hub, token: str) -> dict[str, bool]:
-    """Who the admin panel lists: username -> administrator."""
-    r = requests.get(f"{hub.url}{API}/admin/people", headers=auth(token), timeout=30)
+def people(hub: Hub, token: str, left: bool = False) -> dict[str, bool]:
+    """Who the admin panel lists (``left``: who left the hub): username -> administrator."""
+    r = requests.get(f"{hub.url}{API}/admin/people", headers=auth(token), timeout=30,
+                     params={"left": "true"} if left else {})  # fmt: skip
     assert r.status_code == 200, r.text
     return {p["username"]: p["is_admin"] for p in r.json()["items"]}
 
 
-def panel_scenario(chromium: Any, hub: Hub, name: str, waiting: str, admin_token: str) -> None:
+def panel_scenario(
+    chromium: Any, hub: Hub, name: str, waiting: str, admin_token: str, gone: str
+) -> None:
     page = log_in(chromium, hub, hub.admin, hub.admin_password)
     # from the hub's navigation bar: Services -> workbench
     page.goto(f"{hub.url}/hub/home")
@@ -114,6 +127,13 @@ def panel_scenario(chromium: Any, hub: Hub, name: str, waiting: str, admin_token
 
     row = page.locator(f"#people tr[data-user='{name}']")
     assert f"team-{name} (maintainer)" in row.inner_text()
+    assert page.locator(f"#people tr[data-user='{gone}']").count() == 0
+    assert "left the hub" in page.inner_text("#total-users")
+    page.check("#people-left")
+    page.wait_for_selector(f"#people tr[data-user='{gone}']")
+    assert "left " in page.inner_text(f"#people tr[data-user='{gone}']")
+    page.uncheck("#people-left")
+    page.wait_for_selector(f"#people tr[data-user='{name}']")
     assert "default: cpu, 0 GPU" in row.inner_text()
     assert name in page.inner_text("#servers")
     assert int(page.inner_text("#total-servers")) >= 1
