@@ -141,6 +141,10 @@ SELF_RULES: dict[str, str] = {
 }
 
 ALL_ACTIONS = frozenset(PROJECT_RULES) | frozenset(TEAM_RULES) | frozenset(SELF_RULES)
+# for workbench administrators only: anyone else is refused before being told what is wrong
+ADMIN_ACTIONS = frozenset(
+    action for action, rule in SELF_RULES.items() if rule.startswith("workbench administrators")
+)
 
 
 def is_superuser(user: User) -> bool:

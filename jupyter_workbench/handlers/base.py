@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from tornado import web
 
 from ..core import json_input
+from ..core.access import ADMIN_ACTIONS, require_admin
 from ..core.context import Ctx, Identity
 from ..core.errors import BadRequest, NotFound, PayloadTooLarge, Unauthenticated, WorkbenchError
 from ..core.pagination import Page
@@ -225,8 +226,13 @@ def endpoint(
                 for value in path.values():
                     if value and "\x00" in value:  # no name or id holds it: nothing is there
                         raise NotFound(f"{value!r} not found (no name holds a NUL character)")
-                self.query = self._parse_query(meta)
-                self.body = self._parse_body(meta)
+                try:
+                    self.query = self._parse_query(meta)
+                    self.body = self._parse_body(meta)
+                except BadRequest:
+                    if meta.action in ADMIN_ACTIONS:  # a 403 first: no hints for others
+                        await self.call(lambda s, ctx: require_admin(ctx, "do this"), write=False)
+                    raise
                 await method(self, **path)
             except WorkbenchError as exc:
                 raise ApiError(exc) from None
@@ -417,7 +423,14 @@ class NotFoundHandler(WorkbenchHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
-        raise ApiError(NotFound(f"no API route {self.request.path}"))
+        # the route as the API names it: a user server forwards here under another prefix
+        route = self.request.path.partition("/workbench/api/v1")[2] or "/"
+        raise ApiError(
+            NotFound(
+                f"no API route {self.request.method} {route!r} (the routes are listed in "
+                "openapi.json)"
+            )
+        )
 
     @endpoint(action="user.read", summary="Unknown route", public=True)
     async def get(self, **_: str) -> None:  # pragma: no cover - prepare() always raises

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -53,6 +53,15 @@ class _Forwarding(ExtensionHandlerMixin, JupyterHandler):
     @property
     def target_base(self) -> str:
         return str(self.settings["workbench_service_url"]).rstrip("/")
+
+    def local(self, location: str) -> str:
+        """A ``Location`` the service sent, as this server's URL of the same thing (the
+        caller reaches the service through here, under this server's base URL)."""
+        service = urlsplit(self.target_base)
+        for prefix in (self.target_base + "/", service.path.rstrip("/") + "/"):
+            if location.startswith(prefix + "workbench/"):
+                return self.base_url + location[len(prefix) :]
+        return location
 
     def target(self, path: str) -> str:
         """The service's URL of ``path`` (as tornado decoded it: quoted again, so that a
@@ -112,6 +121,8 @@ class ForwardHandler(RefusesUnreadBodies, _Forwarding):
             for name in RESPONSE_HEADERS:
                 if name in response.headers:
                     self.set_header(name, response.headers[name])
+            if "Location" in response.headers:
+                self.set_header("Location", self.local(response.headers["Location"]))
             async for chunk in response.aiter_raw():
                 self.write(chunk)
                 await self.flush()

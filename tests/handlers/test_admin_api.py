@@ -85,3 +85,20 @@ async def test_the_workbench_s_own_actor_is_not_listed_among_people(
     assert found.status == 200 and "[system]" not in [u["username"] for u in found.json["items"]]
     people = (await api(OWNER).get("admin/people", params={"sort": "name"})).json
     assert "[system]" not in [p["username"] for p in people["items"]]
+
+
+async def test_others_are_refused_before_being_told_what_is_wrong(api: Any) -> None:
+    """A non-administrator's malformed query or body is a 403, not a 400 describing the API."""
+    alice = api("alice")
+    for method, path, kw in [
+        ("GET", "admin/people", {"params": {"limit": "many"}}),
+        ("GET", "admin/usage", {"params": {"group_by": "planet"}}),
+        ("PUT", "admin/quotas/user:bob", {"body": {"max_gpus": "lots"}}),
+        ("POST", "admin/signups/zed", {"body": {"action": "promote"}}),
+    ]:
+        r = await alice.request(method, path, **kw)
+        assert r.status == 403, (path, r)
+        assert "only workbench administrators" in r.json["message"]
+    # an administrator is told what is wrong
+    r = await api(OWNER).get("admin/people", params={"limit": "many"})
+    assert r.status == 400 and "limit" in r.json["message"]

@@ -42,6 +42,8 @@ class _Service(http.server.BaseHTTPRequestHandler):
         }
         out = json.dumps(seen).encode()
         self.send_response(200)
+        if self.command == "POST":  # as the service answers a creation: its own URL of it
+            self.send_header("Location", self.path.split("?")[0] + "/made")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
@@ -57,7 +59,7 @@ class _Service(http.server.BaseHTTPRequestHandler):
 def service_url() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Service)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield f"http://127.0.0.1:{server.server_address[1]}/services/workbench"
     server.shutdown()
     server.server_close()
 
@@ -82,6 +84,8 @@ async def test_forwarding_and_refusals_share_one_connection(
     root = f"http://127.0.0.1:{jp_http_port}{jp_base_url}workbench/api/v1"
     alice = {"Authorization": f"token {TOKEN_OF['alice']}"}
 
+    locations: list[str] = []
+
     def work() -> list[tuple[int, Any]]:
         answers = []
         with httpx.Client(base_url=root, timeout=10) as http_client:
@@ -92,6 +96,7 @@ async def test_forwarding_and_refusals_share_one_connection(
                 http_client.cookies.clear()
                 passed = http_client.post("projects", json={"name": "x"}, headers=alice)
                 answers.append((passed.status_code, passed.json()))
+                locations.append(passed.headers["Location"])
         return answers
 
     answers = await asyncio.to_thread(work)
@@ -99,6 +104,8 @@ async def test_forwarding_and_refusals_share_one_connection(
     seen = answers[1][1]
     assert seen["method"] == "POST" and seen["path"].endswith("/workbench/api/v1/projects")
     assert seen["auth"] == alice["Authorization"] and json.loads(seen["body"]) == {"name": "x"}
+    # the service's Location, as this server's URL (the caller reaches it through here)
+    assert locations == [f"{jp_base_url}workbench/api/v1/projects/made"] * 5
 
 
 async def test_paths_reach_the_service_as_the_caller_wrote_them(
@@ -117,4 +124,4 @@ async def test_paths_reach_the_service_as_the_caller_wrote_them(
             return [http_client.get(f"{p}?limit=1").json()["path"] for p in paths]
 
     seen = await asyncio.to_thread(work)
-    assert seen == [f"/workbench/api/v1/{p}?limit=1" for p in paths]
+    assert seen == [f"/services/workbench/workbench/api/v1/{p}?limit=1" for p in paths]

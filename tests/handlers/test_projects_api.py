@@ -272,3 +272,12 @@ async def test_text_no_database_can_store_is_refused_at_the_door(api) -> None:
         r = await alice.get(path)
         assert r.status == 404 and r.json["error"] == "not_found", (path, r)
     assert [p["slug"] for p in (await alice.get("projects")).json["items"]] == ["lab"]
+
+
+async def test_an_unknown_route_is_a_json_404_named_within_the_api(api) -> None:
+    # named from the API root: through a user server the service's own prefix means nothing
+    r = await api("alice").get("no-such-thing/here")
+    assert r.status == 404 and r.json["error"] == "not_found"
+    assert r.json["message"] == (
+        "no API route GET '/no-such-thing/here' (the routes are listed in openapi.json)"
+    )

@@ -155,6 +155,18 @@ print("CLI", cli.returncode, (cli.stdout or cli.stderr).split()[0])
         client = Client(url, token)
         assert slug in [p.slug for p in client.projects()]
         assert client.history(run_id, "loss", max_points=10)["total"] == 20
+    # through her server, URLs the service answers with are her server's own
+    via = f"{hub.url}/user/{alice}/workbench/api/v1"
+    made = requests.post(f"{via}/projects", json={"name": f"Located {slug}"},
+                         headers=auth(token), timeout=30)  # fmt: skip
+    assert made.status_code == 201, made.text
+    assert (
+        made.headers["Location"]
+        == f"/user/{alice}/workbench/api/v1/projects/" + (made.json()["slug"])
+    )
+    lost = requests.get(f"{via}/no-such-route", headers=auth(token), timeout=30)
+    assert lost.status_code == 404 and "'/no-such-route'" in lost.json()["message"]
+    assert "/services/" not in lost.json()["message"]
     # her server offers the example notebooks and copies one into her folder; the hub's
     # service, which has no user files, does not
     examples = requests.get(
