@@ -984,6 +984,12 @@ async def test_run_lineage_round_trip_and_experiments_api(api: Any, tracking: An
     bad = dict(body, model_config={"name": "base", "revision": 9})
     assert (await api("alice").post(f"runs/{run_id}/lineage", bad)).status == 404
     assert (await api("bob").post(f"runs/{run_id}/lineage", {"notes": "x"})).status == 403
+    # notes are text: Windows line ends are fine, a terminal escape sequence is not
+    r = await api("alice").post(f"runs/{run_id}/lineage", {"notes": "two\r\nlines"})
+    assert r.status == 200 and r.json["notes"] == "two\nlines", r
+    r = await api("alice").post(f"runs/{run_id}/lineage", {"notes": "red \x1b[31m alert"})
+    assert r.status == 400 and r.json["message"] == "notes: must not contain control characters"
+    assert (await api("bob").get(f"runs/{run_id}/lineage")).json["notes"] == "two\nlines"
 
 
 async def test_the_web_uis_graphql_is_checked_field_by_field(

@@ -19,6 +19,7 @@ from ..core import datasets as ds
 from ..core import experiments as ex
 from ..core.context import Ctx
 from ..core.errors import BadRequest, Conflict, NotFound
+from ..core.validation import check_text
 from ..tracking.downsample import minmax_indices
 from ..tracking.store import Point, RunReader, TrackingStore, now_ms
 from ..tracking.upstream import MlflowUnavailable, Upstream
@@ -728,8 +729,11 @@ class RunLineageHandler(TrackingHandler):
         example={"code": {"path": "train.ipynb", "sha256": "ab" * 32}, "notes": "baseline"},
     )
     async def post(self, run_id: str) -> None:
-        store = await self.check_run(run_id, "experiments.write")
         b = self.body
+        if "notes" in b:  # shown in terminals (%wb runs) and pages: no escape sequences
+            notes = b["notes"].replace("\r\n", "\n")
+            b["notes"] = check_text(notes, "notes", max_length=20_000, allow_empty=True)
+        store = await self.check_run(run_id, "experiments.write")
         consumer = f"run:{run_id}"
 
         def record(s: Session, ctx: Ctx) -> None:
