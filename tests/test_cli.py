@@ -100,6 +100,40 @@ def test_words_a_command_does_not_take_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "cli.db").exists()  # refused before anything ran (no migration)
 
 
+def test_an_unknown_or_valueless_option_is_one_line_naming_the_options(tmp_path: Path) -> None:
+    """A mistyped option is a usage error (exit code 1): one line naming it and the command's
+    options, before anything runs; not argparse's usage dump with "expected one argument" (exit
+    code 2), nor a warning while the command runs anyway."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    common = "--database-url, --data-dir, --config"
+    datasets = (
+        "--strict-parent, --update, --dry-run, --json, --quiet, --link, --local, "
+        f"{common}, -m, --message, --parent, --as, --url"
+    )
+    top = "--debug, --show-config, --show-config-json, --generate-config, -y, --log-level, --config"
+    out = str(tmp_path / "out")
+    for args, said in [
+        (("info", "--jsn"), f"info: unknown option '--jsn' (options: --json, {common})"),
+        (("info", "--bogus=1"), f"info: unknown option '--bogus' (options: --json, {common})"),
+        (("users", "--admin"),
+         f"users: unknown option '--admin' (options: --json, --admins, {common})"),
+        (("datasets", "get", "lab/events", out, "--lnk"),
+         f"datasets get: unknown option '--lnk' (options: {datasets})"),
+        (("datasets", "--bogus"), f"datasets: unknown option '--bogus' (options: {top})"),
+        (("--bogus",), f": unknown option '--bogus' (options: {top})"),
+        (("rotate-keys", "--batch"), "rotate-keys: '--batch' needs a value (--batch=VALUE)"),
+        (("datasets", "list", "lab", "--url", "--json"),
+         "datasets list: '--url' needs a value (--url=VALUE)"),
+        (("info", "--json=yes"), "info: '--json' takes no value"),
+    ]:  # fmt: skip
+        done = run_cli(*args, db_url=url, tmp_path=tmp_path)
+        assert done.returncode == 1, (args, done.stderr)
+        command = "jupyter workbench" + ("" if said.startswith(":") else " ")
+        assert done.stderr == f"error: {command}{said}; see --help\n", (args, done.stderr)
+        assert done.stdout == "", (args, done.stdout)
+    assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
+
+
 def test_the_help_names_every_subcommand() -> None:
     from jupyter_workbench.cli import WorkbenchCommand
 
