@@ -195,6 +195,9 @@ class DatasetsCommand(CommandApp):
         except WorkbenchError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             self.exit(2)
+        except OSError as exc:  # a DEST under a file, a full disk ... (as through a server)
+            print(f"error: {exc}", file=sys.stderr)
+            self.exit(2)
         finally:
             service.close()
 

@@ -252,7 +252,8 @@ def test_datasets_list_shows_every_page(
     assert reserved.returncode == 2 and "'latest' always points" in reserved.stderr
 
 
-def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
+def committed(tmp_path: Path) -> str:
+    """The URL of a store whose project 'lab' has dataset 'events' v1 (one file, f.txt)."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     source = tmp_path / "src"
     source.mkdir()
@@ -270,7 +271,11 @@ def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
     commit = run_cli("datasets", "commit", "lab/events", str(source), "--quiet",
                      db_url=url, tmp_path=tmp_path)  # fmt: skip
     assert commit.returncode == 0, commit.stderr
+    return url
 
+
+def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
+    url = committed(tmp_path)
     copied = run_cli("datasets", "get", "lab/events", str(tmp_path / "copy"), "--quiet",
                      db_url=url, tmp_path=tmp_path)  # fmt: skip
     assert copied.returncode == 0, copied.stderr
@@ -286,6 +291,27 @@ def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
     remote = run_cli("datasets", "get", "lab/events", str(tmp_path / "r"), "--link",
                      "--url", "http://127.0.0.1:9", db_url=url, tmp_path=tmp_path)  # fmt: skip
     assert remote.returncode != 0 and "--link" in remote.stderr, remote.stderr
+
+
+def test_datasets_get_into_a_file_is_one_error_line_and_writes_nothing(tmp_path: Path) -> None:
+    """A DEST that is a file, or under one, is one error line with exit code 2, as through a
+    workbench server: the file is left as it was and nothing is fetched into the cache."""
+    url = committed(tmp_path)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("mine")
+    cache = tmp_path / "wbdata" / "cache"
+    before = sorted(cache.rglob("*")) if cache.exists() else []
+    done = run_cli("datasets", "get", "lab/events@v1", str(mine), "--quiet",
+                   db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"error: materialize: {mine} is not a folder\n" and done.stdout == ""
+    under = run_cli("datasets", "get", "lab/events", str(mine / "v1"), "--quiet",
+                    db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert under.returncode == 2, under.stderr
+    assert under.stderr.startswith("error: ") and under.stderr.count("\n") == 1, under.stderr
+    assert f"Not a directory: '{mine / 'v1'}'" in under.stderr
+    assert mine.read_text() == "mine"
+    assert (sorted(cache.rglob("*")) if cache.exists() else []) == before
 
 
 def test_datasets_diff_text_names_columns_only_when_they_changed() -> None:
