@@ -13,13 +13,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.application import JupyterApp
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from traitlets import Bool, Integer, Unicode
 
 from . import __version__
 from .cli_datasets import DatasetsGroup
+from .cli_options import CommandApp
 from .core import projects, user_secrets, users
 from .core.keyring import (
     SecretKeyError,
@@ -41,7 +41,7 @@ ALIASES: dict[Any, Any] = {
 }
 
 
-class _Command(JupyterApp):
+class _Command(CommandApp):
     """Base of the subcommands: loads the server's config files and the Workbench settings."""
 
     classes = [Workbench]
@@ -290,7 +290,7 @@ class RotateKeysCommand(_Command):
             service.close()
 
 
-class WorkbenchCommand(JupyterApp):
+class WorkbenchCommand(CommandApp):
     name = "jupyter-workbench"
     description = (
         "Manage the Jupyter Workbench: migrate, info, users, purge, rotate-keys, datasets."

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jupyter_core.application import JupyterApp
 from traitlets import Bool, Unicode
 
+from .cli_options import CommandApp
 from .core import datasets as ds
 from .core.context import Identity
 from .core.errors import WorkbenchError
@@ -69,7 +69,7 @@ def _split(target: str) -> tuple[str, str, str]:
     return project, dataset, ref
 
 
-class DatasetsCommand(JupyterApp):
+class DatasetsCommand(CommandApp):
     """Base of the dataset subcommands."""
 
     name = "jupyter-workbench-datasets"
@@ -194,6 +194,9 @@ class DatasetsCommand(JupyterApp):
             self.run(service, self.identity(settings), list(self.extra_args))
         except WorkbenchError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
+            self.exit(2)
+        except OSError as exc:  # a DEST under a file, a full disk ... (as through a server)
+            print(f"error: {exc}", file=sys.stderr)
             self.exit(2)
         finally:
             service.close()
@@ -543,7 +546,7 @@ class GcCommand(DatasetsCommand):
         )
 
 
-class DatasetsGroup(JupyterApp):
+class DatasetsGroup(CommandApp):
     name = "jupyter-workbench-datasets"
     description = "Versioned datasets: commit, list, diff, get, tag, untag, verify, gc."
     subcommands = {

@@ -673,11 +673,14 @@ class DatasetJobs:
 
         With ``link``, the files are hard links to the cache instead (no second copy on disk,
         where DEST is on the cache's file system): they are read-only and must not be edited in
-        place; a cached file that was written to anyway is noticed and fetched afresh."""
+        place; a cached file that was written to anyway is noticed and fetched afresh.
+        A ``dest`` that is a file is refused before anything is read or written."""
+        dest = Path(dest)
+        if dest.exists() and not dest.is_dir():
+            raise BadRequest(f"materialize: {dest} is not a folder", code="invalid_dest")
         number, entries = self.version_entries(identity, slug, name, ref)
         progress = progress or Progress()
         progress.totals(bytes_total=sum(e.size for e in entries), files_total=len(entries))
-        dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         fetched = linked = 0
         for entry in entries:

@@ -100,6 +100,40 @@ def test_words_a_command_does_not_take_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "cli.db").exists()  # refused before anything ran (no migration)
 
 
+def test_an_unknown_or_valueless_option_is_one_line_naming_the_options(tmp_path: Path) -> None:
+    """A mistyped option is a usage error (exit code 1): one line naming it and the command's
+    options, before anything runs; not argparse's usage dump with "expected one argument" (exit
+    code 2), nor a warning while the command runs anyway."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    common = "--database-url, --data-dir, --config"
+    datasets = (
+        "--strict-parent, --update, --dry-run, --json, --quiet, --link, --local, "
+        f"{common}, -m, --message, --parent, --as, --url"
+    )
+    top = "--debug, --show-config, --show-config-json, --generate-config, -y, --log-level, --config"
+    out = str(tmp_path / "out")
+    for args, said in [
+        (("info", "--jsn"), f"info: unknown option '--jsn' (options: --json, {common})"),
+        (("info", "--bogus=1"), f"info: unknown option '--bogus' (options: --json, {common})"),
+        (("users", "--admin"),
+         f"users: unknown option '--admin' (options: --json, --admins, {common})"),
+        (("datasets", "get", "lab/events", out, "--lnk"),
+         f"datasets get: unknown option '--lnk' (options: {datasets})"),
+        (("datasets", "--bogus"), f"datasets: unknown option '--bogus' (options: {top})"),
+        (("--bogus",), f": unknown option '--bogus' (options: {top})"),
+        (("rotate-keys", "--batch"), "rotate-keys: '--batch' needs a value (--batch=VALUE)"),
+        (("datasets", "list", "lab", "--url", "--json"),
+         "datasets list: '--url' needs a value (--url=VALUE)"),
+        (("info", "--json=yes"), "info: '--json' takes no value"),
+    ]:  # fmt: skip
+        done = run_cli(*args, db_url=url, tmp_path=tmp_path)
+        assert done.returncode == 1, (args, done.stderr)
+        command = "jupyter workbench" + ("" if said.startswith(":") else " ")
+        assert done.stderr == f"error: {command}{said}; see --help\n", (args, done.stderr)
+        assert done.stdout == "", (args, done.stdout)
+    assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
+
+
 def test_the_help_names_every_subcommand() -> None:
     from jupyter_workbench.cli import WorkbenchCommand
 
@@ -218,7 +252,8 @@ def test_datasets_list_shows_every_page(
     assert reserved.returncode == 2 and "'latest' always points" in reserved.stderr
 
 
-def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
+def committed(tmp_path: Path) -> str:
+    """The URL of a store whose project 'lab' has dataset 'events' v1 (one file, f.txt)."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     source = tmp_path / "src"
     source.mkdir()
@@ -236,7 +271,11 @@ def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
     commit = run_cli("datasets", "commit", "lab/events", str(source), "--quiet",
                      db_url=url, tmp_path=tmp_path)  # fmt: skip
     assert commit.returncode == 0, commit.stderr
+    return url
 
+
+def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
+    url = committed(tmp_path)
     copied = run_cli("datasets", "get", "lab/events", str(tmp_path / "copy"), "--quiet",
                      db_url=url, tmp_path=tmp_path)  # fmt: skip
     assert copied.returncode == 0, copied.stderr
@@ -252,6 +291,27 @@ def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
     remote = run_cli("datasets", "get", "lab/events", str(tmp_path / "r"), "--link",
                      "--url", "http://127.0.0.1:9", db_url=url, tmp_path=tmp_path)  # fmt: skip
     assert remote.returncode != 0 and "--link" in remote.stderr, remote.stderr
+
+
+def test_datasets_get_into_a_file_is_one_error_line_and_writes_nothing(tmp_path: Path) -> None:
+    """A DEST that is a file, or under one, is one error line with exit code 2, as through a
+    workbench server: the file is left as it was and nothing is fetched into the cache."""
+    url = committed(tmp_path)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("mine")
+    cache = tmp_path / "wbdata" / "cache"
+    before = sorted(cache.rglob("*")) if cache.exists() else []
+    done = run_cli("datasets", "get", "lab/events@v1", str(mine), "--quiet",
+                   db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"error: materialize: {mine} is not a folder\n" and done.stdout == ""
+    under = run_cli("datasets", "get", "lab/events", str(mine / "v1"), "--quiet",
+                    db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert under.returncode == 2, under.stderr
+    assert under.stderr.startswith("error: ") and under.stderr.count("\n") == 1, under.stderr
+    assert f"Not a directory: '{mine / 'v1'}'" in under.stderr
+    assert mine.read_text() == "mine"
+    assert (sorted(cache.rglob("*")) if cache.exists() else []) == before
 
 
 def test_datasets_diff_text_names_columns_only_when_they_changed() -> None:

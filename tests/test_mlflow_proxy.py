@@ -164,12 +164,68 @@ async def test_global_uri_needs_a_project_in_the_name(api, tracking) -> None:
     assert code == "RESOURCE_DOES_NOT_EXIST"
 
 
+async def test_a_version_from_a_runs_uri_needs_what_the_uri_names(
+    api: Any, tracking: Any, tmp_path: Path
+) -> None:
+    """``create_model_version(name, "runs:/<run>/<path>")`` through the proxy is refused, with
+    nothing made, unless the run holds the path or logged a model of that name (MLflow 3's
+    ``log_model``, which such URIs also resolve to); the run must be one the caller may read."""
+    from mlflow.exceptions import MlflowException
+
+    slug = await project(api)
+    other = await project(api, owner="bob")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("n")
+
+    def bobs_run(client: Any) -> str:
+        run_id = client.create_run(client.create_experiment("secret")).info.run_id
+        client.log_artifact(run_id, str(notes), "model")
+        return str(run_id)
+
+    hidden = await tracking("bob", bobs_run, scope=other)
+
+    def work(client: Any) -> dict[str, Any]:
+        run = client.create_run(client.create_experiment("models"))
+        run_id = run.info.run_id
+        client.log_artifact(run_id, str(notes), "plots")
+        client.create_logged_model(run.info.experiment_id, name="lm", source_run_id=run_id)
+        name = f"{slug}-m"
+        client.create_registered_model(name)
+        refusals = []
+        for path_run, path in ((run_id, "model"), (run_id, "plots/other.txt"), (hidden, "model")):
+            try:
+                client.create_model_version(name, f"runs:/{path_run}/{path}", run_id=path_run)
+            except MlflowException as exc:
+                code = str(exc.error_code)
+                refusals.append((code, exc.message.removeprefix(f"{code}: ")))
+        made = [
+            client.create_model_version(name, f"runs:/{run_id}/{path}", run_id=run_id).version
+            for path in ("plots", "plots/notes.txt", "lm")
+        ]
+        found = client.search_model_versions(f"name='{name}'")
+        return {"run": run_id, "refusals": refusals, "made": made, "found": len(found)}
+
+    out = await tracking("alice", work, scope=slug)
+    run_id = out["run"]
+    assert out["refusals"] == [
+        ("INVALID_PARAMETER_VALUE",
+         f"source: run '{run_id}' has no artifact 'model' (it has: 'plots', "
+         "'lm' (a logged model))"),
+        ("INVALID_PARAMETER_VALUE",
+         f"source: run '{run_id}' has no artifact 'plots/other.txt' (it has: 'plots/notes.txt', "
+         "'lm' (a logged model))"),
+        ("RESOURCE_DOES_NOT_EXIST", f"source: run '{hidden}' not found"),  # nothing of bob's
+    ], out["refusals"]  # fmt: skip
+    assert [str(v) for v in out["made"]] == ["1", "2", "3"] and out["found"] == 3
+
+
 async def test_registry_aliases_and_promotion_rules(api, tracking) -> None:
     slug = await project(api, carol="editor", bob="viewer")
 
     def register(client: Any) -> str:
         exp_id = client.create_experiment("models")
         run = client.create_run(exp_id)
+        client.log_text(run.info.run_id, "w", "model/weights.txt")  # the versions' files
         client.set_terminated(run.info.run_id)
         name = f"{slug}-churn"
         client.create_registered_model(name)
@@ -204,6 +260,7 @@ async def test_what_mlflow_changes_for_good_is_audited(api: Any, tracking: Any) 
     def work(client: Any) -> tuple[str, str]:
         exp_id = client.create_experiment("models")
         run = client.create_run(exp_id)
+        client.log_text(run.info.run_id, "w", "model/weights.txt")  # the versions' files
         client.log_metric(run.info.run_id, "loss", 0.5)
         client.set_terminated(run.info.run_id)
         name = f"{slug}-churn"
@@ -315,6 +372,7 @@ async def test_models_list_a_page_at_a_time_and_every_version_of_a_model(
     def register(client: Any) -> None:
         exp_id = client.create_experiment("models")
         run = client.create_run(exp_id)
+        client.log_text(run.info.run_id, "w", "model/weights.txt")  # the versions' files
         for n in (3, 0, 4, 1, 2):
             client.create_registered_model(f"{slug}-m{n}", description=descriptions.get(n, ""))
         for _ in range(3):
@@ -742,6 +800,7 @@ async def test_promotion_by_request_and_approval_and_model_cards(api: Any, track
     def trained(client: Any) -> str:
         exp_id = client.create_experiment("train")
         run = client.create_run(exp_id)
+        client.log_text(run.info.run_id, "w", "model/weights.txt")  # the versions' files
         client.set_terminated(run.info.run_id)
         return run.info.run_id
 
@@ -1051,6 +1110,7 @@ async def test_a_model_named_with_quotes_shows_its_own_versions(api: Any, tracki
 
     def register(client: Any) -> None:
         run = client.create_run(client.create_experiment("quoted"))
+        client.log_text(run.info.run_id, "w", "model/weights.txt")  # the versions' files
         for name, count in ((single, 1), (double, 2), (both, 3), (lookalike, 1)):
             client.create_registered_model(name)
             for _ in range(count):

@@ -36,7 +36,7 @@ from ..core.errors import NotFound, WorkbenchError
 from ..db.models import Project
 from ..identity import ServerIdentitySource
 from ..service import WorkbenchService
-from ..tracking import rules
+from ..tracking import artifacts, rules
 from ..tracking.store import Point
 from ..tracking.upstream import MlflowUnavailable, Upstream, failure
 from .streaming import RefusesUnreadBodies
@@ -382,6 +382,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             ):
                 action = "models.promote"
             await self._check_model(name, action)
+            if rule.audit == "model.version_create":
+                await self._check_source(body)
             if self.match.route.startswith("^registered\\-models/rename"):
                 return ("rename_model", name, ex.check_model_name(body.get("new_name"), "new_name"))
             if (
@@ -497,6 +499,24 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             return project, ""
 
         self._owner = await self.db(check)
+
+    async def _check_source(self, body: dict[str, Any]) -> None:
+        """A version made from ``runs:/<run>/<path>``: the caller may read the run, and the run
+        holds what the path names (a version pointing at nothing is refused, as over REST)."""
+        found = artifacts.runs_uri(body.get("source"))
+        if found is None:
+            return  # other sources get MLflow's own checks only
+        run_id, path = found
+        exp_id = await self.upstream.experiment_of_run(run_id)
+
+        def check(s: Session, ctx: Ctx) -> None:
+            try:
+                ex.experiment_project(s, ctx, exp_id or "", "experiments.read")
+            except NotFound:
+                raise NotFound(f"source: run '{run_id}' not found") from None
+
+        await self.db(check)
+        await artifacts.check_run_artifact(self.upstream, run_id, path, field="source")
 
     async def _authorize_by_name(self, action: str) -> None:
         """Names are looked up in the workbench (project + name), never taken from MLflow: an

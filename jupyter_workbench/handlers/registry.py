@@ -17,6 +17,7 @@ from ..core.access import require_project
 from ..core.context import Ctx
 from ..core.errors import BadRequest, Conflict, NotFound
 from ..db.models import DatasetLineage
+from ..tracking.artifacts import check_run_artifact
 from ..tracking.filters import name_is
 from ..tracking.upstream import MlflowUnavailable
 from . import schemas as S
@@ -253,7 +254,8 @@ class ModelHandler(RegistryHandler):
 class ModelVersionsHandler(RegistryHandler):
     @endpoint(
         action="experiments.write",
-        summary="Register a run's model as a new version (creates the model on first use)",
+        summary="Register a run's model as a new version (creates the model on first use); "
+        "the run must hold artifact_path (a file or folder, or a model it logged)",
         status=201,
         body=S.obj(
             {
@@ -284,6 +286,9 @@ class ModelVersionsHandler(RegistryHandler):
             return existing is None
 
         is_new = await self.call(check, write=False)
+        artifact_path = self.body.get("artifact_path", "model")
+        # a version pointing at nothing is refused before the model or the version is made
+        await check_run_artifact(self.upstream, run_id, artifact_path, field="artifact_path")
         if is_new:
             await self.mlflow_post(
                 "registered-models/create",
@@ -295,7 +300,7 @@ class ModelVersionsHandler(RegistryHandler):
                 ex.record_model(s, ctx, project, name)
 
             await self.call(record, write=True)
-        source = f"runs:/{run_id}/{self.body.get('artifact_path', 'model')}"
+        source = f"runs:/{run_id}/{artifact_path}"
         data = await self.mlflow_post(
             "model-versions/create",
             {

@@ -122,3 +122,56 @@ async def test_register_versions_aliases_and_load(
             wb.models.set_alias("scaler/2", "production")
 
     await asyncio.to_thread(viewer)
+
+
+async def test_a_folder_the_run_does_not_hold_registers_nothing(
+    server_url: str, api: Any, tmp_path: Path, mlflow_server: Any
+) -> None:
+    """``register`` with an artifact path the run never logged is refused, naming the run, the
+    path and what the run holds; neither the model nor a version (nor an audit event) is made."""
+    import httpx
+
+    tokens = await seed(api)
+    for folder in ("weights", "plots"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"{folder}.bin").write_bytes(b"\x00\x01")
+
+    def work() -> str:
+        wb.connect(server_url, tokens["alice"], project="lab")
+        with wb.run(experiment="models") as run:
+            run.log_artifact(tmp_path / "weights", "weights")
+            run.log_artifact(tmp_path / "plots", "plots")
+        prefix = f"artifact_path: run '{run.run_id}' has no artifact"
+        with pytest.raises(errors.BadRequest) as refused:
+            wb.models.register(run, "ghost")  # artifact_path="model", never logged
+        assert refused.value.message == f"{prefix} 'model' (it has: 'plots', 'weights')"
+        with pytest.raises(errors.BadRequest) as refused:
+            wb.models.register(run.run_id, "ghost", artifact_path="weights/nope")
+        assert refused.value.message == f"{prefix} 'weights/nope' (it has: 'weights/weights.bin')"
+        with pytest.raises(errors.BadRequest) as refused:
+            wb.models.register(run, "ghost", artifact_path="a/b")  # no 'a' either: the top
+        assert refused.value.message == f"{prefix} 'a/b' (it has: 'plots', 'weights')"
+        # a model that exists gets no version pointing at nothing either
+        assert str(wb.models.register(run, "kept", artifact_path="weights")) == "kept/1"
+        assert str(wb.models.register(run, "kept", artifact_path="plots/plots.bin")) == "kept/2"
+        with pytest.raises(errors.BadRequest, match=r"has no artifact 'model' \(it has"):
+            wb.models.register(run, "kept")
+        assert [m["name"] for m in wb.models.list()] == ["kept"]
+        assert str(wb.models.get("kept")) == "kept/2"
+        with pytest.raises(errors.NotFound):
+            wb.models.get("ghost")
+        return run.run_id
+
+    run_id = await asyncio.to_thread(work)
+    # MLflow never heard of 'ghost', and the audit log holds only what was made
+    transport = httpx.AsyncHTTPTransport(uds=str(mlflow_server.socket))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as mlflow:
+        r = await mlflow.get("/api/2.0/mlflow/registered-models/get", params={"name": "ghost"})
+        assert r.status_code == 404, r.text
+    events = await api("alice").get("audit", params={"project": "lab", "action": "model.*"})
+    made = [(e["action"], e["object_id"], e["summary"]) for e in reversed(events.json["items"])]
+    assert made == [
+        ("model.create", "kept", {}),
+        ("model.version_create", "kept", {"version": "1", "run_id": run_id}),
+        ("model.version_create", "kept", {"version": "2", "run_id": run_id}),
+    ], made

@@ -260,8 +260,9 @@ def seed_run(service: Any, mlflow_server: Any, slug: str) -> dict[str, Any]:
 def seed_model(
     service: Any, mlflow_server: Any, slug: str, run_id: str, caller: str
 ) -> dict[str, Any]:
-    """A registered model with version 1 (from the run), and two pending promotion requests:
-    one by carol (for approve/reject) and one by the caller (for withdraw)."""
+    """A registered model with version 1 (from the run's artifact folder 'model'), and two
+    pending promotion requests: one by carol (for approve/reject) and one by the caller (for
+    withdraw)."""
     import httpx
 
     from jupyter_workbench.core import experiments as ex
@@ -270,6 +271,10 @@ def seed_model(
     name = f"model-{slug}"
     transport = httpx.HTTPTransport(uds=str(mlflow_server.socket))
     with httpx.Client(transport=transport, base_url="http://localhost") as client:
+        run = client.get("/api/2.0/mlflow/runs/get", params={"run_id": run_id}).json()["run"]
+        root = run["info"]["artifact_uri"].removeprefix("mlflow-artifacts:").lstrip("/")
+        put = f"/api/2.0/mlflow-artifacts/artifacts/{root}/model/weights.txt"
+        assert client.put(put, content=b"w").status_code == 200
         client.post("/api/2.0/mlflow/registered-models/create", json={"name": name})
         client.post(
             "/api/2.0/mlflow/model-versions/create",

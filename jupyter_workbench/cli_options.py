@@ -1,0 +1,102 @@
+"""Command-line options of ``jupyter workbench ...`` checked before traitlets reads them.
+
+traitlets takes any ``--word`` for a setting, so a mistyped option surfaces as argparse's
+"expected one argument" with a usage dump and exit code 2, or as a warning while the command
+runs anyway. Here an option the command does not have, or one left without its value, is one
+line naming it and the command's options, and exit code 1 (a usage error).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any, NoReturn
+
+from jupyter_core.application import JupyterApp
+from traitlets.config.application import Application
+from traitlets.config.loader import KVArgParseConfigLoader, _KVArgParser
+
+ALWAYS = frozenset({"-h", "--help", "--help-all", "--version", "-V"})  # traitlets' own
+SETTING = re.compile(r"^--?[A-Za-z]\w*(\.\w+)+$")  # --Class.trait, any class's setting
+NUMBER = re.compile(r"^-\d+(\.\d*)?$|^-\.\d+$")  # a value, for argparse too
+
+
+def _keys(options: dict[Any, Any]) -> list[str]:
+    """The names of aliases or flags (a key may be a tuple of names)."""
+    return [key for keys in options for key in (keys if isinstance(keys, tuple) else (keys,))]
+
+
+def _forms(key: str) -> tuple[str, ...]:
+    """How an option is spelled: ``-m`` and ``--m`` for one letter, else ``--name``."""
+    return (f"-{key}", f"--{key}") if len(key) == 1 else (f"--{key}",)
+
+
+def _listed(flags: dict[Any, Any], aliases: dict[Any, Any]) -> str:
+    """The command's options, each spelled once: ``--json, --url, -m``."""
+    return ", ".join(dict.fromkeys(_forms(key)[0] for key in _keys(flags) + _keys(aliases)))
+
+
+def option_problem(args: list[str], aliases: dict[Any, Any], flags: dict[Any, Any]) -> str | None:
+    """What is wrong with the options in ``args`` (up to ``--``), or ``None``."""
+    switches = {form for key in _keys(flags) for form in _forms(key)}
+    named = {form for key in _keys(aliases) for form in _forms(key)}
+    valued = named - switches  # a flag that is also an alias takes a value or none
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return None
+        if not arg.startswith("-") or arg == "-" or NUMBER.match(arg):
+            continue
+        name, has_value = arg.split("=", 1)[0], "=" in arg
+        if name in switches and has_value and name not in named:
+            return f"'{name}' takes no value"
+        if name in switches or name in ALWAYS:
+            continue
+        if name not in valued and not SETTING.match(name):
+            return f"unknown option '{name}' (options: {_listed(flags, aliases)})"
+        following = args[index + 1] if index + 1 < len(args) else None
+        if not has_value and (
+            following is None
+            or following == "--"
+            or (following.startswith("-") and following != "-" and not NUMBER.match(following))
+        ):
+            return f"'{name}' needs a value ({name}=VALUE)"
+    return None
+
+
+def command_line(app: Application) -> str:
+    """The command as typed: ``jupyter workbench datasets get``."""
+    words: list[str] = []
+    while isinstance(app.parent, Application):
+        parent = app.parent
+        words[:0] = [name for name, (cls, _) in parent.subcommands.items() if cls is type(app)]
+        app = parent
+    return " ".join([app.name.replace("-", " ", 1), *words])
+
+
+class _Parser(_KVArgParser):
+    def error(self, message: str) -> NoReturn:
+        """One line and exit code 1, not argparse's usage dump and exit code 2."""
+        print(f"error: {self.prog}: {message}; see --help", file=sys.stderr)
+        sys.exit(1)
+
+
+class _Loader(KVArgParseConfigLoader):
+    parser_class = _Parser
+
+    def _parse_args(self, args: Any) -> Any:
+        problem = option_problem(list(args), self.aliases, self.flags)
+        if problem is not None:
+            self.parser.error(problem)
+        return super()._parse_args(args)
+
+
+class CommandApp(JupyterApp):
+    """Base of the ``jupyter workbench`` commands: options checked before traitlets reads them."""
+
+    def _create_loader(
+        self, argv: Any, aliases: Any, flags: Any, classes: Any
+    ) -> KVArgParseConfigLoader:
+        return _Loader(
+            argv, aliases, flags, classes=classes, log=self.log, subcommands=self.subcommands,
+            prog=command_line(self),
+        )  # fmt: skip
