@@ -177,12 +177,15 @@ async def test_a_version_from_a_runs_uri_needs_what_the_uri_names(
     notes = tmp_path / "notes.txt"
     notes.write_text("n")
 
-    def bobs_run(client: Any) -> str:
-        run_id = client.create_run(client.create_experiment("secret")).info.run_id
-        client.log_artifact(run_id, str(notes), "model")
-        return str(run_id)
+    def bobs_run(client: Any) -> tuple[str, str, str]:
+        run = client.create_run(client.create_experiment("secret"))
+        client.log_artifact(run.info.run_id, str(notes), "model")
+        logged = client.create_logged_model(
+            run.info.experiment_id, name="lm", source_run_id=run.info.run_id
+        )
+        return str(run.info.run_id), str(run.info.artifact_uri), str(logged.model_id)
 
-    hidden = await tracking("bob", bobs_run, scope=other)
+    hidden, hidden_uri, hidden_model = await tracking("bob", bobs_run, scope=other)
 
     def work(client: Any) -> dict[str, Any]:
         run = client.create_run(client.create_experiment("models"))
@@ -195,6 +198,18 @@ async def test_a_version_from_a_runs_uri_needs_what_the_uri_names(
         for path_run, path in ((run_id, "model"), (run_id, "plots/other.txt"), (hidden, "model")):
             try:
                 client.create_model_version(name, f"runs:/{path_run}/{path}", run_id=path_run)
+            except MlflowException as exc:
+                code = str(exc.error_code)
+                refusals.append((code, exc.message.removeprefix(f"{code}: ")))
+        # MLflow checks only that a source lies inside the run or logged model named: bob's
+        # files must not become a version of alice's model under any spelling
+        for source, kw in (
+            (f"{hidden_uri}/model", {"run_id": hidden}),
+            (f"models:/{hidden_model}", {"model_id": hidden_model}),
+            (f"models:/{hidden_model}", {"model_id": "../../experiments/get?experiment_id=0"}),
+        ):
+            try:
+                client.create_model_version(name, source, **kw)
             except MlflowException as exc:
                 code = str(exc.error_code)
                 refusals.append((code, exc.message.removeprefix(f"{code}: ")))
@@ -215,6 +230,10 @@ async def test_a_version_from_a_runs_uri_needs_what_the_uri_names(
          f"source: run '{run_id}' has no artifact 'plots/other.txt' (it has: 'plots/notes.txt', "
          "'lm' (a logged model))"),
         ("RESOURCE_DOES_NOT_EXIST", f"source: run '{hidden}' not found"),  # nothing of bob's
+        ("RESOURCE_DOES_NOT_EXIST", f"run_id: run '{hidden}' not found"),
+        ("RESOURCE_DOES_NOT_EXIST", f"model_id: logged model '{hidden_model}' not found"),
+        ("RESOURCE_DOES_NOT_EXIST",
+         "model_id: logged model '../../experiments/get?experiment_id=0' not found"),
     ], out["refusals"]  # fmt: skip
     assert [str(v) for v in out["made"]] == ["1", "2", "3"] and out["found"] == 3
 

@@ -501,22 +501,36 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self._owner = await self.db(check)
 
     async def _check_source(self, body: dict[str, Any]) -> None:
-        """A version made from ``runs:/<run>/<path>``: the caller may read the run, and the run
-        holds what the path names (a version pointing at nothing is refused, as over REST)."""
+        """A new version's files come from a run or a logged model (``run_id``/``model_id``,
+        or a ``runs:/<run>/<path>`` source): the caller must be able to read it -- MLflow only
+        checks that the source lies inside it, so a version could otherwise serve another
+        project's files. A ``runs:/`` path must name something the run holds (a version
+        pointing at nothing is refused, as over REST)."""
         found = artifacts.runs_uri(body.get("source"))
-        if found is None:
-            return  # other sources get MLflow's own checks only
-        run_id, path = found
-        exp_id = await self.upstream.experiment_of_run(run_id)
+        runs = {found[0]} if found else set()
+        if isinstance(body.get("run_id"), str) and body["run_id"]:
+            runs.add(body["run_id"])
+        for run_id in sorted(runs):
+            exp_id = await self.upstream.experiment_of_run(run_id)
+            await self._readable(exp_id, f"run '{run_id}'", "run_id" if not found else "source")
+        model_id = body.get("model_id")
+        if isinstance(model_id, str) and model_id:
+            exp_id = await self.upstream.experiment_of_logged_model(model_id)
+            await self._readable(exp_id, f"logged model '{model_id}'", "model_id")
+        if found is not None:
+            await artifacts.check_run_artifact(self.upstream, *found, field="source")
+
+    async def _readable(self, exp_id: str | None, what: str, field: str) -> None:
+        """NotFound (the same as for what does not exist) unless the caller may read the
+        experiment ``exp_id`` (None: MLflow knows no such thing)."""
 
         def check(s: Session, ctx: Ctx) -> None:
             try:
                 ex.experiment_project(s, ctx, exp_id or "", "experiments.read")
             except NotFound:
-                raise NotFound(f"source: run '{run_id}' not found") from None
+                raise NotFound(f"{field}: {what} not found") from None
 
         await self.db(check)
-        await artifacts.check_run_artifact(self.upstream, run_id, path, field="source")
 
     async def _authorize_by_name(self, action: str) -> None:
         """Names are looked up in the workbench (project + name), never taken from MLflow: an

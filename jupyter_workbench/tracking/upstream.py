@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -102,10 +103,15 @@ class Upstream:
     async def experiment_of_logged_model(self, model_id: str) -> str | None:
         if model_id in self._model_experiment:
             return self._model_experiment[model_id]
-        status, data = await self.get_json(f"/api/2.0/mlflow/logged-models/{model_id}", {})
-        if status != 200 or not data:
+        # a body's model_id is any text: one path segment, whatever it holds
+        path = f"/api/2.0/mlflow/logged-models/{quote(model_id, safe='')}"
+        status, data = await self.get_json(path, {})
+        if status != 200:
             return None
-        experiment = str(data["model"]["info"]["experiment_id"])
+        try:
+            experiment = str(data["model"]["info"]["experiment_id"])
+        except (KeyError, TypeError):
+            return None
         _remember(self._model_experiment, model_id, experiment)
         return experiment
 
