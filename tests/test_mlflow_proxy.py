@@ -217,8 +217,23 @@ async def test_a_version_from_a_runs_uri_needs_what_the_uri_names(
             client.create_model_version(name, f"runs:/{run_id}/{path}", run_id=run_id).version
             for path in ("plots", "plots/notes.txt", "lm")
         ]
+        # descriptions are text: a terminal escape sequence or a bell is refused, a line end not
+        described = []
+        for write in (
+            lambda: client.create_model_version(
+                name, f"runs:/{run_id}/plots", run_id=run_id, description="clear \x1b[2J"
+            ),
+            lambda: client.update_model_version(name, "1", description="ding \x07"),
+            lambda: client.update_registered_model(name, description="back \x08"),
+        ):
+            try:
+                write()
+            except MlflowException as exc:
+                described.append(exc.message.removeprefix(f"{exc.error_code}: "))
+        client.update_model_version(name, "1", description="two\r\nlines\tand a tab")
         found = client.search_model_versions(f"name='{name}'")
-        return {"run": run_id, "refusals": refusals, "made": made, "found": len(found)}
+        return {"run": run_id, "refusals": refusals, "made": made, "found": len(found),
+                "described": described}  # fmt: skip
 
     out = await tracking("alice", work, scope=slug)
     run_id = out["run"]
@@ -236,6 +251,7 @@ async def test_a_version_from_a_runs_uri_needs_what_the_uri_names(
          "model_id: logged model '../../experiments/get?experiment_id=0' not found"),
     ], out["refusals"]  # fmt: skip
     assert [str(v) for v in out["made"]] == ["1", "2", "3"] and out["found"] == 3
+    assert out["described"] == ["description: must not contain control characters"] * 3
 
 
 async def test_registry_aliases_and_promotion_rules(api, tracking) -> None:
@@ -1172,6 +1188,10 @@ async def test_malformed_requests_are_a_clear_400_before_mlflow_changes(
     for name in ("a:b", "x" * 300, "..", "tab\there"):
         r = await alice.post(f"projects/{slug}/models/{name}/versions", {"run_id": run_id})
         assert r.status == 400 and r.json["message"].startswith("name: "), (name, r)
+    r = await alice.post(f"projects/{slug}/models/m/versions",
+                         {"run_id": run_id, "description": "clear \x1b[2J"})  # fmt: skip
+    assert r.status == 400, r
+    assert r.json["message"] == "description: must not contain control characters"
 
     root = f"http://127.0.0.1:{jp_http_port}{jp_base_url}workbench/mlflow/p/{slug}/api/2.0/mlflow"
 
@@ -1192,6 +1212,7 @@ async def test_malformed_requests_are_a_clear_400_before_mlflow_changes(
             ("POST", "registered-models/create", {"content": b'{"name": "m\\ud800"}'}),
             ("POST", "registered-models/create", {"content": b"[" * 100 + b"]" * 100}),
             ("POST", "registered-models/create", {"content": b'{"name": "m", "x": NaN}'}),
+            ("POST", "registered-models/create", {"json": {"name": "m", "description": "\x1b"}}),
         ]  # fmt: skip
         answers = []
         with httpx.Client(
@@ -1222,3 +1243,4 @@ async def test_malformed_requests_are_a_clear_400_before_mlflow_changes(
     assert messages[11].startswith("name: must not contain a lone UTF-16 surrogate")
     assert messages[12].startswith("request body: nested deeper than 64 levels")
     assert messages[13] == "request body: not valid JSON (NaN is not a JSON number)"
+    assert messages[14] == "description: must not contain control characters"

@@ -22,7 +22,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, WorkbenchError
 from .pagination import Page, SortSpec, paginate
 from .text_search import holds_text
-from .validation import check_name
+from .validation import check_name, check_text
 
 PROJECT_TAG = "workbench.project"
 PROJECT_ID_TAG = "workbench.project_id"
@@ -143,6 +143,21 @@ def check_model_name(name: object, field: str = "name") -> str:
     if posixpath.normpath(name) != name or name == "." or name.startswith(".."):
         raise BadRequest(f"{field}: {name!r} must not be a dot path", code="invalid_field")
     return name
+
+
+DESCRIPTION_MAX = 5000  # MLflow's column for model and version descriptions
+
+
+def check_description(value: object, field: str = "description") -> str:
+    """A model's or version's description: text (markdown) without control characters other
+    than line breaks and tabs (it is shown in terminals too); checked before MLflow stores it."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"{field}: must be a string", code="invalid_field")
+    return check_text(
+        value.replace("\r\n", "\n"), field, max_length=DESCRIPTION_MAX, allow_empty=True
+    )
 
 
 def record_model(s: Session, ctx: Ctx, project: Project, name: str) -> RegisteredModel:

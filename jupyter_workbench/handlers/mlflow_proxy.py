@@ -65,6 +65,10 @@ MAX_SEARCH_RESULTS = 50000  # MLflow's own ceiling on a search page
 SEARCH_PAGE_CALLS = 50
 
 
+# registry writes whose body may carry a description (checked as text before MLflow stores it)
+DESCRIBED = frozenset({"model.version_create", "model.version_update", "model.update"})
+
+
 class ProxyError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -382,6 +386,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             ):
                 action = "models.promote"
             await self._check_model(name, action)
+            if rule.audit in DESCRIBED and "description" in body:
+                ex.check_description(body["description"])
             if rule.audit == "model.version_create":
                 await self._check_source(body)
             if self.match.route.startswith("^registered\\-models/rename"):
@@ -650,6 +656,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if not name:
             raise ProxyError(400, "missing 'name'")
         ex.check_model_name(name)
+        ex.check_description(body.get("description"))
         tags = _tags(body)
         project, _short = await self._project_for_new(name, tags, "\0")
         body["tags"] = [t for t in tags if t.get("key") != ex.PROJECT_TAG] + [

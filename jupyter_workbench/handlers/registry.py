@@ -285,6 +285,7 @@ class ModelVersionsHandler(RegistryHandler):
                 raise Conflict(f"name: a registered model '{name}' belongs to another project")
             return existing is None
 
+        description = ex.check_description(self.body.get("description"))
         is_new = await self.call(check, write=False)
         artifact_path = self.body.get("artifact_path", "model")
         # a version pointing at nothing is refused before the model or the version is made
@@ -307,7 +308,7 @@ class ModelVersionsHandler(RegistryHandler):
                 "name": name,
                 "source": source,
                 "run_id": run_id,
-                "description": self.body.get("description", ""),
+                "description": description,
             },
         )
         version = data["model_version"]
