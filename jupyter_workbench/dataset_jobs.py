@@ -43,7 +43,7 @@ from .db.models import (
     VersionChunk,
     utcnow,
 )
-from .files import copy_replacing
+from .files import copy_replacing, first_clash
 from .service import WorkbenchService
 from .storage.blobstore import BlobCorrupt, BlobNotFound, BlobStore
 from .storage.chunking import MAX_CHUNK, blake3_hex
@@ -679,6 +679,9 @@ class DatasetJobs:
         if dest.exists() and not dest.is_dir():
             raise BadRequest(f"materialize: {dest} is not a folder", code="invalid_dest")
         number, entries = self.version_entries(identity, slug, name, ref)
+        clash = first_clash(dest, [e.path for e in entries])
+        if clash:
+            raise BadRequest(f"materialize: {clash}", code="invalid_dest")
         progress = progress or Progress()
         progress.totals(bytes_total=sum(e.size for e in entries), files_total=len(entries))
         dest.mkdir(parents=True, exist_ok=True)

@@ -1088,3 +1088,34 @@ def test_check_manifest_refuses_malformed_digests() -> None:
         ds.check_manifest(
             [ds.FileEntry("a/b", 1, good, [(good, 1)]), ds.FileEntry("a/b/c", 1, good, [(good, 1)])]
         )
+
+
+def test_materialize_refuses_a_destination_that_clashes_before_writing_anything(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    service = make_service()
+    files = {"a.txt": b"first", "data/x.csv": b"x", "deep/er/y.csv": b"y"}
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "s", files))
+    for clash, message in (
+        ("data", "is a file where the version has a folder"),
+        ("deep/er", "is a file where the version has a folder"),
+        ("a.txt/", "is a folder where the version has a file"),
+    ):
+        dest = tmp_path / f"out-{clash.replace('/', '-')}"
+        (dest / clash).parent.mkdir(parents=True, exist_ok=True)
+        if clash.endswith("/"):
+            (dest / clash).mkdir()
+        else:
+            (dest / clash).write_text("mine")
+        before = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+        with pytest.raises(BadRequest, match=message) as refused:
+            service.datasets.materialize(ALICE, "lab", "events", "v1", dest)
+        assert str(dest / clash.rstrip("/")) in str(refused.value)
+        # nothing written: not even the files that would have fitted
+        assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == before
+    # files already there are replaced, as before
+    dest = tmp_path / "out-ok"
+    (dest / "data").mkdir(parents=True)
+    (dest / "data" / "x.csv").write_text("old")
+    service.datasets.materialize(ALICE, "lab", "events", "v1", dest)
+    assert (dest / "data" / "x.csv").read_bytes() == b"x"

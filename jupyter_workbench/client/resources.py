@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..files import copy_replacing
+from ..files import copy_replacing, first_clash
 from .cache import cache_dir
 from .errors import NotFound
 
@@ -289,8 +289,12 @@ class DatasetVersion:
         target = Path(dest)
         if target.exists() and not target.is_dir():
             raise NotADirectoryError(f"materialize: {target} is not a folder")
+        entries = list(self.files())
+        clash = first_clash(target, [entry["path"] for entry in entries])
+        if clash:  # refused before anything is fetched or written
+            raise FileExistsError(f"materialize: {clash}")
         source = self.download(progress)
-        for entry in self.files():
+        for entry in entries:
             path = target / entry["path"]
             path.parent.mkdir(parents=True, exist_ok=True)
             copy_replacing(source / entry["path"], path)  # (a `get --link` may have left links)
