@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -529,6 +530,27 @@ async def test_unknown_rooms_strangers_and_malformed_messages(api, ws_root) -> N
         await asyncio.sleep(0.04)
     else:
         raise AssertionError("alice's edit after bob's bad message was not saved")
+    await alice.disconnect()
+
+
+async def test_an_endless_number_closes_its_sender_at_once_and_the_others_go_on(
+    api, ws_root
+) -> None:
+    """A 400 KB varint: decoded naively (quadratic time) it held the server's event loop,
+    every room of every user, for over ten seconds. (The server shares this test's loop: a
+    stall shows as time gone by, not as a timeout.)"""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    carol = await client(ws_root, "carol", doc_id).connect()  # a viewer is enough
+    started = time.monotonic()
+    await carol.send_raw(bytes([P.SYNC, P.SYNC_STEP1]) + b"\xff" * 400_000 + b"\x01")
+    assert await carol.closed(timeout=10) and carol.close_code == 4400
+    assert time.monotonic() - started < 3, "the server stalled on one message"
+    alice.text.insert(0, "still here")
+    r = await asyncio.wait_for(api("bob").get(f"documents/{doc_id}"), 3)
+    assert r.status == 200
+    await eventually(lambda: "still here" in str(alice.text), timeout=3)
     await alice.disconnect()
 
 
