@@ -62,6 +62,17 @@ def index_units(text: str, length: int) -> list[int]:
     return list(itertools.accumulate(sizes, initial=0))
 
 
+MAX_CLOSE_REASON = 123  # bytes: a close frame's payload is 125 at most, the code takes 2
+
+
+def close_reason(reason: str) -> str:
+    """``reason`` cut to ``MAX_CLOSE_REASON`` bytes of UTF-8, never inside a character."""
+    data = reason.encode("utf-8", "replace")
+    if len(data) <= MAX_CLOSE_REASON:
+        return reason
+    return data[: MAX_CLOSE_REASON - 3].decode("utf-8", "ignore") + "..."
+
+
 class Connection(Protocol):
     """The transport of one peer (the WebSocket handler)."""
 
@@ -86,6 +97,11 @@ class Peer:
     def send(self, message: bytes) -> None:
         with contextlib.suppress(Exception):  # closed under us: on_close removes it
             self.conn.send(message)
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the connection; ``reason`` cut to what a close frame holds."""
+        with contextlib.suppress(Exception):  # already closed: on_close removes it
+            self.conn.close(code, close_reason(reason))
 
 
 class Room:
@@ -256,7 +272,7 @@ class Room:
                     peer.send(P.encode_awareness(list(self.awareness.values())))
             except P.ProtocolError as exc:
                 log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
-                peer.conn.close(4400, str(exc)[:120])
+                peer.close(4400, str(exc))
                 # what a failed update changed all the same (a pycrdt panic midway) is stored
                 # and sent to all: the room never holds text the store and the peers do not
                 pending.extend((None, u) for u in self._effective)
@@ -350,7 +366,7 @@ class Room:
             if peer_or_none is None and not item[1].done():
                 item[1].set_exception(RuntimeError(reason))
         for peer in list(self.peers):
-            peer.conn.close(1011, reason[:120])
+            peer.close(1011, reason)
         self.peers.clear()
         self._idle.set()
 
@@ -361,5 +377,5 @@ class Room:
         with contextlib.suppress(Exception):
             self.doc.unobserve(self._subscription)
         for peer in list(self.peers):
-            peer.conn.close(code, reason)
+            peer.close(code, reason)
         self.peers.clear()

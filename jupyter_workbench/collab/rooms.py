@@ -166,7 +166,7 @@ class RoomManager:
                     log.info("Closing %s's connection to %s: access revoked",
                              peer.username, document_id)  # fmt: skip
                     self.leave(room, peer)
-                    peer.conn.close(4403, "you no longer have access to this document")
+                    peer.close(4403, "you no longer have access to this document")
                 else:
                     peer.can_write = allowed
                     if allowed:

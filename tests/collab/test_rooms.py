@@ -554,6 +554,33 @@ async def test_an_endless_number_closes_its_sender_at_once_and_the_others_go_on(
     await alice.disconnect()
 
 
+async def test_a_close_reason_past_a_close_frame_closes_only_its_sender(api, ws_root) -> None:
+    """A WebSocket close reason is 123 bytes at most: a reason quoting the client's own keys
+    (120 characters of 'é') once failed to close, and the room closed everyone instead."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    alice.text.insert(0, "kept")
+    carol = await client(ws_root, "carol", doc_id).connect()
+    raw = ('{"' + "é" * 200 + '": "\\ud800"}').encode()
+    payload = b"\x01\x07\x01" + bytes([len(raw) & 0x7F | 0x80, len(raw) >> 7]) + raw
+    await carol.send_raw(
+        bytes([P.AWARENESS]) + bytes([len(payload) & 0x7F | 0x80, len(payload) >> 7]) + payload
+    )
+    assert await carol.closed(timeout=5) and carol.close_code == 4400
+    reason = carol.channel.ws.close_reason or ""
+    assert "lone UTF-16 surrogate" in reason or "é" in reason, reason
+    assert not await alice.closed(timeout=0.5), alice.close_code
+    alice.text.insert(4, " and saved")
+    for _ in range(100):
+        if (await api("bob").get(f"documents/{doc_id}")).json["text"] == "kept and saved":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("alice's edit was not saved")
+    await alice.disconnect()
+
+
 async def test_deleting_a_document_closes_its_room(api, ws_root) -> None:
     slug = await _project(api)
     doc_id = await _document(api, slug)
