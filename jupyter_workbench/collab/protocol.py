@@ -33,6 +33,10 @@ SYNC_UPDATE = 2
 
 EMPTY_UPDATE = b"\x00\x00"
 
+# an awareness state is a name, a colour and cursors: what is bigger is not one, and the room
+# would keep it and send it to every newcomer
+MAX_AWARENESS_STATE_BYTES = 64 * 1024
+
 
 class ProtocolError(ValueError):
     """A message that does not follow y-protocols."""
@@ -99,12 +103,6 @@ class Reader:
         start, self.pos = self.pos, self.pos + length
         return self.data[start : self.pos]
 
-    def var_string(self) -> str:
-        try:
-            return self.var_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError(f"a string that is not UTF-8: {exc}") from None
-
 
 def parse(message: bytes) -> tuple[int, int | None, bytes]:
     """``(type, sync step or None, payload)`` of one message; ProtocolError if malformed."""
@@ -131,14 +129,18 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
         for _ in range(reader.var_uint()):
             client_id = reader.var_uint()
             clock = reader.var_uint()
-            raw = reader.var_string()
+            data = reader.var_bytes()
+            if len(data) > MAX_AWARENESS_STATE_BYTES:
+                raise ProtocolError(f"an awareness state of {len(data)} bytes "
+                                    f"(at most {MAX_AWARENESS_STATE_BYTES})")  # fmt: skip
+            raw = data.decode("utf-8")
             # strictly: what is passed on must parse in every other client's JSON.parse
             state = json_input.parse(raw, where="awareness state") if raw else None
             if state is not None and not isinstance(state, dict):
                 raise ProtocolError("an awareness state must be a JSON object or null")
             entries.append(AwarenessEntry(client_id, clock, state))
         return entries
-    except ProtocolError as exc:
+    except (ProtocolError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"bad awareness update: {exc}") from None
     except BadRequest as exc:
         raise ProtocolError(f"bad awareness update: {exc.message}") from None

@@ -35,6 +35,8 @@ from .store import CONTENT, DocumentStore, doc_from_updates, text_of
 log = logging.getLogger("jupyter_workbench.collab")
 
 _BATCH = 256  # messages handled per store commit at most
+# awareness client ids one connection may speak for (a y-websocket client uses one per document)
+MAX_CLIENT_IDS = 8
 
 
 class EditFailed(RuntimeError):
@@ -328,8 +330,13 @@ class Room:
             await self._run(self.store.checkpoint)
 
     def _awareness(self, peer: Peer, payload: bytes) -> None:
+        entries = P.decode_awareness(payload)
+        claimed = peer.client_ids | {e.client_id for e in entries if e.state is not None}
+        if len(claimed) > MAX_CLIENT_IDS:
+            raise P.ProtocolError(f"awareness for {len(claimed)} client ids on one connection "
+                                  f"(at most {MAX_CLIENT_IDS})")  # fmt: skip
         out = []
-        for entry in P.decode_awareness(payload):
+        for entry in entries:
             owner = self._owners.get(entry.client_id)
             if owner is not None and owner is not peer:
                 continue  # nobody speaks for another connection's client

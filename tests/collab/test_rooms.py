@@ -186,6 +186,36 @@ async def test_awareness_carries_the_real_user_never_anonymous(api, ws_root) -> 
         await c.disconnect()
 
 
+async def test_awareness_floods_close_their_sender_and_leave_nothing_behind(
+    api, ws_root, jp_serverapp
+) -> None:
+    """One connection speaks for a client or two (a y-websocket client: one per document) with
+    a state of cursors and a name: thousands of client ids, or megabytes of state, would sit in
+    the room's memory and go to every newcomer for as long as that connection stays."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    room = live.rooms.rooms[doc_id]
+    many = [P.AwarenessEntry(1000 + i, 1, {"cursor": i}) for i in range(2000)]
+    huge = [P.AwarenessEntry(7, 1, {"cursor": "x" * (1 << 20)})]
+    for entries, needle in ((many, b"client ids"), (huge, b"bytes")):
+        carol = await client(ws_root, "carol", doc_id).connect()
+        await carol.send_raw(P.encode_awareness(entries))
+        assert await carol.closed(timeout=5) and carol.close_code == 4400
+        assert needle in (carol.channel.ws.close_reason or "").encode(), (
+            carol.channel.ws.close_reason
+        )
+    await asyncio.sleep(0.2)
+    assert room.awareness == {} and alice.awareness_states() == {}
+    # a normal state still goes through, with a few ids on one connection
+    bob = await client(ws_root, "bob", doc_id).connect()
+    await bob.send_raw(P.encode_awareness([P.AwarenessEntry(i, 1, {"cursor": i}) for i in (1, 2)]))
+    await eventually(lambda: set(alice.awareness_states()) == {1, 2}, what="bob's states")
+    for c in (alice, bob):
+        await c.disconnect()
+
+
 async def test_snapshots_diff_and_restore_converge_for_everyone(api, ws_root) -> None:
     slug = await _project(api)
     doc_id = await _document(api, slug)
