@@ -6,10 +6,12 @@ import asyncio
 import json
 import random
 import shutil
+import socket
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from pycrdt import Awareness, Doc, Text, create_awareness_message
@@ -608,6 +610,49 @@ async def test_a_close_reason_past_a_close_frame_closes_only_its_sender(api, ws_
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("alice's edit was not saved")
+    await alice.disconnect()
+
+
+async def _stalled_client(ws_root: str, user: str, document_id: str) -> asyncio.StreamWriter:
+    """A client that joins a room and never reads again (a frozen tab, a dead link)."""
+    url = urlsplit(f"{ws_root}/workbench/api/v1/rooms/{document_id}")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (url.hostname, url.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    writer.write(
+        f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: token {TOKEN_OF[user]}\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return writer
+
+
+async def test_a_client_that_never_reads_is_dropped_before_it_costs_unbounded_memory(
+    api, ws_root, jp_serverapp
+) -> None:
+    """What a room sends a peer that does not read piles up in the server's memory: past a
+    bound (a few times the largest message, at least 16 MiB) that peer leaves the room and is
+    closed (a y-websocket client reconnects and gets what it lacks from its state vector)."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    stalled = await _stalled_client(ws_root, "carol", doc_id)
+    room = live.rooms.rooms[doc_id]
+    await eventually(lambda: len(room.peers) == 2, what="the stalled client joining")
+    chunk = "x" * 1_000_000
+    for i in range(40):  # 40 MB sent to a peer that reads none of it
+        alice.text.insert(len(alice.text), chunk)
+        await eventually(lambda i=i: len(room.text) == (i + 1) * len(chunk), what=f"edit {i}")
+        if len(room.peers) == 1:
+            break
+    await eventually(lambda: len(room.peers) == 1, what="the stalled client dropped")
+    assert {p["user"]["username"] for p in room.presence()} == {"alice"}
+    stalled.close()
     await alice.disconnect()
 
 
