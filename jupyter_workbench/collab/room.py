@@ -75,6 +75,29 @@ def close_reason(reason: str) -> str:
     return data[: MAX_CLOSE_REASON - 3].decode("utf-8", "ignore") + "..."
 
 
+def text_units(ytext: Text) -> tuple[str, list[int]]:
+    """The string of ``ytext`` and ``units[i]``: where its character ``i`` starts in
+    ``ytext``'s index. An embed a Yjs client inserted (an image, a mention) takes one place in
+    that index and none in the string; ``units[i]`` is past the embeds before character ``i``."""
+    parts: list[str] = []
+    embeds_before: list[int] = []  # for each embed: how many characters come before it
+    chars = 0
+    for content, _attributes in ytext.diff():
+        if isinstance(content, str):
+            parts.append(content)
+            chars += len(content)
+        else:
+            embeds_before.append(chars)
+    text = "".join(parts)
+    units = list(index_units(text, len(ytext) - len(embeds_before)))
+    passed = 0  # embeds before character i (embeds_before is in text order)
+    for i in range(len(units)):
+        while passed < len(embeds_before) and embeds_before[passed] <= i:
+            passed += 1
+        units[i] += passed
+    return text, units
+
+
 class Connection(Protocol):
     """The transport of one peer (the WebSocket handler)."""
 
@@ -199,9 +222,8 @@ class Room:
 
         def edit() -> None:
             ytext = self.doc.get(CONTENT, type=Text)
-            current = str(ytext)
+            current, at = text_units(ytext)  # character index -> pycrdt's index
             ops = difflib.SequenceMatcher(a=current, b=target, autojunk=False).get_opcodes()
-            at = index_units(current, len(ytext))  # character index -> pycrdt's index
             with self.doc.transaction(origin="restore"):
                 for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: `at` stays right
                     if tag in ("replace", "delete"):

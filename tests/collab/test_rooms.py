@@ -274,6 +274,30 @@ async def test_restoring_text_in_any_script_gives_it_back_exactly(api, ws_root) 
         await c.disconnect()
 
 
+async def test_restoring_a_text_that_holds_embeds_gives_back_the_snapshot(api, ws_root) -> None:
+    """A Yjs client may insert embeds (an image, a mention) into the text: they take a place in
+    its index but none in its string. A restore must still land its edits where the
+    characters are."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    before = "hello brave world, café ✓"
+    alice.text.insert(0, before)
+    await eventually(lambda: str(bob.text) == before)
+    r = await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "v1"})
+    assert r.status == 201 and r.json["text"] == before
+    del bob.text[5:11]  # "hello world, café ✓"
+    bob.text.insert_embed(5, {"image": "cat.png"})
+    bob.text.insert_embed(0, {"mention": "alice"})
+    await eventually(lambda: len(alice.text) == len(bob.text), what="the embeds at alice")
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{r.json['id']}/restore")
+    assert r.status == 200 and r.json["text"] == before, r.json
+    await eventually(lambda: str(alice.text) == str(bob.text) == before, what="restored text")
+    for c in (alice, bob):
+        await c.disconnect()
+
+
 async def test_a_restore_that_fails_partway_says_so_and_everyone_keeps_the_same_text(
     api, ws_root, monkeypatch: pytest.MonkeyPatch
 ) -> None:
