@@ -43,6 +43,10 @@ class EditFailed(RuntimeError):
     """A server-side edit (a restore) failed; what it changed before is kept by everyone."""
 
 
+class RoomClosed(RuntimeError):
+    """The room closed before a server-side edit was done: open the document's room again."""
+
+
 def is_crdt_failure(exc: BaseException) -> bool:
     """An error of pycrdt: an exception, or a Rust panic (pyo3's ``PanicException`` is a
     ``BaseException``: left alone it would end the room's loop and hang everyone in it)."""
@@ -162,6 +166,8 @@ class Room:
         self._task = asyncio.ensure_future(self._serve())
         self._idle = asyncio.Event()
         self._idle.set()
+        self._edits: set[asyncio.Future[None]] = set()  # server-side edits not yet done
+        self.closed = False
 
     @classmethod
     async def open(
@@ -231,10 +237,19 @@ class Room:
                     if tag in ("replace", "insert"):
                         ytext.insert(at[i1], target[j1:j2])
 
+        if self.closed:
+            raise RoomClosed(f"the room of {self.document_id} closed")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._edits.add(done)
+        done.add_done_callback(self._edits.discard)
         self._idle.clear()
         self._inbox.put_nowait((None, (edit, done)))
         await done
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued: every message and edit is handled and stored."""
+        return self._idle.is_set()
 
     async def drained(self) -> None:
         """Wait until every queued message is handled and stored."""
@@ -400,9 +415,14 @@ class Room:
         self._idle.set()
 
     async def close(self, code: int = 1001, reason: str = "the room closed") -> None:
+        self.closed = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        for done in list(self._edits):  # queued or cut short: the caller opens it again
+            if not done.done():
+                done.set_exception(RoomClosed(f"the room of {self.document_id} closed"))
+        self._idle.set()
         with contextlib.suppress(Exception):
             self.doc.unobserve(self._subscription)
         for peer in list(self.peers):

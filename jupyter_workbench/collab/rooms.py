@@ -106,8 +106,12 @@ class RoomManager:
         await room.drained()
         if room.stored_rows > 1 and room.broken is None:
             await self.compact(document_id)
-        if not room.peers:
-            await self.forget(document_id)
+        if room.peers or self.rooms.get(document_id) is not room:
+            return
+        if not room.idle:  # an edit came meanwhile (a restore): close once it is done
+            self._release_later(room)
+            return
+        await self.forget(document_id)
 
     async def forget(
         self, document_id: str, code: int = 1001, reason: str = "the room closed"

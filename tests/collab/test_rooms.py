@@ -298,6 +298,35 @@ async def test_restoring_a_text_that_holds_embeds_gives_back_the_snapshot(api, w
         await c.disconnect()
 
 
+async def test_a_restore_as_the_room_closes_lands_in_the_stored_document(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Nobody is in the room and it closes (here: at once) while a restore is on its way: the
+    restore once waited forever on the closed room, its edit stored nowhere."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    alice.text.insert(0, "version one")
+    await eventually(lambda: live.store.usage(doc_id)[0] >= 1, what="alice's edit stored")
+    snap = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "v1"})).json["id"]
+    del alice.text[8:]
+    alice.text.insert(8, "two")
+    await eventually(lambda: live.rooms.rooms[doc_id].text == "version two", what="stored")
+    await alice.disconnect()
+    live.rooms.idle_seconds = 0  # a room nobody is in closes at once
+    await eventually(lambda: doc_id not in live.rooms.rooms, what="the room closing")
+    v2 = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "v2"})).json["id"]
+    for snapshot, text in [(snap, "version one"), (v2, "version two")] * 3:
+        r = await asyncio.wait_for(
+            api("alice").post(f"documents/{doc_id}/snapshots/{snapshot}/restore"), 10
+        )
+        assert r.status == 200 and r.json["text"] == text, r
+        await eventually(lambda: doc_id not in live.rooms.rooms, what="the room closing again")
+        r = await api("alice").get(f"documents/{doc_id}")  # from the store
+        assert r.json["text"] == text, r.json
+
+
 async def test_a_restore_that_fails_partway_says_so_and_everyone_keeps_the_same_text(
     api, ws_root, monkeypatch: pytest.MonkeyPatch
 ) -> None:
