@@ -154,6 +154,32 @@ async def test_removing_a_member_disconnects_them_and_demotion_makes_read_only(
     await bob.disconnect()
 
 
+async def test_archiving_and_making_private_apply_to_open_rooms_at_once(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Like a membership change: no waiting for the next periodic re-check (an hour here)."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.access_check_seconds = 3600
+    slug = await _project(api)
+    r = await api("alice").patch(f"projects/{slug}", {"visibility": "public"})
+    assert r.status == 200, r
+    doc_id = await _document(api, slug)
+    await api("dave").get("me")
+    dave = await client(ws_root, "dave", doc_id).connect()  # a viewer through visibility only
+    bob = await client(ws_root, "bob", doc_id).connect()
+    bob.text.insert(0, "draft")
+    await eventually(lambda: str(dave.text) == "draft", what="dave reading bob's edit")
+    r = await api("alice").patch(f"projects/{slug}", {"visibility": "private"})
+    assert r.status == 200, r
+    assert await dave.closed(timeout=2) and dave.close_code == 4403
+    assert (await api("alice").post(f"projects/{slug}/archive")).status == 200
+    await asyncio.sleep(0.3)
+    bob.text.insert(5, " after the archive")
+    await eventually(lambda: bob.messages(P.AUTH), timeout=2, what="bob refused after the archive")
+    assert (await api("alice").get(f"documents/{doc_id}")).json["text"] == "draft"
+    await bob.disconnect()
+
+
 async def test_awareness_carries_the_real_user_never_anonymous(api, ws_root) -> None:
     slug = await _project(api)
     doc_id = await _document(api, slug)
