@@ -82,7 +82,7 @@ class RoomManager:
             closer.cancel()
         room.join(peer)
         self._loop = asyncio.get_running_loop()
-        if self._checker is None and self.access_check_seconds > 0:
+        if self._checker is None:
             self._checker = asyncio.ensure_future(self._check_forever())
 
     def leave(self, room: Room, peer: Peer) -> None:
@@ -177,9 +177,11 @@ class RoomManager:
                         peer.denied = False
 
     async def _check_forever(self) -> None:
+        """Re-check every ``access_check_seconds`` (0: never on a timer) and when told to."""
         while True:
+            period = self.access_check_seconds if self.access_check_seconds > 0 else None
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._recheck_now.wait(), self.access_check_seconds)
+                await asyncio.wait_for(self._recheck_now.wait(), period)
             self._recheck_now.clear()
             if self.rooms:
                 await self.recheck()

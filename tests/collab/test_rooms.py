@@ -180,6 +180,20 @@ async def test_archiving_and_making_private_apply_to_open_rooms_at_once(
     await bob.disconnect()
 
 
+async def test_without_periodic_re_checks_a_removed_member_is_still_disconnected(
+    api, ws_root, jp_serverapp
+) -> None:
+    """``collab_access_check_seconds = 0`` turns off the periodic re-check, not the one a
+    membership change makes."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.access_check_seconds = 0
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    carol = await client(ws_root, "carol", doc_id).connect()
+    assert (await api("alice").delete(f"projects/{slug}/members/carol")).status == 204
+    assert await carol.closed(timeout=2) and carol.close_code == 4403
+
+
 async def test_awareness_carries_the_real_user_never_anonymous(api, ws_root) -> None:
     slug = await _project(api)
     doc_id = await _document(api, slug)
