@@ -357,7 +357,7 @@ class Workbench(Configurable):
         2.0,
         help="Co-editing: how often every connection's project role is checked again (a removed "
         "member is disconnected, a demoted editor becomes read-only); membership changes made "
-        "through the workbench are applied at once.",
+        "through the workbench are applied at once. 0: only those.",
     ).tag(config=True)
 
     hub_internal_token = Unicode(

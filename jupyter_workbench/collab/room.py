@@ -35,10 +35,16 @@ from .store import CONTENT, DocumentStore, doc_from_updates, text_of
 log = logging.getLogger("jupyter_workbench.collab")
 
 _BATCH = 256  # messages handled per store commit at most
+# awareness client ids one connection may speak for (a y-websocket client uses one per document)
+MAX_CLIENT_IDS = 8
 
 
 class EditFailed(RuntimeError):
     """A server-side edit (a restore) failed; what it changed before is kept by everyone."""
+
+
+class RoomClosed(RuntimeError):
+    """The room closed before a server-side edit was done: open the document's room again."""
 
 
 def is_crdt_failure(exc: BaseException) -> bool:
@@ -60,6 +66,40 @@ def index_units(text: str, length: int) -> list[int]:
     else:
         sizes = (2 if c >= "\U00010000" else 1 for c in text)
     return list(itertools.accumulate(sizes, initial=0))
+
+
+MAX_CLOSE_REASON = 123  # bytes: a close frame's payload is 125 at most, the code takes 2
+
+
+def close_reason(reason: str) -> str:
+    """``reason`` cut to ``MAX_CLOSE_REASON`` bytes of UTF-8, never inside a character."""
+    data = reason.encode("utf-8", "replace")
+    if len(data) <= MAX_CLOSE_REASON:
+        return reason
+    return data[: MAX_CLOSE_REASON - 3].decode("utf-8", "ignore") + "..."
+
+
+def text_units(ytext: Text) -> tuple[str, list[int]]:
+    """The string of ``ytext`` and ``units[i]``: where its character ``i`` starts in
+    ``ytext``'s index. An embed a Yjs client inserted (an image, a mention) takes one place in
+    that index and none in the string; ``units[i]`` is past the embeds before character ``i``."""
+    parts: list[str] = []
+    embeds_before: list[int] = []  # for each embed: how many characters come before it
+    chars = 0
+    for content, _attributes in ytext.diff():
+        if isinstance(content, str):
+            parts.append(content)
+            chars += len(content)
+        else:
+            embeds_before.append(chars)
+    text = "".join(parts)
+    units = list(index_units(text, len(ytext) - len(embeds_before)))
+    passed = 0  # embeds before character i (embeds_before is in text order)
+    for i in range(len(units)):
+        while passed < len(embeds_before) and embeds_before[passed] <= i:
+            passed += 1
+        units[i] += passed
+    return text, units
 
 
 class Connection(Protocol):
@@ -86,6 +126,11 @@ class Peer:
     def send(self, message: bytes) -> None:
         with contextlib.suppress(Exception):  # closed under us: on_close removes it
             self.conn.send(message)
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the connection; ``reason`` cut to what a close frame holds."""
+        with contextlib.suppress(Exception):  # already closed: on_close removes it
+            self.conn.close(code, close_reason(reason))
 
 
 class Room:
@@ -121,6 +166,8 @@ class Room:
         self._task = asyncio.ensure_future(self._serve())
         self._idle = asyncio.Event()
         self._idle.set()
+        self._edits: set[asyncio.Future[None]] = set()  # server-side edits not yet done
+        self.closed = False
 
     @classmethod
     async def open(
@@ -181,9 +228,8 @@ class Room:
 
         def edit() -> None:
             ytext = self.doc.get(CONTENT, type=Text)
-            current = str(ytext)
+            current, at = text_units(ytext)  # character index -> pycrdt's index
             ops = difflib.SequenceMatcher(a=current, b=target, autojunk=False).get_opcodes()
-            at = index_units(current, len(ytext))  # character index -> pycrdt's index
             with self.doc.transaction(origin="restore"):
                 for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: `at` stays right
                     if tag in ("replace", "delete"):
@@ -191,10 +237,19 @@ class Room:
                     if tag in ("replace", "insert"):
                         ytext.insert(at[i1], target[j1:j2])
 
+        if self.closed:
+            raise RoomClosed(f"the room of {self.document_id} closed")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._edits.add(done)
+        done.add_done_callback(self._edits.discard)
         self._idle.clear()
         self._inbox.put_nowait((None, (edit, done)))
         await done
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued: every message and edit is handled and stored."""
+        return self._idle.is_set()
 
     async def drained(self) -> None:
         """Wait until every queued message is handled and stored."""
@@ -256,7 +311,7 @@ class Room:
                     peer.send(P.encode_awareness(list(self.awareness.values())))
             except P.ProtocolError as exc:
                 log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
-                peer.conn.close(4400, str(exc)[:120])
+                peer.close(4400, str(exc))
                 # what a failed update changed all the same (a pycrdt panic midway) is stored
                 # and sent to all: the room never holds text the store and the peers do not
                 pending.extend((None, u) for u in self._effective)
@@ -312,8 +367,13 @@ class Room:
             await self._run(self.store.checkpoint)
 
     def _awareness(self, peer: Peer, payload: bytes) -> None:
+        entries = P.decode_awareness(payload)
+        claimed = peer.client_ids | {e.client_id for e in entries if e.state is not None}
+        if len(claimed) > MAX_CLIENT_IDS:
+            raise P.ProtocolError(f"awareness for {len(claimed)} client ids on one connection "
+                                  f"(at most {MAX_CLIENT_IDS})")  # fmt: skip
         out = []
-        for entry in P.decode_awareness(payload):
+        for entry in entries:
             owner = self._owners.get(entry.client_id)
             if owner is not None and owner is not peer:
                 continue  # nobody speaks for another connection's client
@@ -350,16 +410,21 @@ class Room:
             if peer_or_none is None and not item[1].done():
                 item[1].set_exception(RuntimeError(reason))
         for peer in list(self.peers):
-            peer.conn.close(1011, reason[:120])
+            peer.close(1011, reason)
         self.peers.clear()
         self._idle.set()
 
     async def close(self, code: int = 1001, reason: str = "the room closed") -> None:
+        self.closed = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        for done in list(self._edits):  # queued or cut short: the caller opens it again
+            if not done.done():
+                done.set_exception(RoomClosed(f"the room of {self.document_id} closed"))
+        self._idle.set()
         with contextlib.suppress(Exception):
             self.doc.unobserve(self._subscription)
         for peer in list(self.peers):
-            peer.conn.close(code, reason)
+            peer.close(code, reason)
         self.peers.clear()

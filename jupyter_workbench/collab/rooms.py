@@ -82,7 +82,7 @@ class RoomManager:
             closer.cancel()
         room.join(peer)
         self._loop = asyncio.get_running_loop()
-        if self._checker is None and self.access_check_seconds > 0:
+        if self._checker is None:
             self._checker = asyncio.ensure_future(self._check_forever())
 
     def leave(self, room: Room, peer: Peer) -> None:
@@ -106,8 +106,12 @@ class RoomManager:
         await room.drained()
         if room.stored_rows > 1 and room.broken is None:
             await self.compact(document_id)
-        if not room.peers:
-            await self.forget(document_id)
+        if room.peers or self.rooms.get(document_id) is not room:
+            return
+        if not room.idle:  # an edit came meanwhile (a restore): close once it is done
+            self._release_later(room)
+            return
+        await self.forget(document_id)
 
     async def forget(
         self, document_id: str, code: int = 1001, reason: str = "the room closed"
@@ -166,16 +170,18 @@ class RoomManager:
                     log.info("Closing %s's connection to %s: access revoked",
                              peer.username, document_id)  # fmt: skip
                     self.leave(room, peer)
-                    peer.conn.close(4403, "you no longer have access to this document")
+                    peer.close(4403, "you no longer have access to this document")
                 else:
                     peer.can_write = allowed
                     if allowed:
                         peer.denied = False
 
     async def _check_forever(self) -> None:
+        """Re-check every ``access_check_seconds`` (0: never on a timer) and when told to."""
         while True:
+            period = self.access_check_seconds if self.access_check_seconds > 0 else None
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._recheck_now.wait(), self.access_check_seconds)
+                await asyncio.wait_for(self._recheck_now.wait(), period)
             self._recheck_now.clear()
             if self.rooms:
                 await self.recheck()

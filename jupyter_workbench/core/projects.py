@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..db.locks import lock_name
 from ..db.models import Project, ProjectMember, Team, TeamMember, User, utcnow
-from . import audit
+from . import audit, events
 from .access import Role, member_project_ids, require_project, roles_for_projects, team_role
 from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden
@@ -242,6 +242,8 @@ def update(
     if "visibility" in changes:
         project.visibility = _check_visibility(changes["visibility"])
     _check_team_visibility(project.visibility, project.team)
+    if (project.visibility, project.team_id) != (before["visibility"], before["team_id"]):
+        events.emit(s, events.PROJECT_MEMBERS_CHANGED, project=project.slug)  # open documents
     if "slug" in changes and changes["slug"] != project.slug:
         new_slug = check_slug(changes["slug"], "slug")
         if s.scalar(select(Project.id).where(Project.slug == new_slug)):
@@ -268,6 +270,7 @@ def set_archived(s: Session, ctx: Ctx, slug: str, archived: bool) -> Project:
     project.updated_at = utcnow()
     action = "project.archive" if archived else "project.unarchive"
     audit.record(s, ctx, action, "project", project.slug, project=project)
+    events.emit(s, events.PROJECT_MEMBERS_CHANGED, project=project.slug)  # open documents
     s.flush()
     return project
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..collab.room import EditFailed, Room
+from ..collab.room import EditFailed, Room, RoomClosed
 from ..core import documents as docs
 from ..core.access import Role
 from ..core.context import Ctx
@@ -259,12 +260,11 @@ class SnapshotRestoreHandler(_DocumentHandler):
         response=S.DOCUMENT,
     )
     async def post(self, document_id: str, snapshot_id: str) -> None:
-        room, data = await self.room_of(document_id, "documents.write")
         target = await self.call(
             lambda s, ctx: docs.get_snapshot(s, ctx, document_id, snapshot_id).text, write=False
         )
         try:
-            await room.replace_text(target)
+            room, data = await self.restore(document_id, target)
         except EditFailed as exc:
             # part of it may have landed (stored and sent to everyone): on the record too
             reason = str(exc)
@@ -275,3 +275,15 @@ class SnapshotRestoreHandler(_DocumentHandler):
         await self.call(lambda s, ctx: docs.record_restore(s, ctx, document_id, snapshot_id))
         data.update(room=room_path(document_id), text=room.text, present=room.presence())
         self.reply(data)
+
+    async def restore(self, document_id: str, target: str) -> tuple[Room, dict[str, Any]]:
+        """Edit the document's room into ``target``; a room that closed meanwhile (nobody was
+        in it) is opened again, a deleted document is a 404."""
+        for _retry in range(2):
+            room, data = await self.room_of(document_id, "documents.write")
+            with contextlib.suppress(RoomClosed):
+                await room.replace_text(target)
+                return room, data
+        room, data = await self.room_of(document_id, "documents.write")
+        await room.replace_text(target)
+        return room, data

@@ -44,9 +44,16 @@ def awareness_user(identity: Identity) -> dict[str, Any]:
     }
 
 
+# what a peer may leave unread (bytes) before it is dropped: at least this, or a few times the
+# largest message it was sent (a big document's first sync is one message)
+MAX_BACKLOG = 16 * 1024 * 1024
+BACKLOG_MESSAGES = 4
+
+
 class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, JupyterHandler):
     room: Room | None = None
     peer: Peer | None = None
+    largest_sent = 0
 
     @property
     def live(self) -> LiveDocuments:
@@ -82,6 +89,10 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
         conn = self.ws_connection
         if conn is None or conn.is_closing():
             raise WebSocketClosedError()
+        self.largest_sent = max(self.largest_sent, len(message))
+        if unread(conn) > max(MAX_BACKLOG, BACKLOG_MESSAGES * self.largest_sent):
+            self.drop_behind()
+            raise WebSocketClosedError()
         write_frame = getattr(conn, "_write_frame", None)
         if write_frame is not None and getattr(conn, "_compressor", None) is None:
             # one binary frame straight onto the stream: write_message would also start a task
@@ -90,6 +101,15 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
             return
         sent = self.write_message(message, binary=True)
         sent.add_done_callback(lambda f: f.exception())  # a peer gone meanwhile: on_close
+
+    def drop_behind(self) -> None:
+        """A peer that does not read what it is sent: out of the room now, its connection
+        closed (aborted after a few seconds if it does not read that either)."""
+        self.log.warning("Dropping %s from room %s: %d bytes unread",
+                         self.peer and self.peer.username, self.room and self.room.document_id,
+                         unread(self.ws_connection))  # fmt: skip
+        self.close(4408, "too far behind: reconnect to catch up")
+        self.on_close()
 
     def on_message(self, message: str | bytes) -> None:
         if self.room is None or self.peer is None:
@@ -103,3 +123,9 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
         if self.room is not None and self.peer is not None:
             room, self.room = self.room, None
             self.live.rooms.leave(room, self.peer)
+
+
+def unread(conn: Any) -> int:
+    """Bytes written to the connection that the peer has not taken yet (tornado's buffer)."""
+    buffer = getattr(getattr(conn, "stream", None), "_write_buffer", None)
+    return len(buffer) if buffer is not None else 0

@@ -35,3 +35,29 @@ def test_a_plain_awareness_state_round_trips():
 def test_an_awareness_state_no_client_could_read_is_refused(state, needle):
     with pytest.raises(P.ProtocolError, match=needle):
         P.decode_awareness(awareness_payload(state))
+
+
+@pytest.mark.parametrize(
+    ("message", "needle"),
+    [
+        # a number that never ends: lib0 stops past 53 bits; decoding it all would take
+        # time quadratic in its length (a 1 MB one held the server's event loop for minutes)
+        (bytes([P.SYNC, P.SYNC_STEP1]) + b"\xff" * 20_000 + b"\x01", "longer than 53 bits"),
+        (b"\x80" * 20_000 + b"\x00", "longer than 53 bits"),
+        # lengths past the end of the message
+        (bytes([P.SYNC, P.SYNC_UPDATE, 5, 1, 2]), "5 bytes announced, 2 left"),
+        (bytes([P.AWARENESS, 9]) + b"\x01", "9 bytes announced, 1 left"),
+        (bytes([P.SYNC, P.SYNC_UPDATE, 0x85]), "ends inside a number"),
+    ],
+)
+def test_overlong_numbers_and_lengths_past_the_end_are_refused(message, needle):
+    with pytest.raises(P.ProtocolError, match=needle):
+        P.parse(message)
+
+
+def test_an_awareness_entry_running_past_the_end_is_refused():
+    entry = awareness_payload('{"cursor": 1}')
+    with pytest.raises(P.ProtocolError, match="announced"):
+        P.decode_awareness(entry[:-3])
+    with pytest.raises(P.ProtocolError, match="longer than 53 bits"):
+        P.decode_awareness(write_var_uint(1) + b"\xff" * 100 + b"\x01")

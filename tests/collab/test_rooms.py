@@ -6,9 +6,12 @@ import asyncio
 import json
 import random
 import shutil
+import socket
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from pycrdt import Awareness, Doc, Text, create_awareness_message
@@ -151,6 +154,46 @@ async def test_removing_a_member_disconnects_them_and_demotion_makes_read_only(
     await bob.disconnect()
 
 
+async def test_archiving_and_making_private_apply_to_open_rooms_at_once(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Like a membership change: no waiting for the next periodic re-check (an hour here)."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.access_check_seconds = 3600
+    slug = await _project(api)
+    r = await api("alice").patch(f"projects/{slug}", {"visibility": "public"})
+    assert r.status == 200, r
+    doc_id = await _document(api, slug)
+    await api("dave").get("me")
+    dave = await client(ws_root, "dave", doc_id).connect()  # a viewer through visibility only
+    bob = await client(ws_root, "bob", doc_id).connect()
+    bob.text.insert(0, "draft")
+    await eventually(lambda: str(dave.text) == "draft", what="dave reading bob's edit")
+    r = await api("alice").patch(f"projects/{slug}", {"visibility": "private"})
+    assert r.status == 200, r
+    assert await dave.closed(timeout=2) and dave.close_code == 4403
+    assert (await api("alice").post(f"projects/{slug}/archive")).status == 200
+    await asyncio.sleep(0.3)
+    bob.text.insert(5, " after the archive")
+    await eventually(lambda: bob.messages(P.AUTH), timeout=2, what="bob refused after the archive")
+    assert (await api("alice").get(f"documents/{doc_id}")).json["text"] == "draft"
+    await bob.disconnect()
+
+
+async def test_without_periodic_re_checks_a_removed_member_is_still_disconnected(
+    api, ws_root, jp_serverapp
+) -> None:
+    """``collab_access_check_seconds = 0`` turns off the periodic re-check, not the one a
+    membership change makes."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.access_check_seconds = 0
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    carol = await client(ws_root, "carol", doc_id).connect()
+    assert (await api("alice").delete(f"projects/{slug}/members/carol")).status == 204
+    assert await carol.closed(timeout=2) and carol.close_code == 4403
+
+
 async def test_awareness_carries_the_real_user_never_anonymous(api, ws_root) -> None:
     slug = await _project(api)
     doc_id = await _document(api, slug)
@@ -182,6 +225,36 @@ async def test_awareness_carries_the_real_user_never_anonymous(api, ws_root) -> 
     await bob.disconnect()
     await eventually(lambda: bobs_state() is None, what="bob's state removed")
     for c in (alice, dave_doc):
+        await c.disconnect()
+
+
+async def test_awareness_floods_close_their_sender_and_leave_nothing_behind(
+    api, ws_root, jp_serverapp
+) -> None:
+    """One connection speaks for a client or two (a y-websocket client: one per document) with
+    a state of cursors and a name: thousands of client ids, or megabytes of state, would sit in
+    the room's memory and go to every newcomer for as long as that connection stays."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    room = live.rooms.rooms[doc_id]
+    many = [P.AwarenessEntry(1000 + i, 1, {"cursor": i}) for i in range(2000)]
+    huge = [P.AwarenessEntry(7, 1, {"cursor": "x" * (1 << 20)})]
+    for entries, needle in ((many, b"client ids"), (huge, b"bytes")):
+        carol = await client(ws_root, "carol", doc_id).connect()
+        await carol.send_raw(P.encode_awareness(entries))
+        assert await carol.closed(timeout=5) and carol.close_code == 4400
+        assert needle in (carol.channel.ws.close_reason or "").encode(), (
+            carol.channel.ws.close_reason
+        )
+    await asyncio.sleep(0.2)
+    assert room.awareness == {} and alice.awareness_states() == {}
+    # a normal state still goes through, with a few ids on one connection
+    bob = await client(ws_root, "bob", doc_id).connect()
+    await bob.send_raw(P.encode_awareness([P.AwarenessEntry(i, 1, {"cursor": i}) for i in (1, 2)]))
+    await eventually(lambda: set(alice.awareness_states()) == {1, 2}, what="bob's states")
+    for c in (alice, bob):
         await c.disconnect()
 
 
@@ -239,6 +312,59 @@ async def test_restoring_text_in_any_script_gives_it_back_exactly(api, ws_root) 
     await eventually(lambda: str(alice.text) == str(bob.text) == before)
     for c in (alice, bob):
         await c.disconnect()
+
+
+async def test_restoring_a_text_that_holds_embeds_gives_back_the_snapshot(api, ws_root) -> None:
+    """A Yjs client may insert embeds (an image, a mention) into the text: they take a place in
+    its index but none in its string. A restore must still land its edits where the
+    characters are."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    before = "hello brave world, café ✓"
+    alice.text.insert(0, before)
+    await eventually(lambda: str(bob.text) == before)
+    r = await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "v1"})
+    assert r.status == 201 and r.json["text"] == before
+    del bob.text[5:11]  # "hello world, café ✓"
+    bob.text.insert_embed(5, {"image": "cat.png"})
+    bob.text.insert_embed(0, {"mention": "alice"})
+    await eventually(lambda: len(alice.text) == len(bob.text), what="the embeds at alice")
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{r.json['id']}/restore")
+    assert r.status == 200 and r.json["text"] == before, r.json
+    await eventually(lambda: str(alice.text) == str(bob.text) == before, what="restored text")
+    for c in (alice, bob):
+        await c.disconnect()
+
+
+async def test_a_restore_as_the_room_closes_lands_in_the_stored_document(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Nobody is in the room and it closes (here: at once) while a restore is on its way: the
+    restore once waited forever on the closed room, its edit stored nowhere."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    alice.text.insert(0, "version one")
+    await eventually(lambda: live.store.usage(doc_id)[0] >= 1, what="alice's edit stored")
+    snap = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "v1"})).json["id"]
+    del alice.text[8:]
+    alice.text.insert(8, "two")
+    await eventually(lambda: live.rooms.rooms[doc_id].text == "version two", what="stored")
+    await alice.disconnect()
+    live.rooms.idle_seconds = 0  # a room nobody is in closes at once
+    await eventually(lambda: doc_id not in live.rooms.rooms, what="the room closing")
+    v2 = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "v2"})).json["id"]
+    for snapshot, text in [(snap, "version one"), (v2, "version two")] * 3:
+        r = await asyncio.wait_for(
+            api("alice").post(f"documents/{doc_id}/snapshots/{snapshot}/restore"), 10
+        )
+        assert r.status == 200 and r.json["text"] == text, r
+        await eventually(lambda: doc_id not in live.rooms.rooms, what="the room closing again")
+        r = await api("alice").get(f"documents/{doc_id}")  # from the store
+        assert r.json["text"] == text, r.json
 
 
 async def test_a_restore_that_fails_partway_says_so_and_everyone_keeps_the_same_text(
@@ -529,6 +655,97 @@ async def test_unknown_rooms_strangers_and_malformed_messages(api, ws_root) -> N
         await asyncio.sleep(0.04)
     else:
         raise AssertionError("alice's edit after bob's bad message was not saved")
+    await alice.disconnect()
+
+
+async def test_an_endless_number_closes_its_sender_at_once_and_the_others_go_on(
+    api, ws_root
+) -> None:
+    """A 400 KB varint: decoded naively (quadratic time) it held the server's event loop,
+    every room of every user, for over ten seconds. (The server shares this test's loop: a
+    stall shows as time gone by, not as a timeout.)"""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    carol = await client(ws_root, "carol", doc_id).connect()  # a viewer is enough
+    started = time.monotonic()
+    await carol.send_raw(bytes([P.SYNC, P.SYNC_STEP1]) + b"\xff" * 400_000 + b"\x01")
+    assert await carol.closed(timeout=10) and carol.close_code == 4400
+    assert time.monotonic() - started < 3, "the server stalled on one message"
+    alice.text.insert(0, "still here")
+    r = await asyncio.wait_for(api("bob").get(f"documents/{doc_id}"), 3)
+    assert r.status == 200
+    await eventually(lambda: "still here" in str(alice.text), timeout=3)
+    await alice.disconnect()
+
+
+async def test_a_close_reason_past_a_close_frame_closes_only_its_sender(api, ws_root) -> None:
+    """A WebSocket close reason is 123 bytes at most: a reason quoting the client's own keys
+    (120 characters of 'é') once failed to close, and the room closed everyone instead."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    alice.text.insert(0, "kept")
+    carol = await client(ws_root, "carol", doc_id).connect()
+    raw = ('{"' + "é" * 200 + '": "\\ud800"}').encode()
+    payload = b"\x01\x07\x01" + bytes([len(raw) & 0x7F | 0x80, len(raw) >> 7]) + raw
+    await carol.send_raw(
+        bytes([P.AWARENESS]) + bytes([len(payload) & 0x7F | 0x80, len(payload) >> 7]) + payload
+    )
+    assert await carol.closed(timeout=5) and carol.close_code == 4400
+    reason = carol.channel.ws.close_reason or ""
+    assert "lone UTF-16 surrogate" in reason or "é" in reason, reason
+    assert not await alice.closed(timeout=0.5), alice.close_code
+    alice.text.insert(4, " and saved")
+    for _ in range(100):
+        if (await api("bob").get(f"documents/{doc_id}")).json["text"] == "kept and saved":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("alice's edit was not saved")
+    await alice.disconnect()
+
+
+async def _stalled_client(ws_root: str, user: str, document_id: str) -> asyncio.StreamWriter:
+    """A client that joins a room and never reads again (a frozen tab, a dead link)."""
+    url = urlsplit(f"{ws_root}/workbench/api/v1/rooms/{document_id}")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (url.hostname, url.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    writer.write(
+        f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: token {TOKEN_OF[user]}\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return writer
+
+
+async def test_a_client_that_never_reads_is_dropped_before_it_costs_unbounded_memory(
+    api, ws_root, jp_serverapp
+) -> None:
+    """What a room sends a peer that does not read piles up in the server's memory: past a
+    bound (a few times the largest message, at least 16 MiB) that peer leaves the room and is
+    closed (a y-websocket client reconnects and gets what it lacks from its state vector)."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    stalled = await _stalled_client(ws_root, "carol", doc_id)
+    room = live.rooms.rooms[doc_id]
+    await eventually(lambda: len(room.peers) == 2, what="the stalled client joining")
+    chunk = "x" * 1_000_000
+    for i in range(40):  # 40 MB sent to a peer that reads none of it
+        alice.text.insert(len(alice.text), chunk)
+        await eventually(lambda i=i: len(room.text) == (i + 1) * len(chunk), what=f"edit {i}")
+        if len(room.peers) == 1:
+            break
+    await eventually(lambda: len(room.peers) == 1, what="the stalled client dropped")
+    assert {p["user"]["username"] for p in room.presence()} == {"alice"}
+    stalled.close()
     await alice.disconnect()
 
 

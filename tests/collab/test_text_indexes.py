@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pycrdt import Doc, Text
 
-from jupyter_workbench.collab.room import index_units
+from jupyter_workbench.collab.room import index_units, text_units
 
 
 def test_character_indexes_become_the_units_the_text_counts() -> None:
@@ -18,3 +18,16 @@ def test_character_indexes_become_the_units_the_text_counts() -> None:
     ytext.insert(at[3], "|")  # before the rocket
     del ytext[at[1] : at[2]]  # the é
     assert str(ytext) == "a✓|🚀"
+
+
+def test_embeds_take_a_place_in_the_index_and_none_in_the_string() -> None:
+    ytext = Doc().get("content", type=Text)
+    ytext.insert(0, "aé✓b")
+    ytext.insert_embed(0, {"mention": "alice"})
+    ytext.insert_embed(4, {"image": "cat.png"})  # after the é (UTF-8: 1 + 1 + 2)
+    ytext.insert_embed(len(ytext), {"image": "end.png"})
+    text, at = text_units(ytext)
+    assert text == "aé✓b" and at == [1, 2, 5, 8, 10]
+    del ytext[at[3] : at[4]]  # the b (and the last image: it sits before the end)
+    ytext.insert(at[2], "|")  # before the ✓, after the image
+    assert str(ytext) == "aé|✓"
