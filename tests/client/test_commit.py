@@ -191,7 +191,7 @@ async def test_commit_on_top_of_a_parent_and_copy_a_version_out(
             # a folder where the version has a file: refused before anything is written
             clash = tmp_path / "clash"
             (clash / "b.txt").mkdir(parents=True)
-            with pytest.raises(FileExistsError, match="b.txt is a folder where the version"):
+            with pytest.raises(FileExistsError, match=r"b\.txt is a folder where the version"):
                 v1.materialize(clash)
             assert [p.name for p in clash.iterdir()] == ["b.txt"]
 
