@@ -312,6 +312,7 @@ class Room:
             except P.ProtocolError as exc:
                 log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
                 peer.close(4400, str(exc))
+                self.leave(peer)  # what it sent behind the bad message is not applied
                 # what a failed update changed all the same (a pycrdt panic midway) is stored
                 # and sent to all: the room never holds text the store and the peers do not
                 pending.extend((None, u) for u in self._effective)

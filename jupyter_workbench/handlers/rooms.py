@@ -116,6 +116,7 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
             return
         if isinstance(message, str):
             self.close(4400, "y-websocket messages are binary")
+            self.on_close()  # out of the room now: nothing it sent after this is applied
             return
         self.room.receive(self.peer, message)
 

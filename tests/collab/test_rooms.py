@@ -813,3 +813,27 @@ async def test_a_javascript_yjs_client_and_a_python_client_converge(api, ws_root
                 seen.add((entry.state["user"]["username"], entry.state["user"]["name"]))
     assert seen == {("bob", "bob")}  # the js client claimed "Anonymous"
     await alice.disconnect()
+
+
+async def test_a_client_closed_for_a_bad_message_has_nothing_after_it_applied(api, ws_root) -> None:
+    """After a 4400 the sender is out of the room at once: an edit it had already sent behind
+    the bad message (before the close reached it) is not applied, nor passed on."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    bob = await client(ws_root, "bob", doc_id).connect()
+    alice = await client(ws_root, "alice", doc_id).connect()
+    await alice.send_raw(bytes([P.SYNC, P.SYNC_STEP1]) + b"\xff" * 20)  # a number past 53 bits
+    alice.text.insert(0, "sneaky")  # on the wire behind it
+    assert await alice.closed(timeout=5) and alice.close_code == 4400
+    bob.text.insert(0, "fair")
+    await asyncio.sleep(0.5)  # let anything still in flight land
+    r = await api("bob").get(f"documents/{doc_id}")
+    assert r.json["text"] == "fair", r.json["text"]
+    assert str(bob.text) == "fair"
+    # a text frame is a 4400 too, with the same effect
+    assert bob.channel is not None
+    await bob.channel.ws.write_message("hello")
+    bob.text.insert(0, "late ")
+    assert await bob.closed(timeout=5) and bob.close_code == 4400
+    await asyncio.sleep(0.5)
+    assert (await api("alice").get(f"documents/{doc_id}")).json["text"] == "fair"
