@@ -35,6 +35,9 @@ from .store import CONTENT, DocumentStore, doc_from_updates, text_of
 log = logging.getLogger("jupyter_workbench.collab")
 
 _BATCH = 256  # messages handled per store commit at most
+# bytes of peers' messages queued and not yet handled: past this, senders' connections wait
+# (tornado reads their next message later), so a flood fills sockets, not the server's memory
+MAX_INBOX_BYTES = 32 * 1024 * 1024
 # awareness client ids one connection may speak for (a y-websocket client uses one per document)
 MAX_CLIENT_IDS = 8
 
@@ -161,6 +164,9 @@ class Room:
         self.broken: str | None = None
         # peers' messages, and local edits (a function and the future told once it is stored)
         self._inbox: asyncio.Queue[tuple[Peer | None, Any]] = asyncio.Queue()
+        self._inbox_bytes = 0
+        self._has_room = asyncio.Event()  # the inbox is below MAX_INBOX_BYTES
+        self._has_room.set()
         self._effective: list[bytes] = []
         self._subscription = doc.observe(self._on_transaction)
         self._task = asyncio.ensure_future(self._serve())
@@ -199,10 +205,22 @@ class Room:
         if gone:
             self._broadcast(P.encode_awareness(gone), exclude=peer)
 
-    def receive(self, peer: Peer, message: bytes) -> None:
-        """Queue a peer's message; the room handles messages in arrival order."""
+    def receive(self, peer: Peer, message: bytes) -> Awaitable[None] | None:
+        """Queue a peer's message; the room handles messages in arrival order. Past
+        ``MAX_INBOX_BYTES`` queued, returns what to await before reading the sender's next
+        message."""
         self._idle.clear()
         self._inbox.put_nowait((peer, message))
+        self._inbox_bytes += len(message)
+        if self._inbox_bytes <= MAX_INBOX_BYTES:
+            return None
+        self._has_room.clear()
+        return self._has_room.wait()
+
+    def _handled(self, batch: list[tuple[Peer | None, Any]]) -> None:
+        self._inbox_bytes -= sum(len(m) for p, m in batch if p is not None)
+        if self._inbox_bytes <= MAX_INBOX_BYTES // 2:
+            self._has_room.set()
 
     def presence(self) -> list[dict[str, Any]]:
         """Who is here: one entry per user, with their connection count."""
@@ -271,6 +289,8 @@ class Room:
                 log.exception("Room %s: storing updates failed", self.document_id)
                 self.fail(f"the document could not be saved ({exc}); reconnect to retry")
                 return
+            finally:
+                self._handled(batch)
             if self._inbox.empty():
                 self._idle.set()
 
@@ -414,6 +434,7 @@ class Room:
             peer.close(1011, reason)
         self.peers.clear()
         self._idle.set()
+        self._has_room.set()  # no sender waits on a room that is gone
 
     async def close(self, code: int = 1001, reason: str = "the room closed") -> None:
         self.closed = True
@@ -429,3 +450,4 @@ class Room:
         for peer in list(self.peers):
             peer.close(code, reason)
         self.peers.clear()
+        self._has_room.set()

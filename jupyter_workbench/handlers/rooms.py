@@ -8,6 +8,7 @@ document's project; viewers receive everything but their updates are refused.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_server.auth.decorator import ws_authenticated
@@ -111,14 +112,15 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
         self.close(4408, "too far behind: reconnect to catch up")
         self.on_close()
 
-    def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         if self.room is None or self.peer is None:
-            return
+            return None
         if isinstance(message, str):
             self.close(4400, "y-websocket messages are binary")
             self.on_close()  # out of the room now: nothing it sent after this is applied
-            return
-        self.room.receive(self.peer, message)
+            return None
+        # a room far behind: tornado reads this connection's next message once it caught up
+        return self.room.receive(self.peer, message)
 
     def on_close(self) -> None:
         if self.room is not None and self.peer is not None:

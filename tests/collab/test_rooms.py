@@ -837,3 +837,44 @@ async def test_a_client_closed_for_a_bad_message_has_nothing_after_it_applied(ap
     assert await bob.closed(timeout=5) and bob.close_code == 4400
     await asyncio.sleep(0.5)
     assert (await api("alice").get(f"documents/{doc_id}")).json["text"] == "fair"
+
+
+async def test_a_flood_of_edits_waits_in_its_socket_not_in_the_servers_memory(
+    api, ws_root, jp_serverapp, monkeypatch
+) -> None:
+    """While the store is slow, a room queues at most about MAX_INBOX_BYTES of messages: the
+    sender's connection is not read meanwhile. Nothing is lost: once the store answers, every
+    edit lands, in order."""
+    import threading
+
+    from jupyter_workbench.collab import room as room_module
+
+    monkeypatch.setattr(room_module, "MAX_INBOX_BYTES", 64 * 1024)
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    room = live.rooms.rooms[doc_id]
+    store, gate = room.store, threading.Event()
+    append = store.append
+
+    def slow_append(*args: Any) -> Any:
+        gate.wait(30)
+        return append(*args)
+
+    monkeypatch.setattr(store, "append_now", lambda *args: False)
+    monkeypatch.setattr(store, "append", slow_append)
+    largest = 0
+    for i in range(40):  # 40 edits of 8 KiB: 320 KiB, five times the limit
+        alice.text.insert(len(str(alice.text)), f"{i:03d}" + "x" * 8189)
+        await asyncio.sleep(0.01)
+        largest = max(largest, room._inbox_bytes)
+    await asyncio.sleep(0.3)
+    largest = max(largest, room._inbox_bytes)
+    assert largest <= 64 * 1024 + 2 * 8300, largest
+    gate.set()
+    expected = "".join(f"{i:03d}" + "x" * 8189 for i in range(40))
+    await eventually(lambda: str(bob.text) == expected, timeout=20, what="every edit, in order")
+    for c in (alice, bob):
+        await c.disconnect()
