@@ -215,7 +215,10 @@ class Room:
         if self._inbox_bytes <= MAX_INBOX_BYTES:
             return None
         self._has_room.clear()
-        return self._has_room.wait()
+        return self._caught_up()
+
+    async def _caught_up(self) -> None:
+        await self._has_room.wait()
 
     def _handled(self, batch: list[tuple[Peer | None, Any]]) -> None:
         self._inbox_bytes -= sum(len(m) for p, m in batch if p is not None)
