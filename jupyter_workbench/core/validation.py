@@ -77,11 +77,14 @@ def check_name(value: str, field: str, *, max_length: int) -> str:
 
 
 def parse_time(value: str, field: str) -> datetime:
+    """An ISO 8601 date or date-time as an aware UTC datetime (no zone: UTC)."""
+    shown = repr(value[:40])
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise BadRequest(
-            f"{field}: '{value}' is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)",
+            f"{field}: {shown} is not an ISO 8601 date or date-time (e.g. 2026-01-31 or "
+            "2026-01-31T12:00:00Z)",
             code="invalid_parameter",
         ) from None
     if not parsed.tzinfo:
@@ -90,7 +93,7 @@ def parse_time(value: str, field: str) -> datetime:
         return parsed.astimezone(UTC)  # (as the database stores it)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in the year 0 in UTC
         raise BadRequest(
-            f"{field}: '{value}' is out of range in UTC", code="invalid_parameter"
+            f"{field}: {shown} is out of range in UTC", code="invalid_parameter"
         ) from None
 
 

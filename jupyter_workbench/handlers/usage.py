@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..core import quotas, usage
+from ..core import quotas, usage, validation
 from ..core.context import Ctx
-from ..core.errors import BadRequest
 from . import hub_schemas as H
 from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
 from .schemas import paging
@@ -23,23 +22,7 @@ WINDOW = (
 
 
 def parse_time(name: str, raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(
-            f"{name}: not an ISO 8601 date or date-time (got {raw[:40]!r})",
-            code="invalid_parameter",
-        ) from None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in the year 0 in UTC
-        raise BadRequest(
-            f"{name}: out of range in UTC (got {raw[:40]!r})", code="invalid_parameter"
-        ) from None
+    return None if raw is None else validation.parse_time(raw, name)
 
 
 def csv_text(value: str) -> str:
