@@ -11,13 +11,14 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from jupyter_workbench import dataset_jobs
 from jupyter_workbench.core import operations, users
 from jupyter_workbench.core.context import Identity
 from jupyter_workbench.dataset_jobs import frame_chunks
 from jupyter_workbench.db.database import Database
-from jupyter_workbench.db.models import Operation
+from jupyter_workbench.db.models import Dataset, Operation
 from jupyter_workbench.storage import chunk_bytes
 
 from ..conftest import OWNER
@@ -356,3 +357,34 @@ async def test_operations_can_be_cancelled_and_none_is_left_running_by_a_restart
         await asyncio.sleep(0.1)
     assert op["state"] == "cancelled" and op["error"] == "cancelled", op
     assert op["bytes_done"] < 600_000 and op["result"] == {}
+
+
+async def test_an_upload_committed_twice_at_once_is_one_version(api, db_url: str) -> None:
+    """A client that retries a commit whose answer was slow: both requests wait while another
+    writer holds the dataset; one publishes the upload, the other is a 409, never a second
+    version of the same files."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/datasets", {"name": "d"})
+    declared, chunks = declare({"x.txt": b"once"})
+    base = "projects/lab/datasets/d/uploads"
+    r = await alice.post(base, {"files": declared})
+    upload_id = r.json["id"]
+    await alice.post(f"{base}/{upload_id}/chunks", raw=frame_chunks(list(chunks.items())))
+    db = Database(db_url)
+    try:
+        with db.transaction(write=True) as s:  # another commit of this dataset, in progress
+            s.execute(select(Dataset.id).where(Dataset.name == "d").with_for_update())
+            commits = [
+                asyncio.ensure_future(alice.post(f"{base}/{upload_id}/commit", {}))
+                for _ in range(2)
+            ]
+            await asyncio.sleep(1.5)
+        answers = await asyncio.gather(*commits)
+    finally:
+        db.dispose()
+    assert sorted(r.status for r in answers) == [201, 409], answers
+    assert [r.json["error"] for r in answers if r.status == 409] == ["published"]
+    r = await alice.get("projects/lab/datasets/d/versions")
+    assert [v["version"] for v in r.json["items"]] == [1]
+
