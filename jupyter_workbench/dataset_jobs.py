@@ -29,7 +29,7 @@ from .core import operations
 from .core.access import require_project
 from .core.context import Ctx, Identity
 from .core.dataset_diff import diff_versions
-from .core.dataset_paths import check_path, media_type
+from .core.dataset_paths import check_media_type, check_path, media_type
 from .core.errors import BadRequest, Conflict, PayloadTooLarge, WorkbenchError
 from .db.models import (
     BlobChunk,
@@ -496,6 +496,7 @@ class DatasetJobs:
                 f"{where}: needs path, size, digest and chunks [[digest, length], ...]",
                 code="invalid_manifest",
             ) from None
+        check_media_type(entry.media_type, f"{where}.media_type")
         for digest, length in chunks:
             if not 0 < length <= MAX_CHUNK:
                 raise BadRequest(

@@ -29,6 +29,11 @@ DRIVE_RE = re.compile(r"^[A-Za-z]:")
 # Anything check_path might refuse: control characters, backslashes, absolute or drive paths,
 # empty, '.' and '..' components. A path it does not match is valid (if not too long).
 _SUSPECT_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^/|^[A-Za-z]:|(?:^|/)\.{0,2}(?:/|$)")
+# A media type as a Content-Type header holds it (RFC 9110 8.3.1): type/subtype, then
+# '; name=value' parameters, the value a token or a quoted string; printable ASCII only.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[ !#-\[\]-~]|\\[ -~])*"'
+MEDIA_TYPE_RE = re.compile(rf"{_TOKEN}/{_TOKEN}(?: *; *{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))*")
 
 
 def check_path(path: object, field: str = "path") -> str:
@@ -54,6 +59,18 @@ def check_path(path: object, field: str = "path") -> str:
             f"{field}: {shown!r} has an empty, '.' or '..' component", code="invalid_path"
         )
     return path
+
+
+def check_media_type(value: str, field: str = "media_type") -> str:
+    """A media type a download can send as its Content-Type ('text/csv; charset=utf-8')."""
+    if MEDIA_TYPE_RE.fullmatch(value) is None:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        raise BadRequest(
+            f"{field}: {shown!r} is not a media type like 'text/csv' (type/subtype, then "
+            "'; name=value' parameters, in printable ASCII)",
+            code="invalid_manifest",
+        )
+    return value
 
 
 def check_dataset_name(name: object) -> str:

@@ -388,3 +388,28 @@ async def test_an_upload_committed_twice_at_once_is_one_version(api, db_url: str
     r = await alice.get("projects/lab/datasets/d/versions")
     assert [v["version"] for v in r.json["items"]] == [1]
 
+
+async def test_a_declared_media_type_must_be_one(api) -> None:
+    """A file's media type becomes its download's Content-Type: one with a line break (a header
+    of its own) was stored and made every download of the file a 500."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    base = "projects/lab/datasets/d/uploads"
+    for bad in ("text/plain\r\nX-Evil: 1", "text/plain\n", "csv", "text/ csv", "a/b; c", "é/x"):
+        declared, _chunks = declare({"a.txt": b"hello"})
+        declared[0]["media_type"] = bad
+        r = await alice.post(base, {"files": declared})
+        assert r.status == 400 and r.json["error"] == "invalid_manifest", (bad, r)
+        assert r.json["message"].startswith("files[0].media_type: "), r
+    good = ["text/csv", 'text/csv; charset="utf-8"', "application/vnd.apache.parquet"]
+    declared, chunks = declare({f"{n}.txt": b"hello" for n in range(len(good))})
+    for entry, media_type in zip(declared, good, strict=True):
+        entry["media_type"] = media_type
+    r = await alice.post(base, {"files": declared})
+    assert r.status == 201, r
+    upload_id = r.json["id"]
+    await alice.post(f"{base}/{upload_id}/chunks", raw=frame_chunks(list(chunks.items())))
+    assert (await alice.post(f"{base}/{upload_id}/commit", {})).status == 201
+    for n, media_type in enumerate(good):
+        r = await alice.get(f"projects/lab/datasets/d/versions/v1/files/{n}.txt")
+        assert r.status == 200 and r.headers["Content-Type"] == media_type, r
