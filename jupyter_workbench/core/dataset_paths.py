@@ -9,6 +9,8 @@ from functools import lru_cache
 from .errors import BadRequest
 
 MAX_PATH = 1024
+# in UTF-8: PostgreSQL's index of a version's paths holds at most about 2,700 bytes an entry
+MAX_PATH_BYTES = 2048
 DATASET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 VERSION_RE = re.compile(r"^v?([0-9]{1,9})$")
@@ -40,7 +42,7 @@ def check_path(path: object, field: str = "path") -> str:
     """A safe relative POSIX path, or BadRequest naming what is wrong with it."""
     if not isinstance(path, str) or not path:
         raise BadRequest(f"{field}: must be a non-empty string", code="invalid_path")
-    if len(path) <= MAX_PATH and _SUSPECT_RE.search(path) is None:
+    if len(path) <= MAX_PATH and _SUSPECT_RE.search(path) is None and _fits(path):
         return path  # the common case, in one scan; the checks below name the problem
     shown = path if len(path) <= 80 else path[:77] + "..."
     if len(path) > MAX_PATH:
@@ -58,7 +60,18 @@ def check_path(path: object, field: str = "path") -> str:
         raise BadRequest(
             f"{field}: {shown!r} has an empty, '.' or '..' component", code="invalid_path"
         )
+    if not _fits(path):
+        raise BadRequest(
+            f"{field}: longer than {MAX_PATH_BYTES} bytes in UTF-8", code="invalid_path"
+        )
     return path
+
+
+def _fits(path: str) -> bool:
+    """Whether ``path`` is at most MAX_PATH_BYTES in UTF-8 (encoded only when it may not be)."""
+    if len(path) <= MAX_PATH_BYTES // 4:
+        return True
+    return len(path.encode("utf-8", "surrogatepass")) <= MAX_PATH_BYTES
 
 
 def check_media_type(value: str, field: str = "media_type") -> str:

@@ -129,6 +129,25 @@ async def test_files_with_long_non_ascii_paths_page_through(api) -> None:
     assert seen == sorted(files)
 
 
+async def test_a_path_longer_than_its_index_holds_is_a_400(api) -> None:
+    """1,024 characters of Chinese are 3,072 bytes of UTF-8, more than PostgreSQL's index of a
+    version's paths holds: the commit was a 500 there. A path is at most 2,048 bytes."""
+    import random
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    rng = random.Random(7)  # varied characters: PostgreSQL compresses repeated ones
+    long_path = "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(683))  # 2,049 bytes
+    declared, _chunks = declare({long_path: b"x"})
+    r = await alice.post("projects/lab/datasets/d/uploads", {"files": declared})
+    assert r.status == 400 and r.json["error"] == "invalid_path", r
+    assert r.json["message"] == "files[0].path: longer than 2048 bytes in UTF-8"
+    fits = long_path[:682]  # 2,046 bytes
+    assert (await upload(alice, "lab", "d", {fits: b"x"})).status == 201
+    r = await alice.get(f"projects/lab/datasets/d/versions/v1/files/{fits}")
+    assert r.status == 200 and r.body == b"x"
+
+
 async def test_a_file_downloads_under_its_own_name_whatever_its_letters(api) -> None:
     """HTTP header values are Latin-1: a name in another script gave a 500. The exact name is
     sent as UTF-8 (RFC 6266 ``filename*``) beside an ASCII one for old clients."""
