@@ -254,7 +254,12 @@ def _counts(service: WorkbenchService) -> tuple[int, int]:
 
 @pytest.mark.parametrize(
     ("name", "problem"),
-    [("bad\x01name.txt", "control character"), ("back\\slash", "backslash")],
+    [
+        ("bad\x01name.txt", "control character"),
+        ("back\\slash", "backslash"),
+        # a Latin-1 name on a UTF-8 system: Python reads it with a lone surrogate
+        ("caf\udce9.txt", "not UTF-8"),
+    ],
 )
 def test_bad_file_names_are_refused_before_anything_is_stored(
     make_service: Callable[..., WorkbenchService], tmp_path: Path, name: str, problem: str

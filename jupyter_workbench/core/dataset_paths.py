@@ -28,9 +28,12 @@ EXTRA_TYPES = {
 # Unicode category Cc (control characters): U+0000-U+001F and U+007F-U+009F.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 DRIVE_RE = re.compile(r"^[A-Za-z]:")
-# Anything check_path might refuse: control characters, backslashes, absolute or drive paths,
-# empty, '.' and '..' components. A path it does not match is valid (if not too long).
-_SUSPECT_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^/|^[A-Za-z]:|(?:^|/)\.{0,2}(?:/|$)")
+# Anything check_path might refuse: control characters, backslashes, lone surrogates, absolute
+# or drive paths, empty, '.' and '..' components. A path it does not match is valid (if not too
+# long).
+_SUSPECT_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]|^/|^[A-Za-z]:|(?:^|/)\.{0,2}(?:/|$)")
+# Lone surrogates: what Python reads a file name in another encoding than UTF-8 as.
+SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 # A media type as a Content-Type header holds it (RFC 9110 8.3.1): type/subtype, then
 # '; name=value' parameters, the value a token or a quoted string; printable ASCII only.
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
@@ -50,6 +53,11 @@ def check_path(path: object, field: str = "path") -> str:
     if CONTROL_RE.search(path):
         raise BadRequest(
             f"{field}: {shown!r} contains a NUL or control character", code="invalid_path"
+        )
+    if SURROGATE_RE.search(path):
+        raise BadRequest(
+            f"{field}: {shown!r} is not UTF-8 text (a name written in another encoding?)",
+            code="invalid_path",
         )
     if "\\" in path:
         raise BadRequest(f"{field}: {shown!r} contains a backslash; use '/'", code="invalid_path")
