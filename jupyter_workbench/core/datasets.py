@@ -517,7 +517,7 @@ def begin_session(
     except NotFound:
         if not create_missing:
             raise
-        dataset = create(s, ctx, slug, name=name)
+        dataset = _create_for_commit(s, ctx, project, name)
     session = CommitSession(
         id=session_id,
         dataset_id=dataset.id,
@@ -528,6 +528,18 @@ def begin_session(
     s.add(session)
     s.flush()
     return project, dataset, session
+
+
+def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> Dataset:
+    """Create the dataset a first commit names; one a racing commit just created is used."""
+    try:
+        return create(s, ctx, project.slug, name=name)
+    except Conflict:
+        stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
+        dataset = s.scalar(stmt)
+        if dataset is None:
+            raise
+        return dataset
 
 
 def load_session(

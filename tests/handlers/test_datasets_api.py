@@ -432,3 +432,32 @@ async def test_a_declared_media_type_must_be_one(api) -> None:
     for n, media_type in enumerate(good):
         r = await alice.get(f"projects/lab/datasets/d/versions/v1/files/{n}.txt")
         assert r.status == 200 and r.headers["Content-Type"] == media_type, r
+
+
+async def test_first_commits_racing_on_a_new_dataset_both_land(api, db_url: str) -> None:
+    """Two clients commit to a dataset nobody created yet (a commit creates it) at the same
+    time: both land, as v1 and v2, rather than one being told the dataset 'already exists'."""
+    from jupyter_workbench.db.models import Project
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    base = "projects/lab/datasets/d/uploads"
+    db = Database(db_url)
+    try:
+        with db.transaction(write=True) as s:  # the project busy: both creations queue
+            s.execute(select(Project.id).where(Project.slug == "lab").with_for_update())
+            starts = [
+                asyncio.ensure_future(alice.post(base, {"files": declare({f"{n}.txt": b"x"})[0]}))
+                for n in range(2)
+            ]
+            await asyncio.sleep(1.5)
+        answers = await asyncio.gather(*starts)
+    finally:
+        db.dispose()
+    assert [r.status for r in answers] == [201, 201], answers
+    for n, r in enumerate(answers):
+        chunks = declare({f"{n}.txt": b"x"})[1]
+        await alice.post(f"{base}/{r.json['id']}/chunks", raw=frame_chunks(list(chunks.items())))
+        assert (await alice.post(f"{base}/{r.json['id']}/commit", {})).status == 201
+    r = await alice.get("projects/lab/datasets/d/versions")
+    assert [v["version"] for v in r.json["items"]] == [2, 1]
