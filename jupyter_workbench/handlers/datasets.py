@@ -292,8 +292,12 @@ class FileHandler(DatasetHandler):
             self.set_status(304)
             self.finish()
             return
+        ranged = self.request.headers.get("Range")
+        if_range = self.request.headers.get("If-Range")
+        if if_range is not None and if_range.strip() != tag:
+            ranged = None  # the client's part is of another file: send this one whole
         try:
-            wanted = parse_range(self.request.headers.get("Range"), entry.size)
+            wanted = parse_range(ranged, entry.size)
         except RangeNotSatisfiable:
             self.error_headers["Content-Range"] = f"bytes */{entry.size}"
             raise

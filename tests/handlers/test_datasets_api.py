@@ -461,3 +461,23 @@ async def test_first_commits_racing_on_a_new_dataset_both_land(api, db_url: str)
         assert (await alice.post(f"{base}/{r.json['id']}/commit", {})).status == 201
     r = await alice.get("projects/lab/datasets/d/versions")
     assert [v["version"] for v in r.json["items"]] == [2, 1]
+
+
+async def test_a_resumed_download_of_a_moved_tag_restarts_with_if_range(api) -> None:
+    """A download of 'latest' resumed after a new commit asks for the rest of the file it had
+    (If-Range: its ETag); it got the rest of the new file, spliced onto the old one's start.
+    A changed file is sent whole (200), as RFC 9110 asks; an unchanged one resumes (206)."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"f.txt": b"0123456789"})
+    url = "projects/lab/datasets/d/versions/latest/files/f.txt"
+    old = (await alice.get(url)).headers["ETag"]
+    r = await alice.get(url, headers={"Range": "bytes=5-", "If-Range": old})
+    assert r.status == 206 and r.body == b"56789"
+    await upload(alice, "lab", "d", {"f.txt": b"ABCDEFGHIJKLMNOP"})
+    for validator in (old, f"W/{old}", "Sun, 29 Nov 2026 04:55:37 GMT"):
+        r = await alice.get(url, headers={"Range": "bytes=5-", "If-Range": validator})
+        assert r.status == 200 and r.body == b"ABCDEFGHIJKLMNOP", (validator, r)
+        assert "Content-Range" not in r.headers
+    r = await alice.get(url, headers={"Range": "bytes=5-", "If-Range": r.headers["ETag"]})
+    assert r.status == 206 and r.body == b"FGHIJKLMNOP"
