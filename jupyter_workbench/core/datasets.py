@@ -25,6 +25,7 @@ from ..db.models import (
     DatasetLineage,
     DatasetTag,
     DatasetVersion,
+    Operation,
     Project,
     SessionChunk,
     SessionPack,
@@ -33,7 +34,7 @@ from ..db.models import (
     utcnow,
 )
 from ..storage.chunking import blake3_hex
-from . import audit
+from . import audit, operations
 from .access import Role, is_superuser, require_project, roles_for_projects
 from .context import Ctx
 from .dataset_paths import TAG_RE, VERSION_RE, check_dataset_name, check_path, check_tag
@@ -717,6 +718,19 @@ def _move_tag(s: Session, ctx: Ctx, dataset: Dataset, tag: str, version: Dataset
         row.version_id = version.id
         row.updated_by_id = ctx.user.id
         row.updated_at = utcnow()
+
+
+# -- garbage collection --------------------------------------------------------------
+def start_gc(s: Session, ctx: Ctx, slug: str, *, dry_run: bool) -> Operation:
+    """The operation of a garbage collection asked for through project ``slug``; one that
+    deletes (not a dry run) is audited."""
+    project, _ = require_project(s, ctx, slug, "datasets.gc")
+    op = operations.start(s, ctx, "gc", project=project)
+    if not dry_run:
+        audit.record(
+            s, ctx, "dataset.gc", "operation", op.id, project=project, summary={"dry_run": False}
+        )
+    return op
 
 
 # -- lineage -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..core import datasets as ds
 from ..core import operations
-from ..core.access import is_superuser, require_project
+from ..core.access import is_superuser
 from ..core.context import Ctx
 from ..core.errors import Forbidden, RangeNotSatisfiable
 from ..dataset_jobs import DatasetJobs, Progress, tar_stream
@@ -61,9 +61,13 @@ class DatasetHandler(WorkbenchHandler):
     ) -> str:
         """Start ``job`` as an operation; the caller answers 202 with it at once."""
         op_id = self.jobs.start_operation(self.identity(), kind, slug)
+        self.run_in_background(op_id, job)
+        return op_id
+
+    def run_in_background(self, op_id: str, job: Callable[[Progress], dict[str, Any]]) -> None:
+        """Run ``job`` on the I/O threads, reporting to operation ``op_id``."""
         future = self.service.io_executor.submit(self.jobs.run_operation, op_id, job)
         self.service.track(future)
-        return op_id
 
     async def reply_operation(self, op_id: str) -> None:
         data = await self.call(
@@ -575,9 +579,9 @@ class DatasetGCHandler(DatasetHandler):
         example={"dry_run": True},
     )
     async def post(self, slug: str) -> None:
-        await self.call(lambda s, ctx: require_project(s, ctx, slug, "datasets.gc"))
         dry_run = self.body.get("dry_run", True)
-        op_id = self.background("gc", slug, lambda p: self.jobs.gc(dry_run=dry_run, progress=p))
+        op_id = await self.call(lambda s, ctx: ds.start_gc(s, ctx, slug, dry_run=dry_run).id)
+        self.run_in_background(op_id, lambda p: self.jobs.gc(dry_run=dry_run, progress=p))
         await self.reply_operation(op_id)
 
 

@@ -481,3 +481,19 @@ async def test_a_resumed_download_of_a_moved_tag_restarts_with_if_range(api) -> 
         assert "Content-Range" not in r.headers
     r = await alice.get(url, headers={"Range": "bytes=5-", "If-Range": r.headers["ETag"]})
     assert r.status == 206 and r.body == b"FGHIJKLMNOP"
+
+
+async def test_a_garbage_collection_is_audited(api) -> None:
+    """A garbage collection deletes stored bytes for good: the audit trail names who asked for
+    it, through which project (a dry run, which changes nothing, is not an event)."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    for dry_run in (True, False):
+        r = await alice.post("projects/lab/datasets-gc", {"dry_run": dry_run})
+        assert r.status == 202, r
+        op_id = r.json["id"]
+    events = (await alice.get("audit", params={"action": "dataset.gc"})).json["items"]
+    assert [(e["actor"], e["project"], e["object_id"]) for e in events] == [
+        ("alice", "lab", op_id)
+    ], events
+    assert events[0]["summary"] == {"dry_run": False}
