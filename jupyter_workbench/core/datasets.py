@@ -8,6 +8,7 @@ garbage collection off the chunks; ``publish`` then makes the version visible in
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +124,26 @@ def check_manifest(entries: list[FileEntry]) -> None:
                     code="invalid_manifest",
                 )
     _check_no_file_dir_clash(seen)
+    _check_no_normalization_twins([entry.path for entry in entries], seen)
+
+
+def _check_no_normalization_twins(paths: list[str], present: set[str]) -> None:
+    """No two paths that differ only in Unicode normalization ('café' composed and decomposed):
+    they look the same, and are one file where names are normalized (macOS)."""
+    first: dict[str, str] = {}
+    for path in paths:
+        if path.isascii():
+            continue
+        nfc = unicodedata.normalize("NFC", path)
+        if nfc == path:
+            continue
+        other = nfc if nfc in present else first.setdefault(nfc, path)
+        if other != path:
+            raise BadRequest(
+                f"path: {path!r} and {other!r} differ only in Unicode normalization "
+                "(they are one name on macOS); keep one of them",
+                code="duplicate_path",
+            )
 
 
 def _check_no_file_dir_clash(paths: set[str]) -> None:

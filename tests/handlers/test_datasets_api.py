@@ -497,3 +497,24 @@ async def test_a_garbage_collection_is_audited(api) -> None:
         ("alice", "lab", op_id)
     ], events
     assert events[0]["summary"] == {"dry_run": False}
+
+
+async def test_paths_that_differ_only_in_unicode_normalization_are_one_path(api) -> None:
+    """'café.txt' typed on Linux (NFC) and read from a Mac's disk (NFD) look the same and are
+    one file wherever names are normalized (macOS): a version holding both lost one of them
+    at `get` or when its tar was unpacked there. Both in one version are refused."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    composed, decomposed = "caf\u00e9.txt", "cafe\u0301.txt"
+    declared = declare({composed: b"1", decomposed: b"2"})[0]
+    r = await alice.post("projects/lab/datasets/d/uploads", {"files": declared})
+    assert r.status == 400 and r.json["error"] == "duplicate_path", r
+    assert "Unicode normalization" in r.json["message"]
+    kelvin = {"\u212a.txt": b"1", "K.txt": b"2"}  # KELVIN SIGN is 'K' once normalized
+    r = await alice.post("projects/lab/datasets/d/uploads", {"files": declare(kelvin)[0]})
+    assert r.status == 400 and r.json["error"] == "duplicate_path", r
+    assert (await upload(alice, "lab", "d", {composed: b"1"})).status == 201
+    r = await upload(alice, "lab", "d", {decomposed: b"2"}, mode="update")
+    assert r.status == 400 and r.json["error"] == "duplicate_path", r
+    r = await upload(alice, "lab", "d", {decomposed: b"2"}, mode="update", delete=[composed])
+    assert r.status == 201, r  # renamed: one of them only
