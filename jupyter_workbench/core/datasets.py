@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, with_expression
 
 from ..db.bulk import insert_many
 from ..db.models import (
@@ -386,9 +386,17 @@ def list_files(
     sort: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    with_chunks: bool = False,
 ) -> Page[DatasetFile]:
+    """A page of a version's files; without ``with_chunks`` their chunk lists (16,000 for a
+    file of 1 GB) stay in the database, which counts them (``chunk_count``)."""
     _project, _dataset, version = get_version(s, ctx, slug, name, ref)
     stmt = select(DatasetFile).where(DatasetFile.version_id == version.id)
+    if not with_chunks:
+        stmt = stmt.options(
+            defer(DatasetFile.chunks, raiseload=True),
+            with_expression(DatasetFile.chunk_count, func.json_array_length(DatasetFile.chunks)),
+        )
     if prefix:
         stmt = stmt.where(DatasetFile.path.startswith(prefix, autoescape=True))
     return paginate(s, stmt, FILE_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
@@ -900,12 +908,13 @@ def version_json(
 
 
 def file_json(row: DatasetFile | FileEntry, *, with_chunks: bool = False) -> dict[str, Any]:
+    count = getattr(row, "chunk_count", None)
     data = {
         "path": row.path,
         "size": row.size,
         "digest": row.digest,
         "media_type": row.media_type,
-        "chunk_count": len(row.chunks),
+        "chunk_count": len(row.chunks) if count is None else count,
     }
     if with_chunks:
         data["chunks"] = [[d, n] for d, n in row.chunks]

@@ -232,6 +232,7 @@ class FilesHandler(DatasetHandler):
     )
     async def get(self, slug: str, name: str, ref: str) -> None:
         q = self.query
+        with_chunks = bool(q.get("chunks", False))
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ds.list_files(
@@ -241,9 +242,10 @@ class FilesHandler(DatasetHandler):
                 name,
                 ref,
                 prefix=q.get("prefix"),
+                with_chunks=with_chunks,
                 **self.page_args(),
             )
-            return page_json(page, lambda f: ds.file_json(f, with_chunks=q.get("chunks", False)))
+            return page_json(page, lambda f: ds.file_json(f, with_chunks=with_chunks))
 
         self.reply(await self.call(work))
 

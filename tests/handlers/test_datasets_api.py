@@ -518,3 +518,33 @@ async def test_paths_that_differ_only_in_unicode_normalization_are_one_path(api)
     assert r.status == 400 and r.json["error"] == "duplicate_path", r
     r = await upload(alice, "lab", "d", {decomposed: b"2"}, mode="update", delete=[composed])
     assert r.status == 201, r  # renamed: one of them only
+
+
+async def test_a_file_listing_counts_chunks_without_loading_their_lists(api, jp_serverapp) -> None:
+    """A page of 500 files of 1 GB each holds 500 lists of 16,000 chunks (550 MB of JSON): the
+    listing read them all from the database only to count them, seconds a page. The database
+    counts them; the lists themselves come with ``?chunks=true``."""
+    from sqlalchemy import event
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    files = {"big.bin": os.urandom(900_000), "small.txt": b"x"}
+    assert (await upload(alice, "lab", "d", files)).status == 201
+    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
+    columns: list[str] = []
+
+    def seen(conn: Any, cursor: Any, *args: Any) -> None:
+        columns.extend(d[0] for d in cursor.description or ())
+
+    event.listen(engine, "after_cursor_execute", seen)
+    try:
+        r = await alice.get("projects/lab/datasets/d/versions/v1/files")
+    finally:
+        event.remove(engine, "after_cursor_execute", seen)
+    assert r.status == 200, r
+    counts = {f["path"]: f["chunk_count"] for f in r.json["items"]}
+    assert counts["small.txt"] == 1 and counts["big.bin"] > 3
+    assert "chunks" not in columns and "digest" in columns
+    r = await alice.get("projects/lab/datasets/d/versions/v1/files", params={"chunks": "true"})
+    assert {f["path"]: len(f["chunks"]) for f in r.json["items"]} == counts
+    assert all(f["chunk_count"] == len(f["chunks"]) for f in r.json["items"])
