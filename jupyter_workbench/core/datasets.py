@@ -782,13 +782,12 @@ def record_lineage(
     dataset = _load(s, project, name)
     version = resolve(s, dataset, ref)
     consumer = check_consumer(consumer)
-    row = s.scalar(
-        select(DatasetLineage).where(
-            DatasetLineage.version_id == version.id,
-            DatasetLineage.consumer == consumer,
-            DatasetLineage.direction == direction,
-        )
+    found = select(DatasetLineage).where(
+        DatasetLineage.version_id == version.id,
+        DatasetLineage.consumer == consumer,
+        DatasetLineage.direction == direction,
     )
+    row = s.scalar(found)
     if row is None:
         row = DatasetLineage(
             version_id=version.id,
@@ -796,7 +795,15 @@ def record_lineage(
             direction=direction,
             recorded_by_id=ctx.user.id,
         )
-        s.add(row)
+        try:
+            with s.begin_nested():
+                s.add(row)
+                s.flush()
+        except IntegrityError:  # a request racing this one recorded it first
+            raced = s.scalar(found)
+            if raced is None:
+                raise
+            return raced
         audit.record(
             s,
             ctx,

@@ -548,3 +548,30 @@ async def test_a_file_listing_counts_chunks_without_loading_their_lists(api, jp_
     r = await alice.get("projects/lab/datasets/d/versions/v1/files", params={"chunks": "true"})
     assert {f["path"]: len(f["chunks"]) for f in r.json["items"]} == counts
     assert all(f["chunk_count"] == len(f["chunks"]) for f in r.json["items"])
+
+
+async def test_the_same_lineage_recorded_twice_at_once_is_one_record(api, db_url: str) -> None:
+    """A run that logs its input twice at once (a retry of a slow request): both answers are
+    the one record, not a 500 for the second one's unique-key violation."""
+    from jupyter_workbench.db.models import DatasetVersion
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"f": b"1"})
+    url = "projects/lab/datasets/d/versions/v1/lineage"
+    db = Database(db_url)
+    try:
+        with db.transaction(write=True) as s:  # the version busy: both records queue
+            s.execute(select(DatasetVersion.id).with_for_update())
+            posts = [
+                asyncio.ensure_future(alice.post(url, {"consumer": "run:7"})) for _ in range(2)
+            ]
+            await asyncio.sleep(1.5)
+        answers = await asyncio.gather(*posts)
+    finally:
+        db.dispose()
+    assert [r.status for r in answers] == [201, 201], answers
+    r = await alice.get(url)
+    assert [x["consumer"] for x in r.json["items"]] == ["run:7"]
+    events = (await alice.get("audit", params={"action": "dataset.lineage"})).json["items"]
+    assert len(events) == 1
