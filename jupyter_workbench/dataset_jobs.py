@@ -596,6 +596,7 @@ class DatasetJobs:
                 "files, or commit with mode 'update' to delete some)",
                 code="invalid_field",
             )
+        self._check_chunk_lengths(upload_id, entries)
         if self.verify_uploads:
             for entry in entries:
                 hasher = blake3.blake3(max_threads=1)
@@ -615,6 +616,20 @@ class DatasetJobs:
             identity, slug, name, upload_id, changes, message, parent, strict_parent
         )
         return CommitResult(version, seconds=time.monotonic() - started)
+
+    def _check_chunk_lengths(self, upload_id: str, entries: list[ds.FileEntry]) -> None:
+        """Every declared chunk length is the stored chunk's: a chunk the store already had
+        was never sent, so its declared length was never compared with its bytes."""
+        declared = {d: (e.path, n) for e in entries for d, n in e.chunks}
+        stored = self.store.locate(declared)
+        for digest, (path, length) in declared.items():
+            actual = stored[digest].length if digest in stored else length
+            if actual != length:
+                self._abort_session(upload_id)
+                raise BadRequest(
+                    f"files[{path}]: chunk {digest} is {actual} bytes, not the {length} declared",
+                    code="chunk_length_mismatch",
+                )
 
     def abort_upload(self, identity: Identity, slug: str, name: str, upload_id: str) -> None:
         def work(s: Any, ctx: Ctx) -> None:

@@ -104,8 +104,10 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def check_manifest(entries: list[FileEntry]) -> None:
-    """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed."""
+    """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed; one
+    length for each chunk."""
     seen: set[str] = set()
+    lengths: dict[str, int] = {}
     is_digest = _DIGEST_RE.fullmatch
     for entry in entries:
         check_path(entry.path)
@@ -121,6 +123,13 @@ def check_manifest(entries: list[FileEntry]) -> None:
             if not isinstance(digest, str) or is_digest(digest) is None:
                 raise BadRequest(
                     f"files[{entry.path}]: {digest!r} is not a BLAKE3 hex digest",
+                    code="invalid_manifest",
+                )
+        for digest, length in entry.chunks:
+            if lengths.setdefault(digest, length) != length:
+                raise BadRequest(
+                    f"files[{entry.path}]: chunk {digest} is declared with two lengths "
+                    f"({lengths[digest]} and {length}); one content has one length",
                     code="invalid_manifest",
                 )
     _check_no_file_dir_clash(seen)

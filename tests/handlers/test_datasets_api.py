@@ -575,3 +575,28 @@ async def test_the_same_lineage_recorded_twice_at_once_is_one_record(api, db_url
     assert [x["consumer"] for x in r.json["items"]] == ["run:7"]
     events = (await alice.get("audit", params={"action": "dataset.lineage"})).json["items"]
     assert len(events) == 1
+
+
+async def test_a_declared_chunk_length_must_be_the_chunks_own(api) -> None:
+    """An upload may name a chunk the store already has without sending it: declared with
+    a longer length than its bytes (and a file size to match), the commit passed every check,
+    and the version's file said 7 bytes but held 5, so its downloads came short and every tar
+    of the version was corrupt. Two lengths for one chunk are refused too."""
+    from jupyter_workbench.storage.chunking import blake3_hex
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    assert (await upload(alice, "lab", "d", {"a.txt": b"hello"})).status == 201
+    known = blake3_hex(b"hello")
+    base = "projects/lab/datasets/d/uploads"
+    lie = {"path": "b.txt", "size": 7, "digest": known, "chunks": [[known, 7]]}
+    r = await alice.post(base, {"files": [lie]})
+    assert r.status == 201 and r.json["missing"] == [], r
+    r = await alice.post(f"{base}/{r.json['id']}/commit", {})
+    assert r.status == 400 and r.json["error"] == "chunk_length_mismatch", r
+    assert r.json["message"].startswith("files[b.txt]: chunk "), r
+    assert (await alice.get("projects/lab/datasets/d")).json["latest_version"] == 1
+    truth = {"path": "c.txt", "size": 5, "digest": known, "chunks": [[known, 5]]}
+    r = await alice.post(base, {"files": [truth, lie]})
+    assert r.status == 400 and r.json["error"] == "invalid_manifest", r
+    assert "declared with two lengths" in r.json["message"]
