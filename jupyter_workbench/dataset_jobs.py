@@ -12,8 +12,11 @@ import io
 import os
 import struct
 import tarfile
+import threading
 import time
 import uuid
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -317,6 +320,7 @@ class DatasetJobs:
         self.table_diff_files = table_diff_files
         self.cache_dir = cache_dir
         self.verify_uploads = verify_uploads
+        self._declared_cache = DeclaredCache(DECLARED_CACHE_BYTES)
 
     @property
     def blobs(self) -> BlobStore:
@@ -533,15 +537,20 @@ class DatasetJobs:
         """Store a batch of framed chunks (``>32sI`` digest+length, then the bytes), each checked
         against its BLAKE3 digest; a bad batch is refused whole, nothing of it stored."""
 
-        def load(s: Any, ctx: Ctx) -> tuple[dict[str, int], set[str]]:
+        def load(s: Any, ctx: Ctx) -> dict[str, int] | None:
             _p, _d, session = ds.load_session(s, ctx, slug, name, upload_id)
             if session.state != "open":
                 raise Conflict(f"upload {upload_id} is {session.state}", code=session.state)
-            sizes = {d: n for e in ds.session_files(session) for d, n in e.chunks}
-            return sizes, set()
+            if self._declared_cache.get(upload_id) is not None:
+                return None  # the manifest (its own column, left unread) is known already
+            return {d: n for e in ds.session_files(session) for d, n in e.chunks}
 
-        sizes, _ = self.service.call(identity, load, write=False)
-        frames = list(_parse_frames(body, sizes))
+        sizes = self.service.call(identity, load, write=False)
+        declared = self._declared_cache.get(upload_id)
+        if declared is None:
+            assert sizes is not None
+            declared = self._declared_cache.put(upload_id, DeclaredChunks(sizes))
+        frames = list(_parse_frames(body, declared))
         writer = self.store.writer(upload_id)
         with self.service.db.transaction() as s:
             already = ds.pinned_digests(s, upload_id, [d for d, _ in frames])
@@ -1115,7 +1124,63 @@ def _read_chunks(
         start_at = stop_at
 
 
-def _parse_frames(body: bytes, sizes: dict[str, int]) -> Iterator[tuple[str, memoryview]]:
+DECLARED_CACHE_BYTES = 128 * 1024 * 1024  # of uploads' declared chunks kept in memory
+
+
+class DeclaredChunks:
+    """An upload's declared chunks, digest -> length, in 36 bytes each (sorted raw digests and
+    their lengths): what a batch of chunks is checked against."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        pairs = sorted((bytes.fromhex(d), n) for d, n in sizes.items())
+        self._digests = b"".join(d for d, _ in pairs)
+        self._lengths = array("I", [n for _, n in pairs])
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._digests) + len(self._lengths) * self._lengths.itemsize
+
+    def length(self, raw: bytes) -> int | None:
+        """The declared length of the chunk of raw digest ``raw``; None if not declared."""
+        digests, lo, hi = self._digests, 0, len(self._lengths)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if digests[mid * 32 : mid * 32 + 32] < raw:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(self._lengths) and digests[lo * 32 : lo * 32 + 32] == raw:
+            return self._lengths[lo]
+        return None
+
+
+class DeclaredCache:
+    """The declared chunks of recent uploads, least recently used dropped past ``budget``
+    bytes. An upload's manifest never changes, so an entry is never stale."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[str, DeclaredChunks] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, upload_id: str) -> DeclaredChunks | None:
+        with self._lock:
+            entry = self._entries.get(upload_id)
+            if entry is not None:
+                self._entries.move_to_end(upload_id)
+            return entry
+
+    def put(self, upload_id: str, entry: DeclaredChunks) -> DeclaredChunks:
+        with self._lock:
+            self._entries[upload_id] = entry
+            total = sum(e.nbytes for e in self._entries.values())
+            while total > self.budget and self._entries:
+                _id, dropped = self._entries.popitem(last=False)
+                total -= dropped.nbytes
+        return entry
+
+
+def _parse_frames(body: bytes, declared: DeclaredChunks) -> Iterator[tuple[str, memoryview]]:
     """Split and check a chunk batch; raises BadRequest before anything is stored."""
     view = memoryview(body)
     position = 0
@@ -1132,11 +1197,12 @@ def _parse_frames(body: bytes, sizes: dict[str, int]) -> Iterator[tuple[str, mem
             )
         data = view[position : position + length]
         position += length
-        if digest not in sizes:
+        expected = declared.length(raw)
+        if expected is None:
             raise BadRequest(f"chunk {digest}: not declared by this upload", code="unknown_chunk")
-        if length != sizes[digest]:
+        if length != expected:
             raise BadRequest(
-                f"chunk {digest}: {length} bytes sent, {sizes[digest]} declared",
+                f"chunk {digest}: {length} bytes sent, {expected} declared",
                 code="chunk_length_mismatch",
             )
         if blake3_hex(data) != digest:

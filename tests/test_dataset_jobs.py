@@ -1093,3 +1093,20 @@ def test_check_manifest_refuses_malformed_digests() -> None:
         ds.check_manifest(
             [ds.FileEntry("a/b", 1, good, [(good, 1)]), ds.FileEntry("a/b/c", 1, good, [(good, 1)])]
         )
+
+
+def test_declared_chunks_answer_lengths_and_the_cache_keeps_to_its_budget() -> None:
+    from jupyter_workbench.dataset_jobs import DeclaredCache, DeclaredChunks
+
+    rng = random.Random(3)
+    sizes = {os.urandom(32).hex(): rng.randrange(1, 262_145) for _ in range(2000)}
+    declared = DeclaredChunks(sizes)
+    assert all(declared.length(bytes.fromhex(d)) == n for d, n in sizes.items())
+    assert declared.length(b"\0" * 32) is None and declared.length(b"\xff" * 32) is None
+    assert DeclaredChunks({}).length(b"\0" * 32) is None
+    assert declared.nbytes == 2000 * 36
+    cache = DeclaredCache(budget=2 * declared.nbytes)
+    for n in range(3):
+        cache.put(f"u{n}", declared)
+        assert cache.get("u0") is declared  # used: kept, the least recently used goes
+    assert cache.get("u1") is None and cache.get("u2") is declared

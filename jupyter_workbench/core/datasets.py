@@ -586,7 +586,8 @@ def load_session(
 ) -> tuple[Project, Dataset, CommitSession]:
     project, _ = require_project(s, ctx, slug, "datasets.write")
     dataset = _load(s, project, name)
-    session = s.get(CommitSession, session_id)
+    # the manifest (``files``, megabytes for a big upload) is read only by those who use it
+    session = s.get(CommitSession, session_id, options=[defer(CommitSession.files)])
     if session is None or session.dataset_id != dataset.id:
         raise NotFound(f"upload {session_id} not found")
     if session.user_id != ctx.user.id and not is_superuser(ctx.user):
