@@ -45,7 +45,9 @@ class DatasetHandler(WorkbenchHandler):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.service.io_executor, fn)
 
-    async def stream(self, pieces: Iterator[bytes]) -> None:
+    async def stream(self, pieces: Iterator[bytes], content_type: str) -> None:
+        """Send ``pieces`` as the body, of type ``content_type``."""
+        self.set_header("Content-Type", content_type)
         loop = asyncio.get_running_loop()
         done = object()
         while True:
@@ -54,7 +56,8 @@ class DatasetHandler(WorkbenchHandler):
                 break
             self.write(piece)  # type: ignore[arg-type]
             await self.flush()
-        self.finish()
+        # (APIHandler.finish sets JSON's type, which would win where nothing was flushed yet)
+        self.finish(set_content_type=content_type)
 
     def background(
         self, kind: str, slug: str | None, job: Callable[[Progress], dict[str, Any]]
@@ -312,7 +315,7 @@ class FileHandler(DatasetHandler):
             self.set_status(206)
             self.set_header("Content-Range", f"bytes {start}-{end - 1}/{entry.size}")
         self.set_header("Content-Length", str(end - start))
-        await self.stream(self.jobs.store.read_range(entry.chunks, start, end))
+        await self.stream(self.jobs.store.read_range(entry.chunks, start, end), entry.media_type)
 
 
 class ArchiveHandler(DatasetHandler):
@@ -327,9 +330,8 @@ class ArchiveHandler(DatasetHandler):
             lambda: self.jobs.version_entries(identity, slug, name, ref)
         )
         root = f"{name}-v{number}"
-        self.set_header("Content-Type", "application/x-tar")
         self.set_header("Content-Disposition", attachment(f"{root}.tar"))
-        await self.stream(tar_stream(self.jobs.store, entries, root))
+        await self.stream(tar_stream(self.jobs.store, entries, root), "application/x-tar")
 
 
 class DiffHandler(DatasetHandler):

@@ -639,3 +639,14 @@ async def test_a_batch_of_chunks_does_not_reread_the_uploads_manifest(api, jp_se
     r = await alice.post(f"{base}/{upload_id}/chunks", raw=frame_chunks([("ab" * 32, b"x")]))
     assert r.status == 400 and r.json["error"] == "unknown_chunk", r
     assert (await alice.post(f"{base}/{upload_id}/commit", {})).status == 201
+
+
+async def test_an_empty_file_downloads_with_its_own_media_type(api) -> None:
+    """With no byte to send, the download ended with the JSON API's own Content-Type: an empty
+    CSV came as application/json."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"empty.csv": b"", "full.csv": b"a\n"})
+    for path in ("empty.csv", "full.csv"):
+        r = await alice.get(f"projects/lab/datasets/d/versions/v1/files/{path}")
+        assert r.status == 200 and r.headers["Content-Type"] == "text/csv", (path, r)
