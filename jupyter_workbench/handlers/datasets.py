@@ -315,7 +315,15 @@ class FileHandler(DatasetHandler):
             self.set_status(206)
             self.set_header("Content-Range", f"bytes {start}-{end - 1}/{entry.size}")
         self.set_header("Content-Length", str(end - start))
+        if self.request.method == "HEAD":
+            self.finish(set_content_type=entry.media_type)
+            return
         await self.stream(self.jobs.store.read_range(entry.chunks, start, end), entry.media_type)
+
+    async def head(self, **path: str) -> None:
+        """As GET, without the bytes: the size, type and ETag that tools reading a file by
+        ranges ask first (DuckDB, Polars, curl -I)."""
+        await self.get(**path)
 
 
 class ArchiveHandler(DatasetHandler):

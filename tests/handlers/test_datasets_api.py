@@ -650,3 +650,25 @@ async def test_an_empty_file_downloads_with_its_own_media_type(api) -> None:
     for path in ("empty.csv", "full.csv"):
         r = await alice.get(f"projects/lab/datasets/d/versions/v1/files/{path}")
         assert r.status == 200 and r.headers["Content-Type"] == "text/csv", (path, r)
+
+
+async def test_a_file_answers_head_requests(api) -> None:
+    """Tools that read a file over HTTP by ranges ask its size with HEAD first (DuckDB's httpfs,
+    Polars, curl -I): the answer was 405, so they could not read a dataset's Parquet files."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"t.parquet": b"PAR1" + b"x" * 100 + b"PAR1"})
+    url = "projects/lab/datasets/d/versions/v1/files/t.parquet"
+    full = await alice.get(url)
+    r = await alice.request("HEAD", url)
+    assert r.status == 200 and r.body == b"", r
+    for name in ("Content-Length", "ETag", "Accept-Ranges", "Content-Type", "X-Dataset-Version"):
+        assert r.headers[name] == full.headers[name], name
+    assert r.headers["Content-Length"] == "108"
+    r = await alice.request("HEAD", url, headers={"Range": "bytes=-8"})
+    assert r.status == 206 and r.body == b"" and r.headers["Content-Range"] == "bytes 100-107/108"
+    assert r.headers["Content-Length"] == "8"
+    r = await alice.request("HEAD", url, headers={"If-None-Match": full.headers["ETag"]})
+    assert r.status == 304
+    assert (await alice.request("HEAD", url.replace("t.parquet", "nope"))).status == 404
+    assert (await api(None).request("HEAD", url)).status == 401
