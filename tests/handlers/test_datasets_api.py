@@ -672,3 +672,22 @@ async def test_a_file_answers_head_requests(api) -> None:
     assert r.status == 304
     assert (await alice.request("HEAD", url.replace("t.parquet", "nope"))).status == 404
     assert (await api(None).request("HEAD", url)).status == 401
+
+
+async def test_a_table_declared_with_media_type_parameters_is_diffed_as_a_table(api) -> None:
+    """'text/csv; charset=utf-8' (or 'Text/CSV') is a CSV: the diff compared such files by
+    digest only, as if they were not tables."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    base = "projects/lab/datasets/d/uploads"
+    for data in (b"id\n1\n2\n", b"id\n1\n3\n4\n"):
+        declared, chunks = declare({"t.csv": data, "u.csv": data})
+        declared[0]["media_type"] = "text/csv; charset=utf-8"
+        declared[1]["media_type"] = "Text/CSV"
+        r = await alice.post(base, {"files": declared})
+        await alice.post(f"{base}/{r.json['id']}/chunks", raw=frame_chunks(list(chunks.items())))
+        assert (await alice.post(f"{base}/{r.json['id']}/commit", {})).status == 201
+    r = await alice.get("projects/lab/datasets/d/diff", params={"from": "v1", "to": "v2"})
+    assert [(t["path"], t.get("rows")) for t in r.json["tables"]] == [
+        (path, {"old": 2, "new": 3, "added": 2, "removed": 1}) for path in ("t.csv", "u.csv")
+    ], r.json
