@@ -672,7 +672,7 @@ def publish(
     entries: dict[str, FileEntry] = {}
     if base is not None and not changes.replace_all:
         entries = {e.path: e for e in files_of(s, base.id)}
-    for path in changes.delete:
+    for path in dict.fromkeys(changes.delete):  # (a path listed twice is deleted once)
         check_path(path, "delete")
         if path not in entries:
             raise BadRequest(f"delete: {path!r} is not in the parent version", code="invalid_path")

@@ -273,6 +273,10 @@ async def test_bad_uploads_are_clear_4xx(api) -> None:
     assert r.json["latest_version"] == 1
     r = await upload(alice, "lab", "d", {}, mode="update", delete=["b.txt"], message="rm")
     assert r.status == 201 and r.json["version"]["file_count"] == 1
+    # a path listed twice is deleted once, not "not in the parent version" (it is)
+    assert (await upload(alice, "lab", "d", {"c.txt": b"c"}, mode="update")).status == 201
+    r = await upload(alice, "lab", "d", {}, mode="update", delete=["c.txt", "c.txt"])
+    assert r.status == 201 and r.json["version"]["file_count"] == 1, r
 
 
 async def test_card_metadata_and_search(api) -> None:
