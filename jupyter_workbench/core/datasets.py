@@ -505,10 +505,20 @@ def set_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str, ref: str) -> D
     return row
 
 
-def tag_json(s: Session, row: DatasetTag) -> dict[str, Any]:
-    version = s.get(DatasetVersion, row.version_id)
-    assert version is not None  # a version's tags go with it
-    return {"tag": row.name, "version": version.version}
+def tag_json(s: Session, row: DatasetTag, numbers: dict[int, int] | None = None) -> dict[str, Any]:
+    """A tag and its version's number (from ``numbers``, see ``version_numbers``, if given)."""
+    if numbers is None:
+        numbers = version_numbers(s, [row])
+    return {"tag": row.name, "version": numbers[row.version_id]}
+
+
+def version_numbers(s: Session, tags: list[DatasetTag]) -> dict[int, int]:
+    """Version id -> number of the versions ``tags`` point at, in one query."""
+    ids = {row.version_id for row in tags}
+    rows = s.execute(
+        select(DatasetVersion.id, DatasetVersion.version).where(DatasetVersion.id.in_(ids))
+    )
+    return {version_id: number for version_id, number in rows}
 
 
 def delete_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str) -> None:

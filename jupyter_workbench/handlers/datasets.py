@@ -374,7 +374,8 @@ class TagsHandler(DatasetHandler):
     async def get(self, slug: str, name: str) -> None:
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ds.list_tags(s, ctx, slug, name, **self.page_args())
-            return page_json(page, lambda row: ds.tag_json(s, row))
+            numbers = ds.version_numbers(s, page.items)
+            return page_json(page, lambda row: ds.tag_json(s, row, numbers))
 
         self.reply(await self.call(work))
 

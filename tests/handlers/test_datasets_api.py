@@ -695,3 +695,28 @@ async def test_a_table_declared_with_media_type_parameters_is_diffed_as_a_table(
     assert [(t["path"], t.get("rows")) for t in r.json["tables"]] == [
         (path, {"old": 2, "new": 3, "added": 2, "removed": 1}) for path in ("t.csv", "u.csv")
     ], r.json
+
+
+async def test_listing_tags_reads_their_versions_at_once(api, jp_serverapp) -> None:
+    """Each tag of a page read its version in a query of its own: 500 for a full page."""
+    from sqlalchemy import event
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    for n in range(6):
+        await upload(alice, "lab", "d", {"f": str(n).encode()})
+        await alice.request("PUT", f"projects/lab/datasets/d/tags/t{n}", {"version": f"v{n + 1}"})
+    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        r = await alice.get("projects/lab/datasets/d/tags", params={"limit": 100})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert r.json["items"][-1] == {"tag": "t5", "version": 6}
+    assert [t["version"] for t in r.json["items"]] == [6, 1, 2, 3, 4, 5, 6]
+    assert sum("FROM dataset_versions" in q for q in statements) <= 1, statements
