@@ -880,33 +880,64 @@ def consumer_lineage(
 
 
 # -- serialisation -------------------------------------------------------------------
+@dataclass
+class DatasetFacts:
+    """What the JSON of some datasets needs beyond their rows, read for all of them at once."""
+
+    projects: dict[int, Project]
+    roles: dict[int, Role]
+    heads: dict[int, tuple[int, int]]  # dataset id -> (latest version, version count)
+    tags: dict[int, dict[str, str]]  # dataset id -> {tag: 'v3'}
+
+
+def dataset_facts(s: Session, ctx: Ctx, datasets: list[Dataset]) -> DatasetFacts:
+    """The facts of ``datasets`` in a few queries, whatever their number (for list pages)."""
+    ids = [d.id for d in datasets]
+    project_ids = {d.project_id for d in datasets}
+    projects = {p.id: p for p in s.scalars(select(Project).where(Project.id.in_(project_ids)))}
+    heads: dict[int, tuple[int, int]] = {
+        dataset_id: (top, count)
+        for dataset_id, top, count in s.execute(
+            select(DatasetVersion.dataset_id, func.max(DatasetVersion.version), func.count())
+            .where(DatasetVersion.dataset_id.in_(ids))
+            .group_by(DatasetVersion.dataset_id)
+        )
+    }
+    tags: dict[int, dict[str, str]] = {}
+    for dataset_id, tag, number in s.execute(
+        select(DatasetTag.dataset_id, DatasetTag.name, DatasetVersion.version)
+        .join(DatasetVersion, DatasetVersion.id == DatasetTag.version_id)
+        .where(DatasetTag.dataset_id.in_(ids))
+        .order_by(DatasetTag.name)
+    ):
+        tags.setdefault(dataset_id, {})[tag] = f"v{number}"
+    roles = roles_for_projects(s, ctx.user, list(projects.values()))
+    return DatasetFacts(projects, roles, heads, tags)
+
+
 def dataset_json(
-    s: Session, ctx: Ctx, dataset: Dataset, project: Project | None = None
+    s: Session,
+    ctx: Ctx,
+    dataset: Dataset,
+    project: Project | None = None,
+    *,
+    facts: DatasetFacts | None = None,
 ) -> dict[str, Any]:
-    project = project or s.get(Project, dataset.project_id)
-    assert project is not None
-    head = latest(s, dataset)
-    role = roles_for_projects(s, ctx.user, [project])[project.id]
+    """A dataset as the API shows it (``facts``: from ``dataset_facts``, for a list page)."""
+    if facts is None:
+        facts = dataset_facts(s, ctx, [dataset])
+    project = project or facts.projects[dataset.project_id]
+    head, count = facts.heads.get(dataset.id, (None, 0))
     return {
         "project": project.slug,
         "name": dataset.name,
         "description": dataset.description,
         "card": dataset.card,
         "metadata": dataset.meta,
-        "latest_version": head.version if head else None,
-        "version_count": s.scalar(
-            select(func.count()).where(DatasetVersion.dataset_id == dataset.id)
-        ),
-        "tags": {
-            name: f"v{v}"
-            for name, v in s.execute(
-                select(DatasetTag.name, DatasetVersion.version)
-                .join(DatasetVersion, DatasetVersion.id == DatasetTag.version_id)
-                .where(DatasetTag.dataset_id == dataset.id)
-                .order_by(DatasetTag.name)
-            )
-        },
-        "can_write": role >= Role.EDITOR,
+        "latest_version": head,
+        "version_count": count,
+        "tags": facts.tags.get(dataset.id, {}),
+        "can_write": facts.roles[project.id] >= Role.EDITOR,
         "created_at": dataset.created_at.isoformat(),
         "updated_at": dataset.updated_at.isoformat(),
         "etag": etag(dataset),

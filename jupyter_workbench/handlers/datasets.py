@@ -103,7 +103,8 @@ class SearchHandler(DatasetHandler):
                 meta=_meta_filters(q),
                 **self.page_args(),
             )
-            return page_json(page, lambda d: ds.dataset_json(s, ctx, d))
+            facts = ds.dataset_facts(s, ctx, page.items)
+            return page_json(page, lambda d: ds.dataset_json(s, ctx, d, facts=facts))
 
         self.reply(await self.call(work))
 
@@ -128,7 +129,8 @@ class DatasetsHandler(DatasetHandler):
                 meta=_meta_filters(q),
                 **self.page_args(),
             )
-            return page_json(page, lambda d: ds.dataset_json(s, ctx, d))
+            facts = ds.dataset_facts(s, ctx, page.items)
+            return page_json(page, lambda d: ds.dataset_json(s, ctx, d, facts=facts))
 
         self.reply(await self.call(work))
 

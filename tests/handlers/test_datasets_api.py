@@ -720,3 +720,40 @@ async def test_listing_tags_reads_their_versions_at_once(api, jp_serverapp) -> N
     assert r.json["items"][-1] == {"tag": "t5", "version": 6}
     assert [t["version"] for t in r.json["items"]] == [6, 1, 2, 3, 4, 5, 6]
     assert sum("FROM dataset_versions" in q for q in statements) <= 1, statements
+
+
+async def test_listing_datasets_takes_a_few_queries_whatever_the_page_size(
+    api, jp_serverapp
+) -> None:
+    """Each dataset of a page took four or five queries of its own (its latest version, its
+    version count, its tags, the caller's role): 2,000 and more for a page of 500."""
+    from sqlalchemy import event
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects", {"name": "Other"})
+    for n in range(4):
+        await upload(alice, "lab" if n % 2 else "other", f"d{n}", {"f": b"1"})
+        await upload(alice, "lab" if n % 2 else "other", f"d{n}", {"f": b"2"})
+    await alice.post("projects/lab/datasets", {"name": "empty"})
+    await alice.request("PUT", "projects/lab/datasets/d1/tags/prod", {"version": "v1"})
+    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        r = await alice.get("datasets", params={"limit": 100})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    got = {(d["project"], d["name"]): d for d in r.json["items"]}
+    assert len(got) == 5
+    d1, empty = got[("lab", "d1")], got[("lab", "empty")]
+    assert (d1["latest_version"], d1["version_count"], d1["can_write"]) == (2, 2, True)
+    assert d1["tags"] == {"latest": "v2", "prod": "v1"}
+    assert (empty["latest_version"], empty["version_count"], empty["tags"]) == (None, 0, {})
+    assert len(statements) <= 12, statements
+    one = await alice.get("projects/lab/datasets/d1")
+    assert {k: one.json[k] for k in d1} == d1
