@@ -944,19 +944,45 @@ def dataset_json(
     }
 
 
+@dataclass
+class VersionRefs:
+    """The authors' names and parents' numbers of some versions, read at once."""
+
+    authors: dict[int, str]  # user id -> username
+    parents: dict[int, int]  # version id -> number
+
+
+def version_refs(s: Session, versions: list[DatasetVersion]) -> VersionRefs:
+    """The authors and parents of ``versions`` in two queries (for list pages)."""
+    user_ids = {v.author_id for v in versions if v.author_id}
+    parent_ids = {v.parent_id for v in versions if v.parent_id}
+    authors = s.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    parents = s.execute(
+        select(DatasetVersion.id, DatasetVersion.version).where(DatasetVersion.id.in_(parent_ids))
+    )
+    return VersionRefs(
+        {user_id: name for user_id, name in authors},
+        {version_id: number for version_id, number in parents},
+    )
+
+
 def version_json(
-    s: Session, version: DatasetVersion, tags: dict[int, list[str]] | None = None
+    s: Session,
+    version: DatasetVersion,
+    tags: dict[int, list[str]] | None = None,
+    refs: VersionRefs | None = None,
 ) -> dict[str, Any]:
-    author = s.get(User, version.author_id) if version.author_id else None
-    parent = s.get(DatasetVersion, version.parent_id) if version.parent_id else None
+    """A version as the API shows it (``tags`` and ``refs``: read once for a list page)."""
+    if refs is None:
+        refs = version_refs(s, [version])
     if tags is None:
         tags = tags_of(s, version.dataset_id)
     return {
         "version": version.version,
         "name": f"v{version.version}",
-        "parent": parent.version if parent else None,
+        "parent": refs.parents.get(version.parent_id) if version.parent_id else None,
         "message": version.message,
-        "author": author.username if author else None,
+        "author": refs.authors.get(version.author_id) if version.author_id else None,
         "file_count": version.file_count,
         "total_bytes": version.total_bytes,
         "manifest_digest": version.manifest_digest,

@@ -208,7 +208,8 @@ class VersionsHandler(DatasetHandler):
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ds.list_versions(s, ctx, slug, name, **self.page_args())
             tags = ds.tags_of(s, page.items[0].dataset_id) if page.items else {}
-            return page_json(page, lambda v: ds.version_json(s, v, tags))
+            refs = ds.version_refs(s, page.items)
+            return page_json(page, lambda v: ds.version_json(s, v, tags, refs))
 
         self.reply(await self.call(work))
 

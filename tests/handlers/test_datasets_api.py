@@ -757,3 +757,38 @@ async def test_listing_datasets_takes_a_few_queries_whatever_the_page_size(
     assert len(statements) <= 12, statements
     one = await alice.get("projects/lab/datasets/d1")
     assert {k: one.json[k] for k in d1} == d1
+
+
+async def test_listing_versions_reads_their_authors_and_parents_at_once(api, jp_serverapp) -> None:
+    """Each version of a page read its author and its parent in queries of their own (a
+    version's author is seldom the caller): up to 1,000 for a page of 500."""
+    from sqlalchemy import event
+
+    alice, bob = api("alice"), api("bob")
+    await bob.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    for n in range(5):
+        await upload(bob, "lab", "d", {"f": str(n).encode()})
+    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        r = await alice.get("projects/lab/datasets/d/versions", params={"limit": 4})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    items = r.json["items"]
+    assert [(v["version"], v["parent"], v["author"]) for v in items] == [
+        (5, 4, "bob"),
+        (4, 3, "bob"),
+        (3, 2, "bob"),
+        (2, 1, "bob"),
+    ]
+    assert items[0]["tags"] == ["latest"]
+    # the caller and the page, then the authors and the parents: each in one query
+    assert sum("FROM users" in q for q in statements) <= 2, statements
+    assert sum("FROM dataset_versions" in q for q in statements) <= 2, statements
