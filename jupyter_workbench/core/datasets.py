@@ -1005,19 +1005,44 @@ def file_json(row: DatasetFile | FileEntry, *, with_chunks: bool = False) -> dic
     return data
 
 
-def lineage_json(s: Session, row: DatasetLineage) -> dict[str, Any]:
-    version = s.get(DatasetVersion, row.version_id)
-    assert version is not None
-    dataset = s.get(Dataset, version.dataset_id)
-    assert dataset is not None
-    project = s.get(Project, dataset.project_id)
-    who = s.get(User, row.recorded_by_id) if row.recorded_by_id else None
+@dataclass
+class LineageRefs:
+    """What lineage records name (versions with their dataset and project, recorders)."""
+
+    versions: dict[int, tuple[str, str, int]]  # version id -> (project slug, dataset, number)
+    users: dict[int, str]  # user id -> username
+
+
+def lineage_refs(s: Session, rows: list[DatasetLineage]) -> LineageRefs:
+    """The versions and recorders of lineage ``rows`` in two queries (for list pages)."""
+    version_ids = {r.version_id for r in rows}
+    user_ids = {r.recorded_by_id for r in rows if r.recorded_by_id}
+    versions = s.execute(
+        select(DatasetVersion.id, Project.slug, Dataset.name, DatasetVersion.version)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .join(Project, Project.id == Dataset.project_id)
+        .where(DatasetVersion.id.in_(version_ids))
+    )
+    users = s.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return LineageRefs(
+        {version_id: (slug, name, number) for version_id, slug, name, number in versions},
+        {user_id: name for user_id, name in users},
+    )
+
+
+def lineage_json(
+    s: Session, row: DatasetLineage, refs: LineageRefs | None = None
+) -> dict[str, Any]:
+    """A lineage record as the API shows it (``refs``: read once for a list page)."""
+    if refs is None:
+        refs = lineage_refs(s, [row])
+    slug, dataset, number = refs.versions[row.version_id]
     return {
-        "project": project.slug if project else None,
-        "dataset": dataset.name,
-        "version": version.version,
+        "project": slug,
+        "dataset": dataset,
+        "version": number,
         "consumer": row.consumer,
         "direction": row.direction,
-        "recorded_by": who.username if who else None,
+        "recorded_by": refs.users.get(row.recorded_by_id) if row.recorded_by_id else None,
         "time": row.created_at.isoformat(),
     }

@@ -423,7 +423,8 @@ class LineageHandler(DatasetHandler):
                 direction=q.get("direction"),
                 **self.page_args(sort=False),
             )
-            return page_json(page, lambda r: ds.lineage_json(s, r))
+            refs = ds.lineage_refs(s, page.items)
+            return page_json(page, lambda r: ds.lineage_json(s, r, refs))
 
         self.reply(await self.call(work))
 
@@ -474,7 +475,8 @@ class ConsumerLineageHandler(DatasetHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ds.consumer_lineage(s, ctx, q["consumer"], **self.page_args(sort=False))
-            return page_json(page, lambda r: ds.lineage_json(s, r))
+            refs = ds.lineage_refs(s, page.items)
+            return page_json(page, lambda r: ds.lineage_json(s, r, refs))
 
         self.reply(await self.call(work))
 

@@ -792,3 +792,36 @@ async def test_listing_versions_reads_their_authors_and_parents_at_once(api, jp_
     # the caller and the page, then the authors and the parents: each in one query
     assert sum("FROM users" in q for q in statements) <= 2, statements
     assert sum("FROM dataset_versions" in q for q in statements) <= 2, statements
+
+
+async def test_listing_lineage_reads_what_it_names_at_once(api, jp_serverapp) -> None:
+    """Each lineage record read its version, dataset, project and recorder one query each."""
+    from sqlalchemy import event
+
+    alice, bob = api("alice"), api("bob")
+    await bob.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    for n in range(3):
+        await upload(alice, "lab", f"d{n}", {"f": b"1"})
+        await upload(alice, "lab", f"d{n}", {"f": b"2"})
+        for version in ("v1", "v2"):
+            url = f"projects/lab/datasets/d{n}/versions/{version}/lineage"
+            assert (await bob.post(url, {"consumer": "run:7"})).status == 201
+    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        r = await alice.get("lineage", params={"consumer": "run:7"})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sorted((x["dataset"], x["version"], x["recorded_by"]) for x in r.json["items"]) == [
+        (f"d{n}", v, "bob") for n in range(3) for v in (1, 2)
+    ]
+    assert all(x["project"] == "lab" for x in r.json["items"])
+    for table in ("users", "dataset_versions", "datasets", "projects"):
+        assert sum(f"FROM {table} " in q for q in statements) <= 3, (table, statements)
