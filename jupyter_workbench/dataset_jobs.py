@@ -8,6 +8,7 @@ CLI's progress bar); a cancelled operation stops at the next chunk boundary.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import struct
@@ -671,16 +672,34 @@ class DatasetJobs:
     def diff(
         self, identity: Identity, slug: str, name: str, old_ref: str, new_ref: str
     ) -> dict[str, Any]:
-        old_number, old = self.version_entries(identity, slug, name, old_ref)
-        new_number, new = self.version_entries(identity, slug, name, new_ref)
+        old_id, old_number, old = self._summaries(identity, slug, name, old_ref)
+        new_id, new_number, new = self._summaries(identity, slug, name, new_ref)
+        version_of = {id(e): old_id for e in old} | {id(e): new_id for e in new}
+
+        def open_table(entry: ds.FileEntry) -> BinaryIO:
+            with self.service.db.transaction() as s:
+                chunks = ds.chunks_of(s, version_of[id(entry)], [entry.path])[entry.path]
+            return open_entry(self.store, dataclasses.replace(entry, chunks=chunks))
+
         result = diff_versions(
             old,
             new,
-            lambda e: open_entry(self.store, e),
+            open_table,
             table_limit_bytes=self.table_diff_limit,
             max_tables=self.table_diff_files,
         )
         return {"from": old_number, "to": new_number, **result}
+
+    def _summaries(
+        self, identity: Identity, slug: str, name: str, ref: str
+    ) -> tuple[int, int, list[ds.FileEntry]]:
+        """A version's id, number and files without their chunk lists."""
+
+        def work(s: Any, ctx: Ctx) -> tuple[int, int, list[ds.FileEntry]]:
+            _p, _d, version = ds.get_version(s, ctx, slug, name, ref)
+            return version.id, version.version, ds.summaries_of(s, version.id)
+
+        return self.service.call(identity, work, write=False)
 
     def materialize(
         self,

@@ -440,6 +440,27 @@ def files_of(s: Session, version_id: int) -> list[FileEntry]:
     return [entry_of(r) for r in rows]
 
 
+def summaries_of(s: Session, version_id: int) -> list[FileEntry]:
+    """A version's files without their chunk lists (``chunks`` left empty, whatever the size):
+    what comparing versions by digest needs; ``chunks_of`` reads the lists wanted after."""
+    rows = s.execute(
+        select(DatasetFile.path, DatasetFile.size, DatasetFile.digest, DatasetFile.media_type)
+        .where(DatasetFile.version_id == version_id)
+        .order_by(DatasetFile.path)
+    )
+    return [FileEntry(path, size, digest, [], kind) for path, size, digest, kind in rows]
+
+
+def chunks_of(s: Session, version_id: int, paths: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """The chunk lists of some files of a version, by path."""
+    rows = s.execute(
+        select(DatasetFile.path, DatasetFile.chunks).where(
+            DatasetFile.version_id == version_id, DatasetFile.path.in_(paths)
+        )
+    )
+    return {path: [(d, int(n)) for d, n in chunks] for path, chunks in rows}
+
+
 # -- tags ----------------------------------------------------------------------------
 def list_tags(
     s: Session,
