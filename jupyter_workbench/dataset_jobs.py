@@ -538,19 +538,17 @@ class DatasetJobs:
         """Store a batch of framed chunks (``>32sI`` digest+length, then the bytes), each checked
         against its BLAKE3 digest; a bad batch is refused whole, nothing of it stored."""
 
-        def load(s: Any, ctx: Ctx) -> dict[str, int] | None:
+        def load(s: Any, ctx: Ctx) -> DeclaredChunks:
             _p, _d, session = ds.load_session(s, ctx, slug, name, upload_id)
             if session.state != "open":
                 raise Conflict(f"upload {upload_id} is {session.state}", code=session.state)
-            if self._declared_cache.get(upload_id) is not None:
-                return None  # the manifest (its own column, left unread) is known already
-            return {d: n for e in ds.session_files(session) for d, n in e.chunks}
+            known = self._declared_cache.get(upload_id)
+            if known is not None:  # the manifest (its own column) is left unread
+                return known
+            sizes = {d: n for e in ds.session_files(session) for d, n in e.chunks}
+            return self._declared_cache.put(upload_id, DeclaredChunks(sizes))
 
-        sizes = self.service.call(identity, load, write=False)
-        declared = self._declared_cache.get(upload_id)
-        if declared is None:
-            assert sizes is not None
-            declared = self._declared_cache.put(upload_id, DeclaredChunks(sizes))
+        declared = self.service.call(identity, load, write=False)
         frames = list(_parse_frames(body, declared))
         writer = self.store.writer(upload_id)
         with self.service.db.transaction() as s:
