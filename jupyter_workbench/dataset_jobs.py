@@ -8,12 +8,16 @@ CLI's progress bar); a cancelled operation stops at the next chunk boundary.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import struct
 import tarfile
+import threading
 import time
 import uuid
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,7 +33,7 @@ from .core import operations
 from .core.access import require_project
 from .core.context import Ctx, Identity
 from .core.dataset_diff import diff_versions
-from .core.dataset_paths import check_path, media_type
+from .core.dataset_paths import check_media_type, check_path, media_type
 from .core.errors import BadRequest, Conflict, PayloadTooLarge, WorkbenchError
 from .db.models import (
     BlobChunk,
@@ -317,6 +321,7 @@ class DatasetJobs:
         self.table_diff_files = table_diff_files
         self.cache_dir = cache_dir
         self.verify_uploads = verify_uploads
+        self._declared_cache = DeclaredCache(DECLARED_CACHE_BYTES)
 
     @property
     def blobs(self) -> BlobStore:
@@ -496,6 +501,7 @@ class DatasetJobs:
                 f"{where}: needs path, size, digest and chunks [[digest, length], ...]",
                 code="invalid_manifest",
             ) from None
+        check_media_type(entry.media_type, f"{where}.media_type")
         for digest, length in chunks:
             if not 0 < length <= MAX_CHUNK:
                 raise BadRequest(
@@ -532,15 +538,18 @@ class DatasetJobs:
         """Store a batch of framed chunks (``>32sI`` digest+length, then the bytes), each checked
         against its BLAKE3 digest; a bad batch is refused whole, nothing of it stored."""
 
-        def load(s: Any, ctx: Ctx) -> tuple[dict[str, int], set[str]]:
+        def load(s: Any, ctx: Ctx) -> DeclaredChunks:
             _p, _d, session = ds.load_session(s, ctx, slug, name, upload_id)
             if session.state != "open":
                 raise Conflict(f"upload {upload_id} is {session.state}", code=session.state)
+            known = self._declared_cache.get(upload_id)
+            if known is not None:  # the manifest (its own column) is left unread
+                return known
             sizes = {d: n for e in ds.session_files(session) for d, n in e.chunks}
-            return sizes, set()
+            return self._declared_cache.put(upload_id, DeclaredChunks(sizes))
 
-        sizes, _ = self.service.call(identity, load, write=False)
-        frames = list(_parse_frames(body, sizes))
+        declared = self.service.call(identity, load, write=False)
+        frames = list(_parse_frames(body, declared))
         writer = self.store.writer(upload_id)
         with self.service.db.transaction() as s:
             already = ds.pinned_digests(s, upload_id, [d for d, _ in frames])
@@ -595,6 +604,7 @@ class DatasetJobs:
                 "files, or commit with mode 'update' to delete some)",
                 code="invalid_field",
             )
+        self._check_chunk_lengths(upload_id, entries)
         if self.verify_uploads:
             for entry in entries:
                 hasher = blake3.blake3(max_threads=1)
@@ -614,6 +624,20 @@ class DatasetJobs:
             identity, slug, name, upload_id, changes, message, parent, strict_parent
         )
         return CommitResult(version, seconds=time.monotonic() - started)
+
+    def _check_chunk_lengths(self, upload_id: str, entries: list[ds.FileEntry]) -> None:
+        """Every declared chunk length is the stored chunk's: a chunk the store already had
+        was never sent, so its declared length was never compared with its bytes."""
+        declared = {d: (e.path, n) for e in entries for d, n in e.chunks}
+        stored = self.store.locate(declared)
+        for digest, (path, length) in declared.items():
+            actual = stored[digest].length if digest in stored else length
+            if actual != length:
+                self._abort_session(upload_id)
+                raise BadRequest(
+                    f"files[{path}]: chunk {digest} is {actual} bytes, not the {length} declared",
+                    code="chunk_length_mismatch",
+                )
 
     def abort_upload(self, identity: Identity, slug: str, name: str, upload_id: str) -> None:
         def work(s: Any, ctx: Ctx) -> None:
@@ -646,16 +670,34 @@ class DatasetJobs:
     def diff(
         self, identity: Identity, slug: str, name: str, old_ref: str, new_ref: str
     ) -> dict[str, Any]:
-        old_number, old = self.version_entries(identity, slug, name, old_ref)
-        new_number, new = self.version_entries(identity, slug, name, new_ref)
+        old_id, old_number, old = self._summaries(identity, slug, name, old_ref)
+        new_id, new_number, new = self._summaries(identity, slug, name, new_ref)
+        version_of = {id(e): old_id for e in old} | {id(e): new_id for e in new}
+
+        def open_table(entry: ds.FileEntry) -> BinaryIO:
+            with self.service.db.transaction() as s:
+                chunks = ds.chunks_of(s, version_of[id(entry)], [entry.path])[entry.path]
+            return open_entry(self.store, dataclasses.replace(entry, chunks=chunks))
+
         result = diff_versions(
             old,
             new,
-            lambda e: open_entry(self.store, e),
+            open_table,
             table_limit_bytes=self.table_diff_limit,
             max_tables=self.table_diff_files,
         )
         return {"from": old_number, "to": new_number, **result}
+
+    def _summaries(
+        self, identity: Identity, slug: str, name: str, ref: str
+    ) -> tuple[int, int, list[ds.FileEntry]]:
+        """A version's id, number and files without their chunk lists."""
+
+        def work(s: Any, ctx: Ctx) -> tuple[int, int, list[ds.FileEntry]]:
+            _p, _d, version = ds.get_version(s, ctx, slug, name, ref)
+            return version.id, version.version, ds.summaries_of(s, version.id)
+
+        return self.service.call(identity, work, write=False)
 
     def materialize(
         self,
@@ -1105,7 +1147,63 @@ def _read_chunks(
         start_at = stop_at
 
 
-def _parse_frames(body: bytes, sizes: dict[str, int]) -> Iterator[tuple[str, memoryview]]:
+DECLARED_CACHE_BYTES = 128 * 1024 * 1024  # of uploads' declared chunks kept in memory
+
+
+class DeclaredChunks:
+    """An upload's declared chunks, digest -> length, in 36 bytes each (sorted raw digests and
+    their lengths): what a batch of chunks is checked against."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        pairs = sorted((bytes.fromhex(d), n) for d, n in sizes.items())
+        self._digests = b"".join(d for d, _ in pairs)
+        self._lengths = array("I", [n for _, n in pairs])
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._digests) + len(self._lengths) * self._lengths.itemsize
+
+    def length(self, raw: bytes) -> int | None:
+        """The declared length of the chunk of raw digest ``raw``; None if not declared."""
+        digests, lo, hi = self._digests, 0, len(self._lengths)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if digests[mid * 32 : mid * 32 + 32] < raw:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(self._lengths) and digests[lo * 32 : lo * 32 + 32] == raw:
+            return self._lengths[lo]
+        return None
+
+
+class DeclaredCache:
+    """The declared chunks of recent uploads, least recently used dropped past ``budget``
+    bytes. An upload's manifest never changes, so an entry is never stale."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[str, DeclaredChunks] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, upload_id: str) -> DeclaredChunks | None:
+        with self._lock:
+            entry = self._entries.get(upload_id)
+            if entry is not None:
+                self._entries.move_to_end(upload_id)
+            return entry
+
+    def put(self, upload_id: str, entry: DeclaredChunks) -> DeclaredChunks:
+        with self._lock:
+            self._entries[upload_id] = entry
+            total = sum(e.nbytes for e in self._entries.values())
+            while total > self.budget and self._entries:
+                _id, dropped = self._entries.popitem(last=False)
+                total -= dropped.nbytes
+        return entry
+
+
+def _parse_frames(body: bytes, declared: DeclaredChunks) -> Iterator[tuple[str, memoryview]]:
     """Split and check a chunk batch; raises BadRequest before anything is stored."""
     view = memoryview(body)
     position = 0
@@ -1122,11 +1220,12 @@ def _parse_frames(body: bytes, sizes: dict[str, int]) -> Iterator[tuple[str, mem
             )
         data = view[position : position + length]
         position += length
-        if digest not in sizes:
+        expected = declared.length(raw)
+        if expected is None:
             raise BadRequest(f"chunk {digest}: not declared by this upload", code="unknown_chunk")
-        if length != sizes[digest]:
+        if length != expected:
             raise BadRequest(
-                f"chunk {digest}: {length} bytes sent, {sizes[digest]} declared",
+                f"chunk {digest}: {length} bytes sent, {expected} declared",
                 code="chunk_length_mismatch",
             )
         if blake3_hex(data) != digest:

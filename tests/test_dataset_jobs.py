@@ -254,7 +254,12 @@ def _counts(service: WorkbenchService) -> tuple[int, int]:
 
 @pytest.mark.parametrize(
     ("name", "problem"),
-    [("bad\x01name.txt", "control character"), ("back\\slash", "backslash")],
+    [
+        ("bad\x01name.txt", "control character"),
+        ("back\\slash", "backslash"),
+        # a Latin-1 name on a UTF-8 system: Python reads it with a lone surrogate
+        ("caf\udce9.txt", "not UTF-8"),
+    ],
 )
 def test_bad_file_names_are_refused_before_anything_is_stored(
     make_service: Callable[..., WorkbenchService], tmp_path: Path, name: str, problem: str
@@ -1119,3 +1124,20 @@ def test_materialize_refuses_a_destination_that_clashes_before_writing_anything(
     (dest / "data" / "x.csv").write_text("old")
     service.datasets.materialize(ALICE, "lab", "events", "v1", dest)
     assert (dest / "data" / "x.csv").read_bytes() == b"x"
+
+
+def test_declared_chunks_answer_lengths_and_the_cache_keeps_to_its_budget() -> None:
+    from jupyter_workbench.dataset_jobs import DeclaredCache, DeclaredChunks
+
+    rng = random.Random(3)
+    sizes = {os.urandom(32).hex(): rng.randrange(1, 262_145) for _ in range(2000)}
+    declared = DeclaredChunks(sizes)
+    assert all(declared.length(bytes.fromhex(d)) == n for d, n in sizes.items())
+    assert declared.length(b"\0" * 32) is None and declared.length(b"\xff" * 32) is None
+    assert DeclaredChunks({}).length(b"\0" * 32) is None
+    assert declared.nbytes == 2000 * 36
+    cache = DeclaredCache(budget=2 * declared.nbytes)
+    for n in range(3):
+        cache.put(f"u{n}", declared)
+        assert cache.get("u0") is declared  # used: kept, the least recently used goes
+    assert cache.get("u1") is None and cache.get("u2") is declared

@@ -12,6 +12,11 @@ TABLE_TYPES = {"text/csv": "csv", "application/vnd.apache.parquet": "parquet"}
 CSV_BLOCK_ROWS = 200_000
 
 
+def table_kind(media_type: str) -> str | None:
+    """'csv' or 'parquet' for a table's media type, whatever its parameters and letter case."""
+    return TABLE_TYPES.get(media_type.partition(";")[0].strip().lower())
+
+
 def diff_manifests(old: list[FileEntry], new: list[FileEntry]) -> dict[str, list[dict[str, Any]]]:
     """Paths added, removed and modified (by whole-file digest), with sizes."""
     before = {e.path: e for e in old}
@@ -137,7 +142,7 @@ def diff_versions(
     for a, b in candidates:
         entry = b or a
         assert entry is not None
-        kind = TABLE_TYPES.get(entry.media_type)
+        kind = table_kind(entry.media_type)
         if kind is None:
             continue
         biggest = max(a.size if a else 0, b.size if b else 0)

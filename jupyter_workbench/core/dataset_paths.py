@@ -9,6 +9,8 @@ from functools import lru_cache
 from .errors import BadRequest
 
 MAX_PATH = 1024
+# in UTF-8: PostgreSQL's index of a version's paths holds at most about 2,700 bytes an entry
+MAX_PATH_BYTES = 2048
 DATASET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 VERSION_RE = re.compile(r"^v?([0-9]{1,9})$")
@@ -26,16 +28,24 @@ EXTRA_TYPES = {
 # Unicode category Cc (control characters): U+0000-U+001F and U+007F-U+009F.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 DRIVE_RE = re.compile(r"^[A-Za-z]:")
-# Anything check_path might refuse: control characters, backslashes, absolute or drive paths,
-# empty, '.' and '..' components. A path it does not match is valid (if not too long).
-_SUSPECT_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^/|^[A-Za-z]:|(?:^|/)\.{0,2}(?:/|$)")
+# Anything check_path might refuse: control characters, backslashes, lone surrogates, absolute
+# or drive paths, empty, '.' and '..' components. A path it does not match is valid (if not too
+# long).
+_SUSPECT_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]|^/|^[A-Za-z]:|(?:^|/)\.{0,2}(?:/|$)")
+# Lone surrogates: what Python reads a file name in another encoding than UTF-8 as.
+SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# A media type as a Content-Type header holds it (RFC 9110 8.3.1): type/subtype, then
+# '; name=value' parameters, the value a token or a quoted string; printable ASCII only.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[ !#-\[\]-~]|\\[ -~])*"'
+MEDIA_TYPE_RE = re.compile(rf"{_TOKEN}/{_TOKEN}(?: *; *{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))*")
 
 
 def check_path(path: object, field: str = "path") -> str:
     """A safe relative POSIX path, or BadRequest naming what is wrong with it."""
     if not isinstance(path, str) or not path:
         raise BadRequest(f"{field}: must be a non-empty string", code="invalid_path")
-    if len(path) <= MAX_PATH and _SUSPECT_RE.search(path) is None:
+    if len(path) <= MAX_PATH and _SUSPECT_RE.search(path) is None and _fits(path):
         return path  # the common case, in one scan; the checks below name the problem
     shown = path if len(path) <= 80 else path[:77] + "..."
     if len(path) > MAX_PATH:
@@ -43,6 +53,11 @@ def check_path(path: object, field: str = "path") -> str:
     if CONTROL_RE.search(path):
         raise BadRequest(
             f"{field}: {shown!r} contains a NUL or control character", code="invalid_path"
+        )
+    if SURROGATE_RE.search(path):
+        raise BadRequest(
+            f"{field}: {shown!r} is not UTF-8 text (a name written in another encoding?)",
+            code="invalid_path",
         )
     if "\\" in path:
         raise BadRequest(f"{field}: {shown!r} contains a backslash; use '/'", code="invalid_path")
@@ -53,7 +68,30 @@ def check_path(path: object, field: str = "path") -> str:
         raise BadRequest(
             f"{field}: {shown!r} has an empty, '.' or '..' component", code="invalid_path"
         )
+    if not _fits(path):
+        raise BadRequest(
+            f"{field}: longer than {MAX_PATH_BYTES} bytes in UTF-8", code="invalid_path"
+        )
     return path
+
+
+def _fits(path: str) -> bool:
+    """Whether ``path`` is at most MAX_PATH_BYTES in UTF-8 (encoded only when it may not be)."""
+    if len(path) <= MAX_PATH_BYTES // 4:
+        return True
+    return len(path.encode("utf-8", "surrogatepass")) <= MAX_PATH_BYTES
+
+
+def check_media_type(value: str, field: str = "media_type") -> str:
+    """A media type a download can send as its Content-Type ('text/csv; charset=utf-8')."""
+    if MEDIA_TYPE_RE.fullmatch(value) is None:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        raise BadRequest(
+            f"{field}: {shown!r} is not a media type like 'text/csv' (type/subtype, then "
+            "'; name=value' parameters, in printable ASCII)",
+            code="invalid_manifest",
+        )
+    return value
 
 
 def check_dataset_name(name: object) -> str:

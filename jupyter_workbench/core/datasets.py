@@ -8,13 +8,14 @@ garbage collection off the chunks; ``publish`` then makes the version visible in
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, with_expression
 
 from ..db.bulk import insert_many
 from ..db.models import (
@@ -25,6 +26,7 @@ from ..db.models import (
     DatasetLineage,
     DatasetTag,
     DatasetVersion,
+    Operation,
     Project,
     SessionChunk,
     SessionPack,
@@ -33,7 +35,7 @@ from ..db.models import (
     utcnow,
 )
 from ..storage.chunking import blake3_hex
-from . import audit
+from . import audit, operations
 from .access import Role, is_superuser, require_project, roles_for_projects
 from .context import Ctx
 from .dataset_paths import TAG_RE, VERSION_RE, check_dataset_name, check_path, check_tag
@@ -102,8 +104,10 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def check_manifest(entries: list[FileEntry]) -> None:
-    """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed."""
+    """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed; one
+    length for each chunk."""
     seen: set[str] = set()
+    lengths: dict[str, int] = {}
     is_digest = _DIGEST_RE.fullmatch
     for entry in entries:
         check_path(entry.path)
@@ -121,7 +125,34 @@ def check_manifest(entries: list[FileEntry]) -> None:
                     f"files[{entry.path}]: {digest!r} is not a BLAKE3 hex digest",
                     code="invalid_manifest",
                 )
+        for digest, length in entry.chunks:
+            if lengths.setdefault(digest, length) != length:
+                raise BadRequest(
+                    f"files[{entry.path}]: chunk {digest} is declared with two lengths "
+                    f"({lengths[digest]} and {length}); one content has one length",
+                    code="invalid_manifest",
+                )
     _check_no_file_dir_clash(seen)
+    _check_no_normalization_twins([entry.path for entry in entries], seen)
+
+
+def _check_no_normalization_twins(paths: list[str], present: set[str]) -> None:
+    """No two paths that differ only in Unicode normalization ('café' composed and decomposed):
+    they look the same, and are one file where names are normalized (macOS)."""
+    first: dict[str, str] = {}
+    for path in paths:
+        if path.isascii():
+            continue
+        nfc = unicodedata.normalize("NFC", path)
+        if nfc == path:
+            continue
+        other = nfc if nfc in present else first.setdefault(nfc, path)
+        if other != path:
+            raise BadRequest(
+                f"path: {path!r} and {other!r} differ only in Unicode normalization "
+                "(they are one name on macOS); keep one of them",
+                code="duplicate_path",
+            )
 
 
 def _check_no_file_dir_clash(paths: set[str]) -> None:
@@ -364,9 +395,17 @@ def list_files(
     sort: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    with_chunks: bool = False,
 ) -> Page[DatasetFile]:
+    """A page of a version's files; without ``with_chunks`` their chunk lists (16,000 for a
+    file of 1 GB) stay in the database, which counts them (``chunk_count``)."""
     _project, _dataset, version = get_version(s, ctx, slug, name, ref)
     stmt = select(DatasetFile).where(DatasetFile.version_id == version.id)
+    if not with_chunks:
+        stmt = stmt.options(
+            defer(DatasetFile.chunks, raiseload=True),
+            with_expression(DatasetFile.chunk_count, func.json_array_length(DatasetFile.chunks)),
+        )
     if prefix:
         stmt = stmt.where(DatasetFile.path.startswith(prefix, autoescape=True))
     return paginate(s, stmt, FILE_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
@@ -399,6 +438,27 @@ def files_of(s: Session, version_id: int) -> list[FileEntry]:
         select(DatasetFile).where(DatasetFile.version_id == version_id).order_by(DatasetFile.path)
     )
     return [entry_of(r) for r in rows]
+
+
+def summaries_of(s: Session, version_id: int) -> list[FileEntry]:
+    """A version's files without their chunk lists (``chunks`` left empty, whatever the size):
+    what comparing versions by digest needs; ``chunks_of`` reads the lists wanted after."""
+    rows = s.execute(
+        select(DatasetFile.path, DatasetFile.size, DatasetFile.digest, DatasetFile.media_type)
+        .where(DatasetFile.version_id == version_id)
+        .order_by(DatasetFile.path)
+    )
+    return [FileEntry(path, size, digest, [], kind) for path, size, digest, kind in rows]
+
+
+def chunks_of(s: Session, version_id: int, paths: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """The chunk lists of some files of a version, by path."""
+    rows = s.execute(
+        select(DatasetFile.path, DatasetFile.chunks).where(
+            DatasetFile.version_id == version_id, DatasetFile.path.in_(paths)
+        )
+    )
+    return {path: [(d, int(n)) for d, n in chunks] for path, chunks in rows}
 
 
 # -- tags ----------------------------------------------------------------------------
@@ -466,10 +526,20 @@ def set_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str, ref: str) -> D
     return row
 
 
-def tag_json(s: Session, row: DatasetTag) -> dict[str, Any]:
-    version = s.get(DatasetVersion, row.version_id)
-    assert version is not None  # a version's tags go with it
-    return {"tag": row.name, "version": version.version}
+def tag_json(s: Session, row: DatasetTag, numbers: dict[int, int] | None = None) -> dict[str, Any]:
+    """A tag and its version's number (from ``numbers``, see ``version_numbers``, if given)."""
+    if numbers is None:
+        numbers = version_numbers(s, [row])
+    return {"tag": row.name, "version": numbers[row.version_id]}
+
+
+def version_numbers(s: Session, tags: list[DatasetTag]) -> dict[int, int]:
+    """Version id -> number of the versions ``tags`` point at, in one query."""
+    ids = {row.version_id for row in tags}
+    rows = s.execute(
+        select(DatasetVersion.id, DatasetVersion.version).where(DatasetVersion.id.in_(ids))
+    )
+    return {version_id: number for version_id, number in rows}
 
 
 def delete_tag(s: Session, ctx: Ctx, slug: str, name: str, tag: str) -> None:
@@ -517,7 +587,7 @@ def begin_session(
     except NotFound:
         if not create_missing:
             raise
-        dataset = create(s, ctx, slug, name=name)
+        dataset = _create_for_commit(s, ctx, project, name)
     session = CommitSession(
         id=session_id,
         dataset_id=dataset.id,
@@ -530,12 +600,25 @@ def begin_session(
     return project, dataset, session
 
 
+def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> Dataset:
+    """Create the dataset a first commit names; one a racing commit just created is used."""
+    try:
+        return create(s, ctx, project.slug, name=name)
+    except Conflict:
+        stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
+        dataset = s.scalar(stmt)
+        if dataset is None:
+            raise
+        return dataset
+
+
 def load_session(
     s: Session, ctx: Ctx, slug: str, name: str, session_id: str
 ) -> tuple[Project, Dataset, CommitSession]:
     project, _ = require_project(s, ctx, slug, "datasets.write")
     dataset = _load(s, project, name)
-    session = s.get(CommitSession, session_id)
+    # the manifest (``files``, megabytes for a big upload) is read only by those who use it
+    session = s.get(CommitSession, session_id, options=[defer(CommitSession.files)])
     if session is None or session.dataset_id != dataset.id:
         raise NotFound(f"upload {session_id} not found")
     if session.user_id != ctx.user.id and not is_superuser(ctx.user):
@@ -620,7 +703,7 @@ def publish(
     entries: dict[str, FileEntry] = {}
     if base is not None and not changes.replace_all:
         entries = {e.path: e for e in files_of(s, base.id)}
-    for path in changes.delete:
+    for path in dict.fromkeys(changes.delete):  # (a path listed twice is deleted once)
         check_path(path, "delete")
         if path not in entries:
             raise BadRequest(f"delete: {path!r} is not in the parent version", code="invalid_path")
@@ -707,6 +790,19 @@ def _move_tag(s: Session, ctx: Ctx, dataset: Dataset, tag: str, version: Dataset
         row.updated_at = utcnow()
 
 
+# -- garbage collection --------------------------------------------------------------
+def start_gc(s: Session, ctx: Ctx, slug: str, *, dry_run: bool) -> Operation:
+    """The operation of a garbage collection asked for through project ``slug``; one that
+    deletes (not a dry run) is audited."""
+    project, _ = require_project(s, ctx, slug, "datasets.gc")
+    op = operations.start(s, ctx, "gc", project=project)
+    if not dry_run:
+        audit.record(
+            s, ctx, "dataset.gc", "operation", op.id, project=project, summary={"dry_run": False}
+        )
+    return op
+
+
 # -- lineage -------------------------------------------------------------------------
 def check_consumer(consumer: object) -> str:
     if not isinstance(consumer, str) or not 1 <= len(consumer) <= 255:
@@ -727,13 +823,12 @@ def record_lineage(
     dataset = _load(s, project, name)
     version = resolve(s, dataset, ref)
     consumer = check_consumer(consumer)
-    row = s.scalar(
-        select(DatasetLineage).where(
-            DatasetLineage.version_id == version.id,
-            DatasetLineage.consumer == consumer,
-            DatasetLineage.direction == direction,
-        )
+    found = select(DatasetLineage).where(
+        DatasetLineage.version_id == version.id,
+        DatasetLineage.consumer == consumer,
+        DatasetLineage.direction == direction,
     )
+    row = s.scalar(found)
     if row is None:
         row = DatasetLineage(
             version_id=version.id,
@@ -741,7 +836,15 @@ def record_lineage(
             direction=direction,
             recorded_by_id=ctx.user.id,
         )
-        s.add(row)
+        try:
+            with s.begin_nested():
+                s.add(row)
+                s.flush()
+        except IntegrityError:  # a request racing this one recorded it first
+            raced = s.scalar(found)
+            if raced is None:
+                raise
+            return raced
         audit.record(
             s,
             ctx,
@@ -798,52 +901,109 @@ def consumer_lineage(
 
 
 # -- serialisation -------------------------------------------------------------------
+@dataclass
+class DatasetFacts:
+    """What the JSON of some datasets needs beyond their rows, read for all of them at once."""
+
+    projects: dict[int, Project]
+    roles: dict[int, Role]
+    heads: dict[int, tuple[int, int]]  # dataset id -> (latest version, version count)
+    tags: dict[int, dict[str, str]]  # dataset id -> {tag: 'v3'}
+
+
+def dataset_facts(s: Session, ctx: Ctx, datasets: list[Dataset]) -> DatasetFacts:
+    """The facts of ``datasets`` in a few queries, whatever their number (for list pages)."""
+    ids = [d.id for d in datasets]
+    project_ids = {d.project_id for d in datasets}
+    projects = {p.id: p for p in s.scalars(select(Project).where(Project.id.in_(project_ids)))}
+    heads: dict[int, tuple[int, int]] = {
+        dataset_id: (top, count)
+        for dataset_id, top, count in s.execute(
+            select(DatasetVersion.dataset_id, func.max(DatasetVersion.version), func.count())
+            .where(DatasetVersion.dataset_id.in_(ids))
+            .group_by(DatasetVersion.dataset_id)
+        )
+    }
+    tags: dict[int, dict[str, str]] = {}
+    for dataset_id, tag, number in s.execute(
+        select(DatasetTag.dataset_id, DatasetTag.name, DatasetVersion.version)
+        .join(DatasetVersion, DatasetVersion.id == DatasetTag.version_id)
+        .where(DatasetTag.dataset_id.in_(ids))
+        .order_by(DatasetTag.name)
+    ):
+        tags.setdefault(dataset_id, {})[tag] = f"v{number}"
+    roles = roles_for_projects(s, ctx.user, list(projects.values()))
+    return DatasetFacts(projects, roles, heads, tags)
+
+
 def dataset_json(
-    s: Session, ctx: Ctx, dataset: Dataset, project: Project | None = None
+    s: Session,
+    ctx: Ctx,
+    dataset: Dataset,
+    project: Project | None = None,
+    *,
+    facts: DatasetFacts | None = None,
 ) -> dict[str, Any]:
-    project = project or s.get(Project, dataset.project_id)
-    assert project is not None
-    head = latest(s, dataset)
-    role = roles_for_projects(s, ctx.user, [project])[project.id]
+    """A dataset as the API shows it (``facts``: from ``dataset_facts``, for a list page)."""
+    if facts is None:
+        facts = dataset_facts(s, ctx, [dataset])
+    project = project or facts.projects[dataset.project_id]
+    head, count = facts.heads.get(dataset.id, (None, 0))
     return {
         "project": project.slug,
         "name": dataset.name,
         "description": dataset.description,
         "card": dataset.card,
         "metadata": dataset.meta,
-        "latest_version": head.version if head else None,
-        "version_count": s.scalar(
-            select(func.count()).where(DatasetVersion.dataset_id == dataset.id)
-        ),
-        "tags": {
-            name: f"v{v}"
-            for name, v in s.execute(
-                select(DatasetTag.name, DatasetVersion.version)
-                .join(DatasetVersion, DatasetVersion.id == DatasetTag.version_id)
-                .where(DatasetTag.dataset_id == dataset.id)
-                .order_by(DatasetTag.name)
-            )
-        },
-        "can_write": role >= Role.EDITOR,
+        "latest_version": head,
+        "version_count": count,
+        "tags": facts.tags.get(dataset.id, {}),
+        "can_write": facts.roles[project.id] >= Role.EDITOR,
         "created_at": dataset.created_at.isoformat(),
         "updated_at": dataset.updated_at.isoformat(),
         "etag": etag(dataset),
     }
 
 
+@dataclass
+class VersionRefs:
+    """The authors' names and parents' numbers of some versions, read at once."""
+
+    authors: dict[int, str]  # user id -> username
+    parents: dict[int, int]  # version id -> number
+
+
+def version_refs(s: Session, versions: list[DatasetVersion]) -> VersionRefs:
+    """The authors and parents of ``versions`` in two queries (for list pages)."""
+    user_ids = {v.author_id for v in versions if v.author_id}
+    parent_ids = {v.parent_id for v in versions if v.parent_id}
+    authors = s.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    parents = s.execute(
+        select(DatasetVersion.id, DatasetVersion.version).where(DatasetVersion.id.in_(parent_ids))
+    )
+    return VersionRefs(
+        {user_id: name for user_id, name in authors},
+        {version_id: number for version_id, number in parents},
+    )
+
+
 def version_json(
-    s: Session, version: DatasetVersion, tags: dict[int, list[str]] | None = None
+    s: Session,
+    version: DatasetVersion,
+    tags: dict[int, list[str]] | None = None,
+    refs: VersionRefs | None = None,
 ) -> dict[str, Any]:
-    author = s.get(User, version.author_id) if version.author_id else None
-    parent = s.get(DatasetVersion, version.parent_id) if version.parent_id else None
+    """A version as the API shows it (``tags`` and ``refs``: read once for a list page)."""
+    if refs is None:
+        refs = version_refs(s, [version])
     if tags is None:
         tags = tags_of(s, version.dataset_id)
     return {
         "version": version.version,
         "name": f"v{version.version}",
-        "parent": parent.version if parent else None,
+        "parent": refs.parents.get(version.parent_id) if version.parent_id else None,
         "message": version.message,
-        "author": author.username if author else None,
+        "author": refs.authors.get(version.author_id) if version.author_id else None,
         "file_count": version.file_count,
         "total_bytes": version.total_bytes,
         "manifest_digest": version.manifest_digest,
@@ -853,31 +1013,57 @@ def version_json(
 
 
 def file_json(row: DatasetFile | FileEntry, *, with_chunks: bool = False) -> dict[str, Any]:
+    count = getattr(row, "chunk_count", None)
     data = {
         "path": row.path,
         "size": row.size,
         "digest": row.digest,
         "media_type": row.media_type,
-        "chunk_count": len(row.chunks),
+        "chunk_count": len(row.chunks) if count is None else count,
     }
     if with_chunks:
         data["chunks"] = [[d, n] for d, n in row.chunks]
     return data
 
 
-def lineage_json(s: Session, row: DatasetLineage) -> dict[str, Any]:
-    version = s.get(DatasetVersion, row.version_id)
-    assert version is not None
-    dataset = s.get(Dataset, version.dataset_id)
-    assert dataset is not None
-    project = s.get(Project, dataset.project_id)
-    who = s.get(User, row.recorded_by_id) if row.recorded_by_id else None
+@dataclass
+class LineageRefs:
+    """What lineage records name (versions with their dataset and project, recorders)."""
+
+    versions: dict[int, tuple[str, str, int]]  # version id -> (project slug, dataset, number)
+    users: dict[int, str]  # user id -> username
+
+
+def lineage_refs(s: Session, rows: list[DatasetLineage]) -> LineageRefs:
+    """The versions and recorders of lineage ``rows`` in two queries (for list pages)."""
+    version_ids = {r.version_id for r in rows}
+    user_ids = {r.recorded_by_id for r in rows if r.recorded_by_id}
+    versions = s.execute(
+        select(DatasetVersion.id, Project.slug, Dataset.name, DatasetVersion.version)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .join(Project, Project.id == Dataset.project_id)
+        .where(DatasetVersion.id.in_(version_ids))
+    )
+    users = s.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return LineageRefs(
+        {version_id: (slug, name, number) for version_id, slug, name, number in versions},
+        {user_id: name for user_id, name in users},
+    )
+
+
+def lineage_json(
+    s: Session, row: DatasetLineage, refs: LineageRefs | None = None
+) -> dict[str, Any]:
+    """A lineage record as the API shows it (``refs``: read once for a list page)."""
+    if refs is None:
+        refs = lineage_refs(s, [row])
+    slug, dataset, number = refs.versions[row.version_id]
     return {
-        "project": project.slug if project else None,
-        "dataset": dataset.name,
-        "version": version.version,
+        "project": slug,
+        "dataset": dataset,
+        "version": number,
         "consumer": row.consumer,
         "direction": row.direction,
-        "recorded_by": who.username if who else None,
+        "recorded_by": refs.users.get(row.recorded_by_id) if row.recorded_by_id else None,
         "time": row.created_at.isoformat(),
     }

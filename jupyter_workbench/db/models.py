@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -361,6 +361,8 @@ class DatasetFile(Base):
     media_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
     # [[chunk digest, length], ...] in file order
     chunks: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # len(chunks), counted by the database for a listing that leaves ``chunks`` unread
+    chunk_count: Mapped[int | None] = query_expression()
 
     __table_args__ = (UniqueConstraint("version_id", "path"),)
 

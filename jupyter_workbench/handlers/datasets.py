@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..core import datasets as ds
 from ..core import operations
-from ..core.access import is_superuser, require_project
+from ..core.access import is_superuser
 from ..core.context import Ctx
 from ..core.errors import Forbidden, RangeNotSatisfiable
 from ..dataset_jobs import DatasetJobs, Progress, tar_stream
@@ -45,7 +45,9 @@ class DatasetHandler(WorkbenchHandler):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.service.io_executor, fn)
 
-    async def stream(self, pieces: Iterator[bytes]) -> None:
+    async def stream(self, pieces: Iterator[bytes], content_type: str) -> None:
+        """Send ``pieces`` as the body, of type ``content_type``."""
+        self.set_header("Content-Type", content_type)
         loop = asyncio.get_running_loop()
         done = object()
         while True:
@@ -54,16 +56,21 @@ class DatasetHandler(WorkbenchHandler):
                 break
             self.write(piece)  # type: ignore[arg-type]
             await self.flush()
-        self.finish()
+        # (APIHandler.finish sets JSON's type, which would win where nothing was flushed yet)
+        self.finish(set_content_type=content_type)
 
     def background(
         self, kind: str, slug: str | None, job: Callable[[Progress], dict[str, Any]]
     ) -> str:
         """Start ``job`` as an operation; the caller answers 202 with it at once."""
         op_id = self.jobs.start_operation(self.identity(), kind, slug)
+        self.run_in_background(op_id, job)
+        return op_id
+
+    def run_in_background(self, op_id: str, job: Callable[[Progress], dict[str, Any]]) -> None:
+        """Run ``job`` on the I/O threads, reporting to operation ``op_id``."""
         future = self.service.io_executor.submit(self.jobs.run_operation, op_id, job)
         self.service.track(future)
-        return op_id
 
     async def reply_operation(self, op_id: str) -> None:
         data = await self.call(
@@ -96,7 +103,8 @@ class SearchHandler(DatasetHandler):
                 meta=_meta_filters(q),
                 **self.page_args(),
             )
-            return page_json(page, lambda d: ds.dataset_json(s, ctx, d))
+            facts = ds.dataset_facts(s, ctx, page.items)
+            return page_json(page, lambda d: ds.dataset_json(s, ctx, d, facts=facts))
 
         self.reply(await self.call(work))
 
@@ -121,7 +129,8 @@ class DatasetsHandler(DatasetHandler):
                 meta=_meta_filters(q),
                 **self.page_args(),
             )
-            return page_json(page, lambda d: ds.dataset_json(s, ctx, d))
+            facts = ds.dataset_facts(s, ctx, page.items)
+            return page_json(page, lambda d: ds.dataset_json(s, ctx, d, facts=facts))
 
         self.reply(await self.call(work))
 
@@ -199,7 +208,8 @@ class VersionsHandler(DatasetHandler):
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ds.list_versions(s, ctx, slug, name, **self.page_args())
             tags = ds.tags_of(s, page.items[0].dataset_id) if page.items else {}
-            return page_json(page, lambda v: ds.version_json(s, v, tags))
+            refs = ds.version_refs(s, page.items)
+            return page_json(page, lambda v: ds.version_json(s, v, tags, refs))
 
         self.reply(await self.call(work))
 
@@ -228,6 +238,7 @@ class FilesHandler(DatasetHandler):
     )
     async def get(self, slug: str, name: str, ref: str) -> None:
         q = self.query
+        with_chunks = bool(q.get("chunks", False))
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ds.list_files(
@@ -237,9 +248,10 @@ class FilesHandler(DatasetHandler):
                 name,
                 ref,
                 prefix=q.get("prefix"),
+                with_chunks=with_chunks,
                 **self.page_args(),
             )
-            return page_json(page, lambda f: ds.file_json(f, with_chunks=q.get("chunks", False)))
+            return page_json(page, lambda f: ds.file_json(f, with_chunks=with_chunks))
 
         self.reply(await self.call(work))
 
@@ -292,8 +304,12 @@ class FileHandler(DatasetHandler):
             self.set_status(304)
             self.finish()
             return
+        ranged = self.request.headers.get("Range")
+        if_range = self.request.headers.get("If-Range")
+        if if_range is not None and if_range.strip() != tag:
+            ranged = None  # the client's part is of another file: send this one whole
         try:
-            wanted = parse_range(self.request.headers.get("Range"), entry.size)
+            wanted = parse_range(ranged, entry.size)
         except RangeNotSatisfiable:
             self.error_headers["Content-Range"] = f"bytes */{entry.size}"
             raise
@@ -302,7 +318,15 @@ class FileHandler(DatasetHandler):
             self.set_status(206)
             self.set_header("Content-Range", f"bytes {start}-{end - 1}/{entry.size}")
         self.set_header("Content-Length", str(end - start))
-        await self.stream(self.jobs.store.read_range(entry.chunks, start, end))
+        if self.request.method == "HEAD":
+            self.finish(set_content_type=entry.media_type)
+            return
+        await self.stream(self.jobs.store.read_range(entry.chunks, start, end), entry.media_type)
+
+    async def head(self, **path: str) -> None:
+        """As GET, without the bytes: the size, type and ETag that tools reading a file by
+        ranges ask first (DuckDB, Polars, curl -I)."""
+        await self.get(**path)
 
 
 class ArchiveHandler(DatasetHandler):
@@ -317,9 +341,8 @@ class ArchiveHandler(DatasetHandler):
             lambda: self.jobs.version_entries(identity, slug, name, ref)
         )
         root = f"{name}-v{number}"
-        self.set_header("Content-Type", "application/x-tar")
         self.set_header("Content-Disposition", attachment(f"{root}.tar"))
-        await self.stream(tar_stream(self.jobs.store, entries, root))
+        await self.stream(tar_stream(self.jobs.store, entries, root), "application/x-tar")
 
 
 class DiffHandler(DatasetHandler):
@@ -354,7 +377,8 @@ class TagsHandler(DatasetHandler):
     async def get(self, slug: str, name: str) -> None:
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ds.list_tags(s, ctx, slug, name, **self.page_args())
-            return page_json(page, lambda row: ds.tag_json(s, row))
+            numbers = ds.version_numbers(s, page.items)
+            return page_json(page, lambda row: ds.tag_json(s, row, numbers))
 
         self.reply(await self.call(work))
 
@@ -399,7 +423,8 @@ class LineageHandler(DatasetHandler):
                 direction=q.get("direction"),
                 **self.page_args(sort=False),
             )
-            return page_json(page, lambda r: ds.lineage_json(s, r))
+            refs = ds.lineage_refs(s, page.items)
+            return page_json(page, lambda r: ds.lineage_json(s, r, refs))
 
         self.reply(await self.call(work))
 
@@ -450,7 +475,8 @@ class ConsumerLineageHandler(DatasetHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = ds.consumer_lineage(s, ctx, q["consumer"], **self.page_args(sort=False))
-            return page_json(page, lambda r: ds.lineage_json(s, r))
+            refs = ds.lineage_refs(s, page.items)
+            return page_json(page, lambda r: ds.lineage_json(s, r, refs))
 
         self.reply(await self.call(work))
 
@@ -571,9 +597,9 @@ class DatasetGCHandler(DatasetHandler):
         example={"dry_run": True},
     )
     async def post(self, slug: str) -> None:
-        await self.call(lambda s, ctx: require_project(s, ctx, slug, "datasets.gc"))
         dry_run = self.body.get("dry_run", True)
-        op_id = self.background("gc", slug, lambda p: self.jobs.gc(dry_run=dry_run, progress=p))
+        op_id = await self.call(lambda s, ctx: ds.start_gc(s, ctx, slug, dry_run=dry_run).id)
+        self.run_in_background(op_id, lambda p: self.jobs.gc(dry_run=dry_run, progress=p))
         await self.reply_operation(op_id)
 
 
