@@ -310,6 +310,16 @@ def test_datasets_get_into_a_file_is_one_error_line_and_writes_nothing(tmp_path:
     assert under.returncode == 2, under.stderr
     assert under.stderr.startswith("error: ") and under.stderr.count("\n") == 1, under.stderr
     assert f"Not a directory: '{mine / 'v1'}'" in under.stderr
+    # a folder where the version has the file f.txt: named, nothing written
+    dest = tmp_path / "dest"
+    (dest / "f.txt").mkdir(parents=True)
+    clash = run_cli("datasets", "get", "lab/events", str(dest), "--quiet",
+                    db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert clash.returncode == 2, clash.stderr
+    assert clash.stderr == (
+        f"error: materialize: {dest / 'f.txt'} is a folder where the version has a file\n"
+    )
+    assert [p.name for p in dest.rglob("*")] == ["f.txt"]
     assert mine.read_text() == "mine"
     assert (sorted(cache.rglob("*")) if cache.exists() else []) == before
 
