@@ -227,6 +227,8 @@ class CommitCommand(DatasetsCommand):
             )
         else:
             how = f"{stored['bytes_new']} new bytes stored, {stored['chunks_reused']} chunks reused"
+        if result.get("unchanged"):
+            how = f"unchanged: the files are v{v['version']}'s, no new version"
         self.emit(
             result,
             f"{project}/{dataset}@v{v['version']}: {v['file_count']} files, "

@@ -283,9 +283,16 @@ class CommitResult:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def unchanged(self) -> bool:
+        """No new version: the files were exactly the latest version's (``version`` is it)."""
+        return bool(self.version.get("unchanged"))
+
     def as_json(self) -> dict[str, Any]:
+        version = {k: v for k, v in self.version.items() if k != "unchanged"}
         return {
-            "version": self.version,
+            "version": version,
+            "unchanged": self.unchanged,
             "stored": {
                 "bytes_new": self.bytes_new,
                 "chunks_new": self.chunks_new,
@@ -435,7 +442,7 @@ class DatasetJobs:
         strict_parent: bool,
     ) -> dict[str, Any]:
         def work(s: Any, ctx: Ctx) -> dict[str, Any]:
-            version = ds.publish(
+            version, created = ds.publish(
                 s,
                 ctx,
                 slug,
@@ -446,7 +453,7 @@ class DatasetJobs:
                 parent=parent,
                 strict_parent=strict_parent,
             )
-            return ds.version_json(s, version)
+            return {**ds.version_json(s, version), "unchanged": not created}
 
         return self.service.call(identity, work, write=True)
 

@@ -276,6 +276,13 @@ def committed(tmp_path: Path) -> str:
 
 def test_datasets_get_copies_or_links(tmp_path: Path) -> None:
     url = committed(tmp_path)
+    # the same folder again: no new version, and the line says so
+    again = run_cli("datasets", "commit", "lab/events", str(tmp_path / "src"), "--quiet",
+                    db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "lab/events@v1: 1 files, 3 bytes (unchanged: the files are v1's, no new version)" in (
+        again.stdout
+    )
     copied = run_cli("datasets", "get", "lab/events", str(tmp_path / "copy"), "--quiet",
                      db_url=url, tmp_path=tmp_path)  # fmt: skip
     assert copied.returncode == 0, copied.stderr

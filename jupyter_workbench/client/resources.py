@@ -132,8 +132,9 @@ class Datasets:
         progress bar; only chunks the workbench lacks travel, and an interrupted upload
         resumes where it stopped when called again. ``mode="update"`` keeps the parent's
         other files (``parent``: a version or tag, default the latest; ``strict_parent``:
-        refuse if it is not the latest). Inside a run, the new version is recorded as written
-        by that run."""
+        refuse if it is not the latest). Files exactly the latest version's make no new
+        version: that one is returned, with ``unchanged`` set (a retried commit never makes a
+        twin). Inside a run, the version is recorded as written by that run."""
         from .runs import active_run
         from .uploads import commit_folder
 
@@ -150,7 +151,9 @@ class Datasets:
         if run is not None and run.client.url == self.client.url:
             ref = {"project": slug, "dataset": name, "version": f"v{version}"}
             run.record_lineage({"datasets_written": [ref]})
-        return DatasetVersion(self.client, slug, name, data)
+        committed = DatasetVersion(self.client, slug, name, data)
+        committed.unchanged = bool(done.get("unchanged"))
+        return committed
 
     def _base(self, name: str, project: str | None) -> str:
         slug = self.client.project_slug(project)
@@ -190,6 +193,8 @@ class DatasetVersion:
         self.client, self.project, self.name, self.data = client, project, name, data
         self.version = int(data["version"])
         self._files: list[dict[str, Any]] | None = None
+        # set by ``commit``: the files were exactly this latest version's, no new one was made
+        self.unchanged = False
 
     @property
     def base(self) -> str:

@@ -683,14 +683,19 @@ def publish(
     message: str = "",
     parent: str | None = None,
     strict_parent: bool = False,
-) -> DatasetVersion:
+) -> tuple[DatasetVersion, bool]:
     """Make a new version visible: the parent's files with ``changes`` applied, or exactly
     ``changes.put`` when ``replace_all``. Its chunks must all be stored (foreign keys check).
-    """
+    Returns it and True; or, when its files would be exactly the latest version's (a folder
+    committed again unchanged, a commit retried after its answer was lost), that version and
+    False: no new version, nothing else written."""
     project, dataset, session = load_session(s, ctx, slug, name, session_id)
     if session.state != "open":
         raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
     dataset = _load(s, project, name, for_update=True)  # one publisher at a time
+    s.refresh(session)  # a commit of this upload that held the lock before us published it
+    if session.state != "open":
+        raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
     head = latest(s, dataset)
     base = resolve(s, dataset, parent) if parent else head
     if strict_parent and parent and head is not None and base is not None and head.id != base.id:
@@ -712,6 +717,9 @@ def publish(
         entries[entry.path] = entry
     manifest = sorted(entries.values(), key=lambda e: e.path)
     check_manifest(manifest)
+    if head is not None and _same_files(s, head, manifest):
+        end_session(s, session_id, "published")
+        return head, False
     number = (head.version if head else 0) + 1
     version = DatasetVersion(
         dataset_id=dataset.id,
@@ -771,7 +779,15 @@ def publish(
         },
     )
     s.flush()
-    return version
+    return version, True
+
+
+def _same_files(s: Session, version: DatasetVersion, manifest: list[FileEntry]) -> bool:
+    """Whether ``manifest`` is exactly ``version``'s files: paths, contents, media types."""
+    if version.manifest_digest != manifest_digest(manifest):
+        return False
+    have = {(e.path, e.media_type) for e in summaries_of(s, version.id)}
+    return have == {(e.path, e.media_type) for e in manifest}
 
 
 def _move_tag(s: Session, ctx: Ctx, dataset: Dataset, tag: str, version: DatasetVersion) -> None:

@@ -91,6 +91,8 @@ class Endpoint:
     query: tuple[Param, ...] = ()
     example: dict[str, Any] | None = None
     errors: tuple[int, ...] = field(default=())
+    # other success statuses answered with the same response (e.g. 200 where nothing was made)
+    also: tuple[int, ...] = field(default=())
     public: bool = False
     # upload endpoints take bodies up to Workbench.max_upload_request_bytes
     large_body: bool = False

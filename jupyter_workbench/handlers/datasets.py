@@ -552,8 +552,10 @@ class UploadChunksHandler(DatasetHandler):
 class UploadCommitHandler(DatasetHandler):
     @endpoint(
         action="datasets.write",
-        summary="Publish a complete upload as a new version ('replace', or 'update' the parent)",
+        summary="Publish a complete upload as a new version ('replace', or 'update' the parent);"
+        " files exactly the latest version's make none (200, 'unchanged')",
         status=201,
+        also=(200,),
         body=S.COMMIT,
         response=S.COMMIT_RESULT,
         example={"message": "first"},
@@ -573,7 +575,7 @@ class UploadCommitHandler(DatasetHandler):
                 delete_paths=b.get("delete"),
             )
         )
-        self.reply(result.as_json(), status=201)
+        self.reply(result.as_json(), status=200 if result.unchanged else 201)
 
 
 class VerifyVersionHandler(DatasetHandler):

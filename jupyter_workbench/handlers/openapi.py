@@ -113,10 +113,11 @@ def _operation(method: str, template: str, meta: Any) -> dict[str, Any]:
             responses["304"] = {"description": "Not modified (If-None-Match)"}
     else:
         text = {201: "Created", 202: "Accepted: an operation to poll"}.get(meta.status, "OK")
-        responses[str(meta.status)] = {
-            "description": text,
-            "content": {"application/json": {"schema": meta.response or {}}},
-        }
+        for code in (meta.status, *meta.also):
+            responses[str(code)] = {
+                "description": text if code == meta.status else STATUS_CODES.get(code, "OK"),
+                "content": {"application/json": {"schema": meta.response or {}}},
+            }
     errors = {400, 401, 404, 413} | set(meta.errors)
     if method != "get" or meta.action in BLOCKED_WHEN_ARCHIVED:
         errors.add(409)  # uniqueness and state conflicts (an archived project ...)

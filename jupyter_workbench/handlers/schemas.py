@@ -485,7 +485,16 @@ COMMIT = obj(
     }
 )
 COMMIT_RESULT = obj(
-    {"version": VERSION, "stored": {"type": "object"}, "seconds": {"type": "number"}},
+    {
+        "version": VERSION,
+        "unchanged": {
+            "type": "boolean",
+            "description": "true: the files were exactly the latest version's, which is "
+            "'version'; no new version was made (200, not 201)",
+        },
+        "stored": {"type": "object"},
+        "seconds": {"type": "number"},
+    },
     ("version",),
 )
 TAG = obj({"tag": {"type": "string"}, "version": {"type": "integer"}}, ("tag", "version"))

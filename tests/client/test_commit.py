@@ -169,6 +169,8 @@ async def test_commit_on_top_of_a_parent_and_copy_a_version_out(
     def work() -> None:
         with Client(server_url, tokens["alice"], project="lab") as client:
             v1 = client.datasets.commit("docs", first, progress=False)
+            twice = client.datasets.commit("docs", first, progress=False)  # a rerun
+            assert (twice.version, twice.unchanged, v1.unchanged) == (1, True, False)
             v2 = client.datasets.commit("docs", patch, mode="update", progress=False)
             assert {f["path"] for f in v2.files()} == {"a.txt", "b.txt"}
             assert v2.read_bytes("b.txt") == b"b2" and v2.read_bytes("a.txt") == b"a1"

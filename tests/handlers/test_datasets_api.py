@@ -862,3 +862,35 @@ async def test_a_diff_reads_chunk_lists_only_of_the_tables_it_compares(api, jp_s
     ]
     # the chunk lists read are those of t.csv, in each version
     assert loaded and all("dataset_files.path IN" in q for q in loaded), loaded
+
+
+async def test_files_exactly_the_latest_versions_make_no_new_version(api) -> None:
+    """A folder committed again unchanged (a notebook run twice, a retried commit) answers 200
+    with the latest version and 'unchanged'; a changed media type is a change."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    base = "projects/lab/datasets/d/uploads"
+
+    async def commit(files: dict[str, bytes], **body: Any) -> Any:
+        declared, chunks = declare(files)
+        for entry in declared:
+            entry.update(body.pop("declared", {}))
+        upload = (await alice.post(base, {"files": declared})).json
+        await alice.post(f"{base}/{upload['id']}/chunks", raw=frame_chunks(list(chunks.items())))
+        return await alice.post(f"{base}/{upload['id']}/commit", body)
+
+    first = await commit({"a.txt": b"one", "b.txt": b"two"}, message="first")
+    assert first.status == 201 and first.json["unchanged"] is False
+    again = await commit({"b.txt": b"two", "a.txt": b"one"}, message="again")
+    assert again.status == 200, again
+    assert again.json["unchanged"] is True and again.json["version"]["version"] == 1
+    assert again.json["version"]["message"] == "first"
+    same = await commit({"b.txt": b"two"}, mode="update")  # b.txt as it was: nothing changes
+    assert (same.status, same.json["version"]["version"]) == (200, 1)
+    typed = await commit({"a.txt": b"one", "b.txt": b"two"},
+                         declared={"media_type": "text/csv"})  # fmt: skip
+    assert typed.status == 201 and typed.json["version"]["version"] == 2
+    r = await alice.get("projects/lab/datasets/d/versions")
+    assert [v["version"] for v in r.json["items"]] == [2, 1]
+    commits = (await alice.get("audit", params={"action": "dataset.commit"})).json["items"]
+    assert len(commits) == 2
