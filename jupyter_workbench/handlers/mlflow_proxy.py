@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +64,7 @@ AUDITED_FIELDS = ("new_name", "alias", "version", "stage", "archive_existing_ver
 RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified")
 MAX_SEARCH_RESULTS = 50000  # MLflow's own ceiling on a search page
 SEARCH_PAGE_CALLS = 50
+_UPPER = re.compile("[A-Z]")
 
 
 # registry writes whose body may carry a description (checked as text before MLflow stores it)
@@ -261,28 +263,44 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
     async def delete(self, **_: str) -> None:
         await self._handle()
 
-    # -- the request's fields ------------------------------------------------------------
+    # -- the request's fields, read where MLflow reads them ---------------------------------
+    # MLflow reads a GET's fields from its query string (a field given twice: its first value)
+    # and any other request's from its JSON body, where a field may also be spelled the JSON
+    # way (``runId`` for ``run_id``). The proxy checks those same values and forwards only
+    # what it read: a GET without a body, any other request with its body as parsed.
     _json: dict[str, Any]
 
     def _body(self) -> dict[str, Any]:
         if not hasattr(self, "_json"):
             raw = b"".join(self._chunks)
+            if self.request.method == "GET" or not raw.strip():
+                self._json, self._chunks = {}, []
+                return self._json
             try:  # what MLflow would choke on (or store as garbage) is refused here
-                data = json_input.parse(raw, where="request body") if raw.strip() else {}
+                data = json_input.parse(raw, where="request body")
             except WorkbenchError as exc:
                 raise ProxyError(400, exc.message) from None
-            self._json = data if isinstance(data, dict) else {}
+            if not isinstance(data, dict):
+                raise ProxyError(400, "request body: must be a JSON object")
+            if self.match is None or self.match.rule.locate != "graphql":
+                data = _proto_names(data)
+            self._rewrite(data)
         return self._json
 
     def _field(self, *names: str) -> str | None:
+        """The first of ``names`` the request gives a value (not empty) for, as MLflow reads
+        it (``run_id`` or else ``run_uuid``)."""
+        if self.request.method == "GET":
+            query = self._query_text()
+            return next((query[n][0] for n in names if query.get(n) and query[n][0]), None)
         body = self._body()
-        for name in names:
-            if body.get(name) not in (None, ""):
-                return str(body[name])
-            value = self.get_query_argument(name, None)
-            if value:
-                return value
-        return None
+        return next((str(body[n]) for n in names if body.get(n) not in (None, "")), None)
+
+    def _fields(self, name: str) -> Any:
+        """A list-valued field: all of a GET's values for ``name``, or the body's value."""
+        if self.request.method == "GET":
+            return self._query_text().get(name, [])
+        return self._body().get(name)
 
     # -- authorization ---------------------------------------------------------------------
     async def _handle(self) -> None:
@@ -333,22 +351,22 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             if rule.audit == "experiment.rename":
                 return await self._authorize_rename(body, exp_id)
         elif locate == "experiments":
-            ids = body.get(rule.field) or self.get_query_arguments(rule.field)
+            ids = self._fields(rule.field)
             if not isinstance(ids, list) or not ids:
                 raise ProxyError(400, f"missing '{rule.field}'")
             mapped = [await self._scoped_id(str(i), None) for i in ids]
-            if self.project_scope is not None and body.get(rule.field):
+            if self.project_scope is not None and self.request.method != "GET":
                 body[rule.field] = mapped
                 self._rewrite(body)
             for exp_id in mapped:
                 await self._check_experiment(exp_id, action)
         elif locate in ("run", "runs"):
             run_ids = (
-                self.get_query_arguments("run_ids")
+                self._fields("run_ids")
                 if locate == "runs"
                 else [self._field("run_id", "run_uuid") or ""]
             )
-            if not run_ids or not all(run_ids):
+            if not isinstance(run_ids, list) or not run_ids or not all(run_ids):
                 raise ProxyError(400, "missing 'run_id'")
             for run_id in run_ids:
                 exp_id = await self.upstream.experiment_of_run(run_id)
@@ -365,7 +383,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                 raise ProxyError(404, f"logged model '{params['model_id']}' not found")
             await self._check_experiment(exp_id, action)
         elif locate == "artifact_path":
-            path = params.get("path") or self.get_query_argument("path", "") or ""
+            path = params.get("path") or self._field("path") or ""
             first = path.strip("/").split("/", 1)[0]
             if not first:
                 raise ProxyError(403, "listing the artifact root is not allowed; name a path")
@@ -479,7 +497,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if body.get("experiment_id") in ("0", 0):
             body["experiment_id"] = exp_id
             self._rewrite(body)
-        if self.get_query_argument("experiment_id", None) == "0":
+        if self.request.method == "GET" and self._field("experiment_id") == "0":
             self._query_override = {"experiment_id": exp_id}
 
     async def _check_experiment(self, exp_id: str, action: str) -> None:
@@ -769,7 +787,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             self.request.method or "GET",
             self.upstream_path,
             params=self._upstream_params(),
-            content=b"".join(self._chunks) if self._chunks else None,
+            content=b"".join(self._chunks) if self._chunks else None,  # a GET's: none (_body)
             headers=self._forward_headers(),
         )
         return await client.send(request, stream=True)
@@ -920,6 +938,23 @@ def live_update(path: str, body: dict[str, Any]) -> tuple[list[Point], str | Non
     except (KeyError, TypeError, ValueError, AttributeError):
         return None  # MLflow answered 200, so it understood; we just do not stream it
     return (points, None) if points else None
+
+
+def _proto_names(value: Any) -> Any:
+    """``value`` with its JSON-style field names (``runId``) spelled as MLflow's protobuf
+    names (``run_id``), which MLflow reads alike; a field spelled both ways is refused, as
+    MLflow refuses it."""
+    if isinstance(value, list):
+        return [_proto_names(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    named: dict[str, Any] = {}
+    for key, inner in value.items():
+        name = _UPPER.sub(lambda m: f"_{m.group().lower()}", key)
+        if name in named or (name != key and name in value):
+            raise ProxyError(400, f"{name}: given twice, as '{name}' and as '{key}'")
+        named[name] = _proto_names(inner)
+    return named
 
 
 def _first(value: Any) -> Any:

@@ -1,0 +1,105 @@
+"""Adversarial requests to the MLflow proxy: another project's objects stay out of reach, however
+a stock MLflow server could be made to read the request."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from . import test_mlflow_proxy as proxy_tests
+from .conftest import TOKEN_OF
+
+# the fixtures of the proxy's own tests: a server with MLflow, a stock client per user
+jp_server_config = proxy_tests.jp_server_config
+tracking = proxy_tests.tracking
+project = proxy_tests.project
+
+pytestmark = pytest.mark.slow
+
+
+async def two_projects(api: Any, tracking: Any, tmp_path: Path) -> dict[str, str]:
+    """alice's project A (carol a viewer) with a run, an artifact, a logged model and a
+    registered model with a version; bob's project B with a run and a registered model."""
+    a = await project(api, carol="viewer")
+    b = await project(api, owner="bob")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("secret of alice")
+
+    def alice(c: Any) -> dict[str, str]:
+        exp = c.create_experiment("secret")
+        run = c.create_run(exp)
+        c.log_artifact(run.info.run_id, str(notes), "model")
+        logged = c.create_logged_model(exp, name="lm", source_run_id=run.info.run_id)
+        c.create_registered_model(f"{a}-m")
+        c.create_model_version(f"{a}-m", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        return {"aexp": exp, "arun": run.info.run_id, "auri": run.info.artifact_uri,
+                "alm": logged.model_id, "amodel": f"{a}-m"}  # fmt: skip
+
+    def bob(c: Any) -> dict[str, str]:
+        exp = c.create_experiment("mine")
+        run = c.create_run(exp)
+        c.create_registered_model(f"{b}-m")
+        return {"bexp": exp, "brun": run.info.run_id, "bmodel": f"{b}-m"}
+
+    ids = await tracking("alice", alice, scope=a)
+    ids.update(await tracking("bob", bob, scope=b))
+    return {"a": a, "b": b, **ids}
+
+
+def client(user: str, port: int, base_url: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{port}{base_url}workbench/mlflow",
+        timeout=30,
+        headers={"Authorization": f"Bearer {TOKEN_OF[user]}"},
+    )
+
+
+async def test_fields_are_read_where_mlflow_reads_them(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path
+) -> None:
+    """A field given twice, a GET's body, a POST's query string or a JSON-style field name
+    (``runId``, which MLflow also reads) cannot make the proxy check one object while MLflow
+    acts on another: bob reaches nothing of alice's."""
+    w = await two_projects(api, tracking, tmp_path)
+    arun, brun, aexp, bexp = w["arun"], w["brun"], w["aexp"], w["bexp"]
+    v = "api/2.0/mlflow"
+
+    def attempts() -> list[tuple[str, int, str]]:
+        asks: list[tuple[str, str, str, dict[str, Any]]] = [
+            ("twice", "GET", f"{v}/runs/get?run_id={arun}&run_id={brun}", {}),
+            ("GET body", "GET", f"{v}/runs/get?run_id={arun}", {"json": {"run_id": brun}}),
+            ("twice", "GET", f"{v}/experiments/get?experiment_id={aexp}&experiment_id={bexp}", {}),
+            ("twice", "GET", f"{v}/registered-models/get?name={w['amodel']}&name={w['bmodel']}",
+             {}),
+            ("twice", "GET", f"get-artifact?run_id={arun}&run_id={brun}&path=model/notes.txt", {}),
+            ("twice", "GET", f"api/2.0/mlflow-artifacts/artifacts?path={aexp}&path={bexp}", {}),
+            ("query", "POST", f"{v}/runs/set-tag?run_id={brun}",
+             {"json": {"run_uuid": arun, "key": "k", "value": "bob was here"}}),
+            ("runUuid", "POST", f"{v}/runs/set-tag",
+             {"json": {"run_id": "", "runUuid": arun, "key": "k", "value": "bob was here"}}),
+            ("camel", "POST", f"{v}/runs/search?experiment_ids={bexp}",
+             {"json": {"experimentIds": [aexp]}}),
+            ("camel", "POST", f"{v}/model-versions/create",
+             {"json": {"name": w["bmodel"], "source": f"{w['auri']}/model", "runId": arun}}),
+            ("camel", "POST", f"{v}/model-versions/create",
+             {"json": {"name": w["bmodel"], "source": f"models:/{w['alm']}",
+                       "modelId": w["alm"]}}),
+        ]  # fmt: skip
+        answers = []
+        with client("bob", jp_http_port, jp_base_url) as bob:
+            for label, method, path, kw in asks:
+                r = bob.request(method, path, **kw)
+                answers.append((label, r.status_code, r.text[:200]))
+        return answers
+
+    answers = await asyncio.to_thread(attempts)
+    assert all(status == 404 for _, status, _ in answers), answers
+    assert all('"error_code": "RESOURCE_DOES_NOT_EXIST"' in text for _, _, text in answers)
+    tags = await tracking("alice", lambda c: c.get_run(arun).data.tags, scope=w["a"])
+    assert "k" not in tags
+    versions = await tracking("bob", lambda c: c.search_model_versions(f"name='{w['bmodel']}'"))
+    assert versions == []
