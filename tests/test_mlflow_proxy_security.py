@@ -103,3 +103,38 @@ async def test_fields_are_read_where_mlflow_reads_them(
     assert "k" not in tags
     versions = await tracking("bob", lambda c: c.search_model_versions(f"name='{w['bmodel']}'"))
     assert versions == []
+
+
+async def test_dot_segments_in_a_path_are_refused(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path
+) -> None:
+    """'.' and '..' segments (encoded, or made of %2F) are refused before anything is checked:
+    the proxy checks a path's first segment, and the path MLflow is sent loses its dot segments
+    on the way, so '<bob's experiment>/../<alice's>/...' reached alice's artifacts."""
+    w = await two_projects(api, tracking, tmp_path)
+    aexp, arun, bexp = w["aexp"], w["arun"], w["bexp"]
+    store = "api/2.0/mlflow-artifacts/artifacts"
+    file = f"{aexp}/{arun}/artifacts/model/notes.txt"
+
+    def attempts() -> list[tuple[int, str]]:
+        asks = [
+            ("GET", f"{store}/{bexp}/%2E%2E/{file}", None),
+            ("GET", f"{store}/{bexp}%2F..%2F{file}", None),
+            ("GET", f"{store}/{bexp}/x/%2E%2E/%2E%2E/{file}", None),
+            ("PUT", f"{store}/{bexp}/%2E%2E/{file}", b"bob was here"),
+            ("DELETE", f"{store}/{bexp}/%2E%2E/{file}", None),
+            ("DELETE", f"api/2.0/mlflow/logged-models/{w['alm']}/tags/%2E%2E", None),
+        ]
+        answers = []
+        with client("bob", jp_http_port, jp_base_url) as bob:
+            for method, path, content in asks:
+                r = bob.request(method, path, content=content)
+                answers.append((r.status_code, r.json()["error_code"]))
+        return answers
+
+    answers = await asyncio.to_thread(attempts)
+    assert answers == [(400, "INVALID_PARAMETER_VALUE")] * 6, answers
+    text = await tracking(
+        "alice", lambda c: Path(c.download_artifacts(arun, "model/notes.txt", str(tmp_path / "d")))
+    )
+    assert text.read_text() == "secret of alice"

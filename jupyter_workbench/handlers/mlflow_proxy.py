@@ -169,6 +169,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self.scope_slug, self.mlflow_path = scope, path
         if self.current_user is None:
             raise web.HTTPError(401, "sign in first: set MLFLOW_TRACKING_TOKEN to your token")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            # the path sent on would lose them (HTTP clients resolve dot segments): MLflow
+            # would act on another path than the one checked here
+            raise web.HTTPError(400, "path: '.' and '..' segments are not allowed")
         self.match = rules.match(self.request.method or "GET", path)
         if self.match is None:
             raise web.HTTPError(
