@@ -138,3 +138,52 @@ async def test_dot_segments_in_a_path_are_refused(
         "alice", lambda c: Path(c.download_artifacts(arun, "model/notes.txt", str(tmp_path / "d")))
     )
     assert text.read_text() == "secret of alice"
+
+
+async def test_what_bob_may_not_see_is_refused_like_what_does_not_exist(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path
+) -> None:
+    """Asked for alice's run, experiment, logged model, artifact or model, bob gets the answer
+    a made-up one gets, word for word: nothing says it exists, or which project holds it."""
+    w = await two_projects(api, tracking, tmp_path)
+    v = "api/2.0/mlflow"
+    graphql = 'query { mlflowGetRun(input: {runId: "%s"}) { run { info { runUuid } } } }'
+
+    def asks(run: str, exp: str, logged: str, model: str, name: str) -> list[Any]:
+        return [
+            ("GET", f"{v}/runs/get", {"params": {"run_id": run}}),
+            ("GET", f"{v}/experiments/get", {"params": {"experiment_id": exp}}),
+            ("GET", f"{v}/experiments/get-by-name", {"params": {"experiment_name": name}}),
+            ("GET", f"{v}/logged-models/{logged}", {}),
+            ("GET", f"{v}/registered-models/get", {"params": {"name": model}}),
+            ("GET", f"api/2.0/mlflow-artifacts/artifacts/{exp}/{run}/artifacts/model/notes.txt",
+             {}),
+            ("POST", f"{v}/runs/search", {"json": {"experiment_ids": [exp]}}),
+            ("POST", "graphql", {"json": {"query": graphql % run}}),
+        ]  # fmt: skip
+
+    def attempts() -> list[list[tuple[int, str]]]:
+        hidden = asks(w["arun"], w["aexp"], w["alm"], w["amodel"], f"{w['a']}/secret")
+        made_up = asks("0" * 32, "999", "m-" + "0" * 32, f"{w['a']}-n", f"{w['a']}/none")
+        replace = [
+            (w["arun"], "0" * 32),
+            (w["aexp"], "999"),
+            (w["alm"], "m-" + "0" * 32),
+            (w["amodel"], f"{w['a']}-n"),
+            (f"{w['a']}/secret", f"{w['a']}/none"),
+        ]
+        answers: list[list[tuple[int, str]]] = [[], []]
+        with client("bob", jp_http_port, jp_base_url) as bob:
+            for index, group in enumerate((hidden, made_up)):
+                for method, path, kw in group:
+                    r = bob.request(method, path, **kw)
+                    text = r.text
+                    if index == 0:
+                        for real, fake in replace:  # as quoted in a message
+                            text = text.replace(f"'{real}'", f"'{fake}'")
+                    answers[index].append((r.status_code, text))
+        return answers
+
+    hidden, made_up = await asyncio.to_thread(attempts)
+    assert hidden == made_up
+    assert all(status == 404 for status, _ in hidden), hidden

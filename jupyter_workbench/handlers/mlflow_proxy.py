@@ -376,7 +376,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                 exp_id = await self.upstream.experiment_of_run(run_id)
                 if exp_id is None:
                     raise ProxyError(404, f"run '{run_id}' not found")
-                await self._check_experiment(exp_id, action)
+                await self._check_experiment(exp_id, action, f"run '{run_id}'")
             if self.request.method == "POST" and locate == "run":
                 live = live_update(self.mlflow_path, body)
                 if live is not None:
@@ -385,7 +385,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             exp_id = await self.upstream.experiment_of_logged_model(params["model_id"])
             if exp_id is None:
                 raise ProxyError(404, f"logged model '{params['model_id']}' not found")
-            await self._check_experiment(exp_id, action)
+            await self._check_experiment(exp_id, action, f"logged model '{params['model_id']}'")
         elif locate == "artifact_path":
             path = params.get("path") or self._field("path") or ""
             first = path.strip("/").split("/", 1)[0]
@@ -474,7 +474,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                         exp_id = await self.upstream.experiment_of_run(str(one))
                         if exp_id is None:
                             raise ProxyError(404, f"run '{one}' not found")
-                        await self._check_experiment(exp_id, action)
+                        await self._check_experiment(exp_id, action, f"run '{one}'")
                     else:
                         await self._check_experiment(await self._scoped_id(str(one), None), action)
 
@@ -504,14 +504,17 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if self.request.method == "GET" and self._field("experiment_id") == "0":
             self._query_override = {"experiment_id": exp_id}
 
-    async def _check_experiment(self, exp_id: str, action: str) -> None:
+    async def _check_experiment(self, exp_id: str, action: str, what: str = "") -> None:
+        """The caller may do ``action`` on experiment ``exp_id``; ``what`` (default: the
+        experiment) is the object asked for, named in a refusal."""
         scope = self.project_scope
+        missing = f"{what or f'experiment {exp_id!r}'} not found"
 
         def check(s: Session, ctx: Ctx) -> tuple[Project, str]:
             owner = ex.experiment_owner(s, exp_id)
             if owner is None or (scope is not None and owner[1].id != scope.id):
-                raise NotFound(f"experiment '{exp_id}' not found")
-            check_project(s, ctx, owner[1], action)
+                raise NotFound(missing)
+            _check_hidden(s, ctx, owner[1], action, missing)
             return owner[1], owner[0].name
 
         self._owner = await self.db(check)
@@ -521,9 +524,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
 
         def check(s: Session, ctx: Ctx) -> tuple[Project, str]:
             project = ex.model_owner(s, name)
+            missing = f"registered model '{name}' not found"
             if project is None or (scope is not None and project.id != scope.id):
-                raise NotFound(f"registered model '{name}' not found")
-            check_project(s, ctx, project, action)
+                raise NotFound(missing)
+            _check_hidden(s, ctx, project, action, missing)
             return project, ""
 
         self._owner = await self.db(check)
@@ -578,7 +582,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             experiment = ex.experiment_in_project(s, slug, short)
             if experiment is None:
                 raise NotFound(f"experiment '{name}' not found")
-            check_project(s, ctx, s.get(Project, experiment.project_id), action)  # type: ignore[arg-type]
+            project = s.get(Project, experiment.project_id)
+            _check_hidden(s, ctx, project, action, f"experiment '{name}' not found")  # type: ignore[arg-type]
             return str(experiment.mlflow_name)
 
         self._query_override = {"experiment_name": await self.db(find)}
@@ -913,6 +918,15 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         else:  # pragma: no cover
             return
         await self.db(record, write=True)
+
+
+def _check_hidden(s: Session, ctx: Ctx, project: Project, action: str, missing: str) -> None:
+    """``check_project``, where a project the caller may not see refuses with ``missing``: the
+    words of an object that does not exist (its project's name would say that it does)."""
+    try:
+        check_project(s, ctx, project, action)
+    except NotFound:
+        raise NotFound(missing) from None
 
 
 def live_update(path: str, body: dict[str, Any]) -> tuple[list[Point], str | None] | None:
