@@ -187,3 +187,54 @@ async def test_what_bob_may_not_see_is_refused_like_what_does_not_exist(
     hidden, made_up = await asyncio.to_thread(attempts)
     assert hidden == made_up
     assert all(status == 404 for status, _ in hidden), hidden
+
+
+async def test_a_version_source_must_be_readable_whatever_its_form(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path
+) -> None:
+    """A version of bob's model cannot point at alice's: not by ``models:/<her model>/1`` or
+    ``@alias`` (MLflow copies that version's files and run), nor by a storage URI that lies
+    outside the run or logged model the request gives (MLflow takes ``s3://...`` on trust, and
+    reads it with the server's credentials); a model bob may not see is refused in the words
+    of one that does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    w = await two_projects(api, tracking, tmp_path)
+    amodel, bmodel, brun = w["amodel"], w["bmodel"], w["brun"]
+
+    def attempts(c: Any) -> list[tuple[str, str]]:
+        asks: list[tuple[str, dict[str, str]]] = [
+            (f"models:/{amodel}/1", {}),
+            (f"models:/{amodel}@champion", {}),
+            (f"models:/{amodel}/latest", {}),
+            (f"models:/{bmodel}x/1", {}),  # no such model: the same words
+            ("s3://workbench-artifacts/1/x/artifacts/model", {}),
+            ("s3://workbench-artifacts/1/x/artifacts/model", {"run_id": brun}),
+            (f"{w['auri']}/model", {"run_id": brun}),
+        ]
+        answers = []
+        for source, kw in asks:
+            try:
+                c.create_model_version(bmodel, source, **kw)
+                answers.append(("made", source))
+            except MlflowException as exc:
+                answers.append((str(exc.error_code), exc.message.split(": ", 1)[1]))
+        mine = c.create_model_version(bmodel, f"{c.get_run(brun).info.artifact_uri}/m", run_id=brun)
+        again = c.create_model_version(bmodel, f"models:/{bmodel}/{mine.version}")
+        return [*answers, ("made", str(again.version))]
+
+    answers = await tracking("bob", attempts, scope=w["b"])
+    outside = (
+        "source: must be a runs:/ or models:/ URI, or lie inside the artifacts of the run "
+        "(run_id) or logged model (model_id) given"
+    )
+    assert answers == [
+        ("RESOURCE_DOES_NOT_EXIST", f"source: registered model '{amodel}' not found"),
+        ("RESOURCE_DOES_NOT_EXIST", f"source: registered model '{amodel}' not found"),
+        ("RESOURCE_DOES_NOT_EXIST", f"source: registered model '{amodel}' not found"),
+        ("RESOURCE_DOES_NOT_EXIST", f"source: registered model '{bmodel}x' not found"),
+        ("INVALID_PARAMETER_VALUE", outside),
+        ("INVALID_PARAMETER_VALUE", outside),
+        ("INVALID_PARAMETER_VALUE", outside),
+        ("made", "2"),
+    ], answers

@@ -534,23 +534,62 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
 
     async def _check_source(self, body: dict[str, Any]) -> None:
         """A new version's files come from a run or a logged model (``run_id``/``model_id``,
-        or a ``runs:/<run>/<path>`` source): the caller must be able to read it -- MLflow only
-        checks that the source lies inside it, so a version could otherwise serve another
-        project's files. A ``runs:/`` path must name something the run holds (a version
-        pointing at nothing is refused, as over REST)."""
-        found = artifacts.runs_uri(body.get("source"))
+        a ``runs:/<run>/<path>`` or ``models:/<id>`` source) or from another registered
+        model's version (``models:/<name>/<version>``, ``models:/<name>@<alias>``): the caller
+        must be able to read it -- MLflow only checks that a source lies inside the run or
+        logged model given, so a version could otherwise serve another project's files. Any
+        other source must lie inside the artifacts of the run or logged model given (MLflow
+        takes an ``s3://`` one on trust). A ``runs:/`` path must name something the run holds
+        (a version pointing at nothing is refused, as over REST)."""
+        source = body.get("source")
+        found, named = artifacts.runs_uri(source), artifacts.models_uri(source)
         runs = {found[0]} if found else set()
         if isinstance(body.get("run_id"), str) and body["run_id"]:
             runs.add(body["run_id"])
         for run_id in sorted(runs):
             exp_id = await self.upstream.experiment_of_run(run_id)
             await self._readable(exp_id, f"run '{run_id}'", "run_id" if not found else "source")
-        model_id = body.get("model_id")
-        if isinstance(model_id, str) and model_id:
-            exp_id = await self.upstream.experiment_of_logged_model(model_id)
-            await self._readable(exp_id, f"logged model '{model_id}'", "model_id")
+        models = {}
+        if isinstance(body.get("model_id"), str) and body["model_id"]:
+            models[body["model_id"]] = "model_id"
+        if named is not None and named[0] == "model_id":
+            models.setdefault(named[1], "source")
+        for one, field in models.items():
+            exp_id = await self.upstream.experiment_of_logged_model(one)
+            await self._readable(exp_id, f"logged model '{one}'", field)
+        if named is not None and named[0] == "name":
+            await self._readable_model(named[1])
         if found is not None:
             await artifacts.check_run_artifact(self.upstream, *found, field="source")
+        elif named is None and isinstance(source, str) and not _is_prompt(body):
+            await self._check_inside(source, sorted(runs), list(models))
+
+    async def _readable_model(self, name: str) -> None:
+        """NotFound, as for a model that does not exist, unless the caller may read the
+        registered model ``name`` (a version's ``models:/`` source)."""
+        missing = f"source: registered model '{name}' not found"
+
+        def check(s: Session, ctx: Ctx) -> None:
+            project = ex.model_owner(s, name)
+            if project is None:
+                raise NotFound(missing)
+            _check_hidden(s, ctx, project, "experiments.read", missing)
+
+        await self.db(check)
+
+    async def _check_inside(self, source: str, runs: list[str], models: list[str]) -> None:
+        """A source that is no ``runs:/`` or ``models:/`` URI lies inside the artifacts of the
+        run or logged model the request gives (both already found readable)."""
+        roots = [await self.upstream.artifact_root("run", r) for r in runs] + [
+            await self.upstream.artifact_root("logged_model", m) for m in models
+        ]
+        if any(root and artifacts.inside(source, root) for root in roots):
+            return
+        raise ProxyError(
+            400,
+            "source: must be a runs:/ or models:/ URI, or lie inside the artifacts of the run "
+            "(run_id) or logged model (model_id) given",
+        )
 
     async def _readable(self, exp_id: str | None, what: str, field: str) -> None:
         """NotFound (the same as for what does not exist) unless the caller may read the
@@ -918,6 +957,13 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         else:  # pragma: no cover
             return
         await self.db(record, write=True)
+
+
+def _is_prompt(body: dict[str, Any]) -> bool:
+    """Whether MLflow takes a version request for a prompt's (whose source is a placeholder
+    MLflow checks): its last ``mlflow.prompt.is_prompt`` tag says "true"."""
+    tags = {t.get("key"): t.get("value") for t in _tags(body)}
+    return str(tags.get("mlflow.prompt.is_prompt", "false")).lower() == "true"
 
 
 def _check_hidden(s: Session, ctx: Ctx, project: Project, action: str, missing: str) -> None:
