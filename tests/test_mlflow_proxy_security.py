@@ -238,3 +238,44 @@ async def test_a_version_source_must_be_readable_whatever_its_form(
         ("INVALID_PARAMETER_VALUE", outside),
         ("made", "2"),
     ], answers
+
+
+async def test_links_to_another_projects_run_or_model_are_refused(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path
+) -> None:
+    """bob cannot link alice's logged model to his run (as its input or output) or claim her
+    run as his logged model's source: what a write links to must be readable, like what it
+    writes to; his own links still work."""
+    w = await two_projects(api, tracking, tmp_path)
+    v = "api/2.0/mlflow"
+    brun, alm = w["brun"], w["alm"]
+
+    def attempts() -> list[tuple[int, str]]:
+        with client("bob", jp_http_port, jp_base_url) as bob:
+            mine = bob.post(
+                f"{v}/logged-models",
+                json={"experiment_id": w["bexp"], "name": "own", "source_run_id": brun},
+            )
+            assert mine.status_code == 200, mine.text
+            own = mine.json()["model"]["info"]["model_id"]
+            asks = [
+                ("runs/outputs", {"run_id": brun, "models": [{"model_id": alm, "step": 0}]}),
+                ("runs/log-inputs", {"run_id": brun, "models": [{"model_id": own},
+                                                               {"model_id": alm}]}),
+                ("logged-models", {"experiment_id": w["bexp"], "name": "x",
+                                   "source_run_id": w["arun"]}),
+                ("runs/outputs", {"run_id": brun, "models": [{"model_id": own, "step": 0}]}),
+            ]  # fmt: skip
+            answers = []
+            for route, body in asks:
+                r = bob.post(f"{v}/{route}", json=body)
+                answers.append((r.status_code, r.json().get("message", "")))
+        return answers
+
+    answers = await asyncio.to_thread(attempts)
+    assert answers == [
+        (404, f"models.0.model_id: logged model '{alm}' not found"),
+        (404, f"models.1.model_id: logged model '{alm}' not found"),
+        (404, f"source_run_id: run '{w['arun']}' not found"),
+        (200, ""),
+    ], answers

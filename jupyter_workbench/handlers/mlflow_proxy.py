@@ -428,7 +428,25 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             return "search"
         else:  # pragma: no cover - every locator of rules.py is handled above
             raise ProxyError(403, f"no rule for {locate}")
+        await self._check_links(rule.links, body)
         return ("audit", rule.audit, None) if rule.audit else None
+
+    async def _check_links(self, links: tuple[tuple[str, str, str], ...], body: Any) -> None:
+        """Each run or logged model the body links the object to (``rules.Rule.links``) is one
+        the caller may read: a link names it in the linked object's own views."""
+        for holder, key, kind in links:
+            items = body.get(holder) if holder else [body]
+            for index, item in enumerate(items if isinstance(items, list) else []):
+                one = item.get(key) if isinstance(item, dict) else None
+                if not isinstance(one, str) or not one:
+                    continue
+                field = f"{holder}.{index}.{key}" if holder else key
+                if kind == "run":
+                    exp_id = await self.upstream.experiment_of_run(one)
+                    await self._readable(exp_id, f"run '{one}'", field)
+                else:
+                    exp_id = await self.upstream.experiment_of_logged_model(one)
+                    await self._readable(exp_id, f"logged model '{one}'", field)
 
     async def _authorize_graphql(self, body: dict[str, Any], action: str) -> None:
         """The MLflow UI's GraphQL: read-only queries whose root fields are on an allow-list,
