@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +64,7 @@ AUDITED_FIELDS = ("new_name", "alias", "version", "stage", "archive_existing_ver
 RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified")
 MAX_SEARCH_RESULTS = 50000  # MLflow's own ceiling on a search page
 SEARCH_PAGE_CALLS = 50
+_UPPER = re.compile("[A-Z]")
 
 
 # registry writes whose body may carry a description (checked as text before MLflow stores it)
@@ -167,6 +169,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self.scope_slug, self.mlflow_path = scope, path
         if self.current_user is None:
             raise web.HTTPError(401, "sign in first: set MLFLOW_TRACKING_TOKEN to your token")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            # the path sent on would lose them (HTTP clients resolve dot segments): MLflow
+            # would act on another path than the one checked here
+            raise web.HTTPError(400, "path: '.' and '..' segments are not allowed")
         self.match = rules.match(self.request.method or "GET", path)
         if self.match is None:
             raise web.HTTPError(
@@ -261,28 +267,44 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
     async def delete(self, **_: str) -> None:
         await self._handle()
 
-    # -- the request's fields ------------------------------------------------------------
+    # -- the request's fields, read where MLflow reads them ---------------------------------
+    # MLflow reads a GET's fields from its query string (a field given twice: its first value)
+    # and any other request's from its JSON body, where a field may also be spelled the JSON
+    # way (``runId`` for ``run_id``). The proxy checks those same values and forwards only
+    # what it read: a GET without a body, any other request with its body as parsed.
     _json: dict[str, Any]
 
     def _body(self) -> dict[str, Any]:
         if not hasattr(self, "_json"):
             raw = b"".join(self._chunks)
+            if self.request.method == "GET" or not raw.strip():
+                self._json, self._chunks = {}, []
+                return self._json
             try:  # what MLflow would choke on (or store as garbage) is refused here
-                data = json_input.parse(raw, where="request body") if raw.strip() else {}
+                data = json_input.parse(raw, where="request body")
             except WorkbenchError as exc:
                 raise ProxyError(400, exc.message) from None
-            self._json = data if isinstance(data, dict) else {}
+            if not isinstance(data, dict):
+                raise ProxyError(400, "request body: must be a JSON object")
+            if self.match is None or self.match.rule.locate != "graphql":
+                data = _proto_names(data)
+            self._rewrite(data)
         return self._json
 
     def _field(self, *names: str) -> str | None:
+        """The first of ``names`` the request gives a value (not empty) for, as MLflow reads
+        it (``run_id`` or else ``run_uuid``)."""
+        if self.request.method == "GET":
+            query = self._query_text()
+            return next((query[n][0] for n in names if query.get(n) and query[n][0]), None)
         body = self._body()
-        for name in names:
-            if body.get(name) not in (None, ""):
-                return str(body[name])
-            value = self.get_query_argument(name, None)
-            if value:
-                return value
-        return None
+        return next((str(body[n]) for n in names if body.get(n) not in (None, "")), None)
+
+    def _fields(self, name: str) -> Any:
+        """A list-valued field: all of a GET's values for ``name``, or the body's value."""
+        if self.request.method == "GET":
+            return self._query_text().get(name, [])
+        return self._body().get(name)
 
     # -- authorization ---------------------------------------------------------------------
     async def _handle(self) -> None:
@@ -333,28 +355,28 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             if rule.audit == "experiment.rename":
                 return await self._authorize_rename(body, exp_id)
         elif locate == "experiments":
-            ids = body.get(rule.field) or self.get_query_arguments(rule.field)
+            ids = self._fields(rule.field)
             if not isinstance(ids, list) or not ids:
                 raise ProxyError(400, f"missing '{rule.field}'")
             mapped = [await self._scoped_id(str(i), None) for i in ids]
-            if self.project_scope is not None and body.get(rule.field):
+            if self.project_scope is not None and self.request.method != "GET":
                 body[rule.field] = mapped
                 self._rewrite(body)
             for exp_id in mapped:
                 await self._check_experiment(exp_id, action)
         elif locate in ("run", "runs"):
             run_ids = (
-                self.get_query_arguments("run_ids")
+                self._fields("run_ids")
                 if locate == "runs"
                 else [self._field("run_id", "run_uuid") or ""]
             )
-            if not run_ids or not all(run_ids):
+            if not isinstance(run_ids, list) or not run_ids or not all(run_ids):
                 raise ProxyError(400, "missing 'run_id'")
             for run_id in run_ids:
                 exp_id = await self.upstream.experiment_of_run(run_id)
                 if exp_id is None:
                     raise ProxyError(404, f"run '{run_id}' not found")
-                await self._check_experiment(exp_id, action)
+                await self._check_experiment(exp_id, action, f"run '{run_id}'")
             if self.request.method == "POST" and locate == "run":
                 live = live_update(self.mlflow_path, body)
                 if live is not None:
@@ -363,9 +385,9 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             exp_id = await self.upstream.experiment_of_logged_model(params["model_id"])
             if exp_id is None:
                 raise ProxyError(404, f"logged model '{params['model_id']}' not found")
-            await self._check_experiment(exp_id, action)
+            await self._check_experiment(exp_id, action, f"logged model '{params['model_id']}'")
         elif locate == "artifact_path":
-            path = params.get("path") or self.get_query_argument("path", "") or ""
+            path = params.get("path") or self._field("path") or ""
             first = path.strip("/").split("/", 1)[0]
             if not first:
                 raise ProxyError(403, "listing the artifact root is not allowed; name a path")
@@ -406,7 +428,25 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             return "search"
         else:  # pragma: no cover - every locator of rules.py is handled above
             raise ProxyError(403, f"no rule for {locate}")
+        await self._check_links(rule.links, body)
         return ("audit", rule.audit, None) if rule.audit else None
+
+    async def _check_links(self, links: tuple[tuple[str, str, str], ...], body: Any) -> None:
+        """Each run or logged model the body links the object to (``rules.Rule.links``) is one
+        the caller may read: a link names it in the linked object's own views."""
+        for holder, key, kind in links:
+            items = body.get(holder) if holder else [body]
+            for index, item in enumerate(items if isinstance(items, list) else []):
+                one = item.get(key) if isinstance(item, dict) else None
+                if not isinstance(one, str) or not one:
+                    continue
+                field = f"{holder}.{index}.{key}" if holder else key
+                if kind == "run":
+                    exp_id = await self.upstream.experiment_of_run(one)
+                    await self._readable(exp_id, f"run '{one}'", field)
+                else:
+                    exp_id = await self.upstream.experiment_of_logged_model(one)
+                    await self._readable(exp_id, f"logged model '{one}'", field)
 
     async def _authorize_graphql(self, body: dict[str, Any], action: str) -> None:
         """The MLflow UI's GraphQL: read-only queries whose root fields are on an allow-list,
@@ -452,7 +492,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                         exp_id = await self.upstream.experiment_of_run(str(one))
                         if exp_id is None:
                             raise ProxyError(404, f"run '{one}' not found")
-                        await self._check_experiment(exp_id, action)
+                        await self._check_experiment(exp_id, action, f"run '{one}'")
                     else:
                         await self._check_experiment(await self._scoped_id(str(one), None), action)
 
@@ -479,17 +519,20 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if body.get("experiment_id") in ("0", 0):
             body["experiment_id"] = exp_id
             self._rewrite(body)
-        if self.get_query_argument("experiment_id", None) == "0":
+        if self.request.method == "GET" and self._field("experiment_id") == "0":
             self._query_override = {"experiment_id": exp_id}
 
-    async def _check_experiment(self, exp_id: str, action: str) -> None:
+    async def _check_experiment(self, exp_id: str, action: str, what: str = "") -> None:
+        """The caller may do ``action`` on experiment ``exp_id``; ``what`` (default: the
+        experiment) is the object asked for, named in a refusal."""
         scope = self.project_scope
+        missing = f"{what or f'experiment {exp_id!r}'} not found"
 
         def check(s: Session, ctx: Ctx) -> tuple[Project, str]:
             owner = ex.experiment_owner(s, exp_id)
             if owner is None or (scope is not None and owner[1].id != scope.id):
-                raise NotFound(f"experiment '{exp_id}' not found")
-            check_project(s, ctx, owner[1], action)
+                raise NotFound(missing)
+            _check_hidden(s, ctx, owner[1], action, missing)
             return owner[1], owner[0].name
 
         self._owner = await self.db(check)
@@ -499,32 +542,72 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
 
         def check(s: Session, ctx: Ctx) -> tuple[Project, str]:
             project = ex.model_owner(s, name)
+            missing = f"registered model '{name}' not found"
             if project is None or (scope is not None and project.id != scope.id):
-                raise NotFound(f"registered model '{name}' not found")
-            check_project(s, ctx, project, action)
+                raise NotFound(missing)
+            _check_hidden(s, ctx, project, action, missing)
             return project, ""
 
         self._owner = await self.db(check)
 
     async def _check_source(self, body: dict[str, Any]) -> None:
         """A new version's files come from a run or a logged model (``run_id``/``model_id``,
-        or a ``runs:/<run>/<path>`` source): the caller must be able to read it -- MLflow only
-        checks that the source lies inside it, so a version could otherwise serve another
-        project's files. A ``runs:/`` path must name something the run holds (a version
-        pointing at nothing is refused, as over REST)."""
-        found = artifacts.runs_uri(body.get("source"))
+        a ``runs:/<run>/<path>`` or ``models:/<id>`` source) or from another registered
+        model's version (``models:/<name>/<version>``, ``models:/<name>@<alias>``): the caller
+        must be able to read it -- MLflow only checks that a source lies inside the run or
+        logged model given, so a version could otherwise serve another project's files. Any
+        other source must lie inside the artifacts of the run or logged model given (MLflow
+        takes an ``s3://`` one on trust). A ``runs:/`` path must name something the run holds
+        (a version pointing at nothing is refused, as over REST)."""
+        source = body.get("source")
+        found, named = artifacts.runs_uri(source), artifacts.models_uri(source)
         runs = {found[0]} if found else set()
         if isinstance(body.get("run_id"), str) and body["run_id"]:
             runs.add(body["run_id"])
         for run_id in sorted(runs):
             exp_id = await self.upstream.experiment_of_run(run_id)
             await self._readable(exp_id, f"run '{run_id}'", "run_id" if not found else "source")
-        model_id = body.get("model_id")
-        if isinstance(model_id, str) and model_id:
-            exp_id = await self.upstream.experiment_of_logged_model(model_id)
-            await self._readable(exp_id, f"logged model '{model_id}'", "model_id")
+        models = {}
+        if isinstance(body.get("model_id"), str) and body["model_id"]:
+            models[body["model_id"]] = "model_id"
+        if named is not None and named[0] == "model_id":
+            models.setdefault(named[1], "source")
+        for one, field in models.items():
+            exp_id = await self.upstream.experiment_of_logged_model(one)
+            await self._readable(exp_id, f"logged model '{one}'", field)
+        if named is not None and named[0] == "name":
+            await self._readable_model(named[1])
         if found is not None:
             await artifacts.check_run_artifact(self.upstream, *found, field="source")
+        elif named is None and isinstance(source, str) and not _is_prompt(body):
+            await self._check_inside(source, sorted(runs), list(models))
+
+    async def _readable_model(self, name: str) -> None:
+        """NotFound, as for a model that does not exist, unless the caller may read the
+        registered model ``name`` (a version's ``models:/`` source)."""
+        missing = f"source: registered model '{name}' not found"
+
+        def check(s: Session, ctx: Ctx) -> None:
+            project = ex.model_owner(s, name)
+            if project is None:
+                raise NotFound(missing)
+            _check_hidden(s, ctx, project, "experiments.read", missing)
+
+        await self.db(check)
+
+    async def _check_inside(self, source: str, runs: list[str], models: list[str]) -> None:
+        """A source that is no ``runs:/`` or ``models:/`` URI lies inside the artifacts of the
+        run or logged model the request gives (both already found readable)."""
+        roots = [await self.upstream.artifact_root("run", r) for r in runs] + [
+            await self.upstream.artifact_root("logged_model", m) for m in models
+        ]
+        if any(root and artifacts.inside(source, root) for root in roots):
+            return
+        raise ProxyError(
+            400,
+            "source: must be a runs:/ or models:/ URI, or lie inside the artifacts of the run "
+            "(run_id) or logged model (model_id) given",
+        )
 
     async def _readable(self, exp_id: str | None, what: str, field: str) -> None:
         """NotFound (the same as for what does not exist) unless the caller may read the
@@ -556,7 +639,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             experiment = ex.experiment_in_project(s, slug, short)
             if experiment is None:
                 raise NotFound(f"experiment '{name}' not found")
-            check_project(s, ctx, s.get(Project, experiment.project_id), action)  # type: ignore[arg-type]
+            project = s.get(Project, experiment.project_id)
+            _check_hidden(s, ctx, project, action, f"experiment '{name}' not found")  # type: ignore[arg-type]
             return str(experiment.mlflow_name)
 
         self._query_override = {"experiment_name": await self.db(find)}
@@ -769,7 +853,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             self.request.method or "GET",
             self.upstream_path,
             params=self._upstream_params(),
-            content=b"".join(self._chunks) if self._chunks else None,
+            content=b"".join(self._chunks) if self._chunks else None,  # a GET's: none (_body)
             headers=self._forward_headers(),
         )
         return await client.send(request, stream=True)
@@ -893,6 +977,22 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         await self.db(record, write=True)
 
 
+def _is_prompt(body: dict[str, Any]) -> bool:
+    """Whether MLflow takes a version request for a prompt's (whose source is a placeholder
+    MLflow checks): its last ``mlflow.prompt.is_prompt`` tag says "true"."""
+    tags = {t.get("key"): t.get("value") for t in _tags(body)}
+    return str(tags.get("mlflow.prompt.is_prompt", "false")).lower() == "true"
+
+
+def _check_hidden(s: Session, ctx: Ctx, project: Project, action: str, missing: str) -> None:
+    """``check_project``, where a project the caller may not see refuses with ``missing``: the
+    words of an object that does not exist (its project's name would say that it does)."""
+    try:
+        check_project(s, ctx, project, action)
+    except NotFound:
+        raise NotFound(missing) from None
+
+
 def live_update(path: str, body: dict[str, Any]) -> tuple[list[Point], str | None] | None:
     """The metric points and status a stock client's run write carries, for live subscribers."""
     endpoint = path.rstrip("/").rsplit("/", 2)[-2:]
@@ -920,6 +1020,23 @@ def live_update(path: str, body: dict[str, Any]) -> tuple[list[Point], str | Non
     except (KeyError, TypeError, ValueError, AttributeError):
         return None  # MLflow answered 200, so it understood; we just do not stream it
     return (points, None) if points else None
+
+
+def _proto_names(value: Any) -> Any:
+    """``value`` with its JSON-style field names (``runId``) spelled as MLflow's protobuf
+    names (``run_id``), which MLflow reads alike; a field spelled both ways is refused, as
+    MLflow refuses it."""
+    if isinstance(value, list):
+        return [_proto_names(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    named: dict[str, Any] = {}
+    for key, inner in value.items():
+        name = _UPPER.sub(lambda m: f"_{m.group().lower()}", key)
+        if name in named or (name != key and name in value):
+            raise ProxyError(400, f"{name}: given twice, as '{name}' and as '{key}'")
+        named[name] = _proto_names(inner)
+    return named
 
 
 def _first(value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from ..core.errors import BadRequest, Conflict, NotFound
 from .upstream import Upstream
@@ -29,6 +29,39 @@ def runs_uri(source: object) -> tuple[str, str] | None:
         return None  # MLflow judges these itself
     run_id, _, path = parsed.path[1:].partition("/")
     return (run_id, path) if run_id else None
+
+
+def models_uri(source: object) -> tuple[str, str] | None:
+    """What a ``models:/`` URI names as MLflow reads it: ``("model_id", id)`` for
+    ``models:/<id>``, ``("name", registered model)`` for ``models:/<name>/<version or stage>``
+    or ``models:/<name>@<alias>``; ``None`` for any other source (or one MLflow refuses)."""
+    if not isinstance(source, str):
+        return None
+    parsed = urlparse(source, allow_fragments=False)
+    path = parsed.path
+    if parsed.scheme != "models" or not path.startswith("/") or len(path) <= 1:
+        return None
+    parts = path.lstrip("/").split("/")
+    if len(parts) > 2 or not parts[0].strip():
+        return None
+    if len(parts) == 2:
+        return ("name", parts[0]) if parts[1].strip() else None
+    if "@" in path:
+        name, _, alias = parts[0].rpartition("@")
+        return ("name", name) if alias.strip() else None
+    return ("model_id", parts[0])
+
+
+def inside(source: str, root: str) -> bool:
+    """Whether the URI ``source`` is the folder ``root`` or lies under it (never by '.' or
+    '..' parts, however often encoded)."""
+    plain = source
+    while (decoded := unquote(plain)) != plain:
+        plain = decoded
+    if any(part in (".", "..") for part in plain.split("/")):
+        return False
+    root = root.rstrip("/")
+    return source.rstrip("/") == root or source.startswith(f"{root}/")
 
 
 async def check_run_artifact(upstream: Upstream, run_id: str, path: str, *, field: str) -> None:

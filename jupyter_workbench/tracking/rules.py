@@ -9,6 +9,9 @@ MLflow's own route list to prove that every route is either mapped or refused.
 A rule also names the audit event that a successful call records, for the changes someone
 may later ask "who did this?" of (deletions, renames, registry versions and aliases); the high-
 volume run writes (metrics, params, tags) are the runs' own record and are not audited.
+
+A write that links its object to other runs or logged models (a run's inputs and outputs, a
+logged model's source run) names them in ``links``: each must be one the caller may read.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ class Rule:
     locate: str  # see Locators in proxy.py
     field: str = ""  # the request field naming the object, where it varies
     audit: str = ""  # the audit event a successful call records ("" for none)
+    # other objects the body links to, each one the caller must be able to read:
+    # (list field holding them or "" for the body itself, id field, "run" | "logged_model")
+    links: tuple[tuple[str, str, str], ...] = ()
 
 
 R = Rule
@@ -61,8 +67,8 @@ API_RULES: dict[tuple[str, str], Rule] = {
     ("POST", "runs/log-parameter"): R("write", "run"),
     ("POST", "runs/log-batch"): R("write", "run"),
     ("POST", "runs/log-model"): R("write", "run"),
-    ("POST", "runs/log-inputs"): R("write", "run"),
-    ("POST", "runs/outputs"): R("write", "run"),
+    ("POST", "runs/log-inputs"): R("write", "run", links=(("models", "model_id", "logged_model"),)),
+    ("POST", "runs/outputs"): R("write", "run", links=(("models", "model_id", "logged_model"),)),
     ("POST", "runs/set-tag"): R("write", "run"),
     ("POST", "runs/delete-tag"): R("write", "run"),
     ("POST", "runs/search"): R("read", "experiments", "experiment_ids"),
@@ -70,7 +76,9 @@ API_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "metrics/get-history-bulk-interval"): R("read", "runs", "run_ids"),
     ("GET", "artifacts/list"): R("read", "run"),
     # logged models (MLflow 3 log_model)
-    ("POST", "logged-models"): R("write", "experiment", "experiment_id"),
+    ("POST", "logged-models"): R(
+        "write", "experiment", "experiment_id", links=(("", "source_run_id", "run"),)
+    ),
     ("POST", "logged-models/search"): R("read", "experiments", "experiment_ids"),
     ("GET", "logged-models/<model_id>"): R("read", "logged_model"),
     ("PATCH", "logged-models/<model_id>"): R("write", "logged_model"),

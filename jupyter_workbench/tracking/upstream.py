@@ -100,6 +100,20 @@ class Upstream:
         _remember(self._run_experiment, run_id, experiment)
         return experiment
 
+    async def artifact_root(self, kind: str, object_id: str) -> str | None:
+        """Where a run's (``kind`` "run") or a logged model's ("logged_model") artifacts lie:
+        MLflow's URI of that folder; None if MLflow knows no such thing."""
+        if kind == "run":
+            status, data = await self.get_json("/api/2.0/mlflow/runs/get", {"run_id": object_id})
+            keys = ("run", "info", "artifact_uri")
+        else:
+            path = f"/api/2.0/mlflow/logged-models/{quote(object_id, safe='')}"
+            status, data = await self.get_json(path, {})
+            keys = ("model", "info", "artifact_uri")
+        for key in keys:
+            data = data.get(key) if status == 200 and isinstance(data, dict) else None
+        return data if isinstance(data, str) and data else None
+
     async def experiment_of_logged_model(self, model_id: str) -> str | None:
         if model_id in self._model_experiment:
             return self._model_experiment[model_id]
