@@ -279,3 +279,26 @@ async def test_links_to_another_projects_run_or_model_are_refused(
         (404, f"source_run_id: run '{w['arun']}' not found"),
         (200, ""),
     ], answers
+
+
+async def test_an_experiments_artifact_location_is_the_workbenchs_choice(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path
+) -> None:
+    """bob cannot point a new experiment's artifacts into alice's experiment or at the
+    server's own disk; leaving the location out works as before."""
+    w = await two_projects(api, tracking, tmp_path)
+    v = f"p/{w['b']}/api/2.0/mlflow"
+
+    def attempts() -> list[tuple[int, str]]:
+        answers = []
+        with client("bob", jp_http_port, jp_base_url) as bob:
+            for where in (f"mlflow-artifacts:/{w['aexp']}", "file:///etc", ""):
+                body = {"name": f"exp-{len(answers)}"}
+                if where:
+                    body["artifact_location"] = where
+                r = bob.post(f"{v}/experiments/create", json=body)
+                answers.append((r.status_code, r.json().get("error_code", "")))
+        return answers
+
+    answers = await asyncio.to_thread(attempts)
+    assert answers == [(400, "INVALID_PARAMETER_VALUE")] * 2 + [(200, "")], answers

@@ -673,6 +673,15 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             raise ProxyError(400, "missing 'name'")
         if not isinstance(name, str):
             raise ProxyError(400, "name: must be a string")
+        if body.get("artifact_location"):
+            # an experiment's artifacts live where the workbench serves and checks them: a
+            # location of the caller's choice could be another project's folder, or the
+            # server's own disk
+            raise ProxyError(
+                400,
+                "artifact_location: not settable here; the workbench stores every experiment's "
+                "artifacts itself (leave it out)",
+            )
         project, short = await self._project_for_new(name, _tags(body), "/")
 
         def check(s: Session, ctx: Ctx) -> None:
