@@ -124,10 +124,19 @@ c.JupyterHub.load_roles = [{{"name": "bench", "services": ["bench"], "scopes": [
 """
 
 
+_GIVEN: set[int] = set()  # ports handed out: the hubs start together and bind them late
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port not handed out before in this run (two hubs choosing at once must
+    not get the same one before either binds it)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def chp_command() -> str:
