@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
 import tarfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +24,24 @@ from jupyter_workbench.db.models import Dataset, Operation
 from jupyter_workbench.storage import chunk_bytes
 
 from ..conftest import OWNER
+
+
+@contextlib.contextmanager
+def sql_seen(jp_serverapp: Any) -> Iterator[list[tuple[str, list[str]]]]:
+    """Every query the server runs inside the block: (statement, the result's column names)."""
+    from sqlalchemy import event
+
+    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
+    seen: list[tuple[str, list[str]]] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append((statement, [d[0] for d in cursor.description or ()]))
+
+    event.listen(engine, "after_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "after_cursor_execute", note)
 
 
 def declare(files: dict[str, bytes]) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
@@ -528,23 +548,13 @@ async def test_a_file_listing_counts_chunks_without_loading_their_lists(api, jp_
     """A page of 500 files of 1 GB each holds 500 lists of 16,000 chunks (550 MB of JSON): the
     listing read them all from the database only to count them, seconds a page. The database
     counts them; the lists themselves come with ``?chunks=true``."""
-    from sqlalchemy import event
-
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
     files = {"big.bin": os.urandom(900_000), "small.txt": b"x"}
     assert (await upload(alice, "lab", "d", files)).status == 201
-    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
-    columns: list[str] = []
-
-    def seen(conn: Any, cursor: Any, *args: Any) -> None:
-        columns.extend(d[0] for d in cursor.description or ())
-
-    event.listen(engine, "after_cursor_execute", seen)
-    try:
+    with sql_seen(jp_serverapp) as seen:
         r = await alice.get("projects/lab/datasets/d/versions/v1/files")
-    finally:
-        event.remove(engine, "after_cursor_execute", seen)
+    columns = [c for _, names in seen for c in names]
     assert r.status == 200, r
     counts = {f["path"]: f["chunk_count"] for f in r.json["items"]}
     assert counts["small.txt"] == 1 and counts["big.bin"] > 3
@@ -610,19 +620,12 @@ async def test_a_batch_of_chunks_does_not_reread_the_uploads_manifest(api, jp_se
     """Each batch of chunks read the upload's whole manifest to learn the declared lengths:
     0.35 s a batch for 200,000 chunks (13 GB), so that a big upload spent most of its time, and
     ever more of it, rereading what it declared. A manifest does not change: it is read once."""
-    from sqlalchemy import event
-
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
     declared, chunks = declare({f"{n}.txt": str(n).encode() for n in range(3)})
     base = "projects/lab/datasets/d/uploads"
     r = await alice.post(base, {"files": declared})
     upload_id, digests = r.json["id"], r.json["missing"]
-    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
-    columns: list[str] = []
-
-    def seen(conn: Any, cursor: Any, *args: Any) -> None:
-        columns.extend(d[0] for d in cursor.description or ())
 
     async def send(digest: str) -> None:
         r = await alice.post(
@@ -631,12 +634,10 @@ async def test_a_batch_of_chunks_does_not_reread_the_uploads_manifest(api, jp_se
         assert r.status == 200 and r.json["stored"] == 1, r
 
     await send(digests[0])  # the first batch reads the manifest
-    event.listen(engine, "after_cursor_execute", seen)
-    try:
+    with sql_seen(jp_serverapp) as seen:
         for digest in digests[1:]:
             await send(digest)
-    finally:
-        event.remove(engine, "after_cursor_execute", seen)
+    columns = [c for _, names in seen for c in names]
     assert "files" not in columns and "state" in columns
     r = await alice.post(f"{base}/{upload_id}/chunks", raw=frame_chunks([(digests[0], b"xy")]))
     assert r.status == 400 and r.json["error"] == "chunk_length_mismatch", r
@@ -699,24 +700,14 @@ async def test_a_table_declared_with_media_type_parameters_is_diffed_as_a_table(
 
 async def test_listing_tags_reads_their_versions_at_once(api, jp_serverapp) -> None:
     """Each tag of a page read its version in a query of its own: 500 for a full page."""
-    from sqlalchemy import event
-
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
     for n in range(6):
         await upload(alice, "lab", "d", {"f": str(n).encode()})
         await alice.request("PUT", f"projects/lab/datasets/d/tags/t{n}", {"version": f"v{n + 1}"})
-    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sql_seen(jp_serverapp) as seen:
         r = await alice.get("projects/lab/datasets/d/tags", params={"limit": 100})
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    statements = [q for q, _ in seen]
     assert r.json["items"][-1] == {"tag": "t5", "version": 6}
     assert [t["version"] for t in r.json["items"]] == [6, 1, 2, 3, 4, 5, 6]
     assert sum("FROM dataset_versions" in q for q in statements) <= 1, statements
@@ -727,8 +718,6 @@ async def test_listing_datasets_takes_a_few_queries_whatever_the_page_size(
 ) -> None:
     """Each dataset of a page took four or five queries of its own (its latest version, its
     version count, its tags, the caller's role): 2,000 and more for a page of 500."""
-    from sqlalchemy import event
-
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
     await alice.post("projects", {"name": "Other"})
@@ -737,17 +726,9 @@ async def test_listing_datasets_takes_a_few_queries_whatever_the_page_size(
         await upload(alice, "lab" if n % 2 else "other", f"d{n}", {"f": b"2"})
     await alice.post("projects/lab/datasets", {"name": "empty"})
     await alice.request("PUT", "projects/lab/datasets/d1/tags/prod", {"version": "v1"})
-    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sql_seen(jp_serverapp) as seen:
         r = await alice.get("datasets", params={"limit": 100})
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    statements = [q for q, _ in seen]
     got = {(d["project"], d["name"]): d for d in r.json["items"]}
     assert len(got) == 5
     d1, empty = got[("lab", "d1")], got[("lab", "empty")]
@@ -762,25 +743,15 @@ async def test_listing_datasets_takes_a_few_queries_whatever_the_page_size(
 async def test_listing_versions_reads_their_authors_and_parents_at_once(api, jp_serverapp) -> None:
     """Each version of a page read its author and its parent in queries of their own (a
     version's author is seldom the caller): up to 1,000 for a page of 500."""
-    from sqlalchemy import event
-
     alice, bob = api("alice"), api("bob")
     await bob.get("me")
     await alice.post("projects", {"name": "Lab"})
     await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
     for n in range(5):
         await upload(bob, "lab", "d", {"f": str(n).encode()})
-    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sql_seen(jp_serverapp) as seen:
         r = await alice.get("projects/lab/datasets/d/versions", params={"limit": 4})
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    statements = [q for q, _ in seen]
     items = r.json["items"]
     assert [(v["version"], v["parent"], v["author"]) for v in items] == [
         (5, 4, "bob"),
@@ -796,8 +767,6 @@ async def test_listing_versions_reads_their_authors_and_parents_at_once(api, jp_
 
 async def test_listing_lineage_reads_what_it_names_at_once(api, jp_serverapp) -> None:
     """Each lineage record read its version, dataset, project and recorder one query each."""
-    from sqlalchemy import event
-
     alice, bob = api("alice"), api("bob")
     await bob.get("me")
     await alice.post("projects", {"name": "Lab"})
@@ -808,17 +777,9 @@ async def test_listing_lineage_reads_what_it_names_at_once(api, jp_serverapp) ->
         for version in ("v1", "v2"):
             url = f"projects/lab/datasets/d{n}/versions/{version}/lineage"
             assert (await bob.post(url, {"consumer": "run:7"})).status == 201
-    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sql_seen(jp_serverapp) as seen:
         r = await alice.get("lineage", params={"consumer": "run:7"})
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    statements = [q for q, _ in seen]
     assert sorted((x["dataset"], x["version"], x["recorded_by"]) for x in r.json["items"]) == [
         (f"d{n}", v, "bob") for n in range(3) for v in (1, 2)
     ]
@@ -831,26 +792,15 @@ async def test_a_diff_reads_chunk_lists_only_of_the_tables_it_compares(api, jp_s
     """A diff read every file's chunk list of both versions (16,000 entries a GB: a gigabyte
     of JSON for a 1 TB version) though it compares files by digest; only the changed tables
     it compares row by row need theirs."""
-    from sqlalchemy import event
-
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
     big = os.urandom(600_000)
     await upload(alice, "lab", "d", {"big.bin": big, "t.csv": b"id\n1\n", "same.csv": b"a\n"})
     files = {"big.bin": big + b"!", "t.csv": b"id\n1\n2\n", "same.csv": b"a\n"}
     await upload(alice, "lab", "d", files)
-    engine = jp_serverapp.web_app.settings["workbench_service"].db.engine
-    loaded: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "chunks" in [d[0] for d in cursor.description or ()]:
-            loaded.append(statement)
-
-    event.listen(engine, "after_cursor_execute", seen)
-    try:
+    with sql_seen(jp_serverapp) as seen:
         r = await alice.get("projects/lab/datasets/d/diff", params={"from": "v1", "to": "v2"})
-    finally:
-        event.remove(engine, "after_cursor_execute", seen)
+    loaded = [q for q, columns in seen if "chunks" in columns]
     assert [f["path"] for f in r.json["modified"]] == ["big.bin", "t.csv"]
     assert r.json["tables"] == [
         {
