@@ -1036,15 +1036,16 @@ def _proto_names(value: Any) -> Any:
     names (``run_id``), which MLflow reads alike; a field spelled both ways is refused, as
     MLflow refuses it."""
     if isinstance(value, list):
-        return [_proto_names(item) for item in value]
+        return [_proto_names(item) if isinstance(item, (dict, list)) else item for item in value]
     if not isinstance(value, dict):
         return value
     named: dict[str, Any] = {}
     for key, inner in value.items():
-        name = _UPPER.sub(lambda m: f"_{m.group().lower()}", key)
+        # (a log-batch body holds thousands of small dicts: most keys are lower case already)
+        name = key if key.islower() else _UPPER.sub(lambda m: f"_{m.group().lower()}", key)
         if name in named or (name != key and name in value):
             raise ProxyError(400, f"{name}: given twice, as '{name}' and as '{key}'")
-        named[name] = _proto_names(inner)
+        named[name] = _proto_names(inner) if isinstance(inner, (dict, list)) else inner
     return named
 
 
