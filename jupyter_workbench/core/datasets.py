@@ -690,10 +690,8 @@ def publish(
     committed again unchanged, a commit retried after its answer was lost), that version and
     False: no new version, nothing else written."""
     project, dataset, session = load_session(s, ctx, slug, name, session_id)
-    if session.state != "open":
-        raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
     dataset = _load(s, project, name, for_update=True)  # one publisher at a time
-    s.refresh(session)  # a commit of this upload that held the lock before us published it
+    s.refresh(session)  # as a commit of this upload that held the lock before us left it
     if session.state != "open":
         raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
     head = latest(s, dataset)
