@@ -8,6 +8,7 @@ CLI's progress bar); a cancelled operation stops at the next chunk boundary.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import io
 import os
@@ -1170,18 +1171,13 @@ class DeclaredChunks:
     def nbytes(self) -> int:
         return len(self._digests) + len(self._lengths) * self._lengths.itemsize
 
+    def _digest(self, index: int) -> bytes:
+        return self._digests[index * 32 : index * 32 + 32]
+
     def length(self, raw: bytes) -> int | None:
         """The declared length of the chunk of raw digest ``raw``; None if not declared."""
-        digests, lo, hi = self._digests, 0, len(self._lengths)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if digests[mid * 32 : mid * 32 + 32] < raw:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < len(self._lengths) and digests[lo * 32 : lo * 32 + 32] == raw:
-            return self._lengths[lo]
-        return None
+        at = bisect.bisect_left(range(len(self._lengths)), raw, key=self._digest)
+        return self._lengths[at] if at < len(self._lengths) and self._digest(at) == raw else None
 
 
 class DeclaredCache:
