@@ -96,7 +96,7 @@ def text_units(ytext: Text) -> tuple[str, list[int]]:
         else:
             embeds_before.append(chars)
     text = "".join(parts)
-    units = list(index_units(text, len(ytext) - len(embeds_before)))
+    units = index_units(text, len(ytext) - len(embeds_before))
     passed = 0  # embeds before character i (embeds_before is in text order)
     for i in range(len(units)):
         while passed < len(embeds_before) and embeds_before[passed] <= i:
