@@ -220,15 +220,15 @@ class CommitCommand(DatasetsCommand):
 
     def report(self, project: str, dataset: str, result: dict[str, Any]) -> None:
         v, stored, sent = result["version"], result["stored"], result.get("uploaded")
-        if sent is not None:  # through a server: what travelled
+        if result.get("unchanged"):
+            how = f"unchanged: the files are v{v['version']}'s, no new version"
+        elif sent is not None:  # through a server: what travelled
             how = (
                 f"{sent['bytes']} bytes uploaded, {sent['chunks_present']} of "
                 f"{sent['chunks'] + sent['chunks_present']} chunks already there"
             )
         else:
             how = f"{stored['bytes_new']} new bytes stored, {stored['chunks_reused']} chunks reused"
-        if result.get("unchanged"):
-            how = f"unchanged: the files are v{v['version']}'s, no new version"
         self.emit(
             result,
             f"{project}/{dataset}@v{v['version']}: {v['file_count']} files, "
