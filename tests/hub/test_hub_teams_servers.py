@@ -3,6 +3,7 @@ is shared with its editors and above, the shares following membership changes.""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -192,3 +193,52 @@ def test_a_project_server_start_refused_by_a_quota_records_nothing(
     trail = wb(hub, "GET", "/audit", admin_token,
                params={"project": slug, "action": "project_server.*"}).json()["items"]  # fmt: skip
     assert trail == []
+
+
+def running_servers(hub: Hub, admin_token: str, user: str) -> set[str]:
+    """Names of ``user``'s named servers the hub has running or starting."""
+    servers = hub_api(hub, "GET", f"/users/{user}", admin_token).json().get("servers", {})
+    return {name for name, s in servers.items() if name and (s["ready"] or s["pending"] == "spawn")}
+
+
+def test_two_editors_starting_a_project_server_at_once_end_with_one_server(
+    hub: Hub, admin: Browser, new_user: Any
+) -> None:
+    admin_token = admin.token(hub.admin)
+    alice, _, _, alice_token = new_user("race")
+    bob, _, _, bob_token = new_user("race")
+    wb(hub, "GET", "/me", bob_token)
+    slug = wb(hub, "POST", "/projects", alice_token, json={"name": f"Race {alice}"}).json()["slug"]
+    r = wb(hub, "POST", f"/projects/{slug}/members", alice_token, json={"user": bob,
+                                                                     "role": "editor"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    # both ask at the same moment: each plans its own `project-{slug}` while the hub starts it
+    barrier = threading.Barrier(2)
+    answers: dict[str, requests.Response] = {}
+
+    def start(user: str, token: str) -> None:
+        barrier.wait()
+        answers[user] = wb(hub, "POST", f"/projects/{slug}/server", token)
+
+    threads = [threading.Thread(target=start, args=a) for a in ((alice, alice_token),
+                                                              (bob, bob_token))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert {u: a.status_code for u, a in answers.items()} == {alice: 202, bob: 202}, answers
+    # both answers name the one server, owned by whoever was recorded first, shared with the other
+    owners = {(a.json()["owner"], a.json()["server_name"]) for a in answers.values()}
+    assert len(owners) == 1, owners
+    ((owner, server),) = owners
+    assert server == f"project-{slug}" and owner in (alice, bob)
+    other = bob if owner == alice else alice
+    assert [a.json()["shared_with"] for a in answers.values()] == [[other], [other]]
+    # the hub runs the owner's server and none of the other's (a loser's start is stopped)
+    eventually(lambda: running_servers(hub, admin_token, other) == set(), timeout=60,
+               what="the other editor's server stopped")  # fmt: skip
+    assert running_servers(hub, admin_token, owner) == {server}
+    tokens = {alice: alice_token, bob: bob_token}
+    record = wb(hub, "GET", f"/projects/{slug}/server", tokens[other]).json()
+    assert (record["owner"], record["server_name"], record["running"]) == (owner, server, True)
+    wb(hub, "DELETE", f"/projects/{slug}/server", alice_token)
