@@ -7,10 +7,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir"]
+__all__ = ["cache_dir", "publish"]
+
+# part of every cached copy's key: a copy made by an older layout (which kept a ``.complete``
+# marker among the version's files) is not taken for one of this layout
+LAYOUT = "2"
 
 
 def cache_dir(kind: str) -> Path:
     """The cache folder of ``kind`` (``"datasets"``, ``"models"``, ``"uploads"``)."""
     root = os.environ.get("WORKBENCH_CACHE_DIR") or Path.home() / ".cache" / "jupyter-workbench"
     return Path(root) / kind
+
+
+def publish(staging: Path, target: Path) -> Path:
+    """Move a finished download ``staging`` into place as ``target`` in one rename, so that a
+    ``target`` that exists is whole. When another process put the same copy there first, its copy
+    stays (it may be in use) and ``staging`` is left for the caller to remove."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staging.rename(target)
+    except OSError:
+        if not target.is_dir():
+            raise
+    return target

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .cache import cache_dir
+from .cache import LAYOUT, cache_dir, publish
 from .errors import NotFound
 from .resources import _text
 
@@ -148,9 +148,10 @@ class Models:
         """A local copy of a version's files (downloaded once, then cached)."""
         mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
         root = cache_dir("models")
-        key = hashlib.sha256(f"{self.client.url} {mv.run_id} {mv.source}".encode()).hexdigest()
+        made_of = f"{LAYOUT} {self.client.url} {mv.run_id} {mv.source}"
+        key = hashlib.sha256(made_of.encode()).hexdigest()
         target = root / mv.project / mv.name / f"v{mv.version}-{key[:12]}"
-        if (target / ".complete").exists():
+        if target.is_dir():
             return target
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
@@ -164,11 +165,7 @@ class Models:
                 with dest.open("wb") as out:
                     for piece in self.client.stream_bytes(url):
                         out.write(piece)
-            (staging / ".complete").touch()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
+            publish(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target

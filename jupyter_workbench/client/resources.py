@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..files import copy_replacing, first_clash
-from .cache import cache_dir
+from .cache import LAYOUT, cache_dir, publish
 from .errors import NotFound
 
 PROGRESS_BYTES = 32 << 20  # a version this big shows a progress bar while it downloads
@@ -259,9 +259,9 @@ class DatasetVersion:
         """The local copy of the whole version, downloaded if it is not cached yet, with a
         progress bar (``None``: for versions of ``PROGRESS_BYTES`` or more)."""
         root = cache_dir("datasets")
-        key = hashlib.sha256(f"{self.client.url} {self.data['manifest_digest']}".encode())
+        key = hashlib.sha256(f"{LAYOUT} {self.client.url} {self.data['manifest_digest']}".encode())
         target = root / self.project / self.name / f"v{self.version}-{key.hexdigest()[:12]}"
-        if (target / ".complete").exists():
+        if target.is_dir():
             return target
         from .uploads import progress_bar
 
@@ -278,11 +278,7 @@ class DatasetVersion:
                     for piece in self.client.stream_bytes(self._file_url(entry["path"])):
                         out.write(piece)
                         bar.update(len(piece))
-            (staging / ".complete").touch()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
+            publish(staging, target)
         finally:
             bar.close()
             shutil.rmtree(staging, ignore_errors=True)

@@ -83,6 +83,10 @@ async def test_datasets_files_range_reads_pandas_and_local_copy(
         assert frame.to_dict("list") == {"city": ["Oslo", "Bergen"], "people": [709000, 291000]}
         local = ds.download(progress=True)
         assert (local / "data" / "blob.bin").read_bytes() == blob
+        # the copy holds the version's files and nothing else (no marker of the cache's own)
+        assert sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()) == (
+            sorted(FILES)
+        )
         # in the cache folder's datasets/, beside its models/ and uploads/ (docs/client.md)
         assert local.is_relative_to(tmp_path / "cache" / "datasets")
         assert ds.path == local  # cached: downloaded once
@@ -462,3 +466,21 @@ async def test_the_default_connection_commits_on_a_parent(
 
     await asyncio.to_thread(work)
     monkeypatch.setattr(default, "_default", None)
+
+
+def test_a_second_finished_download_leaves_the_first_copy_in_place(tmp_path: Path) -> None:
+    """Two processes fetching the same version: the copy put in place first stays (a reader may
+    hold its files open); the later one is not swapped in underneath it."""
+    from jupyter_workbench.client.cache import publish
+
+    target = tmp_path / "datasets" / "lab" / "events" / "v1-abc"
+    first, second = tmp_path / ".download-1", tmp_path / ".download-2"
+    for staging in (first, second):
+        (staging / "data").mkdir(parents=True)
+        (staging / "data" / "a.csv").write_text(staging.name)
+    assert publish(first, target) == target
+    with (target / "data" / "a.csv").open() as reader:
+        assert publish(second, target) == target
+        assert reader.read() == ".download-1"
+    assert (target / "data" / "a.csv").read_text() == ".download-1"
+    assert second.is_dir()  # left for the caller to remove

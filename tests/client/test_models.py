@@ -4,6 +4,7 @@ against a real jupyter-server with the workbench and a real MLflow."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ async def test_register_versions_aliases_and_load(
         assert isinstance(local, Path) and str(folder_model) == "raw-weights/1"
         assert (local / "w.bin").read_bytes() == b"\x00\x01"
         assert (local / "config.json").read_text() == '{"layers": 2}'
+        assert sorted(os.listdir(local)) == ["config.json", "w.bin"]  # its files, nothing else
         # a scikit-learn model is saved with MLflow's sklearn flavor by itself
         from sklearn.linear_model import LinearRegression
 
