@@ -23,6 +23,7 @@ import difflib
 import itertools
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -288,9 +289,13 @@ class Room:
                 batch.append(self._inbox.get_nowait())
             try:
                 await self._handle(batch)
-            except Exception as exc:  # the store failed: nothing more may be acknowledged
-                log.exception("Room %s: storing updates failed", self.document_id)
-                self.fail(f"the document could not be saved ({exc}); reconnect to retry")
+            except Exception:  # the store failed: nothing more may be acknowledged
+                # the database's words stay in the server's log, under an id the client gets
+                error_id = uuid.uuid4().hex[:12]
+                log.exception("Room %s: storing updates failed (error %s)", self.document_id,
+                              error_id)  # fmt: skip
+                self.fail(f"the document could not be saved (error {error_id}); "
+                          "reconnect to retry")  # fmt: skip
                 return
             finally:
                 self._handled(batch)

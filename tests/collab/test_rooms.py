@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import shutil
 import socket
 import time
@@ -878,3 +879,42 @@ async def test_a_flood_of_edits_waits_in_its_socket_not_in_the_servers_memory(
     await eventually(lambda: str(bob.text) == expected, timeout=20, what="every edit, in order")
     for c in (alice, bob):
         await c.disconnect()
+
+
+async def test_a_failed_save_gives_clients_an_error_id_and_the_log_the_database_error(
+    api, ws_root, jp_serverapp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database's own words (hosts, users, SQL) stay in the server's log: every client of
+    the room is closed with 1011 and an error id, which the log line carries too."""
+    from sqlalchemy.exc import OperationalError
+
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    store = live.rooms.rooms[doc_id].store
+    secret = 'password authentication failed for user "wb" at db.internal:5432'
+
+    def broken(*_args: Any) -> bool:
+        raise OperationalError("INSERT INTO document_updates", {}, Exception(secret))
+
+    monkeypatch.setattr(store, "append_now", broken)
+    monkeypatch.setattr(store, "append", broken)
+    alice.text.insert(0, "never saved")
+    for peer in (alice, bob):
+        assert await peer.closed(timeout=5) and peer.close_code == 1011
+    reason = alice.channel.ws.close_reason or ""
+    assert bob.channel.ws.close_reason == reason
+    found = re.fullmatch(r"the document could not be saved \(error ([0-9a-f]{12})\); "
+                         r"reconnect to retry", reason)  # fmt: skip
+    assert found, reason
+    assert "db.internal" not in reason and "INSERT" not in reason
+    logged = [r for r in caplog.records if found.group(1) in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert secret in str(logged[0].exc_info[1])
+    monkeypatch.undo()  # the database is back: a reconnect opens the room from the store
+    again = await client(ws_root, "alice", doc_id).connect()
+    again.text.insert(0, "saved")
+    await eventually(lambda: live.rooms.rooms[doc_id].text == "saved", what="the new edit")
+    await again.disconnect()
