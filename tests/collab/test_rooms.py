@@ -707,8 +707,10 @@ async def test_a_close_reason_past_a_close_frame_closes_only_its_sender(api, ws_
     await alice.disconnect()
 
 
-async def _stalled_client(ws_root: str, user: str, document_id: str) -> asyncio.StreamWriter:
-    """A client that joins a room and never reads again (a frozen tab, a dead link)."""
+async def _stalled_client(
+    ws_root: str, user: str, document_id: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A client that joins a room and reads nothing more until told (a frozen tab)."""
     url = urlsplit(f"{ws_root}/workbench/api/v1/rooms/{document_id}")
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -722,7 +724,7 @@ async def _stalled_client(ws_root: str, user: str, document_id: str) -> asyncio.
     )
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
-    return writer
+    return reader, writer
 
 
 async def test_a_client_that_never_reads_is_dropped_before_it_costs_unbounded_memory(
@@ -735,7 +737,7 @@ async def test_a_client_that_never_reads_is_dropped_before_it_costs_unbounded_me
     doc_id = await _document(api, slug)
     live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
     alice = await client(ws_root, "alice", doc_id).connect()
-    stalled = await _stalled_client(ws_root, "carol", doc_id)
+    _reader, stalled = await _stalled_client(ws_root, "carol", doc_id)
     room = live.rooms.rooms[doc_id]
     await eventually(lambda: len(room.peers) == 2, what="the stalled client joining")
     chunk = "x" * 1_000_000
@@ -747,6 +749,46 @@ async def test_a_client_that_never_reads_is_dropped_before_it_costs_unbounded_me
     await eventually(lambda: len(room.peers) == 1, what="the stalled client dropped")
     assert {p["user"]["username"] for p in room.presence()} == {"alice"}
     stalled.close()
+    await alice.disconnect()
+
+
+async def test_a_client_that_stops_reading_for_a_while_and_catches_up_stays(
+    api, ws_root, jp_serverapp
+) -> None:
+    """What a peer has read no longer counts against it: a tab frozen while 10 MB went by,
+    that then reads it all, is not dropped when 20 MB more go by (30 MB sent in all, past
+    the 16 MiB a peer may leave unread)."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    reader, writer = await _stalled_client(ws_root, "carol", doc_id)
+    room = live.rooms.rooms[doc_id]
+    await eventually(lambda: len(room.peers) == 2, what="the stalled client joining")
+    chunk = "x" * 1_000_000
+
+    async def edit(i: int) -> None:
+        alice.text.insert(len(alice.text), chunk)
+        await eventually(lambda: len(room.text) == (i + 1) * len(chunk), what=f"edit {i}")
+
+    for i in range(10):  # while it reads nothing
+        await edit(i)
+    received = 0
+
+    async def read_all() -> None:
+        nonlocal received
+        while data := await reader.read(1 << 20):
+            received += len(data)
+
+    reading = asyncio.ensure_future(read_all())
+    await eventually(lambda: received >= 10 * len(chunk), what="the client catching up")
+    for i in range(10, 30):
+        await edit(i)
+        assert len(room.peers) == 2, f"dropped at edit {i}"
+    await eventually(lambda: received >= 30 * len(chunk), what="the client reading the rest")
+    assert {p["user"]["username"] for p in room.presence()} == {"alice", "carol"}
+    reading.cancel()
+    writer.close()
     await alice.disconnect()
 
 
