@@ -136,4 +136,3 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
         if self.room is not None and self.peer is not None:
             room, self.room = self.room, None
             self.live.rooms.leave(room, self.peer)
-
