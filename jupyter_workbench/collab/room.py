@@ -12,7 +12,11 @@ What a room adds:
 - awareness states carry the real user: the room writes the connection's identity into the
   ``user`` field of every state a peer announces, whatever the peer claimed;
 - only effective changes are stored: a reconnecting client that re-sends what the room already
-  has adds nothing (the document's own update event is what gets stored).
+  has adds nothing (the document's own update event is what gets stored);
+- a document has a size limit (its encoded state, ``max_bytes``): an update that would take it
+  past the limit is refused -- never applied, stored or relayed -- and its sender closed with
+  4413. A document already past it (the limit was lowered) still opens and syncs, read-only:
+  peers' updates are refused; a restore that makes it smaller is taken.
 """
 
 from __future__ import annotations
@@ -41,6 +45,21 @@ _BATCH = 256  # messages handled per store commit at most
 MAX_INBOX_BYTES = 32 * 1024 * 1024
 # awareness client ids one connection may speak for (a y-websocket client uses one per document)
 MAX_CLIENT_IDS = 8
+
+
+CLOSE_TOO_LARGE = 4413  # like HTTP's 413: an update would take the document past its limit
+
+
+class DocumentTooLarge(ValueError):
+    """An edit that would take a document past its size limit (it was not applied)."""
+
+    def __init__(self, size: int, limit: int, now: int) -> None:
+        self.size, self.limit = size, limit
+        if now > limit:
+            what = f"the document is {now:,} bytes, past its limit of {limit:,}"
+        else:
+            what = f"this edit would make the document {size:,} bytes, past its limit of {limit:,}"
+        super().__init__(what)
 
 
 class EditFailed(RuntimeError):
@@ -148,6 +167,8 @@ class Room:
         run_blocking: Callable[..., Awaitable[Any]],
         *,
         stored_rows: int,
+        size: int | None = None,
+        max_bytes: int = 0,
         on_stored: Callable[[Room], None] | None = None,
     ) -> None:
         self.document_id = document_id
@@ -155,6 +176,10 @@ class Room:
         self.store = store
         self._run = run_blocking
         self.stored_rows = stored_rows
+        self.max_bytes = max_bytes  # the document's size limit (its encoded state); 0: none
+        # its encoded size: measured at times, in between grown by each effective update's
+        # size (an estimate that errs high: updates merged into a document take less room)
+        self.size = size if size is not None else len(doc.get_update())
         self.peers: set[Peer] = set()
         self.awareness: dict[int, P.AwarenessEntry] = {}
         self._owners: dict[
@@ -185,8 +210,19 @@ class Room:
         **kwargs: Any,
     ) -> Room:
         rows = await run_blocking(store.load, document_id)
-        doc = await run_blocking(doc_from_updates, rows)
-        return cls(document_id, doc, store, run_blocking, stored_rows=len(rows), **kwargs)
+
+        def load() -> tuple[Doc, int]:
+            doc = doc_from_updates(rows)
+            return doc, len(doc.get_update())
+
+        doc, size = await run_blocking(load)
+        limit = kwargs.get("max_bytes", 0)
+        if limit and size > limit:
+            log.warning("Room %s: the document is %d bytes, past the limit of %d: it opens "
+                        "read-only until a restore makes it smaller", document_id, size,
+                        limit)  # fmt: skip
+        return cls(document_id, doc, store, run_blocking, stored_rows=len(rows), size=size,
+                   **kwargs)  # fmt: skip
 
     # -- peers --------------------------------------------------------------------------
     def join(self, peer: Peer) -> None:
@@ -248,16 +284,28 @@ class Room:
         """Edit the document into ``target`` with a minimal diff (a restore): a normal edit,
         stored and sent to everyone, that collaborators converge on."""
 
-        def edit() -> None:
-            ytext = self.doc.get(CONTENT, type=Text)
+        def replace(doc: Doc) -> None:
+            ytext = doc.get(CONTENT, type=Text)
             current, at = text_units(ytext)  # character index -> pycrdt's index
             ops = difflib.SequenceMatcher(a=current, b=target, autojunk=False).get_opcodes()
-            with self.doc.transaction(origin="restore"):
+            with doc.transaction(origin="restore"):
                 for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: `at` stays right
                     if tag in ("replace", "delete"):
                         del ytext[at[i1] : at[i2]]
                     if tag in ("replace", "insert"):
                         ytext.insert(at[i1], target[j1:j2])
+
+        def edit() -> None:
+            if self.max_bytes:  # made on a copy first: refused if it ends past the limit
+                state = self.doc.get_update()
+                trial = doc_from_updates([state])
+                try:
+                    replace(trial)
+                except BaseException as exc:  # measured as far as it got; fails again below
+                    if not is_crdt_failure(exc):
+                        raise
+                self._check_size(len(trial.get_update()), len(state))
+            replace(self.doc)
 
         if self.closed:
             raise RoomClosed(f"the room of {self.document_id} closed")
@@ -311,12 +359,16 @@ class Room:
                 self._effective.clear()
                 try:
                     edit()
+                except DocumentTooLarge as exc:  # refused before it changed anything
+                    done.set_exception(exc)
+                    continue
                 except BaseException as exc:
                     if not is_crdt_failure(exc):
                         raise
                     done.set_exception(EditFailed(f"the edit failed: {exc}"))
                 else:
                     waiting.append(done)
+                self.size += sum(len(u) for u in self._effective)
                 # what it changed (all of it, or up to a failure) is stored and sent to all:
                 # the room never holds text the store and the peers do not
                 pending.extend((None, u) for u in self._effective)
@@ -337,6 +389,10 @@ class Room:
                     self._awareness(peer, payload)
                 elif kind == P.QUERY_AWARENESS:
                     peer.send(P.encode_awareness(list(self.awareness.values())))
+            except DocumentTooLarge as exc:  # nothing of it applied
+                log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
+                peer.close(CLOSE_TOO_LARGE, f"{exc}: edit refused")
+                self.leave(peer)
             except P.ProtocolError as exc:
                 log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
                 peer.close(4400, str(exc))
@@ -370,6 +426,7 @@ class Room:
                 peer.denied = True
                 peer.send(P.permission_denied("read-only: your role on this project is viewer"))
             return []
+        measured = self._size_with(update)
         self._effective.clear()
         try:
             self.doc.apply_update(update)
@@ -378,7 +435,36 @@ class Room:
                 raise
             raise P.ProtocolError(f"not a Yjs update: {exc}") from None
         effective, self._effective = self._effective, []
+        self.size = measured if measured is not None else self.size + sum(map(len, effective))
         return [(peer, u) for u in effective]
+
+    def _size_with(self, update: bytes) -> int | None:
+        """The document's size once ``update`` is applied when it had to be measured (near
+        or past the limit; None: well within it). DocumentTooLarge if it may not be applied."""
+        limit = self.max_bytes
+        if not limit or self.size + len(update) <= limit:
+            return None
+        self.size = len(self.doc.get_update())  # the estimate errs high: measure it
+        if self.size > limit:  # opened past a lowered limit: no edit may make it bigger
+            raise DocumentTooLarge(self.size + len(update), limit, self.size)
+        if self.size + len(update) <= limit:
+            return None
+        trial = doc_from_updates([self.doc.get_update()])  # the update applied to a copy
+        try:
+            trial.apply_update(update)
+        except BaseException as exc:
+            if not is_crdt_failure(exc):
+                raise
+            raise P.ProtocolError(f"not a Yjs update: {exc}") from None
+        after = len(trial.get_update())
+        self._check_size(after, self.size)
+        return after
+
+    def _check_size(self, after: int, before: int) -> None:
+        """DocumentTooLarge unless a document of ``before`` bytes may become ``after``: within
+        the limit, or (one already past it) smaller."""
+        if after > self.max_bytes and after >= before:
+            raise DocumentTooLarge(after, self.max_bytes, before)
 
     async def _store(self, pending: list[tuple[Peer | None, bytes]]) -> None:
         if not pending:

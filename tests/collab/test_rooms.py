@@ -960,3 +960,89 @@ async def test_a_failed_save_gives_clients_an_error_id_and_the_log_the_database_
     again.text.insert(0, "saved")
     await eventually(lambda: live.rooms.rooms[doc_id].text == "saved", what="the new edit")
     await again.disconnect()
+
+
+async def test_an_edit_past_the_size_limit_closes_its_sender_and_reaches_nobody(
+    api, ws_root, jp_serverapp
+) -> None:
+    """``collab_max_document_bytes`` (here 64 KiB): a paste that would take the document past
+    it is refused (4413), never stored or relayed, and the others go on; a document filled a
+    chunk at a time takes every chunk that fits and none past the limit."""
+    limit = 64 * 1024
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.max_document_bytes = limit
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    carol = await client(ws_root, "carol", doc_id).connect()
+    room = live.rooms.rooms[doc_id]
+    alice.text.insert(0, "plan\n")
+    await eventually(lambda: str(carol.text) == "plan\n", what="alice's edit at carol")
+    bob.text.insert(5, "y" * 100_000)
+    assert await bob.closed(timeout=5) and bob.close_code == 4413
+    reason = bob.channel.ws.close_reason or ""
+    assert "past its limit of 65,536" in reason and "edit refused" in reason, reason
+    alice.text.insert(5, "still here")
+    await eventually(lambda: str(carol.text) == "plan\nstill here", what="alice's next edit")
+    assert (await api("carol").get(f"documents/{doc_id}")).json["text"] == "plan\nstill here"
+    assert not await alice.closed(timeout=0.2)
+    # a chunk at a time: every one that fits lands, the one that would not closes its sender
+    chunk = "z" * 4000
+    for i in range(20):
+        alice.text.insert(len(alice.text), chunk)
+        await eventually(lambda i=i: room.text.count("z") == (i + 1) * len(chunk)
+                         or alice.close_code is not None, what=f"chunk {i}")  # fmt: skip
+        if alice.close_code is not None:
+            break
+    assert alice.close_code == 4413, "the document grew past its limit"
+    size = len(room.doc.get_update())
+    assert limit - len(chunk) - 100 < size <= limit, size
+    text = (await api("carol").get(f"documents/{doc_id}")).json["text"]
+    assert text == room.text and not text.count("y")
+    await eventually(lambda: str(carol.text) == text, what="carol's copy")
+    await carol.disconnect()
+
+
+async def test_a_document_past_a_lowered_limit_opens_read_only_and_a_restore_shrinks_it(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Lowering ``collab_max_document_bytes`` below a document's size leaves it readable by
+    everyone; edits are refused until a restore brings it back (a restore that would take a
+    document past the limit is a 413 that changes nothing)."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    alice.text.insert(0, "short plan")
+    await eventually(lambda: live.rooms.rooms[doc_id].text == "short plan", what="stored")
+    short = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "short"})).json
+    alice.text.insert(10, "\n" + "w" * 50_000)
+    await eventually(lambda: len(live.rooms.rooms[doc_id].text) == 50_011, what="stored")
+    big = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "big"})).json
+    await alice.disconnect()
+    live.rooms.idle_seconds = 0
+    await eventually(lambda: doc_id not in live.rooms.rooms, what="the room closing")
+    live.rooms.max_document_bytes = 20_000  # the limit lowered (a restart with a new config)
+    carol = await client(ws_root, "carol", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    assert len(str(bob.text)) == len(str(carol.text)) == 50_011  # it opens, whole
+    bob.text.insert(0, "x")
+    assert await bob.closed(timeout=5) and bob.close_code == 4413
+    assert "the document is " in (bob.channel.ws.close_reason or "")
+    assert "past its limit of 20,000" in (bob.channel.ws.close_reason or "")
+    r = await api("alice").get(f"documents/{doc_id}")
+    assert len(r.json["text"]) == 50_011 and not r.json["text"].startswith("x")
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{short['id']}/restore")
+    assert r.status == 200 and r.json["text"] == "short plan", r
+    await eventually(lambda: str(carol.text) == "short plan", what="the restore at carol")
+    bob = await client(ws_root, "bob", doc_id).connect()
+    bob.text.insert(10, "!")  # back within the limit: edits are taken again
+    await eventually(lambda: str(carol.text) == "short plan!", what="bob's edit at carol")
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{big['id']}/restore")
+    assert r.status == 413 and r.json["error"] == "payload_too_large", r
+    assert "past its limit of 20,000" in r.json["message"], r.json
+    assert (await api("alice").get(f"documents/{doc_id}")).json["text"] == "short plan!"
+    assert not await bob.closed(timeout=0.2)
+    for c in (bob, carol):
+        await c.disconnect()
