@@ -45,6 +45,10 @@ _BATCH = 256  # messages handled per store commit at most
 MAX_INBOX_BYTES = 32 * 1024 * 1024
 # awareness client ids one connection may speak for (a y-websocket client uses one per document)
 MAX_CLIENT_IDS = 8
+# between two measures of a document's size, each update it takes counts this many times its
+# own size: typing grows the encoded state by about an update's size, deleting single
+# characters by up to half as much again (an item split in two)
+SIZE_ESTIMATE_FACTOR = 2
 
 
 CLOSE_TOO_LARGE = 4413  # like HTTP's 413: an update would take the document past its limit
@@ -177,8 +181,8 @@ class Room:
         self._run = run_blocking
         self.stored_rows = stored_rows
         self.max_bytes = max_bytes  # the document's size limit (its encoded state); 0: none
-        # its encoded size: measured at times, in between grown by each effective update's
-        # size (an estimate that errs high: updates merged into a document take less room)
+        # its encoded size: measured near the limit, in between grown by each effective
+        # update's size times SIZE_ESTIMATE_FACTOR (an estimate that errs high)
         self.size = size if size is not None else len(doc.get_update())
         self.peers: set[Peer] = set()
         self.awareness: dict[int, P.AwarenessEntry] = {}
@@ -368,7 +372,7 @@ class Room:
                     done.set_exception(EditFailed(f"the edit failed: {exc}"))
                 else:
                     waiting.append(done)
-                self.size += sum(len(u) for u in self._effective)
+                self.size += SIZE_ESTIMATE_FACTOR * sum(len(u) for u in self._effective)
                 # what it changed (all of it, or up to a failure) is stored and sent to all:
                 # the room never holds text the store and the peers do not
                 pending.extend((None, u) for u in self._effective)
@@ -435,21 +439,25 @@ class Room:
                 raise
             raise P.ProtocolError(f"not a Yjs update: {exc}") from None
         effective, self._effective = self._effective, []
-        self.size = measured if measured is not None else self.size + sum(map(len, effective))
+        if measured is not None:
+            self.size = measured
+        else:
+            self.size += SIZE_ESTIMATE_FACTOR * sum(len(u) for u in effective)
         return [(peer, u) for u in effective]
 
     def _size_with(self, update: bytes) -> int | None:
         """The document's size once ``update`` is applied when it had to be measured (near
         or past the limit; None: well within it). DocumentTooLarge if it may not be applied."""
-        limit = self.max_bytes
-        if not limit or self.size + len(update) <= limit:
+        limit, grows = self.max_bytes, SIZE_ESTIMATE_FACTOR * len(update)
+        if not limit or self.size + grows <= limit:
             return None
-        self.size = len(self.doc.get_update())  # the estimate errs high: measure it
-        if self.size > limit:  # opened past a lowered limit: no edit may make it bigger
+        state = self.doc.get_update()
+        self.size = len(state)  # the estimate errs high: measured
+        if self.size > limit:  # opened past a lowered limit: read-only
             raise DocumentTooLarge(self.size + len(update), limit, self.size)
-        if self.size + len(update) <= limit:
+        if self.size + grows <= limit:
             return None
-        trial = doc_from_updates([self.doc.get_update()])  # the update applied to a copy
+        trial = doc_from_updates([state])  # the update applied to a copy
         try:
             trial.apply_update(update)
         except BaseException as exc:

@@ -1046,3 +1046,30 @@ async def test_a_document_past_a_lowered_limit_opens_read_only_and_a_restore_shr
     assert not await bob.closed(timeout=0.2)
     for c in (bob, carol):
         await c.disconnect()
+
+
+async def test_single_character_deletions_do_not_take_a_document_past_its_limit(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Deleting one character from the middle of a run splits it: the encoded state grows by
+    more than the deletion's own update. Thousands of them still stop at the limit."""
+    limit = 40 * 1024
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.max_document_bytes = limit
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    room = live.rooms.rooms[doc_id]
+    alice.text.insert(0, "q" * 30_000)
+    await eventually(lambda: len(room.text) == 30_000, what="the text stored")
+    rng = random.Random(5)
+    for _batch in range(40):
+        for _ in range(100):
+            del alice.text[rng.randrange(len(alice.text) - 1)]
+        await eventually(lambda: len(room.text) == len(alice.text)
+                         or alice.close_code is not None, what="the deletions")  # fmt: skip
+        assert len(room.doc.get_update()) <= limit
+        if alice.close_code is not None:
+            break
+    assert alice.close_code == 4413, "4,000 deletions fit: the test needs a lower limit"
+    assert len(room.doc.get_update()) <= limit
