@@ -369,6 +369,21 @@ class Workbench(Configurable):
         "opens read-only until a restore makes it smaller. 0: no limit.",
     ).tag(config=True)
 
+    collab_awareness_per_second = Float(
+        10.0,
+        help="Co-editing: awareness updates (cursors, selections, names) one connection may have "
+        "relayed to the others per second, after a burst of collab_awareness_burst. Past it they "
+        "are coalesced, not dropped: the latest state of each of the connection's clients is "
+        "relayed as soon as the rate allows. A connection sending awareness at ten times this "
+        "rate (past ten times the burst) is disconnected (close code 4429). 0: no limit.",
+    ).tag(config=True)
+
+    collab_awareness_burst = Int(
+        20,
+        help="Co-editing: awareness updates one connection may have relayed at once before "
+        "collab_awareness_per_second applies.",
+    ).tag(config=True)
+
     hub_internal_token = Unicode(
         help="Hub service mode: the token JupyterHub's spawn hooks present to the workbench "
         "(quota checks, usage accounting, secrets for a server's environment). Empty disables "

@@ -13,6 +13,9 @@ What a room adds:
   ``user`` field of every state a peer announces, whatever the peer claimed;
 - only effective changes are stored: a reconnecting client that re-sends what the room already
   has adds nothing (the document's own update event is what gets stored);
+- awareness is rate-limited per connection (a token bucket): past the rate, a peer's updates
+  are coalesced -- the latest state of each of its client ids is relayed once the rate allows
+  -- and a peer sending ``ABUSE_FACTOR`` times the rate is closed with 4429;
 - a document has a size limit (its encoded state, ``max_bytes``): an update that would take it
   past the limit is refused -- never applied, stored or relayed -- and its sender closed with
   4413. A document already past it (the limit was lowered) still opens and syncs, read-only:
@@ -51,11 +54,25 @@ MAX_CLIENT_IDS = 8
 SIZE_ESTIMATE_FACTOR = 2
 
 
-CLOSE_TOO_LARGE = 4413  # like HTTP's 413: an update would take the document past its limit
+# a connection sending awareness (updates and queries) at this many times the rate, past this
+# many times the burst, is closed: no editor moves a cursor that fast
+ABUSE_FACTOR = 10
 
 
-class DocumentTooLarge(ValueError):
+class Refused(Exception):
+    """A peer's message the room does not take: its sender is closed with ``code``."""
+
+    code = 4400
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+class DocumentTooLarge(Refused, ValueError):
     """An edit that would take a document past its size limit (it was not applied)."""
+
+    code = 4413  # like HTTP's 413
 
     def __init__(self, size: int, limit: int, now: int) -> None:
         self.size, self.limit = size, limit
@@ -64,6 +81,43 @@ class DocumentTooLarge(ValueError):
         else:
             what = f"this edit would make the document {size:,} bytes, past its limit of {limit:,}"
         super().__init__(what)
+
+    @property
+    def reason(self) -> str:
+        return f"{self}: edit refused"
+
+
+class TooManyMessages(Refused):
+    """Awareness far past the rate: a client that floods its peers, not one moving a cursor."""
+
+    code = 4429  # like HTTP's 429
+
+
+class TokenBucket:
+    """``rate`` tokens a second, ``burst`` at most (full to begin with)."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+
+    def take(self) -> bool:
+        """Take a token if there is one."""
+        self._refill()
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def wait(self) -> float:
+        """Seconds until there is a token."""
+        self._refill()
+        return max(0.0, (1 - self.tokens) / self.rate)
 
 
 class EditFailed(RuntimeError):
@@ -149,6 +203,11 @@ class Peer:
     joined_at: float = field(default_factory=time.time)
     client_ids: set[int] = field(default_factory=set)
     denied: bool = False  # told once that its writes are refused
+    # awareness past the rate (set by the room that it joins): coalesced, relayed by a timer
+    awareness_bucket: TokenBucket | None = None
+    abuse_bucket: TokenBucket | None = None
+    pending: dict[int, P.AwarenessEntry] = field(default_factory=dict)  # client id -> latest
+    flush: asyncio.TimerHandle | None = None
 
     def send(self, message: bytes) -> None:
         with contextlib.suppress(Exception):  # closed under us: on_close removes it
@@ -173,6 +232,8 @@ class Room:
         stored_rows: int,
         size: int | None = None,
         max_bytes: int = 0,
+        awareness_per_second: float = 0.0,
+        awareness_burst: int = 1,
         on_stored: Callable[[Room], None] | None = None,
     ) -> None:
         self.document_id = document_id
@@ -184,6 +245,8 @@ class Room:
         # its encoded size: measured near the limit, in between grown by each effective
         # update's size times SIZE_ESTIMATE_FACTOR (an estimate that errs high)
         self.size = size if size is not None else len(doc.get_update())
+        self.awareness_per_second = awareness_per_second  # per connection; 0: no limit
+        self.awareness_burst = max(1, awareness_burst)
         self.peers: set[Peer] = set()
         self.awareness: dict[int, P.AwarenessEntry] = {}
         self._owners: dict[
@@ -230,6 +293,10 @@ class Room:
 
     # -- peers --------------------------------------------------------------------------
     def join(self, peer: Peer) -> None:
+        rate, burst = self.awareness_per_second, self.awareness_burst
+        if rate > 0:
+            peer.awareness_bucket = TokenBucket(rate, burst)
+            peer.abuse_bucket = TokenBucket(ABUSE_FACTOR * rate, ABUSE_FACTOR * burst)
         self.peers.add(peer)
         peer.send(P.sync_step1(self.doc.get_state()))
         if self.awareness:
@@ -237,6 +304,7 @@ class Room:
 
     def leave(self, peer: Peer) -> None:
         self.peers.discard(peer)
+        self._drop_pending(peer)
         gone = []
         for client_id in peer.client_ids:
             self._owners.pop(client_id, None)
@@ -392,10 +460,11 @@ class Room:
                 elif kind == P.AWARENESS:
                     self._awareness(peer, payload)
                 elif kind == P.QUERY_AWARENESS:
+                    self._check_flood(peer)
                     peer.send(P.encode_awareness(list(self.awareness.values())))
-            except DocumentTooLarge as exc:  # nothing of it applied
+            except Refused as exc:  # nothing of it applied
                 log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
-                peer.close(CLOSE_TOO_LARGE, f"{exc}: edit refused")
+                peer.close(exc.code, exc.reason)
                 self.leave(peer)
             except P.ProtocolError as exc:
                 log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
@@ -491,10 +560,51 @@ class Room:
 
     def _awareness(self, peer: Peer, payload: bytes) -> None:
         entries = P.decode_awareness(payload)
-        claimed = peer.client_ids | {e.client_id for e in entries if e.state is not None}
+        pending = {i for i, e in peer.pending.items() if e.state is not None}
+        claimed = peer.client_ids | pending | {e.client_id for e in entries if e.state is not None}
         if len(claimed) > MAX_CLIENT_IDS:
             raise P.ProtocolError(f"awareness for {len(claimed)} client ids on one connection "
                                   f"(at most {MAX_CLIENT_IDS})")  # fmt: skip
+        self._check_flood(peer)
+        bucket = peer.awareness_bucket
+        if bucket is not None and (peer.pending or not bucket.take()):
+            for entry in entries:  # past the rate: the latest of each is relayed later
+                held = peer.pending.get(entry.client_id)
+                if held is None or entry.clock >= held.clock:
+                    peer.pending[entry.client_id] = entry
+            if peer.flush is None:
+                loop = asyncio.get_running_loop()
+                peer.flush = loop.call_later(bucket.wait(), self._flush, peer)
+            return
+        self._relay_awareness(peer, entries)
+
+    def _check_flood(self, peer: Peer) -> None:
+        if peer.abuse_bucket is not None and not peer.abuse_bucket.take():
+            most = ABUSE_FACTOR * self.awareness_per_second
+            raise TooManyMessages(f"too many awareness messages (over {most:g} a second): "
+                                  "this connection is closed")  # fmt: skip
+
+    def _flush(self, peer: Peer) -> None:
+        """Relay what a peer's awareness past the rate left pending, once the rate allows."""
+        peer.flush = None
+        if peer not in self.peers or not peer.pending:
+            return
+        bucket = peer.awareness_bucket
+        if bucket is not None and not bucket.take():  # woken early: wait again
+            peer.flush = asyncio.get_running_loop().call_later(bucket.wait(), self._flush, peer)
+            return
+        entries = list(peer.pending.values())
+        peer.pending.clear()
+        self._relay_awareness(peer, entries)
+
+    def _drop_pending(self, peer: Peer) -> None:
+        peer.pending.clear()
+        if peer.flush is not None:
+            peer.flush.cancel()
+            peer.flush = None
+
+    def _relay_awareness(self, peer: Peer, entries: list[P.AwarenessEntry]) -> None:
+        """Take a peer's awareness entries (stamped with its real user) and pass them on."""
         out = []
         for entry in entries:
             owner = self._owners.get(entry.client_id)
@@ -533,6 +643,7 @@ class Room:
             if peer_or_none is None and not item[1].done():
                 item[1].set_exception(RuntimeError(reason))
         for peer in list(self.peers):
+            self._drop_pending(peer)
             peer.close(1011, reason)
         self.peers.clear()
         self._idle.set()
@@ -550,6 +661,7 @@ class Room:
         with contextlib.suppress(Exception):
             self.doc.unobserve(self._subscription)
         for peer in list(self.peers):
+            self._drop_pending(peer)
             peer.close(code, reason)
         self.peers.clear()
         self._has_room.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -1073,3 +1074,70 @@ async def test_single_character_deletions_do_not_take_a_document_past_its_limit(
             break
     assert alice.close_code == 4413, "4,000 deletions fit: the test needs a lower limit"
     assert len(room.doc.get_update()) <= limit
+
+
+def _cursor_states(collaborator: Collaborator, client_id: int) -> list[Any]:
+    """Every state of ``client_id`` that ``collaborator`` was sent, in order."""
+    states = []
+    for message in collaborator.messages(P.AWARENESS):
+        for entry in P.decode_awareness(P.parse(message)[2]):
+            if entry.client_id == client_id:
+                states.append(entry.state)
+    return states
+
+
+async def test_awareness_past_the_rate_is_coalesced_to_the_latest_state(
+    api, ws_root, jp_serverapp
+) -> None:
+    """A cursor moving faster than ``collab_awareness_per_second`` (here 2, bursts of 2) is
+    not relayed move by move: the others get fewer updates, and always the latest one."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.awareness_per_second, live.rooms.awareness_burst = 2.0, 2
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    for i in range(15):  # 15 moves at once: 2 relayed now, the rest coalesced
+        await bob.send_raw(P.encode_awareness([P.AwarenessEntry(77, i + 1, {"cursor": i})]))
+    await eventually(lambda: (_cursor_states(alice, 77) or [{}])[-1].get("cursor") == 14,
+                     what="bob's last cursor at alice")  # fmt: skip
+    cursors = [state["cursor"] for state in _cursor_states(alice, 77)]
+    assert len(cursors) < 15 and cursors == sorted(cursors), cursors
+    assert _cursor_states(alice, 77)[-1]["user"]["username"] == "bob"
+    room = live.rooms.rooms[doc_id]
+    assert room.awareness[77].state is not None and room.awareness[77].state["cursor"] == 14
+    # leaving goes through at once with what was pending dropped: bob's state is removed
+    await bob.send_raw(P.encode_awareness([P.AwarenessEntry(77, 99, {"cursor": 99})]))
+    await bob.disconnect()
+    await eventually(lambda: _cursor_states(alice, 77)[-1] is None, what="bob's state removed")
+    assert 77 not in room.awareness
+    await alice.disconnect()
+
+
+async def test_a_connection_flooding_awareness_is_closed_and_the_others_go_on(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Ten times the rate, past ten times the burst (here 20 a second after 20 at once): no
+    cursor moves like that. The sender is closed with 4429, its state removed; the others go
+    on, their own awareness still relayed."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.awareness_per_second, live.rooms.awareness_burst = 2.0, 2
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    carol = await client(ws_root, "carol", doc_id).connect()
+    for i in range(500):
+        if carol.close_code is not None:
+            break
+        with contextlib.suppress(Exception):  # closed under us
+            await carol.send_raw(P.encode_awareness([P.AwarenessEntry(5, i + 1, {"n": i})]))
+    assert await carol.closed(timeout=5) and carol.close_code == 4429
+    assert "too many awareness messages" in (carol.channel.ws.close_reason or "")
+    await eventually(lambda: 5 not in live.rooms.rooms[doc_id].awareness, what="state removed")
+    assert len(_cursor_states(alice, 5)) < 10  # coalesced, then removed
+    await alice.send_raw(P.encode_awareness([P.AwarenessEntry(6, 1, {"cursor": 1})]))
+    bob = await client(ws_root, "bob", doc_id).connect()
+    await eventually(lambda: 6 in bob.awareness_states(), what="alice's state at bob")
+    assert not await alice.closed(timeout=0.2)
+    for c in (alice, bob):
+        await c.disconnect()
