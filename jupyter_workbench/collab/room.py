@@ -52,8 +52,6 @@ MAX_CLIENT_IDS = 8
 # own size: typing grows the encoded state by about an update's size, deleting single
 # characters by up to half as much again (an item split in two)
 SIZE_ESTIMATE_FACTOR = 2
-
-
 # a connection sending awareness (updates and queries) at this many times the rate, past this
 # many times the burst, is closed: no editor moves a cursor that fast
 ABUSE_FACTOR = 10
