@@ -41,6 +41,9 @@ class LiveDocuments:
             compact_after=settings.collab_compact_after_updates,
             snapshot_minutes=settings.collab_snapshot_minutes,
             access_check_seconds=settings.collab_access_check_seconds,
+            max_document_bytes=settings.collab_max_document_bytes,
+            awareness_per_second=settings.collab_awareness_per_second,
+            awareness_burst=settings.collab_awareness_burst,
         )
         service.events.subscribe(self._on_events)
 

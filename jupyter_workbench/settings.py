@@ -360,6 +360,30 @@ class Workbench(Configurable):
         "through the workbench are applied at once. 0: only those.",
     ).tag(config=True)
 
+    collab_max_document_bytes = Int(
+        32 * 1024 * 1024,
+        help="Co-editing: the largest a document may grow, in bytes of its encoded Yjs state "
+        "(its text and edit history; the server holds it in memory while its room is open). "
+        "An edit that would take it past this is refused and its sender disconnected (close "
+        "code 4413); the others go on. A document already past it (the limit was lowered) "
+        "opens read-only until a restore makes it smaller. 0: no limit.",
+    ).tag(config=True)
+
+    collab_awareness_per_second = Float(
+        10.0,
+        help="Co-editing: awareness updates (cursors, selections, names) one connection may have "
+        "relayed to the others per second, after a burst of collab_awareness_burst. Past it they "
+        "are coalesced, not dropped: the latest state of each of the connection's clients is "
+        "relayed as soon as the rate allows. A connection sending awareness at ten times this "
+        "rate (past ten times the burst) is disconnected (close code 4429). 0: no limit.",
+    ).tag(config=True)
+
+    collab_awareness_burst = Int(
+        20,
+        help="Co-editing: awareness updates one connection may have relayed at once before "
+        "collab_awareness_per_second applies.",
+    ).tag(config=True)
+
     hub_internal_token = Unicode(
         help="Hub service mode: the token JupyterHub's spawn hooks present to the workbench "
         "(quota checks, usage accounting, secrets for a server's environment). Empty disables "

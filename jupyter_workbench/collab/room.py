@@ -12,7 +12,14 @@ What a room adds:
 - awareness states carry the real user: the room writes the connection's identity into the
   ``user`` field of every state a peer announces, whatever the peer claimed;
 - only effective changes are stored: a reconnecting client that re-sends what the room already
-  has adds nothing (the document's own update event is what gets stored).
+  has adds nothing (the document's own update event is what gets stored);
+- awareness is rate-limited per connection (a token bucket): past the rate, a peer's updates
+  are coalesced -- the latest state of each of its client ids is relayed once the rate allows
+  -- and a peer sending ``ABUSE_FACTOR`` times the rate is closed with 4429;
+- a document has a size limit (its encoded state, ``max_bytes``): an update that would take it
+  past the limit is refused -- never applied, stored or relayed -- and its sender closed with
+  4413. A document already past it (the limit was lowered) still opens and syncs, read-only:
+  peers' updates are refused; a restore that makes it smaller is taken.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import difflib
 import itertools
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,6 +48,74 @@ _BATCH = 256  # messages handled per store commit at most
 MAX_INBOX_BYTES = 32 * 1024 * 1024
 # awareness client ids one connection may speak for (a y-websocket client uses one per document)
 MAX_CLIENT_IDS = 8
+# between two measures of a document's size, each update it takes counts this many times its
+# own size: typing grows the encoded state by about an update's size, deleting single
+# characters by up to half as much again (an item split in two)
+SIZE_ESTIMATE_FACTOR = 2
+# a connection sending awareness (updates and queries) at this many times the rate, past this
+# many times the burst, is closed: no editor moves a cursor that fast
+ABUSE_FACTOR = 10
+
+
+class Refused(Exception):
+    """A peer's message the room does not take: its sender is closed with ``code``."""
+
+    code = 4400
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+class DocumentTooLarge(Refused, ValueError):
+    """An edit that would take a document past its size limit (it was not applied)."""
+
+    code = 4413  # like HTTP's 413
+
+    def __init__(self, size: int, limit: int, now: int) -> None:
+        self.size, self.limit = size, limit
+        if now > limit:
+            what = f"the document is {now:,} bytes, past its limit of {limit:,}"
+        else:
+            what = f"this edit would make the document {size:,} bytes, past its limit of {limit:,}"
+        super().__init__(what)
+
+    @property
+    def reason(self) -> str:
+        return f"{self}: edit refused"
+
+
+class TooManyMessages(Refused):
+    """Awareness far past the rate: a client that floods its peers, not one moving a cursor."""
+
+    code = 4429  # like HTTP's 429
+
+
+class TokenBucket:
+    """``rate`` tokens a second, ``burst`` at most (full to begin with)."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+
+    def take(self) -> bool:
+        """Take a token if there is one."""
+        self._refill()
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def wait(self) -> float:
+        """Seconds until there is a token."""
+        self._refill()
+        return max(0.0, (1 - self.tokens) / self.rate)
 
 
 class EditFailed(RuntimeError):
@@ -125,6 +201,11 @@ class Peer:
     joined_at: float = field(default_factory=time.time)
     client_ids: set[int] = field(default_factory=set)
     denied: bool = False  # told once that its writes are refused
+    # awareness past the rate (set by the room that it joins): coalesced, relayed by a timer
+    awareness_bucket: TokenBucket | None = None
+    abuse_bucket: TokenBucket | None = None
+    pending: dict[int, P.AwarenessEntry] = field(default_factory=dict)  # client id -> latest
+    flush: asyncio.TimerHandle | None = None
 
     def send(self, message: bytes) -> None:
         with contextlib.suppress(Exception):  # closed under us: on_close removes it
@@ -147,6 +228,10 @@ class Room:
         run_blocking: Callable[..., Awaitable[Any]],
         *,
         stored_rows: int,
+        size: int | None = None,
+        max_bytes: int = 0,
+        awareness_per_second: float = 0.0,
+        awareness_burst: int = 1,
         on_stored: Callable[[Room], None] | None = None,
     ) -> None:
         self.document_id = document_id
@@ -154,6 +239,12 @@ class Room:
         self.store = store
         self._run = run_blocking
         self.stored_rows = stored_rows
+        self.max_bytes = max_bytes  # the document's size limit (its encoded state); 0: none
+        # its encoded size: measured near the limit, in between grown by each effective
+        # update's size times SIZE_ESTIMATE_FACTOR (an estimate that errs high)
+        self.size = size if size is not None else len(doc.get_update())
+        self.awareness_per_second = awareness_per_second  # per connection; 0: no limit
+        self.awareness_burst = max(1, awareness_burst)
         self.peers: set[Peer] = set()
         self.awareness: dict[int, P.AwarenessEntry] = {}
         self._owners: dict[
@@ -184,11 +275,26 @@ class Room:
         **kwargs: Any,
     ) -> Room:
         rows = await run_blocking(store.load, document_id)
-        doc = await run_blocking(doc_from_updates, rows)
-        return cls(document_id, doc, store, run_blocking, stored_rows=len(rows), **kwargs)
+
+        def load() -> tuple[Doc, int]:
+            doc = doc_from_updates(rows)
+            return doc, len(doc.get_update())
+
+        doc, size = await run_blocking(load)
+        limit = kwargs.get("max_bytes", 0)
+        if limit and size > limit:
+            log.warning("Room %s: the document is %d bytes, past the limit of %d: it opens "
+                        "read-only until a restore makes it smaller", document_id, size,
+                        limit)  # fmt: skip
+        return cls(document_id, doc, store, run_blocking, stored_rows=len(rows), size=size,
+                   **kwargs)  # fmt: skip
 
     # -- peers --------------------------------------------------------------------------
     def join(self, peer: Peer) -> None:
+        rate, burst = self.awareness_per_second, self.awareness_burst
+        if rate > 0:
+            peer.awareness_bucket = TokenBucket(rate, burst)
+            peer.abuse_bucket = TokenBucket(ABUSE_FACTOR * rate, ABUSE_FACTOR * burst)
         self.peers.add(peer)
         peer.send(P.sync_step1(self.doc.get_state()))
         if self.awareness:
@@ -196,6 +302,7 @@ class Room:
 
     def leave(self, peer: Peer) -> None:
         self.peers.discard(peer)
+        self._drop_pending(peer)
         gone = []
         for client_id in peer.client_ids:
             self._owners.pop(client_id, None)
@@ -247,16 +354,28 @@ class Room:
         """Edit the document into ``target`` with a minimal diff (a restore): a normal edit,
         stored and sent to everyone, that collaborators converge on."""
 
-        def edit() -> None:
-            ytext = self.doc.get(CONTENT, type=Text)
+        def replace(doc: Doc) -> None:
+            ytext = doc.get(CONTENT, type=Text)
             current, at = text_units(ytext)  # character index -> pycrdt's index
             ops = difflib.SequenceMatcher(a=current, b=target, autojunk=False).get_opcodes()
-            with self.doc.transaction(origin="restore"):
+            with doc.transaction(origin="restore"):
                 for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: `at` stays right
                     if tag in ("replace", "delete"):
                         del ytext[at[i1] : at[i2]]
                     if tag in ("replace", "insert"):
                         ytext.insert(at[i1], target[j1:j2])
+
+        def edit() -> None:
+            if self.max_bytes:  # made on a copy first: refused if it ends past the limit
+                state = self.doc.get_update()
+                trial = doc_from_updates([state])
+                try:
+                    replace(trial)
+                except BaseException as exc:  # measured as far as it got; fails again below
+                    if not is_crdt_failure(exc):
+                        raise
+                self._check_size(len(trial.get_update()), len(state))
+            replace(self.doc)
 
         if self.closed:
             raise RoomClosed(f"the room of {self.document_id} closed")
@@ -288,9 +407,13 @@ class Room:
                 batch.append(self._inbox.get_nowait())
             try:
                 await self._handle(batch)
-            except Exception as exc:  # the store failed: nothing more may be acknowledged
-                log.exception("Room %s: storing updates failed", self.document_id)
-                self.fail(f"the document could not be saved ({exc}); reconnect to retry")
+            except Exception:  # the store failed: nothing more may be acknowledged
+                # the database's words stay in the server's log, under an id the client gets
+                error_id = uuid.uuid4().hex[:12]
+                log.exception("Room %s: storing updates failed (error %s)", self.document_id,
+                              error_id)  # fmt: skip
+                self.fail(f"the document could not be saved (error {error_id}); "
+                          "reconnect to retry")  # fmt: skip
                 return
             finally:
                 self._handled(batch)
@@ -306,12 +429,16 @@ class Room:
                 self._effective.clear()
                 try:
                     edit()
+                except DocumentTooLarge as exc:  # refused before it changed anything
+                    done.set_exception(exc)
+                    continue
                 except BaseException as exc:
                     if not is_crdt_failure(exc):
                         raise
                     done.set_exception(EditFailed(f"the edit failed: {exc}"))
                 else:
                     waiting.append(done)
+                self.size += SIZE_ESTIMATE_FACTOR * sum(len(u) for u in self._effective)
                 # what it changed (all of it, or up to a failure) is stored and sent to all:
                 # the room never holds text the store and the peers do not
                 pending.extend((None, u) for u in self._effective)
@@ -331,7 +458,12 @@ class Room:
                 elif kind == P.AWARENESS:
                     self._awareness(peer, payload)
                 elif kind == P.QUERY_AWARENESS:
+                    self._check_flood(peer)
                     peer.send(P.encode_awareness(list(self.awareness.values())))
+            except Refused as exc:  # nothing of it applied
+                log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
+                peer.close(exc.code, exc.reason)
+                self.leave(peer)
             except P.ProtocolError as exc:
                 log.info("Room %s: closing %s: %s", self.document_id, peer.username, exc)
                 peer.close(4400, str(exc))
@@ -365,6 +497,7 @@ class Room:
                 peer.denied = True
                 peer.send(P.permission_denied("read-only: your role on this project is viewer"))
             return []
+        measured = self._size_with(update)
         self._effective.clear()
         try:
             self.doc.apply_update(update)
@@ -373,7 +506,40 @@ class Room:
                 raise
             raise P.ProtocolError(f"not a Yjs update: {exc}") from None
         effective, self._effective = self._effective, []
+        if measured is not None:
+            self.size = measured
+        else:
+            self.size += SIZE_ESTIMATE_FACTOR * sum(len(u) for u in effective)
         return [(peer, u) for u in effective]
+
+    def _size_with(self, update: bytes) -> int | None:
+        """The document's size once ``update`` is applied when it had to be measured (near
+        or past the limit; None: well within it). DocumentTooLarge if it may not be applied."""
+        limit, grows = self.max_bytes, SIZE_ESTIMATE_FACTOR * len(update)
+        if not limit or self.size + grows <= limit:
+            return None
+        state = self.doc.get_update()
+        self.size = len(state)  # the estimate errs high: measured
+        if self.size > limit:  # opened past a lowered limit: read-only
+            raise DocumentTooLarge(self.size + len(update), limit, self.size)
+        if self.size + grows <= limit:
+            return None
+        trial = doc_from_updates([state])  # the update applied to a copy
+        try:
+            trial.apply_update(update)
+        except BaseException as exc:
+            if not is_crdt_failure(exc):
+                raise
+            raise P.ProtocolError(f"not a Yjs update: {exc}") from None
+        after = len(trial.get_update())
+        self._check_size(after, self.size)
+        return after
+
+    def _check_size(self, after: int, before: int) -> None:
+        """DocumentTooLarge unless a document of ``before`` bytes may become ``after``: within
+        the limit, or (one already past it) smaller."""
+        if after > self.max_bytes and after >= before:
+            raise DocumentTooLarge(after, self.max_bytes, before)
 
     async def _store(self, pending: list[tuple[Peer | None, bytes]]) -> None:
         if not pending:
@@ -392,10 +558,51 @@ class Room:
 
     def _awareness(self, peer: Peer, payload: bytes) -> None:
         entries = P.decode_awareness(payload)
-        claimed = peer.client_ids | {e.client_id for e in entries if e.state is not None}
+        pending = {i for i, e in peer.pending.items() if e.state is not None}
+        claimed = peer.client_ids | pending | {e.client_id for e in entries if e.state is not None}
         if len(claimed) > MAX_CLIENT_IDS:
             raise P.ProtocolError(f"awareness for {len(claimed)} client ids on one connection "
                                   f"(at most {MAX_CLIENT_IDS})")  # fmt: skip
+        self._check_flood(peer)
+        bucket = peer.awareness_bucket
+        if bucket is not None and (peer.pending or not bucket.take()):
+            for entry in entries:  # past the rate: the latest of each is relayed later
+                held = peer.pending.get(entry.client_id)
+                if held is None or entry.clock >= held.clock:
+                    peer.pending[entry.client_id] = entry
+            if peer.flush is None:
+                loop = asyncio.get_running_loop()
+                peer.flush = loop.call_later(bucket.wait(), self._flush, peer)
+            return
+        self._relay_awareness(peer, entries)
+
+    def _check_flood(self, peer: Peer) -> None:
+        if peer.abuse_bucket is not None and not peer.abuse_bucket.take():
+            most = ABUSE_FACTOR * self.awareness_per_second
+            raise TooManyMessages(f"too many awareness messages (over {most:g} a second): "
+                                  "this connection is closed")  # fmt: skip
+
+    def _flush(self, peer: Peer) -> None:
+        """Relay what a peer's awareness past the rate left pending, once the rate allows."""
+        peer.flush = None
+        if peer not in self.peers or not peer.pending:
+            return
+        bucket = peer.awareness_bucket
+        if bucket is not None and not bucket.take():  # woken early: wait again
+            peer.flush = asyncio.get_running_loop().call_later(bucket.wait(), self._flush, peer)
+            return
+        entries = list(peer.pending.values())
+        peer.pending.clear()
+        self._relay_awareness(peer, entries)
+
+    def _drop_pending(self, peer: Peer) -> None:
+        peer.pending.clear()
+        if peer.flush is not None:
+            peer.flush.cancel()
+            peer.flush = None
+
+    def _relay_awareness(self, peer: Peer, entries: list[P.AwarenessEntry]) -> None:
+        """Take a peer's awareness entries (stamped with its real user) and pass them on."""
         out = []
         for entry in entries:
             owner = self._owners.get(entry.client_id)
@@ -434,6 +641,7 @@ class Room:
             if peer_or_none is None and not item[1].done():
                 item[1].set_exception(RuntimeError(reason))
         for peer in list(self.peers):
+            self._drop_pending(peer)
             peer.close(1011, reason)
         self.peers.clear()
         self._idle.set()
@@ -451,6 +659,7 @@ class Room:
         with contextlib.suppress(Exception):
             self.doc.unobserve(self._subscription)
         for peer in list(self.peers):
+            self._drop_pending(peer)
             peer.close(code, reason)
         self.peers.clear()
         self._has_room.set()

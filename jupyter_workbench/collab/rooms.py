@@ -32,6 +32,9 @@ class RoomManager:
         compact_after: int = 500,
         snapshot_minutes: float = 10.0,
         access_check_seconds: float = 2.0,
+        max_document_bytes: int = 0,
+        awareness_per_second: float = 0.0,
+        awareness_burst: int = 1,
     ) -> None:
         self.store = store
         self._run = run_blocking
@@ -41,6 +44,9 @@ class RoomManager:
         self.compact_after = compact_after
         self.snapshot_minutes = snapshot_minutes
         self.access_check_seconds = access_check_seconds
+        self.max_document_bytes = max_document_bytes
+        self.awareness_per_second = awareness_per_second
+        self.awareness_burst = awareness_burst
         self.rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future[Room]] = {}
         self._closers: dict[str, asyncio.TimerHandle] = {}
@@ -64,7 +70,12 @@ class RoomManager:
         future: asyncio.Future[Room] = asyncio.get_running_loop().create_future()
         self._opening[document_id] = future
         try:
-            room = await Room.open(document_id, self.store, self._run, on_stored=self._stored)
+            room = await Room.open(
+                document_id, self.store, self._run, on_stored=self._stored,
+                max_bytes=self.max_document_bytes,
+                awareness_per_second=self.awareness_per_second,
+                awareness_burst=self.awareness_burst,
+            )  # fmt: skip
             self.rooms[document_id] = room
             future.set_result(room)
             self._release_later(room)  # closes unless someone joins

@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..collab.room import EditFailed, Room, RoomClosed
+from ..collab.room import DocumentTooLarge, EditFailed, Room, RoomClosed
 from ..core import documents as docs
 from ..core.access import Role
 from ..core.context import Ctx
 from ..core.documents import KINDS
-from ..core.errors import WorkbenchError
+from ..core.errors import PayloadTooLarge, WorkbenchError
 from ..documents_live import LiveDocuments
 from . import document_schemas as S
 from .base import Param, WorkbenchHandler, endpoint, page_json
@@ -256,7 +256,8 @@ class SnapshotRestoreHandler(_DocumentHandler):
     @endpoint(
         action="documents.write",
         summary="Restore the snapshot's text: a normal edit (stored, sent to everyone in the "
-        "room), so collaborators converge on it and it can itself be undone by another restore",
+        "room), so collaborators converge on it and it can itself be undone by another "
+        "restore; 413 (nothing changed) when it would take the document past its size limit",
         response=S.DOCUMENT,
     )
     async def post(self, document_id: str, snapshot_id: str) -> None:
@@ -265,6 +266,8 @@ class SnapshotRestoreHandler(_DocumentHandler):
         )
         try:
             room, data = await self.restore(document_id, target)
+        except DocumentTooLarge as exc:  # nothing changed
+            raise PayloadTooLarge(f"not restored, the document is unchanged: {exc}") from None
         except EditFailed as exc:
             # part of it may have landed (stored and sent to everyone): on the record too
             reason = str(exc)

@@ -166,8 +166,12 @@ class ForwardWebSocketHandler(_Forwarding, WebSocketHandler):
         await super().get(path=path)
 
     def _from_upstream(self, message: str | bytes | None) -> None:
-        if message is None:
-            self.close()
+        if message is None:  # ended as the service ended it: clients read the code and reason
+            upstream = self.upstream
+            if upstream is None:
+                self.close()
+            else:
+                self.close(upstream.close_code, upstream.close_reason)
             return
         self.write_message(message, binary=isinstance(message, bytes))
 

@@ -55,6 +55,9 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
     room: Room | None = None
     peer: Peer | None = None
     largest_sent = 0
+    # bytes handed to the connection whose writes have not completed: the stream still holds
+    # them because the peer has not read them (tornado settles a write once the socket took it)
+    unsent = 0
 
     @property
     def live(self) -> LiveDocuments:
@@ -90,25 +93,32 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
         conn = self.ws_connection
         if conn is None or conn.is_closing():
             raise WebSocketClosedError()
-        self.largest_sent = max(self.largest_sent, len(message))
-        if unread(conn) > max(MAX_BACKLOG, BACKLOG_MESSAGES * self.largest_sent):
+        size = len(message)
+        self.largest_sent = max(self.largest_sent, size)
+        if self.unsent + size > max(MAX_BACKLOG, BACKLOG_MESSAGES * self.largest_sent):
             self.drop_behind()
             raise WebSocketClosedError()
         write_frame = getattr(conn, "_write_frame", None)
         if write_frame is not None and getattr(conn, "_compressor", None) is None:
             # one binary frame straight onto the stream: write_message would also start a task
             # per peer per edit, the larger part of a big room's fan-out cost
-            write_frame(True, 0x2, message)  # a closed stream settles (and silences) its future
-            return
-        sent = self.write_message(message, binary=True)
-        sent.add_done_callback(lambda f: f.exception())  # a peer gone meanwhile: on_close
+            sent = write_frame(True, 0x2, message)  # a closed stream settles (and silences) it
+        else:
+            sent = self.write_message(message, binary=True)
+            sent.add_done_callback(lambda f: f.exception())  # a peer gone meanwhile: on_close
+        if not sent.done():  # not all on the socket yet: what the peer has not taken
+            self.unsent += size
+            sent.add_done_callback(lambda _f: self._taken(size))
+
+    def _taken(self, size: int) -> None:
+        self.unsent -= size
 
     def drop_behind(self) -> None:
         """A peer that does not read what it is sent: out of the room now, its connection
         closed (aborted after a few seconds if it does not read that either)."""
         self.log.warning("Dropping %s from room %s: %d bytes unread",
                          self.peer and self.peer.username, self.room and self.room.document_id,
-                         unread(self.ws_connection))  # fmt: skip
+                         self.unsent)  # fmt: skip
         self.close(4408, "too far behind: reconnect to catch up")
         self.on_close()
 
@@ -126,9 +136,3 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, Jupyt
         if self.room is not None and self.peer is not None:
             room, self.room = self.room, None
             self.live.rooms.leave(room, self.peer)
-
-
-def unread(conn: Any) -> int:
-    """Bytes written to the connection that the peer has not taken yet (tornado's buffer)."""
-    buffer = getattr(getattr(conn, "stream", None), "_write_buffer", None)
-    return len(buffer) if buffer is not None else 0

@@ -16,6 +16,7 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 
 import { API_PATH, IDocument, publishDocument } from './api';
+import { refusedForGood } from './closeCodes';
 
 export interface IUser {
   username?: string;
@@ -125,8 +126,9 @@ export class DocumentEditor extends Widget {
     this._provider = new WebsocketProvider(url, record.id, this._doc, { params, disableBc: true });
     this._provider.on('status', (event: { status: string }) => this._showStatus(event.status));
     this._provider.on('connection-close', (event: CloseEvent | null) => {
-      if (event && event.code >= 4400 && event.code < 4500) {
-        // the server refused us (access revoked, document deleted): do not reconnect
+      if (event && refusedForGood(event.code)) {
+        // the server refused us (access revoked, document deleted or too large): do not
+        // reconnect; after 4408 (too far behind) the provider reconnects and catches up
         this._provider.shouldConnect = false;
         this._showStatus('closed', event.reason);
       }

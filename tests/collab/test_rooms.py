@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import re
 import shutil
 import socket
 import time
@@ -706,8 +708,10 @@ async def test_a_close_reason_past_a_close_frame_closes_only_its_sender(api, ws_
     await alice.disconnect()
 
 
-async def _stalled_client(ws_root: str, user: str, document_id: str) -> asyncio.StreamWriter:
-    """A client that joins a room and never reads again (a frozen tab, a dead link)."""
+async def _stalled_client(
+    ws_root: str, user: str, document_id: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A client that joins a room and reads nothing more until told (a frozen tab)."""
     url = urlsplit(f"{ws_root}/workbench/api/v1/rooms/{document_id}")
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -721,7 +725,7 @@ async def _stalled_client(ws_root: str, user: str, document_id: str) -> asyncio.
     )
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
-    return writer
+    return reader, writer
 
 
 async def test_a_client_that_never_reads_is_dropped_before_it_costs_unbounded_memory(
@@ -734,7 +738,7 @@ async def test_a_client_that_never_reads_is_dropped_before_it_costs_unbounded_me
     doc_id = await _document(api, slug)
     live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
     alice = await client(ws_root, "alice", doc_id).connect()
-    stalled = await _stalled_client(ws_root, "carol", doc_id)
+    _reader, stalled = await _stalled_client(ws_root, "carol", doc_id)
     room = live.rooms.rooms[doc_id]
     await eventually(lambda: len(room.peers) == 2, what="the stalled client joining")
     chunk = "x" * 1_000_000
@@ -746,6 +750,46 @@ async def test_a_client_that_never_reads_is_dropped_before_it_costs_unbounded_me
     await eventually(lambda: len(room.peers) == 1, what="the stalled client dropped")
     assert {p["user"]["username"] for p in room.presence()} == {"alice"}
     stalled.close()
+    await alice.disconnect()
+
+
+async def test_a_client_that_stops_reading_for_a_while_and_catches_up_stays(
+    api, ws_root, jp_serverapp
+) -> None:
+    """What a peer has read no longer counts against it: a tab frozen while 10 MB went by,
+    that then reads it all, is not dropped when 20 MB more go by (30 MB sent in all, past
+    the 16 MiB a peer may leave unread)."""
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    reader, writer = await _stalled_client(ws_root, "carol", doc_id)
+    room = live.rooms.rooms[doc_id]
+    await eventually(lambda: len(room.peers) == 2, what="the stalled client joining")
+    chunk = "x" * 1_000_000
+
+    async def edit(i: int) -> None:
+        alice.text.insert(len(alice.text), chunk)
+        await eventually(lambda: len(room.text) == (i + 1) * len(chunk), what=f"edit {i}")
+
+    for i in range(10):  # while it reads nothing
+        await edit(i)
+    received = 0
+
+    async def read_all() -> None:
+        nonlocal received
+        while data := await reader.read(1 << 20):
+            received += len(data)
+
+    reading = asyncio.ensure_future(read_all())
+    await eventually(lambda: received >= 10 * len(chunk), what="the client catching up")
+    for i in range(10, 30):
+        await edit(i)
+        assert len(room.peers) == 2, f"dropped at edit {i}"
+    await eventually(lambda: received >= 30 * len(chunk), what="the client reading the rest")
+    assert {p["user"]["username"] for p in room.presence()} == {"alice", "carol"}
+    reading.cancel()
+    writer.close()
     await alice.disconnect()
 
 
@@ -876,5 +920,224 @@ async def test_a_flood_of_edits_waits_in_its_socket_not_in_the_servers_memory(
     gate.set()
     expected = "".join(f"{i:03d}" + "x" * 8189 for i in range(40))
     await eventually(lambda: str(bob.text) == expected, timeout=20, what="every edit, in order")
+    for c in (alice, bob):
+        await c.disconnect()
+
+
+async def test_a_failed_save_gives_clients_an_error_id_and_the_log_the_database_error(
+    api, ws_root, jp_serverapp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database's own words (hosts, users, SQL) stay in the server's log: every client of
+    the room is closed with 1011 and an error id, which the log line carries too."""
+    from sqlalchemy.exc import OperationalError
+
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    store = live.rooms.rooms[doc_id].store
+    secret = 'password authentication failed for user "wb" at db.internal:5432'
+
+    def broken(*_args: Any) -> bool:
+        raise OperationalError("INSERT INTO document_updates", {}, Exception(secret))
+
+    monkeypatch.setattr(store, "append_now", broken)
+    monkeypatch.setattr(store, "append", broken)
+    alice.text.insert(0, "never saved")
+    for peer in (alice, bob):
+        assert await peer.closed(timeout=5) and peer.close_code == 1011
+    reason = alice.channel.ws.close_reason or ""
+    assert bob.channel.ws.close_reason == reason
+    found = re.fullmatch(r"the document could not be saved \(error ([0-9a-f]{12})\); "
+                         r"reconnect to retry", reason)  # fmt: skip
+    assert found, reason
+    assert "db.internal" not in reason and "INSERT" not in reason
+    logged = [r for r in caplog.records if found.group(1) in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert secret in str(logged[0].exc_info[1])
+    monkeypatch.undo()  # the database is back: a reconnect opens the room from the store
+    again = await client(ws_root, "alice", doc_id).connect()
+    again.text.insert(0, "saved")
+    await eventually(lambda: live.rooms.rooms[doc_id].text == "saved", what="the new edit")
+    await again.disconnect()
+
+
+async def test_an_edit_past_the_size_limit_closes_its_sender_and_reaches_nobody(
+    api, ws_root, jp_serverapp
+) -> None:
+    """``collab_max_document_bytes`` (here 64 KiB): a paste that would take the document past
+    it is refused (4413), never stored or relayed, and the others go on; a document filled a
+    chunk at a time takes every chunk that fits and none past the limit."""
+    limit = 64 * 1024
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.max_document_bytes = limit
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    carol = await client(ws_root, "carol", doc_id).connect()
+    room = live.rooms.rooms[doc_id]
+    alice.text.insert(0, "plan\n")
+    await eventually(lambda: str(carol.text) == "plan\n", what="alice's edit at carol")
+    bob.text.insert(5, "y" * 100_000)
+    assert await bob.closed(timeout=5) and bob.close_code == 4413
+    reason = bob.channel.ws.close_reason or ""
+    assert "past its limit of 65,536" in reason and "edit refused" in reason, reason
+    alice.text.insert(5, "still here")
+    await eventually(lambda: str(carol.text) == "plan\nstill here", what="alice's next edit")
+    assert (await api("carol").get(f"documents/{doc_id}")).json["text"] == "plan\nstill here"
+    assert not await alice.closed(timeout=0.2)
+    # a chunk at a time: every one that fits lands, the one that would not closes its sender
+    chunk = "z" * 4000
+    for i in range(20):
+        alice.text.insert(len(alice.text), chunk)
+        await eventually(lambda i=i: room.text.count("z") == (i + 1) * len(chunk)
+                         or alice.close_code is not None, what=f"chunk {i}")  # fmt: skip
+        if alice.close_code is not None:
+            break
+    assert alice.close_code == 4413, "the document grew past its limit"
+    size = len(room.doc.get_update())
+    assert limit - len(chunk) - 100 < size <= limit, size
+    text = (await api("carol").get(f"documents/{doc_id}")).json["text"]
+    assert text == room.text and not text.count("y")
+    await eventually(lambda: str(carol.text) == text, what="carol's copy")
+    await carol.disconnect()
+
+
+async def test_a_document_past_a_lowered_limit_opens_read_only_and_a_restore_shrinks_it(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Lowering ``collab_max_document_bytes`` below a document's size leaves it readable by
+    everyone; edits are refused until a restore brings it back (a restore that would take a
+    document past the limit is a 413 that changes nothing)."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    alice.text.insert(0, "short plan")
+    await eventually(lambda: live.rooms.rooms[doc_id].text == "short plan", what="stored")
+    short = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "short"})).json
+    alice.text.insert(10, "\n" + "w" * 50_000)
+    await eventually(lambda: len(live.rooms.rooms[doc_id].text) == 50_011, what="stored")
+    big = (await api("alice").post(f"documents/{doc_id}/snapshots", {"name": "big"})).json
+    await alice.disconnect()
+    live.rooms.idle_seconds = 0
+    await eventually(lambda: doc_id not in live.rooms.rooms, what="the room closing")
+    live.rooms.max_document_bytes = 20_000  # the limit lowered (a restart with a new config)
+    carol = await client(ws_root, "carol", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    assert len(str(bob.text)) == len(str(carol.text)) == 50_011  # it opens, whole
+    bob.text.insert(0, "x")
+    assert await bob.closed(timeout=5) and bob.close_code == 4413
+    assert "the document is " in (bob.channel.ws.close_reason or "")
+    assert "past its limit of 20,000" in (bob.channel.ws.close_reason or "")
+    r = await api("alice").get(f"documents/{doc_id}")
+    assert len(r.json["text"]) == 50_011 and not r.json["text"].startswith("x")
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{short['id']}/restore")
+    assert r.status == 200 and r.json["text"] == "short plan", r
+    await eventually(lambda: str(carol.text) == "short plan", what="the restore at carol")
+    bob = await client(ws_root, "bob", doc_id).connect()
+    bob.text.insert(10, "!")  # back within the limit: edits are taken again
+    await eventually(lambda: str(carol.text) == "short plan!", what="bob's edit at carol")
+    r = await api("alice").post(f"documents/{doc_id}/snapshots/{big['id']}/restore")
+    assert r.status == 413 and r.json["error"] == "payload_too_large", r
+    assert "past its limit of 20,000" in r.json["message"], r.json
+    assert (await api("alice").get(f"documents/{doc_id}")).json["text"] == "short plan!"
+    assert not await bob.closed(timeout=0.2)
+    for c in (bob, carol):
+        await c.disconnect()
+
+
+async def test_single_character_deletions_do_not_take_a_document_past_its_limit(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Deleting one character from the middle of a run splits it: the encoded state grows by
+    more than the deletion's own update. Thousands of them still stop at the limit."""
+    limit = 40 * 1024
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.max_document_bytes = limit
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    room = live.rooms.rooms[doc_id]
+    alice.text.insert(0, "q" * 30_000)
+    await eventually(lambda: len(room.text) == 30_000, what="the text stored")
+    rng = random.Random(5)
+    for _batch in range(40):
+        for _ in range(100):
+            del alice.text[rng.randrange(len(alice.text) - 1)]
+        await eventually(lambda: len(room.text) == len(alice.text)
+                         or alice.close_code is not None, what="the deletions")  # fmt: skip
+        assert len(room.doc.get_update()) <= limit
+        if alice.close_code is not None:
+            break
+    assert alice.close_code == 4413, "4,000 deletions fit: the test needs a lower limit"
+    assert len(room.doc.get_update()) <= limit
+
+
+def _cursor_states(collaborator: Collaborator, client_id: int) -> list[Any]:
+    """Every state of ``client_id`` that ``collaborator`` was sent, in order."""
+    states = []
+    for message in collaborator.messages(P.AWARENESS):
+        for entry in P.decode_awareness(P.parse(message)[2]):
+            if entry.client_id == client_id:
+                states.append(entry.state)
+    return states
+
+
+async def test_awareness_past_the_rate_is_coalesced_to_the_latest_state(
+    api, ws_root, jp_serverapp
+) -> None:
+    """A cursor moving faster than ``collab_awareness_per_second`` (here 2, bursts of 2) is
+    not relayed move by move: the others get fewer updates, and always the latest one."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.awareness_per_second, live.rooms.awareness_burst = 2.0, 2
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    bob = await client(ws_root, "bob", doc_id).connect()
+    for i in range(15):  # 15 moves at once: 2 relayed now, the rest coalesced
+        await bob.send_raw(P.encode_awareness([P.AwarenessEntry(77, i + 1, {"cursor": i})]))
+    await eventually(lambda: (_cursor_states(alice, 77) or [{}])[-1].get("cursor") == 14,
+                     what="bob's last cursor at alice")  # fmt: skip
+    cursors = [state["cursor"] for state in _cursor_states(alice, 77)]
+    assert len(cursors) < 15 and cursors == sorted(cursors), cursors
+    assert _cursor_states(alice, 77)[-1]["user"]["username"] == "bob"
+    room = live.rooms.rooms[doc_id]
+    assert room.awareness[77].state is not None and room.awareness[77].state["cursor"] == 14
+    # leaving goes through at once with what was pending dropped: bob's state is removed
+    await bob.send_raw(P.encode_awareness([P.AwarenessEntry(77, 99, {"cursor": 99})]))
+    await bob.disconnect()
+    await eventually(lambda: _cursor_states(alice, 77)[-1] is None, what="bob's state removed")
+    assert 77 not in room.awareness
+    await alice.disconnect()
+
+
+async def test_a_connection_flooding_awareness_is_closed_and_the_others_go_on(
+    api, ws_root, jp_serverapp
+) -> None:
+    """Ten times the rate, past ten times the burst (here 20 a second after 20 at once): no
+    cursor moves like that. The sender is closed with 4429, its state removed; the others go
+    on, their own awareness still relayed."""
+    live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
+    live.rooms.awareness_per_second, live.rooms.awareness_burst = 2.0, 2
+    slug = await _project(api)
+    doc_id = await _document(api, slug)
+    alice = await client(ws_root, "alice", doc_id).connect()
+    carol = await client(ws_root, "carol", doc_id).connect()
+    for i in range(500):
+        if carol.close_code is not None:
+            break
+        with contextlib.suppress(Exception):  # closed under us
+            await carol.send_raw(P.encode_awareness([P.AwarenessEntry(5, i + 1, {"n": i})]))
+    assert await carol.closed(timeout=5) and carol.close_code == 4429
+    assert "too many awareness messages" in (carol.channel.ws.close_reason or "")
+    await eventually(lambda: 5 not in live.rooms.rooms[doc_id].awareness, what="state removed")
+    assert len(_cursor_states(alice, 5)) < 10  # coalesced, then removed
+    await alice.send_raw(P.encode_awareness([P.AwarenessEntry(6, 1, {"cursor": 1})]))
+    bob = await client(ws_root, "bob", doc_id).connect()
+    await eventually(lambda: 6 in bob.awareness_states(), what="alice's state at bob")
+    assert not await alice.closed(timeout=0.2)
     for c in (alice, bob):
         await c.disconnect()
