@@ -14,6 +14,7 @@ from ..core import datasets as ds
 from ..core import operations
 from ..core.access import is_superuser
 from ..core.context import Ctx
+from ..core.dataset_paths import servable_media_type
 from ..core.errors import Forbidden, RangeNotSatisfiable
 from ..dataset_jobs import DatasetJobs, Progress, tar_stream
 from . import schemas as S
@@ -295,9 +296,10 @@ class FileHandler(DatasetHandler):
             lambda: self.jobs.file_entry(identity, slug, name, ref, path)
         )
         tag = f'"blake3-{entry.digest}"'
+        content_type = servable_media_type(entry.media_type)
         self.set_header("ETag", tag)
         self.set_header("Accept-Ranges", "bytes")
-        self.set_header("Content-Type", entry.media_type)
+        self.set_header("Content-Type", content_type)
         self.set_header("X-Dataset-Version", str(number))
         self.set_header("Content-Disposition", attachment(entry.path.rsplit("/", 1)[-1]))
         if self.request.headers.get("If-None-Match") == tag:
@@ -319,9 +321,9 @@ class FileHandler(DatasetHandler):
             self.set_header("Content-Range", f"bytes {start}-{end - 1}/{entry.size}")
         self.set_header("Content-Length", str(end - start))
         if self.request.method == "HEAD":
-            self.finish(set_content_type=entry.media_type)
+            self.finish(set_content_type=content_type)
             return
-        await self.stream(self.jobs.store.read_range(entry.chunks, start, end), entry.media_type)
+        await self.stream(self.jobs.store.read_range(entry.chunks, start, end), content_type)
 
     async def head(self, **path: str) -> None:
         """As GET, without the bytes: the size, type and ETag that tools reading a file by

@@ -458,6 +458,35 @@ async def test_a_declared_media_type_must_be_one(api) -> None:
         assert r.status == 200 and r.headers["Content-Type"] == media_type, r
 
 
+async def test_a_file_stored_with_a_bad_media_type_still_downloads(api, db_url: str) -> None:
+    """Files stored before media types were checked may have one with a line break: every
+    download (and HEAD) of such a file was a 500. It is served as application/octet-stream,
+    and no header carries a control character."""
+    from jupyter_workbench.db.models import DatasetFile
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"a.txt": b"hello", "b.txt": b"world"})
+    db = Database(db_url)
+    try:
+        with db.transaction(write=True) as s:
+            for row in s.scalars(select(DatasetFile)):
+                row.media_type = {"a.txt": "text/plain\r\nX-Evil: 1", "b.txt": "é/x"}[row.path]
+    finally:
+        db.dispose()
+    for path, body in (("a.txt", b"hello"), ("b.txt", b"world")):
+        url = f"projects/lab/datasets/d/versions/v1/files/{path}"
+        r = await alice.get(url)
+        assert r.status == 200 and r.body == body, (path, r)
+        assert r.headers["Content-Type"] == "application/octet-stream" and "X-Evil" not in r.headers
+        r = await alice.request("HEAD", url)
+        assert r.status == 200 and r.headers["Content-Type"] == "application/octet-stream", r
+        r = await alice.get(url, headers={"Range": "bytes=1-2"})
+        assert r.status == 206 and r.body == body[1:3], r
+    r = await alice.get("projects/lab/datasets/d/versions/v1/archive")
+    assert r.status == 200, r
+
+
 async def test_first_commits_racing_on_a_new_dataset_both_land(api, db_url: str) -> None:
     """Two clients commit to a dataset nobody created yet (a commit creates it) at the same
     time: both land, as v1 and v2, rather than one being told the dataset 'already exists'."""
