@@ -16,6 +16,7 @@ from ..core.access import is_superuser
 from ..core.context import Ctx
 from ..core.dataset_paths import servable_media_type
 from ..core.errors import Forbidden, RangeNotSatisfiable
+from ..core.etags import none_match
 from ..dataset_jobs import DatasetJobs, Progress, tar_stream
 from . import schemas as S
 from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
@@ -302,7 +303,7 @@ class FileHandler(DatasetHandler):
         self.set_header("Content-Type", content_type)
         self.set_header("X-Dataset-Version", str(number))
         self.set_header("Content-Disposition", attachment(entry.path.rsplit("/", 1)[-1]))
-        if self.request.headers.get("If-None-Match") == tag:
+        if none_match(self.request.headers.get("If-None-Match"), tag):
             self.set_status(304)
             self.finish()
             return

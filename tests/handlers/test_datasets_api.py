@@ -708,6 +708,30 @@ async def test_a_file_answers_head_requests(api) -> None:
     assert (await api(None).request("HEAD", url)).status == 401
 
 
+async def test_if_none_match_takes_lists_weak_tags_and_a_star(api) -> None:
+    """A browser or cache revalidates with the tags it holds: a list, weak forms ('W/"..."'),
+    or '*'. Only the exact tag was honoured, so each of those downloaded the file again."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"f.txt": b"0123456789"})
+    url = "projects/lab/datasets/d/versions/v1/files/f.txt"
+    tag = (await alice.get(url)).headers["ETag"]
+    for header in (
+        tag,
+        f"W/{tag}",
+        f'"blake3-{"0" * 64}", {tag}',
+        f'W/"other", W/{tag}',
+        f'"with,comma",{tag}',
+        "*",
+    ):
+        for method in ("GET", "HEAD"):
+            r = await alice.request(method, url, headers={"If-None-Match": header})
+            assert r.status == 304 and r.body == b"" and r.headers["ETag"] == tag, (header, r)
+    for header in ('"other"', 'W/"other", "blake3-"', tag[1:-1], tag + "x", f'"{tag}'):
+        r = await alice.get(url, headers={"If-None-Match": header})
+        assert r.status == 200 and r.body == b"0123456789", (header, r)
+
+
 async def test_a_table_declared_with_media_type_parameters_is_diffed_as_a_table(api) -> None:
     """'text/csv; charset=utf-8' (or 'Text/CSV') is a CSV: the diff compared such files by
     digest only, as if they were not tables."""
