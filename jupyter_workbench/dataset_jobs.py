@@ -648,13 +648,9 @@ class DatasetJobs:
                 )
 
     def abort_upload(self, identity: Identity, slug: str, name: str, upload_id: str) -> None:
-        def work(s: Any, ctx: Ctx) -> None:
-            _p, _d, session = ds.load_session(s, ctx, slug, name, upload_id)
-            if session.state != "open":
-                raise Conflict(f"upload {upload_id} is {session.state}", code=session.state)
-            ds.end_session(s, upload_id, "aborted")
-
-        self.service.call(identity, work, write=True)
+        self.service.call(
+            identity, lambda s, ctx: ds.abandon_upload(s, ctx, slug, name, upload_id), write=True
+        )
 
     # -- reading --------------------------------------------------------------------
     def file_entry(
@@ -905,18 +901,23 @@ class DatasetJobs:
         now = utcnow()
         report: dict[str, Any] = {"dry_run": dry_run}
         stale_cutoff = now - self.session_ttl
-        with self.service.db.transaction(write=not dry_run) as s:
-            stale = list(
-                s.scalars(
-                    select(CommitSession.id).where(
-                        CommitSession.state == "open", CommitSession.heartbeat_at < stale_cutoff
+        if dry_run:
+            with self.service.db.transaction() as s:
+                stale = list(
+                    s.scalars(
+                        select(CommitSession.id).where(
+                            CommitSession.state == "open",
+                            CommitSession.heartbeat_at < stale_cutoff,
+                        )
                     )
                 )
+        else:  # audited as the system, as other background jobs are
+            stale = self.service.call(
+                self.service.system_identity(),
+                lambda s, ctx: ds.expire_sessions(s, ctx, stale_cutoff),
+                write=True,
             )
-            report["sessions_expired"] = len(stale)
-            if not dry_run:
-                for session_id in stale:
-                    ds.end_session(s, session_id, "expired")
+        report["sessions_expired"] = len(stale)
         live = select(CommitSession.id).where(
             CommitSession.state == "open", CommitSession.id.not_in(stale)
         )

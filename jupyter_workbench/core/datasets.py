@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -670,6 +671,51 @@ def end_session(s: Session, session_id: str, state: str) -> None:
         .where(CommitSession.id == session_id)
         .values(state=state, heartbeat_at=utcnow())
     )
+
+
+def abandon_upload(s: Session, ctx: Ctx, slug: str, name: str, session_id: str) -> None:
+    """End an open upload at its owner's (or an administrator's) request; its chunks become
+    collectable."""
+    project, _dataset, session = load_session(s, ctx, slug, name, session_id)
+    if session.state != "open":
+        raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
+    end_session(s, session_id, "aborted")
+    audit.record(
+        s,
+        ctx,
+        "dataset.upload_abandon",
+        "dataset",
+        name,
+        project=project,
+        summary={"upload": session_id},
+    )
+    s.flush()
+
+
+def expire_sessions(s: Session, ctx: Ctx, cutoff: datetime) -> list[str]:
+    """End the open commits and uploads idle since before ``cutoff`` (garbage collection does,
+    as the system); each is audited. Returns their ids."""
+    rows = s.execute(
+        select(CommitSession.id, CommitSession.kind, User.username, Dataset.name, Project)
+        .outerjoin(Dataset, Dataset.id == CommitSession.dataset_id)
+        .outerjoin(Project, Project.id == Dataset.project_id)
+        .outerjoin(User, User.id == CommitSession.user_id)
+        .where(CommitSession.state == "open", CommitSession.heartbeat_at < cutoff)
+        .order_by(CommitSession.created_at)
+    ).all()
+    for session_id, kind, owner, name, project in rows:
+        end_session(s, session_id, "expired")
+        audit.record(
+            s,
+            ctx,
+            "dataset.upload_expire",
+            "dataset",
+            name or "",
+            project=project,
+            summary={"upload": session_id, "kind": kind, "owner": owner},
+        )
+    s.flush()
+    return [row[0] for row in rows]
 
 
 def publish(

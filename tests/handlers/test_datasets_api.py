@@ -552,6 +552,21 @@ async def test_a_garbage_collection_is_audited(api) -> None:
     assert events[0]["summary"] == {"dry_run": False}
 
 
+async def test_abandoning_an_upload_is_audited(api) -> None:
+    """DELETE of an open upload frees what it stored (its chunks become collectable): the audit
+    trail names who abandoned which upload, like every other dataset mutation."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    declared, _chunks = declare({"a.txt": b"abandoned"})
+    upload_id = (await alice.post("projects/lab/datasets/d/uploads", {"files": declared})).json["id"]
+    assert (await alice.delete(f"projects/lab/datasets/d/uploads/{upload_id}")).status == 204
+    assert (await alice.delete(f"projects/lab/datasets/d/uploads/{upload_id}")).status == 409
+    r = await alice.get("audit", params={"action": "dataset.upload_abandon"})
+    assert [(e["actor"], e["project"], e["object_id"], e["summary"]) for e in r.json["items"]] == [
+        ("alice", "lab", "d", {"upload": upload_id})
+    ], r.json
+
+
 async def test_paths_that_differ_only_in_unicode_normalization_are_one_path(api) -> None:
     """'café.txt' typed on Linux (NFC) and read from a Mac's disk (NFD) look the same and are
     one file wherever names are normalized (macOS): a version holding both lost one of them
