@@ -589,6 +589,8 @@ def begin_session(
         if not create_missing:
             raise
         dataset = _create_for_commit(s, ctx, project, name)
+    if kind == "upload":
+        _check_open_uploads(s, ctx, project)
     session = CommitSession(
         id=session_id,
         dataset_id=dataset.id,
@@ -599,6 +601,45 @@ def begin_session(
     s.add(session)
     s.flush()
     return project, dataset, session
+
+
+SHOWN_UPLOADS = 5  # open uploads a refusal names
+
+
+def _check_open_uploads(s: Session, ctx: Ctx, project: Project) -> None:
+    """Refuse a new upload past the open uploads a user (or everyone) may have in ``project``
+    (``Policy.max_open_uploads_per_*``); the refusal names the open ones to abandon. Two
+    uploads started at the same moment may both pass the last free place."""
+    policy = ctx.policy
+    open_here = (
+        select(CommitSession.id, Dataset.name, CommitSession.user_id)
+        .join(Dataset, Dataset.id == CommitSession.dataset_id)
+        .where(
+            Dataset.project_id == project.id,
+            CommitSession.kind == "upload",
+            CommitSession.state == "open",
+        )
+    )
+    mine = open_here.where(CommitSession.user_id == ctx.user.id)
+    limits = [
+        (policy.max_open_uploads_per_user, mine, "you have", "user"),
+        (policy.max_open_uploads_per_project, open_here, "the project has", "project"),
+    ]
+    for limit, stmt, whose, setting in limits:
+        if not limit:
+            continue
+        count = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        if count < limit:
+            continue
+        oldest = s.execute(mine.order_by(CommitSession.created_at).limit(SHOWN_UPLOADS)).all()
+        listed = ", ".join(f"{name}/uploads/{upload_id}" for upload_id, name, _user in oldest)
+        raise Conflict(
+            f"uploads: {whose} {count} open uploads in project '{project.slug}', the most "
+            f"allowed (Workbench.max_open_uploads_per_{setting}); commit or abandon one first "
+            "(DELETE .../datasets/{name}/uploads/{id})"
+            + (f"; your oldest: {listed}" if listed else ""),
+            code="too_many_uploads",
+        )
 
 
 def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> Dataset:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -565,6 +566,48 @@ async def test_abandoning_an_upload_is_audited(api) -> None:
     assert [(e["actor"], e["project"], e["object_id"], e["summary"]) for e in r.json["items"]] == [
         ("alice", "lab", "d", {"upload": upload_id})
     ], r.json
+
+
+async def test_open_uploads_are_limited_per_user_and_per_project(api, jp_serverapp) -> None:
+    """Each open upload holds its manifest and pins chunks until it is committed, abandoned or
+    expires: a client in a loop opened them without end. Past the limits a new one is a 409
+    that says how many are open and which to abandon; abandoning one frees a place."""
+    service = jp_serverapp.web_app.settings["workbench_service"]
+    service.policy = dataclasses.replace(
+        service.policy, max_open_uploads_per_user=2, max_open_uploads_per_project=3
+    )
+    alice, bob = api("alice"), api("bob")
+    await bob.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    base = "projects/lab/datasets/{}/uploads"
+    ids = []
+    for name in ("d", "e"):
+        r = await alice.post(base.format(name), {"files": declare({"a": name.encode()})[0]})
+        assert r.status == 201, r
+        ids.append(r.json["id"])
+    r = await alice.post(base.format("d"), {"files": declare({"a": b"3"})[0]})
+    assert r.status == 409 and r.json["error"] == "too_many_uploads", r
+    assert r.json["message"].startswith(
+        "uploads: you have 2 open uploads in project 'lab', the most allowed "
+        "(Workbench.max_open_uploads_per_user); commit or abandon one first (DELETE "
+    ), r
+    assert r.json["message"].endswith(f"your oldest: d/uploads/{ids[0]}, e/uploads/{ids[1]}")
+    r = await bob.post(base.format("d"), {"files": declare({"a": b"b"})[0]})
+    assert r.status == 201, r  # his own place
+    r = await bob.post(base.format("d"), {"files": declare({"a": b"c"})[0]})
+    assert r.status == 409 and "the project has 3 open uploads" in r.json["message"], r
+    assert (await alice.delete(f"{base.format('d')}/{ids[0]}")).status == 204
+    r = await bob.post(base.format("d"), {"files": declare({"a": b"c"})[0]})
+    assert r.status == 201, r
+    # a committed upload is no longer open
+    r = await alice.post(base.format("e"), {"files": declare({"a": b"x"})[0]})
+    assert r.status == 409, r
+    declared, chunks = declare({"a": b"e"})
+    await alice.post(f"{base.format('e')}/{ids[1]}/chunks", raw=frame_chunks(list(chunks.items())))
+    assert (await alice.post(f"{base.format('e')}/{ids[1]}/commit", {})).status == 201
+    r = await alice.post(base.format("e"), {"files": declare({"a": b"x"})[0]})
+    assert r.status == 201, r
 
 
 async def test_paths_that_differ_only_in_unicode_normalization_are_one_path(api) -> None:
