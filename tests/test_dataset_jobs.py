@@ -679,9 +679,7 @@ def test_an_upload_expired_by_gc_is_audited_as_the_system(
 
     def expiries() -> list[tuple[str, str | None, dict[str, Any]]]:
         with service.db.transaction() as s:
-            rows = s.scalars(
-                select(AuditEvent).where(AuditEvent.action == "dataset.upload_expire")
-            )
+            rows = s.scalars(select(AuditEvent).where(AuditEvent.action == "dataset.upload_expire"))
             return [(e.actor_name, e.project_slug, e.summary) for e in rows]
 
     assert service.datasets.gc(dry_run=True)["sessions_expired"] == 1

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -759,6 +759,57 @@ def expire_sessions(s: Session, ctx: Ctx, cutoff: datetime) -> list[str]:
     return [row[0] for row in rows]
 
 
+def commit_request(
+    *, message: str, parent: str | None, strict_parent: bool, mode: str, delete: list[str]
+) -> dict[str, Any]:
+    """What a commit of an upload asked for, as recorded on it once published: a retry that
+    asks the same is answered with the version it produced."""
+    return {
+        "message": message,
+        "parent": parent,
+        "strict_parent": strict_parent,
+        "mode": mode,
+        "delete": sorted(set(delete)),
+    }
+
+
+class Published(NamedTuple):
+    """What a commit of an upload did: the version, whether it is new (not the latest found
+    unchanged), and whether this answer repeats an earlier commit's (a retry)."""
+
+    version: DatasetVersion
+    created: bool
+    replayed: bool = False
+
+
+def published_result(s: Session, session: CommitSession, request: dict[str, Any]) -> Published:
+    """The answer to a commit of an upload already published: the version it produced, when
+    ``request`` is the one that published it (a retry after a lost answer); else a 409 naming
+    that version."""
+    done = session.commit_request or {}
+    version = s.get(DatasetVersion, session.version_id) if session.version_id else None
+    if version is None:
+        raise Conflict(f"upload {session.id} is published", code="published")
+    if {k: v for k, v in done.items() if k != "unchanged"} != request:
+        raise Conflict(
+            f"upload {session.id} is published already, as v{version.version} (by a commit "
+            "with another message, parent or mode); start a new upload to commit again",
+            code="published",
+        )
+    return Published(version, not done.get("unchanged", False), replayed=True)
+
+
+def replay_commit(
+    s: Session, ctx: Ctx, slug: str, name: str, session_id: str, request: dict[str, Any]
+) -> Published:
+    """``published_result`` of an upload, checked as a commit is (the caller's own, or any
+    for an administrator); a 409 if it is not published."""
+    _project, _dataset, session = load_session(s, ctx, slug, name, session_id)
+    if session.state != "published":
+        raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
+    return published_result(s, session, request)
+
+
 def publish(
     s: Session,
     ctx: Ctx,
@@ -770,15 +821,26 @@ def publish(
     message: str = "",
     parent: str | None = None,
     strict_parent: bool = False,
-) -> tuple[DatasetVersion, bool]:
+) -> Published:
     """Make a new version visible: the parent's files with ``changes`` applied, or exactly
     ``changes.put`` when ``replace_all``. Its chunks must all be stored (foreign keys check).
-    Returns it and True; or, when its files would be exactly the latest version's (a folder
-    committed again unchanged, a commit retried after its answer was lost), that version and
-    False: no new version, nothing else written."""
+    Returns it, created; or, when its files would be exactly the latest version's (a folder
+    committed again unchanged), that version, not created: no new version, nothing else
+    written. A commit of an upload published already is answered as the one that published
+    it was (``replayed``), if it asks the same (``published_result``)."""
     project, dataset, session = load_session(s, ctx, slug, name, session_id)
     dataset = _load(s, project, name, for_update=True)  # one publisher at a time
     s.refresh(session)  # as a commit of this upload that held the lock before us left it
+    message = check_text(message, "message", max_length=10_000, allow_empty=True)
+    request = commit_request(
+        message=message,
+        parent=parent,
+        strict_parent=strict_parent,
+        mode="replace" if changes.replace_all else "update",
+        delete=changes.delete,
+    )
+    if session.state == "published":  # by a request like this one, just before us?
+        return published_result(s, session, request)
     if session.state != "open":
         raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
     head = latest(s, dataset)
@@ -789,7 +851,6 @@ def publish(
             f"(v{head.version} is); commit on top of it or drop strict_parent",
             code="stale_parent",
         )
-    message = check_text(message, "message", max_length=10_000, allow_empty=True)
     entries: dict[str, FileEntry] = {}
     if base is not None and not changes.replace_all:
         entries = {e.path: e for e in files_of(s, base.id)}
@@ -804,7 +865,8 @@ def publish(
     check_manifest(manifest)
     if head is not None and _same_files(s, head, manifest):
         end_session(s, session_id, "published")
-        return head, False
+        _record_published(s, session, head, {**request, "unchanged": True})
+        return Published(head, False)
     number = (head.version if head else 0) + 1
     version = DatasetVersion(
         dataset_id=dataset.id,
@@ -848,6 +910,7 @@ def publish(
         ) from None
     _move_tag(s, ctx, dataset, LATEST, version)
     end_session(s, session_id, "published")
+    _record_published(s, session, version, {**request, "unchanged": False})
     dataset.updated_at = utcnow()
     audit.record(
         s,
@@ -864,7 +927,17 @@ def publish(
         },
     )
     s.flush()
-    return version, True
+    return Published(version, True)
+
+
+def _record_published(
+    s: Session, session: CommitSession, version: DatasetVersion, request: dict[str, Any]
+) -> None:
+    s.execute(
+        update(CommitSession)
+        .where(CommitSession.id == session.id)
+        .values(version_id=version.id, commit_request=request)
+    )
 
 
 def _same_files(s: Session, version: DatasetVersion, manifest: list[FileEntry]) -> bool:

@@ -7,7 +7,6 @@ from typing import Protocol
 
 from .errors import PreconditionFailed
 
-
 # one entity tag of a list (RFC 9110 8.8.3): optional W/, then a quoted opaque tag (which may
 # hold commas), with the list's commas and spaces before it (empty elements allowed)
 _LISTED_TAG = re.compile(r'[\s,]*(?:W/)?("[^"]*")\s*(?:,|$)')

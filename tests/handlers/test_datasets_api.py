@@ -405,8 +405,8 @@ async def test_operations_can_be_cancelled_and_none_is_left_running_by_a_restart
 
 async def test_an_upload_committed_twice_at_once_is_one_version(api, db_url: str) -> None:
     """A client that retries a commit whose answer was slow: both requests wait while another
-    writer holds the dataset; one publishes the upload, the other is a 409, never a second
-    version of the same files."""
+    writer holds the dataset; one publishes the upload, the other answers that version
+    ('replayed'), never a second version of the same files."""
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
     await alice.post("projects/lab/datasets", {"name": "d"})
@@ -427,10 +427,58 @@ async def test_an_upload_committed_twice_at_once_is_one_version(api, db_url: str
         answers = await asyncio.gather(*commits)
     finally:
         db.dispose()
-    assert sorted(r.status for r in answers) == [201, 409], answers
-    assert [r.json["error"] for r in answers if r.status == 409] == ["published"]
+    assert [r.status for r in answers] == [201, 201], answers
+    assert sorted(r.json["replayed"] for r in answers) == [False, True], answers
+    assert {r.json["version"]["version"] for r in answers} == {1}
     r = await alice.get("projects/lab/datasets/d/versions")
     assert [v["version"] for v in r.json["items"]] == [1]
+
+
+async def test_a_commit_retried_after_its_answer_was_lost_answers_its_version(api) -> None:
+    """The answer to a commit was lost (a dropped connection) and the client asks again: the
+    retry was a 409 'published', so the client could not tell which version it had made. The
+    same request now answers that version again (201 or 200 'unchanged', as the first did,
+    'replayed'); another request for a published upload is a 409 naming the version."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    base = "projects/lab/datasets/d/uploads"
+
+    async def uploaded(files: dict[str, bytes]) -> str:
+        declared, chunks = declare(files)
+        upload_id = (await alice.post(base, {"files": declared})).json["id"]
+        await alice.post(f"{base}/{upload_id}/chunks", raw=frame_chunks(list(chunks.items())))
+        return upload_id
+
+    first = await uploaded({"a.txt": b"one"})
+    ask = {"message": "first", "mode": "replace"}
+    r = await alice.post(f"{base}/{first}/commit", ask)
+    assert r.status == 201 and not r.json["replayed"], r
+    made = r.json["version"]
+    second = await uploaded({"a.txt": b"two"})
+    ask2 = {"message": "second", "parent": "v1", "mode": "update"}
+    assert (await alice.post(f"{base}/{second}/commit", ask2)).status == 201
+    for _ in range(2):
+        r = await alice.post(f"{base}/{first}/commit", ask)
+        assert r.status == 201 and r.json["replayed"] and not r.json["unchanged"], r
+        assert r.json["version"] == {**made, "tags": []}  # 'latest' moved on to v2 since
+    for other in ({"message": "other"}, {"message": "first", "mode": "update"}, {}):
+        r = await alice.post(f"{base}/{first}/commit", other)
+        assert r.status == 409 and r.json["error"] == "published", (other, r)
+        assert "published already, as v1" in r.json["message"], r
+    # an upload of the latest version's files made no version: its retry says so again
+    same = await uploaded({"a.txt": b"two"})
+    for replayed in (False, True):
+        r = await alice.post(f"{base}/{same}/commit", {"message": "again"})
+        assert r.status == 200 and r.json["unchanged"] and r.json["replayed"] is replayed, r
+        assert r.json["version"]["version"] == 2
+    # someone else's upload stays theirs
+    bob = api("bob")
+    await bob.get("me")
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    r = await bob.post(f"{base}/{first}/commit", ask)
+    assert r.status == 403 and "belongs to someone else" in r.json["message"], r
+    r = await alice.get("projects/lab/datasets/d/versions")
+    assert [v["version"] for v in r.json["items"]] == [2, 1]
 
 
 async def test_a_declared_media_type_must_be_one(api) -> None:
@@ -559,7 +607,8 @@ async def test_abandoning_an_upload_is_audited(api) -> None:
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
     declared, _chunks = declare({"a.txt": b"abandoned"})
-    upload_id = (await alice.post("projects/lab/datasets/d/uploads", {"files": declared})).json["id"]
+    r = await alice.post("projects/lab/datasets/d/uploads", {"files": declared})
+    upload_id = r.json["id"]
     assert (await alice.delete(f"projects/lab/datasets/d/uploads/{upload_id}")).status == 204
     assert (await alice.delete(f"projects/lab/datasets/d/uploads/{upload_id}")).status == 409
     r = await alice.get("audit", params={"action": "dataset.upload_abandon"})
@@ -603,7 +652,7 @@ async def test_open_uploads_are_limited_per_user_and_per_project(api, jp_servera
     # a committed upload is no longer open
     r = await alice.post(base.format("e"), {"files": declare({"a": b"x"})[0]})
     assert r.status == 409, r
-    declared, chunks = declare({"a": b"e"})
+    _declared, chunks = declare({"a": b"e"})
     await alice.post(f"{base.format('e')}/{ids[1]}/chunks", raw=frame_chunks(list(chunks.items())))
     assert (await alice.post(f"{base.format('e')}/{ids[1]}/commit", {})).status == 201
     r = await alice.post(base.format("e"), {"files": declare({"a": b"x"})[0]})
