@@ -977,6 +977,40 @@ def start_gc(s: Session, ctx: Ctx, slug: str, *, dry_run: bool) -> Operation:
     return op
 
 
+# -- verification --------------------------------------------------------------------
+VERIFY_KIND = "verify_version"
+
+
+def start_verify(
+    s: Session, ctx: Ctx, slug: str, name: str, ref: str
+) -> tuple[Operation, int, bool]:
+    """The operation verifying a version (editors): the one already running for it, if any
+    (whoever started it), else a new one. Returns it, the version's number and whether it is
+    new (its job is the caller's to run)."""
+    project, _ = require_project(s, ctx, slug, "datasets.verify")
+    dataset = _load(s, project, name, for_update=True)  # one starter at a time
+    version = resolve(s, dataset, ref)
+    target = {"dataset": name, "version": version.version}
+    running = s.scalar(
+        select(Operation)
+        .where(
+            Operation.kind == VERIFY_KIND,
+            Operation.project_id == project.id,
+            Operation.state == "running",
+            Operation.result["dataset"].as_string() == name,
+            Operation.result["version"].as_integer() == version.version,
+        )
+        .order_by(Operation.id)
+        .limit(1)
+    )
+    if running is not None:
+        return running, version.version, False
+    op = operations.start(s, ctx, VERIFY_KIND, project=project)
+    op.result = target  # what it verifies, until its report replaces it
+    s.flush()
+    return op, version.version, True
+
+
 # -- lineage -------------------------------------------------------------------------
 def check_consumer(consumer: object) -> str:
     if not isinstance(consumer, str) or not 1 <= len(consumer) <= 255:

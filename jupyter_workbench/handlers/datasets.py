@@ -583,13 +583,26 @@ class UploadCommitHandler(DatasetHandler):
 
 class VerifyVersionHandler(DatasetHandler):
     @endpoint(
-        action="datasets.read",
-        summary="Re-read and check every hash of a version",
-        response=S.VERIFY_REPORT,
+        action="datasets.verify",
+        summary="Re-read and check every hash of a version: an operation (the one already "
+        "running for the version, if any) whose result is the report",
+        status=202,
+        response=S.OPERATION,
     )
     async def post(self, slug: str, name: str, ref: str) -> None:
         identity = self.identity()
-        self.reply(await self.blocking(lambda: self.jobs.verify_version(identity, slug, name, ref)))
+
+        def start(s: Session, ctx: Ctx) -> tuple[str, int, bool]:
+            op, number, started = ds.start_verify(s, ctx, slug, name, ref)
+            return op.id, number, started
+
+        op_id, number, started = await self.call(start)
+        if started:
+            self.run_in_background(
+                op_id,
+                lambda p: self.jobs.verify_version(identity, slug, name, f"v{number}", progress=p),
+            )
+        await self.reply_operation(op_id)
 
 
 class DatasetGCHandler(DatasetHandler):

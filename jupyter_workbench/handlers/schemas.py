@@ -556,4 +556,3 @@ OPERATION = obj(
     ("id", "kind", "state"),
 )
 GC_REQUEST = obj({"dry_run": {"type": "boolean"}})
-VERIFY_REPORT = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}

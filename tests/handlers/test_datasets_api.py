@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -357,6 +358,63 @@ async def test_gc_runs_as_an_operation(api) -> None:
     assert [o["id"] for o in mine] == [op["id"]]
     assert (await api("bob").get(f"operations/{op['id']}")).status == 404
     assert json.dumps(op)  # serialisable
+
+
+async def test_verifying_a_version_is_one_shared_operation_for_editors(
+    api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verifying a version re-reads all its bytes: it ran inside the request (a big version
+    held it for minutes) and any viewer could ask it again and again. It is an operation now
+    (202; progress; the report as its result), for editors; asking while one runs for the
+    version answers that one, whoever started it."""
+    alice, bob, carol = api("alice"), api("bob"), api("carol")
+    for user in (bob, carol):
+        await user.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    await alice.post("projects/lab/members", {"user": "carol", "role": "viewer"})
+    await upload(alice, "lab", "d", {"a.bin": os.urandom(300_000), "b.txt": b"b"})
+    gate = threading.Event()  # holds the verify's hashing until the test lets it go
+    real = dataset_jobs.blake3.blake3
+
+    class Held:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.hasher = real(*args, **kwargs)
+
+        def update(self, data: Any) -> None:
+            assert gate.wait(60)
+            self.hasher.update(data)
+
+        def hexdigest(self) -> str:
+            return self.hasher.hexdigest()
+
+    monkeypatch.setattr(dataset_jobs.blake3, "blake3", Held)
+    url = "projects/lab/datasets/d/versions/{}/verify"
+    try:
+        r = await alice.post(url.format("v1"))
+        assert r.status == 202 and r.json["state"] == "running", r
+        assert r.json["kind"] == "verify_version" and r.headers["Location"].endswith(r.json["id"])
+        op_id = r.json["id"]
+        for user, ref in ((bob, "latest"), (alice, "1")):
+            r = await user.post(url.format(ref))
+            assert r.status == 202 and r.json["id"] == op_id, r
+        assert (await bob.get(f"operations/{op_id}")).json["state"] == "running"
+        r = await carol.post(url.format("v1"))
+        assert r.status == 403 and "editor" in r.json["message"], r
+        assert (await carol.get(f"operations/{op_id}")).status == 404
+    finally:
+        gate.set()
+    for _ in range(200):
+        op = (await alice.get(f"operations/{op_id}")).json
+        if op["state"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert op["state"] == "succeeded", op
+    assert op["result"] == {"version": 1, "files": 2, "ok": True, "problems": []}, op
+    assert op["bytes_done"] == op["bytes_total"] == 300_001 and op["files_done"] == 2, op
+    r = await bob.post(url.format("v1"))  # none running: a new one
+    assert r.status == 202 and r.json["id"] != op_id, r
+    assert (await alice.post(url.format("v9"))).status == 404
 
 
 @pytest.fixture
