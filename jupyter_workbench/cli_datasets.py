@@ -493,7 +493,8 @@ class VerifyCommand(DatasetsCommand):
         target = self.target(args)
         if target is not None:
             project, dataset, ref = target
-            report = client.datasets.get(dataset, ref, project=project).verify()
+            version = client.datasets.get(dataset, ref, project=project)
+            report = version.verify(on_progress=self.follow("verify"))
         else:  # the whole store: a background operation of the server's (administrators)
             operation = client.post("storage/verify")
             report = client.wait_operation(operation, on_progress=self.follow("verify"))

@@ -36,6 +36,7 @@ from .core.context import Ctx, Identity
 from .core.dataset_diff import diff_versions
 from .core.dataset_paths import check_media_type, check_path, media_type
 from .core.errors import BadRequest, Conflict, PayloadTooLarge, WorkbenchError
+from .core.validation import check_text
 from .db.models import (
     BlobChunk,
     BlobPack,
@@ -289,11 +290,17 @@ class CommitResult:
         """No new version: the files were exactly the latest version's (``version`` is it)."""
         return bool(self.version.get("unchanged"))
 
+    @property
+    def replayed(self) -> bool:
+        """The upload was published already, by a commit like this one: this is its answer."""
+        return bool(self.version.get("replayed"))
+
     def as_json(self) -> dict[str, Any]:
-        version = {k: v for k, v in self.version.items() if k != "unchanged"}
+        version = {k: v for k, v in self.version.items() if k not in ("unchanged", "replayed")}
         return {
             "version": version,
             "unchanged": self.unchanged,
+            "replayed": self.replayed,
             "stored": {
                 "bytes_new": self.bytes_new,
                 "chunks_new": self.chunks_new,
@@ -443,18 +450,20 @@ class DatasetJobs:
         strict_parent: bool,
     ) -> dict[str, Any]:
         def work(s: Any, ctx: Ctx) -> dict[str, Any]:
-            version, created = ds.publish(
+            return _published_json(
                 s,
-                ctx,
-                slug,
-                name,
-                session_id,
-                changes,
-                message=message,
-                parent=parent,
-                strict_parent=strict_parent,
+                ds.publish(
+                    s,
+                    ctx,
+                    slug,
+                    name,
+                    session_id,
+                    changes,
+                    message=message,
+                    parent=parent,
+                    strict_parent=strict_parent,
+                ),
             )
-            return {**ds.version_json(s, version), "unchanged": not created}
 
         return self.service.call(identity, work, write=True)
 
@@ -592,6 +601,20 @@ class DatasetJobs:
         if delete_paths and mode == "replace":
             raise BadRequest("delete: only an 'update' commit deletes paths", code="invalid_field")
         status = self.upload_status(identity, slug, name, upload_id)
+        if status["state"] == "published":  # a retry whose first answer was lost?
+            request = ds.commit_request(
+                message=check_text(message, "message", max_length=10_000, allow_empty=True),
+                parent=parent,
+                strict_parent=strict_parent,
+                mode=mode,
+                delete=list(delete_paths or []),
+            )
+
+            def replay(s: Any, ctx: Ctx) -> dict[str, Any]:
+                return _published_json(s, ds.replay_commit(s, ctx, slug, name, upload_id, request))
+
+            version = self.service.call(identity, replay, write=False)
+            return CommitResult(version, seconds=time.monotonic() - started)
         if status["state"] != "open":
             raise Conflict(f"upload {upload_id} is {status['state']}", code=status["state"])
         if status["missing"]:
@@ -648,13 +671,9 @@ class DatasetJobs:
                 )
 
     def abort_upload(self, identity: Identity, slug: str, name: str, upload_id: str) -> None:
-        def work(s: Any, ctx: Ctx) -> None:
-            _p, _d, session = ds.load_session(s, ctx, slug, name, upload_id)
-            if session.state != "open":
-                raise Conflict(f"upload {upload_id} is {session.state}", code=session.state)
-            ds.end_session(s, upload_id, "aborted")
-
-        self.service.call(identity, work, write=True)
+        self.service.call(
+            identity, lambda s, ctx: ds.abandon_upload(s, ctx, slug, name, upload_id), write=True
+        )
 
     # -- reading --------------------------------------------------------------------
     def file_entry(
@@ -905,18 +924,23 @@ class DatasetJobs:
         now = utcnow()
         report: dict[str, Any] = {"dry_run": dry_run}
         stale_cutoff = now - self.session_ttl
-        with self.service.db.transaction(write=not dry_run) as s:
-            stale = list(
-                s.scalars(
-                    select(CommitSession.id).where(
-                        CommitSession.state == "open", CommitSession.heartbeat_at < stale_cutoff
+        if dry_run:
+            with self.service.db.transaction() as s:
+                stale = list(
+                    s.scalars(
+                        select(CommitSession.id).where(
+                            CommitSession.state == "open",
+                            CommitSession.heartbeat_at < stale_cutoff,
+                        )
                     )
                 )
+        else:  # audited as the system, as other background jobs are
+            stale = self.service.call(
+                self.service.system_identity(),
+                lambda s, ctx: ds.expire_sessions(s, ctx, stale_cutoff),
+                write=True,
             )
-            report["sessions_expired"] = len(stale)
-            if not dry_run:
-                for session_id in stale:
-                    ds.end_session(s, session_id, "expired")
+        report["sessions_expired"] = len(stale)
         live = select(CommitSession.id).where(
             CommitSession.state == "open", CommitSession.id.not_in(stale)
         )
@@ -1090,6 +1114,15 @@ class DatasetJobs:
                     .where(BlobPack.id == pack_id)
                     .values(state="retired", changed_at=utcnow())
                 )
+
+
+def _published_json(s: Any, published: ds.Published) -> dict[str, Any]:
+    """The version a commit published, as ``CommitResult.version`` holds it."""
+    return {
+        **ds.version_json(s, published.version),
+        "unchanged": not published.created,
+        "replayed": published.replayed,
+    }
 
 
 def _stamp(digest: str) -> int:

@@ -57,6 +57,8 @@ def policy_from(settings: Workbench) -> Policy:
         page_size=settings.page_size,
         max_page_size=settings.max_page_size,
         hub_group_prefix=settings.hub_group_prefix if settings.hub_sync_active else None,
+        max_open_uploads_per_user=settings.max_open_uploads_per_user,
+        max_open_uploads_per_project=settings.max_open_uploads_per_project,
     )
 
 

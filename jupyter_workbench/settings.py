@@ -234,6 +234,19 @@ class Workbench(Configurable):
         "frees what it stored.",
     ).tag(config=True)
 
+    max_open_uploads_per_user = Int(
+        20,
+        help="Open uploads (started, not yet committed or abandoned) one user may have in a "
+        "project; starting one more is refused (409 too_many_uploads) until one is committed, "
+        "abandoned (DELETE .../uploads/{id}) or expired. 0: no limit.",
+    ).tag(config=True)
+
+    max_open_uploads_per_project = Int(
+        200,
+        help="Open uploads all users together may have in a project (see "
+        "max_open_uploads_per_user). 0: no limit.",
+    ).tag(config=True)
+
     gc_grace_minutes = Float(
         60.0,
         help="Minutes a retired pack object is kept before garbage collection deletes it "

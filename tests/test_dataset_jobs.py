@@ -25,6 +25,7 @@ from jupyter_workbench.core.context import Identity
 from jupyter_workbench.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from jupyter_workbench.dataset_jobs import Cancelled, frame_chunks
 from jupyter_workbench.db.models import (
+    AuditEvent,
     BlobChunk,
     BlobPack,
     CommitSession,
@@ -664,6 +665,32 @@ def test_a_killed_commit_leaves_no_trace_after_gc(
     assert _counts(service) == (0, 0)
     with service.db.transaction() as s:
         assert s.get(CommitSession, session).state == "expired"  # type: ignore[union-attr]
+
+
+def test_an_upload_expired_by_gc_is_audited_as_the_system(
+    make_service: Callable[..., WorkbenchService],
+) -> None:
+    """Garbage collection ends uploads idle past ``dataset_session_hours`` and frees what they
+    stored: the audit trail shows it, done by the system, naming the upload and its owner (a dry
+    run, which ends nothing, records nothing)."""
+    service = make_service(dataset_session_hours=0)
+    declared, _chunks = _declare({"a.txt": b"never committed"})
+    upload_id = service.datasets.start_upload(ALICE, "lab", "events", declared)["id"]
+
+    def expiries() -> list[tuple[str, str | None, dict[str, Any]]]:
+        with service.db.transaction() as s:
+            rows = s.scalars(select(AuditEvent).where(AuditEvent.action == "dataset.upload_expire"))
+            return [(e.actor_name, e.project_slug, e.summary) for e in rows]
+
+    assert service.datasets.gc(dry_run=True)["sessions_expired"] == 1
+    assert expiries() == []
+    assert service.datasets.gc(dry_run=False)["sessions_expired"] == 1
+    assert expiries() == [
+        ("[system]", "lab", {"upload": upload_id, "kind": "upload", "owner": "alice"})
+    ]
+    assert service.datasets.upload_status(ALICE, "lab", "events", upload_id)["state"] == "expired"
+    assert service.datasets.gc(dry_run=False)["sessions_expired"] == 0
+    assert len(expiries()) == 1
 
 
 # -- the chunk writer's background threads, O_DIRECT packs, scanning and path checks --------

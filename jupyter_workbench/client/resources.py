@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -301,10 +302,17 @@ class DatasetVersion:
             copy_replacing(source / entry["path"], path)  # (a `get --link` may have left links)
         return target
 
-    def verify(self) -> dict[str, Any]:
-        """Have the workbench re-read every chunk of this version and check its hashes:
-        ``ok``, and what is missing or corrupt."""
-        return dict(self.client.post(f"{self.base}/verify") or {})
+    def verify(
+        self,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Have the workbench re-read every chunk of this version and check its hashes (an
+        operation on the server, followed until it ends; editors): the report, ``ok`` and
+        what is missing or corrupt. ``TimeoutError`` after ``timeout`` seconds."""
+        operation = self.client.post(f"{self.base}/verify")
+        return self.client.wait_operation(operation, timeout=timeout, on_progress=on_progress)
 
     def lineage(self) -> list[dict[str, Any]]:
         """Who used this version: ``consumer`` (``run:<id>``), ``direction`` (read/written),

@@ -206,10 +206,15 @@ def commit_folder(
     publish: dict[str, Any] = {"message": message, "mode": mode, "strict_parent": strict_parent}
     if parent is not None:
         publish["parent"] = parent
-    try:
-        done = client.post(f"{base}/{upload_id}/commit", publish)
-    except NotFound:
-        state.unlink(missing_ok=True)
-        raise
+    for attempt in range(SEND_TRIES):
+        try:
+            done = client.post(f"{base}/{upload_id}/commit", publish)
+            break
+        except NotFound:
+            state.unlink(missing_ok=True)
+            raise
+        except ConnectionFailed:  # the answer lost? the same commit again answers it
+            if attempt == SEND_TRIES - 1:
+                raise
     state.unlink(missing_ok=True)
     return {**done, "uploaded": uploaded}

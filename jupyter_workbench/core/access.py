@@ -68,6 +68,8 @@ PROJECT_RULES: dict[str, Role] = {
     "datasets.write": Role.EDITOR,
     "datasets.delete": Role.ADMIN,
     "datasets.gc": Role.ADMIN,
+    # re-reading a whole version: an operation that costs the server a read of every byte
+    "datasets.verify": Role.EDITOR,
     "experiments.read": Role.VIEWER,
     "experiments.write": Role.EDITOR,
     "experiments.delete": Role.ADMIN,
@@ -129,7 +131,8 @@ SELF_RULES: dict[str, str] = {
     "datasets.search": "any signed-in user (finds datasets of projects they may see)",
     "runs.search": "any signed-in user (finds runs of projects they may see)",
     "lineage.read": "any signed-in user (sees versions of projects they may see)",
-    "operations.read": "the user who started the operation (or an administrator)",
+    "operations.read": "the user who started the operation (or an administrator); a version's"
+    " verify also its project's editors",
     "storage.admin": "workbench administrators only",
     "secrets.own": "any signed-in user (only their own secrets)",
     "usage.own": "any signed-in user (only their own usage and quota)",

@@ -35,6 +35,10 @@ class Policy:
     # Teams are JupyterHub groups (created there too) named prefix + team name; None: the
     # workbench runs without a hub to mirror teams into.
     hub_group_prefix: str | None = None
+    # open uploads (resumable, not yet committed or abandoned) one user may have in a project,
+    # and all users together; 0: no limit
+    max_open_uploads_per_user: int = 20
+    max_open_uploads_per_project: int = 200
 
 
 @dataclass

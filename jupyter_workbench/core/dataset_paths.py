@@ -94,6 +94,12 @@ def check_media_type(value: str, field: str = "media_type") -> str:
     return value
 
 
+def servable_media_type(value: str) -> str:
+    """``value`` if a Content-Type header can hold it, else application/octet-stream: a file
+    stored before media types were checked may have one with a line break."""
+    return value if MEDIA_TYPE_RE.fullmatch(value) else "application/octet-stream"
+
+
 def check_dataset_name(name: object) -> str:
     if not isinstance(name, str) or not DATASET_NAME_RE.fullmatch(name):
         raise BadRequest(

@@ -11,7 +11,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -588,6 +589,8 @@ def begin_session(
         if not create_missing:
             raise
         dataset = _create_for_commit(s, ctx, project, name)
+    if kind == "upload":
+        _check_open_uploads(s, ctx, project)
     session = CommitSession(
         id=session_id,
         dataset_id=dataset.id,
@@ -598,6 +601,45 @@ def begin_session(
     s.add(session)
     s.flush()
     return project, dataset, session
+
+
+SHOWN_UPLOADS = 5  # open uploads a refusal names
+
+
+def _check_open_uploads(s: Session, ctx: Ctx, project: Project) -> None:
+    """Refuse a new upload past the open uploads a user (or everyone) may have in ``project``
+    (``Policy.max_open_uploads_per_*``); the refusal names the open ones to abandon. Two
+    uploads started at the same moment may both pass the last free place."""
+    policy = ctx.policy
+    open_here = (
+        select(CommitSession.id, Dataset.name, CommitSession.user_id)
+        .join(Dataset, Dataset.id == CommitSession.dataset_id)
+        .where(
+            Dataset.project_id == project.id,
+            CommitSession.kind == "upload",
+            CommitSession.state == "open",
+        )
+    )
+    mine = open_here.where(CommitSession.user_id == ctx.user.id)
+    limits = [
+        (policy.max_open_uploads_per_user, mine, "you have", "user"),
+        (policy.max_open_uploads_per_project, open_here, "the project has", "project"),
+    ]
+    for limit, stmt, whose, setting in limits:
+        if not limit:
+            continue
+        count = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        if count < limit:
+            continue
+        oldest = s.execute(mine.order_by(CommitSession.created_at).limit(SHOWN_UPLOADS)).all()
+        listed = ", ".join(f"{name}/uploads/{upload_id}" for upload_id, name, _user in oldest)
+        raise Conflict(
+            f"uploads: {whose} {count} open uploads in project '{project.slug}', the most "
+            f"allowed (Workbench.max_open_uploads_per_{setting}); commit or abandon one first "
+            "(DELETE .../datasets/{name}/uploads/{id})"
+            + (f"; your oldest: {listed}" if listed else ""),
+            code="too_many_uploads",
+        )
 
 
 def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> Dataset:
@@ -672,6 +714,102 @@ def end_session(s: Session, session_id: str, state: str) -> None:
     )
 
 
+def abandon_upload(s: Session, ctx: Ctx, slug: str, name: str, session_id: str) -> None:
+    """End an open upload at its owner's (or an administrator's) request; its chunks become
+    collectable."""
+    project, _dataset, session = load_session(s, ctx, slug, name, session_id)
+    if session.state != "open":
+        raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
+    end_session(s, session_id, "aborted")
+    audit.record(
+        s,
+        ctx,
+        "dataset.upload_abandon",
+        "dataset",
+        name,
+        project=project,
+        summary={"upload": session_id},
+    )
+    s.flush()
+
+
+def expire_sessions(s: Session, ctx: Ctx, cutoff: datetime) -> list[str]:
+    """End the open commits and uploads idle since before ``cutoff`` (garbage collection does,
+    as the system); each is audited. Returns their ids."""
+    rows = s.execute(
+        select(CommitSession.id, CommitSession.kind, User.username, Dataset.name, Project)
+        .outerjoin(Dataset, Dataset.id == CommitSession.dataset_id)
+        .outerjoin(Project, Project.id == Dataset.project_id)
+        .outerjoin(User, User.id == CommitSession.user_id)
+        .where(CommitSession.state == "open", CommitSession.heartbeat_at < cutoff)
+        .order_by(CommitSession.created_at)
+    ).all()
+    for session_id, kind, owner, name, project in rows:
+        end_session(s, session_id, "expired")
+        audit.record(
+            s,
+            ctx,
+            "dataset.upload_expire",
+            "dataset",
+            name or "",
+            project=project,
+            summary={"upload": session_id, "kind": kind, "owner": owner},
+        )
+    s.flush()
+    return [row[0] for row in rows]
+
+
+def commit_request(
+    *, message: str, parent: str | None, strict_parent: bool, mode: str, delete: list[str]
+) -> dict[str, Any]:
+    """What a commit of an upload asked for, as recorded on it once published: a retry that
+    asks the same is answered with the version it produced."""
+    return {
+        "message": message,
+        "parent": parent,
+        "strict_parent": strict_parent,
+        "mode": mode,
+        "delete": sorted(set(delete)),
+    }
+
+
+class Published(NamedTuple):
+    """What a commit of an upload did: the version, whether it is new (not the latest found
+    unchanged), and whether this answer repeats an earlier commit's (a retry)."""
+
+    version: DatasetVersion
+    created: bool
+    replayed: bool = False
+
+
+def published_result(s: Session, session: CommitSession, request: dict[str, Any]) -> Published:
+    """The answer to a commit of an upload already published: the version it produced, when
+    ``request`` is the one that published it (a retry after a lost answer); else a 409 naming
+    that version."""
+    done = session.commit_request or {}
+    version = s.get(DatasetVersion, session.version_id) if session.version_id else None
+    if version is None:
+        raise Conflict(f"upload {session.id} is published", code="published")
+    if {k: v for k, v in done.items() if k != "unchanged"} != request:
+        raise Conflict(
+            f"upload {session.id} is published already, as v{version.version} (by a commit "
+            "with another message, parent or mode); start a new upload to commit again",
+            code="published",
+        )
+    return Published(version, not done.get("unchanged", False), replayed=True)
+
+
+def replay_commit(
+    s: Session, ctx: Ctx, slug: str, name: str, session_id: str, request: dict[str, Any]
+) -> Published:
+    """``published_result`` of an upload, checked as a commit is (the caller's own, or any
+    for an administrator); a 409 if it is not published."""
+    _project, _dataset, session = load_session(s, ctx, slug, name, session_id)
+    if session.state != "published":
+        raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
+    return published_result(s, session, request)
+
+
 def publish(
     s: Session,
     ctx: Ctx,
@@ -683,15 +821,26 @@ def publish(
     message: str = "",
     parent: str | None = None,
     strict_parent: bool = False,
-) -> tuple[DatasetVersion, bool]:
+) -> Published:
     """Make a new version visible: the parent's files with ``changes`` applied, or exactly
     ``changes.put`` when ``replace_all``. Its chunks must all be stored (foreign keys check).
-    Returns it and True; or, when its files would be exactly the latest version's (a folder
-    committed again unchanged, a commit retried after its answer was lost), that version and
-    False: no new version, nothing else written."""
+    Returns it, created; or, when its files would be exactly the latest version's (a folder
+    committed again unchanged), that version, not created: no new version, nothing else
+    written. A commit of an upload published already is answered as the one that published
+    it was (``replayed``), if it asks the same (``published_result``)."""
     project, dataset, session = load_session(s, ctx, slug, name, session_id)
     dataset = _load(s, project, name, for_update=True)  # one publisher at a time
     s.refresh(session)  # as a commit of this upload that held the lock before us left it
+    message = check_text(message, "message", max_length=10_000, allow_empty=True)
+    request = commit_request(
+        message=message,
+        parent=parent,
+        strict_parent=strict_parent,
+        mode="replace" if changes.replace_all else "update",
+        delete=changes.delete,
+    )
+    if session.state == "published":  # by a request like this one, just before us?
+        return published_result(s, session, request)
     if session.state != "open":
         raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
     head = latest(s, dataset)
@@ -702,7 +851,6 @@ def publish(
             f"(v{head.version} is); commit on top of it or drop strict_parent",
             code="stale_parent",
         )
-    message = check_text(message, "message", max_length=10_000, allow_empty=True)
     entries: dict[str, FileEntry] = {}
     if base is not None and not changes.replace_all:
         entries = {e.path: e for e in files_of(s, base.id)}
@@ -717,7 +865,8 @@ def publish(
     check_manifest(manifest)
     if head is not None and _same_files(s, head, manifest):
         end_session(s, session_id, "published")
-        return head, False
+        _record_published(s, session, head, {**request, "unchanged": True})
+        return Published(head, False)
     number = (head.version if head else 0) + 1
     version = DatasetVersion(
         dataset_id=dataset.id,
@@ -761,6 +910,7 @@ def publish(
         ) from None
     _move_tag(s, ctx, dataset, LATEST, version)
     end_session(s, session_id, "published")
+    _record_published(s, session, version, {**request, "unchanged": False})
     dataset.updated_at = utcnow()
     audit.record(
         s,
@@ -777,7 +927,17 @@ def publish(
         },
     )
     s.flush()
-    return version, True
+    return Published(version, True)
+
+
+def _record_published(
+    s: Session, session: CommitSession, version: DatasetVersion, request: dict[str, Any]
+) -> None:
+    s.execute(
+        update(CommitSession)
+        .where(CommitSession.id == session.id)
+        .values(version_id=version.id, commit_request=request)
+    )
 
 
 def _same_files(s: Session, version: DatasetVersion, manifest: list[FileEntry]) -> bool:
@@ -815,6 +975,40 @@ def start_gc(s: Session, ctx: Ctx, slug: str, *, dry_run: bool) -> Operation:
             s, ctx, "dataset.gc", "operation", op.id, project=project, summary={"dry_run": False}
         )
     return op
+
+
+# -- verification --------------------------------------------------------------------
+VERIFY_KIND = "verify_version"
+
+
+def start_verify(
+    s: Session, ctx: Ctx, slug: str, name: str, ref: str
+) -> tuple[Operation, int, bool]:
+    """The operation verifying a version (editors): the one already running for it, if any
+    (whoever started it), else a new one. Returns it, the version's number and whether it is
+    new (its job is the caller's to run)."""
+    project, _ = require_project(s, ctx, slug, "datasets.verify")
+    dataset = _load(s, project, name, for_update=True)  # one starter at a time
+    version = resolve(s, dataset, ref)
+    target = {"dataset": name, "version": version.version}
+    running = s.scalar(
+        select(Operation)
+        .where(
+            Operation.kind == VERIFY_KIND,
+            Operation.project_id == project.id,
+            Operation.state == "running",
+            Operation.result["dataset"].as_string() == name,
+            Operation.result["version"].as_integer() == version.version,
+        )
+        .order_by(Operation.id)
+        .limit(1)
+    )
+    if running is not None:
+        return running, version.version, False
+    op = operations.start(s, ctx, VERIFY_KIND, project=project)
+    op.result = target  # what it verifies, until its report replaces it
+    s.flush()
+    return op, version.version, True
 
 
 # -- lineage -------------------------------------------------------------------------

@@ -10,12 +10,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db.models import Operation, Project, utcnow
-from .access import is_superuser
+from .access import check_project, is_superuser
 from .context import Ctx
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, WorkbenchError
 from .pagination import Page, SortSpec, paginate
 
 STATES = ("running", "succeeded", "failed", "cancelled")
+# Kinds of operation that everyone who may start one in its project follows (and may cancel):
+# one runs for all of them (a version's verify), whoever started it.
+SHARED_KINDS: dict[str, str] = {"verify_version": "datasets.verify"}
 INTERRUPTED = "interrupted: the workbench stopped before the operation finished"
 _SORTS = SortSpec({"created": Operation.id}, id_column=Operation.id, default="-created")
 
@@ -50,10 +53,26 @@ def start(
 
 
 def get(s: Session, ctx: Ctx, op_id: str) -> Operation:
+    """An operation of the caller's (any, for an administrator; a shared one of a project
+    where they may start it)."""
     op = s.get(Operation, op_id)
-    if op is None or (op.user_id != ctx.user.id and not is_superuser(ctx.user)):
+    if op is None:
         raise NotFound(f"operation {op_id} not found")
-    return op
+    if op.user_id == ctx.user.id or is_superuser(ctx.user) or _shares(s, ctx, op):
+        return op
+    raise NotFound(f"operation {op_id} not found")
+
+
+def _shares(s: Session, ctx: Ctx, op: Operation) -> bool:
+    action = SHARED_KINDS.get(op.kind)
+    project = s.get(Project, op.project_id) if action and op.project_id else None
+    if action is None or project is None:
+        return False
+    try:
+        check_project(s, ctx, project, action)
+    except WorkbenchError:
+        return False
+    return True
 
 
 def list_mine(

@@ -451,12 +451,21 @@ class CommitSession(Base):
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(16), default="commit")
-    # open | published | aborted
+    # open | published | aborted | expired
     state: Mapped[str] = mapped_column(String(16), default="open")
     # the files an upload session will commit: [{path, size, digest, chunks, media_type}]
     files: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # once published: the version it produced (or found unchanged), and the commit request that
+    # did ({message, parent, strict_parent, mode, delete, unchanged}), so a retry is answered
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="SET NULL")
+    )
+    commit_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    # open sessions are few among all there were: counted per project when an upload starts
+    __table_args__ = (Index("ix_commit_sessions_state_dataset_id", "state", "dataset_id"),)
 
 
 class SessionChunk(Base):

@@ -14,7 +14,9 @@ from ..core import datasets as ds
 from ..core import operations
 from ..core.access import is_superuser
 from ..core.context import Ctx
+from ..core.dataset_paths import servable_media_type
 from ..core.errors import Forbidden, RangeNotSatisfiable
+from ..core.etags import none_match
 from ..dataset_jobs import DatasetJobs, Progress, tar_stream
 from . import schemas as S
 from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
@@ -295,12 +297,13 @@ class FileHandler(DatasetHandler):
             lambda: self.jobs.file_entry(identity, slug, name, ref, path)
         )
         tag = f'"blake3-{entry.digest}"'
+        content_type = servable_media_type(entry.media_type)
         self.set_header("ETag", tag)
         self.set_header("Accept-Ranges", "bytes")
-        self.set_header("Content-Type", entry.media_type)
+        self.set_header("Content-Type", content_type)
         self.set_header("X-Dataset-Version", str(number))
         self.set_header("Content-Disposition", attachment(entry.path.rsplit("/", 1)[-1]))
-        if self.request.headers.get("If-None-Match") == tag:
+        if none_match(self.request.headers.get("If-None-Match"), tag):
             self.set_status(304)
             self.finish()
             return
@@ -319,9 +322,9 @@ class FileHandler(DatasetHandler):
             self.set_header("Content-Range", f"bytes {start}-{end - 1}/{entry.size}")
         self.set_header("Content-Length", str(end - start))
         if self.request.method == "HEAD":
-            self.finish(set_content_type=entry.media_type)
+            self.finish(set_content_type=content_type)
             return
-        await self.stream(self.jobs.store.read_range(entry.chunks, start, end), entry.media_type)
+        await self.stream(self.jobs.store.read_range(entry.chunks, start, end), content_type)
 
     async def head(self, **path: str) -> None:
         """As GET, without the bytes: the size, type and ETag that tools reading a file by
@@ -580,13 +583,26 @@ class UploadCommitHandler(DatasetHandler):
 
 class VerifyVersionHandler(DatasetHandler):
     @endpoint(
-        action="datasets.read",
-        summary="Re-read and check every hash of a version",
-        response=S.VERIFY_REPORT,
+        action="datasets.verify",
+        summary="Re-read and check every hash of a version: an operation (the one already "
+        "running for the version, if any) whose result is the report",
+        status=202,
+        response=S.OPERATION,
     )
     async def post(self, slug: str, name: str, ref: str) -> None:
         identity = self.identity()
-        self.reply(await self.blocking(lambda: self.jobs.verify_version(identity, slug, name, ref)))
+
+        def start(s: Session, ctx: Ctx) -> tuple[str, int, bool]:
+            op, number, started = ds.start_verify(s, ctx, slug, name, ref)
+            return op.id, number, started
+
+        op_id, number, started = await self.call(start)
+        if started:
+            self.run_in_background(
+                op_id,
+                lambda p: self.jobs.verify_version(identity, slug, name, f"v{number}", progress=p),
+            )
+        await self.reply_operation(op_id)
 
 
 class DatasetGCHandler(DatasetHandler):

@@ -492,6 +492,11 @@ COMMIT_RESULT = obj(
             "description": "true: the files were exactly the latest version's, which is "
             "'version'; no new version was made (200, not 201)",
         },
+        "replayed": {
+            "type": "boolean",
+            "description": "true: the upload was published already, by a commit asking the "
+            "same (a retry after a lost answer); this is that commit's answer, nothing new",
+        },
         "stored": {"type": "object"},
         "seconds": {"type": "number"},
     },
@@ -551,4 +556,3 @@ OPERATION = obj(
     ("id", "kind", "state"),
 )
 GC_REQUEST = obj({"dry_run": {"type": "boolean"}})
-VERIFY_REPORT = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}

@@ -88,8 +88,11 @@ async def test_the_datasets_commands_go_through_the_server_as_the_token_user(
     assert denied.returncode == 2 and "Traceback" not in denied.stderr
     assert denied.stderr.startswith("error: ") and "editor" in denied.stderr, denied.stderr
 
-    verify = await cli(tmp_path, bob, "verify", "lab/photos@v2")
+    # verifying a version re-reads all of it (an operation on the server): editors may ask
+    verify = await cli(tmp_path, alice, "verify", "lab/photos@v2")
     assert verify.returncode == 0 and verify.stdout.strip() == "OK", verify.stderr
+    verify = await cli(tmp_path, bob, "verify", "lab/photos@v2")
+    assert verify.returncode == 2 and "editor" in verify.stderr, verify.stderr
     # the whole store is the administrators'; gc is asked through a project one administers
     store = await cli(tmp_path, alice, "verify")
     assert store.returncode == 2 and "administrators" in store.stderr, store.stderr

@@ -125,6 +125,34 @@ async def test_an_interrupted_commit_resumes_and_bad_input_is_clear(
     await asyncio.to_thread(work)
 
 
+async def test_a_commit_whose_answer_is_lost_is_asked_again_and_answered(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops after the server published the version, before its answer came:
+    the commit failed though the version was made. The client asks again, and the server
+    answers with the version that commit made (no second one, no 409)."""
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(tmp_path / "data", {"a.txt": b"alpha\n"})
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab", backoff=0.01)
+        lost: list[str] = []
+
+        def lose_first_answer(response: httpx.Response) -> None:
+            if response.request.url.path.endswith("/commit") and not lost:
+                lost.append(response.request.url.path)
+                raise httpx.ReadError("connection reset", request=response.request)
+
+        client.http.event_hooks["response"].append(lose_first_answer)
+        version = client.datasets.commit("notes", folder, message="once", progress=False)
+        assert lost and version.version == 1 and not version.unchanged
+        assert [v["version"] for v in client.datasets.versions("notes")] == [1]
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
 async def test_in_a_notebook_the_progress_bar_is_a_widget(
     server_url: str, api: Any, tmp_path: Path
 ) -> None:

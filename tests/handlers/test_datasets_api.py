@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import os
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -358,6 +360,63 @@ async def test_gc_runs_as_an_operation(api) -> None:
     assert json.dumps(op)  # serialisable
 
 
+async def test_verifying_a_version_is_one_shared_operation_for_editors(
+    api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verifying a version re-reads all its bytes: it ran inside the request (a big version
+    held it for minutes) and any viewer could ask it again and again. It is an operation now
+    (202; progress; the report as its result), for editors; asking while one runs for the
+    version answers that one, whoever started it."""
+    alice, bob, carol = api("alice"), api("bob"), api("carol")
+    for user in (bob, carol):
+        await user.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    await alice.post("projects/lab/members", {"user": "carol", "role": "viewer"})
+    await upload(alice, "lab", "d", {"a.bin": os.urandom(300_000), "b.txt": b"b"})
+    gate = threading.Event()  # holds the verify's hashing until the test lets it go
+    real = dataset_jobs.blake3.blake3
+
+    class Held:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.hasher = real(*args, **kwargs)
+
+        def update(self, data: Any) -> None:
+            assert gate.wait(60)
+            self.hasher.update(data)
+
+        def hexdigest(self) -> str:
+            return self.hasher.hexdigest()
+
+    monkeypatch.setattr(dataset_jobs.blake3, "blake3", Held)
+    url = "projects/lab/datasets/d/versions/{}/verify"
+    try:
+        r = await alice.post(url.format("v1"))
+        assert r.status == 202 and r.json["state"] == "running", r
+        assert r.json["kind"] == "verify_version" and r.headers["Location"].endswith(r.json["id"])
+        op_id = r.json["id"]
+        for user, ref in ((bob, "latest"), (alice, "1")):
+            r = await user.post(url.format(ref))
+            assert r.status == 202 and r.json["id"] == op_id, r
+        assert (await bob.get(f"operations/{op_id}")).json["state"] == "running"
+        r = await carol.post(url.format("v1"))
+        assert r.status == 403 and "editor" in r.json["message"], r
+        assert (await carol.get(f"operations/{op_id}")).status == 404
+    finally:
+        gate.set()
+    for _ in range(200):
+        op = (await alice.get(f"operations/{op_id}")).json
+        if op["state"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert op["state"] == "succeeded", op
+    assert op["result"] == {"version": 1, "files": 2, "ok": True, "problems": []}, op
+    assert op["bytes_done"] == op["bytes_total"] == 300_001 and op["files_done"] == 2, op
+    r = await bob.post(url.format("v1"))  # none running: a new one
+    assert r.status == 202 and r.json["id"] != op_id, r
+    assert (await alice.post(url.format("v9"))).status == 404
+
+
 @pytest.fixture
 def leftover_operation(db_url: str) -> str:
     """An operation a killed workbench left 'running' in its database (before the server here
@@ -404,8 +463,8 @@ async def test_operations_can_be_cancelled_and_none_is_left_running_by_a_restart
 
 async def test_an_upload_committed_twice_at_once_is_one_version(api, db_url: str) -> None:
     """A client that retries a commit whose answer was slow: both requests wait while another
-    writer holds the dataset; one publishes the upload, the other is a 409, never a second
-    version of the same files."""
+    writer holds the dataset; one publishes the upload, the other answers that version
+    ('replayed'), never a second version of the same files."""
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
     await alice.post("projects/lab/datasets", {"name": "d"})
@@ -426,10 +485,58 @@ async def test_an_upload_committed_twice_at_once_is_one_version(api, db_url: str
         answers = await asyncio.gather(*commits)
     finally:
         db.dispose()
-    assert sorted(r.status for r in answers) == [201, 409], answers
-    assert [r.json["error"] for r in answers if r.status == 409] == ["published"]
+    assert [r.status for r in answers] == [201, 201], answers
+    assert sorted(r.json["replayed"] for r in answers) == [False, True], answers
+    assert {r.json["version"]["version"] for r in answers} == {1}
     r = await alice.get("projects/lab/datasets/d/versions")
     assert [v["version"] for v in r.json["items"]] == [1]
+
+
+async def test_a_commit_retried_after_its_answer_was_lost_answers_its_version(api) -> None:
+    """The answer to a commit was lost (a dropped connection) and the client asks again: the
+    retry was a 409 'published', so the client could not tell which version it had made. The
+    same request now answers that version again (201 or 200 'unchanged', as the first did,
+    'replayed'); another request for a published upload is a 409 naming the version."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    base = "projects/lab/datasets/d/uploads"
+
+    async def uploaded(files: dict[str, bytes]) -> str:
+        declared, chunks = declare(files)
+        upload_id = (await alice.post(base, {"files": declared})).json["id"]
+        await alice.post(f"{base}/{upload_id}/chunks", raw=frame_chunks(list(chunks.items())))
+        return upload_id
+
+    first = await uploaded({"a.txt": b"one"})
+    ask = {"message": "first", "mode": "replace"}
+    r = await alice.post(f"{base}/{first}/commit", ask)
+    assert r.status == 201 and not r.json["replayed"], r
+    made = r.json["version"]
+    second = await uploaded({"a.txt": b"two"})
+    ask2 = {"message": "second", "parent": "v1", "mode": "update"}
+    assert (await alice.post(f"{base}/{second}/commit", ask2)).status == 201
+    for _ in range(2):
+        r = await alice.post(f"{base}/{first}/commit", ask)
+        assert r.status == 201 and r.json["replayed"] and not r.json["unchanged"], r
+        assert r.json["version"] == {**made, "tags": []}  # 'latest' moved on to v2 since
+    for other in ({"message": "other"}, {"message": "first", "mode": "update"}, {}):
+        r = await alice.post(f"{base}/{first}/commit", other)
+        assert r.status == 409 and r.json["error"] == "published", (other, r)
+        assert "published already, as v1" in r.json["message"], r
+    # an upload of the latest version's files made no version: its retry says so again
+    same = await uploaded({"a.txt": b"two"})
+    for replayed in (False, True):
+        r = await alice.post(f"{base}/{same}/commit", {"message": "again"})
+        assert r.status == 200 and r.json["unchanged"] and r.json["replayed"] is replayed, r
+        assert r.json["version"]["version"] == 2
+    # someone else's upload stays theirs
+    bob = api("bob")
+    await bob.get("me")
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    r = await bob.post(f"{base}/{first}/commit", ask)
+    assert r.status == 403 and "belongs to someone else" in r.json["message"], r
+    r = await alice.get("projects/lab/datasets/d/versions")
+    assert [v["version"] for v in r.json["items"]] == [2, 1]
 
 
 async def test_a_declared_media_type_must_be_one(api) -> None:
@@ -456,6 +563,35 @@ async def test_a_declared_media_type_must_be_one(api) -> None:
     for n, media_type in enumerate(good):
         r = await alice.get(f"projects/lab/datasets/d/versions/v1/files/{n}.txt")
         assert r.status == 200 and r.headers["Content-Type"] == media_type, r
+
+
+async def test_a_file_stored_with_a_bad_media_type_still_downloads(api, db_url: str) -> None:
+    """Files stored before media types were checked may have one with a line break: every
+    download (and HEAD) of such a file was a 500. It is served as application/octet-stream,
+    and no header carries a control character."""
+    from jupyter_workbench.db.models import DatasetFile
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"a.txt": b"hello", "b.txt": b"world"})
+    db = Database(db_url)
+    try:
+        with db.transaction(write=True) as s:
+            for row in s.scalars(select(DatasetFile)):
+                row.media_type = {"a.txt": "text/plain\r\nX-Evil: 1", "b.txt": "é/x"}[row.path]
+    finally:
+        db.dispose()
+    for path, body in (("a.txt", b"hello"), ("b.txt", b"world")):
+        url = f"projects/lab/datasets/d/versions/v1/files/{path}"
+        r = await alice.get(url)
+        assert r.status == 200 and r.body == body, (path, r)
+        assert r.headers["Content-Type"] == "application/octet-stream" and "X-Evil" not in r.headers
+        r = await alice.request("HEAD", url)
+        assert r.status == 200 and r.headers["Content-Type"] == "application/octet-stream", r
+        r = await alice.get(url, headers={"Range": "bytes=1-2"})
+        assert r.status == 206 and r.body == body[1:3], r
+    r = await alice.get("projects/lab/datasets/d/versions/v1/archive")
+    assert r.status == 200, r
 
 
 async def test_first_commits_racing_on_a_new_dataset_both_land(api, db_url: str) -> None:
@@ -521,6 +657,64 @@ async def test_a_garbage_collection_is_audited(api) -> None:
         ("alice", "lab", op_id)
     ], events
     assert events[0]["summary"] == {"dry_run": False}
+
+
+async def test_abandoning_an_upload_is_audited(api) -> None:
+    """DELETE of an open upload frees what it stored (its chunks become collectable): the audit
+    trail names who abandoned which upload, like every other dataset mutation."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    declared, _chunks = declare({"a.txt": b"abandoned"})
+    r = await alice.post("projects/lab/datasets/d/uploads", {"files": declared})
+    upload_id = r.json["id"]
+    assert (await alice.delete(f"projects/lab/datasets/d/uploads/{upload_id}")).status == 204
+    assert (await alice.delete(f"projects/lab/datasets/d/uploads/{upload_id}")).status == 409
+    r = await alice.get("audit", params={"action": "dataset.upload_abandon"})
+    assert [(e["actor"], e["project"], e["object_id"], e["summary"]) for e in r.json["items"]] == [
+        ("alice", "lab", "d", {"upload": upload_id})
+    ], r.json
+
+
+async def test_open_uploads_are_limited_per_user_and_per_project(api, jp_serverapp) -> None:
+    """Each open upload holds its manifest and pins chunks until it is committed, abandoned or
+    expires: a client in a loop opened them without end. Past the limits a new one is a 409
+    that says how many are open and which to abandon; abandoning one frees a place."""
+    service = jp_serverapp.web_app.settings["workbench_service"]
+    service.policy = dataclasses.replace(
+        service.policy, max_open_uploads_per_user=2, max_open_uploads_per_project=3
+    )
+    alice, bob = api("alice"), api("bob")
+    await bob.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    base = "projects/lab/datasets/{}/uploads"
+    ids = []
+    for name in ("d", "e"):
+        r = await alice.post(base.format(name), {"files": declare({"a": name.encode()})[0]})
+        assert r.status == 201, r
+        ids.append(r.json["id"])
+    r = await alice.post(base.format("d"), {"files": declare({"a": b"3"})[0]})
+    assert r.status == 409 and r.json["error"] == "too_many_uploads", r
+    assert r.json["message"].startswith(
+        "uploads: you have 2 open uploads in project 'lab', the most allowed "
+        "(Workbench.max_open_uploads_per_user); commit or abandon one first (DELETE "
+    ), r
+    assert r.json["message"].endswith(f"your oldest: d/uploads/{ids[0]}, e/uploads/{ids[1]}")
+    r = await bob.post(base.format("d"), {"files": declare({"a": b"b"})[0]})
+    assert r.status == 201, r  # his own place
+    r = await bob.post(base.format("d"), {"files": declare({"a": b"c"})[0]})
+    assert r.status == 409 and "the project has 3 open uploads" in r.json["message"], r
+    assert (await alice.delete(f"{base.format('d')}/{ids[0]}")).status == 204
+    r = await bob.post(base.format("d"), {"files": declare({"a": b"c"})[0]})
+    assert r.status == 201, r
+    # a committed upload is no longer open
+    r = await alice.post(base.format("e"), {"files": declare({"a": b"x"})[0]})
+    assert r.status == 409, r
+    _declared, chunks = declare({"a": b"e"})
+    await alice.post(f"{base.format('e')}/{ids[1]}/chunks", raw=frame_chunks(list(chunks.items())))
+    assert (await alice.post(f"{base.format('e')}/{ids[1]}/commit", {})).status == 201
+    r = await alice.post(base.format("e"), {"files": declare({"a": b"x"})[0]})
+    assert r.status == 201, r
 
 
 async def test_paths_that_differ_only_in_unicode_normalization_are_one_path(api) -> None:
@@ -677,6 +871,30 @@ async def test_a_file_answers_head_requests(api) -> None:
     assert r.status == 304
     assert (await alice.request("HEAD", url.replace("t.parquet", "nope"))).status == 404
     assert (await api(None).request("HEAD", url)).status == 401
+
+
+async def test_if_none_match_takes_lists_weak_tags_and_a_star(api) -> None:
+    """A browser or cache revalidates with the tags it holds: a list, weak forms ('W/"..."'),
+    or '*'. Only the exact tag was honoured, so each of those downloaded the file again."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    await upload(alice, "lab", "d", {"f.txt": b"0123456789"})
+    url = "projects/lab/datasets/d/versions/v1/files/f.txt"
+    tag = (await alice.get(url)).headers["ETag"]
+    for header in (
+        tag,
+        f"W/{tag}",
+        f'"blake3-{"0" * 64}", {tag}',
+        f'W/"other", W/{tag}',
+        f'"with,comma",{tag}',
+        "*",
+    ):
+        for method in ("GET", "HEAD"):
+            r = await alice.request(method, url, headers={"If-None-Match": header})
+            assert r.status == 304 and r.body == b"" and r.headers["ETag"] == tag, (header, r)
+    for header in ('"other"', 'W/"other", "blake3-"', tag[1:-1], tag + "x", f'"{tag}'):
+        r = await alice.get(url, headers={"If-None-Match": header})
+        assert r.status == 200 and r.body == b"0123456789", (header, r)
 
 
 async def test_a_table_declared_with_media_type_parameters_is_diffed_as_a_table(api) -> None:
