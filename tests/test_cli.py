@@ -134,6 +134,35 @@ def test_an_unknown_or_valueless_option_is_one_line_naming_the_options(tmp_path:
     assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
 
 
+def test_an_unknown_or_misspelt_setting_is_one_line_naming_the_closest(tmp_path: Path) -> None:
+    """``--Class.trait=`` naming no setting of the command is a usage error too (traitlets only
+    warns, and runs the command without it): one line naming it and the closest setting."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    for args, said in [
+        (("info", "--Workbench.databse_url=x"),
+         "info: unknown setting '--Workbench.databse_url' "
+         "(did you mean '--Workbench.database_url'?)"),
+        (("info", "--workbench.data_dir", "x"),
+         "info: unknown setting '--workbench.data_dir' (did you mean '--Workbench.data_dir'?)"),
+        (("info", "--Workbench.nope=1"), "info: unknown setting '--Workbench.nope'"),
+        (("users", "--Nope.x=1"), "users: unknown setting '--Nope.x'"),
+        (("datasets", "get", "lab/events", str(tmp_path / "out"), "--DatasetsCommand.lnk"),
+         "datasets get: unknown setting '--DatasetsCommand.lnk' "
+         "(did you mean '--DatasetsCommand.link'?)"),
+    ]:  # fmt: skip
+        done = run_cli(*args, db_url=url, tmp_path=tmp_path)
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr == f"error: jupyter workbench {said}; see --help\n", (args, done.stderr)
+        assert done.stdout == "", (args, done.stdout)
+    assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
+    # a setting the command has still takes effect
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    done = run_cli("info", f"--Workbench.database_url={other}", "--json", db_url=url,
+                   tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["settings"]["database_url"] == other
+
+
 def test_the_help_names_every_subcommand() -> None:
     from jupyter_workbench.cli import WorkbenchCommand
 
