@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from difflib import get_close_matches
 from typing import Any, NoReturn
 
@@ -65,10 +65,13 @@ def option_problem(
     aliases: dict[Any, Any],
     flags: dict[Any, Any],
     settings: dict[str, set[str]] | None = None,
+    elsewhere: Callable[[str], str | None] = lambda _name: None,
 ) -> str | None:
     """What is wrong with the options in ``args`` (up to ``--``), or ``None``; ``settings``
-    (:func:`settings_of`) are the ``--Class.trait`` names the command reads (``None``: any)."""
+    (:func:`settings_of`) are the ``--Class.trait`` names the command reads (``None``: any);
+    ``elsewhere`` names the other commands that have an option this one lacks."""
     switches = {form for key in _keys(flags) for form in _forms(key)}
+    listed = f"options: {_listed(flags, aliases)}"
     named = {form for key in _keys(aliases) for form in _forms(key)}
     valued = named - switches  # a flag that is also an alias takes a value or none
     for index, arg in enumerate(args):
@@ -82,7 +85,10 @@ def option_problem(
         if name in switches or name in ALWAYS:
             continue
         if name not in valued and not SETTING.match(name):
-            return f"unknown option '{name}' (options: {_listed(flags, aliases)})"
+            where = elsewhere(name)
+            if where:
+                return f"'{name}' is an option of {where}, not of this command ({listed})"
+            return f"unknown option '{name}' ({listed})"
         if name not in valued and settings is not None:
             unknown = _unknown_setting(name, settings)
             if unknown is not None:
@@ -107,6 +113,26 @@ def command_line(app: Application) -> str:
     return " ".join([app.name.replace("-", " ", 1), *words])
 
 
+def takes(cls: type[Application], name: str) -> bool:
+    """Whether the command ``cls`` has the option ``name`` (``--json``, ``-m``)."""
+    keys = _keys(cls.flags) + _keys(cls.aliases)
+    return any(name in _forms(key) for key in keys)
+
+
+def sibling_commands(app: Application, name: str) -> str | None:
+    """The other subcommands of ``app``'s parent that have the option ``name``, quoted: where
+    an option given to the wrong subcommand belongs (``'gc'``); ``None`` if none has it."""
+    parent = app.parent
+    if not isinstance(parent, Application):
+        return None
+    found = [
+        f"'{word}'"
+        for word, (cls, _) in parent.subcommands.items()
+        if isinstance(cls, type) and cls is not type(app) and takes(cls, name)
+    ]
+    return ", ".join(found) or None
+
+
 class _Parser(_KVArgParser):
     def error(self, message: str) -> NoReturn:
         """One line and exit code 1, not argparse's usage dump and exit code 2."""
@@ -116,10 +142,11 @@ class _Parser(_KVArgParser):
 
 class _Loader(KVArgParseConfigLoader):
     parser_class = _Parser
+    elsewhere: Callable[[str], str | None] = staticmethod(lambda _name: None)
 
     def _parse_args(self, args: Any) -> Any:
         problem = option_problem(
-            list(args), self.aliases, self.flags, settings_of(self.classes or [])
+            list(args), self.aliases, self.flags, settings_of(self.classes or []), self.elsewhere
         )
         if problem is not None:
             self.parser.error(problem)
@@ -132,7 +159,9 @@ class CommandApp(JupyterApp):
     def _create_loader(
         self, argv: Any, aliases: Any, flags: Any, classes: Any
     ) -> KVArgParseConfigLoader:
-        return _Loader(
+        loader = _Loader(
             argv, aliases, flags, classes=classes, log=self.log, subcommands=self.subcommands,
             prog=command_line(self),
         )  # fmt: skip
+        loader.elsewhere = lambda name: sibling_commands(self, name)
+        return loader
