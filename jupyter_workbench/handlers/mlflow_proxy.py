@@ -152,6 +152,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self._refusal: web.HTTPError | None = None
         # what an audited call acts on, found while authorizing it: (project, experiment name)
         self._owner: tuple[Project, str] | None = None
+        self._warning: str | None = None  # what authorizing could not check (audited)
         try:
             await self._prepare()
         except web.HTTPError as exc:
@@ -558,7 +559,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         logged model given, so a version could otherwise serve another project's files. Any
         other source must lie inside the artifacts of the run or logged model given (MLflow
         takes an ``s3://`` one on trust). A ``runs:/`` path must name something the run holds
-        (a version pointing at nothing is refused, as over REST)."""
+        (a version pointing at nothing is refused, as over REST; where MLflow cannot list the
+        run's artifacts it is made, and its audit event says that the path went unchecked)."""
         source = body.get("source")
         found, named = artifacts.runs_uri(source), artifacts.models_uri(source)
         runs = {found[0]} if found else set()
@@ -578,7 +580,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if named is not None and named[0] == "name":
             await self._readable_model(named[1])
         if found is not None:
-            await artifacts.check_run_artifact(self.upstream, *found, field="source")
+            warning = await artifacts.check_run_artifact(self.upstream, *found, field="source")
+            if warning is not None:
+                self.log.warning("model version of %s: %s", body.get("name"), warning)
+            self._warning = warning
         elif named is None and isinstance(source, str) and not _is_prompt(body):
             await self._check_inside(source, sorted(runs), list(models))
 
@@ -941,7 +946,9 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             assert owner is not None  # it owns what the call acted on
             if version is not None:  # the same event as the REST API's registration
                 run_id = version.get("run_id")
-                ex.record_model_version(s, ctx, owner, object_id, version["version"], run_id)
+                ex.record_model_version(
+                    s, ctx, owner, object_id, version["version"], run_id, warning=self._warning
+                )
                 return
             audit.record(s, ctx, action, object_type, object_id, project=owner, summary=summary)
 

@@ -255,7 +255,8 @@ class ModelVersionsHandler(RegistryHandler):
     @endpoint(
         action="experiments.write",
         summary="Register a run's model as a new version (creates the model on first use); "
-        "the run must hold artifact_path (a file or folder, or a model it logged)",
+        "the run must hold artifact_path (a file or folder, or a model it logged); where MLflow "
+        "cannot list the run's artifacts, the path is not checked and 'warnings' says so",
         status=201,
         body=S.obj(
             {
@@ -265,7 +266,16 @@ class ModelVersionsHandler(RegistryHandler):
             },
             ("run_id",),
         ),
-        response={"type": "object", "required": ["name", "version"]},
+        response=S.obj(
+            {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "run_id": {"type": "string"},
+                "source": {"type": "string"},
+                "warnings": {"type": "array", "items": {"type": "string"}},
+            },
+            ("name", "version"),
+        ),
         errors=(503,),
         example={"run_id": "{run_id}", "artifact_path": "model"},
     )
@@ -289,7 +299,12 @@ class ModelVersionsHandler(RegistryHandler):
         is_new = await self.call(check, write=False)
         artifact_path = self.body.get("artifact_path", "model")
         # a version pointing at nothing is refused before the model or the version is made
-        await check_run_artifact(self.upstream, run_id, artifact_path, field="artifact_path")
+        # (one MLflow cannot list the run's artifacts for is made, with a warning)
+        warning = await check_run_artifact(
+            self.upstream, run_id, artifact_path, field="artifact_path"
+        )
+        if warning is not None:
+            log.warning("registering %s of run %s in %s: %s", name, run_id, slug, warning)
         if is_new:
             await self.mlflow_post(
                 "registered-models/create",
@@ -315,13 +330,13 @@ class ModelVersionsHandler(RegistryHandler):
 
         def audited(s: Session, ctx: Ctx) -> None:
             project, _ = require_project(s, ctx, slug, "experiments.write")
-            ex.record_model_version(s, ctx, project, name, version["version"], run_id)
+            ex.record_model_version(
+                s, ctx, project, name, version["version"], run_id, warning=warning
+            )
 
         await self.call(audited, write=True)
-        self.reply(
-            {"name": name, "version": version["version"], "run_id": run_id, "source": source},
-            status=201,
-        )
+        made = {"name": name, "version": version["version"], "run_id": run_id, "source": source}
+        self.reply({**made, "warnings": [warning]} if warning else made, status=201)
 
 
 class PromotionsHandler(RegistryHandler):
