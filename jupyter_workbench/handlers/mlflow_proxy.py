@@ -423,7 +423,9 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         elif locate == "new_model":
             return await self._authorize_new_model(body)
         elif locate == "graphql":
-            await self._authorize_graphql(body, action)
+            filtered = await self._authorize_graphql(body, action)
+            if filtered is not None:
+                return filtered
         elif locate in ("search_experiments", "search_models", "search_model_versions"):
             await self._search(locate)
             return "search"
@@ -449,15 +451,19 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                     exp_id = await self.upstream.experiment_of_logged_model(one)
                     await self._readable(exp_id, f"logged model '{one}'", field)
 
-    async def _authorize_graphql(self, body: dict[str, Any], action: str) -> None:
+    async def _authorize_graphql(self, body: dict[str, Any], action: str) -> Any:
         """The MLflow UI's GraphQL: read-only queries whose root fields are on an allow-list,
-        each naming the runs/experiments it reads, all of which the caller must see."""
+        each naming the runs/experiments it reads, all of which the caller must see. In a
+        project scope experiment '0' is the project's Default, as over REST (the query sent on
+        says so). A run's ``modelVersions`` (any model's versions made from the run) are
+        filtered to the models the caller may read."""
         from graphql import (
             FieldNode,
             GraphQLError,
             OperationDefinitionNode,
             OperationType,
             parse,
+            print_ast,
             value_from_ast_untyped,
         )
 
@@ -466,6 +472,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         except GraphQLError as exc:
             raise ProxyError(400, f"query: {exc.message}") from None
         variables = body.get("variables") or {}
+        mapped_zero = False
         for definition in document.definitions:
             if not isinstance(definition, OperationDefinitionNode) or (
                 definition.operation != OperationType.QUERY
@@ -495,7 +502,16 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                             raise ProxyError(404, f"run '{one}' not found")
                         await self._check_experiment(exp_id, action, f"run '{one}'")
                     else:
-                        await self._check_experiment(await self._scoped_id(str(one), None), action)
+                        exp_id = await self._scoped_id(str(one), None)
+                        if exp_id != str(one):
+                            _graphql_zero(selection, keys, variables, exp_id)
+                            mapped_zero = True
+                        await self._check_experiment(exp_id, action)
+        versions = _graphql_model_versions(document)
+        if mapped_zero or versions:
+            body["query"] = print_ast(document)
+            self._rewrite(body)
+        return ("graphql", versions, None) if versions else None
 
     async def _scoped_id(self, exp_id: str, _field: str | None) -> str:
         """In a project scope, experiment '0' (MLflow's Default) is the project's Default."""
@@ -898,6 +914,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                 if post[0] == "audit":
                     answer = await response.aread()
                     await self._audit(post[1], answer)
+                elif post[0] == "graphql":
+                    answer = await self._readable_versions(await response.aread(), post[1])
                 else:
                     await self._after(post)
             self.set_status(response.status_code)
@@ -913,6 +931,30 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             self.finish()
         finally:
             await response.aclose()
+
+    async def _readable_versions(self, answer: bytes, keys: frozenset[str]) -> bytes:
+        """A GraphQL answer whose ``modelVersions`` lists (under their response ``keys``) hold
+        only versions of models the caller may read (in a scope: of the project's)."""
+        try:
+            data = json.loads(answer)
+        except ValueError:
+            return answer
+        scope = self.project_scope
+        allowed = await self.db(lambda s, ctx: ex.readable_model_names(s, ctx, scope))
+
+        def keep(value: Any) -> Any:
+            if isinstance(value, list):
+                return [keep(v) for v in value]
+            if not isinstance(value, dict):
+                return value
+            return {
+                k: [v for v in inner if isinstance(v, dict) and v.get("name") in allowed]
+                if k in keys and isinstance(inner, list)
+                else keep(inner)
+                for k, inner in value.items()
+            }
+
+        return json.dumps(keep(data)).encode()
 
     async def _audit(self, action: str, answer: bytes) -> None:
         """Record a call MLflow carried out: what it acted on and the fields that say how."""
@@ -991,6 +1033,86 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         else:  # pragma: no cover
             return
         await self.db(record, write=True)
+
+
+def _graphql_zero(selection: Any, keys: tuple[str, ...], variables: Any, exp_id: str) -> None:
+    """Experiment '0' in a root field's ``input`` (a literal or a variable) becomes ``exp_id``,
+    the project's Default, in the query MLflow runs."""
+    from graphql import ListValueNode, ObjectValueNode, StringValueNode, VariableNode
+
+    def mapped(value: Any) -> Any:
+        return exp_id if str(value) == "0" else value
+
+    def in_variable(name: str, key: str | None) -> None:
+        value = variables.get(name) if isinstance(variables, dict) else None
+        if key is not None:
+            holder, name = value, key
+            value = value.get(key) if isinstance(value, dict) else None
+        else:
+            holder = variables
+        if isinstance(holder, dict) and value is not None:
+            holder[name] = [mapped(v) for v in value] if isinstance(value, list) else mapped(value)
+
+    for argument in selection.arguments:
+        if argument.name.value != "input":
+            continue
+        if isinstance(argument.value, VariableNode):
+            for key in keys:
+                in_variable(argument.value.name.value, key)
+            continue
+        if not isinstance(argument.value, ObjectValueNode):
+            continue
+        for field in argument.value.fields:
+            if field.name.value not in keys:
+                continue
+            value = field.value
+            if isinstance(value, VariableNode):
+                in_variable(value.name.value, None)
+            elif isinstance(value, ListValueNode):
+                field.value = ListValueNode(values=tuple(
+                    StringValueNode(value=exp_id) if _is_zero(v) else v for v in value.values
+                ))  # fmt: skip
+            elif _is_zero(value):
+                field.value = StringValueNode(value=exp_id)
+
+
+def _is_zero(node: Any) -> bool:
+    """Whether a GraphQL literal is experiment ``"0"`` (MLflow refuses a number there)."""
+    from graphql import StringValueNode
+
+    return isinstance(node, StringValueNode) and node.value == "0"
+
+
+def _graphql_model_versions(document: Any) -> frozenset[str]:
+    """The response keys under which a query selects a run's ``modelVersions``, each made to
+    select its ``name`` (what the answer is filtered by); ``ProxyError`` where another field
+    shares such a key or ``name`` is taken by another field (the filter would misread it)."""
+    from graphql import FieldNode, NameNode, SelectionSetNode, visit
+    from graphql.language import Visitor
+
+    fields: list[FieldNode] = []
+
+    class Collect(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            fields.append(node)
+
+    visit(document, Collect())
+    key_of = {id(f): (f.alias or f.name).value for f in fields}
+    versions = [f for f in fields if f.name.value == "modelVersions"]
+    keys = frozenset(key_of[id(f)] for f in versions)
+    if any(key_of[id(f)] in keys and f.name.value != "modelVersions" for f in fields):
+        raise ProxyError(403, "GraphQL: a field aliased as modelVersions is not allowed")
+    for field in versions:
+        chosen = field.selection_set.selections if field.selection_set else ()
+        named = [s for s in chosen if isinstance(s, FieldNode) and key_of[id(s)] == "name"]
+        if any(s.name.value != "name" for s in named):
+            raise ProxyError(403, "GraphQL: modelVersions' name may not be aliased to")
+        if not named:
+            field.selection_set = SelectionSetNode(
+                selections=(*chosen, FieldNode(name=NameNode(value="name"), arguments=(),
+                                               directives=()))
+            )  # fmt: skip
+    return keys
 
 
 def _is_prompt(body: dict[str, Any]) -> bool:
