@@ -318,6 +318,93 @@ async def test_a_version_is_made_with_a_warning_where_mlflow_cannot_list_the_run
                                   f"artifacts of run '{no_library}'"), warned  # fmt: skip
 
 
+async def test_an_artifact_deleted_while_its_version_is_made_leaves_no_version(
+    api: Any, tracking: Any, mlflow_server: Any, jp_serverapp: Any, tmp_path: Path
+) -> None:
+    """The run's files deleted between registration's check and MLflow making the version (over
+    REST, or a stock client's through the proxy): the path is checked again once the version is
+    made, so the version (pointing at nothing) is deleted again, audited, and the registration
+    answers 409 saying what happened."""
+    import httpx
+
+    slug = await project(api)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("n")
+
+    def logged(client: Any) -> tuple[str, str]:
+        run = client.create_run(client.create_experiment("racy"))
+        client.log_artifact(run.info.run_id, str(notes), "model")
+        return str(run.info.run_id), str(run.info.artifact_uri)
+
+    run_id, artifact_uri = await tracking("alice", logged, scope=slug)
+    name = f"{slug}-racy"
+    stored = artifact_uri.removeprefix("mlflow-artifacts:")
+    upstream = jp_serverapp.web_app.settings["workbench_mlflow"]
+    get_json, deleted = upstream.get_json, []
+
+    async def deleting_after_the_check(path: str, params: dict[str, Any]) -> Any:
+        answer = await get_json(path, params)
+        if path.endswith("artifacts/list") and not deleted:  # someone deletes the files now
+            deleted.append(path)
+            transport = httpx.AsyncHTTPTransport(uds=str(mlflow_server.socket))
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+                r = await c.delete(f"/api/2.0/mlflow-artifacts/artifacts{stored}/model")
+                assert r.status_code == 200, r.text
+        return answer
+
+    upstream.get_json = deleting_after_the_check
+    try:
+        r = await api("alice").post(f"projects/{slug}/models/{name}/versions", {"run_id": run_id})
+    finally:
+        del upstream.get_json
+    assert r.status == 409 and r.json["error"] == "no_artifact", r
+    assert r.json["message"] == (
+        f"artifact_path: run '{run_id}' has no artifact 'model' (it has no artifacts): it was "
+        "deleted while version 1 was made; the version is deleted again"
+    ), r
+    detail = (await api("alice").get(f"projects/{slug}/models/{name}")).json
+    assert detail["versions"] == [], detail
+    query = {"project": slug, "action": "model.version_*"}
+    events = (await api("alice").get("audit", params=query)).json["items"]
+    assert [(e["action"], e["summary"]["version"]) for e in events] == [
+        ("model.version_delete", "1"), ("model.version_create", "1")
+    ], events  # fmt: skip
+    assert events[0]["summary"]["reason"].startswith(f"artifact_path: run '{run_id}' has no")
+    # logged again, it registers
+    await tracking("alice", lambda c: c.log_artifact(run_id, str(notes), "model"), scope=slug)
+    r = await api("alice").post(f"projects/{slug}/models/{name}/versions", {"run_id": run_id})
+    assert r.status == 201 and r.json["version"] == "2", r
+    # a stock client through the proxy: the same
+    upstream.get_json, deleted[:] = deleting_after_the_check, []
+    try:
+        said = await tracking("alice", lambda c: mlflow_error_text(lambda: c.create_model_version(
+            name, f"runs:/{run_id}/model", run_id=run_id)), scope=slug)  # fmt: skip
+    finally:
+        del upstream.get_json
+    assert said == (
+        "RESOURCE_ALREADY_EXISTS",
+        f"source: run '{run_id}' has no artifact 'model' (it has no artifacts): it was deleted "
+        "while version 3 was made; the version is deleted again",
+    ), said
+    detail = (await api("alice").get(f"projects/{slug}/models/{name}")).json
+    assert [v["version"] for v in detail["versions"]] == ["2"], detail
+    events = (await api("alice").get("audit", params=query)).json["items"]
+    assert [(e["action"], e["summary"]["version"]) for e in events][:2] == [
+        ("model.version_delete", "3"), ("model.version_create", "3")
+    ], events  # fmt: skip
+
+
+def mlflow_error_text(fn: Callable[[], Any]) -> tuple[str, str]:
+    """The MLflow error code and message ``fn()`` raises."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        fn()
+    except MlflowException as exc:
+        return str(exc.error_code), exc.message.removeprefix(f"{exc.error_code}: ")
+    raise AssertionError("no MlflowException")
+
+
 async def test_registry_aliases_and_promotion_rules(api, tracking) -> None:
     slug = await project(api, carol="editor", bob="viewer")
 

@@ -225,6 +225,14 @@ def record_model_version(
     audit.record(s, ctx, "model.version_create", "model", name, project=project, summary=summary)
 
 
+def record_version_undone(
+    s: Session, ctx: Ctx, project: Project, name: str, version: str, reason: str
+) -> None:
+    """Audit a version deleted again right after it was made (``reason``: what it lacked)."""
+    audit.record(s, ctx, "model.version_delete", "model", name, project=project,
+                 summary={"version": str(version), "reason": reason})  # fmt: skip
+
+
 def rename_model(s: Session, ctx: Ctx, old: str, new: str) -> None:
     row = s.scalar(select(RegisteredModel).where(RegisteredModel.name == old))
     if row is not None:

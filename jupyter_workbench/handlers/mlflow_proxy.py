@@ -153,6 +153,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         # what an audited call acts on, found while authorizing it: (project, experiment name)
         self._owner: tuple[Project, str] | None = None
         self._warning: str | None = None  # what authorizing could not check (audited)
+        self._checked_source: tuple[str, str] | None = None  # a runs:/ source found there
         try:
             await self._prepare()
         except web.HTTPError as exc:
@@ -600,6 +601,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             if warning is not None:
                 self.log.warning("model version of %s: %s", body.get("name"), warning)
             self._warning = warning
+            self._checked_source = found if warning is None else None
         elif named is None and isinstance(source, str) and not _is_prompt(body):
             await self._check_inside(source, sorted(runs), list(models))
 
@@ -983,6 +985,10 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             except (ValueError, KeyError, TypeError):
                 version = None
 
+        gone, made = None, str((version or {}).get("version", ""))
+        if version is not None and self._checked_source is not None:
+            gone = await self._source_gone(object_id, made)
+
         def record(s: Session, ctx: Ctx) -> None:
             owner = s.get(Project, project.id)
             assert owner is not None  # it owns what the call acted on
@@ -991,10 +997,37 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                 ex.record_model_version(
                     s, ctx, owner, object_id, version["version"], run_id, warning=self._warning
                 )
+                if gone is not None and gone[1]:
+                    ex.record_version_undone(s, ctx, owner, object_id, version["version"], gone[0])
                 return
             audit.record(s, ctx, action, object_type, object_id, project=owner, summary=summary)
 
         await self.db(record, write=True)
+        if gone is not None:
+            undone = "; the version is deleted again" if gone[1] else "; the version stays"
+            raise ProxyError(
+                409,
+                f"{gone[0]}: it was deleted while version {made} was made{undone}",
+            )
+
+    async def _source_gone(self, name: str, version: str) -> tuple[str, bool] | None:
+        """The ``runs:/`` source checked again once MLflow made the version: ``None`` if it is
+        still there (or can no longer be listed), else why not and whether the version (which
+        points at nothing) was deleted again (as the REST API's registration does)."""
+        assert self._checked_source is not None
+        try:
+            await artifacts.check_run_artifact(self.upstream, *self._checked_source, field="source")
+            return None
+        except WorkbenchError as exc:
+            if exc.code != "no_artifact":
+                raise
+            why = exc.message
+        status, data = await self.upstream.delete_json(
+            "/api/2.0/mlflow/model-versions/delete", {"name": name, "version": version}
+        )
+        if status != 200:
+            self.log.warning("version %s of %s could not be deleted again: %s", version, name, data)
+        return why, status == 200
 
     async def _follow_rename(self, exp_id: str, short: str, new: str, old: str) -> None:
         """Record MLflow's rename; where that fails (a name taken meanwhile), MLflow's is
