@@ -30,33 +30,23 @@ from .settings import Workbench
 if TYPE_CHECKING:
     from .client import Client
 
+# every subcommand's options; each adds its own (an option another one has is refused)
 ALIASES: dict[Any, Any] = {
     "database-url": "Workbench.database_url",
     "data-dir": "Workbench.data_dir",
     "config": "JupyterApp.config_file",
-    "m": "DatasetsCommand.message",
-    "message": "DatasetsCommand.message",
-    "parent": "DatasetsCommand.parent_version",
     "as": "DatasetsCommand.user",
     "url": "DatasetsCommand.url",
 }
 FLAGS: dict[Any, Any] = {
-    "strict-parent": (
-        {"DatasetsCommand": {"strict_parent": True}},
-        "Fail if the parent is not the latest.",
-    ),
-    "update": ({"DatasetsCommand": {"update_mode": True}}, "Keep the parent's other files."),
-    "dry-run": ({"DatasetsCommand": {"dry_run": True}}, "Only report what gc would free."),
     "json": ({"DatasetsCommand": {"as_json": True}}, "Print JSON."),
-    "quiet": ({"DatasetsCommand": {"quiet": True}}, "No progress bar."),
-    "link": (
-        {"DatasetsCommand": {"link": True}},
-        "get: hard-link the files from the cache (read-only; do not edit them in place).",
-    ),
     "local": (
         {"DatasetsCommand": {"local": True}},
         "Use this machine's store directly, even where a workbench server is named.",
     ),
+}
+QUIET: dict[Any, Any] = {
+    "quiet": ({"DatasetsCommand": {"quiet": True}}, "No progress bar."),
 }
 
 
@@ -78,19 +68,8 @@ class DatasetsCommand(CommandApp):
     flags = FLAGS
     config_file_name = Unicode("jupyter_server_config")
 
-    message = Unicode("", help="Commit message.").tag(config=True)
-    parent_version = Unicode("", help="Parent version of the commit (default: latest).").tag(
-        config=True
-    )
-    strict_parent = Bool(
-        False, help="Refuse the commit if --parent is not the latest version."
-    ).tag(config=True)
-    update_mode = Bool(
-        False, help="Commit on top of the parent's files instead of replacing them."
-    ).tag(config=True)
-    dry_run = Bool(False, help="gc: only report what would be freed.").tag(config=True)
     as_json = Bool(False, help="Print JSON results.").tag(config=True)
-    quiet = Bool(False, help="No progress bar.").tag(config=True)
+    quiet = Bool(False, help="No progress bar (the commands that show one).").tag(config=True)
     user = Unicode(
         "", help="Act as this user (access rules apply); default: the owner, an administrator."
     ).tag(config=True)
@@ -98,11 +77,6 @@ class DatasetsCommand(CommandApp):
         "",
         help="The workbench to go through over its REST API (a Jupyter server's address; token "
         "from $WORKBENCH_TOKEN). Default: $WORKBENCH_URL, else $JUPYTERHUB_SERVICE_URL.",
-    ).tag(config=True)
-    link = Bool(
-        False,
-        help="get: hard-link the files from this machine's cache instead of copying them (no "
-        "second copy on disk; the files are read-only and must not be edited in place).",
     ).tag(config=True)
     local = Bool(
         False, help="Open this machine's store directly even where a workbench server is named."
@@ -211,6 +185,29 @@ class DatasetsCommand(CommandApp):
 class CommitCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-commit"
     description = "Commit a folder as a new version: commit PROJECT/DATASET PATH -m MESSAGE"
+
+    message = Unicode("", help="Commit message.").tag(config=True)
+    parent_version = Unicode("", help="Parent version of the commit (default: latest).").tag(
+        config=True
+    )
+    strict_parent = Bool(
+        False, help="Refuse the commit if --parent is not the latest version."
+    ).tag(config=True)
+    update_mode = Bool(
+        False, help="Commit on top of the parent's files instead of replacing them."
+    ).tag(config=True)
+    aliases = {
+        **ALIASES,
+        "m": "CommitCommand.message",
+        "message": "CommitCommand.message",
+        "parent": "CommitCommand.parent_version",
+    }
+    flags = {
+        **FLAGS,
+        **QUIET,
+        "strict-parent": ({"CommitCommand": {"strict_parent": True}}, strict_parent.help),
+        "update": ({"CommitCommand": {"update_mode": True}}, update_mode.help),
+    }
 
     def args(self, args: list[str]) -> tuple[str, str, Path]:
         if len(args) != 2:
@@ -397,6 +394,20 @@ class GetCommand(DatasetsCommand):
     name = "jupyter-workbench-datasets-get"
     description = "Materialize a version into a folder: get PROJECT/DATASET[@VERSION] DEST"
 
+    link = Bool(
+        False,
+        help="Hard-link the files from this machine's cache instead of copying them (no second "
+        "copy on disk; the files are read-only and must not be edited in place).",
+    ).tag(config=True)
+    flags = {
+        **FLAGS,
+        **QUIET,
+        "link": (
+            {"GetCommand": {"link": True}},
+            "Hard-link the files from the cache (read-only; do not edit them in place).",
+        ),
+    }
+
     def args(self, args: list[str]) -> tuple[str, str, str, Path]:
         if len(args) != 2:
             raise SystemExit("usage: jupyter workbench datasets get PROJECT/DATASET[@VERSION] DEST")
@@ -482,6 +493,7 @@ class VerifyCommand(DatasetsCommand):
     description = (
         "Check every hash: verify [PROJECT/DATASET[@VERSION]] (no argument: the whole store)"
     )
+    flags = {**FLAGS, **QUIET}
 
     def target(self, args: list[str]) -> tuple[str, str, str] | None:
         """The version to verify, or ``None``: the whole store."""
@@ -523,6 +535,14 @@ class GcCommand(DatasetsCommand):
         "Free storage that no version uses: gc [--dry-run] (through a server: gc PROJECT, "
         "a project you administer)"
     )
+
+    dry_run = Bool(False, help="Only report what would be freed.").tag(config=True)
+    aliases = {k: v for k, v in ALIASES.items() if k != "as"}  # the whole store, as its owner
+    flags = {
+        **FLAGS,
+        **QUIET,
+        "dry-run": ({"GcCommand": {"dry_run": True}}, "Only report what gc would free."),
+    }
 
     def run_remote(self, client: Client, args: list[str]) -> None:
         if len(args) != 1:

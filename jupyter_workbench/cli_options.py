@@ -2,18 +2,22 @@
 
 traitlets takes any ``--word`` for a setting, so a mistyped option surfaces as argparse's
 "expected one argument" with a usage dump and exit code 2, or as a warning while the command
-runs anyway. Here an option the command does not have, or one left without its value, is one
-line naming it and the command's options, and exit code 1 (a usage error).
+runs anyway. Here an option the command does not have, a ``--Class.trait`` setting no class
+of the command has, or an option left without its value, is one line naming it (and the
+command's options, or the closest setting), and exit code 1 (a usage error).
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Iterable
+from difflib import get_close_matches
 from typing import Any, NoReturn
 
 from jupyter_core.application import JupyterApp
 from traitlets.config.application import Application
+from traitlets.config.configurable import Configurable
 from traitlets.config.loader import KVArgParseConfigLoader, _KVArgParser
 
 ALWAYS = frozenset({"-h", "--help", "--help-all", "--version", "-V"})  # traitlets' own
@@ -36,9 +40,38 @@ def _listed(flags: dict[Any, Any], aliases: dict[Any, Any]) -> str:
     return ", ".join(dict.fromkeys(_forms(key)[0] for key in _keys(flags) + _keys(aliases)))
 
 
-def option_problem(args: list[str], aliases: dict[Any, Any], flags: dict[Any, Any]) -> str | None:
-    """What is wrong with the options in ``args`` (up to ``--``), or ``None``."""
+def settings_of(classes: Iterable[type[Configurable]]) -> dict[str, set[str]]:
+    """The ``--Class.trait`` settings a command reads: each class's name and config traits."""
+    return {cls.__name__: set(cls.class_trait_names(config=True)) for cls in classes}
+
+
+def _unknown_setting(name: str, settings: dict[str, set[str]]) -> str | None:
+    """Why ``--Class.trait`` is no setting of the command (naming the closest), or ``None``."""
+    cls, _, trait = name.lstrip("-").partition(".")
+    if trait in settings.get(cls, ()):
+        return None
+    if cls in settings:  # a known class: the closest of its own traits
+        close = [f"{cls}.{t}" for t in get_close_matches(trait, sorted(settings[cls]), n=1)]
+    else:
+        close = get_close_matches(
+            f"{cls}.{trait}", sorted(f"{c}.{t}" for c, ts in settings.items() for t in ts), n=1
+        )
+    hint = f" (did you mean '--{close[0]}'?)" if close else ""
+    return f"unknown setting '{name}'{hint}"
+
+
+def option_problem(
+    args: list[str],
+    aliases: dict[Any, Any],
+    flags: dict[Any, Any],
+    settings: dict[str, set[str]] | None = None,
+    elsewhere: Callable[[str], str | None] = lambda _name: None,
+) -> str | None:
+    """What is wrong with the options in ``args`` (up to ``--``), or ``None``; ``settings``
+    (:func:`settings_of`) are the ``--Class.trait`` names the command reads (``None``: any);
+    ``elsewhere`` names the other commands that have an option this one lacks."""
     switches = {form for key in _keys(flags) for form in _forms(key)}
+    listed = f"options: {_listed(flags, aliases)}"
     named = {form for key in _keys(aliases) for form in _forms(key)}
     valued = named - switches  # a flag that is also an alias takes a value or none
     for index, arg in enumerate(args):
@@ -52,7 +85,14 @@ def option_problem(args: list[str], aliases: dict[Any, Any], flags: dict[Any, An
         if name in switches or name in ALWAYS:
             continue
         if name not in valued and not SETTING.match(name):
-            return f"unknown option '{name}' (options: {_listed(flags, aliases)})"
+            where = elsewhere(name)
+            if where:
+                return f"'{name}' is an option of {where}, not of this command ({listed})"
+            return f"unknown option '{name}' ({listed})"
+        if name not in valued and settings is not None:
+            unknown = _unknown_setting(name, settings)
+            if unknown is not None:
+                return unknown
         following = args[index + 1] if index + 1 < len(args) else None
         if not has_value and (
             following is None
@@ -73,6 +113,26 @@ def command_line(app: Application) -> str:
     return " ".join([app.name.replace("-", " ", 1), *words])
 
 
+def takes(cls: type[Application], name: str) -> bool:
+    """Whether the command ``cls`` has the option ``name`` (``--json``, ``-m``)."""
+    keys = _keys(cls.flags) + _keys(cls.aliases)
+    return any(name in _forms(key) for key in keys)
+
+
+def sibling_commands(app: Application, name: str) -> str | None:
+    """The other subcommands of ``app``'s parent that have the option ``name``, quoted: where
+    an option given to the wrong subcommand belongs (``'gc'``); ``None`` if none has it."""
+    parent = app.parent
+    if not isinstance(parent, Application):
+        return None
+    found = [
+        f"'{word}'"
+        for word, (cls, _) in parent.subcommands.items()
+        if isinstance(cls, type) and cls is not type(app) and takes(cls, name)
+    ]
+    return ", ".join(found) or None
+
+
 class _Parser(_KVArgParser):
     def error(self, message: str) -> NoReturn:
         """One line and exit code 1, not argparse's usage dump and exit code 2."""
@@ -82,9 +142,12 @@ class _Parser(_KVArgParser):
 
 class _Loader(KVArgParseConfigLoader):
     parser_class = _Parser
+    elsewhere: Callable[[str], str | None] = staticmethod(lambda _name: None)
 
     def _parse_args(self, args: Any) -> Any:
-        problem = option_problem(list(args), self.aliases, self.flags)
+        problem = option_problem(
+            list(args), self.aliases, self.flags, settings_of(self.classes or []), self.elsewhere
+        )
         if problem is not None:
             self.parser.error(problem)
         return super()._parse_args(args)
@@ -96,7 +159,9 @@ class CommandApp(JupyterApp):
     def _create_loader(
         self, argv: Any, aliases: Any, flags: Any, classes: Any
     ) -> KVArgParseConfigLoader:
-        return _Loader(
+        loader = _Loader(
             argv, aliases, flags, classes=classes, log=self.log, subcommands=self.subcommands,
             prog=command_line(self),
         )  # fmt: skip
+        loader.elsewhere = lambda name: sibling_commands(self, name)
+        return loader

@@ -106,10 +106,7 @@ def test_an_unknown_or_valueless_option_is_one_line_naming_the_options(tmp_path:
     code 2), nor a warning while the command runs anyway."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     common = "--database-url, --data-dir, --config"
-    datasets = (
-        "--strict-parent, --update, --dry-run, --json, --quiet, --link, --local, "
-        f"{common}, -m, --message, --parent, --as, --url"
-    )
+    datasets = f"--json, --local, --quiet, --link, {common}, --as, --url"
     top = "--debug, --show-config, --show-config-json, --generate-config, -y, --log-level, --config"
     out = str(tmp_path / "out")
     for args, said in [
@@ -132,6 +129,107 @@ def test_an_unknown_or_valueless_option_is_one_line_naming_the_options(tmp_path:
         assert done.stderr == f"error: {command}{said}; see --help\n", (args, done.stderr)
         assert done.stdout == "", (args, done.stdout)
     assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
+
+
+def test_an_unknown_or_misspelt_setting_is_one_line_naming_the_closest(tmp_path: Path) -> None:
+    """``--Class.trait=`` naming no setting of the command is a usage error too (traitlets only
+    warns, and runs the command without it): one line naming it and the closest setting."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    for args, said in [
+        (("info", "--Workbench.databse_url=x"),
+         "info: unknown setting '--Workbench.databse_url' "
+         "(did you mean '--Workbench.database_url'?)"),
+        (("info", "--workbench.data_dir", "x"),
+         "info: unknown setting '--workbench.data_dir' (did you mean '--Workbench.data_dir'?)"),
+        (("info", "--Workbench.nope=1"), "info: unknown setting '--Workbench.nope'"),
+        (("users", "--Nope.x=1"), "users: unknown setting '--Nope.x'"),
+        (("datasets", "get", "lab/events", str(tmp_path / "out"), "--GetCommand.lnk"),
+         "datasets get: unknown setting '--GetCommand.lnk' "
+         "(did you mean '--GetCommand.link'?)"),
+    ]:  # fmt: skip
+        done = run_cli(*args, db_url=url, tmp_path=tmp_path)
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr == f"error: jupyter workbench {said}; see --help\n", (args, done.stderr)
+        assert done.stdout == "", (args, done.stdout)
+    assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
+    # a setting the command has still takes effect
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    done = run_cli("info", f"--Workbench.database_url={other}", "--json", db_url=url,
+                   tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["settings"]["database_url"] == other
+
+
+DATASETS_OPTIONS = {  # each datasets subcommand's own options, beside these
+    "": {"--json", "--local", "--database-url", "--data-dir", "--config", "--url"},
+    "commit": {"--as", "--quiet", "-m", "--message", "--parent", "--strict-parent", "--update"},
+    "list": {"--as"},
+    "diff": {"--as"},
+    "get": {"--as", "--quiet", "--link"},
+    "tag": {"--as"},
+    "untag": {"--as"},
+    "verify": {"--as", "--quiet"},
+    "gc": {"--quiet", "--dry-run"},  # the whole store: no --as
+}
+
+
+def test_each_datasets_subcommand_takes_and_shows_only_its_own_options(tmp_path: Path) -> None:
+    """An option of another subcommand (``get --dry-run``) is a usage error naming where it
+    belongs, not accepted and ignored; each subcommand's --help lists only its own options."""
+    from jupyter_workbench.cli_datasets import DatasetsGroup
+
+    assert set(DATASETS_OPTIONS) - {""} == set(DatasetsGroup.subcommands)
+    for name, (cls, _) in DatasetsGroup.subcommands.items():
+        shown = {line.split("=")[0] for line in cls().emit_help() if line.startswith("-")}
+        assert shown == DATASETS_OPTIONS[""] | DATASETS_OPTIONS[name], name
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    out = str(tmp_path / "out")
+    for args, said in [
+        (("get", "lab/events", out, "--dry-run"), "get: '--dry-run' is an option of 'gc'"),
+        (("list", "lab", "--quiet"), "list: '--quiet' is an option of 'commit', 'get', 'verify', "
+         "'gc'"),
+        (("diff", "lab/events", "v1", "-m", "x"), "diff: '-m' is an option of 'commit'"),
+        (("gc", "--as=ada"), "gc: '--as' is an option of 'commit', 'list', 'diff', 'get', "
+         "'tag', 'untag', 'verify'"),
+    ]:  # fmt: skip
+        done = run_cli("datasets", *args, db_url=url, tmp_path=tmp_path)
+        assert done.returncode == 1, (args, done.stderr)
+        line = f"error: jupyter workbench datasets {said}, not of this command (options: --json, "
+        assert done.stderr.startswith(line), (args, done.stderr)
+        assert done.stdout == "", (args, done.stdout)
+    assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
+
+
+def test_every_documented_datasets_invocation_is_still_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ``jupyter workbench datasets ...`` line of README.md and docs/ gets past the option
+    check to its subcommand, every option taken."""
+    import shlex
+
+    from jupyter_workbench.cli import WorkbenchCommand
+    from jupyter_workbench.cli_datasets import DatasetsGroup
+
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    root = Path(__file__).parent.parent
+    lines = [
+        line.split("#")[0].strip()
+        for doc in (root / "README.md", *sorted((root / "docs").glob("*.md")))
+        for line in doc.read_text().splitlines()
+        if line.startswith("jupyter workbench datasets ") and "{" not in line
+    ]
+    assert len(lines) >= 10
+    for line in lines:
+        words = shlex.split(line)[2:]
+        app = WorkbenchCommand()
+        try:
+            app.initialize(words)  # reads the options, runs nothing
+            command = app.subapp.subapp  # type: ignore[union-attr]
+            assert type(command) is DatasetsGroup.subcommands[words[1]][0], line
+            assert all(not w.startswith("-") for w in command.extra_args), line
+        finally:
+            for cls in (DatasetsGroup, *(c for c, _ in DatasetsGroup.subcommands.values())):
+                cls.clear_instance()
 
 
 def test_the_help_names_every_subcommand() -> None:

@@ -254,6 +254,157 @@ async def test_a_version_from_a_runs_uri_needs_what_the_uri_names(
     assert out["described"] == ["description: must not contain control characters"] * 3
 
 
+async def test_a_version_is_made_with_a_warning_where_mlflow_cannot_list_the_runs_artifacts(
+    api: Any, tracking: Any, mlflow_server: Any, tmp_path: Path
+) -> None:
+    """An external MLflow whose artifact store cannot list a run's artifacts (a store it cannot
+    open, a host its policy refuses) does not make registration fail: the version is made, and
+    the response and the audit event say that the path went unchecked. A path that a listing
+    shows missing is still refused, and so is an unsafe one."""
+    slug = await project(api)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("n")
+
+    def runs(client: Any) -> list[str]:
+        exp_id = client.create_experiment("external")
+        made = [client.create_run(exp_id).info.run_id for _ in range(3)]
+        client.log_artifact(made[0], str(notes), "plots")
+        return made
+
+    listed, no_library, refused_host = await tracking("alice", runs, scope=slug)
+    # their artifacts live where this MLflow cannot list: a store whose library it lacks (it
+    # raises), and a host its artifact policy refuses to connect to (it answers 400)
+    engine = sqlalchemy.create_engine(mlflow_server.backend_store_uri)
+    with engine.begin() as conn:
+        for run_id, uri in ((no_library, "gs://no-such-bucket/a"),
+                            (refused_host, "ftp://127.0.0.1:9/a")):  # fmt: skip
+            conn.execute(sqlalchemy.text("UPDATE runs SET artifact_uri = :u WHERE run_uuid = :r"),
+                         {"u": uri, "r": run_id})  # fmt: skip
+    engine.dispose()
+    alice = api("alice")
+    name = f"{slug}-ext"
+    for n, run_id in enumerate((no_library, refused_host), start=1):
+        r = await alice.post(f"projects/{slug}/models/{name}/versions", {"run_id": run_id})
+        assert r.status == 201, r
+        assert r.json["version"] == str(n)
+        [warning] = r.json["warnings"]
+        assert warning.startswith(
+            f"artifact_path: 'model' was not checked: MLflow could not list the artifacts of "
+            f"run '{run_id}' ("
+        ), warning
+    # provably missing, or unsafe: refused, nothing made
+    r = await alice.post(f"projects/{slug}/models/{name}/versions",
+                         {"run_id": listed, "artifact_path": "plots/nope.txt"})  # fmt: skip
+    assert r.status == 400 and r.json["message"].startswith(
+        f"artifact_path: run '{listed}' has no artifact 'plots/nope.txt'"
+    ), r
+    r = await alice.post(f"projects/{slug}/models/{name}/versions",
+                         {"run_id": listed, "artifact_path": "plots/../../x"})  # fmt: skip
+    assert r.status == 400 and r.json["message"].startswith("artifact_path: "), r
+    r = await alice.post(f"projects/{slug}/models/{name}/versions",
+                         {"run_id": listed, "artifact_path": "plots"})  # fmt: skip
+    assert r.status == 201 and "warnings" not in r.json and r.json["version"] == "3", r
+
+    # a stock client through the proxy: made too, the warning in the audit event
+    version = await tracking("alice", lambda c: c.create_model_version(
+        name, f"runs:/{no_library}/weights", run_id=no_library).version, scope=slug)  # fmt: skip
+    assert str(version) == "4"
+    query = {"project": slug, "action": "model.version_create", "limit": "10"}
+    events = (await alice.get("audit", params=query)).json["items"]
+    warned = {e["summary"]["version"]: e["summary"].get("warning", "") for e in events}
+    assert warned["3"] == "" and set(warned) == {"1", "2", "3", "4"}, warned
+    assert "'model' was not checked" in warned["1"] and "'model' was not checked" in warned["2"]
+    assert warned["4"].startswith(f"source: 'weights' was not checked: MLflow could not list the "
+                                  f"artifacts of run '{no_library}'"), warned  # fmt: skip
+
+
+async def test_an_artifact_deleted_while_its_version_is_made_leaves_no_version(
+    api: Any, tracking: Any, mlflow_server: Any, jp_serverapp: Any, tmp_path: Path
+) -> None:
+    """The run's files deleted between registration's check and MLflow making the version (over
+    REST, or a stock client's through the proxy): the path is checked again once the version is
+    made, so the version (pointing at nothing) is deleted again, audited, and the registration
+    answers 409 saying what happened."""
+    import httpx
+
+    slug = await project(api)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("n")
+
+    def logged(client: Any) -> tuple[str, str]:
+        run = client.create_run(client.create_experiment("racy"))
+        client.log_artifact(run.info.run_id, str(notes), "model")
+        return str(run.info.run_id), str(run.info.artifact_uri)
+
+    run_id, artifact_uri = await tracking("alice", logged, scope=slug)
+    name = f"{slug}-racy"
+    stored = artifact_uri.removeprefix("mlflow-artifacts:")
+    upstream = jp_serverapp.web_app.settings["workbench_mlflow"]
+    get_json, deleted = upstream.get_json, []
+
+    async def deleting_after_the_check(path: str, params: dict[str, Any]) -> Any:
+        answer = await get_json(path, params)
+        if path.endswith("artifacts/list") and not deleted:  # someone deletes the files now
+            deleted.append(path)
+            transport = httpx.AsyncHTTPTransport(uds=str(mlflow_server.socket))
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+                r = await c.delete(f"/api/2.0/mlflow-artifacts/artifacts{stored}/model")
+                assert r.status_code == 200, r.text
+        return answer
+
+    upstream.get_json = deleting_after_the_check
+    try:
+        r = await api("alice").post(f"projects/{slug}/models/{name}/versions", {"run_id": run_id})
+    finally:
+        del upstream.get_json
+    assert r.status == 409 and r.json["error"] == "no_artifact", r
+    assert r.json["message"] == (
+        f"artifact_path: run '{run_id}' has no artifact 'model' (it has no artifacts): it was "
+        "deleted while version 1 was made; the version is deleted again"
+    ), r
+    detail = (await api("alice").get(f"projects/{slug}/models/{name}")).json
+    assert detail["versions"] == [], detail
+    query = {"project": slug, "action": "model.version_*"}
+    events = (await api("alice").get("audit", params=query)).json["items"]
+    assert [(e["action"], e["summary"]["version"]) for e in events] == [
+        ("model.version_delete", "1"), ("model.version_create", "1")
+    ], events  # fmt: skip
+    assert events[0]["summary"]["reason"].startswith(f"artifact_path: run '{run_id}' has no")
+    # logged again, it registers
+    await tracking("alice", lambda c: c.log_artifact(run_id, str(notes), "model"), scope=slug)
+    r = await api("alice").post(f"projects/{slug}/models/{name}/versions", {"run_id": run_id})
+    assert r.status == 201 and r.json["version"] == "2", r
+    # a stock client through the proxy: the same
+    upstream.get_json, deleted[:] = deleting_after_the_check, []
+    try:
+        said = await tracking("alice", lambda c: mlflow_error_text(lambda: c.create_model_version(
+            name, f"runs:/{run_id}/model", run_id=run_id)), scope=slug)  # fmt: skip
+    finally:
+        del upstream.get_json
+    assert said == (
+        "RESOURCE_ALREADY_EXISTS",
+        f"source: run '{run_id}' has no artifact 'model' (it has no artifacts): it was deleted "
+        "while version 3 was made; the version is deleted again",
+    ), said
+    detail = (await api("alice").get(f"projects/{slug}/models/{name}")).json
+    assert [v["version"] for v in detail["versions"]] == ["2"], detail
+    events = (await api("alice").get("audit", params=query)).json["items"]
+    assert [(e["action"], e["summary"]["version"]) for e in events][:2] == [
+        ("model.version_delete", "3"), ("model.version_create", "3")
+    ], events  # fmt: skip
+
+
+def mlflow_error_text(fn: Callable[[], Any]) -> tuple[str, str]:
+    """The MLflow error code and message ``fn()`` raises."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        fn()
+    except MlflowException as exc:
+        return str(exc.error_code), exc.message.removeprefix(f"{exc.error_code}: ")
+    raise AssertionError("no MlflowException")
+
+
 async def test_registry_aliases_and_promotion_rules(api, tracking) -> None:
     slug = await project(api, carol="editor", bob="viewer")
 

@@ -302,3 +302,87 @@ async def test_an_experiments_artifact_location_is_the_workbenchs_choice(
 
     answers = await asyncio.to_thread(attempts)
     assert answers == [(400, "INVALID_PARAMETER_VALUE")] * 2 + [(200, "")], answers
+
+
+RUNS_OF = "query { mlflowSearchRuns(input: {experimentIds: [%s]}) { runs { info { runId } } } }"
+
+
+async def test_graphql_experiment_zero_in_a_project_scope_is_the_projects_default(
+    api: Any, tracking: Any, mlflow_server: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    """Through a project's tracking URI, GraphQL's experiment '0' is the project's Default, as
+    over REST (the UI's runs table): MLflow's global Default, which no project owns, and its runs
+    stay out of reach, in a literal or in a variable."""
+    slug = await project(api)
+
+    def in_default(c: Any) -> str:
+        return str(c.create_run("0").info.run_id)
+
+    mine = await tracking("alice", in_default, scope=slug)
+    # a run in MLflow's own Default experiment, made behind the workbench's back
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(mlflow_server.socket)),
+                      base_url="http://localhost") as raw:  # fmt: skip
+        r = raw.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "0"})
+        global_run = r.json()["run"]["info"]["run_id"]
+    v = f"p/{slug}"
+
+    def search() -> list[list[str]]:
+        with client("alice", jp_http_port, jp_base_url) as alice:
+            found = [[r["info"]["run_id"] for r in alice.post(
+                f"{v}/api/2.0/mlflow/runs/search", json={"experiment_ids": ["0"]}
+            ).json()["runs"]]]  # fmt: skip
+            by_variable = (
+                "query($ids: [String]) { mlflowSearchRuns(input: {experimentIds: $ids}) "
+                "{ runs { info { runId } } } }"
+            )
+            for body in ({"query": RUNS_OF % '"0"'}, {"query": RUNS_OF % '"0", "0"'},
+                         {"query": by_variable, "variables": {"ids": ["0"]}}):  # fmt: skip
+                r = alice.post(f"{v}/graphql", json=body)
+                assert r.status_code == 200 and not r.json().get("errors"), r.text
+                runs = r.json()["data"]["mlflowSearchRuns"]["runs"] or []
+                found.append([run["info"]["runId"] for run in runs])
+        return found
+
+    found = await asyncio.to_thread(search)
+    assert found == [[mine]] * 4, (found, global_run)
+
+
+async def test_graphql_shows_a_runs_model_versions_only_of_readable_models(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path
+) -> None:
+    """A run's ``modelVersions`` lists every model's versions made from it: carol (a viewer of
+    alice's project, an editor of bob's) registers alice's run in bob's model; alice, who may
+    not see bob's project, still sees only her own model's version of the run."""
+    w = await two_projects(api, tracking, tmp_path)
+    r = await api("bob").post(f"projects/{w['b']}/members", {"user": "carol", "role": "editor"})
+    assert r.status == 201, r
+    arun, bmodel = w["arun"], w["bmodel"]
+    made = await tracking("carol", lambda c: c.create_model_version(
+        bmodel, f"runs:/{arun}/model", run_id=arun).version, scope=w["b"])  # fmt: skip
+    assert str(made) == "1"
+    queries = [
+        'query { mlflowGetRun(input: {runId: "%s"}) { run { modelVersions { name version } } } }',
+        'query { mlflowGetRun(input: {runId: "%s"}) { run { mv: modelVersions { version } } } }',
+        'query { mlflowGetRun(input: {runId: "%s"}) { run { ... on MlflowRunExtension { '
+        "modelVersions { source } } } } }",
+    ]
+
+    def ask(user: str) -> list[Any]:
+        with client(user, jp_http_port, jp_base_url) as c:
+            answers = []
+            for query in queries:
+                r = c.post("graphql", json={"query": query % arun})
+                assert r.status_code == 200 and not r.json().get("errors"), r.text
+                run = r.json()["data"]["mlflowGetRun"]["run"]
+                versions = run.get("modelVersions", run.get("mv"))
+                answers.append(sorted(v["name"] for v in versions))
+            r = c.post("graphql", json={"query": queries[0].replace("{ name", "{ name: source")
+                                        % arun})  # fmt: skip
+            answers.append((r.status_code, r.json()["message"]))
+            return answers
+
+    alice, carol = await asyncio.gather(asyncio.to_thread(ask, "alice"),
+                                        asyncio.to_thread(ask, "carol"))  # fmt: skip
+    refused = (403, "GraphQL: modelVersions' name may not be aliased to")
+    assert alice == [[w["amodel"]]] * 3 + [refused], alice
+    assert carol == [sorted([w["amodel"], bmodel])] * 3 + [refused], carol

@@ -208,12 +208,29 @@ def readable_experiments_json(
 
 
 def record_model_version(
-    s: Session, ctx: Ctx, project: Project, name: str, version: str, run_id: str | None
+    s: Session,
+    ctx: Ctx,
+    project: Project,
+    name: str,
+    version: str,
+    run_id: str | None,
+    *,
+    warning: str | None = None,
 ) -> None:
     """Audit a new version MLflow made of a project's model (through the REST API or a stock
-    client through the proxy)."""
-    audit.record(s, ctx, "model.version_create", "model", name, project=project,
-                 summary={"version": str(version), "run_id": run_id})  # fmt: skip
+    client through the proxy); ``warning``: what could not be checked (its source's path)."""
+    summary: dict[str, Any] = {"version": str(version), "run_id": run_id}
+    if warning:
+        summary["warning"] = warning
+    audit.record(s, ctx, "model.version_create", "model", name, project=project, summary=summary)
+
+
+def record_version_undone(
+    s: Session, ctx: Ctx, project: Project, name: str, version: str, reason: str
+) -> None:
+    """Audit a version deleted again right after it was made (``reason``: what it lacked)."""
+    audit.record(s, ctx, "model.version_delete", "model", name, project=project,
+                 summary={"version": str(version), "reason": reason})  # fmt: skip
 
 
 def rename_model(s: Session, ctx: Ctx, old: str, new: str) -> None:

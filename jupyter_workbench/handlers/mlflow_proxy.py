@@ -152,6 +152,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         self._refusal: web.HTTPError | None = None
         # what an audited call acts on, found while authorizing it: (project, experiment name)
         self._owner: tuple[Project, str] | None = None
+        self._warning: str | None = None  # what authorizing could not check (audited)
+        self._checked_source: tuple[str, str] | None = None  # a runs:/ source found there
         try:
             await self._prepare()
         except web.HTTPError as exc:
@@ -422,7 +424,9 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         elif locate == "new_model":
             return await self._authorize_new_model(body)
         elif locate == "graphql":
-            await self._authorize_graphql(body, action)
+            filtered = await self._authorize_graphql(body, action)
+            if filtered is not None:
+                return filtered
         elif locate in ("search_experiments", "search_models", "search_model_versions"):
             await self._search(locate)
             return "search"
@@ -448,15 +452,19 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                     exp_id = await self.upstream.experiment_of_logged_model(one)
                     await self._readable(exp_id, f"logged model '{one}'", field)
 
-    async def _authorize_graphql(self, body: dict[str, Any], action: str) -> None:
+    async def _authorize_graphql(self, body: dict[str, Any], action: str) -> Any:
         """The MLflow UI's GraphQL: read-only queries whose root fields are on an allow-list,
-        each naming the runs/experiments it reads, all of which the caller must see."""
+        each naming the runs/experiments it reads, all of which the caller must see. In a
+        project scope experiment '0' is the project's Default, as over REST (the query sent on
+        says so). A run's ``modelVersions`` (any model's versions made from the run) are
+        filtered to the models the caller may read."""
         from graphql import (
             FieldNode,
             GraphQLError,
             OperationDefinitionNode,
             OperationType,
             parse,
+            print_ast,
             value_from_ast_untyped,
         )
 
@@ -465,6 +473,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         except GraphQLError as exc:
             raise ProxyError(400, f"query: {exc.message}") from None
         variables = body.get("variables") or {}
+        mapped_zero = False
         for definition in document.definitions:
             if not isinstance(definition, OperationDefinitionNode) or (
                 definition.operation != OperationType.QUERY
@@ -494,7 +503,16 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                             raise ProxyError(404, f"run '{one}' not found")
                         await self._check_experiment(exp_id, action, f"run '{one}'")
                     else:
-                        await self._check_experiment(await self._scoped_id(str(one), None), action)
+                        exp_id = await self._scoped_id(str(one), None)
+                        if exp_id != str(one):
+                            _graphql_zero(selection, keys, variables, exp_id)
+                            mapped_zero = True
+                        await self._check_experiment(exp_id, action)
+        versions = _graphql_model_versions(document)
+        if mapped_zero or versions:
+            body["query"] = print_ast(document)
+            self._rewrite(body)
+        return ("graphql", versions, None) if versions else None
 
     async def _scoped_id(self, exp_id: str, _field: str | None) -> str:
         """In a project scope, experiment '0' (MLflow's Default) is the project's Default."""
@@ -558,7 +576,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         logged model given, so a version could otherwise serve another project's files. Any
         other source must lie inside the artifacts of the run or logged model given (MLflow
         takes an ``s3://`` one on trust). A ``runs:/`` path must name something the run holds
-        (a version pointing at nothing is refused, as over REST)."""
+        (a version pointing at nothing is refused, as over REST; where MLflow cannot list the
+        run's artifacts it is made, and its audit event says that the path went unchecked)."""
         source = body.get("source")
         found, named = artifacts.runs_uri(source), artifacts.models_uri(source)
         runs = {found[0]} if found else set()
@@ -578,7 +597,11 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if named is not None and named[0] == "name":
             await self._readable_model(named[1])
         if found is not None:
-            await artifacts.check_run_artifact(self.upstream, *found, field="source")
+            warning = await artifacts.check_run_artifact(self.upstream, *found, field="source")
+            if warning is not None:
+                self.log.warning("model version of %s: %s", body.get("name"), warning)
+            self._warning = warning
+            self._checked_source = found if warning is None else None
         elif named is None and isinstance(source, str) and not _is_prompt(body):
             await self._check_inside(source, sorted(runs), list(models))
 
@@ -893,6 +916,8 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                 if post[0] == "audit":
                     answer = await response.aread()
                     await self._audit(post[1], answer)
+                elif post[0] == "graphql":
+                    answer = await self._readable_versions(await response.aread(), post[1])
                 else:
                     await self._after(post)
             self.set_status(response.status_code)
@@ -908,6 +933,30 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             self.finish()
         finally:
             await response.aclose()
+
+    async def _readable_versions(self, answer: bytes, keys: frozenset[str]) -> bytes:
+        """A GraphQL answer whose ``modelVersions`` lists (under their response ``keys``) hold
+        only versions of models the caller may read (in a scope: of the project's)."""
+        try:
+            data = json.loads(answer)
+        except ValueError:
+            return answer
+        scope = self.project_scope
+        allowed = await self.db(lambda s, ctx: ex.readable_model_names(s, ctx, scope))
+
+        def keep(value: Any) -> Any:
+            if isinstance(value, list):
+                return [keep(v) for v in value]
+            if not isinstance(value, dict):
+                return value
+            return {
+                k: [v for v in inner if isinstance(v, dict) and v.get("name") in allowed]
+                if k in keys and isinstance(inner, list)
+                else keep(inner)
+                for k, inner in value.items()
+            }
+
+        return json.dumps(keep(data)).encode()
 
     async def _audit(self, action: str, answer: bytes) -> None:
         """Record a call MLflow carried out: what it acted on and the fields that say how."""
@@ -936,16 +985,49 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             except (ValueError, KeyError, TypeError):
                 version = None
 
+        gone, made = None, str((version or {}).get("version", ""))
+        if version is not None and self._checked_source is not None:
+            gone = await self._source_gone(object_id, made)
+
         def record(s: Session, ctx: Ctx) -> None:
             owner = s.get(Project, project.id)
             assert owner is not None  # it owns what the call acted on
             if version is not None:  # the same event as the REST API's registration
                 run_id = version.get("run_id")
-                ex.record_model_version(s, ctx, owner, object_id, version["version"], run_id)
+                ex.record_model_version(
+                    s, ctx, owner, object_id, version["version"], run_id, warning=self._warning
+                )
+                if gone is not None and gone[1]:
+                    ex.record_version_undone(s, ctx, owner, object_id, version["version"], gone[0])
                 return
             audit.record(s, ctx, action, object_type, object_id, project=owner, summary=summary)
 
         await self.db(record, write=True)
+        if gone is not None:
+            undone = "; the version is deleted again" if gone[1] else "; the version stays"
+            raise ProxyError(
+                409,
+                f"{gone[0]}: it was deleted while version {made} was made{undone}",
+            )
+
+    async def _source_gone(self, name: str, version: str) -> tuple[str, bool] | None:
+        """The ``runs:/`` source checked again once MLflow made the version: ``None`` if it is
+        still there (or can no longer be listed), else why not and whether the version (which
+        points at nothing) was deleted again (as the REST API's registration does)."""
+        assert self._checked_source is not None
+        try:
+            await artifacts.check_run_artifact(self.upstream, *self._checked_source, field="source")
+            return None
+        except WorkbenchError as exc:
+            if exc.code != "no_artifact":
+                raise
+            why = exc.message
+        status, data = await self.upstream.delete_json(
+            "/api/2.0/mlflow/model-versions/delete", {"name": name, "version": version}
+        )
+        if status != 200:
+            self.log.warning("version %s of %s could not be deleted again: %s", version, name, data)
+        return why, status == 200
 
     async def _follow_rename(self, exp_id: str, short: str, new: str, old: str) -> None:
         """Record MLflow's rename; where that fails (a name taken meanwhile), MLflow's is
@@ -984,6 +1066,86 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         else:  # pragma: no cover
             return
         await self.db(record, write=True)
+
+
+def _graphql_zero(selection: Any, keys: tuple[str, ...], variables: Any, exp_id: str) -> None:
+    """Experiment '0' in a root field's ``input`` (a literal or a variable) becomes ``exp_id``,
+    the project's Default, in the query MLflow runs."""
+    from graphql import ListValueNode, ObjectValueNode, StringValueNode, VariableNode
+
+    def mapped(value: Any) -> Any:
+        return exp_id if str(value) == "0" else value
+
+    def in_variable(name: str, key: str | None) -> None:
+        value = variables.get(name) if isinstance(variables, dict) else None
+        if key is not None:
+            holder, name = value, key
+            value = value.get(key) if isinstance(value, dict) else None
+        else:
+            holder = variables
+        if isinstance(holder, dict) and value is not None:
+            holder[name] = [mapped(v) for v in value] if isinstance(value, list) else mapped(value)
+
+    for argument in selection.arguments:
+        if argument.name.value != "input":
+            continue
+        if isinstance(argument.value, VariableNode):
+            for key in keys:
+                in_variable(argument.value.name.value, key)
+            continue
+        if not isinstance(argument.value, ObjectValueNode):
+            continue
+        for field in argument.value.fields:
+            if field.name.value not in keys:
+                continue
+            value = field.value
+            if isinstance(value, VariableNode):
+                in_variable(value.name.value, None)
+            elif isinstance(value, ListValueNode):
+                field.value = ListValueNode(values=tuple(
+                    StringValueNode(value=exp_id) if _is_zero(v) else v for v in value.values
+                ))  # fmt: skip
+            elif _is_zero(value):
+                field.value = StringValueNode(value=exp_id)
+
+
+def _is_zero(node: Any) -> bool:
+    """Whether a GraphQL literal is experiment ``"0"`` (MLflow refuses a number there)."""
+    from graphql import StringValueNode
+
+    return isinstance(node, StringValueNode) and node.value == "0"
+
+
+def _graphql_model_versions(document: Any) -> frozenset[str]:
+    """The response keys under which a query selects a run's ``modelVersions``, each made to
+    select its ``name`` (what the answer is filtered by); ``ProxyError`` where another field
+    shares such a key or ``name`` is taken by another field (the filter would misread it)."""
+    from graphql import FieldNode, NameNode, SelectionSetNode, visit
+    from graphql.language import Visitor
+
+    fields: list[FieldNode] = []
+
+    class Collect(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            fields.append(node)
+
+    visit(document, Collect())
+    key_of = {id(f): (f.alias or f.name).value for f in fields}
+    versions = [f for f in fields if f.name.value == "modelVersions"]
+    keys = frozenset(key_of[id(f)] for f in versions)
+    if any(key_of[id(f)] in keys and f.name.value != "modelVersions" for f in fields):
+        raise ProxyError(403, "GraphQL: a field aliased as modelVersions is not allowed")
+    for field in versions:
+        chosen = field.selection_set.selections if field.selection_set else ()
+        named = [s for s in chosen if isinstance(s, FieldNode) and key_of[id(s)] == "name"]
+        if any(s.name.value != "name" for s in named):
+            raise ProxyError(403, "GraphQL: modelVersions' name may not be aliased to")
+        if not named:
+            field.selection_set = SelectionSetNode(
+                selections=(*chosen, FieldNode(name=NameNode(value="name"), arguments=(),
+                                               directives=()))
+            )  # fmt: skip
+    return keys
 
 
 def _is_prompt(body: dict[str, Any]) -> bool:

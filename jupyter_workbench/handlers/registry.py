@@ -255,7 +255,8 @@ class ModelVersionsHandler(RegistryHandler):
     @endpoint(
         action="experiments.write",
         summary="Register a run's model as a new version (creates the model on first use); "
-        "the run must hold artifact_path (a file or folder, or a model it logged)",
+        "the run must hold artifact_path (a file or folder, or a model it logged); where MLflow "
+        "cannot list the run's artifacts, the path is not checked and 'warnings' says so",
         status=201,
         body=S.obj(
             {
@@ -265,8 +266,17 @@ class ModelVersionsHandler(RegistryHandler):
             },
             ("run_id",),
         ),
-        response={"type": "object", "required": ["name", "version"]},
-        errors=(503,),
+        response=S.obj(
+            {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "run_id": {"type": "string"},
+                "source": {"type": "string"},
+                "warnings": {"type": "array", "items": {"type": "string"}},
+            },
+            ("name", "version"),
+        ),
+        errors=(409, 503),
         example={"run_id": "{run_id}", "artifact_path": "model"},
     )
     async def post(self, slug: str, name: str) -> None:
@@ -289,7 +299,12 @@ class ModelVersionsHandler(RegistryHandler):
         is_new = await self.call(check, write=False)
         artifact_path = self.body.get("artifact_path", "model")
         # a version pointing at nothing is refused before the model or the version is made
-        await check_run_artifact(self.upstream, run_id, artifact_path, field="artifact_path")
+        # (one MLflow cannot list the run's artifacts for is made, with a warning)
+        warning = await check_run_artifact(
+            self.upstream, run_id, artifact_path, field="artifact_path"
+        )
+        if warning is not None:
+            log.warning("registering %s of run %s in %s: %s", name, run_id, slug, warning)
         if is_new:
             await self.mlflow_post(
                 "registered-models/create",
@@ -312,15 +327,52 @@ class ModelVersionsHandler(RegistryHandler):
             },
         )
         version = data["model_version"]
+        if warning is None:
+            warning = await self.check_again(slug, name, version["version"], run_id, artifact_path)
 
         def audited(s: Session, ctx: Ctx) -> None:
             project, _ = require_project(s, ctx, slug, "experiments.write")
-            ex.record_model_version(s, ctx, project, name, version["version"], run_id)
+            ex.record_model_version(
+                s, ctx, project, name, version["version"], run_id, warning=warning
+            )
 
         await self.call(audited, write=True)
-        self.reply(
-            {"name": name, "version": version["version"], "run_id": run_id, "source": source},
-            status=201,
+        made = {"name": name, "version": version["version"], "run_id": run_id, "source": source}
+        self.reply({**made, "warnings": [warning]} if warning else made, status=201)
+
+    async def check_again(
+        self, slug: str, name: str, version: str, run_id: str, artifact_path: str
+    ) -> str | None:
+        """The run's ``artifact_path`` checked again once the version is made: deleted in
+        between, the version (pointing at nothing) is deleted again, audited, and the request
+        refused (409); a warning where the artifacts can no longer be listed. What is deleted
+        after this check is beyond the registration (MLflow keeps no hold on a run's files)."""
+        try:
+            return await check_run_artifact(
+                self.upstream, run_id, artifact_path, field="artifact_path"
+            )
+        except BadRequest as exc:
+            if exc.code != "no_artifact":
+                raise
+            gone = exc.message
+        status, data = await self.upstream.delete_json(
+            "/api/2.0/mlflow/model-versions/delete", {"name": name, "version": version}
+        )
+        undone = status == 200
+        if not undone:  # the version stays, pointing at nothing: say so in the log and audit
+            log.warning("version %s of %s could not be deleted again: %s", version, name, data)
+
+        def audited(s: Session, ctx: Ctx) -> None:
+            project, _ = require_project(s, ctx, slug, "experiments.write")
+            ex.record_model_version(s, ctx, project, name, version, run_id)
+            if undone:
+                ex.record_version_undone(s, ctx, project, name, version, gone)
+
+        await self.call(audited, write=True)
+        raise Conflict(
+            f"{gone}: it was deleted while version {version} was made"
+            + ("; the version is deleted again" if undone else "; the version stays"),
+            code="no_artifact",
         )
 
 

@@ -3,7 +3,10 @@
 A registered model version made from such a URI points at the run's artifact ``path``: a file or
 folder the run logged, or (MLflow 3's ``log_model``) a logged model of the run named after the
 path's first part, which MLflow's ``runs:/`` URIs also resolve to. A version pointing at neither
-would point at nothing, so it is refused before anything is created.
+would point at nothing, so it is refused before anything is created. Where MLflow cannot list the
+run's artifacts at all (an artifact store it cannot reach or list: an external MLflow's S3 without
+credentials, a host its policy refuses), the path is not provably missing: the version is made,
+with a warning saying that the path went unchecked.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import posixpath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from ..core.errors import BadRequest, Conflict, NotFound
+from ..core.errors import BadRequest, NotFound
 from .upstream import Upstream
 
 SHOWN = 20  # names the refusal lists of what the run holds
@@ -64,19 +67,39 @@ def inside(source: str, root: str) -> bool:
     return source.rstrip("/") == root or source.startswith(f"{root}/")
 
 
-async def check_run_artifact(upstream: Upstream, run_id: str, path: str, *, field: str) -> None:
+class _Unlistable(Exception):
+    """MLflow cannot list the run's artifacts (its store failed or refused), whatever the path."""
+
+
+async def check_run_artifact(
+    upstream: Upstream, run_id: str, path: str, *, field: str
+) -> str | None:
     """``BadRequest`` naming the run, the path and what the run holds where ``runs:/<run_id>/
-    <path>`` names nothing; ``field`` is the request field the path came from."""
+    <path>`` names nothing; ``field`` is the request field the path came from. Returns ``None``
+    once the path is found, or a warning where MLflow cannot list the run's artifacts (the path
+    could not be checked, so it is not refused)."""
     path = path.strip("/")
     parent = posixpath.dirname(path)
-    entries = await _listing(upstream, run_id, parent, field)
+    try:
+        entries = await _listing(upstream, run_id, parent, field)
+    except _Unlistable as exc:
+        if path and path.split("/", 1)[0] in await _logged_models(upstream, run_id):
+            return None
+        what = f"'{path}'" if path else "the artifact root"
+        return (
+            f"{field}: {what} was not checked: MLflow could not list the artifacts of run "
+            f"'{run_id}' ({exc})"
+        )
     if (not path and entries) or path in entries:
-        return
+        return None
     models = await _logged_models(upstream, run_id) if path else []
     if path.split("/", 1)[0] in models:
-        return
+        return None
     if not entries and parent:  # the parent folder is missing too: show the top level
-        entries = await _listing(upstream, run_id, "", field)
+        try:
+            entries = await _listing(upstream, run_id, "", field)
+        except _Unlistable:  # pragma: no cover - the parent's listing just worked
+            entries = []
     held = [f"'{e}'" for e in entries] + [f"'{m}' (a logged model)" for m in models]
     if not path:
         raise BadRequest(f"{field}: run '{run_id}' has no artifacts", code="no_artifact")
@@ -93,18 +116,21 @@ def _holds(held: list[str]) -> str:
 
 
 async def _listing(upstream: Upstream, run_id: str, folder: str, field: str) -> list[str]:
-    """The run-relative paths of what the run's artifact ``folder`` holds (none if missing)."""
+    """The run-relative paths of what the run's artifact ``folder`` holds (none if missing);
+    ``_Unlistable`` where MLflow cannot list the run's artifacts."""
     params = {"run_id": run_id, **({"path": folder} if folder else {})}
     status, data = await upstream.get_json("/api/2.0/mlflow/artifacts/list", params)
-    message = str((data or {}).get("message", "MLflow refused"))
-    if status == 400:  # an unsafe path ('..', an absolute one)
-        raise BadRequest(f"{field}: {message}")
+    message = str((data or {}).get("message") or f"MLflow answered {status}")
     if status == 404:
         raise NotFound(f"run '{run_id}' not found")
+    if status == 400 and folder:
+        # an unsafe path ('..', an absolute one), or a store MLflow refuses to open: only the
+        # first lets the run's root be listed
+        root, _ = await upstream.get_json("/api/2.0/mlflow/artifacts/list", {"run_id": run_id})
+        if root in (200, 404):
+            raise BadRequest(f"{field}: {message}")
     if status != 200:
-        raise Conflict(
-            f"the artifacts of run '{run_id}' could not be listed: {message}", code="mlflow_error"
-        )
+        raise _Unlistable(message)
     files: list[dict[str, Any]] = (data or {}).get("files") or []
     return [str(f["path"]).strip("/") for f in files if f.get("path")]
 

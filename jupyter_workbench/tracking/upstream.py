@@ -79,6 +79,9 @@ class Upstream:
     async def post_json(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         return await self._json("POST", path, json=body)
 
+    async def delete_json(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        return await self._json("DELETE", path, json=body)
+
     async def _json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         await self.ready()
         try:
