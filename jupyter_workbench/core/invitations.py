@@ -119,7 +119,9 @@ def my_invitations(
 
 
 def _load(s: Session, project: Project, invitation_id: int) -> Invitation:
-    invitation = s.get(Invitation, invitation_id)
+    """The invitation, locked until the transaction ends: of two answers to one invitation
+    (accept and revoke, or two accepts) the second waits and then sees the first's outcome."""
+    invitation = s.get(Invitation, invitation_id, with_for_update=True, populate_existing=True)
     if invitation is None or invitation.project_id != project.id:
         raise NotFound(f"invitation {invitation_id} not found")
     return invitation
@@ -144,9 +146,9 @@ def revoke(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> Invitation:
 def _for_invitee(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> tuple[Project, Invitation]:
     """The invitation if the caller is its invitee; 403 if they only see the project, else 404."""
     project = s.scalar(select(Project).where(Project.slug == slug, Project.deleted_at.is_(None)))
-    invitation = s.get(Invitation, invitation_id) if project is not None else None
-    if project is None or invitation is None or invitation.project_id != project.id:
+    if project is None:
         raise NotFound(f"invitation {invitation_id} not found")
+    invitation = _load(s, project, invitation_id)
     if invitation.invitee_username != ctx.user.username:
         if project_role(s, ctx.user, project) >= Role.VIEWER:
             raise Forbidden(f"invitation {invitation_id} is addressed to someone else")

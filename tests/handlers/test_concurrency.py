@@ -15,6 +15,7 @@ from jupyter_workbench.core.context import Identity
 from ..conftest import TOKEN_OF
 
 CLIENTS = 20
+_EMPTY = {"POST": b"", "PATCH": b"", "PUT": b""}  # no body, as curl -X POST sends
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ class Raw:
             self.root + path,
             method=method,
             headers={"Authorization": f"token {TOKEN_OF[user]}"},
-            body=json.dumps(body) if body is not None else None,
+            body=json.dumps(body).encode() if body is not None else _EMPTY.get(method),
             raise_error=False,
             request_timeout=60,
         )
@@ -174,3 +175,40 @@ async def test_parallel_first_settings_of_a_secret_all_land(raw) -> None:
     assert Counter(s for s, _ in results) == {200: CLIENTS}, results
     _, listed = await raw("alice", "GET", "me/secrets")
     assert [x["name"] for x in listed["items"]] == ["API_KEY"]
+
+
+async def test_parallel_decisions_on_one_request_or_invitation_leave_one_outcome(raw) -> None:
+    """A double click on 'Approve', or an invitee accepting while an admin revokes: the first
+    answer wins, the others are told (409) and change nothing; one audit event each."""
+    await raw("bob", "GET", "me")
+    await raw("carol", "GET", "me")
+    status, _ = await raw("alice", "POST", "projects", {"name": "Doors", "visibility": "public"})
+    assert status == 201
+    for _round in range(3):
+        status, request = await raw("bob", "POST", "projects/doors/access-requests", {})
+        assert status == 201, request
+        approve = f"projects/doors/access-requests/{request['id']}/approve"
+        results = await asyncio.gather(*(raw("alice", "POST", approve, {}) for _ in range(8)))
+        assert Counter(s for s, _ in results) == {200: 1, 409: 7}, results
+        assert (await raw("alice", "DELETE", "projects/doors/members/bob"))[0] == 204
+    _, events = await raw("alice", "GET", "audit?action=access_request.approve&limit=100")
+    assert len(events["items"]) == 3
+
+    for _round in range(4):
+        status, invitation = await raw(
+            "alice", "POST", "projects/doors/invitations", {"username": "carol", "role": "editor"}
+        )
+        assert status == 201, invitation
+        path = f"projects/doors/invitations/{invitation['id']}"
+        (accepted, _), (revoked, _) = await asyncio.gather(
+            raw("carol", "POST", f"{path}/accept"), raw("alice", "DELETE", path)
+        )
+        assert sorted((accepted, revoked)) == [200, 409], (accepted, revoked)
+        member, _ = await raw("alice", "GET", "projects/doors/members/carol")
+        _, listed = await raw("alice", "GET", "projects/doors/invitations?limit=100")
+        status_now = next(i["status"] for i in listed["items"] if i["id"] == invitation["id"])
+        if accepted == 200:  # she is in, and the invitation says so
+            assert (member, status_now) == (200, "accepted")
+            assert (await raw("alice", "DELETE", "projects/doors/members/carol"))[0] == 204
+        else:  # revoked first: it grants nothing
+            assert (member, status_now) == (404, "revoked")
