@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db.models import Project, ProjectMember, Team, User, utcnow
+from ..db.models import AccessRequest, Invitation, Project, ProjectMember, Team, User, utcnow
 from . import audit
 from .access import Role, can_grant, require_project
 from .context import Ctx
@@ -163,6 +163,9 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
         raise Conflict("the owner cannot be removed; transfer ownership first", code="owner")
     if not leaving and Role[row.role.upper()] > my_role:
         raise Forbidden(f"a {my_role.label} cannot remove a {row.role}")
+    summary: dict[str, Any] = {"role": row.role}
+    if not leaving and row.user is not None:
+        summary.update(_close_pending(s, ctx, project, row.user))
     audit.record(
         s,
         ctx,
@@ -170,11 +173,48 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
         "member",
         key,
         project=project,
-        summary={"role": row.role},
+        summary=summary,
     )
     s.delete(row)
     touch_project(s, project)
     s.flush()
+
+
+def _close_pending(s: Session, ctx: Ctx, project: Project, user: User) -> dict[str, list[int]]:
+    """A removed user's way back in is closed too: their pending invitations to the project are
+    revoked and their pending access requests denied. Returns the ids of what was closed."""
+    now = utcnow()
+    revoked = list(
+        s.scalars(
+            update(Invitation)
+            .where(
+                Invitation.project_id == project.id,
+                Invitation.invitee_username == user.username,
+                Invitation.status == "pending",
+                Invitation.expires_at >= now,  # (expired ones are marked so when touched)
+            )
+            .values(status="revoked", responded_at=now)
+            .returning(Invitation.id)
+        )
+    )
+    denied = list(
+        s.scalars(
+            update(AccessRequest)
+            .where(
+                AccessRequest.project_id == project.id,
+                AccessRequest.user_id == user.id,
+                AccessRequest.status == "pending",
+            )
+            .values(status="denied", decided_by_id=ctx.user.id, decided_at=now)
+            .returning(AccessRequest.id)
+        )
+    )
+    closed: dict[str, list[int]] = {}
+    if revoked:
+        closed["revoked_invitations"] = sorted(revoked)
+    if denied:
+        closed["denied_access_requests"] = sorted(denied)
+    return closed
 
 
 def grant_at_least(s: Session, project: Project, user: User, role: Role) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_workbench.core import members
+from jupyter_workbench.core import access_requests, invitations, members
 from jupyter_workbench.core.errors import (
     BadRequest,
     Conflict,
@@ -203,6 +203,30 @@ def test_removed_member_loses_access(slug, add_member, make_team, call, role_of)
     assert member_list(call, "alice", slug) == [("alice", "owner")]
     with pytest.raises(NotFound):
         call("alice", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
+
+
+def test_a_removed_member_cannot_come_back_through_a_pending_invitation_or_request(
+    slug, add_member, call, role_of, audit_log
+):
+    add_member(slug, "bob", "editor")
+    request = call(
+        "bob", lambda s, ctx: access_requests.create(s, ctx, slug, role="admin").id
+    )
+    invitation = call(
+        "alice",
+        lambda s, ctx: invitations.create(s, ctx, slug, username="bob", role="admin").id,
+    )
+    call("alice", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
+    with pytest.raises(Conflict, match=r"is revoked, not pending"):
+        call("bob", lambda s, ctx: invitations.respond(s, ctx, slug, invitation, accept=True))
+    with pytest.raises(Conflict, match=r"is denied, not pending"):  # another admin's click
+        call("alice", lambda s, ctx: access_requests.decide(s, ctx, slug, request, approve=True))
+    assert role_of("bob", slug) == "none"
+    assert audit_log()[-1]["summary"] == {
+        "role": "editor",
+        "revoked_invitations": [invitation],
+        "denied_access_requests": [request],
+    }
 
 
 def test_members_can_leave_but_the_owner_cannot(slug, add_member, call, role_of, audit_log):
