@@ -218,16 +218,24 @@ def _close_pending(s: Session, ctx: Ctx, project: Project, user: User) -> dict[s
 
 
 def grant_at_least(s: Session, project: Project, user: User, role: Role) -> str:
-    """Give ``user`` at least ``role`` directly (never lowers a role); returns the role held."""
-    row = s.scalar(
-        select(ProjectMember).where(
-            ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
-        )
+    """Give ``user`` at least ``role`` directly (never lowers a role); returns the role held.
+
+    Two grants to one user at once (an accepted invitation and an approved request) both
+    hold: the one that finds the other's new row raises it instead of adding a second."""
+    mine = select(ProjectMember).where(
+        ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
     )
+    row = s.scalar(mine)
     if row is None:
-        s.add(ProjectMember(project_id=project.id, user_id=user.id, role=role.label))
-        touch_project(s, project)
-        return role.label
+        try:
+            with s.begin_nested():
+                s.add(ProjectMember(project_id=project.id, user_id=user.id, role=role.label))
+                s.flush()
+        except IntegrityError:  # added meanwhile by a concurrent grant
+            row = s.scalars(mine.with_for_update().execution_options(populate_existing=True)).one()
+        else:
+            touch_project(s, project)
+            return role.label
     if Role[row.role.upper()] < role:
         row.role = role.label
         row.updated_at = utcnow()

@@ -212,3 +212,23 @@ async def test_parallel_decisions_on_one_request_or_invitation_leave_one_outcome
             assert (await raw("alice", "DELETE", "projects/doors/members/carol"))[0] == 204
         else:  # revoked first: it grants nothing
             assert (member, status_now) == (404, "revoked")
+
+
+async def test_an_invitation_accepted_while_a_request_is_approved_grants_once(raw) -> None:
+    """Two ways in for one user at the same moment: both succeed, one membership results."""
+    await raw("carol", "GET", "me")
+    status, _ = await raw("alice", "POST", "projects", {"name": "Gate", "visibility": "public"})
+    assert status == 201
+    for _round in range(5):
+        _, request = await raw("carol", "POST", "projects/gate/access-requests", {"role": "editor"})
+        _, invitation = await raw(
+            "alice", "POST", "projects/gate/invitations", {"username": "carol", "role": "admin"}
+        )
+        results = await asyncio.gather(
+            raw("carol", "POST", f"projects/gate/invitations/{invitation['id']}/accept"),
+            raw("alice", "POST", f"projects/gate/access-requests/{request['id']}/approve", {}),
+        )
+        assert [s for s, _ in results] == [200, 200], results
+        status, member = await raw("alice", "GET", "projects/gate/members/carol")
+        assert (status, member["role"]) == (200, "admin")  # the higher of the two
+        assert (await raw("alice", "DELETE", "projects/gate/members/carol"))[0] == 204
