@@ -223,7 +223,9 @@ def add_member(
 
 
 def change_member_role(s: Session, ctx: Ctx, name: str, username: str, role: str) -> TeamMember:
-    team = require_team(s, ctx, name, "team.manage")
+    # the team row is locked: two maintainers demoting each other at once queue here, so the
+    # second sees the first's change and the team keeps a maintainer
+    team = require_team(s, ctx, name, "team.manage", for_update=True)
     row = _membership(s, team, username)
     new_role = _team_role(role)
     if new_role != row.role:
@@ -245,7 +247,7 @@ def change_member_role(s: Session, ctx: Ctx, name: str, username: str, role: str
 def remove_member(s: Session, ctx: Ctx, name: str, username: str) -> None:
     """Maintainers remove anyone; every member may leave (a team keeps one maintainer)."""
     leaving = username == ctx.user.username
-    team = require_team(s, ctx, name, "team.read" if leaving else "team.manage")
+    team = require_team(s, ctx, name, "team.read" if leaving else "team.manage", for_update=True)
     row = _membership(s, team, username)
     _keep_a_maintainer(s, team, row)
     audit.record(

@@ -232,3 +232,28 @@ async def test_an_invitation_accepted_while_a_request_is_approved_grants_once(ra
         status, member = await raw("alice", "GET", "projects/gate/members/carol")
         assert (status, member["role"]) == (200, "admin")  # the higher of the two
         assert (await raw("alice", "DELETE", "projects/gate/members/carol"))[0] == 204
+
+
+async def test_two_maintainers_stepping_down_at_once_leave_one_maintainer(raw) -> None:
+    await raw("bob", "GET", "me")
+    for round_ in range(3):
+        team = f"pair{round_}"
+        assert (await raw("alice", "POST", "teams", {"name": team}))[0] == 201
+        added = await raw(
+            "alice", "POST", f"teams/{team}/members", {"username": "bob", "role": "maintainer"}
+        )
+        assert added[0] == 201, added
+        # each demotes the other (round 0), or leaves (round 1), or one of each (round 2)
+        alice_does, bob_does = [
+            (("PATCH", "bob", {"role": "member"}), ("PATCH", "alice", {"role": "member"})),
+            (("DELETE", "alice", None), ("DELETE", "bob", None)),
+            (("DELETE", "alice", None), ("PATCH", "alice", {"role": "member"})),
+        ][round_]
+        results = await asyncio.gather(
+            raw("alice", alice_does[0], f"teams/{team}/members/{alice_does[1]}", alice_does[2]),
+            raw("bob", bob_does[0], f"teams/{team}/members/{bob_does[1]}", bob_does[2]),
+        )
+        assert all(s in (200, 204, 403, 404, 409) for s, _ in results), results
+        _, listed = await raw("bob", "GET", f"teams/{team}/members")
+        roles = [m["role"] for m in listed["items"]]
+        assert roles.count("maintainer") == 1, (round_, results, listed)
