@@ -217,14 +217,19 @@ def update(
         summary["description"] = "changed"
     if "name" in changes and changes["name"] != config.name:
         new_name = check_name(changes["name"], "name", max_length=200)
+        taken = Conflict(f"name: a model config named '{new_name}' already exists")
         if s.scalar(
             select(ModelConfig.id).where(
                 ModelConfig.project_id == project.id, ModelConfig.name == new_name
             )
         ):
-            raise Conflict(f"name: a model config named '{new_name}' already exists")
+            raise taken
         summary["name"] = {"from": config.name, "to": new_name}
         config.name = new_name
+        try:
+            s.flush()
+        except IntegrityError:  # taken meanwhile by a concurrent rename or create
+            raise taken from None
     if summary:
         config.updated_at = utcnow()
         audit.record(

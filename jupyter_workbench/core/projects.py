@@ -246,9 +246,14 @@ def update(
         events.emit(s, events.PROJECT_MEMBERS_CHANGED, project=project.slug)  # open documents
     if "slug" in changes and changes["slug"] != project.slug:
         new_slug = check_slug(changes["slug"], "slug")
+        taken = Conflict(f"slug: a project with slug '{new_slug}' already exists")
         if s.scalar(select(Project.id).where(Project.slug == new_slug)):
-            raise Conflict(f"slug: a project with slug '{new_slug}' already exists")
+            raise taken
         project.slug = new_slug
+        try:
+            s.flush()
+        except IntegrityError:  # taken meanwhile by a concurrent rename or create
+            raise taken from None
     summary = audit.changes(before, _snapshot(project))
     if summary:
         project.updated_at = utcnow()

@@ -106,9 +106,14 @@ def update(
         )
     if "name" in changes and changes["name"] != team.name:
         new_name = check_slug(changes["name"], "name")
+        taken = Conflict(f"name: a team named '{new_name}' already exists")
         if s.scalar(select(Team.id).where(Team.name == new_name)):
-            raise Conflict(f"name: a team named '{new_name}' already exists")
+            raise taken
         team.name = new_name
+        try:
+            s.flush()
+        except IntegrityError:  # taken meanwhile by a concurrent rename or create
+            raise taken from None
     after = {"name": team.name, "display_name": team.display_name, "description": team.description}
     summary = audit.changes(before, after)
     if summary:

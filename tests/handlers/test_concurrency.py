@@ -257,3 +257,29 @@ async def test_two_maintainers_stepping_down_at_once_leave_one_maintainer(raw) -
         _, listed = await raw("bob", "GET", f"teams/{team}/members")
         roles = [m["role"] for m in listed["items"]]
         assert roles.count("maintainer") == 1, (round_, results, listed)
+
+
+async def test_two_renames_to_one_free_name_at_once_are_200_and_409(raw) -> None:
+    """Projects, teams and model configs renamed to the same new name at the same moment: one
+    gets it, the other is told that it is taken (not an internal error)."""
+    assert (await raw("alice", "POST", "projects", {"name": "Home"}))[0] == 201
+    kinds = {  # what: (collection, one item's path, its name field)
+        "project": ("projects", "projects/{}", "slug"),
+        "team": ("teams", "teams/{}", "name"),
+        "config": ("projects/home/model-configs", "projects/home/model-configs/{}", "name"),
+    }
+    for round_ in range(3):
+        for what, (collection, path, field) in kinds.items():
+            first, second = f"{what}-{round_}-a", f"{what}-{round_}-b"
+            for name in (first, second):
+                body = {"name": name} if what != "config" else {"name": name, "parameters": {}}
+                made = await raw("alice", "POST", collection, body)
+                assert made[0] == 201, made
+            target = f"{what}-{round_}-new"
+            results = await asyncio.gather(
+                raw("alice", "PATCH", path.format(first), {field: target}),
+                raw("alice", "PATCH", path.format(second), {field: target}),
+            )
+            assert sorted(s for s, _ in results) == [200, 409], (what, results)
+            loser = second if results[0][0] == 200 else first
+            assert (await raw("alice", "GET", path.format(loser)))[0] == 200  # unchanged
