@@ -163,9 +163,6 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
         raise Conflict("the owner cannot be removed; transfer ownership first", code="owner")
     if not leaving and Role[row.role.upper()] > my_role:
         raise Forbidden(f"a {my_role.label} cannot remove a {row.role}")
-    summary: dict[str, Any] = {"role": row.role}
-    if not leaving and row.user is not None:
-        summary.update(_close_pending(s, ctx, project, row.user))
     audit.record(
         s,
         ctx,
@@ -173,48 +170,52 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
         "member",
         key,
         project=project,
-        summary=summary,
+        summary={"role": row.role},
     )
+    if not leaving and row.user is not None:
+        _close_pending(s, ctx, project, row.user)
     s.delete(row)
     touch_project(s, project)
     s.flush()
 
 
-def _close_pending(s: Session, ctx: Ctx, project: Project, user: User) -> dict[str, list[int]]:
+def _close_pending(s: Session, ctx: Ctx, project: Project, user: User) -> None:
     """A removed user's way back in is closed too: their pending invitations to the project are
-    revoked and their pending access requests denied. Returns the ids of what was closed."""
+    revoked and their pending access requests denied (each audited as such: events only the
+    project's admins see)."""
     now = utcnow()
-    revoked = list(
-        s.scalars(
-            update(Invitation)
-            .where(
-                Invitation.project_id == project.id,
-                Invitation.invitee_username == user.username,
-                Invitation.status == "pending",
-                Invitation.expires_at >= now,  # (expired ones are marked so when touched)
-            )
-            .values(status="revoked", responded_at=now)
-            .returning(Invitation.id)
+    reason = {"reason": f"'{user.username}' was removed from the project"}
+    revoked = s.scalars(
+        update(Invitation)
+        .where(
+            Invitation.project_id == project.id,
+            Invitation.invitee_username == user.username,
+            Invitation.status == "pending",
+            Invitation.expires_at >= now,  # (expired ones are marked so when touched)
         )
-    )
-    denied = list(
-        s.scalars(
-            update(AccessRequest)
-            .where(
-                AccessRequest.project_id == project.id,
-                AccessRequest.user_id == user.id,
-                AccessRequest.status == "pending",
-            )
-            .values(status="denied", decided_by_id=ctx.user.id, decided_at=now)
-            .returning(AccessRequest.id)
+        .values(status="revoked", responded_at=now)
+        .returning(Invitation.id)
+    ).all()
+    for invitation_id in sorted(revoked):
+        audit.record(
+            s, ctx, "invitation.revoke", "invitation", invitation_id, project=project,
+            summary=reason,
+        )  # fmt: skip
+    denied = s.scalars(
+        update(AccessRequest)
+        .where(
+            AccessRequest.project_id == project.id,
+            AccessRequest.user_id == user.id,
+            AccessRequest.status == "pending",
         )
-    )
-    closed: dict[str, list[int]] = {}
-    if revoked:
-        closed["revoked_invitations"] = sorted(revoked)
-    if denied:
-        closed["denied_access_requests"] = sorted(denied)
-    return closed
+        .values(status="denied", decided_by_id=ctx.user.id, decided_at=now)
+        .returning(AccessRequest.id)
+    ).all()
+    for request_id in sorted(denied):
+        audit.record(
+            s, ctx, "access_request.deny", "access_request", request_id, project=project,
+            summary={"user": user.username, **reason},
+        )  # fmt: skip
 
 
 def grant_at_least(s: Session, project: Project, user: User, role: Role) -> str:
