@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db.models import Project, Team, TeamMember, User, utcnow
+from ..db.models import Project, ProjectMember, Team, TeamMember, User, utcnow
 from . import audit, events, quotas
 from .access import TEAM_ROLES, require_team
 from .context import Ctx
@@ -148,6 +148,18 @@ def delete(
                 "reason": f"team '{name}' deleted",
             },
         )
+    # its roles on projects go with it: each project's trail says so (its admins read it there)
+    roles = s.execute(
+        select(Project, ProjectMember.role)
+        .join(ProjectMember, ProjectMember.project_id == Project.id)
+        .where(ProjectMember.team_id == team.id)
+        .order_by(Project.id)
+    ).all()
+    for project, role in roles:
+        audit.record(
+            s, ctx, "member.remove", "member", f"team:{name}", project=project,
+            summary={"role": role, "reason": f"team '{name}' deleted"},
+        )  # fmt: skip
     summary: dict[str, Any] = {"made_private": [p.slug for p in owned]}
     if from_hub:
         summary["source"] = "hub"
