@@ -210,13 +210,18 @@ def update(
         s.add(latest)
         config.current_revision = number
         summary["revision"] = {"from": number - 1, "to": number}
-    if "description" in changes and changes["description"] != config.description:
-        config.description = check_text(
+    description = config.description
+    if "description" in changes:
+        description = check_text(
             changes["description"], "description", max_length=10_000, allow_empty=True
         )
+    if description != config.description:  # (as stored: surrounding blanks do not count)
+        config.description = description
         summary["description"] = "changed"
-    if "name" in changes and changes["name"] != config.name:
+    new_name = config.name
+    if "name" in changes:
         new_name = check_name(changes["name"], "name", max_length=200)
+    if new_name != config.name:
         taken = Conflict(f"name: a model config named '{new_name}' already exists")
         if s.scalar(
             select(ModelConfig.id).where(

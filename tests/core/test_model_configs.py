@@ -192,6 +192,9 @@ def test_unchanged_parameters_and_description_changes_make_no_revision(slug, cal
     data = change(call, slug, {"description": "now documented"})
     assert (data["revision"], data["description"]) == (1, "now documented")
     assert len(revisions(call, slug)) == 1
+    # the same name or description again, but for surrounding blanks: nothing changes
+    data = change(call, slug, {"name": " resnet ", "description": "now documented\n"})
+    assert (data["name"], data["description"]) == ("resnet", "now documented")
     assert [e["summary"] for e in audit_log(action="model_config.update")] == [
         {"description": "changed"}
     ]
