@@ -267,6 +267,17 @@ def test_rename_and_name_clashes(slug, make_project, add_member, call, count_row
     create(call, other, "vit")
 
 
+def test_names_differing_only_in_unicode_normalization_are_one_name(slug, call):
+    composed, decomposed = "caf\u00e9", "cafe\u0301"  # both show as 'café'
+    assert create(call, slug, decomposed)["name"] == composed
+    with pytest.raises(Conflict, match=r"^name: a model config named 'café' already exists"):
+        create(call, slug, composed)
+    assert read(call, slug, decomposed)["name"] == composed  # found however it is typed
+    create(call, slug, "other")
+    with pytest.raises(Conflict, match=r"^name: "):
+        change(call, slug, {"name": decomposed}, name="other")
+
+
 def test_list_configs(slug, call):
     for name in ("b-net", "a-net", "other"):
         create(call, slug, name)
