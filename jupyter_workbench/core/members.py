@@ -11,7 +11,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db.models import AccessRequest, Invitation, Project, ProjectMember, Team, User, utcnow
+from ..db.models import (
+    AccessRequest,
+    Invitation,
+    Project,
+    ProjectMember,
+    Team,
+    TeamMember,
+    User,
+    utcnow,
+)
 from . import audit
 from .access import Role, can_grant, require_project
 from .context import Ctx
@@ -157,7 +166,12 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
     project, my_role = require_project(
         s, ctx, slug, "project.read" if leaving else "members.manage"
     )
-    row = _find(s, project, key)
+    try:
+        row = _find(s, project, key)
+    except NotFound:
+        if leaving:
+            _refuse_leaving_a_team_role(s, project, ctx.user)
+        raise
     check_etag(row, if_match)
     if row.role == "owner":
         raise Conflict("the owner cannot be removed; transfer ownership first", code="owner")
@@ -177,6 +191,25 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
     s.delete(row)
     touch_project(s, project)
     s.flush()
+
+
+def _refuse_leaving_a_team_role(s: Session, project: Project, user: User) -> None:
+    """Conflict when ``user`` holds a role on ``project`` only through teams: that role is
+    the team's, left by leaving the team (or removed with the team's membership)."""
+    via = s.execute(
+        select(Team.name, ProjectMember.role)
+        .join(ProjectMember, ProjectMember.team_id == Team.id)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(ProjectMember.project_id == project.id, TeamMember.user_id == user.id)
+        .order_by(Team.name)
+    ).all()
+    if via:
+        teams = ", ".join(f"'{name}' ({role})" for name, role in via)
+        raise Conflict(
+            f"you are a member of project '{project.slug}' only through team {teams}: leave "
+            "the team, or ask a project admin to remove the team from the project",
+            code="member_through_team",
+        )
 
 
 def _close_pending(s: Session, ctx: Ctx, project: Project, user: User) -> None:

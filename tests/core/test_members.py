@@ -239,6 +239,16 @@ def test_members_can_leave_but_the_owner_cannot(slug, add_member, call, role_of,
     assert role_of("alice", slug) == "owner"
 
 
+def test_leaving_a_project_you_belong_to_through_a_team_says_how(
+    slug, make_team, add_member, call, role_of
+):
+    make_team("ml", maintainer="carol", members=("bob",))
+    add_member(slug, team="ml", role="editor")
+    with pytest.raises(Conflict, match=r"only through team 'ml' \(editor\): leave the team"):
+        call("bob", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
+    assert role_of("bob", slug) == "editor"
+
+
 def test_leaving_a_project_you_are_not_a_member_of(make_project, call):
     public = make_project("alice", "Open", visibility="public")
     with pytest.raises(NotFound, match=r"'bob' is not a member"):
