@@ -19,6 +19,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .members import grant_at_least
 from .pagination import Page, SortSpec, paginate
+from .users import refuse_near_miss
 from .validation import check_text
 
 STATUSES = ("pending", "accepted", "declined", "revoked", "expired")
@@ -46,7 +47,9 @@ def create(
     can_grant(my_role, new_role)
     message = check_text(message, "message", max_length=2000, allow_empty=True)
     invitee = s.scalar(select(User).where(User.username == username))
-    if invitee is not None:
+    if invitee is None:  # (an invitation to 'Bob' would wait for 'bob' in vain)
+        refuse_near_miss(s, username, "username")
+    else:
         current = membership_role(s, invitee, project)
         if current >= new_role:
             raise Conflict(f"username: '{username}' already has the {current.label} role")

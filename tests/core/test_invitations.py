@@ -150,6 +150,16 @@ def test_revoke_only_pending_invitations(slug, call, add_member):
     assert err.value.code == "expired"
 
 
+def test_a_username_in_the_wrong_case_is_refused_with_the_right_one(slug, call, count_rows):
+    call("bob", lambda s, ctx: None)  # bob has visited
+    with pytest.raises(BadRequest, match=r"^username: no user is named 'Bob'; did you mean 'bob'"):
+        invite(call, slug, "Bob")
+    assert count_rows(Invitation) == 0
+    with pytest.raises(BadRequest, match=r"^user: no user is named 'BOB'; did you mean 'bob'"):
+        call("alice", lambda s, ctx: members.add(s, ctx, slug, user="BOB"))
+    invite(call, slug, "Zoe")  # nobody like her yet: invited before her first visit
+
+
 def test_one_pending_invitation_per_user_and_project(slug, make_project, call, count_rows):
     invite(call, slug, "bob")
     with pytest.raises(Conflict, match=r"^username: 'bob' already has a pending invitation"):
