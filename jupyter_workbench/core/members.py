@@ -153,8 +153,11 @@ def change_role(
             project=project,
             summary={"role": {"from": row.role, "to": new_role.label}},
         )
+        lowered = new_role < Role[row.role.upper()]
         row.role = new_role.label
         row.updated_at = utcnow()
+        if lowered and row.user is not None:
+            _close_pending(s, ctx, project, row.user, above=new_role)
         touch_project(s, project)
     s.flush()
     return row
@@ -212,12 +215,19 @@ def _refuse_leaving_a_team_role(s: Session, project: Project, user: User) -> Non
         )
 
 
-def _close_pending(s: Session, ctx: Ctx, project: Project, user: User) -> None:
-    """A removed user's way back in is closed too: their pending invitations to the project are
-    revoked and their pending access requests denied (each audited as such: events only the
-    project's admins see)."""
+def _close_pending(
+    s: Session, ctx: Ctx, project: Project, user: User, *, above: Role = Role.NONE
+) -> None:
+    """A removed (or demoted) user's way back in is closed too: their pending invitations to
+    the project, and their pending access requests there, for a role above ``above`` (the one
+    they are left with) are revoked and denied (each audited as such: events only the project's
+    admins see)."""
     now = utcnow()
-    reason = {"reason": f"'{user.username}' was removed from the project"}
+    if above == Role.NONE:
+        reason = {"reason": f"'{user.username}' was removed from the project"}
+    else:
+        reason = {"reason": f"'{user.username}' was given the {above.label} role"}
+    higher = [r.label for r in Role if r > above and r < Role.OWNER]
     revoked = s.scalars(
         update(Invitation)
         .where(
@@ -225,6 +235,7 @@ def _close_pending(s: Session, ctx: Ctx, project: Project, user: User) -> None:
             Invitation.invitee_username == user.username,
             Invitation.status == "pending",
             Invitation.expires_at >= now,  # (expired ones are marked so when touched)
+            Invitation.role.in_(higher),
         )
         .values(status="revoked", responded_at=now)
         .returning(Invitation.id)
@@ -240,6 +251,7 @@ def _close_pending(s: Session, ctx: Ctx, project: Project, user: User) -> None:
             AccessRequest.project_id == project.id,
             AccessRequest.user_id == user.id,
             AccessRequest.status == "pending",
+            AccessRequest.role.in_(higher),
         )
         .values(status="denied", decided_by_id=ctx.user.id, decided_at=now)
         .returning(AccessRequest.id)

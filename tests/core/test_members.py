@@ -229,6 +229,38 @@ def test_a_removed_member_cannot_come_back_through_a_pending_invitation_or_reque
     ]
 
 
+def test_a_demoted_member_cannot_climb_back_through_a_pending_invitation_or_request(
+    slug, add_member, call, role_of, audit_log
+):
+    add_member(slug, "bob", "editor")
+    request = call("bob", lambda s, ctx: access_requests.create(s, ctx, slug, role="admin").id)
+    invitation = call(
+        "alice",
+        lambda s, ctx: invitations.create(s, ctx, slug, username="bob", role="admin").id,
+    )
+    call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "bob", "viewer"))
+    with pytest.raises(Conflict, match=r"is revoked, not pending"):
+        call("bob", lambda s, ctx: invitations.respond(s, ctx, slug, invitation, accept=True))
+    with pytest.raises(Conflict, match=r"is denied, not pending"):
+        call("alice", lambda s, ctx: access_requests.decide(s, ctx, slug, request, approve=True))
+    assert role_of("bob", slug) == "viewer"
+    demoted = {"reason": "'bob' was given the viewer role"}
+    assert [(e["action"], e["summary"]) for e in audit_log()[-3:]] == [
+        ("member.update", {"role": {"from": "editor", "to": "viewer"}}),
+        ("invitation.revoke", demoted),
+        ("access_request.deny", {"user": "bob", **demoted}),
+    ]
+    # an invitation within the role he keeps is left alone
+    again = call(
+        "alice",
+        lambda s, ctx: invitations.create(s, ctx, slug, username="bob", role="editor").id,
+    )
+    call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "bob", "admin"))
+    call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "bob", "editor"))
+    accepted = call("bob", lambda s, ctx: invitations.respond(s, ctx, slug, again, accept=True))
+    assert accepted.status == "accepted" and role_of("bob", slug) == "editor"
+
+
 def test_members_can_leave_but_the_owner_cannot(slug, add_member, call, role_of, audit_log):
     add_member(slug, "bob", "viewer")
     call("bob", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
