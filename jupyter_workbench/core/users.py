@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -217,18 +218,20 @@ def get_user(s: Session, username: str) -> User:
 
 
 def refuse_near_miss(s: Session, username: str, field: str) -> None:
-    """BadRequest when ``username`` is no user's but another's in another case ('Alice' for
-    'alice'): usernames match exactly, so it would name no one."""
+    """BadRequest when ``username`` is no user's but another's in another case or Unicode form
+    ('Alice' for 'alice', 'José' typed decomposed): usernames match exactly, so it would name
+    no one."""
+    spellings = {unicodedata.normalize(form, username).lower() for form in ("NFC", "NFD")}
     other = s.scalar(
         select(User.username)
-        .where(folded(User.username) == username.lower(), User.username != username, IS_PERSON)
+        .where(folded(User.username).in_(spellings), User.username != username, IS_PERSON)
         .order_by(User.username)
         .limit(1)
     )
     if other is not None:
         raise BadRequest(
             f"{field}: no user is named '{username}'; did you mean '{other}'? (usernames match "
-            "exactly, in case too)",
+            "exactly, in case and Unicode form too)",
             code="unknown_user",
         )
 
