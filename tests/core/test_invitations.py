@@ -150,7 +150,9 @@ def test_revoke_only_pending_invitations(slug, call, add_member):
     assert err.value.code == "expired"
 
 
-def test_a_username_in_another_case_or_unicode_form_is_refused_naming_the_right_one(slug, call, count_rows):
+def test_a_username_in_another_case_or_unicode_form_is_refused_naming_the_user_meant(
+    slug, call, count_rows
+):
     call("bob", lambda s, ctx: None)  # bob has visited
     with pytest.raises(BadRequest, match=r"^username: no user is named 'Bob'; did you mean 'bob'"):
         invite(call, slug, "Bob")
