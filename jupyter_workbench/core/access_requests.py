@@ -84,8 +84,18 @@ def list_requests(
     return paginate(s, stmt, REQUEST_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
 
 
-def _load(s: Session, project: Project, request_id: int) -> AccessRequest:
-    request = s.get(AccessRequest, request_id)
+def _load(
+    s: Session, project: Project, request_id: int, *, for_update: bool = False
+) -> AccessRequest:
+    """The request; ``for_update`` locks it until the transaction ends, so that of two
+    decisions on it (two approvals, or an approval and a withdrawal) the second waits and then
+    sees the first's outcome."""
+    request = s.get(
+        AccessRequest,
+        request_id,
+        with_for_update=True if for_update else None,
+        populate_existing=for_update,
+    )
     if request is None or request.project_id != project.id:
         raise NotFound(f"access request {request_id} not found")
     return request
@@ -112,7 +122,7 @@ def decide(
 ) -> AccessRequest:
     """Approve (granting the requested role, or ``role``) or deny a pending request."""
     project, my_role = require_project(s, ctx, slug, "access_requests.decide")
-    request = _load(s, project, request_id)
+    request = _load(s, project, request_id, for_update=True)
     _pending(request)
     summary: dict[str, Any] = {"requested": request.role, "user": request.user.username}
     if approve:
@@ -133,7 +143,7 @@ def decide(
 
 def withdraw(s: Session, ctx: Ctx, slug: str, request_id: int) -> AccessRequest:
     project, _role = _visible_project(s, ctx, slug)
-    request = _load(s, project, request_id)
+    request = _load(s, project, request_id, for_update=True)
     if request.user_id != ctx.user.id:
         raise Forbidden(f"only its requester can withdraw access request {request_id}")
     _pending(request)

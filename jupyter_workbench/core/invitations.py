@@ -19,6 +19,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .members import grant_at_least
 from .pagination import Page, SortSpec, paginate
+from .users import refuse_near_miss
 from .validation import check_text
 
 STATUSES = ("pending", "accepted", "declined", "revoked", "expired")
@@ -46,7 +47,9 @@ def create(
     can_grant(my_role, new_role)
     message = check_text(message, "message", max_length=2000, allow_empty=True)
     invitee = s.scalar(select(User).where(User.username == username))
-    if invitee is not None:
+    if invitee is None:  # (an invitation to 'Bob' would wait for 'bob' in vain)
+        refuse_near_miss(s, username, "username")
+    else:
         current = membership_role(s, invitee, project)
         if current >= new_role:
             raise Conflict(f"username: '{username}' already has the {current.label} role")
@@ -119,7 +122,9 @@ def my_invitations(
 
 
 def _load(s: Session, project: Project, invitation_id: int) -> Invitation:
-    invitation = s.get(Invitation, invitation_id)
+    """The invitation, locked until the transaction ends: of two answers to one invitation
+    (accept and revoke, or two accepts) the second waits and then sees the first's outcome."""
+    invitation = s.get(Invitation, invitation_id, with_for_update=True, populate_existing=True)
     if invitation is None or invitation.project_id != project.id:
         raise NotFound(f"invitation {invitation_id} not found")
     return invitation
@@ -144,9 +149,9 @@ def revoke(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> Invitation:
 def _for_invitee(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> tuple[Project, Invitation]:
     """The invitation if the caller is its invitee; 403 if they only see the project, else 404."""
     project = s.scalar(select(Project).where(Project.slug == slug, Project.deleted_at.is_(None)))
-    invitation = s.get(Invitation, invitation_id) if project is not None else None
-    if project is None or invitation is None or invitation.project_id != project.id:
+    if project is None:
         raise NotFound(f"invitation {invitation_id} not found")
+    invitation = _load(s, project, invitation_id)
     if invitation.invitee_username != ctx.user.username:
         if project_role(s, ctx.user, project) >= Role.VIEWER:
             raise Forbidden(f"invitation {invitation_id} is addressed to someone else")

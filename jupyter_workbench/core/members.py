@@ -7,11 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db.models import Project, ProjectMember, Team, User, utcnow
+from ..db.models import (
+    AccessRequest,
+    Invitation,
+    Project,
+    ProjectMember,
+    Team,
+    TeamMember,
+    User,
+    utcnow,
+)
 from . import audit
 from .access import Role, can_grant, require_project
 from .context import Ctx
@@ -144,8 +153,11 @@ def change_role(
             project=project,
             summary={"role": {"from": row.role, "to": new_role.label}},
         )
+        lowered = new_role < Role[row.role.upper()]
         row.role = new_role.label
         row.updated_at = utcnow()
+        if lowered and row.user is not None:
+            _close_pending(s, ctx, project, row.user, above=new_role)
         touch_project(s, project)
     s.flush()
     return row
@@ -157,7 +169,12 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
     project, my_role = require_project(
         s, ctx, slug, "project.read" if leaving else "members.manage"
     )
-    row = _find(s, project, key)
+    try:
+        row = _find(s, project, key)
+    except NotFound:
+        if leaving:
+            _refuse_leaving_a_team_role(s, project, ctx.user)
+        raise
     check_etag(row, if_match)
     if row.role == "owner":
         raise Conflict("the owner cannot be removed; transfer ownership first", code="owner")
@@ -172,22 +189,99 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
         project=project,
         summary={"role": row.role},
     )
+    if not leaving and row.user is not None:
+        _close_pending(s, ctx, project, row.user)
     s.delete(row)
     touch_project(s, project)
     s.flush()
 
 
-def grant_at_least(s: Session, project: Project, user: User, role: Role) -> str:
-    """Give ``user`` at least ``role`` directly (never lowers a role); returns the role held."""
-    row = s.scalar(
-        select(ProjectMember).where(
-            ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
+def _refuse_leaving_a_team_role(s: Session, project: Project, user: User) -> None:
+    """Conflict when ``user`` holds a role on ``project`` only through teams: that role is
+    the team's, left by leaving the team (or removed with the team's membership)."""
+    via = s.execute(
+        select(Team.name, ProjectMember.role)
+        .join(ProjectMember, ProjectMember.team_id == Team.id)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(ProjectMember.project_id == project.id, TeamMember.user_id == user.id)
+        .order_by(Team.name)
+    ).all()
+    if via:
+        teams = ", ".join(f"'{name}' ({role})" for name, role in via)
+        raise Conflict(
+            f"you are a member of project '{project.slug}' only through team {teams}: leave "
+            "the team, or ask a project admin to remove the team from the project",
+            code="member_through_team",
         )
+
+
+def _close_pending(
+    s: Session, ctx: Ctx, project: Project, user: User, *, above: Role = Role.NONE
+) -> None:
+    """A removed (or demoted) user's way back in is closed too: their pending invitations to
+    the project, and their pending access requests there, for a role above ``above`` (the one
+    they are left with) are revoked and denied (each audited as such: events only the project's
+    admins see)."""
+    now = utcnow()
+    if above == Role.NONE:
+        reason = {"reason": f"'{user.username}' was removed from the project"}
+    else:
+        reason = {"reason": f"'{user.username}' was given the {above.label} role"}
+    higher = [r.label for r in Role if r > above and r < Role.OWNER]
+    revoked = s.scalars(
+        update(Invitation)
+        .where(
+            Invitation.project_id == project.id,
+            Invitation.invitee_username == user.username,
+            Invitation.status == "pending",
+            Invitation.expires_at >= now,  # (expired ones are marked so when touched)
+            Invitation.role.in_(higher),
+        )
+        .values(status="revoked", responded_at=now)
+        .returning(Invitation.id)
+    ).all()
+    for invitation_id in sorted(revoked):
+        audit.record(
+            s, ctx, "invitation.revoke", "invitation", invitation_id, project=project,
+            summary=reason,
+        )  # fmt: skip
+    denied = s.scalars(
+        update(AccessRequest)
+        .where(
+            AccessRequest.project_id == project.id,
+            AccessRequest.user_id == user.id,
+            AccessRequest.status == "pending",
+            AccessRequest.role.in_(higher),
+        )
+        .values(status="denied", decided_by_id=ctx.user.id, decided_at=now)
+        .returning(AccessRequest.id)
+    ).all()
+    for request_id in sorted(denied):
+        audit.record(
+            s, ctx, "access_request.deny", "access_request", request_id, project=project,
+            summary={"user": user.username, **reason},
+        )  # fmt: skip
+
+
+def grant_at_least(s: Session, project: Project, user: User, role: Role) -> str:
+    """Give ``user`` at least ``role`` directly (never lowers a role); returns the role held.
+
+    Two grants to one user at once (an accepted invitation and an approved request) both
+    hold: the one that finds the other's new row raises it instead of adding a second."""
+    mine = select(ProjectMember).where(
+        ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
     )
+    row = s.scalar(mine)
     if row is None:
-        s.add(ProjectMember(project_id=project.id, user_id=user.id, role=role.label))
-        touch_project(s, project)
-        return role.label
+        try:
+            with s.begin_nested():
+                s.add(ProjectMember(project_id=project.id, user_id=user.id, role=role.label))
+                s.flush()
+        except IntegrityError:  # added meanwhile by a concurrent grant
+            row = s.scalars(mine.with_for_update().execution_options(populate_existing=True)).one()
+        else:
+            touch_project(s, project)
+            return role.label
     if Role[row.role.upper()] < role:
         row.role = role.label
         row.updated_at = utcnow()

@@ -7,6 +7,7 @@ can be diffed.
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 import jsonschema_rs
@@ -87,9 +88,21 @@ def _compiled(schema: dict[str, Any]) -> Any:
         raise BadRequest(f"schema: {reason}", code="invalid_schema") from None
 
 
+def _check_config_name(value: str, field: str = "name") -> str:
+    """A config's name, in Unicode's composed form (NFC): 'café' typed composed or decomposed
+    (as macOS keyboards may send it) is one name, never two configs that look the same."""
+    return unicodedata.normalize("NFC", check_name(value, field, max_length=200))
+
+
 def _load(s: Session, project: Project, name: str, *, for_update: bool = False) -> ModelConfig:
-    stmt = select(ModelConfig).where(ModelConfig.project_id == project.id, ModelConfig.name == name)
-    config = s.scalar(stmt.with_for_update() if for_update else stmt)
+    config = None
+    for candidate in dict.fromkeys((name, unicodedata.normalize("NFC", name))):
+        stmt = select(ModelConfig).where(
+            ModelConfig.project_id == project.id, ModelConfig.name == candidate
+        )
+        config = s.scalar(stmt.with_for_update() if for_update else stmt)
+        if config is not None:
+            break
     if config is None:
         raise NotFound(f"model config '{name}' not found in project '{project.slug}'")
     return config
@@ -116,7 +129,7 @@ def create(
     message: str = "",
 ) -> tuple[ModelConfig, ModelConfigRevision]:
     project, _ = require_project(s, ctx, slug, "model_configs.write")
-    name = check_name(name, "name", max_length=200)
+    name = _check_config_name(name)
     validate(parameters, schema)
     config = ModelConfig(
         project_id=project.id,
@@ -210,21 +223,31 @@ def update(
         s.add(latest)
         config.current_revision = number
         summary["revision"] = {"from": number - 1, "to": number}
-    if "description" in changes and changes["description"] != config.description:
-        config.description = check_text(
+    description = config.description
+    if "description" in changes:
+        description = check_text(
             changes["description"], "description", max_length=10_000, allow_empty=True
         )
+    if description != config.description:  # (as stored: surrounding blanks do not count)
+        config.description = description
         summary["description"] = "changed"
-    if "name" in changes and changes["name"] != config.name:
-        new_name = check_name(changes["name"], "name", max_length=200)
+    new_name = config.name
+    if "name" in changes:
+        new_name = _check_config_name(changes["name"])
+    if new_name != config.name:
+        taken = Conflict(f"name: a model config named '{new_name}' already exists")
         if s.scalar(
             select(ModelConfig.id).where(
                 ModelConfig.project_id == project.id, ModelConfig.name == new_name
             )
         ):
-            raise Conflict(f"name: a model config named '{new_name}' already exists")
+            raise taken
         summary["name"] = {"from": config.name, "to": new_name}
         config.name = new_name
+        try:
+            s.flush()
+        except IntegrityError:  # taken meanwhile by a concurrent rename or create
+            raise taken from None
     if summary:
         config.updated_at = utcnow()
         audit.record(

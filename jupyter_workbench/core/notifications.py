@@ -6,16 +6,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Exists, case, exists, or_, select
 from sqlalchemy.orm import Session
 
-from ..db.models import AccessRequest, Project, PromotionRequest
+from ..db.models import AccessRequest, Project, ProjectMember, PromotionRequest, TeamMember
 from .access import administered_project_ids
 from .context import Ctx
 from .invitations import my_invitations
 from .users import username_of
 
 LIMIT = 100  # of each kind, newest first
+_RANKS = {"viewer": 1, "editor": 2, "admin": 3, "owner": 4}
+
+
+def _already_granted() -> Exists:
+    """Whether an access request's user holds its role by now (added, invited or promoted
+    another way, directly or by a team): such a request waits for no decision."""
+    requester_teams = select(TeamMember.team_id).where(TeamMember.user_id == AccessRequest.user_id)
+    return exists().where(
+        ProjectMember.project_id == AccessRequest.project_id,
+        or_(
+            ProjectMember.user_id == AccessRequest.user_id,
+            ProjectMember.team_id.in_(requester_teams),
+        ),
+        case(_RANKS, value=ProjectMember.role) >= case(_RANKS, value=AccessRequest.role),
+    )
 
 
 def _item(kind: str, row: Any, project: Project, **fields: Any) -> dict[str, Any]:
@@ -54,6 +69,7 @@ def pending(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
         .where(
             AccessRequest.project_id.in_(administered),
             AccessRequest.status == "pending",
+            ~_already_granted(),
             live,
         )
         .order_by(AccessRequest.id.desc())

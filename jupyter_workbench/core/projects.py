@@ -213,13 +213,15 @@ def list_projects(
     return Page([(p, roles[p.id]) for p in page.items], page.next_cursor)
 
 
-def _snapshot(project: Project) -> dict[str, Any]:
+def _snapshot(s: Session, project: Project) -> dict[str, Any]:
+    """What an update may change, as its audit event names it (the owning team by name)."""
+    team = s.get(Team, project.team_id) if project.team_id is not None else None
     return {
         "name": project.name,
         "description": project.description,
         "visibility": project.visibility,
         "slug": project.slug,
-        "team_id": project.team_id,
+        "team": team.name if team is not None else None,
     }
 
 
@@ -229,7 +231,7 @@ def update(
     """Rename, describe, re-slug, change visibility or owning team (admin+)."""
     project, _role = require_project(s, ctx, slug, "project.update", for_update=True)
     check_etag(project, if_match)
-    before = _snapshot(project)
+    before = _snapshot(s, project)
     if "name" in changes:
         project.name = check_name(changes["name"], "name", max_length=NAME_MAX)
     if "description" in changes:
@@ -242,14 +244,20 @@ def update(
     if "visibility" in changes:
         project.visibility = _check_visibility(changes["visibility"])
     _check_team_visibility(project.visibility, project.team)
-    if (project.visibility, project.team_id) != (before["visibility"], before["team_id"]):
+    after = _snapshot(s, project)
+    if (after["visibility"], after["team"]) != (before["visibility"], before["team"]):
         events.emit(s, events.PROJECT_MEMBERS_CHANGED, project=project.slug)  # open documents
     if "slug" in changes and changes["slug"] != project.slug:
         new_slug = check_slug(changes["slug"], "slug")
+        taken = Conflict(f"slug: a project with slug '{new_slug}' already exists")
         if s.scalar(select(Project.id).where(Project.slug == new_slug)):
-            raise Conflict(f"slug: a project with slug '{new_slug}' already exists")
+            raise taken
         project.slug = new_slug
-    summary = audit.changes(before, _snapshot(project))
+        try:
+            s.flush()
+        except IntegrityError:  # taken meanwhile by a concurrent rename or create
+            raise taken from None
+    summary = audit.changes(before, _snapshot(s, project))
     if summary:
         project.updated_at = utcnow()
         audit.record(

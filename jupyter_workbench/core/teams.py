@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db.models import Project, Team, TeamMember, User, utcnow
+from ..db.models import Project, ProjectMember, Team, TeamMember, User, utcnow
 from . import audit, events, quotas
 from .access import TEAM_ROLES, require_team
 from .context import Ctx
@@ -106,9 +106,14 @@ def update(
         )
     if "name" in changes and changes["name"] != team.name:
         new_name = check_slug(changes["name"], "name")
+        taken = Conflict(f"name: a team named '{new_name}' already exists")
         if s.scalar(select(Team.id).where(Team.name == new_name)):
-            raise Conflict(f"name: a team named '{new_name}' already exists")
+            raise taken
         team.name = new_name
+        try:
+            s.flush()
+        except IntegrityError:  # taken meanwhile by a concurrent rename or create
+            raise taken from None
     after = {"name": team.name, "display_name": team.display_name, "description": team.description}
     summary = audit.changes(before, after)
     if summary:
@@ -143,6 +148,18 @@ def delete(
                 "reason": f"team '{name}' deleted",
             },
         )
+    # its roles on projects go with it: each project's trail says so (its admins read it there)
+    roles = s.execute(
+        select(Project, ProjectMember.role)
+        .join(ProjectMember, ProjectMember.project_id == Project.id)
+        .where(ProjectMember.team_id == team.id)
+        .order_by(Project.id)
+    ).all()
+    for project, role in roles:
+        audit.record(
+            s, ctx, "member.remove", "member", f"team:{name}", project=project,
+            summary={"role": role, "reason": f"team '{name}' deleted"},
+        )  # fmt: skip
     summary: dict[str, Any] = {"made_private": [p.slug for p in owned]}
     if from_hub:
         summary["source"] = "hub"
@@ -223,7 +240,9 @@ def add_member(
 
 
 def change_member_role(s: Session, ctx: Ctx, name: str, username: str, role: str) -> TeamMember:
-    team = require_team(s, ctx, name, "team.manage")
+    # the team row is locked: two maintainers demoting each other at once queue here, so the
+    # second sees the first's change and the team keeps a maintainer
+    team = require_team(s, ctx, name, "team.manage", for_update=True)
     row = _membership(s, team, username)
     new_role = _team_role(role)
     if new_role != row.role:
@@ -245,7 +264,7 @@ def change_member_role(s: Session, ctx: Ctx, name: str, username: str, role: str
 def remove_member(s: Session, ctx: Ctx, name: str, username: str) -> None:
     """Maintainers remove anyone; every member may leave (a team keeps one maintainer)."""
     leaving = username == ctx.user.username
-    team = require_team(s, ctx, name, "team.read" if leaving else "team.manage")
+    team = require_team(s, ctx, name, "team.read" if leaving else "team.manage", for_update=True)
     row = _membership(s, team, username)
     _keep_a_maintainer(s, team, row)
     audit.record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from .access import is_superuser
 from .context import Ctx, Identity
 from .errors import BadRequest, NotFound
 from .pagination import Page, SortSpec, paginate
-from .text_search import holds_text
+from .text_search import folded, holds_text
 from .validation import slugify
 
 
@@ -216,10 +217,30 @@ def get_user(s: Session, username: str) -> User:
     return user
 
 
+def refuse_near_miss(s: Session, username: str, field: str) -> None:
+    """BadRequest when ``username`` is no user's but another's in another case or Unicode form
+    ('Alice' for 'alice', 'José' typed decomposed): usernames match exactly, so it would name
+    no one."""
+    spellings = {unicodedata.normalize(form, username).lower() for form in ("NFC", "NFD")}
+    other = s.scalar(
+        select(User.username)
+        .where(folded(User.username).in_(spellings), User.username != username, IS_PERSON)
+        .order_by(User.username)
+        .limit(1)
+    )
+    if other is not None:
+        raise BadRequest(
+            f"{field}: no user is named '{username}'; did you mean '{other}'? (usernames match "
+            "exactly, in case and Unicode form too)",
+            code="unknown_user",
+        )
+
+
 def find_user(s: Session, username: str, field: str) -> User:
     """A user named in a request body; unknown names are a 400 that names the field."""
     user = s.scalar(select(User).where(User.username == username))
     if user is None:
+        refuse_near_miss(s, username, field)
         raise BadRequest(
             f"{field}: no user named '{username}' has used the workbench yet "
             "(invite them instead: invitations work before their first visit)",

@@ -138,7 +138,10 @@ class _EventsHandler(WorkbenchHandler):
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             project_id = None
             if "project" in q:
-                project_id = require_project(s, ctx, q["project"], self.project_action)[0].id
+                # (a project in the trash too, for its owner: who deleted it, and when?)
+                project_id = require_project(
+                    s, ctx, q["project"], self.project_action, include_deleted=True
+                )[0].id
             page = audit.list_events(
                 s,
                 ctx,

@@ -136,7 +136,8 @@ class ProjectArchiveHandler(WorkbenchHandler):
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             return _project(s, ctx, projects.set_archived(s, ctx, slug, True))
 
-        self.reply(await self.call(work))
+        data = await self.call(work)
+        self.reply(data, etag=data["etag"])
 
 
 class ProjectUnarchiveHandler(WorkbenchHandler):
@@ -147,7 +148,8 @@ class ProjectUnarchiveHandler(WorkbenchHandler):
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             return _project(s, ctx, projects.set_archived(s, ctx, slug, False))
 
-        self.reply(await self.call(work))
+        data = await self.call(work)
+        self.reply(data, etag=data["etag"])
 
 
 class ProjectRestoreHandler(WorkbenchHandler):
@@ -161,7 +163,8 @@ class ProjectRestoreHandler(WorkbenchHandler):
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             return _project(s, ctx, projects.restore(s, ctx, slug))
 
-        self.reply(await self.call(work))
+        data = await self.call(work)
+        self.reply(data, etag=data["etag"])
 
 
 class ProjectTransferHandler(WorkbenchHandler):
@@ -178,7 +181,8 @@ class ProjectTransferHandler(WorkbenchHandler):
             new_owner = find_user(s, self.body["owner"], "owner")
             return _project(s, ctx, projects.transfer(s, ctx, slug, new_owner))
 
-        self.reply(await self.call(work))
+        data = await self.call(work)
+        self.reply(data, etag=data["etag"])
 
 
 MEMBER_QUERY = (

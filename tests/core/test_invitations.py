@@ -150,6 +150,21 @@ def test_revoke_only_pending_invitations(slug, call, add_member):
     assert err.value.code == "expired"
 
 
+def test_a_username_in_another_case_or_unicode_form_is_refused_naming_the_user_meant(
+    slug, call, count_rows
+):
+    call("bob", lambda s, ctx: None)  # bob has visited
+    with pytest.raises(BadRequest, match=r"^username: no user is named 'Bob'; did you mean 'bob'"):
+        invite(call, slug, "Bob")
+    assert count_rows(Invitation) == 0
+    with pytest.raises(BadRequest, match=r"^user: no user is named 'BOB'; did you mean 'bob'"):
+        call("alice", lambda s, ctx: members.add(s, ctx, slug, user="BOB"))
+    call("jos\u00e9", lambda s, ctx: None)  # 'josé', composed
+    with pytest.raises(BadRequest, match=r"^username: no user is named 'jose\u0301'; did you"):
+        invite(call, slug, "jose\u0301")  # decomposed, as some keyboards type it
+    invite(call, slug, "Zoe")  # nobody like her yet: invited before her first visit
+
+
 def test_one_pending_invitation_per_user_and_project(slug, make_project, call, count_rows):
     invite(call, slug, "bob")
     with pytest.raises(Conflict, match=r"^username: 'bob' already has a pending invitation"):

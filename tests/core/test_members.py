@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_workbench.core import members
+from jupyter_workbench.core import access_requests, invitations, members
 from jupyter_workbench.core.errors import (
     BadRequest,
     Conflict,
@@ -205,6 +205,62 @@ def test_removed_member_loses_access(slug, add_member, make_team, call, role_of)
         call("alice", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
 
 
+def test_a_removed_member_cannot_come_back_through_a_pending_invitation_or_request(
+    slug, add_member, call, role_of, audit_log
+):
+    add_member(slug, "bob", "editor")
+    request = call("bob", lambda s, ctx: access_requests.create(s, ctx, slug, role="admin").id)
+    invitation = call(
+        "alice",
+        lambda s, ctx: invitations.create(s, ctx, slug, username="bob", role="admin").id,
+    )
+    call("alice", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
+    with pytest.raises(Conflict, match=r"is revoked, not pending"):
+        call("bob", lambda s, ctx: invitations.respond(s, ctx, slug, invitation, accept=True))
+    with pytest.raises(Conflict, match=r"is denied, not pending"):  # another admin's click
+        call("alice", lambda s, ctx: access_requests.decide(s, ctx, slug, request, approve=True))
+    assert role_of("bob", slug) == "none"
+    # one event each; only the member's removal is for every member's eyes (activity feed)
+    removed = {"reason": "'bob' was removed from the project"}
+    assert [(e["action"], e["object_id"], e["summary"]) for e in audit_log()[-3:]] == [
+        ("member.remove", "bob", {"role": "editor"}),
+        ("invitation.revoke", str(invitation), removed),
+        ("access_request.deny", str(request), {"user": "bob", **removed}),
+    ]
+
+
+def test_a_demoted_member_cannot_climb_back_through_a_pending_invitation_or_request(
+    slug, add_member, call, role_of, audit_log
+):
+    add_member(slug, "bob", "editor")
+    request = call("bob", lambda s, ctx: access_requests.create(s, ctx, slug, role="admin").id)
+    invitation = call(
+        "alice",
+        lambda s, ctx: invitations.create(s, ctx, slug, username="bob", role="admin").id,
+    )
+    call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "bob", "viewer"))
+    with pytest.raises(Conflict, match=r"is revoked, not pending"):
+        call("bob", lambda s, ctx: invitations.respond(s, ctx, slug, invitation, accept=True))
+    with pytest.raises(Conflict, match=r"is denied, not pending"):
+        call("alice", lambda s, ctx: access_requests.decide(s, ctx, slug, request, approve=True))
+    assert role_of("bob", slug) == "viewer"
+    demoted = {"reason": "'bob' was given the viewer role"}
+    assert [(e["action"], e["summary"]) for e in audit_log()[-3:]] == [
+        ("member.update", {"role": {"from": "editor", "to": "viewer"}}),
+        ("invitation.revoke", demoted),
+        ("access_request.deny", {"user": "bob", **demoted}),
+    ]
+    # an invitation within the role he keeps is left alone
+    again = call(
+        "alice",
+        lambda s, ctx: invitations.create(s, ctx, slug, username="bob", role="editor").id,
+    )
+    call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "bob", "admin"))
+    call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "bob", "editor"))
+    accepted = call("bob", lambda s, ctx: invitations.respond(s, ctx, slug, again, accept=True))
+    assert accepted.status == "accepted" and role_of("bob", slug) == "editor"
+
+
 def test_members_can_leave_but_the_owner_cannot(slug, add_member, call, role_of, audit_log):
     add_member(slug, "bob", "viewer")
     call("bob", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
@@ -213,6 +269,16 @@ def test_members_can_leave_but_the_owner_cannot(slug, add_member, call, role_of,
     with pytest.raises(Conflict, match=r"owner cannot be removed"):
         call("alice", lambda s, ctx: members.remove(s, ctx, slug, "alice"))
     assert role_of("alice", slug) == "owner"
+
+
+def test_leaving_a_project_you_belong_to_through_a_team_says_how(
+    slug, make_team, add_member, call, role_of
+):
+    make_team("ml", maintainer="carol", members=("bob",))
+    add_member(slug, team="ml", role="editor")
+    with pytest.raises(Conflict, match=r"only through team 'ml' \(editor\): leave the team"):
+        call("bob", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
+    assert role_of("bob", slug) == "editor"
 
 
 def test_leaving_a_project_you_are_not_a_member_of(make_project, call):

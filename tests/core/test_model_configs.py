@@ -192,6 +192,9 @@ def test_unchanged_parameters_and_description_changes_make_no_revision(slug, cal
     data = change(call, slug, {"description": "now documented"})
     assert (data["revision"], data["description"]) == (1, "now documented")
     assert len(revisions(call, slug)) == 1
+    # the same name or description again, but for surrounding blanks: nothing changes
+    data = change(call, slug, {"name": " resnet ", "description": "now documented\n"})
+    assert (data["name"], data["description"]) == ("resnet", "now documented")
     assert [e["summary"] for e in audit_log(action="model_config.update")] == [
         {"description": "changed"}
     ]
@@ -262,6 +265,17 @@ def test_rename_and_name_clashes(slug, make_project, add_member, call, count_row
     other = make_project("alice", "Q")
     add_member(other, "ed", "editor")
     create(call, other, "vit")
+
+
+def test_names_differing_only_in_unicode_normalization_are_one_name(slug, call):
+    composed, decomposed = "caf\u00e9", "cafe\u0301"  # both show as 'café'
+    assert create(call, slug, decomposed)["name"] == composed
+    with pytest.raises(Conflict, match=r"^name: a model config named 'café' already exists"):
+        create(call, slug, composed)
+    assert read(call, slug, decomposed)["name"] == composed  # found however it is typed
+    create(call, slug, "other")
+    with pytest.raises(Conflict, match=r"^name: "):
+        change(call, slug, {"name": decomposed}, name="other")
 
 
 def test_list_configs(slug, call):

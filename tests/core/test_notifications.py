@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jupyter_workbench.core import notifications, projects
+from jupyter_workbench.core import access_requests, members, notifications, projects
 from jupyter_workbench.db.models import Project, PromotionRequest, User
 
 
@@ -55,3 +55,25 @@ def test_promotion_requests_wait_for_the_other_admins(call, make_project, add_me
     # a project in the trash waits for no one
     call("alice", lambda s, ctx: projects.soft_delete(s, ctx, slug))
     assert pending("alice") == []
+
+
+def test_an_access_request_granted_another_way_waits_for_no_one(
+    call, make_project, add_member, make_team
+):
+    slug = make_project("alice", "Open", visibility="public")
+    add_member(slug, "bob", "admin")
+    call("carol", lambda s, ctx: access_requests.create(s, ctx, slug, role="editor"))
+    call("dave", lambda s, ctx: access_requests.create(s, ctx, slug, role="editor"))
+
+    def waiting(user):
+        return [
+            (n["kind"], n["by"]) for n in call(user, lambda s, ctx: notifications.pending(s, ctx))
+        ]
+
+    assert waiting("bob") == [("access_request", "dave"), ("access_request", "carol")]
+    # carol is made an admin directly, dave an editor through a team
+    call("alice", lambda s, ctx: members.add(s, ctx, slug, user="carol", role="admin"))
+    make_team("ml", maintainer="erin", members=("dave",))
+    add_member(slug, team="ml", role="editor")
+    assert waiting("bob") == []
+    assert waiting("carol") == []  # (not her own request to decide, either)

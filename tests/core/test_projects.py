@@ -273,7 +273,7 @@ def test_reslug_moves_the_project_and_refuses_clashes(make_project, call, role_o
         call("alice", lambda s, ctx: projects.update(s, ctx, "churn-v2", {"slug": other}))
 
 
-def test_team_and_visibility_change_together(make_project, make_team, call):
+def test_team_and_visibility_change_together(make_project, make_team, call, audit_log):
     make_team("ml", maintainer="alice", members=("bob",))
     slug = make_project("alice", "P")
     call(
@@ -288,6 +288,11 @@ def test_team_and_visibility_change_together(make_project, make_team, call):
     )
     data = project_json(call, "alice", slug)
     assert (data["team"], data["visibility"]) == (None, "private")
+    # the trail names the team, as the API does (not its internal id)
+    assert [e["summary"] for e in audit_log(action="project.update")] == [
+        {"team": {"from": None, "to": "ml"}, "visibility": {"from": "private", "to": "team"}},
+        {"team": {"from": "ml", "to": None}, "visibility": {"from": "team", "to": "private"}},
+    ]
 
 
 def test_if_match_with_a_stale_etag_is_refused(make_project, call):

@@ -105,7 +105,7 @@ def test_rename_validation_clash_and_if_match(make_team, call):
 
 
 def test_deleting_a_team_removes_its_project_roles(
-    make_team, make_project, add_member, call, role_of
+    make_team, make_project, add_member, call, role_of, audit_log
 ):
     make_team("ml", members=("bob",))
     slug = make_project("carol", "P")
@@ -115,6 +115,15 @@ def test_deleting_a_team_removes_its_project_roles(
     with pytest.raises(NotFound):
         team(call, "alice", "ml")
     assert role_of("bob", slug) == "none"
+    # the project's own trail tells its admins where the team's role went
+    assert audit_log(project_slug=slug)[-1] == {
+        "actor": "alice",
+        "action": "member.remove",
+        "object_type": "member",
+        "object_id": "team:ml",
+        "project": slug,
+        "summary": {"role": "editor", "reason": "team 'ml' deleted"},
+    }
 
 
 def test_maintainers_add_change_and_remove_members(make_team, call):

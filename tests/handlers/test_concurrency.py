@@ -15,6 +15,7 @@ from jupyter_workbench.core.context import Identity
 from ..conftest import TOKEN_OF
 
 CLIENTS = 20
+_EMPTY = {"POST": b"", "PATCH": b"", "PUT": b""}  # no body, as curl -X POST sends
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ class Raw:
             self.root + path,
             method=method,
             headers={"Authorization": f"token {TOKEN_OF[user]}"},
-            body=json.dumps(body) if body is not None else None,
+            body=json.dumps(body).encode() if body is not None else _EMPTY.get(method),
             raise_error=False,
             request_timeout=60,
         )
@@ -174,3 +175,111 @@ async def test_parallel_first_settings_of_a_secret_all_land(raw) -> None:
     assert Counter(s for s, _ in results) == {200: CLIENTS}, results
     _, listed = await raw("alice", "GET", "me/secrets")
     assert [x["name"] for x in listed["items"]] == ["API_KEY"]
+
+
+async def test_parallel_decisions_on_one_request_or_invitation_leave_one_outcome(raw) -> None:
+    """A double click on 'Approve', or an invitee accepting while an admin revokes: the first
+    answer wins, the others are told (409) and change nothing; one audit event each."""
+    await raw("bob", "GET", "me")
+    await raw("carol", "GET", "me")
+    status, _ = await raw("alice", "POST", "projects", {"name": "Doors", "visibility": "public"})
+    assert status == 201
+    for _round in range(3):
+        status, request = await raw("bob", "POST", "projects/doors/access-requests", {})
+        assert status == 201, request
+        approve = f"projects/doors/access-requests/{request['id']}/approve"
+        results = await asyncio.gather(*(raw("alice", "POST", approve, {}) for _ in range(8)))
+        assert Counter(s for s, _ in results) == {200: 1, 409: 7}, results
+        assert (await raw("alice", "DELETE", "projects/doors/members/bob"))[0] == 204
+    _, events = await raw("alice", "GET", "audit?action=access_request.approve&limit=100")
+    assert len(events["items"]) == 3
+
+    for _round in range(4):
+        status, invitation = await raw(
+            "alice", "POST", "projects/doors/invitations", {"username": "carol", "role": "editor"}
+        )
+        assert status == 201, invitation
+        path = f"projects/doors/invitations/{invitation['id']}"
+        (accepted, _), (revoked, _) = await asyncio.gather(
+            raw("carol", "POST", f"{path}/accept"), raw("alice", "DELETE", path)
+        )
+        assert sorted((accepted, revoked)) == [200, 409], (accepted, revoked)
+        member, _ = await raw("alice", "GET", "projects/doors/members/carol")
+        _, listed = await raw("alice", "GET", "projects/doors/invitations?limit=100")
+        status_now = next(i["status"] for i in listed["items"] if i["id"] == invitation["id"])
+        if accepted == 200:  # she is in, and the invitation says so
+            assert (member, status_now) == (200, "accepted")
+            assert (await raw("alice", "DELETE", "projects/doors/members/carol"))[0] == 204
+        else:  # revoked first: it grants nothing
+            assert (member, status_now) == (404, "revoked")
+
+
+async def test_an_invitation_accepted_while_a_request_is_approved_grants_once(raw) -> None:
+    """Two ways in for one user at the same moment: both succeed, one membership results."""
+    await raw("carol", "GET", "me")
+    status, _ = await raw("alice", "POST", "projects", {"name": "Gate", "visibility": "public"})
+    assert status == 201
+    for _round in range(5):
+        _, request = await raw("carol", "POST", "projects/gate/access-requests", {"role": "editor"})
+        _, invitation = await raw(
+            "alice", "POST", "projects/gate/invitations", {"username": "carol", "role": "admin"}
+        )
+        results = await asyncio.gather(
+            raw("carol", "POST", f"projects/gate/invitations/{invitation['id']}/accept"),
+            raw("alice", "POST", f"projects/gate/access-requests/{request['id']}/approve", {}),
+        )
+        assert [s for s, _ in results] == [200, 200], results
+        status, member = await raw("alice", "GET", "projects/gate/members/carol")
+        assert (status, member["role"]) == (200, "admin")  # the higher of the two
+        assert (await raw("alice", "DELETE", "projects/gate/members/carol"))[0] == 204
+
+
+async def test_two_maintainers_stepping_down_at_once_leave_one_maintainer(raw) -> None:
+    await raw("bob", "GET", "me")
+    for round_ in range(3):
+        team = f"pair{round_}"
+        assert (await raw("alice", "POST", "teams", {"name": team}))[0] == 201
+        added = await raw(
+            "alice", "POST", f"teams/{team}/members", {"username": "bob", "role": "maintainer"}
+        )
+        assert added[0] == 201, added
+        # each demotes the other (round 0), or leaves (round 1), or one of each (round 2)
+        alice_does, bob_does = [
+            (("PATCH", "bob", {"role": "member"}), ("PATCH", "alice", {"role": "member"})),
+            (("DELETE", "alice", None), ("DELETE", "bob", None)),
+            (("DELETE", "alice", None), ("PATCH", "alice", {"role": "member"})),
+        ][round_]
+        results = await asyncio.gather(
+            raw("alice", alice_does[0], f"teams/{team}/members/{alice_does[1]}", alice_does[2]),
+            raw("bob", bob_does[0], f"teams/{team}/members/{bob_does[1]}", bob_does[2]),
+        )
+        assert all(s in (200, 204, 403, 404, 409) for s, _ in results), results
+        _, listed = await raw("bob", "GET", f"teams/{team}/members")
+        roles = [m["role"] for m in listed["items"]]
+        assert roles.count("maintainer") == 1, (round_, results, listed)
+
+
+async def test_two_renames_to_one_free_name_at_once_are_200_and_409(raw) -> None:
+    """Projects, teams and model configs renamed to the same new name at the same moment: one
+    gets it, the other is told that it is taken (not an internal error)."""
+    assert (await raw("alice", "POST", "projects", {"name": "Home"}))[0] == 201
+    kinds = {  # what: (collection, one item's path, its name field)
+        "project": ("projects", "projects/{}", "slug"),
+        "team": ("teams", "teams/{}", "name"),
+        "config": ("projects/home/model-configs", "projects/home/model-configs/{}", "name"),
+    }
+    for round_ in range(3):
+        for what, (collection, path, field) in kinds.items():
+            first, second = f"{what}-{round_}-a", f"{what}-{round_}-b"
+            for name in (first, second):
+                body = {"name": name} if what != "config" else {"name": name, "parameters": {}}
+                made = await raw("alice", "POST", collection, body)
+                assert made[0] == 201, made
+            target = f"{what}-{round_}-new"
+            results = await asyncio.gather(
+                raw("alice", "PATCH", path.format(first), {field: target}),
+                raw("alice", "PATCH", path.format(second), {field: target}),
+            )
+            assert sorted(s for s, _ in results) == [200, 409], (what, results)
+            loser = second if results[0][0] == 200 else first
+            assert (await raw("alice", "GET", path.format(loser)))[0] == 200  # unchanged

@@ -281,3 +281,45 @@ async def test_an_unknown_route_is_a_json_404_named_within_the_api(api) -> None:
     assert r.json["message"] == (
         "no API route GET '/no-such-thing/here' (the routes are listed in openapi.json)"
     )
+
+
+async def test_archive_unarchive_restore_and_transfer_answer_the_new_etag(api) -> None:
+    """Each answers the project as it is now, with its ETag header (as GET does): a client can
+    go on with If-Match without reading the project again."""
+    alice, bob = api("alice"), api("bob")
+    await bob.get("me")
+    await _create(alice, "Tagged")
+    steps = [
+        ("projects/tagged/archive", None),
+        ("projects/tagged/unarchive", None),
+        ("projects/tagged/transfer", {"owner": "bob"}),
+    ]
+    for path, body in steps:
+        r = await alice.post(path, body)
+        assert r.status == 200, r
+        assert (
+            r.headers["ETag"] == r.json["etag"] == (await alice.get("projects/tagged")).json["etag"]
+        ), path
+    assert (await bob.delete("projects/tagged")).status == 204
+    r = await bob.post("projects/tagged/restore")
+    assert r.status == 200 and r.headers["ETag"] == r.json["etag"]
+    patched = await bob.patch(
+        "projects/tagged", {"description": "back"}, headers={"If-Match": r.headers["ETag"]}
+    )
+    assert patched.status == 200, patched
+
+
+async def test_the_owner_reads_the_trail_of_a_project_in_the_trash(api) -> None:
+    alice, bob = api("alice"), api("bob")
+    await bob.get("me")
+    await _create(alice, "Binned")
+    added = await alice.post("projects/binned/members", {"user": "bob", "role": "admin"})
+    assert added.status == 201, added
+    assert (await bob.delete("projects/binned")).status == 403  # deleting is the owner's
+    assert (await alice.delete("projects/binned")).status == 204
+    r = await alice.get("audit", params={"project": "binned", "action": "project.delete"})
+    assert r.status == 200, r
+    assert [(e["actor"], e["action"]) for e in r.json["items"]] == [("alice", "project.delete")]
+    assert (await alice.get("activity", params={"project": "binned"})).status == 200
+    # to everyone else it is gone, as the project itself is
+    assert (await bob.get("audit", params={"project": "binned"})).status == 404
