@@ -13,6 +13,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,7 +91,9 @@ class Models:
         project: str | None = None,
     ) -> ModelVersion:
         """Register the model a run logged (``run.log_model``) as a new version of ``name``
-        (the model is created on first use). ``run`` is a ``Run`` or a run id."""
+        (the model is created on first use). ``run`` is a ``Run`` or a run id. Where the
+        server could not check that the run holds ``artifact_path`` (an artifact store MLflow
+        cannot list), the version is made and a ``UserWarning`` says so."""
         if not isinstance(run, str) and not hasattr(run, "run_id"):
             raise TypeError(
                 f"run: expected a Run or a run id, got {type(run).__name__} {run!r:.60}"
@@ -102,6 +105,8 @@ class Models:
         slug = self.client.project_slug(slug)
         body = {"run_id": run_id, "artifact_path": artifact_path, "description": description}
         made = self.client.post(f"{self._path(slug, name)}/versions", body)
+        for said in made.get("warnings") or ():  # e.g. MLflow could not list the run's files
+            warnings.warn(f"{name}/{made['version']}: {said}", UserWarning, stacklevel=2)
         return ModelVersion(slug, name, str(made["version"]), run_id, str(made["source"]))
 
     def set_alias(

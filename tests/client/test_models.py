@@ -177,3 +177,33 @@ async def test_a_folder_the_run_does_not_hold_registers_nothing(
         ("model.version_create", "kept", {"version": "1", "run_id": run_id}),
         ("model.version_create", "kept", {"version": "2", "run_id": run_id}),
     ], made
+
+
+async def test_a_registration_the_server_could_not_check_warns(
+    server_url: str, api: Any, mlflow_server: Any
+) -> None:
+    """A run whose files live where MLflow cannot list them: the version is made, and the
+    client says, as a Python warning, that its path went unchecked."""
+    import sqlalchemy
+
+    tokens = await seed(api)
+
+    def start() -> str:
+        wb.connect(server_url, tokens["alice"], project="lab")
+        with wb.run(experiment="external") as run:
+            pass
+        return run.run_id
+
+    run_id = await asyncio.to_thread(start)
+    engine = sqlalchemy.create_engine(mlflow_server.backend_store_uri)
+    with engine.begin() as conn:  # a store whose library the MLflow server lacks
+        conn.execute(sqlalchemy.text("UPDATE runs SET artifact_uri = :u WHERE run_uuid = :r"),
+                     {"u": "gs://no-such-bucket/a", "r": run_id})  # fmt: skip
+    engine.dispose()
+
+    def register() -> str:
+        with pytest.warns(UserWarning, match=r"^external-model/1: artifact_path: 'model' was not "
+                          r"checked: MLflow could not list the artifacts"):  # fmt: skip
+            return str(wb.models.register(run_id, "external-model"))
+
+    assert await asyncio.to_thread(register) == "external-model/1"
