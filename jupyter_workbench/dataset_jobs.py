@@ -685,6 +685,34 @@ class DatasetJobs:
 
         return self.service.call(identity, work, write=False)
 
+    def file_head(
+        self, identity: Identity, slug: str, name: str, ref: str, path: str
+    ) -> tuple[int, ds.FileEntry]:
+        """A file's number, size, digest, type and row, not its chunk list (``read_file``)."""
+
+        def work(s: Any, ctx: Ctx) -> tuple[int, ds.FileEntry]:
+            version, entry = ds.file_head(s, ctx, slug, name, ref, path)
+            return version.version, entry
+
+        return self.service.call(identity, work, write=False)
+
+    def read_file(
+        self, entry: ds.FileEntry, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end`` (exclusive) of a stored file (from ``file_head``),
+        reading its chunk list a few spans at a time: only the part overlapping the range."""
+        assert entry.file_id is not None
+        end = entry.size if end is None else min(end, entry.size)
+        position = start
+        while position < end:
+            with self.service.db.transaction() as s:
+                first, chunks = ds.chunks_in_range(s, entry.file_id, position, end)
+            if not chunks:
+                raise ChunkMissing(f"{entry.path}: no chunks hold byte {position} (deleted?)")
+            upto = first + sum(n for _, n in chunks)
+            yield from self.store.read_range(chunks, position - first, min(end, upto) - first)
+            position = upto
+
     def version_entries(
         self, identity: Identity, slug: str, name: str, ref: str
     ) -> tuple[int, list[ds.FileEntry]]:

@@ -24,6 +24,7 @@ from ..db.models import (
     CommitSession,
     Dataset,
     DatasetFile,
+    DatasetFileSpan,
     DatasetLineage,
     DatasetTag,
     DatasetVersion,
@@ -76,6 +77,7 @@ class FileEntry:
     digest: str
     chunks: list[tuple[str, int]]
     media_type: str = "application/octet-stream"
+    file_id: int | None = None  # its row, once stored (``chunks`` may then be left unread)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -422,6 +424,71 @@ def get_file(
     if row is None:
         raise NotFound(f"version v{version.version} of '{name}' has no file {path!r}")
     return version, entry_of(row)
+
+
+def file_head(
+    s: Session, ctx: Ctx, slug: str, name: str, ref: str, path: str
+) -> tuple[DatasetVersion, FileEntry]:
+    """As ``get_file``, without the chunk list (``chunks`` empty, ``file_id`` set): what a
+    download needs before ``chunks_in_range`` reads the part of the list it sends."""
+    _project, _dataset, version = get_version(s, ctx, slug, name, ref)
+    row = s.execute(
+        select(DatasetFile.id, DatasetFile.size, DatasetFile.digest, DatasetFile.media_type).where(
+            DatasetFile.version_id == version.id, DatasetFile.path == path
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"version v{version.version} of '{name}' has no file {path!r}")
+    file_id, size, digest, media_type = row
+    return version, FileEntry(path, size, digest, [], media_type, file_id=file_id)
+
+
+SPAN_CHUNKS = 1024  # chunks of one ``DatasetFileSpan`` row (64 MiB of a file at 64 KiB each)
+
+
+def span_rows(file_id: int, chunks: list[tuple[str, int]]) -> Iterable[dict[str, Any]]:
+    """The ``DatasetFileSpan`` rows of a file made of ``chunks``."""
+    position = 0
+    for cut in range(0, len(chunks), SPAN_CHUNKS):
+        part = [(d, int(n)) for d, n in chunks[cut : cut + SPAN_CHUNKS]]
+        nbytes = sum(n for _, n in part)
+        yield {"file_id": file_id, "first_byte": position, "nbytes": nbytes, "chunks": part}
+        position += nbytes
+
+
+def chunks_in_range(
+    s: Session, file_id: int, start: int, end: int, *, max_spans: int = 16
+) -> tuple[int, list[tuple[str, int]]]:
+    """The chunks of a stored file from the one holding byte ``start`` on, towards ``end``
+    (exclusive), and the byte the first of them starts at: read from at most ``max_spans``
+    spans (the caller asks again from where they stop), through the spans' index, whatever
+    the file's size. Empty when the file has no byte at ``start``."""
+    first = (
+        select(func.max(DatasetFileSpan.first_byte))
+        .where(DatasetFileSpan.file_id == file_id, DatasetFileSpan.first_byte <= start)
+        .scalar_subquery()
+    )
+    rows = s.execute(
+        select(DatasetFileSpan.first_byte, DatasetFileSpan.chunks)
+        .where(
+            DatasetFileSpan.file_id == file_id,
+            DatasetFileSpan.first_byte >= first,
+            DatasetFileSpan.first_byte < end,
+        )
+        .order_by(DatasetFileSpan.first_byte)
+        .limit(max_spans)
+    ).all()
+    position, first_kept = (rows[0][0] if rows else start), None
+    out: list[tuple[str, int]] = []
+    for _first_byte, chunks in rows:
+        for digest, length in chunks:
+            if position >= end:
+                break
+            if position + length > start:
+                first_kept = position if first_kept is None else first_kept
+                out.append((digest, int(length)))
+            position += length
+    return (start if first_kept is None else first_kept), out
 
 
 def entry_of(row: DatasetFile) -> FileEntry:
@@ -895,6 +962,7 @@ def publish(
             for e in manifest
         ],
     )
+    _insert_spans(s, version.id, {e.path: e.chunks for e in manifest})
     digests = sorted({d for e in manifest for d, _ in e.chunks})
     try:
         with s.begin_nested():
@@ -928,6 +996,23 @@ def publish(
     )
     s.flush()
     return Published(version, True)
+
+
+def _insert_spans(s: Session, version_id: int, chunks: dict[str, list[tuple[str, int]]]) -> None:
+    """The spans of the files just inserted for a version (``chunks``: their lists, by path)."""
+    last = ""
+    while True:
+        page = s.execute(
+            select(DatasetFile.path, DatasetFile.id)
+            .where(DatasetFile.version_id == version_id, DatasetFile.path > last)
+            .order_by(DatasetFile.path)
+            .limit(1000)
+        ).all()
+        if not page:
+            return
+        rows = [row for path, file_id in page for row in span_rows(file_id, chunks[path])]
+        insert_many(s, DatasetFileSpan.__table__, rows)  # type: ignore[arg-type]
+        last = page[-1][0]
 
 
 def _record_published(

@@ -294,7 +294,7 @@ class FileHandler(DatasetHandler):
     async def get(self, slug: str, name: str, ref: str, path: str) -> None:
         identity = self.identity()
         number, entry = await self.blocking(
-            lambda: self.jobs.file_entry(identity, slug, name, ref, path)
+            lambda: self.jobs.file_head(identity, slug, name, ref, path)
         )
         tag = f'"blake3-{entry.digest}"'
         content_type = servable_media_type(entry.media_type)
@@ -324,7 +324,7 @@ class FileHandler(DatasetHandler):
         if self.request.method == "HEAD":
             self.finish(set_content_type=content_type)
             return
-        await self.stream(self.jobs.store.read_range(entry.chunks, start, end), content_type)
+        await self.stream(self.jobs.read_file(entry, start, end), content_type)
 
     async def head(self, **path: str) -> None:
         """As GET, without the bytes: the size, type and ETag that tools reading a file by

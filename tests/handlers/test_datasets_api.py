@@ -873,6 +873,73 @@ async def test_a_file_answers_head_requests(api) -> None:
     assert (await api(None).request("HEAD", url)).status == 401
 
 
+async def upload_in_small_chunks(client, slug: str, name: str, path: str, data: bytes) -> None:
+    """Upload ``data`` declared as chunks of 5-13 bytes: a file of thousands of chunks (many
+    spans) in a few kilobytes."""
+    from jupyter_workbench.storage.chunking import blake3_hex
+
+    pieces, position, size = [], 0, 5
+    while position < len(data):
+        pieces.append(data[position : position + size])
+        position += size
+        size = 5 + (size * 7) % 9
+    declared = [
+        {
+            "path": path,
+            "size": len(data),
+            "digest": blake3_hex(data),
+            "chunks": [[blake3_hex(p), len(p)] for p in pieces],
+        }
+    ]
+    base = f"projects/{slug}/datasets/{name}/uploads"
+    r = await client.post(base, {"files": declared})
+    assert r.status == 201, r
+    upload_id, chunks = r.json["id"], {blake3_hex(p): p for p in pieces}
+    r = await client.post(
+        f"{base}/{upload_id}/chunks",
+        raw=frame_chunks([(d, chunks[d]) for d in r.json["missing"]]),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert r.status == 200, r
+    r = await client.post(f"{base}/{upload_id}/commit", {"message": "small chunks"})
+    assert r.status == 201, r
+
+
+async def test_ranges_of_a_file_of_many_chunks_read_only_their_part_of_its_list(
+    api, jp_serverapp
+) -> None:
+    """A ranged GET of a 100 GB file (1.5M chunks) read the file's whole chunk list from the
+    database, a second a request, and a seekable reader makes many. It reads the spans of the
+    list that overlap the range; the bytes are the same across chunk and span boundaries."""
+    from jupyter_workbench.core.datasets import SPAN_CHUNKS
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    data = os.urandom(40_000)  # about 4,400 chunks: 5 spans
+    await upload_in_small_chunks(alice, "lab", "d", "many.bin", data)
+    url = "projects/lab/datasets/d/versions/v1/files/many.bin"
+    r = await alice.get("projects/lab/datasets/d/versions/v1/files", params={"chunks": "true"})
+    chunks = r.json["items"][0]["chunks"]
+    assert len(chunks) > 4 * SPAN_CHUNKS
+    span_start = sum(n for _, n in chunks[:SPAN_CHUNKS])  # where the second span starts
+    cases = [
+        (0, 0), (0, 4), (3, 11), (span_start - 1, span_start), (span_start, span_start),
+        (span_start - 7, span_start + 30), (span_start * 2 - 3, span_start * 3 + 5),
+        (1000, 39_000), (len(data) - 1, len(data) - 1), (len(data) - 9, len(data) + 50),
+    ]  # fmt: skip
+    for start, last in cases:
+        with sql_seen(jp_serverapp) as seen:
+            r = await alice.get(url, headers={"Range": f"bytes={start}-{last}"})
+        assert r.status == 206 and r.body == data[start : last + 1], (start, last)
+        lists = [sql for sql, names in seen if "chunks" in names]
+        assert lists and all("dataset_file_spans" in sql and "LIMIT" in sql for sql in lists)
+        assert not any("dataset_files.chunks" in sql for sql, _ in seen)
+    r = await alice.get(url)
+    assert r.status == 200 and r.body == data
+    r = await alice.request("HEAD", url, headers={"Range": f"bytes={span_start}-"})
+    assert r.status == 206 and r.headers["Content-Length"] == str(len(data) - span_start)
+
+
 async def test_if_none_match_takes_lists_weak_tags_and_a_star(api) -> None:
     """A browser or cache revalidates with the tags it holds: a list, weak forms ('W/"..."'),
     or '*'. Only the exact tag was honoured, so each of those downloaded the file again."""
