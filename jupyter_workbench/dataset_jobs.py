@@ -629,20 +629,20 @@ class DatasetJobs:
 
         entries = self.service.call(identity, files, write=False)
         if mode == "replace" and not entries:
-            self._abort_session(upload_id)
+            self._refuse_upload(identity, slug, name, upload_id, "empty_replace")
             raise BadRequest(
                 "files: a 'replace' commit of no files would publish an empty version (declare "
                 "files, or commit with mode 'update' to delete some)",
                 code="invalid_field",
             )
-        self._check_chunk_lengths(upload_id, entries)
+        self._check_chunk_lengths(identity, slug, name, upload_id, entries)
         if self.verify_uploads:
             for entry in entries:
                 hasher = blake3.blake3(max_threads=1)
                 for _d, data in self.store.iter_chunks(entry.chunks):
                     hasher.update(data)
                 if hasher.hexdigest() != entry.digest:
-                    self._abort_session(upload_id)
+                    self._refuse_upload(identity, slug, name, upload_id, "digest_mismatch")
                     raise BadRequest(
                         f"files[{entry.path}]: its chunks do not add up to the declared BLAKE3 "
                         "digest of the file",
@@ -656,7 +656,19 @@ class DatasetJobs:
         )
         return CommitResult(version, seconds=time.monotonic() - started)
 
-    def _check_chunk_lengths(self, upload_id: str, entries: list[ds.FileEntry]) -> None:
+    def _refuse_upload(
+        self, identity: Identity, slug: str, name: str, upload_id: str, reason: str
+    ) -> None:
+        """End an upload whose commit is refused (``reason``: the refusal's code), audited."""
+        self.service.call(
+            identity,
+            lambda s, ctx: ds.end_refused_upload(s, ctx, slug, name, upload_id, reason),
+            write=True,
+        )
+
+    def _check_chunk_lengths(
+        self, identity: Identity, slug: str, name: str, upload_id: str, entries: list[ds.FileEntry]
+    ) -> None:
         """Every declared chunk length is the stored chunk's: a chunk the store already had
         was never sent, so its declared length was never compared with its bytes."""
         declared = {d: (e.path, n) for e in entries for d, n in e.chunks}
@@ -664,7 +676,7 @@ class DatasetJobs:
         for digest, (path, length) in declared.items():
             actual = stored[digest].length if digest in stored else length
             if actual != length:
-                self._abort_session(upload_id)
+                self._refuse_upload(identity, slug, name, upload_id, "chunk_length_mismatch")
                 raise BadRequest(
                     f"files[{path}]: chunk {digest} is {actual} bytes, not the {length} declared",
                     code="chunk_length_mismatch",

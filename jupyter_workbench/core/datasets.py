@@ -800,6 +800,27 @@ def abandon_upload(s: Session, ctx: Ctx, slug: str, name: str, session_id: str) 
     s.flush()
 
 
+def end_refused_upload(
+    s: Session, ctx: Ctx, slug: str, name: str, session_id: str, reason: str
+) -> None:
+    """End an upload whose commit was refused because its files cannot be published as
+    declared (``reason``: the refusal's code); audited as an abandon, naming the reason."""
+    project, _dataset, session = load_session(s, ctx, slug, name, session_id)
+    if session.state != "open":
+        return
+    end_session(s, session_id, "aborted")
+    audit.record(
+        s,
+        ctx,
+        "dataset.upload_abandon",
+        "dataset",
+        name,
+        project=project,
+        summary={"upload": session_id, "reason": reason},
+    )
+    s.flush()
+
+
 def expire_sessions(s: Session, ctx: Ctx, cutoff: datetime) -> list[str]:
     """End the open commits and uploads idle since before ``cutoff`` (garbage collection does,
     as the system); each is audited. Returns their ids."""

@@ -675,6 +675,45 @@ async def test_abandoning_an_upload_is_audited(api) -> None:
     ], r.json
 
 
+async def test_an_upload_ended_by_a_refused_commit_is_audited(api) -> None:
+    """A commit refused for a file digest or chunk length that does not match, or a 'replace'
+    of no files, ends the upload (its chunks become collectable) but left no audit event: the
+    trail did not say where the upload went. Each is audited as an abandon, with the reason."""
+    from jupyter_workbench.storage.chunking import blake3_hex
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    assert (await upload(alice, "lab", "d", {"a.txt": b"hello"})).status == 201
+    base = "projects/lab/datasets/d/uploads"
+    known = blake3_hex(b"hello")
+    bad_digest, chunks = declare({"b.txt": b"other bytes"})
+    bad_digest[0]["digest"] = "0" * 64
+    lie = {"path": "c.txt", "size": 7, "digest": known, "chunks": [[known, 7]]}
+    ids = []
+    for files in ([lie], bad_digest, []):
+        r = await alice.post(base, {"files": files})
+        assert r.status == 201, r
+        ids.append(r.json["id"])
+        if r.json["missing"]:
+            frames = frame_chunks([(d, chunks[d]) for d in r.json["missing"]])
+            r = await alice.post(
+                f"{base}/{ids[-1]}/chunks",
+                raw=frames,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert r.status == 200, r
+        r = await alice.post(f"{base}/{ids[-1]}/commit", {"mode": "replace"})
+        assert r.status == 400, r
+        assert (await alice.get(f"{base}/{ids[-1]}")).json["state"] == "aborted"
+    r = await alice.get("audit", params={"action": "dataset.upload_abandon"})
+    got = [(e["actor"], e["project"], e["object_id"], e["summary"]) for e in r.json["items"]]
+    assert sorted(got, key=lambda e: ids.index(e[3]["upload"])) == [
+        ("alice", "lab", "d", {"upload": ids[0], "reason": "chunk_length_mismatch"}),
+        ("alice", "lab", "d", {"upload": ids[1], "reason": "digest_mismatch"}),
+        ("alice", "lab", "d", {"upload": ids[2], "reason": "empty_replace"}),
+    ], r.json
+
+
 async def test_open_uploads_are_limited_per_user_and_per_project(api, jp_serverapp) -> None:
     """Each open upload holds its manifest and pins chunks until it is committed, abandoned or
     expires: a client in a loop opened them without end. Past the limits a new one is a 409
