@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, with_expression
 
 from ..db.bulk import insert_many
+from ..db.locks import lock_name
 from ..db.models import (
     BlobChunk,
     CommitSession,
@@ -657,6 +658,8 @@ def begin_session(
             raise
         dataset = _create_for_commit(s, ctx, project, name)
     if kind == "upload":
+        # starters in one project queue here: each counts the uploads the others opened
+        lock_name(s, f"dataset-uploads:{project.id}")
         _check_open_uploads(s, ctx, project)
     session = CommitSession(
         id=session_id,
