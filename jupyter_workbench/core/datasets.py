@@ -678,8 +678,9 @@ SHOWN_UPLOADS = 5  # open uploads a refusal names
 
 def _check_open_uploads(s: Session, ctx: Ctx, project: Project) -> None:
     """Refuse a new upload past the open uploads a user (or everyone) may have in ``project``
-    (``Policy.max_open_uploads_per_*``); the refusal names the open ones to abandon. Two
-    uploads started at the same moment may both pass the last free place."""
+    (``Policy.max_open_uploads_per_*``); the refusal names the open ones to abandon. The
+    caller holds the project's upload lock, so that two starts cannot both take the last
+    place."""
     policy = ctx.policy
     open_here = (
         select(CommitSession.id, Dataset.name, CommitSession.user_id)
@@ -706,10 +707,70 @@ def _check_open_uploads(s: Session, ctx: Ctx, project: Project) -> None:
         raise Conflict(
             f"uploads: {whose} {count} open uploads in project '{project.slug}', the most "
             f"allowed (Workbench.max_open_uploads_per_{setting}); commit or abandon one first "
-            "(DELETE .../datasets/{name}/uploads/{id})"
+            "(DELETE .../datasets/{name}/uploads/{id}; GET .../datasets-uploads lists them)"
             + (f"; your oldest: {listed}" if listed else ""),
             code="too_many_uploads",
         )
+
+
+UPLOAD_SORTS = SortSpec(
+    {"created": CommitSession.created_at}, id_column=CommitSession.id, default="created"
+)
+
+
+def list_open_uploads(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    dataset: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[CommitSession]:
+    """A page of the caller's open uploads in a project (everyone's, for an administrator),
+    of one dataset if ``dataset`` is given: those to commit or abandon when the limit of open
+    uploads is reached."""
+    project, _ = require_project(s, ctx, slug, "datasets.write")
+    stmt = (
+        select(CommitSession)
+        .join(Dataset, Dataset.id == CommitSession.dataset_id)
+        .where(
+            Dataset.project_id == project.id,
+            CommitSession.kind == "upload",
+            CommitSession.state == "open",
+        )
+        .options(defer(CommitSession.files))
+    )
+    if dataset is not None:
+        stmt = stmt.where(Dataset.name == _load(s, project, dataset).name)
+    if not is_superuser(ctx.user):
+        stmt = stmt.where(CommitSession.user_id == ctx.user.id)
+    return paginate(s, stmt, UPLOAD_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def open_uploads_json(s: Session, sessions: list[CommitSession]) -> list[dict[str, Any]]:
+    """Open uploads as a list shows them (their datasets and owners read at once)."""
+    dataset_ids = {u.dataset_id for u in sessions}
+    user_ids = {u.user_id for u in sessions}
+    names = {
+        i: n
+        for i, n in s.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(dataset_ids)))
+    }
+    owners = {
+        i: n for i, n in s.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    }
+    return [
+        {
+            "id": u.id,
+            "dataset": names.get(u.dataset_id),
+            "owner": owners.get(u.user_id) if u.user_id else None,
+            "state": u.state,
+            "created_at": u.created_at.isoformat(),
+            "last_active_at": u.heartbeat_at.isoformat(),
+        }
+        for u in sessions
+    ]
 
 
 def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> Dataset:

@@ -511,6 +511,30 @@ class UploadsHandler(DatasetHandler):
         self.reply(data, status=201)
 
 
+class OpenUploadsHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.write",
+        summary="A page of your open uploads in the project (everyone's, for administrators),"
+        " oldest first: those to commit or abandon when too many are open",
+        response=S.page_of(S.OPEN_UPLOAD),
+        query=(
+            Param("dataset", {"type": "string", "maxLength": 200}, "Of this dataset only."),
+            *S.paging(ds.UPLOAD_SORTS),
+        ),
+    )
+    async def get(self, slug: str) -> None:
+        dataset = self.query.get("dataset")
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = ds.list_open_uploads(s, ctx, slug, dataset=dataset, **self.page_args())
+            return {
+                "items": ds.open_uploads_json(s, page.items),
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
+
+
 class UploadHandler(DatasetHandler):
     @endpoint(
         action="datasets.write",

@@ -756,6 +756,50 @@ async def test_open_uploads_are_limited_per_user_and_per_project(api, jp_servera
     assert r.status == 201, r
 
 
+async def test_open_uploads_are_listed_to_their_owner(api, jp_serverapp) -> None:
+    """The ids of one's open uploads appeared only in the 409 of one upload too many, so a
+    client that lost them could not free a place. GET .../datasets-uploads lists the caller's
+    open uploads in the project (everyone's, for an administrator), oldest first, a page at a
+    time; committed and abandoned ones are not open."""
+    alice, bob = api("alice"), api("bob")
+    await bob.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    base = "projects/lab/datasets/{}/uploads"
+    ids = []
+    for name, who in (("d", alice), ("e", alice), ("d", bob), ("d", alice)):
+        r = await who.post(base.format(name), {"files": declare({"a": name.encode()})[0]})
+        assert r.status == 201, r
+        ids.append(r.json["id"])
+    assert (await alice.delete(f"{base.format('d')}/{ids[3]}")).status == 204
+    r = await alice.get("projects/lab/datasets-uploads")
+    assert r.status == 200, r
+    assert [(u["id"], u["dataset"], u["owner"], u["state"]) for u in r.json["items"]] == [
+        (ids[0], "d", "alice", "open"),
+        (ids[1], "e", "alice", "open"),
+    ]
+    r = await alice.get("projects/lab/datasets-uploads", params={"limit": 1})
+    assert [u["id"] for u in r.json["items"]] == [ids[0]] and r.json["next_cursor"]
+    r = await alice.get(
+        "projects/lab/datasets-uploads", params={"limit": 1, "cursor": r.json["next_cursor"]}
+    )
+    assert [u["id"] for u in r.json["items"]] == [ids[1]] and r.json["next_cursor"] is None
+    r = await alice.get("projects/lab/datasets-uploads", params={"dataset": "e"})
+    assert [u["id"] for u in r.json["items"]] == [ids[1]]
+    r = await bob.get("projects/lab/datasets-uploads")
+    assert [(u["id"], u["owner"]) for u in r.json["items"]] == [(ids[2], "bob")]
+    r = await api(OWNER).get("projects/lab/datasets-uploads", params={"sort": "-created"})
+    assert [u["id"] for u in r.json["items"]] == [ids[2], ids[1], ids[0]], r
+    r = await alice.get("projects/lab/datasets-uploads", params={"dataset": "nope"})
+    assert r.status == 404, r
+    r = await alice.get("projects/lab/datasets-uploads", params={"sort": "size"})
+    assert r.status == 400 and "sort" in r.json["message"], r
+    carol = api("carol")
+    await carol.get("me")
+    await alice.post("projects/lab/members", {"user": "carol", "role": "viewer"})
+    assert (await carol.get("projects/lab/datasets-uploads")).status == 403
+
+
 async def test_paths_that_differ_only_in_unicode_normalization_are_one_path(api) -> None:
     """'café.txt' typed on Linux (NFC) and read from a Mac's disk (NFD) look the same and are
     one file wherever names are normalized (macOS): a version holding both lost one of them
