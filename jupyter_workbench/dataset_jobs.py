@@ -19,7 +19,7 @@ import time
 import uuid
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -180,14 +180,21 @@ def open_entry(store: ChunkStore, entry: ds.FileEntry) -> BinaryIO:
 
 
 def tar_stream(store: ChunkStore, entries: list[ds.FileEntry], root: str) -> Iterator[bytes]:
-    """A POSIX tar of ``entries`` under folder ``root``, produced chunk by chunk."""
+    """A POSIX tar of ``entries`` (with their chunk lists) under folder ``root``."""
+    return tar_of(entries, root, lambda e: (data for _d, data in store.iter_chunks(e.chunks)))
+
+
+def tar_of(
+    entries: Iterable[ds.FileEntry], root: str, read: Callable[[ds.FileEntry], Iterator[bytes]]
+) -> Iterator[bytes]:
+    """A POSIX tar of ``entries`` under folder ``root``, each file's bytes from ``read``,
+    produced piece by piece."""
     mtime = int(time.time())
     for entry in entries:
         info = tarfile.TarInfo(f"{root}/{entry.path}")
         info.size, info.mtime, info.mode = entry.size, mtime, 0o644
         yield info.tobuf(format=tarfile.PAX_FORMAT)
-        for _digest, data in store.iter_chunks(entry.chunks):
-            yield data
+        yield from read(entry)
         if entry.size % tarfile.BLOCKSIZE:
             yield b"\0" * (tarfile.BLOCKSIZE - entry.size % tarfile.BLOCKSIZE)
     yield b"\0" * (tarfile.BLOCKSIZE * 2)
@@ -309,6 +316,9 @@ class CommitResult:
             "seconds": round(self.seconds, 3),
             **self.extra,
         }
+
+
+FILE_PAGE = 500  # files of a version read at a time (a tar of the version)
 
 
 class DatasetJobs:
@@ -724,6 +734,30 @@ class DatasetJobs:
             upto = first + sum(n for _, n in chunks)
             yield from self.store.read_range(chunks, position - first, min(end, upto) - first)
             position = upto
+
+    def archive(
+        self, identity: Identity, slug: str, name: str, ref: str
+    ) -> tuple[int, Iterator[bytes]]:
+        """A version's number and its tar (folder ``{name}-v{n}``), streamed: its files read a
+        page at a time and each file's chunk list a few spans at a time, so that memory stays
+        bounded whatever the version holds."""
+
+        def work(s: Any, ctx: Ctx) -> tuple[int, int]:
+            _p, _d, version = ds.get_version(s, ctx, slug, name, ref)
+            return version.id, version.version
+
+        version_id, number = self.service.call(identity, work, write=False)
+        return number, tar_of(self._file_heads(version_id), f"{name}-v{number}", self.read_file)
+
+    def _file_heads(self, version_id: int) -> Iterator[ds.FileEntry]:
+        after = None
+        while True:
+            with self.service.db.transaction() as s:
+                page = ds.file_heads(s, version_id, after=after, limit=FILE_PAGE)
+            yield from page
+            if len(page) < FILE_PAGE:
+                return
+            after = page[-1].path
 
     def version_entries(
         self, identity: Identity, slug: str, name: str, ref: str

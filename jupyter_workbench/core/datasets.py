@@ -444,6 +444,27 @@ def file_head(
     return version, FileEntry(path, size, digest, [], media_type, file_id=file_id)
 
 
+def file_heads(
+    s: Session, version_id: int, *, after: str | None = None, limit: int = 500
+) -> list[FileEntry]:
+    """A page of a version's files by path (those after ``after``), without their chunk lists
+    (``chunks`` empty, ``file_id`` set): a tar of any number of files, a page at a time."""
+    stmt = select(
+        DatasetFile.id,
+        DatasetFile.path,
+        DatasetFile.size,
+        DatasetFile.digest,
+        DatasetFile.media_type,
+    ).where(DatasetFile.version_id == version_id)
+    if after is not None:
+        stmt = stmt.where(DatasetFile.path > after)
+    rows = s.execute(stmt.order_by(DatasetFile.path).limit(limit))
+    return [
+        FileEntry(path, size, digest, [], kind, file_id=file_id)
+        for file_id, path, size, digest, kind in rows
+    ]
+
+
 SPAN_CHUNKS = 1024  # chunks of one ``DatasetFileSpan`` row (64 MiB of a file at 64 KiB each)
 
 

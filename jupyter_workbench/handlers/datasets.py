@@ -17,7 +17,7 @@ from ..core.context import Ctx
 from ..core.dataset_paths import servable_media_type
 from ..core.errors import Forbidden, RangeNotSatisfiable
 from ..core.etags import none_match
-from ..dataset_jobs import DatasetJobs, Progress, tar_stream
+from ..dataset_jobs import DatasetJobs, Progress
 from . import schemas as S
 from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
 
@@ -340,12 +340,9 @@ class ArchiveHandler(DatasetHandler):
     )
     async def get(self, slug: str, name: str, ref: str) -> None:
         identity = self.identity()
-        number, entries = await self.blocking(
-            lambda: self.jobs.version_entries(identity, slug, name, ref)
-        )
-        root = f"{name}-v{number}"
-        self.set_header("Content-Disposition", attachment(f"{root}.tar"))
-        await self.stream(tar_stream(self.jobs.store, entries, root), "application/x-tar")
+        number, pieces = await self.blocking(lambda: self.jobs.archive(identity, slug, name, ref))
+        self.set_header("Content-Disposition", attachment(f"{name}-v{number}.tar"))
+        await self.stream(pieces, "application/x-tar")
 
 
 class DiffHandler(DatasetHandler):

@@ -1023,6 +1023,28 @@ async def test_ranges_of_a_file_of_many_chunks_read_only_their_part_of_its_list(
     assert r.status == 206 and r.headers["Content-Length"] == str(len(data) - span_start)
 
 
+async def test_a_versions_tar_reads_its_files_a_page_at_a_time(
+    api, jp_serverapp, monkeypatch
+) -> None:
+    """The tar of a version read all its files' rows, chunk lists and all, before its first
+    byte: a version of a million files took gigabytes. It reads them a page at a time, each
+    file's chunks by spans; the archive is the same."""
+    monkeypatch.setattr(dataset_jobs, "FILE_PAGE", 2)
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    files = {f"f{i}.bin": os.urandom(1000 * i) for i in range(5)} | {"big": os.urandom(300_000)}
+    assert (await upload(alice, "lab", "d", files)).status == 201
+    with sql_seen(jp_serverapp) as seen:
+        r = await alice.get("projects/lab/datasets/d/versions/v1/archive")
+    assert r.status == 200, r
+    with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
+        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert got == {f"d-v1/{path}": data for path, data in files.items()}
+    pages = [sql for sql, names in seen if "FROM dataset_files" in sql and "path" in names]
+    assert len(pages) == 4 and all("LIMIT" in sql for sql in pages), pages  # 2+2+2+0
+    assert not any("dataset_files.chunks" in sql for sql, _ in seen)
+
+
 async def test_if_none_match_takes_lists_weak_tags_and_a_star(api) -> None:
     """A browser or cache revalidates with the tags it holds: a list, weak forms ('W/"..."'),
     or '*'. Only the exact tag was honoured, so each of those downloaded the file again."""
