@@ -784,7 +784,7 @@ def open_uploads_json(s: Session, sessions: list[CommitSession]) -> list[dict[st
     return [
         {
             "id": u.id,
-            "dataset": names.get(u.dataset_id),
+            "dataset": names.get(u.dataset_id) if u.dataset_id else None,
             "owner": owners.get(u.user_id) if u.user_id else None,
             "state": u.state,
             "created_at": u.created_at.isoformat(),
