@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer, with_expression
+from sqlalchemy.orm import Session, aliased, defer, with_expression
 
-from ..db.bulk import insert_many
+from ..db.bulk import insert_ignore, insert_many
 from ..db.locks import lock_name
 from ..db.models import (
     BlobChunk,
@@ -107,10 +107,11 @@ def manifest_digest(entries: Iterable[FileEntry]) -> str:
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
-def check_manifest(entries: list[FileEntry]) -> None:
+def check_manifest(entries: list[FileEntry], *, also: Iterable[str] = ()) -> None:
     """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed; one
-    length for each chunk."""
-    seen: set[str] = set()
+    length for each chunk. ``also``: paths of other files of the version (checked already),
+    that ``entries`` must not clash with."""
+    seen: set[str] = set(also)
     lengths: dict[str, int] = {}
     is_digest = _DIGEST_RE.fullmatch
     for entry in entries:
@@ -137,7 +138,8 @@ def check_manifest(entries: list[FileEntry]) -> None:
                     code="invalid_manifest",
                 )
     _check_no_file_dir_clash(seen)
-    _check_no_normalization_twins([entry.path for entry in entries], seen)
+    names = sorted(seen) if also else [entry.path for entry in entries]
+    _check_no_normalization_twins(names, seen)
 
 
 def _check_no_normalization_twins(paths: list[str], present: set[str]) -> None:
@@ -1024,9 +1026,12 @@ def publish(
             f"(v{head.version} is); commit on top of it or drop strict_parent",
             code="stale_parent",
         )
+    # an update keeps the parent's other files: their chunk lists are copied in the database,
+    # never read here (``chunks`` left empty), whatever their number and size
     entries: dict[str, FileEntry] = {}
-    if base is not None and not changes.replace_all:
-        entries = {e.path: e for e in files_of(s, base.id)}
+    parent_id = base.id if base is not None and not changes.replace_all else None
+    if parent_id is not None:
+        entries = {e.path: e for e in summaries_of(s, parent_id)}
     for path in dict.fromkeys(changes.delete):  # (a path listed twice is deleted once)
         check_path(path, "delete")
         if path not in entries:
@@ -1035,7 +1040,11 @@ def publish(
     for entry in changes.put:
         entries[entry.path] = entry
     manifest = sorted(entries.values(), key=lambda e: e.path)
-    check_manifest(manifest)
+    put = {e.path: e for e in changes.put}
+    if parent_id is None:
+        check_manifest(manifest)
+    else:  # the kept files passed these checks when their version was published
+        check_manifest(list(put.values()), also=[e.path for e in manifest if e.path not in put])
     if head is not None and _same_files(s, head, manifest):
         end_session(s, session_id, "published")
         _record_published(s, session, head, {**request, "unchanged": True})
@@ -1065,18 +1074,15 @@ def publish(
                 "media_type": e.media_type,
                 "chunks": [[d, n] for d, n in e.chunks],
             }
-            for e in manifest
+            for e in put.values()
         ],
     )
-    _insert_spans(s, version.id, {e.path: e.chunks for e in manifest})
-    digests = sorted({d for e in manifest for d, _ in e.chunks})
+    _insert_spans(s, version.id, {path: e.chunks for path, e in put.items()})
+    if parent_id is not None:
+        _copy_files(s, parent_id, version.id, [e.path for e in manifest if e.path not in put])
     try:
         with s.begin_nested():
-            insert_many(
-                s,
-                VersionChunk.__table__,  # type: ignore[arg-type]
-                [{"version_id": version.id, "chunk_digest": d} for d in digests],
-            )
+            _insert_version_chunks(s, version.id)
     except IntegrityError:
         raise Conflict(
             "some chunks of this version are not stored (the upload is incomplete)",
@@ -1105,20 +1111,78 @@ def publish(
 
 
 def _insert_spans(s: Session, version_id: int, chunks: dict[str, list[tuple[str, int]]]) -> None:
-    """The spans of the files just inserted for a version (``chunks``: their lists, by path)."""
-    last = ""
+    """The spans of files just inserted for a version (``chunks``: their lists, by path)."""
+    paths = list(chunks)
+    for cut in range(0, len(paths), 500):
+        page = s.execute(
+            select(DatasetFile.path, DatasetFile.id).where(
+                DatasetFile.version_id == version_id, DatasetFile.path.in_(paths[cut : cut + 500])
+            )
+        ).all()
+        rows = [row for path, file_id in page for row in span_rows(file_id, chunks[path])]
+        insert_many(s, DatasetFileSpan.__table__, rows)  # type: ignore[arg-type]
+
+
+def _copy_files(s: Session, parent_id: int, version_id: int, paths: list[str]) -> None:
+    """Copy files ``paths`` of version ``parent_id`` into ``version_id``, their chunk lists and
+    spans with them, inside the database (a batch of paths at a time)."""
+    old, new = aliased(DatasetFile), aliased(DatasetFile)
+    columns = ["version_id", "path", "size", "digest", "media_type", "chunks"]
+    for cut in range(0, len(paths), 500):
+        batch = paths[cut : cut + 500]
+        s.execute(
+            insert(DatasetFile).from_select(
+                columns,
+                select(
+                    literal(version_id, DatasetFile.version_id.type),
+                    DatasetFile.path,
+                    DatasetFile.size,
+                    DatasetFile.digest,
+                    DatasetFile.media_type,
+                    DatasetFile.chunks,
+                ).where(DatasetFile.version_id == parent_id, DatasetFile.path.in_(batch)),
+            )
+        )
+        s.execute(
+            insert(DatasetFileSpan).from_select(
+                ["file_id", "first_byte", "nbytes", "chunks"],
+                select(
+                    new.id,
+                    DatasetFileSpan.first_byte,
+                    DatasetFileSpan.nbytes,
+                    DatasetFileSpan.chunks,
+                )
+                .join(old, old.id == DatasetFileSpan.file_id)
+                .join(new, and_(new.path == old.path, new.version_id == version_id))
+                .where(old.version_id == parent_id, old.path.in_(batch)),
+            )
+        )
+
+
+def _insert_version_chunks(s: Session, version_id: int) -> None:
+    """The ``VersionChunk`` rows of a version whose files and spans are written: read from
+    its spans a page at a time (bounded memory); a chunk not stored fails a foreign key."""
+    after = (0, -1)
     while True:
         page = s.execute(
-            select(DatasetFile.path, DatasetFile.id)
-            .where(DatasetFile.version_id == version_id, DatasetFile.path > last)
-            .order_by(DatasetFile.path)
-            .limit(1000)
+            select(DatasetFileSpan.file_id, DatasetFileSpan.first_byte, DatasetFileSpan.chunks)
+            .join(DatasetFile, DatasetFile.id == DatasetFileSpan.file_id)
+            .where(
+                DatasetFile.version_id == version_id,
+                tuple_(DatasetFileSpan.file_id, DatasetFileSpan.first_byte) > tuple_(*after),
+            )
+            .order_by(DatasetFileSpan.file_id, DatasetFileSpan.first_byte)
+            .limit(200)
         ).all()
         if not page:
             return
-        rows = [row for path, file_id in page for row in span_rows(file_id, chunks[path])]
-        insert_many(s, DatasetFileSpan.__table__, rows)  # type: ignore[arg-type]
-        last = page[-1][0]
+        digests = sorted({d for _f, _b, chunks in page for d, _n in chunks})
+        insert_ignore(
+            s,
+            VersionChunk.__table__,  # type: ignore[arg-type]
+            [{"version_id": version_id, "chunk_digest": d} for d in digests],
+        )
+        after = (page[-1][0], page[-1][1])
 
 
 def _record_published(

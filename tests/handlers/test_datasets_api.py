@@ -1045,6 +1045,50 @@ async def test_a_versions_tar_reads_its_files_a_page_at_a_time(
     assert not any("dataset_files.chunks" in sql for sql, _ in seen)
 
 
+async def test_an_update_commit_copies_the_kept_files_without_reading_them(
+    api, jp_serverapp
+) -> None:
+    """A commit that updates a version of a million files read every file's row, chunk list
+    and all, into memory first. The files it keeps are copied inside the database: their
+    chunk lists are never read, and the new version is the same as before."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    files = {f"keep/{i}.bin": os.urandom(500 * i + 1) for i in range(4)}
+    files |= {"big.bin": os.urandom(400_000), "gone.txt": b"bye", "old.txt": b"v1"}
+    assert (await upload(alice, "lab", "d", files)).status == 201
+    with sql_seen(jp_serverapp) as seen:
+        r = await upload(
+            alice, "lab", "d", {"old.txt": b"v2", "new.txt": b"new"}, mode="update",
+            delete=["gone.txt"], message="update",
+        )  # fmt: skip
+    assert r.status == 201 and r.json["version"]["version"] == 2, r
+    assert not any("dataset_files.chunks" in sql for sql, names in seen if "SELECT" in sql[:7])
+    want = {p: d for p, d in files.items() if p != "gone.txt"} | {
+        "old.txt": b"v2",
+        "new.txt": b"new",
+    }
+    r = await alice.get("projects/lab/datasets/d/versions/v2/files", params={"chunks": "true"})
+    v2 = {f["path"]: f for f in r.json["items"]}
+    assert {p: f["size"] for p, f in v2.items()} == {p: len(d) for p, d in want.items()}
+    r = await alice.get("projects/lab/datasets/d/versions/v1/files", params={"chunks": "true"})
+    v1 = {f["path"]: f for f in r.json["items"]}
+    assert all(v2[p] == v1[p] for p in v2 if p in v1 and p != "old.txt")
+    for path, data in want.items():
+        url = f"projects/lab/datasets/d/versions/v2/files/{path}"
+        assert (await alice.get(url)).body == data, path
+        r = await alice.get(url, headers={"Range": f"bytes={len(data) // 2}-"})
+        assert r.body == data[len(data) // 2 :], path
+    service = jp_serverapp.web_app.settings["workbench_service"]
+    with service.db.transaction() as s:
+        from jupyter_workbench.db.models import DatasetVersion, VersionChunk
+
+        v2_id = s.scalar(select(DatasetVersion.id).where(DatasetVersion.version == 2))
+        kept = set(
+            s.scalars(select(VersionChunk.chunk_digest).where(VersionChunk.version_id == v2_id))
+        )
+    assert kept == {d for f in v2.values() for d, _n in f["chunks"]}
+
+
 async def test_if_none_match_takes_lists_weak_tags_and_a_star(api) -> None:
     """A browser or cache revalidates with the tags it holds: a list, weak forms ('W/"..."'),
     or '*'. Only the exact tag was honoured, so each of those downloaded the file again."""
