@@ -19,7 +19,7 @@ import time
 import uuid
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -180,14 +180,21 @@ def open_entry(store: ChunkStore, entry: ds.FileEntry) -> BinaryIO:
 
 
 def tar_stream(store: ChunkStore, entries: list[ds.FileEntry], root: str) -> Iterator[bytes]:
-    """A POSIX tar of ``entries`` under folder ``root``, produced chunk by chunk."""
+    """A POSIX tar of ``entries`` (with their chunk lists) under folder ``root``."""
+    return tar_of(entries, root, lambda e: (data for _d, data in store.iter_chunks(e.chunks)))
+
+
+def tar_of(
+    entries: Iterable[ds.FileEntry], root: str, read: Callable[[ds.FileEntry], Iterator[bytes]]
+) -> Iterator[bytes]:
+    """A POSIX tar of ``entries`` under folder ``root``, each file's bytes from ``read``,
+    produced piece by piece."""
     mtime = int(time.time())
     for entry in entries:
         info = tarfile.TarInfo(f"{root}/{entry.path}")
         info.size, info.mtime, info.mode = entry.size, mtime, 0o644
         yield info.tobuf(format=tarfile.PAX_FORMAT)
-        for _digest, data in store.iter_chunks(entry.chunks):
-            yield data
+        yield from read(entry)
         if entry.size % tarfile.BLOCKSIZE:
             yield b"\0" * (tarfile.BLOCKSIZE - entry.size % tarfile.BLOCKSIZE)
     yield b"\0" * (tarfile.BLOCKSIZE * 2)
@@ -309,6 +316,9 @@ class CommitResult:
             "seconds": round(self.seconds, 3),
             **self.extra,
         }
+
+
+FILE_PAGE = 500  # files of a version read at a time (a tar of the version)
 
 
 class DatasetJobs:
@@ -629,20 +639,20 @@ class DatasetJobs:
 
         entries = self.service.call(identity, files, write=False)
         if mode == "replace" and not entries:
-            self._abort_session(upload_id)
+            self._refuse_upload(identity, slug, name, upload_id, "empty_replace")
             raise BadRequest(
                 "files: a 'replace' commit of no files would publish an empty version (declare "
                 "files, or commit with mode 'update' to delete some)",
                 code="invalid_field",
             )
-        self._check_chunk_lengths(upload_id, entries)
+        self._check_chunk_lengths(identity, slug, name, upload_id, entries)
         if self.verify_uploads:
             for entry in entries:
                 hasher = blake3.blake3(max_threads=1)
                 for _d, data in self.store.iter_chunks(entry.chunks):
                     hasher.update(data)
                 if hasher.hexdigest() != entry.digest:
-                    self._abort_session(upload_id)
+                    self._refuse_upload(identity, slug, name, upload_id, "digest_mismatch")
                     raise BadRequest(
                         f"files[{entry.path}]: its chunks do not add up to the declared BLAKE3 "
                         "digest of the file",
@@ -656,7 +666,19 @@ class DatasetJobs:
         )
         return CommitResult(version, seconds=time.monotonic() - started)
 
-    def _check_chunk_lengths(self, upload_id: str, entries: list[ds.FileEntry]) -> None:
+    def _refuse_upload(
+        self, identity: Identity, slug: str, name: str, upload_id: str, reason: str
+    ) -> None:
+        """End an upload whose commit is refused (``reason``: the refusal's code), audited."""
+        self.service.call(
+            identity,
+            lambda s, ctx: ds.end_refused_upload(s, ctx, slug, name, upload_id, reason),
+            write=True,
+        )
+
+    def _check_chunk_lengths(
+        self, identity: Identity, slug: str, name: str, upload_id: str, entries: list[ds.FileEntry]
+    ) -> None:
         """Every declared chunk length is the stored chunk's: a chunk the store already had
         was never sent, so its declared length was never compared with its bytes."""
         declared = {d: (e.path, n) for e in entries for d, n in e.chunks}
@@ -664,7 +686,7 @@ class DatasetJobs:
         for digest, (path, length) in declared.items():
             actual = stored[digest].length if digest in stored else length
             if actual != length:
-                self._abort_session(upload_id)
+                self._refuse_upload(identity, slug, name, upload_id, "chunk_length_mismatch")
                 raise BadRequest(
                     f"files[{path}]: chunk {digest} is {actual} bytes, not the {length} declared",
                     code="chunk_length_mismatch",
@@ -684,6 +706,58 @@ class DatasetJobs:
             return version.version, entry
 
         return self.service.call(identity, work, write=False)
+
+    def file_head(
+        self, identity: Identity, slug: str, name: str, ref: str, path: str
+    ) -> tuple[int, ds.FileEntry]:
+        """A file's number, size, digest, type and row, not its chunk list (``read_file``)."""
+
+        def work(s: Any, ctx: Ctx) -> tuple[int, ds.FileEntry]:
+            version, entry = ds.file_head(s, ctx, slug, name, ref, path)
+            return version.version, entry
+
+        return self.service.call(identity, work, write=False)
+
+    def read_file(
+        self, entry: ds.FileEntry, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end`` (exclusive) of a stored file (from ``file_head``),
+        reading its chunk list a few spans at a time: only the part overlapping the range."""
+        assert entry.file_id is not None
+        end = entry.size if end is None else min(end, entry.size)
+        position = start
+        while position < end:
+            with self.service.db.transaction() as s:
+                first, chunks = ds.chunks_in_range(s, entry.file_id, position, end)
+            if not chunks:
+                raise ChunkMissing(f"{entry.path}: no chunks hold byte {position} (deleted?)")
+            upto = first + sum(n for _, n in chunks)
+            yield from self.store.read_range(chunks, position - first, min(end, upto) - first)
+            position = upto
+
+    def archive(
+        self, identity: Identity, slug: str, name: str, ref: str
+    ) -> tuple[int, Iterator[bytes]]:
+        """A version's number and its tar (folder ``{name}-v{n}``), streamed: its files read a
+        page at a time and each file's chunk list a few spans at a time, so that memory stays
+        bounded whatever the version holds."""
+
+        def work(s: Any, ctx: Ctx) -> tuple[int, int]:
+            _p, _d, version = ds.get_version(s, ctx, slug, name, ref)
+            return version.id, version.version
+
+        version_id, number = self.service.call(identity, work, write=False)
+        return number, tar_of(self._file_heads(version_id), f"{name}-v{number}", self.read_file)
+
+    def _file_heads(self, version_id: int) -> Iterator[ds.FileEntry]:
+        after = None
+        while True:
+            with self.service.db.transaction() as s:
+                page = ds.file_heads(s, version_id, after=after, limit=FILE_PAGE)
+            yield from page
+            if len(page) < FILE_PAGE:
+                return
+            after = page[-1].path
 
     def version_entries(
         self, identity: Identity, slug: str, name: str, ref: str

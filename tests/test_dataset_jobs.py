@@ -3,6 +3,7 @@ through the chunk store (local folder and S3 via moto; SQLite and PostgreSQL).""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
@@ -1168,3 +1169,53 @@ def test_declared_chunks_answer_lengths_and_the_cache_keeps_to_its_budget() -> N
         cache.put(f"u{n}", declared)
         assert cache.get("u0") is declared  # used: kept, the least recently used goes
     assert cache.get("u1") is None and cache.get("u2") is declared
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_uploads_started_at_once_cannot_both_take_the_last_place(
+    make_service: Callable[..., WorkbenchService],
+) -> None:
+    """Each start counted the open uploads, then added its own: two starts counting at the
+    same moment both saw a free place, and the user had one upload more than allowed. The
+    count and the insert are one step per project now: the second start sees the first."""
+    from sqlalchemy import event
+
+    service = make_service(max_open_uploads_per_user=1)
+    service.call(ALICE, lambda s, ctx: ds.create(s, ctx, "lab", name="events"), write=True)
+    counted = threading.Barrier(2)
+
+    def meet(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "count(" in statement and "commit_sessions" in statement:
+            # both starts counted before either inserts, unless one waits for the other
+            with contextlib.suppress(threading.BrokenBarrierError):
+                counted.wait(timeout=3)
+
+    outcomes: list[str] = []
+
+    def start(path: str) -> None:
+        declared, _ = _declare({path: path.encode()})
+        try:
+            service.datasets.start_upload(ALICE, "lab", "events", declared)
+            outcomes.append("started")
+        except Conflict as exc:
+            outcomes.append(exc.code)
+
+    event.listen(service.db.engine, "after_cursor_execute", meet)
+    try:
+        threads = [threading.Thread(target=start, args=(p,)) for p in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        event.remove(service.db.engine, "after_cursor_execute", meet)
+    assert sorted(outcomes) == ["started", "too_many_uploads"], outcomes
+    with service.db.transaction() as s:
+        open_uploads = s.scalar(
+            select(func.count()).where(
+                CommitSession.kind == "upload", CommitSession.state == "open"
+            )
+        )
+    assert open_uploads == 1

@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer, with_expression
+from sqlalchemy.orm import Session, aliased, defer, with_expression
 
-from ..db.bulk import insert_many
+from ..db.bulk import insert_ignore, insert_many
+from ..db.locks import lock_name
 from ..db.models import (
     BlobChunk,
     CommitSession,
     Dataset,
     DatasetFile,
+    DatasetFileSpan,
     DatasetLineage,
     DatasetTag,
     DatasetVersion,
@@ -76,6 +78,7 @@ class FileEntry:
     digest: str
     chunks: list[tuple[str, int]]
     media_type: str = "application/octet-stream"
+    file_id: int | None = None  # its row, once stored (``chunks`` may then be left unread)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -104,10 +107,11 @@ def manifest_digest(entries: Iterable[FileEntry]) -> str:
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
-def check_manifest(entries: list[FileEntry]) -> None:
+def check_manifest(entries: list[FileEntry], *, also: Iterable[str] = ()) -> None:
     """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed; one
-    length for each chunk."""
-    seen: set[str] = set()
+    length for each chunk. ``also``: paths of other files of the version (checked already),
+    that ``entries`` must not clash with."""
+    seen: set[str] = set(also)
     lengths: dict[str, int] = {}
     is_digest = _DIGEST_RE.fullmatch
     for entry in entries:
@@ -134,7 +138,8 @@ def check_manifest(entries: list[FileEntry]) -> None:
                     code="invalid_manifest",
                 )
     _check_no_file_dir_clash(seen)
-    _check_no_normalization_twins([entry.path for entry in entries], seen)
+    names = sorted(seen) if also else [entry.path for entry in entries]
+    _check_no_normalization_twins(names, seen)
 
 
 def _check_no_normalization_twins(paths: list[str], present: set[str]) -> None:
@@ -424,6 +429,92 @@ def get_file(
     return version, entry_of(row)
 
 
+def file_head(
+    s: Session, ctx: Ctx, slug: str, name: str, ref: str, path: str
+) -> tuple[DatasetVersion, FileEntry]:
+    """As ``get_file``, without the chunk list (``chunks`` empty, ``file_id`` set): what a
+    download needs before ``chunks_in_range`` reads the part of the list it sends."""
+    _project, _dataset, version = get_version(s, ctx, slug, name, ref)
+    row = s.execute(
+        select(DatasetFile.id, DatasetFile.size, DatasetFile.digest, DatasetFile.media_type).where(
+            DatasetFile.version_id == version.id, DatasetFile.path == path
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"version v{version.version} of '{name}' has no file {path!r}")
+    file_id, size, digest, media_type = row
+    return version, FileEntry(path, size, digest, [], media_type, file_id=file_id)
+
+
+def file_heads(
+    s: Session, version_id: int, *, after: str | None = None, limit: int = 500
+) -> list[FileEntry]:
+    """A page of a version's files by path (those after ``after``), without their chunk lists
+    (``chunks`` empty, ``file_id`` set): a tar of any number of files, a page at a time."""
+    stmt = select(
+        DatasetFile.id,
+        DatasetFile.path,
+        DatasetFile.size,
+        DatasetFile.digest,
+        DatasetFile.media_type,
+    ).where(DatasetFile.version_id == version_id)
+    if after is not None:
+        stmt = stmt.where(DatasetFile.path > after)
+    rows = s.execute(stmt.order_by(DatasetFile.path).limit(limit))
+    return [
+        FileEntry(path, size, digest, [], kind, file_id=file_id)
+        for file_id, path, size, digest, kind in rows
+    ]
+
+
+SPAN_CHUNKS = 1024  # chunks of one ``DatasetFileSpan`` row (64 MiB of a file at 64 KiB each)
+
+
+def span_rows(file_id: int, chunks: list[tuple[str, int]]) -> Iterable[dict[str, Any]]:
+    """The ``DatasetFileSpan`` rows of a file made of ``chunks``."""
+    position = 0
+    for cut in range(0, len(chunks), SPAN_CHUNKS):
+        part = [(d, int(n)) for d, n in chunks[cut : cut + SPAN_CHUNKS]]
+        nbytes = sum(n for _, n in part)
+        yield {"file_id": file_id, "first_byte": position, "nbytes": nbytes, "chunks": part}
+        position += nbytes
+
+
+def chunks_in_range(
+    s: Session, file_id: int, start: int, end: int, *, max_spans: int = 16
+) -> tuple[int, list[tuple[str, int]]]:
+    """The chunks of a stored file from the one holding byte ``start`` on, towards ``end``
+    (exclusive), and the byte the first of them starts at: read from at most ``max_spans``
+    spans (the caller asks again from where they stop), through the spans' index, whatever
+    the file's size. Empty when the file has no byte at ``start``."""
+    first = (
+        select(func.max(DatasetFileSpan.first_byte))
+        .where(DatasetFileSpan.file_id == file_id, DatasetFileSpan.first_byte <= start)
+        .scalar_subquery()
+    )
+    rows = s.execute(
+        select(DatasetFileSpan.first_byte, DatasetFileSpan.chunks)
+        .where(
+            DatasetFileSpan.file_id == file_id,
+            DatasetFileSpan.first_byte >= first,
+            DatasetFileSpan.first_byte < end,
+        )
+        .order_by(DatasetFileSpan.first_byte)
+        .limit(max_spans)
+    ).all()
+    position, first_kept = (rows[0][0] if rows else start), None
+    out: list[tuple[str, int]] = []
+    for _first_byte, chunks in rows:
+        for digest, length in chunks:
+            if position >= end:
+                break
+            if position + length > start:
+                first_kept = position if first_kept is None else first_kept
+                out.append((digest, int(length)))
+            position += length
+    return (start if first_kept is None else first_kept), out
+
+
 def entry_of(row: DatasetFile) -> FileEntry:
     return FileEntry(
         path=row.path,
@@ -590,6 +681,8 @@ def begin_session(
             raise
         dataset = _create_for_commit(s, ctx, project, name)
     if kind == "upload":
+        # starters in one project queue here: each counts the uploads the others opened
+        lock_name(s, f"dataset-uploads:{project.id}")
         _check_open_uploads(s, ctx, project)
     session = CommitSession(
         id=session_id,
@@ -608,8 +701,9 @@ SHOWN_UPLOADS = 5  # open uploads a refusal names
 
 def _check_open_uploads(s: Session, ctx: Ctx, project: Project) -> None:
     """Refuse a new upload past the open uploads a user (or everyone) may have in ``project``
-    (``Policy.max_open_uploads_per_*``); the refusal names the open ones to abandon. Two
-    uploads started at the same moment may both pass the last free place."""
+    (``Policy.max_open_uploads_per_*``); the refusal names the open ones to abandon. The
+    caller holds the project's upload lock, so that two starts cannot both take the last
+    place."""
     policy = ctx.policy
     open_here = (
         select(CommitSession.id, Dataset.name, CommitSession.user_id)
@@ -636,10 +730,70 @@ def _check_open_uploads(s: Session, ctx: Ctx, project: Project) -> None:
         raise Conflict(
             f"uploads: {whose} {count} open uploads in project '{project.slug}', the most "
             f"allowed (Workbench.max_open_uploads_per_{setting}); commit or abandon one first "
-            "(DELETE .../datasets/{name}/uploads/{id})"
+            "(DELETE .../datasets/{name}/uploads/{id}; GET .../datasets-uploads lists them)"
             + (f"; your oldest: {listed}" if listed else ""),
             code="too_many_uploads",
         )
+
+
+UPLOAD_SORTS = SortSpec(
+    {"created": CommitSession.created_at}, id_column=CommitSession.id, default="created"
+)
+
+
+def list_open_uploads(
+    s: Session,
+    ctx: Ctx,
+    slug: str,
+    *,
+    dataset: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[CommitSession]:
+    """A page of the caller's open uploads in a project (everyone's, for an administrator),
+    of one dataset if ``dataset`` is given: those to commit or abandon when the limit of open
+    uploads is reached."""
+    project, _ = require_project(s, ctx, slug, "datasets.write")
+    stmt = (
+        select(CommitSession)
+        .join(Dataset, Dataset.id == CommitSession.dataset_id)
+        .where(
+            Dataset.project_id == project.id,
+            CommitSession.kind == "upload",
+            CommitSession.state == "open",
+        )
+        .options(defer(CommitSession.files))
+    )
+    if dataset is not None:
+        stmt = stmt.where(Dataset.name == _load(s, project, dataset).name)
+    if not is_superuser(ctx.user):
+        stmt = stmt.where(CommitSession.user_id == ctx.user.id)
+    return paginate(s, stmt, UPLOAD_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
+
+
+def open_uploads_json(s: Session, sessions: list[CommitSession]) -> list[dict[str, Any]]:
+    """Open uploads as a list shows them (their datasets and owners read at once)."""
+    dataset_ids = {u.dataset_id for u in sessions}
+    user_ids = {u.user_id for u in sessions}
+    names = {
+        i: n
+        for i, n in s.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(dataset_ids)))
+    }
+    owners = {
+        i: n for i, n in s.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    }
+    return [
+        {
+            "id": u.id,
+            "dataset": names.get(u.dataset_id) if u.dataset_id else None,
+            "owner": owners.get(u.user_id) if u.user_id else None,
+            "state": u.state,
+            "created_at": u.created_at.isoformat(),
+            "last_active_at": u.heartbeat_at.isoformat(),
+        }
+        for u in sessions
+    ]
 
 
 def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> Dataset:
@@ -729,6 +883,27 @@ def abandon_upload(s: Session, ctx: Ctx, slug: str, name: str, session_id: str) 
         name,
         project=project,
         summary={"upload": session_id},
+    )
+    s.flush()
+
+
+def end_refused_upload(
+    s: Session, ctx: Ctx, slug: str, name: str, session_id: str, reason: str
+) -> None:
+    """End an upload whose commit was refused because its files cannot be published as
+    declared (``reason``: the refusal's code); audited as an abandon, naming the reason."""
+    project, _dataset, session = load_session(s, ctx, slug, name, session_id)
+    if session.state != "open":
+        return
+    end_session(s, session_id, "aborted")
+    audit.record(
+        s,
+        ctx,
+        "dataset.upload_abandon",
+        "dataset",
+        name,
+        project=project,
+        summary={"upload": session_id, "reason": reason},
     )
     s.flush()
 
@@ -851,9 +1026,12 @@ def publish(
             f"(v{head.version} is); commit on top of it or drop strict_parent",
             code="stale_parent",
         )
+    # an update keeps the parent's other files: their chunk lists are copied in the database,
+    # never read here (``chunks`` left empty), whatever their number and size
     entries: dict[str, FileEntry] = {}
-    if base is not None and not changes.replace_all:
-        entries = {e.path: e for e in files_of(s, base.id)}
+    parent_id = base.id if base is not None and not changes.replace_all else None
+    if parent_id is not None:
+        entries = {e.path: e for e in summaries_of(s, parent_id)}
     for path in dict.fromkeys(changes.delete):  # (a path listed twice is deleted once)
         check_path(path, "delete")
         if path not in entries:
@@ -862,7 +1040,11 @@ def publish(
     for entry in changes.put:
         entries[entry.path] = entry
     manifest = sorted(entries.values(), key=lambda e: e.path)
-    check_manifest(manifest)
+    put = {e.path: e for e in changes.put}
+    if parent_id is None:
+        check_manifest(manifest)
+    else:  # the kept files passed these checks when their version was published
+        check_manifest(list(put.values()), also=[e.path for e in manifest if e.path not in put])
     if head is not None and _same_files(s, head, manifest):
         end_session(s, session_id, "published")
         _record_published(s, session, head, {**request, "unchanged": True})
@@ -892,17 +1074,15 @@ def publish(
                 "media_type": e.media_type,
                 "chunks": [[d, n] for d, n in e.chunks],
             }
-            for e in manifest
+            for e in put.values()
         ],
     )
-    digests = sorted({d for e in manifest for d, _ in e.chunks})
+    _insert_spans(s, version.id, {path: e.chunks for path, e in put.items()})
+    if parent_id is not None:
+        _copy_files(s, parent_id, version.id, [e.path for e in manifest if e.path not in put])
     try:
         with s.begin_nested():
-            insert_many(
-                s,
-                VersionChunk.__table__,  # type: ignore[arg-type]
-                [{"version_id": version.id, "chunk_digest": d} for d in digests],
-            )
+            _insert_version_chunks(s, version.id)
     except IntegrityError:
         raise Conflict(
             "some chunks of this version are not stored (the upload is incomplete)",
@@ -928,6 +1108,81 @@ def publish(
     )
     s.flush()
     return Published(version, True)
+
+
+def _insert_spans(s: Session, version_id: int, chunks: dict[str, list[tuple[str, int]]]) -> None:
+    """The spans of files just inserted for a version (``chunks``: their lists, by path)."""
+    paths = list(chunks)
+    for cut in range(0, len(paths), 500):
+        page = s.execute(
+            select(DatasetFile.path, DatasetFile.id).where(
+                DatasetFile.version_id == version_id, DatasetFile.path.in_(paths[cut : cut + 500])
+            )
+        ).all()
+        rows = [row for path, file_id in page for row in span_rows(file_id, chunks[path])]
+        insert_many(s, DatasetFileSpan.__table__, rows)  # type: ignore[arg-type]
+
+
+def _copy_files(s: Session, parent_id: int, version_id: int, paths: list[str]) -> None:
+    """Copy files ``paths`` of version ``parent_id`` into ``version_id``, their chunk lists and
+    spans with them, inside the database (a batch of paths at a time)."""
+    old, new = aliased(DatasetFile), aliased(DatasetFile)
+    columns = ["version_id", "path", "size", "digest", "media_type", "chunks"]
+    for cut in range(0, len(paths), 500):
+        batch = paths[cut : cut + 500]
+        s.execute(
+            insert(DatasetFile).from_select(
+                columns,
+                select(
+                    literal(version_id, DatasetFile.version_id.type),
+                    DatasetFile.path,
+                    DatasetFile.size,
+                    DatasetFile.digest,
+                    DatasetFile.media_type,
+                    DatasetFile.chunks,
+                ).where(DatasetFile.version_id == parent_id, DatasetFile.path.in_(batch)),
+            )
+        )
+        s.execute(
+            insert(DatasetFileSpan).from_select(
+                ["file_id", "first_byte", "nbytes", "chunks"],
+                select(
+                    new.id,
+                    DatasetFileSpan.first_byte,
+                    DatasetFileSpan.nbytes,
+                    DatasetFileSpan.chunks,
+                )
+                .join(old, old.id == DatasetFileSpan.file_id)
+                .join(new, and_(new.path == old.path, new.version_id == version_id))
+                .where(old.version_id == parent_id, old.path.in_(batch)),
+            )
+        )
+
+
+def _insert_version_chunks(s: Session, version_id: int) -> None:
+    """The ``VersionChunk`` rows of a version whose files and spans are written: read from
+    its spans a page at a time (bounded memory); a chunk not stored fails a foreign key."""
+    after = (0, -1)
+    while True:
+        page = s.execute(
+            select(DatasetFileSpan.file_id, DatasetFileSpan.first_byte, DatasetFileSpan.chunks)
+            .join(DatasetFile, DatasetFile.id == DatasetFileSpan.file_id)
+            .where(
+                DatasetFile.version_id == version_id,
+                tuple_(DatasetFileSpan.file_id, DatasetFileSpan.first_byte) > tuple_(*after),
+            )
+            .order_by(DatasetFileSpan.file_id, DatasetFileSpan.first_byte)
+            .limit(200)
+        ).all()
+        if not page:
+            return
+        digests = sorted({d for _f, _b, chunks in page for d, _n in chunks})
+        insert_ignore(
+            s,
+            VersionChunk.__table__,  # type: ignore[arg-type]
+            [{"version_id": version_id, "chunk_digest": d} for d in digests],
+        )
+        after = (page[-1][0], page[-1][1])
 
 
 def _record_published(

@@ -367,6 +367,21 @@ class DatasetFile(Base):
     __table_args__ = (UniqueConstraint("version_id", "path"),)
 
 
+class DatasetFileSpan(Base):
+    """A run of a file's consecutive chunks (at most ``SPAN_CHUNKS``) and the byte it starts at:
+    a ranged read fetches only the spans overlapping its range, not the file's whole list."""
+
+    __tablename__ = "dataset_file_spans"
+
+    file_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("dataset_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_byte: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    nbytes: Mapped[int] = mapped_column(BigInteger)
+    # [[chunk digest, length], ...] in file order, a slice of the file's ``chunks``
+    chunks: Mapped[list[Any]] = mapped_column(JSON)
+
+
 class DatasetTag(Base):
     __tablename__ = "dataset_tags"
 

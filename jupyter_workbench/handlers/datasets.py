@@ -17,7 +17,7 @@ from ..core.context import Ctx
 from ..core.dataset_paths import servable_media_type
 from ..core.errors import Forbidden, RangeNotSatisfiable
 from ..core.etags import none_match
-from ..dataset_jobs import DatasetJobs, Progress, tar_stream
+from ..dataset_jobs import DatasetJobs, Progress
 from . import schemas as S
 from .base import Param, WorkbenchHandler, attachment, endpoint, page_json
 
@@ -294,7 +294,7 @@ class FileHandler(DatasetHandler):
     async def get(self, slug: str, name: str, ref: str, path: str) -> None:
         identity = self.identity()
         number, entry = await self.blocking(
-            lambda: self.jobs.file_entry(identity, slug, name, ref, path)
+            lambda: self.jobs.file_head(identity, slug, name, ref, path)
         )
         tag = f'"blake3-{entry.digest}"'
         content_type = servable_media_type(entry.media_type)
@@ -324,7 +324,7 @@ class FileHandler(DatasetHandler):
         if self.request.method == "HEAD":
             self.finish(set_content_type=content_type)
             return
-        await self.stream(self.jobs.store.read_range(entry.chunks, start, end), content_type)
+        await self.stream(self.jobs.read_file(entry, start, end), content_type)
 
     async def head(self, **path: str) -> None:
         """As GET, without the bytes: the size, type and ETag that tools reading a file by
@@ -340,12 +340,9 @@ class ArchiveHandler(DatasetHandler):
     )
     async def get(self, slug: str, name: str, ref: str) -> None:
         identity = self.identity()
-        number, entries = await self.blocking(
-            lambda: self.jobs.version_entries(identity, slug, name, ref)
-        )
-        root = f"{name}-v{number}"
-        self.set_header("Content-Disposition", attachment(f"{root}.tar"))
-        await self.stream(tar_stream(self.jobs.store, entries, root), "application/x-tar")
+        number, pieces = await self.blocking(lambda: self.jobs.archive(identity, slug, name, ref))
+        self.set_header("Content-Disposition", attachment(f"{name}-v{number}.tar"))
+        await self.stream(pieces, "application/x-tar")
 
 
 class DiffHandler(DatasetHandler):
@@ -509,6 +506,30 @@ class UploadsHandler(DatasetHandler):
         identity, files = self.identity(), self.body["files"]
         data = await self.blocking(lambda: self.jobs.start_upload(identity, slug, name, files))
         self.reply(data, status=201)
+
+
+class OpenUploadsHandler(DatasetHandler):
+    @endpoint(
+        action="datasets.write",
+        summary="A page of your open uploads in the project (everyone's, for administrators),"
+        " oldest first: those to commit or abandon when too many are open",
+        response=S.page_of(S.OPEN_UPLOAD),
+        query=(
+            Param("dataset", {"type": "string", "maxLength": 200}, "Of this dataset only."),
+            *S.paging(ds.UPLOAD_SORTS),
+        ),
+    )
+    async def get(self, slug: str) -> None:
+        dataset = self.query.get("dataset")
+
+        def work(s: Session, ctx: Ctx) -> dict[str, Any]:
+            page = ds.list_open_uploads(s, ctx, slug, dataset=dataset, **self.page_args())
+            return {
+                "items": ds.open_uploads_json(s, page.items),
+                "next_cursor": page.next_cursor,
+            }
+
+        self.reply(await self.call(work))
 
 
 class UploadHandler(DatasetHandler):

@@ -467,6 +467,17 @@ UPLOAD = obj(
     },
     ("id", "state", "missing"),
 )
+OPEN_UPLOAD = obj(
+    {
+        "id": {"type": "string"},
+        "dataset": {"type": "string"},
+        "owner": {"type": ["string", "null"]},
+        "state": {"type": "string"},
+        "created_at": TIME,
+        "last_active_at": TIME,
+    },
+    ("id", "dataset", "owner", "state", "created_at", "last_active_at"),
+)
 CHUNKS_STORED = obj(
     {
         "received": {"type": "integer"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from jupyter_workbench.db.database import Database
 from jupyter_workbench.db.models import Base
@@ -56,5 +56,61 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
         with db.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        db.dispose()
+
+
+def test_0011_fills_the_spans_of_the_files_already_stored(db_url: str) -> None:
+    """Files stored before 0011 are read by ranges through their spans: the migration writes
+    them from each file's chunk list, on both backends."""
+    from alembic import command
+
+    from jupyter_workbench.core.datasets import SPAN_CHUNKS, chunks_in_range
+    from jupyter_workbench.db.database import alembic_config
+    from jupyter_workbench.db.models import (
+        Dataset,
+        DatasetFile,
+        DatasetFileSpan,
+        DatasetVersion,
+        Project,
+    )
+
+    db = Database(db_url)
+    try:
+        db.migrate()
+        with db.engine.begin() as conn:
+            cfg = alembic_config(db_url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0010")
+        chunks = [[f"{i:064x}", 1 + i % 7] for i in range(SPAN_CHUNKS * 2 + 5)]
+        with db.transaction(write=True) as s:
+            project = Project(slug="p", name="P")
+            s.add(project)
+            s.flush()
+            dataset = Dataset(project_id=project.id, name="d")
+            s.add(dataset)
+            s.flush()
+            version = DatasetVersion(dataset_id=dataset.id, version=1)
+            s.add(version)
+            s.flush()
+            for path, listed in (("big", chunks), ("empty", [])):
+                size = sum(n for _, n in listed)
+                file = DatasetFile(
+                    version_id=version.id, path=path, size=size, digest="0" * 64, chunks=listed
+                )
+                s.add(file)
+        db.migrate()
+        with db.transaction() as s:
+            big = s.scalar(select(DatasetFile.id).where(DatasetFile.path == "big"))
+            spans = s.scalars(select(DatasetFileSpan).order_by(DatasetFileSpan.first_byte)).all()
+            assert [len(span.chunks) for span in spans] == [SPAN_CHUNKS, SPAN_CHUNKS, 5]
+            assert {span.file_id for span in spans} == {big}
+            total = sum(n for _, n in chunks)  # every span's chunks, at most 16 spans a read:
+            start = spans[1].first_byte - 2
+            first, got = chunks_in_range(s, big, start, start + 4)
+            whole = [(d, n) for d, n in chunks]
+            index = next(i for i in range(len(whole)) if sum(n for _, n in whole[: i + 1]) > start)
+            assert first == sum(n for _, n in whole[:index]) and got[0] == whole[index]
+            assert chunks_in_range(s, big, 0, total)[1] == whole[: 16 * SPAN_CHUNKS]
     finally:
         db.dispose()

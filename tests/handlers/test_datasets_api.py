@@ -675,6 +675,45 @@ async def test_abandoning_an_upload_is_audited(api) -> None:
     ], r.json
 
 
+async def test_an_upload_ended_by_a_refused_commit_is_audited(api) -> None:
+    """A commit refused for a file digest or chunk length that does not match, or a 'replace'
+    of no files, ends the upload (its chunks become collectable) but left no audit event: the
+    trail did not say where the upload went. Each is audited as an abandon, with the reason."""
+    from jupyter_workbench.storage.chunking import blake3_hex
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    assert (await upload(alice, "lab", "d", {"a.txt": b"hello"})).status == 201
+    base = "projects/lab/datasets/d/uploads"
+    known = blake3_hex(b"hello")
+    bad_digest, chunks = declare({"b.txt": b"other bytes"})
+    bad_digest[0]["digest"] = "0" * 64
+    lie = {"path": "c.txt", "size": 7, "digest": known, "chunks": [[known, 7]]}
+    ids = []
+    for files in ([lie], bad_digest, []):
+        r = await alice.post(base, {"files": files})
+        assert r.status == 201, r
+        ids.append(r.json["id"])
+        if r.json["missing"]:
+            frames = frame_chunks([(d, chunks[d]) for d in r.json["missing"]])
+            r = await alice.post(
+                f"{base}/{ids[-1]}/chunks",
+                raw=frames,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert r.status == 200, r
+        r = await alice.post(f"{base}/{ids[-1]}/commit", {"mode": "replace"})
+        assert r.status == 400, r
+        assert (await alice.get(f"{base}/{ids[-1]}")).json["state"] == "aborted"
+    r = await alice.get("audit", params={"action": "dataset.upload_abandon"})
+    got = [(e["actor"], e["project"], e["object_id"], e["summary"]) for e in r.json["items"]]
+    assert sorted(got, key=lambda e: ids.index(e[3]["upload"])) == [
+        ("alice", "lab", "d", {"upload": ids[0], "reason": "chunk_length_mismatch"}),
+        ("alice", "lab", "d", {"upload": ids[1], "reason": "digest_mismatch"}),
+        ("alice", "lab", "d", {"upload": ids[2], "reason": "empty_replace"}),
+    ], r.json
+
+
 async def test_open_uploads_are_limited_per_user_and_per_project(api, jp_serverapp) -> None:
     """Each open upload holds its manifest and pins chunks until it is committed, abandoned or
     expires: a client in a loop opened them without end. Past the limits a new one is a 409
@@ -715,6 +754,50 @@ async def test_open_uploads_are_limited_per_user_and_per_project(api, jp_servera
     assert (await alice.post(f"{base.format('e')}/{ids[1]}/commit", {})).status == 201
     r = await alice.post(base.format("e"), {"files": declare({"a": b"x"})[0]})
     assert r.status == 201, r
+
+
+async def test_open_uploads_are_listed_to_their_owner(api, jp_serverapp) -> None:
+    """The ids of one's open uploads appeared only in the 409 of one upload too many, so a
+    client that lost them could not free a place. GET .../datasets-uploads lists the caller's
+    open uploads in the project (everyone's, for an administrator), oldest first, a page at a
+    time; committed and abandoned ones are not open."""
+    alice, bob = api("alice"), api("bob")
+    await bob.get("me")
+    await alice.post("projects", {"name": "Lab"})
+    await alice.post("projects/lab/members", {"user": "bob", "role": "editor"})
+    base = "projects/lab/datasets/{}/uploads"
+    ids = []
+    for name, who in (("d", alice), ("e", alice), ("d", bob), ("d", alice)):
+        r = await who.post(base.format(name), {"files": declare({"a": name.encode()})[0]})
+        assert r.status == 201, r
+        ids.append(r.json["id"])
+    assert (await alice.delete(f"{base.format('d')}/{ids[3]}")).status == 204
+    r = await alice.get("projects/lab/datasets-uploads")
+    assert r.status == 200, r
+    assert [(u["id"], u["dataset"], u["owner"], u["state"]) for u in r.json["items"]] == [
+        (ids[0], "d", "alice", "open"),
+        (ids[1], "e", "alice", "open"),
+    ]
+    r = await alice.get("projects/lab/datasets-uploads", params={"limit": 1})
+    assert [u["id"] for u in r.json["items"]] == [ids[0]] and r.json["next_cursor"]
+    r = await alice.get(
+        "projects/lab/datasets-uploads", params={"limit": 1, "cursor": r.json["next_cursor"]}
+    )
+    assert [u["id"] for u in r.json["items"]] == [ids[1]] and r.json["next_cursor"] is None
+    r = await alice.get("projects/lab/datasets-uploads", params={"dataset": "e"})
+    assert [u["id"] for u in r.json["items"]] == [ids[1]]
+    r = await bob.get("projects/lab/datasets-uploads")
+    assert [(u["id"], u["owner"]) for u in r.json["items"]] == [(ids[2], "bob")]
+    r = await api(OWNER).get("projects/lab/datasets-uploads", params={"sort": "-created"})
+    assert [u["id"] for u in r.json["items"]] == [ids[2], ids[1], ids[0]], r
+    r = await alice.get("projects/lab/datasets-uploads", params={"dataset": "nope"})
+    assert r.status == 404, r
+    r = await alice.get("projects/lab/datasets-uploads", params={"sort": "size"})
+    assert r.status == 400 and "sort" in r.json["message"], r
+    carol = api("carol")
+    await carol.get("me")
+    await alice.post("projects/lab/members", {"user": "carol", "role": "viewer"})
+    assert (await carol.get("projects/lab/datasets-uploads")).status == 403
 
 
 async def test_paths_that_differ_only_in_unicode_normalization_are_one_path(api) -> None:
@@ -871,6 +954,139 @@ async def test_a_file_answers_head_requests(api) -> None:
     assert r.status == 304
     assert (await alice.request("HEAD", url.replace("t.parquet", "nope"))).status == 404
     assert (await api(None).request("HEAD", url)).status == 401
+
+
+async def upload_in_small_chunks(client, slug: str, name: str, path: str, data: bytes) -> None:
+    """Upload ``data`` declared as chunks of 5-13 bytes: a file of thousands of chunks (many
+    spans) in a few kilobytes."""
+    from jupyter_workbench.storage.chunking import blake3_hex
+
+    pieces, position, size = [], 0, 5
+    while position < len(data):
+        pieces.append(data[position : position + size])
+        position += size
+        size = 5 + (size * 7) % 9
+    declared = [
+        {
+            "path": path,
+            "size": len(data),
+            "digest": blake3_hex(data),
+            "chunks": [[blake3_hex(p), len(p)] for p in pieces],
+        }
+    ]
+    base = f"projects/{slug}/datasets/{name}/uploads"
+    r = await client.post(base, {"files": declared})
+    assert r.status == 201, r
+    upload_id, chunks = r.json["id"], {blake3_hex(p): p for p in pieces}
+    r = await client.post(
+        f"{base}/{upload_id}/chunks",
+        raw=frame_chunks([(d, chunks[d]) for d in r.json["missing"]]),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert r.status == 200, r
+    r = await client.post(f"{base}/{upload_id}/commit", {"message": "small chunks"})
+    assert r.status == 201, r
+
+
+async def test_ranges_of_a_file_of_many_chunks_read_only_their_part_of_its_list(
+    api, jp_serverapp
+) -> None:
+    """A ranged GET of a 100 GB file (1.5M chunks) read the file's whole chunk list from the
+    database, a second a request, and a seekable reader makes many. It reads the spans of the
+    list that overlap the range; the bytes are the same across chunk and span boundaries."""
+    from jupyter_workbench.core.datasets import SPAN_CHUNKS
+
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    data = os.urandom(40_000)  # about 4,400 chunks: 5 spans
+    await upload_in_small_chunks(alice, "lab", "d", "many.bin", data)
+    url = "projects/lab/datasets/d/versions/v1/files/many.bin"
+    r = await alice.get("projects/lab/datasets/d/versions/v1/files", params={"chunks": "true"})
+    chunks = r.json["items"][0]["chunks"]
+    assert len(chunks) > 4 * SPAN_CHUNKS
+    span_start = sum(n for _, n in chunks[:SPAN_CHUNKS])  # where the second span starts
+    cases = [
+        (0, 0), (0, 4), (3, 11), (span_start - 1, span_start), (span_start, span_start),
+        (span_start - 7, span_start + 30), (span_start * 2 - 3, span_start * 3 + 5),
+        (1000, 39_000), (len(data) - 1, len(data) - 1), (len(data) - 9, len(data) + 50),
+    ]  # fmt: skip
+    for start, last in cases:
+        with sql_seen(jp_serverapp) as seen:
+            r = await alice.get(url, headers={"Range": f"bytes={start}-{last}"})
+        assert r.status == 206 and r.body == data[start : last + 1], (start, last)
+        lists = [sql for sql, names in seen if "chunks" in names]
+        assert lists and all("dataset_file_spans" in sql and "LIMIT" in sql for sql in lists)
+        assert not any("dataset_files.chunks" in sql for sql, _ in seen)
+    r = await alice.get(url)
+    assert r.status == 200 and r.body == data
+    r = await alice.request("HEAD", url, headers={"Range": f"bytes={span_start}-"})
+    assert r.status == 206 and r.headers["Content-Length"] == str(len(data) - span_start)
+
+
+async def test_a_versions_tar_reads_its_files_a_page_at_a_time(
+    api, jp_serverapp, monkeypatch
+) -> None:
+    """The tar of a version read all its files' rows, chunk lists and all, before its first
+    byte: a version of a million files took gigabytes. It reads them a page at a time, each
+    file's chunks by spans; the archive is the same."""
+    monkeypatch.setattr(dataset_jobs, "FILE_PAGE", 2)
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    files = {f"f{i}.bin": os.urandom(1000 * i) for i in range(5)} | {"big": os.urandom(300_000)}
+    assert (await upload(alice, "lab", "d", files)).status == 201
+    with sql_seen(jp_serverapp) as seen:
+        r = await alice.get("projects/lab/datasets/d/versions/v1/archive")
+    assert r.status == 200, r
+    with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
+        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert got == {f"d-v1/{path}": data for path, data in files.items()}
+    pages = [sql for sql, names in seen if "FROM dataset_files" in sql and "path" in names]
+    assert len(pages) == 4 and all("LIMIT" in sql for sql in pages), pages  # 2+2+2+0
+    assert not any("dataset_files.chunks" in sql for sql, _ in seen)
+
+
+async def test_an_update_commit_copies_the_kept_files_without_reading_them(
+    api, jp_serverapp
+) -> None:
+    """A commit that updates a version of a million files read every file's row, chunk list
+    and all, into memory first. The files it keeps are copied inside the database: their
+    chunk lists are never read, and the new version is the same as before."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    files = {f"keep/{i}.bin": os.urandom(500 * i + 1) for i in range(4)}
+    files |= {"big.bin": os.urandom(400_000), "gone.txt": b"bye", "old.txt": b"v1"}
+    assert (await upload(alice, "lab", "d", files)).status == 201
+    with sql_seen(jp_serverapp) as seen:
+        r = await upload(
+            alice, "lab", "d", {"old.txt": b"v2", "new.txt": b"new"}, mode="update",
+            delete=["gone.txt"], message="update",
+        )  # fmt: skip
+    assert r.status == 201 and r.json["version"]["version"] == 2, r
+    assert not any("dataset_files.chunks" in sql for sql, names in seen if "SELECT" in sql[:7])
+    want = {p: d for p, d in files.items() if p != "gone.txt"} | {
+        "old.txt": b"v2",
+        "new.txt": b"new",
+    }
+    r = await alice.get("projects/lab/datasets/d/versions/v2/files", params={"chunks": "true"})
+    v2 = {f["path"]: f for f in r.json["items"]}
+    assert {p: f["size"] for p, f in v2.items()} == {p: len(d) for p, d in want.items()}
+    r = await alice.get("projects/lab/datasets/d/versions/v1/files", params={"chunks": "true"})
+    v1 = {f["path"]: f for f in r.json["items"]}
+    assert all(v2[p] == v1[p] for p in v2 if p in v1 and p != "old.txt")
+    for path, data in want.items():
+        url = f"projects/lab/datasets/d/versions/v2/files/{path}"
+        assert (await alice.get(url)).body == data, path
+        r = await alice.get(url, headers={"Range": f"bytes={len(data) // 2}-"})
+        assert r.body == data[len(data) // 2 :], path
+    service = jp_serverapp.web_app.settings["workbench_service"]
+    with service.db.transaction() as s:
+        from jupyter_workbench.db.models import DatasetVersion, VersionChunk
+
+        v2_id = s.scalar(select(DatasetVersion.id).where(DatasetVersion.version == 2))
+        kept = set(
+            s.scalars(select(VersionChunk.chunk_digest).where(VersionChunk.version_id == v2_id))
+        )
+    assert kept == {d for f in v2.values() for d, _n in f["chunks"]}
 
 
 async def test_if_none_match_takes_lists_weak_tags_and_a_star(api) -> None:
