@@ -126,7 +126,8 @@ SELF_RULES: dict[str, str] = {
     "members.leave": "the member themselves (the owner cannot leave)",
     "invitations.respond": "the invited user only (others who see the project get 403)",
     "access_requests.create": "a user who can see the project and lacks the requested role",
-    "access_requests.view": "project admins, or the requesting user",
+    "access_requests.view": "project admins, or the requesting user (also once the project"
+    " turned private)",
     "access_requests.withdraw": "the requesting user only (others who see the project get 403)",
     "datasets.search": "any signed-in user (finds datasets of projects they may see)",
     "runs.search": "any signed-in user (finds runs of projects they may see)",

@@ -31,6 +31,29 @@ def _visible_project(s: Session, ctx: Ctx, slug: str) -> tuple[Project, Role]:
     return project, role
 
 
+def _project_of_own_request(
+    s: Session, ctx: Ctx, slug: str, request_id: int
+) -> tuple[Project, Role]:
+    """The project for a caller who can see it, or who asked ``request_id`` of it: a project
+    that turned private since still answers its requester about (and lets them withdraw) their
+    own request. Anyone else learns nothing of it."""
+    project = s.scalar(select(Project).where(Project.slug == slug, Project.deleted_at.is_(None)))
+    role = project_role(s, ctx.user, project) if project is not None else Role.NONE
+    if project is not None and role == Role.NONE:
+        own = s.scalar(
+            select(AccessRequest.id).where(
+                AccessRequest.id == request_id,
+                AccessRequest.project_id == project.id,
+                AccessRequest.user_id == ctx.user.id,
+            )
+        )
+        if own is not None:
+            return project, role
+    if project is None or role == Role.NONE:
+        raise NotFound(f"project '{slug}' not found")
+    return project, role
+
+
 def create(
     s: Session, ctx: Ctx, slug: str, *, role: str = "editor", message: str = ""
 ) -> AccessRequest:
@@ -110,7 +133,7 @@ def _pending(request: AccessRequest) -> None:
 
 def get(s: Session, ctx: Ctx, slug: str, request_id: int) -> AccessRequest:
     """Admins see every request of their project; requesters see their own."""
-    project, role = _visible_project(s, ctx, slug)
+    project, role = _project_of_own_request(s, ctx, slug, request_id)
     request = _load(s, project, request_id)
     if request.user_id != ctx.user.id and role < PROJECT_RULES["access_requests.read"]:
         raise Forbidden(f"access request {request_id} belongs to someone else")
@@ -142,7 +165,7 @@ def decide(
 
 
 def withdraw(s: Session, ctx: Ctx, slug: str, request_id: int) -> AccessRequest:
-    project, _role = _visible_project(s, ctx, slug)
+    project, _role = _project_of_own_request(s, ctx, slug, request_id)
     request = _load(s, project, request_id, for_update=True)
     if request.user_id != ctx.user.id:
         raise Forbidden(f"only its requester can withdraw access request {request_id}")

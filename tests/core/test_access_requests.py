@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_workbench.core import access_requests
+from jupyter_workbench.core import access_requests, projects
 from jupyter_workbench.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from jupyter_workbench.db.models import AccessRequest
 
@@ -170,3 +170,21 @@ def test_listing_filters_by_status(public, call):
     assert listing(call, "alice", public, status="pending") == [("carol", "editor", "pending")]
     with pytest.raises(BadRequest, match=r"^status: "):
         listing(call, "alice", public, status="lost")
+
+
+def test_a_requester_still_sees_and_withdraws_their_request_once_the_project_turns_private(
+    public, call
+):
+    req = ask(call, "bob", public)
+    call("alice", lambda s, ctx: projects.update(s, ctx, public, {"visibility": "private"}))
+    assert view(call, "bob", public, req)["status"] == "pending"
+    # anyone else, and bob for a request number not his, learn nothing of the project
+    with pytest.raises(NotFound, match=rf"project '{public}' not found"):
+        view(call, "carol", public, req)
+    with pytest.raises(NotFound, match=rf"project '{public}' not found"):
+        view(call, "bob", public, req + 1)
+    with pytest.raises(NotFound, match=rf"project '{public}' not found"):
+        call("carol", lambda s, ctx: access_requests.withdraw(s, ctx, public, req))
+    status = call("bob", lambda s, ctx: access_requests.withdraw(s, ctx, public, req).status)
+    assert status == "withdrawn"
+    assert listing(call, "alice", public, status="pending") == []
