@@ -19,6 +19,7 @@ from jupyter_core.application import JupyterApp
 from traitlets.config.application import Application
 from traitlets.config.configurable import Configurable
 from traitlets.config.loader import KVArgParseConfigLoader, _KVArgParser
+from traitlets.utils.importstring import import_item
 
 ALWAYS = frozenset({"-h", "--help", "--help-all", "--version", "-V"})  # traitlets' own
 SETTING = re.compile(r"^--?[A-Za-z]\w*(\.\w+)+$")  # --Class.trait, any class's setting
@@ -66,10 +67,12 @@ def option_problem(
     flags: dict[Any, Any],
     settings: dict[str, set[str]] | None = None,
     elsewhere: Callable[[str], str | None] = lambda _name: None,
+    later: Callable[[str], str | None] = lambda _name: None,
 ) -> str | None:
     """What is wrong with the options in ``args`` (up to ``--``), or ``None``; ``settings``
     (:func:`settings_of`) are the ``--Class.trait`` names the command reads (``None``: any);
-    ``elsewhere`` names the other commands that have an option this one lacks."""
+    ``elsewhere`` names the other commands that have an option this one lacks; ``later`` the
+    subcommand in ``args`` that reads a setting given before it."""
     switches = {form for key in _keys(flags) for form in _forms(key)}
     listed = f"options: {_listed(flags, aliases)}"
     named = {form for key in _keys(aliases) for form in _forms(key)}
@@ -92,6 +95,9 @@ def option_problem(
         if name not in valued and settings is not None:
             unknown = _unknown_setting(name, settings)
             if unknown is not None:
+                word = later(name)
+                if word:
+                    return f"'{name}' is a setting of '{word}': give it after '{word}'"
                 return unknown
         following = args[index + 1] if index + 1 < len(args) else None
         if not has_value and (
@@ -133,6 +139,24 @@ def sibling_commands(app: Application, name: str) -> str | None:
     return ", ".join(found) or None
 
 
+def subcommand_reading(subcommands: dict[str, Any], args: list[str], name: str) -> str | None:
+    """The subcommand named in ``args`` whose command reads the setting ``name``
+    (``--Class.trait``): a setting typed before its subcommand."""
+    for index, word in enumerate(args):
+        if word == "--":
+            break
+        entry = subcommands.get(word)
+        cls = import_item(entry[0]) if entry and isinstance(entry[0], str) else (entry or [0])[0]
+        if not (isinstance(cls, type) and issubclass(cls, Application)):
+            continue
+        if _unknown_setting(name, settings_of([cls, *cls.classes])) is None:
+            return word
+        nested = cls.subcommands if isinstance(cls.subcommands, dict) else {}  # a leaf: a trait
+        deeper = subcommand_reading(nested, args[index + 1 :], name)
+        return f"{word} {deeper}" if deeper else None
+    return None
+
+
 class _Parser(_KVArgParser):
     def error(self, message: str) -> NoReturn:
         """One line and exit code 1, not argparse's usage dump and exit code 2."""
@@ -145,9 +169,11 @@ class _Loader(KVArgParseConfigLoader):
     elsewhere: Callable[[str], str | None] = staticmethod(lambda _name: None)
 
     def _parse_args(self, args: Any) -> Any:
+        args = list(args)
         problem = option_problem(
-            list(args), self.aliases, self.flags, settings_of(self.classes or []), self.elsewhere
-        )
+            args, self.aliases, self.flags, settings_of(self.classes or []), self.elsewhere,
+            lambda name: subcommand_reading(self.subcommands or {}, args, name),
+        )  # fmt: skip
         if problem is not None:
             self.parser.error(problem)
         return super()._parse_args(args)

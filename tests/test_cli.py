@@ -152,6 +152,20 @@ def test_an_unknown_or_misspelt_setting_is_one_line_naming_the_closest(tmp_path:
         assert done.stderr == f"error: jupyter workbench {said}; see --help\n", (args, done.stderr)
         assert done.stdout == "", (args, done.stdout)
     assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
+    # a setting typed before the subcommand that reads it: where to put it
+    for args, said in [
+        (("--Workbench.database_url=x", "info"),
+         "jupyter workbench: '--Workbench.database_url' is a setting of 'info': give it after "
+         "'info'"),
+        (("--GetCommand.link=1", "datasets", "get", "a/b", "out"),
+         "jupyter workbench: '--GetCommand.link' is a setting of 'datasets get': give it after "
+         "'datasets get'"),
+        (("datasets", "--GetCommand.link=1", "get", "a/b", "out"),
+         "jupyter workbench datasets: '--GetCommand.link' is a setting of 'get': give it after "
+         "'get'"),
+    ]:  # fmt: skip
+        done = run_cli(*args, db_url=url, tmp_path=tmp_path)
+        assert (done.returncode, done.stderr) == (1, f"error: {said}; see --help\n"), args
     # a setting the command has still takes effect
     other = f"sqlite:///{tmp_path / 'other.db'}"
     done = run_cli("info", f"--Workbench.database_url={other}", "--json", db_url=url,
