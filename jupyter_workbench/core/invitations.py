@@ -166,9 +166,27 @@ def _for_invitee(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> tuple[P
     return project, invitation
 
 
+def _inviter_still_grants(s: Session, project: Project, invitation: Invitation) -> None:
+    """An invitation stands while whoever sent it could send it now: one from an admin since
+    removed or demoted (or a deleted account) is refused on acceptance (409)."""
+    role = Role[invitation.role.upper()]
+    inviter = s.get(User, invitation.created_by_id) if invitation.created_by_id else None
+    if inviter is not None and project_role(s, inviter, project) >= max(role, Role.ADMIN):
+        return
+    who = f"'{inviter.username}'" if inviter is not None else "an account since deleted"
+    raise Conflict(
+        f"invitation {invitation.id} was sent by {who}, who may no longer grant the "
+        f"{role.label} role on project '{project.slug}'; ask one of its admins to invite you again",
+        code="inviter_lost_role",
+    )
+
+
 def respond(s: Session, ctx: Ctx, slug: str, invitation_id: int, *, accept: bool) -> Invitation:
-    """Accept (join with the invited role, never lowering a role held) or decline."""
+    """Accept (join with the invited role, never lowering a role held) or decline; accepting
+    needs the inviter to hold a role that grants it still."""
     project, invitation = _for_invitee(s, ctx, slug, invitation_id)
+    if accept:
+        _inviter_still_grants(s, project, invitation)
     invitation.status = "accepted" if accept else "declined"
     invitation.responded_at = utcnow()
     summary: dict[str, Any] = {"role": invitation.role}

@@ -259,3 +259,26 @@ def test_listing_filters_by_status(slug, call):
     assert listing(call, "alice", slug, status="revoked") == [("dave", "revoked")]
     with pytest.raises(BadRequest, match=r"^status: "):
         listing(call, "alice", slug, status="lost")
+
+
+def test_an_invitation_from_an_admin_since_demoted_or_removed_cannot_be_accepted(
+    slug, call, add_member, role_of
+):
+    add_member(slug, "bob", "admin")
+    to_admin = invite(call, slug, "zed", "admin", by="bob")
+    to_view = invite(call, slug, "yan", "viewer", by="bob")
+    call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "bob", "editor"))
+    with pytest.raises(Conflict, match=r"^invitation \d+ was sent by 'bob', who may no longer "
+                       r"grant the admin role on project ") as refused:  # fmt: skip
+        respond(call, "zed", slug, to_admin)
+    assert refused.value.code == "inviter_lost_role"
+    assert role_of("zed", slug) == "none"
+    assert [i["status"] for i in mine(call, "zed")] == ["pending"]  # nothing written
+    call("alice", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
+    with pytest.raises(Conflict, match="who may no longer grant the viewer role"):
+        respond(call, "yan", slug, to_view)
+    assert respond(call, "yan", slug, to_view, accept=False)["status"] == "declined"
+    # an admin's invitation stands while they are one (here: bob back as admin)
+    add_member(slug, "bob", "admin")
+    assert respond(call, "zed", slug, to_admin)["status"] == "accepted"
+    assert role_of("zed", slug) == "admin"

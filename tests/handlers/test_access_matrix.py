@@ -165,6 +165,7 @@ def seed(s: Session, tag: str, state: str) -> dict[str, Any]:
         invitee_username="alice",
         role="viewer",
         expires_at=utcnow().replace(year=utcnow().year + 1),
+        created_by_id=users["dave"].id,  # an admin of the project: the invitation stands
     )
     request = AccessRequest(project_id=project.id, user_id=users["bob"].id, role="editor")
     config = ModelConfig(project_id=project.id, name="cfg", current_revision=2)
