@@ -874,17 +874,7 @@ def abandon_upload(s: Session, ctx: Ctx, slug: str, name: str, session_id: str) 
     project, _dataset, session = load_session(s, ctx, slug, name, session_id)
     if session.state != "open":
         raise Conflict(f"upload {session_id} is {session.state}", code=session.state)
-    end_session(s, session_id, "aborted")
-    audit.record(
-        s,
-        ctx,
-        "dataset.upload_abandon",
-        "dataset",
-        name,
-        project=project,
-        summary={"upload": session_id},
-    )
-    s.flush()
+    _end_upload(s, ctx, project, name, {"upload": session_id})
 
 
 def end_refused_upload(
@@ -893,18 +883,15 @@ def end_refused_upload(
     """End an upload whose commit was refused because its files cannot be published as
     declared (``reason``: the refusal's code); audited as an abandon, naming the reason."""
     project, _dataset, session = load_session(s, ctx, slug, name, session_id)
-    if session.state != "open":
-        return
-    end_session(s, session_id, "aborted")
-    audit.record(
-        s,
-        ctx,
-        "dataset.upload_abandon",
-        "dataset",
-        name,
-        project=project,
-        summary={"upload": session_id, "reason": reason},
-    )
+    if session.state == "open":
+        _end_upload(s, ctx, project, name, {"upload": session_id, "reason": reason})
+
+
+def _end_upload(s: Session, ctx: Ctx, project: Project, name: str, summary: dict[str, Any]) -> None:
+    """Abort the open upload ``summary["upload"]`` of dataset ``name``, audited as abandoned."""
+    end_session(s, summary["upload"], "aborted")
+    audit.record(s, ctx, "dataset.upload_abandon", "dataset", name, project=project,
+                 summary=summary)  # fmt: skip
     s.flush()
 
 
