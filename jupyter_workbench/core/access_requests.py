@@ -23,35 +23,29 @@ REQUEST_SORTS = SortSpec(
 )
 
 
-def _visible_project(s: Session, ctx: Ctx, slug: str) -> tuple[Project, Role]:
-    project = s.scalar(select(Project).where(Project.slug == slug, Project.deleted_at.is_(None)))
-    role = project_role(s, ctx.user, project) if project is not None else Role.NONE
-    if project is None or role == Role.NONE:
-        raise NotFound(f"project '{slug}' not found")
-    return project, role
-
-
-def _project_of_own_request(
-    s: Session, ctx: Ctx, slug: str, request_id: int
+def _visible_project(
+    s: Session, ctx: Ctx, slug: str, *, own_request: int | None = None
 ) -> tuple[Project, Role]:
-    """The project for a caller who can see it, or who asked ``request_id`` of it: a project
-    that turned private since still answers its requester about (and lets them withdraw) their
-    own request. Anyone else learns nothing of it."""
+    """The project if the caller can see it, or (``own_request``) asked that request of it: a
+    project that turned private since still answers its requester about their own request.
+    Anyone else learns nothing of it."""
     project = s.scalar(select(Project).where(Project.slug == slug, Project.deleted_at.is_(None)))
     role = project_role(s, ctx.user, project) if project is not None else Role.NONE
-    if project is not None and role == Role.NONE:
-        own = s.scalar(
-            select(AccessRequest.id).where(
-                AccessRequest.id == request_id,
-                AccessRequest.project_id == project.id,
-                AccessRequest.user_id == ctx.user.id,
-            )
-        )
-        if own is not None:
-            return project, role
-    if project is None or role == Role.NONE:
+    if project is None or (role == Role.NONE and not _asked(s, ctx, project, own_request)):
         raise NotFound(f"project '{slug}' not found")
     return project, role
+
+
+def _asked(s: Session, ctx: Ctx, project: Project, request_id: int | None) -> bool:
+    """Whether the caller made the request ``request_id`` of ``project``."""
+    if request_id is None:
+        return False
+    mine = select(AccessRequest.id).where(
+        AccessRequest.id == request_id,
+        AccessRequest.project_id == project.id,
+        AccessRequest.user_id == ctx.user.id,
+    )
+    return s.scalar(mine) is not None
 
 
 def create(
@@ -133,7 +127,7 @@ def _pending(request: AccessRequest) -> None:
 
 def get(s: Session, ctx: Ctx, slug: str, request_id: int) -> AccessRequest:
     """Admins see every request of their project; requesters see their own."""
-    project, role = _project_of_own_request(s, ctx, slug, request_id)
+    project, role = _visible_project(s, ctx, slug, own_request=request_id)
     request = _load(s, project, request_id)
     if request.user_id != ctx.user.id and role < PROJECT_RULES["access_requests.read"]:
         raise Forbidden(f"access request {request_id} belongs to someone else")
@@ -165,7 +159,7 @@ def decide(
 
 
 def withdraw(s: Session, ctx: Ctx, slug: str, request_id: int) -> AccessRequest:
-    project, _role = _project_of_own_request(s, ctx, slug, request_id)
+    project, _role = _visible_project(s, ctx, slug, own_request=request_id)
     request = _load(s, project, request_id, for_update=True)
     if request.user_id != ctx.user.id:
         raise Forbidden(f"only its requester can withdraw access request {request_id}")
