@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Invitation, Project, User, utcnow
 from . import audit
-from .access import Role, can_grant, membership_role, project_role, require_project
+from .access import PROJECT_RULES, Role, can_grant, membership_role, project_role, require_project
 from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .members import grant_at_least
@@ -170,8 +170,9 @@ def _inviter_still_grants(s: Session, project: Project, invitation: Invitation) 
     """An invitation stands while whoever sent it could send it now: one from an admin since
     removed or demoted (or a deleted account) is refused on acceptance (409)."""
     role = Role[invitation.role.upper()]
+    needed = max(role, PROJECT_RULES["invitations.manage"])
     inviter = s.get(User, invitation.created_by_id) if invitation.created_by_id else None
-    if inviter is not None and project_role(s, inviter, project) >= max(role, Role.ADMIN):
+    if inviter is not None and project_role(s, inviter, project) >= needed:
         return
     who = f"'{inviter.username}'" if inviter is not None else "an account since deleted"
     raise Conflict(
