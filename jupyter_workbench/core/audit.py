@@ -95,7 +95,8 @@ def list_events(
         stmt = stmt.where(AuditEvent.project_id == project_id)
     if action:
         stmt = stmt.where(
-            AuditEvent.action.startswith(action.rstrip("*"))
+            # ('_' and '%' in it are plain characters, not LIKE's wildcards)
+            AuditEvent.action.startswith(action.rstrip("*"), autoescape=True)
             if action.endswith("*")
             else AuditEvent.action == action
         )

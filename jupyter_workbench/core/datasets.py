@@ -246,7 +246,8 @@ def _filters(stmt: Any, q: str | None, tag: str | None, meta: dict[str, str] | N
     if q:
         stmt = stmt.where(holds_text(q, Dataset.name, Dataset.description, Dataset.card))
     if tag:
-        stmt = stmt.where(Dataset.labels.like(f"%,{check_tag(tag)},%"))
+        # ('_' is a character of tags, not LIKE's any-character wildcard)
+        stmt = stmt.where(Dataset.labels.contains(f",{check_tag(tag)},", autoescape=True))
     for key, value in (meta or {}).items():
         stmt = stmt.where(Dataset.meta[key].as_string() == value)
     return stmt

@@ -374,3 +374,12 @@ def test_purged_projects_events_do_not_leak_to_a_new_project(call, make_project,
     call(service.system_identity(), lambda s, ctx: projects.purge_expired(s, ctx, now=later))
     make_project("mallory", "Fresh")
     assert [x for x in visible(call, "mallory") if x[2] == old] == []
+
+
+def test_an_action_prefix_matches_underscores_and_percents_literally(call):
+    root = ident("root", is_admin=True)
+    for action in ("a_b.x", "axb.y", "a%c.z", "abc.w"):
+        call(root, lambda s, ctx, a=action: audit.record(s, ctx, a, "thing", 1))
+    assert [x[1] for x in visible(call, root, action="a_b*")] == ["a_b.x"]
+    assert [x[1] for x in visible(call, root, action="a%*")] == ["a%c.z"]
+    assert visible(call, root, action="a_b") == []  # (an exact action: no prefix at all)

@@ -328,6 +328,12 @@ async def test_card_metadata_and_search(api) -> None:
         r = await alice.post("projects/lab/datasets", raw=raw)
         assert r.status == 400 and needle in r.json["message"], r
     await alice.post("projects/lab/datasets", {"name": "other", "metadata": {"license": "MIT"}})
+    # '_' in a tag is that character, not LIKE's any-character wildcard
+    r = await alice.post("projects/lab/datasets", {"name": "v2", "metadata": {"tags": ["web-v2"]}})
+    assert r.status == 201, r
+    for tag, found in (("web_v2", []), ("web-v2", ["v2"])):
+        r = await alice.get("datasets", params={"tag": tag})
+        assert [d["name"] for d in r.json["items"]] == found, tag
     assert [
         d["name"] for d in (await alice.get("datasets", params={"tag": "web"})).json["items"]
     ] == ["clicks"]
