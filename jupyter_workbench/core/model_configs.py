@@ -207,6 +207,15 @@ def update(
     parameters = changes.get("parameters", latest.parameters)
     schema = changes.get("schema", latest.json_schema)
     changed = json_diff(latest.parameters, parameters) or json_diff(latest.json_schema, schema)
+    message = check_text(changes.get("message", ""), "message", max_length=2000, allow_empty=True)
+    if message and not changed and message != latest.message:
+        # (like git refusing an empty commit: a message describes a revision, and there is
+        # none to make; the same message as the latest revision's is a retry, answered as such)
+        raise Conflict(
+            f"message: the parameters and schema are those of revision {latest.number} already;"
+            " a message is recorded with a new revision only, and this update makes none",
+            code="unchanged",
+        )
     if changed:
         validate(parameters, schema)
         number = config.current_revision + 1
@@ -215,9 +224,7 @@ def update(
             number=number,
             parameters=parameters,
             json_schema=schema,
-            message=check_text(
-                changes.get("message", ""), "message", max_length=2000, allow_empty=True
-            ),
+            message=message,
             author_id=ctx.user.id,
         )
         s.add(latest)

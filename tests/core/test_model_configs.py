@@ -200,6 +200,31 @@ def test_unchanged_parameters_and_description_changes_make_no_revision(slug, cal
     ]
 
 
+def test_a_message_without_a_change_is_refused_not_dropped(slug, call, audit_log):
+    create(call, slug, message="first")
+    for changes in (
+        {"message": "tuned"},
+        {"parameters": dict(PARAMS), "message": "tuned"},
+        {"description": "documented", "message": "tuned"},  # (refused whole: nothing written)
+    ):
+        with pytest.raises(Conflict, match=r"^message: the parameters and schema are those of "
+                           r"revision 1 already; a message is recorded with a new revision "
+                           r"only") as refused:  # fmt: skip
+            change(call, slug, changes)
+        assert refused.value.code == "unchanged"
+    assert read(call, slug)["description"] == ""
+    assert [r["message"] for r in revisions(call, slug)] == ["first"]
+    assert audit_log(action="model_config.update") == []
+    # with a change, the message is the new revision's; sent again (a retry), it is answered
+    # with that revision, unchanged
+    bumped = {"parameters": {**PARAMS, "lr": 0.5}, "message": "tuned"}
+    assert change(call, slug, bumped)["revision"] == 2
+    assert change(call, slug, bumped)["revision"] == 2
+    assert change(call, slug, {"message": "tuned"})["revision"] == 2
+    assert [r["message"] for r in revisions(call, slug)] == ["tuned", "first"]
+    assert change(call, slug, {"description": "ok", "message": ""})["revision"] == 2
+
+
 def test_changing_a_number_to_a_boolean_is_a_revision(slug, call):
     create(call, slug, params={"flag": 1})
     data = change(call, slug, {"parameters": {"flag": True}})
