@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session
 
 from ..db.models import AccessRequest, Project, User, utcnow
 from . import audit
-from .access import PROJECT_RULES, Role, can_grant, project_role, require_project
+from .access import (
+    PROJECT_RULES,
+    Role,
+    can_grant,
+    membership_role,
+    project_role,
+    require_project,
+)
 from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .members import grant_at_least
@@ -137,7 +144,11 @@ def get(s: Session, ctx: Ctx, slug: str, request_id: int) -> AccessRequest:
 def decide(
     s: Session, ctx: Ctx, slug: str, request_id: int, *, approve: bool, role: str | None = None
 ) -> AccessRequest:
-    """Approve (granting the requested role, or ``role``) or deny a pending request."""
+    """Approve (granting the requested role, or ``role``) or deny a pending request.
+
+    Approval never lowers a role: of a user who meanwhile holds that role or a higher one
+    (directly or through a team) it changes no membership, and ``granted_role`` records the
+    role they hold (the audit event says ``already_held``)."""
     project, my_role = require_project(s, ctx, slug, "access_requests.decide")
     request = _load(s, project, request_id, for_update=True)
     _pending(request)
@@ -145,8 +156,13 @@ def decide(
     if approve:
         granted = Role.parse(role) if role is not None else Role[request.role.upper()]
         can_grant(my_role, granted)
-        request.granted_role = granted.label
-        summary["granted"] = grant_at_least(s, project, request.user, granted)
+        held = membership_role(s, request.user, project)
+        if held >= granted:  # (added, invited or promoted another way meanwhile)
+            summary["granted"] = held.label
+            summary["already_held"] = True
+        else:
+            summary["granted"] = grant_at_least(s, project, request.user, granted)
+        request.granted_role = summary["granted"]
     elif role is not None:
         raise BadRequest("role: only an approval grants a role", code="invalid_field")
     request.status = "approved" if approve else "denied"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_workbench.core import access_requests, projects
+from jupyter_workbench.core import access_requests, members, projects
 from jupyter_workbench.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from jupyter_workbench.db.models import AccessRequest
 
@@ -188,3 +188,34 @@ def test_a_requester_still_sees_and_withdraws_their_request_once_the_project_tur
     status = call("bob", lambda s, ctx: access_requests.withdraw(s, ctx, public, req).status)
     assert status == "withdrawn"
     assert listing(call, "alice", public, status="pending") == []
+
+
+def test_approving_someone_who_meanwhile_holds_a_higher_role_never_demotes_them(
+    public, call, add_member, make_team, role_of, audit_log
+):
+    req = ask(call, "bob", public, role="editor")
+    add_member(public, "bob", "admin")  # promoted another way meanwhile
+    data = decide(call, "alice", public, req)
+    assert (data["status"], data["granted_role"]) == ("approved", "admin")  # what bob holds
+    assert role_of("bob", public) == "admin"
+    [event] = audit_log(action="access_request.approve")
+    assert event["summary"] == {
+        "requested": "editor", "user": "bob", "granted": "admin", "already_held": True
+    }  # fmt: skip
+    # held through a team: no direct membership is added under it either
+    make_team("ml", maintainer="alice", members=("carol",))
+    req = ask(call, "carol", public, role="editor")
+    add_member(public, team="ml", role="admin")
+    data = decide(call, "alice", public, req, role="editor")
+    assert data["granted_role"] == "admin"
+
+    def direct(s, ctx):
+        return [members.member_key(m) for m in members.list_members(s, ctx, public).items]
+
+    assert "carol" not in call("alice", direct)
+    assert role_of("carol", public) == "admin"
+    # a lower role held is raised as before, and recorded as granted
+    add_member(public, "dave", "viewer")
+    req = ask(call, "dave", public, role="editor")
+    data = decide(call, "alice", public, req)
+    assert data["granted_role"] == "editor" and role_of("dave", public) == "editor"
