@@ -163,8 +163,14 @@ def change_role(
     return row
 
 
-def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = None) -> None:
-    """Remove a member (admin+), or leave a project yourself (any member but the owner)."""
+def remove(
+    s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = None
+) -> dict[str, Any]:
+    """Remove a member (admin+), or leave a project yourself (any member but the owner).
+
+    Returns what was removed and what a removed user still holds through their teams:
+    ``{"member", "removed_role", "remaining_role", "remaining_teams": [{"team", "role"}]}``
+    (``remaining_role``: their highest role left as a member, or ``None``)."""
     leaving = key == ctx.user.username
     project, my_role = require_project(
         s, ctx, slug, "project.read" if leaving else "members.manage"
@@ -189,23 +195,39 @@ def remove(s: Session, ctx: Ctx, slug: str, key: str, *, if_match: str | None = 
         project=project,
         summary={"role": row.role},
     )
-    if not leaving and row.user is not None:
-        _close_pending(s, ctx, project, row.user)
+    user = row.user
+    remaining = _team_roles(s, project, user) if user is not None else []
+    if not leaving and user is not None:
+        _close_pending(s, ctx, project, user)
+    removed_role = row.role
     s.delete(row)
     touch_project(s, project)
     s.flush()
+    kept = max((Role[role.upper()] for _, role in remaining), default=Role.NONE)
+    return {
+        "member": key,
+        "removed_role": removed_role,
+        "remaining_role": kept.label if kept > Role.NONE else None,
+        "remaining_teams": [{"team": name, "role": role} for name, role in remaining],
+    }
 
 
-def _refuse_leaving_a_team_role(s: Session, project: Project, user: User) -> None:
-    """Conflict when ``user`` holds a role on ``project`` only through teams: that role is
-    the team's, left by leaving the team (or removed with the team's membership)."""
-    via = s.execute(
+def _team_roles(s: Session, project: Project, user: User) -> list[tuple[str, str]]:
+    """The teams through which ``user`` holds a role on ``project``, with those roles, by name."""
+    rows = s.execute(
         select(Team.name, ProjectMember.role)
         .join(ProjectMember, ProjectMember.team_id == Team.id)
         .join(TeamMember, TeamMember.team_id == Team.id)
         .where(ProjectMember.project_id == project.id, TeamMember.user_id == user.id)
         .order_by(Team.name)
     ).all()
+    return [(name, role) for name, role in rows]
+
+
+def _refuse_leaving_a_team_role(s: Session, project: Project, user: User) -> None:
+    """Conflict when ``user`` holds a role on ``project`` only through teams: that role is
+    the team's, left by leaving the team (or removed with the team's membership)."""
+    via = _team_roles(s, project, user)
     if via:
         teams = ", ".join(f"'{name}' ({role})" for name, role in via)
         raise Conflict(

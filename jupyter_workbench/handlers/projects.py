@@ -263,13 +263,17 @@ class MemberHandler(WorkbenchHandler):
 
     @endpoint(
         action="members.manage",
-        summary="Remove a member (or leave, for yourself)",
-        status=204,
+        summary="Remove a member (or leave, for yourself); says which role a removed user still"
+        " holds through teams",
+        response=S.MEMBER_REMOVED,
         errors=(409, 412),
     )
     async def delete(self, slug: str, member: str) -> None:
-        await self.call(lambda s, ctx: members.remove(s, ctx, slug, member, if_match=self.if_match))
-        self.reply(None, status=204)
+        self.reply(
+            await self.call(
+                lambda s, ctx: members.remove(s, ctx, slug, member, if_match=self.if_match)
+            )
+        )
 
 
 class InvitationsHandler(WorkbenchHandler):

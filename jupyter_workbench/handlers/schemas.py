@@ -171,6 +171,24 @@ MEMBER = obj(
     },
     ("member", "kind", "role", "etag"),
 )
+MEMBER_REMOVED = obj(
+    {
+        "member": {"type": "string", "description": "The member removed (or who left)."},
+        "removed_role": {"type": "string", "enum": ["viewer", "editor", "admin"]},
+        "remaining_role": {
+            "type": ["string", "null"],
+            "enum": ["viewer", "editor", "admin", "owner", None],
+            "description": "The highest role a removed user still holds through their teams"
+            " (null: none; they may still see a public or team project).",
+        },
+        "remaining_teams": {
+            "type": "array",
+            "description": "The teams that still give the removed user a role, with those roles.",
+            "items": obj({"team": {"type": "string"}, "role": ROLE}, ("team", "role")),
+        },
+    },
+    ("member", "removed_role", "remaining_role", "remaining_teams"),
+)
 MEMBER_ADD = obj(
     {
         "user": {**USERNAME, "description": "Username to add (give this or 'team')."},

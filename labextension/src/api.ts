@@ -43,6 +43,14 @@ export interface IMember {
   team?: { name: string; display_name: string | null };
 }
 
+/** The answer to removing a member: the role a removed user still holds through teams. */
+export interface IMemberRemoved {
+  member: string;
+  removed_role: string;
+  remaining_role: string | null;
+  remaining_teams: { team: string; role: string }[];
+}
+
 export interface IPage<T> {
   items: T[];
   next_cursor: string | null;

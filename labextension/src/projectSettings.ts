@@ -8,7 +8,7 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { IMember, IPage, IProject, messageOf, requestAPI } from './api';
+import { IMember, IMemberRemoved, IPage, IProject, messageOf, requestAPI } from './api';
 import { h } from './dom';
 
 const ROLES = ['viewer', 'editor', 'admin'];
@@ -120,12 +120,17 @@ export class ProjectSettingsView extends Widget {
   }
 
   /** Run `action`; show its error (or `done`) in `note`, reload everything after a success. */
-  private async _act(note: HTMLElement, action: () => Promise<unknown>, done = ''): Promise<void> {
+  private async _act(
+    note: HTMLElement,
+    action: () => Promise<unknown>,
+    done: string | (() => string) = ''
+  ): Promise<void> {
     note.hidden = true;
     try {
       await action();
-      if (done) {
-        this._say(note, done, false);
+      const said = typeof done === 'function' ? done() : done;
+      if (said) {
+        this._say(note, said, false);
       }
       this._onChanged();
       await this.refresh();
@@ -345,7 +350,22 @@ export class ProjectSettingsView extends Widget {
     ) as HTMLButtonElement;
     remove.hidden = owner;
     remove.addEventListener('click', () => {
-      void this._act(this._membersNote, () => requestAPI(base, json('DELETE')));
+      let still = '';
+      void this._act(
+        this._membersNote,
+        async () => {
+          const removed = await requestAPI<IMemberRemoved>(base, json('DELETE'));
+          if (removed.remaining_role) {
+            still = trans.__(
+              '%1 still has the %2 role through team %3.',
+              label,
+              trans.__(removed.remaining_role),
+              removed.remaining_teams.map(t => `${t.team} (${trans.__(t.role)})`).join(', ')
+            );
+          }
+        },
+        () => still
+      );
     });
     return h(
       'tr',

@@ -288,3 +288,38 @@ def test_leaving_a_project_you_are_not_a_member_of(make_project, call):
     private = make_project("alice", "Closed")
     with pytest.raises(NotFound, match=r"project 'closed' not found"):
         call("bob", lambda s, ctx: members.remove(s, ctx, private, "bob"))
+
+
+def test_removing_a_user_says_which_role_their_teams_still_give(
+    slug, add_member, make_team, call, role_of
+):
+    add_member(slug, "bob", "admin")
+    make_team("ml", maintainer="carol", members=("bob",))
+    make_team("ops", maintainer="carol", members=("bob",))
+    add_member(slug, team="ml", role="editor")
+    add_member(slug, team="ops", role="viewer")
+    removed = call("alice", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
+    assert removed == {
+        "member": "bob",
+        "removed_role": "admin",
+        "remaining_role": "editor",
+        "remaining_teams": [{"team": "ml", "role": "editor"}, {"team": "ops", "role": "viewer"}],
+    }
+    assert role_of("bob", slug) == "editor"  # ... as the answer said
+    # nothing left: said so too (and likewise for a team removed, or a member who leaves)
+    add_member(slug, "dave", "viewer")
+    assert call("alice", lambda s, ctx: members.remove(s, ctx, slug, "dave")) == {
+        "member": "dave", "removed_role": "viewer", "remaining_role": None, "remaining_teams": []
+    }  # fmt: skip
+    assert call("alice", lambda s, ctx: members.remove(s, ctx, slug, "team:ops")) == {
+        "member": "team:ops",
+        "removed_role": "viewer",
+        "remaining_role": None,
+        "remaining_teams": [],
+    }
+    add_member(slug, "bob", "viewer")
+    left = call("bob", lambda s, ctx: members.remove(s, ctx, slug, "bob"))
+    assert (left["remaining_role"], left["remaining_teams"]) == (
+        "editor",
+        [{"team": "ml", "role": "editor"}],
+    )

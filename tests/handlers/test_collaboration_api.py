@@ -44,7 +44,10 @@ async def test_member_roles_can_change_and_members_can_leave(api) -> None:
     r = await bob.post("projects/roles/members", {"user": "alice", "role": "owner"})
     assert r.status == 400
     # bob leaves on his own
-    assert (await bob.delete("projects/roles/members/bob")).status == 204
+    r = await bob.delete("projects/roles/members/bob")
+    assert r.status == 200 and r.json == {
+        "member": "bob", "removed_role": "admin", "remaining_role": None, "remaining_teams": []
+    }  # fmt: skip
     assert (await bob.get("projects/roles")).status == 404
     # the owner cannot leave
     r = await alice.delete("projects/roles/members/alice")
@@ -266,3 +269,22 @@ async def test_notifications_are_what_waits_for_each_user(api) -> None:
     r = await bob.post(f"projects/notify/access-requests/{asked.json['id']}/approve")
     assert r.status == 200
     assert (await alice.get("me/notifications")).json["items"] == []
+
+
+async def test_removing_a_member_says_what_their_teams_still_give(api) -> None:
+    alice, bob = api("alice"), api("bob")
+    await _setup(api, "bob")
+    await alice.post("projects", {"name": "Kept"})
+    await alice.post("teams", {"name": "kept-ml"})
+    await alice.post("teams/kept-ml/members", {"username": "bob"})
+    await alice.post("projects/kept/members", {"user": "bob", "role": "admin"})
+    await alice.post("projects/kept/members", {"team": "kept-ml", "role": "viewer"})
+    r = await alice.delete("projects/kept/members/bob")
+    assert r.status == 200 and r.json == {
+        "member": "bob",
+        "removed_role": "admin",
+        "remaining_role": "viewer",
+        "remaining_teams": [{"team": "kept-ml", "role": "viewer"}],
+    }
+    assert (await bob.get("projects/kept")).json["my_role"] == "viewer"
+
