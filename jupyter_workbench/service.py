@@ -22,9 +22,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from .core import events
 from .core.context import Ctx, Identity, Policy
-from .core.errors import Conflict
+from .core.errors import Conflict, WorkbenchError
 from .core.keyring import KeyRing, read_key_file
-from .core.users import ensure_user
+from .core.users import SYSTEM_IDENTITY, ensure_user
 from .db.database import Database
 from .db.models import User
 from .settings import Workbench
@@ -110,12 +110,20 @@ class WorkbenchService:
         user_id = self.actor_id(identity)
         for attempt in range(4):
             try:
+                refusal: WorkbenchError | None = None
                 with self.db.transaction(write=write) as s:
                     user = s.get(User, user_id)
                     assert user is not None
-                    result = fn(s, Ctx(user=user, request_id=request_id, policy=self.policy))
+                    try:
+                        result = fn(s, Ctx(user=user, request_id=request_id, policy=self.policy))
+                    except WorkbenchError as exc:
+                        if not exc.keeps_changes:
+                            raise
+                        refusal = exc  # refused, yet what it found on the way is committed
                     changed = events.take(s)
                 self.events.publish(changed)  # committed: tell the subscribers
+                if refusal is not None:
+                    raise refusal
                 return result
             except StaleDataError:
                 if not retry_stale or attempt == 3:
@@ -219,7 +227,7 @@ class WorkbenchService:
 
     def system_identity(self) -> Identity:
         """The identity background jobs (the trash purge) act and are audited as."""
-        return Identity(username="[system]", display_name="Workbench (system)", is_admin=True)
+        return SYSTEM_IDENTITY
 
     def track(self, future: Future[Any]) -> None:
         """Keep a background job referenced until it ends (its outcome is on its operation)."""

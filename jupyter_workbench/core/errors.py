@@ -8,12 +8,18 @@ class WorkbenchError(Exception):
 
     status = 400
     code = "bad_request"
+    # whether the transaction that raised it still commits what it did before (a refusal that
+    # found and recorded something on the way, like an invitation found expired)
+    keeps_changes = False
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, keeps_changes: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
+        self.keeps_changes = keeps_changes
 
 
 class BadRequest(WorkbenchError):

@@ -19,7 +19,7 @@ from .context import Ctx
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .members import grant_at_least
 from .pagination import Page, SortSpec, paginate
-from .users import refuse_near_miss
+from .users import refuse_near_miss, system_ctx
 from .validation import check_text
 
 STATUSES = ("pending", "accepted", "declined", "revoked", "expired")
@@ -28,14 +28,28 @@ INVITATION_SORTS = SortSpec(
 )
 
 
-def _expire_stale(s: Session, **where: Any) -> None:
-    """Mark pending invitations past their expiry as expired (lazily, when touched)."""
+def _expire_stale(s: Session, ctx: Ctx, **where: Any) -> None:
+    """Mark pending invitations past their expiry as expired (lazily, when touched), each
+    audited once as ``invitation.expire`` by the system: only the statement that turns it from
+    pending records it (a concurrent one waits for the row and then finds it expired)."""
     stmt = update(Invitation).where(
         Invitation.status == "pending", Invitation.expires_at < utcnow()
     )
     for key, value in where.items():
         stmt = stmt.where(getattr(Invitation, key) == value)
-    s.execute(stmt.values(status="expired"))
+    returned = (Invitation.id, Invitation.project_id, Invitation.invitee_username)
+    expired = s.execute(
+        stmt.values(status="expired").returning(*returned, Invitation.role, Invitation.expires_at)
+    ).all()
+    if not expired:
+        return
+    system = system_ctx(s, ctx)
+    for invitation_id, project_id, username, role, expires_at in sorted(expired):
+        audit.record(
+            s, system, "invitation.expire", "invitation", invitation_id,
+            project=s.get(Project, project_id),
+            summary={"username": username, "role": role, "expires_at": expires_at.isoformat()},
+        )  # fmt: skip
 
 
 def create(
@@ -53,7 +67,7 @@ def create(
         current = membership_role(s, invitee, project)
         if current >= new_role:
             raise Conflict(f"username: '{username}' already has the {current.label} role")
-    _expire_stale(s, project_id=project.id, invitee_username=username)
+    _expire_stale(s, ctx, project_id=project.id, invitee_username=username)
     invitation = Invitation(
         project_id=project.id,
         invitee_username=username,
@@ -92,7 +106,7 @@ def list_invitations(
     cursor: str | None = None,
 ) -> Page[Invitation]:
     project, _ = require_project(s, ctx, slug, "invitations.read")
-    _expire_stale(s, project_id=project.id)
+    _expire_stale(s, ctx, project_id=project.id)
     stmt = select(Invitation).where(Invitation.project_id == project.id)
     if status:
         if status not in STATUSES:
@@ -108,7 +122,7 @@ def my_invitations(
     s: Session, ctx: Ctx, *, limit: int | None = None, cursor: str | None = None
 ) -> Page[Invitation]:
     """The caller's pending invitations (to projects they may not otherwise see)."""
-    _expire_stale(s, invitee_username=ctx.user.username)
+    _expire_stale(s, ctx, invitee_username=ctx.user.username)
     stmt = (
         select(Invitation)
         .join(Project, Project.id == Invitation.project_id)
@@ -132,13 +146,9 @@ def _load(s: Session, project: Project, invitation_id: int) -> Invitation:
 
 def revoke(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> Invitation:
     project, _ = require_project(s, ctx, slug, "invitations.manage")
-    _expire_stale(s, project_id=project.id)
+    _expire_stale(s, ctx, project_id=project.id)
     invitation = _load(s, project, invitation_id)
-    if invitation.status != "pending":
-        raise Conflict(
-            f"invitation {invitation_id} is {invitation.status}, not pending",
-            code=invitation.status,
-        )
+    _pending(invitation)
     invitation.status = "revoked"
     invitation.responded_at = utcnow()
     audit.record(s, ctx, "invitation.revoke", "invitation", invitation.id, project=project)
@@ -156,14 +166,21 @@ def _for_invitee(s: Session, ctx: Ctx, slug: str, invitation_id: int) -> tuple[P
         if project_role(s, ctx.user, project) >= Role.VIEWER:
             raise Forbidden(f"invitation {invitation_id} is addressed to someone else")
         raise NotFound(f"invitation {invitation_id} not found")
-    _expire_stale(s, id=invitation.id)
+    _expire_stale(s, ctx, id=invitation.id)
     s.refresh(invitation)
+    _pending(invitation)
+    return project, invitation
+
+
+def _pending(invitation: Invitation) -> None:
+    """Conflict unless the invitation is pending; one found expired just now stays so (and
+    audited), refused though the request is."""
     if invitation.status != "pending":
         raise Conflict(
-            f"invitation {invitation_id} is {invitation.status}, not pending",
+            f"invitation {invitation.id} is {invitation.status}, not pending",
             code=invitation.status,
+            keeps_changes=invitation.status == "expired",
         )
-    return project, invitation
 
 
 def _inviter_still_grants(s: Session, project: Project, invitation: Invitation) -> None:

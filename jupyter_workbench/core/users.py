@@ -29,6 +29,20 @@ def username_of(s: Session, user_id: int | None) -> str | None:
 # people, not the workbench's own actors ("[system]": background jobs)
 IS_PERSON = ~User.username.startswith("[")
 
+# who background jobs (the trash purge, garbage collection) and the lazy expiry of
+# invitations act and are audited as
+SYSTEM_IDENTITY = Identity(username="[system]", display_name="Workbench (system)", is_admin=True)
+
+
+def system_ctx(s: Session, ctx: Ctx) -> Ctx:
+    """A context acting as the system (its user row made on first use) within the caller's
+    transaction and request: for what the system records on the way of someone's request."""
+    user = s.scalar(select(User).where(User.username == SYSTEM_IDENTITY.username))
+    if user is None:
+        user = ensure_user(s, SYSTEM_IDENTITY)
+    return Ctx(user=user, request_id=ctx.request_id, policy=ctx.policy)
+
+
 USER_SORTS = SortSpec(
     {"username": User.username, "created": User.created_at},
     id_column=User.id,

@@ -282,3 +282,39 @@ def test_an_invitation_from_an_admin_since_demoted_or_removed_cannot_be_accepted
     add_member(slug, "bob", "admin")
     assert respond(call, "zed", slug, to_admin)["status"] == "accepted"
     assert role_of("zed", slug) == "admin"
+
+
+def test_an_expiry_is_audited_once_by_the_system_wherever_it_is_found(slug, call, audit_log):
+    listed, accepted, declined, revoked = (
+        invite(call, slug, name) for name in ("bob", "carol", "dave", "erin")
+    )
+    for inv in (listed, accepted, declined, revoked):
+        expire(call, inv)
+
+    def expiries():
+        return [
+            (e["actor"], e["object_id"], e["project"], e["summary"]["username"])
+            for e in audit_log(action="invitation.expire")
+        ]
+
+    assert mine(call, "bob") == []  # found by the invitee's list ...
+    assert mine(call, "bob") == []  # (read again: not recorded again)
+    assert expiries() == [("[system]", str(listed), slug, "bob")]
+    # ... or by an answer, refused as expired: the expiry is kept and recorded all the same
+    for user, inv, answer in (("carol", accepted, True), ("dave", declined, False)):
+        for _ in range(2):
+            with pytest.raises(Conflict) as err:
+                respond(call, user, slug, inv, accept=answer)
+            assert err.value.code == "expired"
+    with pytest.raises(Conflict, match="expired"):
+        call("alice", lambda s, ctx: invitations.revoke(s, ctx, slug, revoked))
+    assert listing(call, "alice", slug, status="expired") == [
+        ("erin", "expired"), ("dave", "expired"), ("carol", "expired"), ("bob", "expired")
+    ]  # fmt: skip
+    assert sorted(expiries()) == sorted(
+        ("[system]", str(inv), slug, name)
+        for inv, name in ((listed, "bob"), (accepted, "carol"), (declined, "dave"),
+                          (revoked, "erin"))
+    )  # fmt: skip
+    [event] = audit_log(action="invitation.expire", object_id=str(listed))
+    assert event["summary"]["role"] == "viewer" and event["summary"]["expires_at"]
