@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db.models import Invitation, Project, User, utcnow
+from ..db.models import Invitation, Project, ProjectMember, User, utcnow
 from . import audit
 from .access import PROJECT_RULES, Role, can_grant, membership_role, project_role, require_project
 from .context import Ctx
@@ -22,6 +22,7 @@ from .pagination import Page, SortSpec, paginate
 from .users import refuse_near_miss, system_ctx
 from .validation import check_text
 
+_RANKS = {role.label: int(role) for role in Role if role != Role.NONE}
 STATUSES = ("pending", "accepted", "declined", "revoked", "expired")
 INVITATION_SORTS = SortSpec(
     {"created": Invitation.created_at}, id_column=Invitation.id, default="-created"
@@ -121,8 +122,15 @@ def list_invitations(
 def my_invitations(
     s: Session, ctx: Ctx, *, limit: int | None = None, cursor: str | None = None
 ) -> Page[Invitation]:
-    """The caller's pending invitations (to projects they may not otherwise see)."""
+    """The caller's pending invitations (to projects they may not otherwise see), less those
+    whose role they hold directly already (accepting one would change nothing). One they can no
+    longer accept (see ``standing``) is listed, for them to decline."""
     _expire_stale(s, ctx, invitee_username=ctx.user.username)
+    held_already = exists().where(
+        ProjectMember.project_id == Invitation.project_id,
+        ProjectMember.user_id == ctx.user.id,
+        case(_RANKS, value=ProjectMember.role) >= case(_RANKS, value=Invitation.role),
+    )
     stmt = (
         select(Invitation)
         .join(Project, Project.id == Invitation.project_id)
@@ -130,6 +138,7 @@ def my_invitations(
             Invitation.invitee_username == ctx.user.username,
             Invitation.status == "pending",
             Project.deleted_at.is_(None),
+            ~held_already,
         )
     )
     return paginate(s, stmt, INVITATION_SORTS, ctx, sort=None, limit=limit, cursor=cursor)
@@ -214,6 +223,25 @@ def respond(s: Session, ctx: Ctx, slug: str, invitation_id: int, *, accept: bool
     audit.record(s, ctx, action, "invitation", invitation.id, project=project, summary=summary)
     s.flush()
     return invitation
+
+
+def standing(s: Session, invitation: Invitation) -> tuple[bool, str | None]:
+    """Whether the invitee can accept the pending ``invitation`` now and, if not, why (the
+    message accepting it would answer with)."""
+    project = s.get(Project, invitation.project_id)
+    assert project is not None
+    try:
+        _inviter_still_grants(s, project, invitation)
+    except Conflict as refusal:
+        return False, refusal.message
+    return True, None
+
+
+def my_invitation_json(s: Session, invitation: Invitation) -> dict[str, Any]:
+    """An invitation as its invitee sees it in their list: with whether they can accept it
+    (``acceptable``) and, when not, why (``reason``)."""
+    acceptable, reason = standing(s, invitation)
+    return {**invitation_json(s, invitation), "acceptable": acceptable, "reason": reason}
 
 
 def invitation_json(s: Session, invitation: Invitation) -> dict[str, Any]:

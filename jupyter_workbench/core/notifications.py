@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ..db.models import AccessRequest, Project, ProjectMember, PromotionRequest, TeamMember
 from .access import administered_project_ids
 from .context import Ctx
-from .invitations import my_invitations
+from .invitations import my_invitations, standing
 from .users import username_of
 
 LIMIT = 100  # of each kind, newest first
@@ -50,6 +50,7 @@ def pending(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
     for invitation in my_invitations(s, ctx, limit=LIMIT).items:
         project = s.get(Project, invitation.project_id)
         assert project is not None
+        acceptable, reason = standing(s, invitation)
         items.append(
             _item(
                 "invitation",
@@ -59,6 +60,8 @@ def pending(s: Session, ctx: Ctx) -> list[dict[str, Any]]:
                 by=username_of(s, invitation.created_by_id),
                 message=invitation.message,
                 expires_at=invitation.expires_at.isoformat(),
+                acceptable=acceptable,
+                reason=reason,
             )
         )
     administered = administered_project_ids(ctx.user)

@@ -44,7 +44,7 @@ class MyInvitationsHandler(WorkbenchHandler):
 
         def work(s: Session, ctx: Ctx) -> dict[str, Any]:
             page = invitations.my_invitations(s, ctx, **self.page_args(sort=False))
-            return page_json(page, lambda i: invitations.invitation_json(s, i))
+            return page_json(page, lambda i: invitations.my_invitation_json(s, i))
 
         self.reply(await self.call(work, write=True))
 

@@ -217,6 +217,16 @@ INVITATION = obj(
         "created_at": TIME,
         "expires_at": TIME,
         "responded_at": OPT_TIME,
+        "acceptable": {
+            "type": "boolean",
+            "description": "(Your own invitations only.) Whether you can accept it now.",
+        },
+        "reason": {
+            "type": ["string", "null"],
+            "description": "(Your own invitations only.) Why you cannot accept it, if so: its"
+            " inviter may no longer grant its role (decline it, or ask an admin to invite you"
+            " again).",
+        },
     },
     ("id", "username", "role", "status", "expires_at"),
 )
@@ -230,6 +240,14 @@ NOTIFICATION = obj(
         "message": {"type": "string"},
         "role": ROLE,
         "expires_at": TIME,
+        "acceptable": {
+            "type": "boolean",
+            "description": "(Invitations.) Whether you can accept it now.",
+        },
+        "reason": {
+            "type": ["string", "null"],
+            "description": "(Invitations.) Why you cannot accept it, if so.",
+        },
         "model": {"type": "string"},
         "version": {"type": "string"},
         "alias": {"type": "string"},

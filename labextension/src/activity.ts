@@ -216,8 +216,14 @@ export class ActivityView extends Widget {
       });
       buttons.push(button);
     };
+    let why: HTMLElement = h('span', {});
     if (n.kind === 'invitation') {
-      answer(trans.__('Accept'), 'accept');
+      if (n.acceptable === false) {
+        // accepting would be refused (its inviter may no longer grant the role): say so
+        why = h('span', { class: 'jp-WorkbenchActivity-reason', role: 'note' }, n.reason ?? '');
+      } else {
+        answer(trans.__('Accept'), 'accept');
+      }
       answer(trans.__('Decline'), 'decline');
     } else if (n.kind === 'access_request') {
       answer(trans.__('Approve'), 'approve');
@@ -233,6 +239,7 @@ export class ActivityView extends Widget {
       { class: 'jp-WorkbenchActivity-notification', 'data-kind': n.kind, 'data-id': String(n.id) },
       h('span', { class: 'jp-WorkbenchActivity-what' }, what),
       n.message ? h('q', { class: 'jp-WorkbenchActivity-message' }, n.message) : h('span', {}),
+      why,
       h(
         'time',
         { class: 'jp-WorkbenchPanel-role', datetime: n.created_at },

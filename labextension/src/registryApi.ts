@@ -93,6 +93,9 @@ export interface INotification {
   message: string;
   created_at: string;
   role?: string;
+  /** (Invitations.) false: it can no longer be accepted (`reason` says why); decline it. */
+  acceptable?: boolean;
+  reason?: string | null;
   model?: string;
   version?: string;
   alias?: string;

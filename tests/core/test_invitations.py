@@ -318,3 +318,34 @@ def test_an_expiry_is_audited_once_by_the_system_wherever_it_is_found(slug, call
     )  # fmt: skip
     [event] = audit_log(action="invitation.expire", object_id=str(listed))
     assert event["summary"]["role"] == "viewer" and event["summary"]["expires_at"]
+
+
+def test_my_invitations_skip_roles_held_directly_and_mark_those_that_cannot_be_accepted(
+    slug, call, add_member, make_team
+):
+    def marked(user):
+        def fn(s, ctx):
+            page = invitations.my_invitations(s, ctx)
+            return [
+                (i.role, d["acceptable"], d["reason"])
+                for i, d in ((i, invitations.my_invitation_json(s, i)) for i in page.items)
+            ]
+
+        return call(user, fn)
+
+    viewer = invite(call, slug, "bob", "viewer")
+    add_member(slug, "bob", "editor")  # holds more than it offers, directly: not listed
+    assert marked("bob") == []
+    respond(call, "bob", slug, viewer)  # (accepting it changes nothing, as before)
+    # a role held only through a team is listed: accepting makes it the user's own
+    invite(call, slug, "carol", "editor")
+    make_team("ml", maintainer="alice", members=("carol",))
+    add_member(slug, team="ml", role="editor")
+    assert marked("carol") == [("editor", True, None)]
+    # one from an inviter who lost the role is listed (to decline) but marked as such
+    add_member(slug, "dave", "admin")
+    invite(call, slug, "erin", "admin", by="dave")
+    call("alice", lambda s, ctx: members.change_role(s, ctx, slug, "dave", "editor"))
+    [(role, acceptable, reason)] = marked("erin")
+    assert (role, acceptable) == ("admin", False)
+    assert reason.startswith("invitation ") and "sent by 'dave', who may no longer grant" in reason

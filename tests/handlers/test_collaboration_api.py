@@ -288,3 +288,21 @@ async def test_removing_a_member_says_what_their_teams_still_give(api) -> None:
     }
     assert (await bob.get("projects/kept")).json["my_role"] == "viewer"
 
+
+async def test_my_invitations_say_whether_they_can_be_accepted(api) -> None:
+    alice, bob, carol = api("alice"), api("bob"), api("carol")
+    await _setup(api, "bob", "carol")
+    await alice.post("projects", {"name": "Trap"})
+    await alice.post("projects/trap/members", {"user": "bob", "role": "admin"})
+    r = await bob.post("projects/trap/invitations", {"username": "carol", "role": "editor"})
+    assert r.status == 201
+    [item] = (await carol.get("me/invitations")).json["items"]
+    assert (item["acceptable"], item["reason"]) == (True, None)
+    await alice.delete("projects/trap/members/bob")
+    [item] = (await carol.get("me/invitations")).json["items"]
+    assert item["acceptable"] is False and "sent by 'bob'" in item["reason"]
+    [note] = (await carol.get("me/notifications")).json["items"]
+    assert (note["acceptable"], note["reason"]) == (False, item["reason"])
+    r = await carol.post(f"projects/trap/invitations/{item['id']}/accept")
+    assert r.status == 409 and r.json["error"] == "inviter_lost_role"
+    assert (await carol.post(f"projects/trap/invitations/{item['id']}/decline")).status == 200
