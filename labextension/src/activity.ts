@@ -216,11 +216,14 @@ export class ActivityView extends Widget {
       });
       buttons.push(button);
     };
-    let why: HTMLElement = h('span', {});
+    let note: HTMLElement = n.message
+      ? h('q', { class: 'jp-WorkbenchActivity-message' }, n.message)
+      : h('span', {});
     if (n.kind === 'invitation') {
       if (n.acceptable === false) {
-        // accepting would be refused (its inviter may no longer grant the role): say so
-        why = h('span', { class: 'jp-WorkbenchActivity-reason', role: 'note' }, n.reason ?? '');
+        // accepting would be refused (its inviter may no longer grant the role): say why, in
+        // the message's place
+        note = h('span', { class: 'jp-WorkbenchActivity-reason', role: 'note' }, n.reason ?? '');
       } else {
         answer(trans.__('Accept'), 'accept');
       }
@@ -238,8 +241,7 @@ export class ActivityView extends Widget {
       'li',
       { class: 'jp-WorkbenchActivity-notification', 'data-kind': n.kind, 'data-id': String(n.id) },
       h('span', { class: 'jp-WorkbenchActivity-what' }, what),
-      n.message ? h('q', { class: 'jp-WorkbenchActivity-message' }, n.message) : h('span', {}),
-      why,
+      note,
       h(
         'time',
         { class: 'jp-WorkbenchPanel-role', datetime: n.created_at },
