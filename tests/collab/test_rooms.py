@@ -1044,6 +1044,14 @@ async def test_a_document_past_a_lowered_limit_opens_read_only_and_a_restore_shr
     assert r.status == 413 and r.json["error"] == "payload_too_large", r
     assert "past its limit of 20,000" in r.json["message"], r.json
     assert (await api("alice").get(f"documents/{doc_id}")).json["text"] == "short plan!"
+    # the refused restore is on the record (by whom, of what, why), as the one taken
+    r = await api("alice").get("audit", params={"project": slug})
+    restores = [e for e in r.json["items"] if e["action"] == "document.restore"]
+    assert [e["summary"]["name"] for e in restores] == ["big", "short"], restores
+    refused = restores[0]["summary"]["refused"]
+    assert restores[0]["actor"] == "alice" and "refused" not in restores[1]["summary"]
+    assert refused["reason"] == "payload_too_large" and refused["limit"] == 20_000, refused
+    assert refused["size"] > 20_000, refused
     assert not await bob.closed(timeout=0.2)
     for c in (bob, carol):
         await c.disconnect()
