@@ -41,9 +41,56 @@ def _listed(flags: dict[Any, Any], aliases: dict[Any, Any]) -> str:
     return ", ".join(dict.fromkeys(_forms(key)[0] for key in _keys(flags) + _keys(aliases)))
 
 
-def settings_of(classes: Iterable[type[Configurable]]) -> dict[str, set[str]]:
-    """The ``--Class.trait`` settings a command reads: each class's name and config traits."""
-    return {cls.__name__: set(cls.class_trait_names(config=True)) for cls in classes}
+def _targets(command: type[Configurable]) -> set[str]:
+    """The traits the options (aliases and flags) of ``command`` set on it or its bases."""
+    names = {cls.__name__ for cls in command.__mro__}
+    aliases: dict[Any, Any] = getattr(command, "aliases", None) or {}
+    flags: dict[Any, Any] = getattr(command, "flags", None) or {}
+    found: set[str] = set()
+    for target in aliases.values():
+        cls, _, trait = (target[0] if isinstance(target, tuple) else target).partition(".")
+        found |= {trait} if cls in names else set()
+    for config, _help in flags.values():
+        found |= {t for cls, traits in dict(config).items() if cls in names for t in traits}
+    return found
+
+
+def reads(command: type[Configurable]) -> set[str]:
+    """The config traits ``command`` reads: those of the framework (traitlets, jupyter_core),
+    its own, and of those inherited from a base command, only the ones its options set. A base
+    command's trait whose option a subcommand does not take (``gc`` has no ``--as``) is one that
+    subcommand does not read: ``--GcCommand.user`` would be accepted and ignored."""
+    options = _targets(command)
+    kept: set[str] = set()
+    for trait in command.class_trait_names(config=True):
+        owner = next(cls for cls in command.__mro__ if trait in vars(cls))
+        inherited = owner is not command and issubclass(owner, CommandApp)
+        if not inherited or trait in options:
+            kept.add(trait)
+    return kept
+
+
+def settings_of(
+    classes: Iterable[type[Configurable]], command: type[Configurable] | None = None
+) -> dict[str, set[str]]:
+    """The ``--Class.trait`` settings a command reads: each class's name and config traits;
+    of ``command`` and its bases (a setting of a base applies to the command), only the
+    traits ``command`` reads (:func:`reads`)."""
+    read = reads(command) if command is not None else set()
+    settings = {}
+    for cls in classes:
+        traits = set(cls.class_trait_names(config=True))
+        if command is not None and issubclass(command, cls):
+            traits &= read
+        settings[cls.__name__] = traits
+    return settings
+
+
+def command_settings(command: type[Application]) -> dict[str, set[str]]:
+    """The ``--Class.trait`` settings the command ``command`` reads: of its bases, itself and
+    its ``classes`` (as traitlets' loader gets them)."""
+    bases = [cls for cls in reversed(command.__mro__) if issubclass(cls, Configurable)]
+    return settings_of([*bases, *command.classes], command)
 
 
 def _unknown_setting(name: str, settings: dict[str, set[str]]) -> str | None:
@@ -149,7 +196,7 @@ def subcommand_reading(subcommands: dict[str, Any], args: list[str], name: str) 
         cls = import_item(entry[0]) if entry and isinstance(entry[0], str) else (entry or [0])[0]
         if not (isinstance(cls, type) and issubclass(cls, Application)):
             continue
-        if _unknown_setting(name, settings_of([cls, *cls.classes])) is None:
+        if _unknown_setting(name, command_settings(cls)) is None:
             return word
         nested = cls.subcommands if isinstance(cls.subcommands, dict) else {}  # a leaf: a trait
         deeper = subcommand_reading(nested, args[index + 1 :], name)
@@ -167,11 +214,13 @@ class _Parser(_KVArgParser):
 class _Loader(KVArgParseConfigLoader):
     parser_class = _Parser
     elsewhere: Callable[[str], str | None] = staticmethod(lambda _name: None)
+    command: type[Application] | None = None  # the command whose options these are
 
     def _parse_args(self, args: Any) -> Any:
         args = list(args)
         problem = option_problem(
-            args, self.aliases, self.flags, settings_of(self.classes or []), self.elsewhere,
+            args, self.aliases, self.flags, settings_of(self.classes or [], self.command),
+            self.elsewhere,
             lambda name: subcommand_reading(self.subcommands or {}, args, name),
         )  # fmt: skip
         if problem is not None:
@@ -190,4 +239,5 @@ class CommandApp(JupyterApp):
             prog=command_line(self),
         )  # fmt: skip
         loader.elsewhere = lambda name: sibling_commands(self, name)
+        loader.command = type(self)
         return loader

@@ -214,6 +214,75 @@ def test_each_datasets_subcommand_takes_and_shows_only_its_own_options(tmp_path:
     assert not (tmp_path / "cli.db").exists() and not (tmp_path / "out").exists()
 
 
+# the settings a subcommand inherits from its base but does not read (it has no option for them)
+UNREAD: dict[tuple[str, ...], set[str]] = {
+    ("datasets", "gc"): {"user"},  # the whole store, as its owner: no --as
+    ("datasets", "list"): {"quiet"},  # no progress bar: no --quiet
+    ("datasets", "diff"): {"quiet"},
+    ("datasets", "tag"): {"quiet"},
+    ("datasets", "untag"): {"quiet"},
+}
+
+
+def test_an_inherited_setting_a_subcommand_does_not_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``datasets gc --GcCommand.user=alice`` (a base's setting gc has no option for) is a
+    usage error like any unknown setting, not accepted and ignored; so is it given on the base
+    (``--DatasetsCommand.user``, which configures gc too). Every subcommand's inherited settings
+    are checked, each taken or refused according to UNREAD."""
+    from traitlets.config.application import Application
+
+    from jupyter_workbench.cli import WorkbenchCommand
+    from jupyter_workbench.cli_options import CommandApp
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    for setting in ("--GcCommand.user=alice", "--DatasetsCommand.user=alice"):
+        done = run_cli("datasets", "gc", setting, "--dry-run", db_url=url, tmp_path=tmp_path)
+        name = setting.split("=")[0]
+        said = f"error: jupyter workbench datasets gc: unknown setting '{name}'; see --help\n"
+        assert (done.returncode, done.stderr, done.stdout) == (1, said, ""), setting
+    assert not (tmp_path / "cli.db").exists()  # refused before anything ran
+
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+
+    def leaves(
+        subcommands: dict[str, Any], words: tuple[str, ...] = ()
+    ) -> list[tuple[tuple[str, ...], type[Application]]]:
+        found: list[tuple[tuple[str, ...], type[Application]]] = []
+        for word, (cls, _) in subcommands.items():
+            nested = cls.subcommands if isinstance(cls.subcommands, dict) else {}  # a leaf: a trait
+            found += leaves(nested, (*words, word)) if nested else [((*words, word), cls)]
+        return found
+
+    checked = 0
+    for words, cls in leaves(WorkbenchCommand.subcommands):
+        for base in cls.__mro__[1:]:
+            if not (issubclass(base, CommandApp) and base is not CommandApp):
+                continue
+            for trait in base.class_own_traits(config=True):
+                for name in (cls.__name__, base.__name__):
+                    app = WorkbenchCommand()
+                    try:
+                        app.initialize([*words, f"--{name}.{trait}=1"])
+                        taken = True
+                    except SystemExit as exc:
+                        assert exc.code == 1, (words, name, trait)
+                        taken = False
+                    finally:
+                        for c in (type(app.subapp), type(getattr(app.subapp, "subapp", None))):
+                            if isinstance(c, type) and issubclass(c, Application):
+                                c.clear_instance()
+                        WorkbenchCommand.clear_instance()
+                    err = capsys.readouterr().err
+                    unread = trait in UNREAD.get(words, set())
+                    assert taken is not unread, (words, name, trait, err)
+                    if unread:
+                        assert f"unknown setting '--{name}.{trait}'" in err, err
+                    checked += 1
+    assert checked >= 40  # every datasets subcommand's inherited settings, twice
+
+
 def test_every_documented_datasets_invocation_is_still_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -296,6 +365,7 @@ def test_rotate_keys_with_a_new_key_file_key_keeps_every_secret_readable(tmp_pat
                 service.keyring().current_id
             }
             ada = s.scalar(select(User).where(User.username == "ada"))
+            assert ada is not None
             assert user_secrets.environment_of(s, ada, service.keyring()) == {"TOKEN": "t-ada"}
     finally:
         service.close()

@@ -386,3 +386,61 @@ async def test_graphql_shows_a_runs_model_versions_only_of_readable_models(
     refused = (403, "GraphQL: modelVersions' name may not be aliased to")
     assert alice == [[w["amodel"]]] * 3 + [refused], alice
     assert carol == [sorted([w["amodel"], bmodel])] * 3 + [refused], carol
+
+
+async def test_graphql_shows_a_runs_model_inputs_and_outputs_only_of_the_scope(
+    api: Any, tracking: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path
+) -> None:
+    """A run's ``modelInputs``/``modelOutputs`` name logged models of any experiment linked to
+    it: alice, who may write both projects, links her run in A to a logged model of B. Asked in
+    A's scope, the run's lists hold only A's logged model, whatever the query selects of them;
+    asked outside a scope, the logged models the caller may read (carol, a viewer of A only:
+    A's)."""
+    from mlflow.entities import LoggedModelInput, LoggedModelOutput
+
+    w = await two_projects(api, tracking, tmp_path)
+    r = await api("bob").post(f"projects/{w['b']}/members", {"user": "alice", "role": "editor"})
+    assert r.status == 201, r
+    blm = await tracking("bob", lambda c: c.create_logged_model(
+        w["bexp"], name="blm").model_id, scope=w["b"])  # fmt: skip
+    arun, alm = w["arun"], w["alm"]
+
+    def link(c: Any) -> None:
+        c.log_inputs(arun, models=[LoggedModelInput(alm), LoggedModelInput(blm)])
+        c.log_outputs(arun, [LoggedModelOutput(alm, 1), LoggedModelOutput(blm, 2)])
+
+    await tracking("alice", link, scope=w["a"])
+    get = 'query { mlflowGetRun(input: {runId: "%s"}) { run { %s } } }'
+    selections = [
+        "inputs { modelInputs { modelId } } outputs { modelOutputs { modelId step } }",
+        "inputs { modelInputs { __typename } } outputs { modelOutputs { step } }",
+        "inputs { i: modelInputs { modelId } } outputs { o: modelOutputs { step } }",
+    ]
+
+    def ask(user: str, where: str) -> list[Any]:
+        with client(user, jp_http_port, jp_base_url) as c:
+            answers: list[Any] = []
+            for selection in selections:
+                r = c.post(f"{where}graphql", json={"query": get % (arun, selection)})
+                assert r.status_code == 200 and not r.json().get("errors"), r.text
+                run = r.json()["data"]["mlflowGetRun"]["run"]
+                ins = run["inputs"].get("modelInputs", run["inputs"].get("i"))
+                outs = run["outputs"].get("modelOutputs", run["outputs"].get("o"))
+                answers.append((sorted(m["modelId"] for m in ins),
+                                sorted((m["modelId"], m["step"]) for m in outs)))  # fmt: skip
+            aliased = get % (arun, "inputs { modelInputs { modelId: __typename } }")
+            r = c.post(f"{where}graphql", json={"query": aliased})
+            answers.append((r.status_code, r.json()["message"]))
+            return answers
+
+    scoped, anywhere, carol = await asyncio.gather(
+        asyncio.to_thread(ask, "alice", f"p/{w['a']}/"),
+        asyncio.to_thread(ask, "alice", ""),
+        asyncio.to_thread(ask, "carol", ""),
+    )
+    refused = (403, "GraphQL: modelInputs' modelId may not be aliased to")
+    only_a = ([alm], [(alm, "1")])
+    assert scoped == [only_a] * 3 + [refused], scoped
+    both = (sorted([alm, blm]), sorted([(alm, "1"), (blm, "2")]))
+    assert anywhere == [both] * 3 + [refused], anywhere
+    assert carol == [only_a] * 3 + [refused], carol

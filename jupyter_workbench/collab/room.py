@@ -19,7 +19,9 @@ What a room adds:
 - a document has a size limit (its encoded state, ``max_bytes``): an update that would take it
   past the limit is refused -- never applied, stored or relayed -- and its sender closed with
   4413. A document already past it (the limit was lowered) still opens and syncs, read-only:
-  peers' updates are refused; a restore that makes it smaller is taken.
+  peers' updates are refused; a restore that makes it smaller is taken. Near the limit the
+  size is measured exactly (never twice while the document is unchanged), that of a document
+  past ``OFFLOOP_BYTES`` in a worker process (:mod:`.sizing`), not on the event loop.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any, Protocol
 from pycrdt import Doc, Text, TransactionEvent
 
 from . import protocol as P
+from .sizing import Shadow, SizingFailed
 from .store import CONTENT, DocumentStore, doc_from_updates, text_of
 
 log = logging.getLogger("jupyter_workbench.collab")
@@ -52,6 +55,10 @@ MAX_CLIENT_IDS = 8
 # own size: typing grows the encoded state by about an update's size, deleting single
 # characters by up to half as much again (an item split in two)
 SIZE_ESTIMATE_FACTOR = 2
+# a document past this size is measured near its limit in a worker process (its shadow), not
+# on the event loop: pycrdt holds the GIL while it encodes (~85 ms for 30 MiB), so a thread would
+# hold up every room as well
+OFFLOOP_BYTES = 1024 * 1024
 # a connection sending awareness (updates and queries) at this many times the rate, past this
 # many times the burst, is closed: no editor moves a cursor that fast
 ABUSE_FACTOR = 10
@@ -243,6 +250,8 @@ class Room:
         # its encoded size: measured near the limit, in between grown by each effective
         # update's size times SIZE_ESTIMATE_FACTOR (an estimate that errs high)
         self.size = size if size is not None else len(doc.get_update())
+        self.size_exact = True  # self.size is the document's as it is (measured, unchanged since)
+        self._shadow: Shadow | None = None  # the document's copy in the size worker
         self.awareness_per_second = awareness_per_second  # per connection; 0: no limit
         self.awareness_burst = max(1, awareness_burst)
         self.peers: set[Peer] = set()
@@ -397,6 +406,9 @@ class Room:
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         self._effective.append(event.update)
+        self.size_exact = False
+        if self._shadow is not None:  # in order, before anything measured after it
+            self._shadow.apply(event.update)
 
     # -- the loop -----------------------------------------------------------------------
     async def _serve(self) -> None:
@@ -454,7 +466,7 @@ class Room:
                         pending = []
                         peer.send(P.sync_step2(self._update_since(payload)))
                     else:
-                        pending.extend(self._apply(peer, payload))
+                        pending.extend(await self._apply(peer, payload))
                 elif kind == P.AWARENESS:
                     self._awareness(peer, payload)
                 elif kind == P.QUERY_AWARENESS:
@@ -489,7 +501,7 @@ class Room:
                 raise
             raise P.ProtocolError(f"not a Yjs state vector: {exc}") from None
 
-    def _apply(self, peer: Peer, update: bytes) -> list[tuple[Peer | None, bytes]]:
+    async def _apply(self, peer: Peer, update: bytes) -> list[tuple[Peer | None, bytes]]:
         if update == P.EMPTY_UPDATE:
             return []
         if not peer.can_write:
@@ -497,7 +509,7 @@ class Room:
                 peer.denied = True
                 peer.send(P.permission_denied("read-only: your role on this project is viewer"))
             return []
-        measured = self._size_with(update)
+        measured = await self._size_with(update)
         self._effective.clear()
         try:
             self.doc.apply_update(update)
@@ -507,33 +519,70 @@ class Room:
             raise P.ProtocolError(f"not a Yjs update: {exc}") from None
         effective, self._effective = self._effective, []
         if measured is not None:
-            self.size = measured
+            self.size, self.size_exact = measured, True
         else:
             self.size += SIZE_ESTIMATE_FACTOR * sum(len(u) for u in effective)
         return [(peer, u) for u in effective]
 
-    def _size_with(self, update: bytes) -> int | None:
+    async def _size_with(self, update: bytes) -> int | None:
         """The document's size once ``update`` is applied when it had to be measured (near
-        or past the limit; None: well within it). DocumentTooLarge if it may not be applied."""
+        or past the limit; None: well within it). DocumentTooLarge if it may not be applied.
+        A document measured and unchanged since is not measured again; one past
+        ``OFFLOOP_BYTES`` is measured by its shadow in the size worker, off the event loop."""
         limit, grows = self.max_bytes, SIZE_ESTIMATE_FACTOR * len(update)
         if not limit or self.size + grows <= limit:
             return None
-        state = self.doc.get_update()
-        self.size = len(state)  # the estimate errs high: measured
-        if self.size > limit:  # opened past a lowered limit: read-only
+        if self.size_exact and self.size > limit:  # opened past a lowered limit: read-only
             raise DocumentTooLarge(self.size + len(update), limit, self.size)
-        if self.size + grows <= limit:
+        measured = await self._measure_off_loop(update, limit, grows)
+        if measured is None:  # a small document (or no worker): measured here
+            measured = self._measure(update, limit, grows)
+        now, after, error = measured
+        self.size, self.size_exact = now, True  # the estimate errs high: measured
+        if now > limit:
+            raise DocumentTooLarge(now + len(update), limit, now)
+        if error:
+            raise P.ProtocolError(f"not a Yjs update: {error}")
+        if after is None:  # within the limit once measured
             return None
+        self._check_size(after, now)
+        return after
+
+    def _measure(self, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
+        """As :func:`.sizing._measure`, of the document itself, on the event loop."""
+        state = self.doc.get_update()
+        now = len(state)
+        if now > limit or now + grows <= limit:
+            return now, None, ""
         trial = doc_from_updates([state])  # the update applied to a copy
         try:
             trial.apply_update(update)
         except BaseException as exc:
             if not is_crdt_failure(exc):
                 raise
-            raise P.ProtocolError(f"not a Yjs update: {exc}") from None
-        after = len(trial.get_update())
-        self._check_size(after, self.size)
-        return after
+            return now, None, str(exc) or type(exc).__name__
+        return now, len(trial.get_update()), ""
+
+    async def _measure_off_loop(
+        self, update: bytes, limit: int, grows: int
+    ) -> tuple[int, int | None, str] | None:
+        """What the document's shadow in the size worker measures (made the first time: the
+        document encoded here once); None for a document within ``OFFLOOP_BYTES`` or where the
+        worker cannot say (measured on the loop then, and a new shadow made next time)."""
+        if self._shadow is None:
+            if self.size <= OFFLOOP_BYTES:
+                return None
+            state = self.doc.get_update()
+            if len(state) <= OFFLOOP_BYTES:  # the estimate erred high: a small document
+                return None
+            self._shadow = Shadow(state)
+        try:
+            return await self._shadow.measure(update, limit, grows)
+        except SizingFailed as exc:
+            log.warning("Room %s: measuring in the size worker failed (%s): measured on the "
+                        "event loop", self.document_id, exc)  # fmt: skip
+            self._drop_shadow()
+            return None
 
     def _check_size(self, after: int, before: int) -> None:
         """DocumentTooLarge unless a document of ``before`` bytes may become ``after``: within
@@ -633,9 +682,15 @@ class Room:
                 peer.send(message)
 
     # -- end ----------------------------------------------------------------------------
+    def _drop_shadow(self) -> None:
+        if self._shadow is not None:
+            self._shadow.close()
+            self._shadow = None
+
     def fail(self, reason: str) -> None:
         """Close every connection: clients reconnect and resync from the store."""
         self.broken = reason
+        self._drop_shadow()
         while not self._inbox.empty():
             peer_or_none, item = self._inbox.get_nowait()
             if peer_or_none is None and not item[1].done():
@@ -658,6 +713,7 @@ class Room:
         self._idle.set()
         with contextlib.suppress(Exception):
             self.doc.unobserve(self._subscription)
+        self._drop_shadow()
         for peer in list(self.peers):
             self._drop_pending(peer)
             peer.close(code, reason)

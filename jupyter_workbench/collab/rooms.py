@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import sizing
 from .room import Peer, Room
 from .store import DocumentStore
 
@@ -212,6 +213,7 @@ class RoomManager:
             handle.cancel()
         for document_id in list(self.rooms):
             await self.forget(document_id)
+        sizing.shutdown()  # the size worker process, if a large document's room started it
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(BaseException):

@@ -330,15 +330,24 @@ def get_snapshot(s: Session, ctx: Ctx, document_id: str, snapshot_id: str) -> Do
 
 
 def record_restore(
-    s: Session, ctx: Ctx, document_id: str, snapshot_id: str, *, failed: str = ""
+    s: Session,
+    ctx: Ctx,
+    document_id: str,
+    snapshot_id: str,
+    *,
+    failed: str = "",
+    refused: dict[str, Any] | None = None,
 ) -> None:
-    """Audit a restore (``failed``: why it stopped partway, what it changed being kept)."""
+    """Audit a restore (``failed``: why it stopped partway, what it changed being kept;
+    ``refused``: why it was refused, nothing changed: its ``reason``, the refusal's code, and
+    what says more, as the size and limit of a document it would have taken past its limit)."""
     document, _ = get_document(s, ctx, document_id, "documents.write")
     snapshot = get_snapshot(s, ctx, document_id, snapshot_id)
     summary = {
         "snapshot": snapshot.id,
         "name": snapshot.name,
         **({"failed": failed} if failed else {}),
+        **({"refused": refused} if refused else {}),
     }
     audit.record(s, ctx, "document.restore", "document", document.id, project=document.project,
                  summary=summary)  # fmt: skip

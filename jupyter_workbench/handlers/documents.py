@@ -266,7 +266,10 @@ class SnapshotRestoreHandler(_DocumentHandler):
         )
         try:
             room, data = await self.restore(document_id, target)
-        except DocumentTooLarge as exc:  # nothing changed
+        except DocumentTooLarge as exc:  # nothing changed: the refusal is on the record
+            refused = {"reason": "payload_too_large", "size": exc.size, "limit": exc.limit}
+            await self.call(lambda s, ctx: docs.record_restore(s, ctx, document_id, snapshot_id,
+                                                               refused=refused))  # fmt: skip
             raise PayloadTooLarge(f"not restored, the document is unchanged: {exc}") from None
         except EditFailed as exc:
             # part of it may have landed (stored and sent to everyone): on the record too

@@ -457,7 +457,9 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         each naming the runs/experiments it reads, all of which the caller must see. In a
         project scope experiment '0' is the project's Default, as over REST (the query sent on
         says so). A run's ``modelVersions`` (any model's versions made from the run) are
-        filtered to the models the caller may read."""
+        filtered to the models the caller may read, its ``modelInputs``/``modelOutputs`` (logged
+        models of any experiment linked to the run) to the logged models it may read; in a
+        scope, to the project's own."""
         from graphql import (
             FieldNode,
             GraphQLError,
@@ -508,11 +510,11 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                             _graphql_zero(selection, keys, variables, exp_id)
                             mapped_zero = True
                         await self._check_experiment(exp_id, action)
-        versions = _graphql_model_versions(document)
-        if mapped_zero or versions:
+        filtered = _graphql_filtered_lists(document)
+        if mapped_zero or filtered:
             body["query"] = print_ast(document)
             self._rewrite(body)
-        return ("graphql", versions, None) if versions else None
+        return ("graphql", filtered, None) if filtered else None
 
     async def _scoped_id(self, exp_id: str, _field: str | None) -> str:
         """In a project scope, experiment '0' (MLflow's Default) is the project's Default."""
@@ -917,7 +919,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
                     answer = await response.aread()
                     await self._audit(post[1], answer)
                 elif post[0] == "graphql":
-                    answer = await self._readable_versions(await response.aread(), post[1])
+                    answer = await self._graphql_readable(await response.aread(), post[1])
                 else:
                     await self._after(post)
             self.set_status(response.status_code)
@@ -934,15 +936,41 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         finally:
             await response.aclose()
 
-    async def _readable_versions(self, answer: bytes, keys: frozenset[str]) -> bytes:
-        """A GraphQL answer whose ``modelVersions`` lists (under their response ``keys``) hold
-        only versions of models the caller may read (in a scope: of the project's)."""
+    async def _graphql_readable(self, answer: bytes, keys: dict[str, str]) -> bytes:
+        """A GraphQL answer whose filtered lists (``keys``: response key -> the field each item
+        is filtered by, :data:`GRAPHQL_FILTERED`) hold only what the caller may read, in a
+        scope only the project's own: ``modelVersions`` of readable registered models,
+        ``modelInputs``/``modelOutputs`` naming logged models of readable experiments."""
         try:
             data = json.loads(answer)
         except ValueError:
             return answer
         scope = self.project_scope
-        allowed = await self.db(lambda s, ctx: ex.readable_model_names(s, ctx, scope))
+        named: dict[str, set[str]] = {"name": set(), "modelId": set()}
+
+        def items(value: Any) -> Any:  # (key, item) of each filtered list, anywhere
+            if isinstance(value, list):
+                for v in value:
+                    yield from items(v)
+            elif isinstance(value, dict):
+                for k, inner in value.items():
+                    if k in keys and isinstance(inner, list):
+                        yield from ((k, v) for v in inner)
+                    else:
+                        yield from items(inner)
+
+        for key, item in items(data):
+            if isinstance(item, dict) and isinstance(item.get(keys[key]), str):
+                named[keys[key]].add(item[keys[key]])
+        allowed: dict[str, set[str]] = {"name": set(), "modelId": set()}
+        if named["name"]:
+            allowed["name"] = await self.db(lambda s, ctx: ex.readable_model_names(s, ctx, scope))
+        if named["modelId"]:
+            ids = sorted(named["modelId"])
+            of = self.upstream.experiment_of_logged_model
+            found = await asyncio.gather(*(of(m) for m in ids))
+            readable = await self.db(lambda s, ctx: ex.readable_experiment_ids(s, ctx, scope))
+            allowed["modelId"] = {m for m, e in zip(ids, found, strict=True) if e in readable}
 
         def keep(value: Any) -> Any:
             if isinstance(value, list):
@@ -950,7 +978,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
             if not isinstance(value, dict):
                 return value
             return {
-                k: [v for v in inner if isinstance(v, dict) and v.get("name") in allowed]
+                k: [v for v in inner if isinstance(v, dict) and v.get(keys[k]) in allowed[keys[k]]]
                 if k in keys and isinstance(inner, list)
                 else keep(inner)
                 for k, inner in value.items()
@@ -1116,10 +1144,15 @@ def _is_zero(node: Any) -> bool:
     return isinstance(node, StringValueNode) and node.value == "0"
 
 
-def _graphql_model_versions(document: Any) -> frozenset[str]:
-    """The response keys under which a query selects a run's ``modelVersions``, each made to
-    select its ``name`` (what the answer is filtered by); ``ProxyError`` where another field
-    shares such a key or ``name`` is taken by another field (the filter would misread it)."""
+# a run's lists that may name objects of other projects, and the field each item is filtered by
+GRAPHQL_FILTERED = {"modelVersions": "name", "modelInputs": "modelId", "modelOutputs": "modelId"}
+
+
+def _graphql_filtered_lists(document: Any) -> dict[str, str]:
+    """The response keys under which a query selects a list of :data:`GRAPHQL_FILTERED`, and
+    the field each item is filtered by, which each is made to select; ``ProxyError`` where
+    another field shares such a key or the filtered field's key is taken by another field (the
+    filter would misread it)."""
     from graphql import FieldNode, NameNode, SelectionSetNode, visit
     from graphql.language import Visitor
 
@@ -1131,21 +1164,23 @@ def _graphql_model_versions(document: Any) -> frozenset[str]:
 
     visit(document, Collect())
     key_of = {id(f): (f.alias or f.name).value for f in fields}
-    versions = [f for f in fields if f.name.value == "modelVersions"]
-    keys = frozenset(key_of[id(f)] for f in versions)
-    if any(key_of[id(f)] in keys and f.name.value != "modelVersions" for f in fields):
-        raise ProxyError(403, "GraphQL: a field aliased as modelVersions is not allowed")
-    for field in versions:
+    lists = [f for f in fields if f.name.value in GRAPHQL_FILTERED]
+    keys = {key_of[id(f)]: f.name.value for f in lists}
+    for f in fields:
+        if key_of[id(f)] in keys and f.name.value != keys[key_of[id(f)]]:
+            raise ProxyError(403, f"GraphQL: a field aliased as {key_of[id(f)]} is not allowed")
+    for field in lists:
+        by = GRAPHQL_FILTERED[field.name.value]
         chosen = field.selection_set.selections if field.selection_set else ()
-        named = [s for s in chosen if isinstance(s, FieldNode) and key_of[id(s)] == "name"]
-        if any(s.name.value != "name" for s in named):
-            raise ProxyError(403, "GraphQL: modelVersions' name may not be aliased to")
+        named = [s for s in chosen if isinstance(s, FieldNode) and key_of[id(s)] == by]
+        if any(s.name.value != by for s in named):
+            raise ProxyError(403, f"GraphQL: {field.name.value}' {by} may not be aliased to")
         if not named:
             field.selection_set = SelectionSetNode(
-                selections=(*chosen, FieldNode(name=NameNode(value="name"), arguments=(),
+                selections=(*chosen, FieldNode(name=NameNode(value=by), arguments=(),
                                                directives=()))
             )  # fmt: skip
-    return keys
+    return {key: GRAPHQL_FILTERED[name] for key, name in keys.items()}
 
 
 def _is_prompt(body: dict[str, Any]) -> bool:

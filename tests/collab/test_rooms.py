@@ -963,12 +963,18 @@ async def test_a_failed_save_gives_clients_an_error_id_and_the_log_the_database_
     await again.disconnect()
 
 
+@pytest.mark.parametrize("off_loop", [False, True], ids=["on-loop", "size-worker"])
 async def test_an_edit_past_the_size_limit_closes_its_sender_and_reaches_nobody(
-    api, ws_root, jp_serverapp
+    api, ws_root, jp_serverapp, monkeypatch: pytest.MonkeyPatch, off_loop: bool
 ) -> None:
     """``collab_max_document_bytes`` (here 64 KiB): a paste that would take the document past
     it is refused (4413), never stored or relayed, and the others go on; a document filled a
-    chunk at a time takes every chunk that fits and none past the limit."""
+    chunk at a time takes every chunk that fits and none past the limit. The same where the
+    document is measured by its shadow in the size worker (as one past 1 MiB is)."""
+    from jupyter_workbench.collab import room as room_module
+
+    if off_loop:
+        monkeypatch.setattr(room_module, "OFFLOOP_BYTES", 0)
     limit = 64 * 1024
     live = jp_serverapp.extension_manager.extension_points["jupyter_workbench"].app.documents
     live.rooms.max_document_bytes = limit
@@ -1002,6 +1008,7 @@ async def test_an_edit_past_the_size_limit_closes_its_sender_and_reaches_nobody(
     text = (await api("carol").get(f"documents/{doc_id}")).json["text"]
     assert text == room.text and not text.count("y")
     await eventually(lambda: str(carol.text) == text, what="carol's copy")
+    assert (room._shadow is not None) is off_loop  # measured by its shadow, or here
     await carol.disconnect()
 
 
@@ -1044,6 +1051,14 @@ async def test_a_document_past_a_lowered_limit_opens_read_only_and_a_restore_shr
     assert r.status == 413 and r.json["error"] == "payload_too_large", r
     assert "past its limit of 20,000" in r.json["message"], r.json
     assert (await api("alice").get(f"documents/{doc_id}")).json["text"] == "short plan!"
+    # the refused restore is on the record (by whom, of what, why), as the one taken
+    r = await api("alice").get("audit", params={"project": slug})
+    restores = [e for e in r.json["items"] if e["action"] == "document.restore"]
+    assert [e["summary"]["name"] for e in restores] == ["big", "short"], restores
+    refused = restores[0]["summary"]["refused"]
+    assert restores[0]["actor"] == "alice" and "refused" not in restores[1]["summary"]
+    assert refused["reason"] == "payload_too_large" and refused["limit"] == 20_000, refused
+    assert refused["size"] > 20_000, refused
     assert not await bob.closed(timeout=0.2)
     for c in (bob, carol):
         await c.disconnect()

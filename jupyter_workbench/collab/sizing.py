@@ -1,0 +1,137 @@
+"""A document's exact size near its limit, measured in a worker process, off the event loop.
+
+Near ``collab_max_document_bytes`` a room measures its document's encoded state exactly, and
+the state once an update is applied (on a copy). On a 30 MiB document that is ~85 + 50 ms of
+pycrdt, and pycrdt holds the GIL while it encodes or applies: on a thread as on the event loop,
+every room of the server would wait. So a large document's room keeps a copy (its *shadow*) in
+one worker process the server shares among rooms, sends it each change it makes (in order: the
+worker runs what it is sent in order), and asks it the sizes; the room awaits the answer before
+it handles its next message, so its updates keep their order.
+
+Only this module and pycrdt are imported in the worker (it is spawned, never forked from a
+server holding sockets and threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import uuid
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from pycrdt import Doc
+
+log = logging.getLogger("jupyter_workbench.collab")
+
+# -- in the worker process -------------------------------------------------------------------
+_shadows: dict[str, Doc] = {}
+
+
+def _load(key: str, state: bytes) -> None:
+    doc: Doc = Doc()
+    doc.apply_update(state)
+    _shadows[key] = doc
+
+
+def _apply(key: str, updates: list[bytes]) -> None:
+    doc = _shadows.get(key)
+    if doc is None:  # dropped (its room closed)
+        return
+    for update in updates:
+        doc.apply_update(update)
+
+
+def _measure(key: str, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
+    """``(now, after, error)``: the shadow's size, and once ``update`` is applied to a copy of
+    it when that must be measured (``now + grows`` past ``limit``, ``now`` within it; else
+    None); ``error``: pycrdt's words where ``update`` is no Yjs update."""
+    doc = _shadows[key]
+    state = doc.get_update()
+    now = len(state)
+    if now > limit or now + grows <= limit:
+        return now, None, ""
+    trial: Doc = Doc()
+    trial.apply_update(state)
+    try:
+        trial.apply_update(update)
+    except BaseException as exc:  # a Rust panic is a BaseException: sent back as words
+        if not (isinstance(exc, Exception) or type(exc).__name__ == "PanicException"):
+            raise
+        return now, None, str(exc) or type(exc).__name__
+    return now, len(trial.get_update()), ""
+
+
+def _drop(key: str) -> None:
+    _shadows.pop(key, None)
+
+
+# -- in the server -----------------------------------------------------------------------------
+_pool: ProcessPoolExecutor | None = None
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+def shutdown() -> None:
+    """Stop the worker process (the server stops; a later shadow starts another)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False)  # what it was sent still runs: nobody waits on a cancel
+
+
+class SizingFailed(RuntimeError):
+    """The worker process could not answer (it died): measure on the loop instead."""
+
+
+class Shadow:
+    """A room's document copied to the worker process: :meth:`apply` each change of the room's
+    document to it, in order, and :meth:`measure` asks for the sizes."""
+
+    def __init__(self, state: bytes) -> None:
+        self.key = uuid.uuid4().hex
+        self.broken = False
+        self._submit(_load, self.key, state)
+
+    def _submit(self, fn: Any, *args: Any) -> Future[Any] | None:
+        if self.broken:
+            return None
+        try:
+            return _executor().submit(fn, *args)
+        except RuntimeError:  # a broken pool (the worker died), or one shut down
+            log.warning("collab size worker unavailable: sizes are measured on the event loop")
+            self.broken = True
+            shutdown()  # the next shadow starts a worker afresh
+            return None
+
+    def apply(self, update: bytes) -> None:
+        """A change the room's document made (a transaction's update)."""
+        self._submit(_apply, self.key, [update])
+
+    async def measure(self, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
+        """What :func:`_measure` says of the room's document (as it is after every change sent
+        before); ``SizingFailed`` where the worker cannot say."""
+        future = self._submit(_measure, self.key, update, limit, grows)
+        if future is None:
+            raise SizingFailed("no size worker")
+        try:
+            result: tuple[int, int | None, str] = await asyncio.wrap_future(future)
+        except BrokenProcessPool as exc:  # the worker died: the next shadow starts another
+            self.broken = True
+            shutdown()
+            raise SizingFailed(str(exc)) from exc
+        except Exception as exc:  # the shadow is gone (its worker was replaced)
+            self.broken = True
+            raise SizingFailed(repr(exc)) from exc
+        return result
+
+    def close(self) -> None:
+        self._submit(_drop, self.key)
+        self.broken = True
