@@ -246,6 +246,38 @@ def test_two_commits_on_one_parent_both_land_or_strict_gets_409(
     )
 
 
+def test_a_failed_folder_commit_is_audited_as_an_abandoned_upload(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    """A server-side folder commit that fails ends its session as a refused upload commit
+    does: audited as dataset.upload_abandon with the error's code as the reason (it was ended
+    without a trace)."""
+    service = make_service()
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "a", {"f": b"1"}))
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "b", {"f": b"2"}))
+    with pytest.raises(Conflict) as err:
+        service.datasets.commit_folder(
+            ALICE, "lab", "events", write_tree(tmp_path / "c", {"f": b"3"}),
+            parent="v1", strict_parent=True,
+        )  # fmt: skip
+    assert err.value.code == "stale_parent"
+    with service.db.transaction() as s:
+        states = s.execute(select(CommitSession.state, CommitSession.id)).all()
+        assert sorted(state for state, _id in states) == ["aborted", "published", "published"]
+        aborted = next(i for state, i in states if state == "aborted")
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "dataset.upload_abandon")
+        ).all()
+        assert [(e.object_id, e.actor_name, e.project_slug, e.summary) for e in events] == [
+            (
+                "events",
+                "alice",
+                "lab",
+                {"upload": aborted, "kind": "commit", "reason": "stale_parent"},
+            )
+        ]
+
+
 def _counts(service: WorkbenchService) -> tuple[int, int]:
     with service.db.transaction() as s:
         return (

@@ -924,6 +924,24 @@ def end_refused_upload(
         _end_upload(s, ctx, project, name, {"upload": session_id, "reason": reason})
 
 
+def end_failed_commit(s: Session, ctx: Ctx, session_id: str, reason: str) -> None:
+    """End the caller's server-side folder commit ``session_id`` that failed (``reason``: the
+    error's code, or its type), audited as an abandoned upload naming the reason. Access is
+    not checked again: the caller opened the session. Nothing if it is no longer open (or
+    went with its dataset)."""
+    row = s.execute(
+        select(CommitSession.state, Dataset.name, Project)
+        .join(Dataset, Dataset.id == CommitSession.dataset_id)
+        .join(Project, Project.id == Dataset.project_id)
+        .where(CommitSession.id == session_id)
+    ).first()
+    if row is None or row[0] != "open":
+        return
+    _state, name, project = row
+    summary = {"upload": session_id, "kind": "commit", "reason": reason}
+    _end_upload(s, ctx, project, name, summary)
+
+
 def _end_upload(s: Session, ctx: Ctx, project: Project, name: str, summary: dict[str, Any]) -> None:
     """Abort the open upload ``summary["upload"]`` of dataset ``name``, audited as abandoned."""
     end_session(s, summary["upload"], "aborted")
