@@ -278,6 +278,41 @@ def test_a_failed_folder_commit_is_audited_as_an_abandoned_upload(
         ]
 
 
+def test_an_update_keeps_one_length_for_each_chunk_with_the_files_it_keeps(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    """An update commit copies the files it keeps without reading their chunk lists; a new
+    file naming one of their chunks with another length was published. It is refused (400,
+    naming the chunk), and nothing is published."""
+    service = make_service()
+    service.datasets.commit_folder(
+        ALICE, "lab", "events", write_tree(tmp_path / "a", {"keep": b"hello"})
+    )
+    _n, kept = service.datasets.file_entry(ALICE, "lab", "events", "v1", "keep")
+    [(chunk, length)] = kept.chunks
+    assert length == 5
+    liar = ds.FileEntry("new", 7, "0" * 64, [(chunk, 7)])
+
+    def commit(s: Any, ctx: Any) -> Any:
+        ds.begin_session(s, ctx, "lab", "events", "liar")
+        return ds.publish(s, ctx, "lab", "events", "liar", ds.Changes(put=[liar]))
+
+    with pytest.raises(BadRequest) as err:
+        service.call(ALICE, commit, write=True)
+    assert err.value.code == "chunk_length_mismatch" and chunk in str(err.value)
+    assert "7" in str(err.value) and "5" in str(err.value)
+    _n, entries = service.datasets.version_entries(ALICE, "lab", "events", "latest")
+    assert _n == 1 and [e.path for e in entries] == ["keep"]
+    # the same chunk with its own length is fine
+    honest = ds.FileEntry("new", 5, kept.digest, [(chunk, 5)])
+
+    def commit_honest(s: Any, ctx: Any) -> Any:
+        ds.begin_session(s, ctx, "lab", "events", "honest")
+        return ds.publish(s, ctx, "lab", "events", "honest", ds.Changes(put=[honest]))
+
+    assert service.call(ALICE, commit_honest, write=True).version.version == 2
+
+
 def _counts(service: WorkbenchService) -> tuple[int, int]:
     with service.db.transaction() as s:
         return (

@@ -1087,6 +1087,7 @@ def publish(
         check_manifest(manifest)
     else:  # the kept files passed these checks when their version was published
         check_manifest(list(put.values()), also=[e.path for e in manifest if e.path not in put])
+        _check_stored_lengths(s, list(put.values()))
     if head is not None and _same_files(s, head, manifest):
         end_session(s, session_id, "published")
         _record_published(s, session, head, {**request, "unchanged": True})
@@ -1150,6 +1151,32 @@ def publish(
     )
     s.flush()
     return Published(version, True)
+
+
+def _check_stored_lengths(s: Session, entries: list[FileEntry]) -> None:
+    """One length for each chunk between the new files of an update and the files it keeps
+    (whose lists are copied unread): each new chunk already stored must have the length the
+    store holds, which is the one every published file gives it (checked when it was
+    published). A 400 naming the first chunk declared otherwise."""
+    declared: dict[str, tuple[str, int]] = {}
+    for entry in entries:
+        for digest, length in entry.chunks:
+            declared.setdefault(digest, (entry.path, length))
+    digests = sorted(declared)
+    for cut in range(0, len(digests), 500):
+        for digest, stored in s.execute(
+            select(BlobChunk.digest, BlobChunk.length).where(
+                BlobChunk.digest.in_(digests[cut : cut + 500])
+            )
+        ):
+            path, length = declared[digest]
+            if stored != length:
+                raise BadRequest(
+                    f"files[{path}]: chunk {digest} is declared with {length} bytes, but the "
+                    f"store holds it with {stored} (the length published files, those this "
+                    "update keeps included, give it); one content has one length",
+                    code="chunk_length_mismatch",
+                )
 
 
 def _insert_spans(s: Session, version_id: int, chunks: dict[str, list[tuple[str, int]]]) -> None:
