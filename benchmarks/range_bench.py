@@ -1,11 +1,11 @@
 """Ranged reads of a file of very many chunks: finding the chunks a range needs.
 
 A file of ``--chunks`` chunks (default 1,500,000: 100 GB at 64 KiB each) is written to a fresh
-SQLite database the way a commit writes it (its row, with the whole chunk list, and its spans).
+SQLite database the way a commit writes it (its row and its spans, where its chunk list lives).
 Then ``--reads`` ranges of 1 MiB at random places are resolved to their chunks:
 
-- old: read the file's row with its whole chunk list and walk it (what a ranged GET did
-  before 0011);
+- old: read the file's whole chunk list (every span, ``chunk_lists``) and walk it (what a
+  ranged GET did before 0011, when the list was a column of the file's row);
 - ours: ``chunks_in_range`` over the spans holding the range.
 
 It prints the median milliseconds per range of each and their ratio. No bytes are read: the
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from jupyter_workbench.core import datasets as ds
 from jupyter_workbench.db.bulk import insert_many
@@ -39,16 +40,14 @@ from jupyter_workbench.db.models import (
 CHUNK = 64 * 1024
 
 
-def old_way(s: object, file_id: int, start: int, end: int) -> list[tuple[str, int]]:
-    row = s.get(DatasetFile, file_id)  # type: ignore[attr-defined]
+def old_way(s: Session, file_id: int, start: int, end: int) -> list[tuple[str, int]]:
     out, position = [], 0
-    for digest, length in ds.entry_of(row).chunks:
+    for digest, length in ds.chunk_lists(s, [file_id])[file_id]:
         if position + length > start and position < end:
             out.append((digest, length))
         position += length
         if position >= end:
             break
-    s.expunge(row)  # type: ignore[attr-defined]
     return out
 
 
@@ -72,8 +71,13 @@ def main() -> None:
             version = DatasetVersion(dataset_id=dataset.id, version=1)
             s.add(version)
             s.flush()
-            row = DatasetFile(version_id=version.id, path="big", size=size, digest="0" * 64)
-            row.chunks = [[d, n] for d, n in chunks]
+            row = DatasetFile(
+                version_id=version.id,
+                path="big",
+                size=size,
+                digest="0" * 64,
+                chunk_count=len(chunks),
+            )
             s.add(row)
             s.flush()
             file_id = row.id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import io
+import logging
 import os
 import struct
 import tarfile
@@ -54,6 +55,8 @@ from .service import WorkbenchService
 from .storage.blobstore import BlobCorrupt, BlobNotFound, BlobStore
 from .storage.chunking import MAX_CHUNK, blake3_hex
 from .storage.chunkstore import ChunkMissing, ChunkStore, pack_key_for
+
+log = logging.getLogger("jupyter_workbench")
 
 FRAME_HEADER = struct.Struct(">32sI")  # raw BLAKE3 digest, chunk length
 PROGRESS_INTERVAL = 0.5
@@ -436,9 +439,9 @@ class DatasetJobs:
             version = self._publish(
                 identity, slug, name, session_id, changes, message, parent, strict_parent
             )
-        except BaseException:
+        except BaseException as exc:
             writer.abort()
-            self._abort_session(session_id)
+            self._end_failed_commit(identity, session_id, exc)
             raise
         return CommitResult(
             version,
@@ -477,11 +480,22 @@ class DatasetJobs:
 
         return self.service.call(identity, work, write=True)
 
-    def _abort_session(self, session_id: str) -> None:
-        with self.service.db.transaction(write=True) as s:
-            session = s.get(CommitSession, session_id)
-            if session is not None and session.state == "open":
-                ds.end_session(s, session_id, "aborted")
+    def _end_failed_commit(self, identity: Identity, session_id: str, exc: BaseException) -> None:
+        """End the session of a folder commit that failed with ``exc``, audited as an abandoned
+        upload with the error's code (or type) as its reason; ended unaudited if that fails."""
+        reason = exc.code if isinstance(exc, WorkbenchError) else type(exc).__name__
+        try:
+            self.service.call(
+                identity,
+                lambda s, ctx: ds.end_failed_commit(s, ctx, session_id, reason),
+                write=True,
+            )
+        except Exception:
+            log.warning("could not audit the end of failed commit %s", session_id, exc_info=True)
+            with self.service.db.transaction(write=True) as s:
+                session = s.get(CommitSession, session_id)
+                if session is not None and session.state == "open":
+                    ds.end_session(s, session_id, "aborted")
 
     # -- resumable uploads ----------------------------------------------------------
     def start_upload(

@@ -246,6 +246,73 @@ def test_two_commits_on_one_parent_both_land_or_strict_gets_409(
     )
 
 
+def test_a_failed_folder_commit_is_audited_as_an_abandoned_upload(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    """A server-side folder commit that fails ends its session as a refused upload commit
+    does: audited as dataset.upload_abandon with the error's code as the reason (it was ended
+    without a trace)."""
+    service = make_service()
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "a", {"f": b"1"}))
+    service.datasets.commit_folder(ALICE, "lab", "events", write_tree(tmp_path / "b", {"f": b"2"}))
+    with pytest.raises(Conflict) as err:
+        service.datasets.commit_folder(
+            ALICE, "lab", "events", write_tree(tmp_path / "c", {"f": b"3"}),
+            parent="v1", strict_parent=True,
+        )  # fmt: skip
+    assert err.value.code == "stale_parent"
+    with service.db.transaction() as s:
+        states = s.execute(select(CommitSession.state, CommitSession.id)).all()
+        assert sorted(state for state, _id in states) == ["aborted", "published", "published"]
+        aborted = next(i for state, i in states if state == "aborted")
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "dataset.upload_abandon")
+        ).all()
+        assert [(e.object_id, e.actor_name, e.project_slug, e.summary) for e in events] == [
+            (
+                "events",
+                "alice",
+                "lab",
+                {"upload": aborted, "kind": "commit", "reason": "stale_parent"},
+            )
+        ]
+
+
+def test_an_update_keeps_one_length_for_each_chunk_with_the_files_it_keeps(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    """An update commit copies the files it keeps without reading their chunk lists; a new
+    file naming one of their chunks with another length was published. It is refused (400,
+    naming the chunk), and nothing is published."""
+    service = make_service()
+    service.datasets.commit_folder(
+        ALICE, "lab", "events", write_tree(tmp_path / "a", {"keep": b"hello"})
+    )
+    _n, kept = service.datasets.file_entry(ALICE, "lab", "events", "v1", "keep")
+    [(chunk, length)] = kept.chunks
+    assert length == 5
+    liar = ds.FileEntry("new", 7, "0" * 64, [(chunk, 7)])
+
+    def commit(s: Any, ctx: Any) -> Any:
+        ds.begin_session(s, ctx, "lab", "events", "liar")
+        return ds.publish(s, ctx, "lab", "events", "liar", ds.Changes(put=[liar]))
+
+    with pytest.raises(BadRequest) as err:
+        service.call(ALICE, commit, write=True)
+    assert err.value.code == "chunk_length_mismatch" and chunk in str(err.value)
+    assert "7" in str(err.value) and "5" in str(err.value)
+    _n, entries = service.datasets.version_entries(ALICE, "lab", "events", "latest")
+    assert _n == 1 and [e.path for e in entries] == ["keep"]
+    # the same chunk with its own length is fine
+    honest = ds.FileEntry("new", 5, kept.digest, [(chunk, 5)])
+
+    def commit_honest(s: Any, ctx: Any) -> Any:
+        ds.begin_session(s, ctx, "lab", "events", "honest")
+        return ds.publish(s, ctx, "lab", "events", "honest", ds.Changes(put=[honest]))
+
+    assert service.call(ALICE, commit_honest, write=True).version.version == 2
+
+
 def _counts(service: WorkbenchService) -> tuple[int, int]:
     with service.db.transaction() as s:
         return (

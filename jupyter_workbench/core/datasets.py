@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, defer, with_expression
+from sqlalchemy.orm import Session, aliased, defer
 
 from ..db.bulk import insert_ignore, insert_many
 from ..db.locks import lock_name
@@ -402,17 +402,11 @@ def list_files(
     sort: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
-    with_chunks: bool = False,
 ) -> Page[DatasetFile]:
-    """A page of a version's files; without ``with_chunks`` their chunk lists (16,000 for a
-    file of 1 GB) stay in the database, which counts them (``chunk_count``)."""
+    """A page of a version's files, without their chunk lists (16,000 for a file of 1 GB:
+    ``chunk_lists`` reads those of a page, when asked for); each row has its ``chunk_count``."""
     _project, _dataset, version = get_version(s, ctx, slug, name, ref)
     stmt = select(DatasetFile).where(DatasetFile.version_id == version.id)
-    if not with_chunks:
-        stmt = stmt.options(
-            defer(DatasetFile.chunks, raiseload=True),
-            with_expression(DatasetFile.chunk_count, func.json_array_length(DatasetFile.chunks)),
-        )
     if prefix:
         stmt = stmt.where(DatasetFile.path.startswith(prefix, autoescape=True))
     return paginate(s, stmt, FILE_SORTS, ctx, sort=sort, limit=limit, cursor=cursor)
@@ -427,7 +421,7 @@ def get_file(
     )
     if row is None:
         raise NotFound(f"version v{version.version} of '{name}' has no file {path!r}")
-    return version, entry_of(row)
+    return version, entry_of(row, chunk_lists(s, [row.id]).get(row.id, []))
 
 
 def file_head(
@@ -516,21 +510,47 @@ def chunks_in_range(
     return (start if first_kept is None else first_kept), out
 
 
-def entry_of(row: DatasetFile) -> FileEntry:
+def entry_of(row: DatasetFile, chunks: list[tuple[str, int]]) -> FileEntry:
+    """The entry of a stored file whose chunk list (from ``chunk_lists``) is ``chunks``."""
     return FileEntry(
         path=row.path,
         size=row.size,
         digest=row.digest,
-        chunks=[(d, int(n)) for d, n in row.chunks],
+        chunks=chunks,
         media_type=row.media_type,
+        file_id=row.id,
     )
+
+
+def chunk_lists(s: Session, file_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """The whole chunk lists of some stored files, by file id: their spans by first byte,
+    concatenated (a file without chunks has no spans and is left out)."""
+    out: dict[int, list[tuple[str, int]]] = {}
+    for cut in range(0, len(file_ids), 500):
+        rows = s.execute(
+            select(DatasetFileSpan.file_id, DatasetFileSpan.chunks)
+            .where(DatasetFileSpan.file_id.in_(file_ids[cut : cut + 500]))
+            .order_by(DatasetFileSpan.file_id, DatasetFileSpan.first_byte)
+        )
+        for file_id, chunks in rows:
+            out.setdefault(file_id, []).extend((d, int(n)) for d, n in chunks)
+    return out
 
 
 def files_of(s: Session, version_id: int) -> list[FileEntry]:
+    """A version's files by path, each with its whole chunk list."""
     rows = s.scalars(
         select(DatasetFile).where(DatasetFile.version_id == version_id).order_by(DatasetFile.path)
-    )
-    return [entry_of(r) for r in rows]
+    ).all()
+    lists: dict[int, list[tuple[str, int]]] = {}
+    for file_id, chunks in s.execute(
+        select(DatasetFileSpan.file_id, DatasetFileSpan.chunks)
+        .join(DatasetFile, DatasetFile.id == DatasetFileSpan.file_id)
+        .where(DatasetFile.version_id == version_id)
+        .order_by(DatasetFileSpan.file_id, DatasetFileSpan.first_byte)
+    ):
+        lists.setdefault(file_id, []).extend((d, int(n)) for d, n in chunks)
+    return [entry_of(r, lists.get(r.id, [])) for r in rows]
 
 
 def summaries_of(s: Session, version_id: int) -> list[FileEntry]:
@@ -545,13 +565,30 @@ def summaries_of(s: Session, version_id: int) -> list[FileEntry]:
 
 
 def chunks_of(s: Session, version_id: int, paths: list[str]) -> dict[str, list[tuple[str, int]]]:
-    """The chunk lists of some files of a version, by path."""
-    rows = s.execute(
-        select(DatasetFile.path, DatasetFile.chunks).where(
-            DatasetFile.version_id == version_id, DatasetFile.path.in_(paths)
+    """The chunk lists of some files of a version, by path (their spans, concatenated)."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for cut in range(0, len(paths), 500):
+        out.update(
+            (path, [])
+            for path in s.scalars(
+                select(DatasetFile.path).where(
+                    DatasetFile.version_id == version_id,
+                    DatasetFile.path.in_(paths[cut : cut + 500]),
+                )
+            )
         )
-    )
-    return {path: [(d, int(n)) for d, n in chunks] for path, chunks in rows}
+        rows = s.execute(
+            select(DatasetFile.path, DatasetFileSpan.chunks)
+            .join(DatasetFileSpan, DatasetFileSpan.file_id == DatasetFile.id)
+            .where(
+                DatasetFile.version_id == version_id,
+                DatasetFile.path.in_(paths[cut : cut + 500]),
+            )
+            .order_by(DatasetFileSpan.file_id, DatasetFileSpan.first_byte)
+        )
+        for path, chunks in rows:
+            out[path].extend((d, int(n)) for d, n in chunks)
+    return out
 
 
 # -- tags ----------------------------------------------------------------------------
@@ -888,6 +925,24 @@ def end_refused_upload(
         _end_upload(s, ctx, project, name, {"upload": session_id, "reason": reason})
 
 
+def end_failed_commit(s: Session, ctx: Ctx, session_id: str, reason: str) -> None:
+    """End the caller's server-side folder commit ``session_id`` that failed (``reason``: the
+    error's code, or its type), audited as an abandoned upload naming the reason. Access is
+    not checked again: the caller opened the session. Nothing if it is no longer open (or
+    went with its dataset)."""
+    row = s.execute(
+        select(CommitSession.state, Dataset.name, Project)
+        .join(Dataset, Dataset.id == CommitSession.dataset_id)
+        .join(Project, Project.id == Dataset.project_id)
+        .where(CommitSession.id == session_id)
+    ).first()
+    if row is None or row[0] != "open":
+        return
+    _state, name, project = row
+    summary = {"upload": session_id, "kind": "commit", "reason": reason}
+    _end_upload(s, ctx, project, name, summary)
+
+
 def _end_upload(s: Session, ctx: Ctx, project: Project, name: str, summary: dict[str, Any]) -> None:
     """Abort the open upload ``summary["upload"]`` of dataset ``name``, audited as abandoned."""
     end_session(s, summary["upload"], "aborted")
@@ -1033,6 +1088,7 @@ def publish(
         check_manifest(manifest)
     else:  # the kept files passed these checks when their version was published
         check_manifest(list(put.values()), also=[e.path for e in manifest if e.path not in put])
+        _check_stored_lengths(s, list(put.values()))
     if head is not None and _same_files(s, head, manifest):
         end_session(s, session_id, "published")
         _record_published(s, session, head, {**request, "unchanged": True})
@@ -1060,7 +1116,7 @@ def publish(
                 "size": e.size,
                 "digest": e.digest,
                 "media_type": e.media_type,
-                "chunks": [[d, n] for d, n in e.chunks],
+                "chunk_count": len(e.chunks),
             }
             for e in put.values()
         ],
@@ -1098,6 +1154,32 @@ def publish(
     return Published(version, True)
 
 
+def _check_stored_lengths(s: Session, entries: list[FileEntry]) -> None:
+    """One length for each chunk between the new files of an update and the files it keeps
+    (whose lists are copied unread): each new chunk already stored must have the length the
+    store holds, which is the one every published file gives it (checked when it was
+    published). A 400 naming the first chunk declared otherwise."""
+    declared: dict[str, tuple[str, int]] = {}
+    for entry in entries:
+        for digest, length in entry.chunks:
+            declared.setdefault(digest, (entry.path, length))
+    digests = sorted(declared)
+    for cut in range(0, len(digests), 500):
+        for digest, stored in s.execute(
+            select(BlobChunk.digest, BlobChunk.length).where(
+                BlobChunk.digest.in_(digests[cut : cut + 500])
+            )
+        ):
+            path, length = declared[digest]
+            if stored != length:
+                raise BadRequest(
+                    f"files[{path}]: chunk {digest} is declared with {length} bytes, but the "
+                    f"store holds it with {stored} (the length published files, those this "
+                    "update keeps included, give it); one content has one length",
+                    code="chunk_length_mismatch",
+                )
+
+
 def _insert_spans(s: Session, version_id: int, chunks: dict[str, list[tuple[str, int]]]) -> None:
     """The spans of files just inserted for a version (``chunks``: their lists, by path)."""
     paths = list(chunks)
@@ -1112,10 +1194,10 @@ def _insert_spans(s: Session, version_id: int, chunks: dict[str, list[tuple[str,
 
 
 def _copy_files(s: Session, parent_id: int, version_id: int, paths: list[str]) -> None:
-    """Copy files ``paths`` of version ``parent_id`` into ``version_id``, their chunk lists and
-    spans with them, inside the database (a batch of paths at a time)."""
+    """Copy files ``paths`` of version ``parent_id`` into ``version_id``, their spans (their
+    chunk lists) with them, inside the database (a batch of paths at a time)."""
     old, new = aliased(DatasetFile), aliased(DatasetFile)
-    columns = ["version_id", "path", "size", "digest", "media_type", "chunks"]
+    columns = ["version_id", "path", "size", "digest", "media_type", "chunk_count"]
     for cut in range(0, len(paths), 500):
         batch = paths[cut : cut + 500]
         s.execute(
@@ -1127,7 +1209,7 @@ def _copy_files(s: Session, parent_id: int, version_id: int, paths: list[str]) -
                     DatasetFile.size,
                     DatasetFile.digest,
                     DatasetFile.media_type,
-                    DatasetFile.chunks,
+                    DatasetFile.chunk_count,
                 ).where(DatasetFile.version_id == parent_id, DatasetFile.path.in_(batch)),
             )
         )
@@ -1463,17 +1545,21 @@ def version_json(
     }
 
 
-def file_json(row: DatasetFile | FileEntry, *, with_chunks: bool = False) -> dict[str, Any]:
-    count = getattr(row, "chunk_count", None)
-    data = {
+def file_json(
+    row: DatasetFile | FileEntry, *, chunks: list[tuple[str, int]] | None = None
+) -> dict[str, Any]:
+    """A file as the API shows it; with its chunk list when ``chunks`` is given (a stored
+    file's, from ``chunk_lists``; an entry's own otherwise)."""
+    count = row.chunk_count if isinstance(row, DatasetFile) else len(row.chunks)
+    data: dict[str, Any] = {
         "path": row.path,
         "size": row.size,
         "digest": row.digest,
         "media_type": row.media_type,
-        "chunk_count": len(row.chunks) if count is None else count,
+        "chunk_count": count,
     }
-    if with_chunks:
-        data["chunks"] = [[d, n] for d, n in row.chunks]
+    if chunks is not None:
+        data["chunks"] = [[d, n] for d, n in chunks]
     return data
 
 

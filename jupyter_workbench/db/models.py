@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -349,7 +349,8 @@ class DatasetVersion(Base):
 
 
 class DatasetFile(Base):
-    """One path of a version: its size, whole-file BLAKE3 and ordered chunk list."""
+    """One path of a version: its size, whole-file BLAKE3 and chunk count; its ordered chunk
+    list is in its ``DatasetFileSpan`` rows (the only copy)."""
 
     __tablename__ = "dataset_files"
 
@@ -359,17 +360,16 @@ class DatasetFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[str] = mapped_column(String(64))
     media_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
-    # [[chunk digest, length], ...] in file order
-    chunks: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    # len(chunks), counted by the database for a listing that leaves ``chunks`` unread
-    chunk_count: Mapped[int | None] = query_expression()
+    # how many chunks the file's spans hold (a listing shows it without reading them)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (UniqueConstraint("version_id", "path"),)
 
 
 class DatasetFileSpan(Base):
     """A run of a file's consecutive chunks (at most ``SPAN_CHUNKS``) and the byte it starts at:
-    a ranged read fetches only the spans overlapping its range, not the file's whole list."""
+    a ranged read fetches only the spans overlapping its range, not the file's whole list.
+    Every file with chunks has spans: they are where its chunk list is stored."""
 
     __tablename__ = "dataset_file_spans"
 
@@ -378,7 +378,8 @@ class DatasetFileSpan(Base):
     )
     first_byte: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     nbytes: Mapped[int] = mapped_column(BigInteger)
-    # [[chunk digest, length], ...] in file order, a slice of the file's ``chunks``
+    # [[chunk digest, length], ...] in file order: the file's chunk list is its spans' lists
+    # by ``first_byte``, concatenated
     chunks: Mapped[list[Any]] = mapped_column(JSON)
 
 

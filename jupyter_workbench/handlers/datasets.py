@@ -250,10 +250,12 @@ class FilesHandler(DatasetHandler):
                 name,
                 ref,
                 prefix=q.get("prefix"),
-                with_chunks=with_chunks,
                 **self.page_args(),
             )
-            return page_json(page, lambda f: ds.file_json(f, with_chunks=with_chunks))
+            if not with_chunks:
+                return page_json(page, ds.file_json)
+            lists = ds.chunk_lists(s, [f.id for f in page.items])
+            return page_json(page, lambda f: ds.file_json(f, chunks=lists.get(f.id, [])))
 
         self.reply(await self.call(work))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import JSON, BigInteger, Integer, String, column, inspect, select, table
 
 from jupyter_workbench.db.database import Database
 from jupyter_workbench.db.models import Base
@@ -60,6 +60,19 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
         db.dispose()
 
 
+# dataset_files as it was before 0012 (its chunk list a column of its own)
+OLD_FILES = table(
+    "dataset_files",
+    column("id", Integer),
+    column("version_id", Integer),
+    column("path", String),
+    column("size", BigInteger),
+    column("digest", String),
+    column("media_type", String),
+    column("chunks", JSON),
+)
+
+
 def test_0011_fills_the_spans_of_the_files_already_stored(db_url: str) -> None:
     """Files stored before 0011 are read by ranges through their spans: the migration writes
     them from each file's chunk list, on both backends."""
@@ -95,10 +108,12 @@ def test_0011_fills_the_spans_of_the_files_already_stored(db_url: str) -> None:
             s.flush()
             for path, listed in (("big", chunks), ("empty", [])):
                 size = sum(n for _, n in listed)
-                file = DatasetFile(
-                    version_id=version.id, path=path, size=size, digest="0" * 64, chunks=listed
-                )
-                s.add(file)
+                s.execute(
+                    OLD_FILES.insert().values(
+                        version_id=version.id, path=path, size=size, digest="0" * 64,
+                        media_type="application/octet-stream", chunks=listed,
+                    )
+                )  # fmt: skip
         db.migrate()
         with db.transaction() as s:
             big = s.scalar(select(DatasetFile.id).where(DatasetFile.path == "big"))

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import tarfile
 import threading
 import time
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from jupyter_workbench import dataset_jobs
 from jupyter_workbench.core import operations, users
@@ -1027,6 +1028,100 @@ async def test_ranges_of_a_file_of_many_chunks_read_only_their_part_of_its_list(
     assert r.status == 200 and r.body == data
     r = await alice.request("HEAD", url, headers={"Range": f"bytes={span_start}-"})
     assert r.status == 206 and r.headers["Content-Length"] == str(len(data) - span_start)
+
+
+async def test_migration_0012_keeps_every_answer_and_its_downgrade_restores_the_column(
+    api, jp_serverapp, tmp_path
+) -> None:
+    """0012 drops ``dataset_files.chunks`` (the spans hold the lists) and fills the new
+    ``chunk_count``: file listings with and without chunks, diffs, verification, materialized
+    folders and ranged reads answer as before, for a file of many spans copied into a second
+    version, on both backends. The downgrade rebuilds the column from the spans; a file whose
+    spans went missing gets them again from it on the way back up."""
+    from alembic import command
+    from sqlalchemy import JSON, Integer, String, column, table
+
+    from jupyter_workbench.core.datasets import SPAN_CHUNKS
+    from jupyter_workbench.db.database import alembic_config
+
+    service = jp_serverapp.web_app.settings["workbench_service"]
+    alice, who = api("alice"), Identity("alice")
+    await alice.post("projects", {"name": "Lab"})
+    many = os.urandom(40_000)  # about 4,400 chunks: 5 spans
+    await upload_in_small_chunks(alice, "lab", "d", "many.bin", many)
+    r = await upload(alice, "lab", "d", {"t.csv": b"id\n1\n", "empty": b""}, mode="update")
+    assert r.status == 201, r
+    r = await upload(alice, "lab", "d", {"t.csv": b"id\n1\n2\n", "x": b"x"}, mode="update")
+    assert r.status == 201, r
+    base, url = "projects/lab/datasets/d", "projects/lab/datasets/d/versions/v3/files/many.bin"
+    cases = [(0, 4), (SPAN_CHUNKS * 9 - 3, SPAN_CHUNKS * 9 + 20), (1000, 39_000), (39_990, 50_000)]
+
+    async def answers(run: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for v in ("v1", "v2", "v3"):
+            r = await alice.get(f"{base}/versions/{v}/files", params={"chunks": "true"})
+            out[f"chunks {v}"] = r.json
+            out[f"files {v}"] = (await alice.get(f"{base}/versions/{v}/files")).json
+        out["diff"] = (await alice.get(f"{base}/diff", params={"from": "v2", "to": "v3"})).json
+        for start, last in cases:
+            r = await alice.get(url, headers={"Range": f"bytes={start}-{last}"})
+            out[f"range {start}"] = (r.status, r.headers["Content-Range"], r.body)
+        out["whole"] = (await alice.get(url)).body
+        out["verify"] = service.datasets.verify_version(who, "lab", "d", "v3")
+        shutil.rmtree(service.datasets.cache_dir, ignore_errors=True)  # read the chunks again
+        done = service.datasets.materialize(who, "lab", "d", "v3", tmp_path / run)
+        out["materialize"] = {k: v for k, v in done.items() if k != "path"}
+        out["materialized"] = {p.name: p.read_bytes() for p in (tmp_path / run).iterdir()}
+        return out
+
+    before = await answers("before")
+    listed = before["chunks v3"]["items"]
+    assert [f["chunk_count"] for f in listed] == [len(f["chunks"]) for f in listed]
+    assert listed[1]["path"] == "many.bin" and listed[1]["chunk_count"] > 4 * SPAN_CHUNKS
+    assert before["verify"]["ok"] and before["materialized"]["many.bin"] == many
+    assert before["materialize"]["fetched"] == 4
+
+    old_files = table(
+        "dataset_files",
+        column("id", Integer),
+        column("version_id", Integer),
+        column("path", String),
+        column("chunks", JSON),
+    )
+    db_url = service.db.url.render_as_string(hide_password=False)
+    db = Database(db_url)
+    try:
+        service.db.engine.dispose()  # the server's connections, as a restart would
+        with db.engine.begin() as conn:
+            cfg = alembic_config(db_url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0011")
+        with db.engine.begin() as conn:
+            got = {
+                (v, path): chunks
+                for v, path, chunks in conn.execute(
+                    select(old_files.c.version_id, old_files.c.path, old_files.c.chunks)
+                )
+            }
+            versions = sorted({v for v, _path in got})
+            for number, version_id in enumerate(versions, 1):
+                for item in before[f"chunks v{number}"]["items"]:
+                    assert got[(version_id, item["path"])] == item["chunks"], item["path"]
+            # a file stored by a server that never wrote its spans (0011 is defensive too)
+            many_v1 = conn.execute(
+                select(old_files.c.id).where(
+                    old_files.c.version_id == versions[0], old_files.c.path == "many.bin"
+                )
+            ).scalar_one()
+            conn.execute(text("DELETE FROM dataset_file_spans WHERE file_id = :f"), {"f": many_v1})
+        db.migrate()
+        with db.engine.connect() as conn:
+            assert "chunks" not in {c["name"] for c in inspect(conn).get_columns("dataset_files")}
+    finally:
+        db.dispose()
+    service.db.engine.dispose()
+    after = await answers("after")
+    assert after == before
 
 
 async def test_a_versions_tar_reads_its_files_a_page_at_a_time(

@@ -20,7 +20,8 @@ branch_labels = None
 depends_on = None
 
 SPAN_CHUNKS = 1024  # as core.datasets.SPAN_CHUNKS when this migration was written
-PAGE = 200  # files read at a time while filling
+PAGE = 500  # files looked at a time while filling
+LIST_BUDGET = 200_000  # chunks of whole lists held at once (one bigger file is read alone)
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -53,23 +54,42 @@ def upgrade() -> None:
     conn = op.get_bind()
     files = sa.table("dataset_files", sa.column("id", BigId), sa.column("chunks", sa.JSON))
     last = -1
-    while True:  # a page of files at a time: bounded memory, whatever the store holds
-        page = conn.execute(
-            sa.select(files.c.id, files.c.chunks)
+    while True:  # a page of files at a time, their lists read a budget of chunks at a time:
+        page = conn.execute(  # bounded memory, whatever the store holds
+            sa.select(files.c.id, sa.func.json_array_length(files.c.chunks))
             .where(files.c.id > last)
             .order_by(files.c.id)
             .limit(PAGE)
         ).all()
         if not page:
             break
-        rows = []
-        for file_id, chunks in page:
-            if isinstance(chunks, str):
-                chunks = json.loads(chunks)
-            rows.extend(_spans(file_id, chunks or []))
-        if rows:
-            conn.execute(spans.insert(), rows)
+        for ids in _groups(list(page)):
+            rows = []
+            for file_id, chunks in conn.execute(
+                sa.select(files.c.id, files.c.chunks).where(files.c.id.in_(ids))
+            ):
+                if isinstance(chunks, str):
+                    chunks = json.loads(chunks)
+                rows.extend(_spans(file_id, chunks or []))
+            if rows:
+                conn.execute(spans.insert(), rows)
         last = page[-1][0]
+
+
+def _groups(page: list[Any]) -> list[list[int]]:
+    """The ids of a page's files with chunks, in groups of at most ``LIST_BUDGET`` chunks (a
+    bigger file alone)."""
+    groups: list[list[int]] = [[]]
+    held = 0
+    for file_id, count in page:
+        if not count:
+            continue
+        if groups[-1] and held + count > LIST_BUDGET:
+            groups.append([])
+            held = 0
+        groups[-1].append(file_id)
+        held += count
+    return [group for group in groups if group]
 
 
 def downgrade() -> None:
