@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -135,12 +135,42 @@ class Database:
         """Apply migrations up to ``revision``; returns (before, after)."""
         before = self.current_revision()
         cfg = alembic_config(self.url)
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn, self._foreign_keys_deferred(conn), conn.begin():
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            if self.is_sqlite:
+                self._check_foreign_keys(conn)
         return before, self.current_revision()
+
+    @contextmanager
+    def _foreign_keys_deferred(self, conn: Connection) -> Iterator[None]:
+        """SQLite's foreign keys off while a migration runs on ``conn``: a batch migration
+        copies a table and drops the old one, and with them on, that drop deletes every row
+        that refers to it through ON DELETE CASCADE (an upgrade through 0010 emptied the open
+        uploads' chunk lists). SQLite ignores the pragma inside a transaction: it is set on the
+        driver's connection before SQLAlchemy begins one, and set back after."""
+        if not self.is_sqlite:
+            yield
+            return
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            yield
+        finally:
+            driver.execute("PRAGMA foreign_keys=ON")
+
+    @staticmethod
+    def _check_foreign_keys(conn: Connection) -> None:
+        """Refuse (roll back) a migration that leaves a row referring to a missing one."""
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(
+                f"after the migration {len(broken)} rows refer to missing rows "
+                f"(table, rowid, parent): {[tuple(row[:3]) for row in broken[:5]]}"
+            )
 
     def needs_migration(self) -> bool:
         return self.current_revision() != self.head_revision()

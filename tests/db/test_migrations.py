@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, BigInteger, Integer, String, column, inspect, select, table
+from sqlalchemy import JSON, BigInteger, Integer, String, column, inspect, select, table, text
 
 from jupyter_workbench.db.database import Database
 from jupyter_workbench.db.models import Base
@@ -127,5 +128,86 @@ def test_0011_fills_the_spans_of_the_files_already_stored(db_url: str) -> None:
             index = next(i for i in range(len(whole)) if sum(n for _, n in whole[: i + 1]) > start)
             assert first == sum(n for _, n in whole[:index]) and got[0] == whole[index]
             assert chunks_in_range(s, big, 0, total)[1] == whole[: 16 * SPAN_CHUNKS]
+    finally:
+        db.dispose()
+
+
+def test_an_upgrade_keeps_the_rows_that_refer_to_a_table_it_copies(db_url: str) -> None:
+    """On SQLite a batch migration copies a table and drops the old one: 0010 copies
+    commit_sessions, and with foreign keys on, dropping it deleted every open upload's chunk and
+    pack pins (ON DELETE CASCADE). Both survive the upgrade now, on both backends."""
+    from alembic import command
+
+    from jupyter_workbench.db.database import alembic_config
+
+    db = Database(db_url)
+    try:
+        with db.engine.begin() as conn:
+            cfg = alembic_config(db_url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0009")
+        now = "2026-01-01 00:00:00"
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO blob_packs (id, key, size, state, created_at, changed_at) "
+                    "VALUES (1, 'packs/1', 3, 'stored', :now, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    'INSERT INTO blob_chunks (digest, pack_id, "offset", length, created_at) '
+                    "VALUES (:d, 1, 0, 3, :now)"
+                ),
+                {"d": "a" * 64, "now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO commit_sessions (id, kind, state, files, created_at, "
+                    "heartbeat_at) VALUES ('s1', 'upload', 'open', '[]', :now, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(text("INSERT INTO session_chunks VALUES ('s1', :d)"), {"d": "a" * 64})
+            conn.execute(text("INSERT INTO session_packs VALUES ('s1', 1)"))
+        db.migrate()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT session_id FROM session_chunks")).all() == [("s1",)]
+            assert conn.execute(text("SELECT session_id FROM session_packs")).all() == [("s1",)]
+            if db.is_sqlite:  # and the foreign keys are back on for the connection after
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        db.dispose()
+
+
+def test_a_sqlite_migration_that_breaks_a_reference_is_rolled_back(tmp_path) -> None:
+    """With foreign keys off while it runs, an upgrade is checked before it commits: one that
+    leaves a row referring to a missing one is rolled back, naming the table."""
+    from alembic import command
+
+    from jupyter_workbench.db.database import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'broken.db'}"
+    db = Database(url)
+    try:
+        db.migrate()
+        with db.engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0011")
+        driver = db.engine.raw_connection()
+        try:  # a span whose file is gone: what the check is there to catch
+            driver.execute("PRAGMA foreign_keys=OFF")
+            driver.execute(
+                "INSERT INTO dataset_file_spans (file_id, first_byte, nbytes, chunks) "
+                "VALUES (999, 0, 1, '[]')"
+            )
+            driver.execute("PRAGMA foreign_keys=ON")
+        finally:
+            driver.close()
+        with pytest.raises(RuntimeError, match="dataset_file_spans"):
+            db.migrate()
+        assert db.current_revision() == "0011"
     finally:
         db.dispose()
