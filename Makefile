@@ -76,7 +76,7 @@ lab: install
 
 ## test: lint, type-check and the whole suite (SQLite and PostgreSQL)
 test: install chromium lint typecheck labextension-test
-	PATH="$(CURDIR)/$(NODE_DIR)/node_modules/.bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(NODE_DIR)/node_modules/.bin:$$PATH" $(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check jupyter_workbench tests benchmarks hub_config
