@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("jupyter_workbench.db")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Arbitrary constant: the PostgreSQL advisory lock that serialises concurrent migrations.
@@ -134,14 +138,18 @@ class Database:
     def migrate(self, revision: str = "head") -> tuple[str | None, str | None]:
         """Apply migrations up to ``revision``; returns (before, after)."""
         before = self.current_revision()
+        target = self.head_revision() if revision == "head" else revision
         cfg = alembic_config(self.url)
         with self.engine.connect() as conn, self._foreign_keys_deferred(conn), conn.begin():
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+            check = self.is_sqlite and before != target  # nothing to apply: nothing to check
+            broken_before = self._broken_references(conn) if check else Counter()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
-            if self.is_sqlite:
-                self._check_foreign_keys(conn)
+            if check:
+                after = MigrationContext.configure(conn).get_current_revision()
+                self._check_foreign_keys(conn, broken_before, before, after)
         return before, self.current_revision()
 
     @contextmanager
@@ -163,13 +171,35 @@ class Database:
             driver.execute("PRAGMA foreign_keys=ON")
 
     @staticmethod
-    def _check_foreign_keys(conn: Connection) -> None:
-        """Refuse (roll back) a migration that leaves a row referring to a missing one."""
-        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-        if broken:
+    def _broken_references(conn: Connection) -> Counter[tuple[Any, ...]]:
+        """SQLite's rows that refer to a missing row: (table, rowid, parent) of each."""
+        rows = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        return Counter(tuple(row[:3]) for row in rows)
+
+    @classmethod
+    def _check_foreign_keys(
+        cls,
+        conn: Connection,
+        broken_before: Counter[tuple[Any, ...]],
+        before: str | None,
+        after: str | None,
+    ) -> None:
+        """Refuse (roll back) a migration that left rows referring to missing ones; rows that
+        did before it (deleted by hand with the sqlite3 shell, where foreign keys are off) are
+        only logged: the migration did not break them."""
+        broken = cls._broken_references(conn)
+        if broken_before:
+            log.warning(
+                "%d rows of the database refer to missing rows (table, rowid, parent): %s; "
+                "`PRAGMA foreign_key_check` in the sqlite3 shell lists them",
+                sum(broken_before.values()), list(broken_before)[:5],
+            )  # fmt: skip
+        new = broken - broken_before
+        if new:
             raise RuntimeError(
-                f"after the migration {len(broken)} rows refer to missing rows "
-                f"(table, rowid, parent): {[tuple(row[:3]) for row in broken[:5]]}"
+                f"migrating the database from {before or 'empty'} to {after} would leave "
+                f"{sum(new.values())} rows referring to missing rows (table, rowid, parent): "
+                f"{list(new)[:5]}; nothing was changed (a bug of that migration: report it)"
             )
 
     def needs_migration(self) -> bool:

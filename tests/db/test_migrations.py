@@ -181,11 +181,27 @@ def test_an_upgrade_keeps_the_rows_that_refer_to_a_table_it_copies(db_url: str) 
         db.dispose()
 
 
-def test_a_sqlite_migration_that_breaks_a_reference_is_rolled_back(tmp_path) -> None:
+def _orphan_span(db: Database) -> None:
+    """A span whose file is gone, as deleting by hand in the sqlite3 shell (foreign keys off
+    there) leaves one."""
+    driver = db.engine.raw_connection()
+    try:
+        driver.execute("PRAGMA foreign_keys=OFF")
+        driver.execute(
+            "INSERT INTO dataset_file_spans (file_id, first_byte, nbytes, chunks) "
+            "VALUES (999, 0, 1, '[]')"
+        )
+        driver.execute("PRAGMA foreign_keys=ON")
+    finally:
+        driver.close()
+
+
+def test_a_sqlite_migration_that_breaks_a_reference_is_rolled_back(tmp_path, monkeypatch) -> None:
     """With foreign keys off while it runs, an upgrade is checked before it commits: one that
-    leaves a row referring to a missing one is rolled back, naming the table."""
+    leaves a row referring to a missing one is rolled back, naming the table and revisions."""
     from alembic import command
 
+    from jupyter_workbench.db import database
     from jupyter_workbench.db.database import alembic_config
 
     url = f"sqlite:///{tmp_path / 'broken.db'}"
@@ -196,18 +212,49 @@ def test_a_sqlite_migration_that_breaks_a_reference_is_rolled_back(tmp_path) -> 
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0011")
-        driver = db.engine.raw_connection()
-        try:  # a span whose file is gone: what the check is there to catch
-            driver.execute("PRAGMA foreign_keys=OFF")
-            driver.execute(
+        upgrade = command.upgrade
+
+        def breaking_upgrade(cfg, revision):  # a migration with a bug: it orphans a span
+            upgrade(cfg, revision)
+            cfg.attributes["connection"].exec_driver_sql(
                 "INSERT INTO dataset_file_spans (file_id, first_byte, nbytes, chunks) "
                 "VALUES (999, 0, 1, '[]')"
             )
-            driver.execute("PRAGMA foreign_keys=ON")
-        finally:
-            driver.close()
-        with pytest.raises(RuntimeError, match="dataset_file_spans"):
+
+        monkeypatch.setattr(database.command, "upgrade", breaking_upgrade)
+        with pytest.raises(RuntimeError, match=r"from 0011 to 0012 .*dataset_file_spans"):
             db.migrate()
-        assert db.current_revision() == "0011"
+        assert db.current_revision() == "0011"  # rolled back, the migration's work too
+        with db.engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("dataset_files")}
+            assert "chunks" in columns
+            assert conn.exec_driver_sql("SELECT count(*) FROM dataset_file_spans").scalar() == 0
+    finally:
+        db.dispose()
+
+
+def test_rows_orphaned_before_a_migration_do_not_stop_it_or_the_server(tmp_path, caplog) -> None:
+    """An orphan left by hand is not the migration's doing: the upgrade runs (and says so in
+    the log), and a database at head is not checked at all (a server start stays quick)."""
+    from alembic import command
+
+    from jupyter_workbench.db.database import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'orphan.db'}"
+    db = Database(url)
+    try:
+        db.migrate()
+        with db.engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0011")
+        _orphan_span(db)
+        with caplog.at_level("WARNING", logger="jupyter_workbench.db"):
+            assert db.migrate() == ("0011", Database.head_revision())
+        assert "1 rows of the database refer to missing rows" in caplog.text
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="jupyter_workbench.db"):
+            assert db.migrate() == (Database.head_revision(), Database.head_revision())
+        assert caplog.text == ""
     finally:
         db.dispose()
