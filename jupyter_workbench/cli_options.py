@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from difflib import get_close_matches
 from typing import Any, NoReturn
 
@@ -20,6 +20,7 @@ from traitlets.config.application import Application
 from traitlets.config.configurable import Configurable
 from traitlets.config.loader import KVArgParseConfigLoader, _KVArgParser
 from traitlets.utils.importstring import import_item
+from traitlets.utils.text import wrap_paragraphs
 
 ALWAYS = frozenset({"-h", "--help", "--help-all", "--version", "-V"})  # traitlets' own
 SETTING = re.compile(r"^--?[A-Za-z]\w*(\.\w+)+$")  # --Class.trait, any class's setting
@@ -241,3 +242,32 @@ class CommandApp(JupyterApp):
         loader.elsewhere = lambda name: sibling_commands(self, name)
         loader.command = type(self)
         return loader
+
+    def emit_help(self, classes: bool = False) -> Generator[str, None, None]:
+        """traitlets' help; with ``--help-all``, each class's settings are only those this
+        command reads (a base command's setting it refuses is not listed)."""
+        if not classes:
+            yield from super().emit_help(classes)
+            return
+        read = command_settings(type(self))
+        yield from self.emit_description()
+        yield from self.emit_subcommands_help()
+        yield from self.emit_options_help()
+        yield "Class options"
+        yield "============="
+        for paragraph in wrap_paragraphs(self.keyvalue_description):
+            yield paragraph
+            yield ""
+        for cls in self._classes_with_config_traits():
+            traits = cls.class_traits(config=True)
+            kept = sorted(name for name in traits if name in read.get(cls.__name__, traits))
+            if not kept:
+                continue
+            title = f"{cls.__name__}({', '.join(p.__name__ for p in cls.__bases__)}) options"
+            yield title
+            yield "-" * len(title)
+            for name in kept:
+                yield cls.class_get_trait_help(traits[name])
+            yield ""
+        yield from self.emit_examples()
+        yield from self.emit_help_epilogue(classes)

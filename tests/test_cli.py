@@ -283,6 +283,24 @@ def test_an_inherited_setting_a_subcommand_does_not_read_is_refused(
     assert checked >= 40  # every datasets subcommand's inherited settings, twice
 
 
+def test_help_all_lists_only_the_settings_a_subcommand_takes(tmp_path: Path) -> None:
+    """``--help-all`` of a subcommand lists only the settings it takes: gc's leaves out the
+    ``user`` it refuses (no ``--as``), list's the ``quiet`` it refuses (no ``--quiet``); a
+    subcommand that takes ``--as`` still lists ``user``."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    gc = run_cli("datasets", "gc", "--help-all", db_url=url, tmp_path=tmp_path)
+    assert gc.returncode == 0, gc.stderr
+    assert "--GcCommand.dry_run=" in gc.stdout and "--Workbench.database_url=" in gc.stdout
+    assert ".user=" not in gc.stdout  # refused by gc: not offered either
+    listing = run_cli("datasets", "list", "--help-all", db_url=url, tmp_path=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert "--DatasetsCommand.user=" in listing.stdout
+    assert ".quiet=" not in listing.stdout
+    for words in UNREAD:  # every refused setting is missing from its subcommand's help
+        shown = run_cli(*words, "--help-all", db_url=url, tmp_path=tmp_path).stdout
+        assert not any(f".{trait}=" in shown for trait in UNREAD[words]), words
+
+
 def test_every_documented_datasets_invocation_is_still_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
