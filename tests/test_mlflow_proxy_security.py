@@ -444,3 +444,26 @@ async def test_graphql_shows_a_runs_model_inputs_and_outputs_only_of_the_scope(
     both = (sorted([alm, blm]), sorted([(alm, "1"), (blm, "2")]))
     assert anywhere == [both] * 3 + [refused], anywhere
     assert carol == [only_a] * 3 + [refused], carol
+
+
+async def test_graphql_filtering_looks_logged_models_up_a_few_at_a_time() -> None:
+    """A page of runs naming hundreds of logged models asks MLflow about them 8 at a time, not
+    all at once; one MLflow cannot answer is left out (unreadable), not a failed answer."""
+    from jupyter_workbench.handlers.mlflow_proxy import experiments_of_logged_models
+
+    running, most = 0, 0
+
+    async def of(model_id: str) -> str | None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.001)
+        running -= 1
+        if model_id == "m-13":
+            raise httpx.ConnectError("connection reset")
+        return f"e-{model_id}"
+
+    ids = [f"m-{i}" for i in range(200)]
+    found = await experiments_of_logged_models(of, ids)
+    assert most == 8
+    assert found[13] is None and found[:3] == ["e-m-0", "e-m-1", "e-m-2"] and len(found) == 200

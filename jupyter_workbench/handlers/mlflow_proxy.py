@@ -15,9 +15,10 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +42,8 @@ from ..tracking import artifacts, rules
 from ..tracking.store import Point
 from ..tracking.upstream import MlflowUnavailable, Upstream, failure
 from .streaming import RefusesUnreadBodies
+
+log = logging.getLogger("jupyter_workbench.mlflow_proxy")
 
 ERROR_CODES = {
     400: "INVALID_PARAMETER_VALUE",
@@ -968,7 +971,7 @@ class MlflowProxyHandler(RefusesUnreadBodies, ExtensionHandlerMixin, JupyterHand
         if named["modelId"]:
             ids = sorted(named["modelId"])
             of = self.upstream.experiment_of_logged_model
-            found = await asyncio.gather(*(of(m) for m in ids))
+            found = await experiments_of_logged_models(of, ids)
             readable = await self.db(lambda s, ctx: ex.readable_experiment_ids(s, ctx, scope))
             allowed["modelId"] = {m for m, e in zip(ids, found, strict=True) if e in readable}
 
@@ -1146,6 +1149,30 @@ def _is_zero(node: Any) -> bool:
 
 # a run's lists that may name objects of other projects, and the field each item is filtered by
 GRAPHQL_FILTERED = {"modelVersions": "name", "modelInputs": "modelId", "modelOutputs": "modelId"}
+
+# logged models looked up in MLflow at once to filter a GraphQL answer (a page of runs may
+# name hundreds: not all at once)
+GRAPHQL_LOOKUPS_AT_ONCE = 8
+
+
+async def experiments_of_logged_models(
+    of: Callable[[str], Awaitable[str | None]],
+    ids: list[str],
+    at_once: int = GRAPHQL_LOOKUPS_AT_ONCE,
+) -> list[str | None]:
+    """The experiment of each logged model (``of`` asks MLflow), ``at_once`` lookups at a time;
+    one MLflow could not answer is None (left out as unreadable), not a failed answer."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(model_id: str) -> str | None:
+        async with gate:
+            try:
+                return await of(model_id)
+            except Exception as exc:
+                log.warning("Looking up logged model %s in MLflow failed: %r", model_id, exc)
+                return None
+
+    return list(await asyncio.gather(*(one(m) for m in ids)))
 
 
 def _graphql_filtered_lists(document: Any) -> dict[str, str]:
