@@ -184,6 +184,16 @@ def administered_project_ids(user: User) -> Any:
     )
 
 
+def direct_role(s: Session, user: User, project: Project) -> Role:
+    """The role the user holds as a member in their own name (not through a team)."""
+    role = s.scalar(
+        select(ProjectMember.role).where(
+            ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
+        )
+    )
+    return Role[role.upper()] if role else Role.NONE
+
+
 def membership_role(s: Session, user: User, project: Project) -> Role:
     """The highest role the user holds as a member, directly or through a team."""
     team_ids = select(TeamMember.team_id).where(TeamMember.user_id == user.id)

@@ -14,7 +14,7 @@ from .access import (
     PROJECT_RULES,
     Role,
     can_grant,
-    membership_role,
+    direct_role,
     project_role,
     require_project,
 )
@@ -147,8 +147,9 @@ def decide(
     """Approve (granting the requested role, or ``role``) or deny a pending request.
 
     Approval never lowers a role: of a user who meanwhile holds that role or a higher one
-    (directly or through a team) it changes no membership, and ``granted_role`` records the
-    role they hold (the audit event says ``already_held``)."""
+    directly it changes no membership, and ``granted_role`` records the role they hold (the
+    audit event says ``already_held``). One held only through a team becomes their own (as
+    accepting an invitation makes it): approved access does not end with the team's."""
     project, my_role = require_project(s, ctx, slug, "access_requests.decide")
     request = _load(s, project, request_id, for_update=True)
     _pending(request)
@@ -156,12 +157,10 @@ def decide(
     if approve:
         granted = Role.parse(role) if role is not None else Role[request.role.upper()]
         can_grant(my_role, granted)
-        held = membership_role(s, request.user, project)
+        held = direct_role(s, request.user, project)
+        summary["granted"] = grant_at_least(s, project, request.user, granted)
         if held >= granted:  # (added, invited or promoted another way meanwhile)
-            summary["granted"] = held.label
             summary["already_held"] = True
-        else:
-            summary["granted"] = grant_at_least(s, project, request.user, granted)
         request.granted_role = summary["granted"]
     elif role is not None:
         raise BadRequest("role: only an approval grants a role", code="invalid_field")
