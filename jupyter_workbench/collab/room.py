@@ -502,14 +502,11 @@ class Room:
             raise P.ProtocolError(f"not a Yjs state vector: {exc}") from None
 
     async def _apply(self, peer: Peer, update: bytes) -> list[tuple[Peer | None, bytes]]:
-        if update == P.EMPTY_UPDATE:
-            return []
-        if not peer.can_write:
-            if not peer.denied:
-                peer.denied = True
-                peer.send(P.permission_denied("read-only: your role on this project is viewer"))
+        if update == P.EMPTY_UPDATE or not self._may_write(peer):
             return []
         measured = await self._size_with(update)
+        if not self._may_write(peer):  # demoted or revoked while it was measured
+            return []
         self._effective.clear()
         try:
             self.doc.apply_update(update)
@@ -523,6 +520,16 @@ class Room:
         else:
             self.size += SIZE_ESTIMATE_FACTOR * sum(len(u) for u in effective)
         return [(peer, u) for u in effective]
+
+    def _may_write(self, peer: Peer) -> bool:
+        """Whether ``peer`` may change the document (an update it sent before it left is
+        still taken; not once its access was revoked); a viewer is told once that it may not."""
+        if not peer.can_write:
+            if not peer.denied:
+                peer.denied = True
+                peer.send(P.permission_denied("read-only: your role on this project is viewer"))
+            return False
+        return True
 
     async def _size_with(self, update: bytes) -> int | None:
         """The document's size once ``update`` is applied when it had to be measured (near

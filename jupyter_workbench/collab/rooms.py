@@ -181,6 +181,7 @@ class RoomManager:
                 if allowed is None:
                     log.info("Closing %s's connection to %s: access revoked",
                              peer.username, document_id)  # fmt: skip
+                    peer.can_write, peer.denied = False, True  # nothing it sent is taken now
                     self.leave(room, peer)
                     peer.close(4403, "you no longer have access to this document")
                 else:

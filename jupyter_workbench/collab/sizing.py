@@ -8,8 +8,10 @@ one worker process the server shares among rooms, sends it each change it makes 
 worker runs what it is sent in order), and asks it the sizes; the room awaits the answer before
 it handles its next message, so its updates keep their order.
 
-Only this module and pycrdt are imported in the worker (it is spawned, never forked from a
-server holding sockets and threads).
+The worker is spawned, never forked from a server holding sockets and threads; as with any
+spawned process, Python imports the server's main module in it too (``jupyter lab``'s: a
+second or two, tens of MB, the first time a document nears its limit). Where the worker cannot
+start or dies, sizes are measured on the event loop, as before it.
 """
 
 from __future__ import annotations
@@ -105,8 +107,10 @@ class Shadow:
             return None
         try:
             return _executor().submit(fn, *args)
-        except RuntimeError:  # a broken pool (the worker died), or one shut down
-            log.warning("collab size worker unavailable: sizes are measured on the event loop")
+        except Exception as exc:  # a broken pool (the worker died), one shut down, or a worker
+            # that could not start (OSError: a process limit)
+            log.warning("collab size worker unavailable (%r): sizes are measured on the event "
+                        "loop", exc)  # fmt: skip
             self.broken = True
             shutdown()  # the next shadow starts a worker afresh
             return None
@@ -127,8 +131,8 @@ class Shadow:
             self.broken = True
             shutdown()
             raise SizingFailed(str(exc)) from exc
-        except Exception as exc:  # the shadow is gone (its worker was replaced)
-            self.broken = True
+        except Exception as exc:  # the shadow is gone (its worker was replaced), or measuring
+            # failed in the worker (a MemoryError): the room drops it, which reaches the worker
             raise SizingFailed(repr(exc)) from exc
         return result
 

@@ -157,3 +157,97 @@ async def test_a_document_measured_past_its_limit_is_not_measured_again_while_un
         assert room.text == "x" * 50_000
     finally:
         await room.close()
+
+
+def _shadows_in_worker() -> int:
+    return len(sizing._shadows)
+
+
+async def test_a_shadow_whose_measuring_failed_is_dropped_in_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Measuring that fails in the worker (a MemoryError on a huge document; here the shadow
+    asked for is unknown) falls back to the loop, and closing the shadow still frees its copy
+    in the worker: a room making a new one each time must not pile copies up there."""
+    shadow = sizing.Shadow(Doc().get_update())
+    try:
+        good_key, shadow.key = shadow.key, "never-loaded"  # the worker raises KeyError
+        with pytest.raises(sizing.SizingFailed):
+            await shadow.measure(b"", 10, 1)
+        shadow.key = good_key
+        assert await asyncio.wrap_future(sizing._executor().submit(_shadows_in_worker)) >= 1
+        before = await asyncio.wrap_future(sizing._executor().submit(_shadows_in_worker))
+        shadow.close()
+        after = await asyncio.wrap_future(sizing._executor().submit(_shadows_in_worker))
+        assert after == before - 1
+    finally:
+        shadow.close()
+
+
+async def test_a_worker_that_cannot_start_leaves_measuring_on_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the worker process cannot start (an OSError: the container's process limit), the
+    room measures on the event loop and the update is taken or refused as ever."""
+    monkeypatch.setattr(room_module, "OFFLOOP_BYTES", 10_000)
+    sizing.shutdown()
+
+    def no_process(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(sizing, "_executor", lambda: type("P", (), {"submit": no_process})())
+    doc = new_doc()
+    doc.get(CONTENT, type=Text).insert(0, "y" * 20_000)
+    size = len(doc.get_update())
+    room = Room("d", doc, MemoryStore(), run_blocking, stored_rows=0, size=size,  # type: ignore[arg-type]
+                max_bytes=size + 30)  # fmt: skip
+    conn = Connection()
+    peer = Peer(conn, "alice", {"name": "alice"}, True)
+    room.join(peer)
+    try:
+        first, second = edits(doc, ["ok", "z" * 100])
+        room.receive(peer, P.sync_update(first))
+        await asyncio.wait_for(room.drained(), 30)
+        assert room.text.endswith("ok") and conn.close_code is None
+        room.receive(peer, P.sync_update(second))
+        await asyncio.wait_for(room.drained(), 30)
+        assert conn.close_code == 4413 and room.text.endswith("ok")
+    finally:
+        await room.close()
+
+
+async def test_an_update_measured_while_its_sender_was_demoted_is_not_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Measuring near the limit takes a while (the worker); a sender demoted to viewer (or
+    whose access was revoked) meanwhile is refused, not applied, stored and relayed."""
+    monkeypatch.setattr(room_module, "OFFLOOP_BYTES", 10_000)
+    doc = new_doc()
+    doc.get(CONTENT, type=Text).insert(0, "w" * 20_000)
+    size = len(doc.get_update())
+    (update,) = edits(doc, ["late"])
+    after = len(doc_from_updates([doc.get_update(), update]).get_update())
+    assert size + 2 * len(update) > after  # at the limit: measured, and it fits
+    store = MemoryStore()
+    room = Room("d", doc, store, run_blocking, stored_rows=0, size=size,  # type: ignore[arg-type]
+                max_bytes=after)  # fmt: skip
+    conn = Connection()
+    peer = Peer(conn, "alice", {"name": "alice"}, True)
+    room.join(peer)
+    measure, asked = sizing.Shadow.measure, []
+
+    async def slow(self: sizing.Shadow, update: bytes, limit: int, grows: int) -> Any:
+        result = await measure(self, update, limit, grows)
+        asked.append(result)
+        peer.can_write = False  # the role check ran while the worker measured
+        return result
+
+    monkeypatch.setattr(sizing.Shadow, "measure", slow)
+    try:
+        room.receive(peer, P.sync_update(update))
+        await asyncio.wait_for(room.drained(), 30)
+        assert asked and asked[0][1] == after  # measured in the worker: it would have fitted
+        assert room.text == "w" * 20_000 and store.rows == []
+        assert any(P.parse(m)[0] != P.SYNC for m in conn.sent)  # told it is read-only
+    finally:
+        await room.close()
