@@ -1108,21 +1108,23 @@ def publish(
     )
     s.add(version)
     s.flush()
-    insert_many(
-        s,
-        DatasetFile.__table__,  # type: ignore[arg-type]
-        [
-            {
-                "version_id": version.id,
-                "path": e.path,
-                "size": e.size,
-                "digest": e.digest,
-                "media_type": e.media_type,
-                "chunk_count": len(e.chunks),
-            }
-            for e in put.values()
-        ],
-    )
+    added = list(put.values())
+    for cut in range(0, len(added), FILE_PAGE):  # (the rows of a page at a time)
+        insert_many(
+            s,
+            DatasetFile.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "version_id": version.id,
+                    "path": e.path,
+                    "size": e.size,
+                    "digest": e.digest,
+                    "media_type": e.media_type,
+                    "chunk_count": len(e.chunks),
+                }
+                for e in added[cut : cut + FILE_PAGE]
+            ],
+        )
     _insert_spans(s, version.id, {path: e.chunks for path, e in put.items()})
     if parent_id is not None:
         _copy_kept(s, parent_id, version.id, deleted | put.keys())
