@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
+from blake3 import blake3
+from sqlalchemy import Row, and_, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, defer
 
@@ -107,10 +108,14 @@ def manifest_digest(entries: Iterable[FileEntry]) -> str:
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
-def check_manifest(entries: list[FileEntry], *, also: Iterable[str] = ()) -> None:
+def check_manifest(
+    entries: list[FileEntry], *, also: Iterable[str] = (), sort_names: bool = False
+) -> None:
     """Paths valid and unique; sizes add up to the chunk lengths; digests well-formed; one
     length for each chunk. ``also``: paths of other files of the version (checked already),
-    that ``entries`` must not clash with."""
+    that ``entries`` must not clash with (an update passes only those of its kept files that
+    could: see ``_scan_parent``); ``sort_names``: the version has other files (whether or not
+    ``also`` names any), so that a clash is named as when all of them were passed."""
     seen: set[str] = set(also)
     lengths: dict[str, int] = {}
     is_digest = _DIGEST_RE.fullmatch
@@ -138,7 +143,7 @@ def check_manifest(entries: list[FileEntry], *, also: Iterable[str] = ()) -> Non
                     code="invalid_manifest",
                 )
     _check_no_file_dir_clash(seen)
-    names = sorted(seen) if also else [entry.path for entry in entries]
+    names = sorted(seen) if also or sort_names else [entry.path for entry in entries]
     _check_no_normalization_twins(names, seen)
 
 
@@ -462,6 +467,9 @@ def file_heads(
     ]
 
 
+# files of a parent version an update reads (and copies) at a time: its memory is that of a
+# page and of the files changed, whatever the number of files kept
+FILE_PAGE = 1000
 SPAN_CHUNKS = 1024  # chunks of one ``DatasetFileSpan`` row (64 MiB of a file at 64 KiB each)
 
 
@@ -1069,27 +1077,21 @@ def publish(
             f"(v{head.version} is); commit on top of it or drop strict_parent",
             code="stale_parent",
         )
-    # an update keeps the parent's other files: their chunk lists are copied in the database,
-    # never read here (``chunks`` left empty), whatever their number and size
-    entries: dict[str, FileEntry] = {}
-    parent_id = base.id if base is not None and not changes.replace_all else None
-    if parent_id is not None:
-        entries = {e.path: e for e in summaries_of(s, parent_id)}
-    for path in dict.fromkeys(changes.delete):  # (a path listed twice is deleted once)
-        check_path(path, "delete")
-        if path not in entries:
-            raise BadRequest(f"delete: {path!r} is not in the parent version", code="invalid_path")
-        del entries[path]
-    for entry in changes.put:
-        entries[entry.path] = entry
-    manifest = sorted(entries.values(), key=lambda e: e.path)
+    # an update keeps the parent's other files: they are read a page at a time (for the new
+    # version's digest, count and size, and the checks against the files put), and copied
+    # inside the database with their chunk lists, never held here whatever their number
     put = {e.path: e for e in changes.put}
+    parent_id = base.id if base is not None and not changes.replace_all else None
+    deleted = _check_deletes(s, parent_id, changes.delete)
     if parent_id is None:
+        manifest = sorted(put.values(), key=lambda e: e.path)
         check_manifest(manifest)
+        totals = _Totals(len(manifest), sum(e.size for e in manifest), manifest_digest(manifest))
     else:  # the kept files passed these checks when their version was published
-        check_manifest(list(put.values()), also=[e.path for e in manifest if e.path not in put])
+        totals, near, kept_any = _scan_parent(s, parent_id, put, deleted)
+        check_manifest(list(put.values()), also=near, sort_names=kept_any)
         _check_stored_lengths(s, list(put.values()))
-    if head is not None and _same_files(s, head, manifest):
+    if head is not None and _unchanged(s, head, totals, parent_id, put):
         end_session(s, session_id, "published")
         _record_published(s, session, head, {**request, "unchanged": True})
         return Published(head, False)
@@ -1100,30 +1102,32 @@ def publish(
         parent_id=base.id if base else None,
         message=message,
         author_id=ctx.user.id,
-        file_count=len(manifest),
-        total_bytes=sum(e.size for e in manifest),
-        manifest_digest=manifest_digest(manifest),
+        file_count=totals.files,
+        total_bytes=totals.bytes,
+        manifest_digest=totals.digest,
     )
     s.add(version)
     s.flush()
-    insert_many(
-        s,
-        DatasetFile.__table__,  # type: ignore[arg-type]
-        [
-            {
-                "version_id": version.id,
-                "path": e.path,
-                "size": e.size,
-                "digest": e.digest,
-                "media_type": e.media_type,
-                "chunk_count": len(e.chunks),
-            }
-            for e in put.values()
-        ],
-    )
+    added = list(put.values())
+    for cut in range(0, len(added), FILE_PAGE):  # (the rows of a page at a time)
+        insert_many(
+            s,
+            DatasetFile.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "version_id": version.id,
+                    "path": e.path,
+                    "size": e.size,
+                    "digest": e.digest,
+                    "media_type": e.media_type,
+                    "chunk_count": len(e.chunks),
+                }
+                for e in added[cut : cut + FILE_PAGE]
+            ],
+        )
     _insert_spans(s, version.id, {path: e.chunks for path, e in put.items()})
     if parent_id is not None:
-        _copy_files(s, parent_id, version.id, [e.path for e in manifest if e.path not in put])
+        _copy_kept(s, parent_id, version.id, deleted | put.keys())
     try:
         with s.begin_nested():
             _insert_version_chunks(s, version.id)
@@ -1146,7 +1150,7 @@ def publish(
         summary={
             "version": number,
             "parent": base.version if base else None,
-            "files": len(manifest),
+            "files": totals.files,
             "bytes": version.total_bytes,
         },
     )
@@ -1229,30 +1233,188 @@ def _copy_files(s: Session, parent_id: int, version_id: int, paths: list[str]) -
         )
 
 
-def _insert_version_chunks(s: Session, version_id: int) -> None:
-    """The ``VersionChunk`` rows of a version whose files and spans are written: read from
-    its spans a page at a time (bounded memory); a chunk not stored fails a foreign key."""
-    after = (0, -1)
-    while True:
-        page = s.execute(
-            select(DatasetFileSpan.file_id, DatasetFileSpan.first_byte, DatasetFileSpan.chunks)
-            .join(DatasetFile, DatasetFile.id == DatasetFileSpan.file_id)
-            .where(
-                DatasetFile.version_id == version_id,
-                tuple_(DatasetFileSpan.file_id, DatasetFileSpan.first_byte) > tuple_(*after),
+class _Totals(NamedTuple):
+    """What a version's row says of its files: how many, their bytes, the manifest digest."""
+
+    files: int
+    bytes: int
+    digest: str
+
+
+class _ManifestHasher:
+    """``manifest_digest`` of files given one at a time in path order (a page of lines is
+    hashed at a time): the same digest, without holding every file."""
+
+    def __init__(self) -> None:
+        self._hasher = blake3(max_threads=1)
+        self._lines: list[str] = []
+        self._separator = ""
+        self.files = 0
+        self.bytes = 0
+
+    def add(self, path: str, size: int, digest: str) -> None:
+        self._lines.append(f"{path}\t{size}\t{digest}")
+        self.files += 1
+        self.bytes += size
+        if len(self._lines) >= 1000:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._lines:
+            self._hasher.update((self._separator + "\n".join(self._lines)).encode())
+            self._separator = "\n"
+            self._lines = []
+
+    def totals(self) -> _Totals:
+        self._flush()
+        return _Totals(self.files, self.bytes, self._hasher.hexdigest())
+
+
+def _check_deletes(s: Session, parent_id: int | None, delete: list[str]) -> set[str]:
+    """The paths an update deletes, each checked (a valid path of the parent), in the order
+    given: a 400 naming the first that is not."""
+    paths = list(dict.fromkeys(delete))  # (a path listed twice is deleted once)
+    present: set[str] = set()
+    if parent_id is not None:
+        named = [p for p in paths if isinstance(p, str)]
+        for cut in range(0, len(named), 500):
+            present.update(
+                s.scalars(
+                    select(DatasetFile.path).where(
+                        DatasetFile.version_id == parent_id,
+                        DatasetFile.path.in_(named[cut : cut + 500]),
+                    )
+                )
             )
-            .order_by(DatasetFileSpan.file_id, DatasetFileSpan.first_byte)
-            .limit(200)
-        ).all()
+    for path in paths:
+        check_path(path, "delete")
+        if path not in present:
+            raise BadRequest(f"delete: {path!r} is not in the parent version", code="invalid_path")
+    return set(paths)
+
+
+def _file_pages(s: Session, version_id: int) -> Iterator[Sequence[Row[str, int, str, str]]]:
+    """A version's files (path, size, digest, media type) in ``FILE_PAGE`` pages, by path in
+    code-point order (Python's order of str, that of ``manifest_digest``): one query, streamed
+    (a server-side cursor on PostgreSQL, whose own order is the database's collation's unless
+    "C" is asked; SQLite's BINARY order is the code points')."""
+    order: Any = DatasetFile.path
+    if s.get_bind().dialect.name == "postgresql":
+        order = DatasetFile.path.collate("C")
+    result = s.execute(
+        select(DatasetFile.path, DatasetFile.size, DatasetFile.digest, DatasetFile.media_type)
+        .where(DatasetFile.version_id == version_id)
+        .order_by(order),
+        execution_options={"yield_per": FILE_PAGE},
+    )
+    with result:
+        yield from result.partitions()
+
+
+def _scan_parent(
+    s: Session, parent_id: int, put: dict[str, FileEntry], removed: set[str]
+) -> tuple[_Totals, list[str], bool]:
+    """Read the parent's files a page at a time for an update that puts ``put`` and deletes
+    ``removed``: the new version's totals (its kept files merged with ``put`` in path order),
+    the kept paths that ``check_manifest`` must check ``put`` against (a folder of a put file,
+    a file under a put path, a Unicode-normalization twin of one: at most a few per put file)
+    and whether any file is kept."""
+    removed = removed | put.keys()
+    put_paths = sorted(put)
+    folders = {path[:cut] for path in put_paths for cut in _slashes(path)}
+    twins = {p if p.isascii() else unicodedata.normalize("NFC", p) for p in put_paths}
+    under: set[str] = set()  # put paths found to be a folder of kept files (one is enough)
+    near: list[str] = []
+    hasher = _ManifestHasher()
+    j, previous, kept_any = 0, "", False
+    for page in _file_pages(s, parent_id):
+        for path, size, digest, _kind in page:
+            if path <= previous:  # (the digest needs code-point order; never hash another)
+                raise RuntimeError(f"files of version {parent_id} not in code-point order")
+            previous = path
+            if path in removed:
+                continue
+            kept_any = True
+            while j < len(put_paths) and put_paths[j] < path:
+                entry = put[put_paths[j]]
+                hasher.add(entry.path, entry.size, entry.digest)
+                j += 1
+            hasher.add(path, size, digest)
+            twin = path if path.isascii() else unicodedata.normalize("NFC", path)
+            if path in folders or twin in twins:
+                near.append(path)
+                continue
+            for cut in _slashes(path):
+                folder = path[:cut]
+                if folder in put and folder not in under:
+                    under.add(folder)
+                    near.append(path)
+                    break
+    for path in put_paths[j:]:
+        entry = put[path]
+        hasher.add(entry.path, entry.size, entry.digest)
+    return hasher.totals(), near, kept_any
+
+
+def _slashes(path: str) -> Iterator[int]:
+    cut = path.find("/")
+    while cut != -1:
+        yield cut
+        cut = path.find("/", cut + 1)
+
+
+def _copy_kept(s: Session, parent_id: int, version_id: int, removed: set[str]) -> None:
+    """Copy the parent's files but ``removed`` into ``version_id``, a page of paths at a time
+    (by path, through the index of a version's paths), with their spans."""
+    after: str | None = None
+    while True:
+        stmt = select(DatasetFile.path).where(DatasetFile.version_id == parent_id)
+        if after is not None:
+            stmt = stmt.where(DatasetFile.path > after)
+        page = s.scalars(stmt.order_by(DatasetFile.path).limit(FILE_PAGE)).all()
         if not page:
             return
-        digests = sorted({d for _f, _b, chunks in page for d, _n in chunks})
-        insert_ignore(
-            s,
-            VersionChunk.__table__,  # type: ignore[arg-type]
-            [{"version_id": version_id, "chunk_digest": d} for d in digests],
-        )
-        after = (page[-1][0], page[-1][1])
+        _copy_files(s, parent_id, version_id, [p for p in page if p not in removed])
+        after = page[-1]
+
+
+def _insert_version_chunks(s: Session, version_id: int) -> None:
+    """The ``VersionChunk`` rows of a version whose files and spans are written: read from
+    its spans 200 at a time, those of a page of its files (by path, through the index of a
+    version's paths) at a time: bounded memory, and each query reads only that page's spans
+    (a keyset over all the version's spans at once was planned as a scan from its first on
+    SQLite: a commit of 200,000 files spent most of its time there). A chunk not stored fails
+    a foreign key."""
+    after_path: str | None = None
+    while True:
+        stmt = select(DatasetFile.id, DatasetFile.path).where(DatasetFile.version_id == version_id)
+        if after_path is not None:
+            stmt = stmt.where(DatasetFile.path > after_path)
+        files = s.execute(stmt.order_by(DatasetFile.path).limit(500)).all()
+        if not files:
+            return
+        ids = [file_id for file_id, _path in files]
+        after = (0, -1)
+        while True:
+            page = s.execute(
+                select(DatasetFileSpan.file_id, DatasetFileSpan.first_byte, DatasetFileSpan.chunks)
+                .where(
+                    DatasetFileSpan.file_id.in_(ids),
+                    tuple_(DatasetFileSpan.file_id, DatasetFileSpan.first_byte) > tuple_(*after),
+                )
+                .order_by(DatasetFileSpan.file_id, DatasetFileSpan.first_byte)
+                .limit(200)
+            ).all()
+            if not page:
+                break
+            digests = sorted({d for _f, _b, chunks in page for d, _n in chunks})
+            insert_ignore(
+                s,
+                VersionChunk.__table__,  # type: ignore[arg-type]
+                [{"version_id": version_id, "chunk_digest": d} for d in digests],
+            )
+            after = (page[-1][0], page[-1][1])
+        after_path = files[-1][1]
 
 
 def _record_published(
@@ -1265,12 +1427,44 @@ def _record_published(
     )
 
 
-def _same_files(s: Session, version: DatasetVersion, manifest: list[FileEntry]) -> bool:
-    """Whether ``manifest`` is exactly ``version``'s files: paths, contents, media types."""
-    if version.manifest_digest != manifest_digest(manifest):
+def _unchanged(
+    s: Session,
+    head: DatasetVersion,
+    totals: _Totals,
+    parent_id: int | None,
+    put: dict[str, FileEntry],
+) -> bool:
+    """Whether the new version's files (``totals``: their count and digest; the parent's
+    files but those replaced or deleted, plus ``put``) are exactly ``head``'s: paths, contents
+    (by the manifest digest), media types. Reads the media types of ``put`` and, when the
+    parent is not ``head``, those of the kept files that differ between the two (a page at a
+    time), never every file."""
+    if head.manifest_digest != totals.digest or head.file_count != totals.files:
         return False
-    have = {(e.path, e.media_type) for e in summaries_of(s, version.id)}
-    return have == {(e.path, e.media_type) for e in manifest}
+    if parent_id is None:  # the new version is ``put`` (the changed files): compare them all
+        have = {(e.path, e.media_type) for e in summaries_of(s, head.id)}
+        return have == {(e.path, e.media_type) for e in put.values()}
+    paths = list(put)
+    for cut in range(0, len(paths), 500):
+        batch = paths[cut : cut + 500]
+        rows = s.execute(
+            select(DatasetFile.path, DatasetFile.media_type).where(
+                DatasetFile.version_id == head.id, DatasetFile.path.in_(batch)
+            )
+        ).all()
+        if len(rows) != len(batch) or any(put[p].media_type != kind for p, kind in rows):
+            return False
+    if head.id == parent_id:  # the kept files are the head's own
+        return True
+    old, new = aliased(DatasetFile), aliased(DatasetFile)
+    differing = s.execute(
+        select(old.path)
+        .join(new, and_(new.version_id == head.id, new.path == old.path))
+        .where(old.version_id == parent_id, old.media_type != new.media_type),
+        execution_options={"yield_per": FILE_PAGE},
+    )
+    with differing:
+        return all(path in put for path in differing.scalars())
 
 
 def _move_tag(s: Session, ctx: Ctx, dataset: Dataset, tag: str, version: DatasetVersion) -> None:

@@ -114,11 +114,18 @@ class ChunkStore:
                     found[digest] = ChunkLocation(key, offset, length)
         return found
 
-    def iter_chunks(self, chunks: list[tuple[str, int]]) -> Iterator[tuple[str, bytes]]:
-        """The bytes of ``chunks`` in order, verified, with adjacent reads coalesced."""
+    def iter_chunks(
+        self,
+        chunks: list[tuple[str, int]],
+        *,
+        located: dict[str, ChunkLocation] | None = None,
+    ) -> Iterator[tuple[str, bytes]]:
+        """The bytes of ``chunks`` in order, verified, with adjacent reads coalesced.
+        ``located``: their locations, when the caller looked up those of many files at once
+        (``locate``); else they are looked up here, a batch at a time."""
         for start in range(0, len(chunks), LOOKUP_BATCH):
             batch = chunks[start : start + LOOKUP_BATCH]
-            where = self.locate(d for d, _ in batch)
+            where = located if located is not None else self.locate(d for d, _ in batch)
             run: list[tuple[str, ChunkLocation]] = []
             for digest, _length in batch:
                 loc = where.get(digest)
