@@ -11,6 +11,18 @@ from jupyter_workbench.db.database import Database
 from jupyter_workbench.db.models import Base
 
 
+def downgrade(db: Database, url: str, revision: str) -> None:
+    """Take a migrated database back down to ``revision`` (to test what migrates from it)."""
+    from alembic import command
+
+    from jupyter_workbench.db.database import alembic_config
+
+    with db.engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def test_models_match_migrations(db_url: str) -> None:
     db = Database(db_url)
     try:
@@ -77,10 +89,8 @@ OLD_FILES = table(
 def test_0011_fills_the_spans_of_the_files_already_stored(db_url: str) -> None:
     """Files stored before 0011 are read by ranges through their spans: the migration writes
     them from each file's chunk list, on both backends."""
-    from alembic import command
 
     from jupyter_workbench.core.datasets import SPAN_CHUNKS, chunks_in_range
-    from jupyter_workbench.db.database import alembic_config
     from jupyter_workbench.db.models import (
         Dataset,
         DatasetFile,
@@ -92,10 +102,7 @@ def test_0011_fills_the_spans_of_the_files_already_stored(db_url: str) -> None:
     db = Database(db_url)
     try:
         db.migrate()
-        with db.engine.begin() as conn:
-            cfg = alembic_config(db_url)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0010")
+        downgrade(db, db_url, "0010")
         chunks = [[f"{i:064x}", 1 + i % 7] for i in range(SPAN_CHUNKS * 2 + 5)]
         with db.transaction(write=True) as s:
             project = Project(slug="p", name="P")
@@ -136,16 +143,10 @@ def test_an_upgrade_keeps_the_rows_that_refer_to_a_table_it_copies(db_url: str) 
     """On SQLite a batch migration copies a table and drops the old one: 0010 copies
     commit_sessions, and with foreign keys on, dropping it deleted every open upload's chunk and
     pack pins (ON DELETE CASCADE). Both survive the upgrade now, on both backends."""
-    from alembic import command
-
-    from jupyter_workbench.db.database import alembic_config
 
     db = Database(db_url)
     try:
-        with db.engine.begin() as conn:
-            cfg = alembic_config(db_url)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0009")
+        downgrade(db, db_url, "0009")
         now = "2026-01-01 00:00:00"
         with db.engine.begin() as conn:
             conn.execute(
@@ -202,16 +203,12 @@ def test_a_sqlite_migration_that_breaks_a_reference_is_rolled_back(tmp_path, mon
     from alembic import command
 
     from jupyter_workbench.db import database
-    from jupyter_workbench.db.database import alembic_config
 
     url = f"sqlite:///{tmp_path / 'broken.db'}"
     db = Database(url)
     try:
         db.migrate()
-        with db.engine.begin() as conn:
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0011")
+        downgrade(db, url, "0011")
         upgrade = command.upgrade
 
         def breaking_upgrade(cfg, revision):  # a migration with a bug: it orphans a span
@@ -236,18 +233,12 @@ def test_a_sqlite_migration_that_breaks_a_reference_is_rolled_back(tmp_path, mon
 def test_rows_orphaned_before_a_migration_do_not_stop_it_or_the_server(tmp_path, caplog) -> None:
     """An orphan left by hand is not the migration's doing: the upgrade runs (and says so in
     the log), and a database at head is not checked at all (a server start stays quick)."""
-    from alembic import command
-
-    from jupyter_workbench.db.database import alembic_config
 
     url = f"sqlite:///{tmp_path / 'orphan.db'}"
     db = Database(url)
     try:
         db.migrate()
-        with db.engine.begin() as conn:
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0011")
+        downgrade(db, url, "0011")
         _orphan_span(db)
         with caplog.at_level("WARNING", logger="jupyter_workbench.db"):
             assert db.migrate() == ("0011", Database.head_revision())
