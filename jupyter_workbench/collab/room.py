@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from pycrdt import Doc, Text, TransactionEvent
 
 from . import protocol as P
-from .sizing import Shadow, SizingFailed
+from .sizing import Shadow, SizingFailed, measure
 from .store import CONTENT, DocumentStore, doc_from_updates, text_of
 
 log = logging.getLogger("jupyter_workbench.collab")
@@ -543,7 +543,7 @@ class Room:
             raise DocumentTooLarge(self.size + len(update), limit, self.size)
         measured = await self._measure_off_loop(update, limit, grows)
         if measured is None:  # a small document (or no worker): measured here
-            measured = self._measure(update, limit, grows)
+            measured = measure(self.doc, update, limit, grows)
         now, after, error = measured
         self.size, self.size_exact = now, True  # the estimate errs high: measured
         if now > limit:
@@ -554,21 +554,6 @@ class Room:
             return None
         self._check_size(after, now)
         return after
-
-    def _measure(self, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
-        """As :func:`.sizing._measure`, of the document itself, on the event loop."""
-        state = self.doc.get_update()
-        now = len(state)
-        if now > limit or now + grows <= limit:
-            return now, None, ""
-        trial = doc_from_updates([state])  # the update applied to a copy
-        try:
-            trial.apply_update(update)
-        except BaseException as exc:
-            if not is_crdt_failure(exc):
-                raise
-            return now, None, str(exc) or type(exc).__name__
-        return now, len(trial.get_update()), ""
 
     async def _measure_off_loop(
         self, update: bytes, limit: int, grows: int

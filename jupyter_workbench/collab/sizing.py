@@ -46,11 +46,11 @@ def _apply(key: str, updates: list[bytes]) -> None:
         doc.apply_update(update)
 
 
-def _measure(key: str, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
-    """``(now, after, error)``: the shadow's size, and once ``update`` is applied to a copy of
-    it when that must be measured (``now + grows`` past ``limit``, ``now`` within it; else
-    None); ``error``: pycrdt's words where ``update`` is no Yjs update."""
-    doc = _shadows[key]
+def measure(doc: Doc, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
+    """``(now, after, error)``: ``doc``'s size, and once ``update`` is applied to a copy of it
+    when that must be measured (``now + grows`` past ``limit``, ``now`` within it; else None);
+    ``error``: pycrdt's words where ``update`` is no Yjs update. The room calls it on the
+    event loop for a small document, the worker on a large one's shadow."""
     state = doc.get_update()
     now = len(state)
     if now > limit or now + grows <= limit:
@@ -64,6 +64,11 @@ def _measure(key: str, update: bytes, limit: int, grows: int) -> tuple[int, int 
             raise
         return now, None, str(exc) or type(exc).__name__
     return now, len(trial.get_update()), ""
+
+
+def _measure(key: str, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
+    """:func:`measure` of the shadow ``key``."""
+    return measure(_shadows[key], update, limit, grows)
 
 
 def _drop(key: str) -> None:
