@@ -168,7 +168,8 @@
       clearError();
       try {
         await api("POST", `admin/signups/${encodeURIComponent(name)}`, { action });
-        await Promise.all([loadSignups(), loadAudit(true)]);
+        // an approved account is a user at once: the users list and its totals show it
+        await Promise.all([loadSignups(), loadPeople(false), loadAudit(true)]);
       } catch (error) {
         showError(error.message);
       }
@@ -402,11 +403,14 @@
   }
 
   // -- wiring -----------------------------------------------------------------------------
+  // a user's action: the last one's error is cleared as it starts (its own, if any, shows)
   function guarded(fn) {
-    return (...args) =>
-      fn(...args).catch((error) => {
+    return (...args) => {
+      clearError();
+      return fn(...args).catch((error) => {
         showError(error.message);
       });
+    };
   }
 
   async function main() {

@@ -179,6 +179,7 @@ def panel_scenario(
     page.screenshot(path=str(ARTIFACTS / "admin-panel.png"), full_page=True)
     signup.locator("button:has-text('Approve')").click()
     page.wait_for_selector(f"#signups tr[data-signup='{waiting}']", state="detached")
+    page.wait_for_selector(f"#people tr[data-user='{waiting}']")  # a user now, without a reload
     events = requests.get(f"{hub.url}{API}/audit", params={"action": "signup.*"},
                           headers=auth(admin_token), timeout=30).json()["items"]  # fmt: skip
     assert [(e["action"], e["object_id"]) for e in events][:1] == [("signup.approve", waiting)]

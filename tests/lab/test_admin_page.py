@@ -66,6 +66,15 @@ def test_the_standalone_admin_panel_has_the_hub_look_and_a_way_back(lab: Lab) ->
         assert page.locator("#jupyterhub-logo img").evaluate("img => img.naturalWidth") > 0
         # sign-ups are the hub's: said plainly, not as an error
         assert "handled by JupyterHub" in page.inner_text("#signups")
+        # a refused period says why; once put right, the message goes
+        page.fill("#usage-from", "2026-11-20")
+        page.fill("#usage-to", "2026-11-01")
+        page.dispatch_event("#usage-to", "change")
+        page.wait_for_selector("#wb-alert:not(.d-none)")
+        assert "from: must be before 'to'" in page.inner_text("#wb-alert")
+        page.fill("#usage-to", "2026-11-29")
+        page.dispatch_event("#usage-to", "change")
+        page.wait_for_selector("#wb-alert", state="hidden")
         page.click("a.nav-link:has-text('JupyterLab')")
         page.wait_for_url("**/lab**")
 
