@@ -12,3 +12,29 @@ export const CLOSE_TOO_FAR_BEHIND = 4408;
 export function refusedForGood(code: number): boolean {
   return code >= 4400 && code < 4500 && code !== CLOSE_TOO_FAR_BEHIND;
 }
+
+/** The reason of a room's y-protocols auth message (after its type byte, from `pos` of `bytes`:
+ * `varUint(0)` "permission denied", then `varString(reason)`), or null for any other kind. The
+ * server sends it once to a connection whose edit it dropped (a viewer, or an editor demoted
+ * mid-session). */
+export function permissionDeniedReason(bytes: Uint8Array, pos: number): string | null {
+  const readVarUint = (): number => {
+    let value = 0;
+    for (let shift = 0; pos < bytes.length && shift < 53; shift += 7) {
+      const byte = bytes[pos++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) {
+        return value;
+      }
+    }
+    throw new Error('truncated auth message');
+  };
+  if (readVarUint() !== 0) {
+    return null;
+  }
+  const length = readVarUint();
+  if (pos + length > bytes.length) {
+    throw new Error('truncated auth message');
+  }
+  return new TextDecoder().decode(bytes.subarray(pos, pos + length));
+}

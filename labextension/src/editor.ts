@@ -4,7 +4,7 @@
  * collaborators' cursors and names. Loaded on first use (a separate bundle chunk).
  */
 import { markdown } from '@codemirror/lang-markdown';
-import { EditorState } from '@codemirror/state';
+import { Compartment, EditorState } from '@codemirror/state';
 import { EditorView, keymap } from '@codemirror/view';
 import { URLExt } from '@jupyterlab/coreutils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -12,11 +12,11 @@ import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next';
-import { WebsocketProvider } from 'y-websocket';
+import { WebsocketProvider, messageAuth } from 'y-websocket';
 import * as Y from 'yjs';
 
 import { API_PATH, IDocument, publishDocument } from './api';
-import { refusedForGood } from './closeCodes';
+import { permissionDeniedReason, refusedForGood } from './closeCodes';
 
 export interface IUser {
   username?: string;
@@ -133,6 +133,14 @@ export class DocumentEditor extends Widget {
         this._showStatus('closed', event.reason);
       }
     });
+    // the server dropped an edit of ours (our role became viewer mid-session): stop editing and
+    // say so, instead of y-websocket's console warning and an editor that looks live
+    this._provider.messageHandlers[messageAuth] = (_encoder, decoder) => {
+      const reason = permissionDeniedReason(decoder.arr, decoder.pos);
+      if (reason !== null) {
+        this._becomeReadOnly(reason);
+      }
+    };
     const ytext = this._doc.getText('content');
     ytext.observe(() => this._schedulePreview());
     const undoManager = new Y.UndoManager(ytext);
@@ -146,8 +154,10 @@ export class DocumentEditor extends Widget {
           markdown(),
           EditorView.lineWrapping,
           theme,
-          EditorState.readOnly.of(!writable),
-          EditorView.editable.of(writable),
+          this._access.of([
+            EditorState.readOnly.of(!writable),
+            EditorView.editable.of(writable)
+          ]),
           EditorView.contentAttributes.of({
             'aria-label': trans.__('Text of %1', record.title || record.kind)
           }),
@@ -214,10 +224,30 @@ export class DocumentEditor extends Widget {
     }
   }
 
+  /** The server refused our edits: the editor turns read-only (what was typed since stays only
+   * here; reopening the document shows the shared text). */
+  private _becomeReadOnly(reason: string): void {
+    if (!this._writable || this.isDisposed) {
+      return;
+    }
+    this._writable = false;
+    this._deniedReason = reason;
+    this._view.dispatch({
+      effects: this._access.reconfigure([
+        EditorState.readOnly.of(true),
+        EditorView.editable.of(false)
+      ])
+    });
+    this._showStatus(this._status.dataset.status ?? 'connected');
+  }
+
   private _showStatus(status: string, reason = ''): void {
     const trans = this._trans;
+    const readOnly = this._deniedReason
+      ? trans.__('Live · %1 (edits since are not saved: reopen the document)', this._deniedReason)
+      : trans.__('Live · read-only (viewer)');
     const labels: Record<string, string> = {
-      connected: this._writable ? trans.__('Live') : trans.__('Live · read-only (viewer)'),
+      connected: this._writable ? trans.__('Live') : readOnly,
       connecting: trans.__('Connecting…'),
       disconnected: trans.__('Offline: your edits are kept and merge when you reconnect'),
       closed: trans.__('Closed by the server: %1', reason)
@@ -261,6 +291,8 @@ export class DocumentEditor extends Widget {
   private _provider: WebsocketProvider;
   private _view: EditorView;
   private _writable: boolean;
+  private _access = new Compartment(); // read-only or not: changes when the server refuses us
+  private _deniedReason = '';
   private _rendermime: IRenderMimeRegistry | null;
   private _preview: HTMLElement;
   private _previewTimer: number | null = null;

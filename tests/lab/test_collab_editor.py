@@ -146,3 +146,43 @@ def test_two_browsers_edit_a_model_card_together(team_lab: Lab, tmp_path: Path) 
     # (which the pages loaded) still answers, marking it
     models = _call(lab, "alice", "GET", f"projects/{slug}/models")["items"]
     assert [(m["name"], m["missing"]) for m in models] == [("resnet", True)]
+
+
+def test_an_editor_demoted_mid_session_is_told_and_stops_editing(team_lab: Lab) -> None:
+    lab = team_lab
+    _call(lab, "bob", "GET", "me")
+    slug = _call(lab, "alice", "POST", "projects", {"name": "Demote"})["slug"]
+    _call(lab, "alice", "POST", f"projects/{slug}/members", {"user": "bob", "role": "editor"})
+    doc = _call(lab, "alice", "POST", f"projects/{slug}/documents", {"kind": "readme"})
+    errors: list[str] = []
+
+    def scenario(chromium: Any) -> None:
+        page = chromium.new_page(viewport={"width": 1100, "height": 700})
+        page.set_default_timeout(30_000)
+        page.on("console", lambda msg: (text := console_error(msg)) and errors.append(text))
+        page.on("console", lambda msg: "Permission denied" in msg.text and errors.append(msg.text))
+        page.goto(f"{lab.url}/lab?token={lab.user_tokens['bob']}&workbench-document={doc['id']}")
+        page.wait_for_selector(".jp-WorkbenchDocument-status[data-status=connected]")
+        assert page.inner_text(".jp-WorkbenchDocument-status") == "Live"
+        page.click(EDITOR)
+        page.keyboard.type("bob was here")
+        page.wait_for_function(
+            f"document.querySelector('{EDITOR}').innerText.includes('bob was here')"
+        )
+        _call(lab, "alice", "PATCH", f"projects/{slug}/members/bob", {"role": "viewer"})
+        for _ in range(100):  # the room follows the change at once, on its own loop
+            users = _call(lab, "alice", "GET", f"documents/{doc['id']}/presence")["users"]
+            if not any(u["can_write"] for u in users):
+                break
+            page.wait_for_timeout(100)
+        # his next keystroke is refused: the editor says so and takes no more
+        page.keyboard.type("!")
+        page.wait_for_selector(f"{EDITOR}[contenteditable=false]")
+        assert "read-only" in page.inner_text(".jp-WorkbenchDocument-status")
+        page.keyboard.type("more")
+        assert "more" not in _text(page)
+
+    in_chromium(scenario)
+    assert not errors, errors
+    text = _call(lab, "alice", "GET", f"documents/{doc['id']}")["text"]
+    assert "bob was here" in text and "here!" not in text and "more" not in text
