@@ -62,6 +62,9 @@ OFFLOOP_BYTES = 1024 * 1024
 # a connection sending awareness (updates and queries) at this many times the rate, past this
 # many times the burst, is closed: no editor moves a cursor that fast
 ABUSE_FACTOR = 10
+# a restore diffs the characters of changed lines while the product of the lengths compared
+# stays within this (~0.3 s at worst); past it, changed lines are replaced whole
+CHAR_DIFF_CELLS = 1_000_000
 
 
 class Refused(Exception):
@@ -186,6 +189,79 @@ def text_units(ytext: Text) -> tuple[str, list[int]]:
             passed += 1
         units[i] += passed
     return text, units
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of ``a`` and ``b``'s common prefix (a binary search of slice comparisons)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def text_opcodes(a: str, b: str) -> list[tuple[str, int, int, int, int]]:
+    """The changes (SequenceMatcher's opcodes but ``equal``, in character offsets, in order)
+    that turn ``a`` into ``b``: past their common prefix and suffix, a diff of lines, then of
+    the characters of each changed run of lines while those compared stay within
+    ``CHAR_DIFF_CELLS`` (the rest is replaced whole). SequenceMatcher's cost grows with the
+    product of the lengths it compares: on the characters of a whole 20 KB document it took
+    13 s, holding up the event loop."""
+    prefix = _common_prefix(a, b)
+    suffix = _common_prefix(a[prefix:][::-1], b[prefix:][::-1])
+    a_mid, b_mid = a[prefix : len(a) - suffix], b[prefix : len(b) - suffix]
+    a_lines, b_lines = a_mid.splitlines(keepends=True), b_mid.splitlines(keepends=True)
+    a_at = list(itertools.accumulate(map(len, a_lines), initial=prefix))  # where lines start
+    b_at = list(itertools.accumulate(map(len, b_lines), initial=prefix))
+    ops: list[tuple[str, int, int, int, int]] = []
+    budget = CHAR_DIFF_CELLS
+    # popular lines are junk here (autojunk): without it, a document of many equal lines took
+    # minutes; the characters' diff below keeps a changed run's edit small all the same
+    lines = difflib.SequenceMatcher(a=a_lines, b=b_lines).get_opcodes()
+    for tag, i1, i2, j1, j2 in lines:
+        x1, x2, y1, y2 = a_at[i1], a_at[i2], b_at[j1], b_at[j2]
+        cells = (x2 - x1) * (y2 - y1)
+        if tag == "equal":
+            continue
+        if tag != "replace" or cells > budget:
+            ops.append((tag, x1, x2, y1, y2))
+            continue
+        budget -= cells
+        chars = difflib.SequenceMatcher(a=a[x1:x2], b=b[y1:y2], autojunk=False)
+        ops.extend((t, x1 + c1, x1 + c2, y1 + d1, y1 + d2)
+                   for t, c1, c2, d1, d2 in chars.get_opcodes() if t != "equal")  # fmt: skip
+    return ops
+
+
+def replace_text(doc: Doc, target: str) -> None:
+    """Edit ``doc``'s text into ``target`` with a small diff (:func:`text_opcodes`), in one
+    transaction."""
+    ytext = doc.get(CONTENT, type=Text)
+    current, at = text_units(ytext)  # character index -> pycrdt's index
+    ops = text_opcodes(current, target)
+    with doc.transaction(origin="restore"):
+        for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: `at` stays right
+            if tag in ("replace", "delete"):
+                del ytext[at[i1] : at[i2]]
+            if tag in ("replace", "insert"):
+                ytext.insert(at[i1], target[j1:j2])
+
+
+def replaced_size(doc: Doc, target: str) -> tuple[int, int]:
+    """``doc``'s encoded size now and once :func:`replace_text` made it ``target`` (tried on a
+    copy; one that fails is measured as far as it got). The room calls it on the event loop
+    for a small document, the size worker on a large one's shadow."""
+    state = doc.get_update()
+    trial = doc_from_updates([state])
+    try:
+        replace_text(trial, target)
+    except BaseException as exc:
+        if not is_crdt_failure(exc):
+            raise
+    return len(state), len(trial.get_update())
 
 
 class Connection(Protocol):
@@ -360,31 +436,23 @@ class Room:
         return text_of(self.doc)
 
     async def replace_text(self, target: str) -> None:
-        """Edit the document into ``target`` with a minimal diff (a restore): a normal edit,
+        """Edit the document into ``target`` with a small diff (a restore): a normal edit,
         stored and sent to everyone, that collaborators converge on."""
 
-        def replace(doc: Doc) -> None:
-            ytext = doc.get(CONTENT, type=Text)
-            current, at = text_units(ytext)  # character index -> pycrdt's index
-            ops = difflib.SequenceMatcher(a=current, b=target, autojunk=False).get_opcodes()
-            with doc.transaction(origin="restore"):
-                for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: `at` stays right
-                    if tag in ("replace", "delete"):
-                        del ytext[at[i1] : at[i2]]
-                    if tag in ("replace", "insert"):
-                        ytext.insert(at[i1], target[j1:j2])
-
-        def edit() -> None:
+        async def edit() -> None:
             if self.max_bytes:  # made on a copy first: refused if it ends past the limit
-                state = self.doc.get_update()
-                trial = doc_from_updates([state])
-                try:
-                    replace(trial)
-                except BaseException as exc:  # measured as far as it got; fails again below
-                    if not is_crdt_failure(exc):
-                        raise
-                self._check_size(len(trial.get_update()), len(state))
-            replace(self.doc)
+                # a large document's copy is its shadow's, in the size worker (as for updates)
+                shadow = self._large_shadow()
+                sizes: tuple[int, int] | None = None
+                if shadow is not None:
+                    try:
+                        sizes = await shadow.call(replaced_size, target)
+                    except SizingFailed as exc:
+                        self._sizing_failed(exc)
+                before, after = sizes or replaced_size(self.doc, target)
+                self.size, self.size_exact = before, True
+                self._check_size(after, before)  # a failing edit fails again below
+            replace_text(self.doc, target)
 
         if self.closed:
             raise RoomClosed(f"the room of {self.document_id} closed")
@@ -440,7 +508,7 @@ class Room:
                 edit, done = message
                 self._effective.clear()
                 try:
-                    edit()
+                    await edit()
                 except DocumentTooLarge as exc:  # refused before it changed anything
                     done.set_exception(exc)
                     continue
@@ -561,6 +629,18 @@ class Room:
         """What the document's shadow in the size worker measures (made the first time: the
         document encoded here once); None for a document within ``OFFLOOP_BYTES`` or where the
         worker cannot say (measured on the loop then, and a new shadow made next time)."""
+        shadow = self._large_shadow()
+        if shadow is None:
+            return None
+        try:
+            return await shadow.measure(update, limit, grows)
+        except SizingFailed as exc:
+            self._sizing_failed(exc)
+            return None
+
+    def _large_shadow(self) -> Shadow | None:
+        """The document's shadow in the size worker (made the first time: the document encoded
+        here once); None for a document within ``OFFLOOP_BYTES``."""
         if self._shadow is None:
             if self.size <= OFFLOOP_BYTES:
                 return None
@@ -568,13 +648,13 @@ class Room:
             if len(state) <= OFFLOOP_BYTES:  # the estimate erred high: a small document
                 return None
             self._shadow = Shadow(state)
-        try:
-            return await self._shadow.measure(update, limit, grows)
-        except SizingFailed as exc:
-            log.warning("Room %s: measuring in the size worker failed (%s): measured on the "
-                        "event loop", self.document_id, exc)  # fmt: skip
-            self._drop_shadow()
-            return None
+        return self._shadow
+
+    def _sizing_failed(self, exc: SizingFailed) -> None:
+        """The worker could not say: measured on the event loop, a new shadow made next time."""
+        log.warning("Room %s: measuring in the size worker failed (%s): measured on the "
+                    "event loop", self.document_id, exc)  # fmt: skip
+        self._drop_shadow()
 
     def _check_size(self, after: int, before: int) -> None:
         """DocumentTooLarge unless a document of ``before`` bytes may become ``after``: within

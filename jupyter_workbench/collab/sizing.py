@@ -5,8 +5,9 @@ the state once an update is applied (on a copy). On a 30 MiB document that is ~8
 pycrdt, and pycrdt holds the GIL while it encodes or applies: on a thread as on the event loop,
 every room of the server would wait. So a large document's room keeps a copy (its *shadow*) in
 one worker process the server shares among rooms, sends it each change it makes (in order: the
-worker runs what it is sent in order), and asks it the sizes; the room awaits the answer before
-it handles its next message, so its updates keep their order.
+worker runs what it is sent in order), and asks it the sizes (of an update, or of a restore
+tried on a copy); the room awaits the answer before it handles its next message, so its
+updates keep their order.
 
 The worker is spawned, never forked from a server holding sockets and threads; as with any
 spawned process, Python imports the server's main module in it too (``jupyter lab``'s: a
@@ -71,6 +72,11 @@ def _measure(key: str, update: bytes, limit: int, grows: int) -> tuple[int, int 
     return measure(_shadows[key], update, limit, grows)
 
 
+def _with_shadow(key: str, fn: Any, *args: Any) -> Any:
+    """``fn(the shadow key, *args)``: ``fn`` must leave the shadow unchanged (work on a copy)."""
+    return fn(_shadows[key], *args)
+
+
 def _drop(key: str) -> None:
     _shadows.pop(key, None)
 
@@ -127,11 +133,22 @@ class Shadow:
     async def measure(self, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
         """What :func:`_measure` says of the room's document (as it is after every change sent
         before); ``SizingFailed`` where the worker cannot say."""
-        future = self._submit(_measure, self.key, update, limit, grows)
+        result: tuple[int, int | None, str] = await self._ask(_measure, self.key, update,
+                                                              limit, grows)  # fmt: skip
+        return result
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """``fn(document, *args)`` in the worker, on the room's document as it is after every
+        change sent before; ``fn``, a module-level function (sent by name), must not change the
+        document (a trial on a copy). ``SizingFailed`` where the worker cannot say."""
+        return await self._ask(_with_shadow, self.key, fn, *args)
+
+    async def _ask(self, fn: Any, *args: Any) -> Any:
+        future = self._submit(fn, *args)
         if future is None:
             raise SizingFailed("no size worker")
         try:
-            result: tuple[int, int | None, str] = await asyncio.wrap_future(future)
+            return await asyncio.wrap_future(future)
         except BrokenProcessPool as exc:  # the worker died: the next shadow starts another
             self.broken = True
             shutdown()
@@ -139,7 +156,6 @@ class Shadow:
         except Exception as exc:  # the shadow is gone (its worker was replaced), or measuring
             # failed in the worker (a MemoryError): the room drops it, which reaches the worker
             raise SizingFailed(repr(exc)) from exc
-        return result
 
     def close(self) -> None:
         self._submit(_drop, self.key)

@@ -251,3 +251,33 @@ async def test_an_update_measured_while_its_sender_was_demoted_is_not_taken(
         assert any(P.parse(m)[0] != P.SYNC for m in conn.sent)  # told it is read-only
     finally:
         await room.close()
+
+
+async def test_a_large_documents_restore_is_measured_in_the_worker(
+    monkeypatch: pytest.MonkeyPatch, encodes: list[int]
+) -> None:
+    """A restore near the limit is tried on a copy first; a large document's copy is its
+    shadow's in the size worker (encoding it and the copy took ~2 x 85 ms on the event loop at
+    30 MiB): refused past the limit (nothing changed), taken within it, in order with edits."""
+    monkeypatch.setattr(room_module, "OFFLOOP_BYTES", 10_000)
+    doc = new_doc()
+    doc.get(CONTENT, type=Text).insert(0, "line\n" * 5_000)
+    size = len(doc.get_update())
+    store = MemoryStore()
+    room = Room("d", doc, store, run_blocking, stored_rows=0, size=size,  # type: ignore[arg-type]
+                max_bytes=size + 500)  # fmt: skip
+    try:
+        encodes.clear()
+        with pytest.raises(room_module.DocumentTooLarge):
+            await asyncio.wait_for(room.replace_text("line\n" * 5_000 + "x" * 600), 30)
+        assert room.text == "line\n" * 5_000 and store.rows == []
+        assert room._shadow is not None
+        assert len(encodes) == 1, encodes  # once, for the shadow: never to measure
+        await asyncio.wait_for(room.replace_text("line\n" * 4_000 + "short"), 30)
+        assert room.text == "line\n" * 4_000 + "short" and store.rows
+        assert len(encodes) == 1, encodes
+        # the shadow followed the restore: a restore back is measured on the edited document
+        await asyncio.wait_for(room.replace_text("line\n" * 5_000), 30)
+        assert room.text == "line\n" * 5_000 and len(encodes) == 1
+    finally:
+        await room.close()
