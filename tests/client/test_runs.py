@@ -237,6 +237,9 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
         with client.run("lab", "baseline") as killed:
             killed.end("killed")  # any case
         assert killed.status == "KILLED" == mlflow_run(client, killed.run_id)["status"]
+        with client.run("lab", "baseline") as named:  # MLflow's names may hold a "/"
+            named.log({"train/loss": 0.5}, step=4)
+        assert client.history(named.run_id, "train/loss")["steps"] == [4]
         client.close()
 
     await asyncio.to_thread(work)
