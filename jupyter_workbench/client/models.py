@@ -187,6 +187,8 @@ class Models:
     def _artifact_files(self, mv: ModelVersion, path: str) -> builtins.list[tuple[str, str]]:
         """``(path under the model folder, download URL)`` of every file under ``path``."""
         base = self.client.mlflow_url(mv.project)
+        if not mv.source.startswith("runs:/"):  # MLflow 3's log_model: models:/m-...
+            return self._stored_files(mv)
         info = self.client.request(
             "GET", f"{base}/api/2.0/mlflow/runs/get", params={"run_id": mv.run_id}
         )["run"]["info"]
@@ -213,4 +215,37 @@ class Models:
                     f"{quote(where)}/{quote(entry['path'])}"
                 )
                 out.append((rel or Path(entry["path"]).name, url))
+        return sorted(out)
+
+    def _stored_files(self, mv: ModelVersion) -> builtins.list[tuple[str, str]]:
+        """The files of a version whose source is no run's folder (a logged model of MLflow 3's
+        ``log_model``, ``models:/m-...``), from where MLflow says they are."""
+        base = self.client.mlflow_url(mv.project)
+        uri = str(
+            self.client.request(
+                "GET",
+                f"{base}/api/2.0/mlflow/model-versions/get-download-uri",
+                params={"name": mv.name, "version": mv.version},
+            ).get("artifact_uri")
+            or ""
+        )
+        if not uri.startswith("mlflow-artifacts:"):
+            raise NotFound(f"{mv}: its files at {uri or mv.source} are not served by the workbench")
+        root = uri[len("mlflow-artifacts:") :].strip("/")
+        out: builtins.list[tuple[str, str]] = []
+        pending = [""]
+        while pending:
+            folder = pending.pop()
+            listing = self.client.request(
+                "GET",
+                f"{base}/api/2.0/mlflow-artifacts/artifacts",
+                params={"path": f"{root}/{folder}".rstrip("/")},
+            )
+            for entry in (listing or {}).get("files", []):
+                rel = f"{folder}/{entry['path']}" if folder else str(entry["path"])
+                if entry.get("is_dir"):
+                    pending.append(rel)
+                    continue
+                url = f"{base}/api/2.0/mlflow-artifacts/artifacts/{quote(root)}/{quote(rel)}"
+                out.append((rel, url))
         return sorted(out)
