@@ -255,7 +255,10 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
         assert killed.status == "KILLED" == mlflow_run(client, killed.run_id)["status"]
         with client.run("lab", "baseline") as named:  # MLflow's names may hold a "/"
             named.log({"train/loss": 0.5}, step=4)
-        assert client.history(named.run_id, "train/loss")["steps"] == [4]
+            named.log({"train/loss": 0.25}, step=2**40)  # a 64-bit step (tokens seen)
+        assert client.history(named.run_id, "train/loss")["steps"] == [4, 2**40]
+        later = client.history(named.run_id, "train/loss", start_step=2**35)
+        assert later["steps"] == [2**40]
         client.close()
 
     await asyncio.to_thread(work)
