@@ -426,7 +426,8 @@ class Client:
         params: dict[str, Any] = {"max_points": max_points}
         if start_step is not None:
             params["start_step"] = start_step
-        return self.get(f"runs/{run_id}/metrics/{key}/history", **params)
+        path = f"runs/{quote(run_id, safe='')}/metrics/{quote(key, safe='')}/history"
+        return self.get(path, **params)
 
     def close(self) -> None:
         self.http.close()

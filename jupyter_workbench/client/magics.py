@@ -127,6 +127,18 @@ def last_value(entry: Any) -> str:
     return number(entry)
 
 
+METRICS_SHOWN = 8  # metrics a row of %wb runs shows (a run may log hundreds)
+
+
+def metrics_cell(metrics: dict[str, Any]) -> str:
+    """A run's last metric values on one line: the first ``METRICS_SHOWN`` by name, then how
+    many more (``%wb compare`` shows them all)."""
+    items = sorted(metrics.items())
+    shown = ", ".join(f"{k}={number(v)}" for k, v in items[:METRICS_SHOWN])
+    more = len(items) - METRICS_SHOWN
+    return f"{shown}, ... (+{more} more)" if more > 0 else shown
+
+
 def _runs(args: list[str]) -> str:
     opts = _runs_parser().parse_args(args)
     if opts.max < 1:
@@ -146,7 +158,7 @@ def _runs(args: list[str]) -> str:
     for r in runs:
         started = r.get("start_time")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(started / 1000)) if started else ""
-        metrics = ", ".join(f"{k}={number(v)}" for k, v in sorted(r.get("metrics", {}).items()))
+        metrics = metrics_cell(r.get("metrics", {}))
         experiment = str(r.get("experiment") or "").split("/", 1)[-1]
         rows.append((r["run_id"][:8], r.get("name"), experiment, r.get("status"), when, metrics))
     return table(rows, ["run", "name", "experiment", "status", "started", "metrics"])

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ModelVersion", "Models", "parse_ref"]
 
+LOGGED_MODEL_PAGES = 10  # pages of a run's logged models looked through (100 each)
 _REF = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>[0-9]+))?$")
 
 
@@ -187,6 +188,13 @@ class Models:
     def _artifact_files(self, mv: ModelVersion, path: str) -> builtins.list[tuple[str, str]]:
         """``(path under the model folder, download URL)`` of every file under ``path``."""
         base = self.client.mlflow_url(mv.project)
+        if not mv.source.startswith("runs:/"):  # MLflow 3's log_model: models:/m-...
+            got = self.client.request(
+                "GET",
+                f"{base}/api/2.0/mlflow/model-versions/get-download-uri",
+                params={"name": mv.name, "version": mv.version},
+            )
+            return self._files_under(mv, str((got or {}).get("artifact_uri") or mv.source))
         info = self.client.request(
             "GET", f"{base}/api/2.0/mlflow/runs/get", params={"run_id": mv.run_id}
         )["run"]["info"]
@@ -213,4 +221,56 @@ class Models:
                     f"{quote(where)}/{quote(entry['path'])}"
                 )
                 out.append((rel or Path(entry["path"]).name, url))
+        if not out and path:  # runs:/<run>/<name>: a model the run logged with MLflow 3
+            name, _, rest = path.partition("/")
+            logged = self._logged_model(mv, str(info.get("experiment_id") or ""), name)
+            if logged:
+                return self._files_under(mv, f"{logged}/{rest}".rstrip("/"))
+        return sorted(out)
+
+    def _logged_model(self, mv: ModelVersion, experiment_id: str, name: str) -> str | None:
+        """Where the model that ``mv``'s run logged as ``name`` (MLflow 3's ``log_model``)
+        keeps its files, as MLflow resolves ``runs:/<run>/<name>``; ``None`` if it logged none."""
+        if not experiment_id or "'" in name:
+            return None
+        url = f"{self.client.mlflow_url(mv.project)}/api/2.0/mlflow/logged-models/search"
+        body: dict[str, Any] = {
+            "experiment_ids": [experiment_id],
+            "filter": f"name = '{name}'",
+            "max_results": 100,
+        }
+        for _ in range(LOGGED_MODEL_PAGES):
+            page = self.client.request("POST", url, json=body) or {}
+            for model in page.get("models") or []:
+                info = model.get("info") or {}
+                if info.get("source_run_id") == mv.run_id and info.get("artifact_uri"):
+                    return str(info["artifact_uri"])
+            if not page.get("next_page_token"):
+                break
+            body["page_token"] = page["next_page_token"]
+        return None
+
+    def _files_under(self, mv: ModelVersion, uri: str) -> builtins.list[tuple[str, str]]:
+        """``(path under the folder, download URL)`` of every file under ``uri`` (a folder
+        MLflow serves: ``mlflow-artifacts:/...``)."""
+        if not uri.startswith("mlflow-artifacts:"):
+            raise NotFound(f"{mv}: its files at {uri} are not served by the workbench")
+        base = self.client.mlflow_url(mv.project)
+        root = uri[len("mlflow-artifacts:") :].strip("/")
+        out: builtins.list[tuple[str, str]] = []
+        pending = [""]
+        while pending:
+            folder = pending.pop()
+            listing = self.client.request(
+                "GET",
+                f"{base}/api/2.0/mlflow-artifacts/artifacts",
+                params={"path": f"{root}/{folder}".rstrip("/")},
+            )
+            for entry in (listing or {}).get("files", []):
+                rel = f"{folder}/{entry['path']}" if folder else str(entry["path"])
+                if entry.get("is_dir"):
+                    pending.append(rel)
+                    continue
+                url = f"{base}/api/2.0/mlflow-artifacts/artifacts/{quote(root)}/{quote(rel)}"
+                out.append((rel, url))
         return sorted(out)

@@ -77,6 +77,7 @@ class Run:
         self._closed = False
         self._saved_env: dict[str, str | None] = {}
         self._saved_mlflow_uri: Any = None
+        self._saved_experiment: tuple[Any, ...] = ()  # MLflow's chosen experiment, when set
         self._thread = threading.Thread(
             target=self._sender, name=f"workbench-run-{run_id[:8]}", daemon=True
         )
@@ -269,6 +270,27 @@ class Run:
         if mlflow_utils is not None:  # already imported: its URI may be set explicitly
             self._saved_mlflow_uri = getattr(mlflow_utils, "_tracking_uri", None)
             mlflow_utils._tracking_uri = None  # type: ignore[attr-defined]
+        self._become_mlflow_active_run()
+
+    def _become_mlflow_active_run(self) -> None:
+        """Where MLflow is imported already, make this run its active run now, as its first
+        fluent call would (from ``MLFLOW_RUN_ID``, which it then unsets). Left to that call,
+        a ``with mlflow.start_run()`` or an autologged ``fit`` would take the run as its own
+        and end it, and the calls after it would start stray runs in ``Default``; active
+        from the start, autolog logs to it and ``start_run(nested=True)`` makes a child (in
+        the run's experiment, whatever ``mlflow.set_experiment`` chose before)."""
+        fluent = sys.modules.get("mlflow.tracking.fluent")
+        if fluent is None:  # imported later: MLFLOW_RUN_ID leads its first call here
+            return
+        chosen = getattr(fluent, "_active_experiment_id", None)
+        fluent._active_experiment_id = self.experiment_id or None  # type: ignore[attr-defined]
+        try:
+            fluent.start_run(run_id=self.run_id, nested=fluent.active_run() is not None)
+        except Exception:  # MLflow cannot: its first call takes MLFLOW_RUN_ID, as before
+            fluent._active_experiment_id = chosen  # type: ignore[attr-defined]
+            return
+        self._saved_experiment = (chosen,)
+        os.environ.pop("MLFLOW_RUN_ID", None)  # as MLflow does: else start_run resumes ours
 
     def _deactivate(self, status: str) -> None:
         if self not in _active:
@@ -291,6 +313,9 @@ class Run:
             mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
             if mlflow_utils is not None:
                 mlflow_utils._tracking_uri = self._saved_mlflow_uri  # type: ignore[attr-defined]
+            fluent = sys.modules.get("mlflow.tracking.fluent")
+            if fluent is not None and self._saved_experiment:
+                fluent._active_experiment_id = self._saved_experiment[0]  # type: ignore[attr-defined]
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

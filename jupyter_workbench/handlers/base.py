@@ -200,7 +200,10 @@ def _convert_query(param: Param, raw: str) -> Any:
             raise BadRequest(
                 f"{param.name}: must be an integer (got {raw!r})", code="invalid_parameter"
             ) from None
-        if abs(number) > MAX_INT:
+        # 32-bit unless the parameter's schema says more (a step: 64-bit); the schema's own
+        # bounds are checked next
+        bounds = (param.schema.get("minimum", 0), param.schema.get("maximum", 0))
+        if abs(number) > max(MAX_INT, *(abs(b) for b in bounds)):
             raise BadRequest(f"{param.name}: {raw} is out of range", code="invalid_parameter")
         return number
     if kind == "boolean":

@@ -215,8 +215,8 @@ class HistoryHandler(TrackingHandler):
                 {"type": "integer", "minimum": 2, "maximum": 100_000},
                 "Largest number of points to return (default 2000).",
             ),
-            Param("start_step", {"type": "integer"}, "First step to include."),
-            Param("end_step", {"type": "integer"}, "Last step to include."),
+            Param("start_step", INT64, "First step to include."),
+            Param("end_step", INT64, "Last step to include."),
         ),
     )
     async def get(self, run_id: str, key: str) -> None:

@@ -128,3 +128,11 @@ async def test_bad_arguments_print_one_line_and_completion_knows_slugs(
                 if reply["parent_header"].get("msg_id") == msg_id:
                     break
             assert set(reply["content"]["matches"]) >= expected, (code, reply["content"])
+
+
+def test_a_run_with_many_metrics_shows_the_first_and_a_count() -> None:
+    from jupyter_workbench.client.magics import metrics_cell
+
+    assert metrics_cell({"loss": 0.123456, "acc": float("nan")}) == "acc=nan, loss=0.1235"
+    many = metrics_cell({f"m{i:03d}": i for i in range(500)})
+    assert many == ", ".join(f"m{i:03d}={i}" for i in range(8)) + ", ... (+492 more)"

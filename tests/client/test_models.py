@@ -87,6 +87,22 @@ async def test_register_versions_aliases_and_load(
         wb.models.register(run, "linear", artifact_path="sk")
         assert [round(float(v), 6) for v in wb.models.load("linear").predict([[2.0]])] == [5.0]
         assert [m["name"] for m in wb.models.list()] == ["linear", "raw-weights", "scaler"]
+        # registered by MLflow 3's own log_model: the version's source is a logged model
+        # (models:/m-...), its files kept apart from the run's
+        with wb.run(experiment="models") as logged:
+            mlflow.pyfunc.log_model(
+                name="m",
+                python_model=Scale(4.0),
+                artifacts={"weights": str(plain)},
+                registered_model_name="stock",
+                pip_requirements=["mlflow"],  # not inferred: quicker
+            )
+        assert wb.models.get("stock").source.startswith("models:/m-")
+        assert wb.models.load("stock").predict([1.0]) == [4.0]
+        assert (wb.models.download("stock/1") / "artifacts" / "weights" / "w.bin").exists()
+        again = wb.models.register(logged, "stock", artifact_path="m")  # runs:/<run>/m
+        assert again.source == f"runs:/{logged.run_id}/m"
+        assert wb.models.load("stock/2").predict([1.0]) == [4.0]
 
         with pytest.raises(errors.NotFound, match=r"no alias 'staging' \(aliases: production\)"):
             wb.models.load("scaler@staging")

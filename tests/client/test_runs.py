@@ -143,6 +143,22 @@ async def test_plain_mlflow_outside_a_run_follows_the_current_project(
         assert [e["name"] for e in client.experiments("lab") if e["name"] == "plain"] == ["plain"]
         found = client.search_runs(["lab"], experiment="plain")
         assert [(r["run_id"], r["metrics"]) for r in found] == [(plain.info.run_id, {"loss": 0.5})]
+        # a workbench run is MLflow's active run, in its own experiment: a sweep's nested runs
+        # are its children, and the calls after them still go to it (no stray run)
+        with wb.run(experiment="sweep") as parent:
+            assert mlflow.active_run().info.run_id == parent.run_id
+            for lr in ("0.1", "0.2"):
+                with mlflow.start_run(nested=True):
+                    mlflow.log_param("lr", lr)
+            mlflow.log_metric("best", 0.2)
+        swept = client.search_runs(["lab"], experiment="sweep")
+        assert sorted(str(r["params"]) for r in swept) == ["{'lr': '0.1'}", "{'lr': '0.2'}", "{}"]
+        children = f"tags.mlflow.parentRunId = '{parent.run_id}'"
+        assert len(client.search_runs(["lab"], experiment="sweep", filter=children)) == 2
+        assert mlflow_run(client, parent.run_id)["metrics"] == {"best": 0.2}
+        assert len(client.search_runs(["lab"])) == 4 and mlflow.active_run() is None
+        with mlflow.start_run() as again:  # set_experiment's choice is back
+            assert again.info.experiment_id == plain.info.experiment_id
         # a tracking URI pointing elsewhere is the user's choice: left alone
         os.environ["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:9/elsewhere"
         wb.use("lab")
@@ -237,6 +253,12 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
         with client.run("lab", "baseline") as killed:
             killed.end("killed")  # any case
         assert killed.status == "KILLED" == mlflow_run(client, killed.run_id)["status"]
+        with client.run("lab", "baseline") as named:  # MLflow's names may hold a "/"
+            named.log({"train/loss": 0.5}, step=4)
+            named.log({"train/loss": 0.25}, step=2**40)  # a 64-bit step (tokens seen)
+        assert client.history(named.run_id, "train/loss")["steps"] == [4, 2**40]
+        later = client.history(named.run_id, "train/loss", start_step=2**35)
+        assert later["steps"] == [2**40]
         client.close()
 
     await asyncio.to_thread(work)
