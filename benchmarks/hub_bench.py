@@ -10,7 +10,7 @@ own configurable-http-proxy, SQLite hub database and state in a temporary folder
      jupyterhub.singleuser`` (the same JupyterLab, the workbench's server extension switched
      off), ``DummyAuthenticator`` and a token-only admin service; the anchor;
    - ``bare+fast-imports``: the same, its servers started as the workbench starts its own
-     (``jupyter_workbench.hub.fast_start``: jsonschema does not compile rfc3987-syntax's Lark
+     (``jupyter_workbench.fast_start``: jsonschema does not compile rfc3987-syntax's Lark
      grammar, seconds of CPU on a busy machine), so that the workbench's own cost shows;
    - ``workbench``: ``hub_config/jupyterhub_config.py`` (``LocalWorkbenchSpawner`` with the
      workbench in client mode, the pre-spawn hook that asks the workbench service for quotas

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import fast_start
 from .settings import Workbench
 
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(Workbench().data_dir)
     token = _token(data_dir)
     cmd = [
-        sys.executable, "-m", "jupyterlab",
+        *fast_start.command("jupyterlab"),
         f"--ServerApp.ip={args.host}",
         f"--ServerApp.port={args.port}",
         "--ServerApp.port_retries=0",

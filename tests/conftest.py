@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -27,6 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from traitlets.config import Config
 
+from jupyter_workbench import fast_start
 from jupyter_workbench.core.context import Identity
 from jupyter_workbench.db.database import Database
 from jupyter_workbench.identity import WorkbenchIdentityProvider
@@ -348,7 +348,7 @@ class LiveServer:
             "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         }
         self.cmd = [
-            sys.executable, "-m", "jupyter_server",
+            *fast_start.command("jupyter_server"),
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0", "--ServerApp.open_browser=False", "--allow-root",
             f"--IdentityProvider.token={self.token}",

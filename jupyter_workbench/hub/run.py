@@ -21,6 +21,7 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from jupyter_workbench import fast_start
 from jupyter_workbench.hub.oauth import OAuthConfigError, oauth_provider
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         # whole group, the hub began its shutdown twice and its service died mid-way with a
         # KeyboardInterrupt.) A closed terminal (SIGHUP) stops the hub too.
         hub = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)],
+            fast_start.command("jupyterhub", "-f", str(CONFIG)),
             env=env,
             cwd=state,
             start_new_session=True,

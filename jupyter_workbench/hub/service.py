@@ -51,8 +51,8 @@ def service_config() -> Config:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from ..fast_start import skip_slow_imports
     from ..tracking.group_leader import die_with_parent
-    from .fast_start import skip_slow_imports
 
     # a managed service lives and dies with its hub: a hub that restarts starts a new one, which
     # would find the old one on its port

@@ -1,9 +1,9 @@
 """``python -m jupyter_workbench.hub.singleuser``: JupyterHub's single-user server, started
-faster (see :mod:`.fast_start`); what the workbench's spawners run."""
+faster (see :mod:`jupyter_workbench.fast_start`); what the workbench's spawners run."""
 
 from __future__ import annotations
 
-from .fast_start import skip_slow_imports
+from ..fast_start import skip_slow_imports
 
 
 def main() -> None:

@@ -8,13 +8,26 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from jupyter_workbench import fast_start
+
+# every server extension the test environment enables (jupyter_server_config.d)
+SERVER_EXTENSIONS = (
+    "jupyter_lsp",
+    "jupyter_server_fileid",
+    "jupyter_server_terminals",
+    "jupyter_server_ydoc",
+    "jupyter_workbench",
+    "jupyterlab",
+    "notebook",
+    "notebook_shim",
+)
 
 
 def free_port() -> int:
@@ -37,7 +50,11 @@ class WorkbenchServer:
                 "port_retries": 0,
                 "open_browser": False,
                 "allow_root": True,
-                "jpserver_extensions": {"jupyter_workbench": True},
+                # the workbench alone: the lab, the language servers and the rest of what the
+                # environment enables would make every (re)start several times slower
+                "jpserver_extensions": {
+                    name: name == "jupyter_workbench" for name in SERVER_EXTENSIONS
+                },
                 "identity_provider_class": "jupyter_workbench.identity.WorkbenchIdentityProvider",
             },
             "IdentityProvider": {"token": f"owner-{os.urandom(6).hex()}"},
@@ -82,7 +99,7 @@ class WorkbenchServer:
         self.starts += 1
         log = (self.dir / f"server-{self.starts}.log").open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server"],
+            fast_start.command("jupyter_server"),
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
         )  # fmt: skip
         log.close()

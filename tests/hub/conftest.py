@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -18,6 +17,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from jupyter_workbench import fast_start
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,8 +169,8 @@ def running_hub(state: Path, *, local_accounts: bool = True, **extra_env: str) -
     for attempt in range(3):
         log = (state / "hub.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f",
-             str(REPO / "hub_config" / "jupyterhub_config.py")],
+            fast_start.command("jupyterhub", "-f",
+                               str(REPO / "hub_config" / "jupyterhub_config.py")),
             env=env,
             cwd=state,
             stdout=log,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+
+from jupyter_workbench import fast_start
 
 from .conftest import REPO, Browser, Hub, auth, free_port, running_hub
 from .oidc_provider import Provider, serve_provider
@@ -151,7 +152,7 @@ def test_a_hub_with_incomplete_oauth_settings_refuses_to_start(tmp_path: Path) -
         OAUTH_ALLOW_ALL="true",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "jupyterhub", "-f", str(REPO / "hub_config" / CONFIG)],
+        fast_start.command("jupyterhub", "-f", str(REPO / "hub_config" / CONFIG)),
         env=env,
         cwd=tmp_path,
         capture_output=True,

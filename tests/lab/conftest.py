@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_workbench import fast_start
 from tests.conftest import _free_port
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
@@ -79,7 +80,7 @@ def start_lab(
     link_checkout_extension(tmp_path / "jupyter-path")
     database_url = f"sqlite:///{tmp_path / 'workbench.db'}"
     cmd = [
-        sys.executable, "-m", "jupyterlab",
+        *fast_start.command("jupyterlab"),
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         "--ServerApp.open_browser=False", "--allow-root",
         f"--ServerApp.root_dir={tmp_path / 'notebooks'}",
