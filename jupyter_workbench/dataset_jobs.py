@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 import blake3
 from sqlalchemy import and_, delete, exists, func, insert, literal, select, update
@@ -35,7 +35,7 @@ from .core import operations
 from .core.access import require_project
 from .core.context import Ctx, Identity
 from .core.dataset_diff import diff_versions
-from .core.dataset_paths import check_media_type, check_path, media_type
+from .core.dataset_paths import check_media_type, check_path, media_type, scan_folder
 from .core.errors import BadRequest, Conflict, PayloadTooLarge, WorkbenchError
 from .core.validation import check_text
 from .db.models import (
@@ -202,88 +202,6 @@ def tar_of(
         if entry.size % tarfile.BLOCKSIZE:
             yield b"\0" * (tarfile.BLOCKSIZE - entry.size % tarfile.BLOCKSIZE)
     yield b"\0" * (tarfile.BLOCKSIZE * 2)
-
-
-# -- scanning a folder ---------------------------------------------------------------
-class SourceFile(NamedTuple):
-    path: str  # in the dataset
-    local: str  # on disk (absolute)
-    size: int
-
-
-def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
-    """Every regular file under ``source`` with its dataset path; bad names, symlinks that leave
-    the folder and oversize totals are refused before anything is stored.
-
-    Order: a folder's files by name, then its subfolders by name, each in the same order
-    (``os.walk`` top-down with sorted names). Folders that cannot be listed are skipped, as
-    ``os.walk`` does. One ``os.scandir`` per folder; a regular file costs one ``stat`` (for its
-    size), a symlink one more.
-    """
-    root = source.resolve()
-    if not root.is_dir():
-        raise BadRequest(f"source: {str(source)!r} is not a folder", code="invalid_source")
-    found: list[SourceFile] = []
-    total = 0
-    pending: list[tuple[str, str]] = [(str(root), "")]  # (folder, its dataset path + "/")
-    while pending:
-        folder, prefix = pending.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = sorted(listing, key=_entry_name)
-        except OSError:
-            continue
-        folders: list[os.DirEntry[str]] = []
-        files: list[os.DirEntry[str]] = []
-        for entry in entries:
-            (folders if _is_dir(entry) else files).append(entry)
-        for entry in folders:
-            if entry.is_symlink():
-                _check_link(root, Path(entry.path))
-                raise BadRequest(
-                    f"path: {prefix + entry.name!r} is a symlinked folder; link its files or "
-                    "copy it",
-                    code="invalid_source",
-                )
-        for entry in files:
-            relative = prefix + entry.name
-            if entry.is_symlink():
-                _check_link(root, Path(entry.path))
-            if not entry.is_file():
-                continue  # sockets, fifos ...
-            check_path(relative)
-            size = entry.stat().st_size
-            total += size
-            if total > max_bytes:
-                raise PayloadTooLarge(
-                    f"source: more than the {max_bytes} bytes a commit may hold "
-                    "(Workbench.max_dataset_commit_bytes)",
-                    code="too_large",
-                )
-            found.append(SourceFile(relative, entry.path, size))
-        pending.extend((entry.path, f"{prefix}{entry.name}/") for entry in reversed(folders))
-    return found
-
-
-def _entry_name(entry: os.DirEntry[str]) -> str:
-    return entry.name
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    """As ``os.walk`` tells folders from files (a symlink to a folder is a folder)."""
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _check_link(root: Path, link: Path) -> None:
-    target = link.resolve()
-    if target != root and root not in target.parents:
-        raise BadRequest(
-            f"path: {link.relative_to(root).as_posix()!r} is a symlink that leaves the folder",
-            code="invalid_source",
-        )
 
 
 # -- the jobs ------------------------------------------------------------------------

@@ -73,13 +73,18 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Bar:
 
 
 def _files(folder: Path) -> list[tuple[str, Path]]:
+    """The folder's files by their dataset paths, walked by the store's own rules (a symlinked
+    folder, a symlink leaving the folder or a name the store refuses: ``ValueError``, before
+    anything is hashed); rglob skipped symlinked folders without a word and followed links out."""
+    from ..core.dataset_paths import scan_folder
+    from ..core.errors import WorkbenchError as Refused
+
     if not folder.is_dir():
         raise FileNotFoundError(f"commit: {folder} is not a folder")
-    found = [
-        (path.relative_to(folder).as_posix(), path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    ]
+    try:
+        found = [(f.path, Path(f.local)) for f in scan_folder(folder, max_bytes=sys.maxsize)]
+    except Refused as exc:
+        raise ValueError(f"commit: {exc.message}") from None
     if not found:
         raise ValueError(f"commit: {folder} has no files")
     return found

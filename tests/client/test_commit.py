@@ -226,3 +226,35 @@ async def test_commit_on_top_of_a_parent_and_copy_a_version_out(
             assert [p.name for p in clash.iterdir()] == ["b.txt"]
 
     await asyncio.to_thread(work)
+
+
+async def test_symlinks_follow_the_stores_rules_before_anything_is_sent(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client walks a folder as the store's own commit does: a symlinked folder (whose
+    files rglob left out without a word) and a link leaving the folder (which it followed)
+    are a ValueError naming the path before any request; a link to a file inside is taken."""
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(tmp_path / "linked", {"real/a.txt": b"alpha\n"})
+    (tmp_path / "outside.txt").write_text("not mine")
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        sent: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: sent.append(r.url.path))
+        (folder / "mirror").symlink_to("real", target_is_directory=True)
+        with pytest.raises(ValueError, match="'mirror' is a symlinked folder"):
+            client.datasets.commit("links", folder, progress=False)
+        (folder / "mirror").unlink()
+        (folder / "out.txt").symlink_to(tmp_path / "outside.txt")
+        with pytest.raises(ValueError, match="'out.txt' is a symlink that leaves the folder"):
+            client.datasets.commit("links", folder, progress=False)
+        assert sent == []
+        (folder / "out.txt").unlink()
+        (folder / "b.txt").symlink_to("real/a.txt")
+        version = client.datasets.commit("links", folder, progress=False)
+        assert sorted(f["path"] for f in version.files()) == ["b.txt", "real/a.txt"]
+        client.close()
+
+    await asyncio.to_thread(work)
