@@ -13,6 +13,7 @@ it took, and says which are still missing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -116,10 +117,18 @@ def _manifest(
     return declared, where
 
 
+class FileChanged(ValueError):
+    """A file of the folder was written between its hashing and its upload."""
+
+
 def _batches(
     missing: list[str], where: dict[str, tuple[Path, int, int]]
 ) -> Iterator[tuple[bytes, int]]:
-    """Framed batches of the missing chunks, read back from the files, with their chunk bytes."""
+    """Framed batches of the missing chunks, read back from the files, with their chunk bytes;
+    ``FileChanged`` when a chunk read back is not the one hashed (the server refused the whole
+    batch naming only a digest)."""
+    from ..storage.chunking import blake3_hex
+
     out = bytearray()
     payload = 0
     for digest in missing:
@@ -127,6 +136,11 @@ def _batches(
         with path.open("rb") as fh:
             fh.seek(offset)
             data = fh.read(length)
+        if len(data) != length or blake3_hex(data) != digest:
+            raise FileChanged(
+                f"commit: {path} changed while it was being committed (the bytes at {offset} "
+                "are not those hashed); commit again once nothing writes to it"
+            )
         out += FRAME.pack(bytes.fromhex(digest), len(data))
         out += data
         payload += len(data)
@@ -206,6 +220,11 @@ def commit_folder(
                 if attempt == SEND_TRIES - 1:
                     raise
                 missing = list(client.get(f"{base}/{upload_id}")["missing"])
+    except FileChanged:  # its manifest is out of date: the next call hashes and declares anew
+        state.unlink(missing_ok=True)
+        with contextlib.suppress(WorkbenchError):
+            client.request("DELETE", client.api_url(f"{base}/{upload_id}"))
+        raise
     finally:
         sending.close()
     publish: dict[str, Any] = {"message": message, "mode": mode, "strict_parent": strict_parent}

@@ -248,13 +248,43 @@ async def test_symlinks_follow_the_stores_rules_before_anything_is_sent(
             client.datasets.commit("links", folder, progress=False)
         (folder / "mirror").unlink()
         (folder / "out.txt").symlink_to(tmp_path / "outside.txt")
-        with pytest.raises(ValueError, match="'out.txt' is a symlink that leaves the folder"):
+        with pytest.raises(ValueError, match=r"'out\.txt' is a symlink that leaves the folder"):
             client.datasets.commit("links", folder, progress=False)
         assert sent == []
         (folder / "out.txt").unlink()
         (folder / "b.txt").symlink_to("real/a.txt")
         version = client.datasets.commit("links", folder, progress=False)
         assert sorted(f["path"] for f in version.files()) == ["b.txt", "real/a.txt"]
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_a_file_written_during_the_commit_is_named_and_its_upload_ended(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written between its hashing and its upload (a log, a database file in the
+    folder) made the server refuse a batch naming only a chunk digest, and left the upload
+    open; the client names the file, ends that upload, and the next commit succeeds."""
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(tmp_path / "logs", {"a.log": b"one\n" * 1000, "b.txt": b"bee\n"})
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+
+        def write_after_declaring(request: httpx.Request) -> None:
+            if request.url.path.endswith("/uploads") and request.method == "POST":
+                (folder / "a.log").write_bytes(b"two\n" * 1000)  # same size, other bytes
+
+        client.http.event_hooks["request"].append(write_after_declaring)
+        with pytest.raises(ValueError, match=r"a\.log changed while it was being committed"):
+            client.datasets.commit("logs", folder, progress=False)
+        client.http.event_hooks["request"].remove(write_after_declaring)
+        assert client.get("projects/lab/datasets-uploads")["items"] == []
+        assert list((tmp_path / "cache" / "uploads").iterdir()) == []
+        version = client.datasets.commit("logs", folder, progress=False)
+        assert version.read_bytes("a.log") == b"two\n" * 1000
         client.close()
 
     await asyncio.to_thread(work)
