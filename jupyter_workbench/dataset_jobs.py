@@ -50,7 +50,7 @@ from .db.models import (
     VersionChunk,
     utcnow,
 )
-from .files import copy_replacing, first_clash
+from .files import copy_replacing, first_clash, seal, sealed
 from .service import WorkbenchService
 from .storage.blobstore import BlobCorrupt, BlobNotFound, BlobStore
 from .storage.chunking import MAX_CHUNK, blake3_hex
@@ -817,17 +817,9 @@ class DatasetJobs:
 
     def _cached(self, entry: ds.FileEntry) -> Path | None:
         path = self._cache_path(entry)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            return None
         # A cached file someone made writable or wrote to (through a hard link: a write sets
         # its modification time, losing the stamp) is not trusted again.
-        if (
-            stat.st_size != entry.size
-            or stat.st_mode & 0o222
-            or not _stamped(stat.st_mtime_ns, entry.digest)
-        ):
+        if not sealed(path, entry.size, entry.digest):
             path.unlink(missing_ok=True)
             return None
         return path
@@ -844,10 +836,7 @@ class DatasetJobs:
         if hasher.hexdigest() != entry.digest:  # pragma: no cover - chunks are verified
             tmp.unlink()
             raise BlobCorrupt(f"{entry.path}: content does not match its digest")
-        os.chmod(tmp, 0o444)
-        now_s = time.time_ns() // 1_000_000_000
-        stamped = now_s * 1_000_000_000 + _stamp(entry.digest)
-        os.utime(tmp, ns=(stamped, stamped))
+        seal(tmp, entry.digest)
         os.replace(tmp, path)
         return path
 
@@ -1159,20 +1148,6 @@ def _published_json(s: Any, published: ds.Published) -> dict[str, Any]:
         "unchanged": not published.created,
         "replayed": published.replayed,
     }
-
-
-def _stamp(digest: str) -> int:
-    """The sub-second part (in ns, whole microseconds) of a cached file's modification time: a
-    write through a hard link sets a new time, which almost surely lacks it."""
-    return int(digest[:8], 16) % 1_000_000 * 1_000
-
-
-def _stamped(mtime_ns: int, digest: str) -> bool:
-    """Whether a cached file still has its stamp. A file system that keeps whole milliseconds
-    at best (FAT, exFAT, ext3, Lustre) cannot hold one: there its files are trusted as they
-    are (mode and size are still checked) rather than fetched again every time."""
-    below_second = mtime_ns % 1_000_000_000
-    return below_second == _stamp(digest) or below_second % 1_000_000 == 0
 
 
 def _try_link(cached: Path, target: Path) -> bool:

@@ -664,7 +664,7 @@ def test_materialize_with_link_notices_a_cached_file_written_through_its_link(
 
 
 def test_the_cache_stamp_is_waived_where_the_file_system_cannot_keep_it() -> None:
-    from jupyter_workbench.dataset_jobs import _stamp, _stamped
+    from jupyter_workbench.files import _stamp, _stamped
 
     digest = "ab" * 32
     second = 1_795_000_000 * 1_000_000_000

@@ -8,12 +8,13 @@ import io
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..files import copy_replacing, first_clash
+from ..files import copy_replacing, first_clash, seal, sealed
 from .cache import LAYOUT, cache_dir, publish
 from .errors import NotFound
 
@@ -194,6 +195,7 @@ class DatasetVersion:
         self.client, self.project, self.name, self.data = client, project, name, data
         self.version = int(data["version"])
         self._files: list[dict[str, Any]] | None = None
+        self._checked: Path | None = None  # the cached copy found whole (``download``)
         # set by ``commit``: the files were exactly this latest version's, no new one was made
         self.unchanged = False
 
@@ -263,6 +265,9 @@ class DatasetVersion:
         key = hashlib.sha256(f"{LAYOUT} {self.client.url} {self.data['manifest_digest']}".encode())
         target = root / self.project / self.name / f"v{self.version}-{key.hexdigest()[:12]}"
         if target.is_dir():
+            if self._checked != target:  # once per object: a stat of each file
+                self._mend(target)
+                self._checked = target
             return target
         from .uploads import progress_bar
 
@@ -275,15 +280,37 @@ class DatasetVersion:
             for entry in self.files():
                 dest = staging / entry["path"]
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                with dest.open("wb") as out:
-                    for piece in self.client.stream_bytes(self._file_url(entry["path"])):
-                        out.write(piece)
-                        bar.update(len(piece))
+                self._fetch(entry, dest, bar.update)
             publish(staging, target)
         finally:
             bar.close()
             shutil.rmtree(staging, ignore_errors=True)
+        self._checked = target
         return target
+
+    def _fetch(self, entry: dict[str, Any], dest: Path, done: Callable[[int], Any]) -> None:
+        """Download one file to ``dest``, read-only and stamped (``files.seal``)."""
+        with dest.open("wb") as out:
+            for piece in self.client.stream_bytes(self._file_url(entry["path"])):
+                out.write(piece)
+                done(len(piece))
+        seal(dest, entry["digest"])
+
+    def _mend(self, copy: Path) -> None:
+        """Download again, each into place, the files of a cached copy that were deleted or
+        written to since (a user's edit of ``ds.path``): later copies out of it would carry
+        the edit, or fail on the missing file, for good."""
+        for entry in self.files():
+            path = copy / entry["path"]
+            if sealed(path, int(entry["size"]), entry["digest"]):
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".wb-{uuid.uuid4().hex[:16]}.tmp")
+            try:
+                self._fetch(entry, tmp, lambda _n: None)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def materialize(self, dest: str | os.PathLike[str], progress: bool | None = None) -> Path:
         """Copy the whole version into the folder ``dest`` (made if missing; files of the same

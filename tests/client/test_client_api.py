@@ -484,3 +484,32 @@ def test_a_second_finished_download_leaves_the_first_copy_in_place(tmp_path: Pat
         assert reader.read() == ".download-1"
     assert (target / "data" / "a.csv").read_text() == ".download-1"
     assert second.is_dir()  # left for the caller to remove
+
+
+async def test_a_cached_copy_written_to_or_cut_short_is_mended_on_next_use(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ds.path`` is the cache itself: its files are read-only, and one deleted or written to
+    anyway is downloaded again the next time the copy is used (a later ``materialize`` copied
+    the edit, or failed on the missing file, for good)."""
+    seeded = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        local = client.datasets.get("events").path
+        table = local / "table.csv"
+        assert not table.stat().st_mode & 0o222  # read-only
+        table.chmod(0o644)
+        table.write_bytes(b"x" * len(FILES["table.csv"]))  # same size: an edit in place
+        (local / "notes" / "readme.txt").unlink()
+        again = client.datasets.get("events")
+        out = again.materialize(tmp_path / "out")
+        for path, data in FILES.items():
+            assert (out / path).read_bytes() == data, path
+            assert (local / path).read_bytes() == data, path
+        assert again.path == local and not table.stat().st_mode & 0o222
+        assert (out / "table.csv").stat().st_mode & 0o200  # the copies are writable
+        client.close()
+
+    await asyncio.to_thread(work)
