@@ -21,7 +21,7 @@ import pytest
 import jupyter_workbench as wb
 from jupyter_workbench.client import Client, default, errors
 
-from .conftest import FILES, seed
+from .conftest import FILES, seed, upload
 
 
 def _free_port() -> int:
@@ -510,6 +510,40 @@ async def test_a_cached_copy_written_to_or_cut_short_is_mended_on_next_use(
             assert (local / path).read_bytes() == data, path
         assert again.path == local and not table.stat().st_mode & 0o222
         assert (out / "table.csv").stat().st_mode & 0o200  # the copies are writable
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_opening_one_file_does_not_list_every_file_of_the_version(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """``ds.open``/``to_pandas`` looked the file up in the whole list of the version's files,
+    a page of 500 at a time; it asks for that path alone."""
+    seeded = await seed(api)
+    files = {f"rows/{i:04d}.csv": f"n\n{i}\n".encode() for i in range(1100)}
+    files["rows/0007.csv.bak"] = b"old\n"
+    await upload(api("alice"), "lab", "many", files)
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        listed: list[str] = []
+
+        def count(request: httpx.Request) -> None:
+            if request.url.path.endswith("/files"):
+                listed.append(str(request.url))
+
+        client.http.event_hooks["request"].append(count)
+        ds = client.datasets.get("many")
+        assert ds.to_pandas("rows/1099.csv")["n"].tolist() == [1099]
+        assert ds.open("rows/0007.csv", "r").read() == "n\n7\n"
+        assert len(listed) == 2, listed  # one page each, not three
+        with pytest.raises(errors.NotFound, match="no file 'rows/0007'"):
+            ds.open("rows/0007")  # a prefix of paths is no file
+        assert len(ds.files()) == 1101
+        listed.clear()
+        assert ds.file("rows/0500.csv")["size"] == 6  # the list known: no request
+        assert listed == []
         client.close()
 
     await asyncio.to_thread(work)
