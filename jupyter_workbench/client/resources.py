@@ -7,16 +7,17 @@ import hashlib
 import io
 import os
 import shutil
+import tarfile
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..files import copy_replacing, first_clash, seal, sealed
 from .cache import LAYOUT, cache_dir, publish
-from .errors import NotFound
+from .errors import ConnectionFailed, NotFound, WorkbenchError
 
 PROGRESS_BYTES = 32 << 20  # a version this big shows a progress bar while it downloads
 
@@ -283,16 +284,42 @@ class DatasetVersion:
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
         try:
-            for entry in self.files():
-                dest = staging / entry["path"]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self._fetch(entry, dest, bar.update)
+            self._unpack(staging, bar.update)
             publish(staging, target)
         finally:
             bar.close()
             shutil.rmtree(staging, ignore_errors=True)
         self._checked = target
         return target
+
+    def _unpack(self, staging: Path, done: Callable[[int], Any]) -> None:
+        """The version's files into ``staging``, read-only and stamped, from its tar: one
+        request (one a file took minutes for thousands of small files)."""
+        wanted = {entry["path"]: entry for entry in self.files()}
+        url = self.client.api_url(f"{self.base}/archive")
+        stream = io.BufferedReader(_Pieces(self.client.stream_bytes(url)), READ_BUFFER)
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for member in tar:
+                    path = member.name.partition("/")[2]  # under the folder '{name}-v{n}'
+                    entry = wanted.pop(path, None)
+                    source = tar.extractfile(member) if entry is not None else None
+                    if entry is None or source is None:
+                        raise WorkbenchError(
+                            f"the archive of {self} holds {member.name!r}, not a file of it",
+                            code="bad_archive",
+                        )
+                    dest = staging / path
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with dest.open("wb") as out:
+                        while piece := source.read(READ_BUFFER):
+                            out.write(piece)
+                            done(len(piece))
+                    seal(dest, entry["digest"])
+        except tarfile.TarError as exc:  # cut short by the server
+            raise ConnectionFailed(f"the download of {url} broke off: {exc}") from exc
+        if wanted:
+            raise ConnectionFailed(f"the download of {url} broke off before {min(wanted)!r}")
 
     def _fetch(self, entry: dict[str, Any], dest: Path, done: Callable[[int], Any]) -> None:
         """Download one file to ``dest``, read-only and stamped (``files.seal``)."""
@@ -354,6 +381,28 @@ class DatasetVersion:
 
     def __repr__(self) -> str:
         return f"<DatasetVersion {self.project}/{self.name} v{self.version}>"
+
+
+class _Pieces(io.RawIOBase):
+    """A read-only stream of the byte strings ``pieces`` yields (a download, as ``tarfile``
+    reads it)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        super().__init__()
+        self.pieces, self.left = pieces, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self.left:
+            self.left = next(self.pieces, b"")
+            if not self.left:
+                return 0
+        n = min(len(view), len(self.left))
+        view[:n], self.left = self.left[:n], self.left[n:]
+        return n
 
 
 class RemoteFile(io.RawIOBase):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
 import socket
 import subprocess
 import sys
@@ -544,6 +545,48 @@ async def test_opening_one_file_does_not_list_every_file_of_the_version(
         listed.clear()
         assert ds.file("rows/0500.csv")["size"] == 6  # the list known: no request
         assert listed == []
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_a_local_copy_of_many_files_is_one_download(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ds.path`` fetched a version file by file, a request each: minutes for thousands of
+    small files. It reads the version's tar, once; one cut short publishes no copy."""
+    seeded = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    files = {f"rows/{i:04d}.csv": f"n\n{i}\n".encode() for i in range(600)}
+    files |= {"empty.txt": b"", "ünï cøde/a b.txt": b"hi\n", "big.bin": os.urandom(700_000)}
+    await upload(api("alice"), "lab", "many", files)
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        ds = client.datasets.get("many")
+        real = client.stream_bytes
+
+        def cut_short(url: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+            sent = 0
+            for piece in real(url, chunk=4096):
+                yield piece[: 300_000 - sent]
+                sent += len(piece)
+                if sent >= 300_000:
+                    return
+
+        monkeypatch.setattr(client, "stream_bytes", cut_short)
+        with pytest.raises(errors.ConnectionFailed, match="broke off"):
+            ds.download()
+        assert list((tmp_path / "cache" / "datasets").rglob("*.csv")) == []
+        monkeypatch.setattr(client, "stream_bytes", real)
+        gets: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: gets.append(r.url.path))
+        local = ds.path
+        assert sum(g.endswith("/v1/archive") for g in gets) == 1, gets
+        assert not any("/files/" in g for g in gets), gets
+        got = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*")
+               if p.is_file()}  # fmt: skip
+        assert got == files
         client.close()
 
     await asyncio.to_thread(work)
