@@ -6,6 +6,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -141,6 +142,25 @@ def _guess(suffixes: str) -> str:
     return guessed or "application/octet-stream"
 
 
+def check_normalization_twins(paths: list[str], present: set[str]) -> None:
+    """No two paths that differ only in Unicode normalization ('café' composed and decomposed):
+    they look the same, and are one file where names are normalized (macOS)."""
+    first: dict[str, str] = {}
+    for path in paths:
+        if path.isascii():
+            continue
+        nfc = unicodedata.normalize("NFC", path)
+        if nfc == path:
+            continue
+        other = nfc if nfc in present else first.setdefault(nfc, path)
+        if other != path:
+            raise BadRequest(
+                f"path: {path!r} and {other!r} differ only in Unicode normalization "
+                "(they are one name on macOS); keep one of them",
+                code="duplicate_path",
+            )
+
+
 # -- scanning a folder ---------------------------------------------------------------
 class SourceFile(NamedTuple):
     path: str  # in the dataset
@@ -199,6 +219,8 @@ def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
                 )
             found.append(SourceFile(relative, entry.path, size))
         pending.extend((entry.path, f"{prefix}{entry.name}/") for entry in reversed(folders))
+    paths = sorted(f.path for f in found)  # (refused before a commit makes its dataset)
+    check_normalization_twins(paths, set(paths))
     return found
 
 
