@@ -205,7 +205,7 @@ class DatasetVersion:
         return f"projects/{_q(self.project)}/datasets/{_q(self.name)}/versions/v{self.version}"
 
     def files(self) -> list[dict[str, Any]]:
-        """Every file: ``path``, ``size``, ``digest``, ``media_type``."""
+        """Every file: ``path``, ``size``, ``digest``, ``media_type``, ``chunk_count``."""
         if self._files is None:
             self._files = list(self.client.paged(f"{self.base}/files"))
         return self._files
