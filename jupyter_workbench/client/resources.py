@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DatasetVersion", "Datasets", "Project", "RemoteFile"]
 
 READ_BUFFER = 1 << 20  # bytes per range request when reading a remote file
+# to_pandas: the compressed forms of the text tables it reads (``.csv.gz``), by suffix
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+TEXT_TABLES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson")
 
 
 def _q(part: str) -> str:
@@ -242,10 +245,15 @@ class DatasetVersion:
         return self.client.send("GET", self._file_url(path)).content
 
     def to_pandas(self, path: str, **kwargs: Any) -> pandas.DataFrame:
-        """Load a CSV/TSV, Parquet, JSON (lines) or Feather file into a DataFrame."""
+        """Load a CSV/TSV, Parquet, JSON (lines) or Feather file into a DataFrame; CSV/TSV and
+        JSON may be compressed (``.csv.gz``, ``.jsonl.zst`` ...: pandas' compressions)."""
         import pandas as pd
 
-        suffix = Path(path).suffix.lower()
+        suffixes = [s.lower() for s in Path(path).suffixes] or [""]
+        suffix = suffixes[-1]
+        if suffix in COMPRESSIONS and len(suffixes) > 1 and suffixes[-2] in TEXT_TABLES:
+            kwargs.setdefault("compression", COMPRESSIONS[suffix])
+            suffix = suffixes[-2]
         if suffix in (".csv", ".tsv", ".txt"):
             kwargs.setdefault("sep", "\t" if suffix == ".tsv" else ",")
             with self.open(path) as fh:

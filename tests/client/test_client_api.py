@@ -590,3 +590,27 @@ async def test_a_local_copy_of_many_files_is_one_download(
         client.close()
 
     await asyncio.to_thread(work)
+
+
+async def test_to_pandas_reads_compressed_csv_and_json(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """``table.csv.gz`` (the usual way a CSV is kept) was 'cannot tell how to load .gz'."""
+    import gzip
+    import lzma
+
+    seeded = await seed(api)
+    csv = b"city,people\nOslo,709000\n"
+    lines = b'{"city": "Oslo", "people": 709000}\n'
+    files = {"t.csv.gz": gzip.compress(csv), "t.jsonl.xz": lzma.compress(lines)}
+    await upload(api("alice"), "lab", "packed", files)
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        ds = client.datasets.get("packed")
+        for path in files:
+            frame = ds.to_pandas(path)
+            assert frame.to_dict("list") == {"city": ["Oslo"], "people": [709000]}, path
+        client.close()
+
+    await asyncio.to_thread(work)
