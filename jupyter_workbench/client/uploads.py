@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from .cache import cache_dir
-from .errors import ConnectionFailed, NotFound, WorkbenchError
+from .errors import ConnectionFailed, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import Client
@@ -231,12 +231,9 @@ def commit_folder(
     if parent is not None:
         publish["parent"] = parent
     for attempt in range(SEND_TRIES):
-        try:
+        try:  # (refused, e.g. a parent that is not there: the upload stays, for the next call)
             done = client.post(f"{base}/{upload_id}/commit", publish)
             break
-        except NotFound:
-            state.unlink(missing_ok=True)
-            raise
         except ConnectionFailed:  # the answer lost? the same commit again answers it
             if attempt == SEND_TRIES - 1:
                 raise

@@ -288,3 +288,32 @@ async def test_a_file_written_during_the_commit_is_named_and_its_upload_ended(
         client.close()
 
     await asyncio.to_thread(work)
+
+
+async def test_a_commit_refused_for_its_parent_keeps_its_upload_for_the_next_call(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit naming a parent that is not there (a typo) is a 404; the client took any 404
+    for 'the upload is gone' and forgot it, so the next call made a second upload and the
+    first stayed open, counting against max_open_uploads_per_user."""
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(tmp_path / "photos", {"a.txt": b"alpha\n"})
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        created: list[str] = []
+
+        def count_uploads(request: httpx.Request) -> None:
+            if request.url.path.endswith("/uploads") and request.method == "POST":
+                created.append(request.url.path)
+
+        client.http.event_hooks["request"].append(count_uploads)
+        with pytest.raises(errors.NotFound, match="no version 'v9'"):
+            client.datasets.commit("events", folder, parent="v9", mode="update", progress=False)
+        version = client.datasets.commit("events", folder, mode="update", progress=False)
+        assert version.version == 2 and len(created) == 1
+        assert client.get("projects/lab/datasets-uploads")["items"] == []
+        client.close()
+
+    await asyncio.to_thread(work)
