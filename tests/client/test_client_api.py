@@ -511,6 +511,11 @@ async def test_a_cached_copy_written_to_or_cut_short_is_mended_on_next_use(
             assert (local / path).read_bytes() == data, path
         assert again.path == local and not table.stat().st_mode & 0o222
         assert (out / "table.csv").stat().st_mode & 0o200  # the copies are writable
+        # a copy found whole is checked against its own index: the version is not listed
+        asked: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: asked.append(r.url.path))
+        assert client.datasets.get("events").path == local
+        assert len(asked) == 1 and asked[0].endswith("/versions/latest"), asked
         client.close()
 
     await asyncio.to_thread(work)
