@@ -212,6 +212,11 @@ class CommitCommand(DatasetsCommand):
     def args(self, args: list[str]) -> tuple[str, str, Path]:
         if len(args) != 2:
             raise SystemExit("usage: jupyter workbench datasets commit PROJECT/DATASET PATH -m MSG")
+        if "@" in args[0]:  # was ignored: a replace of the latest, not a commit on that version
+            raise SystemExit(
+                f"commit makes a new version of PROJECT/DATASET, got {args[0]!r}; to commit on "
+                "top of a version, name it with --parent (e.g. --parent v3 --update)"
+            )
         project, dataset, _ref = _split(args[0])
         return project, dataset, Path(args[1])
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 import blake3
 from sqlalchemy import and_, delete, exists, func, insert, literal, select, update
@@ -35,7 +35,7 @@ from .core import operations
 from .core.access import require_project
 from .core.context import Ctx, Identity
 from .core.dataset_diff import diff_versions
-from .core.dataset_paths import check_media_type, check_path, media_type
+from .core.dataset_paths import check_media_type, check_path, media_type, scan_folder
 from .core.errors import BadRequest, Conflict, PayloadTooLarge, WorkbenchError
 from .core.validation import check_text
 from .db.models import (
@@ -50,11 +50,11 @@ from .db.models import (
     VersionChunk,
     utcnow,
 )
-from .files import copy_replacing, first_clash
+from .files import copy_replacing, first_clash, seal, sealed
 from .service import WorkbenchService
 from .storage.blobstore import BlobCorrupt, BlobNotFound, BlobStore
 from .storage.chunking import MAX_CHUNK, blake3_hex
-from .storage.chunkstore import ChunkMissing, ChunkStore, pack_key_for
+from .storage.chunkstore import ChunkLocation, ChunkMissing, ChunkStore, pack_key_for
 
 log = logging.getLogger("jupyter_workbench")
 
@@ -204,88 +204,6 @@ def tar_of(
     yield b"\0" * (tarfile.BLOCKSIZE * 2)
 
 
-# -- scanning a folder ---------------------------------------------------------------
-class SourceFile(NamedTuple):
-    path: str  # in the dataset
-    local: str  # on disk (absolute)
-    size: int
-
-
-def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
-    """Every regular file under ``source`` with its dataset path; bad names, symlinks that leave
-    the folder and oversize totals are refused before anything is stored.
-
-    Order: a folder's files by name, then its subfolders by name, each in the same order
-    (``os.walk`` top-down with sorted names). Folders that cannot be listed are skipped, as
-    ``os.walk`` does. One ``os.scandir`` per folder; a regular file costs one ``stat`` (for its
-    size), a symlink one more.
-    """
-    root = source.resolve()
-    if not root.is_dir():
-        raise BadRequest(f"source: {str(source)!r} is not a folder", code="invalid_source")
-    found: list[SourceFile] = []
-    total = 0
-    pending: list[tuple[str, str]] = [(str(root), "")]  # (folder, its dataset path + "/")
-    while pending:
-        folder, prefix = pending.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = sorted(listing, key=_entry_name)
-        except OSError:
-            continue
-        folders: list[os.DirEntry[str]] = []
-        files: list[os.DirEntry[str]] = []
-        for entry in entries:
-            (folders if _is_dir(entry) else files).append(entry)
-        for entry in folders:
-            if entry.is_symlink():
-                _check_link(root, Path(entry.path))
-                raise BadRequest(
-                    f"path: {prefix + entry.name!r} is a symlinked folder; link its files or "
-                    "copy it",
-                    code="invalid_source",
-                )
-        for entry in files:
-            relative = prefix + entry.name
-            if entry.is_symlink():
-                _check_link(root, Path(entry.path))
-            if not entry.is_file():
-                continue  # sockets, fifos ...
-            check_path(relative)
-            size = entry.stat().st_size
-            total += size
-            if total > max_bytes:
-                raise PayloadTooLarge(
-                    f"source: more than the {max_bytes} bytes a commit may hold "
-                    "(Workbench.max_dataset_commit_bytes)",
-                    code="too_large",
-                )
-            found.append(SourceFile(relative, entry.path, size))
-        pending.extend((entry.path, f"{prefix}{entry.name}/") for entry in reversed(folders))
-    return found
-
-
-def _entry_name(entry: os.DirEntry[str]) -> str:
-    return entry.name
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    """As ``os.walk`` tells folders from files (a symlink to a folder is a folder)."""
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _check_link(root: Path, link: Path) -> None:
-    target = link.resolve()
-    if target != root and root not in target.parents:
-        raise BadRequest(
-            f"path: {link.relative_to(root).as_posix()!r} is a symlink that leaves the folder",
-            code="invalid_source",
-        )
-
-
 # -- the jobs ------------------------------------------------------------------------
 @dataclass
 class CommitResult:
@@ -323,6 +241,9 @@ class CommitResult:
 
 
 FILE_PAGE = 500  # files of a version read at a time (a tar of the version)
+# a tar reads the chunk lists of a page's files up to this size at once (a page's lists are then
+# at most FILE_PAGE * 256 chunks, of 16 KiB at least); a larger file's a few spans at a time
+TAR_PAGE_FILE_BYTES = 4 << 20
 
 
 class DatasetJobs:
@@ -791,14 +712,37 @@ class DatasetJobs:
             return version.id, version.version
 
         version_id, number = self.service.call(identity, work, write=False)
-        return number, tar_of(self._file_heads(version_id), f"{name}-v{number}", self.read_file)
+        located: dict[str, ChunkLocation] = {}  # where the chunks of the current page's files lie
 
-    def _file_heads(self, version_id: int) -> Iterator[ds.FileEntry]:
+        def entries() -> Iterator[ds.FileEntry]:
+            """The version's files a page at a time; the small ones with their chunk lists,
+            read (and their chunks located) for the whole page in two queries: two per file
+            made a version of thousands of small files take minutes."""
+            for page in self._file_head_pages(version_id):
+                small = [e.file_id for e in page if 0 < e.size <= TAR_PAGE_FILE_BYTES]
+                lists: dict[int, list[tuple[str, int]]] = {}
+                located.clear()
+                if small:
+                    with self.service.db.transaction() as s:
+                        lists = ds.chunk_lists(s, [i for i in small if i is not None])
+                    located.update(self.store.locate(d for c in lists.values() for d, _ in c))
+                for entry in page:
+                    chunks = lists.get(entry.file_id or 0)
+                    yield entry if chunks is None else dataclasses.replace(entry, chunks=chunks)
+
+        def read(entry: ds.FileEntry) -> Iterator[bytes]:
+            if not entry.chunks:  # a large (or empty) file: its chunk list a few spans at a time
+                return self.read_file(entry)
+            return (data for _d, data in self.store.iter_chunks(entry.chunks, located=located))
+
+        return number, tar_of(entries(), f"{name}-v{number}", read)
+
+    def _file_head_pages(self, version_id: int) -> Iterator[list[ds.FileEntry]]:
         after = None
         while True:
             with self.service.db.transaction() as s:
                 page = ds.file_heads(s, version_id, after=after, limit=FILE_PAGE)
-            yield from page
+            yield page
             if len(page) < FILE_PAGE:
                 return
             after = page[-1].path
@@ -899,17 +843,9 @@ class DatasetJobs:
 
     def _cached(self, entry: ds.FileEntry) -> Path | None:
         path = self._cache_path(entry)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            return None
         # A cached file someone made writable or wrote to (through a hard link: a write sets
         # its modification time, losing the stamp) is not trusted again.
-        if (
-            stat.st_size != entry.size
-            or stat.st_mode & 0o222
-            or not _stamped(stat.st_mtime_ns, entry.digest)
-        ):
+        if not sealed(path, entry.size, entry.digest):
             path.unlink(missing_ok=True)
             return None
         return path
@@ -926,10 +862,7 @@ class DatasetJobs:
         if hasher.hexdigest() != entry.digest:  # pragma: no cover - chunks are verified
             tmp.unlink()
             raise BlobCorrupt(f"{entry.path}: content does not match its digest")
-        os.chmod(tmp, 0o444)
-        now_s = time.time_ns() // 1_000_000_000
-        stamped = now_s * 1_000_000_000 + _stamp(entry.digest)
-        os.utime(tmp, ns=(stamped, stamped))
+        seal(tmp, entry.digest)
         os.replace(tmp, path)
         return path
 
@@ -1241,20 +1174,6 @@ def _published_json(s: Any, published: ds.Published) -> dict[str, Any]:
         "unchanged": not published.created,
         "replayed": published.replayed,
     }
-
-
-def _stamp(digest: str) -> int:
-    """The sub-second part (in ns, whole microseconds) of a cached file's modification time: a
-    write through a hard link sets a new time, which almost surely lacks it."""
-    return int(digest[:8], 16) % 1_000_000 * 1_000
-
-
-def _stamped(mtime_ns: int, digest: str) -> bool:
-    """Whether a cached file still has its stamp. A file system that keeps whole milliseconds
-    at best (FAT, exFAT, ext3, Lustre) cannot hold one: there its files are trusted as they
-    are (mode and size are still checked) rather than fetched again every time."""
-    below_second = mtime_ns % 1_000_000_000
-    return below_second == _stamp(digest) or below_second % 1_000_000 == 0
 
 
 def _try_link(cached: Path, target: Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -35,3 +36,35 @@ def first_clash(dest: Path, paths: list[str]) -> str | None:
         if target.is_dir() and not target.is_symlink():
             return f"{target} is a folder where the version has a file"
     return None
+
+
+def _stamp(digest: str) -> int:
+    """The sub-second part (in ns, whole microseconds) of a cached file's modification time: a
+    write through a hard link sets a new time, which almost surely lacks it."""
+    return int(digest[:8], 16) % 1_000_000 * 1_000
+
+
+def _stamped(mtime_ns: int, digest: str) -> bool:
+    """Whether a cached file still has its stamp. A file system that keeps whole milliseconds
+    at best (FAT, exFAT, ext3, Lustre) cannot hold one: there its files are trusted as they
+    are (mode and size are still checked) rather than fetched again every time."""
+    below_second = mtime_ns % 1_000_000_000
+    return below_second == _stamp(digest) or below_second % 1_000_000 == 0
+
+
+def seal(path: Path, digest: str) -> None:
+    """Make a freshly written cache file of content ``digest`` read-only and stamp its
+    modification time (``sealed`` tells later whether anyone wrote to it since)."""
+    os.chmod(path, 0o444)
+    stamped = time.time_ns() // 1_000_000_000 * 1_000_000_000 + _stamp(digest)
+    os.utime(path, ns=(stamped, stamped))
+
+
+def sealed(path: Path, size: int, digest: str) -> bool:
+    """Whether the cache file ``path`` is still as ``seal`` left it: there, ``size`` bytes long,
+    read-only and stamped (a file made writable or written to is not trusted again)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return False
+    return stat.st_size == size and not stat.st_mode & 0o222 and _stamped(stat.st_mtime_ns, digest)

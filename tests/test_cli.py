@@ -547,3 +547,18 @@ def test_datasets_diff_text_names_columns_only_when_they_changed() -> None:
         "    t.csv: rows 2 -> 3 (+1 -0)",
         "    t.csv: rows 2 -> 3 (+1 -0); columns +z, -b, a: int64 -> float64",
     ]
+
+
+def test_datasets_commit_refuses_a_version_in_its_target(tmp_path: Path) -> None:
+    """``commit lab/events@v1 PATH`` made a new version replacing the latest's files, the
+    ``@v1`` ignored; it is refused, pointing at --parent, and nothing is committed."""
+    url = committed(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "g.txt").write_text("two")
+    done = run_cli("datasets", "commit", "lab/events@v1", str(other), "-m", "x", "--quiet",
+                   db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert "'lab/events@v1'" in done.stderr and "--parent" in done.stderr, done.stderr
+    listed = run_cli("datasets", "list", "lab/events", "--json", db_url=url, tmp_path=tmp_path)
+    assert [v["version"] for v in json.loads(listed.stdout)] == [1]

@@ -10,6 +10,7 @@ import random
 import tarfile
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -664,7 +665,7 @@ def test_materialize_with_link_notices_a_cached_file_written_through_its_link(
 
 
 def test_the_cache_stamp_is_waived_where_the_file_system_cannot_keep_it() -> None:
-    from jupyter_workbench.dataset_jobs import _stamp, _stamped
+    from jupyter_workbench.files import _stamp, _stamped
 
     digest = "ab" * 32
     second = 1_795_000_000 * 1_000_000_000
@@ -1115,6 +1116,23 @@ def test_scan_folder_order_and_checks(tmp_path: Path) -> None:
     (root / "a" / "bad\\name").write_bytes(b"x")
     with pytest.raises(BadRequest, match="backslash"):
         scan_folder(root, max_bytes=1000)
+
+
+def test_a_folder_with_normalization_twins_is_refused_before_its_dataset_is_made(
+    make_service: Callable[..., WorkbenchService], tmp_path: Path
+) -> None:
+    """'é.txt' composed and decomposed in one folder (two files on Linux, one on macOS): the
+    commit was refused only when publishing, and left the dataset it made, with no version.
+    The walk of the folder refuses them, before anything is made or hashed."""
+    service = make_service()
+    root = tmp_path / "twins"
+    root.mkdir()
+    (root / unicodedata.normalize("NFC", "é.txt")).write_bytes(b"a")
+    (root / unicodedata.normalize("NFD", "é.txt")).write_bytes(b"b")
+    with pytest.raises(BadRequest, match="differ only in Unicode normalization"):
+        service.datasets.commit_folder(ALICE, "lab", "twins", root)
+    with pytest.raises(NotFound):
+        service.call(ALICE, lambda s, ctx: ds.get(s, ctx, "lab", "twins"), write=False)
 
 
 def _check_path_reference(path: object, field: str = "path") -> str:

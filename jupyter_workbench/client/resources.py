@@ -5,17 +5,20 @@ from __future__ import annotations
 import builtins
 import hashlib
 import io
+import json
 import os
 import shutil
+import tarfile
 import tempfile
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..files import copy_replacing, first_clash
+from ..files import copy_replacing, first_clash, seal, sealed
 from .cache import LAYOUT, cache_dir, publish
-from .errors import NotFound
+from .errors import ConnectionFailed, NotFound, WorkbenchError
 
 PROGRESS_BYTES = 32 << 20  # a version this big shows a progress bar while it downloads
 
@@ -27,6 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DatasetVersion", "Datasets", "Project", "RemoteFile"]
 
 READ_BUFFER = 1 << 20  # bytes per range request when reading a remote file
+# to_pandas: the compressed forms of the text tables it reads (``.csv.gz``), by suffix
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+TEXT_TABLES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson")
 
 
 def _q(part: str) -> str:
@@ -194,6 +200,7 @@ class DatasetVersion:
         self.client, self.project, self.name, self.data = client, project, name, data
         self.version = int(data["version"])
         self._files: list[dict[str, Any]] | None = None
+        self._checked: Path | None = None  # the cached copy found whole (``download``)
         # set by ``commit``: the files were exactly this latest version's, no new one was made
         self.unchanged = False
 
@@ -202,14 +209,20 @@ class DatasetVersion:
         return f"projects/{_q(self.project)}/datasets/{_q(self.name)}/versions/v{self.version}"
 
     def files(self) -> list[dict[str, Any]]:
-        """Every file: ``path``, ``size``, ``digest``, ``media_type``."""
+        """Every file: ``path``, ``size``, ``digest``, ``media_type``, ``chunk_count``."""
         if self._files is None:
             self._files = list(self.client.paged(f"{self.base}/files"))
         return self._files
 
     def file(self, path: str) -> dict[str, Any]:
+        """One file's entry; asked of the server by its path (``?prefix=``), not found in the
+        whole list of a version's files (pages of 500: seconds for 100,000 files)."""
         _text(path, "path")
-        for entry in self.files():
+        found: Iterable[dict[str, Any]] = (
+            self._files if self._files is not None
+            else self.client.paged(f"{self.base}/files", prefix=path)
+        )  # fmt: skip
+        for entry in found:
             if entry["path"] == path:
                 return entry
         raise NotFound(f"{self.name} v{self.version} has no file {path!r}", status=404)
@@ -233,10 +246,15 @@ class DatasetVersion:
         return self.client.send("GET", self._file_url(path)).content
 
     def to_pandas(self, path: str, **kwargs: Any) -> pandas.DataFrame:
-        """Load a CSV/TSV, Parquet, JSON (lines) or Feather file into a DataFrame."""
+        """Load a CSV/TSV, Parquet, JSON (lines) or Feather file into a DataFrame; CSV/TSV and
+        JSON may be compressed (``.csv.gz``, ``.jsonl.zst`` ...: pandas' compressions)."""
         import pandas as pd
 
-        suffix = Path(path).suffix.lower()
+        suffixes = [s.lower() for s in Path(path).suffixes] or [""]
+        suffix = suffixes[-1]
+        if suffix in COMPRESSIONS and len(suffixes) > 1 and suffixes[-2] in TEXT_TABLES:
+            kwargs.setdefault("compression", COMPRESSIONS[suffix])
+            suffix = suffixes[-2]
         if suffix in (".csv", ".tsv", ".txt"):
             kwargs.setdefault("sep", "\t" if suffix == ".tsv" else ",")
             with self.open(path) as fh:
@@ -263,6 +281,9 @@ class DatasetVersion:
         key = hashlib.sha256(f"{LAYOUT} {self.client.url} {self.data['manifest_digest']}".encode())
         target = root / self.project / self.name / f"v{self.version}-{key.hexdigest()[:12]}"
         if target.is_dir():
+            if self._checked != target:  # once per object: a stat of each file
+                self._mend(target)
+                self._checked = target
             return target
         from .uploads import progress_bar
 
@@ -272,18 +293,80 @@ class DatasetVersion:
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
         try:
-            for entry in self.files():
-                dest = staging / entry["path"]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with dest.open("wb") as out:
-                    for piece in self.client.stream_bytes(self._file_url(entry["path"])):
-                        out.write(piece)
-                        bar.update(len(piece))
+            self._unpack(staging, bar.update)
             publish(staging, target)
         finally:
             bar.close()
             shutil.rmtree(staging, ignore_errors=True)
+        self._index(target)
+        self._checked = target
         return target
+
+    def _index(self, copy: Path) -> list[dict[str, Any]]:
+        """The files of a cached copy (path, size, digest), kept beside it (``{copy}.json``)
+        when it is made: checking a copy of 100,000 files needs no listing from the server."""
+        index = copy.with_name(f"{copy.name}.json")
+        try:
+            return list(json.loads(index.read_text()))
+        except (OSError, ValueError):  # a copy made before indexes, or one cut short
+            entries = [{k: e[k] for k in ("path", "size", "digest")} for e in self.files()]
+            tmp = index.with_name(f".{index.name}.{uuid.uuid4().hex[:16]}.tmp")
+            tmp.write_text(json.dumps(entries))
+            os.replace(tmp, index)
+            return entries
+
+    def _unpack(self, staging: Path, done: Callable[[int], Any]) -> None:
+        """The version's files into ``staging``, read-only and stamped, from its tar: one
+        request (one a file took minutes for thousands of small files)."""
+        wanted = {entry["path"]: entry for entry in self.files()}
+        url = self.client.api_url(f"{self.base}/archive")
+        stream = io.BufferedReader(_Pieces(self.client.stream_bytes(url)), READ_BUFFER)
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for member in tar:
+                    path = member.name.partition("/")[2]  # under the folder '{name}-v{n}'
+                    entry = wanted.pop(path, None)
+                    source = tar.extractfile(member) if entry is not None else None
+                    if entry is None or source is None:
+                        raise WorkbenchError(
+                            f"the archive of {self} holds {member.name!r}, not a file of it",
+                            code="bad_archive",
+                        )
+                    dest = staging / path
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with dest.open("wb") as out:
+                        while piece := source.read(READ_BUFFER):
+                            out.write(piece)
+                            done(len(piece))
+                    seal(dest, entry["digest"])
+        except tarfile.TarError as exc:  # cut short by the server
+            raise ConnectionFailed(f"the download of {url} broke off: {exc}") from exc
+        if wanted:
+            raise ConnectionFailed(f"the download of {url} broke off before {min(wanted)!r}")
+
+    def _fetch(self, entry: dict[str, Any], dest: Path, done: Callable[[int], Any]) -> None:
+        """Download one file to ``dest``, read-only and stamped (``files.seal``)."""
+        with dest.open("wb") as out:
+            for piece in self.client.stream_bytes(self._file_url(entry["path"])):
+                out.write(piece)
+                done(len(piece))
+        seal(dest, entry["digest"])
+
+    def _mend(self, copy: Path) -> None:
+        """Download again, each into place, the files of a cached copy that were deleted or
+        written to since (a user's edit of ``ds.path``): later copies out of it would carry
+        the edit, or fail on the missing file, for good."""
+        for entry in self._index(copy):
+            path = copy / entry["path"]
+            if sealed(path, int(entry["size"]), entry["digest"]):
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".wb-{uuid.uuid4().hex[:16]}.tmp")
+            try:
+                self._fetch(entry, tmp, lambda _n: None)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def materialize(self, dest: str | os.PathLike[str], progress: bool | None = None) -> Path:
         """Copy the whole version into the folder ``dest`` (made if missing; files of the same
@@ -321,6 +404,28 @@ class DatasetVersion:
 
     def __repr__(self) -> str:
         return f"<DatasetVersion {self.project}/{self.name} v{self.version}>"
+
+
+class _Pieces(io.RawIOBase):
+    """A read-only stream of the byte strings ``pieces`` yields (a download, as ``tarfile``
+    reads it)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        super().__init__()
+        self.pieces, self.left = pieces, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self.left:
+            self.left = next(self.pieces, b"")
+            if not self.left:
+                return 0
+        n = min(len(view), len(self.left))
+        view[:n], self.left = self.left[:n], self.left[n:]
+        return n
 
 
 class RemoteFile(io.RawIOBase):

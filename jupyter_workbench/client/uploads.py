@@ -13,6 +13,7 @@ it took, and says which are still missing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from .cache import cache_dir
-from .errors import ConnectionFailed, NotFound, WorkbenchError
+from .errors import ConnectionFailed, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import Client
@@ -73,13 +74,18 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Bar:
 
 
 def _files(folder: Path) -> list[tuple[str, Path]]:
+    """The folder's files by their dataset paths, walked by the store's own rules (a symlinked
+    folder, a symlink leaving the folder or a name the store refuses: ``ValueError``, before
+    anything is hashed); rglob skipped symlinked folders without a word and followed links out."""
+    from ..core.dataset_paths import scan_folder
+    from ..core.errors import WorkbenchError as Refused
+
     if not folder.is_dir():
         raise FileNotFoundError(f"commit: {folder} is not a folder")
-    found = [
-        (path.relative_to(folder).as_posix(), path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    ]
+    try:
+        found = [(f.path, Path(f.local)) for f in scan_folder(folder, max_bytes=sys.maxsize)]
+    except Refused as exc:
+        raise ValueError(f"commit: {exc.message}") from None
     if not found:
         raise ValueError(f"commit: {folder} has no files")
     return found
@@ -111,10 +117,18 @@ def _manifest(
     return declared, where
 
 
+class FileChanged(ValueError):
+    """A file of the folder was written between its hashing and its upload."""
+
+
 def _batches(
     missing: list[str], where: dict[str, tuple[Path, int, int]]
 ) -> Iterator[tuple[bytes, int]]:
-    """Framed batches of the missing chunks, read back from the files, with their chunk bytes."""
+    """Framed batches of the missing chunks, read back from the files, with their chunk bytes;
+    ``FileChanged`` when a chunk read back is not the one hashed (the server refused the whole
+    batch naming only a digest)."""
+    from ..storage.chunking import blake3_hex
+
     out = bytearray()
     payload = 0
     for digest in missing:
@@ -122,6 +136,11 @@ def _batches(
         with path.open("rb") as fh:
             fh.seek(offset)
             data = fh.read(length)
+        if len(data) != length or blake3_hex(data) != digest:
+            raise FileChanged(
+                f"commit: {path} changed while it was being committed (the bytes at {offset} "
+                "are not those hashed); commit again once nothing writes to it"
+            )
         out += FRAME.pack(bytes.fromhex(digest), len(data))
         out += data
         payload += len(data)
@@ -201,18 +220,20 @@ def commit_folder(
                 if attempt == SEND_TRIES - 1:
                     raise
                 missing = list(client.get(f"{base}/{upload_id}")["missing"])
+    except FileChanged:  # its manifest is out of date: the next call hashes and declares anew
+        state.unlink(missing_ok=True)
+        with contextlib.suppress(WorkbenchError):
+            client.request("DELETE", client.api_url(f"{base}/{upload_id}"))
+        raise
     finally:
         sending.close()
     publish: dict[str, Any] = {"message": message, "mode": mode, "strict_parent": strict_parent}
     if parent is not None:
         publish["parent"] = parent
     for attempt in range(SEND_TRIES):
-        try:
+        try:  # (refused, e.g. a parent that is not there: the upload stays, for the next call)
             done = client.post(f"{base}/{upload_id}/commit", publish)
             break
-        except NotFound:
-            state.unlink(missing_ok=True)
-            raise
         except ConnectionFailed:  # the answer lost? the same commit again answers it
             if attempt == SEND_TRIES - 1:
                 raise

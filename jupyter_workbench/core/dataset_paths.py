@@ -1,12 +1,17 @@
-"""Rules for file paths inside a dataset version (POSIX, relative, no tricks)."""
+"""Rules for file paths inside a dataset version (POSIX, relative, no tricks), and the walk of a
+folder to commit that applies them (the store's own commits and the Python client's alike)."""
 
 from __future__ import annotations
 
 import mimetypes
+import os
 import re
+import unicodedata
 from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
 
 MAX_PATH = 1024
 # in UTF-8: PostgreSQL's index of a version's paths holds at most about 2,700 bytes an entry
@@ -135,3 +140,106 @@ def media_type(path: str) -> str:
 def _guess(suffixes: str) -> str:
     guessed, _ = mimetypes.guess_type(f"f{suffixes}", strict=False)
     return guessed or "application/octet-stream"
+
+
+def check_normalization_twins(paths: list[str], present: set[str]) -> None:
+    """No two paths that differ only in Unicode normalization ('café' composed and decomposed):
+    they look the same, and are one file where names are normalized (macOS)."""
+    first: dict[str, str] = {}
+    for path in paths:
+        if path.isascii():
+            continue
+        nfc = unicodedata.normalize("NFC", path)
+        if nfc == path:
+            continue
+        other = nfc if nfc in present else first.setdefault(nfc, path)
+        if other != path:
+            raise BadRequest(
+                f"path: {path!r} and {other!r} differ only in Unicode normalization "
+                "(they are one name on macOS); keep one of them",
+                code="duplicate_path",
+            )
+
+
+# -- scanning a folder ---------------------------------------------------------------
+class SourceFile(NamedTuple):
+    path: str  # in the dataset
+    local: str  # on disk (absolute)
+    size: int
+
+
+def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
+    """Every regular file under ``source`` with its dataset path; bad names, symlinks that leave
+    the folder and oversize totals are refused before anything is stored.
+
+    Order: a folder's files by name, then its subfolders by name, each in the same order
+    (``os.walk`` top-down with sorted names). Folders that cannot be listed are skipped, as
+    ``os.walk`` does. One ``os.scandir`` per folder; a regular file costs one ``stat`` (for its
+    size), a symlink one more.
+    """
+    root = source.resolve()
+    if not root.is_dir():
+        raise BadRequest(f"source: {str(source)!r} is not a folder", code="invalid_source")
+    found: list[SourceFile] = []
+    total = 0
+    pending: list[tuple[str, str]] = [(str(root), "")]  # (folder, its dataset path + "/")
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=_entry_name)
+        except OSError:
+            continue
+        folders: list[os.DirEntry[str]] = []
+        files: list[os.DirEntry[str]] = []
+        for entry in entries:
+            (folders if _is_dir(entry) else files).append(entry)
+        for entry in folders:
+            if entry.is_symlink():
+                _check_link(root, Path(entry.path))
+                raise BadRequest(
+                    f"path: {prefix + entry.name!r} is a symlinked folder; link its files or "
+                    "copy it",
+                    code="invalid_source",
+                )
+        for entry in files:
+            relative = prefix + entry.name
+            if entry.is_symlink():
+                _check_link(root, Path(entry.path))
+            if not entry.is_file():
+                continue  # sockets, fifos ...
+            check_path(relative)
+            size = entry.stat().st_size
+            total += size
+            if total > max_bytes:
+                raise PayloadTooLarge(
+                    f"source: more than the {max_bytes} bytes a commit may hold "
+                    "(Workbench.max_dataset_commit_bytes)",
+                    code="too_large",
+                )
+            found.append(SourceFile(relative, entry.path, size))
+        pending.extend((entry.path, f"{prefix}{entry.name}/") for entry in reversed(folders))
+    paths = sorted(f.path for f in found)  # (refused before a commit makes its dataset)
+    check_normalization_twins(paths, set(paths))
+    return found
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """As ``os.walk`` tells folders from files (a symlink to a folder is a folder)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _check_link(root: Path, link: Path) -> None:
+    target = link.resolve()
+    if target != root and root not in target.parents:
+        raise BadRequest(
+            f"path: {link.relative_to(root).as_posix()!r} is a symlink that leaves the folder",
+            code="invalid_source",
+        )

@@ -42,7 +42,14 @@ from ..storage.chunking import blake3_hex
 from . import audit, operations
 from .access import Role, is_superuser, require_project, roles_for_projects
 from .context import Ctx
-from .dataset_paths import TAG_RE, VERSION_RE, check_dataset_name, check_path, check_tag
+from .dataset_paths import (
+    TAG_RE,
+    VERSION_RE,
+    check_dataset_name,
+    check_normalization_twins,
+    check_path,
+    check_tag,
+)
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .etags import check_etag, etag
 from .pagination import Page, SortSpec, paginate
@@ -144,26 +151,7 @@ def check_manifest(
                 )
     _check_no_file_dir_clash(seen)
     names = sorted(seen) if also or sort_names else [entry.path for entry in entries]
-    _check_no_normalization_twins(names, seen)
-
-
-def _check_no_normalization_twins(paths: list[str], present: set[str]) -> None:
-    """No two paths that differ only in Unicode normalization ('café' composed and decomposed):
-    they look the same, and are one file where names are normalized (macOS)."""
-    first: dict[str, str] = {}
-    for path in paths:
-        if path.isascii():
-            continue
-        nfc = unicodedata.normalize("NFC", path)
-        if nfc == path:
-            continue
-        other = nfc if nfc in present else first.setdefault(nfc, path)
-        if other != path:
-            raise BadRequest(
-                f"path: {path!r} and {other!r} differ only in Unicode normalization "
-                "(they are one name on macOS); keep one of them",
-                code="duplicate_path",
-            )
+    check_normalization_twins(names, seen)
 
 
 def _check_no_file_dir_clash(paths: set[str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 import jupyter_workbench as wb
 from jupyter_workbench.client import Client, default, errors
 
-from .conftest import FILES, seed
+from .conftest import FILES, seed, upload
 
 
 def _free_port() -> int:
@@ -484,3 +485,137 @@ def test_a_second_finished_download_leaves_the_first_copy_in_place(tmp_path: Pat
         assert reader.read() == ".download-1"
     assert (target / "data" / "a.csv").read_text() == ".download-1"
     assert second.is_dir()  # left for the caller to remove
+
+
+async def test_a_cached_copy_written_to_or_cut_short_is_mended_on_next_use(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ds.path`` is the cache itself: its files are read-only, and one deleted or written to
+    anyway is downloaded again the next time the copy is used (a later ``materialize`` copied
+    the edit, or failed on the missing file, for good)."""
+    seeded = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        local = client.datasets.get("events").path
+        table = local / "table.csv"
+        assert not table.stat().st_mode & 0o222  # read-only
+        table.chmod(0o644)
+        table.write_bytes(b"x" * len(FILES["table.csv"]))  # same size: an edit in place
+        (local / "notes" / "readme.txt").unlink()
+        again = client.datasets.get("events")
+        out = again.materialize(tmp_path / "out")
+        for path, data in FILES.items():
+            assert (out / path).read_bytes() == data, path
+            assert (local / path).read_bytes() == data, path
+        assert again.path == local and not table.stat().st_mode & 0o222
+        assert (out / "table.csv").stat().st_mode & 0o200  # the copies are writable
+        # a copy found whole is checked against its own index: the version is not listed
+        asked: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: asked.append(r.url.path))
+        assert client.datasets.get("events").path == local
+        assert len(asked) == 1 and asked[0].endswith("/versions/latest"), asked
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_opening_one_file_does_not_list_every_file_of_the_version(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """``ds.open``/``to_pandas`` looked the file up in the whole list of the version's files,
+    a page of 500 at a time; it asks for that path alone."""
+    seeded = await seed(api)
+    files = {f"rows/{i:04d}.csv": f"n\n{i}\n".encode() for i in range(1100)}
+    files["rows/0007.csv.bak"] = b"old\n"
+    await upload(api("alice"), "lab", "many", files)
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        listed: list[str] = []
+
+        def count(request: httpx.Request) -> None:
+            if request.url.path.endswith("/files"):
+                listed.append(str(request.url))
+
+        client.http.event_hooks["request"].append(count)
+        ds = client.datasets.get("many")
+        assert ds.to_pandas("rows/1099.csv")["n"].tolist() == [1099]
+        assert ds.open("rows/0007.csv", "r").read() == "n\n7\n"
+        assert len(listed) == 2, listed  # one page each, not three
+        with pytest.raises(errors.NotFound, match="no file 'rows/0007'"):
+            ds.open("rows/0007")  # a prefix of paths is no file
+        assert len(ds.files()) == 1101
+        listed.clear()
+        assert ds.file("rows/0500.csv")["size"] == 6  # the list known: no request
+        assert listed == []
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_a_local_copy_of_many_files_is_one_download(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ds.path`` fetched a version file by file, a request each: minutes for thousands of
+    small files. It reads the version's tar, once; one cut short publishes no copy."""
+    seeded = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    files = {f"rows/{i:04d}.csv": f"n\n{i}\n".encode() for i in range(600)}
+    files |= {"empty.txt": b"", "ünï cøde/a b.txt": b"hi\n", "big.bin": os.urandom(700_000)}
+    await upload(api("alice"), "lab", "many", files)
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        ds = client.datasets.get("many")
+        real = client.stream_bytes
+
+        def cut_short(url: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+            sent = 0
+            for piece in real(url, chunk=4096):
+                yield piece[: 300_000 - sent]
+                sent += len(piece)
+                if sent >= 300_000:
+                    return
+
+        monkeypatch.setattr(client, "stream_bytes", cut_short)
+        with pytest.raises(errors.ConnectionFailed, match="broke off"):
+            ds.download()
+        assert list((tmp_path / "cache" / "datasets").rglob("*.csv")) == []
+        monkeypatch.setattr(client, "stream_bytes", real)
+        gets: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: gets.append(r.url.path))
+        local = ds.path
+        assert sum(g.endswith("/v1/archive") for g in gets) == 1, gets
+        assert not any("/files/" in g for g in gets), gets
+        got = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*")
+               if p.is_file()}  # fmt: skip
+        assert got == files
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_to_pandas_reads_compressed_csv_and_json(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """``table.csv.gz`` (the usual way a CSV is kept) was 'cannot tell how to load .gz'."""
+    import gzip
+    import lzma
+
+    seeded = await seed(api)
+    csv = b"city,people\nOslo,709000\n"
+    lines = b'{"city": "Oslo", "people": 709000}\n'
+    files = {"t.csv.gz": gzip.compress(csv), "t.jsonl.xz": lzma.compress(lines)}
+    await upload(api("alice"), "lab", "packed", files)
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        ds = client.datasets.get("packed")
+        for path in files:
+            frame = ds.to_pandas(path)
+            assert frame.to_dict("list") == {"city": ["Oslo"], "people": [709000]}, path
+        client.close()
+
+    await asyncio.to_thread(work)

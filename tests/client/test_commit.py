@@ -226,3 +226,94 @@ async def test_commit_on_top_of_a_parent_and_copy_a_version_out(
             assert [p.name for p in clash.iterdir()] == ["b.txt"]
 
     await asyncio.to_thread(work)
+
+
+async def test_symlinks_follow_the_stores_rules_before_anything_is_sent(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client walks a folder as the store's own commit does: a symlinked folder (whose
+    files rglob left out without a word) and a link leaving the folder (which it followed)
+    are a ValueError naming the path before any request; a link to a file inside is taken."""
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(tmp_path / "linked", {"real/a.txt": b"alpha\n"})
+    (tmp_path / "outside.txt").write_text("not mine")
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        sent: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: sent.append(r.url.path))
+        (folder / "mirror").symlink_to("real", target_is_directory=True)
+        with pytest.raises(ValueError, match="'mirror' is a symlinked folder"):
+            client.datasets.commit("links", folder, progress=False)
+        (folder / "mirror").unlink()
+        (folder / "out.txt").symlink_to(tmp_path / "outside.txt")
+        with pytest.raises(ValueError, match=r"'out\.txt' is a symlink that leaves the folder"):
+            client.datasets.commit("links", folder, progress=False)
+        assert sent == []
+        (folder / "out.txt").unlink()
+        (folder / "b.txt").symlink_to("real/a.txt")
+        version = client.datasets.commit("links", folder, progress=False)
+        assert sorted(f["path"] for f in version.files()) == ["b.txt", "real/a.txt"]
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_a_file_written_during_the_commit_is_named_and_its_upload_ended(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written between its hashing and its upload (a log, a database file in the
+    folder) made the server refuse a batch naming only a chunk digest, and left the upload
+    open; the client names the file, ends that upload, and the next commit succeeds."""
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(tmp_path / "logs", {"a.log": b"one\n" * 1000, "b.txt": b"bee\n"})
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+
+        def write_after_declaring(request: httpx.Request) -> None:
+            if request.url.path.endswith("/uploads") and request.method == "POST":
+                (folder / "a.log").write_bytes(b"two\n" * 1000)  # same size, other bytes
+
+        client.http.event_hooks["request"].append(write_after_declaring)
+        with pytest.raises(ValueError, match=r"a\.log changed while it was being committed"):
+            client.datasets.commit("logs", folder, progress=False)
+        client.http.event_hooks["request"].remove(write_after_declaring)
+        assert client.get("projects/lab/datasets-uploads")["items"] == []
+        assert list((tmp_path / "cache" / "uploads").iterdir()) == []
+        version = client.datasets.commit("logs", folder, progress=False)
+        assert version.read_bytes("a.log") == b"two\n" * 1000
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_a_commit_refused_for_its_parent_keeps_its_upload_for_the_next_call(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit naming a parent that is not there (a typo) is a 404; the client took any 404
+    for 'the upload is gone' and forgot it, so the next call made a second upload and the
+    first stayed open, counting against max_open_uploads_per_user."""
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(tmp_path / "photos", {"a.txt": b"alpha\n"})
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        created: list[str] = []
+
+        def count_uploads(request: httpx.Request) -> None:
+            if request.url.path.endswith("/uploads") and request.method == "POST":
+                created.append(request.url.path)
+
+        client.http.event_hooks["request"].append(count_uploads)
+        with pytest.raises(errors.NotFound, match="no version 'v9'"):
+            client.datasets.commit("events", folder, parent="v9", mode="update", progress=False)
+        version = client.datasets.commit("events", folder, mode="update", progress=False)
+        assert version.version == 2 and len(created) == 1
+        assert client.get("projects/lab/datasets-uploads")["items"] == []
+        client.close()
+
+    await asyncio.to_thread(work)
