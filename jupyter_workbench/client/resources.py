@@ -21,6 +21,9 @@ from .cache import LAYOUT, cache_dir, publish
 from .errors import ConnectionFailed, NotFound, WorkbenchError
 
 PROGRESS_BYTES = 32 << 20  # a version this big shows a progress bar while it downloads
+# part of a version copy's key: copies made before their files were sealed (read-only, stamped)
+# and indexed are not taken (checking one would fetch every file of it again, one by one)
+SEALED = "sealed"
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -278,7 +281,8 @@ class DatasetVersion:
         """The local copy of the whole version, downloaded if it is not cached yet, with a
         progress bar (``None``: for versions of ``PROGRESS_BYTES`` or more)."""
         root = cache_dir("datasets")
-        key = hashlib.sha256(f"{LAYOUT} {self.client.url} {self.data['manifest_digest']}".encode())
+        made = f"{LAYOUT} {SEALED} {self.client.url} {self.data['manifest_digest']}"
+        key = hashlib.sha256(made.encode())
         target = root / self.project / self.name / f"v{self.version}-{key.hexdigest()[:12]}"
         if target.is_dir():
             if self._checked != target:  # once per object: a stat of each file
