@@ -1124,6 +1124,19 @@ async def test_migration_0012_keeps_every_answer_and_its_downgrade_restores_the_
     assert after == before
 
 
+async def _archive_is(
+    alice: Any, jp_serverapp: Any, files: dict[str, bytes]
+) -> list[tuple[str, list[str]]]:
+    """Dataset d v1's tar holds exactly ``files``; the SQL its reading ran."""
+    with sql_seen(jp_serverapp) as seen:
+        r = await alice.get("projects/lab/datasets/d/versions/v1/archive")
+    assert r.status == 200, r
+    with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
+        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert got == {f"d-v1/{path}": data for path, data in files.items()}
+    return seen
+
+
 async def test_a_versions_tar_reads_its_files_a_page_at_a_time(
     api, jp_serverapp, monkeypatch
 ) -> None:
@@ -1135,12 +1148,7 @@ async def test_a_versions_tar_reads_its_files_a_page_at_a_time(
     await alice.post("projects", {"name": "Lab"})
     files = {f"f{i}.bin": os.urandom(1000 * i) for i in range(5)} | {"big": os.urandom(300_000)}
     assert (await upload(alice, "lab", "d", files)).status == 201
-    with sql_seen(jp_serverapp) as seen:
-        r = await alice.get("projects/lab/datasets/d/versions/v1/archive")
-    assert r.status == 200, r
-    with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
-        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
-    assert got == {f"d-v1/{path}": data for path, data in files.items()}
+    seen = await _archive_is(alice, jp_serverapp, files)
     pages = [sql for sql, names in seen if "FROM dataset_files" in sql and "path" in names]
     assert len(pages) == 4 and all("LIMIT" in sql for sql in pages), pages  # 2+2+2+0
     assert not any("dataset_files.chunks" in sql for sql, _ in seen)
@@ -1159,12 +1167,7 @@ async def test_a_versions_tar_reads_a_pages_small_files_chunks_at_once(
     files = {f"rows/{i:02d}.csv": f"n\n{i}\n".encode() * (i + 1) for i in range(25)}
     files |= {"empty.txt": b"", "big.bin": os.urandom(300_000)}
     assert (await upload(alice, "lab", "d", files)).status == 201
-    with sql_seen(jp_serverapp) as seen:
-        r = await alice.get("projects/lab/datasets/d/versions/v1/archive")
-    assert r.status == 200, r
-    with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
-        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
-    assert got == {f"d-v1/{path}": data for path, data in files.items()}
+    seen = await _archive_is(alice, jp_serverapp, files)
     spans = [sql for sql, _ in seen if "FROM dataset_file_spans" in sql]
     located = [sql for sql, _ in seen if "FROM blob_chunks" in sql]
     # 3 pages of files: one query of chunk lists and one of locations each, and big.bin's own
