@@ -91,6 +91,27 @@ def test_a_killed_server_is_a_clear_error_not_a_hang(owner: Client, live_server:
     assert "cannot reach the workbench" in failed.value.message
 
 
+def test_a_killed_server_ends_a_run_quickly_where_mlflow_is_imported(
+    owner: Client, live_server: Any
+) -> None:
+    """With ``mlflow`` imported the run is MLflow's active run too: ending it must not wait
+    out MLflow's own retries (minutes) to a server that is gone."""
+    import mlflow  # imported, as in a notebook that uses it
+
+    run = owner.run("lab", "doomed-mlflow")
+    assert mlflow.active_run() is not None and mlflow.active_run().info.run_id == run.run_id
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    _root, _token, _log, proc = live_server
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    started = time.monotonic()
+    with pytest.raises(errors.ConnectionFailed):
+        run.end(timeout=3)
+    assert time.monotonic() - started < 30
+    assert mlflow.active_run() is None  # MLflow's side ended too
+
+
 def test_a_run_whose_client_was_closed_stops_quietly_with_a_clear_error(
     owner: Client, live_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,7 +27,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -55,6 +55,37 @@ _active: list[Run] = []  # innermost last
 def active_run() -> Run | None:
     """The innermost run still open in this process (``None`` when there is none)."""
     return _active[-1] if _active else None
+
+
+# MLflow's own requests around ours: one try, a short timeout and no printed URL. Its
+# default (retries with backoff for minutes) would hang a run's end on a server that is
+# gone, and the workbench client reports and records the outcome itself.
+_MLFLOW_QUICK_AND_QUIET = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+
+
+@contextlib.contextmanager
+def _mlflow_quick_and_quiet() -> Iterator[None]:
+    """Set :data:`_MLFLOW_QUICK_AND_QUIET` in the environment (MLflow reads it per request)
+    for the ``with`` block, then put back what was there."""
+    saved = {key: os.environ.get(key) for key in _MLFLOW_QUICK_AND_QUIET}
+    os.environ.update(_MLFLOW_QUICK_AND_QUIET)
+    try:
+        yield
+    finally:
+        _restore_env(saved)
+
+
+def _restore_env(saved: Mapping[str, str | None]) -> None:
+    """Put environment variables back as ``saved`` holds them (``None``: was unset)."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 class Run:
@@ -285,7 +316,8 @@ class Run:
         chosen = getattr(fluent, "_active_experiment_id", None)
         fluent._active_experiment_id = self.experiment_id or None  # type: ignore[attr-defined]
         try:
-            fluent.start_run(run_id=self.run_id, nested=fluent.active_run() is not None)
+            with _mlflow_quick_and_quiet():
+                fluent.start_run(run_id=self.run_id, nested=fluent.active_run() is not None)
         except Exception:  # MLflow cannot: its first call takes MLFLOW_RUN_ID, as before
             fluent._active_experiment_id = chosen  # type: ignore[attr-defined]
             return
@@ -301,26 +333,15 @@ class Run:
             with contextlib.suppress(Exception):  # a fluent run on ours: end it with ours
                 current = mlflow.active_run()
                 if current is not None and current.info.run_id == self.run_id:
-                    quiet = os.environ.get("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
-                    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-                    try:
+                    with _mlflow_quick_and_quiet():  # we end the run ourselves right after
                         mlflow.end_run(status)
-                    finally:
-                        if quiet is None:
-                            os.environ.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)
-                        else:
-                            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = quiet
             mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
             if mlflow_utils is not None:
                 mlflow_utils._tracking_uri = self._saved_mlflow_uri  # type: ignore[attr-defined]
             fluent = sys.modules.get("mlflow.tracking.fluent")
             if fluent is not None and self._saved_experiment:
                 fluent._active_experiment_id = self._saved_experiment[0]  # type: ignore[attr-defined]
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _restore_env(self._saved_env)
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every queued point is stored (or raise why it could not be)."""
