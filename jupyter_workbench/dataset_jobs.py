@@ -719,12 +719,16 @@ class DatasetJobs:
             read (and their chunks located) for the whole page in two queries: two per file
             made a version of thousands of small files take minutes."""
             for page in self._file_head_pages(version_id):
-                small = [e.file_id for e in page if 0 < e.size <= TAR_PAGE_FILE_BYTES]
+                small = [
+                    e.file_id
+                    for e in page
+                    if e.file_id is not None and 0 < e.size <= TAR_PAGE_FILE_BYTES
+                ]
                 lists: dict[int, list[tuple[str, int]]] = {}
                 located.clear()
                 if small:
                     with self.service.db.transaction() as s:
-                        lists = ds.chunk_lists(s, [i for i in small if i is not None])
+                        lists = ds.chunk_lists(s, small)
                     located.update(self.store.locate(d for c in lists.values() for d, _ in c))
                 for entry in page:
                     chunks = lists.get(entry.file_id or 0)

@@ -198,35 +198,13 @@ class Models:
         info = self.client.request(
             "GET", f"{base}/api/2.0/mlflow/runs/get", params={"run_id": mv.run_id}
         )["run"]["info"]
-        root = str(info["artifact_uri"])
-        if not root.startswith("mlflow-artifacts:"):
-            raise NotFound(f"{mv}: artifacts at {root} are not served by the workbench")
-        where = root[len("mlflow-artifacts:") :].lstrip("/")
-        out: builtins.list[tuple[str, str]] = []
-        pending = [path]
-        while pending:
-            current = pending.pop()
-            listing = self.client.request(
-                "GET",
-                f"{base}/api/2.0/mlflow/artifacts/list",
-                params={"run_id": mv.run_id, "path": current},
-            )
-            for entry in (listing or {}).get("files", []):
-                if entry.get("is_dir"):
-                    pending.append(entry["path"])
-                    continue
-                rel = entry["path"][len(path) :].lstrip("/") if path else entry["path"]
-                url = (
-                    f"{base}/api/2.0/mlflow-artifacts/artifacts/"
-                    f"{quote(where)}/{quote(entry['path'])}"
-                )
-                out.append((rel or Path(entry["path"]).name, url))
+        out = self._files_under(mv, f"{info['artifact_uri']}/{path}".rstrip("/"))
         if not out and path:  # runs:/<run>/<name>: a model the run logged with MLflow 3
             name, _, rest = path.partition("/")
             logged = self._logged_model(mv, str(info.get("experiment_id") or ""), name)
             if logged:
                 return self._files_under(mv, f"{logged}/{rest}".rstrip("/"))
-        return sorted(out)
+        return out
 
     def _logged_model(self, mv: ModelVersion, experiment_id: str, name: str) -> str | None:
         """Where the model that ``mv``'s run logged as ``name`` (MLflow 3's ``log_model``)

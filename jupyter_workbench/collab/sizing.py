@@ -67,11 +67,6 @@ def measure(doc: Doc, update: bytes, limit: int, grows: int) -> tuple[int, int |
     return now, len(trial.get_update()), ""
 
 
-def _measure(key: str, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
-    """:func:`measure` of the shadow ``key``."""
-    return measure(_shadows[key], update, limit, grows)
-
-
 def _with_shadow(key: str, fn: Any, *args: Any) -> Any:
     """``fn(the shadow key, *args)``: ``fn`` must leave the shadow unchanged (work on a copy)."""
     return fn(_shadows[key], *args)
@@ -131,20 +126,16 @@ class Shadow:
         self._submit(_apply, self.key, [update])
 
     async def measure(self, update: bytes, limit: int, grows: int) -> tuple[int, int | None, str]:
-        """What :func:`_measure` says of the room's document (as it is after every change sent
+        """What :func:`measure` says of the room's document (as it is after every change sent
         before); ``SizingFailed`` where the worker cannot say."""
-        result: tuple[int, int | None, str] = await self._ask(_measure, self.key, update,
-                                                              limit, grows)  # fmt: skip
+        result: tuple[int, int | None, str] = await self.call(measure, update, limit, grows)
         return result
 
     async def call(self, fn: Any, *args: Any) -> Any:
         """``fn(document, *args)`` in the worker, on the room's document as it is after every
         change sent before; ``fn``, a module-level function (sent by name), must not change the
         document (a trial on a copy). ``SizingFailed`` where the worker cannot say."""
-        return await self._ask(_with_shadow, self.key, fn, *args)
-
-    async def _ask(self, fn: Any, *args: Any) -> Any:
-        future = self._submit(fn, *args)
+        future = self._submit(_with_shadow, self.key, fn, *args)
         if future is None:
             raise SizingFailed("no size worker")
         try:

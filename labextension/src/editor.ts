@@ -4,7 +4,7 @@
  * collaborators' cursors and names. Loaded on first use (a separate bundle chunk).
  */
 import { markdown } from '@codemirror/lang-markdown';
-import { Compartment, EditorState } from '@codemirror/state';
+import { Compartment, EditorState, Extension } from '@codemirror/state';
 import { EditorView, keymap } from '@codemirror/view';
 import { URLExt } from '@jupyterlab/coreutils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -17,6 +17,11 @@ import * as Y from 'yjs';
 
 import { API_PATH, IDocument, publishDocument } from './api';
 import { permissionDeniedReason, refusedForGood } from './closeCodes';
+
+/** The editor's extensions for a document we may (or may not) edit. */
+function access(writable: boolean): Extension {
+  return [EditorState.readOnly.of(!writable), EditorView.editable.of(writable)];
+}
 
 export interface IUser {
   username?: string;
@@ -154,10 +159,7 @@ export class DocumentEditor extends Widget {
           markdown(),
           EditorView.lineWrapping,
           theme,
-          this._access.of([
-            EditorState.readOnly.of(!writable),
-            EditorView.editable.of(writable)
-          ]),
+          this._access.of(access(writable)),
           EditorView.contentAttributes.of({
             'aria-label': trans.__('Text of %1', record.title || record.kind)
           }),
@@ -232,12 +234,7 @@ export class DocumentEditor extends Widget {
     }
     this._writable = false;
     this._deniedReason = reason;
-    this._view.dispatch({
-      effects: this._access.reconfigure([
-        EditorState.readOnly.of(true),
-        EditorView.editable.of(false)
-      ])
-    });
+    this._view.dispatch({ effects: this._access.reconfigure(access(false)) });
     this._showStatus(this._status.dataset.status ?? 'connected');
   }
 
