@@ -1332,9 +1332,15 @@ async def test_malformed_requests_are_a_clear_400_before_mlflow_changes(
         (b'{"metrics": [{"key": "x\\ud800", "value": 1}]}', "metrics.0.key: must not contain"),
         (b'{"params": {"' + b"k" * 300 + b'": "1"}}', "params key 'kkk"),
         (b'{"tags": {"": "1"}}', "tags key '': must not be empty"),
+        # names MLflow's own API refuses (its log_metric would raise on the same run)
+        (b'{"metrics": [{"key": "ok", "value": 1}, {"key": "acc@1", "value": 1}]}',
+         "metrics key 'acc@1': may only contain letters, digits, spaces and"),
+        (b'{"params": {"a//b": "1"}}', "params key 'a//b': must not read as another name"),
+        (b'{"tags": {"../t": "1"}}', "tags key '../t': must not be '.' nor start with"),
     ]:  # fmt: skip
         r = await alice.post(f"runs/{run_id}/batch", raw=raw)
         assert r.status == 400 and needle in r.json["message"], (raw[:60], r)
+    assert (await alice.get(f"runs/{run_id}/metrics/ok/history")).json["total"] == 0
     # registering under a name MLflow or our table refuses creates nothing anywhere
     for name in ("a:b", "x" * 300, "..", "tab\there"):
         r = await alice.post(f"projects/{slug}/models/{name}/versions", {"run_id": run_id})

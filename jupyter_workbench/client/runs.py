@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import operator
 import os
 import sys
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..core.validation import run_key_problem
 from .errors import BadRequest, ConnectionFailed, ServerError, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -506,15 +508,21 @@ def _whole_step(step: Any) -> int:
     return number
 
 
+@functools.lru_cache(maxsize=4096)  # a run logs the same few names at every step
+def _key_problem(key: str) -> str | None:
+    return run_key_problem(key)
+
+
 def _metric_key(key: Any) -> str:
-    if type(key) is str and key:
-        return key
     if not isinstance(key, str):
         raise TypeError(
             f"log: a metric name must be a string, got {type(key).__name__} {key!r:.60}"
         )
     if not key:
         raise ValueError("log: a metric name must not be empty")
+    problem = _key_problem(key)
+    if problem:  # the server would refuse the whole batch, later, away from this call
+        raise ValueError(f"log: metric name {key!r:.60}: {problem}")
     return key
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -104,3 +105,21 @@ def parse_bool(value: str, field: str) -> bool:
     if lowered in ("0", "false", "no"):
         return False
     raise BadRequest(f"{field}: '{value}' is not a boolean (true/false)", code="invalid_parameter")
+
+
+# MLflow's rule for metric, param and tag names (``mlflow.utils.validation``): what it would
+# refuse through its own API is refused on ours too, so a run reads the same in every client
+_RUN_KEY_CHARACTERS = re.compile(r"[/\w.\- :]+")
+
+
+def run_key_problem(name: str) -> str | None:
+    """Why MLflow would refuse ``name`` as a metric, param or tag name, or None when it would
+    not (the length and emptiness are checked with the rest of the request)."""
+    if not _RUN_KEY_CHARACTERS.fullmatch(name):
+        return "may only contain letters, digits, spaces and the characters _ - . : /"
+    if name == "." or name.startswith(("..", "/")):
+        return "must not be '.' nor start with '..' or '/'"
+    norm = posixpath.normpath(name)
+    if norm != name:
+        return f"must not read as another name when taken as a path (it reads as {norm!r})"
+    return None

@@ -19,7 +19,7 @@ from ..core import datasets as ds
 from ..core import experiments as ex
 from ..core.context import Ctx
 from ..core.errors import BadRequest, Conflict, NotFound
-from ..core.validation import check_text
+from ..core.validation import check_text, run_key_problem
 from ..tracking.downsample import minmax_indices
 from ..tracking.store import Point, RunReader, TrackingStore, now_ms
 from ..tracking.upstream import MlflowUnavailable, Upstream
@@ -169,6 +169,21 @@ def _number(value: Any, key: str) -> float:
         raise BadRequest(f"metrics[{key}].value: {str(value)[:20]}... is too large") from None
 
 
+def _check_keys(body: dict[str, Any]) -> None:
+    """Refuse names MLflow's own API would refuse (``run_key_problem``), naming the first."""
+    named = (
+        ("metrics", (m["key"] for m in body.get("metrics", []))),
+        ("params", iter(body.get("params") or {})),
+        ("tags", iter(body.get("tags") or {})),
+    )
+    for field, names in named:
+        for name in names:
+            problem = run_key_problem(name)
+            if problem:
+                shown = name if len(name) <= 40 else name[:37] + "..."
+                raise BadRequest(f"{field} key {shown!r}: {problem}")
+
+
 class RunBatchHandler(TrackingHandler):
     @endpoint(
         action="experiments.write",
@@ -187,6 +202,7 @@ class RunBatchHandler(TrackingHandler):
     )
     async def post(self, run_id: str) -> None:
         store = await self.check_run(run_id, "experiments.write")
+        _check_keys(self.body)
         stamp = now_ms()
         points = [
             Point(

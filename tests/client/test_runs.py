@@ -228,6 +228,8 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
                 ({"loss": 10**400}, 0, ValueError, "metric 'loss' is too large"),
                 ({1: 0.5}, 0, TypeError, "metric name must be a string, got int"),
                 ({"": 0.5}, 0, ValueError, "metric name must not be empty"),
+                ({"loss": 1, "acc@1": 0.5}, 0, ValueError, "metric name 'acc@1': may only"),
+                ({"a//b": 0.5}, 0, ValueError, "'a//b': must not read as another name"),
                 (0.5, 0, TypeError, "expected a dict of metric name -> number, got float"),
                 ({"loss": 0.5}, "3", TypeError, "step must be a whole number, got str"),
                 ({"loss": 0.5}, 1.5, TypeError, "step must be a whole number, got float"),
@@ -236,7 +238,7 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
             for metrics, step, kind, said in wrong:
                 with pytest.raises(kind, match=said):
                     run.log(metrics, step=step)
-            # nothing of a refused call was queued ('acc' above), and the run goes on
+            # nothing of a refused call was queued ('acc', 'loss' above), and the run goes on
             run.log({"loss": 0.5}, step=np.int64(-1))
             run.log({"loss": np.float32(0.25)}, step=2.0)
             run.log({"loss": 0.125})  # step 3
