@@ -30,7 +30,8 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     "~": lambda a, b: str(b).lower() in str(a).lower(),
 }
-_TERM = re.compile(r"^(?P<key>[\w.\-/]+?)\s*(?P<op><=|>=|!=|=|<|>|~)\s*(?P<value>.*)$")
+_TERM = re.compile(r"^(?P<key>[\w.\-/]+?)\s*(?P<op>==|<=|>=|!=|=|<|>|~)\s*(?P<value>.*)$")
+_SPACED_OP = re.compile(r"(?<=[\w.\-/])\s*(==|<=|>=|!=|=|<|>|~)\s*")
 _FIELDS = ("name", "run_id", "status", "experiment", "start_time")
 
 
@@ -60,14 +61,20 @@ def parse_filter(text: str) -> list[tuple[str, str, str]]:
     """``"lr<0.05 loss<=0.2 resnet"`` -> ``[("lr", "<", "0.05"), ..., ("", "~", "resnet")]``:
     terms separated by spaces or ``and``; a bare word matches name, id, status, experiment."""
     terms = []
-    for word in re.split(r"\s+(?:and\s+)?", text.strip(), flags=re.IGNORECASE):
+    text = _SPACED_OP.sub(r"\1", text.strip())  # 'lr < 0.1' is 'lr<0.1', not three words
+    for word in re.split(r"\s+(?:and\s+)?", text, flags=re.IGNORECASE):
         if not word or word.lower() == "and":
             continue
         found = _TERM.match(word)
         if found:
-            if not found["value"]:
-                raise ValueError(f"filter: {word!r} needs a value after {found['op']!r}")
-            terms.append((found["key"], found["op"], found["value"].strip("'\"")))
+            op, value = found["op"].replace("==", "="), found["value"]
+            if not value:
+                raise ValueError(f"filter: {word!r} needs a value after {op!r}")
+            if value[0] in "<>=!~":  # 'lr<<0.1' compared lr with the text '<0.1': no run
+                raise ValueError(
+                    f"filter: {word!r}: one operator ({', '.join(_OPS)}) between name and value"
+                )
+            terms.append((found["key"], op, value.strip("'\"")))
         else:
             terms.append(("", "~", word))
     return terms

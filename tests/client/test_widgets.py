@@ -107,6 +107,10 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
         assert table.visible == [runs[0.001]]
         table.filter = "lr>="
         assert "needs a value" in table.error and table.visible == [runs[0.001]]
+        table.filter = "optimizer == adam and lr < 0.005"  # spaced, '==': the same filter
+        assert table.visible == [runs[0.001]] and table.error == ""
+        table.filter = "lr<<0.005"  # was a comparison with the text '<0.005': no run, no word
+        assert "one operator" in table.error and table.visible == [runs[0.001]]
         table.filter = ""
         assert len(table.visible) == 3 and table.error == ""
 
