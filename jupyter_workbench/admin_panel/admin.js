@@ -261,16 +261,31 @@
     return [svg, legend];
   }
 
+  // the period's chart and table; a period the API refuses empties them (the figures of the
+  // period before are not this one's), and an answer a later change made stale is dropped
+  let usageGeneration = 0;
   async function loadUsage() {
+    const mine = ++usageGeneration;
     const params = usageQuery();
     const series = new URLSearchParams(params);
     series.set("bucket", $("#usage-bucket").value);
     const report = new URLSearchParams(params);
     report.set("group_by", $("#usage-group").value);
-    const [points, byGroup] = await Promise.all([
-      api("GET", `admin/usage/series?${series}`),
-      api("GET", `admin/usage?${report}`),
-    ]);
+    let points, byGroup;
+    try {
+      [points, byGroup] = await Promise.all([
+        api("GET", `admin/usage/series?${series}`),
+        api("GET", `admin/usage?${report}`),
+      ]);
+    } catch (error) {
+      if (mine !== usageGeneration) return;
+      $("#usage-chart").replaceChildren();
+      $("#usage-csv").classList.add("disabled");
+      setBody("usage", el("p", { class: "text-body-secondary mb-0" }, "No figures for this choice (see the message above)."));
+      throw error;
+    }
+    if (mine !== usageGeneration) return;
+    $("#usage-csv").classList.remove("disabled");
     $("#usage-chart").replaceChildren(...chart(points.points, points.bucket));
     const csv = new URLSearchParams(report);
     csv.set("format", "csv");
@@ -372,18 +387,22 @@
   }
 
   // -- audit log --------------------------------------------------------------------------
-  let auditCursor = null;
-  async function loadAudit(reset) {
-    const form = $("#audit-form");
-    const params = new URLSearchParams({ limit: "25", sort: "-time" });
-    for (const name of ["action", "actor", "since"]) {
-      const value = form.elements[name].value.trim();
-      if (value) params.set(name, name === "since" ? `${value}T00:00:00Z` : value);
-    }
-    if (!reset && auditCursor) params.set("cursor", auditCursor);
-    const data = await api("GET", `audit?${params}`);
-    auditCursor = data.next_cursor;
-    $("#audit-more").classList.toggle("d-none", !auditCursor);
+  const loadAudit = pagedList(
+    "audit",
+    "audit",
+    () => {
+      const form = $("#audit-form");
+      const params = new URLSearchParams({ limit: "25", sort: "-time" });
+      for (const name of ["action", "actor", "since"]) {
+        const value = form.elements[name].value.trim();
+        if (value) params.set(name, name === "since" ? `${value}T00:00:00Z` : value);
+      }
+      return params;
+    },
+    showAudit
+  );
+
+  function showAudit(data, more) {
     const rows = data.items.map((e) =>
       el(
         "tr",
@@ -396,10 +415,7 @@
         el("td", { class: "small" }, e.summary && Object.keys(e.summary).length ? JSON.stringify(e.summary) : "")
       )
     );
-    const body = $("#audit .wb-body");
-    const existing = $("tbody", body);
-    if (!reset && existing && rows.length) existing.append(...rows);
-    else body.replaceChildren(table(["Time", "Actor", "Action", "Object", "Project", "Change"], rows, "No matching events."));
+    showPage("audit", ["Time", "Actor", "Action", "Object", "Project", "Change"], rows, "No matching events.", more);
   }
 
   // -- wiring -----------------------------------------------------------------------------
@@ -432,9 +448,9 @@
     }
     $("#audit-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      guarded(loadAudit)(true);
+      guarded(loadAudit)(false);
     });
-    $("#audit-more").addEventListener("click", () => guarded(loadAudit)(false));
+    $("#audit-more").addEventListener("click", () => guarded(loadAudit)(true));
     let quotaTimer = null;
     $("#quotas-q").addEventListener("input", () => {
       clearTimeout(quotaTimer);
@@ -442,7 +458,7 @@
     });
     $("#quotas-more").addEventListener("click", () => guarded(loadQuotas)("more"));
     await Promise.all(
-      [() => loadPeople(false), loadSignups, () => loadServers(false), loadUsage, loadQuotas, () => loadAudit(true)].map((fn) => guarded(fn)())
+      [() => loadPeople(false), loadSignups, () => loadServers(false), loadUsage, loadQuotas, () => loadAudit(false)].map((fn) => guarded(fn)())
     );
     document.body.dataset.loaded = "true";
   }

@@ -139,6 +139,18 @@ def panel_scenario(
     assert int(page.inner_text("#total-servers")) >= 1
     assert page.locator("#usage-chart svg rect.server").count() >= 1
     assert name in page.inner_text("#usage")
+    # a period the API refuses empties the chart and table (they kept the period before's)
+    page.fill("#usage-from", "2026-03-01")
+    page.fill("#usage-to", "2026-02-01")
+    page.wait_for_selector("#wb-alert:not(.d-none)")
+    assert "from: must be before 'to'" in page.inner_text("#wb-alert")
+    assert page.locator("#usage-chart svg").count() == 0
+    assert name not in page.inner_text("#usage") and "No figures" in page.inner_text("#usage")
+    page.fill("#usage-to", "")
+    page.fill("#usage-from", "")
+    page.wait_for_selector(f"#usage td:has-text('{name}')")
+    assert page.locator("#usage-chart svg rect.server").count() >= 1
+    assert page.locator("#wb-alert").is_hidden()
 
     # set a quota from the panel; the API has it
     new = page.locator("#quotas tr[data-quota=new]")
