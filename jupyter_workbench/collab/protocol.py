@@ -3,8 +3,9 @@
 Every message is ``varUint(type)`` then its payload: ``SYNC`` (0) carries ``varUint(step)`` and a
 length-prefixed state vector or update; ``AWARENESS`` (1) a length-prefixed awareness update
 (``varUint(count)`` then ``clientID, clock, varString(JSON state)`` per client); ``AUTH`` (2) is
-``varUint(0)`` then a reason -- y-websocket reports it as "permission denied"; ``QUERY_AWARENESS``
-(3) asks for every awareness state.
+``varUint(0)`` then a reason -- y-websocket reports it as "permission denied" -- or ``varUint(1)``
+then a reason, "you may write now" (ours: y-protocols reads no other kind and a stock client
+ignores it); ``QUERY_AWARENESS`` (3) asks for every awareness state.
 
 Messages are read strictly, as lib0 does: a number longer than 53 bits, or a length running
 past the end of the message, is a ProtocolError (pycrdt's ``Decoder`` would decode an endless
@@ -66,8 +67,16 @@ def _var_string(text: str) -> bytes:
     return write_message(text.encode())
 
 
+PERMISSION_DENIED = 0
+PERMISSION_GRANTED = 1
+
+
 def permission_denied(reason: str) -> bytes:
-    return write_var_uint(AUTH) + write_var_uint(0) + _var_string(reason)
+    return write_var_uint(AUTH) + write_var_uint(PERMISSION_DENIED) + _var_string(reason)
+
+
+def permission_granted(reason: str) -> bytes:
+    return write_var_uint(AUTH) + write_var_uint(PERMISSION_GRANTED) + _var_string(reason)
 
 
 class Reader:

@@ -8,7 +8,9 @@ What a room adds:
   only after everything applied before it is committed (so nobody is ever sent an edit a crash
   could lose);
 - a peer that may not write (a viewer) has its updates dropped -- never applied, stored or
-  relayed -- and is told "permission denied" (y-protocols' auth message);
+  relayed -- and is told "permission denied" (y-protocols' auth message); a role that changes
+  mid-session is told at once (``Rooms.recheck``): "denied" on a demotion, "granted" (ours,
+  ``protocol.permission_granted``) on a promotion;
 - awareness states carry the real user: the room writes the connection's identity into the
   ``user`` field of every state a peer announces, whatever the peer claimed;
 - only effective changes are stored: a reconnecting client that re-sends what the room already
@@ -157,6 +159,10 @@ def index_units(text: str, length: int) -> list[int]:
     return list(itertools.accumulate(sizes, initial=0))
 
 
+# what a connection is told when it may not write (a viewer's edit; a demotion or an archived
+# project, on the spot), and when it may again (a promotion, the project out of the archive)
+READ_ONLY = "read-only: you can view this document, not edit it"
+PROMOTED = "you can edit this document now"
 MAX_CLOSE_REASON = 123  # bytes: a close frame's payload is 125 at most, the code takes 2
 
 
@@ -589,13 +595,26 @@ class Room:
             self.size += SIZE_ESTIMATE_FACTOR * sum(len(u) for u in effective)
         return [(peer, u) for u in effective]
 
+    def follow_role(self, peer: Peer, can_write: bool) -> None:
+        """Take a role that changed mid-session, and tell the peer at once: demoted, that it
+        is read-only (before it types); promoted, that it may write, with the room's state
+        vector, whose answer brings in what of its own the room lacks (edits it dropped)."""
+        was, peer.can_write = peer.can_write, can_write
+        if can_write and not was:
+            peer.denied = False
+            peer.send(P.permission_granted(PROMOTED))
+            peer.send(P.sync_step1(self.doc.get_state()))
+        elif was and not can_write and not peer.denied:
+            peer.denied = True
+            peer.send(P.permission_denied(READ_ONLY))
+
     def _may_write(self, peer: Peer) -> bool:
         """Whether ``peer`` may change the document (an update it sent before it left is
         still taken; not once its access was revoked); a viewer is told once that it may not."""
         if not peer.can_write:
             if not peer.denied:
                 peer.denied = True
-                peer.send(P.permission_denied("read-only: your role on this project is viewer"))
+                peer.send(P.permission_denied(READ_ONLY))
             return False
         return True
 

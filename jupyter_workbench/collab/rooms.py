@@ -185,9 +185,7 @@ class RoomManager:
                     self.leave(room, peer)
                     peer.close(4403, "you no longer have access to this document")
                 else:
-                    peer.can_write = allowed
-                    if allowed:
-                        peer.denied = False
+                    room.follow_role(peer, allowed)
 
     async def _check_forever(self) -> None:
         """Re-check every ``access_check_seconds`` (0: never on a timer) and when told to."""

@@ -13,11 +13,18 @@ export function refusedForGood(code: number): boolean {
   return code >= 4400 && code < 4500 && code !== CLOSE_TOO_FAR_BEHIND;
 }
 
-/** The reason of a room's y-protocols auth message (after its type byte, from `pos` of `bytes`:
- * `varUint(0)` "permission denied", then `varString(reason)`), or null for any other kind. The
- * server sends it once to a connection whose edit it dropped (a viewer, or an editor demoted
- * mid-session). */
-export function permissionDeniedReason(bytes: Uint8Array, pos: number): string | null {
+/** A room's y-protocols auth message: "denied" (`varUint(0)`, y-protocols' "permission
+ * denied") is sent to a connection whose edit the server dropped (a viewer) or whose role
+ * became viewer mid-session; "granted" (`varUint(1)`, the workbench's own: a stock client
+ * ignores it) to one whose role became editor mid-session. */
+export interface IAuthMessage {
+  granted: boolean;
+  reason: string;
+}
+
+/** The auth message after its type byte (from `pos` of `bytes`: `varUint(kind)`, then
+ * `varString(reason)`), or null for a kind neither side knows. */
+export function readAuthMessage(bytes: Uint8Array, pos: number): IAuthMessage | null {
   const readVarUint = (): number => {
     let value = 0;
     for (let shift = 0; pos < bytes.length && shift < 53; shift += 7) {
@@ -29,12 +36,14 @@ export function permissionDeniedReason(bytes: Uint8Array, pos: number): string |
     }
     throw new Error('truncated auth message');
   };
-  if (readVarUint() !== 0) {
+  const kind = readVarUint();
+  if (kind !== 0 && kind !== 1) {
     return null;
   }
   const length = readVarUint();
   if (pos + length > bytes.length) {
     throw new Error('truncated auth message');
   }
-  return new TextDecoder().decode(bytes.subarray(pos, pos + length));
+  const reason = new TextDecoder().decode(bytes.subarray(pos, pos + length));
+  return { granted: kind === 1, reason };
 }

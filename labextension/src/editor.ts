@@ -16,7 +16,7 @@ import { WebsocketProvider, messageAuth } from 'y-websocket';
 import * as Y from 'yjs';
 
 import { API_PATH, IDocument, publishDocument } from './api';
-import { permissionDeniedReason, refusedForGood } from './closeCodes';
+import { readAuthMessage, refusedForGood } from './closeCodes';
 
 /** The editor's extensions for a document we may (or may not) edit. */
 function access(writable: boolean): Extension {
@@ -138,12 +138,15 @@ export class DocumentEditor extends Widget {
         this._showStatus('closed', event.reason);
       }
     });
-    // the server dropped an edit of ours (our role became viewer mid-session): stop editing and
-    // say so, instead of y-websocket's console warning and an editor that looks live
+    // our role changed mid-session (or the server dropped an edit of ours): stop editing and
+    // say so, instead of y-websocket's console warning and an editor that looks live; or,
+    // promoted, start editing
     this._provider.messageHandlers[messageAuth] = (_encoder, decoder) => {
-      const reason = permissionDeniedReason(decoder.arr, decoder.pos);
-      if (reason !== null) {
-        this._becomeReadOnly(reason);
+      const message = readAuthMessage(decoder.arr, decoder.pos);
+      if (message?.granted) {
+        this._becomeWritable();
+      } else if (message) {
+        this._becomeReadOnly(message.reason);
       }
     };
     const ytext = this._doc.getText('content');
@@ -226,8 +229,9 @@ export class DocumentEditor extends Widget {
     }
   }
 
-  /** The server refused our edits: the editor turns read-only (what was typed since stays only
-   * here; reopening the document shows the shared text). */
+  /** The server refused our edits (our role became viewer, or the project was archived): the
+   * editor turns read-only (an edit the server dropped stays only here until a promotion or a
+   * reopened document). */
   private _becomeReadOnly(reason: string): void {
     if (!this._writable || this.isDisposed) {
       return;
@@ -238,10 +242,22 @@ export class DocumentEditor extends Widget {
     this._showStatus(this._status.dataset.status ?? 'connected');
   }
 
+  /** Our role became editor mid-session: the editor turns writable (the server also asks for
+   * what it lacks of ours, so our copy and the shared text agree again). */
+  private _becomeWritable(): void {
+    if (this._writable || this.isDisposed) {
+      return;
+    }
+    this._writable = true;
+    this._deniedReason = '';
+    this._view.dispatch({ effects: this._access.reconfigure(access(true)) });
+    this._showStatus(this._status.dataset.status ?? 'connected');
+  }
+
   private _showStatus(status: string, reason = ''): void {
     const trans = this._trans;
     const readOnly = this._deniedReason
-      ? trans.__('Live · %1 (edits since are not saved: reopen the document)', this._deniedReason)
+      ? trans.__('Live · %1', this._deniedReason)
       : trans.__('Live · read-only (viewer)');
     const labels: Record<string, string> = {
       connected: this._writable ? trans.__('Live') : readOnly,

@@ -22,6 +22,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from jupyter_workbench.collab import protocol as P
+from jupyter_workbench.collab.room import PROMOTED, READ_ONLY
 from jupyter_workbench.core import experiments
 from jupyter_workbench.core.context import Identity
 from jupyter_workbench.db.models import Project
@@ -139,14 +140,29 @@ async def test_removing_a_member_disconnects_them_and_demotion_makes_read_only(
     assert r.status == 200
     assert await carol.closed(timeout=5), "carol is still connected after her removal"
     assert carol.close_code == 4403
-    # bob demoted to viewer: his next edit is refused, he stays connected
+    # bob demoted to viewer: he is told at once, before he types; his edit is refused, he
+    # stays connected
     r = await api("alice").patch(f"projects/{slug}/members/bob", {"role": "viewer"})
     assert r.status == 200
-    await asyncio.sleep(1.2)  # one access re-check period at most
+    await eventually(lambda: bob.messages(P.AUTH), what="bob told of the demotion")
+    assert bob.messages(P.AUTH) == [P.permission_denied(READ_ONLY)]
     bob.text.insert(0, "late edit")
-    await eventually(lambda: bob.messages(P.AUTH), what="bob refused after the demotion")
+    await asyncio.sleep(0.3)
     r = await api("alice").get(f"documents/{doc_id}")
     assert r.json["text"] == ""
+    assert len(bob.messages(P.AUTH)) == 1  # told once
+    # promoted again: told he may write, and the room asks what it lacks of his (the edit
+    # it dropped), so his copy and the room's agree again
+    r = await api("alice").patch(f"projects/{slug}/members/bob", {"role": "editor"})
+    assert r.status == 200
+    await eventually(lambda: len(bob.messages(P.AUTH)) == 2, what="bob told of the promotion")
+    assert bob.messages(P.AUTH)[1] == P.permission_granted(PROMOTED)
+    for _ in range(100):
+        r = await api("alice").get(f"documents/{doc_id}")
+        if r.json["text"]:
+            break
+        await asyncio.sleep(0.05)
+    assert r.json["text"] == "late edit"
     # a stranger cannot join at all, and never learns the document exists
     with pytest.raises(HTTPClientError) as info:
         await websocket_connect(

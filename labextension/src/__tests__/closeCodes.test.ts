@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { permissionDeniedReason, refusedForGood } from '../closeCodes';
+import { readAuthMessage, refusedForGood } from '../closeCodes';
 
 describe('refusedForGood', () => {
   it("stops on the server's refusals", () => {
@@ -20,7 +20,7 @@ describe('refusedForGood', () => {
   });
 });
 
-describe('permissionDeniedReason', () => {
+describe('readAuthMessage', () => {
   const encode = (kind: number, reason: string): Uint8Array => {
     const text = new TextEncoder().encode(reason);
     // y-protocols' auth message after its type byte (2): varUint(kind), varString(reason)
@@ -30,20 +30,25 @@ describe('permissionDeniedReason', () => {
   };
 
   it("reads the server's reason", () => {
-    const reason = 'read-only: your role on this project is viewer';
-    expect(permissionDeniedReason(encode(0, reason), 1)).toBe(reason);
+    const reason = 'read-only: you can view this document, not edit it';
+    expect(readAuthMessage(encode(0, reason), 1)).toEqual({ granted: false, reason });
+  });
+
+  it('reads a promotion', () => {
+    const reason = 'you can edit this document now';
+    expect(readAuthMessage(encode(1, reason), 1)).toEqual({ granted: true, reason });
   });
 
   it('reads a long reason (a two-byte length) and non-ASCII text', () => {
     const reason = 'é'.repeat(100);
-    expect(permissionDeniedReason(encode(0, reason), 1)).toBe(reason);
+    expect(readAuthMessage(encode(0, reason), 1)?.reason).toBe(reason);
   });
 
   it('ignores other kinds of auth message', () => {
-    expect(permissionDeniedReason(encode(1, 'x'), 1)).toBeNull();
+    expect(readAuthMessage(encode(2, 'x'), 1)).toBeNull();
   });
 
   it('refuses a truncated message', () => {
-    expect(() => permissionDeniedReason(encode(0, 'viewer').subarray(0, 5), 1)).toThrow();
+    expect(() => readAuthMessage(encode(0, 'viewer').subarray(0, 5), 1)).toThrow();
   });
 });
