@@ -179,6 +179,26 @@ def test_downsampled_reads_keep_extremes_and_count_every_point(mlflow_db) -> Non
     store.dispose()
 
 
+def test_one_far_off_step_does_not_flatten_the_chart(mlflow_db) -> None:
+    """Steps counted in tokens seen: one point at 2**40 after 60,000 at steps 0..59,999 made
+    the read put the whole curve in one of its equal step ranges (four points came back)."""
+    url, mlflow_store = mlflow_db
+    run_id = _new_run(mlflow_store)
+    store = TrackingStore(url)
+    n = 60_000
+    values = [math.sin(i / 300) for i in range(n)]
+    values[31_111] = 50.0
+    store.log_batch(run_id, [Point("loss", values[i], i, i) for i in range(n)])
+    store.log_batch(run_id, [Point("loss", 0.5, n, 2**40)])
+    got = store.downsampled(run_id, "loss", 1000)
+    assert got is not None and got.total == n + 1 and len(got.values) <= 1000
+    head = got.steps[got.steps < n]
+    assert len(head) >= 400, len(head)  # the curve, not its two extremes
+    assert np.diff(head).max() <= 400  # no long straight stretch across it
+    assert got.steps[-1] == 2**40 and 50.0 in got.values
+    store.dispose()
+
+
 def test_rollups_that_lost_their_triggers_are_rebuilt(mlflow_db) -> None:
     """MLflow's migrations may rebuild ``metrics`` (dropping triggers): points written after that
     were never rolled up, so the next start rebuilds the rollups from the points."""

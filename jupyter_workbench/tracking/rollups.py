@@ -4,9 +4,9 @@ A table beside MLflow's ``metrics`` keeps, per (run, key) and per bucket of step
 (64, 1,024 and 16,384 steps), the point count, the first and last point and the minimum and
 maximum point. Database triggers on ``metrics`` maintain it inside the inserting transaction,
 whoever writes: the workbench's bulk ingest, MLflow's own server behind the proxy, or anything
-else. A downsampled read merges buckets into at most ``max_points // 2`` equal step ranges and
-keeps each range's minimum and maximum -- the same extremes-keeping rule as
-``downsample.minmax_indices``, over step ranges instead of point counts.
+else. A downsampled read merges buckets into at most ``max_points // 2`` step ranges (placed half by
+step, half by point count) and keeps each range's minimum and maximum -- the same
+extremes-keeping rule as ``downsample.minmax_indices``, over step ranges instead of points.
 
 Installing the triggers also backfills points written before, in the same transaction, so a
 rollup is never missing points (a run whose rollups are gone, e.g. after ``mlflow gc``, is read
@@ -552,15 +552,21 @@ class RollupReader:
 
 
 def _reduce(buckets: Buckets, groups: int) -> Downsampled:
-    """Merge buckets into ``groups`` equal step ranges; keep each range's min and max point."""
+    """Merge buckets into ``groups`` step ranges; keep each range's min and max point.
+
+    A bucket's range is placed half by its step and half by the points before it: equal step
+    ranges alone would put a whole run in one range when one step is far off (a step counted
+    in tokens seen), equal point counts alone a sparse tail of many steps in one range."""
     total = int(buckets.n.sum())
     if not len(buckets):
         empty = np.empty(0, np.int64)
         return Downsampled(empty, empty, np.empty(0), 0)
     s0, s1 = buckets.first[0, 0], buckets.last[-1, 0]
-    span = max(s1 - s0 + 1, 1)
-    position = np.maximum(buckets.first[:, 0], s0)
-    group = np.minimum(((position - s0) * groups // span).astype(np.int64), groups - 1)
+    span = max(float(s1) - float(s0) + 1.0, 1.0)
+    by_step = (np.maximum(buckets.first[:, 0], s0).astype(np.float64) - float(s0)) / span
+    by_count = (np.cumsum(buckets.n) - buckets.n).astype(np.float64) / max(total, 1)
+    position = (by_step + by_count) / 2
+    group = np.minimum((position * groups).astype(np.int64), groups - 1)
     chosen = [buckets.first[:1], buckets.last[-1:]]
 
     def extremes(pts: np.ndarray) -> _Groups:
