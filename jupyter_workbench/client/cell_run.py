@@ -30,7 +30,7 @@ PACKAGES_JSON_LIMIT = 200_000  # far below the API's request size limit (the ser
 
 def _parser() -> _Parser:
     parser = _Parser(prog="%%wb_run", add_help=False)
-    parser.add_argument("experiment")
+    parser.add_argument("experiment", nargs="+")  # a name may hold spaces, quoted or not
     parser.add_argument("--param", "-p", action="append", default=[], metavar="K=V")
     parser.add_argument("--name", "-n")
     return parser
@@ -46,6 +46,7 @@ def parse_line(line: str) -> argparse.Namespace:
     if not words:
         raise UsageError("usage: %%wb_run EXPERIMENT [--param K=V ...] [--name NAME]")
     opts = _parser().parse_args(words)
+    opts.experiment = " ".join(opts.experiment)
     if not opts.experiment.strip():
         raise UsageError("EXPERIMENT: the name of an experiment, not empty")
     params: dict[str, str] = {}

@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _runs_parser() -> _Parser:
     parser = _Parser(prog="%wb runs", add_help=False)
-    parser.add_argument("--experiment", "-e")
+    parser.add_argument("--experiment", "-e", nargs="+")  # a name may hold spaces
     parser.add_argument("--filter", "-f", default="")
     parser.add_argument("--max", type=int, default=50)
     return parser
@@ -141,6 +141,7 @@ def metrics_cell(metrics: dict[str, Any]) -> str:
 
 def _runs(args: list[str]) -> str:
     opts = _runs_parser().parse_args(args)
+    opts.experiment = " ".join(opts.experiment or [])
     if opts.max < 1:
         raise UsageError("--max must be at least 1")
     client = default.client()

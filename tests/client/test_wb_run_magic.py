@@ -122,6 +122,13 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
         assert ["lr", "0.1", "0.5"] in [line.split() for line in table]
         assert ["loss", "0.2", "9"] in [line.split() for line in table]
 
+        # an experiment name with a space, unquoted as completion writes it
+        printed, errors = await outputs(kernel, "%%wb_run my sweep -p lr=1\nwb.log({'loss': 1})")
+        assert errors == [] and printed.rstrip().endswith(" in other/my sweep: FINISHED")
+        listed = (await run(kernel, "%wb runs --experiment my sweep")).splitlines()
+        assert len(listed) == 2 and listed[1].split()[2:4] == ["my", "sweep"], listed
+        assert "my sweep" in await completions(kernel, "%%wb_run my")
+
         # completion: experiments, run ids, dataset names
         assert "baseline" in await completions(kernel, "%%wb_run ")
         assert "baseline" in await completions(kernel, "%%wb_run ba")
