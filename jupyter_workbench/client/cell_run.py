@@ -9,6 +9,7 @@ packages the kernel has imported, then ends FINISHED, or FAILED when the cell ra
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import hashlib
 import importlib.metadata
@@ -96,12 +97,33 @@ def _record(run: Run, cell: str) -> None:
     )
 
 
+def _check_runnable(shell: Any, cell: str) -> None:
+    """Refuse a cell with top-level ``await`` inside a running event loop (a kernel): IPython
+    runs a cell magic's cell synchronously, so it would fail with "This event loop is already
+    running" -- after the run had started."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # a terminal IPython: it runs the cell on a loop of its own
+        return
+    try:
+        transformed = shell.transform_cell(cell)
+    except Exception:  # the cell's own error shows when it runs, as for any cell
+        return
+    if shell.should_run_async(cell, transformed_cell=transformed, preprocessing_exc_tuple=None):
+        raise UsageError(
+            "%%wb_run cannot run a cell that awaits at top level (IPython runs a cell magic's "
+            "cell synchronously); start the run in the cell instead: "
+            "with wb.run('EXPERIMENT') as run: ..."
+        )
+
+
 def wb_run_magic(line: str, cell: str) -> None:
     """Run the cell as a tracked run (errors in the arguments print one line)."""
     from IPython import get_ipython
 
     try:
         opts = parse_line(line)
+        _check_runnable(get_ipython(), cell)
         client = default.client()
         slug = client.project_slug()
         run = client.run(slug, opts.experiment, params=opts.params, name=opts.name)

@@ -122,6 +122,14 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
         assert ["lr", "0.1", "0.5"] in [line.split() for line in table]
         assert ["loss", "0.2", "9"] in [line.split() for line in table]
 
+        # a cell that awaits at top level is refused before a run starts (it failed half-way
+        # with "This event loop is already running", the run FAILED)
+        before = await run(kernel, "%wb runs --experiment baseline")
+        said = await run(kernel, "%%wb_run baseline\nimport asyncio\nawait asyncio.sleep(0)")
+        assert said.startswith("wb: error: %%wb_run cannot run a cell that awaits at top level")
+        assert "with wb.run('EXPERIMENT') as run:" in said and said.count("\n") == 1
+        assert await run(kernel, "%wb runs --experiment baseline") == before
+
         # an experiment name with a space, unquoted as completion writes it
         printed, errors = await outputs(kernel, "%%wb_run my sweep -p lr=1\nwb.log({'loss': 1})")
         assert errors == [] and printed.rstrip().endswith(" in other/my sweep: FINISHED")
