@@ -151,7 +151,7 @@ class Datasets:
         name = _text(name, "name")
         slug = self.client.project_slug(project)
         done = commit_folder(
-            self.client, slug, name, Path(folder), message=message, progress=progress,
+            self.client, slug, name, Path(folder).expanduser(), message=message, progress=progress,
             parent=None if parent is None else _ref(parent, "parent"), strict_parent=strict_parent,
             mode=mode,
         )  # fmt: skip
@@ -375,7 +375,7 @@ class DatasetVersion:
     def materialize(self, dest: str | os.PathLike[str], progress: bool | None = None) -> Path:
         """Copy the whole version into the folder ``dest`` (made if missing; files of the same
         paths are replaced, others left alone), from the local cache (``download``)."""
-        target = Path(dest)
+        target = Path(dest).expanduser()
         if target.exists() and not target.is_dir():
             raise NotADirectoryError(f"materialize: {target} is not a folder")
         entries = list(self.files())

@@ -191,7 +191,7 @@ class Run:
     def log_artifact(self, path: str | os.PathLike[str], artifact_path: str = "") -> str:
         """Upload a file, or a folder's files, to the run's artifacts (under ``artifact_path``);
         answers the artifact's ``runs:/`` URI."""
-        source = Path(path)
+        source = Path(path).expanduser()
         if not source.exists():
             raise FileNotFoundError(f"log_artifact: {source} does not exist")
         base = artifact_path.strip("/")
@@ -260,7 +260,7 @@ class Run:
         ``kwargs`` go to the flavor's ``save_model``. Register it with ``wb.models.register``.
         """
         if isinstance(model, (str, os.PathLike)):
-            folder = Path(model)
+            folder = Path(model).expanduser()
             if not folder.is_dir():
                 raise ValueError(f"log_model: {folder} is not a folder")
             return self.log_artifact(folder, name)

@@ -191,14 +191,17 @@ async def test_commit_on_top_of_a_parent_and_copy_a_version_out(
 ) -> None:
     tokens = await seed(api)
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path))
     first = make_folder(tmp_path / "first", {"a.txt": b"a1", "b.txt": b"b1"})
     patch = make_folder(tmp_path / "patch", {"b.txt": b"b2"})
 
     def work() -> None:
         with Client(server_url, tokens["alice"], project="lab") as client:
             v1 = client.datasets.commit("docs", first, progress=False)
-            twice = client.datasets.commit("docs", first, progress=False)  # a rerun
+            twice = client.datasets.commit("docs", "~/first", progress=False)  # a rerun
             assert (twice.version, twice.unchanged, v1.unchanged) == (1, True, False)
+            assert v1.materialize("~/home-out") == tmp_path / "home-out"  # "~" is the home
+            assert (tmp_path / "home-out" / "a.txt").read_bytes() == b"a1"
             v2 = client.datasets.commit("docs", patch, mode="update", progress=False)
             assert {f["path"] for f in v2.files()} == {"a.txt", "b.txt"}
             assert v2.read_bytes("b.txt") == b"b2" and v2.read_bytes("a.txt") == b"a1"
