@@ -175,6 +175,8 @@ def commit_folder(
     parent's files); answers the commit (``version``, ``stored``, ``seconds``) and what this
     call ``uploaded`` (``chunks``, ``bytes``; ``chunks_present``: those the server had)."""
     files = _files(folder)
+    # may we write here at all? (a viewer learned it after hashing the whole folder)
+    client.get(f"projects/{quote(slug, safe='')}/datasets-uploads", limit=1)
     total = sum(path.stat().st_size for _, path in files)
     hashing = progress_bar(total, f"{name}: hashing", progress)
     try:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jupyter_workbench.client import Client, errors
+from jupyter_workbench.client import Client, errors, uploads
 
 from .conftest import seed
 
@@ -115,8 +115,12 @@ async def test_an_interrupted_commit_resumes_and_bad_input_is_clear(
         with pytest.raises(ValueError, match="has no files"):
             client.datasets.commit("logs", tmp_path / "empty")
         bob = Client(server_url, tokens["bob"], project="lab")  # a viewer
-        with pytest.raises(errors.PermissionDenied):
+        hashed: list[object] = []
+        real_manifest = uploads._manifest
+        monkeypatch.setattr(uploads, "_manifest", lambda *a: hashed.append(a) or real_manifest(*a))
+        with pytest.raises(errors.PermissionDenied):  # told before the folder is hashed
             bob.datasets.commit("logs", folder, progress=False)
+        assert hashed == []
         with pytest.raises(errors.BadRequest):
             client.datasets.commit("bad name!", folder, progress=False)
         client.close()
