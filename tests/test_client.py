@@ -98,8 +98,13 @@ def test_a_killed_server_ends_a_run_quickly_where_mlflow_is_imported(
     out MLflow's own retries (minutes) to a server that is gone."""
     import mlflow  # imported, as in a notebook that uses it
 
+    def active() -> str | None:
+        current = mlflow.active_run()
+        return None if current is None else current.info.run_id
+
+    before = active()  # another test's run may be active in this process
     run = owner.run("lab", "doomed-mlflow")
-    assert mlflow.active_run() is not None and mlflow.active_run().info.run_id == run.run_id
+    assert active() == run.run_id
     run.log({"loss": 1.0}, step=0)
     run.flush()
     _root, _token, _log, proc = live_server
@@ -109,7 +114,7 @@ def test_a_killed_server_ends_a_run_quickly_where_mlflow_is_imported(
     with pytest.raises(errors.ConnectionFailed):
         run.end(timeout=3)
     assert time.monotonic() - started < 30
-    assert mlflow.active_run() is None  # MLflow's side ended too
+    assert active() == before  # MLflow's side ended too
 
 
 def test_a_run_whose_client_was_closed_stops_quietly_with_a_clear_error(
