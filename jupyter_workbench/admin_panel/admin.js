@@ -169,7 +169,7 @@
       try {
         await api("POST", `admin/signups/${encodeURIComponent(name)}`, { action });
         // an approved account is a user at once: the users list and its totals show it
-        await Promise.all([loadSignups(), loadPeople(false), loadAudit(true)]);
+        await Promise.all([loadSignups(), loadPeople(false), loadAudit(false)]);
       } catch (error) {
         showError(error.message);
       }
@@ -331,7 +331,7 @@
       if (!name) return showError("subject: say whose quota it is (default, user:NAME or team:NAME)");
       try {
         await api("PUT", `admin/quotas/${encodeURIComponent(name)}`, body);
-        await Promise.all([loadQuotas(), loadAudit(true)]);
+        await Promise.all([loadQuotas(), loadAudit(false)]);
       } catch (error) {
         showError(error.message);
       }
@@ -340,7 +340,7 @@
       clearError();
       try {
         await api("DELETE", `admin/quotas/${encodeURIComponent(quota.subject)}`);
-        await Promise.all([loadQuotas(), loadAudit(true)]);
+        await Promise.all([loadQuotas(), loadAudit(false)]);
       } catch (error) {
         showError(error.message);
       }

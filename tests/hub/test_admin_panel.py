@@ -161,6 +161,10 @@ def panel_scenario(
     quota = requests.get(f"{hub.url}{API}/admin/quotas/user:{name}", headers=auth(admin_token),
                          timeout=30).json()  # fmt: skip
     assert quota["max_gpus"] == 2 and quota["max_servers"] is None
+    # the audit log follows at once: the change on top, each event once
+    page.wait_for_selector(f"#audit tbody tr:first-child td:has-text('user:{name}')")
+    events = page.locator("#audit tbody tr").all_inner_texts()
+    assert len(events) == len(set(events)), events
     # a bad value is refused with the API's message, shown in the page
     row_q = page.locator(f"#quotas tr[data-quota='user:{name}']")
     row_q.locator("input[name=max_gpus]").fill("-1")
