@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..core.validation import run_key_problem
 from . import errors
 from .discovery import discover
 from .errors import ConnectionFailed, NotConfigured, WorkbenchError
@@ -360,14 +361,18 @@ class Client:
         name: str | None = None,
     ) -> Run:
         """Start a run in a project's experiment; it is the active run until it ends. Params
-        or tags that are not a dict raise ``TypeError`` before anything is made; a run whose
+        or tags that are not a dict raise ``TypeError``, and names MLflow refuses a
+        ``ValueError``, before anything is made; a run whose
         params or tags the server refuses ends ``FAILED`` and the refusal is raised."""
         experiment = _text(experiment, "experiment")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name: expected a string, got {type(name).__name__} {name!r:.60}")
         for what, given in (("params", params), ("tags", tags)):
             if given is not None:
-                _mapping(given, what)
+                for key in _mapping(given, what):
+                    problem = run_key_problem(key) if isinstance(key, str) and key else None
+                    if problem:  # refused by the server after the run was made: a FAILED run
+                        raise ValueError(f"{what}: name {key!r:.60}: {problem}")
         base = self.mlflow_url(project) + "/api/2.0/mlflow"
         body: dict[str, Any] = {
             "experiment_id": self.experiment_id(project, experiment),

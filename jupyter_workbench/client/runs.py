@@ -59,26 +59,27 @@ def active_run() -> Run | None:
     return _active[-1] if _active else None
 
 
-# MLflow's own requests around ours: one try, a short timeout and no printed URL. Its
-# default (retries with backoff for minutes) would hang a run's end on a server that is
-# gone, and the workbench client reports and records the outcome itself.
-_MLFLOW_QUICK_AND_QUIET = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-}
+# MLflow's own requests when ending a run whose end the workbench could not record (its
+# server gone, its client closed): one try, a short timeout (its default, retries with
+# backoff for minutes, would hang the run's end on a server that is gone). Its printed URL
+# is left out in any case.
+_MLFLOW_QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+_MLFLOW_QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+# one override at a time: a second thread's would save the first's values as the originals
+_MLFLOW_ENV_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
-def _mlflow_quick_and_quiet() -> Iterator[None]:
-    """Set :data:`_MLFLOW_QUICK_AND_QUIET` in the environment (MLflow reads it per request)
-    for the ``with`` block, then put back what was there."""
-    saved = {key: os.environ.get(key) for key in _MLFLOW_QUICK_AND_QUIET}
-    os.environ.update(_MLFLOW_QUICK_AND_QUIET)
-    try:
-        yield
-    finally:
-        _restore_env(saved)
+def _mlflow_env(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in the environment (MLflow reads them per request) for the ``with``
+    block, then put back what was there."""
+    with _MLFLOW_ENV_LOCK:
+        saved = {key: os.environ.get(key) for key in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            _restore_env(saved)
 
 
 def _restore_env(saved: Mapping[str, str | None]) -> None:
@@ -318,15 +319,14 @@ class Run:
         chosen = getattr(fluent, "_active_experiment_id", None)
         fluent._active_experiment_id = self.experiment_id or None  # type: ignore[attr-defined]
         try:
-            with _mlflow_quick_and_quiet():
-                fluent.start_run(run_id=self.run_id, nested=fluent.active_run() is not None)
+            fluent.start_run(run_id=self.run_id, nested=fluent.active_run() is not None)
         except Exception:  # MLflow cannot: its first call takes MLFLOW_RUN_ID, as before
             fluent._active_experiment_id = chosen  # type: ignore[attr-defined]
             return
         self._saved_experiment = (chosen,)
         os.environ.pop("MLFLOW_RUN_ID", None)  # as MLflow does: else start_run resumes ours
 
-    def _deactivate(self, status: str) -> None:
+    def _deactivate(self, status: str, quick: bool = False) -> None:
         if self not in _active:
             return
         _active.remove(self)
@@ -335,8 +335,7 @@ class Run:
             with contextlib.suppress(Exception):  # a fluent run on ours: end it with ours
                 current = mlflow.active_run()
                 if current is not None and current.info.run_id == self.run_id:
-                    with _mlflow_quick_and_quiet():  # we end the run ourselves right after
-                        mlflow.end_run(status)
+                    self._end_mlflow_run(mlflow, status, quick)
             mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
             if mlflow_utils is not None:
                 mlflow_utils._tracking_uri = self._saved_mlflow_uri  # type: ignore[attr-defined]
@@ -344,6 +343,23 @@ class Run:
             if fluent is not None and self._saved_experiment:
                 fluent._active_experiment_id = self._saved_experiment[0]  # type: ignore[attr-defined]
         _restore_env(self._saved_env)
+
+    def _end_mlflow_run(self, mlflow: Any, status: str, quick: bool) -> None:
+        """End MLflow's side of the run (it leaves MLflow's stack first in any case); ``quick``
+        where the workbench could not record the end (the server gone, the client closed),
+        and with its system metrics monitor stopped if ``end_run`` fails (it leaves it
+        running)."""
+        with _mlflow_env({**_MLFLOW_QUIET, **(_MLFLOW_QUICK if quick else {})}):
+            try:
+                mlflow.end_run(status)
+            except Exception:
+                fluent = sys.modules.get("mlflow.tracking.fluent")
+                monitors = getattr(fluent, "run_id_to_system_metrics_monitor", {})
+                monitor = monitors.pop(self.run_id, None)
+                if monitor is not None:
+                    with contextlib.suppress(Exception):
+                        monitor.finish()
+                raise
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every queued point is stored (or raise why it could not be)."""
@@ -381,7 +397,7 @@ class Run:
             self._closed = True
             with self._lock:
                 self._lock.notify_all()
-            self._deactivate(status)
+        failed: WorkbenchError | None = None
         try:
             self.client.request(
                 "POST",
@@ -392,11 +408,14 @@ class Run:
                     "end_time": int(time.time() * 1000),
                 },
             )
-        except WorkbenchError:
-            if refused is None:
-                raise
+        except WorkbenchError as exc:
+            failed = exc
         else:
             self.status = status
+        finally:  # MLflow's side after ours: quick where ours could not be recorded
+            self._deactivate(status, quick=failed is not None)
+        if failed is not None and refused is None:
+            raise failed
         _open_runs.discard(self)
         if refused is not None:
             raise refused

@@ -178,6 +178,8 @@ class RoomManager:
                 except Exception:
                     log.exception("Re-checking %s on %s failed", peer.username, document_id)
                     continue
+                if peer not in room.peers:  # left while it was checked
+                    continue
                 if allowed is None:
                     log.info("Closing %s's connection to %s: access revoked",
                              peer.username, document_id)  # fmt: skip

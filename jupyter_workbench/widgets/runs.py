@@ -31,7 +31,10 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "~": lambda a, b: str(b).lower() in str(a).lower(),
 }
 _TERM = re.compile(r"^(?P<key>[\w.\-/]+?)\s*(?P<op>==|<=|>=|!=|=|<|>|~)\s*(?P<value>.*)$")
-_SPACED_OP = re.compile(r"(?<=[\w.\-/])\s*(==|<=|>=|!=|=|<|>|~)\s*")
+OPERATORS = ("=", "==", "!=", "<", "<=", ">", ">=", "~")
+_NAME = re.compile(r"[\w.\-/]+")
+_NAME_OP = re.compile(r"[\w.\-/]+(?:==|<=|>=|!=|=|<|>|~)")
+_OP_FIRST = re.compile(r"(?:==|<=|>=|!=|=|<|>|~)")
 _FIELDS = ("name", "run_id", "status", "experiment", "start_time")
 
 
@@ -57,13 +60,29 @@ def run_value(run: dict[str, Any], key: str) -> Any:
     return run.get("metrics", {}).get(key)
 
 
+def _words(text: str) -> list[str]:
+    """The filter's words, a term written with spaces around its operator joined into one
+    ('lr < 0.1', 'lr <0.1', 'lr< 0.1' -> 'lr<0.1'); other words stay apart."""
+    words: list[str] = []
+    for word in text.split():
+        prev = words[-1] if words else ""
+        joins = word.lower() != "and" and (
+            (_NAME.fullmatch(prev) is not None and _OP_FIRST.match(word) is not None)
+            or _NAME_OP.fullmatch(prev) is not None
+        )
+        if prev.lower() != "and" and joins:
+            words[-1] = prev + word
+        else:
+            words.append(word)
+    return words
+
+
 def parse_filter(text: str) -> list[tuple[str, str, str]]:
     """``"lr<0.05 loss<=0.2 resnet"`` -> ``[("lr", "<", "0.05"), ..., ("", "~", "resnet")]``:
     terms separated by spaces or ``and``; a bare word matches name, id, status, experiment."""
     terms = []
-    text = _SPACED_OP.sub(r"\1", text.strip())  # 'lr < 0.1' is 'lr<0.1', not three words
-    for word in re.split(r"\s+(?:and\s+)?", text, flags=re.IGNORECASE):
-        if not word or word.lower() == "and":
+    for word in _words(text):
+        if word.lower() == "and":
             continue
         found = _TERM.match(word)
         if found:
@@ -72,7 +91,8 @@ def parse_filter(text: str) -> list[tuple[str, str, str]]:
                 raise ValueError(f"filter: {word!r} needs a value after {op!r}")
             if value[0] in "<>=!~":  # 'lr<<0.1' compared lr with the text '<0.1': no run
                 raise ValueError(
-                    f"filter: {word!r}: one operator ({', '.join(_OPS)}) between name and value"
+                    f"filter: {word!r}: one operator ({', '.join(OPERATORS)}) between name "
+                    "and value (quote a value that starts with one: name='<none>')"
                 )
             terms.append((found["key"], op, value.strip("'\"")))
         else:

@@ -257,7 +257,7 @@ export class DocumentEditor extends Widget {
   private _showStatus(status: string, reason = ''): void {
     const trans = this._trans;
     const readOnly = this._deniedReason
-      ? trans.__('Live · %1', this._deniedReason)
+      ? trans.__('Live · %1 (a keystroke typed as this arrived may not be saved)', this._deniedReason)
       : trans.__('Live · read-only (viewer)');
     const labels: Record<string, string> = {
       connected: this._writable ? trans.__('Live') : readOnly,

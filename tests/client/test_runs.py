@@ -252,6 +252,10 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
         stored = mlflow_run(client, run.run_id)
         assert stored["status"] == "FINISHED" and set(stored["metrics"]) == {"loss"}, stored
         assert client.history(run.run_id, "loss")["steps"] == [-1, 2, 3]
+        made = len(client.search_runs(["lab"]))
+        with pytest.raises(ValueError, match="params: name 'acc@1': may only contain"):
+            client.run("lab", "baseline", params={"acc@1": 0.1})
+        assert len(client.search_runs(["lab"])) == made  # refused before a run was made
         with client.run("lab", "baseline") as killed:
             killed.end("killed")  # any case
         assert killed.status == "KILLED" == mlflow_run(client, killed.run_id)["status"]
