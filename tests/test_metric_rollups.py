@@ -196,6 +196,11 @@ def test_one_far_off_step_does_not_flatten_the_chart(mlflow_db) -> None:
     assert len(head) >= 400, len(head)  # the curve, not its two extremes
     assert np.diff(head).max() <= 400  # no long straight stretch across it
     assert got.steps[-1] == 2**40 and 50.0 in got.values
+    # the last step there is: read last, not wrapped to -2**63 and read first
+    store.log_batch(run_id, [Point("loss", 0.25, n + 1, 2**63 - 1)])
+    got = store.downsampled(run_id, "loss", 1000)
+    assert got is not None and got.steps.tolist() == sorted(got.steps.tolist())
+    assert got.steps[0] == 0 and got.steps[-1] > 2**62
     store.dispose()
 
 

@@ -266,7 +266,9 @@ def suspend_triggers(conn: Any) -> None:
 class _Groups:
     """Per group (ascending ids): the point count, the first and last point's index (by step,
     timestamp, stored value) and the lowest and highest number as (step, ts, value) rows
-    (NaN rows for a group of only NaNs; ties go to the earliest step and timestamp)."""
+    (NaN rows for a group of only NaNs; ties go to the earliest step and timestamp), and the
+    indexes of those two points (-1 for a group of only NaNs): the rows are float64, exact
+    for steps and timestamps up to 2**53 only."""
 
     ids: np.ndarray
     n: np.ndarray
@@ -274,6 +276,8 @@ class _Groups:
     last: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
+    lo_at: np.ndarray
+    hi_at: np.ndarray
 
 
 def _summarise(
@@ -283,10 +287,11 @@ def _summarise(
     ids, n = np.unique(group, return_counts=True)
     order = np.lexsort((stored, stamps, steps, group))
     starts = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
-    extremes = []
+    extremes, indexes = [], []
     numbers = np.flatnonzero(~nan)
     for sign in (1.0, -1.0):
         out = np.full((len(ids), 3), np.nan)
+        at = np.full(len(ids), -1, dtype=np.int64)
         o = numbers[
             np.lexsort((stamps[numbers], steps[numbers], sign * stored[numbers], group[numbers]))
         ]
@@ -295,13 +300,10 @@ def _summarise(
             best = o[np.concatenate([[True], g[1:] != g[:-1]])]
             rows = np.searchsorted(ids, group[best])
             out[rows] = np.column_stack([steps[best], stamps[best], stored[best]])
+            at[rows] = best
         extremes.append(out)
-    return _Groups(ids, n, order[starts], order[starts + n - 1], *extremes)
-
-
-def _number(row: np.ndarray) -> tuple[Any, ...]:
-    """An extreme as the table stores it: NULLs for a bucket of only NaNs."""
-    return (None,) * 3 if np.isnan(row[2]) else (int(row[0]), int(row[1]), float(row[2]))
+        indexes.append(at)
+    return _Groups(ids, n, order[starts], order[starts + n - 1], *extremes, *indexes)
 
 
 def _summaries(run_id: str, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -324,9 +326,13 @@ def _summaries(run_id: str, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]
         for level, shift in enumerate(SHIFTS):
             g = _summarise(steps, stamps, stored, nan, steps >> shift)
             for j, bucket in enumerate(g.ids.tolist()):
+                lo, hi = (
+                    stored_points[i][:3] if i >= 0 else (None,) * 3  # NULLs: only NaNs
+                    for i in (int(g.lo_at[j]), int(g.hi_at[j]))
+                )
                 out.append(
                     (run_id, key, level, bucket, int(g.n[j]), *stored_points[g.first[j]],
-                     *stored_points[g.last[j]], *_number(g.lo[j]), *_number(g.hi[j]))
+                     *stored_points[g.last[j]], *lo, *hi)
                 )  # fmt: skip
     return out
 
@@ -551,6 +557,17 @@ class RollupReader:
         return Buckets(*(getattr(merged, f)[order] for f in fields))
 
 
+# the largest float64 below 2**63: a step of 2**63-1 is 2**63 as a float64, which casts to
+# -2**63 (the last point read first)
+_INT64_FLOAT_MAX = float(np.nextafter(2.0**63, 0))
+
+
+def _int64(column: np.ndarray) -> np.ndarray:
+    """A float64 column of steps or timestamps back as int64 (exact up to 2**53, the bucket
+    summaries' precision; clamped at the ends of the range, never wrapped)."""
+    return np.clip(column, -(2.0**63), _INT64_FLOAT_MAX).astype(np.int64)
+
+
 def _reduce(buckets: Buckets, groups: int) -> Downsampled:
     """Merge buckets into ``groups`` step ranges; keep each range's min and max point.
 
@@ -590,8 +607,8 @@ def _reduce(buckets: Buckets, groups: int) -> Downsampled:
     )
     pts = pts[~same]
     return Downsampled(
-        steps=pts[:, 0].astype(np.int64),
-        timestamps=pts[:, 1].astype(np.int64),
+        steps=_int64(pts[:, 0]),
+        timestamps=_int64(pts[:, 1]),
         values=pts[:, 2],
         total=total,
     )
