@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import operator
 import os
 import sys
@@ -527,11 +526,6 @@ def _whole_step(step: Any) -> int:
     return number
 
 
-@functools.lru_cache(maxsize=4096)  # a run logs the same few names at every step
-def _key_problem(key: str) -> str | None:
-    return run_key_problem(key)
-
-
 def _metric_key(key: Any) -> str:
     if not isinstance(key, str):
         raise TypeError(
@@ -539,7 +533,7 @@ def _metric_key(key: Any) -> str:
         )
     if not key:
         raise ValueError("log: a metric name must not be empty")
-    problem = _key_problem(key)
+    problem = run_key_problem(key)
     if problem:  # the server would refuse the whole batch, later, away from this call
         raise ValueError(f"log: metric name {key!r:.60}: {problem}")
     return key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import unicodedata
@@ -112,6 +113,7 @@ def parse_bool(value: str, field: str) -> bool:
 _RUN_KEY_CHARACTERS = re.compile(r"[/\w.\- :]+")
 
 
+@functools.lru_cache(maxsize=4096)  # a run logs the same few names at every step
 def run_key_problem(name: str) -> str | None:
     """Why MLflow would refuse ``name`` as a metric, param or tag name, or None when it would
     not (the length and emptiness are checked with the rest of the request)."""

@@ -172,9 +172,9 @@ def _number(value: Any, key: str) -> float:
 def _check_keys(body: dict[str, Any]) -> None:
     """Refuse names MLflow's own API would refuse (``run_key_problem``), naming the first."""
     named = (
-        ("metrics", (m["key"] for m in body.get("metrics", []))),
-        ("params", iter(body.get("params") or {})),
-        ("tags", iter(body.get("tags") or {})),
+        ("metrics", dict.fromkeys(m["key"] for m in body.get("metrics", []))),  # each once
+        ("params", body.get("params") or {}),
+        ("tags", body.get("tags") or {}),
     )
     for field, names in named:
         for name in names:
