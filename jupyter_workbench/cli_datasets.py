@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from traitlets import Bool, Unicode
+from traitlets import Bool, List, Unicode
 
 from .cli_options import CommandApp
 from .core import datasets as ds
 from .core.context import Identity
+from .core.dataset_ignore import shown
 from .core.errors import WorkbenchError
 from .dataset_jobs import Progress
 from .service import WorkbenchService
@@ -196,11 +197,18 @@ class CommitCommand(DatasetsCommand):
     update_mode = Bool(
         False, help="Commit on top of the parent's files instead of replacing them."
     ).tag(config=True)
+    ignore = List(
+        Unicode(),
+        help="Leave out files matching this .gitignore pattern (repeat for more), after the "
+        "defaults (.ipynb_checkpoints/, __pycache__/, .git/, .DS_Store, Thumbs.db) and the "
+        "folder's .wbignore; '!PATTERN' takes one back.",
+    ).tag(config=True)
     aliases = {
         **ALIASES,
         "m": "CommitCommand.message",
         "message": "CommitCommand.message",
         "parent": "CommitCommand.parent_version",
+        "ignore": "CommitCommand.ignore",
     }
     flags = {
         **FLAGS,
@@ -231,10 +239,12 @@ class CommitCommand(DatasetsCommand):
             )
         else:
             how = f"{stored['bytes_new']} new bytes stored, {stored['chunks_reused']} chunks reused"
+        ignored = result.get("ignored") or []
+        left_out = f"; left out {shown(ignored)}" if ignored else ""
         self.emit(
             result,
             f"{project}/{dataset}@v{v['version']}: {v['file_count']} files, "
-            f"{v['total_bytes']} bytes ({how}) in {result['seconds']:.2f}s",
+            f"{v['total_bytes']} bytes ({how}) in {result['seconds']:.2f}s{left_out}",
         )
 
     def run_remote(self, client: Client, args: list[str]) -> None:
@@ -246,7 +256,7 @@ class CommitCommand(DatasetsCommand):
             result = commit_folder(
                 client, project, dataset, folder, message=self.message, progress=self.bar_shown(),
                 parent=self.parent_version or None, strict_parent=self.strict_parent,
-                mode="update" if self.update_mode else "replace",
+                mode="update" if self.update_mode else "replace", ignore=self.ignore,
             )  # fmt: skip
         except (FileNotFoundError, ValueError) as exc:  # a missing or empty folder: nothing sent
             print(f"error: {exc}", file=sys.stderr)
@@ -264,6 +274,7 @@ class CommitCommand(DatasetsCommand):
             parent=self.parent_version or None,
             strict_parent=self.strict_parent,
             mode="update" if self.update_mode else "replace",
+            ignore=self.ignore,
             progress=self.progress("commit"),
         )
         self.report(project, dataset, result.as_json())

@@ -20,7 +20,7 @@ import time
 import uuid
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from .core import operations
 from .core.access import require_project
 from .core.context import Ctx, Identity
 from .core.dataset_diff import diff_versions
+from .core.dataset_ignore import shown
 from .core.dataset_paths import check_media_type, check_path, media_type, scan_folder
 from .core.errors import BadRequest, Conflict, PayloadTooLarge, WorkbenchError
 from .core.validation import check_text
@@ -319,17 +320,22 @@ class DatasetJobs:
         parent: str | None = None,
         strict_parent: bool = False,
         mode: str = "replace",
+        ignore: Sequence[str] = (),
         progress: Progress | None = None,
     ) -> CommitResult:
         """Commit every file under ``source`` as a new version (``mode='replace'``), or on top
-        of the parent's files (``mode='update'``: same paths are replaced, others kept)."""
+        of the parent's files (``mode='update'``: same paths are replaced, others kept); files
+        the ignore rules leave out (defaults, ``.wbignore``, ``ignore``) are named in the
+        result's ``ignored``."""
         if mode not in ("replace", "update"):
             raise BadRequest("mode: must be 'replace' or 'update'", code="invalid_field")
+        ds.check_strict_parent(parent, strict_parent)
         started = time.monotonic()
         progress = progress or Progress()
-        files = scan_folder(source, max_bytes=self.max_commit_bytes)
+        files, ignored = scan_folder(source, max_bytes=self.max_commit_bytes, ignore=ignore)
         if not files:  # as the client refuses one: an empty version is never an accident
-            raise BadRequest(f"source: {str(source)!r} has no files", code="invalid_source")
+            but = f" but those ignored ({shown(ignored)})" if ignored else ""
+            raise BadRequest(f"source: {str(source)!r} has no files{but}", code="invalid_source")
         progress.totals(bytes_total=sum(f.size for f in files), files_total=len(files))
         session_id = uuid.uuid4().hex
         self.service.call(
@@ -371,6 +377,7 @@ class DatasetJobs:
             writer.chunks_new,
             writer.chunks_reused,
             time.monotonic() - started,
+            {"ignored": ignored},
         )
 
     def _publish(

@@ -176,7 +176,8 @@ def test_an_unknown_or_misspelt_setting_is_one_line_naming_the_closest(tmp_path:
 
 DATASETS_OPTIONS = {  # each datasets subcommand's own options, beside these
     "": {"--json", "--local", "--database-url", "--data-dir", "--config", "--url"},
-    "commit": {"--as", "--quiet", "-m", "--message", "--parent", "--strict-parent", "--update"},
+    "commit": {"--as", "--quiet", "-m", "--message", "--parent", "--strict-parent"}
+    | {"--update", "--ignore"},
     "list": {"--as"},
     "diff": {"--as"},
     "get": {"--as", "--quiet", "--link"},
@@ -562,3 +563,32 @@ def test_datasets_commit_refuses_a_version_in_its_target(tmp_path: Path) -> None
     assert "'lab/events@v1'" in done.stderr and "--parent" in done.stderr, done.stderr
     listed = run_cli("datasets", "list", "lab/events", "--json", db_url=url, tmp_path=tmp_path)
     assert [v["version"] for v in json.loads(listed.stdout)] == [1]
+
+
+def test_datasets_commit_leaves_out_litter_and_says_so(tmp_path: Path) -> None:
+    """The store's own commit follows the same ignore rules as the client's (defaults,
+    .wbignore, each --ignore) and its line names what it left out; --strict-parent without
+    --parent is one error line, and nothing is committed."""
+    url = committed(tmp_path)
+    source = tmp_path / "work"
+    (source / ".ipynb_checkpoints").mkdir(parents=True)
+    (source / ".ipynb_checkpoints" / "a-checkpoint.csv").write_text("old")
+    (source / "a.csv").write_text("x\n1\n")
+    (source / "b.log").write_text("log")
+    (source / "c.tmp").write_text("tmp")
+    (source / ".wbignore").write_text("*.log\n")
+    done = run_cli("datasets", "commit", "lab/events", str(source), "--ignore", "*.tmp",
+                   "--ignore", "!.wbignore", "--quiet", db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("lab/events@v2: 2 files, 10 bytes"), done.stdout
+    assert done.stdout.rstrip().endswith("; left out .ipynb_checkpoints/, b.log, c.tmp")
+    got = run_cli("datasets", "get", "lab/events@v2", str(tmp_path / "v2"), "--quiet",
+                  db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert sorted(p.name for p in (tmp_path / "v2").iterdir()) == [".wbignore", "a.csv"]
+    strict = run_cli("datasets", "commit", "lab/events", str(source), "--strict-parent",
+                     "--quiet", db_url=url, tmp_path=tmp_path)  # fmt: skip
+    assert strict.returncode != 0 and "Traceback" not in strict.stderr, strict.stderr
+    assert "strict_parent: needs parent" in strict.stderr, strict.stderr
+    listed = run_cli("datasets", "list", "lab/events", "--json", db_url=url, tmp_path=tmp_path)
+    assert [v["version"] for v in json.loads(listed.stdout)] == [2, 1]

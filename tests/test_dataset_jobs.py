@@ -1099,8 +1099,8 @@ def test_scan_folder_order_and_checks(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "src", files)
     (root / "a" / "link").symlink_to(root / "z.txt")  # a link inside: its content
     os.mkfifo(root / "a" / "pipe")  # not a regular file: skipped
-    found = scan_folder(root, max_bytes=1000)
-    assert [(f.path, f.size) for f in found] == _walk_reference(root)
+    found, ignored = scan_folder(root, max_bytes=1000)
+    assert [(f.path, f.size) for f in found] == _walk_reference(root) and ignored == []
     assert [f.path for f in found][:2] == ["z.txt", "B/upper"]  # a folder's files first
     assert all(Path(f.local).read_bytes()[: f.size] == Path(f.local).read_bytes() for f in found)
     with pytest.raises(PayloadTooLarge):
@@ -1116,6 +1116,12 @@ def test_scan_folder_order_and_checks(tmp_path: Path) -> None:
     (root / "a" / "bad\\name").write_bytes(b"x")
     with pytest.raises(BadRequest, match="backslash"):
         scan_folder(root, max_bytes=1000)
+    # what the ignore rules leave out is never looked at: not refused, not counted, not listed
+    (root / ".git").symlink_to(tmp_path, target_is_directory=True)  # would leave the folder
+    scan = scan_folder(root, max_bytes=sum(len(d) for d in files), ignore=["bad*", "a/b/"])
+    assert scan.ignored == [".git/", "a/b/", "a/bad\\name"]
+    kept = ["z.txt", "B/upper", "a/b.txt", "a/link", "a/a/x", "a-b/y", "é/ü.csv"]
+    assert [f.path for f in scan.files] == kept
 
 
 def test_a_folder_with_normalization_twins_is_refused_before_its_dataset_is_made(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import os
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from . import Client
@@ -153,10 +154,11 @@ class _DefaultDatasets:
         parent: str | int | None = None,
         strict_parent: bool = False,
         mode: str = "replace",
+        ignore: str | Iterable[str] = (),
     ) -> DatasetVersion:
         return client().datasets.commit(
             name, folder, message=message, project=project, progress=progress, parent=parent,
-            strict_parent=strict_parent, mode=mode,
+            strict_parent=strict_parent, mode=mode, ignore=ignore,
         )  # fmt: skip
 
     def versions(self, name: str, *, project: str | None = None) -> builtins.list[dict[str, Any]]:

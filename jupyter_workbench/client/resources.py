@@ -137,6 +137,7 @@ class Datasets:
         parent: str | int | None = None,
         strict_parent: bool = False,
         mode: str = "replace",
+        ignore: str | Iterable[str] = (),
     ) -> DatasetVersion:
         """Upload a folder as a new version of ``name`` (created on first commit), with a
         progress bar; only chunks the workbench lacks travel, and an interrupted upload
@@ -144,16 +145,22 @@ class Datasets:
         other files (``parent``: a version or tag, default the latest; ``strict_parent``:
         refuse if it is not the latest). Files exactly the latest version's make no new
         version: that one is returned, with ``unchanged`` set (a retried commit never makes a
-        twin). Inside a run, the version is recorded as written by that run."""
+        twin). Inside a run, the version is recorded as written by that run.
+
+        Left out, in ``.gitignore``'s syntax: ``.ipynb_checkpoints/``, ``__pycache__/``,
+        ``.git/``, ``.DS_Store``, ``Thumbs.db``, then the folder's ``.wbignore``, then
+        ``ignore`` (``"!__pycache__/"`` takes a default back); the returned version's
+        ``ignored`` names what was left out."""
         from .runs import active_run
         from .uploads import commit_folder
 
         name = _text(name, "name")
+        patterns = [ignore] if isinstance(ignore, str) else list(ignore)
         slug = self.client.project_slug(project)
         done = commit_folder(
             self.client, slug, name, Path(folder).expanduser(), message=message, progress=progress,
             parent=None if parent is None else _ref(parent, "parent"), strict_parent=strict_parent,
-            mode=mode,
+            mode=mode, ignore=patterns,
         )  # fmt: skip
         version = int(done["version"]["version"])
         data = self.client.get(f"projects/{_q(slug)}/datasets/{_q(name)}/versions/v{version}")
@@ -163,6 +170,7 @@ class Datasets:
             run.record_lineage({"datasets_written": [ref]})
         committed = DatasetVersion(self.client, slug, name, data)
         committed.unchanged = bool(done.get("unchanged"))
+        committed.ignored = list(done.get("ignored", []))
         return committed
 
     def _base(self, name: str, project: str | None) -> str:
@@ -206,6 +214,8 @@ class DatasetVersion:
         self._checked: Path | None = None  # the cached copy found whole (``download``)
         # set by ``commit``: the files were exactly this latest version's, no new one was made
         self.unchanged = False
+        # set by ``commit``: the folder's paths its ignore rules left out (a folder once)
+        self.ignored: list[str] = []
 
     @property
     def base(self) -> str:

@@ -19,7 +19,7 @@ import importlib.util
 import json
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
@@ -73,22 +73,24 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Bar:
     return text_bar
 
 
-def _files(folder: Path) -> list[tuple[str, Path]]:
+def _files(folder: Path, ignore: Sequence[str]) -> tuple[list[tuple[str, Path]], list[str]]:
     """The folder's files by their dataset paths, walked by the store's own rules (a symlinked
-    folder, a symlink leaving the folder or a name the store refuses: ``ValueError``, before
-    anything is hashed); rglob skipped symlinked folders without a word and followed links out."""
+    folder, a symlink leaving the folder, a name the store refuses or a bad ignore pattern:
+    ``ValueError``, before anything is hashed), and the paths its ignore rules left out."""
+    from ..core.dataset_ignore import shown
     from ..core.dataset_paths import scan_folder
     from ..core.errors import WorkbenchError as Refused
 
     if not folder.is_dir():
         raise FileNotFoundError(f"commit: {folder} is not a folder")
     try:
-        found = [(f.path, Path(f.local)) for f in scan_folder(folder, max_bytes=sys.maxsize)]
+        scan = scan_folder(folder, max_bytes=sys.maxsize, ignore=ignore)
     except Refused as exc:
         raise ValueError(f"commit: {exc.message}") from None
-    if not found:
-        raise ValueError(f"commit: {folder} has no files")
-    return found
+    if not scan.files:
+        but = f" but those ignored ({shown(scan.ignored)})" if scan.ignored else ""
+        raise ValueError(f"commit: {folder} has no files{but}")
+    return [(f.path, Path(f.local)) for f in scan.files], scan.ignored
 
 
 def _manifest(
@@ -170,11 +172,18 @@ def commit_folder(
     parent: str | None = None,
     strict_parent: bool = False,
     mode: str = "replace",
+    ignore: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Upload ``folder`` as a new version of dataset ``name`` (``mode='update'``: on top of the
-    parent's files); answers the commit (``version``, ``stored``, ``seconds``) and what this
-    call ``uploaded`` (``chunks``, ``bytes``; ``chunks_present``: those the server had)."""
-    files = _files(folder)
+    parent's files); answers the commit (``version``, ``stored``, ``seconds``), what this
+    call ``uploaded`` (``chunks``, ``bytes``; ``chunks_present``: those the server had) and
+    the paths ``ignored`` (``core.dataset_ignore``: defaults, ``.wbignore``, ``ignore``)."""
+    if strict_parent and parent is None:  # (the server's refusal came after the upload)
+        raise ValueError(
+            "commit: strict_parent needs parent, the version you expect to be the latest "
+            "(e.g. parent='v3'); without one the commit is on the latest anyway"
+        )
+    files, ignored = _files(folder, ignore)
     # may we write here at all? (a viewer learned it after hashing the whole folder)
     client.get(f"projects/{quote(slug, safe='')}/datasets-uploads", limit=1)
     total = sum(path.stat().st_size for _, path in files)
@@ -240,4 +249,4 @@ def commit_folder(
             if attempt == SEND_TRIES - 1:
                 raise
     state.unlink(missing_ok=True)
-    return {**done, "uploaded": uploaded}
+    return {**done, "uploaded": uploaded, "ignored": ignored}

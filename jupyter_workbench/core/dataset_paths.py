@@ -7,10 +7,12 @@ import mimetypes
 import os
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from .dataset_ignore import IgnoreRules
 from .errors import BadRequest, PayloadTooLarge
 
 MAX_PATH = 1024
@@ -168,9 +170,15 @@ class SourceFile(NamedTuple):
     size: int
 
 
-def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
-    """Every regular file under ``source`` with its dataset path; bad names, symlinks that leave
-    the folder and oversize totals are refused before anything is stored.
+class FolderScan(NamedTuple):
+    files: list[SourceFile]
+    ignored: list[str]  # dataset paths the ignore rules left out (a folder once, with its '/')
+
+
+def scan_folder(source: Path, *, max_bytes: int, ignore: Sequence[str] = ()) -> FolderScan:
+    """Every regular file under ``source`` with its dataset path, but those the ignore rules
+    leave out (``core.dataset_ignore``: defaults, ``.wbignore``, then ``ignore``); bad names,
+    symlinks that leave the folder and oversize totals are refused before anything is stored.
 
     Order: a folder's files by name, then its subfolders by name, each in the same order
     (``os.walk`` top-down with sorted names). Folders that cannot be listed are skipped, as
@@ -180,7 +188,9 @@ def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
     root = source.resolve()
     if not root.is_dir():
         raise BadRequest(f"source: {str(source)!r} is not a folder", code="invalid_source")
+    rules = IgnoreRules.for_folder(root, ignore)
     found: list[SourceFile] = []
+    ignored: list[str] = []
     total = 0
     pending: list[tuple[str, str]] = [(str(root), "")]  # (folder, its dataset path + "/")
     while pending:
@@ -193,7 +203,11 @@ def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
         folders: list[os.DirEntry[str]] = []
         files: list[os.DirEntry[str]] = []
         for entry in entries:
-            (folders if _is_dir(entry) else files).append(entry)
+            is_dir = _is_dir(entry)
+            if rules.ignores(prefix + entry.name, folder=is_dir):
+                ignored.append(prefix + entry.name + ("/" if is_dir else ""))
+                continue
+            (folders if is_dir else files).append(entry)
         for entry in folders:
             if entry.is_symlink():
                 _check_link(root, Path(entry.path))
@@ -221,7 +235,7 @@ def scan_folder(source: Path, *, max_bytes: int) -> list[SourceFile]:
         pending.extend((entry.path, f"{prefix}{entry.name}/") for entry in reversed(folders))
     paths = sorted(f.path for f in found)  # (refused before a commit makes its dataset)
     check_normalization_twins(paths, set(paths))
-    return found
+    return FolderScan(found, sorted(ignored))
 
 
 def _entry_name(entry: os.DirEntry[str]) -> str:

@@ -987,6 +987,16 @@ def commit_request(
     }
 
 
+def check_strict_parent(parent: str | None, strict_parent: bool) -> None:
+    """``strict_parent`` guards a named ``parent``: without one it would guard nothing."""
+    if strict_parent and not parent:
+        raise BadRequest(
+            "strict_parent: needs parent, the version you expect to be the latest "
+            "(e.g. parent 'v3'); without one the commit is on the latest anyway",
+            code="invalid_field",
+        )
+
+
 class Published(NamedTuple):
     """What a commit of an upload did: the version, whether it is new (not the latest found
     unchanged), and whether this answer repeats an earlier commit's (a retry)."""
@@ -1042,6 +1052,7 @@ def publish(
     committed again unchanged), that version, not created: no new version, nothing else
     written. A commit of an upload published already is answered as the one that published
     it was (``replayed``), if it asks the same (``published_result``)."""
+    check_strict_parent(parent, strict_parent)
     project, dataset, session = load_session(s, ctx, slug, name, session_id)
     dataset = _load(s, project, name, for_update=True)  # one publisher at a time
     s.refresh(session)  # as a commit of this upload that held the lock before us left it

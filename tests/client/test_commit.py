@@ -324,3 +324,72 @@ async def test_a_commit_refused_for_its_parent_keeps_its_upload_for_the_next_cal
         client.close()
 
     await asyncio.to_thread(work)
+
+
+async def test_notebook_litter_is_left_out_and_wbignore_and_ignore_decide(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder worked on in JupyterLab holds checkpoints and caches: a commit leaves them out
+    (``.gitignore`` syntax: defaults, then the folder's ``.wbignore``, then ``ignore``) and
+    says what it left out; a pattern that takes a default back wins."""
+    tokens = await seed(api)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_folder(
+        tmp_path / "work",
+        {
+            "train.csv": b"x,y\n1,2\n",
+            "notes.ipynb": b"{}",
+            ".ipynb_checkpoints/notes-checkpoint.ipynb": b"{}",
+            "sub/.ipynb_checkpoints/t-checkpoint.csv": b"x\n",
+            "sub/t.csv": b"x\n1\n",
+            "sub/scratch.tmp": b"tmp",
+            "__pycache__/m.cpython-311.pyc": b"\0",
+            ".DS_Store": b"\0\0",
+            ".env": b"KEEP=1",
+            "cache/big.bin": b"b" * 10,
+            ".wbignore": b"# mine\ncache/\n!__pycache__/\n",
+        },
+    )
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        v1 = client.datasets.commit("work", folder, ignore="*.tmp", progress=False)
+        assert sorted(f["path"] for f in v1.files()) == [
+            ".env",  # a dot-file nobody listed is data
+            "__pycache__/m.cpython-311.pyc",  # taken back by .wbignore
+            "notes.ipynb",
+            "sub/t.csv",
+            "train.csv",
+        ]
+        assert v1.ignored == [
+            ".DS_Store",
+            ".ipynb_checkpoints/",
+            ".wbignore",
+            "cache/",
+            "sub/.ipynb_checkpoints/",
+            "sub/scratch.tmp",
+        ]
+        # only litter changed: the same files, no new version
+        (folder / ".ipynb_checkpoints" / "notes-checkpoint.ipynb").write_bytes(b'{"x": 1}')
+        again = client.datasets.commit("work", folder, ignore=["*.tmp"], progress=False)
+        assert again.unchanged and again.version == 1
+        # the caller's patterns come last: they can take back what .wbignore left out
+        v2 = client.datasets.commit("work", folder, ignore=["!cache/"], progress=False)
+        assert v2.version == 2 and "cache/big.bin" in {f["path"] for f in v2.files()}
+        assert "sub/scratch.tmp" in {f["path"] for f in v2.files()}
+
+        with pytest.raises(ValueError, match=r"has no files but those ignored \(\.DS_Store"):
+            client.datasets.commit("work", folder, ignore=["*", "!.DS_Store", ".DS_Store"])
+        with pytest.raises(ValueError, match=r"not valid \.gitignore syntax"):
+            client.datasets.commit("work", folder, ignore=["[z-a]"])
+        (folder / ".wbignore").write_text("[z-a]\n")
+        with pytest.raises(ValueError, match=r"\.wbignore: a pattern is not valid"):
+            client.datasets.commit("work", folder)
+        sent: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: sent.append(r.url.path))
+        with pytest.raises(ValueError, match="strict_parent needs parent"):  # before any request
+            client.datasets.commit("work", folder, strict_parent=True)
+        assert sent == []
+        client.close()
+
+    await asyncio.to_thread(work)

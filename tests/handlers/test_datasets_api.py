@@ -300,6 +300,9 @@ async def test_bad_uploads_are_clear_4xx(api) -> None:
     assert (await upload(alice, "lab", "d", {"c.txt": b"c"}, mode="update")).status == 201
     r = await upload(alice, "lab", "d", {}, mode="update", delete=["c.txt", "c.txt"])
     assert r.status == 201 and r.json["version"]["file_count"] == 1, r
+    # strict_parent guards a named parent; alone it guarded nothing, without a word
+    r = await upload(alice, "lab", "d", {"e.txt": b"e"}, strict_parent=True)
+    assert r.status == 400 and r.json["message"].startswith("strict_parent: needs parent"), r
 
 
 async def test_card_metadata_and_search(api) -> None:
