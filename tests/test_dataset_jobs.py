@@ -31,6 +31,7 @@ from jupyter_workbench.db.models import (
     BlobChunk,
     BlobPack,
     CommitSession,
+    Dataset,
     SessionChunk,
     SessionPack,
 )
@@ -732,8 +733,9 @@ def test_a_killed_commit_leaves_no_trace_after_gc(
     assert report["sessions_expired"] == 1 and report["bytes_freed"] == 600_000
     service.datasets.gc(dry_run=False)
     assert _counts(service) == (0, 0)
-    with service.db.transaction() as s:
-        assert s.get(CommitSession, session).state == "expired"  # type: ignore[union-attr]
+    with service.db.transaction() as s:  # gone with the dataset it made, which had no version
+        assert s.get(CommitSession, session) is None
+        assert s.scalar(select(Dataset).where(Dataset.name == "events")) is None
 
 
 def test_an_upload_expired_by_gc_is_audited_as_the_system(
@@ -743,6 +745,7 @@ def test_an_upload_expired_by_gc_is_audited_as_the_system(
     stored: the audit trail shows it, done by the system, naming the upload and its owner (a dry
     run, which ends nothing, records nothing)."""
     service = make_service(dataset_session_hours=0)
+    service.call(ALICE, lambda s, ctx: ds.create(s, ctx, "lab", name="events"), write=True)
     declared, _chunks = _declare({"a.txt": b"never committed"})
     upload_id = service.datasets.start_upload(ALICE, "lab", "events", declared)["id"]
 
@@ -760,6 +763,23 @@ def test_an_upload_expired_by_gc_is_audited_as_the_system(
     assert service.datasets.upload_status(ALICE, "lab", "events", upload_id)["state"] == "expired"
     assert service.datasets.gc(dry_run=False)["sessions_expired"] == 0
     assert len(expiries()) == 1
+
+
+def test_an_expired_first_upload_takes_the_dataset_it_made(
+    make_service: Callable[..., WorkbenchService],
+) -> None:
+    """An upload to a new name that nobody commits: once garbage collection ends it, the
+    dataset it made (no version) is deleted too, by the system, audited."""
+    service = make_service(dataset_session_hours=0)
+    declared, _chunks = _declare({"a.txt": b"never committed"})
+    service.datasets.start_upload(ALICE, "lab", "fresh", declared)
+    assert service.datasets.gc(dry_run=False)["sessions_expired"] == 1
+    with service.db.transaction() as s:
+        assert s.scalar(select(Dataset).where(Dataset.name == "fresh")) is None
+        deletes = s.scalars(select(AuditEvent).where(AuditEvent.action == "dataset.delete"))
+        assert [(e.actor_name, e.object_id, e.summary) for e in deletes] == [
+            ("[system]", "fresh", {"versions": 0, "reason": "first_upload_ended"})
+        ]
 
 
 # -- the chunk writer's background threads, O_DIRECT packs, scanning and path checks --------

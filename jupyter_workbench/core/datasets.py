@@ -189,9 +189,15 @@ def _labels(metadata: dict[str, Any]) -> str:
     return "," + ",".join(tags) + "," if tags else ""
 
 
-def _load(s: Session, project: Project, name: str, *, for_update: bool = False) -> Dataset:
+def _load(
+    s: Session, project: Project, name: str, *, for_update: bool = False, key_share: bool = False
+) -> Dataset:
     stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
-    dataset = s.scalar(stmt.with_for_update() if for_update else stmt)
+    if for_update:
+        stmt = stmt.with_for_update()
+    elif key_share:  # FOR KEY SHARE: as the row's foreign keys do, blocks only its deletion
+        stmt = stmt.with_for_update(read=True, key_share=True)
+    dataset = s.scalar(stmt)
     if dataset is None:
         raise NotFound(f"dataset '{name}' not found in project '{project.slug}'")
     return dataset
@@ -708,12 +714,13 @@ def begin_session(
 ) -> tuple[Project, Dataset, CommitSession]:
     """Open a session for writing to ``name`` (created on first commit if missing)."""
     project, _ = require_project(s, ctx, slug, "datasets.write")
-    try:
-        dataset = _load(s, project, name)
+    made = False
+    try:  # (a key-share lock: a dataset dropped at this moment is not found, then made anew)
+        dataset = _load(s, project, name, key_share=True)
     except NotFound:
         if not create_missing:
             raise
-        dataset = _create_for_commit(s, ctx, project, name)
+        dataset, made = _create_for_commit(s, ctx, project, name)
     if kind == "upload":
         # starters in one project queue here: each counts the uploads the others opened
         lock_name(s, f"dataset-uploads:{project.id}")
@@ -724,6 +731,7 @@ def begin_session(
         user_id=ctx.user.id,
         kind=kind,
         files=[f.as_json() for f in files or []],
+        made_dataset=made,
     )
     s.add(session)
     s.flush()
@@ -830,16 +838,39 @@ def open_uploads_json(s: Session, sessions: list[CommitSession]) -> list[dict[st
     ]
 
 
-def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> Dataset:
-    """Create the dataset a first commit names; one a racing commit just created is used."""
+def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> tuple[Dataset, bool]:
+    """Create the dataset a first commit names (``True``); one a racing commit just created
+    is used (``False``)."""
     try:
-        return create(s, ctx, project.slug, name=name)
+        return create(s, ctx, project.slug, name=name), True
     except Conflict:
         stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
         dataset = s.scalar(stmt)
         if dataset is None:
             raise
-        return dataset
+        return dataset, False
+
+
+def _drop_if_never_published(s: Session, ctx: Ctx, project: Project, name: str) -> None:
+    """Delete dataset ``name`` when a first commit made it and it still has nothing of its own
+    (no version, no upload open, no description, card or metadata): an upload that ended
+    unpublished leaves no empty dataset behind. Audited as ``dataset.delete``."""
+    stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
+    dataset = s.scalar(stmt.with_for_update())  # a session starting now waits, then makes it anew
+    if dataset is None or dataset.description or dataset.card or dataset.meta:
+        return
+    of_it = CommitSession.dataset_id == dataset.id
+    kept = (
+        s.scalar(select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset.id).limit(1))
+        or s.scalar(select(CommitSession.id).where(of_it, CommitSession.state == "open").limit(1))
+        or not s.scalar(select(CommitSession.id).where(of_it, CommitSession.made_dataset).limit(1))
+    )
+    if kept:
+        return
+    audit.record(s, ctx, "dataset.delete", "dataset", name, project=project,
+                 summary={"versions": 0, "reason": "first_upload_ended"})  # fmt: skip
+    s.delete(dataset)
+    s.flush()
 
 
 def load_session(
@@ -945,6 +976,7 @@ def _end_upload(s: Session, ctx: Ctx, project: Project, name: str, summary: dict
     audit.record(s, ctx, "dataset.upload_abandon", "dataset", name, project=project,
                  summary=summary)  # fmt: skip
     s.flush()
+    _drop_if_never_published(s, ctx, project, name)
 
 
 def expire_sessions(s: Session, ctx: Ctx, cutoff: datetime) -> list[str]:
@@ -969,7 +1001,9 @@ def expire_sessions(s: Session, ctx: Ctx, cutoff: datetime) -> list[str]:
             project=project,
             summary={"upload": session_id, "kind": kind, "owner": owner},
         )
-    s.flush()
+        s.flush()
+        if project is not None and name is not None:
+            _drop_if_never_published(s, ctx, project, name)
     return [row[0] for row in rows]
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -479,6 +480,9 @@ class CommitSession(Base):
         ForeignKey("dataset_versions.id", ondelete="SET NULL")
     )
     commit_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # its commit created the dataset (a first commit): ended unpublished, it takes the dataset
+    # with it when no version was ever published there
+    made_dataset: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # open sessions are few among all there were: counted per project when an upload starts
     __table_args__ = (Index("ix_commit_sessions_state_dataset_id", "state", "dataset_id"),)

@@ -290,6 +290,8 @@ async def test_a_file_written_during_the_commit_is_named_and_its_upload_ended(
         client.http.event_hooks["request"].remove(write_after_declaring)
         assert client.get("projects/lab/datasets-uploads")["items"] == []
         assert list((tmp_path / "cache" / "uploads").iterdir()) == []
+        # the dataset that first commit made is gone with it (no empty 'logs' in the lists)
+        assert "logs" not in [d["name"] for d in client.project("lab").datasets()]
         version = client.datasets.commit("logs", folder, progress=False)
         assert version.read_bytes("a.log") == b"two\n" * 1000
         client.close()

@@ -219,7 +219,7 @@ def test_a_sqlite_migration_that_breaks_a_reference_is_rolled_back(tmp_path, mon
             )
 
         monkeypatch.setattr(database.command, "upgrade", breaking_upgrade)
-        with pytest.raises(RuntimeError, match=r"from 0011 to 0012 .*dataset_file_spans"):
+        with pytest.raises(RuntimeError, match=r"from 0011 to [0-9]{4} .*dataset_file_spans"):
             db.migrate()
         assert db.current_revision() == "0011"  # rolled back, the migration's work too
         with db.engine.connect() as conn:

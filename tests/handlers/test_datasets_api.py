@@ -258,6 +258,8 @@ async def test_access_rules_on_datasets(api) -> None:
 async def test_bad_uploads_are_clear_4xx(api) -> None:
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
+    # (made by hand: one a first upload made goes with that upload, ended below)
+    assert (await alice.post("projects/lab/datasets", {"name": "d"})).status == 201
     declared, chunks = declare({"ok.txt": b"fine"})
     bad = [dict(declared[0], path="../escape")]
     r = await alice.post("projects/lab/datasets/d/uploads", {"files": bad})
@@ -674,6 +676,7 @@ async def test_abandoning_an_upload_is_audited(api) -> None:
     trail names who abandoned which upload, like every other dataset mutation."""
     alice = api("alice")
     await alice.post("projects", {"name": "Lab"})
+    assert (await alice.post("projects/lab/datasets", {"name": "d"})).status == 201
     declared, _chunks = declare({"a.txt": b"abandoned"})
     r = await alice.post("projects/lab/datasets/d/uploads", {"files": declared})
     upload_id = r.json["id"]
@@ -683,6 +686,51 @@ async def test_abandoning_an_upload_is_audited(api) -> None:
     assert [(e["actor"], e["project"], e["object_id"], e["summary"]) for e in r.json["items"]] == [
         ("alice", "lab", "d", {"upload": upload_id})
     ], r.json
+    assert (await alice.get("projects/lab/datasets/d")).status == 200  # made by its owner
+
+
+async def test_a_first_upload_ended_unpublished_leaves_no_empty_dataset(api) -> None:
+    """The first upload to a new name makes its dataset; abandoned, refused or expired before
+    anything was published, it left a dataset with no version in every list. The dataset
+    goes with the last such upload (audited as a delete), and the next upload makes it anew;
+    a dataset that has a version, an open upload or a description stays."""
+    alice = api("alice")
+    await alice.post("projects", {"name": "Lab"})
+    base = "projects/lab/datasets/fresh/uploads"
+    declared, chunks = declare({"a.txt": b"first try"})
+    first = (await alice.post(base, {"files": declared})).json["id"]
+    second = (await alice.post(base, {"files": declared})).json["id"]  # another kernel's
+    assert (await alice.delete(f"{base}/{first}")).status == 204
+    assert (await alice.get("projects/lab/datasets/fresh")).status == 200  # second is open
+    assert (await alice.delete(f"{base}/{second}")).status == 204
+    r = await alice.get("projects/lab/datasets/fresh")
+    assert r.status == 404, r
+    assert (await alice.get(f"{base}/{second}")).status == 404
+    r = await alice.get("audit", params={"action": "dataset.delete"})
+    assert [(e["actor"], e["object_id"], e["summary"]) for e in r.json["items"]] == [
+        ("alice", "fresh", {"versions": 0, "reason": "first_upload_ended"})
+    ], r.json
+    # a commit refused for its files ends the upload the same way
+    lie = [dict(declared[0], digest="0" * 64)]
+    refused = (await alice.post(base, {"files": lie})).json
+    frames = frame_chunks([(d, chunks[d]) for d in refused["missing"]])
+    r = await alice.post(f"{base}/{refused['id']}/chunks", raw=frames,
+                         headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+    assert r.status == 200, r
+    r = await alice.post(f"{base}/{refused['id']}/commit", {})
+    assert r.status == 400 and r.json["error"] == "digest_mismatch", r
+    assert (await alice.get("projects/lab/datasets/fresh")).status == 404
+    # a description given meanwhile is someone's intent: kept
+    third = (await alice.post(base, {"files": declared})).json["id"]
+    r = await alice.patch("projects/lab/datasets/fresh", {"description": "raw events"})
+    assert r.status == 200, r
+    assert (await alice.delete(f"{base}/{third}")).status == 204
+    assert (await alice.get("projects/lab/datasets/fresh")).status == 200
+    # one published version: later uploads ending unpublished change nothing
+    assert (await upload(alice, "lab", "once", {"a.txt": b"v1"})).status == 201
+    later = (await alice.post("projects/lab/datasets/once/uploads", {"files": declared})).json
+    assert (await alice.delete(f"projects/lab/datasets/once/uploads/{later['id']}")).status == 204
+    assert (await alice.get("projects/lab/datasets/once")).json["latest_version"] == 1
 
 
 async def test_an_upload_ended_by_a_refused_commit_is_audited(api) -> None:
