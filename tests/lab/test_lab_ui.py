@@ -66,11 +66,21 @@ def sidebar_scenario(chromium: Any, lab: Lab, blank_message: str, errors: list[s
     assert (lab.root / "quickstart.ipynb").is_file()
     # its first code cell makes the project "Quickstart": once the kernel is idle again the
     # sidebar shows it, without a click on its refresh button
+    # the kernel starts and imports the workbench first: slow on a loaded machine. A cell run
+    # before the kernel was ready timed out twice in CI under load (3 min, no "[1]"): run it
+    # once the kernel says it is idle, and say what the server logged if it never runs
+    idle = ".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status='idle']"
     first = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").first
-    first.click()
-    page.keyboard.press("Shift+Enter")
-    # the kernel starts and imports the workbench first: slow on a loaded machine
-    first.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=180_000)
+    try:
+        page.wait_for_selector(idle, timeout=180_000)
+        first.click()
+        page.keyboard.press("Shift+Enter")
+        first.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=120_000)
+    except Exception as exc:
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "lab-ui-first-cell.png"))
+        raise AssertionError(f"the first cell did not run; the lab's log ends:\n"
+                             f"{lab.log.read_text()[-4000:]}") from exc  # fmt: skip
     quickstart = page.locator(f"{PANEL} li.jp-WorkbenchPanel-project", has_text="Quickstart")
     quickstart.wait_for(timeout=30_000)
 
