@@ -21,7 +21,14 @@ from typing import Any
 
 from . import default
 from .errors import WorkbenchError
-from .magics import UsageError, _Parser, experiment_names
+from .magics import (
+    UsageError,
+    _option_value,
+    _Parser,
+    complete_experiment,
+    experiment_name,
+    split_equals,
+)
 from .runs import Run
 
 __all__ = ["complete_wb_run", "kernel_packages", "wb_run_magic"]
@@ -31,7 +38,8 @@ PACKAGES_JSON_LIMIT = 200_000  # far below the API's request size limit (the ser
 
 def _parser() -> _Parser:
     parser = _Parser(prog="%%wb_run", add_help=False)
-    parser.add_argument("experiment", nargs="+")  # a name may hold spaces, quoted or not
+    parser.add_argument("experiment", nargs="*")  # a name may hold spaces, quoted or not
+    parser.add_argument("--experiment", "-e", nargs="+", dest="experiment_option")
     parser.add_argument("--param", "-p", action="append", default=[], metavar="K=V")
     parser.add_argument("--name", "-n")
     return parser
@@ -44,17 +52,21 @@ def parse_line(line: str) -> argparse.Namespace:
         words = shlex.split(line)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not words:
+    opts = _parser().parse_args(split_equals(words))
+    if opts.experiment and opts.experiment_option:
+        raise UsageError("name the experiment once: %%wb_run EXPERIMENT or --experiment EXPERIMENT")
+    if not opts.experiment and opts.experiment_option is None:
         raise UsageError("usage: %%wb_run EXPERIMENT [--param K=V ...] [--name NAME]")
-    opts = _parser().parse_args(words)
-    opts.experiment = " ".join(opts.experiment)
-    if not opts.experiment.strip():
-        raise UsageError("EXPERIMENT: the name of an experiment, not empty")
+    opts.experiment = experiment_name(opts.experiment or None, "EXPERIMENT") + experiment_name(
+        opts.experiment_option, "--experiment"
+    )
     params: dict[str, str] = {}
     for item in opts.param:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--param {item!r}: write it as KEY=VALUE")
+        if key in params:
+            raise UsageError(f"--param {key!r} given twice")
         params[key] = value
     opts.params = params
     return opts
@@ -97,6 +109,21 @@ def _record(run: Run, cell: str) -> None:
     )
 
 
+def _finish(run: Run, cell: str, status: str) -> WorkbenchError | None:
+    """Record the cell and end the run, in any case (a run left open would stay the kernel's
+    active run: ``wb.log`` and MLflow calls would go on to it); what went wrong, if anything."""
+    problem: WorkbenchError | None = None
+    try:
+        _record(run, cell)
+    except WorkbenchError as exc:
+        problem = exc
+    try:
+        run.end(status)
+    except WorkbenchError as exc:
+        problem = problem or exc
+    return problem
+
+
 def _check_runnable(shell: Any, cell: str) -> None:
     """Refuse a cell with top-level ``await`` inside a running event loop (a kernel): IPython
     runs a cell magic's cell synchronously, so it would fail with "This event loop is already
@@ -127,7 +154,7 @@ def wb_run_magic(line: str, cell: str) -> None:
         client = default.client()
         slug = client.project_slug()
         run = client.run(slug, opts.experiment, params=opts.params, name=opts.name)
-    except (UsageError, WorkbenchError) as exc:
+    except (UsageError, WorkbenchError, ValueError) as exc:  # ValueError: a refused argument
         print(f"wb: error: {getattr(exc, 'message', exc)}")
         return
     failed = True
@@ -136,12 +163,10 @@ def wb_run_magic(line: str, cell: str) -> None:
         failed = not result.success
     finally:
         status = "FAILED" if failed else "FINISHED"
-        try:
-            _record(run, cell)
-            run.end(status)
-        except WorkbenchError as exc:
-            print(f"wb: error: run {run.run_id[:8]} could not be recorded: {exc.message}")
-            return
+        problem = _finish(run, cell, status)
+    if problem is not None:
+        print(f"wb: error: run {run.run_id[:8]} could not be recorded: {problem.message}")
+        return
     read = ", ".join(f"{name} v{version}" for _p, name, version in run.datasets_read)
     print(
         f"wb: run {run.run_id[:8]} in {slug}/{opts.experiment}: {status}"
@@ -154,6 +179,9 @@ def complete_wb_run(_shell: Any, event: Any) -> list[str]:
     words = event.line.split()
     if event.line.endswith(" "):
         words.append("")
-    if len(words) == 2:
-        return experiment_names(words[1])
-    return [o for o in ("--param", "--name") if o.startswith(words[-1])]
+    typed = _option_value(words)
+    if typed:
+        return complete_experiment(typed)
+    if not any(w.startswith("-") for w in words[1:]):  # the name, maybe of several words
+        return complete_experiment(words[1:])
+    return [o for o in ("--param", "--name", "--experiment") if o.startswith(words[-1])]

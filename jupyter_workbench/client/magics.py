@@ -10,6 +10,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -51,9 +52,37 @@ def _runs_parser() -> _Parser:
     return parser
 
 
+SPACED_OPTIONS = ("--experiment", "-e")  # options whose value may be several words
+
+
+def split_equals(words: list[str]) -> list[str]:
+    """``--experiment=my sweep`` as ``--experiment my sweep`` (argparse would take ``my`` as
+    the value and refuse ``sweep``)."""
+    out: list[str] = []
+    for word in words:
+        option, sep, value = word.partition("=")
+        out.extend([option, value] if sep and value and option in SPACED_OPTIONS else [word])
+    return out
+
+
+def experiment_name(words: list[str] | None, what: str = "--experiment") -> str:
+    """The words of an experiment's name as one name (refused when given empty)."""
+    name = " ".join(words or [])
+    if words is not None and not name.strip():
+        raise UsageError(f"{what}: the name of an experiment, not empty")
+    return name
+
+
+def _one_line(value: Any) -> str:
+    """A table cell on one line (a multi-line description or message would break the
+    columns): line breaks and tabs shown escaped."""
+    text = "" if value is None else str(value)
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+
+
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    """Plain aligned columns."""
-    cells = [[str(c) for c in header], *[["" if c is None else str(c) for c in r] for r in rows]]
+    """Plain aligned columns, a row a line."""
+    cells = [[str(c) for c in header], *[[_one_line(c) for c in r] for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -140,8 +169,8 @@ def metrics_cell(metrics: dict[str, Any]) -> str:
 
 
 def _runs(args: list[str]) -> str:
-    opts = _runs_parser().parse_args(args)
-    opts.experiment = " ".join(opts.experiment or [])
+    opts = _runs_parser().parse_args(split_equals(args))
+    opts.experiment = experiment_name(opts.experiment)
     if opts.max < 1:
         raise UsageError("--max must be at least 1")
     client = default.client()
@@ -150,9 +179,10 @@ def _runs(args: list[str]) -> str:
         [slug],
         experiment=opts.experiment or None,
         filter=opts.filter,
-        max_results=opts.max,
+        max_results=opts.max + 1,  # one more: to tell whether there are more than --max
         order_by=["start_time DESC"],
     )
+    more, runs = len(runs) > opts.max, runs[: opts.max]
     if not runs:
         return "no runs" + (f" in experiment {opts.experiment}" if opts.experiment else "")
     rows = []
@@ -162,7 +192,10 @@ def _runs(args: list[str]) -> str:
         metrics = metrics_cell(r.get("metrics", {}))
         experiment = str(r.get("experiment") or "").split("/", 1)[-1]
         rows.append((r["run_id"][:8], r.get("name"), experiment, r.get("status"), when, metrics))
-    return table(rows, ["run", "name", "experiment", "status", "started", "metrics"])
+    listing = table(rows, ["run", "name", "experiment", "status", "started", "metrics"])
+    if more:  # not a list that looks whole
+        listing += f"\n(the newest {opts.max}; there are more: --max N)"
+    return listing
 
 
 def _dataset(args: list[str]) -> str:
@@ -182,12 +215,26 @@ def _dataset(args: list[str]) -> str:
             v.get("file_count"),
             _size(v.get("total_bytes") or 0),
             v.get("author") or "",
-            str(v.get("created_at") or "")[:16].replace("T", " "),
+            local_time(v.get("created_at")),
             v.get("message") or "",
         )
         for v in versions
     ]
     return table(rows, ["version", "tags", "files", "size", "author", "created", "message"])
+
+
+def local_time(iso: Any) -> str:
+    """A server's ISO timestamp (UTC) in this kernel's time zone, to the minute, as
+    ``%wb runs`` shows its times."""
+    if not iso:
+        return ""
+    try:
+        when = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def _size(n: float) -> str:
@@ -275,12 +322,20 @@ def run_command(line: str) -> str:
     command = COMMANDS.get(words[0])
     if command is None:
         return f"wb: error: unknown command {words[0]!r} (try %wb help)"
+    if words[1:] in (["-h"], ["--help"]):
+        return help_of(f"%wb {words[0]}")
     try:
         return command(words[1:])
-    except UsageError as exc:
-        return f"wb: error: {exc}"
     except WorkbenchError as exc:
         return f"wb: error: {exc.message}"
+    except (UsageError, ValueError) as exc:  # ValueError: the client refused an argument
+        return f"wb: error: {exc}"
+
+
+def help_of(command: str) -> str:
+    """The lines of ``HELP`` about one command (``%wb runs -h``)."""
+    entries = re.split(r"\n(?=%)", HELP)
+    return "\n".join(e for e in entries if re.match(rf"{re.escape(command)}( |$)", e))
 
 
 def wb_magic(line: str) -> None:
@@ -299,6 +354,26 @@ def experiment_names(prefix: str) -> list[str]:
     return _names(lambda: [e["name"] for e in default.client().experiments(q=prefix)], prefix)
 
 
+def complete_experiment(words: list[str]) -> list[str]:
+    """Completion of an experiment's name typed as ``words`` (``--experiment=`` stripped): the
+    names from the word being typed on (IPython replaces that word alone, so ``my s`` is
+    completed by ``sweep`` of ``my sweep``)."""
+    prefix, current = " ".join(words), words[-1]
+    return [name[len(prefix) - len(current) :] for name in experiment_names(prefix)]
+
+
+def _option_value(words: list[str]) -> list[str] | None:
+    """The words typed so far after the last ``--experiment``/``-e`` (also
+    ``--experiment=...``), when no other option follows it; else ``None``."""
+    for i in range(len(words) - 1, 0, -1):
+        option, sep, value = words[i].partition("=")
+        if option in SPACED_OPTIONS:
+            return [value, *words[i + 1 :]] if sep else words[i + 1 :] or None
+        if words[i].startswith("-") and i < len(words) - 1:
+            return None
+    return None
+
+
 def complete(_shell: Any, event: Any) -> list[str]:
     """Tab completion: subcommands, project slugs, dataset and experiment names, run ids."""
     words = event.line.split()
@@ -314,8 +389,9 @@ def complete(_shell: Any, event: Any) -> list[str]:
     if command == "dataset" and len(words) == 3:
         return _names(lambda: [d["name"] for d in default.client().datasets.list()], current)
     if command == "runs":
-        if words[-2] in ("--experiment", "-e"):
-            return experiment_names(current)
+        typed = _option_value(words)
+        if typed:
+            return complete_experiment(typed)
         return [o for o in ("--experiment", "--filter", "--max") if o.startswith(current)]
     if command == "compare":
         client = default.client()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
@@ -20,8 +22,9 @@ REPO = KERNELS.parent
 
 
 @asynccontextmanager
-async def workbench_kernel(server_url: str, api: Any) -> AsyncIterator[Any]:
-    """bob's kernel (a viewer of ``lab``, owner of ``other``) from the shipped spec."""
+async def workbench_kernel(server_url: str, api: Any, **env_vars: str) -> AsyncIterator[Any]:
+    """bob's kernel (a viewer of ``lab``, owner of ``other``) from the shipped spec;
+    ``env_vars`` are set in its environment."""
     tokens = await seed(api)
     specs = KernelSpecManager(kernel_dirs=[str(KERNELS)])
     manager = AsyncKernelManager(kernel_name="workbench-python3", kernel_spec_manager=specs)
@@ -30,6 +33,7 @@ async def workbench_kernel(server_url: str, api: Any) -> AsyncIterator[Any]:
         "WORKBENCH_URL": server_url,
         "WORKBENCH_TOKEN": tokens["bob"],
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        **env_vars,
     }
     env.pop("WORKBENCH_PROJECT", None)
     await manager.start_kernel(env=env)
@@ -99,6 +103,11 @@ async def _magics(client: Any) -> None:
     assert await run(client, code) == "data/blob.bin\n"
 
 
+HELP_OF_RUNS = (
+    "%wb runs [--experiment E] [--filter F] [--max N]\n"
+    + " " * 42
+    + "the current project's runs (MLflow filter syntax)"
+)
 BAD = [
     ("%wb frobnicate", "wb: error: unknown command 'frobnicate' (try %wb help)"),
     ("%wb project use", "wb: error: usage: %wb project use SLUG"),
@@ -108,6 +117,12 @@ BAD = [
     ("%wb runs --max 0", "wb: error: --max must be at least 1"),
     ("%wb runs --colour red", "wb: error: unrecognized arguments: --colour red"),
     ('%wb project use "lab', "wb: error: No closing quotation"),
+    # an empty name listed every run of the project, as if no --experiment were given
+    ("%wb runs --experiment ''", "wb: error: --experiment: the name of an experiment, not empty"),
+    ("%wb runs --experiment=", "wb: error: --experiment: the name of an experiment, not empty"),
+    # one command's help (was: "unrecognized arguments: --help")
+    ("%wb runs --help", HELP_OF_RUNS),
+    ("%wb runs -h", HELP_OF_RUNS),
 ]
 
 
@@ -136,3 +151,41 @@ def test_a_run_with_many_metrics_shows_the_first_and_a_count() -> None:
     assert metrics_cell({"loss": 0.123456, "acc": float("nan")}) == "acc=nan, loss=0.1235"
     many = metrics_cell({f"m{i:03d}": i for i in range(500)})
     assert many == ", ".join(f"m{i:03d}={i}" for i in range(8)) + ", ... (+492 more)"
+
+
+async def test_a_url_that_is_not_one_is_one_line_not_a_traceback(server_url: str, api: Any) -> None:
+    """WORKBENCH_URL without its scheme: the client's ValueError was a traceback in every
+    magic."""
+    async with workbench_kernel(server_url, api, WORKBENCH_URL="localhost:8888") as client:
+        said = (
+            "wb: error: url: 'localhost:8888' is not a server's address (like "
+            "'http://127.0.0.1:8888/' or 'https://hub.example.org/user/alice/')\n"
+        )
+        assert await run(client, "%wb projects") == said
+        assert await run(client, "%wb project use lab") == said
+        assert await run(client, "%%wb_run e\nprint('ran')") == said
+
+
+async def test_tables_keep_a_row_a_line_and_times_in_the_kernels_zone(
+    server_url: str, api: Any
+) -> None:
+    """A multi-line description broke ``%wb datasets``' columns; ``%wb dataset`` showed its
+    versions' times in UTC while ``%wb runs`` shows local times."""
+    async with workbench_kernel(server_url, api, TZ="Asia/Kolkata") as client:
+        made = await api("alice").post(
+            "projects/lab/datasets", {"name": "notes", "description": "line one\nline two"}
+        )
+        assert made.status == 201, made
+        await run(client, "%wb project use lab")
+        listing = (await run(client, "%wb datasets")).splitlines()
+        assert len(listing) == 3 and listing[2].split() == [
+            "notes",
+            "-",
+            "line",
+            "one\\nline",
+            "two",
+        ]
+        versions = (await run(client, "%wb dataset events")).splitlines()
+        created = datetime.strptime(" ".join(versions[1].split()[6:8]), "%Y-%m-%d %H:%M")
+        here = datetime.now(ZoneInfo("Asia/Kolkata")).replace(tzinfo=None)
+        assert abs(here - created) < timedelta(minutes=5), (versions, here)

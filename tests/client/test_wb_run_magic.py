@@ -136,6 +136,16 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
         listed = (await run(kernel, "%wb runs --experiment my sweep")).splitlines()
         assert len(listed) == 2 and listed[1].split()[2:4] == ["my", "sweep"], listed
         assert "my sweep" in await completions(kernel, "%%wb_run my")
+        # ... and with --experiment=, as %wb runs takes it (was: "unrecognized arguments: sweep")
+        printed, errors = await outputs(kernel, "%%wb_run --experiment=my sweep\nprint('ran')")
+        assert errors == [] and printed.rstrip().endswith(" in other/my sweep: FINISHED")
+        assert await run(kernel, "%wb runs --experiment=my sweep") == await run(
+            kernel, "%wb runs --experiment my sweep"
+        )
+        # completion goes on past the space: IPython replaces the word typed, "s" by "sweep"
+        for typed in ("%%wb_run my s", "%wb runs --experiment my s", "%wb runs -e=my s"):
+            assert await completions(kernel, typed) == {"sweep"}, typed
+        assert "my sweep" in await completions(kernel, "%wb runs --experiment=my")
 
         # completion: experiments, run ids, dataset names
         assert "baseline" in await completions(kernel, "%%wb_run ")
@@ -170,6 +180,12 @@ BAD = [
     ("%%wb_run ''\nprint('ran')", "wb: error: EXPERIMENT: the name of an experiment, not empty"),
     ("%wb dataset ''", "wb: error: usage: %wb dataset NAME"),
     ("%wb project use ' '", "wb: error: usage: %wb project use SLUG"),
+    # a repeated --param kept the last value silently
+    ("%%wb_run e -p lr=1 -p lr=2\nprint('ran')", "wb: error: --param 'lr' given twice"),
+    (
+        "%%wb_run e --experiment f\nprint('ran')",
+        "wb: error: name the experiment once: %%wb_run EXPERIMENT or --experiment EXPERIMENT",
+    ),
 ]
 
 
@@ -181,6 +197,12 @@ async def test_bad_arguments_print_one_line_and_run_nothing(server_url: str, api
         denied = await run(kernel, "%%wb_run e\nprint('ran')")
         assert denied.startswith("wb: error: ") and "ran" not in denied.splitlines()
         assert denied.count("\n") == 1
+        # a param name MLflow refuses: one line, not the client's ValueError as a traceback
+        refused = await run(kernel, "%%wb_run e --param 'bad key!=1'\nprint('ran')")
+        assert refused == (
+            "wb: error: params: name 'bad key!': may only contain letters, digits, spaces and "
+            "the characters _ - . : /\n"
+        )
         missing = await run(kernel, "%wb compare 00000000 ffffffff")
         assert missing == "wb: error: no run '00000000' in project lab (see %wb runs)\n"
         not_hex = await run(kernel, "%wb compare zzzz yyyy")
@@ -189,3 +211,18 @@ async def test_bad_arguments_print_one_line_and_run_nothing(server_url: str, api
         assert nope.startswith("wb: error: ") and "nope" in nope
         _out, errors = await outputs(kernel, "import jupyter_workbench as wb; wb.log({'x': 1})")
         assert errors and errors[0].startswith("NotConfigured: no active run")
+
+
+async def test_a_run_that_cannot_be_recorded_is_not_left_active(server_url: str, api: Any) -> None:
+    """When recording the cell failed, the run was never ended: it stayed the kernel's active
+    run (``wb.log`` and MLflow calls went on to it) and MLFLOW_RUN_ID pointed at it."""
+    async with workbench_kernel(server_url, api) as kernel:
+        await run(kernel, "%wb project use other")
+        # the cell closes the default connection (``with wb.connection() as c:``)
+        said = await run(
+            kernel, "%%wb_run e\nimport jupyter_workbench as wb\nwith wb.connection(): pass"
+        )
+        assert said.startswith("wb: error: run ") and "could not be recorded: " in said
+        assert said.count("\n") == 1
+        code = "import os; print(wb.active_run(), os.environ.get('MLFLOW_RUN_ID'))"
+        assert await run(kernel, code) == "None None\n"
