@@ -4,10 +4,12 @@ load it by themselves). Bad arguments and server errors print one line, never a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -342,11 +344,23 @@ def wb_magic(line: str) -> None:
     print(run_command(line))
 
 
+COMPLETION_WAIT = 3.0  # seconds TAB waits for the server: the kernel answers nothing meanwhile
+
+
 def _names(fetch: Callable[[], list[str]], prefix: str) -> list[str]:
-    try:
-        return sorted(n for n in fetch() if n.startswith(prefix))
-    except WorkbenchError:
-        return []
+    """The names ``fetch`` answers that start with ``prefix``; none when it fails or takes
+    longer than ``COMPLETION_WAIT`` (a server that hangs: its reads time out after 30 s and
+    are tried again, which froze the kernel on TAB for a minute and a half)."""
+    found: list[list[str]] = []
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # completion never raises
+            found.append(fetch())
+
+    thread = threading.Thread(target=work, name="workbench-completion", daemon=True)
+    thread.start()
+    thread.join(COMPLETION_WAIT)
+    return sorted(n for n in found[0] if n.startswith(prefix)) if found else []
 
 
 def experiment_names(prefix: str) -> list[str]:
@@ -394,11 +408,12 @@ def complete(_shell: Any, event: Any) -> list[str]:
             return complete_experiment(typed)
         return [o for o in ("--experiment", "--filter", "--max") if o.startswith(current)]
     if command == "compare":
-        client = default.client()
-        return _names(
-            lambda: [r["run_id"][:8] for r in client.search_runs([client.project_slug()])],
-            current,
-        )
+
+        def run_ids() -> list[str]:
+            client = default.client()
+            return [r["run_id"][:8] for r in client.search_runs([client.project_slug()])]
+
+        return _names(run_ids, current)
     return []
 
 

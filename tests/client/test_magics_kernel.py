@@ -4,6 +4,8 @@ loads the extension by itself), talking to a real jupyter-server with the workbe
 from __future__ import annotations
 
 import os
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -189,3 +191,22 @@ async def test_tables_keep_a_row_a_line_and_times_in_the_kernels_zone(
         created = datetime.strptime(" ".join(versions[1].split()[6:8]), "%Y-%m-%d %H:%M")
         here = datetime.now(ZoneInfo("Asia/Kolkata")).replace(tzinfo=None)
         assert abs(here - created) < timedelta(minutes=5), (versions, here)
+
+
+async def test_completion_does_not_wait_on_a_server_that_hangs(server_url: str, api: Any) -> None:
+    """A server that takes connections and never answers: TAB froze the kernel for a minute
+    and a half (30 s reads, tried three times); completion now gives up after a few seconds."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # accepted by the kernel's TCP stack, never answered
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        async with workbench_kernel(server_url, api, WORKBENCH_URL=url) as client:
+            code = "%wb project use "
+            started = time.monotonic()
+            msg_id = client.complete(code, len(code))
+            while True:
+                reply = await client.get_shell_msg(timeout=20)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            assert time.monotonic() - started < 10
+            assert reply["content"]["status"] == "ok"
