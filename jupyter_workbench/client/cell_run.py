@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import os
@@ -124,6 +126,16 @@ def _finish(run: Run, cell: str, status: str) -> WorkbenchError | None:
     return problem
 
 
+def _import_mlflow_for(cell: str) -> None:
+    """Import MLflow before the run starts when the cell uses it: the run is then MLflow's
+    active run from the start. Imported in the cell, MLflow's first ``start_run`` (or an
+    autologged ``fit``) took the run as its own and ended it, and its next calls made a stray
+    run in ``Default``, left RUNNING."""
+    if "mlflow" in cell and "mlflow" not in sys.modules:
+        with contextlib.suppress(Exception):  # not installed, or broken: the cell will say
+            importlib.import_module("mlflow")
+
+
 def _check_runnable(shell: Any, cell: str) -> None:
     """Refuse a cell with top-level ``await`` inside a running event loop (a kernel): IPython
     runs a cell magic's cell synchronously, so it would fail with "This event loop is already
@@ -153,6 +165,7 @@ def wb_run_magic(line: str, cell: str) -> None:
         _check_runnable(get_ipython(), cell)
         client = default.client()
         slug = client.project_slug()
+        _import_mlflow_for(cell)
         run = client.run(slug, opts.experiment, params=opts.params, name=opts.name)
     except (UsageError, WorkbenchError, ValueError) as exc:  # ValueError: a refused argument
         print(f"wb: error: {getattr(exc, 'message', exc)}")

@@ -226,3 +226,26 @@ async def test_a_run_that_cannot_be_recorded_is_not_left_active(server_url: str,
         assert said.count("\n") == 1
         code = "import os; print(wb.active_run(), os.environ.get('MLFLOW_RUN_ID'))"
         assert await run(kernel, code) == "None None\n"
+
+
+async def test_a_cell_that_imports_mlflow_itself_logs_to_its_run(server_url: str, api: Any) -> None:
+    """MLflow first imported in the cell: its first ``start_run(nested=True)`` took the cell's
+    run as its own and ended it, and the next ``log_metric`` made a stray run in ``Default``,
+    left RUNNING. Now the child is a child, and the cell's run gets the rest."""
+    async with workbench_kernel(server_url, api) as kernel:
+        await run(kernel, "%wb project use other")
+        printed, errors = await outputs(
+            kernel,
+            "%%wb_run e\n"
+            "import mlflow, jupyter_workbench as wb\n"
+            "with mlflow.start_run(nested=True) as child:\n"
+            "    mlflow.log_metric('child', 1)\n"
+            "mlflow.log_metric('after', 2)\n"
+            "print('same run:', child.info.run_id == wb.active_run().run_id)",
+        )
+        assert errors == [] and "same run: False\n" in printed, printed
+        listing = [line.split() for line in (await run(kernel, "%wb runs")).splitlines()[1:]]
+        assert sorted((r[2], r[3], r[-1]) for r in listing) == [
+            ("e", "FINISHED", "after=2"),
+            ("e", "FINISHED", "child=1"),
+        ], listing
