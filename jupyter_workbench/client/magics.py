@@ -82,9 +82,21 @@ def _one_line(value: Any) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
 
 
-def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    """Plain aligned columns, a row a line."""
-    cells = [[str(c) for c in header], *[[_one_line(c) for c in r] for r in rows]]
+CELL_MAX = 40  # characters of a value shown in a column that others follow
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= CELL_MAX else text[: CELL_MAX - 1] + "\u2026"
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, cut_last: bool = False) -> str:
+    """Plain aligned columns, a row a line; a value longer than ``CELL_MAX`` is cut (``…``)
+    but in the last column (unless ``cut_last``): one long name or param value pushed every
+    column after it off the screen."""
+    last = len(header) - (0 if cut_last else 1)
+    body = [[_one_line(c) for c in r] for r in rows]
+    body = [[_cut(c) if i < last else c for i, c in enumerate(r)] for r in body]
+    cells = [[str(c) for c in header], *body]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -299,7 +311,7 @@ def _compare(args: list[str]) -> str:
             rows.append([f"  {key}", *(last_value(values.get(r["run_id"])) for r in runs)])
     same = data["params"]["same"]
     tail = "\nsame params: " + ", ".join(f"{k}={v}" for k, v in sorted(same.items()))
-    return table(rows, header) + (tail if same else "")
+    return table(rows, header, cut_last=True) + (tail if same else "")
 
 
 COMMANDS: dict[str, Callable[[list[str]], str]] = {

@@ -84,7 +84,8 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
 
         printed, errors = await outputs(
             kernel,
-            "%%wb_run baseline --param lr=0.5\nwb.log({'loss': 9.0})\nraise ValueError('boom')",
+            f"%%wb_run baseline --param lr=0.5 --param note={'x' * 100}\n"
+            "wb.log({'loss': 9.0})\nraise ValueError('boom')",
         )
         assert errors == ["ValueError: boom"]  # the cell's own traceback, as usual
         assert printed.startswith("wb: run ") and printed.rstrip().endswith("FAILED")
@@ -121,6 +122,9 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
         assert table[3].split() == ["status", "FINISHED", "FAILED"]
         assert ["lr", "0.1", "0.5"] in [line.split() for line in table]
         assert ["loss", "0.2", "9"] in [line.split() for line in table]
+        # a long value is cut: it pushed the columns after it off the screen
+        assert ["note", "x" * 39 + "\u2026"] in [line.split() for line in table]
+        assert max(len(line) for line in table) < 80, table
 
         # a cell that awaits at top level is refused before a run starts (it failed half-way
         # with "This event loop is already running", the run FAILED)
