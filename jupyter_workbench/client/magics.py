@@ -49,12 +49,13 @@ class _Parser(argparse.ArgumentParser):
 def _runs_parser() -> _Parser:
     parser = _Parser(prog="%wb runs", add_help=False)
     parser.add_argument("--experiment", "-e", nargs="+")  # a name may hold spaces
-    parser.add_argument("--filter", "-f", default="")
+    parser.add_argument("--filter", "-f", nargs="+", default=[])  # quoted or not
     parser.add_argument("--max", type=int, default=50)
     return parser
 
 
-SPACED_OPTIONS = ("--experiment", "-e")  # options whose value may be several words
+EXPERIMENT_OPTIONS = ("--experiment", "-e")
+SPACED_OPTIONS = (*EXPERIMENT_OPTIONS, "--filter", "-f")  # their value may be several words
 
 
 def split_equals(words: list[str]) -> list[str]:
@@ -185,6 +186,7 @@ def metrics_cell(metrics: dict[str, Any]) -> str:
 def _runs(args: list[str]) -> str:
     opts = _runs_parser().parse_args(split_equals(args))
     opts.experiment = experiment_name(opts.experiment)
+    opts.filter = " ".join(opts.filter)  # 'metrics.loss < 0.5' unquoted: three words
     if opts.max < 1:
         raise UsageError("--max must be at least 1")
     client = default.client()
@@ -393,7 +395,7 @@ def _option_value(words: list[str]) -> list[str] | None:
     ``--experiment=...``), when no other option follows it; else ``None``."""
     for i in range(len(words) - 1, 0, -1):
         option, sep, value = words[i].partition("=")
-        if option in SPACED_OPTIONS:
+        if option in EXPERIMENT_OPTIONS:
             return [value, *words[i + 1 :]] if sep else words[i + 1 :] or None
         if words[i].startswith("-") and i < len(words) - 1:
             return None

@@ -73,5 +73,8 @@ async def test_wb_runs_lists_filters_and_reports_bad_filters(server_url: str, ap
         good = (await run(kernel, '%wb runs --filter "metrics.loss < 0.5" --max 1')).splitlines()
         assert [line.split()[1] for line in good[1:2]] == ["wide"]
         assert good[2:] == ["(the newest 1; there are more: --max N)"]  # "second": 0.2
+        # unquoted, or after '=': was "unrecognized arguments: < 0.5"
+        for line in ("--filter metrics.loss < 0.5 --max 1", "--filter=metrics.loss < 0.5 --max 1"):
+            assert (await run(kernel, f"%wb runs {line}")).splitlines() == good, line
         bad = await run(kernel, '%wb runs --filter "metrics.loss <<< x"')
         assert bad.startswith("wb: error: filter: ") and bad.count("\n") == 1
