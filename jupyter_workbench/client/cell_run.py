@@ -136,6 +136,13 @@ def _import_mlflow_for(cell: str) -> None:
             importlib.import_module("mlflow")
 
 
+def _ends_in_semicolon(shell: Any, cell: str) -> bool:
+    try:
+        return bool(shell.displayhook.semicolon_at_end_of_expression(shell.transform_cell(cell)))
+    except Exception:  # a cell that does not parse: its error shows when it runs
+        return False
+
+
 def _check_runnable(shell: Any, cell: str) -> None:
     """Refuse a cell with top-level ``await`` inside a running event loop (a kernel): IPython
     runs a cell magic's cell synchronously, so it would fail with "This event loop is already
@@ -172,7 +179,11 @@ def wb_run_magic(line: str, cell: str) -> None:
         return
     failed = True
     try:
-        result = get_ipython().run_cell(cell, store_history=False)
+        shell = get_ipython()
+        # a cell ending in ';' shows no value, as without the magic (IPython's check reads
+        # the %%wb_run cell itself); silent: no displayhook, output and tracebacks as usual
+        quiet = _ends_in_semicolon(shell, cell)
+        result = shell.run_cell(cell, store_history=False, silent=quiet)
         failed = not result.success
     finally:
         status = "FAILED" if failed else "FINISHED"

@@ -253,3 +253,27 @@ async def test_a_cell_that_imports_mlflow_itself_logs_to_its_run(server_url: str
             ("e", "FINISHED", "after=2"),
             ("e", "FINISHED", "child=1"),
         ], listing
+
+
+async def test_a_cell_ending_in_a_semicolon_shows_no_value(server_url: str, api: Any) -> None:
+    """``model.fit(X, y);`` in a %%wb_run cell showed the value anyway (IPython looks for the
+    ';' in the %%wb_run cell, not in the cell the magic runs)."""
+
+    async def values(code: str) -> list[str]:
+        msg_id = kernel.execute(code)
+        shown = []
+        while True:
+            msg = await kernel.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "execute_result":
+                shown.append(msg["content"]["data"]["text/plain"])
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return shown
+
+    async with workbench_kernel(server_url, api) as kernel:
+        await run(kernel, "%wb project use other")
+        assert await values("%%wb_run e\nx = 5\nx;") == []
+        assert await values("%%wb_run e\nx = 6\nx  # shown") == ["6"]
+        assert await values("%%wb_run e\nprint('printed');") == []
+        assert (await outputs(kernel, "%%wb_run e\nprint('printed');"))[0].startswith("printed\n")
