@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import math
 import re
 import shlex
@@ -214,16 +215,22 @@ def _runs(args: list[str]) -> str:
     return listing
 
 
+VERSIONS_SHOWN = 20  # versions %wb dataset shows (a dataset committed hourly has thousands)
+
+
 def _dataset(args: list[str]) -> str:
     if len(args) != 1 or not args[0].strip():
         raise UsageError("usage: %wb dataset NAME")
     client = default.client()
     slug = client.project_slug()
+    path = f"projects/{quote(slug, safe='')}/datasets/{quote(args[0], safe='')}/versions"
+    # the newest, and one more to tell whether there are more (not every page of them)
     versions = list(
-        client.paged(f"projects/{quote(slug, safe='')}/datasets/{quote(args[0], safe='')}/versions")
+        itertools.islice(client.paged(path, limit=VERSIONS_SHOWN + 1), VERSIONS_SHOWN + 1)
     )
     if not versions:
         return f"{args[0]} has no versions yet"
+    more, versions = len(versions) > VERSIONS_SHOWN, versions[:VERSIONS_SHOWN]
     rows = [
         (
             f"v{v['version']}",
@@ -236,7 +243,12 @@ def _dataset(args: list[str]) -> str:
         )
         for v in versions
     ]
-    return table(rows, ["version", "tags", "files", "size", "author", "created", "message"])
+    listing = table(rows, ["version", "tags", "files", "size", "author", "created", "message"])
+    if more:
+        listing += (
+            f"\n(the newest {VERSIONS_SHOWN}; all of them: wb.datasets.versions({args[0]!r}))"
+        )
+    return listing
 
 
 def local_time(iso: Any) -> str:

@@ -17,7 +17,9 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from .conftest import seed
+from jupyter_workbench.client.magics import VERSIONS_SHOWN
+
+from .conftest import seed, upload
 
 KERNELS = Path(__file__).resolve().parents[2] / "kernels"
 REPO = KERNELS.parent
@@ -210,3 +212,21 @@ async def test_completion_does_not_wait_on_a_server_that_hangs(server_url: str, 
                     break
             assert time.monotonic() - started < 10
             assert reply["content"]["status"] == "ok"
+
+
+async def test_a_dataset_with_many_versions_shows_the_newest(server_url: str, api: Any) -> None:
+    """``%wb dataset`` fetched and printed every version (thousands for a dataset committed
+    by a schedule); it shows the newest ``VERSIONS_SHOWN`` and says there are more."""
+    async with workbench_kernel(server_url, api) as client:
+        for i in range(VERSIONS_SHOWN):  # v2 ... v21 after the seed's v1
+            await upload(api("alice"), "lab", "events", {"n.txt": f"{i}\n".encode()})
+        await run(client, "%wb project use lab")
+        listing = (await run(client, "%wb dataset events")).splitlines()
+        assert [line.split()[0] for line in listing[1:-1]] == [
+            f"v{n}" for n in range(VERSIONS_SHOWN + 1, 1, -1)
+        ]
+        assert listing[-1] == (
+            f"(the newest {VERSIONS_SHOWN}; all of them: wb.datasets.versions('events'))"
+        )
+        await upload(api("alice"), "lab", "few", {"a.txt": b"a"})
+        assert len((await run(client, "%wb dataset few")).splitlines()) == 2  # no such line
