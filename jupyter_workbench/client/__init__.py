@@ -112,7 +112,8 @@ class Client:
             except RuntimeError:
                 if self.http.is_closed:  # a run's sender thread, say, after close()
                     raise errors.WorkbenchError(
-                        "this workbench client was closed (Client.close()); make a new one",
+                        "this workbench client was closed (Client.close()); make a new one "
+                        "(wb.connect() for the default connection of wb.* and %wb)",
                         code="client_closed",
                     ) from None
                 raise

@@ -230,6 +230,13 @@ async def test_a_run_that_cannot_be_recorded_is_not_left_active(server_url: str,
         assert said.count("\n") == 1
         code = "import os; print(wb.active_run(), os.environ.get('MLFLOW_RUN_ID'))"
         assert await run(kernel, code) == "None None\n"
+        # and the magics say how to connect again (was: "make a new one", of what?)
+        said = await run(kernel, "%wb projects")
+        assert said.startswith("wb: error: this workbench client was closed") and said.endswith(
+            "(wb.connect() for the default connection of wb.* and %wb)\n"
+        )
+        await run(kernel, "wb.connect()")
+        assert (await run(kernel, "%wb projects")).splitlines()[0].split()[0] == "slug"
 
 
 async def test_a_cell_that_imports_mlflow_itself_logs_to_its_run(server_url: str, api: Any) -> None:
