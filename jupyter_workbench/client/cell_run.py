@@ -113,16 +113,21 @@ def _record(run: Run, cell: str) -> None:
 
 def _finish(run: Run, cell: str, status: str) -> WorkbenchError | None:
     """Record the cell and end the run, in any case (a run left open would stay the kernel's
-    active run: ``wb.log`` and MLflow calls would go on to it); what went wrong, if anything."""
+    active run: ``wb.log`` and MLflow calls would go on to it), ``KILLED`` when interrupted
+    meanwhile; what went wrong, if anything."""
     problem: WorkbenchError | None = None
     try:
         _record(run, cell)
     except WorkbenchError as exc:
         problem = exc
-    try:
-        run.end(status)
-    except WorkbenchError as exc:
-        problem = problem or exc
+    except KeyboardInterrupt:  # ended all the same, then the interrupt shows
+        status = "KILLED"
+        raise
+    finally:
+        try:
+            run.end(status)
+        except WorkbenchError as exc:
+            problem = problem or exc
     return problem
 
 

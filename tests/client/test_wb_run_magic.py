@@ -284,3 +284,41 @@ async def test_a_cell_ending_in_a_semicolon_shows_no_value(server_url: str, api:
         assert await values("%%wb_run e\nx = 6\nx  # shown") == ["6"]
         assert await values("%%wb_run e\nprint('printed');") == []
         assert (await outputs(kernel, "%%wb_run e\nprint('printed');"))[0].startswith("printed\n")
+
+
+async def interrupted(kernel: Any, code: str) -> list[str]:
+    """Run ``code``, interrupting the kernel once it printed 'logged'; the errors' names."""
+    msg_id = kernel.execute(code)
+    errors: list[str] = []
+    while True:
+        msg = await kernel.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream" and "logged" in content["text"]:
+            await asyncio.sleep(0.3)  # sending 200,000 points takes seconds
+            await kernel.parent.interrupt_kernel()
+        elif kind == "error":
+            errors.append(content["ename"])
+        elif kind == "status" and content["execution_state"] == "idle":
+            return errors
+
+
+async def test_an_interrupt_while_the_run_ends_still_ends_it(server_url: str, api: Any) -> None:
+    """Interrupted after the cell or ``with`` block, while the run was being recorded or its
+    points sent (a user stopping what looks like a hung cell): the run stayed RUNNING and the
+    kernel's active run. It is ended KILLED, and the interrupt shows."""
+    log = "for i in range(200_000):\n    wb.log({'loss': i}, step=i)\nprint('logged')"
+    active = "import os; print(wb.active_run(), os.environ.get('MLFLOW_RUN_ID'))"
+    async with workbench_kernel(server_url, api) as kernel:
+        await run(kernel, "%wb project use other")
+        code = f"%%wb_run e\nimport jupyter_workbench as wb\n{log}"
+        assert await interrupted(kernel, code) == ["KeyboardInterrupt"]
+        assert await run(kernel, active) == "None None\n"
+        listing = (await run(kernel, "%wb runs")).splitlines()
+        assert len(listing) == 2 and listing[1].split()[3] == "KILLED", listing
+
+        code = "with wb.run('e') as block:\n" + "".join(f"    {line}\n" for line in log.split("\n"))
+        assert await interrupted(kernel, code) == ["KeyboardInterrupt"]
+        assert await run(kernel, active) == "None None\n"
+        assert await run(kernel, "print(block.status)") == "KILLED\n"
