@@ -142,11 +142,24 @@ class Client:
                     body = response.json()
                 except ValueError:
                     body = None
-                raise errors.from_response(response.status_code, body, url=url)
+                error = errors.from_response(response.status_code, body, url=url)
+                raise self._signed_out(error) if response.status_code == 401 else error
             return response
         raise ConnectionFailed(
             f"cannot reach the workbench at {self.url} after {self.retries} tries: {last}"
         ) from last
+
+    def _signed_out(self, error: errors.WorkbenchError) -> errors.WorkbenchError:
+        """A 401 saying which token failed (the server's "sign in first: send 'Authorization:
+        token ...'" read as if none had been sent, when the one sent was refused)."""
+        if self.token:
+            why = (
+                f"{self.url} refused the token (WORKBENCH_TOKEN or JUPYTERHUB_API_TOKEN, or "
+                "wb.connect(url, token)): expired, or another server's?"
+            )
+        else:
+            why = f"no token for {self.url}: set WORKBENCH_TOKEN, or call wb.connect(url, token)"
+        return errors.Unauthorized(f"{why} ({error.message})", status=401, code=error.code)
 
     def request(self, method: str, url: str, **kw: Any) -> Any:
         """``send`` answering the JSON body (``None`` when empty)."""

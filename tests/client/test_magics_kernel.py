@@ -230,3 +230,23 @@ async def test_a_dataset_with_many_versions_shows_the_newest(server_url: str, ap
         )
         await upload(api("alice"), "lab", "few", {"a.txt": b"a"})
         assert len((await run(client, "%wb dataset few")).splitlines()) == 2  # no such line
+
+
+@pytest.mark.parametrize(
+    ("token", "error"),
+    [
+        ("not-a-token", "{url} refused the token (WORKBENCH_TOKEN or JUPYTERHUB_API_TOKEN"),
+        ("", "no token for {url}: set WORKBENCH_TOKEN, or call wb.connect(url, token) ("),
+    ],
+)
+async def test_a_refused_or_missing_token_is_named(
+    server_url: str, api: Any, token: str, error: str
+) -> None:
+    """A wrong token said "sign in first: send 'Authorization: token <your token>'", as if
+    none had been sent; now the error says the token was refused, or that none was given."""
+    async with workbench_kernel(
+        server_url, api, WORKBENCH_TOKEN=token, JUPYTERHUB_API_TOKEN=""
+    ) as client:
+        said = await run(client, "%wb projects")
+        assert said.startswith("wb: error: " + error.format(url=server_url)), said
+        assert said.count("\n") == 1
