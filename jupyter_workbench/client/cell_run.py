@@ -24,6 +24,7 @@ from typing import Any
 from . import default
 from .errors import WorkbenchError
 from .magics import (
+    EXPERIMENT_OPTIONS,
     UsageError,
     _option_value,
     _Parser,
@@ -43,7 +44,7 @@ def _parser() -> _Parser:
     parser.add_argument("experiment", nargs="*")  # a name may hold spaces, quoted or not
     parser.add_argument("--experiment", "-e", nargs="+", dest="experiment_option")
     parser.add_argument("--param", "-p", action="append", default=[], metavar="K=V")
-    parser.add_argument("--name", "-n")
+    parser.add_argument("--name", "-n", nargs="+")  # 'first try', quoted or not
     return parser
 
 
@@ -54,7 +55,7 @@ def parse_line(line: str) -> argparse.Namespace:
         words = shlex.split(line)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    opts = _parser().parse_args(split_equals(words))
+    opts = _parser().parse_args(split_equals(words, (*EXPERIMENT_OPTIONS, "--name", "-n")))
     if opts.experiment and opts.experiment_option:
         raise UsageError("name the experiment once: %%wb_run EXPERIMENT or --experiment EXPERIMENT")
     if not opts.experiment and opts.experiment_option is None:
@@ -62,6 +63,7 @@ def parse_line(line: str) -> argparse.Namespace:
     opts.experiment = experiment_name(opts.experiment or None, "EXPERIMENT") + experiment_name(
         opts.experiment_option, "--experiment"
     )
+    opts.name = " ".join(opts.name) if opts.name else None
     params: dict[str, str] = {}
     for item in opts.param:
         key, sep, value = item.partition("=")

@@ -59,13 +59,13 @@ EXPERIMENT_OPTIONS = ("--experiment", "-e")
 SPACED_OPTIONS = (*EXPERIMENT_OPTIONS, "--filter", "-f")  # their value may be several words
 
 
-def split_equals(words: list[str]) -> list[str]:
+def split_equals(words: list[str], options: Sequence[str] = SPACED_OPTIONS) -> list[str]:
     """``--experiment=my sweep`` as ``--experiment my sweep`` (argparse would take ``my`` as
-    the value and refuse ``sweep``)."""
+    the value and refuse ``sweep``), for the ``options`` whose value may be several words."""
     out: list[str] = []
     for word in words:
         option, sep, value = word.partition("=")
-        out.extend([option, value] if sep and value and option in SPACED_OPTIONS else [word])
+        out.extend([option, value] if sep and value and option in options else [word])
     return out
 
 

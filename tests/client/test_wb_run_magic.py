@@ -146,6 +146,12 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
         assert await run(kernel, "%wb runs --experiment=my sweep") == await run(
             kernel, "%wb runs --experiment my sweep"
         )
+        # a run's name with a space, unquoted too (was: "unrecognized arguments: try")
+        for line in ("my sweep --name second try -p lr=2", "my sweep -n=second try -p lr=3"):
+            printed, errors = await outputs(kernel, f"%%wb_run {line}\nprint('ran')")
+            assert errors == [] and printed.rstrip().endswith(" in other/my sweep: FINISHED")
+            newest = (await run(kernel, "%wb runs -e my sweep --max 1")).splitlines()[1]
+            assert newest.split()[1:3] == ["second", "try"], line
         # completion goes on past the space: IPython replaces the word typed, "s" by "sweep"
         for typed in ("%%wb_run my s", "%wb runs --experiment my s", "%wb runs -e=my s"):
             assert await completions(kernel, typed) == {"sweep"}, typed
