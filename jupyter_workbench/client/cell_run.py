@@ -198,7 +198,10 @@ def wb_run_magic(line: str, cell: str) -> None:
     if problem is not None:
         print(f"wb: error: run {run.run_id[:8]} could not be recorded: {problem.message}")
         return
-    read = ", ".join(f"{name} v{version}" for _p, name, version in run.datasets_read)
+    read = ", ".join(  # another project's dataset with its project: which 'events' was it?
+        f"{'' if project == slug else project + '/'}{name} v{version}"
+        for project, name, version in run.datasets_read
+    )
     print(
         f"wb: run {run.run_id[:8]} in {slug}/{opts.experiment}: {status}"
         + (f" (read {read})" if read else "")

@@ -78,7 +78,7 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
         lines = printed.splitlines()
         assert lines[0] == "trained on <DatasetVersion lab/events v1>"
         assert lines[1].startswith("wb: run ") and lines[1].endswith(
-            " in other/baseline: FINISHED (read events v1)"
+            " in other/baseline: FINISHED (read lab/events v1)"  # another project's: named
         )
         first = lines[1].split()[2]
 
