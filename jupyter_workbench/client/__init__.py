@@ -359,11 +359,18 @@ class Client:
         try:
             found = self.request(
                 "GET", f"{base}/experiments/get-by-name", params={"experiment_name": name}
-            )
-            return str(found["experiment"]["experiment_id"])
+            )["experiment"]
         except errors.NotFound:
             created = self.request("POST", f"{base}/experiments/create", json={"name": name})
             return str(created["experiment_id"])
+        if found.get("lifecycle_stage") == "deleted":  # MLflow: "The experiment 3 must be ..."
+            raise errors.Conflict(
+                f"experiment {name!r} of project {project!r} was deleted: restore it (in MLflow's "
+                f"UI, or MlflowClient().restore_experiment({found['experiment_id']!r})), or "
+                "name another",
+                code="experiment_deleted",
+            )
+        return str(found["experiment_id"])
 
     def run(
         self,

@@ -328,3 +328,26 @@ async def test_an_interrupt_while_the_run_ends_still_ends_it(server_url: str, ap
         assert await interrupted(kernel, code) == ["KeyboardInterrupt"]
         assert await run(kernel, active) == "None None\n"
         assert await run(kernel, "print(block.status)") == "KILLED\n"
+
+
+async def test_a_deleted_experiment_is_named_with_what_to_do(server_url: str, api: Any) -> None:
+    """An experiment deleted in MLflow said "The experiment 3 must be in the 'active' state.
+    Current state is deleted." (an id the user never saw); now its name and what to do."""
+    async with workbench_kernel(server_url, api) as kernel:
+        await run(kernel, "%wb project use other")
+        await outputs(kernel, "%%wb_run gone\nprint('ran')")
+        code = (
+            "import mlflow\nclient = mlflow.MlflowClient()\n"
+            "gone = client.get_experiment_by_name('gone').experiment_id\n"
+            "client.delete_experiment(gone)"
+        )
+        await run(kernel, code)
+        said = await run(kernel, "%%wb_run gone\nprint('ran')")
+        gone = (await run(kernel, "print(gone)")).strip()
+        assert said == (
+            "wb: error: experiment 'gone' of project 'other' was deleted: restore it (in "
+            f"MLflow's UI, or MlflowClient().restore_experiment('{gone}')), or name another\n"
+        )
+        await run(kernel, f"client.restore_experiment('{gone}')")  # as it says
+        printed, errors = await outputs(kernel, "%%wb_run gone\nprint('ran')")
+        assert errors == [] and printed.rstrip().endswith(" in other/gone: FINISHED"), printed
