@@ -70,9 +70,10 @@ def split_equals(words: list[str], options: Sequence[str] = SPACED_OPTIONS) -> l
 
 
 def experiment_name(words: list[str] | None, what: str = "--experiment") -> str:
-    """The words of an experiment's name as one name (refused when given empty)."""
-    name = " ".join(words or [])
-    if words is not None and not name.strip():
+    """The words of an experiment's name as one name, without the spaces around it that the
+    server drops (refused when given empty)."""
+    name = " ".join(words or []).strip()
+    if words is not None and not name:
         raise UsageError(f"{what}: the name of an experiment, not empty")
     return name
 

@@ -140,6 +140,12 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
         listed = (await run(kernel, "%wb runs --experiment my sweep")).splitlines()
         assert len(listed) == 2 and listed[1].split()[2:4] == ["my", "sweep"], listed
         assert "my sweep" in await completions(kernel, "%%wb_run my")
+        # spaces around a quoted name are not part of it (the server drops them; the summary
+        # said "other/ my sweep ", and %wb runs -e ' my sweep ' found no such experiment)
+        printed, errors = await outputs(kernel, "%%wb_run ' my sweep ' -p lr=1\nprint('ran')")
+        assert errors == [] and printed.rstrip().endswith(" in other/my sweep: FINISHED")
+        spaced = await run(kernel, "%wb runs --experiment ' my sweep '")
+        assert len(spaced.splitlines()) == 3, spaced
         # ... and with --experiment=, as %wb runs takes it (was: "unrecognized arguments: sweep")
         printed, errors = await outputs(kernel, "%%wb_run --experiment=my sweep\nprint('ran')")
         assert errors == [] and printed.rstrip().endswith(" in other/my sweep: FINISHED")
