@@ -30,6 +30,7 @@ from .magics import (
     _Parser,
     complete_experiment,
     experiment_name,
+    help_of,
     split_equals,
 )
 from .runs import Run
@@ -174,6 +175,9 @@ def wb_run_magic(line: str, cell: str) -> None:
     """Run the cell as a tracked run (errors in the arguments print one line)."""
     from IPython import get_ipython
 
+    if line.split() in (["-h"], ["--help"]):  # the help, not a run of the cell
+        print(help_of("%%wb_run"))
+        return
     try:
         opts = parse_line(line)
         _check_runnable(get_ipython(), cell)

@@ -175,6 +175,14 @@ async def test_wb_run_records_the_cell_packages_and_datasets_then_compare(
         assert versions[1].startswith("v1")
 
 
+HELP_OF_WB_RUN = "\n".join(
+    [
+        "%%wb_run EXPERIMENT [--param K=V ...] [--name NAME]",
+        " " * 42 + "run the cell as a tracked run: its source, the",
+        " " * 42 + "kernel's packages and the datasets it reads are",
+        " " * 42 + "recorded (wb.log({...}) / mlflow.log_metric log to it)",
+    ]
+)
 BAD = [
     (
         "%%wb_run\nprint('ran')",
@@ -196,6 +204,9 @@ BAD = [
     ("%%wb_run ''\nprint('ran')", "wb: error: EXPERIMENT: the name of an experiment, not empty"),
     ("%wb dataset ''", "wb: error: usage: %wb dataset NAME"),
     ("%wb project use ' '", "wb: error: usage: %wb project use SLUG"),
+    # the help, not "unrecognized arguments: -h" (nor a run of the cell)
+    ("%%wb_run -h\nprint('ran')", HELP_OF_WB_RUN),
+    ("%%wb_run --help\nprint('ran')", HELP_OF_WB_RUN),
     # a repeated --param kept the last value silently
     ("%%wb_run e -p lr=1 -p lr=2\nprint('ran')", "wb: error: --param 'lr' given twice"),
     (
