@@ -154,7 +154,8 @@ def _datasets(args: list[str]) -> str:
 def number(value: Any) -> str:
     """A metric or param value, short: ``0.1235``, ``nan``, ``inf`` (MLflow's JSON gives
     non-finite values as the strings ``"NaN"``/``"Infinity"``, and its SQL store keeps an
-    infinity as the largest float), or the text as it is."""
+    infinity as the largest float), or the text as it is; from 10,000 on with its digits
+    (``123456``, ``12345.7``: 4 significant digits made a count of ``123456`` ``1.235e+05``)."""
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     try:
@@ -163,6 +164,8 @@ def number(value: Any) -> str:
         return str(value)
     if abs(as_float) == sys.float_info.max:
         as_float = math.copysign(math.inf, as_float)
+    if 1e4 <= abs(as_float) < 1e15:
+        return f"{as_float:.0f}" if as_float.is_integer() else f"{as_float:.1f}"
     return f"{as_float:.4g}"
 
 

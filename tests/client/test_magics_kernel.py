@@ -153,6 +153,11 @@ def test_a_run_with_many_metrics_shows_the_first_and_a_count() -> None:
     from jupyter_workbench.client.magics import metrics_cell
 
     assert metrics_cell({"loss": 0.123456, "acc": float("nan")}) == "acc=nan, loss=0.1235"
+    # counts keep their digits (a step or sample count of 123456 showed as 1.235e+05)
+    assert metrics_cell({"samples": 123456, "time": 12345.678, "lr": 1e-5, "big": 2e15}) == (
+        "big=2e+15, lr=1e-05, samples=123456, time=12345.7"
+    )
+    assert metrics_cell({"n": 9999, "m": -20000.0}) == "m=-20000, n=9999"
     many = metrics_cell({f"m{i:03d}": i for i in range(500)})
     assert many == ", ".join(f"m{i:03d}={i}" for i in range(8)) + ", ... (+492 more)"
 
