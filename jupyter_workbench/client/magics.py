@@ -374,7 +374,7 @@ def wb_magic(line: str) -> None:
     print(run_command(line))
 
 
-COMPLETION_WAIT = 3.0  # seconds TAB waits for the server: the kernel answers nothing meanwhile
+COMPLETION_WAIT = 5.0  # seconds TAB waits for the server: the kernel answers nothing meanwhile
 
 
 def _names(fetch: Callable[[], list[str]], prefix: str) -> list[str]:
