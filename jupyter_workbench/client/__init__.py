@@ -112,7 +112,8 @@ class Client:
             except RuntimeError:
                 if self.http.is_closed:  # a run's sender thread, say, after close()
                     raise errors.WorkbenchError(
-                        "this workbench client was closed (Client.close()); make a new one",
+                        "this workbench client was closed (Client.close()); make a new one "
+                        "(wb.connect() for the default connection of wb.* and %wb)",
                         code="client_closed",
                     ) from None
                 raise
@@ -141,11 +142,24 @@ class Client:
                     body = response.json()
                 except ValueError:
                     body = None
-                raise errors.from_response(response.status_code, body, url=url)
+                error = errors.from_response(response.status_code, body, url=url)
+                raise self._signed_out(error) if response.status_code == 401 else error
             return response
         raise ConnectionFailed(
             f"cannot reach the workbench at {self.url} after {self.retries} tries: {last}"
         ) from last
+
+    def _signed_out(self, error: errors.WorkbenchError) -> errors.WorkbenchError:
+        """A 401 saying which token failed (the server's "sign in first: send 'Authorization:
+        token ...'" read as if none had been sent, when the one sent was refused)."""
+        if self.token:
+            why = (
+                f"{self.url} refused the token (WORKBENCH_TOKEN or JUPYTERHUB_API_TOKEN, or "
+                "wb.connect(url, token)): expired, or another server's?"
+            )
+        else:
+            why = f"no token for {self.url}: set WORKBENCH_TOKEN, or call wb.connect(url, token)"
+        return errors.Unauthorized(f"{why} ({error.message})", status=401, code=error.code)
 
     def request(self, method: str, url: str, **kw: Any) -> Any:
         """``send`` answering the JSON body (``None`` when empty)."""
@@ -345,11 +359,18 @@ class Client:
         try:
             found = self.request(
                 "GET", f"{base}/experiments/get-by-name", params={"experiment_name": name}
-            )
-            return str(found["experiment"]["experiment_id"])
+            )["experiment"]
         except errors.NotFound:
             created = self.request("POST", f"{base}/experiments/create", json={"name": name})
             return str(created["experiment_id"])
+        if found.get("lifecycle_stage") == "deleted":  # MLflow: "The experiment 3 must be ..."
+            raise errors.Conflict(
+                f"experiment {name!r} of project {project!r} was deleted: restore it (in MLflow's "
+                f"UI, or MlflowClient().restore_experiment({found['experiment_id']!r})), or "
+                "name another",
+                code="experiment_deleted",
+            )
+        return str(found["experiment_id"])
 
     def run(
         self,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import os
@@ -21,7 +23,16 @@ from typing import Any
 
 from . import default
 from .errors import WorkbenchError
-from .magics import UsageError, _Parser, experiment_names
+from .magics import (
+    EXPERIMENT_OPTIONS,
+    UsageError,
+    _option_value,
+    _Parser,
+    complete_experiment,
+    experiment_name,
+    help_of,
+    split_equals,
+)
 from .runs import Run
 
 __all__ = ["complete_wb_run", "kernel_packages", "wb_run_magic"]
@@ -31,9 +42,10 @@ PACKAGES_JSON_LIMIT = 200_000  # far below the API's request size limit (the ser
 
 def _parser() -> _Parser:
     parser = _Parser(prog="%%wb_run", add_help=False)
-    parser.add_argument("experiment", nargs="+")  # a name may hold spaces, quoted or not
+    parser.add_argument("experiment", nargs="*")  # a name may hold spaces, quoted or not
+    parser.add_argument("--experiment", "-e", nargs="+", dest="experiment_option")
     parser.add_argument("--param", "-p", action="append", default=[], metavar="K=V")
-    parser.add_argument("--name", "-n")
+    parser.add_argument("--name", "-n", nargs="+")  # 'first try', quoted or not
     return parser
 
 
@@ -44,17 +56,22 @@ def parse_line(line: str) -> argparse.Namespace:
         words = shlex.split(line)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not words:
+    opts = _parser().parse_args(split_equals(words, (*EXPERIMENT_OPTIONS, "--name", "-n")))
+    if opts.experiment and opts.experiment_option:
+        raise UsageError("name the experiment once: %%wb_run EXPERIMENT or --experiment EXPERIMENT")
+    if not opts.experiment and opts.experiment_option is None:
         raise UsageError("usage: %%wb_run EXPERIMENT [--param K=V ...] [--name NAME]")
-    opts = _parser().parse_args(words)
-    opts.experiment = " ".join(opts.experiment)
-    if not opts.experiment.strip():
-        raise UsageError("EXPERIMENT: the name of an experiment, not empty")
+    opts.experiment = experiment_name(opts.experiment or None, "EXPERIMENT") + experiment_name(
+        opts.experiment_option, "--experiment"
+    )
+    opts.name = " ".join(opts.name) if opts.name else None
     params: dict[str, str] = {}
     for item in opts.param:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--param {item!r}: write it as KEY=VALUE")
+        if key in params:
+            raise UsageError(f"--param {key!r} given twice")
         params[key] = value
     opts.params = params
     return opts
@@ -97,6 +114,43 @@ def _record(run: Run, cell: str) -> None:
     )
 
 
+def _finish(run: Run, cell: str, status: str) -> WorkbenchError | None:
+    """Record the cell and end the run, in any case (a run left open would stay the kernel's
+    active run: ``wb.log`` and MLflow calls would go on to it), ``KILLED`` when interrupted
+    meanwhile; what went wrong, if anything."""
+    problem: WorkbenchError | None = None
+    try:
+        _record(run, cell)
+    except WorkbenchError as exc:
+        problem = exc
+    except KeyboardInterrupt:  # ended all the same, then the interrupt shows
+        status = "KILLED"
+        raise
+    finally:
+        try:
+            run.end(status)
+        except WorkbenchError as exc:
+            problem = problem or exc
+    return problem
+
+
+def _import_mlflow_for(cell: str) -> None:
+    """Import MLflow before the run starts when the cell uses it: the run is then MLflow's
+    active run from the start. Imported in the cell, MLflow's first ``start_run`` (or an
+    autologged ``fit``) took the run as its own and ended it, and its next calls made a stray
+    run in ``Default``, left RUNNING."""
+    if "mlflow" in cell and "mlflow" not in sys.modules:
+        with contextlib.suppress(Exception):  # not installed, or broken: the cell will say
+            importlib.import_module("mlflow")
+
+
+def _ends_in_semicolon(shell: Any, cell: str) -> bool:
+    try:
+        return bool(shell.displayhook.semicolon_at_end_of_expression(shell.transform_cell(cell)))
+    except Exception:  # a cell that does not parse: its error shows when it runs
+        return False
+
+
 def _check_runnable(shell: Any, cell: str) -> None:
     """Refuse a cell with top-level ``await`` inside a running event loop (a kernel): IPython
     runs a cell magic's cell synchronously, so it would fail with "This event loop is already
@@ -121,28 +175,37 @@ def wb_run_magic(line: str, cell: str) -> None:
     """Run the cell as a tracked run (errors in the arguments print one line)."""
     from IPython import get_ipython
 
+    if line.split() in (["-h"], ["--help"]):  # the help, not a run of the cell
+        print(help_of("%%wb_run"))
+        return
     try:
         opts = parse_line(line)
         _check_runnable(get_ipython(), cell)
         client = default.client()
         slug = client.project_slug()
+        _import_mlflow_for(cell)
         run = client.run(slug, opts.experiment, params=opts.params, name=opts.name)
-    except (UsageError, WorkbenchError) as exc:
+    except (UsageError, WorkbenchError, ValueError) as exc:  # ValueError: a refused argument
         print(f"wb: error: {getattr(exc, 'message', exc)}")
         return
     failed = True
     try:
-        result = get_ipython().run_cell(cell, store_history=False)
+        shell = get_ipython()
+        # a cell ending in ';' shows no value, as without the magic (IPython's check reads
+        # the %%wb_run cell itself); silent: no displayhook, output and tracebacks as usual
+        quiet = _ends_in_semicolon(shell, cell)
+        result = shell.run_cell(cell, store_history=False, silent=quiet)
         failed = not result.success
     finally:
         status = "FAILED" if failed else "FINISHED"
-        try:
-            _record(run, cell)
-            run.end(status)
-        except WorkbenchError as exc:
-            print(f"wb: error: run {run.run_id[:8]} could not be recorded: {exc.message}")
-            return
-    read = ", ".join(f"{name} v{version}" for _p, name, version in run.datasets_read)
+        problem = _finish(run, cell, status)
+    if problem is not None:
+        print(f"wb: error: run {run.run_id[:8]} could not be recorded: {problem.message}")
+        return
+    read = ", ".join(  # another project's dataset with its project: which 'events' was it?
+        f"{'' if project == slug else project + '/'}{name} v{version}"
+        for project, name, version in run.datasets_read
+    )
     print(
         f"wb: run {run.run_id[:8]} in {slug}/{opts.experiment}: {status}"
         + (f" (read {read})" if read else "")
@@ -154,6 +217,9 @@ def complete_wb_run(_shell: Any, event: Any) -> list[str]:
     words = event.line.split()
     if event.line.endswith(" "):
         words.append("")
-    if len(words) == 2:
-        return experiment_names(words[1])
-    return [o for o in ("--param", "--name") if o.startswith(words[-1])]
+    typed = _option_value(words)
+    if typed:
+        return complete_experiment(typed)
+    if not any(w.startswith("-") for w in words[1:]):  # the name, maybe of several words
+        return complete_experiment(words[1:])
+    return [o for o in ("--param", "--name", "--experiment") if o.startswith(words[-1])]

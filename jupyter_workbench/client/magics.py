@@ -4,12 +4,16 @@ load it by themselves). Bad arguments and server errors print one line, never a 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import math
 import re
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -46,14 +50,56 @@ class _Parser(argparse.ArgumentParser):
 def _runs_parser() -> _Parser:
     parser = _Parser(prog="%wb runs", add_help=False)
     parser.add_argument("--experiment", "-e", nargs="+")  # a name may hold spaces
-    parser.add_argument("--filter", "-f", default="")
+    parser.add_argument("--filter", "-f", nargs="+", default=[])  # quoted or not
     parser.add_argument("--max", type=int, default=50)
     return parser
 
 
-def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    """Plain aligned columns."""
-    cells = [[str(c) for c in header], *[["" if c is None else str(c) for c in r] for r in rows]]
+EXPERIMENT_OPTIONS = ("--experiment", "-e")
+SPACED_OPTIONS = (*EXPERIMENT_OPTIONS, "--filter", "-f")  # their value may be several words
+
+
+def split_equals(words: list[str], options: Sequence[str] = SPACED_OPTIONS) -> list[str]:
+    """``--experiment=my sweep`` as ``--experiment my sweep`` (argparse would take ``my`` as
+    the value and refuse ``sweep``), for the ``options`` whose value may be several words."""
+    out: list[str] = []
+    for word in words:
+        option, sep, value = word.partition("=")
+        out.extend([option, value] if sep and value and option in options else [word])
+    return out
+
+
+def experiment_name(words: list[str] | None, what: str = "--experiment") -> str:
+    """The words of an experiment's name as one name, without the spaces around it that the
+    server drops (refused when given empty)."""
+    name = " ".join(words or []).strip()
+    if words is not None and not name:
+        raise UsageError(f"{what}: the name of an experiment, not empty")
+    return name
+
+
+def _one_line(value: Any) -> str:
+    """A table cell on one line (a multi-line description or message would break the
+    columns): line breaks and tabs shown escaped."""
+    text = "" if value is None else str(value)
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+
+
+CELL_MAX = 40  # characters of a value shown in a column that others follow
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= CELL_MAX else text[: CELL_MAX - 1] + "\u2026"
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, cut_last: bool = False) -> str:
+    """Plain aligned columns, a row a line; a value longer than ``CELL_MAX`` is cut (``…``)
+    but in the last column (unless ``cut_last``): one long name or param value pushed every
+    column after it off the screen."""
+    last = len(header) - (0 if cut_last else 1)
+    body = [[_one_line(c) for c in r] for r in rows]
+    body = [[_cut(c) if i < last else c for i, c in enumerate(r)] for r in body]
+    cells = [[str(c) for c in header], *body]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -108,7 +154,8 @@ def _datasets(args: list[str]) -> str:
 def number(value: Any) -> str:
     """A metric or param value, short: ``0.1235``, ``nan``, ``inf`` (MLflow's JSON gives
     non-finite values as the strings ``"NaN"``/``"Infinity"``, and its SQL store keeps an
-    infinity as the largest float), or the text as it is."""
+    infinity as the largest float), or the text as it is; from 10,000 on with its digits
+    (``123456``, ``12345.7``: 4 significant digits made a count of ``123456`` ``1.235e+05``)."""
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     try:
@@ -117,6 +164,8 @@ def number(value: Any) -> str:
         return str(value)
     if abs(as_float) == sys.float_info.max:
         as_float = math.copysign(math.inf, as_float)
+    if 1e4 <= abs(as_float) < 1e15:
+        return f"{as_float:.0f}" if as_float.is_integer() else f"{as_float:.1f}"
     return f"{as_float:.4g}"
 
 
@@ -140,8 +189,9 @@ def metrics_cell(metrics: dict[str, Any]) -> str:
 
 
 def _runs(args: list[str]) -> str:
-    opts = _runs_parser().parse_args(args)
-    opts.experiment = " ".join(opts.experiment or [])
+    opts = _runs_parser().parse_args(split_equals(args))
+    opts.experiment = experiment_name(opts.experiment)
+    opts.filter = " ".join(opts.filter)  # 'metrics.loss < 0.5' unquoted: three words
     if opts.max < 1:
         raise UsageError("--max must be at least 1")
     client = default.client()
@@ -150,9 +200,10 @@ def _runs(args: list[str]) -> str:
         [slug],
         experiment=opts.experiment or None,
         filter=opts.filter,
-        max_results=opts.max,
+        max_results=opts.max + 1,  # one more: to tell whether there are more than --max
         order_by=["start_time DESC"],
     )
+    more, runs = len(runs) > opts.max, runs[: opts.max]
     if not runs:
         return "no runs" + (f" in experiment {opts.experiment}" if opts.experiment else "")
     rows = []
@@ -162,7 +213,13 @@ def _runs(args: list[str]) -> str:
         metrics = metrics_cell(r.get("metrics", {}))
         experiment = str(r.get("experiment") or "").split("/", 1)[-1]
         rows.append((r["run_id"][:8], r.get("name"), experiment, r.get("status"), when, metrics))
-    return table(rows, ["run", "name", "experiment", "status", "started", "metrics"])
+    listing = table(rows, ["run", "name", "experiment", "status", "started", "metrics"])
+    if more:  # not a list that looks whole
+        listing += f"\n(the newest {opts.max}; there are more: --max N)"
+    return listing
+
+
+VERSIONS_SHOWN = 20  # versions %wb dataset shows (a dataset committed hourly has thousands)
 
 
 def _dataset(args: list[str]) -> str:
@@ -170,11 +227,14 @@ def _dataset(args: list[str]) -> str:
         raise UsageError("usage: %wb dataset NAME")
     client = default.client()
     slug = client.project_slug()
+    path = f"projects/{quote(slug, safe='')}/datasets/{quote(args[0], safe='')}/versions"
+    # the newest, and one more to tell whether there are more (not every page of them)
     versions = list(
-        client.paged(f"projects/{quote(slug, safe='')}/datasets/{quote(args[0], safe='')}/versions")
+        itertools.islice(client.paged(path, limit=VERSIONS_SHOWN + 1), VERSIONS_SHOWN + 1)
     )
     if not versions:
         return f"{args[0]} has no versions yet"
+    more, versions = len(versions) > VERSIONS_SHOWN, versions[:VERSIONS_SHOWN]
     rows = [
         (
             f"v{v['version']}",
@@ -182,12 +242,31 @@ def _dataset(args: list[str]) -> str:
             v.get("file_count"),
             _size(v.get("total_bytes") or 0),
             v.get("author") or "",
-            str(v.get("created_at") or "")[:16].replace("T", " "),
+            local_time(v.get("created_at")),
             v.get("message") or "",
         )
         for v in versions
     ]
-    return table(rows, ["version", "tags", "files", "size", "author", "created", "message"])
+    listing = table(rows, ["version", "tags", "files", "size", "author", "created", "message"])
+    if more:
+        listing += (
+            f"\n(the newest {VERSIONS_SHOWN}; all of them: wb.datasets.versions({args[0]!r}))"
+        )
+    return listing
+
+
+def local_time(iso: Any) -> str:
+    """A server's ISO timestamp (UTC) in this kernel's time zone, to the minute, as
+    ``%wb runs`` shows its times."""
+    if not iso:
+        return ""
+    try:
+        when = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def _size(n: float) -> str:
@@ -250,7 +329,7 @@ def _compare(args: list[str]) -> str:
             rows.append([f"  {key}", *(last_value(values.get(r["run_id"])) for r in runs)])
     same = data["params"]["same"]
     tail = "\nsame params: " + ", ".join(f"{k}={v}" for k, v in sorted(same.items()))
-    return table(rows, header) + (tail if same else "")
+    return table(rows, header, cut_last=True) + (tail if same else "")
 
 
 COMMANDS: dict[str, Callable[[list[str]], str]] = {
@@ -275,28 +354,68 @@ def run_command(line: str) -> str:
     command = COMMANDS.get(words[0])
     if command is None:
         return f"wb: error: unknown command {words[0]!r} (try %wb help)"
+    if words[1:] in (["-h"], ["--help"]):
+        return help_of(f"%wb {words[0]}")
     try:
         return command(words[1:])
-    except UsageError as exc:
-        return f"wb: error: {exc}"
     except WorkbenchError as exc:
         return f"wb: error: {exc.message}"
+    except (UsageError, ValueError) as exc:  # ValueError: the client refused an argument
+        return f"wb: error: {exc}"
+
+
+def help_of(command: str) -> str:
+    """The lines of ``HELP`` about one command (``%wb runs -h``)."""
+    entries = re.split(r"\n(?=%)", HELP)
+    return "\n".join(e for e in entries if re.match(rf"{re.escape(command)}( |$)", e))
 
 
 def wb_magic(line: str) -> None:
     print(run_command(line))
 
 
+COMPLETION_WAIT = 5.0  # seconds TAB waits for the server: the kernel answers nothing meanwhile
+
+
 def _names(fetch: Callable[[], list[str]], prefix: str) -> list[str]:
-    try:
-        return sorted(n for n in fetch() if n.startswith(prefix))
-    except WorkbenchError:
-        return []
+    """The names ``fetch`` answers that start with ``prefix``; none when it fails or takes
+    longer than ``COMPLETION_WAIT`` (a server that hangs: its reads time out after 30 s and
+    are tried again, which froze the kernel on TAB for a minute and a half)."""
+    found: list[list[str]] = []
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # completion never raises
+            found.append(fetch())
+
+    thread = threading.Thread(target=work, name="workbench-completion", daemon=True)
+    thread.start()
+    thread.join(COMPLETION_WAIT)
+    return sorted(n for n in found[0] if n.startswith(prefix)) if found else []
 
 
 def experiment_names(prefix: str) -> list[str]:
     """The current project's experiment names starting with ``prefix`` (for completion)."""
     return _names(lambda: [e["name"] for e in default.client().experiments(q=prefix)], prefix)
+
+
+def complete_experiment(words: list[str]) -> list[str]:
+    """Completion of an experiment's name typed as ``words`` (``--experiment=`` stripped): the
+    names from the word being typed on (IPython replaces that word alone, so ``my s`` is
+    completed by ``sweep`` of ``my sweep``)."""
+    prefix, current = " ".join(words), words[-1]
+    return [name[len(prefix) - len(current) :] for name in experiment_names(prefix)]
+
+
+def _option_value(words: list[str]) -> list[str] | None:
+    """The words typed so far after the last ``--experiment``/``-e`` (also
+    ``--experiment=...``), when no other option follows it; else ``None``."""
+    for i in range(len(words) - 1, 0, -1):
+        option, sep, value = words[i].partition("=")
+        if option in EXPERIMENT_OPTIONS:
+            return [value, *words[i + 1 :]] if sep else words[i + 1 :] or None
+        if words[i].startswith("-") and i < len(words) - 1:
+            return None
+    return None
 
 
 def complete(_shell: Any, event: Any) -> list[str]:
@@ -314,15 +433,17 @@ def complete(_shell: Any, event: Any) -> list[str]:
     if command == "dataset" and len(words) == 3:
         return _names(lambda: [d["name"] for d in default.client().datasets.list()], current)
     if command == "runs":
-        if words[-2] in ("--experiment", "-e"):
-            return experiment_names(current)
+        typed = _option_value(words)
+        if typed:
+            return complete_experiment(typed)
         return [o for o in ("--experiment", "--filter", "--max") if o.startswith(current)]
     if command == "compare":
-        client = default.client()
-        return _names(
-            lambda: [r["run_id"][:8] for r in client.search_runs([client.project_slug()])],
-            current,
-        )
+
+        def run_ids() -> list[str]:
+            client = default.client()
+            return [r["run_id"][:8] for r in client.search_runs([client.project_slug()])]
+
+        return _names(run_ids, current)
     return []
 
 

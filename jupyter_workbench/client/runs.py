@@ -388,10 +388,13 @@ class Run:
             )
         status = status.upper()
         refused: WorkbenchError | None = None
+        interrupted = False
         try:
             self.flush(timeout)
         except WorkbenchError as exc:
             refused, status = exc, "FAILED"
+        except KeyboardInterrupt:  # ended all the same (KILLED), then the interrupt goes on
+            interrupted, status = True, "KILLED"
         finally:
             self._closed = True
             with self._lock:
@@ -413,6 +416,9 @@ class Run:
             self.status = status
         finally:  # MLflow's side after ours: quick where ours could not be recorded
             self._deactivate(status, quick=failed is not None)
+        if interrupted:
+            _open_runs.discard(self)
+            raise KeyboardInterrupt
         if failed is not None and refused is None:
             raise failed
         _open_runs.discard(self)

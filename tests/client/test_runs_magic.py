@@ -61,11 +61,20 @@ async def test_wb_runs_lists_filters_and_reports_bad_filters(server_url: str, ap
         # the experiment's own newest runs, though newer runs of another fill --max
         only = (await run(kernel, "%wb runs --experiment baseline --max 2")).splitlines()
         assert [line.split()[1] for line in only[1:]] == ["second", "first"]
+        # a list cut at --max says so (it looked whole); one that is whole does not
+        cut = (await run(kernel, "%wb runs --max 3")).splitlines()
+        assert [line.split()[1] for line in cut[1:4]] == ["diverged", "wide", "second"]
+        assert cut[4:] == ["(the newest 3; there are more: --max N)"]
+        assert len((await run(kernel, "%wb runs --max 4")).splitlines()) == 5
         unknown = await run(kernel, "%wb runs --experiment basline")
         assert unknown == (
             "wb: error: project 'lab' has no experiment 'basline' (experiments: baseline, bigger)\n"
         )
         good = (await run(kernel, '%wb runs --filter "metrics.loss < 0.5" --max 1')).splitlines()
-        assert [line.split()[1] for line in good[1:]] == ["wide"]
+        assert [line.split()[1] for line in good[1:2]] == ["wide"]
+        assert good[2:] == ["(the newest 1; there are more: --max N)"]  # "second": 0.2
+        # unquoted, or after '=': was "unrecognized arguments: < 0.5"
+        for line in ("--filter metrics.loss < 0.5 --max 1", "--filter=metrics.loss < 0.5 --max 1"):
+            assert (await run(kernel, f"%wb runs {line}")).splitlines() == good, line
         bad = await run(kernel, '%wb runs --filter "metrics.loss <<< x"')
         assert bad.startswith("wb: error: filter: ") and bad.count("\n") == 1
