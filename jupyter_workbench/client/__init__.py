@@ -120,6 +120,17 @@ class Client:
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 last = exc  # nothing was sent: safe to retry any method
                 continue
+            except httpx.ReadTimeout as exc:  # taken, never answered: a second try waits as long
+                raise ConnectionFailed(
+                    f"the workbench at {self.url} took the request but did not answer within "
+                    f"{self.http.timeout.read} s ({method} {url}"
+                    + (
+                        "; it may or may not have been applied)"
+                        if method not in ("GET", "HEAD")
+                        else ")"
+                    ),
+                    code="timeout",
+                ) from exc
             except httpx.TransportError as exc:
                 if method not in ("GET", "HEAD"):  # it may have been applied: never resend
                     raise ConnectionFailed(
