@@ -60,11 +60,15 @@ class DatasetBrowser(WorkbenchWidget):
             )
             dataset = dataset.name
         super().__init__(client=client)
-        self.project = self.client.project_slug(project)
-        self.dataset = dataset
-        self.observe(self._load_version, names=["version"])
-        self.observe(self._load_diff, names=["diff_from", "diff_to"])
-        self.refresh(chosen)
+        try:
+            self.project = self.client.project_slug(project)
+            self.dataset = dataset
+            self.observe(self._load_version, names=["version"])
+            self.observe(self._load_diff, names=["diff_from", "diff_to"])
+            self.refresh(chosen)
+        except BaseException:  # no current project ...: no comm left open for no browser
+            self._abandon()
+            raise
 
     @property
     def _base(self) -> str:

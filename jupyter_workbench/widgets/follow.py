@@ -49,6 +49,7 @@ class RunFollower:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._poke: asyncio.Event | None = None  # a status change came over the socket
+        self._halted = False
         self._thread = threading.Thread(
             target=self._run, name=f"workbench-follow-{run_id[:8]}", daemon=True
         )
@@ -57,6 +58,7 @@ class RunFollower:
         self._thread.start()
 
     def stop(self, wait: float = 5.0) -> None:
+        self._halted = True  # seen by a thread still connecting (no _stop to set yet)
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -82,6 +84,8 @@ class RunFollower:
     async def _main(self) -> None:
         self._stop, self._poke = asyncio.Event(), asyncio.Event()
         socket = await self._connect() if self.use_websocket else None
+        if self._halted:
+            self._stop.set()
         self.mode = "websocket" if socket is not None else "polling"
         self.connected.set()
         tasks = [asyncio.ensure_future(self._status()), asyncio.ensure_future(self._ticks())]

@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 import traitlets as t
 
-from ..client.errors import NotFound
+from ..client.errors import NotFound, WorkbenchError
 from ..client.models import ModelVersion, parse_ref
-from .base import WorkbenchWidget, esc, esm, html_table
+from .base import WorkbenchWidget, esm, html_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
@@ -86,6 +86,10 @@ class ModelCard(WorkbenchWidget):
             version = self.aliases.get("production") or (
                 str(self.versions[0]["version"]) if self.versions else ""
             )
+        elif not any(str(v["version"]) == str(version) for v in self.versions):
+            # as wb.models.get: "churn/9" names nothing (was an empty card of "v9")
+            known = ", ".join(str(v["version"]) for v in reversed(self.versions)) or "none yet"
+            raise NotFound(f"model {self.model!r} has no version {version} (versions: {known})")
         if version == self.version:
             self._load_lineage()
         else:
@@ -93,7 +97,10 @@ class ModelCard(WorkbenchWidget):
         return self
 
     def reload(self) -> None:
-        self.refresh(version=self.version or None)
+        try:
+            self.refresh(version=self.version or None)
+        except WorkbenchError as exc:  # the model or version went: said in the view
+            self.error = exc.message if hasattr(exc, "message") else str(exc)
 
     def _load_lineage(self, _change: Any = None) -> None:
         found = next((v for v in self.versions if str(v["version"]) == self.version), None)
@@ -150,6 +157,4 @@ class ModelCard(WorkbenchWidget):
             ],
             caption="versions",
         )
-        return f"{render(self._repr_markdown_())}{versions}" + (
-            f"<p>{esc(self.error)}</p>" if self.error else ""
-        )
+        return f"{render(self._repr_markdown_())}{versions}"

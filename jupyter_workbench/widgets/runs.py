@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets as t
 
 from ..client.magics import last_value
-from .base import WorkbenchWidget, esc, esm, fmt, html_table
+from .base import WorkbenchWidget, chart_value, esc, esm, fmt, html_table
 from .svg import line_chart
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,17 +121,35 @@ def matches(run: dict[str, Any], terms: Sequence[tuple[str, str, str]]) -> bool:
     return True
 
 
-def sort_key(run: dict[str, Any], key: str) -> tuple[int, Any]:
-    """Numbers before text, missing values last (whatever the direction, see ``order``)."""
-    value = run_value(run, key)
-    n = _number(value)
-    return (0, n) if n is not None else (1, str(value).lower())
-
-
 def order(runs: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
-    present = [r for r in runs if run_value(r, key) is not None]
-    missing = [r for r in runs if run_value(r, key) is None]
-    return sorted(present, key=lambda r: sort_key(r, key), reverse=descending) + missing
+    """Numbers (infinities too) first, then text, then NaN, then missing values, whatever the
+    direction: a diverged run (a NaN loss, MLflow's ``"NaN"``) is not the top row of a
+    descending sort."""
+    numbers: list[tuple[float, dict[str, Any]]] = []
+    texts: list[tuple[str, dict[str, Any]]] = []
+    nans, missing = [], []
+    for run in runs:
+        value = run_value(run, key)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        if value is None:
+            missing.append(run)
+        elif number is None:
+            texts.append((str(value).lower(), run))
+        elif math.isnan(number):
+            nans.append(run)
+        else:
+            numbers.append((number, run))
+    numbers.sort(key=operator.itemgetter(0), reverse=descending)
+    texts.sort(key=operator.itemgetter(0), reverse=descending)
+    return [r for _, r in numbers] + [r for _, r in texts] + nans + missing
+
+
+def _shown(param: Any) -> Any:
+    """A param of a comparison: a run without it shows "—" (as in the view), not a blank."""
+    return "—" if param is None else param
 
 
 def _when(ms: Any) -> str:
@@ -178,13 +196,17 @@ class RunsTable(WorkbenchWidget):
         client: Client | None = None,
     ) -> None:
         super().__init__(client=client)
-        self.project = self.client.project_slug(project)
-        self.experiment = experiment or ""
-        self.search, self.max_results = search, max_results
-        with self.hold_trait_notifications():
-            self.filter, self.sort_by, self.descending = filter, sort_by, descending
-        self.observe(self._arrange, names=["filter", "sort_by", "descending", "runs"])
-        self.refresh()
+        try:
+            self.project = self.client.project_slug(project)
+            self.experiment = experiment or ""
+            self.search, self.max_results = search, max_results
+            with self.hold_trait_notifications():
+                self.filter, self.sort_by, self.descending = filter, sort_by, descending
+            self.observe(self._arrange, names=["filter", "sort_by", "descending", "runs"])
+            self.refresh()
+        except BaseException:  # no current project ...: no comm left open for no table
+            self._abandon()
+            raise
 
     def refresh(self) -> RunsTable:
         """Load the runs again (newest first; ``search`` is an MLflow filter run server-side)."""
@@ -201,6 +223,7 @@ class RunsTable(WorkbenchWidget):
         self.params = sorted({k for r in found for k in r.get("params", {})})
         self.metrics = sorted({k for r in found for k in r.get("metrics", {})})
         self.runs = found
+        self.selected = list(self.selected)  # runs no longer loaded leave the selection
         return self
 
     def reload(self) -> None:
@@ -289,17 +312,21 @@ class CompareRuns(WorkbenchWidget):
         elif runs and not isinstance(runs[0], str):
             client = client or runs[0].client
         super().__init__(client=client)
-        self.max_points = max_points
-        self.table = runs if isinstance(runs, RunsTable) else None
-        self.observe(self._load, names=["run_ids"])
-        self.observe(self._load_histories, names=["metric"])
-        if metric:
-            self.metric = metric
-        if self.table is not None:
-            self.table.observe(self._follow_table, names=["selected"])
-            self.run_ids = list(self.table.selected)
-        else:
-            self.run_ids = [r if isinstance(r, str) else r.run_id for r in runs]
+        try:
+            self.max_points = max_points
+            self.table = runs if isinstance(runs, RunsTable) else None
+            self.observe(self._load, names=["run_ids"])
+            self.observe(self._load_histories, names=["metric"])
+            if metric:
+                self.metric = metric
+            if self.table is not None:
+                self.table.observe(self._follow_table, names=["selected"])
+                self.run_ids = list(self.table.selected)
+            else:
+                self.run_ids = [r if isinstance(r, str) else r.run_id for r in runs]
+        except BaseException:
+            self._abandon()
+            raise
 
     def reload(self) -> None:
         self._load()
@@ -329,7 +356,7 @@ class CompareRuns(WorkbenchWidget):
             for k, v in sorted(found.get("params", {}).get("differ", {}).items())
         ]
         for key, per_run in sorted(found.get("metrics", {}).items()):
-            values = {i: (per_run.get(i) or {}).get("last") for i in ids}
+            values = {i: chart_value((per_run.get(i) or {}).get("last")) for i in ids}
             axes.append({"name": key, "kind": "metric", "values": values})
         return axes
 
@@ -341,7 +368,8 @@ class CompareRuns(WorkbenchWidget):
         for run_id in self.run_ids:
             found = self._call(partial(self.client.history, run_id, self.metric, self.max_points))
             if found is not None:
-                out[run_id] = {"steps": found["steps"], "values": found["values"]}
+                values = [chart_value(v) for v in found["values"]]  # inf: a gap, not 1.8e308
+                out[run_id] = {"steps": found["steps"], "values": values}
         self.histories = out
 
     def close(self) -> None:
@@ -359,13 +387,18 @@ class CompareRuns(WorkbenchWidget):
             return "<p>no runs to compare: select some</p>"
         runs = c.get("runs", [])
         names = [r.get("name") or r["run_id"][:8] for r in runs]
+        # two runs of one name (a sweep re-run ...) are two columns and two curves, told apart
+        names = [
+            f"{n} ({r['run_id'][:8]})" if names.count(n) > 1 else n
+            for n, r in zip(names, runs, strict=True)
+        ]
         ids = [r["run_id"] for r in runs]
         differ = c.get("params", {}).get("differ", {})
         same = c.get("params", {}).get("same", {})
         parts = [
             html_table(
                 ["param", *names],
-                [[k, *(v.get(i) for i in ids)] for k, v in sorted(differ.items())],
+                [[k, *(_shown(v.get(i)) for i in ids)] for k, v in sorted(differ.items())],
                 caption="params that differ",
             ),
             html_table(

@@ -158,6 +158,7 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
         browser.diff_to = 9
         assert "9" in browser.error  # the server's message, in the view
         assert "<table>" in browser._repr_html_() and json.dumps(browser.get_state())
+        assert "has no version &#x27;v9&#x27;" in browser._repr_html_()  # as the view says
         wb.datasets.tag("flights", "gold", 1)
         assert browser.refresh().info["tags"] == {"latest": "v2", "gold": "v1"}
         assert "<td>v1</td><td>gold</td>" in browser._repr_html_() and browser.version == 2
@@ -183,6 +184,8 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
             wb.widgets.ModelCard(f"{model}@gold")
         with pytest.raises(wb.errors.NotFound):
             wb.widgets.ModelCard("nothing")
+        with pytest.raises(wb.errors.NotFound, match=r"no version 9 \(versions: 1\)"):
+            wb.widgets.ModelCard(f"{model}/9")  # was an empty card of "v9"
         assert set(open_comms) == open_widgets  # the refused cards are closed
         assert json.dumps(card.get_state())
 
@@ -377,3 +380,124 @@ async def test_widgets_in_a_workbench_kernel(server_url: str, api: Any, tmp_path
         assert chart["series"]["loss"]["steps"] == list(range(30)) and chart["status"] == "FINISHED"
         comm = next(i for i, m in ui.models.items() if m is chart)
         assert ui.updates[comm] >= 3  # the points came in several updates, as they were logged
+
+
+async def test_live_metrics_draws_inf_nan_and_negative_steps(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        trainer = Client(server_url, tokens["alice"])
+        run = trainer.run("lab", "odd")
+        run.log({"loss": 1.0}, step=-5)
+        run.log({"loss": float("nan"), "grad": float("inf")}, step=1)
+        run.flush()
+        wb.connect(server_url, tokens["alice"], project="lab")
+        chart = wb.widgets.LiveMetrics(run.run_id)
+        polled = wb.widgets.LiveMetrics(run.run_id, websocket=False)
+        assert chart.mode == "websocket" and polled.mode == "polling"
+        # MLflow keeps an infinity as the largest float: it was drawn at 1.8e308, every
+        # other point of the chart flattened at the bottom
+        assert chart.series["grad"] == {"steps": [1], "values": [None]}
+        assert chart.series["loss"] == {"steps": [-5, 1], "values": [1.0, None]}
+        # an inf logged while a chart listens: the socket's message failed, and with it the
+        # batch that logged the point (a 500: the trainer's run failed)
+        run.log({"grad": float("-inf"), "loss": 0.5}, step=2)
+        run.log({"below": 3.0}, step=-3)  # a new metric, at negative steps only
+        run.flush()
+        chart.wait(points=6, timeout=30)
+        polled.wait(points=6, timeout=30)  # polling: "below" was listed but never loaded
+        for seen in (chart, polled):
+            assert seen.series["grad"] == {"steps": [1, 2], "values": [None, None]}
+            assert seen.series["below"] == {"steps": [-3], "values": [3.0]}
+            assert seen.series["loss"]["values"] == [1.0, None, 0.5]
+        run.end()
+        chart.wait(timeout=30)
+        html = chart._repr_html_()
+        assert html.count("<polyline") == 3 and ">inf</text>" not in html  # the y axis: 0.5 .. 3
+
+    await asyncio.to_thread(work)
+
+
+async def test_runs_table_and_comparison_of_odd_runs(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        wb.connect(server_url, tokens["alice"], project="lab")
+        ids = {}
+        for name, params, metrics in (
+            ("diverged", {"lr": "auto"}, {"loss": float("nan"), "acc": 0.2}),
+            ("twin", {"lr": "0.5"}, {"loss": 0.3, "acc": float("inf")}),
+            ("twin", {"lr": "0.05", "extra": "1"}, {"loss": 0.1, "acc": 0.9}),
+            ("empty", {}, {}),
+        ):
+            with wb.run(experiment="odd", name=name, params=params) as run:
+                if metrics:
+                    run.log(metrics, step=0)
+                    run.log({"acc": 0.5}, step=1)
+            ids[run.run_id] = name if name != "twin" else f"twin-{params['lr']}"
+        table = wb.widgets.RunsTable("odd", sort_by="metrics.loss")
+
+        def shown() -> list[str]:
+            return [ids[i] for i in table.visible]
+
+        # the diverged run (loss NaN, MLflow's "NaN") topped the descending sort
+        assert shown() == ["twin-0.5", "twin-0.05", "diverged", "empty"]
+        table.descending = False
+        assert shown() == ["twin-0.05", "twin-0.5", "diverged", "empty"]
+        table.sort_by, table.descending = "lr", True  # numbers first, then text, either way
+        assert shown() == ["twin-0.5", "twin-0.05", "diverged", "empty"]
+
+        by_name = {v: k for k, v in ids.items()}
+        table.selected = [by_name["diverged"], by_name["twin-0.5"], by_name["twin-0.05"]]
+        compare = table.compare(metric="acc")
+        # an infinity was a point at 1.8e308 (every other curve flat at the bottom)
+        assert compare.histories[by_name["twin-0.5"]]["values"] == [None, 0.5]
+        assert {a["name"]: a["values"] for a in compare.axes}["acc"][by_name["twin-0.5"]] == 0.5
+        html = compare._repr_html_()
+        # two runs of one name were one column heading twice, and one curve of the two
+        assert html.count("<polyline") == 3
+        assert f"twin ({by_name['twin-0.5'][:8]})" in html
+        assert "<td>extra</td><td>—</td><td>—</td><td>1</td>" in html  # not a blank: no param
+
+        table.search = "params.lr = 'auto'"
+        table.refresh()  # the selected runs no longer loaded leave the selection
+        assert table.selected == [by_name["diverged"]] == compare.run_ids
+
+        missing = wb.widgets.RunsTable("nope")
+        assert "has no experiment 'nope'" in missing.error
+        assert "has no experiment &#x27;nope&#x27;" in missing._repr_html_()  # was a bare table
+
+    await asyncio.to_thread(work)
+
+
+async def test_a_widget_that_fails_leaves_no_comm_nor_thread(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        trainer = Client(server_url, tokens["alice"])
+        run = trainer.run("lab", "odd")
+        run.log({"loss": 1.0})
+        run.flush()
+        before, threads = set(open_comms), set(threading.enumerate())
+        with pytest.raises(wb.errors.NotFound):
+            wb.widgets.LiveMetrics("0" * 32, client=trainer, project="lab")
+        # refused by the server after the chart began following the run: the thread went on
+        # following it, for a chart nobody had
+        with pytest.raises(wb.errors.BadRequest, match="max_points"):
+            wb.widgets.LiveMetrics(run.run_id, client=trainer, project="lab", max_points=10**6)
+        nowhere = Client(server_url, tokens["alice"])  # no current project
+        with pytest.raises(wb.errors.NotConfigured):
+            wb.widgets.RunsTable("odd", client=nowhere)
+        with pytest.raises(wb.errors.NotConfigured):
+            wb.widgets.DatasetBrowser("events", client=nowhere)
+        assert set(open_comms) == before
+        assert not [t.name for t in set(threading.enumerate()) - threads if "follow" in t.name]
+        run.end()
+
+    await asyncio.to_thread(work)
