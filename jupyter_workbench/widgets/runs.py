@@ -182,6 +182,9 @@ class RunsTable(WorkbenchWidget):
     selected = t.List(t.Unicode(), help="Run ids selected (in the order they were picked).").tag(
         sync=True
     )
+    more = t.Bool(
+        False, help="True when there are more runs than max_results (the oldest not loaded)."
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -215,11 +218,12 @@ class RunsTable(WorkbenchWidget):
                 [self.project],
                 experiment=self.experiment or None,
                 filter=self.search,
-                max_results=self.max_results,
+                max_results=self.max_results + 1,  # one more: are there runs not loaded?
             )
         )
         if found is None:
             return self
+        self.more, found = len(found) > self.max_results, found[: self.max_results]
         self.params = sorted({k for r in found for k in r.get("params", {})})
         self.metrics = sorted({k for r in found for k in r.get("metrics", {})})
         self.runs = found
@@ -234,6 +238,15 @@ class RunsTable(WorkbenchWidget):
             terms = parse_filter(self.filter)
         except ValueError as exc:
             self.error = str(exc)
+            return
+        named = {k for k, _op, _v in terms if k and k not in _FIELDS}
+        unknown = sorted(k for k in named if all(run_value(r, k) is None for r in self.runs))
+        if unknown and self.runs:  # 'los<0.2': say so, not "no run matches"
+            self.error = (
+                f"filter: no run has {', '.join(map(repr, unknown))} (params: "
+                f"{', '.join(self.params) or 'none'}; metrics: {', '.join(self.metrics) or 'none'})"
+            )
+            self.visible = []
             return
         self.error = ""
         rows = [r for r in self.runs if matches(r, terms)]
@@ -253,11 +266,18 @@ class RunsTable(WorkbenchWidget):
         """A ``CompareRuns`` of the selected runs that follows the selection."""
         return CompareRuns(self, client=self.client, **kwargs)
 
+    def _count(self) -> str:
+        """``3 of 5 runs``, or ``3 of the newest 200 runs (more not loaded: max_results)``."""
+        if not self.more:
+            return f"{len(self.visible)} of {len(self.runs)} runs"
+        return (
+            f"{len(self.visible)} of the newest {len(self.runs)} runs "
+            "(more not loaded: max_results)"
+        )
+
     def summary(self) -> str:
         where = f"{self.project}/{self.experiment}" if self.experiment else self.project
-        return (
-            f"{where}: {len(self.visible)} of {len(self.runs)} runs, {len(self.selected)} selected"
-        )
+        return f"{where}: {self._count()}, {len(self.selected)} selected"
 
     def fallback_html(self) -> str:
         by_id = {r["run_id"]: r for r in self.runs}
@@ -276,7 +296,7 @@ class RunsTable(WorkbenchWidget):
         return html_table(
             ["run", "name", "status", "started", *self.params, *self.metrics],
             rows,
-            caption=f"runs of {where} ({len(self.visible)} of {len(self.runs)})",
+            caption=f"runs of {where} ({self._count()})",
         )
 
 

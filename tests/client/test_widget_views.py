@@ -164,6 +164,15 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         table.locator("button[aria-label=reload]").click()  # ↻: the kernel side loads again
         relay.sync("table")
         assert len(w["table"].runs) == 5 and table.locator("tbody tr").count() == 3
+        assert "of the newest" not in table.inner_text()
+        w["table"].max_results = 4  # the oldest run is left out: the count says so
+        table.locator("button[aria-label=reload]").click()
+        relay.sync("table")
+        assert "3 of the newest 4 runs" in table.inner_text()
+        w["table"].max_results = 200
+        table.locator("button[aria-label=reload]").click()
+        relay.sync("table")
+        assert "3 of 5 runs" in table.inner_text()
         table.screenshot(path=str(OUTPUT / "widget-runs-table.png"))
 
         # ... which CompareRuns follows: param diff, overlay, parallel coordinates

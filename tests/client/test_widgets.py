@@ -187,6 +187,10 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
         with pytest.raises(wb.errors.NotFound, match=r"no version 9 \(versions: 1\)"):
             wb.widgets.ModelCard(f"{model}/9")  # was an empty card of "v9"
         assert set(open_comms) == open_widgets  # the refused cards are closed
+        gone = wb.widgets.ModelCard(model)
+        gone.version = "9"  # as a view could: ↻ then raised in the comm callback, unseen
+        gone.reload()
+        assert "no version 9" in gone.error and "no version 9" in gone._repr_html_()
         assert json.dumps(card.get_state())
 
         with pytest.raises(ValueError, match="no active run"):
@@ -466,6 +470,20 @@ async def test_runs_table_and_comparison_of_odd_runs(
         table.search = "params.lr = 'auto'"
         table.refresh()  # the selected runs no longer loaded leave the selection
         assert table.selected == [by_name["diverged"]] == compare.run_ids
+
+        table.search = ""
+        table.refresh()
+        table.filter = "los<0.2"  # a typo was "no run matches the filter"
+        assert table.visible == [] and table.error == (
+            "filter: no run has 'los' (params: extra, lr; metrics: acc, loss)"
+        )
+        table.filter = "extra=1"  # a param some runs have
+        assert table.error == "" and shown() == ["twin-0.05"]
+        # more runs than max_results: the table said "2 of 2 runs", the rest never mentioned
+        newest = wb.widgets.RunsTable("odd", max_results=2)
+        assert newest.more and len(newest.runs) == 2 and not table.more
+        assert "2 of the newest 2 runs (more not loaded: max_results)" in newest._repr_html_()
+        assert wb.widgets.RunsTable("odd", max_results=4).more is False
 
         missing = wb.widgets.RunsTable("nope")
         assert "has no experiment 'nope'" in missing.error

@@ -34,7 +34,9 @@ function render({ model, el }) {
     const visible = model.get("visible"), selected = new Set(model.get("selected"));
     const params = model.get("params"), metrics = model.get("metrics");
     const sortBy = model.get("sort_by"), desc = model.get("descending");
-    count.textContent = `${visible.length} of ${model.get("runs").length} runs · ${selected.size} selected`;
+    const loaded = model.get("runs").length, more = model.get("more");
+    count.textContent = `${visible.length} of ${more ? "the newest " : ""}${loaded} runs · ${selected.size} selected`;
+    count.title = more ? "more runs than max_results: the older ones are not loaded" : "";
     const cols = [["", null], ["run", "run_id"], ["name", "name"], ["status", "status"], ["started", "start_time"],
       ...params.map((p) => [p, `params.${p}`]), ...metrics.map((m) => [m, `metrics.${m}`])];
     const head = h("tr", {}, cols.map(([label, key]) => key === null ? h("th", {}) :
@@ -54,7 +56,7 @@ function render({ model, el }) {
     fill(body, rows.length ? h("table", { className: "wb-table" }, h("thead", {}, head), h("tbody", {}, rows))
       : h("p", { className: "wb-muted" }, model.get("runs").length ? "no run matches the filter" : "no runs yet"));
   }
-  for (const name of ["runs", "visible", "selected", "sort_by", "descending", "filter", "params", "metrics"]) model.on(`change:${name}`, draw);
+  for (const name of ["runs", "visible", "selected", "sort_by", "descending", "filter", "params", "metrics", "more"]) model.on(`change:${name}`, draw);
   draw();
 }
 export default { render };
