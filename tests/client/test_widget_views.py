@@ -107,8 +107,13 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         with trainer.run("lab", "sweep", params={"lr": 0.05, "optimizer": "sgd"}) as run:
             for step in range(60):
                 run.log({"loss": 1 / (step + 1) + (step % 7) * 0.01, "acc": step / 60}, step=step)
+        with trainer.run("lab", "odd") as odd:
+            odd.log({"x": float("inf"), "y": float("nan")}, step=0)
         table = wb.widgets.RunsTable("sweep")
         return {
+            "odd": wb.widgets.RunsTable("odd"),
+            "odd_compare": wb.widgets.CompareRuns([odd.run_id, run.run_id]),
+            "waiting": wb.widgets.LiveMetrics(run.run_id, keys=["loss", "never"], follow=False),
             **made,
             "table": table,
             "compare": table.compare(),
@@ -208,6 +213,18 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         assert "lab/flights v2" in card.inner_text() and "intended use" in card.inner_text()
         assert "null" not in card.inner_text() + compare.inner_text()
         card.screenshot(path=str(OUTPUT / "widget-model-card.png"))
+
+        # non-finite values read as the kernel side's fallback writes them (an infinity, the
+        # largest float in MLflow's store, read 1.80e+308; a NaN last value was a blank)
+        relay.mount("odd", w["odd"])
+        odd = page.locator("#odd").locator("tbody tr").first.inner_text().split()
+        assert odd[-2:] == ["inf", "nan"]
+        relay.mount("odd_compare", w["odd_compare"])
+        metrics = page.locator("#odd_compare table").nth(1).inner_text()
+        assert "inf" in metrics and "nan" in metrics and "e+308" not in metrics
+        relay.mount("waiting", w["waiting"])  # a metric asked for, never logged
+        waiting = page.locator("#waiting").inner_text()
+        assert "undefined" not in waiting and waiting.endswith("never\nno points yet")
 
     await asyncio.to_thread(in_chromium, scenario)
     assert not errors, errors

@@ -27,14 +27,19 @@ function s(tag, attrs = {}, ...children) {
   return el;
 }
 
+const NOT_FINITE = { NaN: "nan", Infinity: "inf", "-Infinity": "-inf" };  // MLflow's JSON
+
 function fmt(v) {
   if (v === null || v === undefined) return "";
   if (typeof v === "number") {
-    if (!isFinite(v) || Number.isInteger(v)) return String(v);
+    // MLflow's SQL store keeps an infinity as the largest float: "inf", as %wb runs says
+    // (was 1.80e+308); NaN and infinities as the kernel side's fallback writes them
+    if (Math.abs(v) === Number.MAX_VALUE || !isFinite(v)) return Number.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf";
+    if (Number.isInteger(v)) return String(v);
     const r = parseFloat(v.toPrecision(4));
     return Math.abs(r) >= 1e6 || (r !== 0 && Math.abs(r) < 1e-4) ? r.toExponential(2) : String(r);
   }
-  return String(v);
+  return NOT_FINITE[v] ?? String(v);
 }
 
 // el.replaceChildren without the holes (null, undefined, false) that conditionals leave
