@@ -175,4 +175,32 @@ class DatasetBrowser(WorkbenchWidget):
             parts.append(
                 html_table(["change", "path", "size"], rows, caption=f"v{d['from']} → v{d['to']}")
             )
+            if d.get("tables"):  # the schema and row changes the view shows were left out
+                parts.append(
+                    html_table(
+                        ["table", "rows", "columns added", "removed", "retyped"],
+                        [_table_row(t) for t in d["tables"]],
+                        caption="tables",
+                    )
+                )
         return "".join(parts)
+
+
+def _table_row(table: dict[str, Any]) -> list[Any]:
+    """One changed table of a diff: its rows and columns, or why it was not compared."""
+    path = f"{table['path']} ({table.get('format', '')})"
+    why = table.get("skipped") or table.get("error")
+    if why:
+        return [path, f"not compared: {why}", "", "", ""]
+    rows, schema = table.get("rows", {}), table.get("schema", {})
+    return [
+        path,
+        f"{rows.get('old', '?')} → {rows.get('new', '?')} "
+        f"(+{rows.get('added', 0)}, -{rows.get('removed', 0)})",
+        ", ".join(map(str, schema.get("added", []))),
+        ", ".join(map(str, schema.get("removed", []))),
+        ", ".join(
+            f"{c.get('column')} {c.get('old_type')} → {c.get('new_type')}"
+            for c in schema.get("changed", [])
+        ),
+    ]

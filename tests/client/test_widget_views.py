@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from traitlets.config import Config
 
@@ -109,8 +111,16 @@ async def test_widget_views_render_and_drive_the_kernel_side(
                 run.log({"loss": 1 / (step + 1) + (step % 7) * 0.01, "acc": step / 60}, step=step)
         with trainer.run("lab", "odd") as odd:
             odd.log({"x": float("inf"), "y": float("nan")}, step=0)
+        folder = tmp_path / "typed"
+        folder.mkdir()
+        pq.write_table(pa.table({"n": [1, 2]}), folder / "t.parquet")
+        trainer.datasets.commit("typed", folder, project="lab", progress=False)
+        pq.write_table(pa.table({"n": ["1", "2"]}), folder / "t.parquet")  # n retyped
+        (folder / "b.parquet").write_bytes(b"not parquet at all")
+        trainer.datasets.commit("typed", folder, project="lab", progress=False)
         table = wb.widgets.RunsTable("sweep")
         return {
+            "typed": wb.widgets.DatasetBrowser("typed"),
             "odd": wb.widgets.RunsTable("odd"),
             "odd_compare": wb.widgets.CompareRuns([odd.run_id, run.run_id]),
             "waiting": wb.widgets.LiveMetrics(run.run_id, keys=["loss", "never"], follow=False),
@@ -204,6 +214,14 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         assert "added" in browser.inner_text() and "README.md" in browser.inner_text()
         assert "rows 1 → 2" in browser.inner_text()
         browser.screenshot(path=str(OUTPUT / "widget-dataset-browser.png"))
+        # a retyped column read "columns changed: [object Object]"; a table not compared
+        # "rows ? → ? (+0, -0)", as if nothing had changed
+        relay.mount("typed", w["typed"])
+        typed = page.locator("#typed")
+        typed.locator("button", has_text="diff").click()
+        text = typed.inner_text()
+        assert "columns retyped: n int64 → string" in text and "[object Object]" not in text
+        assert "could not be compared: Parquet magic bytes" in text and "?" not in text
 
         # ModelCard: the card's markdown rendered, versions, lineage
         relay.mount("card", w["card"])

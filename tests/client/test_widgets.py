@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from ipywidgets.widgets.widget import _instances as open_comms
 from jupyter_client.kernelspec import KernelSpecManager
@@ -517,5 +519,33 @@ async def test_a_widget_that_fails_leaves_no_comm_nor_thread(
         assert set(open_comms) == before
         assert not [t.name for t in set(threading.enumerate()) - threads if "follow" in t.name]
         run.end()
+
+    await asyncio.to_thread(work)
+
+
+async def test_dataset_browser_says_what_changed_in_tables(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        folder = tmp_path / "typed"
+        folder.mkdir()
+        (folder / "a.csv").write_text("x,y\n1,2\n")
+        pq.write_table(pa.table({"n": [1, 2]}), folder / "t.parquet")
+        client.datasets.commit("typed", folder, progress=False)
+        (folder / "a.csv").write_text("x,z\n1,2\n3,4\n")  # y -> z, rows
+        pq.write_table(pa.table({"n": ["1", "2"]}), folder / "t.parquet")  # n retyped
+        (folder / "b.parquet").write_bytes(b"not parquet at all")
+        client.datasets.commit("typed", folder, progress=False)
+        browser = wb.widgets.DatasetBrowser("typed", client=client)
+        tables = {t["path"]: t for t in browser.diff["tables"]}
+        assert tables["t.parquet"]["schema"]["changed"][0]["column"] == "n"
+        html = browser._repr_html_()  # the fallback listed the files alone
+        assert "<td>a.csv (csv)</td><td>1 → 2 (+1, -0)</td><td>z</td><td>y</td><td></td>" in html
+        retyped = "<td></td><td></td><td>n int64 → string</td>"
+        assert f"<td>t.parquet (parquet)</td><td>2 → 2 (+2, -2)</td>{retyped}" in html
+        assert "<td>b.parquet (parquet)</td><td>not compared: Parquet magic bytes" in html
 
     await asyncio.to_thread(work)
