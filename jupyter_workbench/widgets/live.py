@@ -107,6 +107,9 @@ class LiveMetrics(WorkbenchWidget):
         follow: bool,
         websocket: bool,
     ) -> None:
+        if project is None:  # a run id: of whichever project holds it, not the current one
+            found = self.client.compare([run_id])["runs"]  # (its MLflow is that project's)
+            project = str(found[0]["experiment"]).partition("/")[0] if found else None
         self.project = self.client.project_slug(project)
         self.max_points = max(2, max_points)
         self._fixed_keys = list(keys) if keys else None

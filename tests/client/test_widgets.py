@@ -243,8 +243,10 @@ async def test_live_metrics_follows_a_run_logged_elsewhere(
         run = trainer.run("lab", "live", params={"lr": 0.1})
         run.log({"loss": 1.0}, step=0)
         run.flush()
-        wb.connect(server_url, tokens["bob"], project="lab")  # a viewer watches
+        # a viewer watches, in a project of their own: the run was "not found" there
+        wb.connect(server_url, tokens["bob"], project="other")
         chart = wb.widgets.LiveMetrics(run.run_id, smoothing=0.5, websocket=websocket)
+        assert chart.project == "lab"
         assert chart.mode == ("websocket" if websocket else "polling") and chart.following
         assert chart.status == "RUNNING" and chart.metrics == ["loss"]
         assert chart.series["loss"] == {"steps": [0], "values": [1.0]}
