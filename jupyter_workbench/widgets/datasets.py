@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..client.resources import DatasetVersion
 
 
+ROWS = 200  # rows of a file list in the HTML fallback: a notebook keeps it (100k files: 5 MB)
+
+
 def _number(ref: int | str) -> int:
     """``3``, ``"3"`` or ``"v3"`` -> 3."""
     text = str(ref).strip().lower().removeprefix("v")
@@ -160,8 +163,8 @@ class DatasetBrowser(WorkbenchWidget):
             parts.append(
                 html_table(
                     ["path", "size", "type"],
-                    [[f["path"], f["size"], f.get("media_type", "")] for f in self.files],
-                    caption=f"files of v{self.version}",
+                    [[f["path"], f["size"], f.get("media_type", "")] for f in self.files[:ROWS]],
+                    caption=f"files of v{self.version}" + _first(len(self.files)),
                 )
             )
         d = self.diff
@@ -172,9 +175,8 @@ class DatasetBrowser(WorkbenchWidget):
                 ["modified", f["path"], f"{f.get('old_size')} → {f.get('new_size')}"]
                 for f in d.get("modified", [])
             ]
-            parts.append(
-                html_table(["change", "path", "size"], rows, caption=f"v{d['from']} → v{d['to']}")
-            )
+            caption = f"v{d['from']} → v{d['to']}" + _first(len(rows))
+            parts.append(html_table(["change", "path", "size"], rows[:ROWS], caption=caption))
             if d.get("tables"):  # the schema and row changes the view shows were left out
                 parts.append(
                     html_table(
@@ -184,6 +186,11 @@ class DatasetBrowser(WorkbenchWidget):
                     )
                 )
         return "".join(parts)
+
+
+def _first(count: int) -> str:
+    """A fallback table's note where it shows the first ``ROWS`` rows only."""
+    return f" (the first {ROWS} of {count:,}; the widget shows them all)" if count > ROWS else ""
 
 
 def _table_row(table: dict[str, Any]) -> list[Any]:

@@ -28,6 +28,7 @@ from traitlets.config import Config
 import jupyter_workbench as wb
 from jupyter_workbench.client import Client, default
 from jupyter_workbench.widgets.base import fmt
+from jupyter_workbench.widgets.datasets import ROWS
 from jupyter_workbench.widgets.live import thin
 
 from .conftest import seed
@@ -549,5 +550,29 @@ async def test_dataset_browser_says_what_changed_in_tables(
         retyped = "<td></td><td></td><td>n int64 → string</td>"
         assert f"<td>t.parquet (parquet)</td><td>2 → 2 (+2, -2)</td>{retyped}" in html
         assert "<td>b.parquet (parquet)</td><td>not compared: Parquet magic bytes" in html
+
+    await asyncio.to_thread(work)
+
+
+async def test_dataset_browser_fallback_of_many_files(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        folder = tmp_path / "many"
+        folder.mkdir()
+        (folder / "first.txt").write_text("first")
+        client.datasets.commit("many", folder, progress=False)
+        for i in range(ROWS + 5):
+            (folder / f"f{i:04d}.txt").write_text(str(i))
+        client.datasets.commit("many", folder, progress=False)
+        browser = wb.widgets.DatasetBrowser("many", client=client)
+        assert len(browser.files) == ROWS + 6 and len(browser.diff["added"]) == ROWS + 5
+        html = browser._repr_html_()  # every file, twice: a notebook kept them all
+        assert f"files of v2 (the first {ROWS} of {ROWS + 6}; the widget shows them all)" in html
+        assert f"v1 → v2 (the first {ROWS} of {ROWS + 5}; " in html
+        assert html.count("<tr>") == 3 + (1 + ROWS) * 2  # versions, then files and diff
 
     await asyncio.to_thread(work)
