@@ -198,6 +198,8 @@ class RunsTable(WorkbenchWidget):
         max_results: int = 200,
         client: Client | None = None,
     ) -> None:
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+            raise ValueError(f"max_results: a whole number of at least 1, not {max_results!r}")
         super().__init__(client=client)
         try:
             self.project = self.client.project_slug(project)

@@ -489,6 +489,8 @@ async def test_runs_table_and_comparison_of_odd_runs(
         assert newest.more and len(newest.runs) == 2 and not table.more
         assert "2 of the newest 2 runs (more not loaded: max_results)" in newest._repr_html_()
         assert wb.widgets.RunsTable("odd", max_results=4).more is False
+        with pytest.raises(ValueError, match="max_results"):
+            wb.widgets.RunsTable("odd", max_results=0)  # one more than 0 is 1: no error
 
         missing = wb.widgets.RunsTable("nope")
         assert "has no experiment 'nope'" in missing.error
