@@ -3,6 +3,8 @@ aliases, and the lineage of a version (the run, the datasets it read, code, envi
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -114,29 +116,35 @@ class ModelCard(WorkbenchWidget):
         return f"{self.project}/{self.model} v{self.version}"
 
     def _repr_markdown_(self) -> str:
-        lines = [f"## {self.model}", ""]
+        # markdown stays markdown; HTML in it (a card's author is someone else) shows as text:
+        # a frontend that renders this markdown trusted would have run an <img onerror=...>
+        return self._markdown(html.escape)
+
+    def _markdown(self, plain: Callable[[str], str] = str) -> str:
+        """The card as Markdown, every text the workbench's users wrote passed to ``plain``."""
+        lines = [f"## {plain(self.model)}", ""]
         if self.description:
-            lines += [self.description, ""]
+            lines += [plain(self.description), ""]
         if self.aliases:
             lines += [
                 "aliases: " + ", ".join(f"`{a}` → v{v}" for a, v in sorted(self.aliases.items())),
                 "",
             ]
         if self.card.get("markdown"):
-            lines += [self.card["markdown"], ""]
+            lines += [plain(str(self.card["markdown"])), ""]
         for key in FIELDS:
             value = (self.card.get("fields") or {}).get(key)
             if value:
-                lines += [f"**{key.replace('_', ' ')}**: {value}", ""]
+                lines += [f"**{key.replace('_', ' ')}**: {plain(str(value))}", ""]
         if self.lineage:
             ln = self.lineage
             lines.append(f"lineage of v{self.version}: run `{ln.get('run_id', '')[:8]}`")
             if ln.get("datasets_read"):
-                lines.append(f"- read: {_datasets(ln['datasets_read'])}")
+                lines.append(f"- read: {plain(_datasets(ln['datasets_read']))}")
             if ln.get("datasets_written"):
-                lines.append(f"- wrote: {_datasets(ln['datasets_written'])}")
+                lines.append(f"- wrote: {plain(_datasets(ln['datasets_written']))}")
             if (ln.get("code") or {}).get("path"):
-                lines.append(f"- code: {ln['code']['path']}")
+                lines.append(f"- code: {plain(str(ln['code']['path']))}")
         return "\n".join(lines)
 
     def fallback_html(self) -> str:
@@ -157,4 +165,4 @@ class ModelCard(WorkbenchWidget):
             ],
             caption="versions",
         )
-        return f"{render(self._repr_markdown_())}{versions}"
+        return f"{render(self._markdown())}{versions}"  # mistune escapes HTML itself

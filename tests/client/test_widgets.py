@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def prepare(server_url: str, token: str, tmp_path: Path) -> dict[str, Any]:
     wb.models.register(run, model)
     card = {"markdown": "# Scorer\n\nDoubles *everything*.", "fields": {"intended_use": "demos"}}
     client.request("PUT", client.api_url(f"projects/lab/models/{model}/card"), json=card)
-    return {"runs": runs, "train": run.run_id, "model": model}
+    return {"runs": runs, "train": run.run_id, "model": model, "card": card}
 
 
 async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) -> None:
@@ -179,6 +180,20 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
         assert "<h1>Scorer</h1>" in html and "<em>everything</em>" in html
         assert "lab/flights v2" in html and "intended use" in html
         assert card._repr_markdown_().startswith(f"## {model}")
+        sneaky = {"markdown": "<img src=x onerror=alert(1)> *ok*", "fields": {"limitations": "<b>"}}
+        put = partial(
+            card.client.request, "PUT", card.client.api_url(f"projects/lab/models/{model}/card")
+        )
+        put(json=sneaky)
+        card.reload()  # in a frontend that renders the markdown, the <img> ran
+        assert "&lt;img src=x onerror=alert(1)&gt; *ok*" in card._repr_markdown_()
+        assert "**limitations**: &lt;b&gt;" in card._repr_markdown_()
+        html = card._repr_html_()
+        assert (
+            "<p>&lt;img src=x onerror=alert(1)&gt; <em>ok</em></p>" in html and "<img" not in html
+        )
+        put(json=made["card"])
+        card.reload()
         wb.models.set_alias(f"{model}/1", "staging")
         aliased = wb.widgets.ModelCard(f"{model}@staging")
         assert aliased.aliases == {"staging": "1"} and aliased.versions[0]["aliases"] == ["staging"]
