@@ -152,6 +152,11 @@ def _shown(param: Any) -> Any:
     return "—" if param is None else param
 
 
+def _experiment(run: dict[str, Any]) -> str:
+    """A run's experiment without its project (``lab/sweep`` -> ``sweep``)."""
+    return str(run.get("experiment") or "").partition("/")[2]
+
+
 def _when(ms: Any) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M") if ms else ""
 
@@ -283,10 +288,12 @@ class RunsTable(WorkbenchWidget):
 
     def fallback_html(self) -> str:
         by_id = {r["run_id"]: r for r in self.runs}
+        everywhere = not self.experiment  # runs of every experiment: say whose each is
         rows = [
             [
                 ("✓ " if rid in self.selected else "") + rid[:8],
                 by_id[rid].get("name"),
+                *([_experiment(by_id[rid])] if everywhere else []),
                 by_id[rid].get("status"),
                 _when(by_id[rid].get("start_time")),
                 *(by_id[rid].get("params", {}).get(p, "") for p in self.params),
@@ -295,8 +302,9 @@ class RunsTable(WorkbenchWidget):
             for rid in self.visible
         ]
         where = f"{self.project}/{self.experiment}" if self.experiment else self.project
+        which = ["experiment"] if everywhere else []
         return html_table(
-            ["run", "name", "status", "started", *self.params, *self.metrics],
+            ["run", "name", *which, "status", "started", *self.params, *self.metrics],
             rows,
             caption=f"runs of {where} ({self._count()})",
         )

@@ -122,6 +122,7 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         return {
             "typed": wb.widgets.DatasetBrowser("typed"),
             "odd": wb.widgets.RunsTable("odd"),
+            "everywhere": wb.widgets.RunsTable(),
             "odd_compare": wb.widgets.CompareRuns([odd.run_id, run.run_id]),
             "waiting": wb.widgets.LiveMetrics(run.run_id, keys=["loss", "never"], follow=False),
             **made,
@@ -234,7 +235,12 @@ async def test_widget_views_render_and_drive_the_kernel_side(
 
         # non-finite values read as the kernel side's fallback writes them (an infinity, the
         # largest float in MLflow's store, read 1.80e+308; a NaN last value was a blank)
+        relay.mount("everywhere", w["everywhere"])  # which experiment each run is of
+        everywhere = page.locator("#everywhere")
+        assert everywhere.locator("th").nth(3).inner_text() == "experiment"
+        assert everywhere.locator("tbody tr").first.locator("td").nth(3).inner_text() == "odd"
         relay.mount("odd", w["odd"])
+        assert "experiment" not in page.locator("#odd thead").inner_text()
         odd = page.locator("#odd").locator("tbody tr").first.inner_text().split()
         assert odd[-2:] == ["inf", "nan"]
         relay.mount("odd_compare", w["odd_compare"])

@@ -507,6 +507,12 @@ async def test_runs_table_and_comparison_of_odd_runs(
         with pytest.raises(ValueError, match="max_results"):
             wb.widgets.RunsTable("odd", max_results=0)  # one more than 0 is 1: no error
 
+        everywhere = wb.widgets.RunsTable()  # every experiment: which one each run is of
+        html = everywhere._repr_html_()
+        assert "<th>name</th><th>experiment</th><th>status</th>" in html
+        assert html.count("<td>odd</td>") == 4
+        assert "<th>experiment</th>" not in table._repr_html_()
+
         missing = wb.widgets.RunsTable("nope")
         assert "has no experiment 'nope'" in missing.error
         assert "has no experiment &#x27;nope&#x27;" in missing._repr_html_()  # was a bare table

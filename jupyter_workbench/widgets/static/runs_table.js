@@ -37,7 +37,10 @@ function render({ model, el }) {
     const loaded = model.get("runs").length, more = model.get("more");
     count.textContent = `${visible.length} of ${more ? "the newest " : ""}${loaded} runs · ${selected.size} selected`;
     count.title = more ? "more runs than max_results: the older ones are not loaded" : "";
-    const cols = [["", null], ["run", "run_id"], ["name", "name"], ["status", "status"], ["started", "start_time"],
+    // a table of every experiment (experiment ""): which experiment a run belongs to
+    const everywhere = !model.get("experiment");
+    const cols = [["", null], ["run", "run_id"], ["name", "name"], ...(everywhere ? [["experiment", "experiment"]] : []),
+      ["status", "status"], ["started", "start_time"],
       ...params.map((p) => [p, `params.${p}`]), ...metrics.map((m) => [m, `metrics.${m}`])];
     const head = h("tr", {}, cols.map(([label, key]) => key === null ? h("th", {}) :
       h("th", { className: "wb-sortable", onclick: () => setSort(key), "aria-sort": sortBy === key ? (desc ? "descending" : "ascending") : "none", title: key },
@@ -49,6 +52,7 @@ function render({ model, el }) {
       return h("tr", { className: selected.has(id) ? "wb-selected" : "", "data-run": id },
         h("td", {}, h("input", { type: "checkbox", checked: selected.has(id), onchange: () => toggle(id), "aria-label": `select ${id}` })),
         h("td", {}, h("code", {}, id.slice(0, 8))), h("td", {}, r.name || ""),
+        everywhere ? h("td", {}, String(r.experiment || "").replace(/^[^/]*\//, "")) : null,
         h("td", {}, h("span", { className: `wb-status wb-status-${String(r.status).toLowerCase()}` }, r.status)), h("td", {}, when),
         params.map((p) => h("td", {}, r.params?.[p] ?? "")),
         metrics.map((m) => h("td", { className: "wb-num" }, fmt(r.metrics?.[m]))));
