@@ -93,7 +93,10 @@ class DatasetBrowser(WorkbenchWidget):
         if not numbers:
             return self
         shown = version or numbers[-1]
-        self.version = shown
+        if shown == self.version:  # no change event: its lineage (new readers) loaded again
+            self._load_version()
+        else:
+            self.version = shown
         older = [n for n in numbers if n < shown]
         if older:
             self.show_diff(older[-1], shown)

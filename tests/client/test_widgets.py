@@ -166,6 +166,13 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
         wb.datasets.tag("flights", "gold", 1)
         assert browser.refresh().info["tags"] == {"latest": "v2", "gold": "v1"}
         assert "<td>v1</td><td>gold</td>" in browser._repr_html_() and browser.version == 2
+        with wb.run(experiment="train") as reader:  # a new reader of v2: ↻ left it out
+            wb.datasets.get("flights", version="v2")
+        browser.reload()
+        assert {e["consumer"] for e in browser.lineage} == {
+            f"run:{made['train']}",
+            f"run:{reader.run_id}",
+        }
         wb.datasets.untag("flights", "gold")
         assert browser.refresh(1).info["tags"] == {"latest": "v2"} and browser.version == 1
         pinned = wb.widgets.DatasetBrowser(wb.datasets.get("flights", version="v1"))
