@@ -36,6 +36,8 @@ _NAME = re.compile(r"[\w.\-/]+")
 _NAME_OP = re.compile(r"[\w.\-/]+(?:==|<=|>=|!=|=|<|>|~)")
 _OP_FIRST = re.compile(r"(?:==|<=|>=|!=|=|<|>|~)")
 _FIELDS = ("name", "run_id", "status", "experiment", "start_time")
+# a filter's words: split at spaces, except inside quotes; a lone quote is a plain character
+_QUOTED = re.compile(r"""(?:[^\s'"]+|'[^']*'|"[^"]*"|['"])+""")
 
 
 def _number(value: Any) -> float | None:
@@ -64,7 +66,7 @@ def _words(text: str) -> list[str]:
     """The filter's words, a term written with spaces around its operator joined into one
     ('lr < 0.1', 'lr <0.1', 'lr< 0.1' -> 'lr<0.1'); other words stay apart."""
     words: list[str] = []
-    for word in text.split():
+    for word in _QUOTED.findall(text):  # name='my run': one word (was 'my and run')
         prev = words[-1] if words else ""
         joins = word.lower() != "and" and (
             (_NAME.fullmatch(prev) is not None and _OP_FIRST.match(word) is not None)
@@ -96,7 +98,7 @@ def parse_filter(text: str) -> list[tuple[str, str, str]]:
                 )
             terms.append((found["key"], op, value.strip("'\"")))
         else:
-            terms.append(("", "~", word))
+            terms.append(("", "~", word.strip("'\"")))
     return terms
 
 

@@ -463,13 +463,13 @@ async def test_runs_table_and_comparison_of_odd_runs(
             ("diverged", {"lr": "auto"}, {"loss": float("nan"), "acc": 0.2}),
             ("twin", {"lr": "0.5"}, {"loss": 0.3, "acc": float("inf")}),
             ("twin", {"lr": "0.05", "extra": "1"}, {"loss": 0.1, "acc": 0.9}),
-            ("empty", {}, {}),
+            ("empty run", {}, {}),
         ):
             with wb.run(experiment="odd", name=name, params=params) as run:
                 if metrics:
                     run.log(metrics, step=0)
                     run.log({"acc": 0.5}, step=1)
-            ids[run.run_id] = name if name != "twin" else f"twin-{params['lr']}"
+            ids[run.run_id] = name.split()[0] if name != "twin" else f"twin-{params['lr']}"
         table = wb.widgets.RunsTable("odd", sort_by="metrics.loss")
 
         def shown() -> list[str]:
@@ -506,6 +506,9 @@ async def test_runs_table_and_comparison_of_odd_runs(
         )
         table.filter = "extra=1"  # a param some runs have
         assert table.error == "" and shown() == ["twin-0.05"]
+        for quoted in ("name='empty run'", 'name = "empty run"', '"empty run"'):
+            table.filter = quoted  # was name='empty and the word run': no run
+            assert table.error == "" and shown() == ["empty"], quoted
         # more runs than max_results: the table said "2 of 2 runs", the rest never mentioned
         newest = wb.widgets.RunsTable("odd", max_results=2)
         assert newest.more and len(newest.runs) == 2 and not table.more
