@@ -46,8 +46,9 @@ class WorkbenchWidget(anywidget.AnyWidget):
     busy = t.Bool(False, help="True while the kernel side fetches.").tag(sync=True)
 
     def __init__(self, client: Client | None = None, **kwargs: Any) -> None:
+        client = default_client(client)  # before the comm opens: NotConfigured leaves none
         super().__init__(**kwargs)
-        self.client = default_client(client)
+        self.client = client
         self._lock = threading.RLock()
         self.on_msg(self._on_view_message)
 

@@ -246,6 +246,25 @@ def test_a_widget_whose_constructor_fails_closes_quietly(monkeypatch: pytest.Mon
     assert [u.exc_value for u in unraisable] == []
 
 
+def test_a_widget_without_a_workbench_leaves_no_comm(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key in ("WORKBENCH_URL", "WORKBENCH_TOKEN", "JUPYTERHUB_API_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))  # no server to discover
+    before = set(open_comms)
+    for make in (
+        lambda: wb.widgets.RunsTable("sweep"),
+        lambda: wb.widgets.DatasetBrowser("events"),
+        lambda: wb.widgets.ModelCard("churn"),
+        lambda: wb.widgets.CompareRuns(["0" * 32]),
+        lambda: wb.widgets.LiveMetrics("0" * 32),
+    ):
+        with pytest.raises(wb.errors.NotConfigured):
+            make()
+    assert set(open_comms) == before  # each left its comm (and layout) open for no view
+
+
 def test_html_fallbacks_print_values_as_the_magics_do() -> None:
     # MLflow's JSON carries non-finite metrics as strings; the tables show what %wb runs shows
     assert [fmt(v) for v in ("NaN", "Infinity", "-Infinity")] == ["nan", "inf", "-inf"]
