@@ -72,7 +72,7 @@ class LiveMetrics(WorkbenchWidget):
     def __init__(
         self,
         run: Run | str | None = None,
-        keys: list[str] | None = None,
+        keys: list[str] | str | None = None,
         *,
         project: str | None = None,
         smoothing: float = 0.0,
@@ -91,6 +91,8 @@ class LiveMetrics(WorkbenchWidget):
             client = client or run.client
             project = project or run.project
         run_id = run if isinstance(run, str) else run.run_id
+        if isinstance(keys, str):  # LiveMetrics(run, "loss") drew metrics l, o, s and s
+            keys = [keys]
         super().__init__(client=client, run_id=run_id, smoothing=smoothing, mode="stopped")
         try:
             self._start(run_id, keys, project, max_points, follow, websocket)

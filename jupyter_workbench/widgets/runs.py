@@ -315,7 +315,8 @@ class RunsTable(WorkbenchWidget):
 class CompareRuns(WorkbenchWidget):
     """Several runs side by side: the params that differ, one metric's curves overlaid
     (``metric``), and parallel coordinates over the differing params and the last value of
-    every metric. ``runs``: run ids, ``Run`` objects, or a ``RunsTable`` (its selection)."""
+    every metric. ``runs``: run ids, ``Run`` objects (or one), or a ``RunsTable`` (its
+    selection)."""
 
     _esm = esm("compare_runs.js")
 
@@ -333,12 +334,14 @@ class CompareRuns(WorkbenchWidget):
 
     def __init__(
         self,
-        runs: RunsTable | Sequence[Run | str],
+        runs: RunsTable | Sequence[Run | str] | Run | str,
         *,
         metric: str | None = None,
         max_points: int = 500,
         client: Client | None = None,
     ) -> None:
+        if isinstance(runs, str) or hasattr(runs, "run_id"):  # one run: its id was 32 "runs"
+            runs = [runs]  # type: ignore[list-item]
         if isinstance(runs, RunsTable):
             client = client or runs.client
         elif runs and not isinstance(runs[0], str):

@@ -462,6 +462,9 @@ async def test_live_metrics_draws_inf_nan_and_negative_steps(
             assert seen.series["grad"] == {"steps": [1, 2], "values": [None, None]}
             assert seen.series["below"] == {"steps": [-3], "values": [3.0]}
             assert seen.series["loss"]["values"] == [1.0, None, 0.5]
+        one = wb.widgets.LiveMetrics(run.run_id, "loss", follow=False)
+        assert one.metrics == ["loss"] and list(one.series) == ["loss"]  # was l, o, s, s
+        one.close()
         run.end()
         chart.wait(timeout=30)
         html = chart._repr_html_()
@@ -513,6 +516,8 @@ async def test_runs_table_and_comparison_of_odd_runs(
         assert f"twin ({by_name['twin-0.5'][:8]})" in html
         assert "<td>extra</td><td>—</td><td>—</td><td>1</td>" in html  # not a blank: no param
 
+        alone = wb.widgets.CompareRuns(by_name["diverged"])  # was 32 one-letter run ids
+        assert alone.run_ids == [by_name["diverged"]] and alone.error == ""
         table.search = "params.lr = 'auto'"
         table.refresh()  # the selected runs no longer loaded leave the selection
         assert table.selected == [by_name["diverged"]] == compare.run_ids
