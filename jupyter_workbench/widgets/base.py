@@ -44,6 +44,7 @@ class WorkbenchWidget(anywidget.AnyWidget):
         sync=True
     )
     busy = t.Bool(False, help="True while the kernel side fetches.").tag(sync=True)
+    failure: WorkbenchError | None = None  # the error of the last fetch, None if it worked
 
     def __init__(self, client: Client | None = None, **kwargs: Any) -> None:
         client = default_client(client)  # before the comm opens: NotConfigured leaves none
@@ -72,10 +73,12 @@ class WorkbenchWidget(anywidget.AnyWidget):
         """Run a fetch for the view: a workbench error shows in the view instead of raising
         inside a comm callback (where nobody would see it)."""
         self.busy = True
+        self.failure = None
         try:
             value = fn()
         except WorkbenchError as exc:
             self.error = exc.message if hasattr(exc, "message") else str(exc)
+            self.failure = exc  # for a Python caller that should raise it (show_diff)
             return None
         finally:
             self.busy = False

@@ -99,16 +99,25 @@ class DatasetBrowser(WorkbenchWidget):
             self.version = shown
         older = [n for n in numbers if n < shown]
         if older:
-            self.show_diff(older[-1], shown)
+            with self.hold_trait_notifications():
+                self.diff_from, self.diff_to = older[-1], shown
         return self
 
     def reload(self) -> None:
         self.refresh()
 
     def show_diff(self, a: int | str, b: int | str) -> dict[str, Any]:
-        """Diff two versions (``2``, ``"v2"``); answers the diff."""
-        with self.hold_trait_notifications():
-            self.diff_from, self.diff_to = _number(a), _number(b)
+        """Diff two versions (``2``, ``"v2"``); answers the diff. A version that does not
+        exist raises ``NotFound`` (and the view says so); it answered ``{}``."""
+        pair = (_number(a), _number(b))
+        self.failure = None
+        if pair == (self.diff_from, self.diff_to):
+            self._load_diff()  # no change event: fetched again, its error raised again
+        else:
+            with self.hold_trait_notifications():
+                self.diff_from, self.diff_to = pair
+        if self.failure is not None:
+            raise self.failure
         return dict(self.diff)
 
     def _load_version(self, _change: Any = None) -> None:

@@ -159,6 +159,10 @@ async def test_widgets_kernel_side(server_url: str, api: Any, tmp_path: Path) ->
         browser.version = 1
         assert [f["path"] for f in browser.files] == ["flights.csv"] and browser.lineage == []
         assert browser.show_diff("v2", 1)["summary"]["removed"] == 1
+        with pytest.raises(wb.errors.NotFound, match="v9"):
+            browser.show_diff(1, "v9")  # answered {}: "no change" to a Python caller
+        assert "v9" in browser.error and browser.diff == {}
+        assert browser.show_diff(2, 1)["summary"]["removed"] == 1 and browser.error == ""
         browser.diff_to = 9
         assert "9" in browser.error  # the server's message, in the view
         assert "<table>" in browser._repr_html_() and json.dumps(browser.get_state())
