@@ -114,6 +114,8 @@ def matches(run: dict[str, Any], terms: Sequence[tuple[str, str, str]]) -> bool:
         value = run_value(run, key)
         if value is None:
             return False
+        if key == "status":  # status=finished: the view shows FINISHED; it matched nothing
+            value, wanted = str(value).upper(), wanted.upper()
         a, b = _number(value), _number(wanted)
         ok = _OPS[op](a, b) if a is not None and b is not None and op != "~" else None
         if ok is None:

@@ -534,6 +534,8 @@ async def test_runs_table_and_comparison_of_odd_runs(
         )
         table.filter = "extra=1"  # a param some runs have
         assert table.error == "" and shown() == ["twin-0.05"]
+        table.filter = "status=finished"  # as typed; the view shows FINISHED: no run matched
+        assert len(table.visible) == 4 and table.error == ""
         for quoted in ("name='empty run'", 'name = "empty run"', '"empty run"'):
             table.filter = quoted  # was name='empty and the word run': no run
             assert table.error == "" and shown() == ["empty"], quoted
