@@ -111,6 +111,9 @@ async def test_widget_views_render_and_drive_the_kernel_side(
                 run.log({"loss": 1 / (step + 1) + (step % 7) * 0.01, "acc": step / 60}, step=step)
         with trainer.run("lab", "odd") as odd:
             odd.log({"x": float("inf"), "y": float("nan")}, step=0)
+        with trainer.run("lab", "huge") as huge:  # steps 1000 apart, past 2**62
+            for i in range(3):
+                huge.log({"loss": 1.0 + i}, step=2**62 + 1000 * i)
         folder = tmp_path / "typed"
         folder.mkdir()
         pq.write_table(pa.table({"n": [1, 2]}), folder / "t.parquet")
@@ -122,6 +125,7 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         return {
             "typed": wb.widgets.DatasetBrowser("typed"),
             "odd": wb.widgets.RunsTable("odd"),
+            "huge": wb.widgets.LiveMetrics(huge.run_id),
             "everywhere": wb.widgets.RunsTable(),
             "odd_compare": wb.widgets.CompareRuns([odd.run_id, run.run_id]),
             "waiting": wb.widgets.LiveMetrics(run.run_id, keys=["loss", "never"], follow=False),
@@ -238,7 +242,7 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         relay.mount("everywhere", w["everywhere"])  # which experiment each run is of
         everywhere = page.locator("#everywhere")
         assert everywhere.locator("th").nth(3).inner_text() == "experiment"
-        assert everywhere.locator("tbody tr").first.locator("td").nth(3).inner_text() == "odd"
+        assert everywhere.locator("tbody tr").first.locator("td").nth(3).inner_text() == "huge"
         relay.mount("odd", w["odd"])
         assert "experiment" not in page.locator("#odd thead").inner_text()
         odd = page.locator("#odd").locator("tbody tr").first.inner_text().split()
@@ -246,6 +250,10 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         relay.mount("odd_compare", w["odd_compare"])
         metrics = page.locator("#odd_compare table").nth(1).inner_text()
         assert "inf" in metrics and "nan" in metrics and "e+308" not in metrics
+        # x ticks 500 apart at 4.6e18 (floats 1024 apart there): t += 500 never moved, and
+        # the page hung drawing the chart
+        relay.mount("huge", w["huge"])
+        assert "3 points" in page.locator("#huge").inner_text()
         relay.mount("waiting", w["waiting"])  # a metric asked for, never logged
         waiting = page.locator("#waiting").inner_text()
         assert "undefined" not in waiting and waiting.endswith("never\nno points yet")

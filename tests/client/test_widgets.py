@@ -466,6 +466,8 @@ async def test_live_metrics_draws_inf_nan_and_negative_steps(
             assert seen.series["grad"] == {"steps": [1, 2], "values": [None, None]}
             assert seen.series["below"] == {"steps": [-3], "values": [3.0]}
             assert seen.series["loss"]["values"] == [1.0, None, 0.5]
+        polled.close()  # closed while the run trains: its thread stops polling, at once
+        assert not polled.following and polled.mode == "stopped" and polled.comm is None
         one = wb.widgets.LiveMetrics(run.run_id, "loss", follow=False)
         assert one.metrics == ["loss"] and list(one.series) == ["loss"]  # was l, o, s, s
         one.close()

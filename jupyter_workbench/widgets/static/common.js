@@ -71,8 +71,13 @@ function ticks(lo, hi, n = 5) {
   const err = (n * step) / (hi - lo);
   const nice = step * (err <= 0.15 ? 10 : err <= 0.35 ? 5 : err <= 0.75 ? 2 : 1);
   const out = [];
-  for (let t = Math.ceil(lo / nice) * nice; t <= hi + nice * 1e-9; t += nice) out.push(+t.toPrecision(12));
-  return out;
+  // at most n * 3 ticks, and none once t stops moving: past 2**53 floats are further apart
+  // than a small tick step (steps 1000 apart at 2**62: t += 500 left t as it was, forever)
+  for (let t = Math.ceil(lo / nice) * nice, k = 0; t <= hi + nice * 1e-9 && k < n * 3; t += nice, k++) {
+    out.push(+t.toPrecision(12));
+    if (t + nice === t) break;
+  }
+  return [...new Set(out)];
 }
 
 // An SVG line chart: series = [{label, color, xs, ys, faint}]; ys may hold nulls (gaps).
