@@ -230,13 +230,12 @@ class LiveMetrics(WorkbenchWidget):
         return self._follower is not None and self._follower.alive
 
     def wait(self, points: int | None = None, timeout: float = 60.0) -> LiveMetrics:
-        """Block until ``points`` points arrived (default: until the run ends and the last
-        points are shown); ``TimeoutError`` after ``timeout`` s."""
+        """Block until ``points`` points arrived, or the run ended (no more will: a finished
+        run's downsampled history may hold fewer), default until the run ends and the last
+        points are shown; ``TimeoutError`` after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
-            if (points is not None and self.points >= points) or (
-                points is None and not self.following
-            ):
+            if (points is not None and self.points >= points) or not self.following:
                 self._publish()
                 # ... and the whole state again from this thread: the follower thread's last
                 # message may carry the parent of the cell that made the chart, which a

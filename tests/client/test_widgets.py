@@ -473,6 +473,9 @@ async def test_live_metrics_draws_inf_nan_and_negative_steps(
         one.close()
         run.end()
         chart.wait(timeout=30)
+        started = time.monotonic()  # waited out its timeout for points that could not come
+        assert chart.wait(points=10**6, timeout=30).points == 6
+        assert time.monotonic() - started < 5
         html = chart._repr_html_()
         assert html.count("<polyline") == 3 and ">inf</text>" not in html  # the y axis: 0.5 .. 3
 
