@@ -321,6 +321,7 @@ class CompareRuns(WorkbenchWidget):
     selection)."""
 
     _esm = esm("compare_runs.js")
+    _asked = ""  # the metric= asked for
 
     run_ids = t.List(t.Unicode(), help="The runs compared.").tag(sync=True)
     comparison = t.Dict(help="The runs/compare answer: runs, params, metrics, system.").tag(
@@ -354,6 +355,7 @@ class CompareRuns(WorkbenchWidget):
             self.table = runs if isinstance(runs, RunsTable) else None
             self.observe(self._load, names=["run_ids"])
             self.observe(self._load_histories, names=["metric"])
+            self._asked = metric or ""
             if metric:
                 self.metric = metric
             if self.table is not None:
@@ -382,7 +384,11 @@ class CompareRuns(WorkbenchWidget):
         self.axes = self._axes(found)
         metrics = sorted(found.get("metrics", {}))
         if self.metric not in metrics:
+            asked = self.metric
             self.metric = metrics[0] if metrics else ""  # loads its histories
+            if asked and asked == self._asked:  # metric="val_los": another one, silently
+                known = ", ".join(metrics) or "none"
+                self.error = f"metric {asked!r}: no run here logged it (metrics: {known})"
         else:
             self._load_histories()
 

@@ -527,6 +527,9 @@ async def test_runs_table_and_comparison_of_odd_runs(
 
         alone = wb.widgets.CompareRuns(by_name["diverged"])  # was 32 one-letter run ids
         assert alone.run_ids == [by_name["diverged"]] and alone.error == ""
+        typo = wb.widgets.CompareRuns(by_name["diverged"], metric="los")  # acc, unsaid
+        assert typo.metric == "acc" and typo.histories
+        assert typo.error == "metric 'los': no run here logged it (metrics: acc, loss)"
         table.search = "params.lr = 'auto'"
         table.refresh()  # the selected runs no longer loaded leave the selection
         assert table.selected == [by_name["diverged"]] == compare.run_ids
