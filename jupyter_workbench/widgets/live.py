@@ -128,6 +128,7 @@ class LiveMetrics(WorkbenchWidget):
                 on_points=self._on_points,
                 on_run=self._on_run,
                 on_tick=self._publish,
+                on_error=self._on_follow_error,
                 websocket=websocket,
             )
             self._follower.start()
@@ -199,10 +200,17 @@ class LiveMetrics(WorkbenchWidget):
                 try:
                     self._load_history(key, start_step=None if last is None else last + 1)
                 except Exception as exc:  # shown in the view; following goes on
-                    self.error = str(exc)
+                    self._on_follow_error(getattr(exc, "message", None) or str(exc))
         if info["status"] in TERMINAL:
             self.mode = "stopped"
             self._publish()
+
+    def _on_follow_error(self, message: str) -> None:
+        """The status poll failed (shown, following goes on), or works again (cleared)."""
+        if message:
+            self.error = f"following the run: {message} (trying again)"
+        elif self.error.startswith("following the run: "):
+            self.error = ""
 
     # -- data out -----------------------------------------------------------------------
     def _publish(self) -> None:

@@ -568,6 +568,40 @@ async def test_runs_table_and_comparison_of_odd_runs(
     await asyncio.to_thread(work)
 
 
+async def test_live_metrics_says_when_it_cannot_follow(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    tokens = await seed(api)
+
+    def work() -> None:
+        owner = Client(server_url, tokens["alice"])
+        run = owner.run("lab", "live")
+        run.log({"loss": 1.0})
+        run.flush()
+        viewer = Client(server_url, tokens["bob"], project="lab")
+        chart = wb.widgets.LiveMetrics(run.run_id, client=viewer, websocket=False)
+        members = owner.api_url("projects/lab/members")
+
+        def until(done: Any) -> None:
+            deadline = time.monotonic() + 20
+            while not done() and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+        owner.request("DELETE", f"{members}/bob")  # bob can no longer read the run
+        until(lambda: chart.error)  # the chart stood still, "live (polling)", nothing said
+        assert chart.error.startswith("following the run: ") and chart.following
+        owner.request("POST", members, json={"user": "bob", "role": "viewer"})
+        run.log({"loss": 0.5})
+        run.flush()
+        until(lambda: not chart.error)
+        assert chart.wait(points=2, timeout=20).error == ""  # said no more once it worked
+        assert chart.series["loss"]["values"] == [1.0, 0.5]
+        run.end()
+        chart.wait(timeout=30)
+
+    await asyncio.to_thread(work)
+
+
 async def test_a_widget_that_fails_leaves_no_comm_nor_thread(
     server_url: str, api: Any, tmp_path: Path
 ) -> None:
