@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,7 +46,9 @@ class TrackingEvents:
         batch = [
             {
                 "key": p.key,
-                "value": None if p.value != p.value else p.value,
+                # NaN and infinities as null: the message stays JSON (a browser's JSON.parse
+                # takes no Infinity), and one inf loss must not fail the batch that logged it
+                "value": p.value if math.isfinite(p.value) else None,
                 "step": p.step,
                 "timestamp": p.timestamp,
             }

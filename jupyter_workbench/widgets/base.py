@@ -4,6 +4,8 @@ view, and a static HTML fallback beside the widget view."""
 from __future__ import annotations
 
 import html
+import math
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -42,10 +44,12 @@ class WorkbenchWidget(anywidget.AnyWidget):
         sync=True
     )
     busy = t.Bool(False, help="True while the kernel side fetches.").tag(sync=True)
+    failure: WorkbenchError | None = None  # the error of the last fetch, None if it worked
 
     def __init__(self, client: Client | None = None, **kwargs: Any) -> None:
+        client = default_client(client)  # before the comm opens: NotConfigured leaves none
         super().__init__(**kwargs)
-        self.client = default_client(client)
+        self.client = client
         self._lock = threading.RLock()
         self.on_msg(self._on_view_message)
 
@@ -69,10 +73,12 @@ class WorkbenchWidget(anywidget.AnyWidget):
         """Run a fetch for the view: a workbench error shows in the view instead of raising
         inside a comm callback (where nobody would see it)."""
         self.busy = True
+        self.failure = None
         try:
             value = fn()
         except WorkbenchError as exc:
             self.error = exc.message if hasattr(exc, "message") else str(exc)
+            self.failure = exc  # for a Python caller that should raise it (show_diff)
             return None
         finally:
             self.busy = False
@@ -90,7 +96,10 @@ class WorkbenchWidget(anywidget.AnyWidget):
         raise NotImplementedError
 
     def _repr_html_(self) -> str:
-        return f'<div class="wb-fallback">{self.fallback_html()}</div>'
+        # the error the view shows (an experiment or dataset that does not exist ...) shows
+        # here too: else the snapshot is an empty table that says nothing
+        error = f'<p class="wb-error">{esc(self.error)}</p>' if self.error else ""
+        return f'<div class="wb-fallback">{error}{self.fallback_html()}</div>'
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         found = super()._repr_mimebundle_(**kwargs)
@@ -109,6 +118,19 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], caption: s
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def chart_value(value: Any) -> float | None:
+    """A metric value a chart can draw: a finite float, else ``None`` (a gap). NaN and
+    infinities are gaps, also as MLflow hands them out: the strings ``"NaN"``/``"Infinity"``,
+    and the largest float, which its SQL store keeps an infinity as."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and abs(number) != sys.float_info.max else None
 
 
 def fmt(value: Any) -> str:

@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..client.resources import DatasetVersion
 
 
+ROWS = 200  # rows of a file list in the HTML fallback: a notebook keeps it (100k files: 5 MB)
+
+
 def _number(ref: int | str) -> int:
     """``3``, ``"3"`` or ``"v3"`` -> 3."""
     text = str(ref).strip().lower().removeprefix("v")
@@ -60,11 +63,15 @@ class DatasetBrowser(WorkbenchWidget):
             )
             dataset = dataset.name
         super().__init__(client=client)
-        self.project = self.client.project_slug(project)
-        self.dataset = dataset
-        self.observe(self._load_version, names=["version"])
-        self.observe(self._load_diff, names=["diff_from", "diff_to"])
-        self.refresh(chosen)
+        try:
+            self.project = self.client.project_slug(project)
+            self.dataset = dataset
+            self.observe(self._load_version, names=["version"])
+            self.observe(self._load_diff, names=["diff_from", "diff_to"])
+            self.refresh(chosen)
+        except BaseException:  # no current project ...: no comm left open for no browser
+            self._abandon()
+            raise
 
     @property
     def _base(self) -> str:
@@ -86,19 +93,31 @@ class DatasetBrowser(WorkbenchWidget):
         if not numbers:
             return self
         shown = version or numbers[-1]
-        self.version = shown
+        if shown == self.version:  # no change event: its lineage (new readers) loaded again
+            self._load_version()
+        else:
+            self.version = shown
         older = [n for n in numbers if n < shown]
         if older:
-            self.show_diff(older[-1], shown)
+            with self.hold_trait_notifications():
+                self.diff_from, self.diff_to = older[-1], shown
         return self
 
     def reload(self) -> None:
         self.refresh()
 
     def show_diff(self, a: int | str, b: int | str) -> dict[str, Any]:
-        """Diff two versions (``2``, ``"v2"``); answers the diff."""
-        with self.hold_trait_notifications():
-            self.diff_from, self.diff_to = _number(a), _number(b)
+        """Diff two versions (``2``, ``"v2"``); answers the diff. A version that does not
+        exist raises ``NotFound`` (and the view says so); it answered ``{}``."""
+        pair = (_number(a), _number(b))
+        self.failure = None
+        if pair == (self.diff_from, self.diff_to):
+            self._load_diff()  # no change event: fetched again, its error raised again
+        else:
+            with self.hold_trait_notifications():
+                self.diff_from, self.diff_to = pair
+        if self.failure is not None:
+            raise self.failure
         return dict(self.diff)
 
     def _load_version(self, _change: Any = None) -> None:
@@ -156,8 +175,8 @@ class DatasetBrowser(WorkbenchWidget):
             parts.append(
                 html_table(
                     ["path", "size", "type"],
-                    [[f["path"], f["size"], f.get("media_type", "")] for f in self.files],
-                    caption=f"files of v{self.version}",
+                    [[f["path"], f["size"], f.get("media_type", "")] for f in self.files[:ROWS]],
+                    caption=f"files of v{self.version}" + _first(len(self.files)),
                 )
             )
         d = self.diff
@@ -168,7 +187,39 @@ class DatasetBrowser(WorkbenchWidget):
                 ["modified", f["path"], f"{f.get('old_size')} → {f.get('new_size')}"]
                 for f in d.get("modified", [])
             ]
-            parts.append(
-                html_table(["change", "path", "size"], rows, caption=f"v{d['from']} → v{d['to']}")
-            )
+            caption = f"v{d['from']} → v{d['to']}" + _first(len(rows))
+            parts.append(html_table(["change", "path", "size"], rows[:ROWS], caption=caption))
+            if d.get("tables"):  # the schema and row changes the view shows were left out
+                parts.append(
+                    html_table(
+                        ["table", "rows", "columns added", "removed", "retyped"],
+                        [_table_row(t) for t in d["tables"]],
+                        caption="tables",
+                    )
+                )
         return "".join(parts)
+
+
+def _first(count: int) -> str:
+    """A fallback table's note where it shows the first ``ROWS`` rows only."""
+    return f" (the first {ROWS} of {count:,}; the widget shows them all)" if count > ROWS else ""
+
+
+def _table_row(table: dict[str, Any]) -> list[Any]:
+    """One changed table of a diff: its rows and columns, or why it was not compared."""
+    path = f"{table['path']} ({table.get('format', '')})"
+    why = table.get("skipped") or table.get("error")
+    if why:
+        return [path, f"not compared: {why}", "", "", ""]
+    rows, schema = table.get("rows", {}), table.get("schema", {})
+    return [
+        path,
+        f"{rows.get('old', '?')} → {rows.get('new', '?')} "
+        f"(+{rows.get('added', 0)}, -{rows.get('removed', 0)})",
+        ", ".join(map(str, schema.get("added", []))),
+        ", ".join(map(str, schema.get("removed", []))),
+        ", ".join(
+            f"{c.get('column')} {c.get('old_type')} → {c.get('new_type')}"
+            for c in schema.get("changed", [])
+        ),
+    ]

@@ -36,12 +36,14 @@ class RunFollower:
         on_points: Callable[[Points], None],
         on_run: Callable[[dict[str, Any]], None],
         on_tick: Callable[[], None],
+        on_error: Callable[[str], None] | None = None,
         status_interval: float = 1.0,
         tick: float = 0.25,
         websocket: bool = True,
     ) -> None:
         self.client, self.project, self.run_id = client, project, run_id
         self.on_points, self.on_run, self.on_tick = on_points, on_run, on_tick
+        self.on_error = on_error  # the status poll failed ("" once it works again)
         self.status_interval, self.tick = status_interval, tick
         self.use_websocket = websocket
         self.mode = "starting"  # then "websocket" or "polling", "stopped" at the end
@@ -49,6 +51,7 @@ class RunFollower:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._poke: asyncio.Event | None = None  # a status change came over the socket
+        self._halted = False
         self._thread = threading.Thread(
             target=self._run, name=f"workbench-follow-{run_id[:8]}", daemon=True
         )
@@ -57,6 +60,7 @@ class RunFollower:
         self._thread.start()
 
     def stop(self, wait: float = 5.0) -> None:
+        self._halted = True  # seen by a thread still connecting (no _stop to set yet)
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -82,6 +86,8 @@ class RunFollower:
     async def _main(self) -> None:
         self._stop, self._poke = asyncio.Event(), asyncio.Event()
         socket = await self._connect() if self.use_websocket else None
+        if self._halted:
+            self._stop.set()
         self.mode = "websocket" if socket is not None else "polling"
         self.connected.set()
         tasks = [asyncio.ensure_future(self._status()), asyncio.ensure_future(self._ticks())]
@@ -135,9 +141,13 @@ class RunFollower:
         while True:
             try:
                 info = await loop.run_in_executor(None, self._fetch_run)
-            except (WorkbenchError, KeyError, TypeError):  # unreachable for now: try again
+            except (WorkbenchError, KeyError, TypeError) as exc:  # for now: try again
                 info = None
+                if self.on_error is not None:  # said: the chart looked live, and stood still
+                    self.on_error(getattr(exc, "message", None) or str(exc))
             if info is not None:
+                if self.on_error is not None:
+                    self.on_error("")
                 self.on_run(info)
                 if info["status"] in TERMINAL:
                     self._stop.set()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets as t
 
-from .base import WorkbenchWidget, esc, esm
+from .base import WorkbenchWidget, chart_value, esc, esm
 from .follow import TERMINAL, RunFollower, run_info
 from .svg import ema, line_chart
 
@@ -58,7 +58,8 @@ class LiveMetrics(WorkbenchWidget):
     status = t.Unicode("", help="RUNNING, FINISHED, FAILED or KILLED.").tag(sync=True)
     metrics = t.List(t.Unicode(), help="The metrics shown, in legend order.").tag(sync=True)
     series = t.Dict(
-        help='Per metric: {"steps": [...], "values": [...]} (None for NaN), sorted by step.'
+        help='Per metric: {"steps": [...], "values": [...]} (None for NaN and infinities), '
+        "sorted by step."
     ).tag(sync=True)
     smoothing = t.Float(
         0.0, min=0.0, max=0.99, help="Exponential smoothing of the lines (0: none)."
@@ -71,7 +72,7 @@ class LiveMetrics(WorkbenchWidget):
     def __init__(
         self,
         run: Run | str | None = None,
-        keys: list[str] | None = None,
+        keys: list[str] | str | None = None,
         *,
         project: str | None = None,
         smoothing: float = 0.0,
@@ -90,7 +91,27 @@ class LiveMetrics(WorkbenchWidget):
             client = client or run.client
             project = project or run.project
         run_id = run if isinstance(run, str) else run.run_id
+        if isinstance(keys, str):  # LiveMetrics(run, "loss") drew metrics l, o, s and s
+            keys = [keys]
         super().__init__(client=client, run_id=run_id, smoothing=smoothing, mode="stopped")
+        try:
+            self._start(run_id, keys, project, max_points, follow, websocket)
+        except BaseException:  # a run that does not exist, an interrupt ...: no comm is left
+            self._abandon()  # open, and no thread following the run for no chart (close())
+            raise
+
+    def _start(
+        self,
+        run_id: str,
+        keys: list[str] | None,
+        project: str | None,
+        max_points: int,
+        follow: bool,
+        websocket: bool,
+    ) -> None:
+        if project is None:  # a run id: of whichever project holds it, not the current one
+            found = self.client.compare([run_id])["runs"]  # (its MLflow is that project's)
+            project = str(found[0]["experiment"]).partition("/")[0] if found else None
         self.project = self.client.project_slug(project)
         self.max_points = max(2, max_points)
         self._fixed_keys = list(keys) if keys else None
@@ -107,6 +128,7 @@ class LiveMetrics(WorkbenchWidget):
                 on_points=self._on_points,
                 on_run=self._on_run,
                 on_tick=self._publish,
+                on_error=self._on_follow_error,
                 websocket=websocket,
             )
             self._follower.start()
@@ -132,16 +154,17 @@ class LiveMetrics(WorkbenchWidget):
     def _wanted(self, key: str) -> bool:
         return self._fixed_keys is None or key in self._fixed_keys
 
-    def _last_step(self, key: str) -> int:
+    def _last_step(self, key: str) -> int | None:
         steps = self._data.get(key)
-        return max(steps) if steps else -1
+        return max(steps) if steps else None
 
     def _load_history(self, key: str, start_step: int | None = None) -> None:
         found = self.client.history(self.run_id, key, self.max_points, start_step=start_step)
         with self._lock:
             store = self._data.setdefault(key, {})
             before = len(store)
-            store.update(zip(found.get("steps", []), found.get("values", []), strict=False))
+            values = (chart_value(v) for v in found.get("values", []))
+            store.update(zip(found.get("steps", []), values, strict=False))
             self.points += len(store) - before
             self._dirty = True
 
@@ -157,7 +180,7 @@ class LiveMetrics(WorkbenchWidget):
                 store = self._data.setdefault(key, {})
                 step = int(p.get("step") or 0)
                 added += step not in store
-                store[step] = p.get("value")
+                store[step] = chart_value(p.get("value"))
             if new:
                 self.metrics = [*self.metrics, *new]
             if added:
@@ -171,14 +194,23 @@ class LiveMetrics(WorkbenchWidget):
         if self._follower is not None:
             self.mode = self._follower.mode
         for key, step in info["latest"].items():
-            if self._wanted(key) and step > self._last_step(key):
+            last = self._last_step(key)
+            # a metric not loaded yet is loaded whatever its steps (all may be negative)
+            if self._wanted(key) and (last is None or step > last):
                 try:
-                    self._load_history(key, start_step=self._last_step(key) + 1)
+                    self._load_history(key, start_step=None if last is None else last + 1)
                 except Exception as exc:  # shown in the view; following goes on
-                    self.error = str(exc)
+                    self._on_follow_error(getattr(exc, "message", None) or str(exc))
         if info["status"] in TERMINAL:
             self.mode = "stopped"
             self._publish()
+
+    def _on_follow_error(self, message: str) -> None:
+        """The status poll failed (shown, following goes on), or works again (cleared)."""
+        if message:
+            self.error = f"following the run: {message} (trying again)"
+        elif self.error.startswith("following the run: "):
+            self.error = ""
 
     # -- data out -----------------------------------------------------------------------
     def _publish(self) -> None:
@@ -194,7 +226,7 @@ class LiveMetrics(WorkbenchWidget):
                     self._data[key] = dict(thin(sorted(store.items()), KEEP // 2 * self.max_points))
                 series[key] = {
                     "steps": [s for s, _ in items],
-                    "values": [None if v is None or not math.isfinite(v) else v for _, v in items],
+                    "values": [v for _, v in items],
                 }
             # sent under the lock: wait() (and so its cell) must not end while the follower
             # thread is still sending the last points to the view
@@ -206,13 +238,12 @@ class LiveMetrics(WorkbenchWidget):
         return self._follower is not None and self._follower.alive
 
     def wait(self, points: int | None = None, timeout: float = 60.0) -> LiveMetrics:
-        """Block until ``points`` points arrived (default: until the run ends and the last
-        points are shown); ``TimeoutError`` after ``timeout`` s."""
+        """Block until ``points`` points arrived, or the run ended (no more will: a finished
+        run's downsampled history may hold fewer), default until the run ends and the last
+        points are shown; ``TimeoutError`` after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while True:
-            if (points is not None and self.points >= points) or (
-                points is None and not self.following
-            ):
+            if (points is not None and self.points >= points) or not self.following:
                 self._publish()
                 # ... and the whole state again from this thread: the follower thread's last
                 # message may carry the parent of the cell that made the chart, which a

@@ -3,14 +3,16 @@ aliases, and the lineage of a version (the run, the datasets it read, code, envi
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import traitlets as t
 
-from ..client.errors import NotFound
+from ..client.errors import NotFound, WorkbenchError
 from ..client.models import ModelVersion, parse_ref
-from .base import WorkbenchWidget, esc, esm, html_table
+from .base import WorkbenchWidget, esm, html_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
@@ -86,6 +88,10 @@ class ModelCard(WorkbenchWidget):
             version = self.aliases.get("production") or (
                 str(self.versions[0]["version"]) if self.versions else ""
             )
+        elif not any(str(v["version"]) == str(version) for v in self.versions):
+            # as wb.models.get: "churn/9" names nothing (was an empty card of "v9")
+            known = ", ".join(str(v["version"]) for v in reversed(self.versions)) or "none yet"
+            raise NotFound(f"model {self.model!r} has no version {version} (versions: {known})")
         if version == self.version:
             self._load_lineage()
         else:
@@ -93,7 +99,10 @@ class ModelCard(WorkbenchWidget):
         return self
 
     def reload(self) -> None:
-        self.refresh(version=self.version or None)
+        try:
+            self.refresh(version=self.version or None)
+        except WorkbenchError as exc:  # the model or version went: said in the view
+            self.error = exc.message if hasattr(exc, "message") else str(exc)
 
     def _load_lineage(self, _change: Any = None) -> None:
         found = next((v for v in self.versions if str(v["version"]) == self.version), None)
@@ -107,29 +116,35 @@ class ModelCard(WorkbenchWidget):
         return f"{self.project}/{self.model} v{self.version}"
 
     def _repr_markdown_(self) -> str:
-        lines = [f"## {self.model}", ""]
+        # markdown stays markdown; HTML in it (a card's author is someone else) shows as text:
+        # a frontend that renders this markdown trusted would have run an <img onerror=...>
+        return self._markdown(html.escape)
+
+    def _markdown(self, plain: Callable[[str], str] = str) -> str:
+        """The card as Markdown, every text the workbench's users wrote passed to ``plain``."""
+        lines = [f"## {plain(self.model)}", ""]
         if self.description:
-            lines += [self.description, ""]
+            lines += [plain(self.description), ""]
         if self.aliases:
             lines += [
                 "aliases: " + ", ".join(f"`{a}` → v{v}" for a, v in sorted(self.aliases.items())),
                 "",
             ]
         if self.card.get("markdown"):
-            lines += [self.card["markdown"], ""]
+            lines += [plain(str(self.card["markdown"])), ""]
         for key in FIELDS:
             value = (self.card.get("fields") or {}).get(key)
             if value:
-                lines += [f"**{key.replace('_', ' ')}**: {value}", ""]
+                lines += [f"**{key.replace('_', ' ')}**: {plain(str(value))}", ""]
         if self.lineage:
             ln = self.lineage
             lines.append(f"lineage of v{self.version}: run `{ln.get('run_id', '')[:8]}`")
             if ln.get("datasets_read"):
-                lines.append(f"- read: {_datasets(ln['datasets_read'])}")
+                lines.append(f"- read: {plain(_datasets(ln['datasets_read']))}")
             if ln.get("datasets_written"):
-                lines.append(f"- wrote: {_datasets(ln['datasets_written'])}")
+                lines.append(f"- wrote: {plain(_datasets(ln['datasets_written']))}")
             if (ln.get("code") or {}).get("path"):
-                lines.append(f"- code: {ln['code']['path']}")
+                lines.append(f"- code: {plain(str(ln['code']['path']))}")
         return "\n".join(lines)
 
     def fallback_html(self) -> str:
@@ -150,6 +165,4 @@ class ModelCard(WorkbenchWidget):
             ],
             caption="versions",
         )
-        return f"{render(self._repr_markdown_())}{versions}" + (
-            f"<p>{esc(self.error)}</p>" if self.error else ""
-        )
+        return f"{render(self._markdown())}{versions}"  # mistune escapes HTML itself

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets as t
 
 from ..client.magics import last_value
-from .base import WorkbenchWidget, esc, esm, fmt, html_table
+from .base import WorkbenchWidget, chart_value, esc, esm, fmt, html_table
 from .svg import line_chart
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +36,8 @@ _NAME = re.compile(r"[\w.\-/]+")
 _NAME_OP = re.compile(r"[\w.\-/]+(?:==|<=|>=|!=|=|<|>|~)")
 _OP_FIRST = re.compile(r"(?:==|<=|>=|!=|=|<|>|~)")
 _FIELDS = ("name", "run_id", "status", "experiment", "start_time")
+# a filter's words: split at spaces, except inside quotes; a lone quote is a plain character
+_QUOTED = re.compile(r"""(?:[^\s'"]+|'[^']*'|"[^"]*"|['"])+""")
 
 
 def _number(value: Any) -> float | None:
@@ -64,7 +66,7 @@ def _words(text: str) -> list[str]:
     """The filter's words, a term written with spaces around its operator joined into one
     ('lr < 0.1', 'lr <0.1', 'lr< 0.1' -> 'lr<0.1'); other words stay apart."""
     words: list[str] = []
-    for word in text.split():
+    for word in _QUOTED.findall(text):  # name='my run': one word (was 'my and run')
         prev = words[-1] if words else ""
         joins = word.lower() != "and" and (
             (_NAME.fullmatch(prev) is not None and _OP_FIRST.match(word) is not None)
@@ -96,7 +98,7 @@ def parse_filter(text: str) -> list[tuple[str, str, str]]:
                 )
             terms.append((found["key"], op, value.strip("'\"")))
         else:
-            terms.append(("", "~", word))
+            terms.append(("", "~", word.strip("'\"")))
     return terms
 
 
@@ -112,6 +114,8 @@ def matches(run: dict[str, Any], terms: Sequence[tuple[str, str, str]]) -> bool:
         value = run_value(run, key)
         if value is None:
             return False
+        if key == "status":  # status=finished: the view shows FINISHED; it matched nothing
+            value, wanted = str(value).upper(), wanted.upper()
         a, b = _number(value), _number(wanted)
         ok = _OPS[op](a, b) if a is not None and b is not None and op != "~" else None
         if ok is None:
@@ -121,17 +125,40 @@ def matches(run: dict[str, Any], terms: Sequence[tuple[str, str, str]]) -> bool:
     return True
 
 
-def sort_key(run: dict[str, Any], key: str) -> tuple[int, Any]:
-    """Numbers before text, missing values last (whatever the direction, see ``order``)."""
-    value = run_value(run, key)
-    n = _number(value)
-    return (0, n) if n is not None else (1, str(value).lower())
-
-
 def order(runs: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
-    present = [r for r in runs if run_value(r, key) is not None]
-    missing = [r for r in runs if run_value(r, key) is None]
-    return sorted(present, key=lambda r: sort_key(r, key), reverse=descending) + missing
+    """Numbers (infinities too) first, then text, then NaN, then missing values, whatever the
+    direction: a diverged run (a NaN loss, MLflow's ``"NaN"``) is not the top row of a
+    descending sort."""
+    numbers: list[tuple[float, dict[str, Any]]] = []
+    texts: list[tuple[str, dict[str, Any]]] = []
+    nans, missing = [], []
+    for run in runs:
+        value = run_value(run, key)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        if value is None:
+            missing.append(run)
+        elif number is None:
+            texts.append((str(value).lower(), run))
+        elif math.isnan(number):
+            nans.append(run)
+        else:
+            numbers.append((number, run))
+    numbers.sort(key=operator.itemgetter(0), reverse=descending)
+    texts.sort(key=operator.itemgetter(0), reverse=descending)
+    return [r for _, r in numbers] + [r for _, r in texts] + nans + missing
+
+
+def _shown(param: Any) -> Any:
+    """A param of a comparison: a run without it shows "—" (as in the view), not a blank."""
+    return "—" if param is None else param
+
+
+def _experiment(run: dict[str, Any]) -> str:
+    """A run's experiment without its project (``lab/sweep`` -> ``sweep``)."""
+    return str(run.get("experiment") or "").partition("/")[2]
 
 
 def _when(ms: Any) -> str:
@@ -164,6 +191,9 @@ class RunsTable(WorkbenchWidget):
     selected = t.List(t.Unicode(), help="Run ids selected (in the order they were picked).").tag(
         sync=True
     )
+    more = t.Bool(
+        False, help="True when there are more runs than max_results (the oldest not loaded)."
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -177,14 +207,20 @@ class RunsTable(WorkbenchWidget):
         max_results: int = 200,
         client: Client | None = None,
     ) -> None:
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+            raise ValueError(f"max_results: a whole number of at least 1, not {max_results!r}")
         super().__init__(client=client)
-        self.project = self.client.project_slug(project)
-        self.experiment = experiment or ""
-        self.search, self.max_results = search, max_results
-        with self.hold_trait_notifications():
-            self.filter, self.sort_by, self.descending = filter, sort_by, descending
-        self.observe(self._arrange, names=["filter", "sort_by", "descending", "runs"])
-        self.refresh()
+        try:
+            self.project = self.client.project_slug(project)
+            self.experiment = experiment or ""
+            self.search, self.max_results = search, max_results
+            with self.hold_trait_notifications():
+                self.filter, self.sort_by, self.descending = filter, sort_by, descending
+            self.observe(self._arrange, names=["filter", "sort_by", "descending", "runs"])
+            self.refresh()
+        except BaseException:  # no current project ...: no comm left open for no table
+            self._abandon()
+            raise
 
     def refresh(self) -> RunsTable:
         """Load the runs again (newest first; ``search`` is an MLflow filter run server-side)."""
@@ -193,14 +229,16 @@ class RunsTable(WorkbenchWidget):
                 [self.project],
                 experiment=self.experiment or None,
                 filter=self.search,
-                max_results=self.max_results,
+                max_results=self.max_results + 1,  # one more: are there runs not loaded?
             )
         )
         if found is None:
             return self
+        self.more, found = len(found) > self.max_results, found[: self.max_results]
         self.params = sorted({k for r in found for k in r.get("params", {})})
         self.metrics = sorted({k for r in found for k in r.get("metrics", {})})
         self.runs = found
+        self.selected = list(self.selected)  # runs no longer loaded leave the selection
         return self
 
     def reload(self) -> None:
@@ -211,6 +249,15 @@ class RunsTable(WorkbenchWidget):
             terms = parse_filter(self.filter)
         except ValueError as exc:
             self.error = str(exc)
+            return
+        named = {k for k, _op, _v in terms if k and k not in _FIELDS}
+        unknown = sorted(k for k in named if all(run_value(r, k) is None for r in self.runs))
+        if unknown and self.runs:  # 'los<0.2': say so, not "no run matches"
+            self.error = (
+                f"filter: no run has {', '.join(map(repr, unknown))} (params: "
+                f"{', '.join(self.params) or 'none'}; metrics: {', '.join(self.metrics) or 'none'})"
+            )
+            self.visible = []
             return
         self.error = ""
         rows = [r for r in self.runs if matches(r, terms)]
@@ -230,18 +277,27 @@ class RunsTable(WorkbenchWidget):
         """A ``CompareRuns`` of the selected runs that follows the selection."""
         return CompareRuns(self, client=self.client, **kwargs)
 
+    def _count(self) -> str:
+        """``3 of 5 runs``, or ``3 of the newest 200 runs (more not loaded: max_results)``."""
+        if not self.more:
+            return f"{len(self.visible)} of {len(self.runs)} runs"
+        return (
+            f"{len(self.visible)} of the newest {len(self.runs)} runs "
+            "(more not loaded: max_results)"
+        )
+
     def summary(self) -> str:
         where = f"{self.project}/{self.experiment}" if self.experiment else self.project
-        return (
-            f"{where}: {len(self.visible)} of {len(self.runs)} runs, {len(self.selected)} selected"
-        )
+        return f"{where}: {self._count()}, {len(self.selected)} selected"
 
     def fallback_html(self) -> str:
         by_id = {r["run_id"]: r for r in self.runs}
+        everywhere = not self.experiment  # runs of every experiment: say whose each is
         rows = [
             [
                 ("✓ " if rid in self.selected else "") + rid[:8],
                 by_id[rid].get("name"),
+                *([_experiment(by_id[rid])] if everywhere else []),
                 by_id[rid].get("status"),
                 _when(by_id[rid].get("start_time")),
                 *(by_id[rid].get("params", {}).get(p, "") for p in self.params),
@@ -250,19 +306,22 @@ class RunsTable(WorkbenchWidget):
             for rid in self.visible
         ]
         where = f"{self.project}/{self.experiment}" if self.experiment else self.project
+        which = ["experiment"] if everywhere else []
         return html_table(
-            ["run", "name", "status", "started", *self.params, *self.metrics],
+            ["run", "name", *which, "status", "started", *self.params, *self.metrics],
             rows,
-            caption=f"runs of {where} ({len(self.visible)} of {len(self.runs)})",
+            caption=f"runs of {where} ({self._count()})",
         )
 
 
 class CompareRuns(WorkbenchWidget):
     """Several runs side by side: the params that differ, one metric's curves overlaid
     (``metric``), and parallel coordinates over the differing params and the last value of
-    every metric. ``runs``: run ids, ``Run`` objects, or a ``RunsTable`` (its selection)."""
+    every metric. ``runs``: run ids, ``Run`` objects (or one), or a ``RunsTable`` (its
+    selection)."""
 
     _esm = esm("compare_runs.js")
+    _asked = ""  # the metric= asked for
 
     run_ids = t.List(t.Unicode(), help="The runs compared.").tag(sync=True)
     comparison = t.Dict(help="The runs/compare answer: runs, params, metrics, system.").tag(
@@ -278,28 +337,35 @@ class CompareRuns(WorkbenchWidget):
 
     def __init__(
         self,
-        runs: RunsTable | Sequence[Run | str],
+        runs: RunsTable | Sequence[Run | str] | Run | str,
         *,
         metric: str | None = None,
         max_points: int = 500,
         client: Client | None = None,
     ) -> None:
+        if isinstance(runs, str) or hasattr(runs, "run_id"):  # one run: its id was 32 "runs"
+            runs = [runs]  # type: ignore[list-item]
         if isinstance(runs, RunsTable):
             client = client or runs.client
         elif runs and not isinstance(runs[0], str):
             client = client or runs[0].client
         super().__init__(client=client)
-        self.max_points = max_points
-        self.table = runs if isinstance(runs, RunsTable) else None
-        self.observe(self._load, names=["run_ids"])
-        self.observe(self._load_histories, names=["metric"])
-        if metric:
-            self.metric = metric
-        if self.table is not None:
-            self.table.observe(self._follow_table, names=["selected"])
-            self.run_ids = list(self.table.selected)
-        else:
-            self.run_ids = [r if isinstance(r, str) else r.run_id for r in runs]
+        try:
+            self.max_points = max_points
+            self.table = runs if isinstance(runs, RunsTable) else None
+            self.observe(self._load, names=["run_ids"])
+            self.observe(self._load_histories, names=["metric"])
+            self._asked = metric or ""
+            if metric:
+                self.metric = metric
+            if self.table is not None:
+                self.table.observe(self._follow_table, names=["selected"])
+                self.run_ids = list(self.table.selected)
+            else:
+                self.run_ids = [r if isinstance(r, str) else r.run_id for r in runs]
+        except BaseException:
+            self._abandon()
+            raise
 
     def reload(self) -> None:
         self._load()
@@ -318,7 +384,11 @@ class CompareRuns(WorkbenchWidget):
         self.axes = self._axes(found)
         metrics = sorted(found.get("metrics", {}))
         if self.metric not in metrics:
+            asked = self.metric
             self.metric = metrics[0] if metrics else ""  # loads its histories
+            if asked and asked == self._asked:  # metric="val_los": another one, silently
+                known = ", ".join(metrics) or "none"
+                self.error = f"metric {asked!r}: no run here logged it (metrics: {known})"
         else:
             self._load_histories()
 
@@ -329,7 +399,7 @@ class CompareRuns(WorkbenchWidget):
             for k, v in sorted(found.get("params", {}).get("differ", {}).items())
         ]
         for key, per_run in sorted(found.get("metrics", {}).items()):
-            values = {i: (per_run.get(i) or {}).get("last") for i in ids}
+            values = {i: chart_value((per_run.get(i) or {}).get("last")) for i in ids}
             axes.append({"name": key, "kind": "metric", "values": values})
         return axes
 
@@ -341,7 +411,8 @@ class CompareRuns(WorkbenchWidget):
         for run_id in self.run_ids:
             found = self._call(partial(self.client.history, run_id, self.metric, self.max_points))
             if found is not None:
-                out[run_id] = {"steps": found["steps"], "values": found["values"]}
+                values = [chart_value(v) for v in found["values"]]  # inf: a gap, not 1.8e308
+                out[run_id] = {"steps": found["steps"], "values": values}
         self.histories = out
 
     def close(self) -> None:
@@ -359,13 +430,18 @@ class CompareRuns(WorkbenchWidget):
             return "<p>no runs to compare: select some</p>"
         runs = c.get("runs", [])
         names = [r.get("name") or r["run_id"][:8] for r in runs]
+        # two runs of one name (a sweep re-run ...) are two columns and two curves, told apart
+        names = [
+            f"{n} ({r['run_id'][:8]})" if names.count(n) > 1 else n
+            for n, r in zip(names, runs, strict=True)
+        ]
         ids = [r["run_id"] for r in runs]
         differ = c.get("params", {}).get("differ", {})
         same = c.get("params", {}).get("same", {})
         parts = [
             html_table(
                 ["param", *names],
-                [[k, *(v.get(i) for i in ids)] for k, v in sorted(differ.items())],
+                [[k, *(_shown(v.get(i)) for i in ids)] for k, v in sorted(differ.items())],
                 caption="params that differ",
             ),
             html_table(

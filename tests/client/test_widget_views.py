@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from traitlets.config import Config
 
@@ -107,8 +109,26 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         with trainer.run("lab", "sweep", params={"lr": 0.05, "optimizer": "sgd"}) as run:
             for step in range(60):
                 run.log({"loss": 1 / (step + 1) + (step % 7) * 0.01, "acc": step / 60}, step=step)
+        with trainer.run("lab", "odd") as odd:
+            odd.log({"x": float("inf"), "y": float("nan")}, step=0)
+        with trainer.run("lab", "huge") as huge:  # steps 1000 apart, past 2**62
+            for i in range(3):
+                huge.log({"loss": 1.0 + i}, step=2**62 + 1000 * i)
+        folder = tmp_path / "typed"
+        folder.mkdir()
+        pq.write_table(pa.table({"n": [1, 2]}), folder / "t.parquet")
+        trainer.datasets.commit("typed", folder, project="lab", progress=False)
+        pq.write_table(pa.table({"n": ["1", "2"]}), folder / "t.parquet")  # n retyped
+        (folder / "b.parquet").write_bytes(b"not parquet at all")
+        trainer.datasets.commit("typed", folder, project="lab", progress=False)
         table = wb.widgets.RunsTable("sweep")
         return {
+            "typed": wb.widgets.DatasetBrowser("typed"),
+            "odd": wb.widgets.RunsTable("odd"),
+            "huge": wb.widgets.LiveMetrics(huge.run_id),
+            "everywhere": wb.widgets.RunsTable(),
+            "odd_compare": wb.widgets.CompareRuns([odd.run_id, run.run_id]),
+            "waiting": wb.widgets.LiveMetrics(run.run_id, keys=["loss", "never"], follow=False),
             **made,
             "table": table,
             "compare": table.compare(),
@@ -164,6 +184,15 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         table.locator("button[aria-label=reload]").click()  # ↻: the kernel side loads again
         relay.sync("table")
         assert len(w["table"].runs) == 5 and table.locator("tbody tr").count() == 3
+        assert "of the newest" not in table.inner_text()
+        w["table"].max_results = 4  # the oldest run is left out: the count says so
+        table.locator("button[aria-label=reload]").click()
+        relay.sync("table")
+        assert "3 of the newest 4 runs" in table.inner_text()
+        w["table"].max_results = 200
+        table.locator("button[aria-label=reload]").click()
+        relay.sync("table")
+        assert "3 of 5 runs" in table.inner_text()
         table.screenshot(path=str(OUTPUT / "widget-runs-table.png"))
 
         # ... which CompareRuns follows: param diff, overlay, parallel coordinates
@@ -190,6 +219,14 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         assert "added" in browser.inner_text() and "README.md" in browser.inner_text()
         assert "rows 1 → 2" in browser.inner_text()
         browser.screenshot(path=str(OUTPUT / "widget-dataset-browser.png"))
+        # a retyped column read "columns changed: [object Object]"; a table not compared
+        # "rows ? → ? (+0, -0)", as if nothing had changed
+        relay.mount("typed", w["typed"])
+        typed = page.locator("#typed")
+        typed.locator("button", has_text="diff").click()
+        text = typed.inner_text()
+        assert "columns retyped: n int64 → string" in text and "[object Object]" not in text
+        assert "could not be compared: Parquet magic bytes" in text and "?" not in text
 
         # ModelCard: the card's markdown rendered, versions, lineage
         relay.mount("card", w["card"])
@@ -199,6 +236,27 @@ async def test_widget_views_render_and_drive_the_kernel_side(
         assert "lab/flights v2" in card.inner_text() and "intended use" in card.inner_text()
         assert "null" not in card.inner_text() + compare.inner_text()
         card.screenshot(path=str(OUTPUT / "widget-model-card.png"))
+
+        # non-finite values read as the kernel side's fallback writes them (an infinity, the
+        # largest float in MLflow's store, read 1.80e+308; a NaN last value was a blank)
+        relay.mount("everywhere", w["everywhere"])  # which experiment each run is of
+        everywhere = page.locator("#everywhere")
+        assert everywhere.locator("th").nth(3).inner_text() == "experiment"
+        assert everywhere.locator("tbody tr").first.locator("td").nth(3).inner_text() == "huge"
+        relay.mount("odd", w["odd"])
+        assert "experiment" not in page.locator("#odd thead").inner_text()
+        odd = page.locator("#odd").locator("tbody tr").first.inner_text().split()
+        assert odd[-2:] == ["inf", "nan"]
+        relay.mount("odd_compare", w["odd_compare"])
+        metrics = page.locator("#odd_compare table").nth(1).inner_text()
+        assert "inf" in metrics and "nan" in metrics and "e+308" not in metrics
+        # x ticks 500 apart at 4.6e18 (floats 1024 apart there): t += 500 never moved, and
+        # the page hung drawing the chart
+        relay.mount("huge", w["huge"])
+        assert "3 points" in page.locator("#huge").inner_text()
+        relay.mount("waiting", w["waiting"])  # a metric asked for, never logged
+        waiting = page.locator("#waiting").inner_text()
+        assert "undefined" not in waiting and waiting.endswith("never\nno points yet")
 
     await asyncio.to_thread(in_chromium, scenario)
     assert not errors, errors

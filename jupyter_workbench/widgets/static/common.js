@@ -27,14 +27,19 @@ function s(tag, attrs = {}, ...children) {
   return el;
 }
 
+const NOT_FINITE = { NaN: "nan", Infinity: "inf", "-Infinity": "-inf" };  // MLflow's JSON
+
 function fmt(v) {
   if (v === null || v === undefined) return "";
   if (typeof v === "number") {
-    if (!isFinite(v) || Number.isInteger(v)) return String(v);
+    // MLflow's SQL store keeps an infinity as the largest float: "inf", as %wb runs says
+    // (was 1.80e+308); NaN and infinities as the kernel side's fallback writes them
+    if (Math.abs(v) === Number.MAX_VALUE || !isFinite(v)) return Number.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf";
+    if (Number.isInteger(v)) return String(v);
     const r = parseFloat(v.toPrecision(4));
     return Math.abs(r) >= 1e6 || (r !== 0 && Math.abs(r) < 1e-4) ? r.toExponential(2) : String(r);
   }
-  return String(v);
+  return NOT_FINITE[v] ?? String(v);
 }
 
 // el.replaceChildren without the holes (null, undefined, false) that conditionals leave
@@ -66,8 +71,13 @@ function ticks(lo, hi, n = 5) {
   const err = (n * step) / (hi - lo);
   const nice = step * (err <= 0.15 ? 10 : err <= 0.35 ? 5 : err <= 0.75 ? 2 : 1);
   const out = [];
-  for (let t = Math.ceil(lo / nice) * nice; t <= hi + nice * 1e-9; t += nice) out.push(+t.toPrecision(12));
-  return out;
+  // at most n * 3 ticks, and none once t stops moving: past 2**53 floats are further apart
+  // than a small tick step (steps 1000 apart at 2**62: t += 500 left t as it was, forever)
+  for (let t = Math.ceil(lo / nice) * nice, k = 0; t <= hi + nice * 1e-9 && k < n * 3; t += nice, k++) {
+    out.push(+t.toPrecision(12));
+    if (t + nice === t) break;
+  }
+  return [...new Set(out)];
 }
 
 // An SVG line chart: series = [{label, color, xs, ys, faint}]; ys may hold nulls (gaps).

@@ -21,7 +21,9 @@ function render({ model, el }) {
     if (!runs.length) { fill(params, h("p", { className: "wb-muted" }, "select runs to compare")); return; }
     const differ = c.params?.differ || {}, same = c.params?.same || {};
     const rows = Object.keys(differ).sort().map((k) => [k, ...runs.map((r) => differ[k][r.id] ?? "—")]);
-    const mrows = Object.keys(c.metrics || {}).sort().map((k) => [k, ...runs.map((r) => c.metrics[k][r.id]?.last ?? null)]);
+    // a last value of null: the last point was NaN ("nan", as the fallback; it was a blank)
+    const last = (e) => (e && "last" in e && e.last === null ? "nan" : e?.last ?? null);
+    const mrows = Object.keys(c.metrics || {}).sort().map((k) => [k, ...runs.map((r) => last(c.metrics[k][r.id]))]);
     const heads = () => ["", ...runs.map((r) => h("span", { className: "wb-legend" }, h("span", {}, h("i", { style: `background:${r.color}` }), r.label)))];
     fill(params, 
       h("div", { className: "wb-panel-title" }, "params that differ"),

@@ -55,11 +55,13 @@ function render({ model, el }) {
       if (rows.length) body.push(table(["change", "path", "size"], rows));
       for (const t of d.tables || []) {
         const sc = t.schema || {}, r = t.rows || {};
+        // a table not compared (too large, unreadable) read "rows ? → ? (+0, −0)": no change
+        const why = t.skipped ? `not compared: ${t.skipped}` : t.error ? `could not be compared: ${t.error}` : null;
         body.push(h("div", { className: "wb-panel" }, h("div", { className: "wb-panel-title" }, `${t.path} (${t.format})`),
-          h("p", {}, `rows ${r.old ?? "?"} → ${r.new ?? "?"} (+${r.added ?? 0}, −${r.removed ?? 0})`),
+          why ? h("p", { className: "wb-muted" }, why) : h("p", {}, `rows ${r.old ?? "?"} → ${r.new ?? "?"} (+${r.added ?? 0}, −${r.removed ?? 0})`),
           (sc.added || []).length ? h("p", { className: "wb-added" }, "columns added: " + sc.added.map((c) => c.name || c).join(", ")) : null,
           (sc.removed || []).length ? h("p", { className: "wb-removed" }, "columns removed: " + sc.removed.map((c) => c.name || c).join(", ")) : null,
-          (sc.changed || []).length ? h("p", { className: "wb-modified" }, "columns changed: " + sc.changed.map((c) => c.name ? `${c.name} ${c.old ?? ""}→${c.new ?? ""}` : c).join(", ")) : null));
+          (sc.changed || []).length ? h("p", { className: "wb-modified" }, "columns retyped: " + sc.changed.map((c) => `${c.column} ${c.old_type} → ${c.new_type}`).join(", ")) : null));
       }
     } else body.push(h("p", { className: "wb-muted" }, "pick two versions"));
     return h("div", {}, h("div", { className: "wb-toolbar" }, h("label", {}, "from ", select("diff_from")), h("label", {}, "to ", select("diff_to"))), ...body);

@@ -44,10 +44,13 @@ function render({ model, el }) {
         lineChart(keys.flatMap(lines), { width, height: 300 }));
     } else {
       fill(charts, ...keys.map((k, i) => {
-        const d = series[k], last = d.values[d.values.length - 1];
+        const d = series[k], n = d.steps.length, last = d.values[n - 1];
+        // a metric asked for but not logged yet read "last  @ undefined" (its chart says "no
+        // points yet"); a NaN/inf last value "last  @ 5"
+        const said = !n ? "" : ` last ${last === null ? "NaN/inf" : fmt(last)} @ ${d.steps[n - 1]}`;
         return h("div", { className: "wb-panel" },
           h("div", { className: "wb-panel-title" }, h("i", { style: `background:${PALETTE[i % PALETTE.length]}` }), k,
-            h("span", { className: "wb-muted" }, ` last ${fmt(last)} @ ${d.steps[d.steps.length - 1]}`)),
+            h("span", { className: "wb-muted" }, said)),
           lineChart(lines(k, i), { width: keys.length > 1 ? Math.max(300, width / 2 - 12) : width, height: 200 }));
       }));
     }

@@ -34,8 +34,13 @@ function render({ model, el }) {
     const visible = model.get("visible"), selected = new Set(model.get("selected"));
     const params = model.get("params"), metrics = model.get("metrics");
     const sortBy = model.get("sort_by"), desc = model.get("descending");
-    count.textContent = `${visible.length} of ${model.get("runs").length} runs · ${selected.size} selected`;
-    const cols = [["", null], ["run", "run_id"], ["name", "name"], ["status", "status"], ["started", "start_time"],
+    const loaded = model.get("runs").length, more = model.get("more");
+    count.textContent = `${visible.length} of ${more ? "the newest " : ""}${loaded} runs · ${selected.size} selected`;
+    count.title = more ? "more runs than max_results: the older ones are not loaded" : "";
+    // a table of every experiment (experiment ""): which experiment a run belongs to
+    const everywhere = !model.get("experiment");
+    const cols = [["", null], ["run", "run_id"], ["name", "name"], ...(everywhere ? [["experiment", "experiment"]] : []),
+      ["status", "status"], ["started", "start_time"],
       ...params.map((p) => [p, `params.${p}`]), ...metrics.map((m) => [m, `metrics.${m}`])];
     const head = h("tr", {}, cols.map(([label, key]) => key === null ? h("th", {}) :
       h("th", { className: "wb-sortable", onclick: () => setSort(key), "aria-sort": sortBy === key ? (desc ? "descending" : "ascending") : "none", title: key },
@@ -47,6 +52,7 @@ function render({ model, el }) {
       return h("tr", { className: selected.has(id) ? "wb-selected" : "", "data-run": id },
         h("td", {}, h("input", { type: "checkbox", checked: selected.has(id), onchange: () => toggle(id), "aria-label": `select ${id}` })),
         h("td", {}, h("code", {}, id.slice(0, 8))), h("td", {}, r.name || ""),
+        everywhere ? h("td", {}, String(r.experiment || "").replace(/^[^/]*\//, "")) : null,
         h("td", {}, h("span", { className: `wb-status wb-status-${String(r.status).toLowerCase()}` }, r.status)), h("td", {}, when),
         params.map((p) => h("td", {}, r.params?.[p] ?? "")),
         metrics.map((m) => h("td", { className: "wb-num" }, fmt(r.metrics?.[m]))));
@@ -54,7 +60,7 @@ function render({ model, el }) {
     fill(body, rows.length ? h("table", { className: "wb-table" }, h("thead", {}, head), h("tbody", {}, rows))
       : h("p", { className: "wb-muted" }, model.get("runs").length ? "no run matches the filter" : "no runs yet"));
   }
-  for (const name of ["runs", "visible", "selected", "sort_by", "descending", "filter", "params", "metrics"]) model.on(`change:${name}`, draw);
+  for (const name of ["runs", "visible", "selected", "sort_by", "descending", "filter", "params", "metrics", "more"]) model.on(`change:${name}`, draw);
   draw();
 }
 export default { render };
