@@ -553,6 +553,7 @@ class DatasetJobs:
             raise BadRequest("mode: must be 'replace' or 'update'", code="invalid_field")
         if delete_paths and mode == "replace":
             raise BadRequest("delete: only an 'update' commit deletes paths", code="invalid_field")
+        ds.check_strict_parent(parent, strict_parent)  # (before every file is read again)
         status = self.upload_status(identity, slug, name, upload_id)
         if status["state"] == "published":  # a retry whose first answer was lost?
             request = ds.commit_request(

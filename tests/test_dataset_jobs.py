@@ -1142,6 +1142,11 @@ def test_scan_folder_order_and_checks(tmp_path: Path) -> None:
     assert scan.ignored == [".git/", "a/b/", "a/bad\\name"]
     kept = ["z.txt", "B/upper", "a/b.txt", "a/link", "a/a/x", "a-b/y", "é/ü.csv"]
     assert [f.path for f in scan.files] == kept
+    # one pattern as a string is that pattern (not its letters: '*' left out everything), and
+    # a .wbignore written with a byte-order mark keeps its first pattern
+    (root / ".wbignore").write_bytes("\ufeffB/\n".encode())
+    scan = scan_folder(root, max_bytes=1000, ignore="bad*")
+    assert scan.ignored == [".git/", ".wbignore", "B/", "a/bad\\name"]
 
 
 def test_a_folder_with_normalization_twins_is_refused_before_its_dataset_is_made(

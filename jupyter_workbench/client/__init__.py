@@ -246,7 +246,12 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"operation {operation['id']} still running after {timeout} s")
             time.sleep(poll)
-            operation = self.get(f"operations/{quote(str(operation['id']), safe='')}")
+            try:
+                operation = self.get(f"operations/{quote(str(operation['id']), safe='')}")
+            except ConnectionFailed as exc:  # one slow answer: the operation runs on
+                if exc.code != "timeout":
+                    raise
+                continue
             if on_progress is not None:
                 on_progress(operation)
         if operation["state"] != "succeeded":

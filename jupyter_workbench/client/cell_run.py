@@ -60,6 +60,11 @@ def parse_line(line: str) -> argparse.Namespace:
     if opts.experiment and opts.experiment_option:
         raise UsageError("name the experiment once: %%wb_run EXPERIMENT or --experiment EXPERIMENT")
     if not opts.experiment and opts.experiment_option is None:
+        if opts.name and len(opts.name) > 1:  # '--name run1 sweep': the name took them all
+            raise UsageError(
+                f"--name took {' '.join(opts.name)!r} and left no EXPERIMENT: put EXPERIMENT "
+                "first (%%wb_run EXPERIMENT --name NAME) or quote the name"
+            )
         raise UsageError("usage: %%wb_run EXPERIMENT [--param K=V ...] [--name NAME]")
     opts.experiment = experiment_name(opts.experiment or None, "EXPERIMENT") + experiment_name(
         opts.experiment_option, "--experiment"

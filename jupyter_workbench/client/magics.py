@@ -402,6 +402,8 @@ def complete_experiment(words: list[str]) -> list[str]:
     """Completion of an experiment's name typed as ``words`` (``--experiment=`` stripped): the
     names from the word being typed on (IPython replaces that word alone, so ``my s`` is
     completed by ``sweep`` of ``my sweep``)."""
+    if not words:  # the bare magic, no space typed yet
+        return []
     prefix, current = " ".join(words), words[-1]
     return [name[len(prefix) - len(current) :] for name in experiment_names(prefix)]
 

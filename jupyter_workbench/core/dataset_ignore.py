@@ -37,8 +37,10 @@ class IgnoreRules:
             ) from None
 
     @classmethod
-    def for_folder(cls, root: Path, extra: Sequence[str] = ()) -> IgnoreRules:
-        """The defaults, ``root/.wbignore`` (if there is one) and ``extra``, in that order."""
+    def for_folder(cls, root: Path, extra: str | Sequence[str] = ()) -> IgnoreRules:
+        """The defaults, ``root/.wbignore`` (if there is one) and ``extra`` (one pattern or
+        several), in that order."""
+        extra = [extra] if isinstance(extra, str) else list(extra)
         bad = [p for p in extra if not isinstance(p, str) or "\n" in p or "\r" in p]
         if bad:
             raise BadRequest(f"ignore: {bad[0]!r} is not one pattern", code="invalid_field")
@@ -50,7 +52,8 @@ class IgnoreRules:
                 raise BadRequest(
                     f"{IGNORE_FILE}: larger than {MAX_IGNORE_BYTES} bytes", code="invalid_source"
                 )
-            own = data.decode("utf-8", errors="replace").splitlines()
+            # (utf-8-sig: a byte-order mark, as Windows' Notepad writes, is no pattern's)
+            own = data.decode("utf-8-sig", errors="replace").splitlines()
             cls(own, field=IGNORE_FILE)  # its own error names the file
         return cls([*DEFAULT_IGNORE, *own, *extra])
 

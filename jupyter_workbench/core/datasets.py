@@ -844,11 +844,10 @@ def _create_for_commit(s: Session, ctx: Ctx, project: Project, name: str) -> tup
     try:
         return create(s, ctx, project.slug, name=name), True
     except Conflict:
-        stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
-        dataset = s.scalar(stmt)
-        if dataset is None:
-            raise
-        return dataset, False
+        try:  # (key-share locked, as begin_session's: it may be dropped at this moment)
+            return _load(s, project, name, key_share=True), False
+        except NotFound:
+            raise Conflict(f"name: a dataset named '{name}' already exists") from None
 
 
 def _drop_if_never_published(s: Session, ctx: Ctx, project: Project, name: str) -> None:
@@ -856,16 +855,28 @@ def _drop_if_never_published(s: Session, ctx: Ctx, project: Project, name: str) 
     (no version, no upload open, no description, card or metadata): an upload that ended
     unpublished leaves no empty dataset behind. Audited as ``dataset.delete``."""
     stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
-    dataset = s.scalar(stmt.with_for_update())  # a session starting now waits, then makes it anew
-    if dataset is None or dataset.description or dataset.card or dataset.meta:
+
+    def kept(dataset_id: int) -> bool:
+        of_it = CommitSession.dataset_id == dataset_id
+        version = select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id)
+        still_open = select(CommitSession.id).where(of_it, CommitSession.state == "open")
+        made = select(CommitSession.id).where(of_it, CommitSession.made_dataset)
+        return bool(
+            s.scalar(version.limit(1))
+            or s.scalar(still_open.limit(1))
+            or not s.scalar(made.limit(1))
+        )
+
+    # unlocked first: the end of an upload of a dataset with versions (most) takes no lock on
+    # it (it waited behind a publish of that dataset, and GC's expiries could deadlock on it)
+    found = s.scalar(select(Dataset.id).where(Dataset.project_id == project.id,
+                                              Dataset.name == name))  # fmt: skip
+    if found is None or kept(found):
         return
-    of_it = CommitSession.dataset_id == dataset.id
-    kept = (
-        s.scalar(select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset.id).limit(1))
-        or s.scalar(select(CommitSession.id).where(of_it, CommitSession.state == "open").limit(1))
-        or not s.scalar(select(CommitSession.id).where(of_it, CommitSession.made_dataset).limit(1))
-    )
-    if kept:
+    # then locked, read anew (the row loaded before may predate a description given since): a
+    # session starting now waits, then makes the dataset anew
+    dataset = s.scalar(stmt.with_for_update().execution_options(populate_existing=True))
+    if dataset is None or dataset.description or dataset.card or dataset.meta or kept(dataset.id):
         return
     audit.record(s, ctx, "dataset.delete", "dataset", name, project=project,
                  summary={"versions": 0, "reason": "first_upload_ended"})  # fmt: skip
@@ -1001,9 +1012,12 @@ def expire_sessions(s: Session, ctx: Ctx, cutoff: datetime) -> list[str]:
             project=project,
             summary={"upload": session_id, "kind": kind, "owner": owner},
         )
-        s.flush()
-        if project is not None and name is not None:
-            _drop_if_never_published(s, ctx, project, name)
+    s.flush()
+    # every session ended first, then the datasets, in one order: as an abandon does (its
+    # session, then its dataset), so that the two never wait on each other
+    ended = {(p.id, n): p for _i, _k, _o, n, p in rows if p is not None and n is not None}
+    for (_project_id, name), project in sorted(ended.items(), key=lambda item: item[0]):
+        _drop_if_never_published(s, ctx, project, name)
     return [row[0] for row in rows]
 
 

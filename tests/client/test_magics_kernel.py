@@ -56,7 +56,8 @@ async def run(client: Any, code: str) -> str:
     msg_id = client.execute(code)
     out: list[str] = []
     while True:
-        msg = await client.get_iopub_msg(timeout=30)
+        # (a cell importing mlflow, ~3 s alone, went silent past 30 s on a loaded machine)
+        msg = await client.get_iopub_msg(timeout=120)
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         kind, content = msg["msg_type"], msg["content"]

@@ -38,7 +38,7 @@ async def outputs(kernel: Any, code: str) -> tuple[str, list[str]]:
     out: list[str] = []
     errors: list[str] = []
     while True:
-        msg = await kernel.get_iopub_msg(timeout=60)
+        msg = await kernel.get_iopub_msg(timeout=120)
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         kind, content = msg["msg_type"], msg["content"]
@@ -293,7 +293,7 @@ async def test_a_cell_ending_in_a_semicolon_shows_no_value(server_url: str, api:
         msg_id = kernel.execute(code)
         shown = []
         while True:
-            msg = await kernel.get_iopub_msg(timeout=60)
+            msg = await kernel.get_iopub_msg(timeout=120)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             if msg["msg_type"] == "execute_result":
@@ -314,7 +314,7 @@ async def interrupted(kernel: Any, code: str) -> list[str]:
     msg_id = kernel.execute(code)
     errors: list[str] = []
     while True:
-        msg = await kernel.get_iopub_msg(timeout=60)
+        msg = await kernel.get_iopub_msg(timeout=120)
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         kind, content = msg["msg_type"], msg["content"]
@@ -368,3 +368,19 @@ async def test_a_deleted_experiment_is_named_with_what_to_do(server_url: str, ap
         await run(kernel, f"client.restore_experiment('{gone}')")  # as it says
         printed, errors = await outputs(kernel, "%%wb_run gone\nprint('ran')")
         assert errors == [] and printed.rstrip().endswith(" in other/gone: FINISHED"), printed
+
+
+def test_options_before_the_experiment_and_tab_on_the_bare_magic() -> None:
+    """``--name`` takes several words, so ``%%wb_run --name run1 sweep`` has no experiment
+    left: said so, not the bare usage line. TAB right after ``%%wb_run`` answers nothing (it
+    raised IndexError, shown on every TAB)."""
+    from types import SimpleNamespace
+
+    from jupyter_workbench.client.cell_run import complete_wb_run, parse_line
+    from jupyter_workbench.client.magics import UsageError
+
+    with pytest.raises(UsageError, match="--name took 'run1 sweep' and left no EXPERIMENT"):
+        parse_line("--name run1 sweep")
+    opts = parse_line("sweep --name run1")
+    assert (opts.experiment, opts.name) == ("sweep", "run1")
+    assert complete_wb_run(None, SimpleNamespace(line="%%wb_run")) == []

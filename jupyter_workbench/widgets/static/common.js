@@ -39,7 +39,7 @@ function fmt(v) {
     const r = parseFloat(v.toPrecision(4));
     return Math.abs(r) >= 1e6 || (r !== 0 && Math.abs(r) < 1e-4) ? r.toExponential(2) : String(r);
   }
-  return NOT_FINITE[v] ?? String(v);
+  return Object.hasOwn(NOT_FINITE, v) ? NOT_FINITE[v] : String(v);  // ('constructor' is text)
 }
 
 // el.replaceChildren without the holes (null, undefined, false) that conditionals leave
