@@ -100,6 +100,11 @@ class Models:
                 f"run: expected a Run or a run id, got {type(run).__name__} {run!r:.60}"
             )
         name = _text(name, "name")
+        if "@" in name or name != name.strip():  # 'a@b' would read as model 'a', alias 'b'
+            raise ValueError(
+                f"name: {name!r} cannot be named by a reference ('name', 'name/3', "
+                "'name@alias'): no '@', no spaces at either end"
+            )
         artifact_path = _text(artifact_path, "artifact_path")
         run_id = run if isinstance(run, str) else run.run_id
         slug = project or (None if isinstance(run, str) else run.project)
@@ -178,10 +183,20 @@ class Models:
 
     def load(self, ref: str | ModelVersion, *, project: str | None = None) -> Any:
         """An MLflow pyfunc model when the version is one, else its local folder (a ``Path``)."""
-        folder = self.download(ref, project=project)
+        mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
+        folder = self.download(mv)
         if (folder / "MLmodel").exists():
             import mlflow.pyfunc
+            from mlflow.models import Model
 
+            flavors = Model.load(str(folder / "MLmodel")).flavors
+            if mlflow.pyfunc.FLAVOR_NAME not in flavors:  # mlflow's error named neither
+                raise ValueError(
+                    f"model {mv}: MLflow cannot load it as a python_function model (its "
+                    f"flavours: {', '.join(sorted(flavors)) or 'none'}); its files are at "
+                    f"{folder} (wb.models.download): load them with the flavour's own "
+                    "mlflow.<flavour>.load_model"
+                )
             return mlflow.pyfunc.load_model(str(folder))
         return folder
 

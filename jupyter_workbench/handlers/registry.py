@@ -102,6 +102,24 @@ class RegistryHandler(TrackingHandler):
             raise BadRequest(message, code="mlflow_error")
         return data
 
+    async def create_model(self, slug: str, name: str) -> bool:
+        """Create the MLflow model ``name`` of project ``slug``; False when a registration at
+        the same moment made it first (for this project: it is used; the loser's version is
+        not refused with MLflow's 'already exists')."""
+        tags = [{"key": ex.PROJECT_TAG, "value": slug}]
+        path = "/api/2.0/mlflow/registered-models/create"
+        status, data = await self.upstream.post_json(path, {"name": name, "tags": tags})
+        if status == 200:
+            return True
+        if (data or {}).get("error_code") != "RESOURCE_ALREADY_EXISTS":
+            message = str((data or {}).get("message", "MLflow refused"))
+            raise BadRequest(message, code="mlflow_error")
+        made = (await self.mlflow_get("registered-models/get", name=name)).get("registered_model")
+        owner = {t.get("key"): t.get("value") for t in (made or {}).get("tags") or []}
+        if owner.get(ex.PROJECT_TAG) != slug:
+            raise Conflict(f"name: a registered model '{name}' belongs to another project")
+        return False
+
     async def versions(self, name: str) -> list[dict[str, Any]]:
         """Every version of the model, oldest first. MLflow answers a page at a time (offsets),
         here in version order, so a version registered meanwhile only adds to the end."""
@@ -305,11 +323,7 @@ class ModelVersionsHandler(RegistryHandler):
         )
         if warning is not None:
             log.warning("registering %s of run %s in %s: %s", name, run_id, slug, warning)
-        if is_new:
-            await self.mlflow_post(
-                "registered-models/create",
-                {"name": name, "tags": [{"key": ex.PROJECT_TAG, "value": slug}]},
-            )
+        if is_new and await self.create_model(slug, name):
 
             def record(s: Session, ctx: Ctx) -> None:
                 project, _ = require_project(s, ctx, slug, "experiments.write")

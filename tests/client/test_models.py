@@ -223,3 +223,48 @@ async def test_a_registration_the_server_could_not_check_warns(
             return str(wb.models.register(run_id, "external-model"))
 
     assert await asyncio.to_thread(register) == "external-model/1"
+
+
+async def test_versions_registered_at_once_a_name_no_reference_reaches_and_no_pyfunc_flavour(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """Four registrations of a new model at once: three were refused with MLflow's
+    'Registered Model (name=race) already exists.' (each had seen no model and created it); a
+    name with '@' was registered though no reference could reach it ('a@b' reads as alias
+    'b'); ``load`` of a model without MLflow's python_function flavour raised MLflow's
+    'Model does not have the "python_function" flavor', naming neither the model nor a way on."""
+    import threading
+
+    tokens = await seed(api)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "MLmodel").write_text("artifact_path: odd\nflavors:\n  spark:\n    x: 1\n")
+
+    def work() -> None:
+        wb.connect(server_url, tokens["alice"], project="lab")
+        with wb.run(experiment="models") as run:
+            run.log_model(odd, name="odd")
+        made: list[str] = []
+
+        def register() -> None:
+            try:
+                made.append(wb.models.register(run, "race", artifact_path="odd").version)
+            except errors.WorkbenchError as exc:
+                made.append(exc.message)
+
+        threads = [threading.Thread(target=register) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(made) == ["1", "2", "3", "4"], made
+        assert [m["name"] for m in wb.models.list()] == ["race"]
+        for bad in ("a@b", " race"):
+            with pytest.raises(ValueError, match=r"^name: .* cannot be named by a reference"):
+                wb.models.register(run, bad, artifact_path="odd")
+        with pytest.raises(ValueError, match=r"^model race/2: MLflow cannot load it as a "
+                           r"python_function model \(its flavours: spark\)"):  # fmt: skip
+            wb.models.load("race/2")
+        assert (wb.models.download("race/2") / "MLmodel").exists()
+
+    await asyncio.to_thread(work)
