@@ -261,6 +261,15 @@ class DatasetVersion:
     def to_pandas(self, path: str, **kwargs: Any) -> pandas.DataFrame:
         """Load a CSV/TSV, Parquet, JSON (lines) or Feather file into a DataFrame; CSV/TSV and
         JSON may be compressed (``.csv.gz``, ``.jsonl.zst`` ...: pandas' compressions)."""
+        try:
+            return self._to_pandas(path, **kwargs)
+        except ValueError as exc:  # pandas' or pyarrow's, naming neither the file nor the form
+            if str(exc).startswith(f"{path}: "):
+                raise
+            raise ValueError(f"{path} ({self.name} v{self.version}): cannot be read as a "
+                             f"table: {type(exc).__name__}: {exc}") from exc  # fmt: skip
+
+    def _to_pandas(self, path: str, **kwargs: Any) -> pandas.DataFrame:
         import pandas as pd
 
         suffixes = [s.lower() for s in Path(path).suffixes] or [""]
@@ -272,15 +281,15 @@ class DatasetVersion:
             kwargs.setdefault("sep", "\t" if suffix == ".tsv" else ",")
             with self.open(path) as fh:
                 return pd.read_csv(fh, **kwargs)
-        data = io.BytesIO(self.read_bytes(path))
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(data, **kwargs)
-        if suffix in (".json", ".jsonl", ".ndjson"):
+        readers: dict[str, Callable[..., pandas.DataFrame]] = {
+            ".parquet": pd.read_parquet, ".pq": pd.read_parquet, ".feather": pd.read_feather,
+            ".json": pd.read_json, ".jsonl": pd.read_json, ".ndjson": pd.read_json,
+        }  # fmt: skip
+        if suffix not in readers:  # said before the file is fetched (it may be gigabytes)
+            raise ValueError(f"{path}: cannot tell how to load {suffix or 'a file without suffix'}")
+        if readers[suffix] is pd.read_json:
             kwargs.setdefault("lines", suffix != ".json")
-            return pd.read_json(data, **kwargs)
-        if suffix == ".feather":
-            return pd.read_feather(data, **kwargs)
-        raise ValueError(f"{path}: cannot tell how to load {suffix or 'a file without suffix'}")
+        return readers[suffix](io.BytesIO(self.read_bytes(path)), **kwargs)
 
     @property
     def path(self) -> Path:

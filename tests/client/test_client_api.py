@@ -634,3 +634,40 @@ async def test_to_pandas_reads_compressed_csv_and_json(
         client.close()
 
     await asyncio.to_thread(work)
+
+
+async def test_to_pandas_of_a_file_that_is_no_such_table_names_the_file(
+    server_url: str, api: Any
+) -> None:
+    """A file whose suffix says table but whose bytes are not one was pandas' or pyarrow's
+    error ('Parquet magic bytes not found in footer', 'No columns to parse from file'),
+    naming neither the file nor the version. A file of no table suffix (weights of gigabytes)
+    was read whole before ``to_pandas`` said it could not tell how to load it."""
+    seeded = await seed(api)
+    files = {"bad.parquet": b"not parquet", "bad.json": b"{oops", "empty.csv": b"",
+             "d/bin.csv": bytes(range(256)) * 10}  # fmt: skip
+    await upload(api("alice"), "lab", "mixed", files)
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        ds = client.datasets.get("mixed")
+        for path, said in [
+            ("bad.parquet", "ArrowInvalid: .*magic bytes"),
+            ("bad.json", "ValueError: Expected object"),
+            ("empty.csv", "EmptyDataError: No columns"),
+            ("d/bin.csv", "ParserError"),
+        ]:
+            with pytest.raises(ValueError, match=rf"^{path} \(mixed v1\): cannot be read as a "
+                               rf"table: {said}") as refused:  # fmt: skip
+                ds.to_pandas(path)
+            assert refused.value.__cause__ is not None
+        asked: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: asked.append(r.url.path))
+        with pytest.raises(ValueError, match=r"^w\.bin: cannot tell how to load \.bin$"):
+            ds.to_pandas("w.bin")  # said before the file is fetched (it was read whole first)
+        assert asked == []
+        with pytest.raises(errors.NotFound, match=r"no file 'nope\.parquet'"):
+            ds.to_pandas("nope.parquet")
+        client.close()
+
+    await asyncio.to_thread(work)
