@@ -9,19 +9,24 @@ is one (a folder with an ``MLmodel`` file), else the local folder of its files.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
+import json
+import os
 import re
 import shutil
 import tempfile
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..files import seal, sealed
 from .cache import LAYOUT, cache_dir, publish
 from .errors import NotFound
-from .resources import _text
+from .resources import SEALED, _text
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import Client
@@ -31,6 +36,21 @@ __all__ = ["ModelVersion", "Models", "parse_ref"]
 
 LOGGED_MODEL_PAGES = 10  # pages of a run's logged models looked through (100 each)
 _REF = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>[0-9]+))?$")
+
+
+def _token(rel: str) -> str:
+    """What ``files.seal`` stamps a cached model file with (MLflow lists no digests)."""
+    return hashlib.sha256(rel.encode()).hexdigest()
+
+
+def _whole(copy: Path, index: Path) -> bool:
+    """Whether a cached model version's files are all as they were downloaded (read-only,
+    stamped, of their sizes): one written to or deleted since is not trusted."""
+    try:
+        entries = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return False
+    return all(sealed(copy / e["path"], int(e["size"]), _token(e["path"])) for e in entries)
 
 
 def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
@@ -159,23 +179,37 @@ class Models:
         """A local copy of a version's files (downloaded once, then cached)."""
         mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
         root = cache_dir("models")
-        made_of = f"{LAYOUT} {self.client.url} {mv.run_id} {mv.source}"
+        made_of = f"{LAYOUT} {SEALED} {self.client.url} {mv.run_id} {mv.source}"
         key = hashlib.sha256(made_of.encode()).hexdigest()
         target = root / mv.project / mv.name / f"v{mv.version}-{key[:12]}"
+        index = target.with_name(f"{target.name}.json")
         if target.is_dir():
-            return target
+            if _whole(target, index):
+                return target
+            # a file of it written to or deleted (an edit of ``load``'s folder): fetched again
+            stale = target.with_name(f".stale-{uuid.uuid4().hex[:16]}")
+            with contextlib.suppress(FileNotFoundError):  # another process's did first
+                target.rename(stale)
+            shutil.rmtree(stale, ignore_errors=True)
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
         try:
             files = self._artifact_files(mv, mv.artifact_path)
             if not files:
                 raise NotFound(f"{mv}: the run {mv.run_id[:8]} has no files under {mv.source}")
+            entries = []
             for rel, url in files:
                 dest = staging / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with dest.open("wb") as out:
                     for piece in self.client.stream_bytes(url):
                         out.write(piece)
+                seal(dest, _token(rel))
+                entries.append({"path": rel, "size": dest.stat().st_size})
+            tmp = index.with_name(f".{index.name}.{uuid.uuid4().hex[:16]}.tmp")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(entries))
+            os.replace(tmp, index)  # (before the copy: a copy there always has its index)
             publish(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -268,3 +268,38 @@ async def test_versions_registered_at_once_a_name_no_reference_reaches_and_no_py
         assert (wb.models.download("race/2") / "MLmodel").exists()
 
     await asyncio.to_thread(work)
+
+
+async def test_a_cached_model_written_to_or_cut_short_is_fetched_again(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """``load``'s folder is the cache itself: a file of it edited (``config.json`` tweaked in
+    place) or deleted stayed so for every later ``load`` of that version. Its files are
+    read-only now, and a copy found changed is downloaded again."""
+    tokens = await seed(api)
+    plain = tmp_path / "weights"
+    (plain / "sub").mkdir(parents=True)
+    (plain / "config.json").write_text('{"layers": 2}')
+    (plain / "sub" / "w.bin").write_bytes(b"\x00\x01")
+
+    def work() -> None:
+        wb.connect(server_url, tokens["alice"], project="lab")
+        with wb.run(experiment="models") as run:
+            run.log_model(plain, name="weights")
+        wb.models.register(run, "raw", artifact_path="weights")
+        local = wb.models.load("raw")
+        config = local / "config.json"
+        assert not config.stat().st_mode & 0o222  # read-only
+        config.chmod(0o644)
+        config.write_text('{"layers": 9}')  # same size: an edit in place
+        assert wb.models.load("raw/1") == local
+        assert config.read_text() == '{"layers": 2}'
+        (local / "sub" / "w.bin").unlink()
+        assert (wb.models.download("raw") / "sub" / "w.bin").read_bytes() == b"\x00\x01"
+        assert sorted(p.name for p in local.parent.iterdir()) == [local.name, f"{local.name}.json"]
+        asked: list[str] = []  # a copy found whole is used as it is
+        default.client().http.event_hooks["request"].append(lambda r: asked.append(r.url.path))
+        assert wb.models.load("raw/1") == local
+        assert not any("artifacts" in a for a in asked), asked
+
+    await asyncio.to_thread(work)
