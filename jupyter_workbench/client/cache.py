@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "publish"]
+__all__ = ["cache_dir", "made", "publish"]
 
 # part of every cached copy's key: a copy made by an older layout (which kept a ``.complete``
 # marker among the version's files) is not taken for one of this layout
@@ -18,6 +18,21 @@ def cache_dir(kind: str) -> Path:
     """The cache folder of ``kind`` (``"datasets"``, ``"models"``, ``"uploads"``)."""
     root = os.environ.get("WORKBENCH_CACHE_DIR") or Path.home() / ".cache" / "jupyter-workbench"
     return Path(root) / kind
+
+
+def made(folder: Path) -> Path:
+    """``folder`` of the cache, made if missing; one that cannot be (``WORKBENCH_CACHE_DIR`` a
+    file, or a folder you cannot write) is the ``OSError`` it was, saying which setting to
+    change rather than only ``[Errno 20] Not a directory: '.../datasets'``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        said = (
+            f"the cache folder {folder} cannot be made ({exc.strerror or exc}): set "
+            "WORKBENCH_CACHE_DIR to a folder you can write"
+        )
+        raise type(exc)(exc.errno, said) from exc
+    return folder
 
 
 def publish(staging: Path, target: Path) -> Path:

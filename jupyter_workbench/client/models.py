@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..files import seal, sealed
-from .cache import LAYOUT, cache_dir, publish
+from .cache import LAYOUT, cache_dir, made, publish
 from .errors import NotFound
 from .resources import SEALED, _text
 
@@ -191,7 +191,7 @@ class Models:
             with contextlib.suppress(FileNotFoundError):  # another process's did first
                 target.rename(stale)
             shutil.rmtree(stale, ignore_errors=True)
-        root.mkdir(parents=True, exist_ok=True)
+        made(root)
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
         try:
             files = self._artifact_files(mv, mv.artifact_path)

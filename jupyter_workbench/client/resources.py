@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..files import copy_replacing, first_clash, seal, sealed
-from .cache import LAYOUT, cache_dir, publish
+from .cache import LAYOUT, cache_dir, made, publish
 from .errors import ConnectionFailed, NotFound, WorkbenchError
 
 PROGRESS_BYTES = 32 << 20  # a version this big shows a progress bar while it downloads
@@ -247,8 +247,8 @@ class DatasetVersion:
     def open(self, path: str, mode: str = "rb", encoding: str | None = None) -> IO[Any]:
         """A seekable file object reading ``path`` with HTTP range requests (``"rb"`` or
         ``"r"``): only the parts you read are downloaded."""
-        if mode not in ("r", "rb"):
-            raise ValueError("mode: 'r' or 'rb' (datasets are read-only)")
+        if mode not in ("r", "rt", "rb"):
+            raise ValueError(f"mode: 'r', 'rt' or 'rb', not {mode!r} (datasets are read-only)")
         raw = RemoteFile(self.client, self._file_url(path), int(self.file(path)["size"]))
         buffered = io.BufferedReader(raw, buffer_size=READ_BUFFER)
         if mode == "rb":
@@ -300,8 +300,8 @@ class DatasetVersion:
         """The local copy of the whole version, downloaded if it is not cached yet, with a
         progress bar (``None``: for versions of ``PROGRESS_BYTES`` or more)."""
         root = cache_dir("datasets")
-        made = f"{LAYOUT} {SEALED} {self.client.url} {self.data['manifest_digest']}"
-        key = hashlib.sha256(made.encode())
+        made_of = f"{LAYOUT} {SEALED} {self.client.url} {self.data['manifest_digest']}"
+        key = hashlib.sha256(made_of.encode())
         target = root / self.project / self.name / f"v{self.version}-{key.hexdigest()[:12]}"
         if target.is_dir():
             if self._checked != target:  # once per object: a stat of each file
@@ -313,7 +313,7 @@ class DatasetVersion:
         total = int(self.data.get("total_bytes") or 0)
         shown = progress if progress is not None else total >= PROGRESS_BYTES
         bar = progress_bar(total, f"download {self.name} v{self.version}", enabled=shown)
-        root.mkdir(parents=True, exist_ok=True)
+        made(root)
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
         try:
             self._unpack(staging, bar.update)

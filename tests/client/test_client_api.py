@@ -671,3 +671,30 @@ async def test_to_pandas_of_a_file_that_is_no_such_table_names_the_file(
         client.close()
 
     await asyncio.to_thread(work)
+
+
+async def test_a_cache_folder_that_cannot_be_made_names_the_setting_and_rt_reads_text(
+    server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``WORKBENCH_CACHE_DIR`` naming a file (or a folder you cannot write) was ``[Errno 20] Not
+    a directory: '.../datasets'``, not saying which setting to change; ``open(path, "rt")``,
+    Python's own spelling of text mode, was refused."""
+    seeded = await seed(api)
+    taken = tmp_path / "a-file"
+    taken.write_text("x")
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(taken))
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        ds = client.datasets.get("events")
+        said = rf"^\[Errno 20\] the cache folder {taken}/datasets cannot be made \(Not a "
+        with pytest.raises(NotADirectoryError, match=said + r"directory\): set WORKBENCH_CACHE"):
+            ds.download()
+        with pytest.raises(NotADirectoryError, match="set WORKBENCH_CACHE_DIR"):
+            ds.materialize(tmp_path / "out")
+        assert ds.open("notes/readme.txt", "rt").read() == "hello workbench\n"
+        with pytest.raises(ValueError, match=r"^mode: 'r', 'rt' or 'rb', not 'w' \(datasets"):
+            ds.open("notes/readme.txt", "w")
+        client.close()
+
+    await asyncio.to_thread(work)
