@@ -230,7 +230,7 @@ class DatasetVersion:
     def file(self, path: str) -> dict[str, Any]:
         """One file's entry; asked of the server by its path (``?prefix=``), not found in the
         whole list of a version's files (pages of 500: seconds for 100,000 files)."""
-        _text(path, "path")
+        path = self._path(path)
         found: Iterable[dict[str, Any]] = (
             self._files if self._files is not None
             else self.client.paged(f"{self.base}/files", prefix=path)
@@ -240,9 +240,16 @@ class DatasetVersion:
                 return entry
         raise NotFound(f"{self.name} v{self.version} has no file {path!r}", status=404)
 
+    def _path(self, path: str) -> str:
+        """``path`` as the version names its files (a leading ``/`` dropped); one with ``.`` or
+        ``..`` parts is no file of it (in a URL, ``../../v2/files/x`` read another version)."""
+        rel = _text(path, "path").lstrip("/")
+        if any(part in ("", ".", "..") for part in rel.split("/")):
+            raise NotFound(f"{self.name} v{self.version} has no file {path!r}", status=404)
+        return rel
+
     def _file_url(self, path: str) -> str:
-        path = _text(path, "path")
-        return self.client.api_url(f"{self.base}/files/{quote(path.lstrip('/'), safe='/')}")
+        return self.client.api_url(f"{self.base}/files/{quote(self._path(path), safe='/')}")
 
     def open(self, path: str, mode: str = "rb", encoding: str | None = None) -> IO[Any]:
         """A seekable file object reading ``path`` with HTTP range requests (``"rb"`` or

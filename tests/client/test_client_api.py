@@ -698,3 +698,26 @@ async def test_a_cache_folder_that_cannot_be_made_names_the_setting_and_rt_reads
         client.close()
 
     await asyncio.to_thread(work)
+
+
+async def test_a_pinned_version_reads_no_other_versions_file_through_dot_dot(
+    server_url: str, api: Any
+) -> None:
+    """``read_bytes("../../v2/files/table.csv")`` on version 1 went into the URL as it was,
+    which the client resolved to version 2's file: another version's bytes, from an object
+    pinned to v1. ``open("/table.csv")`` said 'no file' where ``read_bytes`` read it."""
+    seeded = await seed(api)
+    await upload(api("alice"), "lab", "events", {"table.csv": b"a\n2\n"})
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        ds = client.datasets.get("events", 1)
+        for path in ("../../v2/files/table.csv", "data/../table.csv", "./table.csv", "data//x"):
+            with pytest.raises(errors.NotFound, match=r"^events v1 has no file '"):
+                ds.read_bytes(path)
+            with pytest.raises(errors.NotFound, match=r"^events v1 has no file '"):
+                ds.open(path)
+        assert ds.open("/table.csv").read() == ds.read_bytes("/table.csv") == FILES["table.csv"]
+        client.close()
+
+    await asyncio.to_thread(work)
