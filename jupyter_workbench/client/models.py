@@ -148,8 +148,13 @@ class Models:
         return self.get(f"{mv.name}/{mv.version}", project=mv.project)
 
     def get(self, ref: str, *, project: str | None = None) -> ModelVersion:
-        """The version a reference names (``NotFound`` with what exists when there is none)."""
+        """The version a reference names (``NotFound`` with what exists when there is none);
+        ``"name@latest"`` is the newest, as in MLflow."""
         name, alias, version = parse_ref(ref)
+        if alias is not None and alias.lower() == "latest":  # MLflow's reserved alias
+            alias = None  # the newest version, as MLflow reads "name@latest"
+        if version is not None:
+            version = str(int(version))  # "name/01": version 1
         slug = self.client.project_slug(project)
         data = self.client.get(self._path(slug, name))
         versions = {str(v["version"]): v for v in data.get("versions", [])}

@@ -232,7 +232,8 @@ async def test_versions_registered_at_once_a_name_no_reference_reaches_and_no_py
     'Registered Model (name=race) already exists.' (each had seen no model and created it); a
     name with '@' was registered though no reference could reach it ('a@b' reads as alias
     'b'); ``load`` of a model without MLflow's python_function flavour raised MLflow's
-    'Model does not have the "python_function" flavor', naming neither the model nor a way on."""
+    'Model does not have the "python_function" flavor', naming neither the model nor a way on.
+    'race@latest' (MLflow's reserved alias for the newest) and 'race/04' were NotFound."""
     import threading
 
     tokens = await seed(api)
@@ -266,6 +267,9 @@ async def test_versions_registered_at_once_a_name_no_reference_reaches_and_no_py
                            r"python_function model \(its flavours: spark\)"):  # fmt: skip
             wb.models.load("race/2")
         assert (wb.models.download("race/2") / "MLmodel").exists()
+        # MLflow's reserved 'latest' alias is the newest version; 'race/04' is version 4
+        # (both were NotFound: "no alias 'latest'", "no version 04")
+        assert str(wb.models.get("race@latest")) == str(wb.models.get("race/04")) == "race/4"
 
     await asyncio.to_thread(work)
 
