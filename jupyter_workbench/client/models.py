@@ -140,6 +140,7 @@ class Models:
     ) -> ModelVersion:
         """Point ``alias`` at a version. Protected aliases (``production``, ``champion``...)
         need a project admin; others ask with a promotion request in the Workbench UI."""
+        alias = _text(alias, "alias")  # (MLflow's word was "Missing value for ... 'alias'")
         mv = ref if isinstance(ref, ModelVersion) else self.get(ref, project=project)
         url = f"{self.client.mlflow_url(mv.project)}/api/2.0/mlflow/registered-models/alias"
         self.client.request(

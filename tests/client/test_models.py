@@ -270,6 +270,8 @@ async def test_versions_registered_at_once_a_name_no_reference_reaches_and_no_py
         # MLflow's reserved 'latest' alias is the newest version; 'race/04' is version 4
         # (both were NotFound: "no alias 'latest'", "no version 04")
         assert str(wb.models.get("race@latest")) == str(wb.models.get("race/04")) == "race/4"
+        with pytest.raises(ValueError, match=r"^alias: must not be empty"):
+            wb.models.set_alias("race/1", " ")  # was MLflow's "Missing value for ... 'alias'"
 
     await asyncio.to_thread(work)
 
