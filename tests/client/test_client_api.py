@@ -721,3 +721,39 @@ async def test_a_pinned_version_reads_no_other_versions_file_through_dot_dot(
         client.close()
 
     await asyncio.to_thread(work)
+
+
+async def test_reading_a_whole_remote_file_is_not_thousands_of_small_requests(
+    server_url: str, api: Any
+) -> None:
+    """``ds.open(p).read()`` asked for the file 8 KiB at a time, a range request each (250 for
+    2 MB: io's ``readall``), and text mode (``open(p, "r")``: ``read()``, lines, ``csv``) did
+    the same (its ``read1`` skipped the 1 MiB buffer)."""
+    seeded = await seed(api)
+    blob, text = bytes(range(256)) * 8000, b"".join(b"%d,x\n" % i for i in range(60_000))
+    await upload(api("alice"), "lab", "big", {"big.bin": blob, "t.csv": text})
+
+    def work() -> None:
+        client = Client(server_url, seeded["bob"], project="lab")
+        ranges: list[str | None] = []
+        client.http.event_hooks["request"].append(lambda r: ranges.append(r.headers.get("range")))
+        ds = client.datasets.get("big")
+        ds.files()  # the sizes known: what follows is the reads alone
+        ranges.clear()
+        assert ds.open("big.bin").read() == blob
+        assert ranges == [f"bytes=0-{len(blob) - 1}"]
+        ranges.clear()
+        with ds.open("big.bin") as fh:
+            fh.seek(100)
+            assert fh.read(10) == blob[100:110] and fh.read() == blob[110:]
+        assert len(ranges) == 2, ranges  # the first buffer, then the rest
+        for read in (lambda f: f.read(), lambda f: "".join(f), lambda f: "".join(f.readlines())):
+            ranges.clear()
+            assert read(ds.open("t.csv", "r")) == text.decode()
+            assert len(ranges) == 1, len(ranges)  # (1 MiB buffers: 37 before)
+        ranges.clear()
+        assert len(ds.to_pandas("t.csv", header=None)) == 60_000
+        assert len(ranges) <= 2, len(ranges)
+        client.close()
+
+    await asyncio.to_thread(work)
