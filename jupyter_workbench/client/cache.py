@@ -17,7 +17,9 @@ LAYOUT = "2"
 def cache_dir(kind: str) -> Path:
     """The cache folder of ``kind`` (``"datasets"``, ``"models"``, ``"uploads"``)."""
     root = os.environ.get("WORKBENCH_CACHE_DIR") or Path.home() / ".cache" / "jupyter-workbench"
-    return Path(root) / kind
+    # "~/cache" as set in a notebook (os.environ) or a pod spec, which no shell expanded:
+    # else a folder named '~' in the working directory
+    return Path(root).expanduser() / kind
 
 
 def made(folder: Path) -> Path:

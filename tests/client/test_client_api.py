@@ -677,8 +677,9 @@ async def test_a_cache_folder_that_cannot_be_made_names_the_setting_and_rt_reads
     server_url: str, api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``WORKBENCH_CACHE_DIR`` naming a file (or a folder you cannot write) was ``[Errno 20] Not
-    a directory: '.../datasets'``, not saying which setting to change; ``open(path, "rt")``,
-    Python's own spelling of text mode, was refused."""
+    a directory: '.../datasets'``, not saying which setting to change, and ``~/cache`` (set in a
+    notebook, unexpanded) was a folder named '~'; ``open(path, "rt")``, Python's own spelling
+    of text mode, was refused."""
     seeded = await seed(api)
     taken = tmp_path / "a-file"
     taken.write_text("x")
@@ -693,6 +694,13 @@ async def test_a_cache_folder_that_cannot_be_made_names_the_setting_and_rt_reads
         with pytest.raises(NotADirectoryError, match="set WORKBENCH_CACHE_DIR"):
             ds.materialize(tmp_path / "out")
         assert ds.open("notes/readme.txt", "rt").read() == "hello workbench\n"
+        # "~" as a notebook or a pod spec sets it (no shell expands it): the home folder, not
+        # a folder named '~' in the working directory
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("WORKBENCH_CACHE_DIR", "~/wb-cache")
+        monkeypatch.chdir(tmp_path)
+        assert ds.path.is_relative_to(tmp_path / "home" / "wb-cache" / "datasets")
+        assert not (tmp_path / "~").exists()
         with pytest.raises(ValueError, match=r"^mode: 'r', 'rt' or 'rb', not 'w' \(datasets"):
             ds.open("notes/readme.txt", "w")
         client.close()
