@@ -309,3 +309,35 @@ async def test_a_cached_model_written_to_or_cut_short_is_fetched_again(
         assert not any("artifacts" in a for a in asked), asked
 
     await asyncio.to_thread(work)
+
+
+async def test_a_model_another_project_made_meanwhile_is_not_registered_into(
+    server_url: str, api: Any, mlflow_server: Any
+) -> None:
+    """The other side of registrations at once: when the model MLflow already holds (made by a
+    registration that won the race) is another project's, the version is refused, not added
+    to that project's model."""
+    import httpx
+
+    from jupyter_workbench.core.experiments import PROJECT_TAG
+
+    tokens = await seed(api)
+    transport = httpx.AsyncHTTPTransport(uds=str(mlflow_server.socket))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as mlflow:
+        body = {"name": "taken", "tags": [{"key": PROJECT_TAG, "value": "other"}]}
+        made = await mlflow.post("/api/2.0/mlflow/registered-models/create", json=body)
+        assert made.status_code == 200, made.text
+
+    def work() -> None:
+        wb.connect(server_url, tokens["alice"], project="lab")
+        with wb.run(experiment="models") as run:
+            run.log_model(Scale(2.0))
+        with pytest.raises(errors.Conflict, match="'taken' belongs to another project"):
+            wb.models.register(run, "taken")
+
+    await asyncio.to_thread(work)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as mlflow:
+        found = await mlflow.get(
+            "/api/2.0/mlflow/model-versions/search", params={"filter": "name='taken'"}
+        )
+        assert found.json().get("model_versions", []) == [], found.text
