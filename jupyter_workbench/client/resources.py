@@ -408,6 +408,9 @@ class DatasetVersion:
         clash = first_clash(target, [entry["path"] for entry in entries])
         if clash:  # refused before anything is fetched or written
             raise FileExistsError(f"materialize: {clash}")
+        # each file is checked again (a stat each, beside a copy each): one edited through
+        # ``ds.path`` since this object last looked would be copied as edited
+        self._checked = None
         source = self.download(progress)
         for entry in entries:
             path = target / entry["path"]

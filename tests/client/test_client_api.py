@@ -531,6 +531,13 @@ async def test_a_cached_copy_written_to_or_cut_short_is_mended_on_next_use(
         client.http.event_hooks["request"].append(lambda r: asked.append(r.url.path))
         assert client.datasets.get("events").path == local
         assert len(asked) == 1 and asked[0].endswith("/versions/latest"), asked
+        # the same object, its copy edited after it looked: materialize copied the edit
+        same = client.datasets.get("events")
+        assert same.path == local
+        table.chmod(0o644)
+        table.write_bytes(b"y" * len(FILES["table.csv"]))
+        out2 = same.materialize(tmp_path / "out2")
+        assert (out2 / "table.csv").read_bytes() == FILES["table.csv"]
         client.close()
 
     await asyncio.to_thread(work)
