@@ -355,6 +355,11 @@ def resolve(s: Session, dataset: Dataset, ref: str) -> DatasetVersion:
             .where(DatasetTag.dataset_id == dataset.id, DatasetTag.name == ref)
         )
     if version is None:
+        if ref == "latest":  # no 'latest' tag: nothing was ever committed
+            raise NotFound(
+                f"dataset '{dataset.name}' has no versions yet: commit files to it first",
+                code="no_versions",
+            )
         raise NotFound(f"dataset '{dataset.name}' has no version '{ref}'")
     return version
 

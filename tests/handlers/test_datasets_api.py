@@ -687,6 +687,10 @@ async def test_abandoning_an_upload_is_audited(api) -> None:
         ("alice", "lab", "d", {"upload": upload_id})
     ], r.json
     assert (await alice.get("projects/lab/datasets/d")).status == 200  # made by its owner
+    # its latest: none yet, said so (was "has no version 'latest'", as if a tag were missing)
+    r = await alice.get("projects/lab/datasets/d/versions/latest")
+    assert r.status == 404 and r.json["error"] == "no_versions", r
+    assert r.json["message"] == "dataset 'd' has no versions yet: commit files to it first"
 
 
 async def test_a_first_upload_ended_unpublished_leaves_no_empty_dataset(api) -> None:
