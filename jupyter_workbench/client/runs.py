@@ -299,6 +299,7 @@ class Run:
         }
         self._saved_env = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
+        _import_mlflow()
         mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
         if mlflow_utils is not None:  # already imported: its URI may be set explicitly
             self._saved_mlflow_uri = getattr(mlflow_utils, "_tracking_uri", None)
@@ -306,14 +307,15 @@ class Run:
         self._become_mlflow_active_run()
 
     def _become_mlflow_active_run(self) -> None:
-        """Where MLflow is imported already, make this run its active run now, as its first
-        fluent call would (from ``MLFLOW_RUN_ID``, which it then unsets). Left to that call,
-        a ``with mlflow.start_run()`` or an autologged ``fit`` would take the run as its own
-        and end it, and the calls after it would start stray runs in ``Default``; active
-        from the start, autolog logs to it and ``start_run(nested=True)`` makes a child (in
-        the run's experiment, whatever ``mlflow.set_experiment`` chose before)."""
+        """Where MLflow is installed (``activate`` imports it), make this run its active run
+        now, as its first fluent call would (from ``MLFLOW_RUN_ID``, which it then unsets).
+        Left to that call, a ``with mlflow.start_run()`` or an autologged ``fit`` would take
+        the run as its own and end it, and the calls after it would start stray runs in
+        ``Default``; active from the start, autolog logs to it and ``start_run(nested=True)``
+        makes a child (in the run's experiment, whatever ``mlflow.set_experiment`` chose
+        before). A plain ``with mlflow.start_run()`` in it is MLflow's "already active"."""
         fluent = sys.modules.get("mlflow.tracking.fluent")
-        if fluent is None:  # imported later: MLFLOW_RUN_ID leads its first call here
+        if fluent is None:  # not installed: MLFLOW_RUN_ID leads its first call here
             return
         chosen = getattr(fluent, "_active_experiment_id", None)
         fluent._active_experiment_id = self.experiment_id or None  # type: ignore[attr-defined]
@@ -429,12 +431,12 @@ class Run:
         self.activate()
         return self
 
-    def __exit__(self, kind: Any, _value: Any, _tb: Any) -> None:
-        if kind is None:
+    def __exit__(self, kind: Any, value: Any, _tb: Any) -> None:
+        if kind is None or (kind is SystemExit and value.code in (0, None)):  # sys.exit(0)
             self.end("FINISHED")
             return
         try:  # the block's own exception is what the caller must see
-            self.end("FAILED")
+            self.end("KILLED" if issubclass(kind, KeyboardInterrupt) else "FAILED")
         except WorkbenchError as exc:
             print(f"workbench: could not mark run {self.run_id[:8]} FAILED: {exc}", file=sys.stderr)
 
@@ -548,6 +550,8 @@ def _metric_key(key: Any) -> str:
 def _jsonable(key: str, value: Any) -> Any:
     """A metric's value for JSON (NaN and infinities as MLflow writes them)."""
     try:
+        if isinstance(value, (str, bytes, bytearray)):  # float("0.5") would take it
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
         raise TypeError(
@@ -560,6 +564,20 @@ def _jsonable(key: str, value: Any) -> Any:
     if number in (float("inf"), float("-inf")):
         return "Infinity" if number > 0 else "-Infinity"
     return number
+
+
+def _import_mlflow() -> None:
+    """Import MLflow (where installed) as a run starts, so that the run is MLflow's active run
+    from the start: imported later, by the run's code, its first ``with mlflow.start_run()``
+    took the run from ``MLFLOW_RUN_ID`` and ended it (FINISHED while still being logged to),
+    and the ``mlflow`` calls after that block made a stray run in another experiment."""
+    if "mlflow.tracking.fluent" in sys.modules:
+        return
+    import importlib.util
+
+    with contextlib.suppress(Exception):  # not installed, or broken: MLFLOW_RUN_ID as before
+        if importlib.util.find_spec("mlflow") is not None:
+            import mlflow  # noqa: F401
 
 
 _uncaught: list[BaseException] = []

@@ -225,6 +225,8 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
             wrong: list[tuple[Any, Any, type[Exception], str]] = [
                 ({"acc": 0.9, "loss": "text"}, 0, TypeError, "metric 'loss' must be a number"),
                 ({"loss": None}, 0, TypeError, "metric 'loss' must be a number, got NoneType"),
+                ({"loss": "0.5"}, 0, TypeError, "'loss' must be a number, got str '0.5'"),
+                ({"loss": b"1"}, 0, TypeError, "'loss' must be a number, got bytes"),
                 ({"loss": 10**400}, 0, ValueError, "metric 'loss' is too large"),
                 ({1: 0.5}, 0, TypeError, "metric name must be a string, got int"),
                 ({"": 0.5}, 0, ValueError, "metric name must not be empty"),
@@ -347,6 +349,84 @@ async def test_a_script_that_never_ends_its_run(server_url: str, api: Any, tmp_p
             assert mlflow_run(client, run_id)["status"] == status
             assert client.history(run_id, "loss", max_points=1000)["total"] == 500
         assert "the script crashed" in done.stderr  # the traceback is still printed
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_an_interrupt_kills_the_run_and_sys_exit_0_finishes_it(
+    server_url: str, api: Any
+) -> None:
+    """Both were FAILED: Ctrl-C in the block is KILLED (as a %%wb_run cell's), sys.exit(0) is a
+    success, and the exception still goes on."""
+    import sys
+
+    tokens = await seed(api)
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        with pytest.raises(KeyboardInterrupt), client.run("lab", "stops") as stopped:
+            stopped.log({"loss": 0.5})
+            raise KeyboardInterrupt
+        with pytest.raises(SystemExit), client.run("lab", "stops") as done:
+            sys.exit(0)
+        with pytest.raises(SystemExit), client.run("lab", "stops") as bad:
+            sys.exit("usage: train.py DATA")
+        got = {r.run_id: mlflow_run(client, r.run_id)["status"] for r in (stopped, done, bad)}
+        assert got == {stopped.run_id: "KILLED", done.run_id: "FINISHED", bad.run_id: "FAILED"}
+        assert (stopped.status, done.status, bad.status) == ("KILLED", "FINISHED", "FAILED")
+        assert mlflow_run(client, stopped.run_id)["metrics"] == {"loss": 0.5}
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+LATE_IMPORT = """
+import jupyter_workbench as wb
+with wb.run(experiment="late") as run:
+    import mlflow  # first imported inside the run
+
+    with mlflow.start_run(nested=True) as child:
+        mlflow.log_metric("a", 1.0)
+    mlflow.log_metric("b", 2.0)
+    print(run.run_id, child.info.run_id, flush=True)
+"""
+
+
+async def test_mlflow_first_imported_inside_a_run_logs_to_it(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """MLflow imported after the run started took it from MLFLOW_RUN_ID: its start_run block
+    ended the run (FINISHED while still open), and the next mlflow call made a stray run."""
+    import subprocess
+    import sys
+
+    tokens = await seed(api)
+    script = tmp_path / "late.py"
+    script.write_text(LATE_IMPORT)
+    env = {
+        **os.environ,
+        "WORKBENCH_URL": server_url,
+        "WORKBENCH_TOKEN": tokens["alice"],
+        "WORKBENCH_PROJECT": "lab",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        done = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        run_id, child_id = done.stdout.split()[-2:]
+        assert child_id != run_id
+        assert mlflow_run(client, run_id)["metrics"] == {"b": 2.0}
+        assert mlflow_run(client, child_id)["tags"]["mlflow.parentRunId"] == run_id
+        found = {r["run_id"]: r["status"] for r in client.search_runs(["lab"])}
+        assert found == {run_id: "FINISHED", child_id: "FINISHED"}  # no stray run
         client.close()
 
     await asyncio.to_thread(work)
