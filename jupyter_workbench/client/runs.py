@@ -300,32 +300,46 @@ class Run:
         self._saved_env = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         _import_mlflow()
+        # at exit, before MLflow's own handler (registered as it was imported, so run first),
+        # which would end the run without its last points, printing its URL to stdout
+        atexit.unregister(_end_at_exit)
+        atexit.register(_end_at_exit)
         mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
         if mlflow_utils is not None:  # already imported: its URI may be set explicitly
             self._saved_mlflow_uri = getattr(mlflow_utils, "_tracking_uri", None)
             mlflow_utils._tracking_uri = None  # type: ignore[attr-defined]
-        self._become_mlflow_active_run()
+        parent = self._become_mlflow_active_run()
+        if parent is not None:  # shown under it in MLflow, as its own nested runs are
+            with contextlib.suppress(WorkbenchError):
+                self.set_tags({"mlflow.parentRunId": parent})
 
-    def _become_mlflow_active_run(self) -> None:
+    def _become_mlflow_active_run(self) -> str | None:
         """Where MLflow is installed (``activate`` imports it), make this run its active run
         now, as its first fluent call would (from ``MLFLOW_RUN_ID``, which it then unsets).
         Left to that call, a ``with mlflow.start_run()`` or an autologged ``fit`` would take
         the run as its own and end it, and the calls after it would start stray runs in
         ``Default``; active from the start, autolog logs to it and ``start_run(nested=True)``
         makes a child (in the run's experiment, whatever ``mlflow.set_experiment`` chose
-        before). A plain ``with mlflow.start_run()`` in it is MLflow's "already active"."""
+        before). A plain ``with mlflow.start_run()`` in it is MLflow's "already active".
+        Answers the id of the run MLflow had active, where it is in the same project (another
+        ``wb.run``, or an ``mlflow.start_run()``): this run's parent."""
         fluent = sys.modules.get("mlflow.tracking.fluent")
         if fluent is None:  # not installed: MLFLOW_RUN_ID leads its first call here
-            return
+            return None
         chosen = getattr(fluent, "_active_experiment_id", None)
         fluent._active_experiment_id = self.experiment_id or None  # type: ignore[attr-defined]
+        outer = fluent.active_run()
         try:
-            fluent.start_run(run_id=self.run_id, nested=fluent.active_run() is not None)
+            fluent.start_run(run_id=self.run_id, nested=outer is not None)
         except Exception:  # MLflow cannot: its first call takes MLFLOW_RUN_ID, as before
             fluent._active_experiment_id = chosen  # type: ignore[attr-defined]
-            return
+            return None
         self._saved_experiment = (chosen,)
         os.environ.pop("MLFLOW_RUN_ID", None)  # as MLflow does: else start_run resumes ours
+        where = self._saved_mlflow_uri or self._saved_env.get("MLFLOW_TRACKING_URI") or ""
+        if outer is None or str(where).rstrip("/") != self.client.mlflow_url(self.project):
+            return None
+        return str(outer.info.run_id)
 
     def _deactivate(self, status: str, quick: bool = False) -> None:
         if self not in _active:

@@ -381,6 +381,43 @@ async def test_an_interrupt_kills_the_run_and_sys_exit_0_finishes_it(
     await asyncio.to_thread(work)
 
 
+async def test_a_run_started_inside_another_is_its_child(
+    server_url: str, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wb.run inside another (or inside mlflow.start_run) was a top-level run of its own,
+    unrelated in MLflow; it is now the enclosing run's child, as MLflow's nested runs are."""
+    tokens = await seed(api)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"{server_url}/workbench/mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", tokens["alice"])
+
+    def work() -> None:
+        import mlflow
+
+        client = wb.connect(server_url, tokens["alice"])
+        wb.use("lab")
+        with wb.run("sweep") as outer:
+            for lr in (0.1, 0.2):
+                with wb.run("sweep", params={"lr": lr}) as inner:
+                    wb.log({"loss": lr})
+                assert wb.active_run() is outer
+                assert mlflow.active_run().info.run_id == outer.run_id
+            wb.log({"best": 0.1})
+        mlflow.set_experiment("plain")
+        with mlflow.start_run() as plain, wb.run("sweep") as under_plain:
+            pass
+        parent = "mlflow.parentRunId"
+        found = {r["run_id"]: r for r in client.search_runs(["lab"], experiment="sweep")}
+        children = client.search_runs(["lab"], filter=f"tags.{parent} = '{outer.run_id}'")
+        assert sorted(str(r["params"]) for r in children) == ["{'lr': '0.1'}", "{'lr': '0.2'}"]
+        assert inner.run_id in found and found[outer.run_id]["metrics"] == {"best": 0.1}
+        assert parent not in mlflow_run(client, outer.run_id)["tags"]
+        assert mlflow_run(client, under_plain.run_id)["tags"][parent] == plain.info.run_id
+        assert mlflow.active_run() is None
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
 LATE_IMPORT = """
 import jupyter_workbench as wb
 with wb.run(experiment="late") as run:
