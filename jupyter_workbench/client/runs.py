@@ -196,7 +196,10 @@ class Run:
             raise FileNotFoundError(f"log_artifact: {source} does not exist")
         base = artifact_path.strip("/")
         if source.is_dir():
-            for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            files = sorted(p for p in source.rglob("*") if p.is_file())
+            if not files:  # else a URI to nothing (or to the run's root), said to be logged
+                raise ValueError(f"log_artifact: {source} holds no files: nothing to log")
+            for file in files:
                 rel = file.relative_to(source).as_posix()
                 self._upload(file, f"{base}/{rel}" if base else rel)
             return f"runs:/{self.run_id}/{base}".rstrip("/")

@@ -655,8 +655,14 @@ async def test_artifacts_named_with_url_characters_keep_their_names(
 
     def work() -> list[str]:
         client = wb.connect(server_url, tokens["alice"], project="lab")
+        (tmp_path / "empty" / "sub").mkdir(parents=True)
         with wb.run(experiment="odd names") as run:
             run.log_artifact(tmp_path / "out")
+            # was a quiet success answering 'runs:/<id>' (the run's root), nothing stored
+            for empty in (lambda: run.log_artifact(tmp_path / "empty", "plots"),
+                          lambda: run.log_model(tmp_path / "empty")):  # fmt: skip
+                with pytest.raises(ValueError, match="empty holds no files: nothing to log"):
+                    empty()
         stored = artifacts(client, run.run_id)
         client.close()
         return stored
