@@ -8,7 +8,8 @@ points and tries again, backing off up to ``RETRY_MAX`` seconds, for ``OUTAGE_SE
 longer outage makes ``log`` raise ``ConnectionFailed``. ``end()`` (or leaving the ``with`` block,
 or the interpreter exiting) flushes what is queued; a server still unreachable makes
 ``flush``/``end`` raise ``ConnectionFailed`` after their timeout, never hang. A run still open
-when the interpreter exits ends ``FINISHED``, or ``FAILED`` if an exception ended the program.
+when the interpreter exits ends ``FINISHED``, or ``FAILED`` if an exception ended the program
+(``KILLED``: Ctrl-C).
 
 While a run is open it is the *active* run: datasets read with ``wb.datasets.get`` are recorded
 as its lineage, and plain ``mlflow.log_metric(...)`` calls go to the same run (the MLflow
@@ -617,8 +618,10 @@ def _watch_uncaught() -> None:
 @atexit.register
 def _end_at_exit() -> None:
     """Runs nobody ended (a script without ``with``/``end()``): flush, then end them FINISHED,
-    or FAILED when the program ends with an exception."""
+    or FAILED when the program ends with an exception (KILLED: with Ctrl-C)."""
     status = "FAILED" if _uncaught else "FINISHED"
+    if _uncaught and isinstance(_uncaught[-1], KeyboardInterrupt):  # Ctrl-C, as in a block
+        status = "KILLED"
     for run in list(_open_runs):
         try:
             run.end(status, timeout=30)

@@ -313,6 +313,8 @@ for step in range(500):
 print(run.run_id, flush=True)
 if sys.argv[1] == "crash":
     raise RuntimeError("the script crashed")
+if sys.argv[1] == "interrupt":  # Ctrl-C: was FAILED
+    raise KeyboardInterrupt
 """  # no `with`, no run.end(): what a quick laptop script does
 
 
@@ -336,7 +338,11 @@ async def test_a_script_that_never_ends_its_run(server_url: str, api: Any, tmp_p
 
     def work() -> None:
         client = Client(server_url, tokens["alice"], project="lab")
-        for mode, status, code in (("ok", "FINISHED", 0), ("crash", "FAILED", 1)):
+        for mode, status, code in (
+            ("interrupt", "KILLED", -2),  # (Python ends itself by SIGINT)
+            ("ok", "FINISHED", 0),
+            ("crash", "FAILED", 1),
+        ):
             done = subprocess.run(
                 [sys.executable, str(script), mode],
                 env=env,
