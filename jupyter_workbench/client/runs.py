@@ -8,7 +8,8 @@ points and tries again, backing off up to ``RETRY_MAX`` seconds, for ``OUTAGE_SE
 longer outage makes ``log`` raise ``ConnectionFailed``. ``end()`` (or leaving the ``with`` block,
 or the interpreter exiting) flushes what is queued; a server still unreachable makes
 ``flush``/``end`` raise ``ConnectionFailed`` after their timeout, never hang. A run still open
-when the interpreter exits ends ``FINISHED``, or ``FAILED`` if an exception ended the program.
+when the interpreter exits ends ``FINISHED``, or ``FAILED`` if an exception ended the program
+(``KILLED``: Ctrl-C).
 
 While a run is open it is the *active* run: datasets read with ``wb.datasets.get`` are recorded
 as its lineage, and plain ``mlflow.log_metric(...)`` calls go to the same run (the MLflow
@@ -196,7 +197,10 @@ class Run:
             raise FileNotFoundError(f"log_artifact: {source} does not exist")
         base = artifact_path.strip("/")
         if source.is_dir():
-            for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            files = sorted(p for p in source.rglob("*") if p.is_file())
+            if not files:  # else a URI to nothing (or to the run's root), said to be logged
+                raise ValueError(f"log_artifact: {source} holds no files: nothing to log")
+            for file in files:
                 rel = file.relative_to(source).as_posix()
                 self._upload(file, f"{base}/{rel}" if base else rel)
             return f"runs:/{self.run_id}/{base}".rstrip("/")
@@ -299,31 +303,47 @@ class Run:
         }
         self._saved_env = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
+        _import_mlflow()
+        # at exit, before MLflow's own handler (registered as it was imported, so run first),
+        # which would end the run without its last points, printing its URL to stdout
+        atexit.unregister(_end_at_exit)
+        atexit.register(_end_at_exit)
         mlflow_utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
         if mlflow_utils is not None:  # already imported: its URI may be set explicitly
             self._saved_mlflow_uri = getattr(mlflow_utils, "_tracking_uri", None)
             mlflow_utils._tracking_uri = None  # type: ignore[attr-defined]
-        self._become_mlflow_active_run()
+        parent = self._become_mlflow_active_run()
+        if parent is not None:  # shown under it in MLflow, as its own nested runs are
+            with contextlib.suppress(WorkbenchError):
+                self.set_tags({"mlflow.parentRunId": parent})
 
-    def _become_mlflow_active_run(self) -> None:
-        """Where MLflow is imported already, make this run its active run now, as its first
-        fluent call would (from ``MLFLOW_RUN_ID``, which it then unsets). Left to that call,
-        a ``with mlflow.start_run()`` or an autologged ``fit`` would take the run as its own
-        and end it, and the calls after it would start stray runs in ``Default``; active
-        from the start, autolog logs to it and ``start_run(nested=True)`` makes a child (in
-        the run's experiment, whatever ``mlflow.set_experiment`` chose before)."""
+    def _become_mlflow_active_run(self) -> str | None:
+        """Where MLflow is installed (``activate`` imports it), make this run its active run
+        now, as its first fluent call would (from ``MLFLOW_RUN_ID``, which it then unsets).
+        Left to that call, a ``with mlflow.start_run()`` or an autologged ``fit`` would take
+        the run as its own and end it, and the calls after it would start stray runs in
+        ``Default``; active from the start, autolog logs to it and ``start_run(nested=True)``
+        makes a child (in the run's experiment, whatever ``mlflow.set_experiment`` chose
+        before). A plain ``with mlflow.start_run()`` in it is MLflow's "already active".
+        Answers the id of the run MLflow had active, where it is in the same project (another
+        ``wb.run``, or an ``mlflow.start_run()``): this run's parent."""
         fluent = sys.modules.get("mlflow.tracking.fluent")
-        if fluent is None:  # imported later: MLFLOW_RUN_ID leads its first call here
-            return
+        if fluent is None:  # not installed: MLFLOW_RUN_ID leads its first call here
+            return None
         chosen = getattr(fluent, "_active_experiment_id", None)
         fluent._active_experiment_id = self.experiment_id or None  # type: ignore[attr-defined]
+        outer = fluent.active_run()
         try:
-            fluent.start_run(run_id=self.run_id, nested=fluent.active_run() is not None)
+            fluent.start_run(run_id=self.run_id, nested=outer is not None)
         except Exception:  # MLflow cannot: its first call takes MLFLOW_RUN_ID, as before
             fluent._active_experiment_id = chosen  # type: ignore[attr-defined]
-            return
+            return None
         self._saved_experiment = (chosen,)
         os.environ.pop("MLFLOW_RUN_ID", None)  # as MLflow does: else start_run resumes ours
+        where = self._saved_mlflow_uri or self._saved_env.get("MLFLOW_TRACKING_URI") or ""
+        if outer is None or str(where).rstrip("/") != self.client.mlflow_url(self.project):
+            return None
+        return str(outer.info.run_id)
 
     def _deactivate(self, status: str, quick: bool = False) -> None:
         if self not in _active:
@@ -429,12 +449,12 @@ class Run:
         self.activate()
         return self
 
-    def __exit__(self, kind: Any, _value: Any, _tb: Any) -> None:
-        if kind is None:
+    def __exit__(self, kind: Any, value: Any, _tb: Any) -> None:
+        if kind is None or (kind is SystemExit and value.code in (0, None)):  # sys.exit(0)
             self.end("FINISHED")
             return
         try:  # the block's own exception is what the caller must see
-            self.end("FAILED")
+            self.end("KILLED" if issubclass(kind, KeyboardInterrupt) else "FAILED")
         except WorkbenchError as exc:
             print(f"workbench: could not mark run {self.run_id[:8]} FAILED: {exc}", file=sys.stderr)
 
@@ -548,6 +568,8 @@ def _metric_key(key: Any) -> str:
 def _jsonable(key: str, value: Any) -> Any:
     """A metric's value for JSON (NaN and infinities as MLflow writes them)."""
     try:
+        if isinstance(value, (str, bytes, bytearray)):  # float("0.5") would take it
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
         raise TypeError(
@@ -560,6 +582,20 @@ def _jsonable(key: str, value: Any) -> Any:
     if number in (float("inf"), float("-inf")):
         return "Infinity" if number > 0 else "-Infinity"
     return number
+
+
+def _import_mlflow() -> None:
+    """Import MLflow (where installed) as a run starts, so that the run is MLflow's active run
+    from the start: imported later, by the run's code, its first ``with mlflow.start_run()``
+    took the run from ``MLFLOW_RUN_ID`` and ended it (FINISHED while still being logged to),
+    and the ``mlflow`` calls after that block made a stray run in another experiment."""
+    if "mlflow.tracking.fluent" in sys.modules:
+        return
+    import importlib.util
+
+    with contextlib.suppress(Exception):  # not installed, or broken: MLFLOW_RUN_ID as before
+        if importlib.util.find_spec("mlflow") is not None:
+            import mlflow  # noqa: F401
 
 
 _uncaught: list[BaseException] = []
@@ -582,8 +618,10 @@ def _watch_uncaught() -> None:
 @atexit.register
 def _end_at_exit() -> None:
     """Runs nobody ended (a script without ``with``/``end()``): flush, then end them FINISHED,
-    or FAILED when the program ends with an exception."""
+    or FAILED when the program ends with an exception (KILLED: with Ctrl-C)."""
     status = "FAILED" if _uncaught else "FINISHED"
+    if _uncaught and isinstance(_uncaught[-1], KeyboardInterrupt):  # Ctrl-C, as in a block
+        status = "KILLED"
     for run in list(_open_runs):
         try:
             run.end(status, timeout=30)

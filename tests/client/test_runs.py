@@ -225,6 +225,8 @@ async def test_wrong_points_raise_at_the_log_call_and_the_run_goes_on(
             wrong: list[tuple[Any, Any, type[Exception], str]] = [
                 ({"acc": 0.9, "loss": "text"}, 0, TypeError, "metric 'loss' must be a number"),
                 ({"loss": None}, 0, TypeError, "metric 'loss' must be a number, got NoneType"),
+                ({"loss": "0.5"}, 0, TypeError, "'loss' must be a number, got str '0.5'"),
+                ({"loss": b"1"}, 0, TypeError, "'loss' must be a number, got bytes"),
                 ({"loss": 10**400}, 0, ValueError, "metric 'loss' is too large"),
                 ({1: 0.5}, 0, TypeError, "metric name must be a string, got int"),
                 ({"": 0.5}, 0, ValueError, "metric name must not be empty"),
@@ -311,6 +313,8 @@ for step in range(500):
 print(run.run_id, flush=True)
 if sys.argv[1] == "crash":
     raise RuntimeError("the script crashed")
+if sys.argv[1] == "interrupt":  # Ctrl-C: was FAILED
+    raise KeyboardInterrupt
 """  # no `with`, no run.end(): what a quick laptop script does
 
 
@@ -334,7 +338,11 @@ async def test_a_script_that_never_ends_its_run(server_url: str, api: Any, tmp_p
 
     def work() -> None:
         client = Client(server_url, tokens["alice"], project="lab")
-        for mode, status, code in (("ok", "FINISHED", 0), ("crash", "FAILED", 1)):
+        for mode, status, code in (
+            ("interrupt", "KILLED", -2),  # (Python ends itself by SIGINT)
+            ("ok", "FINISHED", 0),
+            ("crash", "FAILED", 1),
+        ):
             done = subprocess.run(
                 [sys.executable, str(script), mode],
                 env=env,
@@ -347,6 +355,121 @@ async def test_a_script_that_never_ends_its_run(server_url: str, api: Any, tmp_p
             assert mlflow_run(client, run_id)["status"] == status
             assert client.history(run_id, "loss", max_points=1000)["total"] == 500
         assert "the script crashed" in done.stderr  # the traceback is still printed
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_an_interrupt_kills_the_run_and_sys_exit_0_finishes_it(
+    server_url: str, api: Any
+) -> None:
+    """Both were FAILED: Ctrl-C in the block is KILLED (as a %%wb_run cell's), sys.exit(0) is a
+    success, and the exception still goes on."""
+    import sys
+
+    tokens = await seed(api)
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        with pytest.raises(KeyboardInterrupt), client.run("lab", "stops") as stopped:
+            stopped.log({"loss": 0.5})
+            raise KeyboardInterrupt
+        with pytest.raises(SystemExit), client.run("lab", "stops") as done:
+            sys.exit(0)
+        with pytest.raises(SystemExit), client.run("lab", "stops") as bad:
+            sys.exit("usage: train.py DATA")
+        got = {r.run_id: mlflow_run(client, r.run_id)["status"] for r in (stopped, done, bad)}
+        assert got == {stopped.run_id: "KILLED", done.run_id: "FINISHED", bad.run_id: "FAILED"}
+        assert (stopped.status, done.status, bad.status) == ("KILLED", "FINISHED", "FAILED")
+        assert mlflow_run(client, stopped.run_id)["metrics"] == {"loss": 0.5}
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+async def test_a_run_started_inside_another_is_its_child(
+    server_url: str, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wb.run inside another (or inside mlflow.start_run) was a top-level run of its own,
+    unrelated in MLflow; it is now the enclosing run's child, as MLflow's nested runs are."""
+    tokens = await seed(api)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"{server_url}/workbench/mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", tokens["alice"])
+
+    def work() -> None:
+        import mlflow
+
+        client = wb.connect(server_url, tokens["alice"])
+        wb.use("lab")
+        with wb.run("sweep") as outer:
+            for lr in (0.1, 0.2):
+                with wb.run("sweep", params={"lr": lr}) as inner:
+                    wb.log({"loss": lr})
+                assert wb.active_run() is outer
+                assert mlflow.active_run().info.run_id == outer.run_id
+            wb.log({"best": 0.1})
+        mlflow.set_experiment("plain")
+        with mlflow.start_run() as plain, wb.run("sweep") as under_plain:
+            pass
+        parent = "mlflow.parentRunId"
+        found = {r["run_id"]: r for r in client.search_runs(["lab"], experiment="sweep")}
+        children = client.search_runs(["lab"], filter=f"tags.{parent} = '{outer.run_id}'")
+        assert sorted(str(r["params"]) for r in children) == ["{'lr': '0.1'}", "{'lr': '0.2'}"]
+        assert inner.run_id in found and found[outer.run_id]["metrics"] == {"best": 0.1}
+        assert parent not in mlflow_run(client, outer.run_id)["tags"]
+        assert mlflow_run(client, under_plain.run_id)["tags"][parent] == plain.info.run_id
+        assert mlflow.active_run() is None
+        client.close()
+
+    await asyncio.to_thread(work)
+
+
+LATE_IMPORT = """
+import jupyter_workbench as wb
+with wb.run(experiment="late") as run:
+    import mlflow  # first imported inside the run
+
+    with mlflow.start_run(nested=True) as child:
+        mlflow.log_metric("a", 1.0)
+    mlflow.log_metric("b", 2.0)
+    print(run.run_id, child.info.run_id, flush=True)
+"""
+
+
+async def test_mlflow_first_imported_inside_a_run_logs_to_it(
+    server_url: str, api: Any, tmp_path: Path
+) -> None:
+    """MLflow imported after the run started took it from MLFLOW_RUN_ID: its start_run block
+    ended the run (FINISHED while still open), and the next mlflow call made a stray run."""
+    import subprocess
+    import sys
+
+    tokens = await seed(api)
+    script = tmp_path / "late.py"
+    script.write_text(LATE_IMPORT)
+    env = {
+        **os.environ,
+        "WORKBENCH_URL": server_url,
+        "WORKBENCH_TOKEN": tokens["alice"],
+        "WORKBENCH_PROJECT": "lab",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+
+    def work() -> None:
+        client = Client(server_url, tokens["alice"], project="lab")
+        done = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        run_id, child_id = done.stdout.split()[-2:]
+        assert child_id != run_id
+        assert mlflow_run(client, run_id)["metrics"] == {"b": 2.0}
+        assert mlflow_run(client, child_id)["tags"]["mlflow.parentRunId"] == run_id
+        found = {r["run_id"]: r["status"] for r in client.search_runs(["lab"])}
+        assert found == {run_id: "FINISHED", child_id: "FINISHED"}  # no stray run
         client.close()
 
     await asyncio.to_thread(work)
@@ -538,8 +661,14 @@ async def test_artifacts_named_with_url_characters_keep_their_names(
 
     def work() -> list[str]:
         client = wb.connect(server_url, tokens["alice"], project="lab")
+        (tmp_path / "empty" / "sub").mkdir(parents=True)
         with wb.run(experiment="odd names") as run:
             run.log_artifact(tmp_path / "out")
+            # was a quiet success answering 'runs:/<id>' (the run's root), nothing stored
+            for empty in (lambda: run.log_artifact(tmp_path / "empty", "plots"),
+                          lambda: run.log_model(tmp_path / "empty")):  # fmt: skip
+                with pytest.raises(ValueError, match="empty holds no files: nothing to log"):
+                    empty()
         stored = artifacts(client, run.run_id)
         client.close()
         return stored
