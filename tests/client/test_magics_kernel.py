@@ -32,8 +32,12 @@ async def workbench_kernel(server_url: str, api: Any, **env_vars: str) -> AsyncI
     tokens = await seed(api)
     specs = KernelSpecManager(kernel_dirs=[str(KERNELS)])
     manager = AsyncKernelManager(kernel_name="workbench-python3", kernel_spec_manager=specs)
+    # a fresh user's kernel: no MLFLOW_* of this process (an earlier test's wb.use leaves its
+    # MLFLOW_TRACKING_URI, a server gone since, which the kernel rightly kept: mlflow's retries
+    # then outlasted the test's wait)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env = {
-        **os.environ,
+        **inherited,
         "WORKBENCH_URL": server_url,
         "WORKBENCH_TOKEN": tokens["bob"],
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
