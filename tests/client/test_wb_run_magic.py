@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -32,8 +33,11 @@ def jp_server_config(jp_server_config: Config, mlflow_config: dict[str, str]) ->
     return jp_server_config
 
 
-async def outputs(kernel: Any, code: str) -> tuple[str, list[str]]:
-    """(printed output, error names) of executing ``code``."""
+async def outputs(
+    kernel: Any, code: str, on_stream: Callable[[str], Awaitable[None]] | None = None
+) -> tuple[str, list[str]]:
+    """(printed output, errors as 'Name: value') of executing ``code``; ``on_stream`` is
+    awaited with each piece printed."""
     msg_id = kernel.execute(code)
     out: list[str] = []
     errors: list[str] = []
@@ -44,6 +48,8 @@ async def outputs(kernel: Any, code: str) -> tuple[str, list[str]]:
         kind, content = msg["msg_type"], msg["content"]
         if kind == "stream":
             out.append(content["text"])
+            if on_stream is not None:
+                await on_stream(content["text"])
         elif kind == "error":
             errors.append(f"{content['ename']}: {content['evalue']}")
         elif kind == "status" and content["execution_state"] == "idle":
@@ -311,20 +317,14 @@ async def test_a_cell_ending_in_a_semicolon_shows_no_value(server_url: str, api:
 
 async def interrupted(kernel: Any, code: str) -> list[str]:
     """Run ``code``, interrupting the kernel once it printed 'logged'; the errors' names."""
-    msg_id = kernel.execute(code)
-    errors: list[str] = []
-    while True:
-        msg = await kernel.get_iopub_msg(timeout=120)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream" and "logged" in content["text"]:
+
+    async def interrupt_once_logged(text: str) -> None:
+        if "logged" in text:
             await asyncio.sleep(0.3)  # sending 200,000 points takes seconds
             await kernel.parent.interrupt_kernel()
-        elif kind == "error":
-            errors.append(content["ename"])
-        elif kind == "status" and content["execution_state"] == "idle":
-            return errors
+
+    _printed, errors = await outputs(kernel, code, interrupt_once_logged)
+    return [error.split(":", 1)[0] for error in errors]
 
 
 async def test_an_interrupt_while_the_run_ends_still_ends_it(server_url: str, api: Any) -> None:
