@@ -65,6 +65,18 @@ def _admin_execute(sql: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_env_restored() -> Iterator[None]:
+    """Each test ends with the MLFLOW_* environment it began with: ``wb.use`` and runs write
+    MLFLOW_TRACKING_URI and friends into the process (as they should, for the stock client),
+    and a later test's kernel or MLflow client used a server gone since."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("MLFLOW_") and k not in before]:
+        del os.environ[key]
+    os.environ.update(before)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
