@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import hashlib
 import importlib
@@ -139,16 +138,6 @@ def _finish(run: Run, cell: str, status: str) -> WorkbenchError | None:
     return problem
 
 
-def _import_mlflow_for(cell: str) -> None:
-    """Import MLflow before the run starts when the cell uses it: the run is then MLflow's
-    active run from the start. Imported in the cell, MLflow's first ``start_run`` (or an
-    autologged ``fit``) took the run as its own and ended it, and its next calls made a stray
-    run in ``Default``, left RUNNING."""
-    if "mlflow" in cell and "mlflow" not in sys.modules:
-        with contextlib.suppress(Exception):  # not installed, or broken: the cell will say
-            importlib.import_module("mlflow")
-
-
 def _ends_in_semicolon(shell: Any, cell: str) -> bool:
     try:
         return bool(shell.displayhook.semicolon_at_end_of_expression(shell.transform_cell(cell)))
@@ -188,7 +177,6 @@ def wb_run_magic(line: str, cell: str) -> None:
         _check_runnable(get_ipython(), cell)
         client = default.client()
         slug = client.project_slug()
-        _import_mlflow_for(cell)
         run = client.run(slug, opts.experiment, params=opts.params, name=opts.name)
     except (UsageError, WorkbenchError, ValueError) as exc:  # ValueError: a refused argument
         print(f"wb: error: {getattr(exc, 'message', exc)}")
